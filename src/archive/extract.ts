@@ -1,0 +1,149 @@
+import { createHash } from "node:crypto";
+import { constants, promises as fsp } from "node:fs";
+import { dirname, join } from "node:path";
+import { StrongboxError } from "../errors.js";
+import { safeRelativePath } from "./safe-path.js";
+import type { TarEntry } from "./tar-header.js";
+import { readTar, type EntrySink } from "./tar-read.js";
+
+export interface ExtractedFile {
+  path: string;
+  type: TarEntry["type"];
+  size: number;
+  sha256?: string;
+}
+
+export interface ExtractOptions {
+  /** Called for every entry once its content is written, with the hash of what was written. */
+  onEntry?: (e: ExtractedFile) => void;
+  onBytes?: (n: number) => void;
+  warn: (msg: string) => void;
+  /** Restore owners (only possible as root). */
+  chown?: boolean;
+}
+
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+function toSeconds(mtime: string): number {
+  return Number(mtime);
+}
+
+/**
+ * Extracts a tar stream into `root` and never writes outside it: unsafe names are refused, and no
+ * entry is ever written through a symlink (every parent directory is checked, including ones
+ * that existed before). Files are created with O_EXCL|O_NOFOLLOW; an existing file is replaced
+ * only by unlinking it first, never by writing through it.
+ */
+export async function extractTar(source: AsyncIterable<Buffer>, root: string, o: ExtractOptions): Promise<void> {
+  const safeDirs = new Set<string>([""]);
+  const dirTimes: { abs: string; mode: number; mtime: number }[] = [];
+  const seen = new Set<string>();
+  const chown = o.chown ?? isRoot;
+
+  async function ensureDir(rel: string): Promise<void> {
+    if (safeDirs.has(rel)) return;
+    await ensureDir(rel.includes("/") ? dirname(rel) : "");
+    const abs = join(root, rel);
+    try {
+      const st = await fsp.lstat(abs);
+      if (st.isSymbolicLink()) throw new StrongboxError("VERIFY", `refusing to restore through a symlink: ${rel}`);
+      if (!st.isDirectory()) throw new StrongboxError("SOURCE", `cannot restore: ${rel} exists and is not a directory`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      await fsp.mkdir(abs, { mode: 0o700 });
+    }
+    safeDirs.add(rel);
+  }
+
+  async function clearSlot(rel: string, abs: string): Promise<void> {
+    try {
+      const st = await fsp.lstat(abs);
+      if (st.isDirectory()) throw new StrongboxError("SOURCE", `cannot restore ${rel}: a directory is in the way`);
+      await fsp.unlink(abs);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+  }
+
+  await readTar(
+    source,
+    async (e): Promise<EntrySink | null> => {
+      const rel = safeRelativePath(e.path);
+      if (seen.has(rel)) throw new StrongboxError("VERIFY", `archive holds ${rel} twice, refusing to restore`);
+      seen.add(rel);
+      const parent = rel.includes("/") ? dirname(rel) : "";
+      await ensureDir(parent);
+      const abs = join(root, rel);
+      const mtime = toSeconds(e.mtime);
+      if (e.type === "dir") {
+        await ensureDir(rel);
+        dirTimes.push({ abs, mode: e.mode, mtime });
+        if (chown) await fsp.lchown(abs, e.uid, e.gid).catch(() => {});
+        o.onEntry?.({ path: rel, type: "dir", size: 0 });
+        return null;
+      }
+      await clearSlot(rel, abs);
+      if (e.type === "symlink") {
+        await fsp.symlink(e.linkname ?? "", abs);
+        if (chown) await fsp.lchown(abs, e.uid, e.gid).catch(() => {});
+        await fsp.lutimes(abs, mtime, mtime).catch(() => {});
+        o.onEntry?.({ path: rel, type: "symlink", size: 0 });
+        return null;
+      }
+      const fh = await fsp.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      const hash = createHash("sha256");
+      let written = 0;
+      return {
+        async write(chunk) {
+          hash.update(chunk);
+          written += chunk.length;
+          await fh.write(chunk);
+          o.onBytes?.(chunk.length);
+        },
+        async end() {
+          try {
+            if (chown) await fh.chown(e.uid, e.gid).catch(() => {});
+            await fh.chmod(e.mode & 0o7777);
+            await fh.utimes(mtime, mtime);
+          } finally {
+            await fh.close();
+          }
+          o.onEntry?.({ path: rel, type: "file", size: written, sha256: hash.digest("hex") });
+        },
+      };
+    },
+    (name, flag) => o.warn(`${name}: entry of tar type '${flag}' not restored`),
+  );
+  // Directories last, deepest first: writing their contents changed their mtimes.
+  for (const d of dirTimes.reverse()) {
+    await fsp.chmod(d.abs, d.mode & 0o7777);
+    await fsp.utimes(d.abs, d.mtime, d.mtime);
+  }
+}
+
+/** Reads a tar stream without writing anything, reporting each entry with the hash of its content. */
+export async function scanTar(source: AsyncIterable<Buffer>, o: Omit<ExtractOptions, "chown">): Promise<void> {
+  await readTar(
+    source,
+    async (e) => {
+      const rel = safeRelativePath(e.path);
+      if (e.type !== "file") {
+        o.onEntry?.({ path: rel, type: e.type, size: 0 });
+        return null;
+      }
+      const hash = createHash("sha256");
+      let size = 0;
+      return {
+        write(chunk) {
+          hash.update(chunk);
+          size += chunk.length;
+          o.onBytes?.(chunk.length);
+        },
+        end() {
+          o.onEntry?.({ path: rel, type: "file", size, sha256: hash.digest("hex") });
+        },
+      };
+    },
+    (name, flag) => o.warn(`${name}: entry of tar type '${flag}' skipped`),
+  );
+}

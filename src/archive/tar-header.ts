@@ -1,0 +1,158 @@
+// POSIX ustar headers with PAX extended records, the subset strongbox writes and reads.
+import { StrongboxError } from "../errors.js";
+
+export const BLOCK = 512;
+export type EntryType = "file" | "dir" | "symlink";
+
+export interface TarEntry {
+  path: string;
+  type: EntryType;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch, with up to 9 fractional digits, as PAX writes it. */
+  mtime: string;
+  linkname?: string;
+}
+
+const TYPEFLAG: Record<EntryType, string> = { file: "0", dir: "5", symlink: "2" };
+
+function octal(buf: Buffer, off: number, len: number, value: number): boolean {
+  const s = Math.floor(value).toString(8);
+  if (s.length > len - 1) return false;
+  buf.write(s.padStart(len - 1, "0") + "\0", off, len, "latin1");
+  return true;
+}
+
+function paxRecord(key: string, value: string): Buffer {
+  const body = ` ${key}=${value}\n`;
+  let len = Buffer.byteLength(body) + 1;
+  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
+  return Buffer.from(`${len}${body}`, "utf8");
+}
+
+function isPlainAscii(s: string, max: number): boolean {
+  return Buffer.byteLength(s) <= max && /^[\x20-\x7e]*$/.test(s);
+}
+
+function rawHeader(name: string, e: Omit<TarEntry, "path">, typeflag: string, size: number): Buffer {
+  const h = Buffer.alloc(BLOCK);
+  h.write(name, 0, 100, "utf8");
+  octal(h, 100, 8, e.mode & 0o7777);
+  if (!octal(h, 108, 8, e.uid)) octal(h, 108, 8, 0);
+  if (!octal(h, 116, 8, e.gid)) octal(h, 116, 8, 0);
+  octal(h, 124, 12, size);
+  octal(h, 136, 12, Math.max(0, Math.floor(Number(e.mtime))));
+  h.write(typeflag, 156, 1, "latin1");
+  if (e.linkname && isPlainAscii(e.linkname, 100)) h.write(e.linkname, 157, 100, "utf8");
+  h.write("ustar\0" + "00", 257, 8, "latin1");
+  h.fill(" ", 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8, "latin1");
+  return h;
+}
+
+function pad(size: number): number {
+  return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+
+export function paddingFor(size: number): Buffer {
+  return Buffer.alloc(pad(size));
+}
+
+/** The header block(s) for an entry: a PAX header first whenever ustar cannot hold a field exactly. */
+export function encodeHeader(e: TarEntry): Buffer {
+  const name = e.type === "dir" ? `${e.path}/` : e.path;
+  const records: Buffer[] = [];
+  if (!isPlainAscii(name, 100)) records.push(paxRecord("path", name));
+  if (e.linkname !== undefined && !isPlainAscii(e.linkname, 100)) records.push(paxRecord("linkpath", e.linkname));
+  if (e.size > 0o77777777777) records.push(paxRecord("size", String(e.size)));
+  if (e.mtime.includes(".")) records.push(paxRecord("mtime", e.mtime));
+  if (e.uid > 0o7777777) records.push(paxRecord("uid", String(e.uid)));
+  if (e.gid > 0o7777777) records.push(paxRecord("gid", String(e.gid)));
+  const main = rawHeader(isPlainAscii(name, 100) ? name : "strongbox-long-name", e, TYPEFLAG[e.type], e.type === "file" ? e.size : 0);
+  if (records.length === 0) return main;
+  const body = Buffer.concat(records);
+  const paxHeader = rawHeader("PaxHeader", { ...e, mtime: e.mtime.split(".")[0] }, "x", body.length);
+  return Buffer.concat([paxHeader, body, paddingFor(body.length), main]);
+}
+
+export const END_OF_ARCHIVE = Buffer.alloc(BLOCK * 2);
+
+export interface RawHeader {
+  name: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: string;
+  typeflag: string;
+  linkname: string;
+}
+
+function readString(h: Buffer, off: number, len: number): string {
+  const end = h.indexOf(0, off);
+  return h.toString("utf8", off, end < 0 || end > off + len ? off + len : end);
+}
+
+function readOctal(h: Buffer, off: number, len: number, field: string): number {
+  if (h[off] & 0x80) {
+    // GNU base-256 for large values
+    let v = 0;
+    for (let i = off + 1; i < off + len; i++) v = v * 256 + h[i];
+    return v;
+  }
+  const s = h.toString("latin1", off, off + len).replace(/[\0 ]+$/, "").trim();
+  if (s === "") return 0;
+  if (!/^[0-7]+$/.test(s)) throw new StrongboxError("VERIFY", `tar: corrupt header (${field} field)`);
+  return parseInt(s, 8);
+}
+
+export function isZeroBlock(h: Buffer): boolean {
+  for (const b of h) if (b !== 0) return false;
+  return true;
+}
+
+export function decodeHeader(h: Buffer): RawHeader {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
+  if (readOctal(h, 148, 8, "checksum") !== sum) throw new StrongboxError("VERIFY", "tar: header checksum mismatch (archive corrupt)");
+  const magic = h.toString("latin1", 257, 262);
+  let name = readString(h, 0, 100);
+  if (magic === "ustar") {
+    const prefix = readString(h, 345, 155);
+    if (prefix) name = `${prefix}/${name}`;
+  }
+  return {
+    name,
+    mode: readOctal(h, 100, 8, "mode"),
+    uid: readOctal(h, 108, 8, "uid"),
+    gid: readOctal(h, 116, 8, "gid"),
+    size: readOctal(h, 124, 12, "size"),
+    mtime: String(readOctal(h, 136, 12, "mtime")),
+    typeflag: String.fromCharCode(h[156] || 0x30),
+    linkname: readString(h, 157, 100),
+  };
+}
+
+export function parsePax(body: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let off = 0;
+  while (off < body.length) {
+    const sp = body.indexOf(0x20, off);
+    if (sp < 0) break;
+    const len = parseInt(body.toString("latin1", off, sp), 10);
+    if (!Number.isFinite(len) || len <= 0 || off + len > body.length) throw new StrongboxError("VERIFY", "tar: corrupt PAX header");
+    const rec = body.toString("utf8", sp + 1, off + len - 1);
+    const eq = rec.indexOf("=");
+    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1);
+    off += len;
+  }
+  return out;
+}
+
+export function blocksFor(size: number): number {
+  return size + pad(size);
+}

@@ -1,0 +1,88 @@
+import { createHash } from "node:crypto";
+import { constants, promises as fsp } from "node:fs";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { encodeHeader, END_OF_ARCHIVE, paddingFor } from "./tar-header.js";
+import { mtimeString, type WalkEntry } from "./walk.js";
+
+export interface ManifestEntry {
+  path: string;
+  type: "file" | "dir" | "symlink";
+  size: number;
+  mode: number;
+  mtime: string;
+  sha256?: string;
+  target?: string;
+}
+
+const READ_SIZE = 1024 * 1024;
+
+/**
+ * Streams a tar of the listed entries. Each file is read once: its bytes go to the archive and
+ * to its SHA-256 together. A file that shrinks, grows or changes while being read is archived at
+ * the size its header announced (zero-padded if it shrank) and reported through `warn`, so the
+ * archive itself is never malformed. A file that vanished is left out and reported.
+ */
+export function packTar(
+  root: string,
+  entries: WalkEntry[],
+  o: { warn: (msg: string) => void; onEntry: (e: ManifestEntry) => void; onBytes?: (n: number) => void },
+): Readable {
+  async function* generate(): AsyncGenerator<Buffer> {
+    for (const e of entries) {
+      if (e.type !== "file") {
+        yield encodeHeader(e);
+        o.onEntry({ path: e.path, type: e.type, size: 0, mode: e.mode, mtime: e.mtime, ...(e.linkname !== undefined ? { target: e.linkname } : {}) });
+        continue;
+      }
+      let fh: fsp.FileHandle;
+      try {
+        fh = await fsp.open(join(root, e.path), constants.O_RDONLY | constants.O_NOFOLLOW);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        o.warn(code === "ENOENT" ? `${e.path}: vanished before it could be read` : `${e.path}: cannot open (${code}), not backed up`);
+        continue;
+      }
+      try {
+        const st = await fh.stat({ bigint: true });
+        if (!st.isFile()) {
+          o.warn(`${e.path}: replaced by something else while backing up, not backed up`);
+          continue;
+        }
+        const size = Number(st.size);
+        const mtime = mtimeString(st);
+        const entry = { ...e, size, mtime, mode: Number(st.mode & 0o7777n) };
+        yield encodeHeader(entry);
+        const hash = createHash("sha256");
+        let done = 0;
+        while (done < size) {
+          const want = Math.min(READ_SIZE, size - done);
+          const buf = Buffer.allocUnsafe(want);
+          const { bytesRead } = await fh.read(buf, 0, want, done);
+          if (bytesRead === 0) {
+            o.warn(`${e.path}: shrank while being read; archived zero-padded to ${size} bytes`);
+            const zeros = Buffer.alloc(size - done);
+            hash.update(zeros);
+            yield zeros;
+            done = size;
+            break;
+          }
+          const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
+          hash.update(chunk);
+          done += bytesRead;
+          o.onBytes?.(bytesRead);
+          yield chunk;
+        }
+        const after = await fh.stat({ bigint: true });
+        if (after.size !== st.size || after.mtimeNs !== st.mtimeNs) o.warn(`${e.path}: changed while being read; the archived copy may be inconsistent`);
+        const padding = paddingFor(size);
+        if (padding.length) yield padding;
+        o.onEntry({ path: e.path, type: "file", size, mode: entry.mode, mtime, sha256: hash.digest("hex") });
+      } finally {
+        await fh.close();
+      }
+    }
+    yield END_OF_ARCHIVE;
+  }
+  return Readable.from(generate(), { objectMode: false, highWaterMark: 4 * READ_SIZE });
+}

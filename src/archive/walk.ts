@@ -1,0 +1,73 @@
+import { lstat, readdir, readlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { EntryType } from "./tar-header.js";
+
+export interface WalkEntry {
+  path: string; // relative, '/'-separated
+  type: EntryType;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: string;
+  linkname?: string;
+}
+
+export function mtimeString(st: { mtimeNs: bigint }): string {
+  const ns = st.mtimeNs;
+  const sec = ns / 1_000_000_000n;
+  const frac = ns % 1_000_000_000n;
+  return frac === 0n ? String(sec) : `${sec}.${frac.toString().padStart(9, "0").replace(/0+$/, "")}`;
+}
+
+/**
+ * Lists a directory tree (sorted, depth-first) without following symlinks.
+ * Things tar cannot restore as they were (sockets, devices, fifos) are reported, not archived.
+ */
+export async function walkTree(
+  root: string,
+  o: { exclude: (rel: string) => boolean; oneFileSystem?: boolean; warn: (msg: string) => void },
+): Promise<WalkEntry[]> {
+  const out: WalkEntry[] = [];
+  const rootStat = await lstat(root, { bigint: true });
+  const visit = async (rel: string): Promise<void> => {
+    const abs = rel ? join(root, rel) : root;
+    let names: string[];
+    try {
+      names = (await readdir(abs)).sort();
+    } catch (err) {
+      o.warn(`${rel || "."}: cannot list directory (${(err as NodeJS.ErrnoException).code})`);
+      return;
+    }
+    for (const name of names) {
+      const childRel = rel ? `${rel}/${name}` : name;
+      if (o.exclude(childRel)) continue;
+      let st;
+      try {
+        st = await lstat(join(root, childRel), { bigint: true });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT") o.warn(`${childRel}: cannot stat (${code})`);
+        continue;
+      }
+      const base = { path: childRel, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: mtimeString(st) };
+      if (st.isDirectory()) {
+        out.push({ ...base, type: "dir", size: 0 });
+        if (o.oneFileSystem && st.dev !== rootStat.dev) continue;
+        await visit(childRel);
+      } else if (st.isFile()) {
+        out.push({ ...base, type: "file", size: Number(st.size) });
+      } else if (st.isSymbolicLink()) {
+        try {
+          out.push({ ...base, type: "symlink", size: 0, linkname: await readlink(join(root, childRel)) });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "ENOENT") o.warn(`${childRel}: cannot read symlink`);
+        }
+      } else {
+        o.warn(`${childRel}: skipped (socket, fifo or device file)`);
+      }
+    }
+  };
+  await visit("");
+  return out;
+}

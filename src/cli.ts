@@ -1,0 +1,101 @@
+import { Command, CommanderError, Option } from "commander";
+import { backupNowCommand } from "./commands/backup.js";
+import { configCheckCommand } from "./commands/config-check.js";
+import { CommandContext, type GlobalOptions } from "./commands/context.js";
+import { initCommand } from "./commands/init.js";
+import { keygenCommand } from "./commands/keygen.js";
+import { listCommand } from "./commands/list.js";
+import { policyCommand } from "./commands/policy.js";
+import { restoreCommand } from "./commands/restore.js";
+import { verifyCommand } from "./commands/verify.js";
+import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
+import { redact } from "./secrets.js";
+import { VERSION } from "./version.js";
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+type Action = (ctx: CommandContext, ...args: any[]) => Promise<void>;
+
+export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]) => Promise<void>): Command {
+  const program = new Command("strongbox")
+    .description("Encrypted, verified, least-privilege backups of PostgreSQL and file directories")
+    .version(VERSION, "-V, --version")
+    .option("-c, --config <file>", "config file (default: $STRONGBOX_CONFIG, else ./strongbox.yaml)")
+    .option("--json", "machine-readable output on stdout (logs stay on stderr)")
+    .addOption(new Option("-q, --quiet", "only warnings and errors").conflicts("verbose"))
+    .option("-v, --verbose", "debug logging")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+
+  const bind = (action: Action) =>
+    async function (this: Command, ...args: unknown[]) {
+      await run(action, this, args.slice(0, -1));
+    };
+
+  program.command("init [dir]").description("write a sample strongbox.yaml and a new age identity").option("--files <path>", "a directory to back up (repeatable; default <dir>/data)", collect, []).action(bind((ctx, dir, o) => initCommand(ctx, dir, o)));
+  program.command("keygen").description("new X25519 age identity (age-keygen format); prints the recipient").option("-o, --output <file>", "write the identity to this file (mode 0600)").action(bind((ctx, o) => keygenCommand(ctx, o)));
+  const config = program.command("config").description("config file commands");
+  config.command("check").description("validate the config, reporting every problem").action(bind((ctx) => configCheckCommand(ctx)));
+  const backup = program.command("backup").description("backup commands");
+  backup.command("now").description("one backup of all (or the named) sources; prints the backup id").option("--source <name>", "only this source (repeatable)", collect, []).action(bind((ctx, o) => backupNowCommand(ctx, o)));
+  program.command("list").description("complete backups, newest first").option("--all", "include incomplete backups").action(bind((ctx, o) => listCommand(ctx, o)));
+  program
+    .command("restore <id>")
+    .description("restore a backup (an id or 'latest')")
+    .option("--source <name>", "only this source (repeatable)", collect, [])
+    .option("--to-dir <dir>", "restore file sources into DIR/<source>")
+    .option("--to-db <url>", "restore database sources into this database")
+    .option("--force", "restore into a non-empty directory or a database that has tables")
+    .action(bind((ctx, id, o) => restoreCommand(ctx, id, o)));
+  program.command("verify <target>").description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'").action(bind((ctx, target) => verifyCommand(ctx, target)));
+  program
+    .command("policy <role>")
+    .description("print the S3 bucket policy for a role: writer, reader or pruner")
+    .option("--principal <arn>", "the principal the policy grants to", "arn:aws:iam::ACCOUNT-ID:user/strongbox-ROLE")
+    .action(bind((ctx, role, o) => policyCommand(ctx, role, o)));
+  return program;
+}
+
+function usageMessage(err: CommanderError): string {
+  return err.message.replace(/^error: /, "").split("\n")[0];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  let ctx: CommandContext | undefined;
+  const program = buildProgram(async (action, cmd, args) => {
+    ctx = new CommandContext(cmd.optsWithGlobals() as GlobalOptions);
+    await action(ctx, ...args);
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version") return 0;
+      if (err.code === "commander.help") return 0;
+      process.stderr.write(`strongbox: ${usageMessage(err)} (see strongbox --help)\n`);
+      return EXIT.USAGE;
+    }
+    exitCode = exitCodeFor(err);
+    const message = redact(describeError(err));
+    if (ctx?.options.json) process.stdout.write(JSON.stringify({ ok: false, error: message, exit_code: exitCode }) + "\n");
+    if (err instanceof ConfigError) {
+      process.stderr.write(`strongbox: invalid config:\n${err.issues.map((i) => `  ${redact(i)}`).join("\n")}\n`);
+    } else {
+      process.stderr.write(`strongbox: error: ${message}\n`);
+      if (ctx?.options.verbose && !(err instanceof StrongboxError) && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + "\n");
+    }
+  }
+  return exitCode;
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`strongbox: internal error: ${redact(describeError(err))}\n`);
+    process.exitCode = EXIT.FAILED;
+  },
+);

@@ -1,0 +1,21 @@
+import { runBackup } from "../pipeline/run-backup.js";
+import { formatBytes } from "../progress.js";
+import { selectSources } from "../sources/open-source.js";
+import { openStore } from "../stores/open-store.js";
+import type { CommandContext } from "./context.js";
+import { withInterrupt } from "./interrupt.js";
+
+export async function backupNowCommand(ctx: CommandContext, o: { source: string[] }): Promise<void> {
+  const config = ctx.config();
+  const sources = selectSources(config, o.source);
+  const store = openStore(config, "writer");
+  const result = await withInterrupt(ctx.log, (signal) => runBackup({ config, sources, store, log: ctx.log, signal }));
+  ctx.print(result, () => {
+    const lines = [result.id];
+    if (!ctx.options.quiet) {
+      for (const s of result.sources) lines.push(`  ${s.name.padEnd(16)} ${formatBytes(s.source_bytes).padStart(9)} → ${formatBytes(s.stored_bytes).padStart(9)}  ${s.mb_per_s} MB/s`);
+      if (result.warnings.length) lines.push(`  ${result.warnings.length} warning(s): ${result.warnings.slice(0, 5).join("; ")}`);
+    }
+    return lines.join("\n");
+  });
+}

@@ -1,0 +1,63 @@
+import { readFileSync, statSync } from "node:fs";
+import { configPath, loadConfig } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+import { parseIdentities, type Identity } from "../crypto/age-keys.js";
+import { StrongboxError } from "../errors.js";
+import { Logger, type Level } from "../log.js";
+import { redact } from "../secrets.js";
+
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+/** What every command gets: options, a logger on stderr, and an output channel on stdout. */
+export class CommandContext {
+  readonly log: Logger;
+  readonly json: boolean;
+  private cachedConfig?: Config;
+
+  constructor(
+    readonly options: GlobalOptions,
+    readonly env: NodeJS.ProcessEnv = process.env,
+    readonly stdout: NodeJS.WritableStream = process.stdout,
+  ) {
+    const level: Level = options.verbose ? "debug" : options.quiet ? "warn" : "info";
+    this.log = new Logger({ level });
+    this.json = Boolean(options.json);
+  }
+
+  get configFile(): string {
+    return configPath(this.options.config, this.env);
+  }
+
+  config(): Config {
+    this.cachedConfig ??= loadConfig(this.configFile, this.env);
+    return this.cachedConfig;
+  }
+
+  identities(): Identity[] {
+    const file = this.config().encryption.identity_file;
+    if (!file) throw new StrongboxError("CONFIG", "encryption.identity_file: required to decrypt backups (restore, verify, drill)");
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new StrongboxError("CONFIG", `encryption.identity_file: cannot read ${file} (${(err as NodeJS.ErrnoException).code})`);
+    }
+    const mode = statSync(file).mode & 0o777;
+    if (mode & 0o077) this.log.warn(`identity file ${file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
+    return parseIdentities(text, file);
+  }
+
+  /** Prints a result: JSON with --json, else the human text. */
+  print(result: unknown, text: string | (() => string)): void {
+    if (this.json) this.stdout.write(redact(JSON.stringify(result, null, 2)) + "\n");
+    else if (!this.options.quiet || typeof result === "string") {
+      const t = typeof text === "function" ? text() : text;
+      if (t) this.stdout.write(redact(t.endsWith("\n") ? t : `${t}\n`));
+    }
+  }
+}

@@ -1,0 +1,62 @@
+import { promises as fsp } from "node:fs";
+import { join, resolve } from "node:path";
+import { StrongboxError } from "../errors.js";
+import { forEachSource } from "../pipeline/run-restore.js";
+import { Repository } from "../repository/repository.js";
+import { openStore } from "../stores/open-store.js";
+import type { CommandContext } from "./context.js";
+import { withInterrupt } from "./interrupt.js";
+
+async function isEmptyDir(dir: string): Promise<boolean> {
+  try {
+    return (await fsp.readdir(dir)).length === 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return true;
+    if ((err as NodeJS.ErrnoException).code === "ENOTDIR") throw new StrongboxError("USAGE", `${dir} exists and is not a directory`);
+    throw err;
+  }
+}
+
+export async function restoreCommand(ctx: CommandContext, ref: string, o: { source: string[]; toDir?: string; toDb?: string; force?: boolean }): Promise<void> {
+  const config = ctx.config();
+  if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
+  const identities = ctx.identities();
+  const repo = new Repository(openStore(config, "reader"));
+  const rec = await repo.resolve(ref);
+  const manifest = await repo.readManifest(rec, identities);
+  const chosen = o.source.length ? o.source : rec.sources.map((s) => s.name);
+  const targets = new Map<string, string>();
+  for (const name of chosen) {
+    const type = rec.sources.find((s) => s.name === name)?.type;
+    if (type === "files") {
+      if (!o.toDir) throw new StrongboxError("USAGE", `source ${name} holds files: give --to-dir DIR (or leave it out with --source)`);
+      const dir = join(resolve(o.toDir), name);
+      if (!o.force && !(await isEmptyDir(dir))) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
+      targets.set(name, dir);
+    } else if (type === "postgres" && !o.toDb) {
+      throw new StrongboxError("USAGE", `source ${name} is a database: give --to-db URL (or leave it out with --source)`);
+    }
+  }
+  ctx.log.info(`restoring backup ${rec.id}`, { sources: chosen });
+  const outcomes = await withInterrupt(ctx.log, async () => {
+    for (const dir of targets.values()) await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    return forEachSource({
+      repo,
+      rec,
+      manifest,
+      identities,
+      config,
+      only: chosen,
+      log: ctx.log,
+      label: "restore",
+      consume: (source, data) =>
+        source.restore(data, { dir: targets.get(source.name), dbUrl: o.toDb, force: Boolean(o.force) }, manifest.sources[source.name], { log: ctx.log }),
+    });
+  });
+  const failed = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
+  const result = { id: rec.id, ok: failed.length === 0, sources: outcomes.map((x) => ({ ...x, target: targets.get(x.source) ?? o.toDb })) };
+  ctx.print(result, () =>
+    outcomes.map((x) => `${x.source} → ${targets.get(x.source) ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} (${x.checks.map((c) => c.detail).join("; ")})`).join("\n"),
+  );
+  if (failed.length) throw new StrongboxError("VERIFY", `restored data does not match the manifest: ${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}`);
+}

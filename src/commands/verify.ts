@@ -1,0 +1,69 @@
+import { StrongboxError } from "../errors.js";
+import { forEachSource } from "../pipeline/run-restore.js";
+import { Repository } from "../repository/repository.js";
+import { openStore } from "../stores/open-store.js";
+import type { CommandContext } from "./context.js";
+
+interface VerifyOutcome {
+  id: string;
+  ok: boolean;
+  error?: string;
+  checks: { name: string; ok: boolean; detail?: string }[];
+}
+
+export async function verifyCommand(ctx: CommandContext, ref: string): Promise<void> {
+  const config = ctx.config();
+  const identities = ctx.identities();
+  const repo = new Repository(openStore(config, "reader"));
+  let ids: string[];
+  if (ref === "all") {
+    const all = await repo.listBackups();
+    for (const b of all.filter((x) => !x.complete)) ctx.log.info(`${b.id}: incomplete, not verified`);
+    ids = all.filter((b) => b.complete).map((b) => b.id);
+    if (ids.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${repo.store.description}`);
+  } else {
+    ids = [(await repo.resolve(ref)).id];
+  }
+  const outcomes: VerifyOutcome[] = [];
+  let hardFailure: StrongboxError | undefined;
+  for (const id of ids) {
+    try {
+      const rec = await repo.readComplete(id);
+      const manifest = await repo.readManifest(rec, identities);
+      const sources = await forEachSource({
+        repo,
+        rec,
+        manifest,
+        identities,
+        config,
+        only: [],
+        log: ctx.log,
+        label: `verify ${id}`,
+        consume: (source, data) => source.verify(data, manifest.sources[source.name], { log: ctx.log }),
+      });
+      const checks = [
+        { name: "objects match complete.json (size, SHA-256) and decrypt", ok: true, detail: `${rec.objects.length} objects` },
+        ...sources.flatMap((s) => s.checks),
+      ];
+      const ok = checks.every((c) => c.ok);
+      outcomes.push({ id, ok, checks });
+      if (ok) ctx.log.info(`${id}: OK`);
+      else ctx.log.error(`${id}: FAILED`, { failed: checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`) });
+    } catch (err) {
+      if (!(err instanceof StrongboxError) || err.code !== "VERIFY") {
+        hardFailure ??= err instanceof StrongboxError ? err : new StrongboxError("STORE", String(err));
+        if (ref !== "all") throw err;
+      }
+      const message = err instanceof StrongboxError ? err.message : String(err);
+      outcomes.push({ id, ok: false, error: message, checks: [] });
+      ctx.log.error(`${id}: FAILED: ${message}`);
+    }
+  }
+  const ok = outcomes.every((x) => x.ok);
+  ctx.print({ ok, backups: outcomes }, outcomes.map((x) => `${x.id}  ${x.ok ? "OK" : `FAILED${x.error ? `: ${x.error}` : ""}`}`).join("\n"));
+  if (hardFailure) throw hardFailure;
+  if (!ok) {
+    const bad = outcomes.filter((x) => !x.ok);
+    throw new StrongboxError("VERIFY", `verification failed for ${bad.length} of ${outcomes.length} backup(s): ${bad.map((x) => x.id).join(", ")}`);
+  }
+}

@@ -1,0 +1,40 @@
+/** The commented sample config that `strongbox init` writes; it validates as written. */
+export function sampleConfig(o: { recipient: string; identityFile: string; repository: string; files: { name: string; path: string }[] }): string {
+  const sources = o.files.map((f) => `  - name: ${f.name}\n    type: files\n    path: ${f.path}\n    exclude: ["**/*.tmp"]`).join("\n");
+  return `# strongbox configuration (format: see README.md, "Config reference").
+# Values may use \${ENV_VAR}; any secret may instead be read from a file with <key>_file.
+version: 1
+
+repository:
+  # A local directory (or a mounted share)...
+  url: ${o.repository}
+  # ...or S3-compatible storage with least-privilege credentials per role:
+  # url: s3://my-bucket/spx-prod
+  # s3:
+  #   endpoint: https://s3.eu-central-1.amazonaws.com
+  #   region: eu-central-1
+  #   force_path_style: false
+  #   credentials:
+  #     writer: { access_key_id: \${BACKUP_WRITER_KEY_ID}, secret_access_key_file: /run/secrets/writer }
+  #     reader: { access_key_id: \${BACKUP_READER_KEY_ID}, secret_access_key_file: /run/secrets/reader }
+  #     pruner: { access_key_id: \${BACKUP_PRUNER_KEY_ID}, secret_access_key_file: /run/secrets/pruner }
+  #   object_lock_days: 0
+
+encryption:
+  # Public keys only: the backup host never needs the private identity.
+  recipients: [${o.recipient}]
+  # Needed only where restore, verify and drill run. Keep it off the backup host in production.
+  identity_file: ${o.identityFile}
+
+compression: zstd        # zstd (default) | gzip | none, optional level: "zstd:3"
+
+sources:
+${sources}
+  # - name: db
+  #   type: postgres
+  #   url: \${DATABASE_URL}
+
+# retention: { keep_last: 3, keep_daily: 7, keep_weekly: 4, keep_monthly: 12 }
+# audit_log: /var/log/strongbox/audit.jsonl
+`;
+}

@@ -1,0 +1,157 @@
+import { z } from "zod";
+import { parseRecipient } from "../crypto/age-keys.js";
+import { parseDuration } from "./duration.js";
+
+const PLACEHOLDER = /<[^>]*>|example|changeme|xxxxxx/i;
+
+const nonEmpty = (what: string) => z.string({ required_error: `${what} is required` }).min(1, `${what} must not be empty`);
+
+const secret = (what: string) =>
+  nonEmpty(what).refine((v) => !PLACEHOLDER.test(v) || v.length > 60, { message: `${what} looks like a placeholder` });
+
+const credentials = z
+  .object({ access_key_id: secret("access_key_id"), secret_access_key: secret("secret_access_key") })
+  .strict();
+
+const sourceName = z
+  .string({ required_error: "name is required" })
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, "name must be letters, digits, '-' or '_' (at most 63), starting with a letter or digit");
+
+const urlString = (what: string, protocols: string[]) =>
+  nonEmpty(what).superRefine((v, ctx) => {
+    if (/<[^>]*>/.test(v)) return void ctx.addIssue({ code: "custom", message: `${what} contains a placeholder (${v.match(/<[^>]*>/)![0]})` });
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      return void ctx.addIssue({ code: "custom", message: `${what} is not a valid URL` });
+    }
+    if (!protocols.includes(u.protocol)) ctx.addIssue({ code: "custom", message: `${what} must use ${protocols.join(" or ")}` });
+  });
+
+const filesSource = z
+  .object({
+    name: sourceName,
+    type: z.literal("files"),
+    path: nonEmpty("path").refine((p) => p.startsWith("/"), "path must be absolute"),
+    exclude: z.array(nonEmpty("exclude pattern")).default([]),
+    one_file_system: z.boolean().default(false),
+  })
+  .strict();
+
+const postgresSource = z
+  .object({
+    name: sourceName,
+    type: z.literal("postgres"),
+    url: urlString("url", ["postgres:", "postgresql:"]),
+    pg_bin_dir: nonEmpty("pg_bin_dir").optional(),
+    globals: z.boolean().default(false),
+    schemas: z.array(nonEmpty("schema")).default([]),
+    exclude_tables: z.array(nonEmpty("table")).default([]),
+  })
+  .strict();
+
+const source = z.discriminatedUnion("type", [filesSource, postgresSource], {
+  errorMap: (issue, ctx) =>
+    issue.code === "invalid_union_discriminator" ? { message: "type must be 'files' or 'postgres'" } : { message: ctx.defaultError },
+});
+
+const compression = z
+  .string()
+  .regex(/^(zstd(:([1-9]|1\d|2[0-2]))?|gzip(:[1-9])?|none)$/, "compression must be zstd, gzip or none, optionally with a level (zstd:1-22, gzip:1-9)")
+  .default("zstd");
+
+const duration = (what: string) => z.string().refine((v) => parseDuration(v) !== null, `${what} must be a duration like 26h, 90m or 7d`);
+
+const count = z.number().int().min(0);
+
+export const configSchema = z
+  .object({
+    version: z.literal(1, { errorMap: () => ({ message: "version must be 1" }) }),
+    repository: z
+      .object({
+        url: nonEmpty("url").superRefine((v, ctx) => {
+          if (!/^(s3:\/\/[^/]+(\/.*)?|file:\/\/\/.+)$/.test(v)) {
+            ctx.addIssue({ code: "custom", message: "url must be s3://bucket[/prefix] or file:///absolute/path" });
+          }
+        }),
+        s3: z
+          .object({
+            endpoint: urlString("endpoint", ["http:", "https:"]).optional(),
+            region: nonEmpty("region").default("us-east-1"),
+            force_path_style: z.boolean().default(false),
+            credentials: z
+              .object({ writer: credentials.optional(), reader: credentials.optional(), pruner: credentials.optional() })
+              .strict()
+              .default({}),
+            object_lock_days: count.default(0),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
+    encryption: z
+      .object({
+        recipients: z
+          .array(
+            z.string().superRefine((r, ctx) => {
+              if (/example|x{8}/i.test(r)) ctx.addIssue({ code: "custom", message: "is the example recipient: put your own public key (strongbox keygen) here" });
+              else if (!parseRecipient(r)) ctx.addIssue({ code: "custom", message: `is not an age X25519 recipient (age1…)` });
+            }),
+          )
+          .min(1, "at least one recipient is required"),
+        identity_file: nonEmpty("identity_file").optional(),
+      })
+      .strict(),
+    compression,
+    sources: z.array(source).min(1, "at least one source is required"),
+    retention: z
+      .object({
+        keep_last: count.optional(),
+        keep_hourly: count.optional(),
+        keep_daily: count.optional(),
+        keep_weekly: count.optional(),
+        keep_monthly: count.optional(),
+        keep_yearly: count.optional(),
+      })
+      .strict()
+      .optional(),
+    drill: z
+      .object({
+        postgres_url: urlString("postgres_url", ["postgres:", "postgresql:"]).optional(),
+        max_backup_age: duration("max_backup_age").optional(),
+        checks: z
+          .array(z.object({ source: sourceName, name: nonEmpty("name"), sql: nonEmpty("sql") }).strict())
+          .default([]),
+      })
+      .strict()
+      .optional(),
+    notify: z
+      .array(
+        z
+          .object({ type: z.enum(["healthchecks", "webhook"]), url: urlString("url", ["http:", "https:"]) })
+          .strict(),
+      )
+      .default([]),
+    audit_log: nonEmpty("audit_log").optional(),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.sources.forEach((s, i) => {
+      if (seen.has(s.name)) ctx.addIssue({ code: "custom", path: ["sources", i, "name"], message: `duplicate source name '${s.name}' (also sources[${seen.get(s.name)}])` });
+      else seen.set(s.name, i);
+    });
+    if (cfg.repository.url.startsWith("s3://") && !cfg.repository.s3) {
+      ctx.addIssue({ code: "custom", path: ["repository", "s3"], message: "is required for an s3:// repository" });
+    }
+    cfg.drill?.checks.forEach((c, i) => {
+      if (!seen.has(c.source)) ctx.addIssue({ code: "custom", path: ["drill", "checks", i, "source"], message: `no source named '${c.source}'` });
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type SourceConfig = Config["sources"][number];
+export type FilesSourceConfig = z.infer<typeof filesSource>;
+export type PostgresSourceConfig = z.infer<typeof postgresSource>;
+export type Role = "writer" | "reader" | "pruner";

@@ -1,0 +1,61 @@
+/** Every failure strongbox reports on purpose is a StrongboxError; its code decides the exit code. */
+export type ErrorCode = "USAGE" | "CONFIG" | "SOURCE" | "STORE" | "CRYPTO" | "VERIFY" | "LOCKED" | "NOT_FOUND";
+
+export class StrongboxError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "StrongboxError";
+  }
+}
+
+/** A config or schedule file with one or more problems; each issue names its path. */
+export class ConfigError extends StrongboxError {
+  constructor(readonly issues: string[]) {
+    super("CONFIG", issues.length === 1 ? issues[0] : `${issues.length} problems:\n  ${issues.join("\n  ")}`);
+  }
+}
+
+export class NotFoundError extends StrongboxError {
+  constructor(readonly key: string) {
+    super("NOT_FOUND", `object not found: ${key}`);
+  }
+}
+
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, VERIFY: 3 } as const;
+
+/** The one place that maps errors to exit codes (SPEC §1). */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof StrongboxError) {
+    switch (err.code) {
+      case "USAGE":
+      case "CONFIG":
+        return EXIT.USAGE;
+      case "VERIFY":
+        return EXIT.VERIFY;
+      default:
+        return EXIT.FAILED;
+    }
+  }
+  return EXIT.FAILED;
+}
+
+/** A one-line (or, for config errors, one line per problem) description, never a stack trace. */
+export function describeError(err: unknown): string {
+  if (err instanceof StrongboxError) return err.message;
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const msg = err.message.split("\n")[0];
+    return code && !msg.includes(code) ? `${code}: ${msg}` : msg;
+  }
+  return String(err);
+}
+
+/** Wrap low-level errors (fs, network) into a StrongboxError with context, keeping our own errors as they are. */
+export function wrapError(err: unknown, code: ErrorCode, context: string): StrongboxError {
+  if (err instanceof StrongboxError) return err;
+  return new StrongboxError(code, `${context}: ${describeError(err)}`, { cause: err });
+}

@@ -1,0 +1,136 @@
+import { hostname } from "node:os";
+import { Readable } from "node:stream";
+import { pipeline as pipelineCb } from "node:stream";
+import type { Config } from "../config/schema.js";
+import { createEncryptStream } from "../crypto/age.js";
+import { parseRecipient } from "../crypto/age-keys.js";
+import { StrongboxError, wrapError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { Progress } from "../progress.js";
+import type { CompleteObject, CompleteRecord } from "../repository/complete.js";
+import { FORMAT, keys, newBackupId } from "../repository/layout.js";
+import type { Manifest } from "../repository/manifest.js";
+import { openSource } from "../sources/open-source.js";
+import type { Store } from "../stores/store.js";
+import { VERSION } from "../version.js";
+import { createCompressor, EXTENSION, parseCompression } from "./compress.js";
+import { HashMeter } from "./hashing.js";
+
+export interface BackupResult {
+  id: string;
+  started_at: string;
+  finished_at: string;
+  duration_s: number;
+  sources: { name: string; object: string; source_bytes: number; stored_bytes: number; mb_per_s: number; warnings: string[] }[];
+  stored_bytes: number;
+  warnings: string[];
+}
+
+/**
+ * Streams every source through compress → age → hash → store, then writes the encrypted manifest
+ * and, last, complete.json. Any failure leaves the backup without complete.json: incomplete.
+ */
+export async function runBackup(o: {
+  config: Config;
+  sources: Config["sources"];
+  store: Store;
+  log: Logger;
+  signal?: AbortSignal;
+  now?: () => Date;
+}): Promise<BackupResult> {
+  const now = o.now ?? (() => new Date());
+  const started = now();
+  const id = newBackupId(started);
+  const recipients = o.config.encryption.recipients.map((r) => parseRecipient(r)!);
+  const compression = parseCompression(o.config.compression);
+  const objects: CompleteObject[] = [];
+  const manifest: Manifest = { format: FORMAT, id, created_at: started.toISOString(), host: hostname(), sources: {} };
+  const result: BackupResult = { id, started_at: started.toISOString(), finished_at: "", duration_s: 0, sources: [], stored_bytes: 0, warnings: [] };
+  o.log.info(`backup ${id} started`, { id, sources: o.sources.map((s) => s.name), repository: o.store.description });
+
+  for (const cfg of o.sources) {
+    const source = openSource(cfg);
+    const t0 = Date.now();
+    let progress: Progress | undefined;
+    const artifact = await source.backup({ log: o.log, signal: o.signal, onBytes: (n) => progress?.add(n) });
+    progress = new Progress(o.log, source.name, artifact.estimatedBytes);
+    const key = keys.object(id, `${source.name}${artifact.suffix}${EXTENSION[compression.algorithm]}.age`);
+    const meter = new HashMeter();
+    try {
+      await storeStream(o.store, key, [artifact.stream, createCompressor(compression), createEncryptStream(recipients), meter], o.signal);
+    } catch (err) {
+      progress.finish();
+      throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name}`);
+    }
+    progress.finish();
+    const part = await artifact.finish();
+    part.object = key;
+    manifest.sources[source.name] = part;
+    objects.push({ key, size: meter.bytes, sha256: meter.sha256, source: source.name });
+    const seconds = Math.max((Date.now() - t0) / 1000, 0.001);
+    const entry = {
+      name: source.name,
+      object: key,
+      source_bytes: progress.done,
+      stored_bytes: meter.bytes,
+      mb_per_s: Number((progress.done / 1e6 / seconds).toFixed(1)),
+      warnings: part.warnings,
+    };
+    result.sources.push(entry);
+    result.warnings.push(...part.warnings.map((w) => `${source.name}: ${w}`));
+    o.log.info(`${source.name}: stored`, { object: key, source_bytes: entry.source_bytes, stored_bytes: entry.stored_bytes, mb_per_s: entry.mb_per_s });
+  }
+
+  const manifestKey = keys.manifest(id);
+  const manifestMeter = new HashMeter();
+  const manifestBody = Readable.from([Buffer.from(JSON.stringify(manifest))]).pipe(createEncryptStream(recipients)).pipe(manifestMeter);
+  await o.store.put(manifestKey, manifestBody, { signal: o.signal });
+  objects.push({ key: manifestKey, size: manifestMeter.bytes, sha256: manifestMeter.sha256 });
+
+  const finished = now();
+  const complete: CompleteRecord = {
+    format: FORMAT,
+    id,
+    started_at: started.toISOString(),
+    finished_at: finished.toISOString(),
+    host: hostname(),
+    tool_version: VERSION,
+    compression: o.config.compression,
+    sources: o.sources.map((s) => ({ name: s.name, type: s.type })),
+    objects,
+    warnings: result.warnings.length,
+  };
+  if (o.signal?.aborted) throw new StrongboxError("SOURCE", `backup ${id} interrupted before it was committed`);
+  await o.store.put(keys.complete(id), Readable.from([Buffer.from(JSON.stringify(complete, null, 2) + "\n")]), { signal: o.signal });
+  result.finished_at = finished.toISOString();
+  result.duration_s = Number(((finished.getTime() - started.getTime()) / 1000).toFixed(3));
+  result.stored_bytes = objects.reduce((n, x) => n + x.size, 0);
+  o.log.info(`backup ${id} complete`, { id, stored_bytes: result.stored_bytes, duration_s: result.duration_s, warnings: result.warnings.length });
+  return result;
+}
+
+function isPrematureClose(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === "ERR_STREAM_PREMATURE_CLOSE" || (err as Error)?.name === "AbortError";
+}
+
+/**
+ * Pipes a chain of streams into store.put. Whichever side fails first tears down the other;
+ * the error reported is the root cause (a source or crypto failure, not the broken pipe it causes).
+ */
+export async function storeStream(store: Store, key: string, chain: (NodeJS.ReadableStream | NodeJS.ReadWriteStream)[], signal?: AbortSignal): Promise<void> {
+  const streams = chain as unknown as [NodeJS.ReadableStream, ...NodeJS.ReadWriteStream[]];
+  const last = chain[chain.length - 1] as unknown as Readable;
+  const chainDone = new Promise<void>((resolve, reject) => {
+    pipelineCb(...(streams as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]), (err?: Error | null) => (err ? reject(err) : resolve()));
+  });
+  const onAbort = () => last.destroy(new StrongboxError("SOURCE", "interrupted"));
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const [put, piped] = await Promise.allSettled([store.put(key, last, { signal }), chainDone]);
+    if (piped.status === "rejected" && !isPrematureClose(piped.reason)) throw piped.reason;
+    if (put.status === "rejected") throw put.reason;
+    if (piped.status === "rejected") throw piped.reason;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}

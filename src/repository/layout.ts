@@ -1,0 +1,37 @@
+import { randomBytes } from "node:crypto";
+
+export const FORMAT = "strongbox/1";
+export const BACKUPS = "backups/";
+export const DRILLS = "drills/";
+
+const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+
+/** `YYYYMMDDTHHMMSSZ-<6 hex>`: sorts by time, and the random tail keeps two hosts from colliding. */
+export function newBackupId(now: Date = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return `${stamp}-${randomBytes(3).toString("hex")}`;
+}
+
+export function isBackupId(s: string): boolean {
+  return ID_RE.test(s);
+}
+
+export function backupTime(id: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id)!;
+  return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
+}
+
+export const keys = {
+  dir: (id: string) => `${BACKUPS}${id}/`,
+  object: (id: string, file: string) => `${BACKUPS}${id}/${file}`,
+  manifest: (id: string) => `${BACKUPS}${id}/manifest.json.age`,
+  complete: (id: string) => `${BACKUPS}${id}/complete.json`,
+  drill: (drillId: string) => `${DRILLS}${drillId}.json`,
+};
+
+/** The backup id a key belongs to, or null. */
+export function idOfKey(key: string): string | null {
+  if (!key.startsWith(BACKUPS)) return null;
+  const id = key.slice(BACKUPS.length).split("/")[0];
+  return isBackupId(id) ? id : null;
+}

@@ -1,0 +1,122 @@
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createDecryptStream } from "../crypto/age.js";
+import { createHashCheck } from "../pipeline/hashing.js";
+import type { Identity } from "../crypto/age-keys.js";
+import { NotFoundError, StrongboxError } from "../errors.js";
+import type { ObjectInfo, Store } from "../stores/store.js";
+import { parseComplete, type CompleteRecord } from "./complete.js";
+import { BACKUPS, backupTime, idOfKey, keys } from "./layout.js";
+import type { Manifest } from "./manifest.js";
+
+export interface BackupListing {
+  id: string;
+  time: Date;
+  objects: ObjectInfo[];
+  complete: CompleteRecord | null;
+}
+
+export async function readAll(stream: Readable, limit = 512 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of stream as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > limit) {
+      stream.destroy();
+      throw new StrongboxError("VERIFY", `object larger than expected (> ${limit} bytes)`);
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Read access to a strongbox/1 repository (needs List and Get: the reader role). */
+export class Repository {
+  constructor(readonly store: Store) {}
+
+  /** Every backup id with its objects, newest first; `complete` is null for incomplete ones. */
+  async listBackups(): Promise<BackupListing[]> {
+    const byId = new Map<string, ObjectInfo[]>();
+    for await (const o of this.store.list(BACKUPS)) {
+      const id = idOfKey(o.key);
+      if (!id) continue;
+      if (!byId.has(id)) byId.set(id, []);
+      byId.get(id)!.push(o);
+    }
+    const out: BackupListing[] = [];
+    for (const [id, objects] of byId) {
+      const hasMarker = objects.some((o) => o.key === keys.complete(id));
+      out.push({ id, time: backupTime(id), objects, complete: hasMarker ? await this.readComplete(id) : null });
+    }
+    return out.sort((a, b) => (a.id < b.id ? 1 : -1));
+  }
+
+  async readComplete(id: string): Promise<CompleteRecord> {
+    const key = keys.complete(id);
+    let body;
+    try {
+      body = await readAll(await this.store.get(key), 64 * 1024 * 1024);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new StrongboxError("VERIFY", `backup ${id} is incomplete (no complete.json): it never finished, or is being written`);
+      throw err;
+    }
+    const rec = parseComplete(body.toString("utf8"), key);
+    if (rec.id !== id) throw new StrongboxError("VERIFY", `${key}: names backup ${rec.id}, not ${id}`);
+    return rec;
+  }
+
+  /** Resolves `latest` or an id to a complete backup. */
+  async resolve(ref: string): Promise<CompleteRecord> {
+    if (ref === "latest") {
+      const latest = (await this.listBackups()).find((b) => b.complete);
+      if (!latest) throw new StrongboxError("NOT_FOUND", `no complete backup in ${this.store.description}`);
+      return latest.complete!;
+    }
+    if (!/^\d{8}T\d{6}Z-[0-9a-f]{6}$/.test(ref)) throw new StrongboxError("USAGE", `not a backup id: ${ref} (expected YYYYMMDDTHHMMSSZ-xxxxxx or 'latest')`);
+    try {
+      return await this.readComplete(ref);
+    } catch (err) {
+      if (err instanceof StrongboxError && err.code === "VERIFY" && err.message.includes("incomplete")) {
+        // Tell "never existed" apart from "never finished" when we may list.
+        const any = await (async () => {
+          for await (const _ of this.store.list(keys.dir(ref))) return true;
+          return false;
+        })().catch(() => true);
+        if (!any) throw new StrongboxError("NOT_FOUND", `no backup ${ref} in ${this.store.description}`);
+      }
+      throw err;
+    }
+  }
+
+  /** An object's stored bytes; the stream fails at its end unless size and SHA-256 match complete.json. */
+  async getChecked(rec: CompleteRecord, key: string, onBytes?: (n: number) => void): Promise<Readable> {
+    const expected = rec.objects.find((o) => o.key === key);
+    if (!expected) throw new StrongboxError("VERIFY", `backup ${rec.id}: complete.json does not list ${key}`);
+    let body: Readable;
+    try {
+      body = await this.store.get(key);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new StrongboxError("VERIFY", `backup ${rec.id}: object ${key} is missing`);
+      throw err;
+    }
+    const check = createHashCheck(expected, onBytes);
+    body.on("error", (err) => check.destroy(err));
+    return body.pipe(check);
+  }
+
+  async readManifest(rec: CompleteRecord, identities: Identity[]): Promise<Manifest> {
+    const key = keys.manifest(rec.id);
+    const chunks: Buffer[] = [];
+    await pipeline(await this.getChecked(rec, key), createDecryptStream(identities), async function (src: AsyncIterable<Buffer>) {
+      for await (const c of src) chunks.push(c);
+    });
+    let m: Manifest;
+    try {
+      m = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    } catch {
+      throw new StrongboxError("VERIFY", `${key}: decrypted manifest is not JSON`);
+    }
+    if (m.id !== rec.id) throw new StrongboxError("VERIFY", `${key}: manifest names backup ${m.id}, not ${rec.id}`);
+    return m;
+  }
+}

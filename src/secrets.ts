@@ -1,0 +1,13 @@
+// Every secret strongbox loads is registered here, and everything it prints passes through redact().
+const secrets = new Set<string>();
+
+export function registerSecret(value: string): void {
+  if (value.length >= 4) secrets.add(value);
+}
+
+export function redact(text: string): string {
+  let out = text;
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join("***");
+  // Passwords inside connection URLs, whatever their origin.
+  return out.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, "$1***@");
+}

@@ -1,0 +1,43 @@
+import type { Readable } from "node:stream";
+import type { Logger } from "../log.js";
+import type { SourceManifest } from "../repository/manifest.js";
+
+export interface JobContext {
+  log: Logger;
+  signal?: AbortSignal;
+  /** Reports bytes read from (backup) or written to (restore) the source, for progress. */
+  onBytes?: (n: number) => void;
+}
+
+export interface SourceArtifact {
+  /** The archive stream (tar, pg_dump custom format…), before compression and encryption. */
+  stream: Readable;
+  /** Object name suffix before compression, e.g. ".tar" or ".pgdump". */
+  suffix: string;
+  /** Expected size of the source data, for ETA; undefined if unknown. */
+  estimatedBytes?: number;
+  /** Called after the stream ended successfully: the source's manifest part. */
+  finish(): Promise<SourceManifest>;
+}
+
+export interface RestoreTarget {
+  dir?: string;
+  dbUrl?: string;
+  force: boolean;
+}
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
+
+export interface Source {
+  readonly name: string;
+  readonly type: "files" | "postgres";
+  backup(ctx: JobContext): Promise<SourceArtifact>;
+  /** Restores the decrypted, decompressed archive and checks the result against the manifest. */
+  restore(data: Readable, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]>;
+  /** Reads the archive without writing anything and checks it against the manifest. */
+  verify(data: Readable, manifest: SourceManifest, ctx: JobContext): Promise<Check[]>;
+}

@@ -1,0 +1,32 @@
+import type { Readable } from "node:stream";
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  lastModified?: Date;
+}
+
+/**
+ * Where a repository's objects live. Keys are relative to the repository root, '/'-separated.
+ * put never overwrites an existing key and never leaves a partial object under its final key
+ * when the body errors or the signal aborts.
+ */
+export interface Store {
+  readonly description: string;
+  put(key: string, body: Readable, o?: { signal?: AbortSignal }): Promise<ObjectInfo>;
+  /** NotFoundError when the key does not exist. */
+  get(key: string, o?: { signal?: AbortSignal }): Promise<Readable>;
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Idempotent: deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+}
+
+/** Iterates a body, remembering an error it throws, so a store can tell a failing source from its own failure. */
+export async function* markErrors(body: AsyncIterable<Buffer>, mark: (err: unknown) => void): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of body) yield chunk;
+  } catch (err) {
+    mark(err);
+    throw err;
+  }
+}
