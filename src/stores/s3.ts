@@ -81,6 +81,8 @@ export class S3Store implements Store {
     this.concurrency = Math.max(1, o.concurrency ?? 2);
     this.spoolDir = o.spoolDir ?? tmpdir();
     const agentOptions = { keepAlive: true, maxSockets: 16 };
+    // strongbox supports Node 20; the SDK's warning about its own future releases is noise in job logs.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     this.client = new S3Client({
       region: o.region,
       endpoint: o.endpoint,
@@ -90,6 +92,8 @@ export class S3Store implements Store {
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
       maxAttempts: o.attempts ?? 4,
+      // strongbox reports failures itself, once, in one line; the SDK's console chatter would duplicate them.
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
       requestHandler: new NodeHttpHandler({
         connectionTimeout: 10_000,
         requestTimeout: 120_000,

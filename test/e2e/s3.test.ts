@@ -1,0 +1,101 @@
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, DeleteObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
+import { join } from "node:path";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { s3Client } from "../helpers/s3-fixture.js";
+import { makeSampleTree, snapshotTree } from "../helpers/tree.js";
+
+const s3 = inject("s3");
+
+describe.skipIf(!s3)("S3 repository on Ceph RGW with least-privilege roles", () => {
+  const data = tempDir("s3data");
+  makeSampleTree(data);
+  const prefix = `spx-${Math.random().toString(16).slice(2, 8)}`;
+  const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: s3!, prefix });
+  // A backup host's config: writer credentials only.
+  const writerOnly = repo.write((c) => (c.repository.s3.credentials = { writer: c.repository.s3.credentials.writer }));
+  let id = "";
+
+  beforeAll(async () => {
+    const r = await runCli(["-c", writerOnly, "--json", "backup", "now"]);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    id = JSON.parse(r.stdout).id;
+  });
+
+  it("the writer really cannot list, read, head or delete (the policy holds)", async () => {
+    const w = s3Client(s3!.endpoint, s3!.writer);
+    const key = `${prefix}/backups/${id}/complete.json`;
+    for (const cmd of [
+      new ListObjectsV2Command({ Bucket: s3!.bucket, Prefix: prefix }),
+      new GetObjectCommand({ Bucket: s3!.bucket, Key: key }),
+      new HeadObjectCommand({ Bucket: s3!.bucket, Key: key }),
+    ]) {
+      await expect(w.send(cmd as never)).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    }
+    await expect(w.send(new DeleteObjectCommand({ Bucket: s3!.bucket, Key: key }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    w.destroy();
+  });
+
+  it("commands that need the reader role say so when only the writer is configured (exit 2)", async () => {
+    const r = await runCli(["-c", writerOnly, "list"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/repository\.s3\.credentials\.reader: required/);
+  });
+
+  it("the bucket owner can read what the writer uploaded (bucket-owner-full-control)", async () => {
+    const a = s3Client(s3!.endpoint, s3!.admin);
+    const res = await a.send(new GetObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/${id}/complete.json` }));
+    expect(JSON.parse(await res.Body!.transformToString()).id).toBe(id);
+    a.destroy();
+  });
+
+  it("the reader lists, verifies and restores it exactly", async () => {
+    const list = await runCli(["-c", repo.configFile, "--json", "list"]);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)[0]).toMatchObject({ id, complete: true, sources: ["assets"] });
+    const v = await runCli(["-c", repo.configFile, "verify", "latest"]);
+    expect(v.code).toBe(0);
+    const out = tempDir("s3restore");
+    const r = await runCli(["-c", repo.configFile, "restore", id, "--to-dir", out]);
+    expect(r.code).toBe(0);
+    expect(snapshotTree(join(out, "assets"))).toEqual(snapshotTree(data));
+  });
+
+  it("a wrong secret is a one-line error naming the role (exit 1)", async () => {
+    const bad = repo.write((c) => (c.repository.s3.credentials.writer.secret_access_key = "wrong-secret-value-123"));
+    const r = await runCli(["-c", bad, "backup", "now"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/SignatureDoesNotMatch.*writer/);
+    expect(r.stderr).not.toContain("wrong-secret-value-123");
+    expect(r.stderr.trim().split("\n").filter((l) => l.includes("error")).length).toBeLessThanOrEqual(2);
+  });
+
+  it("a dead endpoint is a clear error (exit 1), not a hang or a stack trace", async () => {
+    const dead = repo.write((c) => (c.repository.s3.endpoint = "http://127.0.0.1:9"));
+    const r = await runCli(["-c", dead, "list"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unreachable|ECONNREFUSED/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("a source that fails mid-upload leaves no complete backup and no open multipart upload", async () => {
+    const big = tempDir("s3big");
+    const { writeFileSync } = await import("node:fs");
+    const { randomBytes } = await import("node:crypto");
+    writeFileSync(join(big, "a.bin"), randomBytes(1024));
+    const cfg = repo.write((c) => {
+      c.repository.s3.credentials = { writer: c.repository.s3.credentials.writer };
+      c.sources = [{ name: "ok", type: "files", path: big }, { name: "missing", type: "files", path: "/nonexistent/x" }];
+    });
+    const r = await runCli(["-c", cfg, "backup", "now"]);
+    expect(r.code).toBe(1);
+    const a = s3Client(s3!.endpoint, s3!.admin);
+    const listed = await a.send(new ListObjectsV2Command({ Bucket: s3!.bucket, Prefix: `${prefix}/backups/` }));
+    const completes = (listed.Contents ?? []).filter((o) => o.Key!.endsWith("complete.json"));
+    expect(completes).toHaveLength(1); // only the good backup from beforeAll
+    const uploads = await a.send(new ListMultipartUploadsCommand({ Bucket: s3!.bucket, Prefix: prefix }));
+    expect(uploads.Uploads ?? []).toHaveLength(0);
+    a.destroy();
+  });
+});

@@ -1,0 +1,99 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { generateIdentity } from "../../src/crypto/age-keys.js";
+import type { S3Fixture, S3User } from "./s3-fixture.js";
+
+export const BIN = new URL("../../bin/strongbox", import.meta.url).pathname;
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI as a user would (npm test builds dist/ first). */
+export function runCli(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; signalAfterMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: o.cwd,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...o.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+export function tempDir(label: string): string {
+  return mkdtempSync(join(tmpdir(), `strongbox-${label}-`));
+}
+
+export interface TestRepo {
+  dir: string;
+  configFile: string;
+  identityFile: string;
+  recipient: string;
+  config: Record<string, any>;
+  write(mutate?: (c: Record<string, any>) => void): string;
+}
+
+/** A config (written to a temp dir) with a fresh identity, for a file:// or s3:// repository. */
+export function makeRepo(o: {
+  sources: Record<string, unknown>[];
+  s3?: S3Fixture;
+  roles?: Partial<Record<"writer" | "reader" | "pruner", S3User>>;
+  compression?: string;
+  prefix?: string;
+}): TestRepo {
+  const dir = tempDir("repo");
+  const id = generateIdentity();
+  const identityFile = join(dir, "identity.txt");
+  writeFileSync(identityFile, id.text, { mode: 0o600 });
+  const repository: Record<string, unknown> = o.s3
+    ? {
+        url: `s3://${o.s3.bucket}/${o.prefix ?? `${o.s3.prefix}-${Math.random().toString(16).slice(2, 8)}`}`,
+        s3: {
+          endpoint: o.s3.endpoint,
+          region: "us-east-1",
+          force_path_style: true,
+          credentials: Object.fromEntries(
+            Object.entries(o.roles ?? { writer: o.s3.writer, reader: o.s3.reader, pruner: o.s3.pruner }).map(([role, u]) => [
+              role,
+              { access_key_id: u!.accessKeyId, secret_access_key: u!.secretAccessKey },
+            ]),
+          ),
+        },
+      }
+    : { url: `file://${join(dir, "repository")}` };
+  const config: Record<string, any> = {
+    version: 1,
+    repository,
+    encryption: { recipients: [id.recipient], identity_file: identityFile },
+    compression: o.compression ?? "zstd",
+    sources: o.sources,
+  };
+  const configFile = join(dir, "strongbox.yaml");
+  const repo: TestRepo = {
+    dir,
+    configFile,
+    identityFile,
+    recipient: id.recipient,
+    config,
+    write(mutate) {
+      const c = structuredClone(config);
+      mutate?.(c);
+      const file = mutate ? join(dir, `variant-${Math.random().toString(16).slice(2)}.yaml`) : configFile;
+      writeFileSync(file, stringify(c));
+      return file;
+    },
+  };
+  repo.write();
+  return repo;
+}

@@ -1,0 +1,45 @@
+// Starts the real services the suite needs (Ceph RGW as S3), once per run, and stops them after.
+// A missing service skips its suites locally; with CI=true (or STRONGBOX_REQUIRE_SERVICES=1) it fails the run.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestProject } from "vitest/node";
+import { createS3Fixture, type S3Fixture } from "./s3-fixture.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    s3: S3Fixture | null;
+  }
+}
+
+const here = new URL(".", import.meta.url).pathname;
+const required = process.env.CI === "true" || process.env.STRONGBOX_REQUIRE_SERVICES === "1";
+
+function have(bin: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
+}
+
+export default async function setup(project: TestProject) {
+  let cephDir: string | undefined;
+  let s3: S3Fixture | null = null;
+  if (have("radosgw") && have("ceph-mon") && have("ceph-osd")) {
+    cephDir = mkdtempSync(join(tmpdir(), "strongbox-ceph-"));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const t0 = Date.now();
+    execFileSync(join(here, "../services/ceph-rgw.sh"), ["start", cephDir, String(port)], { stdio: ["ignore", "ignore", "inherit"] });
+    s3 = await createS3Fixture(cephDir, `http://127.0.0.1:${port}`);
+    console.log(`[setup] Ceph RGW S3 on 127.0.0.1:${port}, ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  } else if (required) {
+    throw new Error("radosgw/ceph-mon/ceph-osd not installed, and CI requires the S3 suites (apt-get install radosgw ceph-mon ceph-osd ceph-common)");
+  } else {
+    console.log("[setup] Ceph RGW not installed: S3 suites are skipped");
+  }
+  project.provide("s3", s3);
+  return () => {
+    if (cephDir) {
+      execFileSync(join(here, "../services/ceph-rgw.sh"), ["stop", cephDir], { stdio: "inherit" });
+      rmSync(cephDir, { recursive: true, force: true });
+    }
+  };
+}
