@@ -80,10 +80,10 @@ export async function main(argv: string[]): Promise<number> {
     exitCode = exitCodeFor(err);
     const message = redact(describeError(err));
     if (ctx?.options.json) process.stdout.write(JSON.stringify({ ok: false, error: message, exit_code: exitCode }) + "\n");
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError && err.issues.length > 1) {
       process.stderr.write(`strongbox: invalid config:\n${err.issues.map((i) => `  ${redact(i)}`).join("\n")}\n`);
     } else {
-      process.stderr.write(`strongbox: error: ${message}\n`);
+      process.stderr.write(`strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${message}\n`);
       if (ctx?.options.verbose && !(err instanceof StrongboxError) && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + "\n");
     }
   }

@@ -2,7 +2,7 @@ import { promises as fsp } from "node:fs";
 import { join, resolve } from "node:path";
 import { StrongboxError } from "../errors.js";
 import { forEachSource } from "../pipeline/run-restore.js";
-import { Repository } from "../repository/repository.js";
+import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
@@ -18,6 +18,7 @@ async function isEmptyDir(dir: string): Promise<boolean> {
 }
 
 export async function restoreCommand(ctx: CommandContext, ref: string, o: { source: string[]; toDir?: string; toDb?: string; force?: boolean }): Promise<void> {
+  checkBackupRef(ref);
   const config = ctx.config();
   if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
   const identities = ctx.identities();

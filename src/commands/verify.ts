@@ -1,6 +1,6 @@
 import { StrongboxError } from "../errors.js";
 import { forEachSource } from "../pipeline/run-restore.js";
-import { Repository } from "../repository/repository.js";
+import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 
@@ -12,6 +12,7 @@ interface VerifyOutcome {
 }
 
 export async function verifyCommand(ctx: CommandContext, ref: string): Promise<void> {
+  checkBackupRef(ref, ["all"]);
   const config = ctx.config();
   const identities = ctx.identities();
   const repo = new Repository(openStore(config, "reader"));

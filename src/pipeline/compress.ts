@@ -30,7 +30,13 @@ type ZlibWithZstd = typeof zlib & {
 };
 const z = zlib as ZlibWithZstd;
 
-function zstdNapi(): typeof import("zstd-napi") {
+/** The part of the optional zstd-napi binding strongbox uses (typed here so builds never need it). */
+interface ZstdNapi {
+  CompressStream: new (o: { compressionLevel: number }) => Transform;
+  DecompressStream: new () => Transform;
+}
+
+function zstdNapi(): ZstdNapi {
   try {
     return createRequire(import.meta.url)("zstd-napi");
   } catch {
@@ -49,7 +55,7 @@ export function createCompressor(c: Compression): Transform {
       if (z.createZstdCompress && z.constants.ZSTD_c_compressionLevel !== undefined) {
         return z.createZstdCompress({ params: { [z.constants.ZSTD_c_compressionLevel]: level } });
       }
-      return new (zstdNapi().CompressStream)({ compressionLevel: level }) as unknown as Transform;
+      return new (zstdNapi().CompressStream)({ compressionLevel: level });
     }
   }
 }
@@ -62,6 +68,6 @@ export function createDecompressor(algorithm: Algorithm): Transform {
       return zlib.createGunzip();
     case "zstd":
       if (z.createZstdDecompress) return z.createZstdDecompress();
-      return new (zstdNapi().DecompressStream)() as unknown as Transform;
+      return new (zstdNapi().DecompressStream)();
   }
 }

@@ -6,7 +6,7 @@ import type { Identity } from "../crypto/age-keys.js";
 import { NotFoundError, StrongboxError } from "../errors.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
 import { parseComplete, type CompleteRecord } from "./complete.js";
-import { BACKUPS, backupTime, idOfKey, keys } from "./layout.js";
+import { BACKUPS, backupTime, idOfKey, isBackupId, keys } from "./layout.js";
 import type { Manifest } from "./manifest.js";
 
 export interface BackupListing {
@@ -28,6 +28,12 @@ export async function readAll(stream: Readable, limit = 512 * 1024 * 1024): Prom
     chunks.push(c);
   }
   return Buffer.concat(chunks);
+}
+
+/** Fails early (before keys or network are touched) on something that cannot name a backup. */
+export function checkBackupRef(ref: string, extra: string[] = []): void {
+  if (ref === "latest" || extra.includes(ref) || isBackupId(ref)) return;
+  throw new StrongboxError("USAGE", `not a backup id: ${ref} (expected YYYYMMDDTHHMMSSZ-xxxxxx, 'latest'${extra.map((e) => ` or '${e}'`).join("")})`);
 }
 
 /** Read access to a strongbox/1 repository (needs List and Get: the reader role). */
@@ -72,7 +78,7 @@ export class Repository {
       if (!latest) throw new StrongboxError("NOT_FOUND", `no complete backup in ${this.store.description}`);
       return latest.complete!;
     }
-    if (!/^\d{8}T\d{6}Z-[0-9a-f]{6}$/.test(ref)) throw new StrongboxError("USAGE", `not a backup id: ${ref} (expected YYYYMMDDTHHMMSSZ-xxxxxx or 'latest')`);
+    checkBackupRef(ref);
     try {
       return await this.readComplete(ref);
     } catch (err) {

@@ -23,7 +23,20 @@ function have(bin: string): boolean {
 export default async function setup(project: TestProject) {
   let cephDir: string | undefined;
   let s3: S3Fixture | null = null;
-  if (have("radosgw") && have("ceph-mon") && have("ceph-osd")) {
+  if (process.env.STRONGBOX_TEST_S3_ENDPOINT) {
+    // docker-compose.test.yml (MinIO): users and policies were created by its minio-init job.
+    const user = (uid: string, secret: string) => ({ uid, accessKeyId: uid, secretAccessKey: secret });
+    s3 = {
+      endpoint: process.env.STRONGBOX_TEST_S3_ENDPOINT,
+      bucket: "strongbox-test",
+      prefix: "spx-prod",
+      admin: user("strongboxadmin", "strongboxadmin-secret"),
+      writer: user("writer", "writer-secret-key"),
+      reader: user("reader", "reader-secret-key"),
+      pruner: user("pruner", "pruner-secret-key"),
+    };
+    console.log(`[setup] using the S3 server at ${s3.endpoint} (docker-compose.test.yml)`);
+  } else if (have("radosgw") && have("ceph-mon") && have("ceph-osd")) {
     cephDir = mkdtempSync(join(tmpdir(), "strongbox-ceph-"));
     const port = 20000 + Math.floor(Math.random() * 20000);
     const t0 = Date.now();

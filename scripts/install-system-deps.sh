@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages strongbox's tests (and hand restores) use, skipping what is there.
+#   age, zstd, tar        — hand-restore interop tests
+#   radosgw, ceph-*       — the real S3 server the S3 suites run against
+#   build tools           — zstd-napi compiles from source on Node < 22.15
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "run as root, or install sudo" >&2; exit 1; }
+  SUDO="sudo"
+fi
+need=()
+command -v age >/dev/null || need+=(age)
+command -v zstd >/dev/null || need+=(zstd)
+command -v curl >/dev/null || need+=(curl ca-certificates)
+command -v radosgw >/dev/null || need+=(radosgw)
+command -v ceph-mon >/dev/null || need+=(ceph-mon)
+command -v ceph-osd >/dev/null || need+=(ceph-osd)
+command -v ceph >/dev/null || need+=(ceph-common)
+command -v make >/dev/null || need+=(make)
+command -v g++ >/dev/null || need+=(g++)
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+node -e 'const [a]=process.versions.node.split(".").map(Number); if (a < 20) { console.error("strongbox needs Node.js >= 20, this is " + process.version); process.exit(1) }'

@@ -1,0 +1,138 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { parseConfig } from "../../src/config/load.js";
+import { generateIdentity } from "../../src/crypto/age-keys.js";
+import { ConfigError } from "../../src/errors.js";
+import { runCli, tempDir } from "../helpers/cli.js";
+
+const dir = tempDir("config");
+const secretFile = join(dir, "writer-secret");
+writeFileSync(secretFile, "s3cr3t-from-file\n");
+const recipient = generateIdentity().recipient;
+
+const valid = () => ({
+  version: 1,
+  repository: {
+    url: "s3://bucket/prefix",
+    s3: {
+      endpoint: "https://s3.example.net",
+      region: "eu-central-1",
+      credentials: { writer: { access_key_id: "AKIAWRITER", secret_access_key_file: secretFile } },
+    },
+  },
+  encryption: { recipients: [recipient] },
+  sources: [
+    { name: "projects", type: "files", path: "/opt/spx/ASSETS/projects" },
+    { name: "db", type: "postgres", url: "postgres://app@db/app" },
+  ],
+});
+
+type Mutation = (c: any) => void;
+
+/** Each broken config must be refused (exit 2) with a message that names the field. */
+const BROKEN: [string, Mutation, RegExp][] = [
+  ["unknown top-level key", (c) => (c.colour = "blue"), /(^\s*|invalid config: )colour: unknown key/m],
+  ["unknown nested key", (c) => (c.sources[0].pathh = "/x"), /sources\[0\]\.pathh: unknown key/],
+  ["wrong version", (c) => (c.version = 2), /version: version must be 1/],
+  ["missing repository", (c) => delete c.repository, /repository: is required/],
+  ["bad repository scheme", (c) => (c.repository.url = "ftp://host/x"), /repository\.url: url must be s3:\/\//],
+  ["s3 url without s3 section", (c) => delete c.repository.s3, /repository\.s3: is required for an s3:\/\/ repository/],
+  ["example recipient", (c) => (c.encryption.recipients = ["age1examplexxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]), /encryption\.recipients\[0\]: is the example recipient/],
+  ["malformed recipient", (c) => (c.encryption.recipients = ["age1qqqq"]), /encryption\.recipients\[0\]: is not an age X25519 recipient/],
+  ["no recipients", (c) => (c.encryption.recipients = []), /encryption\.recipients: at least one recipient/],
+  ["empty secret", (c) => { delete c.repository.s3.credentials.writer.secret_access_key_file; c.repository.s3.credentials.writer.secret_access_key = ""; }, /credentials\.writer\.secret_access_key: secret_access_key must not be empty/],
+  ["unreadable secret file", (c) => (c.repository.s3.credentials.writer.secret_access_key_file = "/nonexistent/secret"), /credentials\.writer\.secret_access_key_file: cannot read \/nonexistent\/secret/],
+  ["unset environment variable", (c) => (c.sources[1].url = "${STRONGBOX_TEST_UNSET_VAR}"), /sources\[1\]\.url: environment variable STRONGBOX_TEST_UNSET_VAR is not set/],
+  ["relative source path", (c) => (c.sources[0].path = "relative/dir"), /sources\[0\]\.path: path must be absolute/],
+  ["unknown source type", (c) => (c.sources[0].type = "mysql"), /sources\[0\]\.type: type must be 'files' or 'postgres'/],
+  ["duplicate source names", (c) => (c.sources[1] = { ...c.sources[0] }), /sources\[1\]\.name: duplicate source name 'projects'/],
+  ["bad source name", (c) => (c.sources[0].name = "my projects!"), /sources\[0\]\.name: name must be letters/],
+  ["bad compression", (c) => (c.compression = "lz4"), /compression: compression must be zstd, gzip or none/],
+  ["bad compression level", (c) => (c.compression = "zstd:99"), /compression: compression must be/],
+  ["negative retention", (c) => (c.retention = { keep_last: -1 }), /retention\.keep_last: /],
+  ["bad duration", (c) => (c.drill = { max_backup_age: "a day" }), /drill\.max_backup_age: max_backup_age must be a duration/],
+  ["placeholder notify url", (c) => (c.notify = [{ type: "healthchecks", url: "https://hc.example.com/ping/<uuid>" }]), /notify\[0\]\.url: url contains a placeholder \(<uuid>\)/],
+  ["drill check on unknown source", (c) => (c.drill = { checks: [{ source: "nope", name: "x", sql: "select true" }] }), /drill\.checks\[0\]\.source: no source named 'nope'/],
+  ["both secret and secret file", (c) => (c.repository.s3.credentials.writer.secret_access_key = "x1234"), /secret_access_key_file: give either secret_access_key or secret_access_key_file/],
+  ["sources not a list", (c) => (c.sources = { name: "x" }), /sources: Expected array/],
+];
+
+describe("config validation", () => {
+  it("accepts the valid baseline and reads secrets from files without the trailing newline", () => {
+    const cfg = parseConfig(stringify(valid()), {});
+    expect(cfg.repository.s3!.credentials.writer!.secret_access_key).toBe("s3cr3t-from-file");
+    expect(cfg.compression).toBe("zstd");
+  });
+
+  it("interpolates ${VAR} from the environment", () => {
+    const c = valid();
+    c.sources[1].url = "${DB_URL}";
+    expect((parseConfig(stringify(c), { DB_URL: "postgres://u@h/d" }).sources[1] as { url: string }).url).toBe("postgres://u@h/d");
+  });
+
+  it("reports every error at once, each with its path", () => {
+    const c: any = valid();
+    c.colour = 1;
+    c.sources[0].path = "rel";
+    c.encryption.recipients = ["nope"];
+    try {
+      parseConfig(stringify(c), {});
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const issues = (err as ConfigError).issues.join("\n");
+      expect(issues).toMatch(/colour: unknown key/);
+      expect(issues).toMatch(/sources\[0\]\.path/);
+      expect(issues).toMatch(/encryption\.recipients\[0\]/);
+    }
+  });
+
+  it("reports invalid YAML with its line", () => {
+    expect(() => parseConfig("version: 1\nsources: [\n", {})).toThrow(/invalid YAML at line/);
+  });
+
+  it.each(BROKEN)("`config check` refuses %s: exit 2, names the field", async (_name, mutate, message) => {
+    const c = valid();
+    mutate(c);
+    const file = join(dir, `c-${Math.random().toString(16).slice(2)}.yaml`);
+    writeFileSync(file, stringify(c));
+    const r = await runCli(["-c", file, "config", "check"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stderr).not.toContain("s3cr3t-from-file");
+  });
+
+  it("`config check` passes a valid config (exit 0)", async () => {
+    const file = join(dir, "valid.yaml");
+    writeFileSync(file, stringify(valid()));
+    const r = await runCli(["-c", file, "config", "check"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/OK \(2 sources/);
+  });
+});
+
+describe("bad flags and arguments: exit 2 with a clear one-line message", () => {
+  const file = join(dir, "flags.yaml");
+  writeFileSync(file, stringify(valid()));
+  const CASES: [string[], RegExp][] = [
+    [["frobnicate"], /unknown command 'frobnicate'/],
+    [["backup", "now", "--bogus"], /unknown option '--bogus'/],
+    [["restore"], /missing required argument 'id'/],
+    [["-c", file, "backup", "now", "--source", "nope"], /--source nope: no such source/],
+    [["-c", file, "restore", "latest"], /restore needs a target/],
+    [["-c", file, "restore", "not-an-id", "--to-dir", "/tmp/x"], /not a backup id: not-an-id/],
+    [["-c", file, "policy", "admin"], /role must be writer, reader or pruner/],
+    [["-c", join(dir, "missing.yaml"), "config", "check"], /config file not found/],
+    [["--quiet", "--verbose", "list"], /cannot be used with option/],
+  ];
+  it.each(CASES)("strongbox %j", async (args, message) => {
+    const r = await runCli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
