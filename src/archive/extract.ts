@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { constants, promises as fsp } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, promises as fsp, unlinkSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { StrongboxError } from "../errors.js";
 import { safeRelativePath } from "./safe-path.js";
@@ -20,6 +20,40 @@ export interface ExtractOptions {
   warn: (msg: string) => void;
   /** Restore owners (only possible as root). */
   chown?: boolean;
+}
+
+const SMALL_FILE = 256 * 1024;
+
+/** Small files are collected whole and written with synchronous calls (see tar-pack.ts for why). */
+function smallFileSink(rel: string, abs: string, e: TarEntry, chown: boolean, o: ExtractOptions): EntrySink {
+  const chunks: Buffer[] = [];
+  return {
+    write(chunk) {
+      chunks.push(chunk);
+    },
+    end() {
+      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        let off = 0;
+        while (off < body.length) off += writeSync(fd, body, off, body.length - off);
+        if (chown) {
+          try {
+            fchownSync(fd, e.uid, e.gid);
+          } catch {
+            // not permitted: keep the restoring user's ownership
+          }
+        }
+        fchmodSync(fd, e.mode & 0o7777);
+        const t = Number(e.mtime);
+        futimesSync(fd, t, t);
+      } finally {
+        closeSync(fd);
+      }
+      o.onBytes?.(body.length);
+      o.onEntry?.({ path: rel, type: "file", size: body.length, sha256: createHash("sha256").update(body).digest("hex") });
+    },
+  };
 }
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
@@ -55,14 +89,11 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, o:
     safeDirs.add(rel);
   }
 
-  async function clearSlot(rel: string, abs: string): Promise<void> {
-    try {
-      const st = await fsp.lstat(abs);
-      if (st.isDirectory()) throw new StrongboxError("SOURCE", `cannot restore ${rel}: a directory is in the way`);
-      await fsp.unlink(abs);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
+  function clearSlot(rel: string, abs: string): void {
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (!st) return;
+    if (st.isDirectory()) throw new StrongboxError("SOURCE", `cannot restore ${rel}: a directory is in the way`);
+    unlinkSync(abs);
   }
 
   await readTar(
@@ -82,7 +113,7 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, o:
         o.onEntry?.({ path: rel, type: "dir", size: 0 });
         return null;
       }
-      await clearSlot(rel, abs);
+      clearSlot(rel, abs);
       if (e.type === "symlink") {
         await fsp.symlink(e.linkname ?? "", abs);
         if (chown) await fsp.lchown(abs, e.uid, e.gid).catch(() => {});
@@ -90,18 +121,29 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, o:
         o.onEntry?.({ path: rel, type: "symlink", size: 0 });
         return null;
       }
+      if (e.size <= SMALL_FILE) return smallFileSink(rel, abs, e, chown, o);
       const fh = await fsp.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       const hash = createHash("sha256");
       let written = 0;
+      let batch: Buffer[] = [];
+      let batched = 0;
+      const flush = async () => {
+        if (batch.length) await fh.writev(batch);
+        batch = [];
+        batched = 0;
+      };
       return {
         async write(chunk) {
           hash.update(chunk);
           written += chunk.length;
-          await fh.write(chunk);
+          batch.push(chunk);
+          batched += chunk.length;
+          if (batched >= 1024 * 1024) await flush();
           o.onBytes?.(chunk.length);
         },
         async end() {
           try {
+            await flush();
             if (chown) await fh.chown(e.uid, e.gid).catch(() => {});
             await fh.chmod(e.mode & 0o7777);
             await fh.utimes(mtime, mtime);

@@ -124,7 +124,7 @@ export function createEncryptStream(recipients: Buffer[]): Transform {
   let counter = 0n;
   let started = false;
   const sealChunk = (t: Transform, chunk: Buffer, last: boolean) => {
-    for (const part of seal(key, streamNonce(counter++, last), chunk)) t.push(part);
+    t.push(Buffer.concat(seal(key, streamNonce(counter++, last), chunk)));
   };
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {

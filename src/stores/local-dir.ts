@@ -6,6 +6,7 @@ import { NotFoundError, StrongboxError, wrapError } from "../errors.js";
 import { markErrors, type ObjectInfo, type Store } from "./store.js";
 
 const TMP_MARK = ".strongbox-tmp-";
+const WRITE_BATCH = 1024 * 1024;
 
 function checkKey(key: string): void {
   if (!key || key.startsWith("/") || key.split("/").some((p) => p === ".." || p === "." || p === "")) {
@@ -44,11 +45,21 @@ export class LocalDirStore implements Store {
       const fh = await fsp.open(tmp, "wx", 0o600);
       let size = 0;
       try {
+        // Batch small chunks into ~1 MiB writev calls: one thread-pool round trip each.
+        let batch: Buffer[] = [];
+        let batched = 0;
         for await (const chunk of markErrors(body, (e) => (bodyError = e))) {
           if (o.signal?.aborted) throw o.signal.reason ?? new Error("aborted");
           size += chunk.length;
-          await fh.write(chunk);
+          batch.push(chunk);
+          batched += chunk.length;
+          if (batched >= WRITE_BATCH) {
+            await fh.writev(batch);
+            batch = [];
+            batched = 0;
+          }
         }
+        if (batch.length) await fh.writev(batch);
         await fh.sync();
       } finally {
         await fh.close();
