@@ -2,6 +2,7 @@
 # Installs the Debian packages strongbox's tests (and hand restores) use, skipping what is there.
 #   age, zstd, tar        — hand-restore interop tests
 #   radosgw, ceph-*       — the real S3 server the S3 suites run against
+#   postgresql            — a throwaway cluster (initdb/pg_ctl) for the postgres suites
 #   build tools           — zstd-napi compiles from source on Node < 22.15
 set -euo pipefail
 SUDO=""
@@ -17,6 +18,9 @@ command -v radosgw >/dev/null || need+=(radosgw)
 command -v ceph-mon >/dev/null || need+=(ceph-mon)
 command -v ceph-osd >/dev/null || need+=(ceph-osd)
 command -v ceph >/dev/null || need+=(ceph-common)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v pg_dump >/dev/null || need+=(postgresql-client)
+command -v runuser >/dev/null || need+=(util-linux)
 command -v make >/dev/null || need+=(make)
 command -v g++ >/dev/null || need+=(g++)
 command -v python3 >/dev/null || need+=(python3)

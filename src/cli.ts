@@ -46,7 +46,9 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--source <name>", "only this source (repeatable)", collect, [])
     .option("--to-dir <dir>", "restore file sources into DIR/<source>")
     .option("--to-db <url>", "restore database sources into this database")
-    .option("--force", "restore into a non-empty directory or a database that has tables")
+    .option("--force", "restore into a non-empty directory, or over a database that has tables (pg_restore --clean --if-exists)")
+    .option("--no-owner", "databases: do not restore ownership or privileges (restoring into another cluster)")
+    .option("--jobs <n>", "databases: parallel pg_restore jobs (spools the dump to a 0600 temporary file)")
     .action(bind((ctx, id, o) => restoreCommand(ctx, id, o)));
   program.command("verify <target>").description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'").action(bind((ctx, target) => verifyCommand(ctx, target)));
   program

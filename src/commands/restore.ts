@@ -17,7 +17,13 @@ async function isEmptyDir(dir: string): Promise<boolean> {
   }
 }
 
-export async function restoreCommand(ctx: CommandContext, ref: string, o: { source: string[]; toDir?: string; toDb?: string; force?: boolean }): Promise<void> {
+export async function restoreCommand(
+  ctx: CommandContext,
+  ref: string,
+  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string },
+): Promise<void> {
+  const jobs = o.jobs === undefined ? 1 : Number(o.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
   checkBackupRef(ref);
   const config = ctx.config();
   if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
@@ -27,6 +33,7 @@ export async function restoreCommand(ctx: CommandContext, ref: string, o: { sour
   const manifest = await repo.readManifest(rec, identities);
   const chosen = o.source.length ? o.source : rec.sources.map((s) => s.name);
   const targets = new Map<string, string>();
+  const dbSources: string[] = [];
   for (const name of chosen) {
     const type = rec.sources.find((s) => s.name === name)?.type;
     if (type === "files") {
@@ -34,10 +41,12 @@ export async function restoreCommand(ctx: CommandContext, ref: string, o: { sour
       const dir = join(resolve(o.toDir), name);
       if (!o.force && !(await isEmptyDir(dir))) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
       targets.set(name, dir);
-    } else if (type === "postgres" && !o.toDb) {
-      throw new StrongboxError("USAGE", `source ${name} is a database: give --to-db URL (or leave it out with --source)`);
+    } else if (type === "postgres") {
+      if (!o.toDb) throw new StrongboxError("USAGE", `source ${name} is a database: give --to-db URL (or leave it out with --source)`);
+      dbSources.push(name);
     }
   }
+  if (dbSources.length > 1) throw new StrongboxError("USAGE", `backup ${rec.id} holds ${dbSources.length} databases (${dbSources.join(", ")}): restore them one at a time with --source`);
   ctx.log.info(`restoring backup ${rec.id}`, { sources: chosen });
   const outcomes = await withInterrupt(ctx.log, async () => {
     for (const dir of targets.values()) await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -51,7 +60,12 @@ export async function restoreCommand(ctx: CommandContext, ref: string, o: { sour
       log: ctx.log,
       label: "restore",
       consume: (source, data) =>
-        source.restore(data, { dir: targets.get(source.name), dbUrl: o.toDb, force: Boolean(o.force) }, manifest.sources[source.name], { log: ctx.log }),
+        source.restore(
+          data,
+          { dir: targets.get(source.name), dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs },
+          manifest.sources[source.name],
+          { log: ctx.log },
+        ),
     });
   });
   const failed = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));

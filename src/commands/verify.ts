@@ -1,5 +1,5 @@
 import { StrongboxError } from "../errors.js";
-import { forEachSource } from "../pipeline/run-restore.js";
+import { drainObject, forEachSource } from "../pipeline/run-restore.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
@@ -42,6 +42,8 @@ export async function verifyCommand(ctx: CommandContext, ref: string): Promise<v
         label: `verify ${id}`,
         consume: (source, data) => source.verify(data, manifest.sources[source.name], { log: ctx.log }),
       });
+      const extras = rec.objects.filter((x) => x.part);
+      for (const x of extras) await drainObject(repo, rec, x.key, identities);
       const checks = [
         { name: "objects match complete.json (size, SHA-256) and decrypt", ok: true, detail: `${rec.objects.length} objects` },
         ...sources.flatMap((s) => s.checks),

@@ -63,6 +63,17 @@ export async function runBackup(o: {
       throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name}`);
     }
     progress.finish();
+    for (const extra of artifact.extras ?? []) {
+      const extraKey = keys.object(id, `${source.name}${extra.suffix}${extra.compress ? EXTENSION[compression.algorithm] : ""}.age`);
+      const m = new HashMeter();
+      const stages = extra.compress ? [createCompressor(compression)] : [];
+      try {
+        await storeStream(o.store, extraKey, [extra.stream(), ...stages, createEncryptStream(recipients), m], o.signal);
+      } catch (err) {
+        throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name} (${extra.part})`);
+      }
+      objects.push({ key: extraKey, size: m.bytes, sha256: m.sha256, source: source.name, part: extra.part });
+    }
     const part = await artifact.finish();
     part.object = key;
     manifest.sources[source.name] = part;

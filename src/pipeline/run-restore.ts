@@ -26,6 +26,7 @@ function sourceFor(config: Config, name: string, manifest: Manifest): Source {
   if (cfg) return openSource(cfg);
   const m = manifest.sources[name];
   if (m?.type === "files") return openSource({ name, type: "files", path: m.path, exclude: [], one_file_system: false });
+  if (m?.type === "postgres") return openSource({ name, type: "postgres", url: "postgres://localhost/unused", globals: false, schemas: [], exclude_tables: [] });
   throw new StrongboxError("CONFIG", `backup holds source ${name}, which is not in the config`);
 }
 
@@ -49,7 +50,7 @@ export async function forEachSource(o: {
   if (missing.length) throw new StrongboxError("USAGE", `backup ${o.rec.id} has no source ${missing.join(", ")} (it has ${o.rec.sources.map((s) => s.name).join(", ")})`);
   const out: SourceOutcome[] = [];
   for (const name of names) {
-    const object = o.rec.objects.find((x) => x.source === name);
+    const object = o.rec.objects.find((x) => x.source === name && !x.part);
     const manifest = o.manifest.sources[name];
     if (!object || !manifest) throw new StrongboxError("VERIFY", `backup ${o.rec.id}: source ${name} has no object or manifest entry`);
     const source = sourceFor(o.config, name, o.manifest);
@@ -90,4 +91,12 @@ function describeDecodeError(err: unknown, key: string): unknown {
     return new StrongboxError("VERIFY", `${key}: cannot decompress (${e.message}): the object is corrupt`);
   }
   return err;
+}
+
+/** Fetches an object, checks its hash against complete.json and authenticates it with age, keeping nothing. */
+export async function drainObject(repo: Repository, rec: CompleteRecord, key: string, identities: Identity[]): Promise<void> {
+  const { pipeline } = await import("node:stream/promises");
+  await pipeline(await repo.getChecked(rec, key), createDecryptStream(identities), async function (src: AsyncIterable<Buffer>) {
+    for await (const _ of src);
+  });
 }

@@ -7,6 +7,8 @@ export interface CompleteObject {
   sha256: string;
   /** The source this object holds, absent for the manifest. */
   source?: string;
+  /** For a source's further objects (e.g. "globals"); absent for its main object. */
+  part?: string;
 }
 
 /** The plaintext commit marker (SPEC §3): nothing secret, enough to check integrity without the key. */

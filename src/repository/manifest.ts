@@ -16,8 +16,7 @@ export interface PostgresManifest {
   server_version: string;
   database: string;
   pg_dump_version: string;
-  tables: { schema: string; name: string; rows: number }[];
-  extra_objects?: Record<string, string>;
+  tables: { schema: string; name: string; kind: "r" | "p"; rows: number }[];
   warnings: string[];
 }
 

@@ -1,6 +1,7 @@
 import type { Config, SourceConfig } from "../config/schema.js";
 import { StrongboxError } from "../errors.js";
 import { FilesSource } from "./files.js";
+import { PostgresSource } from "./postgres/source.js";
 import type { Source } from "./source.js";
 
 export function openSource(cfg: SourceConfig): Source {
@@ -8,7 +9,7 @@ export function openSource(cfg: SourceConfig): Source {
     case "files":
       return new FilesSource(cfg);
     case "postgres":
-      throw new StrongboxError("SOURCE", `source ${cfg.name}: postgres sources are not supported by this build yet`);
+      return new PostgresSource(cfg);
   }
 }
 

@@ -16,6 +16,8 @@ export interface SourceArtifact {
   suffix: string;
   /** Expected size of the source data, for ETA; undefined if unknown. */
   estimatedBytes?: number;
+  /** Further small objects of this source (e.g. a database's roles), stored after the main one. */
+  extras?: { part: string; suffix: string; compress: boolean; stream: () => Readable }[];
   /** Called after the stream ended successfully: the source's manifest part. */
   finish(): Promise<SourceManifest>;
 }
@@ -24,6 +26,10 @@ export interface RestoreTarget {
   dir?: string;
   dbUrl?: string;
   force: boolean;
+  /** pg_restore --no-owner --no-privileges, for restoring into another cluster. */
+  noOwner?: boolean;
+  /** Parallel pg_restore jobs (needs a temporary file). */
+  jobs?: number;
 }
 
 export interface Check {

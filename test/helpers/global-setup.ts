@@ -7,9 +7,18 @@ import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { createS3Fixture, type S3Fixture } from "./s3-fixture.js";
 
+export interface PgFixture {
+  /** Superuser URL (password auth over TCP) of the throwaway cluster's "postgres" database. */
+  url: string;
+  host: string;
+  port: number;
+  password: string;
+}
+
 declare module "vitest" {
   export interface ProvidedContext {
     s3: S3Fixture | null;
+    pg: PgFixture | null;
   }
 }
 
@@ -49,7 +58,31 @@ export default async function setup(project: TestProject) {
     console.log("[setup] Ceph RGW not installed: S3 suites are skipped");
   }
   project.provide("s3", s3);
+
+  let pgDir: string | undefined;
+  let pgFixture: PgFixture | null = null;
+  if (process.env.STRONGBOX_TEST_PG_URL) {
+    const u = new URL(process.env.STRONGBOX_TEST_PG_URL);
+    pgFixture = { url: u.toString(), host: u.hostname, port: Number(u.port || 5432), password: decodeURIComponent(u.password) };
+  } else if (spawnSync("sh", ["-c", "ls /usr/lib/postgresql/*/bin/initdb"]).status === 0) {
+    pgDir = mkdtempSync(join(tmpdir(), "strongbox-pg-"));
+    const port = 40000 + Math.floor(Math.random() * 20000);
+    const password = `pw-${Math.random().toString(36).slice(2)}`;
+    execFileSync(join(here, "../services/postgres.sh"), ["start", pgDir, String(port), password], { stdio: ["ignore", "ignore", "inherit"] });
+    pgFixture = { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, host: "127.0.0.1", port, password };
+    console.log(`[setup] PostgreSQL on 127.0.0.1:${port}`);
+  } else if (required) {
+    throw new Error("PostgreSQL server not installed, and CI requires the postgres suites (apt-get install postgresql)");
+  } else {
+    console.log("[setup] PostgreSQL server not installed: postgres suites are skipped");
+  }
+  project.provide("pg", pgFixture);
+
   return () => {
+    if (pgDir) {
+      execFileSync(join(here, "../services/postgres.sh"), ["stop", pgDir], { stdio: "inherit" });
+      rmSync(pgDir, { recursive: true, force: true });
+    }
     if (cephDir) {
       execFileSync(join(here, "../services/ceph-rgw.sh"), ["stop", cephDir], { stdio: "inherit" });
       rmSync(cephDir, { recursive: true, force: true });

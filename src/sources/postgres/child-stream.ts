@@ -1,0 +1,99 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { Transform, type Readable } from "node:stream";
+import { StrongboxError } from "../../errors.js";
+import { redact } from "../../secrets.js";
+
+export interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+/** Keeps the last `max` characters of a child's stderr, for error messages. */
+function tail(child: ChildProcess, max = 8192): () => string {
+  let buf = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    buf = (buf + d.toString("utf8")).slice(-max);
+  });
+  return () => buf;
+}
+
+export function describeExit(tool: string, r: ChildResult): string {
+  const how = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.code}`;
+  const lines = redact(r.stderr).trim().split("\n").filter(Boolean);
+  const detail = lines.length ? `: ${lines.slice(-3).join(" | ")}` : "";
+  return `${tool} ${how}${detail}`;
+}
+
+/**
+ * Spawns a tool whose stdout is the data. The returned stream ends only after the process exited
+ * successfully; a non-zero exit, a signal, or output without the expected magic bytes makes it
+ * fail, so a broken dump can never be stored as complete. Destroying the stream kills the process.
+ */
+export function spawnDataStream(
+  tool: string,
+  path: string,
+  args: string[],
+  env: Record<string, string>,
+  o: { magic?: Buffer } = {},
+): Readable {
+  const child = spawn(path, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const stderr = tail(child);
+  const exited = new Promise<ChildResult>((resolve) => {
+    child.on("error", (err) => resolve({ code: -1, signal: null, stderr: String(err.message) }));
+    child.on("close", (code, signal) => resolve({ code, signal, stderr: stderr() }));
+  });
+  let seen = 0;
+  let head = Buffer.alloc(0);
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (o.magic && head.length < o.magic.length) {
+        head = Buffer.concat([head, chunk]).subarray(0, o.magic.length);
+        if (head.length === o.magic.length && !head.equals(o.magic)) return cb(new StrongboxError("SOURCE", `${tool} output does not start with ${o.magic.toString("latin1")}`));
+      }
+      seen += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      exited.then((r) => {
+        if (r.code !== 0 || r.signal) return cb(new StrongboxError("SOURCE", describeExit(tool, r)));
+        if (o.magic && seen < o.magic.length) return cb(new StrongboxError("SOURCE", `${tool} produced no output`));
+        cb();
+      }, cb);
+    },
+    destroy(err, cb) {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      cb(err);
+    },
+  });
+  child.stdout!.on("error", (err) => out.destroy(err));
+  child.stdout!.pipe(out);
+  return out;
+}
+
+/** Runs a tool feeding it `input` on stdin; resolves with its stdout, fails with a one-line error. */
+export function runWithInput(tool: string, path: string, args: string[], env: Record<string, string>, input: Readable | null): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, args, { env: { ...process.env, ...env }, stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
+    const stderr = tail(child);
+    let stdout = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      if (stdout.length < 4 * 1024 * 1024) stdout += d.toString("utf8");
+    });
+    let inputError: Error | undefined;
+    if (input) {
+      input.on("error", (err) => {
+        inputError = err;
+        child.kill("SIGTERM");
+      });
+      child.stdin!.on("error", () => {}); // EPIPE when the tool exits early: its exit code tells why
+      input.pipe(child.stdin!);
+    }
+    child.on("error", (err) => reject(new StrongboxError("SOURCE", `${tool}: ${err.message}`)));
+    child.on("close", (code, signal) => {
+      if (inputError) return reject(inputError);
+      if (code !== 0 || signal) return reject(new StrongboxError("SOURCE", describeExit(tool, { code, signal, stderr: stderr() })));
+      resolve(stdout);
+    });
+  });
+}

@@ -1,0 +1,98 @@
+import pg from "pg";
+import { StrongboxError } from "../../errors.js";
+import { registerSecret } from "../../secrets.js";
+
+/** What a libpq tool needs to connect, as environment variables: never argv (SPEC §2). */
+export function libpqEnv(url: string): Record<string, string> {
+  const u = new URL(url);
+  const env: Record<string, string> = { PGCONNECT_TIMEOUT: "10", PGAPPNAME: "strongbox" };
+  if (u.hostname) env.PGHOST = decodeURIComponent(u.hostname.replace(/^\[|\]$/g, ""));
+  if (u.port) env.PGPORT = u.port;
+  if (u.username) env.PGUSER = decodeURIComponent(u.username);
+  if (u.password) env.PGPASSWORD = decodeURIComponent(u.password);
+  const db = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  if (db) env.PGDATABASE = db;
+  const params: Record<string, string> = {
+    host: "PGHOST",
+    port: "PGPORT",
+    user: "PGUSER",
+    dbname: "PGDATABASE",
+    sslmode: "PGSSLMODE",
+    sslrootcert: "PGSSLROOTCERT",
+    sslcert: "PGSSLCERT",
+    sslkey: "PGSSLKEY",
+    connect_timeout: "PGCONNECT_TIMEOUT",
+    application_name: "PGAPPNAME",
+  };
+  for (const [k, v] of u.searchParams) if (params[k]) env[params[k]] = v;
+  return env;
+}
+
+/** The URL with its password masked, for logs and errors. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(invalid URL)";
+  }
+}
+
+export function databaseName(url: string): string {
+  return libpqEnv(url).PGDATABASE ?? libpqEnv(url).PGUSER ?? "postgres";
+}
+
+/** Connects with node-postgres; errors become one line naming the server, never the password. */
+export async function connect(url: string, what: string): Promise<pg.Client> {
+  const password = libpqEnv(url).PGPASSWORD;
+  if (password) registerSecret(password);
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: "strongbox" });
+  client.on("error", () => {}); // a dropped connection surfaces on the next query
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    const e = err as NodeJS.ErrnoException;
+    throw new StrongboxError("SOURCE", `${what}: cannot connect to ${displayUrl(url)}: ${e.message || e.code}`);
+  }
+  return client;
+}
+
+export interface TableInfo {
+  schema: string;
+  name: string;
+  kind: "r" | "p";
+  rows: number;
+}
+
+/** Ordinary and partitioned tables outside the system schemas, not owned by extensions. */
+export async function listTables(client: pg.Client, filter: { schemas: string[]; exclude: string[] }): Promise<{ schema: string; name: string; kind: "r" | "p" }[]> {
+  const res = await client.query<{ schema: string; name: string; kind: "r" | "p" }>(`
+    SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p')
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+       AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+     ORDER BY 1, 2`);
+  return res.rows.filter(
+    (t) =>
+      (filter.schemas.length === 0 || filter.schemas.includes(t.schema)) &&
+      !filter.exclude.some((x) => x === `${t.schema}.${t.name}` || x === t.name),
+  );
+}
+
+export async function countRows(client: pg.Client, tables: { schema: string; name: string; kind: "r" | "p" }[]): Promise<TableInfo[]> {
+  const out: TableInfo[] = [];
+  for (const t of tables) {
+    const q = `SELECT count(*)::bigint AS n FROM ${client.escapeIdentifier(t.schema)}.${client.escapeIdentifier(t.name)}`;
+    const r = await client.query<{ n: string }>(q);
+    out.push({ ...t, rows: Number(r.rows[0].n) });
+  }
+  return out;
+}
+
+export function majorOf(versionNum: number): number {
+  return versionNum >= 100000 ? Math.floor(versionNum / 10000) : Math.floor(versionNum / 100) / 100;
+}
