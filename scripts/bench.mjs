@@ -64,6 +64,7 @@ generate();
 const bytes = du(data);
 const work = join(root, "work");
 rmSync(work, { recursive: true, force: true });
+
 mkdirSync(work, { recursive: true });
 execFileSync(process.execPath, [bin, "init", work, "--files", data], { stdio: "ignore" });
 const cfg = join(work, "strongbox.yaml");
@@ -94,3 +95,53 @@ console.log(`\nspeed ratio strongbox / shell — backup: ${(sh.seconds / sb.seco
 console.log("strongbox's backup also fsyncs every object and hashes every file; its restore checks every file against the manifest.");
 console.log("(peak RSS of the shell pipelines is the shell's own, not the pipeline's)");
 rmSync(work, { recursive: true, force: true });
+
+// --- PostgreSQL: a pgbench database (scale 60 ≈ 1 GB on disk) ---
+const pgBinDir = (() => {
+  try {
+    return execFileSync("sh", ["-c", "ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1"]).toString().trim();
+  } catch {
+    return "";
+  }
+})();
+if (pgBinDir && process.env.BENCH_PG !== "0") {
+  const scale = Number(process.env.BENCH_PG_SCALE ?? 60);
+  const pgDir = join(root, "pg");
+  const port = 45000 + Math.floor(Math.random() * 10000);
+  const password = "bench-pw";
+  rmSync(pgDir, { recursive: true, force: true });
+  execFileSync("test/services/postgres.sh", ["start", pgDir, String(port), password], { stdio: "ignore" });
+  const env = { ...process.env, PGPASSWORD: password, PGHOST: "127.0.0.1", PGPORT: String(port), PGUSER: "postgres" };
+  const url = (db) => `postgres://postgres:${password}@127.0.0.1:${port}/${db}`;
+  try {
+    execFileSync(join(pgBinDir, "createdb"), ["bench"], { env });
+    execFileSync(join(pgBinDir, "pgbench"), ["-i", "-q", "-s", String(scale), "bench"], { env, stdio: "ignore" });
+    const dbBytes = Number(execFileSync(join(pgBinDir, "psql"), ["-tAc", "SELECT pg_database_size('bench')", "bench"], { env }).toString().trim());
+    const pw = join(root, "pgwork");
+    rmSync(pw, { recursive: true, force: true });
+    mkdirSync(pw, { recursive: true });
+    execFileSync(process.execPath, [bin, "init", pw], { stdio: "ignore" });
+    const pcfg = join(pw, "strongbox.yaml");
+    const rcpt = /public key: (age1\S+)/.exec(readFileSync(join(pw, "strongbox-identity.txt"), "utf8"))[1];
+    writeFileSync(pcfg, readFileSync(pcfg, "utf8").replace(/sources:\n(  - name: data\n    type: files\n    path: .*\n    exclude: .*\n)/, `sources:\n  - name: db\n    type: postgres\n    url: ${url("bench")}\n`));
+    const prow = [];
+    const pb = await run(process.execPath, [bin, "-q", "-c", pcfg, "backup", "now"], { env });
+    prow.push(["strongbox backup (pg_dump -Z0 → zstd → age)", pb]);
+    const ps = await run("sh", ["-c", `${pgBinDir}/pg_dump -Fc bench | age -r ${rcpt} > '${join(pw, "shell.pgdump.age")}'`], { env });
+    prow.push(["pg_dump -Fc | age -r", ps]);
+    execFileSync(join(pgBinDir, "createdb"), ["restored"], { env });
+    const pr = await run(process.execPath, [bin, "-q", "-c", pcfg, "restore", "latest", "--to-db", url("restored")], { env });
+    prow.push(["strongbox restore (+ row counts check)", pr]);
+    execFileSync(join(pgBinDir, "createdb"), ["shellrestored"], { env });
+    const psr = await run("sh", ["-c", `age -d -i '${join(pw, "strongbox-identity.txt")}' '${join(pw, "shell.pgdump.age")}' | ${pgBinDir}/pg_restore -d shellrestored`], { env });
+    prow.push(["age -d | pg_restore -d", psr]);
+    console.log(`\nPostgreSQL: pgbench scale ${scale}, database ${(dbBytes / 1e6).toFixed(0)} MB on disk (MB/s below = database size / seconds)\n`);
+    console.log("what".padEnd(46) + "seconds".padStart(9) + "MB/s".padStart(8) + "peak RSS MiB".padStart(14));
+    for (const [name, r] of prow) console.log(name.padEnd(46) + r.seconds.toFixed(2).padStart(9) + (dbBytes / 1e6 / r.seconds).toFixed(0).padStart(8) + (r.peakMb ? r.peakMb.toFixed(0) : "-").padStart(14));
+    console.log(`\nspeed ratio strongbox / shell — dump: ${(ps.seconds / pb.seconds).toFixed(2)}×  restore: ${(psr.seconds / pr.seconds).toFixed(2)}×`);
+    rmSync(pw, { recursive: true, force: true });
+  } finally {
+    execFileSync("test/services/postgres.sh", ["stop", pgDir], { stdio: "ignore" });
+    rmSync(pgDir, { recursive: true, force: true });
+  }
+}

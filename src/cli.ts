@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { backupNowCommand } from "./commands/backup.js";
 import { configCheckCommand } from "./commands/config-check.js";
+import { drillCommand } from "./commands/drill.js";
 import { CommandContext, type GlobalOptions } from "./commands/context.js";
 import { initCommand } from "./commands/init.js";
 import { keygenCommand } from "./commands/keygen.js";
@@ -51,6 +52,10 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--jobs <n>", "databases: parallel pg_restore jobs (spools the dump to a 0600 temporary file)")
     .action(bind((ctx, id, o) => restoreCommand(ctx, id, o)));
   program.command("verify <target>").description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'").action(bind((ctx, target) => verifyCommand(ctx, target)));
+  program
+    .command("drill [target]")
+    .description("restore a backup (an id, 'latest' or 'random') into scratch space and prove it")
+    .action(bind((ctx, target) => drillCommand(ctx, target ?? "latest")));
   program
     .command("policy <role>")
     .description("print the S3 bucket policy for a role: writer, reader or pruner")

@@ -4,12 +4,18 @@ import { selectSources } from "../sources/open-source.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
+import { runJob } from "./job.js";
 
 export async function backupNowCommand(ctx: CommandContext, o: { source: string[] }): Promise<void> {
   const config = ctx.config();
   const sources = selectSources(config, o.source);
   const store = openStore(config, "writer");
-  const result = await withInterrupt(ctx.log, (signal) => runBackup({ config, sources, store, log: ctx.log, signal }));
+  let result!: Awaited<ReturnType<typeof runBackup>>;
+  await runJob(ctx, "backup", "backup", async () => {
+    result = await withInterrupt(ctx.log, (signal) => runBackup({ config, sources, store, log: ctx.log, signal }));
+    const warn = result.warnings.length ? ` with ${result.warnings.length} warning(s)` : "";
+    return { backup_id: result.id, summary: `backup ${result.id} complete${warn}: ${result.sources.map((s) => `${s.name} ${formatBytes(s.stored_bytes)}`).join(", ")} in ${result.duration_s} s` };
+  });
   ctx.print(result, () => {
     const lines = [result.id];
     if (!ctx.options.quiet) {

@@ -6,6 +6,7 @@ import type { CommandContext } from "./context.js";
 export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Promise<void> {
   const repo = new Repository(openStore(ctx.config(), "reader"));
   const backups = (await repo.listBackups()).filter((b) => o.all || b.complete);
+  const drills = await repo.lastDrills();
   const rows = backups.map((b) => ({
     id: b.id,
     time: b.complete?.started_at ?? b.time.toISOString(),
@@ -13,7 +14,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     size: b.complete ? b.complete.objects.reduce((n, x) => n + x.size, 0) : b.objects.reduce((n, x) => n + x.size, 0),
     sources: b.complete ? b.complete.sources.map((s) => s.name) : [],
     warnings: b.complete?.warnings ?? 0,
-    last_drill: null as null | { result: string; at: string },
+    last_drill: drills.get(b.id) ?? null,
   }));
   ctx.print(rows, () => {
     if (rows.length === 0) return "no backups";

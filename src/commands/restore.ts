@@ -6,6 +6,7 @@ import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
+import { runJob } from "./job.js";
 
 async function isEmptyDir(dir: string): Promise<boolean> {
   try {
@@ -48,26 +49,39 @@ export async function restoreCommand(
   }
   if (dbSources.length > 1) throw new StrongboxError("USAGE", `backup ${rec.id} holds ${dbSources.length} databases (${dbSources.join(", ")}): restore them one at a time with --source`);
   ctx.log.info(`restoring backup ${rec.id}`, { sources: chosen });
-  const outcomes = await withInterrupt(ctx.log, async () => {
-    for (const dir of targets.values()) await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-    return forEachSource({
-      repo,
-      rec,
-      manifest,
-      identities,
-      config,
-      only: chosen,
-      log: ctx.log,
-      label: "restore",
-      consume: (source, data) =>
-        source.restore(
-          data,
-          { dir: targets.get(source.name), dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs },
-          manifest.sources[source.name],
-          { log: ctx.log },
-        ),
+  const restoreAll = () =>
+    withInterrupt(ctx.log, async () => {
+      for (const dir of targets.values()) await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      return forEachSource({
+        repo,
+        rec,
+        manifest,
+        identities,
+        config,
+        only: chosen,
+        log: ctx.log,
+        label: "restore",
+        consume: (source, data) =>
+          source.restore(
+            data,
+            { dir: targets.get(source.name), dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs },
+            manifest.sources[source.name],
+            { log: ctx.log },
+          ),
+      });
     });
-  });
+  let outcomes!: Awaited<ReturnType<typeof forEachSource>>;
+  await runJob(
+    ctx,
+    "restore",
+    "restore",
+    async () => {
+      outcomes = await restoreAll();
+      const bad = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
+      return { backup_id: rec.id, summary: `restore of ${rec.id}: ${bad.length ? "MISMATCH" : "ok"}`, failed: bad.length > 0 };
+    },
+    { notify: false },
+  );
   const failed = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
   const result = { id: rec.id, ok: failed.length === 0, sources: outcomes.map((x) => ({ ...x, target: targets.get(x.source) ?? o.toDb })) };
   ctx.print(result, () =>

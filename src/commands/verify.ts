@@ -2,6 +2,8 @@ import { StrongboxError } from "../errors.js";
 import { drainObject, forEachSource } from "../pipeline/run-restore.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
+import type { Identity } from "../crypto/age-keys.js";
+import { runJob, type JobResult } from "./job.js";
 import type { CommandContext } from "./context.js";
 
 interface VerifyOutcome {
@@ -25,6 +27,11 @@ export async function verifyCommand(ctx: CommandContext, ref: string): Promise<v
   } else {
     ids = [(await repo.resolve(ref)).id];
   }
+  await runJob(ctx, "verify", "verify", () => verifyAll(ctx, repo, ids, ref, identities), { notify: false });
+}
+
+async function verifyAll(ctx: CommandContext, repo: Repository, ids: string[], ref: string, identities: Identity[]): Promise<JobResult> {
+  const config = ctx.config();
   const outcomes: VerifyOutcome[] = [];
   let hardFailure: StrongboxError | undefined;
   for (const id of ids) {
@@ -69,4 +76,5 @@ export async function verifyCommand(ctx: CommandContext, ref: string): Promise<v
     const bad = outcomes.filter((x) => !x.ok);
     throw new StrongboxError("VERIFY", `verification failed for ${bad.length} of ${outcomes.length} backup(s): ${bad.map((x) => x.id).join(", ")}`);
   }
+  return { backup_id: ids.length === 1 ? ids[0] : undefined, summary: `verified ${ids.length} backup(s): OK` };
 }

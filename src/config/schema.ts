@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseRecipient } from "../crypto/age-keys.js";
+import { parsePgUrl } from "../sources/postgres/url.js";
 import { parseDuration } from "./duration.js";
 
 const PLACEHOLDER = /<[^>]*>|example|changeme|xxxxxx/i;
@@ -22,7 +23,7 @@ const urlString = (what: string, protocols: string[]) =>
     if (/<[^>]*>/.test(v)) return void ctx.addIssue({ code: "custom", message: `${what} contains a placeholder (${v.match(/<[^>]*>/)![0]})` });
     let u: URL;
     try {
-      u = new URL(v);
+      u = protocols.includes("postgres:") ? parsePgUrl(v) : new URL(v);
     } catch {
       return void ctx.addIssue({ code: "custom", message: `${what} is not a valid URL` });
     }
@@ -120,6 +121,7 @@ export const configSchema = z
       .object({
         postgres_url: urlString("postgres_url", ["postgres:", "postgresql:"]).optional(),
         max_backup_age: duration("max_backup_age").optional(),
+        allow_source_database: z.boolean().default(false),
         checks: z
           .array(z.object({ source: sourceName, name: nonEmpty("name"), sql: nonEmpty("sql") }).strict())
           .default([]),

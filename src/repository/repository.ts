@@ -6,7 +6,7 @@ import type { Identity } from "../crypto/age-keys.js";
 import { NotFoundError, StrongboxError } from "../errors.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
 import { parseComplete, type CompleteRecord } from "./complete.js";
-import { BACKUPS, backupTime, idOfKey, isBackupId, keys } from "./layout.js";
+import { BACKUPS, backupTime, DRILLS, idOfKey, isBackupId, keys } from "./layout.js";
 import type { Manifest } from "./manifest.js";
 
 export interface BackupListing {
@@ -55,6 +55,25 @@ export class Repository {
       out.push({ id, time: backupTime(id), objects, complete: hasMarker ? await this.readComplete(id) : null });
     }
     return out.sort((a, b) => (a.id < b.id ? 1 : -1));
+  }
+
+  /** The newest drill result per backup id, from the newest `limit` reports under drills/. */
+  async lastDrills(limit = 200): Promise<Map<string, { result: "pass" | "fail"; drill_id: string; at: string }>> {
+    const keys: string[] = [];
+    for await (const o of this.store.list(DRILLS)) if (o.key.endsWith(".json")) keys.push(o.key);
+    keys.sort().reverse();
+    const out = new Map<string, { result: "pass" | "fail"; drill_id: string; at: string }>();
+    for (const key of keys.slice(0, limit)) {
+      try {
+        const r = JSON.parse((await readAll(await this.store.get(key), 4 * 1024 * 1024)).toString("utf8"));
+        if (typeof r.backup_id === "string" && !out.has(r.backup_id) && (r.result === "pass" || r.result === "fail")) {
+          out.set(r.backup_id, { result: r.result, drill_id: r.drill_id, at: r.finished_at });
+        }
+      } catch {
+        // an unreadable report is not a reason to fail listing
+      }
+    }
+    return out;
   }
 
   async readComplete(id: string): Promise<CompleteRecord> {

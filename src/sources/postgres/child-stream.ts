@@ -3,6 +3,18 @@ import { Transform, type Readable } from "node:stream";
 import { StrongboxError } from "../../errors.js";
 import { redact } from "../../secrets.js";
 
+/** Children still running, so an interrupted job can stop them before it cleans up. */
+const live = new Set<ChildProcess>();
+
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.once("close", () => live.delete(child));
+}
+
+export function killRunningChildren(): void {
+  for (const c of live) c.kill("SIGTERM");
+}
+
 export interface ChildResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -38,6 +50,7 @@ export function spawnDataStream(
   o: { magic?: Buffer } = {},
 ): Readable {
   const child = spawn(path, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  track(child);
   const stderr = tail(child);
   const exited = new Promise<ChildResult>((resolve) => {
     child.on("error", (err) => resolve({ code: -1, signal: null, stderr: String(err.message) }));
@@ -75,6 +88,7 @@ export function spawnDataStream(
 export function runWithInput(tool: string, path: string, args: string[], env: Record<string, string>, input: Readable | null): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(path, args, { env: { ...process.env, ...env }, stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
+    track(child);
     const stderr = tail(child);
     let stdout = "";
     child.stdout!.on("data", (d: Buffer) => {

@@ -1,10 +1,13 @@
 import pg from "pg";
 import { StrongboxError } from "../../errors.js";
 import { registerSecret } from "../../secrets.js";
+import { parsePgUrl } from "./url.js";
+
+export { parsePgUrl };
 
 /** What a libpq tool needs to connect, as environment variables: never argv (SPEC §2). */
 export function libpqEnv(url: string): Record<string, string> {
-  const u = new URL(url);
+  const u = parsePgUrl(url);
   const env: Record<string, string> = { PGCONNECT_TIMEOUT: "10", PGAPPNAME: "strongbox" };
   if (u.hostname) env.PGHOST = decodeURIComponent(u.hostname.replace(/^\[|\]$/g, ""));
   if (u.port) env.PGPORT = u.port;
@@ -31,7 +34,7 @@ export function libpqEnv(url: string): Record<string, string> {
 /** The URL with its password masked, for logs and errors. */
 export function displayUrl(url: string): string {
   try {
-    const u = new URL(url);
+    const u = parsePgUrl(url);
     if (u.password) u.password = "***";
     return u.toString();
   } catch {

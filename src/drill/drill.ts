@@ -1,0 +1,150 @@
+import { randomInt } from "node:crypto";
+import { hostname } from "node:os";
+import { Readable } from "node:stream";
+import type { Config } from "../config/schema.js";
+import { parseDuration } from "../config/duration.js";
+import type { Identity } from "../crypto/age-keys.js";
+import { describeError, StrongboxError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { drainObject, forEachSource } from "../pipeline/run-restore.js";
+import { keys, newBackupId } from "../repository/layout.js";
+import type { Repository } from "../repository/repository.js";
+import type { Check } from "../sources/source.js";
+import { VERSION } from "../version.js";
+import { backupAgeCheck, runSqlCheck } from "./checks.js";
+import type { DrillReport } from "./report.js";
+import { runPendingCleanups, sameDatabase, scratchDatabase, scratchDir } from "./scratch.js";
+
+/** Errors that mean the drill could not run (exit 1), as opposed to a backup that does not restore. */
+function couldNotRun(err: unknown): boolean {
+  return err instanceof StrongboxError && ["STORE", "CRYPTO", "CONFIG", "USAGE", "LOCKED"].includes(err.code);
+}
+
+/**
+ * Restores a complete backup into scratch space and proves it (SPEC §6): object integrity and age
+ * authentication, files against the manifest, row counts, SQL checks, and the newest backup's age.
+ * Scratch databases and directories are removed however the drill ends.
+ */
+export async function runDrill(o: {
+  config: Config;
+  repo: Repository;
+  identities: Identity[];
+  ref: string;
+  log: Logger;
+  now?: () => Date;
+}): Promise<DrillReport> {
+  const now = o.now ?? (() => new Date());
+  const started = now();
+  const t0 = Date.now();
+  const durations: Record<string, number> = {};
+  const lap = (name: string, since: number) => (durations[name] = Number(((Date.now() - since) / 1000).toFixed(3)));
+
+  const backups = (await o.repo.listBackups()).filter((b) => b.complete);
+  if (backups.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${o.repo.store.description} to drill`);
+  const chosen =
+    o.ref === "latest" ? backups[0].id : o.ref === "random" ? backups[randomInt(backups.length)].id : o.ref;
+  const rec = await o.repo.readComplete(chosen);
+  const drillId = newBackupId(started);
+  o.log.info(`drill ${drillId}: restoring backup ${rec.id} into scratch space`);
+  lap("select", t0);
+
+  const drillCfg = o.config.drill;
+  const pgSources = rec.sources.filter((s) => s.type === "postgres").map((s) => s.name);
+  if (pgSources.length && !drillCfg?.postgres_url) {
+    throw new StrongboxError("CONFIG", `drill.postgres_url: required to drill backup ${rec.id}, which holds databases (${pgSources.join(", ")})`);
+  }
+  if (drillCfg?.postgres_url && !drillCfg.allow_source_database) {
+    for (const s of o.config.sources) {
+      if (s.type === "postgres" && sameDatabase(s.url, drillCfg.postgres_url)) {
+        throw new StrongboxError("CONFIG", `drill.postgres_url points at source ${s.name}'s own database; use an admin database on a staging server (or set drill.allow_source_database: true)`);
+      }
+    }
+  }
+
+  const checks: Check[] = [];
+  const tRestore = Date.now();
+  try {
+    let integrity: Check = { name: "objects match complete.json (SHA-256) and pass age authentication", ok: true, detail: `${rec.objects.length} objects` };
+    let manifest;
+    try {
+      manifest = await o.repo.readManifest(rec, o.identities);
+      for (const x of rec.objects.filter((x) => x.part)) await drainObject(o.repo, rec, x.key, o.identities);
+    } catch (err) {
+      if (couldNotRun(err)) throw err;
+      integrity = { ...integrity, ok: false, detail: describeError(err) };
+    }
+    const scratch = new Map<string, { dir?: string; dbUrl?: string }>();
+    if (manifest) {
+      for (const s of rec.sources) {
+        if (s.type === "files") scratch.set(s.name, { dir: (await scratchDir(rec.id)).path });
+        else scratch.set(s.name, { dbUrl: (await scratchDatabase(drillCfg!.postgres_url!, rec.id)).url });
+      }
+      for (const s of rec.sources) {
+        try {
+          const [outcome] = await forEachSource({
+            repo: o.repo,
+            rec,
+            manifest,
+            identities: o.identities,
+            config: o.config,
+            only: [s.name],
+            log: o.log,
+            label: "drill",
+            consume: (source, data: Readable) =>
+              source.restore(data, { ...scratch.get(s.name), force: false, noOwner: true }, manifest!.sources[s.name], { log: o.log }),
+          });
+          checks.push(...outcome.checks);
+        } catch (err) {
+          if (couldNotRun(err)) throw err;
+          const verify = err instanceof StrongboxError && err.code === "VERIFY";
+          if (verify && integrity.ok) integrity = { ...integrity, ok: false, detail: describeError(err) };
+          else checks.push({ name: `${s.name}: restores`, ok: false, detail: describeError(err) });
+        }
+      }
+    }
+    checks.unshift(integrity);
+    lap("restore", tRestore);
+
+    const tChecks = Date.now();
+    for (const c of drillCfg?.checks ?? []) {
+      const target = scratch.get(c.source);
+      if (!target?.dbUrl) {
+        checks.push({ name: `${c.source}: ${c.name}`, ok: false, detail: `backup ${rec.id} has no restored database for source ${c.source}` });
+        continue;
+      }
+      checks.push(await runSqlCheck(target.dbUrl, c));
+    }
+    if (drillCfg?.max_backup_age) {
+      const newest = backups[0].complete!;
+      checks.push(backupAgeCheck(new Date(newest.finished_at), parseDuration(drillCfg.max_backup_age)!, drillCfg.max_backup_age, now()));
+    }
+    lap("checks", tChecks);
+  } finally {
+    const tClean = Date.now();
+    await runPendingCleanups();
+    lap("cleanup", tClean);
+  }
+
+  lap("total", t0);
+  const stored = rec.objects.reduce((n, x) => n + x.size, 0);
+  const report: DrillReport = {
+    format: "strongbox/1 drill",
+    drill_id: drillId,
+    backup_id: rec.id,
+    result: checks.every((c) => c.ok) ? "pass" : "fail",
+    started_at: started.toISOString(),
+    finished_at: now().toISOString(),
+    host: hostname(),
+    tool_version: VERSION,
+    checks,
+    durations_s: durations,
+    stored_bytes: stored,
+    restore_mb_per_s: Number((stored / 1e6 / Math.max(durations.restore, 0.001)).toFixed(1)),
+  };
+  try {
+    await o.repo.store.put(keys.drill(drillId), Readable.from([Buffer.from(JSON.stringify(report, null, 2) + "\n")]));
+  } catch (err) {
+    o.log.warn(`could not store the drill report under drills/: ${describeError(err)}`);
+  }
+  return report;
+}

@@ -1,0 +1,28 @@
+import type { Check } from "../sources/source.js";
+
+export interface DrillReport {
+  format: "strongbox/1 drill";
+  drill_id: string;
+  backup_id: string;
+  result: "pass" | "fail";
+  started_at: string;
+  finished_at: string;
+  host: string;
+  tool_version: string;
+  checks: Check[];
+  durations_s: Record<string, number>;
+  stored_bytes: number;
+  restore_mb_per_s: number;
+}
+
+/** The readable summary: one line per check, PASS/FAIL coloured on a terminal. */
+export function formatReport(r: DrillReport, color: boolean): string {
+  const paint = (ok: boolean, s: string) => (color ? `\x1b[${ok ? 32 : 31}m${s}\x1b[0m` : s);
+  const width = Math.max(...r.checks.map((c) => c.name.length), 10);
+  const lines = [
+    `drill ${r.drill_id} of backup ${r.backup_id}: ${paint(r.result === "pass", r.result.toUpperCase())}`,
+    ...r.checks.map((c) => `  ${paint(c.ok, c.ok ? "PASS" : "FAIL")}  ${c.name.padEnd(width)}  ${c.detail ?? ""}`),
+    `  restored ${(r.stored_bytes / 1e6).toFixed(1)} MB at ${r.restore_mb_per_s} MB/s; total ${r.durations_s.total} s`,
+  ];
+  return lines.join("\n");
+}

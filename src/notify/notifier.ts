@@ -1,0 +1,84 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Config } from "../config/schema.js";
+import type { Logger } from "../log.js";
+import { redact } from "../secrets.js";
+
+/** What a job tells the outside world when it ends (SPEC §9). */
+export interface JobOutcome {
+  job: string;
+  command: string;
+  status: "success" | "failure";
+  backup_id?: string;
+  started_at: string;
+  finished_at: string;
+  error?: string;
+  report?: unknown;
+  summary: string;
+}
+
+export interface Notifier {
+  start(job: string, command: string): Promise<void>;
+  finish(outcome: JobOutcome): Promise<void>;
+}
+
+const TIMEOUT_MS = 10_000;
+
+/** One HTTP request with a timeout and retries; a failure is logged, never thrown. */
+async function deliver(log: Logger, what: string, url: string, init: RequestInit, attempts = 3): Promise<void> {
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      const res = await fetch(url, { ...init, signal: AbortSignal.timeout(TIMEOUT_MS) });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.ok) return;
+      if (res.status < 500 && res.status !== 429) {
+        log.warn(`notification ${what} refused: HTTP ${res.status}`, { url: redact(url) });
+        return;
+      }
+      throw new Error(`HTTP ${res.status}`);
+    } catch (err) {
+      if (attempt === attempts) {
+        log.warn(`notification ${what} failed after ${attempts} attempts: ${(err as Error).message}`, { url: redact(url) });
+        return;
+      }
+      await sleep(500 * 2 ** (attempt - 1));
+    }
+  }
+}
+
+/** healthchecks.io protocol: GET /start, POST on success, POST /fail with the reason. */
+function healthchecks(url: string, log: Logger): Notifier {
+  const base = url.replace(/\/+$/, "");
+  return {
+    start: () => deliver(log, "healthchecks start", `${base}/start`, { method: "GET" }),
+    finish: (o) =>
+      deliver(log, `healthchecks ${o.status}`, o.status === "success" ? base : `${base}/fail`, {
+        method: "POST",
+        headers: { "content-type": "text/plain; charset=utf-8" },
+        body: redact(o.summary).slice(0, 10_000),
+      }),
+  };
+}
+
+/** A JSON POST of the job's result. */
+function webhook(url: string, log: Logger): Notifier {
+  return {
+    start: async () => {},
+    finish: (o) => {
+      const { summary: _summary, ...body } = o;
+      return deliver(log, "webhook", url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: redact(JSON.stringify(body)),
+      });
+    },
+  };
+}
+
+/** All configured notifiers as one; never throws. */
+export function notifiersFor(config: Config | undefined, log: Logger): Notifier {
+  const all = (config?.notify ?? []).map((n) => (n.type === "healthchecks" ? healthchecks(n.url, log) : webhook(n.url, log)));
+  return {
+    start: async (job, command) => void (await Promise.all(all.map((n) => n.start(job, command)))),
+    finish: async (outcome) => void (await Promise.all(all.map((n) => n.finish(outcome)))),
+  };
+}
