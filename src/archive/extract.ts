@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
-import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, promises as fsp, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, createReadStream, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, promises as fsp, unlinkSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { StrongboxError } from "../errors.js";
 import { safeRelativePath } from "./safe-path.js";
 import type { TarEntry } from "./tar-header.js";
 import { readTar, type EntrySink } from "./tar-read.js";
+import { walkTree } from "./walk.js";
 
 export interface ExtractedFile {
   path: string;
@@ -188,4 +189,23 @@ export async function scanTar(source: AsyncIterable<Buffer>, o: Omit<ExtractOpti
     },
     (name, flag) => o.warn(`${name}: entry of tar type '${flag}' skipped`),
   );
+}
+
+/** Hashes a directory tree as it is on disk, for comparing a restored tree with its manifest. */
+export async function scanDirectory(root: string): Promise<ExtractedFile[]> {
+  const out: ExtractedFile[] = [];
+  for (const e of await walkTree(root, { exclude: () => false, warn: () => {} })) {
+    if (e.type !== "file") {
+      out.push({ path: e.path, type: e.type, size: 0 });
+      continue;
+    }
+    const hash = createHash("sha256");
+    let size = 0;
+    for await (const chunk of createReadStream(join(root, e.path), { highWaterMark: 1024 * 1024 })) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    out.push({ path: e.path, type: "file", size, sha256: hash.digest("hex") });
+  }
+  return out;
 }
