@@ -1,0 +1,105 @@
+import { wallTime } from "../scheduler/cron.js";
+
+export interface RetentionRules {
+  keep_last?: number;
+  keep_hourly?: number;
+  keep_daily?: number;
+  keep_weekly?: number;
+  keep_monthly?: number;
+  keep_yearly?: number;
+}
+
+export interface BackupInfo {
+  id: string;
+  /** When the backup started (from its id). */
+  time: Date;
+  complete: boolean;
+  /** Newest write to any of its objects: an incomplete backup written to recently may still be running. */
+  lastActivity?: Date;
+  /** Whether its most recent drill passed. */
+  drillPassed?: boolean;
+}
+
+export interface Decision {
+  id: string;
+  keep: boolean;
+  reasons: string[];
+}
+
+export const INCOMPLETE_GRACE_MS = 24 * 3600_000;
+
+const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+
+/** ISO 8601 week ("2026-W47") of a wall-clock time encoded as UTC. */
+function isoWeek(w: Date): string {
+  const d = new Date(Date.UTC(w.getUTCFullYear(), w.getUTCMonth(), w.getUTCDate()));
+  const day = d.getUTCDay() || 7;
+  d.setUTCDate(d.getUTCDate() + 4 - day);
+  const yearStart = Date.UTC(d.getUTCFullYear(), 0, 1);
+  const week = Math.ceil(((d.getTime() - yearStart) / 86400_000 + 1) / 7);
+  return `${d.getUTCFullYear()}-W${pad(week)}`;
+}
+
+const BUCKETS: { rule: keyof RetentionRules; label: string; key: (w: Date) => string }[] = [
+  { rule: "keep_hourly", label: "hourly", key: (w) => `${w.getUTCFullYear()}-${pad(w.getUTCMonth() + 1)}-${pad(w.getUTCDate())}T${pad(w.getUTCHours())}` },
+  { rule: "keep_daily", label: "daily", key: (w) => `${w.getUTCFullYear()}-${pad(w.getUTCMonth() + 1)}-${pad(w.getUTCDate())}` },
+  { rule: "keep_weekly", label: "weekly", key: isoWeek },
+  { rule: "keep_monthly", label: "monthly", key: (w) => `${w.getUTCFullYear()}-${pad(w.getUTCMonth() + 1)}` },
+  { rule: "keep_yearly", label: "yearly", key: (w) => String(w.getUTCFullYear()) },
+];
+
+export function hasRules(rules: RetentionRules | undefined): boolean {
+  return Boolean(rules && Object.values(rules).some((v) => typeof v === "number" && v > 0));
+}
+
+/**
+ * restic `forget` semantics: the union of keep_last and of the newest backup in each of the last
+ * N hours/days/weeks/months/years that have backups (periods in `timezone`). On top of that, and
+ * whatever the rules say: the newest complete backup and the newest backup whose last drill passed
+ * are kept; incomplete backups go only once nothing was written to them for 24 h; and nothing is
+ * dropped if that would leave no complete backup. Every decision says why.
+ */
+export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: { now: Date; timezone?: string }): Decision[] {
+  const tz = o.timezone ?? "UTC";
+  const reasons = new Map<string, string[]>(backups.map((b) => [b.id, []]));
+  const add = (id: string, why: string) => reasons.get(id)!.push(why);
+  const complete = backups.filter((b) => b.complete).sort((a, b) => (a.id < b.id ? 1 : -1));
+
+  complete.slice(0, rules.keep_last ?? 0).forEach((b, i) => add(b.id, `last ${i + 1}/${rules.keep_last}`));
+  for (const { rule, label, key } of BUCKETS) {
+    const n = rules[rule] ?? 0;
+    if (n <= 0) continue;
+    let last: string | undefined;
+    let count = 0;
+    for (const b of complete) {
+      const k = key(new Date(wallTime(b.time.getTime(), tz)));
+      if (k === last) continue;
+      last = k;
+      if (++count > n) break;
+      add(b.id, `${label} ${k}`);
+    }
+  }
+  if (complete[0]) add(complete[0].id, "newest complete backup");
+  const drilled = complete.find((b) => b.drillPassed);
+  if (drilled) add(drilled.id, "newest backup that passed a drill");
+
+  const decisions: Decision[] = [];
+  for (const b of [...backups].sort((a, c) => (a.id < c.id ? 1 : -1))) {
+    const why = reasons.get(b.id)!;
+    if (b.complete) {
+      decisions.push(why.length ? { id: b.id, keep: true, reasons: why } : { id: b.id, keep: false, reasons: ["not kept by any rule"] });
+    } else {
+      const idle = o.now.getTime() - (b.lastActivity ?? b.time).getTime();
+      decisions.push(
+        idle > INCOMPLETE_GRACE_MS
+          ? { id: b.id, keep: false, reasons: ["incomplete, nothing written for over 24 h"] }
+          : { id: b.id, keep: true, reasons: ["incomplete, may still be in progress (< 24 h)"] },
+      );
+    }
+  }
+  // Belt and braces: never leave the repository without a complete backup.
+  if (complete.length && decisions.filter((d) => d.keep && complete.some((c) => c.id === d.id)).length === 0) {
+    throw new Error("retention would delete every complete backup; refusing");
+  }
+  return decisions;
+}

@@ -1,0 +1,135 @@
+import { describe, expect, it } from "vitest";
+import { applyRetention, hasRules, type BackupInfo, type RetentionRules } from "../../src/retention/policy.js";
+
+const idAt = (iso: string, n = 0) => `${iso.replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${n.toString(16).padStart(6, "0")}`;
+function backup(iso: string, o: Partial<BackupInfo> = {}): BackupInfo {
+  const time = new Date(iso);
+  return { id: idAt(time.toISOString()), time, complete: true, ...o };
+}
+/** One backup a day at `hour`:00 UTC, for `days` days ending on `last`. */
+function daily(last: string, days: number, hour = 2, o: Partial<BackupInfo> = {}): BackupInfo[] {
+  const end = new Date(`${last}T${String(hour).padStart(2, "0")}:00:00Z`).getTime();
+  return Array.from({ length: days }, (_, i) => backup(new Date(end - i * 86400_000).toISOString(), o));
+}
+const kept = (bs: BackupInfo[], rules: RetentionRules, now = "2026-11-22T12:00:00Z", timezone?: string) =>
+  applyRetention(bs, rules, { now: new Date(now), timezone })
+    .filter((d) => d.keep)
+    .map((d) => d.id.slice(0, 8))
+    .sort();
+const days = (...ds: string[]) => ds.map((d) => d.replace(/-/g, "")).sort();
+
+interface Case {
+  name: string;
+  backups: BackupInfo[];
+  rules: RetentionRules;
+  now?: string;
+  tz?: string;
+  keep: string[] | number;
+}
+
+const year = daily("2026-11-22", 365);
+const CASES: Case[] = [
+  { name: "keep_last 3 of 10", backups: daily("2026-11-22", 10), rules: { keep_last: 3 }, keep: days("2026-11-20", "2026-11-21", "2026-11-22") },
+  { name: "keep_last larger than the number of backups keeps all", backups: daily("2026-11-22", 4), rules: { keep_last: 10 }, keep: 4 },
+  { name: "keep_daily 7 of 30", backups: daily("2026-11-22", 30), rules: { keep_daily: 7 }, keep: days("2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21", "2026-11-22") },
+  {
+    name: "keep_daily keeps the newest backup of each day",
+    backups: [...daily("2026-11-22", 3, 2), ...daily("2026-11-22", 3, 14), ...daily("2026-11-22", 3, 20)],
+    rules: { keep_daily: 2 },
+    keep: 2,
+  },
+  { name: "keep_weekly 4 over 60 days (ISO weeks, newest each)", backups: daily("2026-11-22", 60), rules: { keep_weekly: 4 }, keep: days("2026-11-01", "2026-11-08", "2026-11-15", "2026-11-22") },
+  {
+    name: "keep_monthly 12 over a year: the newest of each month",
+    backups: year,
+    rules: { keep_monthly: 12 },
+    keep: days("2025-12-31", "2026-01-31", "2026-02-28", "2026-03-31", "2026-04-30", "2026-05-31", "2026-06-30", "2026-07-31", "2026-08-31", "2026-09-30", "2026-10-31", "2026-11-22"),
+  },
+  { name: "keep_yearly 2 over three years", backups: daily("2026-11-22", 3 * 365), rules: { keep_yearly: 2 }, keep: days("2025-12-31", "2026-11-22") },
+  {
+    name: "keep_hourly 24 with a backup every 30 minutes",
+    backups: Array.from({ length: 100 }, (_, i) => backup(new Date(Date.parse("2026-11-22T11:30:00Z") - i * 1800_000).toISOString())),
+    rules: { keep_hourly: 24 },
+    keep: 24,
+  },
+  { name: "union: keep_last 2 and keep_daily 3 overlap", backups: daily("2026-11-22", 10), rules: { keep_last: 2, keep_daily: 3 }, keep: 3 },
+  { name: "the README policy on a year of daily backups keeps 21", backups: year, rules: { keep_last: 3, keep_daily: 7, keep_weekly: 4, keep_monthly: 12 }, keep: 21 },
+  { name: "the newest complete backup is kept whatever the rules", backups: daily("2026-11-22", 5), rules: { keep_yearly: 0, keep_weekly: 0, keep_last: 0, keep_monthly: 0, keep_hourly: 0, keep_daily: 0 }, keep: days("2026-11-22") },
+  {
+    name: "the newest backup whose last drill passed is kept",
+    backups: [...daily("2026-11-22", 5), backup("2026-11-01T02:00:00Z", { drillPassed: true })],
+    rules: { keep_last: 2 },
+    keep: days("2026-11-01", "2026-11-21", "2026-11-22"),
+  },
+  {
+    name: "an older drill-passed backup is not kept when a newer one passed",
+    backups: [backup("2026-11-22T02:00:00Z", { drillPassed: true }), backup("2026-11-21T02:00:00Z"), backup("2026-11-20T02:00:00Z", { drillPassed: true })],
+    rules: { keep_last: 1 },
+    keep: days("2026-11-22"),
+  },
+  { name: "an incomplete backup younger than 24 h is kept", backups: [...daily("2026-11-21", 3), backup("2026-11-22T02:00:00Z", { complete: false })], rules: { keep_last: 1 }, keep: days("2026-11-21", "2026-11-22") },
+  { name: "an incomplete backup older than 24 h goes", backups: [...daily("2026-11-22", 2), backup("2026-11-20T02:00:00Z", { complete: false })], rules: { keep_last: 2 }, keep: days("2026-11-21", "2026-11-22") },
+  {
+    name: "an old incomplete backup still being written to is kept",
+    backups: [backup("2026-11-22T02:00:00Z"), backup("2026-11-19T02:00:00Z", { complete: false, lastActivity: new Date("2026-11-22T11:00:00Z") })],
+    rules: { keep_last: 1 },
+    keep: days("2026-11-19", "2026-11-22"),
+  },
+  {
+    name: "backups failed for a month: the last good week survives, old incompletes go",
+    backups: [...daily("2026-10-22", 60), ...daily("2026-11-21", 30, 2, { complete: false })],
+    rules: { keep_daily: 7 },
+    keep: days("2026-10-16", "2026-10-17", "2026-10-18", "2026-10-19", "2026-10-20", "2026-10-21", "2026-10-22"),
+  },
+  {
+    name: "backups failed for a month with keep_last 1: the last good one survives",
+    backups: [...daily("2026-10-22", 10), ...daily("2026-11-22", 31, 2, { complete: false })],
+    rules: { keep_last: 1 },
+    now: "2026-11-22T12:00:00Z",
+    keep: days("2026-10-22", "2026-11-22"),
+  },
+  { name: "only old incomplete backups: all may go", backups: daily("2026-11-20", 3, 2, { complete: false }), rules: { keep_last: 3 }, keep: [] },
+  { name: "no backups: nothing to do", backups: [], rules: { keep_last: 3 }, keep: [] },
+  {
+    name: "periods follow the timezone (UTC: one day)",
+    backups: [backup("2026-11-21T10:00:00Z"), backup("2026-11-21T16:00:00Z")],
+    rules: { keep_daily: 2 },
+    keep: ["20261121"],
+  },
+  {
+    name: "periods follow the timezone (Tokyo: two days)",
+    backups: [backup("2026-11-21T10:00:00Z"), backup("2026-11-21T16:00:00Z")],
+    rules: { keep_daily: 2 },
+    tz: "Asia/Tokyo",
+    keep: ["20261121", "20261121"],
+  },
+  {
+    name: "ISO weeks span the new year (2026-12-31 and 2027-01-01 are both 2026-W53)",
+    backups: [backup("2026-12-31T02:00:00Z"), backup("2027-01-01T02:00:00Z"), backup("2026-12-27T02:00:00Z")],
+    rules: { keep_weekly: 2 },
+    now: "2027-01-01T12:00:00Z",
+    keep: days("2026-12-27", "2027-01-01"),
+  },
+];
+
+describe("retention policy (restic forget semantics + strongbox's safety rules)", () => {
+  it.each(CASES)("$name", (c) => {
+    const got = kept(c.backups, c.rules, c.now, c.tz);
+    if (typeof c.keep === "number") expect(got).toHaveLength(c.keep);
+    else expect(got).toEqual(c.keep);
+  });
+
+  it("gives every decision a reason", () => {
+    const d = applyRetention(year, { keep_last: 3, keep_daily: 7, keep_weekly: 4, keep_monthly: 12 }, { now: new Date("2026-11-22T12:00:00Z") });
+    expect(d.every((x) => x.reasons.length > 0)).toBe(true);
+    expect(d[0].reasons).toEqual(["last 1/3", "daily 2026-11-22", "weekly 2026-W47", "monthly 2026-11", "newest complete backup"]);
+    expect(d.find((x) => !x.keep)!.reasons).toEqual(["not kept by any rule"]);
+  });
+
+  it("knows when no rule is configured", () => {
+    expect(hasRules(undefined)).toBe(false);
+    expect(hasRules({})).toBe(false);
+    expect(hasRules({ keep_last: 0 })).toBe(false);
+    expect(hasRules({ keep_daily: 1 })).toBe(true);
+  });
+});
