@@ -2,6 +2,8 @@ import { Command, CommanderError, Option } from "commander";
 import { backupNowCommand } from "./commands/backup.js";
 import { configCheckCommand } from "./commands/config-check.js";
 import { drillCommand } from "./commands/drill.js";
+import { daemonCommand } from "./commands/daemon.js";
+import { pruneCommand } from "./commands/prune.js";
 import { CommandContext, type GlobalOptions } from "./commands/context.js";
 import { initCommand } from "./commands/init.js";
 import { keygenCommand } from "./commands/keygen.js";
@@ -15,7 +17,7 @@ import { VERSION } from "./version.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-type Action = (ctx: CommandContext, ...args: any[]) => Promise<void>;
+type Action = (ctx: CommandContext, ...args: any[]) => Promise<unknown>;
 
 export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]) => Promise<void>): Command {
   const program = new Command("strongbox")
@@ -56,6 +58,14 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .command("drill [target]")
     .description("restore a backup (an id, 'latest' or 'random') into scratch space and prove it")
     .action(bind((ctx, target) => drillCommand(ctx, target ?? "latest")));
+  program.command("prune").description("apply the retention policy (pruner role)").option("--dry-run", "list what would go and why, delete nothing").action(bind((ctx, o) => pruneCommand(ctx, o)));
+  program
+    .command("daemon")
+    .description("run the jobs of a schedule file until SIGTERM/SIGINT")
+    .option("--schedule <file>", "schedule file", "schedules/default.yaml")
+    .option("--once <job>", "run this one job of the schedule now and exit (for cron and Kubernetes)")
+    .option("--grace <duration>", "on SIGTERM, how long the running job may take to finish before it is aborted", "60s")
+    .action(bind((ctx, o) => daemonCommand(ctx, o)));
   program
     .command("policy <role>")
     .description("print the S3 bucket policy for a role: writer, reader or pruner")

@@ -1,21 +1,24 @@
-import { runBackup } from "../pipeline/run-backup.js";
+import { runBackup, type BackupResult } from "../pipeline/run-backup.js";
 import { formatBytes } from "../progress.js";
 import { selectSources } from "../sources/open-source.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
 import { runJob } from "./job.js";
+import { withRepositoryLock } from "./repository-lock.js";
 
-export async function backupNowCommand(ctx: CommandContext, o: { source: string[] }): Promise<void> {
+export async function backupNowCommand(ctx: CommandContext, o: { source: string[]; job?: string; signal?: AbortSignal }): Promise<BackupResult> {
   const config = ctx.config();
   const sources = selectSources(config, o.source);
   const store = openStore(config, "writer");
-  let result!: Awaited<ReturnType<typeof runBackup>>;
-  await runJob(ctx, "backup", "backup", async () => {
-    result = await withInterrupt(ctx.log, (signal) => runBackup({ config, sources, store, log: ctx.log, signal }));
+  let result!: BackupResult;
+  await withRepositoryLock(ctx, "backup", () => runJob(ctx, "backup", o.job ?? "backup", async () => {
+    result = o.signal
+      ? await runBackup({ config, sources, store, log: ctx.log, signal: o.signal })
+      : await withInterrupt(ctx.log, (signal) => runBackup({ config, sources, store, log: ctx.log, signal }));
     const warn = result.warnings.length ? ` with ${result.warnings.length} warning(s)` : "";
     return { backup_id: result.id, summary: `backup ${result.id} complete${warn}: ${result.sources.map((s) => `${s.name} ${formatBytes(s.stored_bytes)}`).join(", ")} in ${result.duration_s} s` };
-  });
+  }));
   ctx.print(result, () => {
     const lines = [result.id];
     if (!ctx.options.quiet) {
@@ -24,4 +27,5 @@ export async function backupNowCommand(ctx: CommandContext, o: { source: string[
     }
     return lines.join("\n");
   });
+  return result;
 }

@@ -4,6 +4,7 @@ import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { Identity } from "../crypto/age-keys.js";
 import { runJob, type JobResult } from "./job.js";
+import { withRepositoryLock } from "./repository-lock.js";
 import type { CommandContext } from "./context.js";
 
 interface VerifyOutcome {
@@ -13,7 +14,7 @@ interface VerifyOutcome {
   checks: { name: string; ok: boolean; detail?: string }[];
 }
 
-export async function verifyCommand(ctx: CommandContext, ref: string): Promise<void> {
+export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?: string } = {}): Promise<void> {
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
   const identities = ctx.identities();
@@ -27,7 +28,7 @@ export async function verifyCommand(ctx: CommandContext, ref: string): Promise<v
   } else {
     ids = [(await repo.resolve(ref)).id];
   }
-  await runJob(ctx, "verify", "verify", () => verifyAll(ctx, repo, ids, ref, identities), { notify: false });
+  await withRepositoryLock(ctx, "verify", () => runJob(ctx, "verify", o.job ?? "verify", () => verifyAll(ctx, repo, ids, ref, identities), { notify: Boolean(o.job) }));
 }
 
 async function verifyAll(ctx: CommandContext, repo: Repository, ids: string[], ref: string, identities: Identity[]): Promise<JobResult> {

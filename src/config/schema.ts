@@ -2,6 +2,7 @@ import { z } from "zod";
 import { parseRecipient } from "../crypto/age-keys.js";
 import { parsePgUrl } from "../sources/postgres/url.js";
 import { parseDuration } from "./duration.js";
+import { isValidTimezone } from "../scheduler/cron.js";
 
 const PLACEHOLDER = /<[^>]*>|example|changeme|xxxxxx/i;
 
@@ -86,6 +87,7 @@ export const configSchema = z
               .strict()
               .default({}),
             object_lock_days: count.default(0),
+            part_size_mb: z.number().int().min(5, "part_size_mb must be at least 5 (the S3 minimum)").max(5120).default(128),
           })
           .strict()
           .optional(),
@@ -114,6 +116,7 @@ export const configSchema = z
         keep_weekly: count.optional(),
         keep_monthly: count.optional(),
         keep_yearly: count.optional(),
+        timezone: z.string().refine(isValidTimezone, "timezone must be an IANA timezone like Europe/Berlin").optional(),
       })
       .strict()
       .optional(),
@@ -136,6 +139,16 @@ export const configSchema = z
       )
       .default([]),
     audit_log: nonEmpty("audit_log").optional(),
+    lock_dir: nonEmpty("lock_dir").optional(),
+    daemon: z
+      .object({
+        listen: z
+          .string()
+          .regex(/^(\[[0-9a-f:]+\]|[0-9.]+|localhost):\d{1,5}$/i, "listen must be host:port, e.g. 127.0.0.1:9465")
+          .optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -118,6 +118,31 @@ export class LocalDirStore implements Store {
     yield* walk.call(this, start);
   }
 
+  async abortStaleUploads(before: Date): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const d of entries) {
+        const abs = join(dir, d.name);
+        if (d.isDirectory()) await walk(abs);
+        else if (d.name.startsWith(TMP_MARK)) {
+          const st = await fsp.stat(abs).catch(() => null);
+          if (st && st.mtime < before) {
+            await fsp.unlink(abs).catch(() => {});
+            out.push(relative(this.root, abs).split(sep).join("/"));
+          }
+        }
+      }
+    };
+    await walk(this.root);
+    return out;
+  }
+
   async delete(key: string): Promise<void> {
     checkKey(key);
     try {

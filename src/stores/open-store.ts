@@ -24,6 +24,7 @@ export function openStore(cfg: Config, role: Role, extra: Partial<S3StoreOptions
     credentials: { accessKeyId: creds.access_key_id, secretAccessKey: creds.secret_access_key },
     role,
     objectLockDays: s3.object_lock_days,
+    partSize: s3.part_size_mb * 1024 * 1024,
     ...extra,
   });
 }

@@ -4,6 +4,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -288,6 +289,32 @@ export class S3Store implements Store {
     } catch (err) {
       throw describeS3Error(err, `deleting ${key}`, this.o.role);
     }
+  }
+
+  async abortStaleUploads(before: Date): Promise<string[]> {
+    const out: string[] = [];
+    let keyMarker: string | undefined;
+    let idMarker: string | undefined;
+    do {
+      let res;
+      try {
+        res = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.o.bucket, Prefix: this.o.prefix, KeyMarker: keyMarker, UploadIdMarker: idMarker }));
+      } catch (err) {
+        throw describeS3Error(err, "listing multipart uploads", this.o.role);
+      }
+      for (const u of res.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= before) continue;
+        try {
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: u.Key, UploadId: u.UploadId }));
+          out.push(u.Key.slice(this.o.prefix.length));
+        } catch (err) {
+          throw describeS3Error(err, `aborting the multipart upload of ${u.Key}`, this.o.role);
+        }
+      }
+      keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
+      idMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return out;
   }
 
   destroy(): void {

@@ -19,6 +19,8 @@ export interface Store {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Idempotent: deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /** Aborts uploads (S3 multipart) or removes temporary files started before `before`; returns what it removed. */
+  abortStaleUploads?(before: Date): Promise<string[]>;
 }
 
 /** Iterates a body, remembering an error it throws, so a store can tell a failing source from its own failure. */

@@ -1,0 +1,65 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { formatPath } from "../config/load.js";
+import { parseDuration } from "../config/duration.js";
+import type { Config } from "../config/schema.js";
+import { ConfigError } from "../errors.js";
+import { cronErrors, isValidTimezone } from "./cron.js";
+
+const jobSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, "name must be letters, digits, '-' or '_'"),
+    command: z.enum(["backup", "drill", "prune", "verify"], { errorMap: () => ({ message: "command must be backup, drill, prune or verify" }) }),
+    cron: z.string().superRefine((v, ctx) => {
+      for (const e of cronErrors(v)) ctx.addIssue({ code: "custom", message: e });
+    }),
+    jitter: z.string().refine((v) => parseDuration(v) !== null, "jitter must be a duration like 5m or 30s").optional(),
+    sources: z.array(z.string()).optional(),
+    target: z.string().optional(),
+  })
+  .strict()
+  .superRefine((j, ctx) => {
+    if (j.sources && j.command !== "backup") ctx.addIssue({ code: "custom", path: ["sources"], message: "only backup jobs take sources" });
+    if (j.target && j.command === "backup") ctx.addIssue({ code: "custom", path: ["target"], message: "backup jobs take no target" });
+  });
+
+const scheduleSchema = z
+  .object({
+    timezone: z.string().refine(isValidTimezone, "timezone must be an IANA timezone like Europe/Berlin").default("UTC"),
+    jobs: z.array(jobSchema).min(1, "at least one job is required"),
+  })
+  .strict();
+
+export type Schedule = z.infer<typeof scheduleSchema>;
+export type ScheduleJob = Schedule["jobs"][number];
+
+/** Loads and validates a schedule file (SPEC §8): every problem at once, each with its path. */
+export function loadSchedule(file: string, config?: Config): Schedule {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, "utf8"));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError([code === "ENOENT" ? `schedule file not found: ${file}` : `${file}: ${(err as Error).message.split("\n")[0]}`]);
+  }
+  const result = scheduleSchema.safeParse(raw ?? {});
+  const errors: string[] = [];
+  if (!result.success) {
+    for (const i of result.error.issues) {
+      if (i.code === "unrecognized_keys") errors.push(...i.keys.map((k) => `${file}: ${formatPath([...i.path, k])}: unknown key`));
+      else errors.push(`${file}: ${formatPath(i.path)}: ${i.code === "invalid_type" && i.received === "undefined" ? "is required" : i.message}`);
+    }
+  } else {
+    const seen = new Set<string>();
+    result.data.jobs.forEach((j, i) => {
+      if (seen.has(j.name)) errors.push(`${file}: jobs[${i}].name: duplicate job name '${j.name}'`);
+      seen.add(j.name);
+      for (const s of j.sources ?? []) {
+        if (config && !config.sources.some((c) => c.name === s)) errors.push(`${file}: jobs[${i}].sources: no source named '${s}' in the config`);
+      }
+    });
+  }
+  if (errors.length) throw new ConfigError(errors);
+  return result.data!;
+}
