@@ -4,6 +4,7 @@ import { keys } from "../repository/layout.js";
 import { Repository } from "../repository/repository.js";
 import { applyRetention, hasRules, INCOMPLETE_GRACE_MS, type Decision } from "../retention/policy.js";
 import { openStore } from "../stores/open-store.js";
+import type { ObjectInfo, Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
 import { runJob, type JobResult } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
@@ -53,13 +54,8 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; j
     let freed = 0;
     for (const d of drops) {
       const b = listing.find((x) => x.id === d.id)!;
-      // complete.json first: a half-pruned backup must never look complete.
-      const order = [...b.objects].sort((x, y) => (x.key === keys.complete(d.id) ? -1 : y.key === keys.complete(d.id) ? 1 : 0));
       try {
-        for (const obj of order) {
-          await store.delete(obj.key);
-          freed += obj.size;
-        }
+        freed += await deleteBackup(store, d.id, b.objects);
         deleted.push(d.id);
         ctx.log.info(`pruned ${d.id}`, { reasons: d.reasons });
       } catch (err) {
@@ -84,6 +80,18 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; j
     return { summary: `prune: deleted ${deleted.length} backup(s) (${formatBytes(freed)}), kept ${decisions.length - drops.length + locked.length}, ${locked.length} locked, ${aborted.length} stale uploads aborted` };
   };
   await withRepositoryLock(ctx, "prune", () => runJob(ctx, "prune", o.job ?? "prune", run, { notify: !o.dryRun }));
+}
+
+/** Deletes a backup's objects, complete.json first: a half-pruned backup must never look complete. */
+export async function deleteBackup(store: Store, id: string, objects: ObjectInfo[]): Promise<number> {
+  const marker = keys.complete(id);
+  const order = [...objects.filter((o) => o.key === marker), ...objects.filter((o) => o.key !== marker)];
+  let freed = 0;
+  for (const obj of order) {
+    await store.delete(obj.key);
+    freed += obj.size;
+  }
+  return freed;
 }
 
 function table(rows: { id: string; age: string; action: string; reasons: string[] }[]): string {
