@@ -139,7 +139,8 @@ export async function runDrill(o: {
     checks,
     durations_s: durations,
     stored_bytes: stored,
-    restore_mb_per_s: Number((stored / 1e6 / Math.max(durations.restore, 0.001)).toFixed(1)),
+    restore_mb_per_s: Number((stored / 1e6 / Math.max(durations.restore, 0.001)).toFixed(2)),
+    restore_bytes_per_s: Math.round(stored / Math.max(durations.restore, 0.001)),
   };
   try {
     await o.repo.store.put(keys.drill(drillId), Readable.from([Buffer.from(JSON.stringify(report, null, 2) + "\n")]));

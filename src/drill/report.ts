@@ -13,6 +13,7 @@ export interface DrillReport {
   durations_s: Record<string, number>;
   stored_bytes: number;
   restore_mb_per_s: number;
+  restore_bytes_per_s: number;
 }
 
 /** The readable summary: one line per check, PASS/FAIL coloured on a terminal. */

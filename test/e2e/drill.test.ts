@@ -71,7 +71,7 @@ describe.skipIf(!fx)("restore drills", () => {
       "newest backup is at most 26h old",
     ]);
     expect(report.checks.every((c: { ok: boolean }) => c.ok)).toBe(true);
-    expect(report.restore_mb_per_s).toBeGreaterThan(0);
+    expect(report.restore_bytes_per_s).toBeGreaterThan(0);
     expect(Object.keys(report.durations_s)).toEqual(expect.arrayContaining(["restore", "checks", "cleanup", "total"]));
     // stored under drills/, shown by list, cleaned up, audited
     expect(readdirSync(join(repo.dir, "repository/drills"))).toEqual([`${report.drill_id}.json`]);
