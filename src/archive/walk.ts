@@ -1,17 +1,9 @@
 import { lstatSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import type { EntryType } from "./tar-header.js";
+import type { TarEntry } from "./tar-header.js";
 
-export interface WalkEntry {
-  path: string; // relative, '/'-separated
-  type: EntryType;
-  size: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: string;
-  linkname?: string;
-}
+/** A tree entry as found on disk: exactly what its tar header will say (path relative, '/'-separated). */
+export type WalkEntry = TarEntry;
 
 export function mtimeString(st: { mtimeNs: bigint }): string {
   const ns = st.mtimeNs;

@@ -1,4 +1,5 @@
 import { pipeline as pipelineCb, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { Config } from "../config/schema.js";
 import { createDecryptStream } from "../crypto/age.js";
 import type { Identity } from "../crypto/age-keys.js";
@@ -95,7 +96,6 @@ function describeDecodeError(err: unknown, key: string): unknown {
 
 /** Fetches an object, checks its hash against complete.json and authenticates it with age, keeping nothing. */
 export async function drainObject(repo: Repository, rec: CompleteRecord, key: string, identities: Identity[]): Promise<void> {
-  const { pipeline } = await import("node:stream/promises");
   await pipeline(await repo.getChecked(rec, key), createDecryptStream(identities), async function (src: AsyncIterable<Buffer>) {
     for await (const _ of src);
   });
