@@ -7,6 +7,7 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  PutObjectRetentionCommand,
   S3Client,
   UploadPartCommand,
   type CompletedPart,
@@ -152,7 +153,8 @@ export class S3Store implements Store {
     let failure: unknown;
     let bodyError: unknown;
     let total = 0;
-    const common = { Bucket: this.o.bucket, Key: this.k(key), ACL: "bucket-owner-full-control" as const, ...this.lockParams() };
+    const lock = this.lockParams();
+    const common = { Bucket: this.o.bucket, Key: this.k(key), ACL: "bucket-owner-full-control" as const, ...lock };
     const startPart = async (s: SpoolFile) => {
       if (!uploadId) {
         const created = await retry(() => this.client.send(new CreateMultipartUploadCommand(common), { abortSignal: o.signal }), { signal: o.signal });
@@ -229,6 +231,16 @@ export class S3Store implements Store {
           ),
         { signal: o.signal },
       );
+      if (lock.ObjectLockMode) {
+        // Some servers (Ceph RGW 16) ignore lock headers on CreateMultipartUpload: set the retention explicitly.
+        await retry(
+          () =>
+            this.client.send(
+              new PutObjectRetentionCommand({ Bucket: this.o.bucket, Key: this.k(key), Retention: { Mode: lock.ObjectLockMode, RetainUntilDate: lock.ObjectLockRetainUntilDate } }),
+            ),
+          { signal: o.signal },
+        );
+      }
       return { key, size: total };
     } catch (err) {
       body.destroy();

@@ -99,3 +99,46 @@ describe.skipIf(!s3)("S3 repository on Ceph RGW with least-privilege roles", () 
     a.destroy();
   });
 });
+
+describe.skipIf(!s3)("Object Lock (COMPLIANCE retention) on Ceph RGW", () => {
+  it("uploads carry the retention (single and multipart), and prune cannot destroy locked data", async () => {
+    const { createRoleBucket } = await import("../helpers/s3-fixture.js");
+    const { GetObjectRetentionCommand, ListObjectVersionsCommand, DeleteObjectCommand } = await import("@aws-sdk/client-s3");
+    const { writeFileSync } = await import("node:fs");
+    const { randomBytes } = await import("node:crypto");
+    const bucket = `strongbox-lock-${Math.random().toString(16).slice(2, 8)}`;
+    await createRoleBucket(s3!, bucket, { objectLock: true });
+    const data = tempDir("lockdata");
+    writeFileSync(join(data, "big.bin"), randomBytes(12 * 1024 * 1024));
+    const repo = makeRepo({ sources: [{ name: "media", type: "files", path: data }], s3: { ...s3!, bucket }, prefix: "locked", compression: "none" });
+    repo.config.repository.s3.object_lock_days = 1;
+    repo.config.repository.s3.part_size_mb = 5;
+    repo.config.retention = { keep_last: 1 };
+    repo.write();
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+      expect(b.stderr).not.toMatch(/error/);
+      expect(b.code).toBe(0);
+      ids.push(JSON.parse(b.stdout).id);
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    const admin = s3Client(s3!.endpoint, s3!.admin);
+    for (const f of ["media.tar.age", "complete.json"]) {
+      const ret = await admin.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: `locked/backups/${ids[0]}/${f}` }));
+      expect(ret.Retention?.Mode).toBe("COMPLIANCE");
+      const until = ret.Retention!.RetainUntilDate!.getTime();
+      expect(until).toBeGreaterThan(Date.now() + 23 * 3600_000);
+    }
+    const p = await runCli(["-c", repo.configFile, "--json", "prune"]);
+    expect(p.code).toBe(0);
+    // The older backup is gone from view (delete markers), but its locked versions survive.
+    const versions = await admin.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: `locked/backups/${ids[0]}/` }));
+    const data0 = (versions.Versions ?? []).find((v) => v.Key!.endsWith("media.tar.age"))!;
+    expect(data0).toBeDefined();
+    await expect(admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: data0.Key!, VersionId: data0.VersionId! }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    const list = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout);
+    expect(list.map((b: { id: string }) => b.id)).toEqual([ids[1]]);
+    admin.destroy();
+  });
+});

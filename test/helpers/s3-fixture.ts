@@ -1,4 +1,4 @@
-import { CreateBucketCommand, PutBucketPolicyCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, PutBucketPolicyCommand, PutObjectLockConfigurationCommand, S3Client } from "@aws-sdk/client-s3";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
@@ -44,14 +44,24 @@ export async function createS3Fixture(cephDir: string, endpoint: string): Promis
   const pruner = createUser(cephDir, "pruner");
   const bucket = "strongbox-test";
   const prefix = "spx-prod";
-  const client = s3Client(endpoint, admin);
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  const fx = { endpoint, bucket, prefix, admin, writer, reader, pruner };
+  await createRoleBucket(fx, bucket);
+  return fx;
+}
+
+/** A bucket owned by admin whose policy gives each role exactly what SPEC §5 says. */
+export async function createRoleBucket(fx: S3Fixture, bucket: string, o: { objectLock?: boolean } = {}): Promise<void> {
+  const { admin, writer, reader, pruner } = fx;
+  const client = s3Client(fx.endpoint, admin);
+  await client.send(new CreateBucketCommand({ Bucket: bucket, ...(o.objectLock ? { ObjectLockEnabledForBucket: true } : {}) }));
+  // Ceph RGW answers retention queries only once the bucket has an Object Lock configuration.
+  if (o.objectLock) await client.send(new PutObjectLockConfigurationCommand({ Bucket: bucket, ObjectLockConfiguration: { ObjectLockEnabled: "Enabled" } }));
   const arn = (u: S3User) => `arn:aws:iam:::user/${u.uid}`;
   const objects = `arn:aws:s3:::${bucket}/*`;
   const policy = {
     Version: "2012-10-17",
     Statement: [
-      { Sid: "WriterPut", Effect: "Allow", Principal: { AWS: [arn(writer)] }, Action: ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], Resource: [objects] },
+      { Sid: "WriterPut", Effect: "Allow", Principal: { AWS: [arn(writer)] }, Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], Resource: [objects] },
       { Sid: "WriterNoRead", Effect: "Deny", Principal: { AWS: [arn(writer)] }, Action: ["s3:GetObject", "s3:DeleteObject"], Resource: [objects] },
       { Sid: "WriterNoList", Effect: "Deny", Principal: { AWS: [arn(writer)] }, Action: ["s3:ListBucket"], Resource: [`arn:aws:s3:::${bucket}`] },
       { Sid: "ReaderGet", Effect: "Allow", Principal: { AWS: [arn(reader)] }, Action: ["s3:GetObject"], Resource: [objects] },
@@ -64,5 +74,4 @@ export async function createS3Fixture(cephDir: string, endpoint: string): Promis
   };
   await client.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }));
   client.destroy();
-  return { endpoint, bucket, prefix, admin, writer, reader, pruner };
 }

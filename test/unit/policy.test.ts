@@ -1,0 +1,29 @@
+import { describe, expect, it } from "vitest";
+import { policyFor } from "../../src/commands/policy.js";
+
+const actions = (p: ReturnType<typeof policyFor>, effect: string) =>
+  p.Statement.filter((s) => s.Effect === effect).flatMap((s) => s.Action as string[]).sort();
+
+describe("least-privilege bucket policies", () => {
+  it("writer: put and abort on the prefix, explicit denies for read, list and delete", () => {
+    const p = policyFor("writer", "bkt", "spx-prod", "arn:aws:iam::1:user/w");
+    expect(actions(p, "Allow")).toEqual(["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:PutObject"]);
+    expect(actions(p, "Deny")).toEqual(expect.arrayContaining(["s3:GetObject", "s3:DeleteObject", "s3:ListBucket"]));
+    expect(p.Statement[0].Resource).toEqual(["arn:aws:s3:::bkt/spx-prod/*"]);
+    expect(actions(policyFor("writer", "bkt", "p", "x", { objectLock: true }), "Allow")).toContain("s3:PutObjectRetention");
+  });
+
+  it("reader: get and list (prefix only), put only under drills/, never delete", () => {
+    const p = policyFor("reader", "bkt", "spx-prod", "arn:aws:iam::1:user/r");
+    expect(actions(p, "Allow")).toEqual(["s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
+    expect(p.Statement.find((s) => (s.Action as string[]).includes("s3:PutObject"))!.Resource).toEqual(["arn:aws:s3:::bkt/spx-prod/drills/*"]);
+    expect(p.Statement.find((s) => (s.Action as string[]).includes("s3:ListBucket"))!.Condition).toEqual({ StringLike: { "s3:prefix": ["spx-prod/*"] } });
+    expect(actions(p, "Deny")).toContain("s3:DeleteObject");
+  });
+
+  it("pruner: list, read commit markers and drill reports, delete, abort stale uploads", () => {
+    const p = policyFor("pruner", "bkt", "", "arn:aws:iam::1:user/p");
+    expect(actions(p, "Allow")).toEqual(["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:ListBucketMultipartUploads"]);
+    expect(p.Statement.find((s) => (s.Action as string[]).includes("s3:GetObject"))!.Resource).toEqual(["arn:aws:s3:::bkt/backups/*/complete.json", "arn:aws:s3:::bkt/drills/*"]);
+  });
+});
