@@ -3,6 +3,7 @@ import { backupNowCommand } from "./commands/backup.js";
 import { configCheckCommand } from "./commands/config-check.js";
 import { drillCommand } from "./commands/drill.js";
 import { daemonCommand } from "./commands/daemon.js";
+import { doctorCommand } from "./commands/doctor.js";
 import { pruneCommand } from "./commands/prune.js";
 import { CommandContext, type GlobalOptions } from "./commands/context.js";
 import { initCommand } from "./commands/init.js";
@@ -66,6 +67,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--once <job>", "run this one job of the schedule now and exit (for cron and Kubernetes)")
     .option("--grace <duration>", "on SIGTERM, how long the running job may take to finish before it is aborted", "60s")
     .action(bind((ctx, o) => daemonCommand(ctx, o)));
+  program.command("doctor").description("preflight: config, tools, store reachability, TLS, key-file modes, and what each role can and cannot do").action(bind((ctx) => doctorCommand(ctx)));
   program
     .command("policy <role>")
     .description("print the S3 bucket policy for a role: writer, reader or pruner")

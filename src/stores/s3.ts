@@ -329,6 +329,30 @@ export class S3Store implements Store {
     return out;
   }
 
+  /**
+   * Tries one permission without changing data: list the prefix, get/delete a key that does not
+   * exist (404/204 mean allowed, 403 denied), or put a small probe object.
+   */
+  async probe(action: "list" | "get" | "delete" | "put", key: string): Promise<"allowed" | "denied" | `error: ${string}`> {
+    try {
+      if (action === "list") await this.client.send(new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: this.o.prefix, MaxKeys: 1 }));
+      else if (action === "get") await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }));
+      else if (action === "delete") await this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }));
+      else {
+        const body = Buffer.from("strongbox doctor probe\n");
+        const md5 = createHash("md5").update(body).digest("base64");
+        await this.client.send(new PutObjectCommand({ Bucket: this.o.bucket, Key: this.k(key), Body: body, ContentMD5: md5, ACL: "bucket-owner-full-control" }));
+      }
+      return "allowed";
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404) return "allowed";
+      const badKey = e.name === "SignatureDoesNotMatch" || e.name === "InvalidAccessKeyId";
+      if (e.$metadata?.httpStatusCode === 403 && !badKey) return "denied";
+      return `error: ${describeS3Error(err, action, this.o.role).message}`;
+    }
+  }
+
   destroy(): void {
     this.client.destroy();
   }

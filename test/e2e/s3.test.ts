@@ -142,3 +142,30 @@ describe.skipIf(!s3)("Object Lock (COMPLIANCE retention) on Ceph RGW", () => {
     admin.destroy();
   });
 });
+
+describe.skipIf(!s3)("doctor", () => {
+  it("reports each role's permissions, and warns when a role can do more than it needs", async () => {
+    const data = tempDir("doctor");
+    const repo = makeRepo({ sources: [{ name: "files", type: "files", path: data }], s3: s3! });
+    const r = await runCli(["-c", repo.configFile, "--json", "doctor"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const f = Object.fromEntries(JSON.parse(r.stdout).findings.map((x: { area: string; status: string; detail: string }) => [x.area, `${x.status}: ${x.detail}`]));
+    expect(f["role writer"]).toBe("ok: put allowed, list denied, get denied, delete denied");
+    expect(f["role reader"]).toBe("ok: list allowed, get allowed, put allowed, delete denied");
+    expect(f["role pruner"]).toBe("ok: list allowed, get allowed, delete allowed");
+    expect(f["probes"]).toMatch(/removed with the pruner role/);
+    expect(f["TLS"]).toMatch(/^ok: .*plain HTTP \(loopback\)/);
+
+    const tooMuch = repo.write((c) => (c.repository.s3.credentials.writer = { access_key_id: s3!.admin.accessKeyId, secret_access_key: s3!.admin.secretAccessKey }));
+    const w = await runCli(["-c", tooMuch, "doctor"]);
+    expect(w.code).toBe(0);
+    expect(w.stdout).toMatch(/WARN\s+role writer\s+put allowed, list allowed, get allowed, delete allowed — can do more than it needs/);
+
+    const badSecret = repo.write((c) => (c.repository.s3.credentials.reader.secret_access_key = "not-the-secret-123"));
+    const b = await runCli(["-c", badSecret, "doctor"]);
+    expect(b.code).toBe(1);
+    expect(b.stdout).toMatch(/FAIL\s+role reader\s+.*SignatureDoesNotMatch/);
+    expect(b.stdout + b.stderr).not.toContain("not-the-secret-123");
+  });
+});

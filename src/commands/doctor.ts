@@ -1,0 +1,120 @@
+import { accessSync, constants, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import type { Role } from "../config/schema.js";
+import { describeError } from "../errors.js";
+import { connect } from "../sources/postgres/connection.js";
+import { findPgTool } from "../sources/postgres/tools.js";
+import { openStore } from "../stores/open-store.js";
+import { S3Store } from "../stores/s3.js";
+import type { CommandContext } from "./context.js";
+import { StrongboxError } from "../errors.js";
+
+type Status = "ok" | "warn" | "fail";
+interface Finding {
+  area: string;
+  status: Status;
+  detail: string;
+}
+
+/** What each role must and must not be able to do (SPEC §5). */
+const EXPECTED: Record<Role, Partial<Record<"list" | "get" | "delete" | "put", boolean>>> = {
+  writer: { put: true, list: false, get: false, delete: false },
+  reader: { list: true, get: true, put: true, delete: false },
+  pruner: { list: true, get: true, delete: true },
+};
+
+export async function doctorCommand(ctx: CommandContext): Promise<void> {
+  const config = ctx.config();
+  const out: Finding[] = [{ area: "config", status: "ok", detail: `${ctx.configFile} is valid` }];
+  const add = (area: string, status: Status, detail: string) => out.push({ area, status, detail });
+  const [major] = process.versions.node.split(".").map(Number);
+  add("node", major >= 20 ? "ok" : "fail", `Node.js ${process.version}${major >= 20 ? "" : " (strongbox needs >= 20)"}`);
+
+  const id = config.encryption.identity_file;
+  if (id) {
+    try {
+      const mode = statSync(id).mode & 0o777;
+      accessSync(id, constants.R_OK);
+      add("identity file", mode & 0o077 ? "warn" : "ok", `${id} mode ${mode.toString(8)}${mode & 0o077 ? ": readable by others, chmod 600" : ""}; keep it off backup-only hosts`);
+    } catch (err) {
+      add("identity file", "warn", `${id}: ${(err as NodeJS.ErrnoException).code} (needed only for restore, verify and drill)`);
+    }
+  } else add("identity file", "ok", "none configured (fine on a backup-only host)");
+
+  for (const s of config.sources) {
+    if (s.type === "files") {
+      try {
+        accessSync(s.path, constants.R_OK | constants.X_OK);
+        add(`source ${s.name}`, statSync(s.path).isDirectory() ? "ok" : "fail", `${s.path} readable`);
+      } catch (err) {
+        add(`source ${s.name}`, "fail", `${s.path}: ${(err as NodeJS.ErrnoException).code}`);
+      }
+    } else {
+      try {
+        const c = await connect(s.url, `source ${s.name}`);
+        try {
+          const v = await c.query<{ num: number; version: string }>("SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version");
+          const serverMajor = Math.floor(v.rows[0].num / 10000);
+          const tool = await findPgTool("pg_dump", serverMajor, s.pg_bin_dir);
+          const ssl = await c.query<{ ssl: boolean }>("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl");
+          add(`source ${s.name}`, "ok", `PostgreSQL ${v.rows[0].version}; ${tool.path} ${tool.version}; TLS ${ssl.rows[0].ssl ? "on" : "off"}`);
+        } finally {
+          await c.end().catch(() => {});
+        }
+      } catch (err) {
+        add(`source ${s.name}`, "fail", describeError(err));
+      }
+    }
+  }
+
+  const url = config.repository.url;
+  if (url.startsWith("file://")) {
+    const dir = decodeURIComponent(new URL(url).pathname);
+    try {
+      accessSync(dir, constants.W_OK);
+      add("repository", "ok", `${dir} writable`);
+    } catch (err) {
+      add("repository", (err as NodeJS.ErrnoException).code === "ENOENT" ? "warn" : "fail", `${dir}: ${(err as NodeJS.ErrnoException).code}${(err as NodeJS.ErrnoException).code === "ENOENT" ? " (created by the first backup)" : ""}`);
+    }
+  } else {
+    const endpoint = config.repository.s3?.endpoint ?? "https://s3.amazonaws.com";
+    const local = /^http:\/\/(127\.|localhost|\[::1\])/.test(endpoint);
+    add("TLS", endpoint.startsWith("https://") || local ? "ok" : "warn", endpoint.startsWith("https://") ? `${endpoint} uses TLS` : `${endpoint} is plain HTTP${local ? " (loopback)" : ": credentials and metadata cross the network unencrypted"}`);
+    const probeKey = `doctor/probe-${randomBytes(4).toString("hex")}`;
+    const probes: string[] = [];
+    for (const role of ["writer", "reader", "pruner"] as Role[]) {
+      if (!config.repository.s3?.credentials[role]) {
+        add(`role ${role}`, "ok", "not configured on this host");
+        continue;
+      }
+      const store = openStore(config, role) as S3Store;
+      const results: string[] = [];
+      let status: Status = "ok";
+      for (const [action, expected] of Object.entries(EXPECTED[role]) as ["list" | "get" | "delete" | "put", boolean][]) {
+        const key = action === "put" ? (role === "reader" ? `drills/${probeKey.replace("/", "-")}.json` : probeKey) : `${probeKey}-missing`;
+        const r = await store.probe(action, key);
+        if (action === "put" && r === "allowed") probes.push(key);
+        results.push(`${action} ${r}`);
+        if (r.startsWith("error")) status = "fail";
+        else if (expected && r === "denied") status = "fail";
+        else if (!expected && r === "allowed" && status === "ok") status = "warn";
+      }
+      const more = status === "warn" ? ` — can do more than it needs (see 'strongbox policy ${role}')` : "";
+      add(`role ${role}`, status, results.join(", ") + more);
+    }
+    if (probes.length) {
+      if (config.repository.s3?.credentials.pruner) {
+        const pruner = openStore(config, "pruner");
+        for (const k of probes) await pruner.delete(k).catch(() => {});
+        add("probes", "ok", `${probes.length} probe object(s) removed with the pruner role`);
+      } else add("probes", "warn", `left probe object(s) ${probes.join(", ")}: remove them, or configure the pruner role here`);
+    }
+  }
+
+  const width = Math.max(...out.map((f) => f.area.length));
+  const color = Boolean((ctx.stdout as NodeJS.WriteStream).isTTY);
+  const paint = (s: Status) => (color ? `\x1b[${s === "ok" ? 32 : s === "warn" ? 33 : 31}m${s.toUpperCase().padEnd(4)}\x1b[0m` : s.toUpperCase().padEnd(4));
+  ctx.print({ ok: !out.some((f) => f.status === "fail"), findings: out }, out.map((f) => `${paint(f.status)}  ${f.area.padEnd(width)}  ${f.detail}`).join("\n"));
+  const failed = out.filter((f) => f.status === "fail");
+  if (failed.length) throw new StrongboxError("SOURCE", `doctor found ${failed.length} problem(s): ${failed.map((f) => f.area).join(", ")}`);
+}
