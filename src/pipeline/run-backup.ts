@@ -46,6 +46,13 @@ export async function runBackup(o: {
   const objects: CompleteObject[] = [];
   const manifest: Manifest = { format: FORMAT, id, created_at: started.toISOString(), host: hostname(), sources: {} };
   const result: BackupResult = { id, started_at: started.toISOString(), finished_at: "", duration_s: 0, sources: [], stored_bytes: 0, warnings: [] };
+  /** compress? → age → hash → store; returns what complete.json records for the object. */
+  const storeObject = async (key: string, stream: Readable, compress: boolean): Promise<CompleteObject> => {
+    const meter = new HashMeter();
+    const stages = compress ? [createCompressor(compression)] : [];
+    await storeStream(o.store, key, [stream, ...stages, createEncryptStream(recipients), meter], o.signal);
+    return { key, size: meter.bytes, sha256: meter.sha256 };
+  };
   o.log.info(`backup ${id} started`, { id, sources: o.sources.map((s) => s.name), repository: o.store.description });
 
   for (const cfg of o.sources) {
@@ -55,35 +62,33 @@ export async function runBackup(o: {
     const artifact = await source.backup({ log: o.log, signal: o.signal, onBytes: (n) => progress?.add(n) });
     progress = new Progress(o.log, source.name, artifact.estimatedBytes);
     const key = keys.object(id, `${source.name}${artifact.suffix}${EXTENSION[compression.algorithm]}.age`);
-    const meter = new HashMeter();
+    let stored: CompleteObject;
     try {
-      await storeStream(o.store, key, [artifact.stream, createCompressor(compression), createEncryptStream(recipients), meter], o.signal);
+      stored = { ...(await storeObject(key, artifact.stream, true)), source: source.name };
     } catch (err) {
       progress.finish();
       throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name}`);
     }
     progress.finish();
+    const extras: CompleteObject[] = [];
     for (const extra of artifact.extras ?? []) {
       const extraKey = keys.object(id, `${source.name}${extra.suffix}${extra.compress ? EXTENSION[compression.algorithm] : ""}.age`);
-      const m = new HashMeter();
-      const stages = extra.compress ? [createCompressor(compression)] : [];
       try {
-        await storeStream(o.store, extraKey, [extra.stream(), ...stages, createEncryptStream(recipients), m], o.signal);
+        extras.push({ ...(await storeObject(extraKey, extra.stream(), extra.compress)), source: source.name, part: extra.part });
       } catch (err) {
         throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name} (${extra.part})`);
       }
-      objects.push({ key: extraKey, size: m.bytes, sha256: m.sha256, source: source.name, part: extra.part });
     }
     const part = await artifact.finish();
     part.object = key;
     manifest.sources[source.name] = part;
-    objects.push({ key, size: meter.bytes, sha256: meter.sha256, source: source.name });
+    objects.push(stored, ...extras);
     const seconds = Math.max((Date.now() - t0) / 1000, 0.001);
     const entry = {
       name: source.name,
       object: key,
       source_bytes: progress.done,
-      stored_bytes: meter.bytes,
+      stored_bytes: stored.size,
       mb_per_s: Number((progress.done / 1e6 / seconds).toFixed(1)),
       warnings: part.warnings,
     };
@@ -92,11 +97,7 @@ export async function runBackup(o: {
     o.log.info(`${source.name}: stored`, { object: key, source_bytes: entry.source_bytes, stored_bytes: entry.stored_bytes, mb_per_s: entry.mb_per_s });
   }
 
-  const manifestKey = keys.manifest(id);
-  const manifestMeter = new HashMeter();
-  const manifestBody = Readable.from([Buffer.from(JSON.stringify(manifest))]).pipe(createEncryptStream(recipients)).pipe(manifestMeter);
-  await o.store.put(manifestKey, manifestBody, { signal: o.signal });
-  objects.push({ key: manifestKey, size: manifestMeter.bytes, sha256: manifestMeter.sha256 });
+  objects.push(await storeObject(keys.manifest(id), Readable.from([Buffer.from(JSON.stringify(manifest))]), false));
 
   const finished = now();
   const complete: CompleteRecord = {
