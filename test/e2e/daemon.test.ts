@@ -111,7 +111,8 @@ jobs:
 describe.skipIf(!s3)("daemon on the real S3 server", () => {
   it("SIGTERM mid-upload: the backup is aborted cleanly (no complete.json, no open multipart upload) and the daemon exits 0", async () => {
     const data = tempDir("sigterm");
-    for (let i = 0; i < 4; i++) writeFileSync(join(data, `clip-${i}.bin`), randomBytes(20 * 1024 * 1024));
+    // Enough data that the upload is still going when SIGTERM arrives (~50 ms after the first part).
+    for (let i = 0; i < 6; i++) writeFileSync(join(data, `clip-${i}.bin`), randomBytes(25 * 1024 * 1024));
     const prefix = `daemon-${Math.random().toString(16).slice(2, 8)}`;
     const repo = makeRepo({ sources: [{ name: "media", type: "files", path: data }], s3: s3!, prefix, compression: "none" });
     repo.config.repository.s3.part_size_mb = 5;
