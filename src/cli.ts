@@ -49,7 +49,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .description("restore a backup (an id or 'latest')")
     .option("--source <name>", "only this source (repeatable)", collect, [])
     .option("--to-dir <dir>", "restore file sources into DIR/<source>")
-    .option("--to-db <url>", "restore database sources into this database")
+    .option("--to-db <url>", "restore database sources into this database (env:VAR reads the URL from $VAR, keeping its password out of ps)")
     .option("--force", "restore into a non-empty directory, or over a database that has tables (pg_restore --clean --if-exists)")
     .option("--no-owner", "databases: do not restore ownership or privileges (restoring into another cluster)")
     .option("--jobs <n>", "databases: parallel pg_restore jobs (spools the dump to a 0600 temporary file)")

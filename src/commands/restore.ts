@@ -26,6 +26,13 @@ export async function restoreCommand(
   const jobs = o.jobs === undefined ? 1 : Number(o.jobs);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
   checkBackupRef(ref);
+  if (o.toDb?.startsWith("env:")) {
+    // Keeps the target's password out of strongbox's own argv (visible in ps).
+    const name = o.toDb.slice(4);
+    const value = ctx.env[name];
+    if (!value) throw new StrongboxError("USAGE", `--to-db env:${name}: environment variable ${name} is not set`);
+    o = { ...o, toDb: value };
+  }
   const config = ctx.config();
   if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
   const identities = ctx.identities();

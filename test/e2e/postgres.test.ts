@@ -138,13 +138,13 @@ describe.skipIf(!fx)("postgres source on a real PostgreSQL", () => {
     expect(await withClient(dst.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n)).toBe(10);
   });
 
-  it("restores in parallel (--jobs) and without owners (--no-owner)", async () => {
+  it("restores in parallel (--jobs), without owners (--no-owner), with the target URL from the environment", async () => {
     const src = await createDb(fx!, "jobs");
     await withClient(src.url, (c) => c.query("CREATE TABLE a (id int); CREATE TABLE b (id int); INSERT INTO a SELECT generate_series(1, 1000); INSERT INTO b SELECT generate_series(1, 2000);"));
     const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url }] });
     expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
     const dst = await createDb(fx!, "jobsdst");
-    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", dst.url, "--jobs", "2", "--no-owner"]);
+    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", "env:STRONGBOX_TEST_TARGET", "--jobs", "2", "--no-owner"], { env: { STRONGBOX_TEST_TARGET: dst.url } });
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     expect(await withClient(dst.url, async (c) => (await c.query("SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) AS n")).rows[0].n)).toBe("3000");
