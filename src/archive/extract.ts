@@ -25,6 +25,11 @@ export interface ExtractOptions {
 
 const SMALL_FILE = 256 * 1024;
 
+/** PAX mtimes are decimal seconds ("1700000000.123456789"); utimes takes seconds as a number. */
+function toSeconds(mtime: string): number {
+  return Number(mtime);
+}
+
 /** Small files are collected whole and written with synchronous calls (see tar-pack.ts for why). */
 function smallFileSink(rel: string, abs: string, e: TarEntry, chown: boolean, o: ExtractOptions): EntrySink {
   const chunks: Buffer[] = [];
@@ -46,7 +51,7 @@ function smallFileSink(rel: string, abs: string, e: TarEntry, chown: boolean, o:
           }
         }
         fchmodSync(fd, e.mode & 0o7777);
-        const t = Number(e.mtime);
+        const t = toSeconds(e.mtime);
         futimesSync(fd, t, t);
       } finally {
         closeSync(fd);
@@ -59,9 +64,6 @@ function smallFileSink(rel: string, abs: string, e: TarEntry, chown: boolean, o:
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
-function toSeconds(mtime: string): number {
-  return Number(mtime);
-}
 
 /**
  * Extracts a tar stream into `root` and never writes outside it: unsafe names are refused, and no

@@ -18,6 +18,10 @@ export interface ManifestEntry {
 const READ_SIZE = 1024 * 1024;
 const SMALL_FILE = 256 * 1024;
 
+const cannotOpen = (path: string, code: string | undefined) =>
+  code === "ENOENT" ? `${path}: vanished before it could be read` : `${path}: cannot open (${code}), not backed up`;
+const replaced = (path: string) => `${path}: replaced by something else while backing up, not backed up`;
+
 /**
  * Reads a small file whole (header + padded body) with synchronous calls.
  * undefined: skipped (reported); null: no longer small, let the streaming path handle it.
@@ -28,13 +32,13 @@ function readSmallFile(root: string, e: WalkEntry, warn: (m: string) => void): {
     fd = openSync(join(root, e.path), constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    warn(code === "ENOENT" ? `${e.path}: vanished before it could be read` : `${e.path}: cannot open (${code}), not backed up`);
+    warn(cannotOpen(e.path, code));
     return undefined;
   }
   try {
     const st = fstatSync(fd, { bigint: true });
     if (!st.isFile()) {
-      warn(`${e.path}: replaced by something else while backing up, not backed up`);
+      warn(replaced(e.path));
       return undefined;
     }
     const size = Number(st.size);
@@ -94,13 +98,13 @@ export function packTar(
         fh = await fsp.open(join(root, e.path), constants.O_RDONLY | constants.O_NOFOLLOW);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        o.warn(code === "ENOENT" ? `${e.path}: vanished before it could be read` : `${e.path}: cannot open (${code}), not backed up`);
+        o.warn(cannotOpen(e.path, code));
         continue;
       }
       try {
         const st = await fh.stat({ bigint: true });
         if (!st.isFile()) {
-          o.warn(`${e.path}: replaced by something else while backing up, not backed up`);
+          o.warn(replaced(e.path));
           continue;
         }
         const size = Number(st.size);

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseDuration } from "../config/duration.js";
-import { runPendingCleanups } from "../drill/scratch.js";
 import { describeError, StrongboxError } from "../errors.js";
 import { CronSchedule } from "../scheduler/cron.js";
 import { DaemonMetrics, startHealthServer } from "../scheduler/health.js";
@@ -32,8 +31,6 @@ async function runScheduleJob(ctx: CommandContext, job: ScheduleJob, signal: Abo
         } catch (err) {
           if (err instanceof StrongboxError && err.code === "VERIFY") metrics.lastDrillPassed = false;
           throw err;
-        } finally {
-          await runPendingCleanups();
         }
         return;
       case "prune":

@@ -2,7 +2,7 @@ import { accessSync, constants, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import type { Role } from "../config/schema.js";
 import { describeError } from "../errors.js";
-import { connect } from "../sources/postgres/connection.js";
+import { connect, serverInfo } from "../sources/postgres/connection.js";
 import { findPgTool } from "../sources/postgres/tools.js";
 import { openStore } from "../stores/open-store.js";
 import { S3Store } from "../stores/s3.js";
@@ -53,11 +53,10 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
       try {
         const c = await connect(s.url, `source ${s.name}`);
         try {
-          const v = await c.query<{ num: number; version: string }>("SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version");
-          const serverMajor = Math.floor(v.rows[0].num / 10000);
-          const tool = await findPgTool("pg_dump", serverMajor, s.pg_bin_dir);
+          const server = await serverInfo(c);
+          const tool = await findPgTool("pg_dump", server.major, s.pg_bin_dir);
           const ssl = await c.query<{ ssl: boolean }>("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl");
-          add(`source ${s.name}`, "ok", `PostgreSQL ${v.rows[0].version}; ${tool.path} ${tool.version}; TLS ${ssl.rows[0].ssl ? "on" : "off"}`);
+          add(`source ${s.name}`, "ok", `PostgreSQL ${server.version}; ${tool.path} ${tool.version}; TLS ${ssl.rows[0].ssl ? "on" : "off"}`);
         } finally {
           await c.end().catch(() => {});
         }

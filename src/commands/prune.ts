@@ -1,8 +1,8 @@
 import { StrongboxError, describeError } from "../errors.js";
 import { formatBytes } from "../progress.js";
-import { keys } from "../repository/layout.js";
+import { backupTime, keys } from "../repository/layout.js";
 import { Repository } from "../repository/repository.js";
-import { applyRetention, hasRules, INCOMPLETE_GRACE_MS, type Decision } from "../retention/policy.js";
+import { applyRetention, hasRules, INCOMPLETE_GRACE_MS } from "../retention/policy.js";
 import { openStore } from "../stores/open-store.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
@@ -10,9 +10,7 @@ import { runJob, type JobResult } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
 
 function ageOf(id: string, now: Date): string {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id)!;
-  const t = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
-  const h = (now.getTime() - t) / 3600_000;
+  const h = (now.getTime() - backupTime(id).getTime()) / 3600_000;
   return h < 48 ? `${h.toFixed(1)}h` : `${(h / 24).toFixed(1)}d`;
 }
 
@@ -102,4 +100,3 @@ function table(rows: { id: string; age: string; action: string; reasons: string[
   return [head, ...body].map((r) => r.map((c, i) => (i === 3 ? c : c.padEnd(w[i]))).join("  ")).join("\n");
 }
 
-export type { Decision };

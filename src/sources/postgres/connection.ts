@@ -43,7 +43,8 @@ export function displayUrl(url: string): string {
 }
 
 export function databaseName(url: string): string {
-  return libpqEnv(url).PGDATABASE ?? libpqEnv(url).PGUSER ?? "postgres";
+  const env = libpqEnv(url);
+  return env.PGDATABASE ?? env.PGUSER ?? "postgres";
 }
 
 /** Connects with node-postgres; errors become one line naming the server, never the password. */
@@ -98,4 +99,12 @@ export async function countRows(client: pg.Client, tables: { schema: string; nam
 
 export function majorOf(versionNum: number): number {
   return versionNum >= 100000 ? Math.floor(versionNum / 10000) : Math.floor(versionNum / 100) / 100;
+}
+
+/** The connected server's version (text and major) and current database. */
+export async function serverInfo(client: pg.Client): Promise<{ num: number; version: string; db: string; major: number }> {
+  const r = await client.query<{ num: number; version: string; db: string }>(
+    "SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version, current_database() AS db",
+  );
+  return { ...r.rows[0], major: majorOf(r.rows[0].num) };
 }

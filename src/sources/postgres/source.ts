@@ -9,7 +9,7 @@ import { StrongboxError } from "../../errors.js";
 import type { PostgresManifest, SourceManifest } from "../../repository/manifest.js";
 import type { Check, JobContext, RestoreTarget, Source, SourceArtifact } from "../source.js";
 import { runWithInput, spawnDataStream } from "./child-stream.js";
-import { connect, countRows, databaseName, displayUrl, libpqEnv, listTables, majorOf } from "./connection.js";
+import { connect, countRows, databaseName, displayUrl, libpqEnv, listTables, serverInfo } from "./connection.js";
 import { findPgTool } from "./tools.js";
 
 const PGDMP = Buffer.from("PGDMP", "latin1");
@@ -22,13 +22,6 @@ function exact(name: string): string {
 function tablePattern(t: string): string {
   const dot = t.indexOf(".");
   return dot < 0 ? `*.${exact(t)}` : `${exact(t.slice(0, dot))}.${exact(t.slice(dot + 1))}`;
-}
-
-async function serverInfo(client: Awaited<ReturnType<typeof connect>>) {
-  const r = await client.query<{ num: number; version: string; db: string }>(
-    "SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version, current_database() AS db",
-  );
-  return { ...r.rows[0], major: majorOf(r.rows[0].num) };
 }
 
 export class PostgresSource implements Source {
