@@ -21,6 +21,14 @@ export function backupTime(id: string): Date {
   return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
 }
 
+/**
+ * Newest first. Ids carry whole seconds and a random tail, so two backups in the same second
+ * would sort at random by id: compare their start times (ms, from complete.json) first.
+ */
+export function newestFirst(a: { id: string; time: Date }, b: { id: string; time: Date }): number {
+  return b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
 export const keys = {
   dir: (id: string) => `${BACKUPS}${id}/`,
   object: (id: string, file: string) => `${BACKUPS}${id}/${file}`,

@@ -6,7 +6,7 @@ import type { Identity } from "../crypto/age-keys.js";
 import { NotFoundError, StrongboxError } from "../errors.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
 import { parseComplete, type CompleteRecord } from "./complete.js";
-import { BACKUPS, backupTime, DRILLS, idOfKey, isBackupId, keys } from "./layout.js";
+import { BACKUPS, backupTime, DRILLS, idOfKey, isBackupId, keys, newestFirst } from "./layout.js";
 import type { Manifest } from "./manifest.js";
 
 export interface BackupListing {
@@ -52,9 +52,11 @@ export class Repository {
     const out: BackupListing[] = [];
     for (const [id, objects] of byId) {
       const hasMarker = objects.some((o) => o.key === keys.complete(id));
-      out.push({ id, time: backupTime(id), objects, complete: hasMarker ? await this.readComplete(id) : null });
+      const complete = hasMarker ? await this.readComplete(id) : null;
+      const started = complete ? new Date(complete.started_at) : null;
+      out.push({ id, time: started && !Number.isNaN(started.getTime()) ? started : backupTime(id), objects, complete });
     }
-    return out.sort((a, b) => (a.id < b.id ? 1 : -1));
+    return out.sort(newestFirst);
   }
 
   /** The newest drill result per backup id, from the newest `limit` reports under drills/. */

@@ -1,3 +1,4 @@
+import { newestFirst } from "../repository/layout.js";
 import { wallTime } from "../scheduler/cron.js";
 
 export interface RetentionRules {
@@ -11,7 +12,7 @@ export interface RetentionRules {
 
 export interface BackupInfo {
   id: string;
-  /** When the backup started (from its id). */
+  /** When the backup started (complete.json's started_at, else its id). */
   time: Date;
   complete: boolean;
   /** Newest write to any of its objects: an incomplete backup written to recently may still be running. */
@@ -63,7 +64,7 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
   const tz = o.timezone ?? "UTC";
   const reasons = new Map<string, string[]>(backups.map((b) => [b.id, []]));
   const add = (id: string, why: string) => reasons.get(id)!.push(why);
-  const complete = backups.filter((b) => b.complete).sort((a, b) => (a.id < b.id ? 1 : -1));
+  const complete = backups.filter((b) => b.complete).sort(newestFirst);
 
   complete.slice(0, rules.keep_last ?? 0).forEach((b, i) => add(b.id, `last ${i + 1}/${rules.keep_last}`));
   for (const { rule, label, key } of BUCKETS) {
@@ -84,7 +85,7 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
   if (drilled) add(drilled.id, "newest backup that passed a drill");
 
   const decisions: Decision[] = [];
-  for (const b of [...backups].sort((a, c) => (a.id < c.id ? 1 : -1))) {
+  for (const b of [...backups].sort(newestFirst)) {
     const why = reasons.get(b.id)!;
     if (b.complete) {
       decisions.push(why.length ? { id: b.id, keep: true, reasons: why } : { id: b.id, keep: false, reasons: ["not kept by any rule"] });

@@ -126,6 +126,13 @@ describe("retention policy (restic forget semantics + strongbox's safety rules)"
     expect(d.find((x) => !x.keep)!.reasons).toEqual(["not kept by any rule"]);
   });
 
+  it("orders backups of the same second by start time, not by the random tail of their ids", () => {
+    const earlier = { id: "20261122T021500Z-ffffff", time: new Date("2026-11-22T02:15:00.100Z"), complete: true };
+    const later = { id: "20261122T021500Z-000001", time: new Date("2026-11-22T02:15:00.900Z"), complete: true };
+    const d = applyRetention([earlier, later], { keep_last: 1 }, { now: new Date("2026-11-22T12:00:00Z") });
+    expect(d.filter((x) => x.keep).map((x) => x.id)).toEqual([later.id]);
+  });
+
   it("knows when no rule is configured", () => {
     expect(hasRules(undefined)).toBe(false);
     expect(hasRules({})).toBe(false);
