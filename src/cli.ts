@@ -14,6 +14,7 @@ import { restoreCommand } from "./commands/restore.js";
 import { verifyCommand } from "./commands/verify.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
 import { redact } from "./secrets.js";
+import { escapeControl } from "./terminal-safe.js";
 import { VERSION } from "./version.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -53,6 +54,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--force", "restore into a non-empty directory, or over a database that has tables (pg_restore --clean --if-exists)")
     .option("--no-owner", "databases: do not restore ownership or privileges (restoring into another cluster)")
     .option("--jobs <n>", "databases: parallel pg_restore jobs (spools the dump to a 0600 temporary file)")
+    .option("--keep-setuid", "files: keep setuid/setgid bits (stripped by default: a forged backup could plant a setuid binary)")
     .action(bind((ctx, id, o) => restoreCommand(ctx, id, o)));
   program.command("verify <target>").description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'").action(bind((ctx, target) => verifyCommand(ctx, target)));
   program
@@ -100,9 +102,9 @@ export async function main(argv: string[]): Promise<number> {
     const message = redact(describeError(err));
     if (ctx?.options.json) process.stdout.write(JSON.stringify({ ok: false, error: message, exit_code: exitCode }) + "\n");
     if (err instanceof ConfigError && err.issues.length > 1) {
-      process.stderr.write(`strongbox: invalid config:\n${err.issues.map((i) => `  ${redact(i)}`).join("\n")}\n`);
+      process.stderr.write(`strongbox: invalid config:\n${err.issues.map((i) => `  ${escapeControl(redact(i))}`).join("\n")}\n`);
     } else {
-      process.stderr.write(`strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${message}\n`);
+      process.stderr.write(`strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${escapeControl(message)}\n`);
       if (ctx?.options.verbose && !(err instanceof StrongboxError) && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + "\n");
     }
   }

@@ -21,7 +21,7 @@ async function isEmptyDir(dir: string): Promise<boolean> {
 export async function restoreCommand(
   ctx: CommandContext,
   ref: string,
-  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string },
+  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean },
 ): Promise<void> {
   const jobs = o.jobs === undefined ? 1 : Number(o.jobs);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
@@ -71,7 +71,7 @@ export async function restoreCommand(
         consume: (source, data) =>
           source.restore(
             data,
-            { dir: targets.get(source.name), dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs },
+            { dir: targets.get(source.name), dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs, keepSetuid: Boolean(o.keepSetuid) },
             manifest.sources[source.name],
             { log: ctx.log },
           ),
