@@ -3,7 +3,7 @@ import { closeSync, constants, createReadStream, fchmodSync, fchownSync, futimes
 import { dirname, join } from "node:path";
 import { StrongboxError } from "../errors.js";
 import { quoteName } from "../terminal-safe.js";
-import { safeRelativePath } from "./safe-path.js";
+import { ArchiveNames } from "./archive-names.js";
 import type { TarEntry } from "./tar-header.js";
 import { readTar, type EntrySink } from "./tar-read.js";
 import { walkTree } from "./walk.js";
@@ -113,7 +113,7 @@ const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 export async function extractTar(source: AsyncIterable<Buffer>, root: string, o: ExtractOptions): Promise<void> {
   const safeDirs = new Set<string>([""]);
   const dirTimes: { rel: string; abs: string; mode: number; mtime: number }[] = [];
-  const seen = new Set<string>();
+  const names = new ArchiveNames();
   const chown = o.chown ?? isRoot;
 
   /** Makes `rel` and its missing parents, outermost first; a loop, so any depth is fine. */
@@ -144,9 +144,7 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, o:
   await readTar(
     source,
     async (entry): Promise<EntrySink | null> => {
-      const rel = safeRelativePath(entry.path);
-      if (seen.has(rel)) throw new StrongboxError("VERIFY", `archive holds ${quoteName(rel)} twice, refusing to restore`);
-      seen.add(rel);
+      const rel = names.admit(entry.path, entry.type);
       const e = o.keepSetuid ? entry : { ...entry, mode: entry.mode & ~SUID_SGID };
       if (e.mode !== entry.mode) o.warn(`${quoteName(rel)}: setuid/setgid bits not restored (mode ${entry.mode.toString(8)}; --keep-setuid keeps them)`);
       try {
@@ -226,10 +224,11 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, o:
 
 /** Reads a tar stream without writing anything, reporting each entry with the hash of its content. */
 export async function scanTar(source: AsyncIterable<Buffer>, o: Omit<ExtractOptions, "chown">): Promise<void> {
+  const names = new ArchiveNames();
   await readTar(
     source,
     async (e) => {
-      const rel = safeRelativePath(e.path);
+      const rel = names.admit(e.path, e.type);
       if (e.type !== "file") {
         o.onEntry?.({ path: rel, type: e.type, size: 0 });
         return null;

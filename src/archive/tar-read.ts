@@ -134,6 +134,8 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (e: TarEnt
       if (!type) throw new StrongboxError("VERIFY", `is a ${FOREIGN[h.typeflag] ?? `tar entry of type ${JSON.stringify(h.typeflag)}`}, which strongbox never writes; refusing the archive`);
       const size = pax.size !== undefined ? paxInteger(pax.size, "size") : h.size;
       if (type !== "file" && size !== 0) throw new StrongboxError("VERIFY", `a ${type} with a body of ${size} bytes`);
+      const linkname = pax.linkpath ?? gnuLongLink ?? h.linkname;
+      if (type === "symlink" && !linkname) throw new StrongboxError("VERIFY", "a symlink with an empty target");
       entry = {
         path: name.replace(/\/+$/, ""),
         type,
@@ -142,7 +144,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (e: TarEnt
         uid: pax.uid !== undefined ? paxInteger(pax.uid, "uid") : h.uid,
         gid: pax.gid !== undefined ? paxInteger(pax.gid, "gid") : h.gid,
         mtime: pax.mtime !== undefined ? paxTime(pax.mtime) : h.mtime,
-        ...(type === "symlink" ? { linkname: pax.linkpath ?? gnuLongLink ?? h.linkname } : {}),
+        ...(type === "symlink" ? { linkname } : {}),
       };
     } catch (err) {
       throw new StrongboxError("VERIFY", `${where}: ${(err as Error).message.replace(/^tar: (corrupt header )?/, "")}`);
