@@ -111,11 +111,23 @@ export async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
+let settled = false;
+// If the event loop runs dry while the command is still pending, something stalled (a stream
+// nobody reads, a promise nobody resolves): that is a failure, never a silent exit 0.
+process.on("beforeExit", () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write("strongbox: internal error: the command stopped with work still pending (a stalled stream or promise), so its outcome is unknown: treat it as failed\n");
+  process.exitCode = EXIT.FAILED;
+});
+
 main(process.argv).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
   },
   (err) => {
+    settled = true;
     process.stderr.write(`strongbox: internal error: ${redact(describeError(err))}\n`);
     process.exitCode = EXIT.FAILED;
   },
