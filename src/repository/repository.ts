@@ -58,7 +58,16 @@ export class Repository {
       let damaged: string | undefined;
       if (hasMarker) {
         try {
-          complete = await this.readComplete(id);
+          const rec = await this.readComplete(id);
+          // The listing is at hand: an object complete.json promises but the store lacks (a write the
+          // server acknowledged and lost) or of another size makes the backup damaged, not complete.
+          const present = new Map(objects.map((o) => [o.key, o.size]));
+          const absent = rec.objects.find((o) => present.get(o.key) !== o.size);
+          if (absent) {
+            const size = present.get(absent.key);
+            throw new StrongboxError("VERIFY", `backup ${id}: object ${absent.key} ${size === undefined ? "is missing" : `has ${size} bytes, complete.json says ${absent.size}`}`);
+          }
+          complete = rec;
         } catch (err) {
           // One damaged backup must not hide the others: report it, go on with the rest.
           if (!(err instanceof StrongboxError) || err.code !== "VERIFY") throw err;

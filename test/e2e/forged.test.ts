@@ -196,6 +196,20 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     expect(w.stderr).toMatch(/no identity matches/);
   });
 
+  it("a data object the server acknowledged but lost makes its backup damaged in list, never complete; latest falls back", async () => {
+    const { repo, store } = filesRepo();
+    const first = await backup(repo);
+    const lost = await backup(repo);
+    const data = readdirSync(join(store, "backups", lost)).find((f) => f.startsWith("assets."))!;
+    const { rmSync } = await import("node:fs");
+    rmSync(join(store, "backups", lost, data));
+    const rows = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout);
+    expect(rows.find((r: { id: string }) => r.id === lost)).toMatchObject({ complete: false, damaged: expect.stringMatching(/assets\.tar\.zst\.age is missing/) });
+    const r = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--to-dir", target().to]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).id).toBe(first);
+  });
+
   it("restore latest --source picks the newest backup that holds that source", async () => {
     const a = tempDir("src-a");
     const b = tempDir("src-b");
