@@ -14,6 +14,7 @@ import { restoreCommand } from "./commands/restore.js";
 import { verifyCommand } from "./commands/verify.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
 import { redact } from "./secrets.js";
+import { escapeControl } from "./terminal-safe.js";
 import { VERSION } from "./version.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -53,6 +54,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--force", "restore into a non-empty directory, or over a database that has tables (pg_restore --clean --if-exists)")
     .option("--no-owner", "databases: do not restore ownership or privileges (restoring into another cluster)")
     .option("--jobs <n>", "databases: parallel pg_restore jobs (spools the dump to a 0600 temporary file)")
+    .option("--keep-setuid", "files: keep setuid/setgid bits (stripped by default: a forged backup could plant a setuid binary)")
     .action(bind((ctx, id, o) => restoreCommand(ctx, id, o)));
   program.command("verify <target>").description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'").action(bind((ctx, target) => verifyCommand(ctx, target)));
   program
@@ -100,20 +102,32 @@ export async function main(argv: string[]): Promise<number> {
     const message = redact(describeError(err));
     if (ctx?.options.json) process.stdout.write(JSON.stringify({ ok: false, error: message, exit_code: exitCode }) + "\n");
     if (err instanceof ConfigError && err.issues.length > 1) {
-      process.stderr.write(`strongbox: invalid config:\n${err.issues.map((i) => `  ${redact(i)}`).join("\n")}\n`);
+      process.stderr.write(`strongbox: invalid config:\n${err.issues.map((i) => `  ${escapeControl(redact(i))}`).join("\n")}\n`);
     } else {
-      process.stderr.write(`strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${message}\n`);
+      process.stderr.write(`strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${escapeControl(message)}\n`);
       if (ctx?.options.verbose && !(err instanceof StrongboxError) && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + "\n");
     }
   }
   return exitCode;
 }
 
+let settled = false;
+// If the event loop runs dry while the command is still pending, something stalled (a stream
+// nobody reads, a promise nobody resolves): that is a failure, never a silent exit 0.
+process.on("beforeExit", () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write("strongbox: internal error: the command stopped with work still pending (a stalled stream or promise), so its outcome is unknown: treat it as failed\n");
+  process.exitCode = EXIT.FAILED;
+});
+
 main(process.argv).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
   },
   (err) => {
+    settled = true;
     process.stderr.write(`strongbox: internal error: ${redact(describeError(err))}\n`);
     process.exitCode = EXIT.FAILED;
   },

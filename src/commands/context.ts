@@ -5,6 +5,7 @@ import { parseIdentities, type Identity } from "../crypto/age-keys.js";
 import { StrongboxError } from "../errors.js";
 import { Logger, type Level } from "../log.js";
 import { redact } from "../secrets.js";
+import { escapeControl } from "../terminal-safe.js";
 
 export interface GlobalOptions {
   config?: string;
@@ -57,7 +58,7 @@ export class CommandContext {
     if (this.json) this.stdout.write(redact(JSON.stringify(result, null, 2)) + "\n");
     else if (!this.options.quiet || typeof result === "string") {
       const t = typeof text === "function" ? text() : text;
-      if (t) this.stdout.write(redact(t.endsWith("\n") ? t : `${t}\n`));
+      if (t) this.stdout.write(escapeControl(redact(t.endsWith("\n") ? t : `${t}\n`)));
     }
   }
 }
