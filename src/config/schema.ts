@@ -88,6 +88,15 @@ export const configSchema = z
               .default({}),
             object_lock_days: count.default(0),
             part_size_mb: z.number().int().min(5, "part_size_mb must be at least 5 (the S3 minimum)").max(5120).default(128),
+            timeouts: z
+              .object({ connect: duration("connect").default("10s"), idle: duration("idle").default("60s"), request: duration("request").default("15m") })
+              .strict()
+              .default({}),
+            retry: z
+              .object({ attempts: z.number().int().min(1).max(50).default(9), base_delay: duration("base_delay").default("0.5s"), max_delay: duration("max_delay").default("20s") })
+              .strict()
+              .default({}),
+            verify_after_write: z.boolean().default(false),
           })
           .strict()
           .optional(),
