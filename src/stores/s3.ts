@@ -13,10 +13,8 @@ import {
   type CompletedPart,
   type PutObjectCommandInput,
 } from "@aws-sdk/client-s3";
-import { createHash, randomBytes } from "node:crypto";
-import { promises as fsp } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { StrongboxError } from "../errors.js";
 import { DEFAULT_RETRY, retry, type RetryBudget } from "./retry.js";
@@ -24,6 +22,7 @@ import { createS3Client, DEFAULT_TIMEOUTS, describeS3Error, type S3Timeouts } fr
 import { resumableGet } from "./s3-get.js";
 import { probeS3, type ProbeAction, type ProbeResult } from "./s3-probe.js";
 import { watchedUpload } from "./s3-upload-watch.js";
+import { discardSpool, newSpool, type SpoolFile } from "./spool.js";
 import { markErrors } from "./store.js";
 import type { ObjectInfo, Store } from "./store.js";
 
@@ -57,17 +56,11 @@ export interface S3StoreOptions {
 export const DEFAULT_PART_SIZE = 128 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 
-interface SpoolFile {
-  path: string;
-  fh: fsp.FileHandle;
-  size: number;
-  md5: ReturnType<typeof createHash>;
-}
-
 const statusOf = (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 
-/** An error that leaves it unknown whether the server acted on the request (the response, not the request, may be what was lost). */
-const outcomeUnknown = (err: unknown) => statusOf(err) === undefined || statusOf(err)! >= 500;
+/** The server may have acted on the request: the answer, not the request, may be what was lost. A refused connection never reached it. */
+const outcomeUnknown = (err: unknown) =>
+  (statusOf(err) === undefined && !["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"].includes((err as { code?: string })?.code ?? "")) || statusOf(err)! >= 500;
 
 export class S3Store implements Store {
   readonly description: string;
@@ -103,13 +96,6 @@ export class S3Store implements Store {
   private lockParams(): { ObjectLockMode?: "COMPLIANCE"; ObjectLockRetainUntilDate?: Date } {
     const days = this.o.objectLockDays ?? 0;
     return days > 0 ? { ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: new Date(Date.now() + days * 86400_000) } : {};
-  }
-
-  private async newSpool(): Promise<SpoolFile> {
-    const path = join(this.spoolDir, `strongbox-part-${randomBytes(8).toString("hex")}`);
-    const fh = await fsp.open(path, "wx+", 0o600);
-    // Content-MD5 on every upload: the server stores our exact bytes or nothing (see put).
-    return { path, fh, size: 0, md5: createHash("md5") };
   }
 
   private async sendPart(uploadId: string, key: string, partNumber: number, part: SpoolFile, md5: Buffer, signal?: AbortSignal): Promise<CompletedPart> {
@@ -191,11 +177,7 @@ export class S3Store implements Store {
 
   async put(key: string, body: Readable, o: { signal?: AbortSignal } = {}): Promise<ObjectInfo> {
     const spools = new Set<SpoolFile>();
-    const discard = async (s: SpoolFile) => {
-      spools.delete(s);
-      await s.fh.close().catch(() => {});
-      await fsp.unlink(s.path).catch(() => {});
-    };
+    const discard = (s: SpoolFile) => (spools.delete(s), discardSpool(s));
     let uploadId: string | undefined;
     const parts: Promise<CompletedPart>[] = [];
     const partMd5s: Buffer[] = [];
@@ -226,7 +208,7 @@ export class S3Store implements Store {
       if (failure) throw failure;
     };
     try {
-      let cur = await this.newSpool();
+      let cur = await newSpool(this.spoolDir);
       spools.add(cur);
       for await (const chunk of markErrors(body as AsyncIterable<Buffer>, (e) => (bodyError = e))) {
         if (o.signal?.aborted) throw o.signal.reason ?? new Error("aborted");
@@ -241,7 +223,7 @@ export class S3Store implements Store {
           total += n;
           if (cur.size === this.partSize) {
             await startPart(cur);
-            cur = await this.newSpool();
+            cur = await newSpool(this.spoolDir);
             spools.add(cur);
           }
         }
@@ -268,9 +250,7 @@ export class S3Store implements Store {
         }
       }, o.signal);
       const etag = `"${createHash("md5").update(Buffer.concat(partMd5s)).digest("hex")}-${partMd5s.length}"`;
-      await this.checkStored(key, total, etag, o.signal).catch((err) => {
-        throw Object.assign(err as object, { transient: false }); // parts cannot be sent again: the backup fails
-      });
+      await this.checkStored(key, total, etag, o.signal); // outside the retry: the parts are gone, the backup fails
       if (lock.ObjectLockMode) {
         // Some servers (Ceph RGW 16) ignore lock headers on CreateMultipartUpload: set the retention explicitly.
         const retention = { Mode: lock.ObjectLockMode, RetainUntilDate: lock.ObjectLockRetainUntilDate };
