@@ -41,8 +41,6 @@ export interface S3ClientOptions {
 }
 
 export function createS3Client(o: S3ClientOptions): S3Client {
-  // strongbox supports Node 20; the SDK's warning about its own future releases is noise in job logs.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   return new S3Client({
     region: o.region,
     endpoint: o.endpoint,

@@ -39,7 +39,10 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
       c.repository.s3.verify_after_write = true;
     });
   });
-  afterAll(async () => proxy?.close());
+  afterAll(async () => {
+    console.log(`[s3 fault proxy] CLI scenarios: ${proxy?.injected} faults injected`);
+    await proxy?.close();
+  });
 
   const rules = (r: Rule[]) => {
     proxy.rules(r);

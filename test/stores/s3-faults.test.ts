@@ -68,6 +68,7 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
   });
   afterAll(async () => {
     for (const s of stores) s.destroy();
+    console.log(`[s3 fault proxy] store scenarios: ${proxy.injected} faults injected`);
     await proxy.close();
   });
 
@@ -155,6 +156,18 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
     await store(s3!.writer).put(k, chunked(data));
     expect(sha(await direct(k))).toBe(sha(data));
     expect(proxy.log.filter((e) => e.method === "POST" && /uploadId/.test(e.query))).toHaveLength(2);
+  });
+
+  it("a lost response to an UploadPart and 429s on CreateMultipartUpload: retried, intact", async () => {
+    const k = key("lost-part");
+    withRules([
+      { method: "POST", path: new RegExp(`${k}$`), query: /^uploads/, fault: { kind: "status", status: 429, code: "SlowDown" }, times: 2 },
+      { method: "PUT", path: new RegExp(`${k}$`), query: /partNumber=1/, fault: { kind: "lost-response" } },
+    ]);
+    const data = randomBytes(6 * 1024 * 1024);
+    await store(s3!.writer).put(k, chunked(data));
+    expect(sha(await direct(k))).toBe(sha(data));
+    expect(faults()).toBe(3);
   });
 
   it("a 412 on a first attempt is a real conflict: someone else's object is never taken for ours", async () => {
