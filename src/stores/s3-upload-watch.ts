@@ -8,6 +8,7 @@ export interface WatchedUpload {
   signal: AbortSignal;
   /** The error to report for a failed attempt: the stall, if that is what ended it. */
   reason(err: unknown): unknown;
+  /** Ends the attempt: stops the watchdog and tears down whatever of the request is left. */
   stop(): void;
 }
 
@@ -44,6 +45,9 @@ export function watchedUpload(path: string, what: string, idleMs: number, outer?
       stop();
       file.destroy();
       body.destroy();
+      // A server that answered early (403, 5xx) may have stopped reading: tear the request down, or its
+      // half-sent body keeps the socket, and the process, alive until the idle timeout.
+      if (!ctrl.signal.aborted) ctrl.abort(new Error("upload attempt over"));
     },
   };
 }

@@ -106,6 +106,19 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
     expect(after.uploads).toBe(0);
   });
 
+  it("a 403 answered before the body was read: exit 1 at once, not after the idle timeout (no socket left behind)", async () => {
+    const patient = repo.write((c) => {
+      c.repository.s3.credentials = { writer: c.repository.s3.credentials.writer };
+      c.repository.s3.timeouts = { connect: "2s", idle: "40s", request: "60s" };
+    });
+    rules([{ method: "PUT", path: /assets\.tar\.age$/, query: /partNumber=1/, fault: { kind: "status", status: 403, code: "AccessDenied", early: true } }]);
+    const b = await backup(patient);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toMatch(/assets\.tar\.age: AccessDenied \(HTTP 403\) — the writer credentials are not allowed/);
+    // ~0.4 s here; a half-sent part left on its socket kept the process alive for seconds.
+    expect(b.ms).toBeLessThan(5_000);
+  });
+
   it("a lost response to the complete.json PUT: the backup exits 0 and really is complete", async () => {
     rules([{ method: "PUT", path: /complete\.json$/, fault: { kind: "lost-response" } }]);
     const b = await backup();

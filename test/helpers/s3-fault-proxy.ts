@@ -7,8 +7,8 @@ import type { AddressInfo, Socket } from "node:net";
 import { Transform, type Readable, type Writable } from "node:stream";
 
 export type Fault =
-  /** Answer with this status and an S3 error body, without forwarding. */
-  | { kind: "status"; status: number; code?: string }
+  /** Answer with this status and an S3 error body, without forwarding; `early`: before reading the body, and never read it. */
+  | { kind: "status"; status: number; code?: string; early?: boolean }
   /** Read this many bytes of the request body, then reset the connection (a reset mid-part). */
   | { kind: "reset-request"; afterBytes: number }
   /** Read this many bytes of the request body, then stop reading and never answer (a hung OSD). */
@@ -43,6 +43,8 @@ export interface ProxyLogEntry {
   method: string;
   path: string;
   query: string;
+  /** When the request arrived (ms since the epoch). */
+  at: number;
   fault?: Fault["kind"];
 }
 
@@ -124,7 +126,7 @@ export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
     const u = new URL(req.url ?? "/", "http://proxy");
     const path = decodeURIComponent(u.pathname);
     const query = u.search.slice(1);
-    const entry: ProxyLogEntry = { method: req.method ?? "", path, query };
+    const entry: ProxyLogEntry = { method: req.method ?? "", path, query, at: Date.now() };
     log.push(entry);
     if (log.length > MAX_REQUESTS) return void res.writeHead(503).end();
     const fault = pick(req, path, query);
@@ -137,10 +139,13 @@ export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
       case undefined:
         return forward(req, res);
       case "status": {
-        req.resume();
         const code = fault.code ?? (fault.status === 503 ? "SlowDown" : "InternalError");
         const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected by the fault proxy</Message></Error>`;
-        return void req.once("end", () => res.writeHead(fault.status, { "content-type": "application/xml", "content-length": Buffer.byteLength(body) }).end(body));
+        const answer = () => res.writeHead(fault.status, { "content-type": "application/xml", "content-length": Buffer.byteLength(body) }).end(body);
+        // Like a server that rejects on the headers alone: answer, then read no more of the body.
+        if (fault.early) return void (answer(), setImmediate(() => (sock.pause(), sock.removeAllListeners("data"))));
+        req.resume();
+        return void req.once("end", answer);
       }
       case "reset-request":
         return void req.pipe(cutAfter(fault.afterBytes, () => sock.destroy())).resume().once("end", () => sock.destroy());
