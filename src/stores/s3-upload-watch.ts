@@ -36,7 +36,8 @@ export function watchedUpload(path: string, what: string, idleMs: number, outer?
   const file = createReadStream(path);
   file.once("error", (e) => body.destroy(e));
   file.pipe(body);
-  arm();
+  // From the moment the request starts to consume the body: signing and connecting come before (connect timeout).
+  body.once("resume", arm);
   return {
     body,
     signal: outer ? AbortSignal.any([outer, ctrl.signal]) : ctrl.signal,

@@ -140,6 +140,17 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
     expect(r.ms).toBeLessThan(15_000);
   });
 
+  it("a link that trickles (never idle, never done): the request timeout really throws", async () => {
+    const k = key("trickle");
+    withRules([{ method: "PUT", path: new RegExp(`${k}$`), fault: { kind: "slow", bytesPerSec: 64 * 1024 }, times: 100 }]);
+    const slowStore = store(s3!.writer, { retry: { ...FAST, attempts: 1 }, timeouts: { ...TIMEOUTS, idleMs: 10_000, requestMs: 2000 } });
+    const r = await timed(slowStore.put(k, Readable.from([randomBytes(1024 * 1024)])));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.e.message).toBe(`s3: uploading ${k}: timeout — no answer within 2 s (repository.s3.timeouts.request)`);
+    expect(r.ms).toBeLessThan(8_000);
+  });
+
   it("a lost response to a single-part PUT: the retry's 412 is our own write, not a failure", async () => {
     const k = key("lost-response");
     withRules([{ method: "PUT", path: new RegExp(`${k}$`), fault: { kind: "lost-response" } }]);
