@@ -66,6 +66,7 @@ export async function resumableGet(g: ResumableGet): Promise<Readable> {
       } catch (err) {
         body?.destroy();
         if (g.signal?.aborted) throw g.signal.reason ?? err;
+        if (length !== undefined && offset === length && isTransient(err)) return; // every byte arrived; only the goodbye was lost
         failures++;
         if (!isTransient(err) || failures >= g.budget.attempts) {
           if (failures > 1) Object.assign(err as object, { attempts: failures });
