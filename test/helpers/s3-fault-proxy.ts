@@ -21,7 +21,7 @@ export type Fault =
   | { kind: "truncate"; afterBytes: number }
   /** Forward with both directions throttled to this rate. */
   | { kind: "slow"; bytesPerSec: number }
-  /** Read the request, answer 200 with the body's MD5 as ETag, forward nothing: acknowledged, never stored. */
+  /** Read the request, answer 200 with the body's MD5 as ETag (a PUT) or a CompleteMultipartUploadResult (a POST), forward nothing: acknowledged, never stored. */
   | { kind: "drop-put" }
   /** Forward and let the server act, then reset the connection instead of answering. */
   | { kind: "lost-response" };
@@ -156,7 +156,12 @@ export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
       case "drop-put": {
         const md5 = createHash("md5");
         req.on("data", (c) => md5.update(c));
-        return void req.once("end", () => res.writeHead(200, { etag: `"${md5.digest("hex")}"`, "content-length": 0 }).end());
+        return void req.once("end", () => {
+          const etag = `"${md5.digest("hex")}"`;
+          // A CompleteMultipartUpload (POST ?uploadId) gets a plausible result document; the upload stays open.
+          const b = req.method === "POST" ? `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Key>${path}</Key><ETag>${etag}</ETag></CompleteMultipartUploadResult>` : "";
+          res.writeHead(200, { etag, "content-type": "application/xml", "content-length": Buffer.byteLength(b) }).end(b);
+        });
       }
       case "lost-response":
         return forward(req, res, { onResponse: (ur) => ur.resume().once("end", () => sock.destroy()) });

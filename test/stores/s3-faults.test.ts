@@ -1,6 +1,6 @@
 // S3Store against real Ceph RGW through the fault proxy: every scenario ends in intact data
 // (read back directly from RGW, around the proxy) or in a clear error naming the object, in bounded time.
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { ListMultipartUploadsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -11,7 +11,9 @@ import { s3Client, type S3User } from "../helpers/s3-fixture.js";
 
 const s3 = inject("s3");
 const FAST = { attempts: 4, baseDelayMs: 20, maxDelayMs: 100 };
-const TIMEOUTS = { connectMs: 2000, idleMs: 1500, requestMs: 20_000 };
+// Generous enough that a busy RGW never causes a retry the test did not inject; stall tests use STALL.
+const TIMEOUTS = { connectMs: 5000, idleMs: 8000, requestMs: 30_000 };
+const STALL = { connectMs: 2000, idleMs: 1500, requestMs: 20_000 };
 
 async function readAll(r: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -122,7 +124,7 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
   it("a server that accepts and never answers: a timeout naming the object within the bound", async () => {
     const k = key("stall");
     withRules([{ method: "PUT", path: new RegExp(`${k}$`), fault: { kind: "stall" }, times: 100 }]);
-    const r = await timed(store(s3!.writer, { retry: { ...FAST, attempts: 2 } }).put(k, Readable.from([randomBytes(2000)])));
+    const r = await timed(store(s3!.writer, { retry: { ...FAST, attempts: 2 }, timeouts: STALL }).put(k, Readable.from([randomBytes(2000)])));
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.e.message).toMatch(new RegExp(`uploading ${k}: timeout — no bytes moved for 1\\.5 s \\(repository\\.s3\\.timeouts\\.idle\\), gave up after 2 attempts`));
@@ -133,7 +135,7 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
   it("a server that stops reading mid-body: the upload watchdog names the object and the part", async () => {
     const k = key("stall-mid-body");
     withRules([{ method: "PUT", path: new RegExp(`${k}$`), query: /partNumber=1/, fault: { kind: "stall-request", afterBytes: 512 * 1024 }, times: 100 }]);
-    const r = await timed(store(s3!.writer, { retry: { ...FAST, attempts: 2 } }).put(k, chunked(randomBytes(6 * 1024 * 1024))));
+    const r = await timed(store(s3!.writer, { retry: { ...FAST, attempts: 2 }, timeouts: STALL }).put(k, chunked(randomBytes(6 * 1024 * 1024))));
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.e.message).toMatch(new RegExp(`uploading ${k}: timeout — no bytes moved for [\\d.]+ s \\(repository\\.s3\\.timeouts\\.idle\\)`));
@@ -143,7 +145,7 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
   it("a link that trickles (never idle, never done): the request timeout really throws", async () => {
     const k = key("trickle");
     withRules([{ method: "PUT", path: new RegExp(`${k}$`), fault: { kind: "slow", bytesPerSec: 64 * 1024 }, times: 100 }]);
-    const slowStore = store(s3!.writer, { retry: { ...FAST, attempts: 1 }, timeouts: { ...TIMEOUTS, idleMs: 10_000, requestMs: 2000 } });
+    const slowStore = store(s3!.writer, { retry: { ...FAST, attempts: 1 }, timeouts: { ...STALL, idleMs: 10_000, requestMs: 2000 } });
     const r = await timed(slowStore.put(k, Readable.from([randomBytes(1024 * 1024)])));
     expect(r.ok).toBe(false);
     if (r.ok) return;
@@ -216,6 +218,21 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
     );
   });
 
+  it("verify_after_write: a CompleteMultipartUpload answered 200 but never done fails the upload, and leaves no open upload", async () => {
+    const k = key("dropped-complete");
+    withRules([{ method: "POST", path: new RegExp(`${k}$`), query: /uploadId/, fault: { kind: "drop-put" } }]);
+    const verifyCredentials = { accessKeyId: s3!.reader.accessKeyId, secretAccessKey: s3!.reader.secretAccessKey };
+    await expect(store(s3!.writer, { verifyCredentials }).put(k, chunked(randomBytes(6 * 1024 * 1024)))).rejects.toThrow(
+      `s3: uploading ${k}: the server acknowledged the upload but did not store it (lost write, found by verify_after_write)`,
+    );
+    await expect(direct(k)).rejects.toBeInstanceOf(NotFoundError);
+    const admin = s3Client(s3!.endpoint, s3!.admin);
+    const open = await admin.send(new ListMultipartUploadsCommand({ Bucket: s3!.bucket, Prefix: prefix + k }));
+    admin.destroy();
+    expect(open.Uploads ?? []).toHaveLength(0);
+    expect(proxy.log.filter((e) => e.method === "DELETE")).toHaveLength(1); // the abort
+  });
+
   it("verify_after_write checks a multipart object's size and ETag too", async () => {
     const k = key("verified-multipart");
     withRules([]);
@@ -242,7 +259,7 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
 
     it("a body that stops arriving is a stall: resumed, intact", async () => {
       withRules([{ method: "GET", path: /get-source\.bin$/, fault: { kind: "stall-response", afterBytes: 100_000 } }]);
-      expect(sha(await readAll(await store(s3!.reader).get(k)))).toBe(sha(big));
+      expect(sha(await readAll(await store(s3!.reader, { timeouts: STALL }).get(k)))).toBe(sha(big));
     });
 
     it("a body that keeps breaking without progress: a one-line error naming the object and the byte", async () => {
@@ -262,7 +279,7 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
       const admin = s3Client(s3!.endpoint, s3!.admin);
       await admin.send(new PutObjectCommand({ Bucket: s3!.bucket, Key: prefix + k2, Body: randomBytes(2 * 1024 * 1024) }));
       withRules([{ method: "GET", path: /get-replaced\.bin$/, fault: { kind: "stall-response", afterBytes: 64 * 1024 } }]);
-      const body = await store(s3!.reader).get(k2);
+      const body = await store(s3!.reader, { timeouts: STALL }).get(k2);
       // Replace the object while the first response hangs; the resume must not mix two versions.
       await admin.send(new PutObjectCommand({ Bucket: s3!.bucket, Key: prefix + k2, Body: randomBytes(2 * 1024 * 1024) }));
       admin.destroy();
