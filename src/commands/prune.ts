@@ -34,6 +34,7 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; j
         id: b.id,
         time: b.time,
         complete: Boolean(b.complete),
+        sources: (b.complete?.sources ?? []).map((x) => (typeof x?.name === "string" ? x.name : "?")),
         lastActivity: b.objects.reduce<Date | undefined>((m, x) => (x.lastModified && (!m || x.lastModified > m) ? x.lastModified : m), undefined),
         drillPassed: drills.get(b.id)?.result === "pass",
       })),
