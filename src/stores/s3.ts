@@ -13,7 +13,7 @@ import {
   type CompletedPart,
 } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createReadStream, promises as fsp } from "node:fs";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { NotFoundError, StrongboxError } from "../errors.js";
+import { SPOOL_PREFIX, tempName } from "./leftovers.js";
 import { retry } from "./retry.js";
 import { markErrors } from "./store.js";
 import type { ObjectInfo, Store } from "./store.js";
@@ -115,7 +116,7 @@ export class S3Store implements Store {
   }
 
   private async newSpool(): Promise<SpoolFile> {
-    const path = join(this.spoolDir, `strongbox-part-${randomBytes(8).toString("hex")}`);
+    const path = join(this.spoolDir, tempName(SPOOL_PREFIX)); // names its PID, so the next run can remove it after a kill -9
     const fh = await fsp.open(path, "wx+", 0o600);
     return { path, fh, size: 0, md5: (this.o.objectLockDays ?? 0) > 0 ? createHash("md5") : undefined };
   }
