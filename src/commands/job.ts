@@ -50,7 +50,7 @@ export async function runJob(ctx: CommandContext, command: string, job: string, 
       ...(result?.report ? { report: result.report } : {}),
       summary: error ? `${command} failed: ${describeError(error)}` : result!.summary,
     };
-    await notify.finish(outcome);
+    // The audit line first: it is local and quick; a stalled notification endpoint must not cost it.
     await appendAudit(
       config.audit_log,
       {
@@ -64,6 +64,7 @@ export async function runJob(ctx: CommandContext, command: string, job: string, 
       },
       ctx.log,
     );
+    await notify.finish(outcome);
   };
   const abandon = (error: Error) => settle(undefined, error);
   unfinished.add(abandon);
