@@ -8,6 +8,7 @@ import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { SIGNAL_DEBOUNCE_MS } from "./interrupt.js";
+import { hardExit } from "../hard-exit.js";
 import { failUnfinishedJobs, runJob } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
 
@@ -28,7 +29,7 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
     if (first !== undefined) {
       if (Date.now() - first < SIGNAL_DEBOUNCE_MS) return; // one request, delivered to the process and its group
       ctx.log.error(`${sig} received again: exiting at once`);
-      void failUnfinishedJobs(`drill interrupted by ${sig}`, 3000).finally(() => process.exit(code));
+      void failUnfinishedJobs(`drill interrupted by ${sig}`, 3000).finally(() => hardExit(code));
       return;
     }
     first = Date.now();
@@ -39,7 +40,7 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
       ctx.log.error(`the drill did not stop within ${UNWIND_MS / 1000} s: cleaning up and exiting`);
       void runPendingCleanups()
         .then(() => failUnfinishedJobs(`drill interrupted by ${sig}`))
-        .finally(() => process.exit(code));
+        .finally(() => hardExit(code));
     }, UNWIND_MS);
   };
   process.on("SIGINT", handler);

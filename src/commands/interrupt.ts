@@ -1,4 +1,5 @@
 import { describeError, InterruptedError } from "../errors.js";
+import { hardExit } from "../hard-exit.js";
 import type { Logger } from "../log.js";
 
 /** `timeout`, a terminal's Ctrl-C and process-group kills deliver one request as several signals at once. */
@@ -22,7 +23,7 @@ export async function withInterrupt<T>(log: Logger, job: (signal: AbortSignal) =
     }
     if (Date.now() - first.at < SIGNAL_DEBOUNCE_MS) return;
     log.error(`${sig} received again: exiting at once; leftovers are cleaned by the next run`);
-    process.exit(s === "SIGINT" ? 130 : 143);
+    hardExit(s === "SIGINT" ? 130 : 143);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { withInterrupt } from "../../src/commands/interrupt.js";
 import { exitCodeFor, InterruptedError } from "../../src/errors.js";
+import { exitWatchdog } from "../../src/hard-exit.js";
 import { silentLogger } from "../../src/log.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -10,7 +11,10 @@ const job = (cleanupMs: number) => (signal: AbortSignal) =>
   new Promise<string>((_, reject) => signal.addEventListener("abort", () => setTimeout(() => reject(new Error("upload aborted")), cleanupMs)));
 
 describe("one termination request, however many signals carry it", () => {
-  afterEach(() => vi.restoreAllMocks());
+  afterEach(() => {
+    vi.restoreAllMocks();
+    process.off("exit", exitWatchdog); // process.exit was mocked: no watchdog for the test runner
+  });
 
   it("SIGTERM to the process and its group (timeout(1)) within a second: one clean stop, exit 143", async () => {
     const exit = vi.spyOn(process, "exit").mockImplementation((() => undefined) as never);
