@@ -141,6 +141,10 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule: string; 
       process.on("SIGINT", stop);
       try {
         await runner(job, ac.signal);
+      } catch (err) {
+        const reason = ac.signal.reason;
+        if (reason instanceof InterruptedError && err !== reason) throw new InterruptedError(reason.signal, `${reason.message}: stopped cleanly (${describeError(err)})`);
+        throw err;
       } finally {
         clearTimeout(deadline);
         clearTimeout(stuck);

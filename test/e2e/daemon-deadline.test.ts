@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -138,6 +139,26 @@ describe("daemon deadlines, /healthz and stopping", () => {
     expect(d.stderr()).toMatch(/job check did not stop within 2 s after the grace period ended; exiting/);
     expect(audit(auditLog).filter((l) => l.job === "check")).toEqual([expect.objectContaining({ command: "verify", result: "failure" })]);
     expect(readdirSync(lockDir)).toEqual([]);
+  });
+
+  it("--once: SIGTERM twice (process and group) stops the job cleanly, exit 143, lock released, no complete backup", async () => {
+    const { repo, lockDir, schedule } = setup();
+    const big = tempDir("once-big");
+    for (let i = 0; i < 8; i++) writeFileSync(join(big, `clip-${i}.bin`), randomBytes(20 * 1024 * 1024));
+    const cfg = repo.write((c) => ((c.sources = [{ name: "media", type: "files", path: big }]), (c.compression = "none")));
+    writeFileSync(schedule, `jobs:\n  - { name: nightly, command: backup, cron: "0 2 * * *" }\n`);
+    const d = startDaemon(["-c", cfg, "daemon", "--schedule", schedule, "--once", "nightly"]);
+    cleanups.push(() => d.child.kill("SIGKILL"));
+    const backups = join(repo.dir, "repository/backups");
+    await until(() => existsSync(backups) && readdirSync(backups).length > 0);
+    d.child.kill("SIGTERM");
+    setTimeout(() => d.child.kill("SIGTERM"), 30);
+    const { code } = await d.exited;
+    expect(code).toBe(143);
+    expect(d.stderr()).toMatch(/job nightly interrupted by SIGTERM: stopped cleanly/);
+    expect(readdirSync(lockDir)).toEqual([]);
+    const list = await runCli(["-c", cfg, "--json", "list"]);
+    expect(JSON.parse(list.stdout)).toEqual([]);
   });
 
   it("deadline must be a duration (exit 2)", async () => {
