@@ -116,7 +116,7 @@ async function readLock(path: string): Promise<{ info?: LockInfo; mtime?: Date }
     return { mtime: st.mtime };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
+    throw new StrongboxError("LOCKED", `lock held: cannot read the repository lock file ${path} (${(err as NodeJS.ErrnoException).code})`);
   }
 }
 
@@ -156,7 +156,12 @@ export async function acquireLock(identity: string, command: string, dir?: strin
   }
   const me: LockInfo = { pid: process.pid, host: hostname(), boot: bootId(), command, since: new Date().toISOString(), repository: identity, token: randomBytes(8).toString("hex") };
   const tmp = `${path}.${process.pid}.${me.token}.tmp`;
-  await fsp.writeFile(tmp, JSON.stringify(me), { mode: 0o600, flag: "wx" });
+  // 0644: nothing secret in it, and a run as another user (root by hand, the daemon's user) must read who holds it.
+  try {
+    await fsp.writeFile(tmp, JSON.stringify(me), { mode: 0o644, flag: "wx" });
+  } catch (err) {
+    throw new StrongboxError("LOCKED", `cannot write in the lock directory ${lockDir} (${(err as NodeJS.ErrnoException).code}); set lock_dir in the config to a directory this user can write`);
+  }
   const release = async () => {
     held.delete(path);
     const cur = await readLock(path).catch(() => null);
