@@ -137,6 +137,25 @@ describe("leftovers and locks on a local repository", () => {
     expect(after.stdout).toMatch(/leftovers: 0 temporary file\(s\)/);
   });
 
+  it("backup + backup and backup + prune, the second spelled with a trailing slash: the second run fails with 'lock held' (exit 1)", async () => {
+    const data = bigTree("bb", 6, 20);
+    const repo = makeRepo({ sources: [{ name: "media", type: "files", path: data }], compression: "none" });
+    repo.config.retention = { keep_last: 1 };
+    const lockDir = withLockDir(repo);
+    const first = start(["-c", repo.configFile, "backup", "now"], {});
+    await until(() => readdirSync(lockDir).some((f) => f.endsWith(".lock")));
+    const slash = repo.write((c) => (c.repository.url = `${c.repository.url}/`));
+    const second = await runCli(["-c", slash, "backup", "now"]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/lock held: another strongbox run holds the repository lock \(backup, pid \d+/);
+    const prune = await runCli(["-c", slash, "prune"]);
+    expect(prune.code).toBe(1);
+    expect(prune.stderr).toMatch(/lock held/);
+    expect(await first.exited).toBe(0);
+    expect(JSON.parse((await runCli(["-c", repo.configFile, "--json", "list", "--all"])).stdout)).toHaveLength(1);
+    expect(readdirSync(lockDir)).toEqual([]);
+  });
+
   it("prune removes empty backups/<id>/ directories left by killed runs", async () => {
     const data = tempDir("emptydirs");
     writeFileSync(join(data, "a.txt"), "a");
