@@ -10,6 +10,7 @@ import { initCommand } from "./commands/init.js";
 import { keygenCommand } from "./commands/keygen.js";
 import { listCommand } from "./commands/list.js";
 import { policyCommand } from "./commands/policy.js";
+import { withRepositoryLock } from "./commands/repository-lock.js";
 import { restoreCommand } from "./commands/restore.js";
 import { verifyCommand } from "./commands/verify.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
@@ -55,7 +56,8 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--no-owner", "databases: do not restore ownership or privileges (restoring into another cluster)")
     .option("--jobs <n>", "databases: parallel pg_restore jobs (spools the dump to a 0600 temporary file)")
     .option("--keep-setuid", "files: keep setuid/setgid bits (stripped by default: a forged backup could plant a setuid binary)")
-    .action(bind((ctx, id, o) => restoreCommand(ctx, id, o)));
+    // The repository lock keeps a concurrent prune from deleting what is being restored.
+    .action(bind((ctx, id, o) => withRepositoryLock(ctx, "restore", () => restoreCommand(ctx, id, o))));
   program.command("verify <target>").description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'").action(bind((ctx, target) => verifyCommand(ctx, target)));
   program
     .command("drill [target]")
@@ -68,6 +70,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--schedule <file>", "schedule file", "schedules/default.yaml")
     .option("--once <job>", "run this one job of the schedule now and exit (for cron and Kubernetes)")
     .option("--grace <duration>", "on SIGTERM, how long the running job may take to finish before it is aborted", "60s")
+    .option("--abort-wait <duration>", "how long an aborted job (deadline, SIGTERM) may take to wind down before the daemon exits anyway", "30s")
     .action(bind((ctx, o) => daemonCommand(ctx, o)));
   program.command("doctor").description("preflight: config, tools, store reachability, TLS, key-file modes, and what each role can and cannot do").action(bind((ctx) => doctorCommand(ctx)));
   program

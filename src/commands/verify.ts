@@ -1,6 +1,7 @@
 import { StrongboxError } from "../errors.js";
 import { drainObject, forEachSource } from "../pipeline/run-restore.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
+import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { Identity } from "../crypto/age-keys.js";
 import { runJob, type JobResult } from "./job.js";
@@ -14,11 +15,11 @@ interface VerifyOutcome {
   checks: { name: string; ok: boolean; detail?: string }[];
 }
 
-export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?: string } = {}): Promise<void> {
+export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?: string; signal?: AbortSignal } = {}): Promise<void> {
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
   const identities = ctx.identities();
-  const repo = new Repository(openStore(config, "reader"));
+  const repo = new Repository(abortableStore(openStore(config, "reader"), o.signal)); // a deadline or SIGTERM ends even a stalled read
   let ids: string[];
   if (ref === "all") {
     const all = await repo.listBackups();

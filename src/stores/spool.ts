@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
+import { SPOOL_PREFIX, tempName } from "./leftovers.js";
 
 /** One multipart part (ciphertext only) on disk, so memory stays flat however big the part. */
 export interface SpoolFile {
@@ -12,7 +13,7 @@ export interface SpoolFile {
 }
 
 export async function newSpool(dir: string): Promise<SpoolFile> {
-  const path = join(dir, `strongbox-part-${randomBytes(8).toString("hex")}`);
+  const path = join(dir, tempName(SPOOL_PREFIX)); // names its PID, so the next run can remove it after a kill -9
   const fh = await fsp.open(path, "wx+", 0o600);
   return { path, fh, size: 0, md5: createHash("md5") };
 }
