@@ -13,6 +13,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
   const rows = backups.map((b) => ({
     id: b.id,
     time: b.complete?.started_at ?? b.time.toISOString(),
+    host: b.complete?.host ?? null,
     complete: Boolean(b.complete),
     ...(b.damaged ? { damaged: b.damaged } : {}),
     size: b.complete ? b.complete.objects.reduce((n, x) => n + x.size, 0) : b.objects.reduce((n, x) => n + x.size, 0),
@@ -26,10 +27,11 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
   const leftoverLine = `leftovers: ${leftovers.count} temporary file(s) of killed runs, ${formatBytes(leftovers.bytes)} (removed by the next backup or prune)`;
   ctx.print(rows, () => {
     if (rows.length === 0) return o.all ? `no backups\n${leftoverLine}` : "no backups";
-    const head = ["ID", "TIME", "SIZE", "SOURCES", "DRILL"];
+    const head = ["ID", "TIME", "HOST", "SIZE", "SOURCES", "DRILL"];
     const table = rows.map((r) => [
       r.complete ? r.id : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
       r.time.replace(/\.\d+Z$/, "Z"),
+      r.host ?? "-",
       formatBytes(r.size),
       r.sources.join(",") || "-",
       r.last_drill?.result ?? "-",
