@@ -42,7 +42,11 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
   program.command("init [dir]").description("write a sample strongbox.yaml and a new age identity").option("--files <path>", "a directory to back up (repeatable; default <dir>/data)", collect, []).action(bind((ctx, dir, o) => initCommand(ctx, dir, o)));
   program.command("keygen").description("new X25519 age identity (age-keygen format); prints the recipient").option("-o, --output <file>", "write the identity to this file (mode 0600)").action(bind((ctx, o) => keygenCommand(ctx, o)));
   const config = program.command("config").description("config file commands");
-  config.command("check").description("validate the config, reporting every problem").action(bind((ctx) => configCheckCommand(ctx)));
+  config
+    .command("check")
+    .description("validate the config (and a schedule file), reporting every problem; runs nothing")
+    .option("--schedule <file>", "also validate this schedule file against the config")
+    .action(bind((ctx, o) => configCheckCommand(ctx, o)));
   const backup = program.command("backup").description("backup commands");
   backup.command("now").description("one backup of all (or the named) sources; prints the backup id").option("--source <name>", "only this source (repeatable)", collect, []).action(bind((ctx, o) => backupNowCommand(ctx, o)));
   program.command("list").description("complete backups, newest first").option("--all", "include incomplete backups").action(bind((ctx, o) => listCommand(ctx, o)));
