@@ -56,7 +56,8 @@ export class CommandContext {
   /** Prints a result: JSON with --json, else the human text. */
   print(result: unknown, text: string | (() => string)): void {
     if (this.json) this.stdout.write(redact(JSON.stringify(result, null, 2)) + "\n");
-    else if (!this.options.quiet || typeof result === "string") {
+    else {
+      // The result is the command's output, not a log line: --quiet silences logs, never this.
       const t = typeof text === "function" ? text() : text;
       if (t) this.stdout.write(escapeControl(redact(t.endsWith("\n") ? t : `${t}\n`)));
     }

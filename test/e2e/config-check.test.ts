@@ -20,3 +20,15 @@ describe("config check --schedule validates a schedule file against the config, 
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe("--quiet silences logs, not results", () => {
+  it("-q backup now still prints the backup id, and nothing else", async () => {
+    const data = tempDir("q-data");
+    writeFileSync(join(data, "a.txt"), "a");
+    const repo = makeRepo({ sources: [{ name: "files", type: "files", path: data }] });
+    const r = await runCli(["-c", repo.configFile, "-q", "backup", "now"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{6}\n$/);
+    expect(r.stderr).toBe("");
+  });
+});
