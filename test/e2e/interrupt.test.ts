@@ -65,7 +65,9 @@ describe.skipIf(!s3)("interrupting a backup to S3 (Ceph RGW)", () => {
     } catch {
       // already gone
     }
-    expect(await run.exited).toBe(143);
+    // timeout(1) exits with strongbox's 143, unless the group signal ends timeout itself first (seen on a loaded
+    // machine); strongbox's own clean stop is what the lines below and the leftovers check prove.
+    expect([143, null]).toContain(await run.exited);
     expect(run.stderr()).toMatch(/SIGTERM received: stopping cleanly/);
     expect(run.stderr()).toMatch(/interrupted by SIGTERM: stopped cleanly/);
     expect(run.stderr()).not.toMatch(/received again/);
@@ -144,6 +146,8 @@ describe("leftovers and locks on a local repository", () => {
     const lockDir = withLockDir(repo);
     const first = start(["-c", repo.configFile, "backup", "now"], {});
     await until(() => readdirSync(lockDir).some((f) => f.endsWith(".lock")));
+    // Frozen while it holds the lock (alive, so never a stale lock): the contenders meet it however slow this machine is.
+    first.child.kill("SIGSTOP");
     const slash = repo.write((c) => (c.repository.url = `${c.repository.url}/`));
     const second = await runCli(["-c", slash, "backup", "now"]);
     expect(second.code).toBe(1);
@@ -151,6 +155,7 @@ describe("leftovers and locks on a local repository", () => {
     const prune = await runCli(["-c", slash, "prune"]);
     expect(prune.code).toBe(1);
     expect(prune.stderr).toMatch(/lock held/);
+    first.child.kill("SIGCONT");
     expect(await first.exited).toBe(0);
     expect(JSON.parse((await runCli(["-c", repo.configFile, "--json", "list", "--all"])).stdout)).toHaveLength(1);
     expect(readdirSync(lockDir)).toEqual([]);
@@ -180,9 +185,11 @@ describe("leftovers and locks on a local repository", () => {
     const target = tempDir("rl-target");
     const restore = start(["-c", repo.configFile, "restore", id, "--to-dir", target], {});
     await until(() => readdirSync(lockDir).some((f) => f.endsWith(".lock")));
+    restore.child.kill("SIGSTOP"); // holds the lock, alive, for as long as the prune needs to meet it
     const prune = await runCli(["-c", repo.configFile, "prune"]);
     expect(prune.code).toBe(1);
     expect(prune.stderr).toMatch(/lock held: another strongbox run holds the repository lock \(restore, pid \d+/);
+    restore.child.kill("SIGCONT");
     expect(await restore.exited).toBe(0);
     expect(restore.stdout()).toMatch(/media → .*: restored and checked/);
     expect(readdirSync(lockDir)).toEqual([]);
