@@ -30,7 +30,10 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; j
   const run = async (): Promise<JobResult> => {
     const now = new Date();
     const swept = o.dryRun ? { count: 0, bytes: 0 } : await sweepLeftovers(ctx, store);
-    const listing = await repo.listBackups();
+    const all = await repo.listBackups();
+    // A backup whose complete.json cannot be trusted is never deleted by retention: an operator looks at it.
+    for (const b of all.filter((x) => x.damaged)) ctx.log.warn(`${b.id}: damaged, kept for inspection (${b.damaged})`);
+    const listing = all.filter((x) => !x.damaged);
     const drills = await repo.lastDrills();
     const decisions = applyRetention(
       listing.map((b) => ({

@@ -21,7 +21,7 @@ async function isEmptyDir(dir: string): Promise<boolean> {
 export async function restoreCommand(
   ctx: CommandContext,
   ref: string,
-  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string },
+  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean },
 ): Promise<void> {
   const jobs = o.jobs === undefined ? 1 : Number(o.jobs);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
@@ -37,7 +37,7 @@ export async function restoreCommand(
   if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
   const identities = ctx.identities();
   const repo = new Repository(openStore(config, "reader"));
-  const rec = await repo.resolve(ref);
+  const rec = await repo.resolve(ref, o.source);
   const manifest = await repo.readManifest(rec, identities);
   const chosen = o.source.length ? o.source : rec.sources.map((s) => s.name);
   const targets = new Map<string, string>();
@@ -71,7 +71,7 @@ export async function restoreCommand(
         consume: (source, data) =>
           source.restore(
             data,
-            { dir: targets.get(source.name), dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs },
+            { dir: targets.get(source.name), dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs, keepSetuid: Boolean(o.keepSetuid) },
             manifest.sources[source.name],
             { log: ctx.log },
           ),

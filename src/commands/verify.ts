@@ -23,8 +23,9 @@ export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?:
   let ids: string[];
   if (ref === "all") {
     const all = await repo.listBackups();
-    for (const b of all.filter((x) => !x.complete)) ctx.log.info(`${b.id}: incomplete, not verified`);
-    ids = all.filter((b) => b.complete).map((b) => b.id);
+    for (const b of all.filter((x) => !x.complete && !x.damaged)) ctx.log.info(`${b.id}: incomplete, not verified`);
+    // Damaged ones are verified too: each is reported FAILED, and the others are still checked.
+    ids = all.filter((b) => b.complete || b.damaged).map((b) => b.id);
     if (ids.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${repo.store.description}`);
   } else {
     ids = [(await repo.resolve(ref)).id];

@@ -21,7 +21,13 @@ function ageBackups(repo: TestRepo, id: string, daysAgo: number[], incomplete: n
     cpSync(join(base, id), join(base, newId), { recursive: true });
     const completeFile = join(base, newId, "complete.json");
     if (!complete) renameSync(completeFile, join(base, newId, "not-complete.txt"));
-    else writeFileSync(completeFile, readFileSync(completeFile, "utf8").replaceAll(id, newId));
+    else {
+      // A consistent marker for the copy: its id, keys and times (started_at must agree with the id).
+      const rec = JSON.parse(readFileSync(completeFile, "utf8").replaceAll(id, newId));
+      rec.started_at = new Date(Math.floor(t.getTime() / 1000) * 1000).toISOString();
+      rec.finished_at = new Date(Math.floor(t.getTime() / 1000) * 1000 + 500).toISOString();
+      writeFileSync(completeFile, JSON.stringify(rec));
+    }
     ids.push(newId);
   }
   return ids;
