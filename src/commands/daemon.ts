@@ -148,8 +148,11 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule: string; 
       } finally {
         clearTimeout(deadline);
         clearTimeout(stuck);
-        process.off("SIGTERM", stop);
-        process.off("SIGINT", stop);
+        // Once stopping, the handler stays until exit: a late signal of the same burst must not kill us by default action.
+        if (!ac.signal.aborted) {
+          process.off("SIGTERM", stop);
+          process.off("SIGINT", stop);
+        }
       }
       return;
     }

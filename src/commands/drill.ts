@@ -47,6 +47,8 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
   process.on("SIGTERM", handler);
   return () => {
     clearTimeout(timer);
+    // Once interrupted, the handler stays until exit: a late signal of the same burst must not kill us by default action.
+    if (first !== undefined) return;
     process.off("SIGINT", handler);
     process.off("SIGTERM", handler);
   };

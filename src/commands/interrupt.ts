@@ -44,7 +44,11 @@ export async function withInterrupt<T>(log: Logger, job: (signal: AbortSignal) =
     throw err;
   } finally {
     clearTimeout(backstop);
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    // Once stopping, the handler stays until exit: a late signal of the same burst must not kill the
+    // process by default action while it winds down, and a later one still ends it at once.
+    if (!first) {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
   }
 }
