@@ -59,7 +59,7 @@ export async function restoreCommand(
   ctx.log.info(`restoring backup ${rec.id}`, { sources: chosen });
   const staging = new Map<string, Staging>();
   const restoreAll = () =>
-    withInterrupt(ctx.log, async () => {
+    withInterrupt(ctx.log, async (signal) => {
       for (const dir of new Set([...targets.values()].map((d) => dirname(d)))) await sweepPartials(dir, ctx.log);
       for (const [name, dir] of targets) staging.set(name, await createStaging(dir, name));
       return forEachSource({
@@ -71,6 +71,7 @@ export async function restoreCommand(
         only: chosen,
         log: ctx.log,
         label: "restore",
+        signal,
         consume: (source, data) =>
           source.restore(
             data,

@@ -92,6 +92,27 @@ describe("interrupted file restores", () => {
     expect(statSync(join(to, "assets")).mode & 0o777).toBe(0o755);
   });
 
+  it("SIGTERM mid-restore stops it cleanly: exit 143, nothing in the target, the lock released", async () => {
+    const data = tempDir("rt-data");
+    for (let i = 0; i < 6; i++) writeFileSync(join(data, `f${i}.bin`), randomBytes(25 << 20));
+    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], compression: "none" });
+    const locks = tempDir("rt-locks");
+    const cfg = repo.write((c) => (c.lock_dir = locks));
+    expect((await runCli(["-c", cfg, "backup", "now"])).code).toBe(0);
+    const to = tempDir("rt-to");
+    const child = spawn(process.execPath, [BIN, "-c", cfg, "restore", "latest", "--to-dir", to], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+    // wait until it is writing into its staging directory, then ask it to stop
+    for (let i = 0; i < 400 && !readdirSync(to).some((n) => n.startsWith(".strongbox-partial-")); i++) await new Promise((r) => setTimeout(r, 10));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    expect(stderr).toMatch(/interrupted by SIGTERM/);
+    expect(readdirSync(to)).toEqual([]);
+    expect(readdirSync(locks)).toEqual([]);
+  });
+
   it("an object that fails its integrity check leaves nothing of it in the target (exit 3), and --force keeps the old tree", async () => {
     const data = tempDir("ri-data");
     writeFileSync(join(data, "big.bin"), randomBytes(600_000));
