@@ -1,66 +1,37 @@
+import { ByteQueue } from "../byte-queue.js";
 import { StrongboxError } from "../errors.js";
 import { quoteName } from "../terminal-safe.js";
 import { BLOCK, blocksFor, decodeHeader, isZeroBlock, paxInteger, parsePax, paxTime, type EntryType, type TarEntry } from "./tar-header.js";
 
 /** Reads exact byte counts from an async stream of Buffers, copying each byte at most once more. */
 class ByteReader {
-  private parts: Buffer[] = [];
-  private have = 0;
+  private readonly q = new ByteQueue();
   private ended = false;
   constructor(private readonly it: AsyncIterator<Buffer>) {}
 
   private async fill(n: number): Promise<boolean> {
-    while (this.have < n && !this.ended) {
+    while (this.q.length < n && !this.ended) {
       const r = await this.it.next();
       if (r.done) this.ended = true;
-      else if (r.value.length) {
-        this.parts.push(r.value);
-        this.have += r.value.length;
-      }
+      else this.q.push(r.value);
     }
-    return this.have >= n;
-  }
-
-  private take(n: number): Buffer {
-    const first = this.parts[0];
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.parts.shift();
-      else this.parts[0] = first.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let off = 0;
-      while (off < n) {
-        const p = this.parts[0];
-        const k = Math.min(p.length, n - off);
-        p.copy(out, off, 0, k);
-        off += k;
-        if (k === p.length) this.parts.shift();
-        else this.parts[0] = p.subarray(k);
-      }
-    }
-    this.have -= n;
-    return out;
+    return this.q.length >= n;
   }
 
   async exact(n: number): Promise<Buffer | null> {
-    if (!(await this.fill(n))) return this.have === 0 ? null : this.truncated();
-    return this.take(n);
+    if (!(await this.fill(n))) return this.q.length === 0 ? null : this.truncated();
+    return this.q.take(n);
   }
 
   /** Up to `max` bytes, at least one; for streaming file bodies without buffering them. */
   async some(max: number): Promise<Buffer> {
     if (!(await this.fill(1))) this.truncated();
-    return this.take(Math.min(max, this.parts[0].length));
+    return this.q.takeSome(max);
   }
 
   /** Reads the stream to its end; true if anything but zero bytes follows. */
   async rest(): Promise<boolean> {
-    let trailing = false;
-    for (const p of this.parts) if (!isZeroBlock(p)) trailing = true;
-    this.parts = [];
-    this.have = 0;
+    let trailing = this.q.drainNonZero();
     for (;;) {
       const r = await this.it.next();
       if (r.done) return trailing;

@@ -59,7 +59,7 @@ export async function restoreCommand(
   ctx.log.info(`restoring backup ${rec.id}`, { sources: chosen });
   const staging = new Map<string, Staging>();
   const restoreAll = () =>
-    withInterrupt(ctx.log, async () => {
+    withInterrupt(ctx.log, async (signal) => {
       for (const dir of new Set([...targets.values()].map((d) => dirname(d)))) await sweepPartials(dir, ctx.log);
       // The sweep may have put back a tree that a killed --force restore had set aside.
       for (const dir of targets.values()) if (!o.force && !(await isEmptyDir(dir))) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
@@ -73,6 +73,7 @@ export async function restoreCommand(
         only: chosen,
         log: ctx.log,
         label: "restore",
+        signal,
         consume: (source, data) =>
           source.restore(
             data,

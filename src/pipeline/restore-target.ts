@@ -3,6 +3,7 @@ import { promises as fsp } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { processAlive } from "../stores/leftovers.js";
 
 /**
  * File restores go into a staging directory next to their target, `<to-dir>/.strongbox-partial-
@@ -14,15 +15,6 @@ export const PARTIAL_PREFIX = ".strongbox-partial-";
 const OLD_PREFIX = ".strongbox-replaced-";
 /** Written into a staging directory when it is made, so a user who finds one sees what it is. */
 export const MARKER_NAME = ".strongbox-restore-unfinished";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Removes what killed restores left in `parent` (staging and set-aside directories of dead processes). */
 export async function sweepPartials(parent: string, log: Logger): Promise<void> {
@@ -36,7 +28,7 @@ export async function sweepPartials(parent: string, log: Logger): Promise<void> 
     const prefix = name.startsWith(PARTIAL_PREFIX) ? PARTIAL_PREFIX : name.startsWith(OLD_PREFIX) ? OLD_PREFIX : undefined;
     if (!prefix) continue;
     const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
-    if (!pid || alive(pid)) continue;
+    if (!pid || processAlive(pid)) continue;
     const path = join(parent, name);
     if (prefix === OLD_PREFIX) {
       // Killed between setting the old tree aside and putting the new one in place: put it back.

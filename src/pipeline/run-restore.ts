@@ -43,6 +43,8 @@ export async function forEachSource(o: {
   log: Logger;
   label: string;
   consume: (source: Source, data: Readable) => Promise<Check[]>;
+  /** Aborting (SIGINT/SIGTERM) tears the current source's stream down with the signal's reason. */
+  signal?: AbortSignal;
 }): Promise<SourceOutcome[]> {
   const names = o.only.length ? o.only : o.rec.sources.map((s) => s.name);
   const missing = names.filter((n) => !o.rec.sources.some((s) => s.name === n));
@@ -64,6 +66,9 @@ export async function forEachSource(o: {
         resolve();
       }) as unknown as Readable;
     });
+    const onAbort = () => data.destroy(o.signal!.reason);
+    if (o.signal?.aborted) onAbort();
+    o.signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const checks = await o.consume(source, data);
       // A consumer may stop reading before the end (pg_restore --list reads only the TOC): read
@@ -80,6 +85,7 @@ export async function forEachSource(o: {
       const root = broken ? chainError : err;
       throw describeDecodeError(root, object.key);
     } finally {
+      o.signal?.removeEventListener("abort", onAbort);
       progress.finish();
     }
   }

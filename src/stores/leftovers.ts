@@ -13,7 +13,8 @@ export const FOREIGN_LEFTOVER_AGE_MS = 24 * 3600_000;
 
 const hostTag = () => createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
 
-function alive(pid: number): boolean {
+/** Whether a process of that PID runs on this host (EPERM: it runs, as another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -31,7 +32,7 @@ export function tempName(prefix: string): string {
 export function isOrphan(name: string, prefix: string, mtime: Date, now = Date.now()): boolean {
   if (!name.startsWith(prefix)) return false;
   const m = /^([0-9a-f]{8})-(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
-  if (m && m[1] === hostTag()) return Number(m[2]) !== process.pid && !alive(Number(m[2]));
+  if (m && m[1] === hostTag()) return Number(m[2]) !== process.pid && !processAlive(Number(m[2]));
   return now - mtime.getTime() > FOREIGN_LEFTOVER_AGE_MS;
 }
 

@@ -11,6 +11,7 @@ import { packTar } from "../../src/archive/tar-pack.js";
 import { walkTree } from "../../src/archive/walk.js";
 import { StrongboxError } from "../../src/errors.js";
 import { tempDir } from "../helpers/cli.js";
+import { mulberry32 } from "../helpers/random.js";
 import { archive, fileEntry, gnuLong, paxHeader, paxRecord, rawHeader } from "../helpers/tar-craft.js";
 import { makeSampleTree } from "../helpers/tree.js";
 
@@ -19,16 +20,6 @@ const RUNS = Number(process.env.STRONGBOX_FUZZ_RUNS ?? 2000);
 const PER_INPUT_MS = 5000;
 const RSS_LIMIT = 1.5 * 1024 ** 3;
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function collect(r: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -6,12 +6,12 @@
 //   - no plaintext of the sources is left on disk (TMPDIR and the repository are searched for markers);
 //   - leftovers (temp files, stale locks) are cleaned by the next run.
 // STRONGBOX_FAULT_SEED changes the seed; the summary line gives the counts the README quotes.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, runAndKill, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { mulberry32 } from "../helpers/random.js";
 import { createDb, withClient } from "../helpers/pg.js";
 
 const pg = inject("pg");
@@ -19,34 +19,7 @@ const SEED = Number(process.env.STRONGBOX_FAULT_SEED ?? 9);
 const POINTS = 20;
 const MARKER = `plaintext-marker-${randomBytes(6).toString("hex")}`;
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-/** Starts the CLI and SIGKILLs it after `ms` (if still running); resolves with how it ended. */
-function runAndKill(args: string[], ms: number, env: NodeJS.ProcessEnv): Promise<{ killed: boolean; code: number | null; elapsed: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: "ignore" });
-    let killed = false;
-    const timer = setTimeout(() => {
-      killed = child.kill("SIGKILL");
-    }, ms);
-    const deadline = setTimeout(() => reject(new Error(`strongbox ${args.join(" ")} did not end within 60 s`)), 60_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      clearTimeout(deadline);
-      resolve({ killed, code, elapsed: Date.now() - t0 });
-    });
-  });
-}
 
 /** Every file below `dir` whose bytes contain `needle`. */
 function filesContaining(dir: string, needle: string): string[] {

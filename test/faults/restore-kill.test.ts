@@ -5,7 +5,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { BIN, makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { BIN, makeRepo, runAndKill, runCli, tempDir } from "../helpers/cli.js";
+import { mulberry32 } from "../helpers/random.js";
 import { tamper } from "../helpers/forge.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { snapshotTree } from "../helpers/tree.js";
@@ -14,28 +15,7 @@ const pg = inject("pg");
 const SEED = Number(process.env.STRONGBOX_FAULT_SEED ?? 9);
 const MARKER = `restore-marker-${randomBytes(6).toString("hex")}`;
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function runAndKill(args: string[], ms: number, env: NodeJS.ProcessEnv): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: "ignore" });
-    let killed = false;
-    const t = setTimeout(() => (killed = child.kill("SIGKILL")), ms);
-    child.on("close", () => {
-      clearTimeout(t);
-      resolve(killed);
-    });
-  });
-}
 
 function grepTree(dir: string, needle: string): string[] {
   const hits: string[] = [];
@@ -75,7 +55,7 @@ describe("interrupted file restores", () => {
     const to = tempDir("rk-to");
     let killedMidRun = 0;
     for (let i = 0; i < 8; i++) {
-      const killed = await runAndKill(["-c", repo.configFile, "restore", "latest", "--to-dir", to, "--force"], 150 + Math.floor(rnd() * 900), {});
+      const { killed } = await runAndKill(["-c", repo.configFile, "restore", "latest", "--to-dir", to, "--force"], 150 + Math.floor(rnd() * 900));
       if (killed) killedMidRun++;
       // Whatever the kill point: either no restored tree, or a whole one that matches the source.
       if (existsSync(join(to, "assets"))) expect(snapshotTree(join(to, "assets"))).toEqual(want);
@@ -90,6 +70,27 @@ describe("interrupted file restores", () => {
     expect(readdirSync(to)).toEqual(["assets"]);
     expect(snapshotTree(join(to, "assets"))).toEqual(want);
     expect(statSync(join(to, "assets")).mode & 0o777).toBe(0o755);
+  });
+
+  it("SIGTERM mid-restore stops it cleanly: exit 143, nothing in the target, the lock released", async () => {
+    const data = tempDir("rt-data");
+    for (let i = 0; i < 6; i++) writeFileSync(join(data, `f${i}.bin`), randomBytes(25 << 20));
+    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], compression: "none" });
+    const locks = tempDir("rt-locks");
+    const cfg = repo.write((c) => (c.lock_dir = locks));
+    expect((await runCli(["-c", cfg, "backup", "now"])).code).toBe(0);
+    const to = tempDir("rt-to");
+    const child = spawn(process.execPath, [BIN, "-c", cfg, "restore", "latest", "--to-dir", to], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+    // wait until it is writing into its staging directory, then ask it to stop
+    for (let i = 0; i < 400 && !readdirSync(to).some((n) => n.startsWith(".strongbox-partial-")); i++) await new Promise((r) => setTimeout(r, 10));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    expect(stderr).toMatch(/interrupted by SIGTERM/);
+    expect(readdirSync(to)).toEqual([]);
+    expect(readdirSync(locks)).toEqual([]);
   });
 
   it("an object that fails its integrity check leaves nothing of it in the target (exit 3), and --force keeps the old tree", async () => {
@@ -135,7 +136,7 @@ describe.skipIf(!pg)("interrupted database restores", () => {
     expect(ok.code).toBe(0);
     const full = Date.now() - t0;
     const target = await createDb(pg!, "rktarget");
-    expect(await runAndKill(["-c", repo.configFile, "restore", "latest", "--to-db", target.url], Math.max(300, Math.floor(full * 0.6)), { TMPDIR: tmp })).toBe(true);
+    expect(await runAndKill(["-c", repo.configFile, "restore", "latest", "--to-db", target.url], Math.max(300, Math.floor(full * 0.6)), { TMPDIR: tmp })).toMatchObject({ killed: true });
     expect(await pgRestoresOn(target.name)).toBe("");
     const tables = await withClient(target.url, (c) => c.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'"));
     // A timer may fire after pg_restore committed, while strongbox still checked row counts: then the
@@ -146,7 +147,7 @@ describe.skipIf(!pg)("interrupted database restores", () => {
     }
 
     const par = await createDb(pg!, "rkjobs");
-    expect(await runAndKill(["-c", repo.configFile, "restore", "latest", "--to-db", par.url, "--jobs", "2"], Math.max(300, Math.floor(full * 0.6)), { TMPDIR: tmp })).toBe(true);
+    expect(await runAndKill(["-c", repo.configFile, "restore", "latest", "--to-db", par.url, "--jobs", "2"], Math.max(300, Math.floor(full * 0.6)), { TMPDIR: tmp })).toMatchObject({ killed: true });
     expect(await pgRestoresOn(par.name)).toBe("");
     expect(grepTree(tmp, MARKER)).toEqual([]);
     expect(grepTree(tmp, "PGDMP")).toEqual([]);
