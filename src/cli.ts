@@ -14,6 +14,7 @@ import { restoreCommand } from "./commands/restore.js";
 import { verifyCommand } from "./commands/verify.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
 import { redact } from "./secrets.js";
+import { guardUnsettled } from "./settle-guard.js";
 import { VERSION } from "./version.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -109,7 +110,9 @@ export async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
-main(process.argv).then(
+const running = main(process.argv);
+guardUnsettled(running);
+running.then(
   (code) => {
     process.exitCode = code;
   },

@@ -11,6 +11,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     id: b.id,
     time: b.complete?.started_at ?? b.time.toISOString(),
     complete: Boolean(b.complete),
+    ...(b.damaged ? { damaged: b.damaged } : {}),
     size: b.complete ? b.complete.objects.reduce((n, x) => n + x.size, 0) : b.objects.reduce((n, x) => n + x.size, 0),
     sources: b.complete ? b.complete.sources.map((s) => s.name) : [],
     warnings: b.complete?.warnings ?? 0,
@@ -20,7 +21,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     if (rows.length === 0) return "no backups";
     const head = ["ID", "TIME", "SIZE", "SOURCES", "DRILL"];
     const table = rows.map((r) => [
-      r.complete ? r.id : `${r.id} (incomplete)`,
+      r.complete ? r.id : r.damaged ? `${r.id} (DAMAGED)` : `${r.id} (incomplete)`,
       r.time.replace(/\.\d+Z$/, "Z"),
       formatBytes(r.size),
       r.sources.join(",") || "-",

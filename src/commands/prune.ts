@@ -27,7 +27,8 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; j
   const repo = new Repository(store);
   const run = async (): Promise<JobResult> => {
     const now = new Date();
-    const listing = await repo.listBackups();
+    // A backup whose complete.json is damaged is neither counted nor deleted: a person must look at it.
+    const listing = (await repo.listBackups()).filter((b) => !b.damaged);
     const drills = await repo.lastDrills();
     const decisions = applyRetention(
       listing.map((b) => ({

@@ -1,5 +1,6 @@
 import { StrongboxError } from "../errors.js";
 import { drainObject, forEachSource } from "../pipeline/run-restore.js";
+import { isBackupId } from "../repository/layout.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { Identity } from "../crypto/age-keys.js";
@@ -22,11 +23,18 @@ export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?:
   let ids: string[];
   if (ref === "all") {
     const all = await repo.listBackups();
-    for (const b of all.filter((x) => !x.complete)) ctx.log.info(`${b.id}: incomplete, not verified`);
-    ids = all.filter((b) => b.complete).map((b) => b.id);
+    for (const b of all.filter((x) => !x.complete && !x.damaged)) ctx.log.info(`${b.id}: incomplete, not verified`);
+    // A damaged complete.json is a failed verification of that backup, reported with the rest.
+    ids = all.filter((b) => b.complete || b.damaged).map((b) => b.id);
     if (ids.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${repo.store.description}`);
   } else {
-    ids = [(await repo.resolve(ref)).id];
+    try {
+      ids = [(await repo.resolve(ref)).id];
+    } catch (err) {
+      // A named backup whose complete.json is damaged is reported like any failed backup.
+      if (!(err instanceof StrongboxError) || err.code !== "VERIFY" || !isBackupId(ref)) throw err;
+      ids = [ref];
+    }
   }
   await withRepositoryLock(ctx, "verify", () => runJob(ctx, "verify", o.job ?? "verify", () => verifyAll(ctx, repo, ids, ref, identities), { notify: Boolean(o.job) }));
 }

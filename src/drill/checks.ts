@@ -21,9 +21,10 @@ export async function runSqlCheck(url: string, check: { source: string; name: st
   }
 }
 
-export function backupAgeCheck(newestFinishedAt: Date | undefined, maxAgeMs: number, maxAgeText: string, now: Date): Check {
-  if (!newestFinishedAt) return { name: "newest backup age", ok: false, detail: "no complete backup" };
+export function backupAgeCheck(newestFinishedAt: Date | undefined, maxAgeMs: number, maxAgeText: string, now: Date, source?: string): Check {
+  const of = source ? `${source}: ` : "";
+  if (!newestFinishedAt) return { name: `${of}newest backup age`, ok: false, detail: `no complete backup${source ? ` holds source ${source}` : ""}` };
   const age = now.getTime() - newestFinishedAt.getTime();
   const hours = (age / 3600_000).toFixed(1);
-  return { name: `newest backup is at most ${maxAgeText} old`, ok: age <= maxAgeMs, detail: `newest complete backup finished ${hours} h ago` };
+  return { name: `${of}newest backup is at most ${maxAgeText} old`, ok: age <= maxAgeMs, detail: `newest complete backup${source ? ` of ${source}` : ""} finished ${hours} h ago` };
 }

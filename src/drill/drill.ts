@@ -115,8 +115,12 @@ export async function runDrill(o: {
       checks.push(await runSqlCheck(target.dbUrl, c));
     }
     if (drillCfg?.max_backup_age) {
-      const newest = backups[0].complete!;
-      checks.push(backupAgeCheck(new Date(newest.finished_at), parseDuration(drillCfg.max_backup_age)!, drillCfg.max_backup_age, now()));
+      // Per source: a fresh files-only backup must not hide a stale database dump.
+      const maxAge = parseDuration(drillCfg.max_backup_age)!;
+      for (const s of o.config.sources) {
+        const newest = backups.find((b) => b.complete!.sources.some((x) => x.name === s.name))?.complete;
+        checks.push(backupAgeCheck(newest ? new Date(newest.finished_at) : undefined, maxAge, drillCfg.max_backup_age, now(), s.name));
+      }
     }
     lap("checks", tChecks);
   } finally {

@@ -68,6 +68,10 @@ export async function forEachSource(o: {
     });
     try {
       const checks = await o.consume(source, data);
+      // A consumer may stop early (pg_restore --list reads only the TOC): read the rest, so the
+      // whole object is hashed and age-authenticated, and the chain cannot stall unsettled.
+      data.unpipe();
+      data.resume();
       await done;
       if (chainError) throw chainError;
       out.push({ source: name, object: object.key, stored_bytes: object.size, seconds: (Date.now() - t0) / 1000, checks });
@@ -76,7 +80,7 @@ export async function forEachSource(o: {
       await done;
       const broken = chainError && (chainError as NodeJS.ErrnoException).code !== "ERR_STREAM_PREMATURE_CLOSE" && chainError.name !== "AbortError";
       const root = broken ? chainError : err;
-      throw describeDecodeError(root, object.key);
+      throw describeDecodeError(await o.repo.explainFailure(o.rec, object.key, root), object.key);
     } finally {
       progress.finish();
     }
@@ -96,7 +100,11 @@ function describeDecodeError(err: unknown, key: string): unknown {
 
 /** Fetches an object, checks its hash against complete.json and authenticates it with age, keeping nothing. */
 export async function drainObject(repo: Repository, rec: CompleteRecord, key: string, identities: Identity[]): Promise<void> {
-  await pipeline(await repo.getChecked(rec, key), createDecryptStream(identities), async function (src: AsyncIterable<Buffer>) {
-    for await (const _ of src);
-  });
+  try {
+    await pipeline(await repo.getChecked(rec, key), createDecryptStream(identities), async function (src: AsyncIterable<Buffer>) {
+      for await (const _ of src);
+    });
+  } catch (err) {
+    throw await repo.explainFailure(rec, key, err);
+  }
 }

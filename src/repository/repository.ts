@@ -7,13 +7,15 @@ import { NotFoundError, StrongboxError } from "../errors.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
 import { parseComplete, type CompleteRecord } from "./complete.js";
 import { BACKUPS, backupTime, DRILLS, idOfKey, isBackupId, keys, newestFirst } from "./layout.js";
-import type { Manifest } from "./manifest.js";
+import { validateManifest, type Manifest } from "./manifest.js";
 
 export interface BackupListing {
   id: string;
   time: Date;
   objects: ObjectInfo[];
   complete: CompleteRecord | null;
+  /** Why its complete.json could not be trusted (unreadable, malformed or forged), if so. */
+  damaged?: string;
 }
 
 export async function readAll(stream: Readable, limit = 512 * 1024 * 1024): Promise<Buffer> {
@@ -52,9 +54,19 @@ export class Repository {
     const out: BackupListing[] = [];
     for (const [id, objects] of byId) {
       const hasMarker = objects.some((o) => o.key === keys.complete(id));
-      const complete = hasMarker ? await this.readComplete(id) : null;
-      const started = complete ? new Date(complete.started_at) : null;
-      out.push({ id, time: started && !Number.isNaN(started.getTime()) ? started : backupTime(id), objects, complete });
+      let complete: CompleteRecord | null = null;
+      let damaged: string | undefined;
+      if (hasMarker) {
+        try {
+          complete = await this.readComplete(id);
+        } catch (err) {
+          // One damaged marker must not hide the other backups: report it, and go on.
+          if (!(err instanceof StrongboxError) || err.code !== "VERIFY") throw err;
+          damaged = err.message;
+        }
+      }
+      // started_at is validated to lie within the id's second, so it can only refine the order.
+      out.push({ id, time: complete ? new Date(complete.started_at) : backupTime(id), objects, complete, ...(damaged ? { damaged } : {}) });
     }
     return out.sort(newestFirst);
   }
@@ -87,16 +99,16 @@ export class Repository {
       if (err instanceof NotFoundError) throw new StrongboxError("VERIFY", `backup ${id} is incomplete (no complete.json): it never finished, or is being written`);
       throw err;
     }
-    const rec = parseComplete(body.toString("utf8"), key);
-    if (rec.id !== id) throw new StrongboxError("VERIFY", `${key}: names backup ${rec.id}, not ${id}`);
-    return rec;
+    return parseComplete(body.toString("utf8"), key, id);
   }
 
   /** Resolves `latest` or an id to a complete backup. */
-  async resolve(ref: string): Promise<CompleteRecord> {
+  async resolve(ref: string, withSources: string[] = []): Promise<CompleteRecord> {
     if (ref === "latest") {
-      const latest = (await this.listBackups()).find((b) => b.complete);
-      if (!latest) throw new StrongboxError("NOT_FOUND", `no complete backup in ${this.store.description}`);
+      const has = (rec: CompleteRecord) => withSources.every((n) => rec.sources.some((s) => s.name === n));
+      const latest = (await this.listBackups()).find((b) => b.complete && has(b.complete));
+      const which = withSources.length ? ` with source ${withSources.join(", ")}` : "";
+      if (!latest) throw new StrongboxError("NOT_FOUND", `no complete backup${which} in ${this.store.description}`);
       return latest.complete!;
     }
     checkBackupRef(ref);
@@ -131,19 +143,39 @@ export class Repository {
     return body.pipe(check);
   }
 
+  /**
+   * Why reading an object failed. A decrypt failure ("no identity matches", a bad header MAC) may be
+   * damage rather than a wrong key: the object is hashed whole again, and a mismatch is the cause.
+   * Only failures pay for the second read; no temporary file is needed.
+   */
+  async explainFailure(rec: CompleteRecord, key: string, err: unknown): Promise<unknown> {
+    if (err instanceof StrongboxError && err.code === "VERIFY" && /SHA-256 mismatch|complete\.json (says|does not list)|larger than recorded|is missing/.test(err.message)) return err;
+    try {
+      await pipeline(await this.getChecked(rec, key), async function (src: AsyncIterable<Buffer>) {
+        for await (const _ of src);
+      });
+    } catch (hashErr) {
+      if (hashErr instanceof StrongboxError && hashErr.code === "VERIFY") return hashErr;
+    }
+    return err;
+  }
+
   async readManifest(rec: CompleteRecord, identities: Identity[]): Promise<Manifest> {
     const key = keys.manifest(rec.id);
     const chunks: Buffer[] = [];
-    await pipeline(await this.getChecked(rec, key), createDecryptStream(identities), async function (src: AsyncIterable<Buffer>) {
-      for await (const c of src) chunks.push(c);
-    });
-    let m: Manifest;
+    try {
+      await pipeline(await this.getChecked(rec, key), createDecryptStream(identities), async function (src: AsyncIterable<Buffer>) {
+        for await (const c of src) chunks.push(c);
+      });
+    } catch (err) {
+      throw await this.explainFailure(rec, key, err);
+    }
+    let m: unknown;
     try {
       m = JSON.parse(Buffer.concat(chunks).toString("utf8"));
     } catch {
       throw new StrongboxError("VERIFY", `${key}: decrypted manifest is not JSON`);
     }
-    if (m.id !== rec.id) throw new StrongboxError("VERIFY", `${key}: manifest names backup ${m.id}, not ${rec.id}`);
-    return m;
+    return validateManifest(m, rec, key);
   }
 }

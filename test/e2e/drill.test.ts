@@ -68,7 +68,8 @@ describe.skipIf(!fx)("restore drills", () => {
       "db: row counts match the manifest",
       "assets: files match the manifest",
       "db: users exist",
-      "newest backup is at most 26h old",
+      "db: newest backup is at most 26h old",
+      "assets: newest backup is at most 26h old",
     ]);
     expect(report.checks.every((c: { ok: boolean }) => c.ok)).toBe(true);
     expect(report.restore_bytes_per_s).toBeGreaterThan(0);
