@@ -3,7 +3,6 @@
 #   age, zstd, tar        — hand-restore interop tests
 #   radosgw, ceph-*       — the real S3 server the S3 suites run against
 #   postgresql            — a throwaway cluster (initdb/pg_ctl) for the postgres suites
-#   build tools           — zstd-napi compiles from source on Node < 22.15
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
@@ -22,12 +21,9 @@ command -v ceph >/dev/null || need+=(ceph-common)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v pg_dump >/dev/null || need+=(postgresql-client)
 command -v runuser >/dev/null || need+=(util-linux)
-command -v make >/dev/null || need+=(make)
-command -v g++ >/dev/null || need+=(g++)
-command -v python3 >/dev/null || need+=(python3)
+command -v npm >/dev/null || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-node -e 'const [a]=process.versions.node.split(".").map(Number); if (a < 20) { console.error("strongbox needs Node.js >= 20, this is " + process.version); process.exit(1) }'

@@ -3,11 +3,7 @@
 # with a freshly generated key, lists it, verifies it, restores it and compares the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-node -e 'const [a]=process.versions.node.split(".").map(Number); if (a < 20) { console.error("strongbox needs Node.js >= 20, this is " + process.version); process.exit(1) }'
-if ! command -v make >/dev/null || ! command -v g++ >/dev/null; then
-  echo "(installing build tools for the zstd binding)"
-  ${SUDO:-$([ "$(id -u)" = 0 ] || echo sudo)} apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${SUDO:-$([ "$(id -u)" = 0 ] || echo sudo)} apt-get install -y -qq --no-install-recommends make g++ python3 >/dev/null
-fi
+source scripts/node-env.sh
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
 demo="${STRONGBOX_DEMO_DIR:-$PWD/demo}"

@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-system-deps.sh
+source scripts/node-env.sh
 npm ci --no-audit --no-fund --loglevel=error
 npm test

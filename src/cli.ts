@@ -10,11 +10,12 @@ import { initCommand } from "./commands/init.js";
 import { keygenCommand } from "./commands/keygen.js";
 import { listCommand } from "./commands/list.js";
 import { policyCommand } from "./commands/policy.js";
+import { withRepositoryLock } from "./commands/repository-lock.js";
 import { restoreCommand } from "./commands/restore.js";
 import { verifyCommand } from "./commands/verify.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
 import { redact } from "./secrets.js";
-import { guardUnsettled } from "./settle-guard.js";
+import { escapeControl } from "./terminal-safe.js";
 import { VERSION } from "./version.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -41,7 +42,11 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
   program.command("init [dir]").description("write a sample strongbox.yaml and a new age identity").option("--files <path>", "a directory to back up (repeatable; default <dir>/data)", collect, []).action(bind((ctx, dir, o) => initCommand(ctx, dir, o)));
   program.command("keygen").description("new X25519 age identity (age-keygen format); prints the recipient").option("-o, --output <file>", "write the identity to this file (mode 0600)").action(bind((ctx, o) => keygenCommand(ctx, o)));
   const config = program.command("config").description("config file commands");
-  config.command("check").description("validate the config, reporting every problem").action(bind((ctx) => configCheckCommand(ctx)));
+  config
+    .command("check")
+    .description("validate the config (and a schedule file), reporting every problem; runs nothing")
+    .option("--schedule <file>", "also validate this schedule file against the config")
+    .action(bind((ctx, o) => configCheckCommand(ctx, o)));
   const backup = program.command("backup").description("backup commands");
   backup.command("now").description("one backup of all (or the named) sources; prints the backup id").option("--source <name>", "only this source (repeatable)", collect, []).action(bind((ctx, o) => backupNowCommand(ctx, o)));
   program.command("list").description("complete backups, newest first").option("--all", "include incomplete backups").action(bind((ctx, o) => listCommand(ctx, o)));
@@ -54,7 +59,9 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--force", "restore into a non-empty directory, or over a database that has tables (pg_restore --clean --if-exists)")
     .option("--no-owner", "databases: do not restore ownership or privileges (restoring into another cluster)")
     .option("--jobs <n>", "databases: parallel pg_restore jobs (spools the dump to a 0600 temporary file)")
-    .action(bind((ctx, id, o) => restoreCommand(ctx, id, o)));
+    .option("--keep-setuid", "files: keep setuid/setgid bits (stripped by default: a forged backup could plant a setuid binary)")
+    // The repository lock keeps a concurrent prune from deleting what is being restored.
+    .action(bind((ctx, id, o) => withRepositoryLock(ctx, "restore", () => restoreCommand(ctx, id, o))));
   program.command("verify <target>").description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'").action(bind((ctx, target) => verifyCommand(ctx, target)));
   program
     .command("drill [target]")
@@ -67,6 +74,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--schedule <file>", "schedule file", "schedules/default.yaml")
     .option("--once <job>", "run this one job of the schedule now and exit (for cron and Kubernetes)")
     .option("--grace <duration>", "on SIGTERM, how long the running job may take to finish before it is aborted", "60s")
+    .option("--abort-wait <duration>", "how long an aborted job (deadline, SIGTERM) may take to wind down before the daemon exits anyway", "30s")
     .action(bind((ctx, o) => daemonCommand(ctx, o)));
   program.command("doctor").description("preflight: config, tools, store reachability, TLS, key-file modes, and what each role can and cannot do").action(bind((ctx) => doctorCommand(ctx)));
   program
@@ -101,22 +109,32 @@ export async function main(argv: string[]): Promise<number> {
     const message = redact(describeError(err));
     if (ctx?.options.json) process.stdout.write(JSON.stringify({ ok: false, error: message, exit_code: exitCode }) + "\n");
     if (err instanceof ConfigError && err.issues.length > 1) {
-      process.stderr.write(`strongbox: invalid config:\n${err.issues.map((i) => `  ${redact(i)}`).join("\n")}\n`);
+      process.stderr.write(`strongbox: invalid config:\n${err.issues.map((i) => `  ${escapeControl(redact(i))}`).join("\n")}\n`);
     } else {
-      process.stderr.write(`strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${message}\n`);
+      process.stderr.write(`strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${escapeControl(message)}\n`);
       if (ctx?.options.verbose && !(err instanceof StrongboxError) && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + "\n");
     }
   }
   return exitCode;
 }
 
-const running = main(process.argv);
-guardUnsettled(running);
-running.then(
+let settled = false;
+// If the event loop runs dry while the command is still pending, something stalled (a stream
+// nobody reads, a promise nobody resolves): that is a failure, never a silent exit 0.
+process.on("beforeExit", () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write("strongbox: internal error: the command stopped with work still pending (a stalled stream or promise), so its outcome is unknown: treat it as failed\n");
+  process.exitCode = EXIT.FAILED;
+});
+
+main(process.argv).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
   },
   (err) => {
+    settled = true;
     process.stderr.write(`strongbox: internal error: ${redact(describeError(err))}\n`);
     process.exitCode = EXIT.FAILED;
   },

@@ -1,5 +1,5 @@
 /** Every failure strongbox reports on purpose is a StrongboxError; its code decides the exit code. */
-export type ErrorCode = "USAGE" | "CONFIG" | "SOURCE" | "STORE" | "CRYPTO" | "VERIFY" | "LOCKED" | "NOT_FOUND";
+export type ErrorCode = "USAGE" | "CONFIG" | "SOURCE" | "STORE" | "CRYPTO" | "VERIFY" | "LOCKED" | "NOT_FOUND" | "INTERRUPTED";
 
 export class StrongboxError extends Error {
   constructor(
@@ -25,6 +25,16 @@ export class NotFoundError extends StrongboxError {
   }
 }
 
+/** A run stopped on SIGINT/SIGTERM after cleaning up; exits 128 + the signal's number, as shells expect. */
+export class InterruptedError extends StrongboxError {
+  constructor(
+    readonly signal: "SIGINT" | "SIGTERM",
+    message: string,
+  ) {
+    super("INTERRUPTED", message);
+  }
+}
+
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, VERIFY: 3 } as const;
 
 /** The one place that maps errors to exit codes (SPEC §1). */
@@ -36,6 +46,8 @@ export function exitCodeFor(err: unknown): number {
         return EXIT.USAGE;
       case "VERIFY":
         return EXIT.VERIFY;
+      case "INTERRUPTED":
+        return (err as InterruptedError).signal === "SIGINT" ? 130 : 143;
       default:
         return EXIT.FAILED;
     }

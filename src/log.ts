@@ -1,4 +1,5 @@
 import { redact } from "./secrets.js";
+import { escapeControl } from "./terminal-safe.js";
 
 export type Level = "debug" | "info" | "warn" | "error";
 const ORDER: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
@@ -44,7 +45,7 @@ export class Logger {
   status(line: string): void {
     if (!this.human || !this.stream.isTTY || !this.enabled("info")) return;
     const width = (this.stream.columns ?? 100) - 1;
-    this.stream.write(`\r\x1b[K${redact(line).slice(0, width)}`);
+    this.stream.write(`\r\x1b[K${escapeControl(redact(line)).slice(0, width)}`);
     this.statusShown = true;
   }
 
@@ -64,7 +65,7 @@ export class Logger {
             .join(" ")
         : "";
       const prefix = level === "info" ? "" : `${level}: `;
-      this.stream.write(redact(`${prefix}${msg}${extra ? `  ${extra}` : ""}`) + "\n");
+      this.stream.write(escapeControl(redact(`${prefix}${msg}${extra ? `  ${extra}` : ""}`)) + "\n");
     } else {
       this.stream.write(redact(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })) + "\n");
     }

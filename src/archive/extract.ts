@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { closeSync, constants, createReadStream, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, promises as fsp, unlinkSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { StrongboxError } from "../errors.js";
-import { safeRelativePath } from "./safe-path.js";
+import { quoteName } from "../terminal-safe.js";
+import { ArchiveNames } from "./archive-names.js";
 import type { TarEntry } from "./tar-header.js";
 import { readTar, type EntrySink } from "./tar-read.js";
 import { walkTree } from "./walk.js";
@@ -21,6 +22,24 @@ export interface ExtractOptions {
   warn: (msg: string) => void;
   /** Restore owners (only possible as root). */
   chown?: boolean;
+  /** Keep setuid/setgid bits; by default they are stripped, since a forged archive could plant a setuid root binary. */
+  keepSetuid?: boolean;
+}
+
+/** setuid and setgid; the sticky bit stays (it only limits who may delete). */
+const SUID_SGID = 0o6000;
+
+/** Errors that say the restore target, not the archive, is at fault: those stay exit 1. */
+const TARGET_ERRORS = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO", "EMFILE", "ENFILE", "EBUSY"]);
+
+/** A low-level failure while restoring one entry, as an error that names the entry. */
+function entryError(err: unknown, rel: string): StrongboxError {
+  if (err instanceof StrongboxError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const what = `${quoteName(rel)}: ${e?.code ?? "error"}: ${String(e?.message ?? err).split("\n")[0]}`;
+  return TARGET_ERRORS.has(e?.code ?? "")
+    ? new StrongboxError("SOURCE", `cannot write the restore target at ${what}`, { cause: err })
+    : new StrongboxError("VERIFY", `archive entry ${what}`, { cause: err });
 }
 
 const SMALL_FILE = 256 * 1024;
@@ -50,7 +69,7 @@ function smallFileSink(rel: string, abs: string, e: TarEntry, chown: boolean, o:
             // not permitted: keep the restoring user's ownership
           }
         }
-        fchmodSync(fd, e.mode & 0o7777);
+        fchmodSync(fd, e.mode);
         const t = toSeconds(e.mtime);
         futimesSync(fd, t, t);
       } finally {
@@ -58,6 +77,26 @@ function smallFileSink(rel: string, abs: string, e: TarEntry, chown: boolean, o:
       }
       o.onBytes?.(body.length);
       o.onEntry?.({ path: rel, type: "file", size: body.length, sha256: createHash("sha256").update(body).digest("hex") });
+    },
+  };
+}
+
+/** Every failure while writing an entry's body names the entry. */
+function guardSink(sink: EntrySink, rel: string): EntrySink {
+  return {
+    async write(chunk) {
+      try {
+        await sink.write(chunk);
+      } catch (err) {
+        throw entryError(err, rel);
+      }
+    },
+    async end() {
+      try {
+        await sink.end();
+      } catch (err) {
+        throw entryError(err, rel);
+      }
     },
   };
 }
@@ -73,23 +112,26 @@ const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
  */
 export async function extractTar(source: AsyncIterable<Buffer>, root: string, o: ExtractOptions): Promise<void> {
   const safeDirs = new Set<string>([""]);
-  const dirTimes: { abs: string; mode: number; mtime: number }[] = [];
-  const seen = new Set<string>();
+  const dirTimes: { rel: string; abs: string; mode: number; mtime: number }[] = [];
+  const names = new ArchiveNames();
   const chown = o.chown ?? isRoot;
 
+  /** Makes `rel` and its missing parents, outermost first; a loop, so any depth is fine. */
   async function ensureDir(rel: string): Promise<void> {
-    if (safeDirs.has(rel)) return;
-    await ensureDir(rel.includes("/") ? dirname(rel) : "");
-    const abs = join(root, rel);
-    try {
-      const st = await fsp.lstat(abs);
-      if (st.isSymbolicLink()) throw new StrongboxError("VERIFY", `refusing to restore through a symlink: ${rel}`);
-      if (!st.isDirectory()) throw new StrongboxError("SOURCE", `cannot restore: ${rel} exists and is not a directory`);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      await fsp.mkdir(abs, { mode: 0o700 });
+    const chain: string[] = [];
+    for (let d = rel; !safeDirs.has(d); d = d.includes("/") ? dirname(d) : "") chain.push(d);
+    for (const dir of chain.reverse()) {
+      const abs = join(root, dir);
+      try {
+        const st = await fsp.lstat(abs);
+        if (st.isSymbolicLink()) throw new StrongboxError("VERIFY", `refusing to restore through a symlink: ${quoteName(dir)}`);
+        if (!st.isDirectory()) throw new StrongboxError("SOURCE", `cannot restore: ${quoteName(dir)} exists and is not a directory`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+        await fsp.mkdir(abs, { mode: 0o700 });
+      }
+      safeDirs.add(dir);
     }
-    safeDirs.add(rel);
   }
 
   function clearSlot(rel: string, abs: string): void {
@@ -101,77 +143,92 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, o:
 
   await readTar(
     source,
-    async (e): Promise<EntrySink | null> => {
-      const rel = safeRelativePath(e.path);
-      if (seen.has(rel)) throw new StrongboxError("VERIFY", `archive holds ${rel} twice, refusing to restore`);
-      seen.add(rel);
-      const parent = rel.includes("/") ? dirname(rel) : "";
-      await ensureDir(parent);
-      const abs = join(root, rel);
-      const mtime = toSeconds(e.mtime);
-      if (e.type === "dir") {
-        await ensureDir(rel);
-        dirTimes.push({ abs, mode: e.mode, mtime });
-        if (chown) await fsp.lchown(abs, e.uid, e.gid).catch(() => {});
-        o.onEntry?.({ path: rel, type: "dir", size: 0 });
-        return null;
+    async (entry): Promise<EntrySink | null> => {
+      const rel = names.admit(entry.path, entry.type);
+      const e = o.keepSetuid ? entry : { ...entry, mode: entry.mode & ~SUID_SGID };
+      if (e.mode !== entry.mode) o.warn(`${quoteName(rel)}: setuid/setgid bits not restored (mode ${entry.mode.toString(8)}; --keep-setuid keeps them)`);
+      try {
+        const sink = await restoreEntry(rel, e);
+        return sink && guardSink(sink, rel);
+      } catch (err) {
+        throw entryError(err, rel);
       }
-      clearSlot(rel, abs);
-      if (e.type === "symlink") {
-        await fsp.symlink(e.linkname ?? "", abs);
-        if (chown) await fsp.lchown(abs, e.uid, e.gid).catch(() => {});
-        await fsp.lutimes(abs, mtime, mtime).catch(() => {});
-        o.onEntry?.({ path: rel, type: "symlink", size: 0 });
-        return null;
-      }
-      if (e.size <= SMALL_FILE) return smallFileSink(rel, abs, e, chown, o);
-      const fh = await fsp.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      const hash = createHash("sha256");
-      let written = 0;
-      let batch: Buffer[] = [];
-      let batched = 0;
-      const flush = async () => {
-        if (batch.length) await fh.writev(batch);
-        batch = [];
-        batched = 0;
-      };
-      return {
-        async write(chunk) {
-          hash.update(chunk);
-          written += chunk.length;
-          batch.push(chunk);
-          batched += chunk.length;
-          if (batched >= 1024 * 1024) await flush();
-          o.onBytes?.(chunk.length);
-        },
-        async end() {
-          try {
-            await flush();
-            if (chown) await fh.chown(e.uid, e.gid).catch(() => {});
-            await fh.chmod(e.mode & 0o7777);
-            await fh.utimes(mtime, mtime);
-          } finally {
-            await fh.close();
-          }
-          o.onEntry?.({ path: rel, type: "file", size: written, sha256: hash.digest("hex") });
-        },
-      };
     },
-    (name, flag) => o.warn(`${name}: entry of tar type '${flag}' not restored`),
   );
   // Directories last, deepest first: writing their contents changed their mtimes.
   for (const d of dirTimes.reverse()) {
-    await fsp.chmod(d.abs, d.mode & 0o7777);
-    await fsp.utimes(d.abs, d.mtime, d.mtime);
+    try {
+      await fsp.chmod(d.abs, d.mode);
+      await fsp.utimes(d.abs, d.mtime, d.mtime);
+    } catch (err) {
+      throw entryError(err, d.rel);
+    }
+  }
+
+  async function restoreEntry(rel: string, e: TarEntry): Promise<EntrySink | null> {
+    const parent = rel.includes("/") ? dirname(rel) : "";
+    await ensureDir(parent);
+    const abs = join(root, rel);
+    const mtime = toSeconds(e.mtime);
+    if (e.type === "dir") {
+      await ensureDir(rel);
+      dirTimes.push({ rel, abs, mode: e.mode, mtime });
+      if (chown) await fsp.lchown(abs, e.uid, e.gid).catch(() => {});
+      o.onEntry?.({ path: rel, type: "dir", size: 0 });
+      return null;
+    }
+    clearSlot(rel, abs);
+    if (e.type === "symlink") {
+      if (!e.linkname) throw new StrongboxError("VERIFY", "symlink with an empty target");
+      if (e.linkname.includes("\0")) throw new StrongboxError("VERIFY", "symlink target with a NUL byte");
+      await fsp.symlink(e.linkname, abs);
+      if (chown) await fsp.lchown(abs, e.uid, e.gid).catch(() => {});
+      await fsp.lutimes(abs, mtime, mtime).catch(() => {});
+      o.onEntry?.({ path: rel, type: "symlink", size: 0 });
+      return null;
+    }
+    if (e.size <= SMALL_FILE) return smallFileSink(rel, abs, e, chown, o);
+    const fh = await fsp.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const hash = createHash("sha256");
+    let written = 0;
+    let batch: Buffer[] = [];
+    let batched = 0;
+    const flush = async () => {
+      if (batch.length) await fh.writev(batch);
+      batch = [];
+      batched = 0;
+    };
+    return {
+      async write(chunk) {
+        hash.update(chunk);
+        written += chunk.length;
+        batch.push(chunk);
+        batched += chunk.length;
+        if (batched >= 1024 * 1024) await flush();
+        o.onBytes?.(chunk.length);
+      },
+      async end() {
+        try {
+          await flush();
+          if (chown) await fh.chown(e.uid, e.gid).catch(() => {});
+          await fh.chmod(e.mode);
+          await fh.utimes(mtime, mtime);
+        } finally {
+          await fh.close();
+        }
+        o.onEntry?.({ path: rel, type: "file", size: written, sha256: hash.digest("hex") });
+      },
+    };
   }
 }
 
 /** Reads a tar stream without writing anything, reporting each entry with the hash of its content. */
 export async function scanTar(source: AsyncIterable<Buffer>, o: Omit<ExtractOptions, "chown">): Promise<void> {
+  const names = new ArchiveNames();
   await readTar(
     source,
     async (e) => {
-      const rel = safeRelativePath(e.path);
+      const rel = names.admit(e.path, e.type);
       if (e.type !== "file") {
         o.onEntry?.({ path: rel, type: e.type, size: 0 });
         return null;
@@ -189,7 +246,6 @@ export async function scanTar(source: AsyncIterable<Buffer>, o: Omit<ExtractOpti
         },
       };
     },
-    (name, flag) => o.warn(`${name}: entry of tar type '${flag}' skipped`),
   );
 }
 

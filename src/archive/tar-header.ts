@@ -97,17 +97,51 @@ function readString(h: Buffer, off: number, len: number): string {
   return h.toString("utf8", off, end < 0 || end > off + len ? off + len : end);
 }
 
+/** The largest value any numeric field may take: beyond it JavaScript numbers lose integers. */
+const MAX_FIELD = Number.MAX_SAFE_INTEGER;
+
+function corrupt(field: string): StrongboxError {
+  return new StrongboxError("VERIFY", `tar: corrupt header (${field} field)`);
+}
+
+/**
+ * A numeric header field: octal digits (leading spaces or zeros, then NUL/space padding, as every
+ * tar writes them), or GNU base-256 when the first byte has its high bit set. Base-256 values
+ * carry a sign bit; a negative value, or one past 2^53, is a corrupt header, never a number.
+ */
 function readOctal(h: Buffer, off: number, len: number, field: string): number {
   if (h[off] & 0x80) {
-    // GNU base-256 for large values
-    let v = 0;
-    for (let i = off + 1; i < off + len; i++) v = v * 256 + h[i];
+    if (h[off] & 0x40) throw corrupt(`${field}: negative`);
+    let v = h[off] & 0x3f;
+    for (let i = off + 1; i < off + len; i++) {
+      v = v * 256 + h[i];
+      if (v > MAX_FIELD) throw corrupt(`${field}: too large`);
+    }
     return v;
   }
-  const s = h.toString("latin1", off, off + len).replace(/[\0 ]+$/, "").trim();
+  const s = h.toString("latin1", off, off + len).replace(/[\0 ]+$/, "").replace(/^ +/, "");
   if (s === "") return 0;
-  if (!/^[0-7]+$/.test(s)) throw new StrongboxError("VERIFY", `tar: corrupt header (${field} field)`);
-  return parseInt(s, 8);
+  if (!/^[0-7]+$/.test(s)) throw corrupt(field);
+  const v = parseInt(s, 8);
+  if (v > MAX_FIELD) throw corrupt(`${field}: too large`);
+  return v;
+}
+
+/** PAX size, uid and gid: plain decimal digits only (no sign, exponent, hex, spaces or fraction). */
+export function paxInteger(value: string, field: string): number {
+  if (!/^[0-9]{1,16}$/.test(value)) throw corrupt(`PAX ${field}=${JSON.stringify(value.slice(0, 40))}`);
+  const v = Number(value);
+  if (v > MAX_FIELD) throw corrupt(`PAX ${field}: too large`);
+  return v;
+}
+
+/** Latest mtime accepted: 9999-12-31T23:59:59Z. Beyond it utimes fails, and no real file has one. */
+export const MAX_MTIME = 253402300799;
+
+/** PAX mtime: decimal seconds with an optional fraction ("1700000000.123456789"), never negative. */
+export function paxTime(value: string): string {
+  if (!/^[0-9]{1,12}(\.[0-9]{1,9})?$/.test(value) || Number(value) > MAX_MTIME) throw corrupt(`PAX mtime=${JSON.stringify(value.slice(0, 40))}`);
+  return value;
 }
 
 export function isZeroBlock(h: Buffer): boolean {
@@ -119,38 +153,48 @@ export function decodeHeader(h: Buffer): RawHeader {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
   if (readOctal(h, 148, 8, "checksum") !== sum) throw new StrongboxError("VERIFY", "tar: header checksum mismatch (archive corrupt)");
-  const magic = h.toString("latin1", 257, 262);
   let name = readString(h, 0, 100);
-  if (magic === "ustar") {
+  // Only POSIX ustar ("ustar\0") has a name prefix; old GNU headers ("ustar  ") keep other fields there.
+  if (h.toString("latin1", 257, 263) === "ustar\0") {
     const prefix = readString(h, 345, 155);
     if (prefix) name = `${prefix}/${name}`;
   }
+  const mtime = readOctal(h, 136, 12, "mtime");
+  if (mtime > MAX_MTIME) throw corrupt("mtime: too large");
   return {
     name,
-    mode: readOctal(h, 100, 8, "mode"),
+    mode: readOctal(h, 100, 8, "mode") & 0o7777,
     uid: readOctal(h, 108, 8, "uid"),
     gid: readOctal(h, 116, 8, "gid"),
     size: readOctal(h, 124, 12, "size"),
-    mtime: String(readOctal(h, 136, 12, "mtime")),
+    mtime: String(mtime),
     typeflag: String.fromCharCode(h[156] || 0x30),
     linkname: readString(h, 157, 100),
   };
 }
 
-export function parsePax(body: Buffer): Record<string, string> {
-  const out: Record<string, string> = {};
+/** The PAX keys strongbox acts on; every other key (atime, charset, vendor keys) is ignored. */
+const PAX_KEYS = new Set(["path", "linkpath", "size", "uid", "gid", "mtime"]);
+
+/**
+ * Parses PAX records ("<len> <key>=<value>\n") into `into`, in place: later records win, as POSIX
+ * says, and the work is linear in the body's size.
+ */
+export function parsePax(body: Buffer, into: Record<string, string>): void {
   let off = 0;
   while (off < body.length) {
     const sp = body.indexOf(0x20, off);
-    if (sp < 0) break;
-    const len = parseInt(body.toString("latin1", off, sp), 10);
-    if (!Number.isFinite(len) || len <= 0 || off + len > body.length) throw new StrongboxError("VERIFY", "tar: corrupt PAX header");
+    const digits = sp < 0 ? "" : body.toString("latin1", off, sp);
+    if (!/^[1-9][0-9]{0,7}$/.test(digits)) throw new StrongboxError("VERIFY", "tar: corrupt PAX header (record length)");
+    const len = Number(digits);
+    if (off + len > body.length || body[off + len - 1] !== 0x0a) throw new StrongboxError("VERIFY", "tar: corrupt PAX header (record framing)");
     const rec = body.toString("utf8", sp + 1, off + len - 1);
     const eq = rec.indexOf("=");
-    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1);
+    if (eq <= 0) throw new StrongboxError("VERIFY", "tar: corrupt PAX header (record without key)");
+    const key = rec.slice(0, eq);
+    if (PAX_KEYS.has(key)) into[key] = rec.slice(eq + 1);
     off += len;
   }
-  return out;
 }
 
 export function blocksFor(size: number): number {

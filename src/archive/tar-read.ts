@@ -1,43 +1,41 @@
+import { ByteQueue } from "../byte-queue.js";
 import { StrongboxError } from "../errors.js";
-import { BLOCK, blocksFor, decodeHeader, isZeroBlock, parsePax, type EntryType, type TarEntry } from "./tar-header.js";
+import { quoteName } from "../terminal-safe.js";
+import { BLOCK, blocksFor, decodeHeader, isZeroBlock, paxInteger, parsePax, paxTime, type EntryType, type TarEntry } from "./tar-header.js";
 
-/** Reads exact byte counts from an async stream of Buffers. */
+/** Reads exact byte counts from an async stream of Buffers, copying each byte at most once more. */
 class ByteReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private readonly q = new ByteQueue();
   private ended = false;
   constructor(private readonly it: AsyncIterator<Buffer>) {}
 
   private async fill(n: number): Promise<boolean> {
-    while (this.buf.length < n && !this.ended) {
+    while (this.q.length < n && !this.ended) {
       const r = await this.it.next();
       if (r.done) this.ended = true;
-      else this.buf = this.buf.length ? Buffer.concat([this.buf, r.value]) : r.value;
+      else this.q.push(r.value);
     }
-    return this.buf.length >= n;
+    return this.q.length >= n;
   }
 
   async exact(n: number): Promise<Buffer | null> {
-    if (!(await this.fill(n))) return this.buf.length === 0 ? null : this.truncated();
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return out;
+    if (!(await this.fill(n))) return this.q.length === 0 ? null : this.truncated();
+    return this.q.take(n);
   }
 
   /** Up to `max` bytes, at least one; for streaming file bodies without buffering them. */
   async some(max: number): Promise<Buffer> {
     if (!(await this.fill(1))) this.truncated();
-    const n = Math.min(max, this.buf.length);
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return out;
+    return this.q.takeSome(max);
   }
 
+  /** Reads the stream to its end; true if anything but zero bytes follows. */
   async rest(): Promise<boolean> {
-    if (this.buf.length && !isZeroBlock(this.buf)) return true;
+    let trailing = this.q.drainNonZero();
     for (;;) {
       const r = await this.it.next();
-      if (r.done) return false;
-      if (!isZeroBlock(r.value)) return true;
+      if (r.done) return trailing;
+      if (!isZeroBlock(r.value)) trailing = true;
     }
   }
 
@@ -52,20 +50,25 @@ export interface EntrySink {
 }
 
 const TYPES: Record<string, EntryType> = { "0": "file", "\0": "file", "7": "file", "5": "dir", "2": "symlink" };
+const FOREIGN: Record<string, string> = { "1": "hard link", "3": "character device", "4": "block device", "6": "FIFO" };
+
+/** Extended headers (PAX, GNU long names) of one entry may add up to this much; real ones are tiny. */
+export const MAX_EXTENDED_BYTES = 1024 * 1024;
 
 /**
  * Parses a tar stream entry by entry; `onEntry` returns a sink for a file's body (or null to skip it).
- * Fails on a corrupt header, a truncated archive, or an archive without its end marker.
+ * The stream is read to its very end. Every header is hostile input: a corrupt or truncated
+ * archive, an archive without its end marker, data after it, an entry of a type strongbox never
+ * writes (hard links, devices, FIFOs), and oversized extended headers are all VERIFY errors that
+ * name the entry.
  */
-export async function readTar(
-  source: AsyncIterable<Buffer>,
-  onEntry: (e: TarEntry) => Promise<EntrySink | null>,
-  onUnsupported: (name: string, typeflag: string) => void,
-): Promise<void> {
+export async function readTar(source: AsyncIterable<Buffer>, onEntry: (e: TarEntry) => Promise<EntrySink | null>): Promise<void> {
   const r = new ByteReader(source[Symbol.asyncIterator]());
   let pax: Record<string, string> = {};
   let gnuLongName: string | undefined;
   let gnuLongLink: string | undefined;
+  let extended = 0;
+  let entries = 0;
   for (;;) {
     const block = await r.exact(BLOCK);
     if (!block) throw new StrongboxError("VERIFY", "tar: archive ends without its end-of-archive marker (truncated)");
@@ -75,46 +78,61 @@ export async function readTar(
       if (await r.rest()) throw new StrongboxError("VERIFY", "tar: unexpected data after the end of the archive");
       return;
     }
-    const h = decodeHeader(block);
+    const at = () => `tar: entry ${entries + 1}`;
+    let h;
+    try {
+      h = decodeHeader(block);
+    } catch (err) {
+      throw new StrongboxError("VERIFY", `${at()}${entries ? " (after the last good entry)" : ""}: ${(err as Error).message.replace(/^tar: /, "")}`);
+    }
     if (h.typeflag === "x" || h.typeflag === "g" || h.typeflag === "L" || h.typeflag === "K") {
-      if (h.size > 16 * 1024 * 1024) throw new StrongboxError("VERIFY", "tar: extended header too large");
+      extended += h.size;
+      if (extended > MAX_EXTENDED_BYTES) throw new StrongboxError("VERIFY", `${at()}: extended headers larger than ${MAX_EXTENDED_BYTES} bytes`);
       const body = await r.exact(blocksFor(h.size));
       if (!body) throw new StrongboxError("VERIFY", "tar: archive is truncated");
       const data = body.subarray(0, h.size);
-      if (h.typeflag === "x") pax = { ...pax, ...parsePax(data) };
+      if (h.typeflag === "x") parsePax(data, pax);
       else if (h.typeflag === "L") gnuLongName = data.toString("utf8").replace(/\0+$/, "");
       else if (h.typeflag === "K") gnuLongLink = data.toString("utf8").replace(/\0+$/, "");
+      // 'g' (global PAX) headers are read and ignored: strongbox never writes them.
       continue;
     }
-    const size = pax.size !== undefined ? Number(pax.size) : h.size;
     const name = pax.path ?? gnuLongName ?? h.name;
-    const linkname = pax.linkpath ?? gnuLongLink ?? h.linkname;
+    const where = `${at()} ${quoteName(name)}`;
+    let entry: TarEntry;
     const type = TYPES[h.typeflag];
-    const entry: TarEntry = {
-      path: name.replace(/\/+$/, ""),
-      type: type ?? "file",
-      size: type === "file" ? size : 0,
-      mode: h.mode,
-      uid: pax.uid !== undefined ? Number(pax.uid) : h.uid,
-      gid: pax.gid !== undefined ? Number(pax.gid) : h.gid,
-      mtime: pax.mtime ?? h.mtime,
-      ...(type === "symlink" ? { linkname } : {}),
-    };
+    try {
+      if (!type) throw new StrongboxError("VERIFY", `is a ${FOREIGN[h.typeflag] ?? `tar entry of type ${JSON.stringify(h.typeflag)}`}, which strongbox never writes; refusing the archive`);
+      const size = pax.size !== undefined ? paxInteger(pax.size, "size") : h.size;
+      if (type !== "file" && size !== 0) throw new StrongboxError("VERIFY", `a ${type} with a body of ${size} bytes`);
+      const linkname = pax.linkpath ?? gnuLongLink ?? h.linkname;
+      if (type === "symlink" && !linkname) throw new StrongboxError("VERIFY", "a symlink with an empty target");
+      entry = {
+        path: name.replace(/\/+$/, ""),
+        type,
+        size,
+        mode: h.mode,
+        uid: pax.uid !== undefined ? paxInteger(pax.uid, "uid") : h.uid,
+        gid: pax.gid !== undefined ? paxInteger(pax.gid, "gid") : h.gid,
+        mtime: pax.mtime !== undefined ? paxTime(pax.mtime) : h.mtime,
+        ...(type === "symlink" ? { linkname } : {}),
+      };
+    } catch (err) {
+      throw new StrongboxError("VERIFY", `${where}: ${(err as Error).message.replace(/^tar: (corrupt header )?/, "")}`);
+    }
     pax = {};
     gnuLongName = gnuLongLink = undefined;
-    let sink: EntrySink | null = null;
-    if (type) sink = await onEntry(entry);
-    else onUnsupported(name, h.typeflag);
-    // Bodies of non-file entries (hard links, devices) are skipped; their size is still consumed.
-    let left = type && type !== "file" ? 0 : size;
-    if (!type) left = size;
+    extended = 0;
+    entries++;
+    const sink = await onEntry(entry);
+    let left = entry.size;
     while (left > 0) {
       const chunk = await r.some(Math.min(left, 1024 * 1024));
       left -= chunk.length;
       if (sink) await sink.write(chunk);
     }
     if (sink) await sink.end();
-    const padding = blocksFor(size) - size;
-    if (padding && (!type || type === "file") && !(await r.exact(padding))) throw new StrongboxError("VERIFY", "tar: archive is truncated");
+    const padding = blocksFor(entry.size) - entry.size;
+    if (padding && !(await r.exact(padding))) throw new StrongboxError("VERIFY", "tar: archive is truncated");
   }
 }

@@ -5,6 +5,7 @@ import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
 import { runJob } from "./job.js";
+import { sweepLeftovers } from "./leftovers.js";
 import { withRepositoryLock } from "./repository-lock.js";
 
 export async function backupNowCommand(ctx: CommandContext, o: { source: string[]; job?: string; signal?: AbortSignal }): Promise<BackupResult> {
@@ -12,13 +13,17 @@ export async function backupNowCommand(ctx: CommandContext, o: { source: string[
   const sources = selectSources(config, o.source);
   const store = openStore(config, "writer");
   let result!: BackupResult;
-  await withRepositoryLock(ctx, "backup", () => runJob(ctx, "backup", o.job ?? "backup", async () => {
-    result = o.signal
-      ? await runBackup({ config, sources, store, log: ctx.log, signal: o.signal })
-      : await withInterrupt(ctx.log, (signal) => runBackup({ config, sources, store, log: ctx.log, signal }));
-    const warn = result.warnings.length ? ` with ${result.warnings.length} warning(s)` : "";
-    return { backup_id: result.id, summary: `backup ${result.id} complete${warn}: ${result.sources.map((s) => `${s.name} ${formatBytes(s.stored_bytes)}`).join(", ")} in ${result.duration_s} s` };
-  }));
+  // The signal handler is installed before the lock is taken, so no signal can leave the lock behind.
+  const go = (signal: AbortSignal) =>
+    withRepositoryLock(ctx, "backup", () =>
+      runJob(ctx, "backup", o.job ?? "backup", async () => {
+        await sweepLeftovers(ctx, store);
+        result = await runBackup({ config, sources, store, log: ctx.log, signal });
+        const warn = result.warnings.length ? ` with ${result.warnings.length} warning(s)` : "";
+        return { backup_id: result.id, summary: `backup ${result.id} complete${warn}: ${result.sources.map((s) => `${s.name} ${formatBytes(s.stored_bytes)}`).join(", ")} in ${result.duration_s} s` };
+      }),
+    );
+  await (o.signal ? go(o.signal) : withInterrupt(ctx.log, go));
   ctx.print(result, () => {
     const lines = [result.id];
     if (!ctx.options.quiet) {

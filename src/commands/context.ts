@@ -5,6 +5,7 @@ import { parseIdentities, type Identity } from "../crypto/age-keys.js";
 import { StrongboxError } from "../errors.js";
 import { Logger, type Level } from "../log.js";
 import { redact } from "../secrets.js";
+import { escapeControl } from "../terminal-safe.js";
 
 export interface GlobalOptions {
   config?: string;
@@ -55,9 +56,10 @@ export class CommandContext {
   /** Prints a result: JSON with --json, else the human text. */
   print(result: unknown, text: string | (() => string)): void {
     if (this.json) this.stdout.write(redact(JSON.stringify(result, null, 2)) + "\n");
-    else if (!this.options.quiet || typeof result === "string") {
+    else {
+      // The result is the command's output, not a log line: --quiet silences logs, never this.
       const t = typeof text === "function" ? text() : text;
-      if (t) this.stdout.write(redact(t.endsWith("\n") ? t : `${t}\n`));
+      if (t) this.stdout.write(escapeControl(redact(t.endsWith("\n") ? t : `${t}\n`)));
     }
   }
 }

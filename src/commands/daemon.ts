@@ -6,7 +6,12 @@ import { DaemonMetrics, startHealthServer } from "../scheduler/health.js";
 import { loadSchedule, type ScheduleJob } from "../scheduler/schedule-file.js";
 import { Scheduler, type ScheduledJob } from "../scheduler/scheduler.js";
 import { killRunningChildren } from "../sources/postgres/child-stream.js";
+import { InterruptedError } from "../errors.js";
+import { hardExit } from "../hard-exit.js";
+import { DEFAULT_DEADLINES } from "../scheduler/schedule-file.js";
 import { backupNowCommand } from "./backup.js";
+import { SIGNAL_DEBOUNCE_MS } from "./interrupt.js";
+import { failUnfinishedJobs } from "./job.js";
 import type { CommandContext } from "./context.js";
 import { drillCommand } from "./drill.js";
 import { pruneCommand } from "./prune.js";
@@ -26,7 +31,7 @@ async function runScheduleJob(ctx: CommandContext, job: ScheduleJob, signal: Abo
       }
       case "drill":
         try {
-          const report = await drillCommand(ctx, job.target ?? "latest", { job: job.name, daemon: true });
+          const report = await drillCommand(ctx, job.target ?? "latest", { job: job.name, daemon: true, signal });
           metrics.lastDrillPassed = report.result === "pass";
         } catch (err) {
           if (err instanceof StrongboxError && err.code === "VERIFY") metrics.lastDrillPassed = false;
@@ -34,37 +39,61 @@ async function runScheduleJob(ctx: CommandContext, job: ScheduleJob, signal: Abo
         }
         return;
       case "prune":
-        return await pruneCommand(ctx, { job: job.name });
+        return await pruneCommand(ctx, { job: job.name, signal });
       case "verify":
-        return await verifyCommand(ctx, job.target ?? "latest", { job: job.name });
+        return await verifyCommand(ctx, job.target ?? "latest", { job: job.name, signal });
     }
   } finally {
     signal.removeEventListener("abort", onAbort);
   }
 }
 
-export async function daemonCommand(ctx: CommandContext, o: { schedule: string; once?: string; grace: string }): Promise<void> {
+/** The last resort for a job that ignores its abort: record it as failed, release locks (exit hook), and exit. */
+async function exitStuck(ctx: CommandContext, why: string): Promise<never> {
+  ctx.log.error(`${why}; exiting so that the service manager can restart strongbox`);
+  await failUnfinishedJobs(why, 5000);
+  hardExit(1);
+}
+
+export async function daemonCommand(ctx: CommandContext, o: { schedule: string; once?: string; grace: string; abortWait?: string }): Promise<void> {
   const config = ctx.config();
   const schedule = loadSchedule(o.schedule, config);
-  const graceMs = parseDuration(o.grace);
-  if (graceMs === null) throw new StrongboxError("USAGE", `--grace must be a duration like 60s or 5m, not '${o.grace}'`);
+  const graceOrNull = parseDuration(o.grace);
+  if (graceOrNull === null) throw new StrongboxError("USAGE", `--grace must be a duration like 60s or 5m, not '${o.grace}'`);
+  const abortWaitOrNull = parseDuration(o.abortWait ?? "30s");
+  if (abortWaitOrNull === null) throw new StrongboxError("USAGE", `--abort-wait must be a duration like 30s, not '${o.abortWait}'`);
+  const abortWaitMs = abortWaitOrNull;
+  const graceMs = graceOrNull;
   const specs = new Map(schedule.jobs.map((j) => [j.name, j]));
   const metrics = new DaemonMetrics();
   const jobs: ScheduledJob[] = schedule.jobs.map((j) => ({
     name: j.name,
     schedule: new CronSchedule(j.cron, schedule.timezone),
     jitterMs: j.jitter ? parseDuration(j.jitter)! : 0,
+    deadlineMs: parseDuration(j.deadline ?? DEFAULT_DEADLINES[j.command])!,
+  }));
+  metrics.watched = jobs.map((j) => ({
+    name: j.name,
+    command: specs.get(j.name)!.command,
+    deadlineMs: j.deadlineMs!,
+    jitterMs: j.jitterMs,
+    nextAfter: (t: number) => j.schedule.next(new Date(t))?.getTime() ?? null,
   }));
   const runner = async (job: ScheduledJob, signal: AbortSignal) => {
     const stats = metrics.job(job.name);
     const t0 = Date.now();
     stats.lastStart = t0;
     metrics.running = job.name;
+    metrics.runningSince = t0;
+    const onDeadline = () => (stats.deadlineHit = /deadline/.test(String((signal.reason as Error)?.message)));
+    signal.addEventListener("abort", onDeadline, { once: true });
     ctx.log.info(`job ${job.name} started`, { command: specs.get(job.name)!.command });
     try {
       await runScheduleJob(ctx, specs.get(job.name)!, signal, metrics);
+      if (signal.aborted) throw signal.reason; // finished, but only after it was told to stop: not a success
       stats.lastSuccess = Date.now();
       stats.lastStatus = "success";
+      stats.deadlineHit = false;
       ctx.log.info(`job ${job.name} finished`, { duration_s: (Date.now() - t0) / 1000 });
     } catch (err) {
       stats.lastStatus = "failure";
@@ -73,53 +102,96 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule: string; 
     } finally {
       stats.lastDuration = (Date.now() - t0) / 1000;
       metrics.running = undefined;
+      metrics.runningSince = undefined;
+      signal.removeEventListener("abort", onDeadline);
     }
   };
-  const scheduler = new Scheduler(jobs, runner, { log: ctx.log, now: Date.now });
+  const scheduler = new Scheduler(jobs, runner, { log: ctx.log, now: Date.now, abortWaitMs, onStuck: (_job, why) => void exitStuck(ctx, why) });
 
-  if (o.once) {
-    const job = jobs.find((j) => j.name === o.once);
-    if (!job) throw new StrongboxError("USAGE", `--once ${o.once}: no such job in ${o.schedule} (jobs: ${jobs.map((j) => j.name).join(", ")})`);
-    const ac = new AbortController();
-    const stop = () => ac.abort(new Error("interrupted"));
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
-    try {
-      await runner(job, ac.signal);
-    } finally {
-      process.off("SIGTERM", stop);
-      process.off("SIGINT", stop);
-    }
-    return;
-  }
-
-  for (const { job, next } of scheduler.start(Date.now())) {
-    metrics.job(job).nextRun = next?.getTime() ?? null;
-    ctx.log.info(`job ${job}: next run ${next ? next.toISOString() : "never (no match within a year)"}`, { timezone: schedule.timezone });
-  }
-  const server = config.daemon?.listen ? await startHealthServer(config.daemon.listen, metrics) : undefined;
-  if (server) ctx.log.info(`health and metrics on http://${config.daemon!.listen}/healthz and /metrics`);
-
-  const stopping = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping.signal.aborted) return;
-    ctx.log.warn(`${sig} received: no new jobs; ${scheduler.busy ? `waiting up to ${o.grace} for ${scheduler.busy}` : "stopping"}`);
-    stopping.abort();
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
   try {
-    while (!stopping.signal.aborted) {
-      const wake = scheduler.tick(Date.now());
-      for (const j of jobs) metrics.job(j.name).nextRun = scheduler.nextRun(j.name);
-      const delay = Math.max(50, Math.min((wake ?? Date.now() + 60_000) - Date.now(), 60_000));
-      await sleep(delay, undefined, { signal: stopping.signal }).catch(() => {});
-    }
-    const how = await scheduler.stop(graceMs);
-    ctx.log.info(how === "aborted" ? "the running job was aborted after the grace period; stopped" : "stopped");
+    await runDaemon();
   } finally {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
-    server?.close();
+    // A call abandoned on a stalled store (an fs request, a socket) would keep the process alive: it ends anyway.
+    setTimeout(() => {
+      ctx.log.warn("work abandoned by an aborted job is still pending; exiting");
+      hardExit(typeof process.exitCode === "number" ? process.exitCode : 0);
+    }, 5000).unref();
+  }
+
+  async function runDaemon(): Promise<void> {
+    if (o.once) {
+      const job = jobs.find((j) => j.name === o.once);
+      if (!job) throw new StrongboxError("USAGE", `--once ${o.once}: no such job in ${o.schedule} (jobs: ${jobs.map((j) => j.name).join(", ")})`);
+      const ac = new AbortController();
+      let stuck: NodeJS.Timeout | undefined;
+      const abort = (reason: Error) => {
+        if (ac.signal.aborted) return; // one request, however many signals carry it
+        ac.abort(reason);
+        stuck = setTimeout(() => void exitStuck(ctx, `job ${job.name} did not stop within ${abortWaitMs / 1000} s after it was aborted`), abortWaitMs);
+      };
+      const stop = (sig: NodeJS.Signals) => {
+        ctx.log.warn(`${sig} received: stopping job ${job.name}`);
+        abort(new InterruptedError(sig === "SIGINT" ? "SIGINT" : "SIGTERM", `job ${job.name} interrupted by ${sig}`));
+      };
+      const deadline = setTimeout(() => {
+        ctx.log.error(`job ${job.name} ran past its deadline (${specs.get(job.name)!.deadline ?? DEFAULT_DEADLINES[specs.get(job.name)!.command]}): aborting it`);
+        abort(new StrongboxError("SOURCE", `job ${job.name} ran past its deadline and was aborted`));
+      }, job.deadlineMs!);
+      process.on("SIGTERM", stop);
+      process.on("SIGINT", stop);
+      try {
+        await runner(job, ac.signal);
+      } catch (err) {
+        const reason = ac.signal.reason;
+        if (reason instanceof InterruptedError && err !== reason) throw new InterruptedError(reason.signal, `${reason.message}: stopped cleanly (${describeError(err)})`);
+        throw err;
+      } finally {
+        clearTimeout(deadline);
+        clearTimeout(stuck);
+        // Once stopping, the handler stays until exit: a late signal of the same burst must not kill us by default action.
+        if (!ac.signal.aborted) {
+          process.off("SIGTERM", stop);
+          process.off("SIGINT", stop);
+        }
+      }
+      return;
+    }
+
+    for (const { job, next } of scheduler.start(Date.now())) {
+      metrics.job(job).nextRun = next?.getTime() ?? null;
+      ctx.log.info(`job ${job}: next run ${next ? next.toISOString() : "never (no match within a year)"}`, { timezone: schedule.timezone });
+    }
+    const server = config.daemon?.listen ? await startHealthServer(config.daemon.listen, metrics) : undefined;
+    if (server) ctx.log.info(`health and metrics on http://${config.daemon!.listen}/healthz and /metrics`);
+
+    const stopping = new AbortController();
+    let firstSignal = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopping.signal.aborted) {
+        if (Date.now() - firstSignal >= SIGNAL_DEBOUNCE_MS) void exitStuck(ctx, `${sig} received again while stopping`);
+        return;
+      }
+      firstSignal = Date.now();
+      ctx.log.warn(`${sig} received: no new jobs; ${scheduler.busy ? `waiting up to ${o.grace} for ${scheduler.busy}` : "stopping"}`);
+      stopping.abort();
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    try {
+      while (!stopping.signal.aborted) {
+        const wake = scheduler.tick(Date.now());
+        for (const j of jobs) metrics.job(j.name).nextRun = scheduler.nextRun(j.name);
+        const delay = Math.max(50, Math.min((wake ?? Date.now() + 60_000) - Date.now(), 60_000));
+        await sleep(delay, undefined, { signal: stopping.signal }).catch(() => {});
+      }
+      const running = scheduler.busy;
+      const how = await scheduler.stop(graceMs);
+      if (how === "stuck") await exitStuck(ctx, `job ${running} did not stop within ${abortWaitMs / 1000} s after the grace period ended`);
+      ctx.log.info(how === "aborted" ? "the running job was aborted after the grace period; stopped" : "stopped");
+    } finally {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      server?.close();
+    }
   }
 }

@@ -27,8 +27,9 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
   const config = ctx.config();
   const out: Finding[] = [{ area: "config", status: "ok", detail: `${ctx.configFile} is valid` }];
   const add = (area: string, status: Status, detail: string) => out.push({ area, status, detail });
-  const [major] = process.versions.node.split(".").map(Number);
-  add("node", major >= 20 ? "ok" : "fail", `Node.js ${process.version}${major >= 20 ? "" : " (strongbox needs >= 20)"}`);
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  const nodeOk = major > 22 || (major === 22 && minor >= 15);
+  add("node", nodeOk ? "ok" : "fail", `Node.js ${process.version}${nodeOk ? "" : " (strongbox needs >= 22.15)"}`);
 
   const id = config.encryption.identity_file;
   if (id) {

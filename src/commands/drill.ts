@@ -1,42 +1,71 @@
 import { formatReport, type DrillReport } from "../drill/report.js";
 import { runDrill } from "../drill/drill.js";
 import { runPendingCleanups } from "../drill/scratch.js";
-import { StrongboxError } from "../errors.js";
+import { InterruptedError, StrongboxError } from "../errors.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
 import { killRunningChildren } from "../sources/postgres/child-stream.js";
+import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
-import { runJob } from "./job.js";
+import { SIGNAL_DEBOUNCE_MS } from "./interrupt.js";
+import { hardExit } from "../hard-exit.js";
+import { failUnfinishedJobs, runJob } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
 
-/** On SIGINT/SIGTERM: stop child processes, drop the scratch database, remove the scratch dir, exit 1. */
-function cleanupOnSignal(ctx: CommandContext): () => void {
+/** Time an interrupted drill gets to unwind by itself before cleanup, audit and /fail are forced. */
+const UNWIND_MS = 20_000;
+
+/**
+ * On SIGINT/SIGTERM: stop child processes and abort the drill, which then fails, drops its scratch
+ * database, removes its scratch dir, writes its audit line and sends /fail; exit 130/143.
+ * If it does not unwind in time, the same is done here before exiting. A later second signal exits at once.
+ */
+function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void {
+  let first: number | undefined;
+  let timer: NodeJS.Timeout | undefined;
   const handler = (sig: NodeJS.Signals) => {
-    ctx.log.warn(`${sig} received: cleaning up the drill's scratch space`);
+    const s = sig === "SIGINT" ? "SIGINT" : "SIGTERM";
+    const code = s === "SIGINT" ? 130 : 143;
+    if (first !== undefined) {
+      if (Date.now() - first < SIGNAL_DEBOUNCE_MS) return; // one request, delivered to the process and its group
+      ctx.log.error(`${sig} received again: exiting at once`);
+      void failUnfinishedJobs(`drill interrupted by ${sig}`, 3000).finally(() => hardExit(code));
+      return;
+    }
+    first = Date.now();
+    ctx.log.warn(`${sig} received: stopping the drill and cleaning up its scratch space`);
     killRunningChildren();
-    const timer = setTimeout(() => process.exit(1), 30_000);
-    void runPendingCleanups().finally(() => {
-      clearTimeout(timer);
-      process.exit(1);
-    });
+    ac.abort(new InterruptedError(s, `drill interrupted by ${sig}`));
+    timer = setTimeout(() => {
+      ctx.log.error(`the drill did not stop within ${UNWIND_MS / 1000} s: cleaning up and exiting`);
+      void runPendingCleanups()
+        .then(() => failUnfinishedJobs(`drill interrupted by ${sig}`))
+        .finally(() => hardExit(code));
+    }, UNWIND_MS);
   };
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
   return () => {
+    clearTimeout(timer);
+    // Once interrupted, the handler stays until exit: a late signal of the same burst must not kill us by default action.
+    if (first !== undefined) return;
     process.off("SIGINT", handler);
     process.off("SIGTERM", handler);
   };
 }
 
-export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job?: string; daemon?: boolean } = {}): Promise<DrillReport> {
+export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job?: string; daemon?: boolean; signal?: AbortSignal } = {}): Promise<DrillReport> {
   checkBackupRef(ref, ["random"]);
   const config = ctx.config();
   const identities = ctx.identities();
-  const repo = new Repository(openStore(config, "reader"));
-  const release = o.daemon ? () => {} : cleanupOnSignal(ctx);
+  const ac = new AbortController();
+  const signal = o.signal ?? ac.signal;
+  const repo = new Repository(abortableStore(openStore(config, "reader"), signal));
+  const release = o.daemon ? () => {} : interruptOnSignal(ctx, ac);
   try {
     const result = await withRepositoryLock(ctx, "drill", () => runJob(ctx, "drill", o.job ?? "drill", async () => {
       const report = await runDrill({ config, repo, identities, ref, log: ctx.log });
+      if (signal.aborted) throw signal.reason; // interrupted: a failure, audited and sent to /fail, whatever the checks said
       const failed = report.checks.filter((c) => !c.ok);
       const summary =
         report.result === "pass"
@@ -48,6 +77,11 @@ export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job
     ctx.print(report, () => formatReport(report, Boolean((ctx.stdout as NodeJS.WriteStream).isTTY)));
     if (result.failed) throw new StrongboxError("VERIFY", result.summary);
     return report;
+  } catch (err) {
+    if (signal.aborted && signal.reason instanceof InterruptedError && err !== signal.reason) {
+      throw new InterruptedError(signal.reason.signal, `${signal.reason.message}: stopped cleanly, scratch space removed`);
+    }
+    throw err;
   } finally {
     release();
   }

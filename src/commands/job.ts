@@ -11,6 +11,19 @@ export interface JobResult {
   failed?: boolean;
 }
 
+/** Jobs still running: a forced exit (signal, deadline, stuck job) still records and notifies them. */
+const unfinished = new Set<(error: Error) => Promise<void>>();
+
+/** Audits and notifies every job that has not finished as failed with `reason`, within `ms`. */
+export async function failUnfinishedJobs(reason: string, ms = 15_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled([...unfinished].map((f) => f(new Error(reason)))),
+    new Promise((r) => (timer = setTimeout(r, ms))),
+  ]);
+  clearTimeout(timer);
+}
+
 /**
  * Runs a job with notifications (start, then success or failure) and an audit-log line.
  * Notification and audit failures are logged and never change the job's own result or error.
@@ -19,41 +32,51 @@ export async function runJob(ctx: CommandContext, command: string, job: string, 
   const config = ctx.config();
   const notify = o.notify === false ? notifiersFor(undefined, ctx.log) : notifiersFor(config, ctx.log);
   const started = new Date();
-  await notify.start(job, command);
+  let settled = false;
+  const settle = async (result: JobResult | undefined, error: unknown) => {
+    if (settled) return;
+    settled = true;
+    unfinished.delete(abandon);
+    const finished = new Date();
+    const failed = Boolean(error) || Boolean(result?.failed);
+    const outcome: JobOutcome = {
+      job,
+      command,
+      status: failed ? "failure" : "success",
+      backup_id: result?.backup_id ?? (error as { backupId?: string } | undefined)?.backupId,
+      started_at: started.toISOString(),
+      finished_at: finished.toISOString(),
+      ...(error ? { error: describeError(error) } : {}),
+      ...(result?.report ? { report: result.report } : {}),
+      summary: error ? `${command} failed: ${describeError(error)}` : result!.summary,
+    };
+    // The audit line first: it is local and quick; a stalled notification endpoint must not cost it.
+    await appendAudit(
+      config.audit_log,
+      {
+        command,
+        job,
+        backup_id: outcome.backup_id,
+        result: outcome.status,
+        duration_s: Number(((finished.getTime() - started.getTime()) / 1000).toFixed(3)),
+        ...(outcome.error ? { error: outcome.error } : {}),
+        ...(result?.report ? { report: result.report } : {}),
+      },
+      ctx.log,
+    );
+    await notify.finish(outcome);
+  };
+  const abandon = (error: Error) => settle(undefined, error);
+  unfinished.add(abandon);
   let result: JobResult | undefined;
   let error: unknown;
   try {
+    await notify.start(job, command);
     result = await fn();
   } catch (err) {
     error = err;
   }
-  const finished = new Date();
-  const failed = Boolean(error) || Boolean(result?.failed);
-  const outcome: JobOutcome = {
-    job,
-    command,
-    status: failed ? "failure" : "success",
-    backup_id: result?.backup_id ?? (error as { backupId?: string } | undefined)?.backupId,
-    started_at: started.toISOString(),
-    finished_at: finished.toISOString(),
-    ...(error ? { error: describeError(error) } : {}),
-    ...(result?.report ? { report: result.report } : {}),
-    summary: error ? `${command} failed: ${describeError(error)}` : result!.summary,
-  };
-  await notify.finish(outcome);
-  await appendAudit(
-    config.audit_log,
-    {
-      command,
-      job,
-      backup_id: outcome.backup_id,
-      result: outcome.status,
-      duration_s: Number(((finished.getTime() - started.getTime()) / 1000).toFixed(3)),
-      ...(outcome.error ? { error: outcome.error } : {}),
-      ...(result?.report ? { report: result.report } : {}),
-    },
-    ctx.log,
-  );
+  await settle(result, error);
   if (error) throw error;
   return result!;
 }

@@ -2,14 +2,18 @@ import { formatBytes } from "../progress.js";
 import { Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
+import { countLeftovers } from "./leftovers.js";
 
 export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Promise<void> {
-  const repo = new Repository(openStore(ctx.config(), "reader"));
-  const backups = (await repo.listBackups()).filter((b) => o.all || b.complete);
+  const store = openStore(ctx.config(), "reader");
+  const repo = new Repository(store);
+  // Damaged backups (an untrustworthy complete.json) are always shown: they need an operator's eye.
+  const backups = (await repo.listBackups()).filter((b) => o.all || b.complete || b.damaged);
   const drills = await repo.lastDrills();
   const rows = backups.map((b) => ({
     id: b.id,
     time: b.complete?.started_at ?? b.time.toISOString(),
+    host: b.complete?.host ?? null,
     complete: Boolean(b.complete),
     ...(b.damaged ? { damaged: b.damaged } : {}),
     size: b.complete ? b.complete.objects.reduce((n, x) => n + x.size, 0) : b.objects.reduce((n, x) => n + x.size, 0),
@@ -17,17 +21,24 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     warnings: b.complete?.warnings ?? 0,
     last_drill: drills.get(b.id) ?? null,
   }));
+  const leftovers = o.all ? await countLeftovers(store) : { count: 0, bytes: 0 };
+  // --json keeps its array shape; the count goes to the log (stderr) there.
+  if (leftovers.count && ctx.json) ctx.log.info("leftovers of killed runs", { leftover_files: leftovers.count, leftover_bytes: leftovers.bytes });
+  const leftoverLine = `leftovers: ${leftovers.count} temporary file(s) of killed runs, ${formatBytes(leftovers.bytes)} (removed by the next backup or prune)`;
   ctx.print(rows, () => {
-    if (rows.length === 0) return "no backups";
-    const head = ["ID", "TIME", "SIZE", "SOURCES", "DRILL"];
+    if (rows.length === 0) return o.all ? `no backups\n${leftoverLine}` : "no backups";
+    const head = ["ID", "TIME", "HOST", "SIZE", "SOURCES", "DRILL"];
     const table = rows.map((r) => [
-      r.complete ? r.id : r.damaged ? `${r.id} (DAMAGED)` : `${r.id} (incomplete)`,
+      r.complete ? r.id : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
       r.time.replace(/\.\d+Z$/, "Z"),
+      r.host ?? "-",
       formatBytes(r.size),
       r.sources.join(",") || "-",
       r.last_drill?.result ?? "-",
     ]);
     const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
-    return [head, ...table].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+    const notes = rows.filter((r) => r.damaged).map((r) => `${r.id}: ${r.damaged}`);
+    const text = [...[head, ...table].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()), ...notes].join("\n");
+    return o.all ? `${text}\n${leftoverLine}` : text;
   });
 }

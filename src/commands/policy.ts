@@ -3,7 +3,7 @@ import { StrongboxError } from "../errors.js";
 import type { CommandContext } from "./context.js";
 
 /** Bucket-policy statements granting exactly what each role needs (SPEC §5), and denying the rest. */
-export function policyFor(role: Role, bucket: string, prefix: string, principal: string, o: { objectLock?: boolean } = {}) {
+export function policyFor(role: Role, bucket: string, prefix: string, principal: string, o: { objectLock?: boolean; writerReads?: boolean } = {}) {
   const p = prefix ? `${prefix.replace(/\/+$/, "")}/` : "";
   const objects = `arn:aws:s3:::${bucket}/${p}*`;
   const bucketArn = `arn:aws:s3:::${bucket}`;
@@ -16,10 +16,17 @@ export function policyFor(role: Role, bucket: string, prefix: string, principal:
         Sid: "StrongboxWriterPut",
         Effect: "Allow",
         Principal: who,
-        Action: ["s3:PutObject", ...(o.objectLock ? ["s3:PutObjectRetention"] : []), "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+        // verify_after_write without reader credentials on the host: the writer HEADs its own uploads (HEAD needs s3:GetObject).
+        Action: ["s3:PutObject", ...(o.objectLock ? ["s3:PutObjectRetention"] : []), "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", ...(o.writerReads ? ["s3:GetObject"] : [])],
         Resource: [objects],
       },
-      { Sid: "StrongboxWriterNoReadNoDelete", Effect: "Deny", Principal: who, Action: ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObjectVersion"], Resource: [objects] },
+      {
+        Sid: o.writerReads ? "StrongboxWriterNoDelete" : "StrongboxWriterNoReadNoDelete",
+        Effect: "Deny",
+        Principal: who,
+        Action: [...(o.writerReads ? [] : ["s3:GetObject", "s3:GetObjectVersion"]), "s3:DeleteObject", "s3:DeleteObjectVersion"],
+        Resource: [objects],
+      },
       { Sid: "StrongboxWriterNoList", Effect: "Deny", Principal: who, Action: ["s3:ListBucket", "s3:ListBucketVersions"], Resource: [bucketArn] },
     );
   } else if (role === "reader") {
@@ -44,6 +51,8 @@ export async function policyCommand(ctx: CommandContext, role: string, o: { prin
   const url = ctx.config().repository.url;
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
   if (!m) throw new StrongboxError("USAGE", `policy: the repository is ${url}, not s3://; file permissions apply instead`);
-  const policy = policyFor(role as Role, m[1], m[2], o.principal.replace("ROLE", role), { objectLock: (ctx.config().repository.s3?.object_lock_days ?? 0) > 0 });
+  const s3 = ctx.config().repository.s3;
+  const writerReads = !!s3?.verify_after_write && !s3.credentials.reader;
+  const policy = policyFor(role as Role, m[1], m[2], o.principal.replace("ROLE", role), { objectLock: (s3?.object_lock_days ?? 0) > 0, writerReads });
   ctx.stdout.write(JSON.stringify(policy, null, 2) + "\n");
 }

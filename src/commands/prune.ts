@@ -3,10 +3,12 @@ import { formatBytes } from "../progress.js";
 import { backupTime, keys } from "../repository/layout.js";
 import { Repository } from "../repository/repository.js";
 import { applyRetention, hasRules, INCOMPLETE_GRACE_MS } from "../retention/policy.js";
+import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
 import { runJob, type JobResult } from "./job.js";
+import { sweepLeftovers } from "./leftovers.js";
 import { withRepositoryLock } from "./repository-lock.js";
 
 function ageOf(id: string, now: Date): string {
@@ -18,23 +20,27 @@ function isDenied(err: unknown): boolean {
   return /AccessDenied|HTTP 403|locked/i.test(describeError(err));
 }
 
-export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; job?: string }): Promise<void> {
+export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; job?: string; signal?: AbortSignal }): Promise<void> {
   const config = ctx.config();
   if (!hasRules(config.retention)) {
     throw new StrongboxError("CONFIG", "retention: no keep_* rule is configured; refusing to prune (e.g. retention: { keep_daily: 7, keep_weekly: 4 })");
   }
-  const store = openStore(config, "pruner");
+  const store = abortableStore(openStore(config, "pruner"), o.signal);
   const repo = new Repository(store);
   const run = async (): Promise<JobResult> => {
     const now = new Date();
-    // A backup whose complete.json is damaged is neither counted nor deleted: a person must look at it.
-    const listing = (await repo.listBackups()).filter((b) => !b.damaged);
+    const swept = o.dryRun ? { count: 0, bytes: 0 } : await sweepLeftovers(ctx, store);
+    const all = await repo.listBackups();
+    // A backup whose complete.json cannot be trusted is never deleted by retention: an operator looks at it.
+    for (const b of all.filter((x) => x.damaged)) ctx.log.warn(`${b.id}: damaged, kept for inspection (${b.damaged})`);
+    const listing = all.filter((x) => !x.damaged);
     const drills = await repo.lastDrills();
     const decisions = applyRetention(
       listing.map((b) => ({
         id: b.id,
         time: b.time,
         complete: Boolean(b.complete),
+        sources: (b.complete?.sources ?? []).map((x) => (typeof x?.name === "string" ? x.name : "?")),
         lastActivity: b.objects.reduce<Date | undefined>((m, x) => (x.lastModified && (!m || x.lastModified > m) ? x.lastModified : m), undefined),
         drillPassed: drills.get(b.id)?.result === "pass",
       })),
@@ -67,7 +73,7 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; j
       }
     }
     const aborted = store.abortStaleUploads ? await store.abortStaleUploads(new Date(now.getTime() - INCOMPLETE_GRACE_MS)) : [];
-    const result = { dry_run: false, plan: rows, deleted, locked, failed, aborted_uploads: aborted, freed_bytes: freed };
+    const result = { dry_run: false, plan: rows, deleted, locked, failed, aborted_uploads: aborted, freed_bytes: freed, leftovers_removed: swept };
     ctx.print(result, () =>
       [
         table(rows),

@@ -1,6 +1,7 @@
 import { promises as fsp } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { StrongboxError } from "../errors.js";
+import { commitStaging, createStaging, discardStaging, sweepPartials, type Staging } from "../pipeline/restore-target.js";
 import { forEachSource } from "../pipeline/run-restore.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
@@ -21,7 +22,7 @@ async function isEmptyDir(dir: string): Promise<boolean> {
 export async function restoreCommand(
   ctx: CommandContext,
   ref: string,
-  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string },
+  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean },
 ): Promise<void> {
   const jobs = o.jobs === undefined ? 1 : Number(o.jobs);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
@@ -56,9 +57,11 @@ export async function restoreCommand(
   }
   if (dbSources.length > 1) throw new StrongboxError("USAGE", `backup ${rec.id} holds ${dbSources.length} databases (${dbSources.join(", ")}): restore them one at a time with --source`);
   ctx.log.info(`restoring backup ${rec.id}`, { sources: chosen });
+  const staging = new Map<string, Staging>();
   const restoreAll = () =>
-    withInterrupt(ctx.log, async () => {
-      for (const dir of targets.values()) await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    withInterrupt(ctx.log, async (signal) => {
+      for (const dir of new Set([...targets.values()].map((d) => dirname(d)))) await sweepPartials(dir, ctx.log);
+      for (const [name, dir] of targets) staging.set(name, await createStaging(dir, name));
       return forEachSource({
         repo,
         rec,
@@ -68,31 +71,38 @@ export async function restoreCommand(
         only: chosen,
         log: ctx.log,
         label: "restore",
+        signal,
         consume: (source, data) =>
           source.restore(
             data,
-            { dir: targets.get(source.name), dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs },
+            { dir: staging.get(source.name)?.dir, dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs, keepSetuid: Boolean(o.keepSetuid) },
             manifest.sources[source.name],
             { log: ctx.log },
           ),
       });
     });
   let outcomes!: Awaited<ReturnType<typeof forEachSource>>;
-  await runJob(
-    ctx,
-    "restore",
-    "restore",
-    async () => {
-      outcomes = await restoreAll();
-      const bad = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
-      return { backup_id: rec.id, summary: `restore of ${rec.id}: ${bad.length ? "MISMATCH" : "ok"}`, failed: bad.length > 0 };
-    },
-    { notify: false },
-  );
+  try {
+    await runJob(
+      ctx,
+      "restore",
+      "restore",
+      async () => {
+        outcomes = await restoreAll();
+        const bad = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
+        // Only a tree that matched its manifest replaces anything; otherwise nothing of it stays.
+        if (!bad.length) for (const s of staging.values()) await commitStaging(s);
+        return { backup_id: rec.id, summary: `restore of ${rec.id}: ${bad.length ? "MISMATCH" : "ok"}`, failed: bad.length > 0 };
+      },
+      { notify: false },
+    );
+  } finally {
+    for (const s of staging.values()) await discardStaging(s);
+  }
   const failed = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
   const result = { id: rec.id, ok: failed.length === 0, sources: outcomes.map((x) => ({ ...x, target: targets.get(x.source) ?? o.toDb })) };
   ctx.print(result, () =>
     outcomes.map((x) => `${x.source} → ${targets.get(x.source) ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} (${x.checks.map((c) => c.detail).join("; ")})`).join("\n"),
   );
-  if (failed.length) throw new StrongboxError("VERIFY", `restored data does not match the manifest: ${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}`);
+  if (failed.length) throw new StrongboxError("VERIFY", `restored data does not match the manifest (nothing of it was kept): ${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}`);
 }

@@ -1,7 +1,8 @@
+import { isBackupId } from "../repository/layout.js";
 import { StrongboxError } from "../errors.js";
 import { drainObject, forEachSource } from "../pipeline/run-restore.js";
-import { isBackupId } from "../repository/layout.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
+import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { Identity } from "../crypto/age-keys.js";
 import { runJob, type JobResult } from "./job.js";
@@ -15,23 +16,23 @@ interface VerifyOutcome {
   checks: { name: string; ok: boolean; detail?: string }[];
 }
 
-export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?: string } = {}): Promise<void> {
+export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?: string; signal?: AbortSignal } = {}): Promise<void> {
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
   const identities = ctx.identities();
-  const repo = new Repository(openStore(config, "reader"));
+  const repo = new Repository(abortableStore(openStore(config, "reader"), o.signal)); // a deadline or SIGTERM ends even a stalled read
   let ids: string[];
   if (ref === "all") {
     const all = await repo.listBackups();
     for (const b of all.filter((x) => !x.complete && !x.damaged)) ctx.log.info(`${b.id}: incomplete, not verified`);
-    // A damaged complete.json is a failed verification of that backup, reported with the rest.
+    // Damaged ones are verified too: each is reported FAILED, and the others are still checked.
     ids = all.filter((b) => b.complete || b.damaged).map((b) => b.id);
     if (ids.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${repo.store.description}`);
   } else {
     try {
       ids = [(await repo.resolve(ref)).id];
     } catch (err) {
-      // A named backup whose complete.json is damaged is reported like any failed backup.
+      // A named backup whose complete.json is damaged gets its "<id>  FAILED" line like any other.
       if (!(err instanceof StrongboxError) || err.code !== "VERIFY" || !isBackupId(ref)) throw err;
       ids = [ref];
     }

@@ -19,6 +19,9 @@ repository:
   #     reader: { access_key_id: \${BACKUP_READER_KEY_ID}, secret_access_key_file: /run/secrets/reader }
   #     pruner: { access_key_id: \${BACKUP_PRUNER_KEY_ID}, secret_access_key_file: /run/secrets/pruner }
   #   object_lock_days: 0
+  #   timeouts: { connect: 10s, idle: 60s, request: 15m }    # idle: no byte moving that long fails the request
+  #   retry: { attempts: 9, base_delay: 0.5s, max_delay: 20s }  # backoff with jitter, ~1 min before giving up
+  #   verify_after_write: false   # true: check each upload is stored (needs reader credentials or writer s3:GetObject)
 
 encryption:
   # Public keys only: the backup host never needs the private identity.

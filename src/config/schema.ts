@@ -67,6 +67,9 @@ const duration = (what: string) => z.string().refine((v) => parseDuration(v) !==
 
 const count = z.number().int().min(0);
 
+/** A timeout: 0 would switch it off, and every network call needs one. */
+const timeout = (what: string) => duration(what).refine((v) => (parseDuration(v) ?? 0) > 0, `${what} must be longer than 0`);
+
 export const configSchema = z
   .object({
     version: z.literal(1, { errorMap: () => ({ message: "version must be 1" }) }),
@@ -88,6 +91,15 @@ export const configSchema = z
               .default({}),
             object_lock_days: count.default(0),
             part_size_mb: z.number().int().min(5, "part_size_mb must be at least 5 (the S3 minimum)").max(5120).default(128),
+            timeouts: z
+              .object({ connect: timeout("connect").default("10s"), idle: timeout("idle").default("60s"), request: timeout("request").default("15m") })
+              .strict()
+              .default({}),
+            retry: z
+              .object({ attempts: z.number().int().min(1).max(50).default(9), base_delay: duration("base_delay").default("0.5s"), max_delay: duration("max_delay").default("20s") })
+              .strict()
+              .default({}),
+            verify_after_write: z.boolean().default(false),
           })
           .strict()
           .optional(),

@@ -3,6 +3,7 @@
 // encryption runs at ~60 MiB/s, while node:crypto's ChaCha20-Poly1305 runs at over 1 GB/s.
 import { createCipheriv, createDecipheriv, createHmac, generateKeyPairSync, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
+import { ByteQueue } from "../byte-queue.js";
 import { StrongboxError } from "../errors.js";
 import { rawPublicKey, x25519, type Identity } from "./age-keys.js";
 
@@ -75,43 +76,6 @@ function buildHeader(fileKey: Buffer, recipients: Buffer[]): Buffer {
   header += "---";
   const mac = createHmac("sha256", hkdf(fileKey, Buffer.alloc(0), "header")).update(header).digest();
   return Buffer.from(`${header} ${b64(mac)}\n`, "latin1");
-}
-
-/** Collects incoming buffers and hands out exact-size slices without re-copying large inputs. */
-class ByteQueue {
-  private parts: Buffer[] = [];
-  length = 0;
-  push(b: Buffer): void {
-    if (b.length) {
-      this.parts.push(b);
-      this.length += b.length;
-    }
-  }
-  take(n: number): Buffer {
-    const first = this.parts[0];
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.parts.shift();
-      else this.parts[0] = first.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let off = 0;
-      while (off < n) {
-        const p = this.parts[0];
-        const k = Math.min(p.length, n - off);
-        p.copy(out, off, 0, k);
-        off += k;
-        if (k === p.length) this.parts.shift();
-        else this.parts[0] = p.subarray(k);
-      }
-    }
-    this.length -= n;
-    return out;
-  }
-  takeAll(): Buffer {
-    return this.take(this.length === 0 ? 0 : this.length);
-  }
 }
 
 /** Encrypts a byte stream to X25519 recipients (raw 32-byte public keys) as an age v1 file. */

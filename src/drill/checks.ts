@@ -21,10 +21,11 @@ export async function runSqlCheck(url: string, check: { source: string; name: st
   }
 }
 
-export function backupAgeCheck(newestFinishedAt: Date | undefined, maxAgeMs: number, maxAgeText: string, now: Date, source?: string): Check {
-  const of = source ? `${source}: ` : "";
-  if (!newestFinishedAt) return { name: `${of}newest backup age`, ok: false, detail: `no complete backup${source ? ` holds source ${source}` : ""}` };
+/** One source's newest complete backup must be younger than the limit (a stale database fails even if files are fresh). */
+export function backupAgeCheck(source: string, newestFinishedAt: Date | undefined, maxAgeMs: number, maxAgeText: string, now: Date): Check {
+  const name = `${source}: newest backup is at most ${maxAgeText} old`;
+  if (!newestFinishedAt) return { name, ok: false, detail: `no complete backup holds ${source}` };
   const age = now.getTime() - newestFinishedAt.getTime();
   const hours = (age / 3600_000).toFixed(1);
-  return { name: `${of}newest backup is at most ${maxAgeText} old`, ok: age <= maxAgeMs, detail: `newest complete backup${source ? ` of ${source}` : ""} finished ${hours} h ago` };
+  return { name, ok: age <= maxAgeMs, detail: `newest complete backup of ${source} finished ${hours} h ago` };
 }

@@ -115,11 +115,12 @@ export async function runDrill(o: {
       checks.push(await runSqlCheck(target.dbUrl, c));
     }
     if (drillCfg?.max_backup_age) {
-      // Per source: a fresh files-only backup must not hide a stale database dump.
-      const maxAge = parseDuration(drillCfg.max_backup_age)!;
-      for (const s of o.config.sources) {
-        const newest = backups.find((b) => b.complete!.sources.some((x) => x.name === s.name))?.complete;
-        checks.push(backupAgeCheck(newest ? new Date(newest.finished_at) : undefined, maxAge, drillCfg.max_backup_age, now(), s.name));
+      // Per source: sources may run on different schedules, and each must be fresh on its own.
+      const configured = o.config.sources.map((s) => s.name);
+      const names = configured.length ? configured : [...new Set(backups.flatMap((b) => b.complete!.sources.map((s) => s.name)))];
+      for (const name of names) {
+        const newest = backups.find((b) => b.complete!.sources.some((s) => s.name === name))?.complete;
+        checks.push(backupAgeCheck(name, newest ? new Date(newest.finished_at) : undefined, parseDuration(drillCfg.max_backup_age)!, drillCfg.max_backup_age, now()));
       }
     }
     lap("checks", tChecks);

@@ -1,14 +1,12 @@
 import { pipeline as pipelineCb, type Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { Config } from "../config/schema.js";
-import { createDecryptStream } from "../crypto/age.js";
 import type { Identity } from "../crypto/age-keys.js";
 import { StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Progress } from "../progress.js";
 import type { CompleteRecord } from "../repository/complete.js";
 import type { Manifest } from "../repository/manifest.js";
-import type { Repository } from "../repository/repository.js";
+import { drain, type Repository } from "../repository/repository.js";
 import { openSource } from "../sources/open-source.js";
 import type { Check, Source } from "../sources/source.js";
 import { algorithmFromKey, createDecompressor } from "./compress.js";
@@ -45,6 +43,8 @@ export async function forEachSource(o: {
   log: Logger;
   label: string;
   consume: (source: Source, data: Readable) => Promise<Check[]>;
+  /** Aborting (SIGINT/SIGTERM) tears the current source's stream down with the signal's reason. */
+  signal?: AbortSignal;
 }): Promise<SourceOutcome[]> {
   const names = o.only.length ? o.only : o.rec.sources.map((s) => s.name);
   const missing = names.filter((n) => !o.rec.sources.some((s) => s.name === n));
@@ -57,21 +57,24 @@ export async function forEachSource(o: {
     const source = sourceFor(o.config, name, o.manifest);
     const progress = new Progress(o.log, `${o.label} ${name}`, object.size);
     const t0 = Date.now();
-    const stored = await o.repo.getChecked(o.rec, object.key, (n) => progress.add(n));
+    const plain = await o.repo.openDecrypted(o.rec, object.key, o.identities, (n) => progress.add(n));
     let chainError: Error | undefined;
     let data!: Readable;
     const done = new Promise<void>((resolve) => {
-      data = pipelineCb(stored, createDecryptStream(o.identities), createDecompressor(algorithmFromKey(object.key)), (err) => {
+      data = pipelineCb(plain, createDecompressor(algorithmFromKey(object.key)), (err) => {
         chainError = err ?? undefined;
         resolve();
       }) as unknown as Readable;
     });
+    const onAbort = () => data.destroy(o.signal!.reason);
+    if (o.signal?.aborted) onAbort();
+    o.signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const checks = await o.consume(source, data);
-      // A consumer may stop early (pg_restore --list reads only the TOC): read the rest, so the
-      // whole object is hashed and age-authenticated, and the chain cannot stall unsettled.
+      // A consumer may stop reading before the end (pg_restore --list reads only the TOC): read
+      // the rest, so the whole object's SHA-256 and every age chunk are checked all the same.
       data.unpipe();
-      data.resume();
+      if (!data.readableEnded && !data.destroyed) await drain(data);
       await done;
       if (chainError) throw chainError;
       out.push({ source: name, object: object.key, stored_bytes: object.size, seconds: (Date.now() - t0) / 1000, checks });
@@ -80,8 +83,9 @@ export async function forEachSource(o: {
       await done;
       const broken = chainError && (chainError as NodeJS.ErrnoException).code !== "ERR_STREAM_PREMATURE_CLOSE" && chainError.name !== "AbortError";
       const root = broken ? chainError : err;
-      throw describeDecodeError(await o.repo.explainFailure(o.rec, object.key, root), object.key);
+      throw describeDecodeError(root, object.key);
     } finally {
+      o.signal?.removeEventListener("abort", onAbort);
       progress.finish();
     }
   }
@@ -100,11 +104,5 @@ function describeDecodeError(err: unknown, key: string): unknown {
 
 /** Fetches an object, checks its hash against complete.json and authenticates it with age, keeping nothing. */
 export async function drainObject(repo: Repository, rec: CompleteRecord, key: string, identities: Identity[]): Promise<void> {
-  try {
-    await pipeline(await repo.getChecked(rec, key), createDecryptStream(identities), async function (src: AsyncIterable<Buffer>) {
-      for await (const _ of src);
-    });
-  } catch (err) {
-    throw await repo.explainFailure(rec, key, err);
-  }
+  await drain(await repo.openDecrypted(rec, key, identities));
 }

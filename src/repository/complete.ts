@@ -1,4 +1,5 @@
 import { StrongboxError } from "../errors.js";
+import { quoteName } from "../terminal-safe.js";
 import { backupTime, FORMAT, isBackupId, keys } from "./layout.js";
 
 export interface CompleteObject {
@@ -27,92 +28,123 @@ export interface CompleteRecord {
   warnings: number;
 }
 
-/** The same rule as the config's source names: a name is one safe path segment. */
-export const SOURCE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-const ISO_UTC_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
-const COMPRESSED = ["", ".zst", ".gz"];
+/** Source names: the config's own rule, so a name from a repository can never be a path. */
+export const SOURCE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+const COMPRESSION = /^(zstd|gzip|none)(:\d{1,2})?$/;
+/** A source's objects: `<source>.tar|.pgdump` (main) or `<source>.<part>.<ext>` (extras), then compression, then `.age`. */
+const MAIN_SUFFIX = /^\.(tar|pgdump)(\.zst|\.gz)?\.age$/;
+const PART = /^[a-z][a-z0-9-]{0,31}$/;
+const PART_SUFFIX = /^\.[a-z0-9]{1,16}(\.zst|\.gz)?\.age$/;
 
-export function isSafeCount(v: unknown): v is number {
-  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+/** One validated string field, bounded, printable. */
+function text(v: unknown, what: string, max = 256): string {
+  if (typeof v !== "string" || v.length > max || /[\u0000-\u001f\u007f]/.test(v)) throw new Error(`${what} is not a short printable string`);
+  return v;
 }
 
-/** Milliseconds of an ISO 8601 UTC timestamp, or NaN. */
-export function isoTime(v: unknown): number {
-  return typeof v === "string" && ISO_UTC_RE.test(v) ? Date.parse(v) : NaN;
+function time(v: unknown, what: string): Date {
+  const s = text(v, what, 40);
+  const d = new Date(s);
+  if (!ISO_UTC.test(s) || Number.isNaN(d.getTime())) throw new Error(`${what} is not an ISO 8601 UTC time`);
+  return d;
 }
 
-/** The keys the layout allows for a source's main object and its parts (backup writes exactly these). */
-export function allowedKeys(id: string, name: string, type: SourceType, part?: string): string[] {
-  if (part !== undefined) return type === "postgres" && part === "globals" ? [keys.object(id, `${name}.globals.sql.age`)] : [];
-  const suffix = type === "files" ? ".tar" : ".pgdump";
-  return COMPRESSED.map((ext) => keys.object(id, `${name}${suffix}${ext}.age`));
+function count(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw new Error(`${what} is not a whole number >= 0`);
+  return v;
 }
 
-/** Parses and validates a complete.json read from the repository: hostile input until this returns. */
-export function parseComplete(text: string, key: string, expectedId?: string): CompleteRecord {
-  const bad = (what: string) => new StrongboxError("VERIFY", `${key}: ${what} (damaged or forged commit marker)`);
-  let v: any;
+/**
+ * Parses and validates a backup's complete.json. Everything in it is hostile input (anyone who can
+ * write to the bucket can write one): names must be source names, every key must be exactly where
+ * the layout puts that backup's objects, and the start time must agree with the id, so a flipped
+ * digit can neither redirect a restore nor make an old backup look like the newest.
+ */
+export function parseComplete(body: string, id: string): CompleteRecord {
+  const key = keys.complete(id);
+  let v: Record<string, unknown>;
   try {
-    v = JSON.parse(text);
+    v = JSON.parse(body);
   } catch {
     throw new StrongboxError("VERIFY", `${key}: not valid JSON (corrupt commit marker)`);
   }
-  if (!v || typeof v !== "object" || v.format !== FORMAT) throw new StrongboxError("VERIFY", `${key}: not a ${FORMAT} commit marker`);
-  if (typeof v.id !== "string" || !isBackupId(v.id)) throw bad("id is not a backup id");
-  if (expectedId !== undefined && v.id !== expectedId) throw new StrongboxError("VERIFY", `${key}: names backup ${JSON.stringify(v.id)}, not ${expectedId}`);
-  const started = isoTime(v.started_at);
-  const finished = isoTime(v.finished_at);
-  if (Number.isNaN(started)) throw bad("started_at is not an ISO 8601 UTC time");
-  if (Number.isNaN(finished)) throw bad("finished_at is not an ISO 8601 UTC time");
-  // The id carries the start time to the second: a started_at elsewhere would reorder backups.
-  if (Math.floor(started / 1000) * 1000 !== backupTime(v.id).getTime()) throw bad(`started_at ${v.started_at} disagrees with the id's time`);
-  if (finished < started) throw bad("finished_at is before started_at");
-  for (const f of ["host", "tool_version", "compression"]) if (typeof v[f] !== "string") throw bad(`${f} is not a string`);
-  if (!isSafeCount(v.warnings)) throw bad("warnings is not a count");
-  if (!Array.isArray(v.sources) || !Array.isArray(v.objects)) throw bad("sources or objects is not a list");
-  const types = new Map<string, SourceType>();
-  for (const s of v.sources) {
-    if (!s || typeof s.name !== "string" || !SOURCE_NAME_RE.test(s.name)) throw bad(`source name ${JSON.stringify(s?.name)} is not letters, digits, '-' or '_'`);
-    if (s.type !== "files" && s.type !== "postgres") throw bad(`source ${s.name} has unknown type ${JSON.stringify(s.type)}`);
-    if (types.has(s.name)) throw bad(`source ${s.name} listed twice`);
-    if (Object.keys(s).length !== 2) throw bad(`source ${s.name} has unexpected fields`);
-    types.set(s.name, s.type);
+  try {
+    if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not a JSON object");
+    if (v.format !== FORMAT) throw new Error(`format is not ${FORMAT}`);
+    if (v.id !== id || !isBackupId(id)) throw new Error(`names backup ${quoteName(String(v.id).slice(0, 40))}, not ${id}`);
+    const started = time(v.started_at, "started_at");
+    const finished = time(v.finished_at, "finished_at");
+    if (Math.floor(started.getTime() / 1000) * 1000 !== backupTime(id).getTime()) throw new Error(`started_at ${v.started_at} does not match the time in the backup id`);
+    if (finished < started) throw new Error("finished_at is before started_at");
+    text(v.host, "host");
+    text(v.tool_version, "tool_version", 64);
+    if (!COMPRESSION.test(text(v.compression, "compression", 16))) throw new Error("compression is not zstd, gzip or none");
+    count(v.warnings, "warnings");
+
+    if (!Array.isArray(v.sources) || v.sources.length === 0 || v.sources.length > 1000) throw new Error("sources is not a list of sources");
+    const types = new Map<string, SourceType>();
+    const sources = v.sources.map((s: Record<string, unknown>, i: number) => {
+      const name = s?.name;
+      if (typeof name !== "string" || !SOURCE_NAME.test(name)) throw new Error(`sources[${i}].name ${quoteName(String(name).slice(0, 80))} is not a source name`);
+      if (s.type !== "files" && s.type !== "postgres") throw new Error(`sources[${i}].type is not files or postgres`);
+      if (types.has(name)) throw new Error(`source ${name} is listed twice`);
+      types.set(name, s.type);
+      return { name, type: s.type as SourceType };
+    });
+
+    if (!Array.isArray(v.objects) || v.objects.length > 10_000) throw new Error("objects is not a list");
+    const seen = new Set<string>();
+    const mains = new Set<string>();
+    let manifests = 0;
+    const objects = v.objects.map((o: Record<string, unknown>, i: number) => {
+      const at = `objects[${i}]`;
+      const k = text(o?.key, `${at}.key`, 512);
+      if (seen.has(k)) throw new Error(`${at}: ${k} is listed twice`);
+      seen.add(k);
+      const size = count(o.size, `${at}.size`);
+      if (typeof o.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(o.sha256)) throw new Error(`${at}.sha256 is not a SHA-256`);
+      const out: CompleteObject = { key: k, size, sha256: o.sha256 };
+      if (o.source === undefined) {
+        if (o.part !== undefined || k !== keys.manifest(id)) throw new Error(`${at}: ${quoteName(k)} is not this backup's manifest key`);
+        manifests++;
+        return out;
+      }
+      const source = o.source;
+      if (typeof source !== "string" || !types.has(source)) throw new Error(`${at}: source ${quoteName(String(source).slice(0, 80))} is not one of the backup's sources`);
+      const prefix = keys.object(id, source);
+      if (!k.startsWith(prefix)) throw new Error(`${at}: ${quoteName(k)} is not under ${prefix}*`);
+      const rest = k.slice(prefix.length);
+      if (o.part === undefined) {
+        const m = MAIN_SUFFIX.exec(rest);
+        if (!m || (m[1] === "tar") !== (types.get(source) === "files")) throw new Error(`${at}: ${quoteName(k)} is not a ${types.get(source)} object name`);
+        if (mains.has(source)) throw new Error(`source ${source} has two main objects`);
+        mains.add(source);
+      } else {
+        if (typeof o.part !== "string" || !PART.test(o.part)) throw new Error(`${at}.part is not a part name`);
+        if (!rest.startsWith(`.${o.part}`) || !PART_SUFFIX.test(rest.slice(o.part.length + 1))) throw new Error(`${at}: ${quoteName(k)} is not a name for part ${o.part}`);
+        out.part = o.part;
+      }
+      out.source = source;
+      return out;
+    });
+    if (manifests !== 1) throw new Error("does not list exactly one manifest");
+    for (const s of sources) if (!mains.has(s.name)) throw new Error(`source ${s.name} has no object`);
+
+    return {
+      format: FORMAT,
+      id,
+      started_at: v.started_at as string,
+      finished_at: v.finished_at as string,
+      host: v.host as string,
+      tool_version: v.tool_version as string,
+      compression: v.compression as string,
+      sources,
+      objects,
+      warnings: v.warnings as number,
+    };
+  } catch (err) {
+    if (err instanceof StrongboxError) throw err;
+    throw new StrongboxError("VERIFY", `${key}: ${(err as Error).message} (corrupt or forged commit marker)`);
   }
-  const seen = new Set<string>();
-  const mains = new Set<string>();
-  let manifests = 0;
-  for (const o of v.objects) {
-    if (!o || typeof o.key !== "string") throw bad("an object has no key");
-    if (!isSafeCount(o.size)) throw bad(`${o.key}: size is not a non-negative integer`);
-    if (typeof o.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(o.sha256)) throw bad(`${o.key}: sha256 is not 64 hex digits`);
-    if (seen.has(o.key)) throw bad(`${o.key} listed twice`);
-    seen.add(o.key);
-    if (o.source === undefined) {
-      if (o.part !== undefined || o.key !== keys.manifest(v.id)) throw bad(`object key ${JSON.stringify(o.key)} is not this backup's manifest`);
-      manifests++;
-      continue;
-    }
-    const type = typeof o.source === "string" ? types.get(o.source) : undefined;
-    if (!type) throw bad(`object ${JSON.stringify(o.key)} belongs to no listed source`);
-    if (o.part !== undefined && typeof o.part !== "string") throw bad(`${o.key}: part is not a string`);
-    if (!allowedKeys(v.id, o.source, type, o.part).includes(o.key)) throw bad(`object key ${JSON.stringify(o.key)} is not where backup ${v.id} keeps source ${o.source}`);
-    if (o.part === undefined) {
-      if (mains.has(o.source)) throw bad(`source ${o.source} has two main objects`);
-      mains.add(o.source);
-    }
-  }
-  if (manifests !== 1) throw bad("must list exactly one manifest");
-  for (const name of types.keys()) if (!mains.has(name)) throw bad(`source ${name} has no object`);
-  return {
-    format: FORMAT,
-    id: v.id,
-    started_at: v.started_at,
-    finished_at: v.finished_at,
-    host: v.host,
-    tool_version: v.tool_version,
-    compression: v.compression,
-    sources: v.sources.map((s: any) => ({ name: s.name, type: s.type })),
-    objects: v.objects.map((o: any) => ({ key: o.key, size: o.size, sha256: o.sha256, ...(o.source !== undefined ? { source: o.source } : {}), ...(o.part !== undefined ? { part: o.part } : {}) })),
-    warnings: v.warnings,
-  };
 }

@@ -1,7 +1,9 @@
-import { StrongboxError } from "../errors.js";
-import { isoTime, isSafeCount, type CompleteRecord } from "./complete.js";
-import { FORMAT } from "./layout.js";
+import { safeRelativePath } from "../archive/safe-path.js";
 import type { ManifestEntry } from "../archive/tar-pack.js";
+import { StrongboxError } from "../errors.js";
+import { quoteName } from "../terminal-safe.js";
+import type { CompleteRecord } from "./complete.js";
+import { FORMAT, keys } from "./layout.js";
 
 export interface FilesManifest {
   type: "files";
@@ -34,44 +36,73 @@ export interface Manifest {
   sources: Record<string, SourceManifest>;
 }
 
-/**
- * Validates a decrypted manifest against its (already validated) complete.json: same id, the same
- * sources with the same types, each pointing at the object complete.json records for it.
- */
-export function validateManifest(v: any, rec: CompleteRecord, key: string): Manifest {
-  const bad = (what: string) => new StrongboxError("VERIFY", `${key}: ${what} (the manifest disagrees with complete.json or is malformed)`);
-  if (!v || typeof v !== "object" || v.format !== FORMAT) throw bad(`not a ${FORMAT} manifest`);
-  if (v.id !== rec.id) throw new StrongboxError("VERIFY", `${key}: manifest names backup ${JSON.stringify(v.id)}, not ${rec.id}`);
-  if (Number.isNaN(isoTime(v.created_at))) throw bad("created_at is not an ISO 8601 UTC time");
-  if (v.created_at !== rec.started_at) throw bad(`created_at ${v.created_at} is not complete.json's started_at ${rec.started_at}`);
-  if (typeof v.host !== "string") throw bad("host is not a string");
-  if (!v.sources || typeof v.sources !== "object" || Array.isArray(v.sources)) throw bad("sources is not an object");
-  const names = Object.keys(v.sources).sort();
-  const want = rec.sources.map((s) => s.name).sort();
-  if (names.join("\0") !== want.join("\0")) throw bad(`sources ${JSON.stringify(names)} are not complete.json's ${JSON.stringify(want)}`);
-  for (const s of rec.sources) {
-    const m = v.sources[s.name];
-    if (!m || m.type !== s.type) throw bad(`source ${s.name} has type ${JSON.stringify(m?.type)}, complete.json says ${s.type}`);
-    const main = rec.objects.find((o) => o.source === s.name && o.part === undefined);
-    if (m.object !== main?.key) throw bad(`source ${s.name} names object ${JSON.stringify(m.object)}, complete.json ${JSON.stringify(main?.key)}`);
-    if (!Array.isArray(m.warnings) || !m.warnings.every((w: unknown) => typeof w === "string")) throw bad(`source ${s.name}: warnings is not a list of strings`);
-    if (m.type === "files") {
-      if (typeof m.path !== "string" || !isSafeCount(m.files) || !isSafeCount(m.bytes) || !Array.isArray(m.entries)) throw bad(`source ${s.name}: malformed files entry`);
-      for (const e of m.entries) {
-        if (!e || typeof e.path !== "string" || !["file", "dir", "symlink"].includes(e.type) || !isSafeCount(e.size) || !isSafeCount(e.mode) || typeof e.mtime !== "string") {
-          throw bad(`source ${s.name}: malformed file entry`);
-        }
-        if (e.sha256 !== undefined && (typeof e.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(e.sha256))) throw bad(`source ${s.name}: malformed file hash`);
-        if (e.target !== undefined && typeof e.target !== "string") throw bad(`source ${s.name}: malformed symlink target`);
-      }
-    } else {
-      if (typeof m.server_version !== "string" || typeof m.database !== "string" || typeof m.pg_dump_version !== "string" || !/^\d+(\.\d+)*/.test(m.pg_dump_version) || !Array.isArray(m.tables)) {
-        throw bad(`source ${s.name}: malformed postgres entry`);
-      }
-      for (const t of m.tables) {
-        if (!t || typeof t.schema !== "string" || typeof t.name !== "string" || (t.kind !== "r" && t.kind !== "p") || !isSafeCount(t.rows)) throw bad(`source ${s.name}: malformed table entry`);
-      }
-    }
+const fail = (why: string): never => {
+  throw new Error(why);
+};
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isText = (v: unknown, max = 4096): v is string => typeof v === "string" && v.length <= max;
+const VERSION = /^\d{1,3}(\.\d{1,4}){0,2}/;
+
+function entry(e: Record<string, unknown>, at: string): ManifestEntry {
+  if (!e || typeof e !== "object") fail(`${at} is not an object`);
+  if (!isText(e.path) || safeRelativePath(e.path) !== e.path) fail(`${at}.path ${quoteName(String(e.path).slice(0, 80))} is not a safe relative path`);
+  if (e.type !== "file" && e.type !== "dir" && e.type !== "symlink") fail(`${at}.type is not file, dir or symlink`);
+  if (!isCount(e.size) || !isCount(e.mode) || e.mode > 0o7777) fail(`${at}: size or mode out of range`);
+  if (!isText(e.mtime, 32) || !/^\d{1,12}(\.\d{1,9})?$/.test(e.mtime)) fail(`${at}.mtime is not decimal seconds`);
+  if (e.type === "file" && (typeof e.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(e.sha256))) fail(`${at}.sha256 is not a SHA-256`);
+  if (e.target !== undefined && !isText(e.target)) fail(`${at}.target is not a path`);
+  return e as unknown as ManifestEntry;
+}
+
+function sourceManifest(m: Record<string, unknown>, name: string, type: string, object: string): SourceManifest {
+  const at = `sources.${name}`;
+  if (!m || typeof m !== "object") fail(`${at} is missing`);
+  if (m.type !== type) fail(`${at}.type is ${quoteName(String(m.type))}, complete.json says ${type}`);
+  if (m.object !== object) fail(`${at}.object does not name the object complete.json lists for ${name}`);
+  if (!Array.isArray(m.warnings) || !m.warnings.every((w) => isText(w))) fail(`${at}.warnings is not a list of texts`);
+  if (type === "files") {
+    if (!isText(m.path) || !isCount(m.files) || !isCount(m.bytes) || !Array.isArray(m.entries)) fail(`${at}: path, files, bytes or entries malformed`);
+    (m.entries as Record<string, unknown>[]).forEach((e, i) => entry(e, `${at}.entries[${i}]`));
+  } else {
+    for (const k of ["server_version", "database", "pg_dump_version"]) if (!isText(m[k], 256)) fail(`${at}.${k} is not a text`);
+    if (!VERSION.test(m.pg_dump_version as string)) fail(`${at}.pg_dump_version is not a version`);
+    if (!Array.isArray(m.tables)) fail(`${at}.tables is not a list`);
+    (m.tables as Record<string, unknown>[]).forEach((t, i) => {
+      if (!t || !isText(t.schema, 256) || !isText(t.name, 256) || (t.kind !== "r" && t.kind !== "p") || !isCount(t.rows)) fail(`${at}.tables[${i}] malformed`);
+    });
   }
-  return v as Manifest;
+  return m as unknown as SourceManifest;
+}
+
+/**
+ * Parses and validates a decrypted manifest against its backup's (already validated) complete.json:
+ * same id, exactly the same sources with the same types and objects, and well-formed entries. A
+ * manifest is encrypted, but anyone holding the public recipient can write one: it is hostile input.
+ */
+export function parseManifest(body: Buffer, rec: CompleteRecord): Manifest {
+  const key = keys.manifest(rec.id);
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw new StrongboxError("VERIFY", `${key}: decrypted manifest is not JSON`);
+  }
+  try {
+    if (!m || typeof m !== "object" || Array.isArray(m)) fail("not a JSON object");
+    if (m.format !== FORMAT) fail(`format is not ${FORMAT}`);
+    if (m.id !== rec.id) fail(`names backup ${quoteName(String(m.id).slice(0, 40))}, not ${rec.id}`);
+    const sources = m.sources as Record<string, Record<string, unknown>>;
+    if (!sources || typeof sources !== "object" || Array.isArray(sources)) fail("sources is not an object");
+    const listed = rec.sources.map((s) => s.name).sort();
+    const held = Object.keys(sources).sort();
+    if (listed.join("\n") !== held.join("\n")) fail(`holds sources ${held.map((n) => quoteName(n)).join(", ")}, complete.json lists ${listed.join(", ")}`);
+    for (const s of rec.sources) {
+      const object = rec.objects.find((o) => o.source === s.name && !o.part)!.key;
+      sourceManifest(sources[s.name], s.name, s.type, object);
+    }
+    return m as unknown as Manifest;
+  } catch (err) {
+    if (err instanceof StrongboxError && err.code !== "VERIFY") throw err;
+    throw new StrongboxError("VERIFY", `${key}: ${(err as Error).message} (does not agree with complete.json: corrupt or forged)`);
+  }
 }

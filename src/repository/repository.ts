@@ -1,5 +1,4 @@
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { PassThrough, pipeline as pipelineCb, type Readable } from "node:stream";
 import { createDecryptStream } from "../crypto/age.js";
 import { createHashCheck } from "../pipeline/hashing.js";
 import type { Identity } from "../crypto/age-keys.js";
@@ -7,14 +6,15 @@ import { NotFoundError, StrongboxError } from "../errors.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
 import { parseComplete, type CompleteRecord } from "./complete.js";
 import { BACKUPS, backupTime, DRILLS, idOfKey, isBackupId, keys, newestFirst } from "./layout.js";
-import { validateManifest, type Manifest } from "./manifest.js";
+import { parseManifest, type Manifest } from "./manifest.js";
 
 export interface BackupListing {
   id: string;
   time: Date;
   objects: ObjectInfo[];
+  /** The validated commit marker; null for an incomplete or damaged backup. */
   complete: CompleteRecord | null;
-  /** Why its complete.json could not be trusted (unreadable, malformed or forged), if so. */
+  /** Why a backup that has a complete.json cannot be trusted (unreadable, corrupt or forged marker). */
   damaged?: string;
 }
 
@@ -58,14 +58,23 @@ export class Repository {
       let damaged: string | undefined;
       if (hasMarker) {
         try {
-          complete = await this.readComplete(id);
+          const rec = await this.readComplete(id);
+          // The listing is at hand: an object complete.json promises but the store lacks (a write the
+          // server acknowledged and lost) or of another size makes the backup damaged, not complete.
+          const present = new Map(objects.map((o) => [o.key, o.size]));
+          const absent = rec.objects.find((o) => present.get(o.key) !== o.size);
+          if (absent) {
+            const size = present.get(absent.key);
+            throw new StrongboxError("VERIFY", `backup ${id}: object ${absent.key} ${size === undefined ? "is missing" : `has ${size} bytes, complete.json says ${absent.size}`}`);
+          }
+          complete = rec;
         } catch (err) {
-          // One damaged marker must not hide the other backups: report it, and go on.
+          // One damaged backup must not hide the others: report it, go on with the rest.
           if (!(err instanceof StrongboxError) || err.code !== "VERIFY") throw err;
           damaged = err.message;
         }
       }
-      // started_at is validated to lie within the id's second, so it can only refine the order.
+      // started_at is validated against the id, so the time can only refine the id's own second.
       out.push({ id, time: complete ? new Date(complete.started_at) : backupTime(id), objects, complete, ...(damaged ? { damaged } : {}) });
     }
     return out.sort(newestFirst);
@@ -99,16 +108,21 @@ export class Repository {
       if (err instanceof NotFoundError) throw new StrongboxError("VERIFY", `backup ${id} is incomplete (no complete.json): it never finished, or is being written`);
       throw err;
     }
-    return parseComplete(body.toString("utf8"), key, id);
+    return parseComplete(body.toString("utf8"), id);
   }
 
-  /** Resolves `latest` or an id to a complete backup. */
-  async resolve(ref: string, withSources: string[] = []): Promise<CompleteRecord> {
+  /**
+   * Resolves `latest` or an id to a complete backup. `latest` is the newest complete backup that
+   * holds every source in `sources` (all backups qualify when none are named).
+   */
+  async resolve(ref: string, sources: string[] = []): Promise<CompleteRecord> {
     if (ref === "latest") {
-      const has = (rec: CompleteRecord) => withSources.every((n) => rec.sources.some((s) => s.name === n));
-      const latest = (await this.listBackups()).find((b) => b.complete && has(b.complete));
-      const which = withSources.length ? ` with source ${withSources.join(", ")}` : "";
-      if (!latest) throw new StrongboxError("NOT_FOUND", `no complete backup${which} in ${this.store.description}`);
+      const all = await this.listBackups();
+      const latest = all.find((b) => b.complete && sources.every((n) => b.complete!.sources.some((s) => s.name === n)));
+      if (!latest) {
+        const what = sources.length ? `holding ${sources.join(", ")}` : "";
+        throw new StrongboxError("NOT_FOUND", `no complete backup ${what} in ${this.store.description}`.replace("  ", " "));
+      }
       return latest.complete!;
     }
     checkBackupRef(ref);
@@ -144,16 +158,33 @@ export class Repository {
   }
 
   /**
-   * Why reading an object failed. A decrypt failure ("no identity matches", a bad header MAC) may be
-   * damage rather than a wrong key: the object is hashed whole again, and a mismatch is the cause.
-   * Only failures pay for the second read; no temporary file is needed.
+   * An object's plaintext: stored bytes → size and SHA-256 check → age decryption. The stream
+   * fails unless the whole object was read, matched complete.json and passed age authentication.
+   * An age failure that looks like a wrong key ("no identity matches") is first checked against
+   * the object's SHA-256: damaged bytes are a corrupt backup (VERIFY, exit 3), not a wrong key.
    */
-  async explainFailure(rec: CompleteRecord, key: string, err: unknown): Promise<unknown> {
-    if (err instanceof StrongboxError && err.code === "VERIFY" && /SHA-256 mismatch|complete\.json (says|does not list)|larger than recorded|is missing/.test(err.message)) return err;
+  async openDecrypted(rec: CompleteRecord, key: string, identities: Identity[], onBytes?: (n: number) => void): Promise<Readable> {
+    const stored = await this.getChecked(rec, key, onBytes);
+    const decrypt = createDecryptStream(identities);
+    const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+    let finished = false;
+    pipelineCb(stored, decrypt, (err) => {
+      if (!err) return;
+      void this.explainDecryptFailure(rec, key, err).then((e) => out.destroy(e as Error));
+    });
+    decrypt.pipe(out);
+    out.on("end", () => (finished = true));
+    // A consumer that gives up tears the fetch and the decryption down with it.
+    out.on("close", () => {
+      if (!finished) decrypt.destroy();
+    });
+    return out;
+  }
+
+  private async explainDecryptFailure(rec: CompleteRecord, key: string, err: unknown): Promise<unknown> {
+    if (!(err instanceof StrongboxError) || err.code !== "CRYPTO") return err;
     try {
-      await pipeline(await this.getChecked(rec, key), async function (src: AsyncIterable<Buffer>) {
-        for await (const _ of src);
-      });
+      await drain(await this.getChecked(rec, key));
     } catch (hashErr) {
       if (hashErr instanceof StrongboxError && hashErr.code === "VERIFY") return hashErr;
     }
@@ -162,20 +193,17 @@ export class Repository {
 
   async readManifest(rec: CompleteRecord, identities: Identity[]): Promise<Manifest> {
     const key = keys.manifest(rec.id);
-    const chunks: Buffer[] = [];
-    try {
-      await pipeline(await this.getChecked(rec, key), createDecryptStream(identities), async function (src: AsyncIterable<Buffer>) {
-        for await (const c of src) chunks.push(c);
-      });
-    } catch (err) {
-      throw await this.explainFailure(rec, key, err);
-    }
-    let m: unknown;
-    try {
-      m = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-    } catch {
-      throw new StrongboxError("VERIFY", `${key}: decrypted manifest is not JSON`);
-    }
-    return validateManifest(m, rec, key);
+    const size = rec.objects.find((o) => o.key === key)?.size ?? 0;
+    if (size > MAX_MANIFEST_BYTES) throw new StrongboxError("VERIFY", `${key}: ${size} bytes, more than a manifest may hold (${MAX_MANIFEST_BYTES})`);
+    const body = await readAll(await this.openDecrypted(rec, key, identities), MAX_MANIFEST_BYTES);
+    return parseManifest(body, rec);
   }
+}
+
+/** A manifest holds ~200 bytes per file: 1 GiB is five million files. */
+const MAX_MANIFEST_BYTES = 1024 ** 3;
+
+/** Reads a stream to its end, keeping nothing. */
+export async function drain(stream: Readable): Promise<void> {
+  for await (const _ of stream as AsyncIterable<Buffer>);
 }

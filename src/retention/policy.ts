@@ -15,6 +15,8 @@ export interface BackupInfo {
   /** When the backup started (complete.json's started_at, else its id). */
   time: Date;
   complete: boolean;
+  /** The sources it holds (complete.json's sources); retention is computed per source. */
+  sources: string[];
   /** Newest write to any of its objects: an incomplete backup written to recently may still be running. */
   lastActivity?: Date;
   /** Whether its most recent drill passed. */
@@ -53,26 +55,15 @@ export function hasRules(rules: RetentionRules | undefined): boolean {
   return Boolean(rules && Object.values(rules).some((v) => typeof v === "number" && v > 0));
 }
 
-/**
- * restic `forget` semantics: the union of keep_last and of the newest backup in each of the last
- * N hours/days/weeks/months/years that have backups (periods in `timezone`). On top of that, and
- * whatever the rules say: the newest complete backup and the newest backup whose last drill passed
- * are kept; incomplete backups go only once nothing was written to them for 24 h; and nothing is
- * dropped if that would leave no complete backup. Every decision says why.
- */
-export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: { now: Date; timezone?: string }): Decision[] {
-  const tz = o.timezone ?? "UTC";
-  const reasons = new Map<string, string[]>(backups.map((b) => [b.id, []]));
-  const add = (id: string, why: string) => reasons.get(id)!.push(why);
-  const complete = backups.filter((b) => b.complete).sort(newestFirst);
-
-  complete.slice(0, rules.keep_last ?? 0).forEach((b, i) => add(b.id, `last ${i + 1}/${rules.keep_last}`));
+/** The reasons one group (the complete backups holding one source, newest first) keeps, by id. */
+function keepInGroup(group: BackupInfo[], rules: RetentionRules, tz: string, add: (id: string, why: string) => void): void {
+  group.slice(0, rules.keep_last ?? 0).forEach((b, i) => add(b.id, `last ${i + 1}/${rules.keep_last}`));
   for (const { rule, label, key } of BUCKETS) {
     const n = rules[rule] ?? 0;
     if (n <= 0) continue;
     let last: string | undefined;
     let count = 0;
-    for (const b of complete) {
+    for (const b of group) {
       const k = key(new Date(wallTime(b.time.getTime(), tz)));
       if (k === last) continue;
       last = k;
@@ -80,15 +71,50 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
       add(b.id, `${label} ${k}`);
     }
   }
-  if (complete[0]) add(complete[0].id, "newest complete backup");
-  const drilled = complete.find((b) => b.drillPassed);
-  if (drilled) add(drilled.id, "newest backup that passed a drill");
+  if (group[0]) add(group[0].id, "newest");
+  const drilled = group.find((b) => b.drillPassed);
+  if (drilled) add(drilled.id, "newest drill-passed");
+}
+
+/**
+ * restic `forget` semantics, grouped by source as restic groups by paths: for each source, the
+ * union of keep_last and of the newest backup in each of the last N hours/days/weeks/months/years
+ * that have backups of it (periods in `timezone`). A complete backup is dropped only when no rule
+ * keeps it for any source it holds. Whatever the rules say, per source: its newest complete backup
+ * and its newest backup whose last drill passed are kept; incomplete backups go only once nothing
+ * was written to them for 24 h; and nothing is dropped that would leave a source without a
+ * complete backup. Every decision says why, naming the sources ("last 1/2 of db, projects").
+ */
+export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: { now: Date; timezone?: string }): Decision[] {
+  const tz = o.timezone ?? "UTC";
+  // id → reason text → sources it applies to (insertion order kept, so the text reads rule by rule)
+  const reasons = new Map<string, Map<string, string[]>>(backups.map((b) => [b.id, new Map()]));
+  const complete = backups.filter((b) => b.complete).sort(newestFirst);
+  const groups = new Map<string, BackupInfo[]>();
+  for (const b of complete) {
+    // A backup that names no source (a damaged or foreign complete.json) forms its own group, so it is never dropped unseen.
+    for (const s of b.sources.length ? b.sources : [`(no sources listed)`]) {
+      if (!groups.has(s)) groups.set(s, []);
+      groups.get(s)!.push(b);
+    }
+  }
+  for (const [source, group] of [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    keepInGroup(group, rules, tz, (id, why) => {
+      const m = reasons.get(id)!;
+      if (!m.has(why)) m.set(why, []);
+      m.get(why)!.push(source);
+    });
+  }
 
   const decisions: Decision[] = [];
   for (const b of [...backups].sort(newestFirst)) {
-    const why = reasons.get(b.id)!;
+    const why = [...reasons.get(b.id)!].map(([text, sources]) => `${text} of ${sources.join(", ")}`);
     if (b.complete) {
-      decisions.push(why.length ? { id: b.id, keep: true, reasons: why } : { id: b.id, keep: false, reasons: ["not kept by any rule"] });
+      decisions.push(
+        why.length
+          ? { id: b.id, keep: true, reasons: why }
+          : { id: b.id, keep: false, reasons: [`no rule keeps it for any of its sources (${b.sources.join(", ") || "none listed"})`] },
+      );
     } else {
       const idle = o.now.getTime() - (b.lastActivity ?? b.time).getTime();
       decisions.push(
@@ -98,9 +124,10 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
       );
     }
   }
-  // Belt and braces: never leave the repository without a complete backup.
-  if (complete.length && decisions.filter((d) => d.keep && complete.some((c) => c.id === d.id)).length === 0) {
-    throw new Error("retention would delete every complete backup; refusing");
+  // Belt and braces: never leave a source (or the repository) without a complete backup.
+  const kept = new Set(decisions.filter((d) => d.keep).map((d) => d.id));
+  for (const [source, group] of groups) {
+    if (!group.some((b) => kept.has(b.id))) throw new Error(`retention would delete every complete backup of ${source}; refusing`);
   }
   return decisions;
 }

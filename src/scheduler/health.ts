@@ -6,7 +6,21 @@ export interface JobStats {
   lastDuration?: number;
   lastStatus?: "success" | "failure";
   nextRun?: number | null;
+  /** The last run was aborted at its deadline (cleared by the next success). */
+  deadlineHit?: boolean;
 }
+
+/** What /healthz needs to know about a job to judge it. */
+export interface WatchedJob {
+  name: string;
+  command: string;
+  deadlineMs: number;
+  jitterMs: number;
+  /** The first scheduled run after `t`. */
+  nextAfter(t: number): number | null;
+}
+
+const secs = (ms: number) => (ms >= 3600_000 ? `${+(ms / 3600_000).toFixed(1)}h` : ms >= 60_000 ? `${+(ms / 60_000).toFixed(1)}m` : `${Math.round(ms / 1000)}s`);
 
 /** What the daemon knows, for /healthz and Prometheus /metrics: the numbers people alert on. */
 export class DaemonMetrics {
@@ -15,6 +29,33 @@ export class DaemonMetrics {
   lastBackupFinished?: number;
   lastDrillPassed?: boolean;
   running?: string;
+  runningSince?: number;
+  watched: WatchedJob[] = [];
+  readonly startedAt = Date.now();
+
+  /**
+   * Unhealthy when a job runs past its deadline, when a job's last run was aborted at its deadline,
+   * or when a backup job is overdue: the first run scheduled after its last success (or after the
+   * daemon started) has not succeeded within its jitter and deadline.
+   */
+  health(now = Date.now()): { ok: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    for (const w of this.watched) {
+      const s = this.jobs.get(w.name) ?? {};
+      if (this.running === w.name && this.runningSince !== undefined && now - this.runningSince > w.deadlineMs) {
+        reasons.push(`job ${w.name} has been running for ${secs(now - this.runningSince)}, past its deadline of ${secs(w.deadlineMs)}`);
+      }
+      if (s.deadlineHit) reasons.push(`job ${w.name}: its last run was aborted at its deadline of ${secs(w.deadlineMs)}`);
+      if (w.command === "backup") {
+        const base = s.lastSuccess ?? this.startedAt;
+        const due = w.nextAfter(base);
+        if (due !== null && now > due + w.jitterMs + w.deadlineMs) {
+          reasons.push(`backup job ${w.name} is overdue: no successful run since ${new Date(base).toISOString()}${s.lastSuccess ? "" : " (daemon start)"}; a run was due at ${new Date(due).toISOString()}`);
+        }
+      }
+    }
+    return { ok: reasons.length === 0, reasons };
+  }
 
   job(name: string): JobStats {
     if (!this.jobs.has(name)) this.jobs.set(name, {});
@@ -37,6 +78,7 @@ export class DaemonMetrics {
     if (this.lastBackupFinished !== undefined) metric("strongbox_newest_backup_age_seconds", "Age of the newest backup this daemon completed", "gauge", [["", Math.round((now - this.lastBackupFinished) / 1000)]]);
     if (this.lastDrillPassed !== undefined) metric("strongbox_last_drill_passed", "1 if the last drill passed, 0 if it failed", "gauge", [["", this.lastDrillPassed ? 1 : 0]]);
     metric("strongbox_job_running", "1 while a job runs", "gauge", [["", this.running ? 1 : 0]]);
+    metric("strongbox_healthy", "1 if /healthz is ok, 0 if a job is past its deadline or a backup is overdue", "gauge", [["", this.health(now).ok ? 1 : 0]]);
     return lines.join("\n") + "\n";
   }
 }
@@ -47,8 +89,10 @@ export async function startHealthServer(listen: string, metrics: DaemonMetrics):
   const port = Number(listen.slice(i + 1));
   const server = createServer((req, res) => {
     if (req.url === "/healthz") {
+      const h = metrics.health();
+      res.statusCode = h.ok ? 200 : 503;
       res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify({ status: "ok", running: metrics.running ?? null, jobs: Object.fromEntries(metrics.jobs) }));
+      res.end(JSON.stringify({ status: h.ok ? "ok" : "unhealthy", reasons: h.reasons, running: metrics.running ?? null, jobs: Object.fromEntries(metrics.jobs) }));
     } else if (req.url === "/metrics") {
       res.setHeader("content-type", "text/plain; version=0.0.4");
       res.end(metrics.prometheus());

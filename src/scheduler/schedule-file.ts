@@ -15,6 +15,7 @@ const jobSchema = z
       for (const e of cronErrors(v)) ctx.addIssue({ code: "custom", message: e });
     }),
     jitter: z.string().refine((v) => parseDuration(v) !== null, "jitter must be a duration like 5m or 30s").optional(),
+    deadline: z.string().refine((v) => (parseDuration(v) ?? 0) > 0, "deadline must be a duration like 6h or 90m").optional(),
     sources: z.array(z.string()).optional(),
     target: z.string().optional(),
   })
@@ -32,6 +33,9 @@ const scheduleSchema = z
   .strict();
 
 export type Schedule = z.infer<typeof scheduleSchema>;
+
+/** How long a job may run before it is aborted, when its schedule entry sets no `deadline`. */
+export const DEFAULT_DEADLINES: Record<"backup" | "drill" | "prune" | "verify", string> = { backup: "6h", verify: "6h", drill: "4h", prune: "1h" };
 export type ScheduleJob = Schedule["jobs"][number];
 
 /** Loads and validates a schedule file (SPEC §8): every problem at once, each with its path. */

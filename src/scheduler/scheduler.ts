@@ -1,3 +1,4 @@
+import { StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CronSchedule } from "./cron.js";
 
@@ -5,6 +6,8 @@ export interface ScheduledJob {
   name: string;
   schedule: CronSchedule;
   jitterMs: number;
+  /** Aborted when it runs longer than this. */
+  deadlineMs?: number;
 }
 
 export type JobRunner = (job: ScheduledJob, signal: AbortSignal) => Promise<void>;
@@ -12,7 +15,7 @@ export type JobRunner = (job: ScheduledJob, signal: AbortSignal) => Promise<void
 export interface SchedulerEvent {
   at: number;
   job: string;
-  what: "due" | "start" | "wait" | "skip" | "finish" | "fail";
+  what: "due" | "start" | "wait" | "skip" | "finish" | "fail" | "deadline" | "stuck";
   detail?: string;
 }
 
@@ -33,7 +36,15 @@ export class Scheduler {
   constructor(
     readonly jobs: ScheduledJob[],
     private readonly runner: JobRunner,
-    private readonly o: { log: Logger; random?: () => number; now: () => number },
+    private readonly o: {
+      log: Logger;
+      random?: () => number;
+      now: () => number;
+      /** How long an aborted job may take to wind down before onStuck is called. */
+      abortWaitMs?: number;
+      /** A job that ignored its abort: the daemon's last resort (exit, so the service manager restarts it). */
+      onStuck?: (job: ScheduledJob, why: string) => void;
+    },
   ) {}
 
   /** Computes each job's first run after `now`; returns them for logging. */
@@ -89,12 +100,23 @@ export class Scheduler {
   run(job: ScheduledJob, now: number): Promise<void> {
     const ac = new AbortController();
     this.event(now, job.name, "start");
+    let stuckTimer: NodeJS.Timeout | undefined;
+    const deadlineTimer = job.deadlineMs
+      ? setTimeout(() => {
+          this.event(this.o.now(), job.name, "deadline");
+          this.o.log.error(`job ${job.name} ran past its deadline (${Math.round(job.deadlineMs! / 1000)} s): aborting it`);
+          ac.abort(new StrongboxError("SOURCE", `job ${job.name} ran past its deadline of ${Math.round(job.deadlineMs! / 1000)} s and was aborted`));
+          stuckTimer = this.watchAbort(job, "after its deadline");
+        }, job.deadlineMs)
+      : undefined;
     const done = this.runner(job, ac.signal).then(
       () => this.event(this.o.now(), job.name, "finish"),
       (err) => {
         this.event(this.o.now(), job.name, "fail", (err as Error)?.message);
       },
     ).finally(() => {
+      clearTimeout(deadlineTimer);
+      clearTimeout(stuckTimer);
       this.running = undefined;
       const nextJob = this.queue.shift();
       if (nextJob && !this.stopped) void this.run(nextJob, this.o.now());
@@ -103,12 +125,22 @@ export class Scheduler {
     return done;
   }
 
+  /** Calls onStuck if the job has not wound down abortWaitMs after its abort. */
+  private watchAbort(job: ScheduledJob, when: string): NodeJS.Timeout {
+    const ms = this.o.abortWaitMs ?? 30_000;
+    return setTimeout(() => {
+      if (this.running?.job !== job) return;
+      this.event(this.o.now(), job.name, "stuck");
+      this.o.onStuck?.(job, `job ${job.name} did not stop within ${ms / 1000} s ${when}`);
+    }, ms);
+  }
+
   get busy(): string | undefined {
     return this.running?.job.name;
   }
 
   /** Stops scheduling; waits up to graceMs for the running job, then aborts it and waits for it to wind down. */
-  async stop(graceMs: number): Promise<"idle" | "finished" | "aborted"> {
+  async stop(graceMs: number): Promise<"idle" | "finished" | "aborted" | "stuck"> {
     this.stopped = true;
     this.queue.length = 0;
     this.pending = [];
@@ -121,9 +153,12 @@ export class Scheduler {
     ]);
     clearTimeout(timer);
     if (finishedInTime) return "finished";
-    r.ac.abort(new Error("daemon stopping"));
-    await r.done;
-    return "aborted";
+    r.ac.abort(new StrongboxError("SOURCE", "daemon stopping: the job was aborted after the grace period"));
+    const ms = this.o.abortWaitMs ?? 30_000;
+    const wound = await Promise.race([r.done.then(() => true), new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms)))]);
+    clearTimeout(timer);
+    if (!wound) this.event(this.o.now(), r.job.name, "stuck");
+    return wound ? "aborted" : "stuck";
   }
 
   private event(at: number, job: string, what: SchedulerEvent["what"], detail?: string): void {

@@ -58,7 +58,7 @@ export class FilesSource implements Source {
   async restore(data: Readable, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
     if (!target.dir) throw new StrongboxError("USAGE", `source ${this.name}: restoring files needs --to-dir`);
     const seen: ExtractedFile[] = [];
-    await extractTar(data, target.dir, { onEntry: (e) => seen.push(e), onBytes: ctx.onBytes, warn: (m) => ctx.log.warn(`${this.name}: ${m}`) });
+    await extractTar(data, target.dir, { onEntry: (e) => seen.push(e), onBytes: ctx.onBytes, keepSetuid: target.keepSetuid, warn: (m) => ctx.log.warn(`${this.name}: ${m}`) });
     return this.check(manifest, seen);
   }
 

@@ -30,6 +30,8 @@ export interface RestoreTarget {
   noOwner?: boolean;
   /** Parallel pg_restore jobs (needs a temporary file). */
   jobs?: number;
+  /** Files: keep setuid/setgid bits (stripped by default). */
+  keepSetuid?: boolean;
 }
 
 export interface Check {

@@ -1,12 +1,14 @@
-import { randomBytes } from "node:crypto";
 import { constants, createReadStream, promises as fsp } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { NotFoundError, StrongboxError, wrapError } from "../errors.js";
+import { isOrphan, tempName } from "./leftovers.js";
 import { markErrors, type ObjectInfo, type Store } from "./store.js";
 
 const TMP_MARK = ".strongbox-tmp-";
 const WRITE_BATCH = 1024 * 1024;
+/** An empty backup directory younger than this may be one a running backup just created. */
+const EMPTY_DIR_AGE_MS = 3600_000;
 
 function checkKey(key: string): void {
   if (!key || key.startsWith("/") || key.split("/").some((p) => p === ".." || p === "." || p === "")) {
@@ -38,7 +40,7 @@ export class LocalDirStore implements Store {
   async put(key: string, body: Readable, o: { signal?: AbortSignal } = {}): Promise<ObjectInfo> {
     checkKey(key);
     const final = join(this.root, key);
-    const tmp = join(dirname(final), `${TMP_MARK}${randomBytes(6).toString("hex")}`);
+    const tmp = join(dirname(final), tempName(TMP_MARK));
     let bodyError: unknown;
     try {
       await fsp.mkdir(dirname(final), { recursive: true });
@@ -118,9 +120,11 @@ export class LocalDirStore implements Store {
     yield* walk.call(this, start);
   }
 
-  async abortStaleUploads(before: Date): Promise<string[]> {
-    const out: string[] = [];
-    const walk = async (dir: string): Promise<void> => {
+  /** Temp files of writers that are gone (or started before `before`), and empty backup directories. */
+  private async sweep(o: { remove: boolean; before?: Date }): Promise<{ paths: string[]; bytes: number }> {
+    const out = { paths: [] as string[], bytes: 0 };
+    const now = Date.now();
+    const walk = async (dir: string, depth: number): Promise<void> => {
       let entries;
       try {
         entries = await fsp.readdir(dir, { withFileTypes: true });
@@ -129,18 +133,32 @@ export class LocalDirStore implements Store {
       }
       for (const d of entries) {
         const abs = join(dir, d.name);
-        if (d.isDirectory()) await walk(abs);
-        else if (d.name.startsWith(TMP_MARK)) {
+        if (d.isDirectory()) await walk(abs, depth + 1);
+        else if (d.isFile() && d.name.startsWith(TMP_MARK)) {
           const st = await fsp.stat(abs).catch(() => null);
-          if (st && st.mtime < before) {
-            await fsp.unlink(abs).catch(() => {});
-            out.push(relative(this.root, abs).split(sep).join("/"));
-          }
+          if (!st || !(isOrphan(d.name, TMP_MARK, st.mtime, now) || (o.before && st.mtime < o.before))) continue;
+          if (o.remove && (await fsp.unlink(abs).then(() => false, () => true))) continue;
+          out.paths.push(relative(this.root, abs).split(sep).join("/"));
+          out.bytes += st.size;
         }
       }
+      // backups/<id>/ left empty by a kill before its first object, or by a prune of an older version
+      if (o.remove && depth === 2 && relative(this.root, dir).startsWith("backups")) {
+        const st = await fsp.stat(dir).catch(() => null);
+        if (st && now - st.mtime.getTime() > EMPTY_DIR_AGE_MS) await fsp.rmdir(dir).catch(() => {});
+      }
     };
-    await walk(this.root);
+    await walk(this.root, 0);
     return out;
+  }
+
+  async abortStaleUploads(before: Date): Promise<string[]> {
+    return (await this.sweep({ remove: true, before })).paths;
+  }
+
+  async leftovers(o: { remove: boolean }): Promise<{ count: number; bytes: number }> {
+    const r = await this.sweep(o);
+    return { count: r.paths.length, bytes: r.bytes };
   }
 
   async delete(key: string): Promise<void> {

@@ -1,8 +1,21 @@
 import type { Config, Role } from "../config/schema.js";
+import { parseDuration } from "../config/duration.js";
 import { StrongboxError } from "../errors.js";
 import { LocalDirStore } from "./local-dir.js";
 import { S3Store, type S3StoreOptions } from "./s3.js";
 import type { Store } from "./store.js";
+
+const ms = (d: string) => parseDuration(d)!;
+
+/**
+ * verify_after_write HEADs each upload: with the reader's credentials when this host has them,
+ * otherwise with the writer's own (the operator then grants the writer s3:GetObject on the prefix).
+ */
+function verifyCredentials(cfg: Config, role: Role): { accessKeyId: string; secretAccessKey: string } {
+  const c = cfg.repository.s3!.credentials;
+  const creds = c.reader ?? c[role]!;
+  return { accessKeyId: creds.access_key_id, secretAccessKey: creds.secret_access_key };
+}
 
 /** Opens the configured repository with the credentials of one role (SPEC §5). */
 export function openStore(cfg: Config, role: Role, extra: Partial<S3StoreOptions> = {}): Store {
@@ -25,6 +38,9 @@ export function openStore(cfg: Config, role: Role, extra: Partial<S3StoreOptions
     role,
     objectLockDays: s3.object_lock_days,
     partSize: s3.part_size_mb * 1024 * 1024,
+    timeouts: { connectMs: ms(s3.timeouts.connect), idleMs: ms(s3.timeouts.idle), requestMs: ms(s3.timeouts.request) },
+    retry: { attempts: s3.retry.attempts, baseDelayMs: ms(s3.retry.base_delay), maxDelayMs: ms(s3.retry.max_delay) },
+    verifyCredentials: role === "writer" && s3.verify_after_write ? verifyCredentials(cfg, role) : undefined,
     ...extra,
   });
 }

@@ -3,25 +3,26 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
-  GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   PutObjectRetentionCommand,
-  S3Client,
+  HeadObjectCommand,
+  type S3Client,
   UploadPartCommand,
   type CompletedPart,
+  type PutObjectCommandInput,
 } from "@aws-sdk/client-s3";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, promises as fsp } from "node:fs";
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { NotFoundError, StrongboxError } from "../errors.js";
-import { retry } from "./retry.js";
+import { StrongboxError } from "../errors.js";
+import { DEFAULT_RETRY, retry, type RetryBudget } from "./retry.js";
+import { createS3Client, DEFAULT_TIMEOUTS, describeS3Error, type S3Timeouts } from "./s3-client.js";
+import { resumableGet } from "./s3-get.js";
+import { probeS3, type ProbeAction, type ProbeResult } from "./s3-probe.js";
+import { watchedUpload } from "./s3-upload-watch.js";
+import { discardSpool, newSpool, type SpoolFile } from "./spool.js";
 import { markErrors } from "./store.js";
 import type { ObjectInfo, Store } from "./store.js";
 
@@ -42,33 +43,24 @@ export interface S3StoreOptions {
   concurrency?: number;
   spoolDir?: string;
   objectLockDays?: number;
-  attempts?: number;
+  timeouts?: S3Timeouts;
+  retry?: RetryBudget;
+  /**
+   * Credentials that may HEAD the objects (the reader's, or the writer's when the operator granted it
+   * s3:GetObject): after each upload, strongbox checks that the object is really stored, with our size
+   * and ETag (MD5), and re-sends a single-part object that was acknowledged but not stored.
+   */
+  verifyCredentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
 export const DEFAULT_PART_SIZE = 128 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 
-interface SpoolFile {
-  path: string;
-  fh: fsp.FileHandle;
-  size: number;
-  md5?: ReturnType<typeof createHash>;
-}
+const statusOf = (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 
-/** Describes an S3 error in one line, with a hint for the usual causes. */
-export function describeS3Error(err: unknown, what: string, role: string): StrongboxError {
-  if (err instanceof StrongboxError) return err;
-  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode;
-  const name = e.name && e.name !== "Error" ? e.name : e.code ?? "error";
-  let hint = "";
-  if (name === "AccessDenied" || status === 403) hint = ` — the ${role} credentials are not allowed to do this (see 'strongbox policy ${role}')`;
-  else if (name === "InvalidAccessKeyId" || name === "SignatureDoesNotMatch") hint = ` — check the ${role} access key and secret`;
-  else if (name === "NoSuchBucket") hint = " — the bucket does not exist";
-  else if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET"].includes(e.code ?? "")) hint = " — the endpoint is unreachable";
-  const st = status ? ` (HTTP ${status})` : "";
-  return new StrongboxError("STORE", `s3: ${what}: ${name}${st}${hint}`, { cause: err });
-}
+/** The server may have acted on the request: the answer, not the request, may be what was lost. A refused connection never reached it. */
+const outcomeUnknown = (err: unknown) =>
+  (statusOf(err) === undefined && !["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"].includes((err as { code?: string })?.code ?? "")) || statusOf(err)! >= 500;
 
 export class S3Store implements Store {
   readonly description: string;
@@ -76,33 +68,25 @@ export class S3Store implements Store {
   private readonly partSize: number;
   private readonly concurrency: number;
   private readonly spoolDir: string;
+  private readonly timeouts: S3Timeouts;
+  private readonly budget: RetryBudget;
+  private readonly verifier?: S3Client;
 
   constructor(private readonly o: S3StoreOptions) {
     this.description = `s3://${o.bucket}/${o.prefix}`;
     this.partSize = Math.max(MIN_PART_SIZE, o.partSize ?? DEFAULT_PART_SIZE);
     this.concurrency = Math.max(1, o.concurrency ?? 2);
     this.spoolDir = o.spoolDir ?? tmpdir();
-    const agentOptions = { keepAlive: true, maxSockets: 16 };
-    // strongbox supports Node 20; the SDK's warning about its own future releases is noise in job logs.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-    this.client = new S3Client({
-      region: o.region,
-      endpoint: o.endpoint,
-      forcePathStyle: o.forcePathStyle,
-      credentials: o.credentials,
-      // The default CRC32 "aws-chunked" uploads corrupt objects on some S3-compatible servers.
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-      maxAttempts: o.attempts ?? 4,
-      // strongbox reports failures itself, once, in one line; the SDK's console chatter would duplicate them.
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
-      requestHandler: new NodeHttpHandler({
-        connectionTimeout: 10_000,
-        requestTimeout: 120_000,
-        httpAgent: new HttpAgent(agentOptions),
-        httpsAgent: new HttpsAgent(agentOptions),
-      }),
-    });
+    this.timeouts = o.timeouts ?? DEFAULT_TIMEOUTS;
+    this.budget = o.retry ?? DEFAULT_RETRY;
+    const conn = { endpoint: o.endpoint, region: o.region, forcePathStyle: o.forcePathStyle, timeouts: this.timeouts };
+    this.client = createS3Client({ ...conn, credentials: o.credentials });
+    this.verifier = o.verifyCredentials ? createS3Client({ ...conn, credentials: o.verifyCredentials }) : undefined;
+  }
+
+  /** One S3 call under the retry budget; `attempt` is 1-based, for callers that must know whether an earlier attempt may have landed. */
+  private call<T>(fn: (attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return retry(fn, { ...this.budget, signal });
   }
 
   private k(key: string): string {
@@ -114,41 +98,89 @@ export class S3Store implements Store {
     return days > 0 ? { ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: new Date(Date.now() + days * 86400_000) } : {};
   }
 
-  private async newSpool(): Promise<SpoolFile> {
-    const path = join(this.spoolDir, `strongbox-part-${randomBytes(8).toString("hex")}`);
-    const fh = await fsp.open(path, "wx+", 0o600);
-    return { path, fh, size: 0, md5: (this.o.objectLockDays ?? 0) > 0 ? createHash("md5") : undefined };
+  private async sendPart(uploadId: string, key: string, partNumber: number, part: SpoolFile, md5: Buffer, signal?: AbortSignal): Promise<CompletedPart> {
+    const res = await this.call(async () => {
+      const w = watchedUpload(part.path, `uploading ${key} part ${partNumber}`, this.timeouts.idleMs, signal);
+      try {
+        const cmd = new UploadPartCommand({
+          Bucket: this.o.bucket,
+          Key: this.k(key),
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          ContentLength: part.size,
+          ContentMD5: md5.toString("base64"),
+          Body: w.body,
+        });
+        return await this.client.send(cmd, { abortSignal: w.signal });
+      } catch (err) {
+        throw w.reason(err);
+      } finally {
+        w.stop();
+      }
+    }, signal);
+    return { PartNumber: partNumber, ETag: res.ETag };
   }
 
-  private async sendPart(uploadId: string, key: string, partNumber: number, part: SpoolFile, signal?: AbortSignal): Promise<CompletedPart> {
-    const res = await retry(
-      () =>
-        this.client.send(
-          new UploadPartCommand({
-            Bucket: this.o.bucket,
-            Key: this.k(key),
-            UploadId: uploadId,
-            PartNumber: partNumber,
-            ContentLength: part.size,
-            ContentMD5: part.md5?.copy().digest("base64"),
-            Body: createReadStream(part.path),
-          }),
-          { abortSignal: signal },
-        ),
-      { attempts: this.o.attempts ?? 5, signal },
-    );
-    return { PartNumber: partNumber, ETag: res.ETag };
+  /**
+   * A single-part upload, If-None-Match: * and Content-MD5. A retry that gets 412 after an attempt
+   * whose outcome is unknown (reset, timeout, 5xx: the response may be what was lost) is our own
+   * earlier attempt having landed: keys are unique to this run (the id has a random tail and the
+   * repository lock keeps one writer), and Content-MD5 makes the server store our exact bytes or
+   * nothing. A 412 on a first attempt is a real conflict.
+   */
+  private async putSingle(key: string, spool: SpoolFile, common: Pick<PutObjectCommandInput, "Bucket" | "Key" | "ACL">, signal?: AbortSignal): Promise<void> {
+    const md5 = spool.md5.digest();
+    let mayHaveLanded = false;
+    await this.call(async () => {
+      const w = spool.size ? watchedUpload(spool.path, `uploading ${key}`, this.timeouts.idleMs, signal) : undefined;
+      try {
+        const cmd = new PutObjectCommand({ ...common, IfNoneMatch: "*", ContentLength: spool.size, ContentMD5: md5.toString("base64"), Body: w?.body ?? Buffer.alloc(0) });
+        await this.client.send(cmd, { abortSignal: w?.signal ?? signal });
+      } catch (e) {
+        const err = w ? w.reason(e) : e;
+        if (!(statusOf(err) === 412 && mayHaveLanded)) {
+          if (outcomeUnknown(err)) mayHaveLanded = true;
+          throw err;
+        }
+      } finally {
+        w?.stop();
+      }
+      // Inside the retry: an upload acknowledged but not stored is sent again.
+      await this.checkStored(key, spool.size, `"${md5.toString("hex")}"`, signal);
+    }, signal);
+  }
+
+  /**
+   * With verifyCredentials: HEADs the object and compares size and ETag, because no checksum the
+   * server verifies can reveal a write it acknowledged and then dropped. Without them the writer
+   * cannot read; such a loss then shows up in the reader's verify or drill (exit 3), never as a
+   * complete backup when complete.json itself is the one lost.
+   */
+  private async checkStored(key: string, size: number, etag: string, signal?: AbortSignal): Promise<void> {
+    if (!this.verifier) return;
+    const verifier = this.verifier;
+    let head;
+    try {
+      head = await this.call(() => verifier.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }), { abortSignal: signal }), signal);
+    } catch (err) {
+      if (statusOf(err) === 404) {
+        const lost = new StrongboxError("STORE", `s3: uploading ${key}: the server acknowledged the upload but did not store it (lost write, found by verify_after_write)`);
+        throw Object.assign(lost, { transient: true });
+      }
+      throw describeS3Error(err, `checking ${key} after its upload (verify_after_write)`, "verify_after_write");
+    }
+    const comparable = /^"[0-9a-f]{32}(-\d+)?"$/.test(head.ETag ?? "");
+    if (head.ContentLength !== size || (comparable && head.ETag !== etag)) {
+      throw new StrongboxError("STORE", `s3: uploading ${key}: the stored object is not what was sent (size ${head.ContentLength} vs ${size}, ETag ${head.ETag} vs ${etag})`);
+    }
   }
 
   async put(key: string, body: Readable, o: { signal?: AbortSignal } = {}): Promise<ObjectInfo> {
     const spools = new Set<SpoolFile>();
-    const discard = async (s: SpoolFile) => {
-      spools.delete(s);
-      await s.fh.close().catch(() => {});
-      await fsp.unlink(s.path).catch(() => {});
-    };
+    const discard = (s: SpoolFile) => (spools.delete(s), discardSpool(s));
     let uploadId: string | undefined;
     const parts: Promise<CompletedPart>[] = [];
+    const partMd5s: Buffer[] = [];
     const inflight = new Set<Promise<void>>();
     let failure: unknown;
     let bodyError: unknown;
@@ -156,11 +188,11 @@ export class S3Store implements Store {
     const lock = this.lockParams();
     const common = { Bucket: this.o.bucket, Key: this.k(key), ACL: "bucket-owner-full-control" as const, ...lock };
     const startPart = async (s: SpoolFile) => {
-      if (!uploadId) {
-        const created = await retry(() => this.client.send(new CreateMultipartUploadCommand(common), { abortSignal: o.signal }), { signal: o.signal });
-        uploadId = created.UploadId!;
-      }
-      const p = this.sendPart(uploadId, key, parts.length + 1, s, o.signal).finally(() => discard(s));
+      // A CreateMultipartUpload whose answer was lost leaves an empty upload; prune aborts stale ones.
+      uploadId ??= (await this.call(() => this.client.send(new CreateMultipartUploadCommand(common), { abortSignal: o.signal }), o.signal)).UploadId!;
+      const md5 = s.md5.digest();
+      partMd5s.push(md5);
+      const p = this.sendPart(uploadId, key, parts.length + 1, s, md5, o.signal).finally(() => discard(s));
       parts.push(p);
       const tracked: Promise<void> = p.then(
         () => void inflight.delete(tracked),
@@ -176,7 +208,7 @@ export class S3Store implements Store {
       if (failure) throw failure;
     };
     try {
-      let cur = await this.newSpool();
+      let cur = await newSpool(this.spoolDir);
       spools.add(cur);
       for await (const chunk of markErrors(body as AsyncIterable<Buffer>, (e) => (bodyError = e))) {
         if (o.signal?.aborted) throw o.signal.reason ?? new Error("aborted");
@@ -185,61 +217,44 @@ export class S3Store implements Store {
           const n = Math.min(chunk.length - off, this.partSize - cur.size);
           const slice = chunk.subarray(off, off + n);
           await cur.fh.write(slice, 0, n, cur.size);
-          cur.md5?.update(slice);
+          cur.md5.update(slice);
           cur.size += n;
           off += n;
           total += n;
           if (cur.size === this.partSize) {
             await startPart(cur);
-            cur = await this.newSpool();
+            cur = await newSpool(this.spoolDir);
             spools.add(cur);
           }
         }
       }
       if (!uploadId) {
-        await retry(
-          () =>
-            this.client.send(
-              new PutObjectCommand({
-                ...common,
-                IfNoneMatch: "*",
-                ContentLength: cur.size,
-                ContentMD5: cur.md5?.digest("base64"),
-                Body: cur.size ? createReadStream(cur.path) : Buffer.alloc(0),
-              }),
-              { abortSignal: o.signal },
-            ),
-          { signal: o.signal },
-        );
+        await this.putSingle(key, cur, common, o.signal);
         await discard(cur);
         return { key, size: total };
       }
       if (cur.size > 0) await startPart(cur);
       else await discard(cur);
       const done = await Promise.all(parts);
-      await retry(
-        () =>
-          this.client.send(
-            new CompleteMultipartUploadCommand({
-              Bucket: this.o.bucket,
-              Key: this.k(key),
-              UploadId: uploadId,
-              IfNoneMatch: "*",
-              MultipartUpload: { Parts: done },
-            }),
-            { abortSignal: o.signal },
-          ),
-        { signal: o.signal },
-      );
+      let mayHaveLanded = false;
+      await this.call(async () => {
+        try {
+          const cmd = new CompleteMultipartUploadCommand({ Bucket: this.o.bucket, Key: this.k(key), UploadId: uploadId, IfNoneMatch: "*", MultipartUpload: { Parts: done } });
+          await this.client.send(cmd, { abortSignal: o.signal });
+        } catch (err) {
+          // The upload is gone (or the key taken) after an attempt that may have landed: ours completed it (see putSingle).
+          const gone = statusOf(err) === 412 || statusOf(err) === 404 || (err as { name?: string }).name === "NoSuchUpload";
+          if (gone && mayHaveLanded) return;
+          if (outcomeUnknown(err)) mayHaveLanded = true;
+          throw err;
+        }
+      }, o.signal);
+      const etag = `"${createHash("md5").update(Buffer.concat(partMd5s)).digest("hex")}-${partMd5s.length}"`;
+      await this.checkStored(key, total, etag, o.signal); // outside the retry: the parts are gone, the backup fails
       if (lock.ObjectLockMode) {
         // Some servers (Ceph RGW 16) ignore lock headers on CreateMultipartUpload: set the retention explicitly.
-        await retry(
-          () =>
-            this.client.send(
-              new PutObjectRetentionCommand({ Bucket: this.o.bucket, Key: this.k(key), Retention: { Mode: lock.ObjectLockMode, RetainUntilDate: lock.ObjectLockRetainUntilDate } }),
-            ),
-          { signal: o.signal },
-        );
+        const retention = { Mode: lock.ObjectLockMode, RetainUntilDate: lock.ObjectLockRetainUntilDate };
+        await this.call(() => this.client.send(new PutObjectRetentionCommand({ Bucket: this.o.bucket, Key: this.k(key), Retention: retention }), { abortSignal: o.signal }), o.signal);
       }
       return { key, size: total };
     } catch (err) {
@@ -252,8 +267,7 @@ export class S3Store implements Store {
           .catch(() => undefined);
       }
       if (err === bodyError) throw err; // the source failed, not the store
-      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === "PreconditionFailed" || e.$metadata?.httpStatusCode === 412) {
+      if (statusOf(err) === 412 || (err as { name?: string }).name === "PreconditionFailed") {
         throw new StrongboxError("STORE", `object already exists, not overwriting: ${key}`);
       }
       if ((err as NodeJS.ErrnoException).code === "ENOSPC") {
@@ -265,15 +279,9 @@ export class S3Store implements Store {
     }
   }
 
-  async get(key: string, o: { signal?: AbortSignal } = {}): Promise<Readable> {
-    try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }), { abortSignal: o.signal });
-      return res.Body as Readable;
-    } catch (err) {
-      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404) throw new NotFoundError(key);
-      throw describeS3Error(err, `reading ${key}`, this.o.role);
-    }
+  get(key: string, o: { signal?: AbortSignal } = {}): Promise<Readable> {
+    const g = { client: this.client, bucket: this.o.bucket, s3Key: this.k(key), key, role: this.o.role };
+    return resumableGet({ ...g, budget: this.budget, idleMs: this.timeouts.idleMs, signal: o.signal });
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
@@ -281,9 +289,8 @@ export class S3Store implements Store {
     do {
       let res;
       try {
-        res = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: this.k(prefix), ContinuationToken: token }),
-        );
+        const cmd = new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: this.k(prefix), ContinuationToken: token });
+        res = await this.call(() => this.client.send(cmd));
       } catch (err) {
         throw describeS3Error(err, `listing ${prefix || "/"}`, this.o.role);
       }
@@ -297,7 +304,7 @@ export class S3Store implements Store {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }));
+      await this.call(() => this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) })));
     } catch (err) {
       throw describeS3Error(err, `deleting ${key}`, this.o.role);
     }
@@ -310,14 +317,16 @@ export class S3Store implements Store {
     do {
       let res;
       try {
-        res = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.o.bucket, Prefix: this.o.prefix, KeyMarker: keyMarker, UploadIdMarker: idMarker }));
+        const cmd = new ListMultipartUploadsCommand({ Bucket: this.o.bucket, Prefix: this.o.prefix, KeyMarker: keyMarker, UploadIdMarker: idMarker });
+        res = await this.call(() => this.client.send(cmd));
       } catch (err) {
         throw describeS3Error(err, "listing multipart uploads", this.o.role);
       }
       for (const u of res.Uploads ?? []) {
         if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= before) continue;
         try {
-          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: u.Key, UploadId: u.UploadId }));
+          const cmd = new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: u.Key, UploadId: u.UploadId });
+          await this.call(() => this.client.send(cmd));
           out.push(u.Key.slice(this.o.prefix.length));
         } catch (err) {
           throw describeS3Error(err, `aborting the multipart upload of ${u.Key}`, this.o.role);
@@ -329,31 +338,13 @@ export class S3Store implements Store {
     return out;
   }
 
-  /**
-   * Tries one permission without changing data: list the prefix, get/delete a key that does not
-   * exist (404/204 mean allowed, 403 denied), or put a small probe object.
-   */
-  async probe(action: "list" | "get" | "delete" | "put", key: string): Promise<"allowed" | "denied" | `error: ${string}`> {
-    try {
-      if (action === "list") await this.client.send(new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: this.o.prefix, MaxKeys: 1 }));
-      else if (action === "get") await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }));
-      else if (action === "delete") await this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }));
-      else {
-        const body = Buffer.from("strongbox doctor probe\n");
-        const md5 = createHash("md5").update(body).digest("base64");
-        await this.client.send(new PutObjectCommand({ Bucket: this.o.bucket, Key: this.k(key), Body: body, ContentMD5: md5, ACL: "bucket-owner-full-control" }));
-      }
-      return "allowed";
-    } catch (err) {
-      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404) return "allowed";
-      const badKey = e.name === "SignatureDoesNotMatch" || e.name === "InvalidAccessKeyId";
-      if (e.$metadata?.httpStatusCode === 403 && !badKey) return "denied";
-      return `error: ${describeS3Error(err, action, this.o.role).message}`;
-    }
+  /** Tries one permission without changing data (doctor). */
+  probe(action: ProbeAction, key: string): Promise<ProbeResult> {
+    return probeS3(this.client, this.o.bucket, this.o.prefix, this.o.role, action, key);
   }
 
   destroy(): void {
     this.client.destroy();
+    this.verifier?.destroy();
   }
 }

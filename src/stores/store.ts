@@ -21,6 +21,8 @@ export interface Store {
   delete(key: string): Promise<void>;
   /** Aborts uploads (S3 multipart) or removes temporary files started before `before`; returns what it removed. */
   abortStaleUploads?(before: Date): Promise<string[]>;
+  /** Temporary files of killed writers (and empty backup directories): counted, and removed when asked. */
+  leftovers?(o: { remove: boolean }): Promise<{ count: number; bytes: number }>;
 }
 
 /** Iterates a body, remembering an error it throws, so a store can tell a failing source from its own failure. */

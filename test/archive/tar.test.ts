@@ -66,8 +66,8 @@ describe("tar writer and extractor", () => {
     ["a '..' path", [{ path: "../evil.txt", body: "x" }], /'\.\.' component/],
     ["a nested '..' path", [{ path: "ok/../../evil.txt", body: "x" }], /'\.\.' component/],
     ["an absolute path", [{ path: "/tmp/strongbox-evil-abs.txt", body: "x" }], /absolute path/],
-    ["a write through a symlink", [{ path: "link", type: "symlink" as const, linkname: "/tmp" }, { path: "link/strongbox-evil.txt", body: "x" }], /through a symlink/],
-    ["a write through a relative symlink", [{ path: "up", type: "symlink" as const, linkname: ".." }, { path: "up/escaped.txt", body: "x" }], /through a symlink/],
+    ["a write through a symlink", [{ path: "link", type: "symlink" as const, linkname: "/tmp" }, { path: "link/strongbox-evil.txt", body: "x" }], /which is a symlink/],
+    ["a write through a relative symlink", [{ path: "up", type: "symlink" as const, linkname: ".." }, { path: "up/escaped.txt", body: "x" }], /which is a symlink/],
     ["the same path twice", [{ path: "a.txt", body: "1" }, { path: "a.txt", body: "2" }], /twice/],
   ])("refuses a crafted archive with %s", async (_what, entries, message) => {
     const root = tempDir("tar-evil");

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { lockPath } from "../../src/scheduler/lock.js";
+import { lockPath, repositoryIdentity } from "../../src/repository/lock.js";
 import { BIN, makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 
@@ -95,12 +95,14 @@ jobs:
     const lockDir = tempDir("locks");
     repo.config.lock_dir = lockDir;
     repo.write();
-    const file = lockPath(repo.config.repository.url, lockDir);
-    writeFileSync(file, JSON.stringify({ pid: process.pid, host: (await import("node:os")).hostname(), command: "backup", since: new Date().toISOString() }));
+    // a trailing slash names the same repository, so the same lock
+    const file = lockPath(repositoryIdentity(`${repo.config.repository.url}/`), lockDir);
+    const host = (await import("node:os")).hostname();
+    writeFileSync(file, JSON.stringify({ pid: process.pid, host, boot: "", command: "backup", since: new Date().toISOString(), token: "t1" }));
     const held = await runCli(["-c", repo.configFile, "backup", "now"]);
     expect(held.code).toBe(1);
-    expect(held.stderr).toMatch(new RegExp(`another strongbox run holds the repository lock \\(backup, pid ${process.pid}`));
-    writeFileSync(file, JSON.stringify({ pid: 2 ** 22 + 12345, host: (await import("node:os")).hostname(), command: "backup", since: "2026-01-01T00:00:00Z" }));
+    expect(held.stderr).toMatch(new RegExp(`lock held: another strongbox run holds the repository lock \\(backup, pid ${process.pid}`));
+    writeFileSync(file, JSON.stringify({ pid: 2 ** 22 + 12345, host, boot: "", command: "backup", since: "2026-01-01T00:00:00Z", token: "t2" }));
     const stale = await runCli(["-c", repo.configFile, "backup", "now"]);
     expect(stale.code).toBe(0);
     const { existsSync } = await import("node:fs");

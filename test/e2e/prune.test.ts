@@ -21,7 +21,13 @@ function ageBackups(repo: TestRepo, id: string, daysAgo: number[], incomplete: n
     cpSync(join(base, id), join(base, newId), { recursive: true });
     const completeFile = join(base, newId, "complete.json");
     if (!complete) renameSync(completeFile, join(base, newId, "not-complete.txt"));
-    else writeFileSync(completeFile, readFileSync(completeFile, "utf8").replaceAll(id, newId));
+    else {
+      // A consistent marker for the copy: its id, keys and times (started_at must agree with the id).
+      const rec = JSON.parse(readFileSync(completeFile, "utf8").replaceAll(id, newId));
+      rec.started_at = new Date(Math.floor(t.getTime() / 1000) * 1000).toISOString();
+      rec.finished_at = new Date(Math.floor(t.getTime() / 1000) * 1000 + 500).toISOString();
+      writeFileSync(completeFile, JSON.stringify(rec));
+    }
     ids.push(newId);
   }
   return ids;
@@ -55,10 +61,10 @@ describe("prune", () => {
     const dry = await runCli(["-c", repo.configFile, "--json", "prune", "--dry-run"]);
     expect(dry.code).toBe(0);
     const plan = Object.fromEntries(JSON.parse(dry.stdout).plan.map((r: { id: string; action: string; reasons: string[] }) => [r.id, `${r.action}: ${r.reasons.join("; ")}`]));
-    expect(plan[id]).toMatch(/^keep: last 1\/2; newest complete backup/);
-    expect(plan[d1]).toBe("keep: last 2/2");
-    expect(plan[d2]).toBe("drop: not kept by any rule");
-    expect(plan[d3]).toBe("drop: not kept by any rule");
+    expect(plan[id]).toBe("keep: last 1/2 of files; newest of files");
+    expect(plan[d1]).toBe("keep: last 2/2 of files");
+    expect(plan[d2]).toBe("drop: no rule keeps it for any of its sources (files)");
+    expect(plan[d3]).toBe("drop: no rule keeps it for any of its sources (files)");
     expect(plan[inc3]).toBe("drop: incomplete, nothing written for over 24 h");
     expect(plan[fresh]).toMatch(/^keep: incomplete, may still be in progress/);
     expect(readdirSync(join(repo.dir, "repository/backups"))).toHaveLength(6);
@@ -69,6 +75,47 @@ describe("prune", () => {
     expect(p.code).toBe(0);
     expect(JSON.parse(p.stdout).deleted.sort()).toEqual([d2, d3, inc3].sort());
     expect(readdirSync(join(repo.dir, "repository/backups")).sort()).toEqual([id, d1, fresh].sort());
+  });
+
+  it("issue 9: one full backup and two `backup now --source rundowns`, keep_last 2: the full (the only backup of db and projects) stays", async () => {
+    const dirs = Object.fromEntries(["db", "projects", "rundowns"].map((n) => [n, tempDir(`ps-${n}`)]));
+    for (const [n, d] of Object.entries(dirs)) writeFileSync(join(d, `${n}.txt`), n);
+    const repo = makeRepo({ sources: Object.entries(dirs).map(([name, path]) => ({ name, type: "files", path })) });
+    repo.config.retention = { keep_last: 2 };
+    repo.write();
+    const backup = async (...args: string[]) => {
+      const r = await runCli(["-c", repo.configFile, "--json", "backup", "now", ...args]);
+      expect(r.code).toBe(0);
+      return JSON.parse(r.stdout).id as string;
+    };
+    const full = await backup();
+    const r1 = await backup("--source", "rundowns");
+    const r2 = await backup("--source", "rundowns");
+    const dry = await runCli(["-c", repo.configFile, "--json", "prune", "--dry-run"]);
+    expect(dry.code).toBe(0);
+    const plan = Object.fromEntries(JSON.parse(dry.stdout).plan.map((r: { id: string; action: string; reasons: string[] }) => [r.id, `${r.action}: ${r.reasons.join("; ")}`]));
+    expect(plan[full]).toBe("keep: last 1/2 of db, projects; newest of db, projects");
+    expect(plan[r2]).toBe("keep: last 1/2 of rundowns; newest of rundowns");
+    expect(plan[r1]).toBe("keep: last 2/2 of rundowns");
+    const text = await runCli(["-c", repo.configFile, "prune", "--dry-run"]);
+    expect(text.stdout).toMatch(new RegExp(`${full}\\s+\\S+\\s+keep\\s+last 1/2 of db, projects; newest of db, projects`));
+    const p = await runCli(["-c", repo.configFile, "--json", "prune"]);
+    expect(p.code).toBe(0);
+    expect(JSON.parse(p.stdout).deleted).toEqual([]);
+
+    // a third rundowns-only backup: the oldest rundowns-only one goes, the full still stays
+    const r3 = await backup("--source", "rundowns");
+    const p2 = await runCli(["-c", repo.configFile, "--json", "prune"]);
+    expect(p2.code).toBe(0);
+    expect(JSON.parse(p2.stdout).deleted).toEqual([r1]);
+    const left = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout).map((b: { id: string }) => b.id);
+    expect(left.sort()).toEqual([full, r2, r3].sort());
+    // no empty directory is left for the pruned backup
+    expect(existsSync(join(repo.dir, "repository/backups", r1))).toBe(false);
+    const restored = tempDir("ps-restore");
+    const rs = await runCli(["-c", repo.configFile, "restore", full, "--to-dir", restored]);
+    expect(rs.code).toBe(0);
+    expect(readFileSync(join(restored, "db", "db.txt"), "utf8")).toBe("db");
   });
 
   it("refuses to prune without a retention rule (exit 2)", async () => {

@@ -72,10 +72,14 @@ describe.skipIf(!s3)("S3 repository on Ceph RGW with least-privilege roles", () 
   });
 
   it("a dead endpoint is a clear error (exit 1), not a hang or a stack trace", async () => {
-    const dead = repo.write((c) => (c.repository.s3.endpoint = "http://127.0.0.1:9"));
+    const dead = repo.write((c) => {
+      c.repository.s3.endpoint = "http://127.0.0.1:9";
+      c.repository.s3.retry = { attempts: 3, base_delay: "0.1s", max_delay: "0.2s" };
+    });
     const r = await runCli(["-c", dead, "list"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/unreachable|ECONNREFUSED/);
+    expect(r.stderr).toMatch(/gave up after 3 attempts/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 

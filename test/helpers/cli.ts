@@ -97,3 +97,18 @@ export function makeRepo(o: {
   repo.write();
   return repo;
 }
+
+/** Starts the CLI and SIGKILLs it after `ms` if it is still running; resolves with how it ended (60 s deadline). */
+export function runAndKill(args: string[], ms: number, env: NodeJS.ProcessEnv = {}): Promise<{ killed: boolean; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: "ignore" });
+    let killed = false;
+    const timer = setTimeout(() => (killed = child.kill("SIGKILL")), ms);
+    const deadline = setTimeout(() => reject(new Error(`strongbox ${args.join(" ")} did not end within 60 s`)), 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      clearTimeout(deadline);
+      resolve({ killed, code });
+    });
+  });
+}

@@ -1,103 +1,86 @@
+// Forges backups the way an attacker could: with only the PUBLIC recipient and write access to the
+// repository. No private key is used here. Used to prove that restore, verify, list, prune and drill
+// treat what they read from a repository as hostile.
 import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { zstdCompressSync } from "node:zlib";
 import { createEncryptStream } from "../../src/crypto/age.js";
 import { parseRecipient } from "../../src/crypto/age-keys.js";
-import { silentLogger } from "../../src/log.js";
-import { FORMAT, keys, newBackupId } from "../../src/repository/layout.js";
-import { FilesSource } from "../../src/sources/files.js";
-import { LocalDirStore } from "../../src/stores/local-dir.js";
-import { S3Store } from "../../src/stores/s3.js";
-import type { Store } from "../../src/stores/store.js";
-import type { TestRepo } from "./cli.js";
+import { newBackupId } from "../../src/repository/layout.js";
 
-/**
- * Forges backups as an attacker who holds only the PUBLIC recipient and write access would:
- * objects, manifest and complete.json built with the project's own tar and age code.
- */
-
-export async function collect(stream: Readable): Promise<Buffer> {
+export async function ageEncrypt(plain: Buffer, recipient: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
+  for await (const c of Readable.from([plain]).pipe(createEncryptStream([parseRecipient(recipient)!]))) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
-}
-
-export async function encryptTo(recipient: string, data: Buffer): Promise<Buffer> {
-  const out: Buffer[] = [];
-  await pipeline(Readable.from([data]), createEncryptStream([parseRecipient(recipient)!]), async function (src: AsyncIterable<Buffer>) {
-    for await (const c of src) out.push(c);
-  });
-  return Buffer.concat(out);
 }
 
 export const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
-/** The writer-side store of a test repository (file:// or the S3 writer role). */
-export function writerStore(repo: TestRepo): Store {
-  const url: string = repo.config.repository.url;
-  if (url.startsWith("file://")) return new LocalDirStore(url.slice("file://".length));
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url)!;
-  const s3 = repo.config.repository.s3;
-  return new S3Store({
-    bucket: m[1],
-    prefix: m[2] ? `${m[2].replace(/\/$/, "")}/` : "",
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.credentials.writer.access_key_id, secretAccessKey: s3.credentials.writer.secret_access_key },
-    role: "writer",
-  });
-}
-
 export interface ForgeOptions {
-  /** Files sources: name → directory whose tree becomes the (uncompressed) archive. */
-  files: Record<string, string>;
-  started?: Date;
-  /** Edits before encryption/commit; hashes and sizes are recomputed afterwards, as a forger would. */
-  objectKey?: (id: string, name: string) => string;
-  manifest?: (m: any) => void;
-  complete?: (c: any) => void;
-  /** The final complete.json text, e.g. to make it unreadable. */
-  completeText?: (text: string) => string;
+  /** Plaintext tar per files source (before compression). */
+  files: Record<string, { tar: Buffer; entries: Record<string, unknown>[] }>;
+  id?: string;
+  /** Change the manifest before it is encrypted. */
+  manifest?: (m: Record<string, any>) => void;
+  /** Change complete.json last (hashes are already filled in). */
+  complete?: (c: Record<string, any>) => void;
 }
 
-export async function forgeBackup(store: Store, recipient: string, o: ForgeOptions): Promise<{ id: string; complete: any }> {
-  const started = o.started ?? new Date();
-  const id = newBackupId(started);
-  const manifest: any = { format: FORMAT, id, created_at: started.toISOString(), host: "forger", sources: {} };
-  const objects: any[] = [];
-  const sources: any[] = [];
-  for (const [name, dir] of Object.entries(o.files)) {
-    const artifact = await new FilesSource({ name: "forged", type: "files", path: dir, exclude: [], one_file_system: false }).backup({ log: silentLogger });
-    const plain = await collect(artifact.stream);
-    const part: any = await artifact.finish();
-    const key = o.objectKey?.(id, name) ?? keys.object(id, `${name}.tar.age`);
-    part.object = key;
-    manifest.sources[name] = part;
-    const body = await encryptTo(recipient, plain);
-    await store.put(key, Readable.from([body]));
+/** Writes a well-formed (unless told otherwise) backup into a file:// repository directory. */
+export async function forgeBackup(repoDir: string, recipient: string, o: ForgeOptions): Promise<string> {
+  const id = o.id ?? newBackupId();
+  const dir = join(repoDir, "backups", id);
+  mkdirSync(dir, { recursive: true });
+  const objects: Record<string, unknown>[] = [];
+  const manifest: Record<string, any> = { format: "strongbox/1", id, created_at: new Date().toISOString(), host: "forger", sources: {} };
+  for (const [name, f] of Object.entries(o.files)) {
+    const key = `backups/${id}/${name}.tar.zst.age`;
+    const body = await ageEncrypt(zstdCompressSync(f.tar), recipient);
+    writeFileSync(join(repoDir, key), body);
     objects.push({ key, size: body.length, sha256: sha256(body), source: name });
-    sources.push({ name, type: "files" });
+    const files = f.entries.filter((e) => e.type === "file");
+    manifest.sources[name] = { type: "files", path: "/forged", object: key, files: files.length, bytes: files.reduce((n, e) => n + (e.size as number), 0), entries: f.entries, warnings: [] };
   }
   o.manifest?.(manifest);
-  const mbody = await encryptTo(recipient, Buffer.from(JSON.stringify(manifest)));
-  await store.put(keys.manifest(id), Readable.from([mbody]));
-  objects.push({ key: keys.manifest(id), size: mbody.length, sha256: sha256(mbody) });
-  const complete: any = {
-    format: FORMAT,
+  const mkey = `backups/${id}/manifest.json.age`;
+  const mbody = await ageEncrypt(Buffer.from(JSON.stringify(manifest)), recipient);
+  writeFileSync(join(repoDir, mkey), mbody);
+  objects.push({ key: mkey, size: mbody.length, sha256: sha256(mbody) });
+  const t = idTime(id);
+  const complete: Record<string, any> = {
+    format: "strongbox/1",
     id,
-    started_at: started.toISOString(),
-    finished_at: new Date(started.getTime() + 500).toISOString(),
+    started_at: t.toISOString(),
+    finished_at: new Date(t.getTime() + 900).toISOString(),
     host: "forger",
-    tool_version: "0.0.0",
-    compression: "none",
-    sources,
+    tool_version: "0.1.0",
+    compression: "zstd",
+    sources: Object.keys(o.files).map((name) => ({ name, type: "files" })),
     objects,
     warnings: 0,
   };
   o.complete?.(complete);
-  let text = JSON.stringify(complete, null, 2) + "\n";
-  if (o.completeText) text = o.completeText(text);
-  await store.put(keys.complete(id), Readable.from([Buffer.from(text)]));
-  return { id, complete };
+  writeFileSync(join(dir, "complete.json"), JSON.stringify(complete, null, 2));
+  return id;
+}
+
+export function idTime(id: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id)!;
+  return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
+}
+
+/** Rewrites an object of a file:// backup with `mutate`, and (if asked) complete.json's record of it to match. */
+export function tamper(repoDir: string, id: string, file: string, mutate: (b: Buffer) => Buffer, o: { rehash: boolean }): void {
+  const path = join(repoDir, "backups", id, file);
+  const body = mutate(readFileSync(path));
+  writeFileSync(path, body);
+  if (!o.rehash) return;
+  const cpath = join(repoDir, "backups", id, "complete.json");
+  const rec = JSON.parse(readFileSync(cpath, "utf8"));
+  const obj = rec.objects.find((x: { key: string }) => x.key.endsWith(`/${file}`));
+  obj.size = body.length;
+  obj.sha256 = sha256(body);
+  writeFileSync(cpath, JSON.stringify(rec, null, 2));
 }

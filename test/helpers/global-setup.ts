@@ -46,10 +46,22 @@ export default async function setup(project: TestProject) {
     };
     console.log(`[setup] using the S3 server at ${s3.endpoint} (docker-compose.test.yml)`);
   } else if (have("radosgw") && have("ceph-mon") && have("ceph-osd")) {
-    cephDir = mkdtempSync(join(tmpdir(), "strongbox-ceph-"));
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    // Ports below Linux's ephemeral range (32768–60999), so no outgoing connection can hold one; a
+    // port another suite took meanwhile gets a second and third try on other ports.
+    let port = 0;
     const t0 = Date.now();
-    execFileSync(join(here, "../services/ceph-rgw.sh"), ["start", cephDir, String(port)], { stdio: ["ignore", "ignore", "inherit"] });
+    for (let attempt = 1; ; attempt++) {
+      cephDir = mkdtempSync(join(tmpdir(), "strongbox-ceph-"));
+      port = 20000 + Math.floor(Math.random() * 12000);
+      try {
+        execFileSync(join(here, "../services/ceph-rgw.sh"), ["start", cephDir, String(port)], { stdio: ["ignore", "ignore", "inherit"] });
+        break;
+      } catch (err) {
+        execFileSync(join(here, "../services/ceph-rgw.sh"), ["stop", cephDir], { stdio: "ignore" });
+        if (attempt === 3) throw err;
+        console.log(`[setup] Ceph did not start on port ${port}; trying another port`);
+      }
+    }
     s3 = await createS3Fixture(cephDir, `http://127.0.0.1:${port}`);
     console.log(`[setup] Ceph RGW S3 on 127.0.0.1:${port}, ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   } else if (required) {
@@ -65,10 +77,19 @@ export default async function setup(project: TestProject) {
     const u = new URL(process.env.STRONGBOX_TEST_PG_URL);
     pgFixture = { url: u.toString(), host: u.hostname, port: Number(u.port || 5432), password: decodeURIComponent(u.password) };
   } else if (spawnSync("sh", ["-c", "ls /usr/lib/postgresql/*/bin/initdb"]).status === 0) {
-    pgDir = mkdtempSync(join(tmpdir(), "strongbox-pg-"));
-    const port = 40000 + Math.floor(Math.random() * 20000);
+    let port = 0;
     const password = `pw-${Math.random().toString(36).slice(2)}`;
-    execFileSync(join(here, "../services/postgres.sh"), ["start", pgDir, String(port), password], { stdio: ["ignore", "ignore", "inherit"] });
+    for (let attempt = 1; ; attempt++) {
+      pgDir = mkdtempSync(join(tmpdir(), "strongbox-pg-"));
+      port = 61000 + Math.floor(Math.random() * 4000); // above the ephemeral range, see Ceph above
+      try {
+        execFileSync(join(here, "../services/postgres.sh"), ["start", pgDir, String(port), password], { stdio: ["ignore", "ignore", "inherit"] });
+        break;
+      } catch (err) {
+        if (attempt === 3) throw err;
+        console.log(`[setup] PostgreSQL did not start on port ${port}; trying another port`);
+      }
+    }
     pgFixture = { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, host: "127.0.0.1", port, password };
     console.log(`[setup] PostgreSQL on 127.0.0.1:${port}`);
   } else if (required) {

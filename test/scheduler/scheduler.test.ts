@@ -188,3 +188,38 @@ describe("scheduler with an injected clock", () => {
     expect(await stopping2).toBe("finished");
   });
 });
+
+describe("job deadlines", () => {
+  const job = (name: string, deadlineMs: number): ScheduledJob => ({ name, schedule: new CronSchedule("* * * * *"), jitterMs: 0, deadlineMs });
+
+  it("a job past its deadline is aborted with a reason naming it; one that stops is not 'stuck'", async () => {
+    const { runner, open } = controllableRunner();
+    const stuck: string[] = [];
+    const s = new Scheduler([job("verify", 30)], runner, { log: silentLogger, now: Date.now, abortWaitMs: 50, onStuck: (_j, why) => stuck.push(why) });
+    const done = s.run(s.jobs[0], Date.now());
+    await new Promise((r) => setTimeout(r, 60));
+    expect(open.get("verify")!.signal.aborted).toBe(true);
+    expect(String(open.get("verify")!.signal.reason.message)).toMatch(/job verify ran past its deadline/);
+    await done;
+    await new Promise((r) => setTimeout(r, 80));
+    expect(s.events.map((e) => e.what)).toEqual(["start", "deadline", "fail"]);
+    expect(stuck).toEqual([]);
+  });
+
+  it("a job that ignores its abort is reported stuck after abortWaitMs", async () => {
+    const stuck: string[] = [];
+    const never = () => new Promise<void>(() => {});
+    const s = new Scheduler([job("verify", 20)], never, { log: silentLogger, now: Date.now, abortWaitMs: 30, onStuck: (_j, why) => stuck.push(why) });
+    void s.run(s.jobs[0], Date.now());
+    await new Promise((r) => setTimeout(r, 120));
+    expect(stuck).toEqual(["job verify did not stop within 0.03 s after its deadline"]);
+    expect(s.events.map((e) => e.what)).toEqual(["start", "deadline", "stuck"]);
+  });
+
+  it("stop(): a job that ignores its abort makes stop() return 'stuck' instead of waiting forever", async () => {
+    const never = () => new Promise<void>(() => {});
+    const s = new Scheduler([job("verify", 60_000)], never, { log: silentLogger, now: Date.now, abortWaitMs: 30 });
+    void s.run(s.jobs[0], Date.now());
+    expect(await s.stop(10)).toBe("stuck");
+  });
+});

@@ -13,6 +13,13 @@ describe("least-privilege bucket policies", () => {
     expect(actions(policyFor("writer", "bkt", "p", "x", { objectLock: true }), "Allow")).toContain("s3:PutObjectRetention");
   });
 
+  it("writer with verify_after_write and no reader credentials: may read (HEAD) its uploads, still never delete or list", () => {
+    const p = policyFor("writer", "bkt", "spx-prod", "arn:aws:iam::1:user/w", { writerReads: true });
+    expect(actions(p, "Allow")).toEqual(["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"]);
+    expect(actions(p, "Deny")).toEqual(expect.arrayContaining(["s3:DeleteObject", "s3:ListBucket"]));
+    expect(actions(p, "Deny")).not.toContain("s3:GetObject");
+  });
+
   it("reader: get and list (prefix only), put only under drills/, never delete", () => {
     const p = policyFor("reader", "bkt", "spx-prod", "arn:aws:iam::1:user/r");
     expect(actions(p, "Allow")).toEqual(["s3:GetObject", "s3:ListBucket", "s3:PutObject"]);

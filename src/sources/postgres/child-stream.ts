@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { Transform, type Readable } from "node:stream";
 import { StrongboxError } from "../../errors.js";
 import { redact } from "../../secrets.js";
@@ -84,10 +85,25 @@ export function spawnDataStream(
   return out;
 }
 
-/** Runs a tool feeding it `input` on stdin; resolves with its stdout, fails with a one-line error. */
-export function runWithInput(tool: string, path: string, args: string[], env: Record<string, string>, input: Readable | null): Promise<string> {
+/**
+ * Where Linux's setpriv is at hand, a child gets SIGKILL the moment strongbox dies (PR_SET_PDEATHSIG):
+ * a `kill -9` of strongbox must not leave a pg_restore that goes on unwatched and unchecked.
+ */
+const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
+function diesWithParent(path: string, args: string[]): [string, string[]] {
+  return SETPRIV && process.platform === "linux" ? [SETPRIV, ["--pdeathsig", "KILL", "--", path, ...args]] : [path, args];
+}
+
+/**
+ * Runs a tool feeding it `input` on stdin; resolves with its stdout, fails with a one-line error.
+ * `fd` is handed to the child as its file descriptor 3 (e.g. an unlinked temporary file).
+ */
+export function runWithInput(tool: string, path: string, args: string[], env: Record<string, string>, input: Readable | null, o: { fd?: number } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path, args, { env: { ...process.env, ...env }, stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
+    const [cmd, argv] = diesWithParent(path, args);
+    const stdio: ("pipe" | "ignore" | number)[] = [input ? "pipe" : "ignore", "pipe", "pipe"];
+    if (o.fd !== undefined) stdio.push(o.fd);
+    const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio });
     track(child);
     const stderr = tail(child);
     let stdout = "";

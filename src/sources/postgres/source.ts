@@ -1,9 +1,7 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { createWriteStream } from "node:fs";
+import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { PostgresSourceConfig } from "../../config/schema.js";
 import { StrongboxError } from "../../errors.js";
 import type { PostgresManifest, SourceManifest } from "../../repository/manifest.js";
@@ -107,6 +105,9 @@ export class PostgresSource implements Source {
     let major: number;
     try {
       major = (await serverInfo(client)).major;
+      const unfinished = await client.query<{ c: string | null }>("SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = current_database()");
+      const note = unfinished.rows[0]?.c;
+      if (note?.startsWith("strongbox: a restore")) ctx.log.warn(`target database ${databaseName(url)}: ${note}; its content may be incomplete`);
       const existing = await listTables(client, { schemas: [], exclude: [] });
       if (existing.length && !target.force) {
         throw new StrongboxError("USAGE", `target database ${databaseName(url)} already has ${existing.length} tables; refusing to restore over it without --force`);
@@ -122,21 +123,28 @@ export class PostgresSource implements Source {
     if (target.noOwner) args.push("--no-owner", "--no-privileges");
     const env = libpqEnv(url);
     ctx.log.info(`${this.name}: restoring into ${displayUrl(url)} with ${pgRestore.path} ${pgRestore.version}${jobs > 1 ? ` (${jobs} jobs)` : ""}`);
+    await markRestore(url, `strongbox: a restore into this database started ${new Date().toISOString()} and has not finished (pid ${process.pid})`, ctx);
     if (jobs === 1) {
-      // Streamed from stdin; one transaction, so a failed restore leaves the target as it was.
+      // Streamed from stdin; one transaction, so a failed or killed restore leaves the target as it was.
       await runWithInput("pg_restore", pgRestore.path, [...args, "--single-transaction"], env, data);
     } else {
-      // Parallel restore needs a seekable file: a 0600 file in a 0700 directory, removed afterwards.
+      // Parallel restore needs a seekable file. Its name is unlinked as soon as it is open: the
+      // plaintext dump lives only as long as this process and pg_restore hold it (a kill -9 leaves
+      // nothing on disk), and pg_restore reads it as /dev/fd/3, which each of its workers can reopen.
       const dir = await mkdtemp(join(tmpdir(), "strongbox-restore-"));
+      const fh = await open(join(dir, `${this.name}.pgdump`), "wx+", 0o600);
       try {
-        const file = join(dir, `${this.name}.pgdump`);
-        await pipeline(data, createWriteStream(file, { mode: 0o600 }));
-        await runWithInput("pg_restore", pgRestore.path, [...args, `--jobs=${jobs}`, file], env, null);
+        await rm(dir, { recursive: true, force: true });
+        for await (const chunk of data as AsyncIterable<Buffer>) await fh.write(chunk);
+        await runWithInput("pg_restore", pgRestore.path, [...args, `--jobs=${jobs}`, "/dev/fd/3"], env, null, { fd: fh.fd });
       } finally {
+        await fh.close().catch(() => {});
         await rm(dir, { recursive: true, force: true });
       }
     }
-    return [await this.checkRowCounts(url, m)];
+    const check = await this.checkRowCounts(url, m);
+    if (check.ok) await markRestore(url, null, ctx);
+    return [check];
   }
 
   /** Every table's row count in the restored database against the manifest. */
@@ -180,5 +188,21 @@ export class PostgresSource implements Source {
         detail: missing.length ? `no data for ${missing.map((t) => `${t.schema}.${t.name}`).join(", ")}` : `${dataEntries.length} table data entries`,
       },
     ];
+  }
+}
+
+/**
+ * Marks the target database while a restore runs (COMMENT ON DATABASE), and clears the mark once
+ * its row counts matched: a restore killed half-way (possible with --jobs, which commits as it
+ * goes) is then visible to the next restore. Needs ownership of the database; without it, skipped.
+ */
+async function markRestore(url: string, note: string | null, ctx: JobContext): Promise<void> {
+  const client = await connect(url, "restore target");
+  try {
+    await client.query(`COMMENT ON DATABASE ${client.escapeIdentifier(databaseName(url))} IS ${note === null ? "NULL" : client.escapeLiteral(note)}`);
+  } catch (err) {
+    ctx.log.debug(`cannot mark the target database (${(err as Error).message})`);
+  } finally {
+    await client.end().catch(() => {});
   }
 }

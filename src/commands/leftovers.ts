@@ -1,0 +1,21 @@
+import { tmpdir } from "node:os";
+import type { Logger } from "../log.js";
+import { formatBytes } from "../progress.js";
+import { sweepSpool, type LeftoverCount } from "../stores/leftovers.js";
+import type { Store } from "../stores/store.js";
+
+/** Temp files of killed runs on this host: the repository's (local store) and the S3 spool's. */
+async function leftovers(store: Store, remove: boolean): Promise<LeftoverCount> {
+  const a = store.leftovers ? await store.leftovers({ remove }).catch(() => ({ count: 0, bytes: 0 })) : { count: 0, bytes: 0 };
+  const b = await sweepSpool(tmpdir(), { remove });
+  return { count: a.count + b.count, bytes: a.bytes + b.bytes };
+}
+
+/** Run at the start of backup and prune: what a kill -9 left behind goes. */
+export async function sweepLeftovers(ctx: { log: Logger }, store: Store): Promise<LeftoverCount> {
+  const r = await leftovers(store, true);
+  if (r.count) ctx.log.info(`removed ${r.count} temporary file(s) (${formatBytes(r.bytes)}) left by killed runs`, { files: r.count, bytes: r.bytes });
+  return r;
+}
+
+export const countLeftovers = (store: Store): Promise<LeftoverCount> => leftovers(store, false);

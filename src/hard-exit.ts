@@ -1,0 +1,20 @@
+import { spawn } from "node:child_process";
+
+/** Started as the process exits: kills it if it is still there after 3 s. */
+export function exitWatchdog(): void {
+  try {
+    spawn("sh", ["-c", `sleep 3; kill -9 ${process.pid} 2>/dev/null`], { detached: true, stdio: "ignore" }).unref();
+  } catch {
+    // no shell: plain exit, which works unless a thread is stuck
+  }
+}
+
+/**
+ * process.exit, even when a thread of libuv's pool is blocked for good (a hung NFS mount, a FIFO):
+ * exit waits to join those threads, so a detached watchdog, started once the 'exit' handlers
+ * (lock release) have run, kills the process if it is still there.
+ */
+export function hardExit(code: number): never {
+  process.once("exit", exitWatchdog);
+  process.exit(code);
+}

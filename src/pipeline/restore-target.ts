@@ -1,0 +1,69 @@
+import { randomBytes } from "node:crypto";
+import { promises as fsp } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { StrongboxError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { processAlive } from "../stores/leftovers.js";
+
+/**
+ * File restores go into a staging directory next to their target, `<to-dir>/.strongbox-partial-
+ * <source>-<pid>-<rand>`, and are renamed into place only once every file was written and checked
+ * against the manifest. A failed or interrupted restore removes its staging directory; one left by
+ * a killed run is named after its process, and the next restore into that directory removes it.
+ */
+export const PARTIAL_PREFIX = ".strongbox-partial-";
+const OLD_PREFIX = ".strongbox-replaced-";
+
+/** Removes what killed restores left in `parent` (staging and set-aside directories of dead processes). */
+export async function sweepPartials(parent: string, log: Logger): Promise<void> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const prefix = name.startsWith(PARTIAL_PREFIX) ? PARTIAL_PREFIX : name.startsWith(OLD_PREFIX) ? OLD_PREFIX : undefined;
+    if (!prefix) continue;
+    const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+    if (!pid || processAlive(pid)) continue;
+    log.warn(`removing ${join(parent, name)}: left by a restore that was killed before it finished (never part of a restored tree)`);
+    await fsp.rm(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+export interface Staging {
+  /** Where the archive is extracted. */
+  dir: string;
+  /** Where it goes once checked. */
+  target: string;
+}
+
+export async function createStaging(target: string, source: string): Promise<Staging> {
+  await fsp.mkdir(dirname(target), { recursive: true, mode: 0o755 });
+  const dir = join(dirname(target), `${PARTIAL_PREFIX}${source}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  await fsp.mkdir(dir, { mode: 0o700 });
+  return { dir, target };
+}
+
+/**
+ * Puts a checked staging directory in place. An existing target (only with --force) is first set
+ * aside, then deleted once the new tree is in place, so a failure never leaves a mixed tree.
+ */
+export async function commitStaging(s: Staging): Promise<void> {
+  await fsp.chmod(s.dir, 0o755);
+  const existing = await fsp.lstat(s.target).catch(() => null);
+  if (!existing) {
+    await fsp.rename(s.dir, s.target);
+    return;
+  }
+  if (!existing.isDirectory()) throw new StrongboxError("USAGE", `${s.target} exists and is not a directory`);
+  const aside = join(dirname(s.target), `${OLD_PREFIX}${basename(s.target)}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  await fsp.rename(s.target, aside);
+  await fsp.rename(s.dir, s.target);
+  await fsp.rm(aside, { recursive: true, force: true });
+}
+
+export async function discardStaging(s: Staging): Promise<void> {
+  await fsp.rm(s.dir, { recursive: true, force: true }).catch(() => {});
+}

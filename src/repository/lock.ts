@@ -1,0 +1,224 @@
+import { createHash, randomBytes } from "node:crypto";
+import { accessSync, constants, mkdirSync, promises as fsp, readFileSync, realpathSync, unlinkSync } from "node:fs";
+import { homedir, hostname } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import { StrongboxError } from "../errors.js";
+
+export interface LockInfo {
+  pid: number;
+  host: string;
+  /** Tells a PID reused after a reboot from the holder itself. */
+  boot: string;
+  command: string;
+  since: string;
+  repository: string;
+  /** Unique per acquisition: a takeover names the exact stale lock it replaces. */
+  token: string;
+}
+
+function bootId(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** A holder is gone only when it ran on this host (same boot) and its PID no longer exists. */
+export function holderGone(h: Pick<LockInfo, "pid" | "host" | "boot">): boolean {
+  if (h.host !== hostname()) return false;
+  const boot = bootId();
+  if (h.boot && boot && h.boot !== boot) return true;
+  return !processAlive(h.pid);
+}
+
+/** The longest existing ancestor resolved through symlinks, the rest appended as written. */
+function realish(path: string): string {
+  const rest: string[] = [];
+  let p = resolve(path);
+  for (;;) {
+    try {
+      return join(realpathSync(p), ...rest.reverse());
+    } catch {
+      const parent = dirname(p);
+      if (parent === p) return join(p, ...rest.reverse());
+      rest.push(basename(p));
+      p = parent;
+    }
+  }
+}
+
+/**
+ * One name per repository, however its URL is spelled: trailing and doubled slashes, default ports,
+ * host case, and symlinks in a file:// path do not make a second lock.
+ */
+export function repositoryIdentity(url: string, s3?: { endpoint?: string }): string {
+  if (url.startsWith("file://")) return `file://${realish(decodeURIComponent(new URL(url).pathname))}`;
+  const m = /^s3:\/\/([^/]+)\/*(.*)$/.exec(url);
+  if (!m) return url;
+  const prefix = m[2].split("/").filter(Boolean).join("/");
+  let endpoint = "aws";
+  if (s3?.endpoint) {
+    try {
+      const u = new URL(s3.endpoint);
+      endpoint = `${u.protocol}//${u.host.toLowerCase()}${u.pathname.replace(/\/+$/, "")}`;
+    } catch {
+      endpoint = s3.endpoint;
+    }
+  }
+  return `s3:${endpoint}/${m[1].toLowerCase()}/${prefix}`;
+}
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where locks live when lock_dir is not set. Not $TMPDIR: systemd's PrivateTmp gives the daemon a
+ * /tmp of its own, and a manual run would not see its lock. /run/strongbox as root, or when it
+ * exists and is writable (systemd RuntimeDirectory=strongbox); else the user's state directory.
+ */
+export function defaultLockDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.STRONGBOX_LOCK_DIR) return env.STRONGBOX_LOCK_DIR;
+  if (process.getuid?.() === 0 || writable("/run/strongbox")) return "/run/strongbox";
+  const state = env.XDG_STATE_HOME ? join(env.XDG_STATE_HOME, "strongbox") : join(env.HOME || homedir(), ".local/state/strongbox");
+  return join(state, "locks");
+}
+
+export function lockPath(identity: string, dir?: string): string {
+  const h = createHash("sha256").update(identity).digest("hex").slice(0, 16);
+  return join(dir ?? defaultLockDir(), `strongbox-${h}.lock`);
+}
+
+async function readLock(path: string): Promise<{ info?: LockInfo; mtime?: Date } | null> {
+  try {
+    const [text, st] = await Promise.all([fsp.readFile(path, "utf8"), fsp.stat(path)]);
+    try {
+      const info = JSON.parse(text) as LockInfo;
+      if (typeof info.pid === "number" && typeof info.host === "string" && typeof info.token === "string") return { info, mtime: st.mtime };
+    } catch {
+      // fall through: unreadable content
+    }
+    return { mtime: st.mtime };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new StrongboxError("LOCKED", `lock held: cannot read the repository lock file ${path} (${(err as NodeJS.ErrnoException).code})`);
+  }
+}
+
+/** Locks this process holds, released synchronously if it exits without unwinding (a forced exit). */
+const held = new Map<string, string>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const [path, token] of held) {
+      try {
+        if ((JSON.parse(readFileSync(path, "utf8")) as LockInfo).token === token) unlinkSync(path);
+      } catch {
+        // gone already
+      }
+    }
+  });
+}
+
+/** A lock file whose content cannot be read is left alone this long: only a crashed pre-1.x writer leaves one. */
+const UNREADABLE_GRACE_MS = 60_000;
+
+/**
+ * One job per repository on this host at a time (scheduled or manual). The lock file is written in
+ * full to a temporary name and then hard-linked into place, so nobody ever reads it empty. A lock
+ * whose holder is gone (same host, PID dead or rebooted since) is replaced under a takeover marker
+ * named after that exact lock, so two contenders can never both take it over.
+ */
+export async function acquireLock(identity: string, command: string, dir?: string): Promise<() => Promise<void>> {
+  const path = lockPath(identity, dir);
+  const lockDir = dirname(path);
+  try {
+    mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new StrongboxError("LOCKED", `cannot create the lock directory ${lockDir} (${(err as NodeJS.ErrnoException).code}); set lock_dir in the config`);
+  }
+  const me: LockInfo = { pid: process.pid, host: hostname(), boot: bootId(), command, since: new Date().toISOString(), repository: identity, token: randomBytes(8).toString("hex") };
+  const tmp = `${path}.${process.pid}.${me.token}.tmp`;
+  // 0644: nothing secret in it, and a run as another user (root by hand, the daemon's user) must read who holds it.
+  try {
+    await fsp.writeFile(tmp, JSON.stringify(me), { mode: 0o644, flag: "wx" });
+  } catch (err) {
+    throw new StrongboxError("LOCKED", `cannot write in the lock directory ${lockDir} (${(err as NodeJS.ErrnoException).code}); set lock_dir in the config to a directory this user can write`);
+  }
+  const release = async () => {
+    held.delete(path);
+    const cur = await readLock(path).catch(() => null);
+    if (cur?.info?.token === me.token) await fsp.unlink(path).catch(() => {});
+  };
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await fsp.link(tmp, path);
+        held.set(path, me.token);
+        installExitHook();
+        return release;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new StrongboxError("LOCKED", `cannot create lock file ${path}: ${(err as NodeJS.ErrnoException).code}`);
+      }
+      const cur = await readLock(path);
+      if (!cur) continue; // released meanwhile: try again
+      if (cur.info && !holderGone(cur.info)) {
+        const h = cur.info;
+        throw new StrongboxError("LOCKED", `lock held: another strongbox run holds the repository lock (${h.command}, pid ${h.pid} on ${h.host}, since ${h.since}); lock file ${path}`);
+      }
+      if (!cur.info && Date.now() - (cur.mtime?.getTime() ?? 0) < UNREADABLE_GRACE_MS) {
+        throw new StrongboxError("LOCKED", `lock held: the repository lock file ${path} is unreadable and recent; if no strongbox runs, remove it`);
+      }
+      await takeOver(path, tmp, cur.info?.token ?? `unreadable-${cur.mtime?.getTime()}`);
+      const now = await readLock(path);
+      if (now?.info?.token === me.token) {
+        held.set(path, me.token);
+        installExitHook();
+        return release;
+      }
+    }
+    throw new StrongboxError("LOCKED", `lock held: could not take the repository lock ${path} (contended)`);
+  } finally {
+    await fsp.unlink(tmp).catch(() => {});
+  }
+}
+
+/** Replaces the stale lock `staleToken` with ours, if we are the one contender that claims it. */
+async function takeOver(path: string, tmp: string, staleToken: string): Promise<void> {
+  const marker = `${path}.takeover-${staleToken}`;
+  try {
+    await fsp.link(tmp, marker);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    // Another contender claims it; a marker left by a contender that died mid-takeover expires.
+    const st = await fsp.stat(marker).catch(() => null);
+    if (st && Date.now() - st.mtime.getTime() > UNREADABLE_GRACE_MS) await fsp.unlink(marker).catch(() => {});
+    await new Promise((r) => setTimeout(r, 20 + Math.random() * 30));
+    return;
+  }
+  try {
+    const cur = await readLock(path);
+    const curToken = cur ? (cur.info?.token ?? `unreadable-${cur.mtime?.getTime()}`) : undefined;
+    // Only the exact stale lock is replaced; rename keeps the lock in place throughout.
+    if (curToken === staleToken) await fsp.rename(tmp, path);
+  } finally {
+    await fsp.unlink(marker).catch(() => {});
+  }
+}

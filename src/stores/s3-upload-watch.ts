@@ -1,0 +1,54 @@
+import { createReadStream } from "node:fs";
+import { PassThrough, type Readable } from "node:stream";
+import { stallError } from "./s3-client.js";
+
+export interface WatchedUpload {
+  body: Readable;
+  /** Pass to the request: aborted when the caller aborts or when the body stops moving. */
+  signal: AbortSignal;
+  /** The error to report for a failed attempt: the stall, if that is what ended it. */
+  reason(err: unknown): unknown;
+  /** Ends the attempt: stops the watchdog and tears down whatever of the request is left. */
+  stop(): void;
+}
+
+/**
+ * A spooled part as a request body with a progress watchdog: when the server stops taking bytes for
+ * idleMs, the request is aborted with an error naming the object (the socket's own idle timeout
+ * is the second line of defence).
+ */
+export function watchedUpload(path: string, what: string, idleMs: number, outer?: AbortSignal): WatchedUpload {
+  const ctrl = new AbortController();
+  const stall = stallError(what, idleMs);
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => ctrl.abort(stall), idleMs);
+  };
+  const stop = () => clearTimeout(timer);
+  const body = new PassThrough({
+    transform(chunk, _enc, cb) {
+      arm();
+      cb(null, chunk);
+    },
+  });
+  body.once("end", stop).once("close", stop);
+  const file = createReadStream(path);
+  file.once("error", (e) => body.destroy(e));
+  file.pipe(body);
+  // From the moment the request starts to consume the body: signing and connecting come before (connect timeout).
+  body.once("resume", arm);
+  return {
+    body,
+    signal: outer ? AbortSignal.any([outer, ctrl.signal]) : ctrl.signal,
+    reason: (err) => (ctrl.signal.aborted && !outer?.aborted ? stall : err),
+    stop: () => {
+      stop();
+      file.destroy();
+      body.destroy();
+      // A server that answered early (403, 5xx) may have stopped reading: tear the request down, or its
+      // half-sent body keeps the socket, and the process, alive until the idle timeout.
+      if (!ctrl.signal.aborted) ctrl.abort(new Error("upload attempt over"));
+    },
+  };
+}

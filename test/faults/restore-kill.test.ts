@@ -1,0 +1,155 @@
+// Interrupted and failed restores must never look like successful ones: kill -9 of strongbox at
+// seeded points of file and database restores, and an object that fails its integrity check.
+import { execSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, inject, it } from "vitest";
+import { BIN, makeRepo, runAndKill, runCli, tempDir } from "../helpers/cli.js";
+import { mulberry32 } from "../helpers/random.js";
+import { tamper } from "../helpers/forge.js";
+import { createDb, withClient } from "../helpers/pg.js";
+import { snapshotTree } from "../helpers/tree.js";
+
+const pg = inject("pg");
+const SEED = Number(process.env.STRONGBOX_FAULT_SEED ?? 9);
+const MARKER = `restore-marker-${randomBytes(6).toString("hex")}`;
+
+
+
+function grepTree(dir: string, needle: string): string[] {
+  const hits: string[] = [];
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (st?.isDirectory()) walk(p);
+      else if (st?.isFile() && readFileSync(p).includes(needle)) hits.push(p);
+    }
+  };
+  walk(dir);
+  return hits;
+}
+
+/** pg_restore processes (leader or parallel workers) still working on database `db`, after up to 10 s. */
+async function pgRestoresOn(db: string): Promise<string> {
+  let left = "";
+  for (let i = 0; i < 40; i++) {
+    left = execSync(`pgrep -f -- '--dbname=${db}( |$)' || true`).toString().trim();
+    if (!left) return "";
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return left;
+}
+
+describe("interrupted file restores", () => {
+  it("kill -9 at 8 seeded points: the target never holds a partial tree, the next restore cleans up and succeeds", { timeout: 180_000 }, async () => {
+    const rnd = mulberry32(SEED);
+    const data = tempDir("rk-data");
+    mkdirSync(join(data, "media"));
+    for (let i = 0; i < 5; i++) writeFileSync(join(data, "media", `clip-${i}.bin`), randomBytes(4 << 20));
+    for (let i = 0; i < 200; i++) writeFileSync(join(data, `item-${i}.json`), JSON.stringify({ i }));
+    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
+    expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
+    const want = snapshotTree(data);
+    const to = tempDir("rk-to");
+    let killedMidRun = 0;
+    for (let i = 0; i < 8; i++) {
+      const { killed } = await runAndKill(["-c", repo.configFile, "restore", "latest", "--to-dir", to, "--force"], 150 + Math.floor(rnd() * 900));
+      if (killed) killedMidRun++;
+      // Whatever the kill point: either no restored tree, or a whole one that matches the source.
+      if (existsSync(join(to, "assets"))) expect(snapshotTree(join(to, "assets"))).toEqual(want);
+      expect(readdirSync(to).filter((n) => !n.startsWith(".strongbox-partial-") && n !== "assets")).toEqual([]);
+    }
+    expect(killedMidRun).toBeGreaterThan(0);
+    const partialsLeft = readdirSync(to).filter((n) => n.startsWith(".strongbox-partial-")).length;
+    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to, "--force"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/assets → .*: restored and checked/);
+    if (partialsLeft) expect(r.stderr).toMatch(/left by a restore that was killed before it finished/);
+    expect(readdirSync(to)).toEqual(["assets"]);
+    expect(snapshotTree(join(to, "assets"))).toEqual(want);
+    expect(statSync(join(to, "assets")).mode & 0o777).toBe(0o755);
+  });
+
+  it("SIGTERM mid-restore stops it cleanly: exit 143, nothing in the target, the lock released", async () => {
+    const data = tempDir("rt-data");
+    for (let i = 0; i < 6; i++) writeFileSync(join(data, `f${i}.bin`), randomBytes(25 << 20));
+    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], compression: "none" });
+    const locks = tempDir("rt-locks");
+    const cfg = repo.write((c) => (c.lock_dir = locks));
+    expect((await runCli(["-c", cfg, "backup", "now"])).code).toBe(0);
+    const to = tempDir("rt-to");
+    const child = spawn(process.execPath, [BIN, "-c", cfg, "restore", "latest", "--to-dir", to], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+    // wait until it is writing into its staging directory, then ask it to stop
+    for (let i = 0; i < 400 && !readdirSync(to).some((n) => n.startsWith(".strongbox-partial-")); i++) await new Promise((r) => setTimeout(r, 10));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    expect(stderr).toMatch(/interrupted by SIGTERM/);
+    expect(readdirSync(to)).toEqual([]);
+    expect(readdirSync(locks)).toEqual([]);
+  });
+
+  it("an object that fails its integrity check leaves nothing of it in the target (exit 3), and --force keeps the old tree", async () => {
+    const data = tempDir("ri-data");
+    writeFileSync(join(data, "big.bin"), randomBytes(600_000));
+    writeFileSync(join(data, "a.txt"), "a");
+    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
+    const good = JSON.parse((await runCli(["-c", repo.configFile, "--json", "backup", "now"])).stdout).id;
+    const bad = JSON.parse((await runCli(["-c", repo.configFile, "--json", "backup", "now"])).stdout).id;
+    const store = join(repo.dir, "repository");
+    const obj = readdirSync(join(store, "backups", bad)).find((f) => f.startsWith("assets."))!;
+    // a flipped byte in the last chunk, complete.json re-hashed: only age authentication can catch it
+    tamper(store, bad, obj, (b) => ((b[b.length - 50] ^= 1), b), { rehash: true });
+    const to = tempDir("ri-to");
+    const r = await runCli(["-c", repo.configFile, "restore", bad, "--to-dir", to]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/authentication/);
+    expect(readdirSync(to)).toEqual([]);
+    // over an existing good restore with --force: the good tree stays as it was
+    expect((await runCli(["-c", repo.configFile, "restore", good, "--to-dir", to])).code).toBe(0);
+    const before = snapshotTree(join(to, "assets"));
+    const f = await runCli(["-c", repo.configFile, "restore", bad, "--to-dir", to, "--force"]);
+    expect(f.code).toBe(3);
+    expect(readdirSync(to)).toEqual(["assets"]);
+    expect(snapshotTree(join(to, "assets"))).toEqual(before);
+  });
+});
+
+describe.skipIf(!pg)("interrupted database restores", () => {
+  it("kill -9 of strongbox mid-restore: single transaction rolls back, no pg_restore lives on; --jobs leaves no plaintext on disk and a mark the next restore reports", { timeout: 180_000 }, async () => {
+    const src = await createDb(pg!, "rksrc");
+    await withClient(src.url, async (c) => {
+      await c.query("CREATE TABLE t (id int primary key, note text)");
+      await c.query(`INSERT INTO t SELECT g, '${MARKER}' || md5(g::text) FROM generate_series(1, 300000) g`);
+    });
+    const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url }] });
+    expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
+    const tmp = tempDir("rk-tmp");
+
+    const single = await createDb(pg!, "rkone");
+    const t0 = Date.now();
+    const ok = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", single.url], { env: { TMPDIR: tmp } });
+    expect(ok.code).toBe(0);
+    const full = Date.now() - t0;
+    const target = await createDb(pg!, "rktarget");
+    expect(await runAndKill(["-c", repo.configFile, "restore", "latest", "--to-db", target.url], Math.max(300, Math.floor(full * 0.6)), { TMPDIR: tmp })).toMatchObject({ killed: true });
+    expect(await pgRestoresOn(target.name)).toBe("");
+    const tables = await withClient(target.url, (c) => c.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'"));
+    expect(tables.rows[0].n).toBe(0);
+
+    const par = await createDb(pg!, "rkjobs");
+    expect(await runAndKill(["-c", repo.configFile, "restore", "latest", "--to-db", par.url, "--jobs", "2"], Math.max(300, Math.floor(full * 0.6)), { TMPDIR: tmp })).toMatchObject({ killed: true });
+    expect(await pgRestoresOn(par.name)).toBe("");
+    expect(grepTree(tmp, MARKER)).toEqual([]);
+    expect(grepTree(tmp, "PGDMP")).toEqual([]);
+    const again = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", par.url, "--jobs", "2", "--force"], { env: { TMPDIR: tmp } });
+    expect(again.stderr).toMatch(/a restore into this database started .* and has not finished/);
+    expect(again.code).toBe(0);
+    const note = await withClient(par.url, (c) => c.query("SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = current_database()"));
+    expect(note.rows[0].c).toBeNull();
+  });
+});
