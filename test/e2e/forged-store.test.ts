@@ -185,15 +185,19 @@ describe("forged backups (made with only the public recipient) are rejected on r
     const store = writerStore(repo);
     const a = await forgeBackup(store, repo.recipient, { files: { assets: dataDir("h1") } });
     const b = await forgeBackup(store, repo.recipient, { files: { assets: dataDir("h2") } });
-    const flip = (key: string) => {
+    // Inside the X25519 stanza's share (base64 from byte 32): once still base64 (every identity then
+    // fails to unwrap: "no identity matches"), once not base64 (the header no longer parses).
+    const flip = (key: string, byte: number) => {
       const file = join(repoRoot, key);
       const buf = readFileSync(file);
-      buf[40] ^= 0x01; // inside the X25519 stanza's ephemeral share
+      buf[40] = buf[40] === byte ? byte + 1 : byte;
       writeFileSync(file, buf);
     };
-    flip(keys.object(a.id, "assets.tar.age"));
-    flip(keys.manifest(b.id));
-    for (const id of [a.id, b.id]) {
+    const c = await forgeBackup(store, repo.recipient, { files: { assets: dataDir("h4") } });
+    flip(keys.object(a.id, "assets.tar.age"), 0x41);
+    flip(keys.manifest(b.id), 0x41);
+    flip(keys.object(c.id, "assets.tar.age"), 0x2a);
+    for (const id of [a.id, b.id, c.id]) {
       const v = await runCli(["-c", repo.configFile, "verify", id]);
       expect(v.stdout).toMatch(new RegExp(`^${id}  FAILED: .*SHA-256 mismatch`));
       expect(v.code).toBe(3);
