@@ -44,10 +44,16 @@ export function createEncryptStream(recipients: string[]): Transform {
   };
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      (async () => {
-        sealer ??= await start(this);
+      // Only the first chunk waits for the (async) header; the payload path stays synchronous.
+      if (sealer) {
         for (const c of sealer.push(chunk)) this.push(c);
-      })().then(() => cb(), cb);
+        return cb();
+      }
+      start(this).then((s) => {
+        sealer = s;
+        for (const c of s.push(chunk)) this.push(c);
+        cb();
+      }, cb);
     },
     flush(cb: TransformCallback) {
       (async () => {
@@ -122,8 +128,15 @@ export function createDecryptStream(identities: Identity[], passphrases: string[
   };
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      if (fileKey) {
+        try {
+          feed(this, chunk);
+          return cb();
+        } catch (err) {
+          return cb(err as Error);
+        }
+      }
       (async () => {
-        if (fileKey) return feed(this, chunk);
         headerBuf = Buffer.concat([headerBuf, chunk]);
         const end = findHeaderEnd(headerBuf);
         if (end < 0) {
