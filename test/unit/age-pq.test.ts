@@ -1,5 +1,8 @@
 // Hybrid post-quantum (age1pq1…) recipients and recipient validation, with `age-encryption` as the independent side.
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Decrypter, Encrypter } from "age-encryption";
@@ -8,6 +11,11 @@ import { describe, expect, it } from "vitest";
 import { createDecryptStream, createEncryptStream } from "../../src/crypto/age.js";
 import { generateIdentity, generatePqIdentity, parseIdentities, recipientProblem } from "../../src/crypto/age-keys.js";
 import { StrongboxError } from "../../src/errors.js";
+import { tempDir } from "../helpers/cli.js";
+
+// The age CLI reads hybrid files from 1.3 on (Debian's 1.1.1 does not): that side runs only where it can.
+const ageVersion = /v?(\d+)\.(\d+)/.exec(spawnSync("age", ["--version"], { encoding: "utf8" }).stdout ?? "");
+const ageReadsPq = Boolean(ageVersion && (Number(ageVersion[1]) > 1 || Number(ageVersion[2]) >= 3));
 
 async function collect(src: Readable, t: NodeJS.ReadWriteStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -71,5 +79,19 @@ describe("hybrid post-quantum recipients", async () => {
     expect(err).toBeInstanceOf(StrongboxError);
     expect((err as StrongboxError).code).toBe("VERIFY");
     expect((err as Error).message).toMatch(/malformed header/);
+  });
+});
+
+describe.skipIf(!ageReadsPq)("hybrid interop with the age CLI (age >= 1.3)", () => {
+  const dir = tempDir("age-pq");
+  it.each(SIZES)("both ways at chunk boundaries (%i bytes)", async (size) => {
+    const pq = await generatePqIdentity();
+    writeFileSync(join(dir, "id.txt"), pq.text, { mode: 0o600 });
+    const data = randomBytes(size);
+    writeFileSync(join(dir, "s.age"), await collect(Readable.from([data]), createEncryptStream([pq.recipient])));
+    expect(execFileSync("age", ["-d", "-i", join(dir, "id.txt"), join(dir, "s.age")], { maxBuffer: 1 << 26 }).equals(data)).toBe(true);
+    writeFileSync(join(dir, "plain"), data);
+    execFileSync("age", ["-r", pq.recipient, "-o", join(dir, "c.age"), join(dir, "plain")]);
+    expect((await collect(Readable.from([readFileSync(join(dir, "c.age"))]), createDecryptStream([pq.identity]))).equals(data)).toBe(true);
   });
 });
