@@ -15,6 +15,7 @@ import { restoreCommand } from "./commands/restore.js";
 import { verifyCommand } from "./commands/verify.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
 import { redact } from "./secrets.js";
+import { guardUnsettled } from "./settle-guard.js";
 import { escapeControl } from "./terminal-safe.js";
 import { VERSION } from "./version.js";
 
@@ -124,23 +125,13 @@ export async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
-let settled = false;
-// If the event loop runs dry while the command is still pending, something stalled (a stream
-// nobody reads, a promise nobody resolves): that is a failure, never a silent exit 0.
-process.on("beforeExit", () => {
-  if (settled) return;
-  settled = true;
-  process.stderr.write("strongbox: internal error: the command stopped with work still pending (a stalled stream or promise), so its outcome is unknown: treat it as failed\n");
-  process.exitCode = EXIT.FAILED;
-});
-
-main(process.argv).then(
+const run = main(process.argv);
+guardUnsettled(run);
+run.then(
   (code) => {
-    settled = true;
     process.exitCode = code;
   },
   (err) => {
-    settled = true;
     process.stderr.write(`strongbox: internal error: ${redact(describeError(err))}\n`);
     process.exitCode = EXIT.FAILED;
   },

@@ -1,3 +1,4 @@
+import { isBackupId } from "../repository/layout.js";
 import { StrongboxError } from "../errors.js";
 import { drainObject, forEachSource } from "../pipeline/run-restore.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
@@ -28,7 +29,13 @@ export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?:
     ids = all.filter((b) => b.complete || b.damaged).map((b) => b.id);
     if (ids.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${repo.store.description}`);
   } else {
-    ids = [(await repo.resolve(ref)).id];
+    try {
+      ids = [(await repo.resolve(ref)).id];
+    } catch (err) {
+      // A named backup whose complete.json is damaged gets its "<id>  FAILED" line like any other.
+      if (!(err instanceof StrongboxError) || err.code !== "VERIFY" || !isBackupId(ref)) throw err;
+      ids = [ref];
+    }
   }
   await withRepositoryLock(ctx, "verify", () => runJob(ctx, "verify", o.job ?? "verify", () => verifyAll(ctx, repo, ids, ref, identities), { notify: Boolean(o.job) }));
 }

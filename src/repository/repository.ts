@@ -182,7 +182,9 @@ export class Repository {
   }
 
   private async explainDecryptFailure(rec: CompleteRecord, key: string, err: unknown): Promise<unknown> {
-    if (!(err instanceof StrongboxError) || err.code !== "CRYPTO") return err;
+    // A header that no longer parses ("age: malformed …") is damage too: name its cause, the hash.
+    const fromAge = err instanceof StrongboxError && (err.code === "CRYPTO" || (err.code === "VERIFY" && err.message.startsWith("age:")));
+    if (!fromAge) return err;
     try {
       await drain(await this.getChecked(rec, key));
     } catch (hashErr) {

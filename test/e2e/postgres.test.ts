@@ -44,6 +44,7 @@ describe.skipIf(!fx)("postgres source on a real PostgreSQL", () => {
     expect(readdirSync(join(repo.dir, "repository/backups", id)).sort()).toEqual(["complete.json", "db.pgdump.zst.age", "manifest.json.age"]);
 
     const v = await runCli(["-c", repo.configFile, "verify", id]);
+    expect(v.stdout.trim()).toBe(`${id}  OK`);
     expect(v.code).toBe(0);
 
     const dst = await createDb(fx!, "awkdst");
@@ -281,5 +282,45 @@ describe.skipIf(!fx)("postgres checks against the manifest", () => {
     const v = await runCli(["-c", repo.configFile, "verify", id]);
     expect(v.code).toBe(3);
     expect(v.stderr).toMatch(/pg_restore exited with code 1/);
+  });
+});
+
+describe.skipIf(!fx)("verify reads a whole postgres dump", () => {
+  it("verify prints '<id>  OK' (and --json ok with checks); a tampered last 64 KiB chunk with complete.json recomputed is exit 3", async () => {
+    const { createHash } = await import("node:crypto");
+    const { readFileSync } = await import("node:fs");
+    const src = await createDb(fx!, "whole");
+    // Enough incompressible rows that pg_restore --list has read the TOC long before the last chunk.
+    await withClient(src.url, (c) => c.query("CREATE TABLE big (id int, h text); INSERT INTO big SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 60000) g;"));
+    const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url }] });
+    const id = JSON.parse((await runCli(["-c", repo.configFile, "--json", "backup", "now"])).stdout).id;
+    const v = await runCli(["-c", repo.configFile, "verify", "latest"]);
+    expect(v.stdout.trim()).toBe(`${id}  OK`);
+    expect(v.code).toBe(0);
+    const j = await runCli(["-c", repo.configFile, "--json", "verify", id]);
+    expect(j.code).toBe(0);
+    const out = JSON.parse(j.stdout);
+    expect(out).toMatchObject({ ok: true, backups: [{ id, ok: true }] });
+    expect(out.backups[0].checks.map((c: { name: string }) => c.name)).toEqual([
+      "objects match complete.json (size, SHA-256) and decrypt",
+      "db: dump parses (pg_restore --list) and holds every table",
+    ]);
+
+    const dir = join(repo.dir, "repository/backups", id);
+    const file = join(dir, "db.pgdump.zst.age");
+    const body = readFileSync(file);
+    expect(body.length).toBeGreaterThan(3 * 64 * 1024);
+    body[body.length - 20] ^= 0x40; // inside the final chunk's ciphertext
+    writeFileSync(file, body);
+    const complete = JSON.parse(readFileSync(join(dir, "complete.json"), "utf8"));
+    const o = complete.objects.find((x: { key: string }) => x.key.endsWith("db.pgdump.zst.age"));
+    o.sha256 = createHash("sha256").update(body).digest("hex");
+    writeFileSync(join(dir, "complete.json"), JSON.stringify(complete));
+    const t = await runCli(["-c", repo.configFile, "verify", id]);
+    expect(t.stdout).toMatch(new RegExp(`^${id}  FAILED: `));
+    expect(t.code).toBe(3);
+    const dst = await createDb(fx!, "wholedst");
+    const r = await runCli(["-c", repo.configFile, "restore", id, "--to-db", dst.url]);
+    expect(r.code).toBe(3);
   });
 });
