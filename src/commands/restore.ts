@@ -10,13 +10,14 @@ import { withInterrupt } from "./interrupt.js";
 import { runJob } from "./job.js";
 
 async function isEmptyDir(dir: string): Promise<boolean> {
-  try {
-    return (await fsp.readdir(dir)).length === 0;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return true;
-    if ((err as NodeJS.ErrnoException).code === "ENOTDIR") throw new StrongboxError("USAGE", `${dir} exists and is not a directory`);
+  // lstat: the swap at the end renames a real directory; a file or symlink there must fail now, not after extracting.
+  const st = await fsp.lstat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return null;
     throw err;
-  }
+  });
+  if (!st) return true;
+  if (!st.isDirectory()) throw new StrongboxError("USAGE", `${dir} exists and is not a directory`);
+  return (await fsp.readdir(dir)).length === 0;
 }
 
 export async function restoreCommand(
@@ -48,7 +49,7 @@ export async function restoreCommand(
     if (type === "files") {
       if (!o.toDir) throw new StrongboxError("USAGE", `source ${name} holds files: give --to-dir DIR (or leave it out with --source)`);
       const dir = join(resolve(o.toDir), name);
-      if (!o.force && !(await isEmptyDir(dir))) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
+      if (!(await isEmptyDir(dir)) && !o.force) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
       targets.set(name, dir);
     } else if (type === "postgres") {
       if (!o.toDb) throw new StrongboxError("USAGE", `source ${name} is a database: give --to-db URL (or leave it out with --source)`);
@@ -62,7 +63,7 @@ export async function restoreCommand(
     withInterrupt(ctx.log, async (signal) => {
       for (const dir of new Set([...targets.values()].map((d) => dirname(d)))) await sweepPartials(dir, ctx.log);
       // The sweep may have put back a tree that a killed --force restore had set aside.
-      for (const dir of targets.values()) if (!o.force && !(await isEmptyDir(dir))) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
+      for (const dir of targets.values()) if (!(await isEmptyDir(dir)) && !o.force) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
       for (const [name, dir] of targets) staging.set(name, await createStaging(dir, name, rec.id));
       return forEachSource({
         repo,

@@ -109,6 +109,25 @@ describe("file restore staging", () => {
     expect(readdirSync(to)).toEqual(["assets"]);
     expect(snapshotTree(join(to, "assets"))).toEqual(before);
   });
+
+  it("--force with a target that is a file: refused before anything is written, no source replaced", async () => {
+    const a = tempDir("rsf-a");
+    const b = tempDir("rsf-b");
+    writeFileSync(join(a, "x.txt"), "from backup");
+    writeFileSync(join(b, "y.txt"), "from backup");
+    const repo = makeRepo({ sources: [{ name: "a", type: "files", path: a }, { name: "b", type: "files", path: b }] });
+    expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
+    const to = tempDir("rsf-to");
+    mkdirSync(join(to, "a"));
+    writeFileSync(join(to, "a", "local.txt"), "local edit");
+    writeFileSync(join(to, "b"), "a file where source b's directory would go");
+    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to, "--force"]);
+    expect(r.stderr).toMatch(/\/b exists and is not a directory/);
+    expect(r.code).toBe(2);
+    // a failure never leaves a mixed result: source a was not swapped while b could not be
+    expect(readdirSync(join(to, "a"))).toEqual(["local.txt"]);
+    expect(readdirSync(to).sort()).toEqual(["a", "b"]);
+  });
 });
 
 describe.skipIf(!pg)("database restores killed while pg_restore works", () => {
