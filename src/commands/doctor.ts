@@ -23,6 +23,18 @@ const EXPECTED: Record<Role, Partial<Record<"list" | "get" | "delete" | "put", b
   pruner: { list: true, get: true, delete: true },
 };
 
+/** An explicit lock_dir must exist and be writable, or two runs could take different locks. */
+function lockDirFinding(dir: string): [Status, string] {
+  try {
+    if (!statSync(dir).isDirectory()) return ["fail", `${dir} is not a directory`];
+    accessSync(dir, constants.W_OK);
+    return ["ok", `${dir} writable`];
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return ["fail", `${dir}: ${code}${code === "ENOENT" ? " — create it (systemd: RuntimeDirectory=strongbox for /run/strongbox)" : ""}`];
+  }
+}
+
 export async function doctorCommand(ctx: CommandContext): Promise<void> {
   const config = ctx.config();
   const out: Finding[] = [{ area: "config", status: "ok", detail: `${ctx.configFile} is valid` }];
@@ -38,9 +50,11 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
       accessSync(id, constants.R_OK);
       add("identity file", mode & 0o077 ? "warn" : "ok", `${id} mode ${mode.toString(8)}${mode & 0o077 ? ": readable by others, chmod 600" : ""}; keep it off backup-only hosts`);
     } catch (err) {
-      add("identity file", "warn", `${id}: ${(err as NodeJS.ErrnoException).code} (needed only for restore, verify and drill)`);
+      add("identity file", "fail", `${id}: ${(err as NodeJS.ErrnoException).code} (restore, verify and drill need it; remove identity_file on a backup-only host)`);
     }
   } else add("identity file", "ok", "none configured (fine on a backup-only host)");
+
+  if (config.lock_dir) add("lock dir", ...lockDirFinding(config.lock_dir));
 
   for (const s of config.sources) {
     if (s.type === "files") {
