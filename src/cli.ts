@@ -40,8 +40,14 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
       await run(action, this, args.slice(0, -1));
     };
 
-  program.command("init [dir]").description("write a sample strongbox.yaml and a new age identity").option("--files <path>", "a directory to back up (repeatable; default <dir>/data)", collect, []).action(bind((ctx, dir, o) => initCommand(ctx, dir, o)));
-  program.command("keygen").description("new X25519 age identity (age-keygen format); prints the recipient").option("-o, --output <file>", "write the identity to this file (mode 0600)").action(bind((ctx, o) => keygenCommand(ctx, o)));
+  program.command("init [dir]").description("write a sample strongbox.yaml and a new age identity").option("--files <path>", "a directory to back up (repeatable; default <dir>/data)", collect, []).option("--pq", "hybrid post-quantum identity (age1pq1…; needs age ≥ 1.3 to restore by hand)").action(bind((ctx, dir, o) => initCommand(ctx, dir, o)));
+  program
+    .command("keygen")
+    .description("new age identity (age-keygen format; X25519 unless --pq); prints the recipient")
+    .option("-o, --output <file>", "write the identity to this file (mode 0600)")
+    .option("--pq", "hybrid post-quantum identity (AGE-SECRET-KEY-PQ-1…, recipient age1pq1…; needs age ≥ 1.3 to restore by hand)")
+    .option("--passphrase", "encrypt the identity file with a passphrase (from $STRONGBOX_IDENTITY_PASSPHRASE or asked on the terminal)")
+    .action(bind((ctx, o) => keygenCommand(ctx, o)));
   const config = program.command("config").description("config file commands");
   config
     .command("check")

@@ -1,7 +1,8 @@
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { configPath, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
-import { parseIdentities, type Identity } from "../crypto/age-keys.js";
+import type { Identity } from "../crypto/age-keys.js";
+import { loadIdentityFile } from "../crypto/identity-file.js";
 import { StrongboxError } from "../errors.js";
 import { Logger, type Level } from "../log.js";
 import { redact } from "../secrets.js";
@@ -39,18 +40,14 @@ export class CommandContext {
     return this.cachedConfig;
   }
 
-  identities(): Identity[] {
-    const file = this.config().encryption.identity_file;
+  async identities(): Promise<Identity[]> {
+    const enc = this.config().encryption;
+    const file = enc.identity_file;
     if (!file) throw new StrongboxError("CONFIG", "encryption.identity_file: required to decrypt backups (restore, verify, drill)");
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (err) {
-      throw new StrongboxError("CONFIG", `encryption.identity_file: cannot read ${file} (${(err as NodeJS.ErrnoException).code})`);
-    }
+    const ids = await loadIdentityFile(file, enc.identity_passphrase_file, this.env);
     const mode = statSync(file).mode & 0o777;
     if (mode & 0o077) this.log.warn(`identity file ${file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
-    return parseIdentities(text, file);
+    return ids;
   }
 
   /** Prints a result: JSON with --json, else the human text. */

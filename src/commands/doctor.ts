@@ -7,6 +7,7 @@ import { findPgTool } from "../sources/postgres/tools.js";
 import { openStore } from "../stores/open-store.js";
 import { S3Store } from "../stores/s3.js";
 import type { CommandContext } from "./context.js";
+import { identityFindings } from "./doctor-identity.js";
 import { StrongboxError } from "../errors.js";
 
 type Status = "ok" | "warn" | "fail";
@@ -43,16 +44,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
   const nodeOk = major > 22 || (major === 22 && minor >= 15);
   add("node", nodeOk ? "ok" : "fail", `Node.js ${process.version}${nodeOk ? "" : " (strongbox needs >= 22.15)"}`);
 
-  const id = config.encryption.identity_file;
-  if (id) {
-    try {
-      const mode = statSync(id).mode & 0o777;
-      accessSync(id, constants.R_OK);
-      add("identity file", mode & 0o077 ? "warn" : "ok", `${id} mode ${mode.toString(8)}${mode & 0o077 ? ": readable by others, chmod 600" : ""}; keep it off backup-only hosts`);
-    } catch (err) {
-      add("identity file", "fail", `${id}: ${(err as NodeJS.ErrnoException).code} (restore, verify and drill need it; remove identity_file on a backup-only host)`);
-    }
-  } else add("identity file", "ok", "none configured (fine on a backup-only host)");
+  for (const f of identityFindings(config)) add(f.area, f.status, f.detail);
 
   if (config.lock_dir) add("lock dir", ...lockDirFinding(config.lock_dir));
 

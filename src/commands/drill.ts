@@ -57,7 +57,7 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
 export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job?: string; daemon?: boolean; signal?: AbortSignal } = {}): Promise<DrillReport> {
   checkBackupRef(ref, ["random"]);
   const config = ctx.config();
-  const identities = ctx.identities();
+  const identities = await ctx.identities();
   const ac = new AbortController();
   const signal = o.signal ?? ac.signal;
   const repo = new Repository(abortableStore(openStore(config, "reader"), signal));

@@ -5,7 +5,7 @@ import { StrongboxError } from "../errors.js";
 import type { CommandContext } from "./context.js";
 import { writeIdentityFile } from "./keygen.js";
 
-export async function initCommand(ctx: CommandContext, dirArg: string | undefined, o: { files?: string[] }): Promise<void> {
+export async function initCommand(ctx: CommandContext, dirArg: string | undefined, o: { files?: string[]; pq?: boolean }): Promise<void> {
   const dir = resolve(dirArg ?? ".");
   await fsp.mkdir(dir, { recursive: true });
   const configFile = join(dir, "strongbox.yaml");
@@ -22,7 +22,7 @@ export async function initCommand(ctx: CommandContext, dirArg: string | undefine
     return { name, path };
   });
   for (const f of files) await fsp.mkdir(f.path, { recursive: true });
-  const recipient = await writeIdentityFile(identityFile);
+  const recipient = await writeIdentityFile(identityFile, { pq: o.pq });
   const repository = `file://${join(dir, "repository")}`;
   await fsp.writeFile(configFile, sampleConfig({ recipient, identityFile, repository, files }), { mode: 0o600, flag: "wx" });
   ctx.print(

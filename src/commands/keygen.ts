@@ -1,13 +1,40 @@
 import { promises as fsp } from "node:fs";
-import { generateIdentity } from "../crypto/age-keys.js";
+import { generateIdentity, generatePqIdentity } from "../crypto/age-keys.js";
+import { encryptIdentityText, PASSPHRASE_ENV } from "../crypto/identity-file.js";
 import { StrongboxError } from "../errors.js";
 import type { CommandContext } from "./context.js";
+import { promptPassphrase } from "./passphrase-prompt.js";
+
+export interface KeygenOptions {
+  /** Hybrid post-quantum identity (age1pq1… recipient) instead of X25519. */
+  pq?: boolean;
+  /** Encrypt the identity file with a passphrase (scrypt), from the environment or a prompt. */
+  passphrase?: boolean;
+}
+
+async function newIdentity(o: KeygenOptions): Promise<{ text: string; recipient: string }> {
+  return o.pq ? generatePqIdentity() : generateIdentity();
+}
+
+/** The passphrase for keygen --passphrase: $STRONGBOX_IDENTITY_PASSPHRASE, else asked on the terminal; never argv. */
+async function keygenPassphrase(env: NodeJS.ProcessEnv): Promise<string> {
+  const fromEnv = env[PASSPHRASE_ENV];
+  if (fromEnv) return fromEnv;
+  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+    throw new StrongboxError("USAGE", `keygen --passphrase needs ${PASSPHRASE_ENV} or a terminal to ask for the passphrase`);
+  }
+  const p = await promptPassphrase("Passphrase for the identity file: ");
+  if (!p) throw new StrongboxError("USAGE", "empty passphrase");
+  if ((await promptPassphrase("Same passphrase again: ")) !== p) throw new StrongboxError("USAGE", "the passphrases differ");
+  return p;
+}
 
 /** Writes a new identity file (mode 0600, never over an existing file); returns the recipient. */
-export async function writeIdentityFile(path: string): Promise<string> {
-  const g = generateIdentity();
+export async function writeIdentityFile(path: string, o: KeygenOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const g = await newIdentity(o);
+  const content = o.passphrase ? await encryptIdentityText(g.text, await keygenPassphrase(env)) : g.text;
   try {
-    await fsp.writeFile(path, g.text, { mode: 0o600, flag: "wx" });
+    await fsp.writeFile(path, content, { mode: 0o600, flag: "wx" });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new StrongboxError(code === "EEXIST" ? "USAGE" : "SOURCE", code === "EEXIST" ? `${path} already exists; not overwriting an identity` : `cannot write ${path} (${code})`);
@@ -15,15 +42,16 @@ export async function writeIdentityFile(path: string): Promise<string> {
   return g.recipient;
 }
 
-export async function keygenCommand(ctx: CommandContext, o: { output?: string }): Promise<void> {
+export async function keygenCommand(ctx: CommandContext, o: { output?: string } & KeygenOptions): Promise<void> {
   if (o.output) {
-    const recipient = await writeIdentityFile(o.output);
-    ctx.print({ recipient, identity_file: o.output }, recipient);
+    const recipient = await writeIdentityFile(o.output, o, ctx.env);
+    ctx.print({ recipient, identity_file: o.output, kind: o.pq ? "pq-hybrid" : "x25519", passphrase_protected: Boolean(o.passphrase) }, recipient);
     return;
   }
-  const g = generateIdentity();
+  if (o.passphrase) throw new StrongboxError("USAGE", "keygen --passphrase needs -o FILE (an encrypted identity is binary)");
   // The identity is a secret: it may go to a terminal or a pipe, never into --json output.
   if (ctx.json) throw new StrongboxError("USAGE", "keygen --json needs -o FILE (the identity is never printed as JSON)");
+  const g = await newIdentity(o);
   process.stderr.write(`Public key: ${g.recipient}\n`);
   ctx.stdout.write(g.text);
 }

@@ -36,7 +36,7 @@ export async function restoreCommand(
   }
   const config = ctx.config();
   if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
-  const identities = ctx.identities();
+  const identities = await ctx.identities();
   const repo = new Repository(openStore(config, "reader"));
   const rec = await repo.resolve(ref, o.source);
   const manifest = await repo.readManifest(rec, identities);
@@ -61,7 +61,9 @@ export async function restoreCommand(
   const restoreAll = () =>
     withInterrupt(ctx.log, async (signal) => {
       for (const dir of new Set([...targets.values()].map((d) => dirname(d)))) await sweepPartials(dir, ctx.log);
-      for (const [name, dir] of targets) staging.set(name, await createStaging(dir, name));
+      // The sweep may have put back a tree that a killed --force restore had set aside.
+      for (const dir of targets.values()) if (!o.force && !(await isEmptyDir(dir))) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
+      for (const [name, dir] of targets) staging.set(name, await createStaging(dir, name, rec.id));
       return forEachSource({
         repo,
         rec,

@@ -19,7 +19,7 @@ interface VerifyOutcome {
 export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?: string; signal?: AbortSignal } = {}): Promise<void> {
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
-  const identities = ctx.identities();
+  const identities = await ctx.identities();
   const repo = new Repository(abortableStore(openStore(config, "reader"), o.signal)); // a deadline or SIGTERM ends even a stalled read
   let ids: string[];
   if (ref === "all") {

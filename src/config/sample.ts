@@ -25,9 +25,12 @@ repository:
 
 encryption:
   # Public keys only: the backup host never needs the private identity.
+  # age1… (X25519) and/or age1pq1… (hybrid post-quantum, strongbox keygen --pq; needs age >= 1.3 by hand).
   recipients: [${o.recipient}]
   # Needed only where restore, verify and drill run. Keep it off the backup host in production.
   identity_file: ${o.identityFile}
+  # identity_passphrase_file: /run/secrets/identity-passphrase   # when identity_file is passphrase-protected
+  #                                     # (or set STRONGBOX_IDENTITY_PASSPHRASE)
 
 compression: zstd        # zstd (default) | gzip | none, optional level: "zstd:3"
 

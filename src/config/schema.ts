@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseRecipient } from "../crypto/age-keys.js";
+import { recipientProblem } from "../crypto/age-keys.js";
 import { parsePgUrl } from "../sources/postgres/url.js";
 import { parseDuration } from "./duration.js";
 import { isValidTimezone } from "../scheduler/cron.js";
@@ -111,11 +111,15 @@ export const configSchema = z
           .array(
             z.string().superRefine((r, ctx) => {
               if (/example|x{8}/i.test(r)) ctx.addIssue({ code: "custom", message: "is the example recipient: put your own public key (strongbox keygen) here" });
-              else if (!parseRecipient(r)) ctx.addIssue({ code: "custom", message: `is not an age X25519 recipient (age1…)` });
+              else {
+                const problem = recipientProblem(r);
+                if (problem) ctx.addIssue({ code: "custom", message: problem });
+              }
             }),
           )
           .min(1, "at least one recipient is required"),
         identity_file: nonEmpty("identity_file").optional(),
+        identity_passphrase_file: nonEmpty("identity_passphrase_file").optional(),
       })
       .strict(),
     compression,

@@ -1,77 +1,102 @@
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, KeyObject } from "node:crypto";
-import { bech32Decode, bech32Encode } from "./bech32.js";
+// age recipients and identities. Parsing and unwrapping come from the age reference library
+// (`age-encryption`); only X25519 key generation stays synchronous on node:crypto.
+import { createPublicKey, diffieHellman, generateKeyPairSync } from "node:crypto";
+import { bech32 } from "@scure/base";
+import { Decrypter, Encrypter, generateHybridIdentity, identityToRecipient } from "age-encryption";
 import { StrongboxError } from "../errors.js";
 
-// DER prefixes that turn 32 raw X25519 bytes into key objects node:crypto accepts.
-const PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
+export type IdentityKind = "x25519" | "pq-hybrid";
+
+/** A private age identity; `secret` is the AGE-SECRET-KEY-… string, never logged. */
+export interface Identity {
+  readonly kind: IdentityKind;
+  readonly secret: string;
+}
+
 const SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
 
-export interface Identity {
-  readonly privateKey: KeyObject;
-  /** Raw 32-byte public key (the recipient). */
-  readonly publicKey: Buffer;
+function decodeBech32(s: string, hrp: string): Uint8Array | null {
+  try {
+    const d = bech32.decode(s as `${string}1${string}`, 2000);
+    return d.prefix === hrp ? bech32.fromWords(d.words) : null;
+  } catch {
+    return null;
+  }
 }
 
-export function publicKeyObject(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" });
+/** True when the point is of low order (X25519 with it yields all zeros: age refuses it). */
+export function isLowOrderPoint(raw: Uint8Array): boolean {
+  const { privateKey } = generateKeyPairSync("x25519");
+  try {
+    const shared = diffieHellman({ privateKey, publicKey: createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" }) });
+    return shared.every((b) => b === 0);
+  } catch {
+    return true; // OpenSSL refuses an all-zero shared secret itself
+  }
 }
 
-export function privateKeyObject(raw: Uint8Array): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, raw]), format: "der", type: "pkcs8" });
+/** Why `s` is not a usable age recipient (age1… X25519 or age1pq1… hybrid), or null when it is one. */
+export function recipientProblem(s: string): string | null {
+  if (s !== s.toLowerCase()) return "is not an age recipient (age1… or age1pq1…): must be lower case";
+  if (s.startsWith("age1pq1")) {
+    try {
+      new Encrypter().addRecipient(s);
+    } catch {
+      return "is not a valid age hybrid post-quantum recipient (age1pq1…)";
+    }
+    return null;
+  }
+  const raw = decodeBech32(s, "age");
+  if (!raw || raw.length !== 32) return "is not an age recipient (age1… or age1pq1…)";
+  if (isLowOrderPoint(raw)) return "is a low-order X25519 point, which age refuses (not a real public key)";
+  return null;
 }
 
-export function rawPublicKey(key: KeyObject): Buffer {
-  const der = (key.type === "private" ? createPublicKey(key) : key).export({ format: "der", type: "spki" });
-  return der.subarray(der.length - 32);
-}
-
-export function rawPrivateKey(key: KeyObject): Buffer {
-  const der = key.export({ format: "der", type: "pkcs8" });
-  return der.subarray(der.length - 32);
-}
-
-export function x25519(privateKey: KeyObject, publicRaw: Uint8Array): Buffer {
-  return diffieHellman({ privateKey, publicKey: publicKeyObject(publicRaw) });
-}
-
-export function encodeRecipient(publicRaw: Uint8Array): string {
-  return bech32Encode("age", publicRaw);
-}
-
-/** Parses an `age1…` X25519 recipient; returns null if it is not one. */
-export function parseRecipient(s: string): Buffer | null {
-  const d = bech32Decode(s);
-  if (!d || d.hrp !== "age" || d.data.length !== 32 || s !== s.toLowerCase()) return null;
-  return Buffer.from(d.data);
-}
-
-export function encodeIdentity(privateRaw: Uint8Array): string {
-  return bech32Encode("AGE-SECRET-KEY-", privateRaw).toUpperCase();
+/** The recipient when valid, else null. */
+export function parseRecipient(s: string): string | null {
+  return recipientProblem(s) === null ? s : null;
 }
 
 export function generateIdentity(): { identity: Identity; text: string; recipient: string } {
-  const { privateKey } = generateKeyPairSync("x25519");
-  const publicKey = rawPublicKey(privateKey);
-  const recipient = encodeRecipient(publicKey);
-  const created = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const text = `# created: ${created}\n# public key: ${recipient}\n${encodeIdentity(rawPrivateKey(privateKey))}\n`;
-  return { identity: { privateKey, publicKey }, text, recipient };
+  const { privateKey, publicKey } = generateKeyPairSync("x25519");
+  const pub = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+  const priv = privateKey.export({ format: "der", type: "pkcs8" }).subarray(-32);
+  const recipient = bech32.encode("age", bech32.toWords(pub), false);
+  const secret = bech32.encode("AGE-SECRET-KEY-", bech32.toWords(priv), false).toUpperCase();
+  return { identity: { kind: "x25519", secret }, text: identityText(recipient, secret), recipient };
 }
 
-/** Parses an age identity file (the age-keygen format): comments, blank lines and AGE-SECRET-KEY-1… lines. */
+/** A hybrid ML-KEM-768 + X25519 identity (age 1.3's AGE-SECRET-KEY-PQ-1…), as age-keygen -pq writes it. */
+export async function generatePqIdentity(): Promise<{ identity: Identity; text: string; recipient: string }> {
+  const secret = await generateHybridIdentity();
+  const recipient = await identityToRecipient(secret);
+  return { identity: { kind: "pq-hybrid", secret }, text: identityText(recipient, secret), recipient };
+}
+
+function identityText(recipient: string, secret: string): string {
+  const created = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  return `# created: ${created}\n# public key: ${recipient}\n${secret}\n`;
+}
+
+/** Parses an age identity file (age-keygen format): comments, blank lines, AGE-SECRET-KEY-1… and AGE-SECRET-KEY-PQ-1… lines. */
 export function parseIdentities(text: string, source = "identity file"): Identity[] {
   const out: Identity[] = [];
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
     if (line === "" || line.startsWith("#")) continue;
-    const d = line.startsWith("AGE-SECRET-KEY-1") ? bech32Decode(line) : null;
-    if (!d || d.hrp !== "age-secret-key-" || d.data.length !== 32) {
-      // Never echo the line: it may be a secret in another format.
-      throw new StrongboxError("CRYPTO", `${source}: line ${i + 1} is not an age X25519 identity (AGE-SECRET-KEY-1…)`);
+    const kind: IdentityKind | null = line.startsWith("AGE-SECRET-KEY-PQ-1") ? "pq-hybrid" : line.startsWith("AGE-SECRET-KEY-1") ? "x25519" : null;
+    let ok = kind !== null;
+    if (ok) {
+      try {
+        new Decrypter().addIdentity(line); // the library validates the encoding and key length
+      } catch {
+        ok = false;
+      }
     }
-    const privateKey = privateKeyObject(d.data);
-    out.push({ privateKey, publicKey: rawPublicKey(privateKey) });
+    // Never echo the line: it may be a secret in another format.
+    if (!ok) throw new StrongboxError("CRYPTO", `${source}: line ${i + 1} is not an age identity (AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1…)`);
+    out.push({ kind: kind!, secret: line });
   }
   if (out.length === 0) throw new StrongboxError("CRYPTO", `${source}: no age identity found`);
   return out;

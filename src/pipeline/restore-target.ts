@@ -13,6 +13,8 @@ import { processAlive } from "../stores/leftovers.js";
  */
 export const PARTIAL_PREFIX = ".strongbox-partial-";
 const OLD_PREFIX = ".strongbox-replaced-";
+/** Written into a staging directory when it is made, so a user who finds one sees what it is. */
+export const MARKER_NAME = ".strongbox-restore-unfinished";
 
 /** Removes what killed restores left in `parent` (staging and set-aside directories of dead processes). */
 export async function sweepPartials(parent: string, log: Logger): Promise<void> {
@@ -27,8 +29,18 @@ export async function sweepPartials(parent: string, log: Logger): Promise<void> 
     if (!prefix) continue;
     const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
     if (!pid || processAlive(pid)) continue;
-    log.warn(`removing ${join(parent, name)}: left by a restore that was killed before it finished (never part of a restored tree)`);
-    await fsp.rm(join(parent, name), { recursive: true, force: true });
+    const path = join(parent, name);
+    if (prefix === OLD_PREFIX) {
+      // Killed between setting the old tree aside and putting the new one in place: put it back.
+      const target = join(parent, name.slice(OLD_PREFIX.length).replace(/-\d+-[0-9a-f]+$/, ""));
+      if (!(await fsp.lstat(target).catch(() => null))) {
+        log.warn(`putting ${path} back as ${target}: a restore with --force was killed while it swapped the trees`);
+        await fsp.rename(path, target);
+        continue;
+      }
+    }
+    log.warn(`removing ${path}: left by a restore that was killed before it finished (never part of a restored tree)`);
+    await fsp.rm(path, { recursive: true, force: true });
   }
 }
 
@@ -37,13 +49,22 @@ export interface Staging {
   dir: string;
   /** Where it goes once checked. */
   target: string;
+  /** The marker's inode: an archive file of the same name replaces it and is then kept. */
+  markerIno: number;
 }
 
-export async function createStaging(target: string, source: string): Promise<Staging> {
+export async function createStaging(target: string, source: string, backupId: string): Promise<Staging> {
   await fsp.mkdir(dirname(target), { recursive: true, mode: 0o755 });
   const dir = join(dirname(target), `${PARTIAL_PREFIX}${source}-${process.pid}-${randomBytes(4).toString("hex")}`);
   await fsp.mkdir(dir, { mode: 0o700 });
-  return { dir, target };
+  const marker = join(dir, MARKER_NAME);
+  await fsp.writeFile(
+    marker,
+    `strongbox: unfinished restore of backup ${backupId}, source ${source}, into ${target} (pid ${process.pid}, started ${new Date().toISOString()}).\n` +
+      "This is not a restored tree; the next restore into this directory removes it.\n",
+    { flag: "wx", mode: 0o600 },
+  );
+  return { dir, target, markerIno: (await fsp.lstat(marker)).ino };
 }
 
 /**
@@ -51,6 +72,8 @@ export async function createStaging(target: string, source: string): Promise<Sta
  * aside, then deleted once the new tree is in place, so a failure never leaves a mixed tree.
  */
 export async function commitStaging(s: Staging): Promise<void> {
+  const marker = join(s.dir, MARKER_NAME);
+  if ((await fsp.lstat(marker).catch(() => null))?.ino === s.markerIno) await fsp.unlink(marker);
   await fsp.chmod(s.dir, 0o755);
   const existing = await fsp.lstat(s.target).catch(() => null);
   if (!existing) {
