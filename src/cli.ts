@@ -9,7 +9,7 @@ import { CommandContext, type GlobalOptions } from "./commands/context.js";
 import { initCommand } from "./commands/init.js";
 import { keygenCommand } from "./commands/keygen.js";
 import { listCommand } from "./commands/list.js";
-import { policyCommand } from "./commands/policy.js";
+import { PRINCIPAL_HELP, policyCommand } from "./commands/policy.js";
 import { withRepositoryLock } from "./commands/repository-lock.js";
 import { restoreCommand } from "./commands/restore.js";
 import { verifyCommand } from "./commands/verify.js";
@@ -85,9 +85,9 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .action(bind((ctx, o) => daemonCommand(ctx, o)));
   program.command("doctor").description("preflight: config, tools, store reachability, TLS, key-file modes, and what each role can and cannot do").action(bind((ctx) => doctorCommand(ctx)));
   program
-    .command("policy <role>")
-    .description("print the S3 bucket policy for a role: writer, reader or pruner")
-    .option("--principal <arn>", "the principal the policy grants to", "arn:aws:iam::ACCOUNT-ID:user/strongbox-ROLE")
+    .command("policy [role]")
+    .description("print ONE S3 bucket policy with every configured role's statements; with a role (writer, reader, pruner) only that role's part, to merge")
+    .option("--principal <arn>", PRINCIPAL_HELP, "arn:aws:iam::ACCOUNT-ID:user/strongbox-ROLE")
     .action(bind((ctx, role, o) => policyCommand(ctx, role, o)));
   return program;
 }

@@ -8,6 +8,7 @@ export function registerSecret(value: string): void {
 export function redact(text: string): string {
   let out = text;
   for (const s of secrets) if (out.includes(s)) out = out.split(s).join("***");
-  // Passwords inside connection URLs, whatever their origin.
-  return out.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, "$1***@");
+  // Passwords inside connection URLs, whatever their origin; up to the LAST @ before the path,
+  // so an unencoded @ in the password does not leak its tail.
+  return out.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^\s/]*@/gi, "$1***@");
 }

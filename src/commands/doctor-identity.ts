@@ -26,7 +26,7 @@ export function identityFindings(config: Config): IdentityFinding[] {
     kind = identityFileKind(readFileSync(id), id);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return [{ area: "identity file", status: "warn", detail: code ? `${id}: ${code} (needed only for restore, verify and drill)` : (err as Error).message }];
+    return [{ area: "identity file", status: "fail", detail: code ? `${id}: ${code} (restore, verify and drill need it; remove identity_file on a backup-only host)` : (err as Error).message }];
   }
   const out: IdentityFinding[] = [
     { area: "identity file", status: mode & 0o077 ? "warn" : "ok", detail: `${id} mode ${mode.toString(8)}${mode & 0o077 ? ": readable by others, chmod 600" : ""}; keep it off backup-only hosts` },

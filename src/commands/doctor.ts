@@ -24,6 +24,18 @@ const EXPECTED: Record<Role, Partial<Record<"list" | "get" | "delete" | "put", b
   pruner: { list: true, get: true, delete: true },
 };
 
+/** An explicit lock_dir must exist and be writable, or two runs could take different locks. */
+function lockDirFinding(dir: string): [Status, string] {
+  try {
+    if (!statSync(dir).isDirectory()) return ["fail", `${dir} is not a directory`];
+    accessSync(dir, constants.W_OK);
+    return ["ok", `${dir} writable`];
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return ["fail", `${dir}: ${code}${code === "ENOENT" ? " — create it (systemd: RuntimeDirectory=strongbox for /run/strongbox)" : ""}`];
+  }
+}
+
 export async function doctorCommand(ctx: CommandContext): Promise<void> {
   const config = ctx.config();
   const out: Finding[] = [{ area: "config", status: "ok", detail: `${ctx.configFile} is valid` }];
@@ -33,6 +45,8 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
   add("node", nodeOk ? "ok" : "fail", `Node.js ${process.version}${nodeOk ? "" : " (strongbox needs >= 22.15)"}`);
 
   for (const f of identityFindings(config)) add(f.area, f.status, f.detail);
+
+  if (config.lock_dir) add("lock dir", ...lockDirFinding(config.lock_dir));
 
   for (const s of config.sources) {
     if (s.type === "files") {

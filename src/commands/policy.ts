@@ -2,13 +2,16 @@ import type { Role } from "../config/schema.js";
 import { StrongboxError } from "../errors.js";
 import type { CommandContext } from "./context.js";
 
-/** Bucket-policy statements granting exactly what each role needs (SPEC §5), and denying the rest. */
+/**
+ * Bucket-policy statements granting exactly what each role needs, and denying the rest.
+ * No `s3:prefix` conditions: Ceph RGW evaluates them on requests that carry no prefix (GetObject,
+ * ListMultipartUploads) and denies those, so ListBucket is granted on the bucket as a whole.
+ */
 export function policyFor(role: Role, bucket: string, prefix: string, principal: string, o: { objectLock?: boolean; writerReads?: boolean } = {}) {
   const p = prefix ? `${prefix.replace(/\/+$/, "")}/` : "";
   const objects = `arn:aws:s3:::${bucket}/${p}*`;
   const bucketArn = `arn:aws:s3:::${bucket}`;
   const who = { AWS: [principal] };
-  const listCondition = p ? { StringLike: { "s3:prefix": [`${p}*`] } } : undefined;
   const statements: Record<string, unknown>[] = [];
   if (role === "writer") {
     statements.push(
@@ -32,13 +35,13 @@ export function policyFor(role: Role, bucket: string, prefix: string, principal:
   } else if (role === "reader") {
     statements.push(
       { Sid: "StrongboxReaderGet", Effect: "Allow", Principal: who, Action: ["s3:GetObject"], Resource: [objects] },
-      { Sid: "StrongboxReaderList", Effect: "Allow", Principal: who, Action: ["s3:ListBucket"], Resource: [bucketArn], ...(listCondition ? { Condition: listCondition } : {}) },
+      { Sid: "StrongboxReaderList", Effect: "Allow", Principal: who, Action: ["s3:ListBucket"], Resource: [bucketArn] },
       { Sid: "StrongboxReaderDrillReports", Effect: "Allow", Principal: who, Action: ["s3:PutObject"], Resource: [`arn:aws:s3:::${bucket}/${p}drills/*`] },
       { Sid: "StrongboxReaderNoDelete", Effect: "Deny", Principal: who, Action: ["s3:DeleteObject", "s3:DeleteObjectVersion"], Resource: [objects] },
     );
   } else {
     statements.push(
-      { Sid: "StrongboxPrunerList", Effect: "Allow", Principal: who, Action: ["s3:ListBucket", "s3:ListBucketMultipartUploads"], Resource: [bucketArn], ...(listCondition ? { Condition: listCondition } : {}) },
+      { Sid: "StrongboxPrunerList", Effect: "Allow", Principal: who, Action: ["s3:ListBucket", "s3:ListBucketMultipartUploads"], Resource: [bucketArn] },
       { Sid: "StrongboxPrunerReadMarkers", Effect: "Allow", Principal: who, Action: ["s3:GetObject"], Resource: [`arn:aws:s3:::${bucket}/${p}backups/*/complete.json`, `arn:aws:s3:::${bucket}/${p}drills/*`] },
       { Sid: "StrongboxPrunerDelete", Effect: "Allow", Principal: who, Action: ["s3:DeleteObject", "s3:AbortMultipartUpload"], Resource: [objects] },
     );
@@ -46,13 +49,23 @@ export function policyFor(role: Role, bucket: string, prefix: string, principal:
   return { Version: "2012-10-17", Statement: statements };
 }
 
-export async function policyCommand(ctx: CommandContext, role: string, o: { principal: string }): Promise<void> {
-  if (!["writer", "reader", "pruner"].includes(role)) throw new StrongboxError("USAGE", `policy: role must be writer, reader or pruner, not '${role}'`);
+export const PRINCIPAL_HELP =
+  "the principal each role's statements grant to; ROLE becomes writer/reader/pruner. AWS: arn:aws:iam::<account-id>:user/<name>; " +
+  "Ceph RGW: arn:aws:iam:::user/<uid> (empty account, the radosgw-admin uid); MinIO ignores bucket-policy principals for its own users (attach the statements as a user policy without Principal)";
+
+const ROLES: Role[] = ["writer", "reader", "pruner"];
+
+/** One bucket policy (a bucket holds exactly one) with the statements of every configured role, or one role's part. */
+export async function policyCommand(ctx: CommandContext, role: string | undefined, o: { principal: string }): Promise<void> {
+  if (role !== undefined && !ROLES.includes(role as Role)) throw new StrongboxError("USAGE", `policy: role must be writer, reader or pruner, not '${role}'`);
   const url = ctx.config().repository.url;
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
   if (!m) throw new StrongboxError("USAGE", `policy: the repository is ${url}, not s3://; file permissions apply instead`);
   const s3 = ctx.config().repository.s3;
   const writerReads = !!s3?.verify_after_write && !s3.credentials.reader;
-  const policy = policyFor(role as Role, m[1], m[2], o.principal.replace("ROLE", role), { objectLock: (s3?.object_lock_days ?? 0) > 0, writerReads });
-  ctx.stdout.write(JSON.stringify(policy, null, 2) + "\n");
+  const configured = ROLES.filter((r) => s3?.credentials[r]);
+  const roles = role ? [role as Role] : configured.length ? configured : ROLES;
+  const statements = roles.flatMap((r) => policyFor(r, m[1], m[2], o.principal.replace(/ROLE/g, r), { objectLock: (s3?.object_lock_days ?? 0) > 0, writerReads }).Statement);
+  if (role) ctx.log.warn(`this is only the ${role} role's part; a bucket holds ONE policy: merge these statements with the other roles' (plain 'strongbox policy' prints them merged)`);
+  ctx.stdout.write(JSON.stringify({ Version: "2012-10-17", Statement: statements }, null, 2) + "\n");
 }

@@ -80,7 +80,10 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   } catch (err) {
     if (err instanceof YAMLParseError) {
       const where = err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : "";
-      throw new ConfigError([`${file}: invalid YAML${where}: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}`]);
+      const line = err.linePos ? (text.split("\n")[err.linePos[0].line - 1] ?? "") : "";
+      // `{ key: ${VAR} }`: YAML reads the `{` of an unquoted reference as a nested flow mapping.
+      const hint = /[{[][^"'\n]*:\s*\$\{/.test(line) ? ' (inside { … } or [ … ] quote ${VAR} references: "${VAR}")' : "";
+      throw new ConfigError([`${file}: invalid YAML${where}: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}${hint}`]);
     }
     throw err;
   }

@@ -69,7 +69,8 @@ export function describeS3Error(err: unknown, what: string, role: string): Stron
   const status = e.$metadata?.httpStatusCode;
   let name = e.name && e.name !== "Error" ? e.name : e.code ?? "error";
   let hint = "";
-  if (name === "InvalidAccessKeyId" || name === "SignatureDoesNotMatch") hint = ` — check the ${role} access key and secret`;
+  if (name === "InvalidAccessKeyId") hint = ` — the server does not know the ${role} access key id; check repository.s3.credentials.${role}.access_key_id`;
+  else if (name === "SignatureDoesNotMatch") hint = ` — the ${role} secret access key is wrong for its key id; check repository.s3.credentials.${role}.secret_access_key`;
   else if (name === "AccessDenied" || status === 403) hint = ` — the ${role} credentials are not allowed to do this (see 'strongbox policy ${role}')`;
   else if (name === "NoSuchBucket") hint = " — the bucket does not exist";
   else if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ECONNRESET"].includes(e.code ?? "")) hint = " — the endpoint is unreachable or dropped the connection";

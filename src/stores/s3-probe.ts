@@ -23,7 +23,8 @@ export async function probeS3(client: S3Client, bucket: string, prefix: string, 
     return "allowed";
   } catch (err) {
     const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404) return "allowed";
+    // A missing bucket is also a 404; it must not read as "allowed".
+    if (e.name !== "NoSuchBucket" && (e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404)) return "allowed";
     const badKey = e.name === "SignatureDoesNotMatch" || e.name === "InvalidAccessKeyId";
     if (e.$metadata?.httpStatusCode === 403 && !badKey) return "denied";
     return `error: ${describeS3Error(err, action, role).message}`;

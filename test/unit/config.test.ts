@@ -140,3 +140,10 @@ describe("bad flags and arguments: exit 2 with a clear one-line message", () => 
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 });
+
+describe("an unquoted ${VAR} in a flow mapping", () => {
+  it("is a parse error that says to quote it", () => {
+    const text = 'version: 1\nrepository:\n  url: s3://b/p\n  s3:\n    credentials:\n      writer: { access_key_id: ${KEY_ID}, secret_access_key: x }\n';
+    expect(() => parseConfig(text, { KEY_ID: "AKIA" })).toThrow(/invalid YAML at line 6.*quote \$\{VAR\} references: "\$\{VAR\}"/);
+  });
+});

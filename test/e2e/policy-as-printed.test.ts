@@ -1,0 +1,104 @@
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand } from "@aws-sdk/client-s3";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { s3Client } from "../helpers/s3-fixture.js";
+import { makeSampleTree, snapshotTree } from "../helpers/tree.js";
+
+const s3 = inject("s3");
+
+// The bucket's ONLY policy is exactly what `strongbox policy` prints; nothing hand-written.
+describe.skipIf(!s3)("the printed bucket policy, applied as printed on Ceph RGW", () => {
+  const bucket = `printed-${Math.random().toString(16).slice(2, 8)}`;
+  const data = tempDir("policydata");
+  makeSampleTree(data);
+  writeFileSync(join(data, "extra.txt"), "x");
+  const base = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: s3!, prefix: "spx-prod" });
+  const full = base.write((c) => {
+    c.repository.url = `s3://${bucket}/spx-prod`;
+    c.retention = { keep_last: 1 };
+  });
+  const only = (role: string) =>
+    base.write((c) => {
+      c.repository.url = `s3://${bucket}/spx-prod`;
+      c.retention = { keep_last: 1 };
+      c.repository.s3.credentials = { [role]: c.repository.s3.credentials[role] };
+    });
+  const ids: string[] = [];
+
+  beforeAll(async () => {
+    const admin = s3Client(s3!.endpoint, s3!.admin);
+    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+    const p = await runCli(["-c", full, "policy", "--principal", "arn:aws:iam:::user/ROLE"]);
+    expect(p.code).toBe(0);
+    const policy = JSON.parse(p.stdout);
+    expect(new Set(policy.Statement.flatMap((s: { Principal: { AWS: string[] } }) => s.Principal.AWS))).toEqual(
+      new Set(["arn:aws:iam:::user/writer", "arn:aws:iam:::user/reader", "arn:aws:iam:::user/pruner"]),
+    );
+    await admin.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: p.stdout }));
+    admin.destroy();
+    for (let i = 0; i < 2; i++) {
+      const b = await runCli(["-c", only("writer"), "--json", "backup", "now"]);
+      expect(b.stderr).not.toMatch(/error/);
+      expect(b.code).toBe(0);
+      ids.push(JSON.parse(b.stdout).id);
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+  });
+
+  it("policy <role> prints that role's part only and says it must be merged", async () => {
+    const r = await runCli(["-c", full, "policy", "reader", "--principal", "arn:aws:iam:::user/ROLE"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/only the reader role's part.*merge/);
+    expect(JSON.stringify(JSON.parse(r.stdout))).not.toMatch(/user\/(writer|pruner)/);
+  });
+
+  it("the writer cannot list, get or delete", async () => {
+    const w = s3Client(s3!.endpoint, s3!.writer);
+    const key = `spx-prod/backups/${ids[0]}/complete.json`;
+    for (const cmd of [new ListObjectsV2Command({ Bucket: bucket, Prefix: "spx-prod/" }), new GetObjectCommand({ Bucket: bucket, Key: key }), new DeleteObjectCommand({ Bucket: bucket, Key: key })]) {
+      await expect(w.send(cmd as never)).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    }
+    w.destroy();
+  });
+
+  it("the reader lists, verifies, restores and files a drill report, and cannot delete", async () => {
+    const cfg = only("reader");
+    const l = await runCli(["-c", cfg, "--json", "list"]);
+    expect(l.code).toBe(0);
+    expect(JSON.parse(l.stdout).map((b: { id: string }) => b.id)).toEqual([...ids].reverse());
+    const v = await runCli(["-c", cfg, "verify", "latest"]);
+    expect(v.stdout).toContain(`${ids[1]}  OK`);
+    expect(v.code).toBe(0);
+    const out = tempDir("policyrestore");
+    const r = await runCli(["-c", cfg, "restore", ids[1], "--to-dir", out]);
+    expect(r.code).toBe(0);
+    expect(snapshotTree(join(out, "assets"))).toEqual(snapshotTree(data));
+    const d = await runCli(["-c", cfg, "--json", "drill", "latest"]);
+    expect(d.stderr).not.toMatch(/denied|AccessDenied/);
+    expect(d.code).toBe(0);
+    const rd = s3Client(s3!.endpoint, s3!.reader);
+    const drills = await rd.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "spx-prod/drills/" }));
+    expect(drills.Contents?.length).toBe(1);
+    await expect(rd.send(new DeleteObjectCommand({ Bucket: bucket, Key: `spx-prod/backups/${ids[0]}/complete.json` }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    rd.destroy();
+  });
+
+  it("doctor passes with every role under the printed policy", async () => {
+    const r = await runCli(["-c", full, "doctor"]);
+    expect(r.stdout).toMatch(/role writer +put allowed, list denied, get denied, delete denied/);
+    expect(r.stdout).toMatch(/role reader +list allowed, get allowed, put allowed, delete denied/);
+    expect(r.stdout).toMatch(/role pruner +list allowed, get allowed, delete allowed/);
+    expect(r.code).toBe(0);
+  });
+
+  it("the pruner prunes (listing multipart uploads included)", async () => {
+    const p = await runCli(["-c", only("pruner"), "--json", "prune"]);
+    expect(p.stderr).not.toMatch(/error|denied/i);
+    expect(p.code).toBe(0);
+    const res = JSON.parse(p.stdout);
+    expect(res.deleted).toEqual([ids[0]]);
+    expect(res.aborted_uploads).toEqual([]);
+  });
+});
