@@ -55,7 +55,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--schedule <file>", "also validate this schedule file against the config")
     .action(bind((ctx, o) => configCheckCommand(ctx, o)));
   const backup = program.command("backup").description("backup commands");
-  backup.command("now").description("one backup of all (or the named) sources; prints the backup id").option("--source <name>", "only this source (repeatable)", collect, []).action(bind((ctx, o) => backupNowCommand(ctx, o)));
+  backup.command("now").description("one backup of all (or the named) sources; prints the backup id").option("--source <name>", "only this source (repeatable)", collect, []).option("--full", "differential files sources take a full backup").action(bind((ctx, o) => backupNowCommand(ctx, o)));
   program.command("list").description("complete backups, newest first").option("--all", "include incomplete backups").action(bind((ctx, o) => listCommand(ctx, o)));
   program
     .command("restore <id>")

@@ -24,6 +24,23 @@ export interface ExtractOptions {
   chown?: boolean;
   /** Keep setuid/setgid bits; by default they are stripped, since a forged archive could plant a setuid root binary. */
   keepSetuid?: boolean;
+  /** Differentials: false leaves an entry out (its bytes are still read, never written). */
+  filter?: (e: TarEntry) => boolean;
+  /** Differentials: false once a file is written (e.g. its hash is not the manifest's) removes it again. */
+  keep?: (f: ExtractedFile) => boolean;
+  /** Differentials: each directory's GNU dumpdir ("" is the source's root, the archive's "./"). */
+  onDumpdir?: (dir: string, dumpdir: string) => void;
+}
+
+/** The "./" entry a differential starts with: the source's root, never created, only its dumpdir read. */
+function isRootEntry(e: TarEntry): boolean {
+  return e.type === "dir" && e.path.split("/").every((p) => p === "" || p === ".");
+}
+
+/** Routes an entry's dumpdir; true for the root entry, with which nothing else is done. */
+function handled(e: TarEntry, rel: string | undefined, o: Pick<ExtractOptions, "onDumpdir">): boolean {
+  if (e.type === "dir" && e.dumpdir !== undefined) o.onDumpdir?.(rel ?? "", e.dumpdir);
+  return rel === undefined;
 }
 
 /** setuid and setgid; the sticky bit stays (it only limits who may delete). */
@@ -76,7 +93,9 @@ function smallFileSink(rel: string, abs: string, e: TarEntry, chown: boolean, o:
         closeSync(fd);
       }
       o.onBytes?.(body.length);
-      o.onEntry?.({ path: rel, type: "file", size: body.length, sha256: createHash("sha256").update(body).digest("hex") });
+      const f: ExtractedFile = { path: rel, type: "file", size: body.length, sha256: createHash("sha256").update(body).digest("hex") };
+      if (o.keep && !o.keep(f)) unlinkSync(abs);
+      else o.onEntry?.(f);
     },
   };
 }
@@ -144,7 +163,9 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, o:
   await readTar(
     source,
     async (entry): Promise<EntrySink | null> => {
-      const rel = names.admit(entry.path, entry.type);
+      const rel = isRootEntry(entry) ? undefined : names.admit(entry.path, entry.type);
+      if (handled(entry, rel, o) || rel === undefined) return null;
+      if (o.filter && !o.filter({ ...entry, path: rel })) return null;
       const e = o.keepSetuid ? entry : { ...entry, mode: entry.mode & ~SUID_SGID };
       if (e.mode !== entry.mode) o.warn(`${quoteName(rel)}: setuid/setgid bits not restored (mode ${entry.mode.toString(8)}; --keep-setuid keeps them)`);
       try {
@@ -216,7 +237,9 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, o:
         } finally {
           await fh.close();
         }
-        o.onEntry?.({ path: rel, type: "file", size: written, sha256: hash.digest("hex") });
+        const f: ExtractedFile = { path: rel, type: "file", size: written, sha256: hash.digest("hex") };
+        if (o.keep && !o.keep(f)) await fsp.unlink(abs);
+        else o.onEntry?.(f);
       },
     };
   }
@@ -228,7 +251,9 @@ export async function scanTar(source: AsyncIterable<Buffer>, o: Omit<ExtractOpti
   await readTar(
     source,
     async (e) => {
-      const rel = names.admit(e.path, e.type);
+      const rel = isRootEntry(e) ? undefined : names.admit(e.path, e.type);
+      if (handled(e, rel, o) || rel === undefined) return null;
+      if (o.filter && !o.filter({ ...e, path: rel })) return null;
       if (e.type !== "file") {
         o.onEntry?.({ path: rel, type: e.type, size: 0 });
         return null;
@@ -242,7 +267,8 @@ export async function scanTar(source: AsyncIterable<Buffer>, o: Omit<ExtractOpti
           o.onBytes?.(chunk.length);
         },
         end() {
-          o.onEntry?.({ path: rel, type: "file", size, sha256: hash.digest("hex") });
+          const f: ExtractedFile = { path: rel, type: "file", size, sha256: hash.digest("hex") };
+          if (!o.keep || o.keep(f)) o.onEntry?.(f);
         },
       };
     },

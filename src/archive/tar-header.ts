@@ -14,6 +14,12 @@ export interface TarEntry {
   /** Seconds since the epoch, with up to 9 fractional digits, as PAX writes it. */
   mtime: string;
   linkname?: string;
+  /**
+   * Directories of a differential (GNU incremental) archive: the dumpdir, every entry of the
+   * directory as a kind letter (Y stored here, N unchanged since the full, D directory) and its
+   * name, each NUL-terminated, then a final NUL. Written as the PAX record GNU.dumpdir.
+   */
+  dumpdir?: string;
 }
 
 const TYPEFLAG: Record<EntryType, string> = { file: "0", dir: "5", symlink: "2" };
@@ -72,6 +78,7 @@ export function encodeHeader(e: TarEntry): Buffer {
   if (e.mtime.includes(".")) records.push(paxRecord("mtime", e.mtime));
   if (e.uid > 0o7777777) records.push(paxRecord("uid", String(e.uid)));
   if (e.gid > 0o7777777) records.push(paxRecord("gid", String(e.gid)));
+  if (e.type === "dir" && e.dumpdir !== undefined) records.push(paxRecord("GNU.dumpdir", e.dumpdir));
   const main = rawHeader(isPlainAscii(name, 100) ? name : "strongbox-long-name", e, TYPEFLAG[e.type], e.type === "file" ? e.size : 0);
   if (records.length === 0) return main;
   const body = Buffer.concat(records);
@@ -174,7 +181,7 @@ export function decodeHeader(h: Buffer): RawHeader {
 }
 
 /** The PAX keys strongbox acts on; every other key (atime, charset, vendor keys) is ignored. */
-const PAX_KEYS = new Set(["path", "linkpath", "size", "uid", "gid", "mtime"]);
+const PAX_KEYS = new Set(["path", "linkpath", "size", "uid", "gid", "mtime", "GNU.dumpdir"]);
 
 /**
  * Parses PAX records ("<len> <key>=<value>\n") into `into`, in place: later records win, as POSIX

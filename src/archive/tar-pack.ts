@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, promises as fsp, readSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { encodeHeader, END_OF_ARCHIVE, paddingFor } from "./tar-header.js";
+import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarEntry } from "./tar-header.js";
 import { mtimeString, type WalkEntry } from "./walk.js";
 
 export interface ManifestEntry {
@@ -13,6 +13,22 @@ export interface ManifestEntry {
   mtime: string;
   sha256?: string;
   target?: string;
+}
+
+/** What a differential compares besides size and mtime: a file rewritten in place changes its ctime. */
+export interface FileIdentity {
+  ino: string;
+  ctime: string;
+}
+
+const identity = (st: { ino: bigint; ctimeNs: bigint }): FileIdentity => ({ ino: String(st.ino), ctime: String(st.ctimeNs) });
+
+/** A differential (GNU incremental) archive: directories carry dumpdirs, unchanged files are left out. */
+export interface DifferentialPack {
+  /** The source's root directory, written first as "./" with the root's dumpdir. */
+  root: TarEntry;
+  dumpdirs: Map<string, string>;
+  unchanged: Map<string, ManifestEntry>;
 }
 
 const READ_SIZE = 1024 * 1024;
@@ -26,7 +42,7 @@ const replaced = (path: string) => `${path}: replaced by something else while ba
  * Reads a small file whole (header + padded body) with synchronous calls.
  * undefined: skipped (reported); null: no longer small, let the streaming path handle it.
  */
-function readSmallFile(root: string, e: WalkEntry, warn: (m: string) => void): { header: Buffer; body: Buffer; entry: ManifestEntry } | null | undefined {
+function readSmallFile(root: string, e: WalkEntry, warn: (m: string) => void): { header: Buffer; body: Buffer; entry: ManifestEntry; stat: FileIdentity } | null | undefined {
   let fd: number;
   try {
     fd = openSync(join(root, e.path), constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -56,7 +72,7 @@ function readSmallFile(root: string, e: WalkEntry, warn: (m: string) => void): {
     const mtime = mtimeString(st);
     const mode = Number(st.mode & 0o7777n);
     const entry: ManifestEntry = { path: e.path, type: "file", size, mode, mtime, sha256: createHash("sha256").update(body.subarray(0, size)).digest("hex") };
-    return { header: encodeHeader({ ...e, size, mtime, mode }), body, entry };
+    return { header: encodeHeader({ ...e, size, mtime, mode }), body, entry, stat: identity(st) };
   } finally {
     closeSync(fd);
   }
@@ -71,13 +87,27 @@ function readSmallFile(root: string, e: WalkEntry, warn: (m: string) => void): {
 export function packTar(
   root: string,
   entries: WalkEntry[],
-  o: { warn: (msg: string) => void; onEntry: (e: ManifestEntry) => void; onBytes?: (n: number) => void },
+  o: {
+    warn: (msg: string) => void;
+    /** Every entry of the tree, in order; `stat` is the identity of the file as it was read. */
+    onEntry: (e: ManifestEntry, stat?: FileIdentity) => void;
+    onBytes?: (n: number) => void;
+    diff?: DifferentialPack;
+  },
 ): Readable {
+  const diff = o.diff;
   async function* generate(): AsyncGenerator<Buffer> {
+    if (diff) yield encodeHeader({ ...diff.root, path: ".", type: "dir", size: 0, dumpdir: diff.dumpdirs.get("") });
     for (const e of entries) {
+      const same = diff?.unchanged.get(e.path);
+      if (same) {
+        o.onEntry(same);
+        continue;
+      }
       if (e.type !== "file") {
-        yield encodeHeader(e);
-        o.onEntry({ path: e.path, type: e.type, size: 0, mode: e.mode, mtime: e.mtime, ...(e.linkname !== undefined ? { target: e.linkname } : {}) });
+        yield encodeHeader(e.type === "dir" && diff ? { ...e, dumpdir: diff.dumpdirs.get(e.path) ?? "\0" } : e);
+        const stat = e.type === "symlink" && e.ino !== undefined && e.ctime !== undefined ? { ino: e.ino, ctime: e.ctime } : undefined;
+        o.onEntry({ path: e.path, type: e.type, size: 0, mode: e.mode, mtime: e.mtime, ...(e.linkname !== undefined ? { target: e.linkname } : {}) }, stat);
         continue;
       }
       if (e.size <= SMALL_FILE) {
@@ -89,7 +119,7 @@ export function packTar(
           yield small.header;
           if (small.body.length) yield small.body;
           o.onBytes?.(small.entry.size);
-          o.onEntry(small.entry);
+          o.onEntry(small.entry, small.stat);
           continue;
         }
       }
@@ -135,7 +165,7 @@ export function packTar(
         if (after.size !== st.size || after.mtimeNs !== st.mtimeNs) o.warn(`${e.path}: changed while being read; the archived copy may be inconsistent`);
         const padding = paddingFor(size);
         if (padding.length) yield padding;
-        o.onEntry({ path: e.path, type: "file", size, mode: entry.mode, mtime, sha256: hash.digest("hex") });
+        o.onEntry({ path: e.path, type: "file", size, mode: entry.mode, mtime, sha256: hash.digest("hex") }, identity(st));
       } finally {
         await fh.close();
       }

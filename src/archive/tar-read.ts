@@ -116,6 +116,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (e: TarEnt
         gid: pax.gid !== undefined ? paxInteger(pax.gid, "gid") : h.gid,
         mtime: pax.mtime !== undefined ? paxTime(pax.mtime) : h.mtime,
         ...(type === "symlink" ? { linkname } : {}),
+        ...(type === "dir" && pax["GNU.dumpdir"] !== undefined ? { dumpdir: pax["GNU.dumpdir"] } : {}),
       };
     } catch (err) {
       throw new StrongboxError("VERIFY", `${where}: ${(err as Error).message.replace(/^tar: (corrupt header )?/, "")}`);

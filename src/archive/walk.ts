@@ -2,8 +2,11 @@ import { lstatSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { TarEntry } from "./tar-header.js";
 
-/** A tree entry as found on disk: exactly what its tar header will say (path relative, '/'-separated). */
-export type WalkEntry = TarEntry;
+/**
+ * A tree entry as found on disk: exactly what its tar header will say (path relative, '/'-separated),
+ * plus the inode and ctime (ns) that differential backups compare to find unchanged files.
+ */
+export type WalkEntry = TarEntry & { ino?: string; ctime?: string };
 
 export function mtimeString(st: { mtimeNs: bigint }): string {
   const ns = st.mtimeNs;
@@ -43,7 +46,7 @@ export async function walkTree(
         if (code !== "ENOENT") o.warn(`${childRel}: cannot stat (${code})`);
         continue;
       }
-      const base = { path: childRel, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: mtimeString(st) };
+      const base = { path: childRel, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: mtimeString(st), ino: String(st.ino), ctime: String(st.ctimeNs) };
       if (st.isDirectory()) {
         out.push({ ...base, type: "dir", size: 0 });
         if (o.oneFileSystem && st.dev !== rootStat.dev) continue;

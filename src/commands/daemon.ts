@@ -27,6 +27,7 @@ async function runScheduleJob(ctx: CommandContext, job: ScheduleJob, signal: Abo
         const r = await backupNowCommand(ctx, { source: job.sources ?? [], job: job.name, signal });
         metrics.lastBackupBytes = r.stored_bytes;
         metrics.lastBackupFinished = Date.parse(r.finished_at);
+        for (const s of r.sources) metrics.lastBackupSources.set(s.name, { kind: s.kind, filesChanged: s.files_changed, storedBytes: s.stored_bytes });
         return;
       }
       case "drill":

@@ -18,6 +18,9 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     ...(b.damaged ? { damaged: b.damaged } : {}),
     size: b.complete ? b.complete.objects.reduce((n, x) => n + x.size, 0) : b.objects.reduce((n, x) => n + x.size, 0),
     sources: b.complete ? b.complete.sources.map((s) => s.name) : [],
+    // "diff (base <id>)" when a files source was stored differentially (SPEC §10); bases per source in --json.
+    kind: b.complete?.objects.some((x) => x.base) ? "diff" : b.complete ? "full" : null,
+    bases: Object.fromEntries((b.complete?.objects ?? []).filter((x) => x.base && x.source).map((x) => [x.source!, x.base!])),
     warnings: b.complete?.warnings ?? 0,
     last_drill: drills.get(b.id) ?? null,
   }));
@@ -27,13 +30,14 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
   const leftoverLine = `leftovers: ${leftovers.count} temporary file(s) of killed runs, ${formatBytes(leftovers.bytes)} (removed by the next backup or prune)`;
   ctx.print(rows, () => {
     if (rows.length === 0) return o.all ? `no backups\n${leftoverLine}` : "no backups";
-    const head = ["ID", "TIME", "HOST", "SIZE", "SOURCES", "DRILL"];
+    const head = ["ID", "TIME", "HOST", "SIZE", "SOURCES", "KIND", "DRILL"];
     const table = rows.map((r) => [
       r.complete ? r.id : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
       r.time.replace(/\.\d+Z$/, "Z"),
       r.host ?? "-",
       formatBytes(r.size),
       r.sources.join(",") || "-",
+      r.kind === "diff" ? `diff (base ${[...new Set(Object.values(r.bases))].join(", ")})` : (r.kind ?? "-"),
       r.last_drill?.result ?? "-",
     ]);
     const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));

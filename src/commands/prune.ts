@@ -43,6 +43,7 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; j
         sources: (b.complete?.sources ?? []).map((x) => (typeof x?.name === "string" ? x.name : "?")),
         lastActivity: b.objects.reduce<Date | undefined>((m, x) => (x.lastModified && (!m || x.lastModified > m) ? x.lastModified : m), undefined),
         drillPassed: drills.get(b.id)?.result === "pass",
+        bases: [...new Set((b.complete?.objects ?? []).flatMap((x) => (x.base ? [x.base] : [])))],
       })),
       config.retention!,
       { now, timezone: config.retention!.timezone },

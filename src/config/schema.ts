@@ -38,6 +38,11 @@ const filesSource = z
     path: nonEmpty("path").refine((p) => p.startsWith("/"), "path must be absolute"),
     exclude: z.array(nonEmpty("exclude pattern")).default([]),
     one_file_system: z.boolean().default(false),
+    /** Store only what changed since the last full (SPEC §10); absent: every backup is full. */
+    differential: z
+      .object({ full_every: z.string().refine((v) => (parseDuration(v) ?? 0) > 0, "full_every must be a duration like 7d or 36h") })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -156,6 +161,7 @@ export const configSchema = z
       .default([]),
     audit_log: nonEmpty("audit_log").optional(),
     lock_dir: nonEmpty("lock_dir").optional(),
+    state_dir: nonEmpty("state_dir").refine((p) => p.startsWith("/"), "state_dir must be absolute").optional(),
     daemon: z
       .object({
         listen: z

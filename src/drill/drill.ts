@@ -90,8 +90,8 @@ export async function runDrill(o: {
             only: [s.name],
             log: o.log,
             label: "drill",
-            consume: (source, data: Readable) =>
-              source.restore(data, { ...scratch.get(s.name), force: false, noOwner: true }, manifest!.sources[s.name], { log: o.log }),
+            consume: (source, layers) =>
+              source.restore(layers, { ...scratch.get(s.name), force: false, noOwner: true }, manifest!.sources[s.name], { log: o.log }),
           });
           checks.push(...outcome.checks);
         } catch (err) {

@@ -11,6 +11,8 @@ import type { CompleteObject, CompleteRecord } from "../repository/complete.js";
 import { FORMAT, keys, newBackupId } from "../repository/layout.js";
 import type { Manifest } from "../repository/manifest.js";
 import { openSource } from "../sources/open-source.js";
+import type { SourceArtifact } from "../sources/source.js";
+import { stateOwner } from "../differential/owner.js";
 import type { Store } from "../stores/store.js";
 import { VERSION } from "../version.js";
 import { createCompressor, EXTENSION, parseCompression } from "./compress.js";
@@ -21,7 +23,19 @@ export interface BackupResult {
   started_at: string;
   finished_at: string;
   duration_s: number;
-  sources: { name: string; object: string; source_bytes: number; stored_bytes: number; mb_per_s: number; warnings: string[] }[];
+  sources: {
+    name: string;
+    object: string;
+    /** files sources: "diff" when only what changed since `base` was stored (SPEC §10). */
+    kind: "full" | "diff";
+    base?: string;
+    /** Files read and stored (for a full, every file). */
+    files_changed?: number;
+    source_bytes: number;
+    stored_bytes: number;
+    mb_per_s: number;
+    warnings: string[];
+  }[];
   stored_bytes: number;
   warnings: string[];
 }
@@ -37,6 +51,8 @@ export async function runBackup(o: {
   log: Logger;
   signal?: AbortSignal;
   now?: () => Date;
+  /** `backup now --full`: differential sources take a full backup. */
+  full?: boolean;
 }): Promise<BackupResult> {
   const now = o.now ?? (() => new Date());
   const started = now();
@@ -54,17 +70,28 @@ export async function runBackup(o: {
     return { key, size: meter.bytes, sha256: meter.sha256 };
   };
   o.log.info(`backup ${id} started`, { id, sources: o.sources.map((s) => s.name), repository: o.store.description });
+  const lockDays = o.config.repository.s3?.object_lock_days ?? 0;
+  const extend = o.store.extendRetention && lockDays > 0 ? o.store.extendRetention.bind(o.store) : undefined;
+  const differential = {
+    owner: stateOwner(o.config),
+    forceFull: Boolean(o.full),
+    now: started,
+    // With Object Lock a base must outlive its differentials: a day's margin covers the backup's own run.
+    protectBase: extend ? (keys: string[]) => Promise.all(keys.map((k) => extend(k, lockDays + 1, { signal: o.signal }))).then(() => undefined) : undefined,
+  };
+  const commits: { commit: NonNullable<SourceArtifact["commit"]>; key: string }[] = [];
+  const bases = new Map<string, string[]>();
 
   for (const cfg of o.sources) {
     const source = openSource(cfg);
     const t0 = Date.now();
     let progress: Progress | undefined;
-    const artifact = await source.backup({ log: o.log, signal: o.signal, onBytes: (n) => progress?.add(n) });
+    const artifact = await source.backup({ log: o.log, signal: o.signal, onBytes: (n) => progress?.add(n), differential });
     progress = new Progress(o.log, source.name, artifact.estimatedBytes);
     const key = keys.object(id, `${source.name}${artifact.suffix}${EXTENSION[compression.algorithm]}.age`);
     let stored: CompleteObject;
     try {
-      stored = { ...(await storeObject(key, artifact.stream, true)), source: source.name };
+      stored = { ...(await storeObject(key, artifact.stream, true)), source: source.name, ...(artifact.base ? { base: artifact.base.id } : {}) };
     } catch (err) {
       progress.finish();
       throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name}`);
@@ -83,10 +110,15 @@ export async function runBackup(o: {
     part.object = key;
     manifest.sources[source.name] = part;
     objects.push(stored, ...extras);
+    if (artifact.commit) commits.push({ commit: artifact.commit, key });
+    if (artifact.base) bases.set(source.name, artifact.base.objects);
     const seconds = Math.max((Date.now() - t0) / 1000, 0.001);
     const entry = {
       name: source.name,
       object: key,
+      kind: artifact.base ? ("diff" as const) : ("full" as const),
+      ...(artifact.base ? { base: artifact.base.id } : {}),
+      ...(part.type === "files" ? { files_changed: part.base ? part.stored_files : part.files } : {}),
       source_bytes: progress.done,
       stored_bytes: stored.size,
       mb_per_s: Number((progress.done / 1e6 / seconds).toFixed(1)),
@@ -113,7 +145,25 @@ export async function runBackup(o: {
     warnings: result.warnings.length,
   };
   if (o.signal?.aborted) throw new StrongboxError("SOURCE", `backup ${id} interrupted before it was committed`);
+  // Again just before the commit: the base must be locked at least as long as this backup's objects.
+  for (const [name, baseKeys] of bases) {
+    for (const k of extend ? baseKeys : []) {
+      try {
+        await extend!(k, lockDays + 1 / 24, { signal: o.signal });
+      } catch (err) {
+        throw wrapError(err, "STORE", `backup ${id}: source ${name}: extending the Object Lock retention of its base`);
+      }
+    }
+  }
   await o.store.put(keys.complete(id), Readable.from([Buffer.from(JSON.stringify(complete, null, 2) + "\n")]), { signal: o.signal });
+  for (const c of commits) {
+    // The backup is committed; a state that cannot be written only means the next backup is a full.
+    try {
+      c.commit({ id, started_at: started.toISOString(), objects: [keys.complete(id), keys.manifest(id), c.key] });
+    } catch (err) {
+      o.log.warn(`cannot write the differential state (the next backup will be full): ${(err as Error).message}`);
+    }
+  }
   result.finished_at = finished.toISOString();
   result.duration_s = Number(((finished.getTime() - started.getTime()) / 1000).toFixed(3));
   result.stored_bytes = objects.reduce((n, x) => n + x.size, 0);

@@ -4,11 +4,11 @@ import type { Identity } from "../crypto/age-keys.js";
 import { StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Progress } from "../progress.js";
-import type { CompleteRecord } from "../repository/complete.js";
+import type { CompleteObject, CompleteRecord } from "../repository/complete.js";
 import type { Manifest } from "../repository/manifest.js";
 import { drain, type Repository } from "../repository/repository.js";
 import { openSource } from "../sources/open-source.js";
-import type { Check, Source } from "../sources/source.js";
+import type { Check, Layers, OpenLayer, Source } from "../sources/source.js";
 import { algorithmFromKey, createDecompressor } from "./compress.js";
 
 export interface SourceOutcome {
@@ -17,6 +17,8 @@ export interface SourceOutcome {
   stored_bytes: number;
   seconds: number;
   checks: Check[];
+  /** A differential's base full. */
+  base?: string;
 }
 
 /** The configured source of that name, or a stand-in built from the backup's own record. */
@@ -31,7 +33,8 @@ function sourceFor(config: Config, name: string, manifest: Manifest): Source {
 
 /**
  * For each chosen source of a complete backup: fetch → check SHA-256 → age decrypt → decompress →
- * hand the archive to `consume`. Returns each source's checks; corruption surfaces as a VERIFY error.
+ * hand the archive to `consume`. A differential source also gets its base full's object, opened
+ * only when the consumer reads it. Returns each source's checks; corruption surfaces as a VERIFY error.
  */
 export async function forEachSource(o: {
   repo: Repository;
@@ -42,7 +45,7 @@ export async function forEachSource(o: {
   only: string[];
   log: Logger;
   label: string;
-  consume: (source: Source, data: Readable) => Promise<Check[]>;
+  consume: (source: Source, layers: Layers) => Promise<Check[]>;
   /** Aborting (SIGINT/SIGTERM) tears the current source's stream down with the signal's reason. */
   signal?: AbortSignal;
 }): Promise<SourceOutcome[]> {
@@ -55,41 +58,82 @@ export async function forEachSource(o: {
     const manifest = o.manifest.sources[name];
     if (!object || !manifest) throw new StrongboxError("VERIFY", `backup ${o.rec.id}: source ${name} has no object or manifest entry`);
     const source = sourceFor(o.config, name, o.manifest);
-    const progress = new Progress(o.log, `${o.label} ${name}`, object.size);
+    const base = object.base ? await readBase(o.repo, o.rec, name, object.base) : undefined;
+    const progress = new Progress(o.log, `${o.label} ${name}`, object.size + (base?.object.size ?? 0));
+    const read = new Set<string>();
+    const layer = (rec: CompleteRecord, obj: CompleteObject): OpenLayer => (use) => {
+      read.add(obj.key);
+      return readObject(o, rec, obj, (n) => progress.add(n), use);
+    };
+    const layers: Layers = { read: layer(o.rec, object), ...(base ? { base: { id: base.rec.id, read: layer(base.rec, base.object) } } : {}) };
     const t0 = Date.now();
-    const plain = await o.repo.openDecrypted(o.rec, object.key, o.identities, (n) => progress.add(n));
-    let chainError: Error | undefined;
-    let data!: Readable;
-    const done = new Promise<void>((resolve) => {
-      data = pipelineCb(plain, createDecompressor(algorithmFromKey(object.key)), (err) => {
-        chainError = err ?? undefined;
-        resolve();
-      }) as unknown as Readable;
-    });
-    const onAbort = () => data.destroy(o.signal!.reason);
-    if (o.signal?.aborted) onAbort();
-    o.signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      const checks = await o.consume(source, data);
-      // A consumer may stop reading before the end (pg_restore --list reads only the TOC): read
-      // the rest, so the whole object's SHA-256 and every age chunk are checked all the same.
-      data.unpipe();
-      if (!data.readableEnded && !data.destroyed) await drain(data);
-      await done;
-      if (chainError) throw chainError;
-      out.push({ source: name, object: object.key, stored_bytes: object.size, seconds: (Date.now() - t0) / 1000, checks });
-    } catch (err) {
-      data.destroy();
-      await done;
-      const broken = chainError && (chainError as NodeJS.ErrnoException).code !== "ERR_STREAM_PREMATURE_CLOSE" && chainError.name !== "AbortError";
-      const root = broken ? chainError : err;
-      throw describeDecodeError(root, object.key);
+      const checks = await o.consume(source, layers);
+      // A check that passed without reading every object it stands for would be a lie.
+      if (!read.has(object.key) || (base && !read.has(base.object.key))) throw new Error(`source ${name}: an object was not read`);
+      out.push({ source: name, object: object.key, stored_bytes: object.size, seconds: (Date.now() - t0) / 1000, checks, ...(base ? { base: base.rec.id } : {}) });
     } finally {
-      o.signal?.removeEventListener("abort", onAbort);
       progress.finish();
     }
   }
   return out;
+}
+
+/** The full a differential applies on top of: its complete.json and its object of the same source. */
+async function readBase(repo: Repository, rec: CompleteRecord, name: string, baseId: string): Promise<{ rec: CompleteRecord; object: CompleteObject }> {
+  const what = `backup ${rec.id}: source ${name} is a differential of base ${baseId}`;
+  let baseRec: CompleteRecord;
+  try {
+    baseRec = await repo.readComplete(baseId);
+  } catch (err) {
+    if (err instanceof StrongboxError && err.code === "VERIFY") throw new StrongboxError("VERIFY", `${what}, which is missing or damaged: ${err.message}`);
+    throw err;
+  }
+  const object = baseRec.objects.find((x) => x.source === name && !x.part);
+  const type = baseRec.sources.find((s) => s.name === name)?.type;
+  if (!object || type !== "files") throw new StrongboxError("VERIFY", `${what}, which holds no files object of ${name}`);
+  if (object.base) throw new StrongboxError("VERIFY", `${what}, which is itself a differential (a base must be a full)`);
+  return { rec: baseRec, object };
+}
+
+/** Streams one object's plaintext to `use`, then reads whatever `use` left, so the whole object is checked. */
+async function readObject<T>(
+  o: { repo: Repository; identities: Identity[]; signal?: AbortSignal },
+  rec: CompleteRecord,
+  object: CompleteObject,
+  onBytes: (n: number) => void,
+  use: (data: Readable) => Promise<T>,
+): Promise<T> {
+  const plain = await o.repo.openDecrypted(rec, object.key, o.identities, onBytes);
+  let chainError: Error | undefined;
+  let data!: Readable;
+  const done = new Promise<void>((resolve) => {
+    data = pipelineCb(plain, createDecompressor(algorithmFromKey(object.key)), (err) => {
+      chainError = err ?? undefined;
+      resolve();
+    }) as unknown as Readable;
+  });
+  const onAbort = () => data.destroy(o.signal!.reason);
+  if (o.signal?.aborted) onAbort();
+  o.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const result = await use(data);
+    // A consumer may stop reading before the end (pg_restore --list reads only the TOC): read
+    // the rest, so the whole object's SHA-256 and every age chunk are checked all the same.
+    data.unpipe();
+    if (!data.readableEnded && !data.destroyed) await drain(data);
+    await done;
+    if (chainError) throw chainError;
+    return result;
+  } catch (err) {
+    data.destroy();
+    await done;
+    const broken = chainError && (chainError as NodeJS.ErrnoException).code !== "ERR_STREAM_PREMATURE_CLOSE" && chainError.name !== "AbortError";
+    const root = broken ? chainError : err;
+    throw describeDecodeError(root, object.key);
+  } finally {
+    o.signal?.removeEventListener("abort", onAbort);
+  }
 }
 
 function describeDecodeError(err: unknown, key: string): unknown {

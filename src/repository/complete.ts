@@ -10,6 +10,8 @@ export interface CompleteObject {
   source?: string;
   /** For a source's further objects (e.g. "globals"); absent for its main object. */
   part?: string;
+  /** A differential files object (SPEC §10): the id of the full backup it applies on top of. */
+  base?: string;
 }
 
 export type SourceType = "files" | "postgres";
@@ -120,7 +122,15 @@ export function parseComplete(body: string, id: string): CompleteRecord {
         if (!m || (m[1] === "tar") !== (types.get(source) === "files")) throw new Error(`${at}: ${quoteName(k)} is not a ${types.get(source)} object name`);
         if (mains.has(source)) throw new Error(`source ${source} has two main objects`);
         mains.add(source);
+        if (o.base !== undefined) {
+          // Hostile input: a base must be another, earlier backup's id, never a path or this backup.
+          if (typeof o.base !== "string" || !isBackupId(o.base)) throw new Error(`${at}.base is not a backup id`);
+          if (types.get(source) !== "files") throw new Error(`${at}: only files objects can be differential`);
+          if (o.base === id || backupTime(o.base) > backupTime(id)) throw new Error(`${at}.base ${o.base} is not an earlier backup`);
+          out.base = o.base;
+        }
       } else {
+        if (o.base !== undefined) throw new Error(`${at}: only a source's main object can have a base`);
         if (typeof o.part !== "string" || !PART.test(o.part)) throw new Error(`${at}.part is not a part name`);
         if (!rest.startsWith(`.${o.part}`) || !PART_SUFFIX.test(rest.slice(o.part.length + 1))) throw new Error(`${at}: ${quoteName(k)} is not a name for part ${o.part}`);
         out.part = o.part;

@@ -13,6 +13,13 @@ export interface FilesManifest {
   bytes: number;
   entries: ManifestEntry[];
   warnings: string[];
+  /**
+   * Differential (SPEC §10): the full it applies on top of. `entries` is still the whole tree;
+   * `stored_files`/`stored_bytes` count what the differential object itself holds.
+   */
+  base?: string;
+  stored_files?: number;
+  stored_bytes?: number;
 }
 
 export interface PostgresManifest {
@@ -54,7 +61,7 @@ function entry(e: Record<string, unknown>, at: string): ManifestEntry {
   return e as unknown as ManifestEntry;
 }
 
-function sourceManifest(m: Record<string, unknown>, name: string, type: string, object: string): SourceManifest {
+function sourceManifest(m: Record<string, unknown>, name: string, type: string, object: string, base: string | undefined): SourceManifest {
   const at = `sources.${name}`;
   if (!m || typeof m !== "object") fail(`${at} is missing`);
   if (m.type !== type) fail(`${at}.type is ${quoteName(String(m.type))}, complete.json says ${type}`);
@@ -63,6 +70,8 @@ function sourceManifest(m: Record<string, unknown>, name: string, type: string, 
   if (type === "files") {
     if (!isText(m.path) || !isCount(m.files) || !isCount(m.bytes) || !Array.isArray(m.entries)) fail(`${at}: path, files, bytes or entries malformed`);
     (m.entries as Record<string, unknown>[]).forEach((e, i) => entry(e, `${at}.entries[${i}]`));
+    if (m.base !== base) fail(`${at}.base ${quoteName(String(m.base ?? "none"))} is not the base complete.json names (${base ?? "none"})`);
+    if (base !== undefined && (!isCount(m.stored_files) || !isCount(m.stored_bytes))) fail(`${at}: stored_files or stored_bytes malformed`);
   } else {
     for (const k of ["server_version", "database", "pg_dump_version"]) if (!isText(m[k], 256)) fail(`${at}.${k} is not a text`);
     if (!VERSION.test(m.pg_dump_version as string)) fail(`${at}.pg_dump_version is not a version`);
@@ -97,8 +106,8 @@ export function parseManifest(body: Buffer, rec: CompleteRecord): Manifest {
     const held = Object.keys(sources).sort();
     if (listed.join("\n") !== held.join("\n")) fail(`holds sources ${held.map((n) => quoteName(n)).join(", ")}, complete.json lists ${listed.join(", ")}`);
     for (const s of rec.sources) {
-      const object = rec.objects.find((o) => o.source === s.name && !o.part)!.key;
-      sourceManifest(sources[s.name], s.name, s.type, object);
+      const object = rec.objects.find((o) => o.source === s.name && !o.part)!;
+      sourceManifest(sources[s.name], s.name, s.type, object.key, object.base);
     }
     return m as unknown as Manifest;
   } catch (err) {

@@ -21,6 +21,8 @@ export interface BackupInfo {
   lastActivity?: Date;
   /** Whether its most recent drill passed. */
   drillPassed?: boolean;
+  /** The full backups its differential objects apply on top of (SPEC §10): kept while it is kept. */
+  bases?: string[];
 }
 
 export interface Decision {
@@ -122,6 +124,20 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
           ? { id: b.id, keep: false, reasons: ["incomplete, nothing written for over 24 h"] }
           : { id: b.id, keep: true, reasons: ["incomplete, may still be in progress (< 24 h)"] },
       );
+    }
+  }
+  // A kept differential keeps its base full, whatever the rules say of the full itself.
+  const byId = new Map(decisions.map((d) => [d.id, d]));
+  for (const b of complete) {
+    if (!byId.get(b.id)!.keep) continue;
+    for (const baseId of b.bases ?? []) {
+      const base = byId.get(baseId);
+      if (!base) continue;
+      if (!base.keep) {
+        base.keep = true;
+        base.reasons = [];
+      }
+      base.reasons.push(`base of ${b.id}`);
     }
   }
   // Belt and braces: never leave a source (or the repository) without a complete backup.

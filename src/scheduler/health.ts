@@ -27,6 +27,8 @@ export class DaemonMetrics {
   readonly jobs = new Map<string, JobStats>();
   lastBackupBytes?: number;
   lastBackupFinished?: number;
+  /** Per source of the last successful backup: full or differential, files read and stored, bytes stored. */
+  lastBackupSources = new Map<string, { kind: "full" | "diff"; filesChanged?: number; storedBytes: number }>();
   lastDrillPassed?: boolean;
   running?: string;
   runningSince?: number;
@@ -75,6 +77,14 @@ export class DaemonMetrics {
     metric("strongbox_job_last_run_success", "1 if the job's last run succeeded, 0 if it failed", "gauge", per((s) => (s.lastStatus ? (s.lastStatus === "success" ? 1 : 0) : undefined)));
     metric("strongbox_job_next_run_timestamp_seconds", "Unix time of the job's next scheduled run", "gauge", per((s) => (s.nextRun ? s.nextRun / 1000 : undefined)));
     if (this.lastBackupBytes !== undefined) metric("strongbox_backup_stored_bytes", "Bytes stored by the last successful backup", "gauge", [["", this.lastBackupBytes]]);
+    const sources = [...this.lastBackupSources];
+    const label = (name: string, extra = "") => `{source="${name.replace(/["\\\n]/g, "_")}"${extra}}`;
+    if (sources.length) {
+      metric("strongbox_backup_kind", "1 for the kind (full or diff) of the source's last backup, 0 for the other", "gauge", sources.flatMap(([n, s]) => (["full", "diff"] as const).map((k) => [label(n, `,kind="${k}"`), s.kind === k ? 1 : 0] as [string, number])));
+      metric("strongbox_backup_source_stored_bytes", "Bytes stored for the source by the last successful backup", "gauge", sources.map(([n, s]) => [label(n), s.storedBytes]));
+      const changed = sources.filter(([, s]) => s.filesChanged !== undefined);
+      if (changed.length) metric("strongbox_backup_files_changed", "Files read and stored for the source by the last backup (every file for a full)", "gauge", changed.map(([n, s]) => [label(n), s.filesChanged!]));
+    }
     if (this.lastBackupFinished !== undefined) metric("strongbox_newest_backup_age_seconds", "Age of the newest backup this daemon completed", "gauge", [["", Math.round((now - this.lastBackupFinished) / 1000)]]);
     if (this.lastDrillPassed !== undefined) metric("strongbox_last_drill_passed", "1 if the last drill passed, 0 if it failed", "gauge", [["", this.lastDrillPassed ? 1 : 0]]);
     metric("strongbox_job_running", "1 while a job runs", "gauge", [["", this.running ? 1 : 0]]);

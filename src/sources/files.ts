@@ -1,14 +1,20 @@
-import { promises as fsp } from "node:fs";
+import { lstatSync, promises as fsp } from "node:fs";
 import type { Readable } from "node:stream";
-import { extractTar, scanTar, type ExtractedFile } from "../archive/extract.js";
+import { extractTar, scanTar, type ExtractedFile, type ExtractOptions } from "../archive/extract.js";
 import { makeExcluder } from "../archive/glob.js";
-import { packTar, type ManifestEntry } from "../archive/tar-pack.js";
-import { walkTree } from "../archive/walk.js";
+import { packTar, type FileIdentity, type ManifestEntry } from "../archive/tar-pack.js";
+import { mtimeString, walkTree, type WalkEntry } from "../archive/walk.js";
 import type { FilesSourceConfig } from "../config/schema.js";
+import { parseDuration } from "../config/duration.js";
+import { checkDumpdirs } from "../differential/dumpdir-check.js";
+import { planDifferential, stateEntries, type DiffPlan } from "../differential/plan.js";
+import { loadState, saveState } from "../differential/state.js";
 import { StrongboxError } from "../errors.js";
 import type { FilesManifest, SourceManifest } from "../repository/manifest.js";
 import { describeDiff, diffTree } from "./tree-check.js";
-import type { Check, JobContext, RestoreTarget, Source, SourceArtifact } from "./source.js";
+import type { Check, JobContext, Layers, RestoreTarget, Source, SourceArtifact } from "./source.js";
+
+type Pass = (data: Readable, o: Partial<ExtractOptions>) => Promise<void>;
 
 export class FilesSource implements Source {
   readonly type = "files" as const;
@@ -30,41 +36,161 @@ export class FilesSource implements Source {
       ctx.log.warn(`${this.name}: ${msg}`);
     };
     const entries = await walkTree(root, { exclude: makeExcluder(this.cfg.exclude), oneFileSystem: this.cfg.one_file_system, warn });
-    const estimatedBytes = entries.reduce((n, e) => n + e.size, 0);
+    const tracked = Boolean(this.cfg.differential && ctx.differential);
+    const plan = tracked ? await this.choose(entries, ctx) : undefined;
+    const stats = new Map<string, FileIdentity>();
     const recorded: ManifestEntry[] = [];
-    const stream = packTar(root, entries, { warn, onEntry: (e) => recorded.push(e), onBytes: ctx.onBytes });
+    const rootStat = lstatSync(root, { bigint: true });
+    const stream = packTar(root, entries, {
+      warn,
+      onEntry: (e, stat) => {
+        recorded.push(e);
+        if (tracked && stat) stats.set(e.path, stat);
+      },
+      onBytes: ctx.onBytes,
+      ...(plan
+        ? {
+            diff: {
+              root: { path: ".", type: "dir" as const, size: 0, mode: Number(rootStat.mode & 0o7777n), uid: Number(rootStat.uid), gid: Number(rootStat.gid), mtime: mtimeString(rootStat) },
+              dumpdirs: plan.dumpdirs,
+              unchanged: plan.unchanged,
+            },
+          }
+        : {}),
+    });
+    const files = () => recorded.filter((e) => e.type === "file");
     return {
       stream,
       suffix: ".tar",
-      estimatedBytes,
-      finish: async (): Promise<FilesManifest> => ({
-        type: "files",
-        path: root,
-        object: "",
-        files: recorded.filter((e) => e.type === "file").length,
-        bytes: recorded.reduce((n, e) => n + e.size, 0),
-        entries: recorded,
-        warnings,
-      }),
+      estimatedBytes: plan ? plan.changedBytes : entries.reduce((n, e) => n + e.size, 0),
+      ...(plan ? { base: { id: plan.base.full_id, objects: plan.base.full_objects.map((o) => o.key) } } : {}),
+      finish: async (): Promise<FilesManifest> => {
+        const stored = files().filter((e) => !plan?.unchanged.has(e.path));
+        return {
+          type: "files",
+          path: root,
+          object: "",
+          files: files().length,
+          bytes: files().reduce((n, e) => n + e.size, 0),
+          entries: recorded,
+          warnings,
+          ...(plan ? { base: plan.base.full_id, stored_files: stored.length, stored_bytes: stored.reduce((n, e) => n + e.size, 0) } : {}),
+        };
+      },
+      ...(tracked && !plan
+        ? {
+            commit: (b: { id: string; started_at: string; objects: string[] }) => {
+              const file = saveState(ctx.differential!.owner, {
+                source: this.name,
+                path: root,
+                full_id: b.id,
+                full_started_at: b.started_at,
+                full_objects: b.objects.map((key) => ({ key })),
+                bytes: files().reduce((n, e) => n + e.size, 0),
+                entries: stateEntries(recorded, stats),
+              });
+              ctx.log.info(`${this.name}: full ${b.id} is now the base of differentials`, { state: file });
+            },
+          }
+        : {}),
     };
   }
 
-  private check(manifest: SourceManifest, seen: ExtractedFile[]): Check[] {
+  /** A differential if the state allows one, else undefined (a full), with a log line that says why. */
+  private async choose(entries: WalkEntry[], ctx: JobContext): Promise<DiffPlan | undefined> {
+    const d = ctx.differential!;
+    const fullEvery = this.cfg.differential!.full_every;
+    const decide = async (): Promise<{ plan: DiffPlan } | { plan?: undefined; why: string }> => {
+      if (d.forceFull) return { why: "--full was given" };
+      const load = loadState(d.owner, this.name, this.cfg.path);
+      if (!load.state) return { why: load.why };
+      if (d.now.getTime() - Date.parse(load.state.full_started_at) >= parseDuration(fullEvery)!) {
+        return { why: `full_every (${fullEvery}) has passed since the last full ${load.state.full_id}` };
+      }
+      const planned = planDifferential(entries, load.state);
+      if (planned.plan && d.protectBase) {
+        try {
+          await d.protectBase(load.state.full_objects.map((o) => o.key));
+        } catch (err) {
+          return { why: `the Object Lock retention of base ${load.state.full_id} cannot be extended (${(err as Error).message.split("\n")[0]})` };
+        }
+      }
+      return planned;
+    };
+    const r = await decide();
+    if (r.plan) {
+      ctx.log.info(`${this.name}: differential on base ${r.plan.base.full_id}: ${r.plan.changedFiles} new or changed, ${r.plan.unchanged.size} unchanged`, {
+        base: r.plan.base.full_id,
+        files_changed: r.plan.changedFiles,
+        bytes_changed: r.plan.changedBytes,
+      });
+      return r.plan;
+    }
+    ctx.log.info(`${this.name}: full backup: ${r.why}`, { reason: r.why });
+    return undefined;
+  }
+
+  private manifestOf(manifest: SourceManifest): FilesManifest {
     if (manifest.type !== "files") throw new StrongboxError("VERIFY", `source ${this.name}: manifest is not a files manifest`);
-    const detail = describeDiff(diffTree(manifest.entries, seen));
-    return [{ name: `${this.name}: files match the manifest`, ok: !detail, detail: detail ?? `${manifest.entries.length} entries, ${manifest.files} files` }];
+    return manifest;
   }
 
-  async restore(data: Readable, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
-    if (!target.dir) throw new StrongboxError("USAGE", `source ${this.name}: restoring files needs --to-dir`);
-    const seen: ExtractedFile[] = [];
-    await extractTar(data, target.dir, { onEntry: (e) => seen.push(e), onBytes: ctx.onBytes, keepSetuid: target.keepSetuid, warn: (m) => ctx.log.warn(`${this.name}: ${m}`) });
-    return this.check(manifest, seen);
+  private check(m: FilesManifest, seen: ExtractedFile[]): Check[] {
+    const detail = describeDiff(diffTree(m.entries, seen));
+    return [{ name: `${this.name}: files match the manifest`, ok: !detail, detail: detail ?? `${m.entries.length} entries, ${m.files} files` }];
   }
 
-  async verify(data: Readable, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
-    const seen: ExtractedFile[] = [];
-    await scanTar(data, { onEntry: (e) => seen.push(e), onBytes: ctx.onBytes, warn: (m) => ctx.log.warn(`${this.name}: ${m}`) });
-    return this.check(manifest, seen);
+  /** Reads a full (one pass), or a differential's base full and then the differential, into one tree. */
+  private async read(layers: Layers, manifest: SourceManifest, pass: Pass): Promise<Check[]> {
+    const m = this.manifestOf(manifest);
+    if (!layers.base) {
+      const seen: ExtractedFile[] = [];
+      await layers.read((data) => pass(data, { onEntry: (e) => seen.push(e) }));
+      return this.check(m, seen);
+    }
+    const want = new Map(m.entries.map((e) => [e.path, e]));
+    const seen = new Map<string, ExtractedFile>();
+    // From the base: only files and symlinks that the differential's tree holds unchanged.
+    await layers.base.read((data) =>
+      pass(data, {
+        filter: (e) => {
+          const w = want.get(e.path);
+          if (!w || w.type !== e.type || e.type === "dir") return false;
+          return e.type === "file" ? w.size === e.size : w.target === e.linkname;
+        },
+        keep: (f) => want.get(f.path)?.sha256 === f.sha256,
+        onEntry: (f) => seen.set(f.path, f),
+      }),
+    );
+    const dumpdirs = new Map<string, string>();
+    const repeated: string[] = [];
+    await layers.read((data) =>
+      pass(data, {
+        onEntry: (f) => seen.set(f.path, f),
+        onDumpdir: (dir, raw) => (dumpdirs.has(dir) ? repeated.push(dir || ".") : dumpdirs.set(dir, raw)),
+      }),
+    );
+    const tree = describeDiff(diffTree(m.entries, [...seen.values()]));
+    const dumps = repeated.length ? `dumpdir given twice for ${repeated.join(", ")}` : checkDumpdirs(m.entries, dumpdirs);
+    return [
+      {
+        name: `${this.name}: files match the manifest (base ${layers.base.id} + differential)`,
+        ok: !tree,
+        detail: tree ?? `${m.entries.length} entries, ${m.files} files, ${m.stored_files} of them from the differential`,
+      },
+      { name: `${this.name}: directory listings match the manifest (hand restore with GNU tar)`, ok: !dumps, detail: dumps ?? `${dumpdirs.size} directories` },
+    ];
+  }
+
+  async restore(layers: Layers, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
+    const dir = target.dir;
+    if (!dir) throw new StrongboxError("USAGE", `source ${this.name}: restoring files needs --to-dir`);
+    const warn = (m: string) => ctx.log.warn(`${this.name}: ${m}`);
+    return this.read(layers, manifest, (data, o) => extractTar(data, dir, { ...o, onBytes: ctx.onBytes, keepSetuid: target.keepSetuid, warn }));
+  }
+
+  async verify(layers: Layers, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
+    const warn = (m: string) => ctx.log.warn(`${this.name}: ${m}`);
+    return this.read(layers, manifest, (data, o) => scanTar(data, { ...o, onBytes: ctx.onBytes, warn }));
   }
 }

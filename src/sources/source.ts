@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "../log.js";
+import type { StateOwner } from "../differential/state.js";
 import type { SourceManifest } from "../repository/manifest.js";
 
 export interface JobContext {
@@ -7,6 +8,14 @@ export interface JobContext {
   signal?: AbortSignal;
   /** Reports bytes read from (backup) or written to (restore) the source, for progress. */
   onBytes?: (n: number) => void;
+  /** Differential files sources (SPEC §10): the backup host's state, and whether `--full` was given. */
+  differential?: {
+    owner: StateOwner;
+    forceFull: boolean;
+    now: Date;
+    /** With Object Lock: extends the base full's retention; a failure means a full is taken instead. */
+    protectBase?: (keys: string[]) => Promise<void>;
+  };
 }
 
 export interface SourceArtifact {
@@ -20,6 +29,19 @@ export interface SourceArtifact {
   extras?: { part: string; suffix: string; compress: boolean; stream: () => Readable }[];
   /** Called after the stream ended successfully: the source's manifest part. */
   finish(): Promise<SourceManifest>;
+  /** A differential: the full it applies on top of, and that full's objects (for Object Lock). */
+  base?: { id: string; objects: string[] };
+  /** Called once the backup's complete.json is written: a full becomes the base of later differentials. */
+  commit?(backup: { id: string; started_at: string; objects: string[] }): void;
+}
+
+/** Data of one stored object, opened only when asked: a differential reads its base full first. */
+export type OpenLayer = <T>(use: (data: Readable) => Promise<T>) => Promise<T>;
+
+/** What restore and verify read for one source: its object, and for a differential its base full's. */
+export interface Layers {
+  read: OpenLayer;
+  base?: { id: string; read: OpenLayer };
 }
 
 export interface RestoreTarget {
@@ -45,7 +67,7 @@ export interface Source {
   readonly type: "files" | "postgres";
   backup(ctx: JobContext): Promise<SourceArtifact>;
   /** Restores the decrypted, decompressed archive and checks the result against the manifest. */
-  restore(data: Readable, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]>;
+  restore(layers: Layers, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]>;
   /** Reads the archive without writing anything and checks it against the manifest. */
-  verify(data: Readable, manifest: SourceManifest, ctx: JobContext): Promise<Check[]>;
+  verify(layers: Layers, manifest: SourceManifest, ctx: JobContext): Promise<Check[]>;
 }

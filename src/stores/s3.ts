@@ -98,6 +98,16 @@ export class S3Store implements Store {
     return days > 0 ? { ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: new Date(Date.now() + days * 86400_000) } : {};
   }
 
+  async extendRetention(key: string, days: number, o: { signal?: AbortSignal } = {}): Promise<void> {
+    if (days <= 0) return;
+    const retention = { Mode: "COMPLIANCE" as const, RetainUntilDate: new Date(Date.now() + days * 86400_000) };
+    try {
+      await this.call(() => this.client.send(new PutObjectRetentionCommand({ Bucket: this.o.bucket, Key: this.k(key), Retention: retention }), { abortSignal: o.signal }), o.signal);
+    } catch (err) {
+      throw describeS3Error(err, `extending the Object Lock retention of ${key}`, this.o.role);
+    }
+  }
+
   private async sendPart(uploadId: string, key: string, partNumber: number, part: SpoolFile, md5: Buffer, signal?: AbortSignal): Promise<CompletedPart> {
     const res = await this.call(async () => {
       const w = watchedUpload(part.path, `uploading ${key} part ${partNumber}`, this.timeouts.idleMs, signal);

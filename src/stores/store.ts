@@ -21,6 +21,11 @@ export interface Store {
   delete(key: string): Promise<void>;
   /** Aborts uploads (S3 multipart) or removes temporary files started before `before`; returns what it removed. */
   abortStaleUploads?(before: Date): Promise<string[]>;
+  /**
+   * Object Lock: makes `key` undeletable until at least `days` days from now (never shortens a
+   * retention). Absent where the store has no Object Lock; a no-op when the store's lock is off.
+   */
+  extendRetention?(key: string, days: number, o?: { signal?: AbortSignal }): Promise<void>;
   /** Temporary files of killed writers (and empty backup directories): counted, and removed when asked. */
   leftovers?(o: { remove: boolean }): Promise<{ count: number; bytes: number }>;
 }

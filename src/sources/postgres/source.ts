@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import type { PostgresSourceConfig } from "../../config/schema.js";
 import { StrongboxError } from "../../errors.js";
 import type { PostgresManifest, SourceManifest } from "../../repository/manifest.js";
-import type { Check, JobContext, RestoreTarget, Source, SourceArtifact } from "../source.js";
+import type { Layers, Check, JobContext, RestoreTarget, Source, SourceArtifact } from "../source.js";
 import { runWithInput, spawnDataStream } from "./child-stream.js";
 import { connect, countRows, databaseName, displayUrl, libpqEnv, listTables, serverInfo } from "./connection.js";
 import { findPgTool } from "./tools.js";
@@ -97,7 +97,12 @@ export class PostgresSource implements Source {
     return m;
   }
 
-  async restore(data: Readable, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
+  restore(layers: Layers, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
+    if (layers.base) throw new StrongboxError("VERIFY", `source ${this.name}: a database backup cannot be differential`);
+    return layers.read((data) => this.restoreDump(data, target, manifest, ctx));
+  }
+
+  private async restoreDump(data: Readable, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
     const m = this.manifestOf(manifest);
     if (!target.dbUrl) throw new StrongboxError("USAGE", `source ${this.name}: restoring a database needs --to-db URL`);
     const url = target.dbUrl;
@@ -167,7 +172,12 @@ export class PostgresSource implements Source {
   }
 
   /** Without a database: the dump must parse (pg_restore --list) and hold data for every table. */
-  async verify(data: Readable, manifest: SourceManifest): Promise<Check[]> {
+  verify(layers: Layers, manifest: SourceManifest): Promise<Check[]> {
+    if (layers.base) throw new StrongboxError("VERIFY", `source ${this.name}: a database backup cannot be differential`);
+    return layers.read((data) => this.verifyDump(data, manifest));
+  }
+
+  private async verifyDump(data: Readable, manifest: SourceManifest): Promise<Check[]> {
     const m = this.manifestOf(manifest);
     const pgRestore = await findPgTool("pg_restore", Number(m.pg_dump_version.split(".")[0]), this.cfg.pg_bin_dir);
     let toc: string;

@@ -1,0 +1,151 @@
+import { createHash } from "node:crypto";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { isBackupId } from "../repository/layout.js";
+
+/**
+ * One file or symlink of the last committed full, as the backup host saw it: enough to tell an
+ * unchanged file (same type, size, mtime, ctime and inode) without reading it, and to list it in a
+ * differential's manifest with its hash.
+ */
+export interface StateEntry {
+  path: string;
+  type: "file" | "symlink";
+  size: number;
+  mtime: string;
+  ctime: string;
+  ino: string;
+  sha256?: string;
+  target?: string;
+}
+
+/** The backup host's local state for one repository and files source (SPEC §10). */
+export interface FullState {
+  format: typeof STATE_FORMAT;
+  repository: string;
+  recipients: string;
+  source: string;
+  path: string;
+  full_id: string;
+  full_started_at: string;
+  /** The full's objects that the source's restore needs, so a differential can extend their Object Lock retention. */
+  full_objects: { key: string }[];
+  /** Bytes of file content in the full: a differential larger than half of it is written as a full. */
+  bytes: number;
+  entries: StateEntry[];
+}
+
+export const STATE_FORMAT = "strongbox-state/1";
+
+/** SPEC §10's default: /var/lib/strongbox as root, else $XDG_STATE_HOME/strongbox or ~/.local/state/strongbox. */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (typeof process.getuid === "function" && process.getuid() === 0) return "/var/lib/strongbox";
+  if (env.XDG_STATE_HOME?.startsWith("/")) return join(env.XDG_STATE_HOME, "strongbox");
+  return join(homedir(), ".local/state/strongbox");
+}
+
+/** Who the state belongs to: a state made for another repository or other recipients is never used. */
+export interface StateOwner {
+  stateDir: string;
+  /** The repository's identity (URL and, for S3, the endpoint). */
+  repository: string;
+  recipients: string[];
+}
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+export function recipientsFingerprint(recipients: string[]): string {
+  return sha256([...recipients].sort().join("\n"));
+}
+
+export function statePath(owner: StateOwner, source: string): string {
+  return join(owner.stateDir, sha256(owner.repository).slice(0, 16), `${source}.json`);
+}
+
+/** What loading found: a usable state, or why the next backup of the source must be full. */
+export type StateLoad = { state: FullState } | { state?: undefined; why: string };
+
+const isCount = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isDigits = (v: unknown, max = 24) => typeof v === "string" && v.length <= max && /^\d+$/.test(v);
+
+function entryProblem(e: StateEntry): string | undefined {
+  if (!e || typeof e.path !== "string" || !e.path || e.path.startsWith("/")) return "an entry without a relative path";
+  if (e.type !== "file" && e.type !== "symlink") return `${e.path}: type`;
+  if (!isCount(e.size) || !isDigits(e.ctime) || !isDigits(e.ino)) return `${e.path}: size, ctime or inode`;
+  if (typeof e.mtime !== "string" || !/^\d{1,12}(\.\d{1,9})?$/.test(e.mtime)) return `${e.path}: mtime`;
+  if (e.type === "file" && !/^[0-9a-f]{64}$/.test(String(e.sha256))) return `${e.path}: sha256`;
+  if (e.type === "symlink" && typeof e.target !== "string") return `${e.path}: target`;
+  return undefined;
+}
+
+/**
+ * Loads the state of one source. Anything unexpected (no file, unreadable, corrupt, another
+ * repository, other recipients, another path) is a reason for a full backup, never an error.
+ */
+export function loadState(owner: StateOwner, source: string, path: string): StateLoad {
+  const file = statePath(owner, source);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { why: code === "ENOENT" ? "no state of a previous full on this host" : `the state file ${file} cannot be read (${code})` };
+  }
+  // "<sha256 of the body>\n<body>": a torn or altered file never passes for a state.
+  const nl = text.indexOf("\n");
+  const body = text.slice(nl + 1);
+  if (nl !== 64 || text.slice(0, 64) !== sha256(body)) return { why: `the state file ${file} is corrupt (checksum mismatch)` };
+  let s: FullState;
+  try {
+    s = JSON.parse(body);
+  } catch {
+    return { why: `the state file ${file} is corrupt (not JSON)` };
+  }
+  if (!s || s.format !== STATE_FORMAT) return { why: `the state file ${file} has an unknown format` };
+  if (s.repository !== owner.repository) return { why: "the state was made for another repository" };
+  if (s.recipients !== recipientsFingerprint(owner.recipients)) return { why: "the recipients changed since the last full" };
+  if (s.source !== source || s.path !== path) return { why: `the source's path changed since the last full (was ${s.path})` };
+  if (!isBackupId(s.full_id) || Number.isNaN(Date.parse(s.full_started_at)) || !isCount(s.bytes) || !Array.isArray(s.entries) || !Array.isArray(s.full_objects)) {
+    return { why: `the state file ${file} is malformed` };
+  }
+  if (!s.full_objects.every((o) => typeof o?.key === "string" && o.key.startsWith(`backups/${s.full_id}/`) && !o.key.includes(".."))) {
+    return { why: `the state file ${file} is malformed (full_objects)` };
+  }
+  for (const e of s.entries) {
+    const problem = entryProblem(e);
+    if (problem) return { why: `the state file ${file} is malformed (${problem})` };
+  }
+  return { state: s };
+}
+
+/**
+ * Writes the state atomically: a 0600 temporary file, fsync, rename, fsync of the directory. Called
+ * only after the full's complete.json is written, so a state never names an uncommitted full.
+ */
+export function saveState(owner: StateOwner, state: Omit<FullState, "format" | "repository" | "recipients">): string {
+  const file = statePath(owner, state.source);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const body = JSON.stringify({ format: STATE_FORMAT, repository: owner.repository, recipients: recipientsFingerprint(owner.recipients), ...state });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    const data = Buffer.from(`${sha256(body)}\n${body}`);
+    let off = 0;
+    while (off < data.length) off += writeSync(fd, data, off);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, file);
+  const dirFd = openSync(dirname(file), "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+  return file;
+}
