@@ -1,0 +1,316 @@
+// Differential backups (SPEC §10) through a file:// repository: a chain of a full and differentials,
+// each restored exactly by strongbox and by hand with GNU tar, and every reason for a full.
+import { execFileSync, execSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { stateOwner } from "../../src/differential/owner.js";
+import { statePath } from "../../src/differential/state.js";
+import { configSchema } from "../../src/config/schema.js";
+import { makeRepo, runAndKill, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { snapshotTree } from "../helpers/tree.js";
+import { mulberry32 } from "../helpers/random.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function differentialRepo(data: string, extra: Record<string, unknown> = {}): TestRepo & { stateDir: string } {
+  const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" }, ...extra }] });
+  const stateDir = join(repo.dir, "state");
+  repo.config.state_dir = stateDir;
+  repo.config.lock_dir = repo.dir;
+  repo.write();
+  return Object.assign(repo, { stateDir });
+}
+
+function stateFile(repo: TestRepo): string {
+  const cfg = configSchema.parse(repo.config);
+  return statePath(stateOwner(cfg), "assets");
+}
+
+async function backup(repo: TestRepo, args: string[] = []): Promise<{ id: string; kind: string; base?: string; files_changed?: number; stored_bytes: number; log: string }> {
+  const r = await runCli(["-c", repo.configFile, "--json", "backup", "now", ...args]);
+  expect(r.stderr).not.toMatch(/"level":"error"/);
+  expect(r.code).toBe(0);
+  const out = JSON.parse(r.stdout);
+  const s = out.sources.find((x: { name: string }) => x.name === "assets");
+  return { id: out.id, kind: s.kind, base: s.base, files_changed: s.files_changed, stored_bytes: s.stored_bytes, log: r.stderr };
+}
+
+function objectPath(repo: TestRepo, id: string): string {
+  return join(repo.dir, "repository/backups", id, "assets.tar.zst.age");
+}
+
+/** SPEC §10's hand restore: each object in turn through age, zstd and `tar -x -g /dev/null`. */
+function handRestore(repo: TestRepo, ids: string[]): string {
+  const out = tempDir("hand");
+  for (const id of ids) execSync(`age -d -i '${repo.identityFile}' '${objectPath(repo, id)}' | zstd -d | tar -x -g /dev/null -C '${out}'`);
+  return out;
+}
+
+async function restore(repo: TestRepo, id: string): Promise<string> {
+  const out = tempDir("restore");
+  const r = await runCli(["-c", repo.configFile, "restore", id, "--to-dir", out]);
+  expect(r.stderr).not.toMatch(/"level":"error"/);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/restored and checked/);
+  return join(out, "assets");
+}
+
+/** The tree as a restore must give it: content, types, modes, mtimes (to the millisecond). */
+const snap = (dir: string) => snapshotTree(dir);
+
+describe("differential backups through a file:// repository", () => {
+  it("a full and 3 differentials restore exactly, by strongbox and by hand with GNU tar", async () => {
+    const data = tempDir("diffdata");
+    mkdirSync(join(data, "projects/show one"), { recursive: true });
+    mkdirSync(join(data, "ASSETS/clips"), { recursive: true });
+    mkdirSync(join(data, "ASSETS/old dir/sub"), { recursive: true });
+    mkdirSync(join(data, "rundowns"), { recursive: true });
+    const rand = mulberry32(11);
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)));
+    writeFileSync(join(data, "ASSETS/clips/clip a.mp4"), bytes(400_000));
+    writeFileSync(join(data, "ASSETS/clips/clip b.mp4"), bytes(300_000));
+    writeFileSync(join(data, "ASSETS/old dir/sub/x.txt"), "x\n");
+    writeFileSync(join(data, "ASSETS/old dir/y.txt"), "y\n");
+    writeFileSync(join(data, "projects/show one/rundown.json"), "{}\n");
+    writeFileSync(join(data, "projects/ünïcødé ✓.json"), "[1]\n");
+    writeFileSync(join(data, "rundowns/becomes-dir"), "file\n");
+    writeFileSync(join(data, "rundowns/becomes-link"), "file\n");
+    writeFileSync(join(data, "rundowns/to delete.txt"), "bye\n");
+    writeFileSync(join(data, "rundowns/renamed-from.txt"), "moving\n");
+    const repo = differentialRepo(data);
+    const chain: { id: string; tree: ReturnType<typeof snap> }[] = [];
+
+    const full = await backup(repo);
+    expect(full.kind).toBe("full");
+    expect(full.log).toMatch(/full backup: no state of a previous full/);
+    expect(existsSync(stateFile(repo))).toBe(true);
+    chain.push({ id: full.id, tree: snap(data) });
+
+    // 1: content change, delete, rename, new 0-byte file, new empty dir.
+    await sleep(1100);
+    writeFileSync(join(data, "projects/show one/rundown.json"), '{"items":[1]}\n');
+    unlinkSync(join(data, "rundowns/to delete.txt"));
+    renameSync(join(data, "rundowns/renamed-from.txt"), join(data, "rundowns/renamed to.txt"));
+    writeFileSync(join(data, "rundowns/empty"), "");
+    mkdirSync(join(data, "ASSETS/new empty dir"));
+    const d1 = await backup(repo);
+    chain.push({ id: d1.id, tree: snap(data) });
+
+    // 2: a deleted directory, a renamed directory, file → directory, file → symlink.
+    await sleep(1100);
+    rmSync(join(data, "ASSETS/old dir/sub"), { recursive: true });
+    renameSync(join(data, "ASSETS/old dir"), join(data, "ASSETS/new name dir"));
+    unlinkSync(join(data, "rundowns/becomes-dir"));
+    mkdirSync(join(data, "rundowns/becomes-dir"));
+    writeFileSync(join(data, "rundowns/becomes-dir/inside.txt"), "in\n");
+    unlinkSync(join(data, "rundowns/becomes-link"));
+    symlinkSync("../projects", join(data, "rundowns/becomes-link"));
+    const d2 = await backup(repo);
+    chain.push({ id: d2.id, tree: snap(data) });
+
+    // 3: one media file changed in place (same size), nothing else.
+    await sleep(1100);
+    writeFileSync(join(data, "ASSETS/clips/clip b.mp4"), bytes(300_000));
+    const d3 = await backup(repo);
+    chain.push({ id: d3.id, tree: snap(data) });
+
+    for (const d of [d1, d2, d3]) {
+      expect(d.kind).toBe("diff");
+      expect(d.base).toBe(full.id);
+    }
+    // Everything changed since the full (5 files, then clip b), not the unchanged 400 kB clip a.
+    expect(d3.files_changed).toBe(6);
+    expect(d3.stored_bytes).toBeLessThan(full.stored_bytes / 2);
+    const complete = JSON.parse(readFileSync(join(repo.dir, "repository/backups", d3.id, "complete.json"), "utf8"));
+    expect(complete.objects.find((o: { source?: string }) => o.source === "assets").base).toBe(full.id);
+
+    for (const [i, b] of chain.entries()) {
+      expect(snap(await restore(repo, b.id)), `strongbox restore of backup ${i}`).toEqual(b.tree);
+      const ids = i === 0 ? [full.id] : [full.id, b.id];
+      expect(snap(handRestore(repo, ids)), `hand restore of backup ${i}`).toEqual(b.tree);
+    }
+
+    const v = await runCli(["-c", repo.configFile, "verify", "all"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim().split("\n").sort()).toEqual(chain.map((b) => `${b.id}  OK`).sort());
+
+    const list = await runCli(["-c", repo.configFile, "list"]);
+    expect(list.stdout).toMatch(new RegExp(`${d3.id}.*diff \\(base ${full.id}\\)`));
+    expect(list.stdout).toMatch(new RegExp(`${full.id}.*full`));
+    const json = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout);
+    expect(json.find((r: { id: string }) => r.id === d1.id)).toMatchObject({ kind: "diff", bases: { assets: full.id } });
+    expect(json.find((r: { id: string }) => r.id === full.id)).toMatchObject({ kind: "full", bases: {} });
+  });
+
+  it("an unchanged tree stores almost nothing and reads no file", async () => {
+    const data = tempDir("diffsame");
+    for (let i = 0; i < 50; i++) writeFileSync(join(data, `f${i}.bin`), Buffer.alloc(20_000, i));
+    const repo = differentialRepo(data);
+    await backup(repo);
+    const d = await backup(repo);
+    expect(d.kind).toBe("diff");
+    expect(d.files_changed).toBe(0);
+    expect(d.stored_bytes).toBeLessThan(4000);
+  });
+
+  it("takes a full when the state is missing, corrupt, from another repository, --full, full_every, or the change is large", async () => {
+    const data = tempDir("difffull");
+    writeFileSync(join(data, "big.bin"), Buffer.alloc(100_000, 1));
+    writeFileSync(join(data, "small.txt"), "s\n");
+    const repo = differentialRepo(data);
+    const first = await backup(repo);
+    expect(first.kind).toBe("full");
+    const file = stateFile(repo);
+    const saved = readFileSync(file);
+
+    // A differential reads the state but never rewrites it.
+    expect((await backup(repo)).kind).toBe("diff");
+    expect(readFileSync(file).equals(saved)).toBe(true);
+
+    unlinkSync(file);
+    const noState = await backup(repo);
+    expect(noState.kind).toBe("full");
+    expect(noState.log).toMatch(/full backup: no state of a previous full on this host/);
+
+    const good = readFileSync(file);
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 10] ^= 1;
+    writeFileSync(file, flipped);
+    const corrupt = await backup(repo);
+    expect(corrupt.kind).toBe("full");
+    expect(corrupt.log).toMatch(/state file .* is corrupt/);
+
+    // The state of another repository, copied where this one's belongs.
+    const other = differentialRepo(data);
+    await backup(other);
+    copyFileSync(stateFile(other), file);
+    const foreign = await backup(repo);
+    expect(foreign.kind).toBe("full");
+    expect(foreign.log).toMatch(/state was made for another repository/);
+
+    const forced = await backup(repo, ["--full"]);
+    expect(forced.kind).toBe("full");
+    expect(forced.log).toMatch(/--full was given/);
+
+    // More than half of the full's bytes changed: a full, and the log says so.
+    writeFileSync(join(data, "big.bin"), Buffer.alloc(100_000, 2));
+    const large = await backup(repo);
+    expect(large.kind).toBe("full");
+    expect(large.log).toMatch(/more than half of the full/);
+
+    const quick = differentialRepo(data, { differential: { full_every: "1s" } });
+    await backup(quick);
+    await sleep(1200);
+    const due = await backup(quick);
+    expect(due.kind).toBe("full");
+    expect(due.log).toMatch(/full_every \(1s\) has passed/);
+  });
+
+  it("a symlink that became a directory is stored as a full (GNU tar would extract through it)", async () => {
+    const data = tempDir("difflink");
+    mkdirSync(join(data, "real"));
+    writeFileSync(join(data, "real/a"), "a\n");
+    writeFileSync(join(data, "pad.bin"), Buffer.alloc(50_000, 3));
+    symlinkSync("real", join(data, "link"));
+    const repo = differentialRepo(data);
+    await backup(repo);
+    unlinkSync(join(data, "link"));
+    mkdirSync(join(data, "link"));
+    const b = await backup(repo);
+    expect(b.kind).toBe("full");
+    expect(b.log).toMatch(/link changed from a symlink to a directory/);
+  });
+
+  it("prune keeps the base of a kept differential, and a missing base is exit 3 naming it", async () => {
+    const data = tempDir("diffprune");
+    writeFileSync(join(data, "media.bin"), Buffer.alloc(80_000, 5));
+    const repo = differentialRepo(data);
+    repo.config.retention = { keep_last: 1 };
+    repo.write();
+    const full = await backup(repo);
+    await sleep(1100);
+    writeFileSync(join(data, "note.txt"), "one\n");
+    const d1 = await backup(repo);
+    await sleep(1100);
+    writeFileSync(join(data, "note.txt"), "two\n");
+    const d2 = await backup(repo);
+
+    const dry = await runCli(["-c", repo.configFile, "prune", "--dry-run"]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`${full.id}\\s+\\S+\\s+keep\\s+base of ${d2.id}`));
+    expect(dry.stdout).toMatch(new RegExp(`${d1.id}\\s+\\S+\\s+drop`));
+    const p = await runCli(["-c", repo.configFile, "prune"]);
+    expect(p.code).toBe(0);
+    expect(readdirSync(join(repo.dir, "repository/backups")).sort()).toEqual([full.id, d2.id].sort());
+    const v = await runCli(["-c", repo.configFile, "verify", "latest"]);
+    expect(v.stdout.trim()).toBe(`${d2.id}  OK`);
+
+    // The base vanishes (deleted by hand): verify and restore fail with exit 3 and name it.
+    rmSync(join(repo.dir, "repository/backups", full.id, "complete.json"));
+    const bad = await runCli(["-c", repo.configFile, "verify", d2.id]);
+    expect(bad.code).toBe(3);
+    expect(bad.stdout).toMatch(new RegExp(`${d2.id}  FAILED: .*base ${full.id}`));
+    const r = await runCli(["-c", repo.configFile, "restore", d2.id, "--to-dir", tempDir("nobase")]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`base ${full.id}.*missing`));
+  });
+
+  it("a base whose object was altered fails verify of the differential (exit 3)", async () => {
+    const data = tempDir("diffalter");
+    writeFileSync(join(data, "media.bin"), Buffer.alloc(80_000, 9));
+    const repo = differentialRepo(data);
+    const full = await backup(repo);
+    writeFileSync(join(data, "note.txt"), "one\n");
+    const d = await backup(repo);
+    const obj = objectPath(repo, full.id);
+    const body = readFileSync(obj);
+    body[body.length - 100] ^= 0x40;
+    writeFileSync(obj, body);
+    const v = await runCli(["-c", repo.configFile, "verify", d.id]);
+    expect(v.code).toBe(3);
+    expect(v.stdout).toMatch(new RegExp(`${d.id}  FAILED: .*${full.id}/assets.tar.zst.age`));
+  });
+
+  it("kill -9 during a full or a differential: no complete.json, and the state is not advanced", async () => {
+    const data = tempDir("diffkill");
+    // Incompressible, so that a backup takes long enough to be killed in the middle.
+    const rand = mulberry32(5);
+    const big = Buffer.alloc(40 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(Math.floor(rand() * 2 ** 32), i);
+    writeFileSync(join(data, "a.bin"), big);
+    writeFileSync(join(data, "b.bin"), big.subarray(0, 10 * 1024 * 1024));
+    const repo = differentialRepo(data);
+    const full = await backup(repo);
+    const state = readFileSync(stateFile(repo));
+    // A differential of b.bin (10 MiB, under half of the full), killed mid-run.
+    writeFileSync(join(data, "b.bin"), big.subarray(1, 10 * 1024 * 1024 + 1));
+    let killedDiff = 0;
+    let killedFull = 0;
+    for (const [args, ms] of [[[], 150], [[], 300], [["--full"], 200], [["--full"], 400]] as [string[], number][]) {
+      const r = await runAndKill(["-c", repo.configFile, "backup", "now", ...args], ms);
+      if (!r.killed) continue;
+      if (args.length) killedFull++;
+      else killedDiff++;
+      const ids = readdirSync(join(repo.dir, "repository/backups")).filter((id) => id !== full.id);
+      for (const id of ids) expect(existsSync(join(repo.dir, "repository/backups", id, "complete.json")), `killed backup ${id} looks complete`).toBe(false);
+      expect(readFileSync(stateFile(repo)).equals(state), "the state moved on after a kill").toBe(true);
+    }
+    expect(killedDiff + killedFull).toBeGreaterThan(0);
+    // After the kills the next run is still a differential on the same full, and it restores.
+    const after = await backup(repo);
+    expect(after.kind).toBe("diff");
+    expect(after.base).toBe(full.id);
+    expect(snap(await restore(repo, after.id))).toEqual(snap(data));
+  });
+
+  it("the state file is 0600 and written atomically (no temporary file left)", async () => {
+    const data = tempDir("diffmode");
+    writeFileSync(join(data, "x"), "x\n");
+    const repo = differentialRepo(data);
+    await backup(repo);
+    const file = stateFile(repo);
+    expect(execFileSync("stat", ["-c", "%a", file]).toString().trim()).toBe("600");
+    expect(readdirSync(dirname(file))).toEqual(["assets.json"]);
+  });
+});
