@@ -136,6 +136,7 @@ export async function runDrill(o: {
     format: "strongbox/1 drill",
     drill_id: drillId,
     backup_id: rec.id,
+    ...(rec.objects.some((x) => x.base) ? { bases: Object.fromEntries(rec.objects.filter((x) => x.base && x.source).map((x) => [x.source!, x.base!])) } : {}),
     result: checks.every((c) => c.ok) ? "pass" : "fail",
     started_at: started.toISOString(),
     finished_at: now().toISOString(),

@@ -145,13 +145,15 @@ export async function runBackup(o: {
     warnings: result.warnings.length,
   };
   if (o.signal?.aborted) throw new StrongboxError("SOURCE", `backup ${id} interrupted before it was committed`);
-  // Again just before the commit: the base must be locked at least as long as this backup's objects.
-  for (const [name, baseKeys] of bases) {
-    for (const k of extend ? baseKeys : []) {
-      try {
-        await extend!(k, lockDays + 1 / 24, { signal: o.signal });
-      } catch (err) {
-        throw wrapError(err, "STORE", `backup ${id}: source ${name}: extending the Object Lock retention of its base`);
+  // The base was locked for a day more than this backup's objects; a run longer than that locks it again.
+  if (extend && Date.now() - started.getTime() > 23 * 3600_000) {
+    for (const [name, baseKeys] of bases) {
+      for (const k of baseKeys) {
+        try {
+          await extend(k, lockDays + 1, { signal: o.signal });
+        } catch (err) {
+          throw wrapError(err, "STORE", `backup ${id}: source ${name}: extending the Object Lock retention of its base`);
+        }
       }
     }
   }

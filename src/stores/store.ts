@@ -22,8 +22,8 @@ export interface Store {
   /** Aborts uploads (S3 multipart) or removes temporary files started before `before`; returns what it removed. */
   abortStaleUploads?(before: Date): Promise<string[]>;
   /**
-   * Object Lock: makes `key` undeletable until at least `days` days from now (never shortens a
-   * retention). Absent where the store has no Object Lock; a no-op when the store's lock is off.
+   * Object Lock: makes `key` undeletable until `days` days from now. S3 refuses to shorten a
+   * COMPLIANCE retention (AccessDenied). Absent where the store has no Object Lock.
    */
   extendRetention?(key: string, days: number, o?: { signal?: AbortSignal }): Promise<void>;
   /** Temporary files of killed writers (and empty backup directories): counted, and removed when asked. */
