@@ -8,6 +8,7 @@ import { openStore } from "../stores/open-store.js";
 import { S3Store } from "../stores/s3.js";
 import type { CommandContext } from "./context.js";
 import { identityFindings } from "./doctor-identity.js";
+import { stateFindings } from "./doctor-state.js";
 import { StrongboxError } from "../errors.js";
 
 type Status = "ok" | "warn" | "fail";
@@ -47,6 +48,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
   for (const f of identityFindings(config)) add(f.area, f.status, f.detail);
 
   if (config.lock_dir) add("lock dir", ...lockDirFinding(config.lock_dir));
+  for (const f of stateFindings(config)) add(f.area, f.status, f.detail);
 
   for (const s of config.sources) {
     if (s.type === "files") {

@@ -314,3 +314,31 @@ describe("differential backups through a file:// repository", () => {
     expect(readdirSync(dirname(file))).toEqual(["assets.json"]);
   });
 });
+
+describe("a forged differential (only the public recipient and write access)", () => {
+  it("an unsafe name in a dumpdir fails verify and restore with exit 3, and nothing is written", async () => {
+    const { forgeBackup, sha256 } = await import("../helpers/forge.js");
+    const { archive, fileEntry, paxHeader, paxRecord, rawHeader } = await import("../helpers/tar-craft.js");
+    const data = tempDir("diffforge");
+    writeFileSync(join(data, "x"), "old\n");
+    const repo = differentialRepo(data);
+    const full = await backup(repo);
+    const root = Buffer.concat([paxHeader(paxRecord("GNU.dumpdir", "N..\0Yx\0\0")), rawHeader({ name: "./", typeflag: "5" })]);
+    const tar = archive(root, fileEntry("x", "hi"));
+    const id = await forgeBackup(join(repo.dir, "repository"), repo.recipient, {
+      files: { assets: { tar, entries: [{ path: "x", type: "file", size: 2, mode: 0o644, mtime: "1", sha256: sha256(Buffer.from("hi")) }] } },
+      manifest: (m) => Object.assign(m.sources.assets, { base: full.id, stored_files: 1, stored_bytes: 2 }),
+      complete: (c) => (c.objects[0].base = full.id),
+    });
+    const v = await runCli(["-c", repo.configFile, "verify", id]);
+    expect(v.code).toBe(3);
+    expect(v.stdout.trim()).toBe(`${id}  FAILED`);
+    expect(v.stderr).toMatch(/directory listings match the manifest.*unsafe name/);
+    const out = tempDir("diffforgeout");
+    const r = await runCli(["-c", repo.configFile, "restore", id, "--to-dir", join(out, "t")]);
+    expect(r.code).toBe(3);
+    // Nothing of the forged tree stays: the target (created by restore) is empty, nothing beside it.
+    expect(readdirSync(out).filter((n) => n !== "t")).toEqual([]);
+    expect(existsSync(join(out, "t")) ? readdirSync(join(out, "t")) : []).toEqual([]);
+  });
+});
