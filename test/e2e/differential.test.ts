@@ -342,3 +342,31 @@ describe("a forged differential (only the public recipient and write access)", (
     expect(existsSync(join(out, "t")) ? readdirSync(join(out, "t")) : []).toEqual([]);
   });
 });
+
+describe("differential backups are reported", () => {
+  it("the webhook and the audit log say full or diff, with the base and the files changed; a drill report names the base", async () => {
+    const { startReceiver } = await import("../helpers/http-receiver.js");
+    const hook = await startReceiver();
+    try {
+      const data = tempDir("diffhook");
+      writeFileSync(join(data, "media.bin"), Buffer.alloc(60_000, 1));
+      const repo = differentialRepo(data);
+      repo.config.notify = [{ type: "webhook", url: `${hook.url}/hook` }];
+      repo.config.audit_log = join(repo.dir, "audit.jsonl");
+      repo.write();
+      const full = await backup(repo);
+      writeFileSync(join(data, "new.txt"), "n\n");
+      const d = await backup(repo);
+      const reports = hook.calls.map((c) => JSON.parse(c.body).report);
+      expect(reports[0]).toMatchObject({ kind: "full", sources: [{ name: "assets", kind: "full" }] });
+      expect(reports[1]).toMatchObject({ kind: "diff", sources: [{ name: "assets", kind: "diff", base: full.id, files_changed: 1 }] });
+      const audit = readFileSync(join(repo.dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+      expect(audit.at(-1)).toMatchObject({ backup_id: d.id, report: { kind: "diff" } });
+      const drill = await runCli(["-c", repo.configFile, "--json", "drill", d.id]);
+      expect(drill.code).toBe(0);
+      expect(JSON.parse(drill.stdout)).toMatchObject({ backup_id: d.id, result: "pass", bases: { assets: full.id } });
+    } finally {
+      await hook.close();
+    }
+  });
+});

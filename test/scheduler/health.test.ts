@@ -49,3 +49,18 @@ describe("/healthz verdict", () => {
     expect(m.prometheus(T("2026-11-22T05:31:00Z"))).toMatch(/strongbox_healthy 0/);
   });
 });
+
+describe("backup kind metrics", () => {
+  it("exports strongbox_backup_kind, files changed and stored bytes per source", async () => {
+    const { DaemonMetrics } = await import("../../src/scheduler/health.js");
+    const m = new DaemonMetrics();
+    m.lastBackupSources.set("assets", { kind: "diff", filesChanged: 3, storedBytes: 1234 });
+    m.lastBackupSources.set("db", { kind: "full", storedBytes: 99 });
+    const text = m.prometheus();
+    expect(text).toContain('strongbox_backup_kind{source="assets",kind="diff"} 1');
+    expect(text).toContain('strongbox_backup_kind{source="assets",kind="full"} 0');
+    expect(text).toContain('strongbox_backup_kind{source="db",kind="full"} 1');
+    expect(text).toContain('strongbox_backup_files_changed{source="assets"} 3');
+    expect(text).toContain('strongbox_backup_source_stored_bytes{source="db"} 99');
+  });
+});
