@@ -1,18 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
-import { backupNowCommand } from "./commands/backup.js";
-import { configCheckCommand } from "./commands/config-check.js";
-import { drillCommand } from "./commands/drill.js";
-import { daemonCommand } from "./commands/daemon.js";
-import { doctorCommand } from "./commands/doctor.js";
-import { pruneCommand } from "./commands/prune.js";
 import { CommandContext, type GlobalOptions } from "./commands/context.js";
-import { initCommand } from "./commands/init.js";
-import { keygenCommand } from "./commands/keygen.js";
-import { listCommand } from "./commands/list.js";
-import { PRINCIPAL_HELP, policyCommand } from "./commands/policy.js";
+import { PRINCIPAL_HELP } from "./commands/policy-help.js";
 import { withRepositoryLock } from "./commands/repository-lock.js";
-import { restoreCommand } from "./commands/restore.js";
-import { verifyCommand } from "./commands/verify.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
 import { redact } from "./secrets.js";
 import { guardUnsettled } from "./settle-guard.js";
@@ -40,23 +29,23 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
       await run(action, this, args.slice(0, -1));
     };
 
-  program.command("init [dir]").description("write a sample strongbox.yaml and a new age identity").option("--files <path>", "a directory to back up (repeatable; default <dir>/data)", collect, []).option("--pq", "hybrid post-quantum identity (age1pq1…; needs age ≥ 1.3 to restore by hand)").action(bind((ctx, dir, o) => initCommand(ctx, dir, o)));
+  program.command("init [dir]").description("write a sample strongbox.yaml and a new age identity").option("--files <path>", "a directory to back up (repeatable; default <dir>/data)", collect, []).option("--pq", "hybrid post-quantum identity (age1pq1…; needs age ≥ 1.3 to restore by hand)").action(bind(async (ctx, dir, o) => (await import("./commands/init.js")).initCommand(ctx, dir, o)));
   program
     .command("keygen")
     .description("new age identity (age-keygen format; X25519 unless --pq); prints the recipient")
     .option("-o, --output <file>", "write the identity to this file (mode 0600)")
     .option("--pq", "hybrid post-quantum identity (AGE-SECRET-KEY-PQ-1…, recipient age1pq1…; needs age ≥ 1.3 to restore by hand)")
     .option("--passphrase", "encrypt the identity file with a passphrase (from $STRONGBOX_IDENTITY_PASSPHRASE or asked on the terminal)")
-    .action(bind((ctx, o) => keygenCommand(ctx, o)));
+    .action(bind(async (ctx, o) => (await import("./commands/keygen.js")).keygenCommand(ctx, o)));
   const config = program.command("config").description("config file commands");
   config
     .command("check")
     .description("validate the config (and a schedule file), reporting every problem; runs nothing")
     .option("--schedule <file>", "also validate this schedule file against the config")
-    .action(bind((ctx, o) => configCheckCommand(ctx, o)));
+    .action(bind(async (ctx, o) => (await import("./commands/config-check.js")).configCheckCommand(ctx, o)));
   const backup = program.command("backup").description("backup commands");
-  backup.command("now").description("one backup of all (or the named) sources; prints the backup id").option("--source <name>", "only this source (repeatable)", collect, []).option("--full", "differential files sources take a full backup").action(bind((ctx, o) => backupNowCommand(ctx, o)));
-  program.command("list").description("complete backups, newest first").option("--all", "include incomplete backups").action(bind((ctx, o) => listCommand(ctx, o)));
+  backup.command("now").description("one backup of all (or the named) sources; prints the backup id").option("--source <name>", "only this source (repeatable)", collect, []).option("--full", "differential files sources take a full backup").action(bind(async (ctx, o) => (await import("./commands/backup.js")).backupNowCommand(ctx, o)));
+  program.command("list").description("complete backups, newest first").option("--all", "include incomplete backups").action(bind(async (ctx, o) => (await import("./commands/list.js")).listCommand(ctx, o)));
   program
     .command("restore <id>")
     .description("restore a backup (an id or 'latest')")
@@ -68,13 +57,13 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--jobs <n>", "databases: parallel pg_restore jobs (spools the dump to a 0600 temporary file)")
     .option("--keep-setuid", "files: keep setuid/setgid bits (stripped by default: a forged backup could plant a setuid binary)")
     // The repository lock keeps a concurrent prune from deleting what is being restored.
-    .action(bind((ctx, id, o) => withRepositoryLock(ctx, "restore", () => restoreCommand(ctx, id, o))));
-  program.command("verify <target>").description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'").action(bind((ctx, target) => verifyCommand(ctx, target)));
+    .action(bind(async (ctx, id, o) => withRepositoryLock(ctx, "restore", async () => (await import("./commands/restore.js")).restoreCommand(ctx, id, o))));
+  program.command("verify <target>").description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'").action(bind(async (ctx, target) => (await import("./commands/verify.js")).verifyCommand(ctx, target)));
   program
     .command("drill [target]")
     .description("restore a backup (an id, 'latest' or 'random') into scratch space and prove it")
-    .action(bind((ctx, target) => drillCommand(ctx, target ?? "latest")));
-  program.command("prune").description("apply the retention policy (pruner role)").option("--dry-run", "list what would go and why, delete nothing").action(bind((ctx, o) => pruneCommand(ctx, o)));
+    .action(bind(async (ctx, target) => (await import("./commands/drill.js")).drillCommand(ctx, target ?? "latest")));
+  program.command("prune").description("apply the retention policy (pruner role)").option("--dry-run", "list what would go and why, delete nothing").action(bind(async (ctx, o) => (await import("./commands/prune.js")).pruneCommand(ctx, o)));
   program
     .command("daemon")
     .description("run the jobs of a schedule file until SIGTERM/SIGINT")
@@ -82,13 +71,13 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--once <job>", "run this one job of the schedule now and exit (for cron and Kubernetes)")
     .option("--grace <duration>", "on SIGTERM, how long the running job may take to finish before it is aborted", "60s")
     .option("--abort-wait <duration>", "how long an aborted job (deadline, SIGTERM) may take to wind down before the daemon exits anyway", "30s")
-    .action(bind((ctx, o) => daemonCommand(ctx, o)));
-  program.command("doctor").description("preflight: config, tools, store reachability, TLS, key-file modes, and what each role can and cannot do").action(bind((ctx) => doctorCommand(ctx)));
+    .action(bind(async (ctx, o) => (await import("./commands/daemon.js")).daemonCommand(ctx, o)));
+  program.command("doctor").description("preflight: config, tools, store reachability, TLS, key-file modes, and what each role can and cannot do").action(bind(async (ctx) => (await import("./commands/doctor.js")).doctorCommand(ctx)));
   program
     .command("policy [role]")
     .description("print ONE S3 bucket policy with every configured role's statements; with a role (writer, reader, pruner) only that role's part, to merge")
     .option("--principal <arn>", PRINCIPAL_HELP, "arn:aws:iam::ACCOUNT-ID:user/strongbox-ROLE")
-    .action(bind((ctx, role, o) => policyCommand(ctx, role, o)));
+    .action(bind(async (ctx, role, o) => (await import("./commands/policy.js")).policyCommand(ctx, role, o)));
   return program;
 }
 

@@ -11,7 +11,7 @@ import { withRepositoryLock } from "./repository-lock.js";
 export async function backupNowCommand(ctx: CommandContext, o: { source: string[]; full?: boolean; job?: string; signal?: AbortSignal }): Promise<BackupResult> {
   const config = ctx.config();
   const sources = selectSources(config, o.source);
-  const store = openStore(config, "writer");
+  const store = await openStore(config, "writer");
   let result!: BackupResult;
   // The signal handler is installed before the lock is taken, so no signal can leave the lock behind.
   const go = (signal: AbortSignal) =>

@@ -5,7 +5,7 @@ import { describeError } from "../errors.js";
 import { connect, serverInfo } from "../sources/postgres/connection.js";
 import { findPgTool } from "../sources/postgres/tools.js";
 import { openStore } from "../stores/open-store.js";
-import { S3Store } from "../stores/s3.js";
+import type { S3Store } from "../stores/s3.js";
 import type { CommandContext } from "./context.js";
 import { identityFindings } from "./doctor-identity.js";
 import { stateFindings } from "./doctor-state.js";
@@ -95,7 +95,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
         add(`role ${role}`, "ok", "not configured on this host");
         continue;
       }
-      const store = openStore(config, role) as S3Store;
+      const store = (await openStore(config, role)) as S3Store;
       const results: string[] = [];
       let status: Status = "ok";
       for (const [action, expected] of Object.entries(EXPECTED[role]) as ["list" | "get" | "delete" | "put", boolean][]) {
@@ -112,7 +112,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
     }
     if (probes.length) {
       if (config.repository.s3?.credentials.pruner) {
-        const pruner = openStore(config, "pruner");
+        const pruner = await openStore(config, "pruner");
         for (const k of probes) await pruner.delete(k).catch(() => {});
         add("probes", "ok", `${probes.length} probe object(s) removed with the pruner role`);
       } else add("probes", "warn", `left probe object(s) ${probes.join(", ")}: remove them, or configure the pruner role here`);

@@ -60,7 +60,7 @@ export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job
   const identities = await ctx.identities();
   const ac = new AbortController();
   const signal = o.signal ?? ac.signal;
-  const repo = new Repository(abortableStore(openStore(config, "reader"), signal));
+  const repo = new Repository(abortableStore(await openStore(config, "reader"), signal));
   const release = o.daemon ? () => {} : interruptOnSignal(ctx, ac);
   try {
     const result = await withRepositoryLock(ctx, "drill", () => runJob(ctx, "drill", o.job ?? "drill", async () => {

@@ -5,7 +5,7 @@ import type { CommandContext } from "./context.js";
 import { countLeftovers } from "./leftovers.js";
 
 export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Promise<void> {
-  const store = openStore(ctx.config(), "reader");
+  const store = await openStore(ctx.config(), "reader");
   const repo = new Repository(store);
   // Damaged backups (an untrustworthy complete.json) are always shown: they need an operator's eye.
   const backups = (await repo.listBackups()).filter((b) => o.all || b.complete || b.damaged);

@@ -49,9 +49,7 @@ export function policyFor(role: Role, bucket: string, prefix: string, principal:
   return { Version: "2012-10-17", Statement: statements };
 }
 
-export const PRINCIPAL_HELP =
-  "the principal each role's statements grant to; ROLE becomes writer/reader/pruner. AWS: arn:aws:iam::<account-id>:user/<name>; " +
-  "Ceph RGW: arn:aws:iam:::user/<uid> (empty account, the radosgw-admin uid); MinIO ignores bucket-policy principals for its own users (attach the statements as a user policy without Principal)";
+export { PRINCIPAL_HELP } from "./policy-help.js";
 
 const ROLES: Role[] = ["writer", "reader", "pruner"];
 

@@ -25,7 +25,7 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; j
   if (!hasRules(config.retention)) {
     throw new StrongboxError("CONFIG", "retention: no keep_* rule is configured; refusing to prune (e.g. retention: { keep_daily: 7, keep_weekly: 4 })");
   }
-  const store = abortableStore(openStore(config, "pruner"), o.signal);
+  const store = abortableStore(await openStore(config, "pruner"), o.signal);
   const repo = new Repository(store);
   const run = async (): Promise<JobResult> => {
     const now = new Date();

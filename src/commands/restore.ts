@@ -38,7 +38,7 @@ export async function restoreCommand(
   const config = ctx.config();
   if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
   const identities = await ctx.identities();
-  const repo = new Repository(openStore(config, "reader"));
+  const repo = new Repository(await openStore(config, "reader"));
   const rec = await repo.resolve(ref, o.source);
   const manifest = await repo.readManifest(rec, identities);
   const chosen = o.source.length ? o.source : rec.sources.map((s) => s.name);

@@ -20,7 +20,7 @@ export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?:
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
   const identities = await ctx.identities();
-  const repo = new Repository(abortableStore(openStore(config, "reader"), o.signal)); // a deadline or SIGTERM ends even a stalled read
+  const repo = new Repository(abortableStore(await openStore(config, "reader"), o.signal)); // a deadline or SIGTERM ends even a stalled read
   let ids: string[];
   if (ref === "all") {
     const all = await repo.listBackups();

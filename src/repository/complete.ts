@@ -1,6 +1,6 @@
 import { StrongboxError } from "../errors.js";
 import { quoteName } from "../terminal-safe.js";
-import { backupTime, FORMAT, isBackupId, keys } from "./layout.js";
+import { backupTime, FORMAT, isBackupId, isManifestKey, keys } from "./layout.js";
 
 export interface CompleteObject {
   key: string;
@@ -108,7 +108,7 @@ export function parseComplete(body: string, id: string): CompleteRecord {
       if (typeof o.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(o.sha256)) throw new Error(`${at}.sha256 is not a SHA-256`);
       const out: CompleteObject = { key: k, size, sha256: o.sha256 };
       if (o.source === undefined) {
-        if (o.part !== undefined || k !== keys.manifest(id)) throw new Error(`${at}: ${quoteName(k)} is not this backup's manifest key`);
+        if (o.part !== undefined || !isManifestKey(id, k)) throw new Error(`${at}: ${quoteName(k)} is not this backup's manifest key`);
         manifests++;
         return out;
       }

@@ -32,7 +32,8 @@ export function newestFirst(a: { id: string; time: Date }, b: { id: string; time
 export const keys = {
   dir: (id: string) => `${BACKUPS}${id}/`,
   object: (id: string, file: string) => `${BACKUPS}${id}/${file}`,
-  manifest: (id: string) => `${BACKUPS}${id}/manifest.json.age`,
+  /** The encrypted manifest; compressed like the data (`.zst`/`.gz` before `.age`), uncompressed with compression: none. */
+  manifest: (id: string, ext = "") => `${BACKUPS}${id}/manifest.json${ext}.age`,
   complete: (id: string) => `${BACKUPS}${id}/complete.json`,
   drill: (drillId: string) => `${DRILLS}${drillId}.json`,
 };
@@ -42,4 +43,9 @@ export function idOfKey(key: string): string | null {
   if (!key.startsWith(BACKUPS)) return null;
   const id = key.slice(BACKUPS.length).split("/")[0];
   return isBackupId(id) ? id : null;
+}
+
+/** A manifest key of this backup: `manifest.json.age`, `.json.zst.age` or `.json.gz.age`. */
+export function isManifestKey(id: string, key: string): boolean {
+  return key === keys.manifest(id) || key === keys.manifest(id, ".zst") || key === keys.manifest(id, ".gz");
 }

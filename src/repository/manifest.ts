@@ -89,7 +89,7 @@ function sourceManifest(m: Record<string, unknown>, name: string, type: string, 
  * manifest is encrypted, but anyone holding the public recipient can write one: it is hostile input.
  */
 export function parseManifest(body: Buffer, rec: CompleteRecord): Manifest {
-  const key = keys.manifest(rec.id);
+  const key = rec.objects.find((o) => o.source === undefined)?.key ?? keys.manifest(rec.id);
   let m: Record<string, unknown>;
   try {
     m = JSON.parse(body.toString("utf8"));

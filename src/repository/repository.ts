@@ -1,5 +1,6 @@
 import { PassThrough, pipeline as pipelineCb, type Readable } from "node:stream";
 import { createDecryptStream } from "../crypto/age.js";
+import { algorithmFromKey, createDecompressor } from "../pipeline/compress.js";
 import { createHashCheck } from "../pipeline/hashing.js";
 import type { Identity } from "../crypto/age-keys.js";
 import { NotFoundError, StrongboxError } from "../errors.js";
@@ -194,10 +195,18 @@ export class Repository {
   }
 
   async readManifest(rec: CompleteRecord, identities: Identity[]): Promise<Manifest> {
-    const key = keys.manifest(rec.id);
-    const size = rec.objects.find((o) => o.key === key)?.size ?? 0;
-    if (size > MAX_MANIFEST_BYTES) throw new StrongboxError("VERIFY", `${key}: ${size} bytes, more than a manifest may hold (${MAX_MANIFEST_BYTES})`);
-    const body = await readAll(await this.openDecrypted(rec, key, identities), MAX_MANIFEST_BYTES);
+    const object = rec.objects.find((o) => o.source === undefined);
+    if (!object) throw new StrongboxError("VERIFY", `backup ${rec.id}: complete.json lists no manifest`);
+    if (object.size > MAX_MANIFEST_BYTES) throw new StrongboxError("VERIFY", `${object.key}: ${object.size} bytes, more than a manifest may hold (${MAX_MANIFEST_BYTES})`);
+    const plain = await this.openDecrypted(rec, object.key, identities);
+    const algorithm = algorithmFromKey(object.key);
+    // The limit applies to the decompressed JSON: a small forged object must not inflate without bound.
+    // pipeline: a decryption failure reaches the reader, and a reader that stops tears both down.
+    const json = algorithm === "none" ? plain : (pipelineCb(plain, createDecompressor(algorithm), () => {}) as unknown as Readable);
+    const body = await readAll(json, MAX_MANIFEST_BYTES).catch((err) => {
+      plain.destroy();
+      throw err instanceof StrongboxError ? err : new StrongboxError("VERIFY", `${object.key}: cannot decompress the manifest (${(err as Error).message})`);
+    });
     return parseManifest(body, rec);
   }
 }

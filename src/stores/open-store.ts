@@ -2,7 +2,7 @@ import type { Config, Role } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
 import { StrongboxError } from "../errors.js";
 import { LocalDirStore } from "./local-dir.js";
-import { S3Store, type S3StoreOptions } from "./s3.js";
+import type { S3StoreOptions } from "./s3.js";
 import type { Store } from "./store.js";
 
 const ms = (d: string) => parseDuration(d)!;
@@ -17,8 +17,8 @@ function verifyCredentials(cfg: Config, role: Role): { accessKeyId: string; secr
   return { accessKeyId: creds.access_key_id, secretAccessKey: creds.secret_access_key };
 }
 
-/** Opens the configured repository with the credentials of one role (SPEC §5). */
-export function openStore(cfg: Config, role: Role, extra: Partial<S3StoreOptions> = {}): Store {
+/** Opens the configured repository with the credentials of one role (SPEC §5). The S3 client loads only for s3://. */
+export async function openStore(cfg: Config, role: Role, extra: Partial<S3StoreOptions> = {}): Promise<Store> {
   const url = cfg.repository.url;
   if (url.startsWith("file://")) return new LocalDirStore(decodeURIComponent(new URL(url).pathname).replace(/\/+$/, ""));
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url)!;
@@ -28,6 +28,7 @@ export function openStore(cfg: Config, role: Role, extra: Partial<S3StoreOptions
     throw new StrongboxError("CONFIG", `repository.s3.credentials.${role}: required for this command (it runs with the ${role} role)`);
   }
   const prefix = m[2].replace(/\/+$/, "");
+  const { S3Store } = await import("./s3.js");
   return new S3Store({
     bucket: m[1],
     prefix: prefix ? `${prefix}/` : "",

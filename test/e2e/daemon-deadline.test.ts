@@ -68,7 +68,7 @@ describe("daemon deadlines, /healthz and stopping", () => {
     const b = await runCli(["-c", withHook, "--json", "backup", "now"]);
     const id = JSON.parse(b.stdout).id;
     // The manifest becomes a FIFO: opening it blocks forever, like a read from a hung NFS server.
-    const manifest = join(repo.dir, "repository/backups", id, "manifest.json.age");
+    const manifest = join(repo.dir, "repository/backups", id, "manifest.json.zst.age");
     rmSync(manifest);
     execFileSync("mkfifo", [manifest]);
     writeFileSync(schedule, `jobs:\n  - { name: check, command: verify, target: ${id}, cron: "*/1 * * * * *", deadline: 2s }\n  - { name: nightly, command: backup, cron: "*/1 * * * * *" }\n`);

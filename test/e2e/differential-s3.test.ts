@@ -99,8 +99,8 @@ describe.skipIf(!s3)("differential backups on Ceph RGW", () => {
     writeFileSync(join(data, "note.txt"), "changed\n");
     const d = await backup(writerOnly);
     expect(d.kind).toBe("diff");
-    const diffUntil = Math.max(...(await Promise.all(["assets.tar.zst.age", "manifest.json.age", "complete.json"].map((f) => until(d.id, f)))));
-    for (const f of ["assets.tar.zst.age", "manifest.json.age", "complete.json"]) {
+    const diffUntil = Math.max(...(await Promise.all(["assets.tar.zst.age", "manifest.json.zst.age", "complete.json"].map((f) => until(d.id, f)))));
+    for (const f of ["assets.tar.zst.age", "manifest.json.zst.age", "complete.json"]) {
       const baseUntil = await until(full.id, f);
       expect(baseUntil, `base ${f}`).toBeGreaterThanOrEqual(diffUntil);
       expect(baseUntil).toBeGreaterThan(before);

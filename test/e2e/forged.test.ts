@@ -184,10 +184,10 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     expect(v.stderr).toMatch(/SHA-256 mismatch/);
     expect(v.stdout).toMatch(new RegExp(`^${id}  FAILED`, "m"));
     const id2 = await backup(repo);
-    tamper(store, id2, "manifest.json.age", (b) => (b[60] ^= 0x01, b), { rehash: false });
+    tamper(store, id2, "manifest.json.zst.age", (b) => (b[60] ^= 0x01, b), { rehash: false });
     const v2 = await runCli(["-c", repo.configFile, "verify", id2]);
     expect(v2.code).toBe(3);
-    expect(v2.stderr).toMatch(/manifest\.json\.age: SHA-256 mismatch/);
+    expect(v2.stderr).toMatch(/manifest\.json\.zst\.age: SHA-256 mismatch/);
     // the genuine wrong-key case still says so, with exit 1
     const other = makeRepo({ sources: [] });
     const wrongKey = repo.write((c) => (c.encryption.identity_file = other.identityFile));

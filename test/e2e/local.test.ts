@@ -30,12 +30,14 @@ describe.each(["zstd", "gzip", "none"])("backup → restore through a file:// re
   it("stores one age object per source, an encrypted manifest and complete.json", () => {
     const ext = { zstd: ".tar.zst.age", gzip: ".tar.gz.age", none: ".tar.age" }[compression];
     expect(id).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
-    expect(objectsOf(repo, id).sort()).toEqual([`assets${ext}`, "complete.json", "manifest.json.age"].sort());
+    // The manifest is compressed like the data.
+    const manifest = `manifest.json${{ zstd: ".zst", gzip: ".gz", none: "" }[compression]}.age`;
+    expect(objectsOf(repo, id).sort()).toEqual([`assets${ext}`, "complete.json", manifest].sort());
     const complete = JSON.parse(readFileSync(join(repo.dir, "repository/backups", id, "complete.json"), "utf8"));
     expect(complete).toMatchObject({ format: "strongbox/1", id, compression });
     expect(complete.started_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(complete.objects).toHaveLength(2);
-    expect(readFileSync(join(repo.dir, "repository/backups", id, "manifest.json.age")).subarray(0, 21).toString()).toBe("age-encryption.org/v1");
+    expect(readFileSync(join(repo.dir, "repository/backups", id, manifest)).subarray(0, 21).toString()).toBe("age-encryption.org/v1");
   });
 
   it("restores the tree exactly: content, modes, mtimes, symlinks, empty dirs", async () => {

@@ -1,7 +1,7 @@
 import { execSync } from "node:child_process";
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { zstdCompressSync } from "node:zlib";
+import { zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { describe, expect, inject, it } from "vitest";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { createDb, withClient } from "../helpers/pg.js";
@@ -41,7 +41,7 @@ describe.skipIf(!fx)("postgres source on a real PostgreSQL", () => {
     expect(b.stderr).not.toMatch(/error/);
     expect(b.code).toBe(0);
     const id = JSON.parse(b.stdout).id;
-    expect(readdirSync(join(repo.dir, "repository/backups", id)).sort()).toEqual(["complete.json", "db.pgdump.zst.age", "manifest.json.age"]);
+    expect(readdirSync(join(repo.dir, "repository/backups", id)).sort()).toEqual(["complete.json", "db.pgdump.zst.age", "manifest.json.zst.age"]);
 
     const v = await runCli(["-c", repo.configFile, "verify", id]);
     expect(v.stdout.trim()).toBe(`${id}  OK`);
@@ -269,10 +269,11 @@ describe.skipIf(!fx)("postgres checks against the manifest", () => {
       writeFileSync(join(dir, "complete.json"), JSON.stringify(complete));
     };
     const chunks: Buffer[] = [];
-    for await (const c of Readable.from([readFileSync(join(dir, "manifest.json.age"))]).pipe(createDecryptStream(ids))) chunks.push(c as Buffer);
-    const manifest = JSON.parse(Buffer.concat(chunks).toString());
+    // The manifest is compressed like the data (manifest.json.zst.age).
+    for await (const c of Readable.from([readFileSync(join(dir, "manifest.json.zst.age"))]).pipe(createDecryptStream(ids))) chunks.push(c as Buffer);
+    const manifest = JSON.parse(zstdDecompressSync(Buffer.concat(chunks)).toString());
     manifest.sources.db.tables[0].rows = 8;
-    await replace("manifest.json.age", Buffer.from(JSON.stringify(manifest)));
+    await replace("manifest.json.zst.age", zstdCompressSync(Buffer.from(JSON.stringify(manifest))));
     const dst = await createDb(fx!, "mismdst");
     const r = await runCli(["-c", repo.configFile, "restore", id, "--to-db", dst.url]);
     expect(r.code).toBe(3);

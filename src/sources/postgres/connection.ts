@@ -1,4 +1,4 @@
-import pg from "pg";
+import type pg from "pg";
 import { StrongboxError } from "../../errors.js";
 import { registerSecret } from "../../secrets.js";
 import { parsePgUrl } from "./url.js";
@@ -51,7 +51,9 @@ export function databaseName(url: string): string {
 export async function connect(url: string, what: string): Promise<pg.Client> {
   const password = libpqEnv(url).PGPASSWORD;
   if (password) registerSecret(password);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: "strongbox" });
+  // Loaded on first use: a files-only backup never pays for the driver.
+  const { default: driver } = await import("pg");
+  const client = new driver.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: "strongbox" });
   client.on("error", () => {}); // a dropped connection surfaces on the next query
   try {
     await client.connect();
