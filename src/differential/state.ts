@@ -38,8 +38,13 @@ export interface FullState {
 
 export const STATE_FORMAT = "strongbox-state/1";
 
-/** SPEC §10's default: /var/lib/strongbox as root, else $XDG_STATE_HOME/strongbox or ~/.local/state/strongbox. */
+/**
+ * SPEC §10's default: /var/lib/strongbox as root, else $XDG_STATE_HOME/strongbox or
+ * ~/.local/state/strongbox. Under systemd, StateDirectory= (given as $STATE_DIRECTORY) comes first.
+ */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  const systemd = env.STATE_DIRECTORY?.split(":")[0];
+  if (systemd?.startsWith("/")) return systemd;
   if (typeof process.getuid === "function" && process.getuid() === 0) return "/var/lib/strongbox";
   if (env.XDG_STATE_HOME?.startsWith("/")) return join(env.XDG_STATE_HOME, "strongbox");
   return join(homedir(), ".local/state/strongbox");

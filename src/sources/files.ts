@@ -104,6 +104,7 @@ export class FilesSource implements Source {
       if (d.forceFull) return { why: "--full was given" };
       const load = loadState(d.owner, this.name, this.cfg.path);
       if (!load.state) return { why: load.why };
+      if (d.baseExists && !(await d.baseExists(load.state.full_id))) return { why: `the last full ${load.state.full_id} is no longer in the repository` };
       if (d.now.getTime() - Date.parse(load.state.full_started_at) >= parseDuration(fullEvery)!) {
         return { why: `full_every (${fullEvery}) has passed since the last full ${load.state.full_id}` };
       }

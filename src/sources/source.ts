@@ -15,6 +15,8 @@ export interface JobContext {
     now: Date;
     /** With Object Lock: extends the base full's retention; a failure means a full is taken instead. */
     protectBase?: (keys: string[]) => Promise<void>;
+    /** Where the backup host may look (a file:// repository): whether the last full is still committed. */
+    baseExists?: (id: string) => Promise<boolean>;
   };
 }
 

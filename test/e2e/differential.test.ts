@@ -189,6 +189,12 @@ describe("differential backups through a file:// repository", () => {
     expect(foreign.kind).toBe("full");
     expect(foreign.log).toMatch(/state was made for another repository/);
 
+    // The full the state names is gone from the (file://, so readable) repository.
+    rmSync(join(repo.dir, "repository/backups", foreign.id), { recursive: true });
+    const gone = await backup(repo);
+    expect(gone.kind).toBe("full");
+    expect(gone.log).toMatch(new RegExp(`last full ${foreign.id} is no longer in the repository`));
+
     const forced = await backup(repo, ["--full"]);
     expect(forced.kind).toBe("full");
     expect(forced.log).toMatch(/--full was given/);

@@ -112,3 +112,12 @@ describe("retention keeps the base of a kept differential", () => {
     expect(decisions.find((d) => d.id === ids[1])).toMatchObject({ keep: false });
   });
 });
+
+describe("the default state_dir", () => {
+  it("is systemd's StateDirectory when set, else XDG_STATE_HOME (not root) or /var/lib/strongbox (root)", async () => {
+    const { defaultStateDir } = await import("../../src/differential/state.js");
+    expect(defaultStateDir({ STATE_DIRECTORY: "/var/lib/strongbox:/var/lib/other" })).toBe("/var/lib/strongbox");
+    const root = typeof process.getuid === "function" && process.getuid() === 0;
+    expect(defaultStateDir({ XDG_STATE_HOME: "/x/state" })).toBe(root ? "/var/lib/strongbox" : "/x/state/strongbox");
+  });
+});
