@@ -67,7 +67,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
   program
     .command("daemon")
     .description("run the jobs of a schedule file until SIGTERM/SIGINT")
-    .option("--schedule <file>", "schedule file", "schedules/default.yaml")
+    .option("--schedule <file>", "schedule file (default: schedules/default.yaml next to the config file)")
     .option("--once <job>", "run this one job of the schedule now and exit (for cron and Kubernetes)")
     .option("--grace <duration>", "on SIGTERM, how long the running job may take to finish before it is aborted", "60s")
     .option("--abort-wait <duration>", "how long an aborted job (deadline, SIGTERM) may take to wind down before the daemon exits anyway", "30s")

@@ -1,8 +1,16 @@
+import { identityFileProblem, lockDirProblem } from "../config/local-paths.js";
+import { ConfigError } from "../errors.js";
 import { loadSchedule } from "../scheduler/schedule-file.js";
 import type { CommandContext } from "./context.js";
 
 export async function configCheckCommand(ctx: CommandContext, o: { schedule?: string } = {}): Promise<void> {
   const cfg = ctx.config();
+  // Paths the runs will need: a typo here would otherwise only show at 2 a.m. (or never, for the lock).
+  const problems = [
+    ...(cfg.lock_dir ? [lockDirProblem(cfg.lock_dir)].filter(Boolean).map((p) => `lock_dir: ${p}`) : []),
+    ...(cfg.encryption.identity_file ? [identityFileProblem(cfg.encryption.identity_file)].filter(Boolean).map((p) => `encryption.identity_file: ${p}`) : []),
+  ];
+  if (problems.length) throw new ConfigError(problems);
   // A schedule file is checked against the config (its jobs name the config's sources), without running anything.
   const schedule = o.schedule ? loadSchedule(o.schedule, cfg) : undefined;
   const summary = {

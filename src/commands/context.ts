@@ -1,5 +1,4 @@
-import { statSync } from "node:fs";
-import { configPath, loadConfig } from "../config/load.js";
+import { configPath, configWarnings, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import type { Identity } from "../crypto/age-keys.js";
 import { loadIdentityFile } from "../crypto/identity-file.js";
@@ -36,7 +35,10 @@ export class CommandContext {
   }
 
   config(): Config {
-    this.cachedConfig ??= loadConfig(this.configFile, this.env);
+    if (!this.cachedConfig) {
+      this.cachedConfig = loadConfig(this.configFile, this.env);
+      for (const w of configWarnings(this.cachedConfig)) this.log.warn(w);
+    }
     return this.cachedConfig;
   }
 
@@ -45,9 +47,14 @@ export class CommandContext {
     const file = enc.identity_file;
     if (!file) throw new StrongboxError("CONFIG", "encryption.identity_file: required to decrypt backups (restore, verify, drill)");
     const ids = await loadIdentityFile(file, enc.identity_passphrase_file, this.env);
-    const mode = statSync(file).mode & 0o777;
-    if (mode & 0o077) this.log.warn(`identity file ${file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
     return ids;
+  }
+
+  /** The same context with some config keys replaced (a schedule job's own `notify`). */
+  withConfig(patch: Partial<Config>): CommandContext {
+    const derived = Object.create(this) as CommandContext;
+    derived.cachedConfig = { ...this.config(), ...patch };
+    return derived;
   }
 
   /** Prints a result: JSON with --json, else the human text. */

@@ -1,3 +1,4 @@
+import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseDuration } from "../config/duration.js";
 import { describeError, StrongboxError } from "../errors.js";
@@ -18,7 +19,8 @@ import { pruneCommand } from "./prune.js";
 import { verifyCommand } from "./verify.js";
 
 /** Runs one schedule job in-process; the signal aborts it cleanly (upload aborted, scratch removed). */
-async function runScheduleJob(ctx: CommandContext, job: ScheduleJob, signal: AbortSignal, metrics: DaemonMetrics): Promise<void> {
+async function runScheduleJob(parent: CommandContext, job: ScheduleJob, signal: AbortSignal, metrics: DaemonMetrics): Promise<void> {
+  const ctx = job.notify ? parent.withConfig({ notify: job.notify }) : parent;
   const onAbort = () => killRunningChildren();
   signal.addEventListener("abort", onAbort, { once: true });
   try {
@@ -56,9 +58,12 @@ async function exitStuck(ctx: CommandContext, why: string): Promise<never> {
   hardExit(1);
 }
 
-export async function daemonCommand(ctx: CommandContext, o: { schedule: string; once?: string; grace: string; abortWait?: string }): Promise<void> {
+export async function daemonCommand(ctx: CommandContext, o: { schedule?: string; once?: string; grace: string; abortWait?: string }): Promise<void> {
   const config = ctx.config();
-  const schedule = loadSchedule(o.schedule, config);
+  // The default sits next to the config file, not in whatever directory the daemon was started from.
+  const scheduleFile = o.schedule ?? join(dirname(resolve(ctx.configFile)), "schedules", "default.yaml");
+  const schedule = loadSchedule(scheduleFile, config, o.schedule ? undefined : "the default next to the config; --schedule FILE names another");
+  ctx.log.info(`schedule ${scheduleFile}: ${schedule.jobs.length} job(s)`, { schedule: scheduleFile });
   const graceOrNull = parseDuration(o.grace);
   if (graceOrNull === null) throw new StrongboxError("USAGE", `--grace must be a duration like 60s or 5m, not '${o.grace}'`);
   const abortWaitOrNull = parseDuration(o.abortWait ?? "30s");

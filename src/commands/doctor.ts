@@ -8,6 +8,8 @@ import { openStore } from "../stores/open-store.js";
 import type { S3Store } from "../stores/s3.js";
 import type { CommandContext } from "./context.js";
 import { identityFindings } from "./doctor-identity.js";
+import { lockDirProblem } from "../config/local-paths.js";
+import { configWarnings } from "../config/load.js";
 import { stateFindings } from "./doctor-state.js";
 import { StrongboxError } from "../errors.js";
 
@@ -25,16 +27,9 @@ const EXPECTED: Record<Role, Partial<Record<"list" | "get" | "delete" | "put", b
   pruner: { list: true, get: true, delete: true },
 };
 
-/** An explicit lock_dir must exist and be writable, or two runs could take different locks. */
 function lockDirFinding(dir: string): [Status, string] {
-  try {
-    if (!statSync(dir).isDirectory()) return ["fail", `${dir} is not a directory`];
-    accessSync(dir, constants.W_OK);
-    return ["ok", `${dir} writable`];
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return ["fail", `${dir}: ${code}${code === "ENOENT" ? " — create it (systemd: RuntimeDirectory=strongbox for /run/strongbox)" : ""}`];
-  }
+  const problem = lockDirProblem(dir);
+  return problem ? ["fail", problem] : ["ok", `${dir} writable`];
 }
 
 export async function doctorCommand(ctx: CommandContext): Promise<void> {
@@ -46,6 +41,8 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
   add("node", nodeOk ? "ok" : "fail", `Node.js ${process.version}${nodeOk ? "" : " (strongbox needs >= 22.15)"}`);
 
   for (const f of identityFindings(config)) add(f.area, f.status, f.detail);
+  // The identity file's mode is in its own finding above.
+  for (const w of configWarnings(config).filter((x) => !x.startsWith("encryption.identity_file"))) add("secret file", "warn", w);
 
   if (config.lock_dir) add("lock dir", ...lockDirFinding(config.lock_dir));
   for (const f of stateFindings(config)) add(f.area, f.status, f.detail);

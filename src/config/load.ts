@@ -3,6 +3,7 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { ZodIssue } from "zod";
 import { ConfigError } from "../errors.js";
 import { registerSecret } from "../secrets.js";
+import { exposedSecretFile } from "./local-paths.js";
 import { configSchema, type Config } from "./schema.js";
 
 /** Keys whose value may instead come from a file named by `<key>_file` (SPEC §2). */
@@ -32,7 +33,7 @@ function formatIssue(issue: ZodIssue): string[] {
 }
 
 /** Replaces ${VAR} from env in every string, and resolves <key>_file secrets; collects every problem. */
-function resolve(value: unknown, path: Path, env: NodeJS.ProcessEnv, errors: string[]): unknown {
+function resolve(value: unknown, path: Path, env: NodeJS.ProcessEnv, errors: string[], warnings: string[]): unknown {
   if (typeof value === "string") {
     return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name: string | undefined) => {
       if (!name) return "$";
@@ -44,10 +45,10 @@ function resolve(value: unknown, path: Path, env: NodeJS.ProcessEnv, errors: str
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => resolve(v, [...path, i], env, errors));
+  if (Array.isArray(value)) return value.map((v, i) => resolve(v, [...path, i], env, errors, warnings));
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = resolve(v, [...path, k], env, errors);
+    for (const [k, v] of Object.entries(value)) out[k] = resolve(v, [...path, k], env, errors, warnings);
     for (const k of Object.keys(out)) {
       const base = k.endsWith("_file") ? k.slice(0, -5) : "";
       if (!FILE_CAPABLE.has(base)) continue;
@@ -63,6 +64,8 @@ function resolve(value: unknown, path: Path, env: NodeJS.ProcessEnv, errors: str
       }
       try {
         out[base] = readFileSync(filePath, "utf8").replace(/\r?\n$/, "");
+        const exposed = exposedSecretFile(filePath);
+        if (exposed) warnings.push(`${formatPath([...path, k])}: ${exposed}`);
       } catch (err) {
         errors.push(`${formatPath([...path, k])}: cannot read ${filePath} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
       }
@@ -89,11 +92,23 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   }
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError([`${file}: must be a YAML mapping (version, repository, encryption, sources, …)`]);
   const errors: string[] = [];
-  const resolved = resolve(raw, [], env, errors);
+  const warnings: string[] = [];
+  const resolved = resolve(raw, [], env, errors, warnings);
   const result = configSchema.safeParse(resolved);
   if (!result.success) errors.push(...result.error.issues.flatMap(formatIssue));
   if (errors.length) throw new ConfigError([...new Set(errors)]);
+  const file_ = result.data!.encryption.identity_file;
+  const exposed = file_ ? exposedSecretFile(file_) : undefined;
+  if (exposed) warnings.push(`encryption.identity_file: ${exposed}`);
+  WARNINGS.set(result.data!, warnings);
   return result.data!;
+}
+
+const WARNINGS = new WeakMap<Config, string[]>();
+
+/** What loading found worth a warning (secret files others may read), for the commands to log. */
+export function configWarnings(cfg: Config): string[] {
+  return WARNINGS.get(cfg) ?? [];
 }
 
 export function configPath(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {

@@ -75,6 +75,9 @@ const count = z.number().int().min(0);
 /** A timeout: 0 would switch it off, and every network call needs one. */
 const timeout = (what: string) => duration(what).refine((v) => (parseDuration(v) ?? 0) > 0, `${what} must be longer than 0`);
 
+/** A notification target (SPEC §9); a schedule job may carry its own list. */
+export const notifyEntry = z.object({ type: z.enum(["healthchecks", "webhook"]), url: urlString("url", ["http:", "https:"]) }).strict();
+
 export const configSchema = z
   .object({
     version: z.literal(1, { errorMap: () => ({ message: "version must be 1" }) }),
@@ -152,13 +155,7 @@ export const configSchema = z
       })
       .strict()
       .optional(),
-    notify: z
-      .array(
-        z
-          .object({ type: z.enum(["healthchecks", "webhook"]), url: urlString("url", ["http:", "https:"]) })
-          .strict(),
-      )
-      .default([]),
+    notify: z.array(notifyEntry).default([]),
     audit_log: nonEmpty("audit_log").optional(),
     lock_dir: nonEmpty("lock_dir").optional(),
     state_dir: nonEmpty("state_dir").refine((p) => p.startsWith("/"), "state_dir must be absolute").optional(),

@@ -3,7 +3,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { formatPath } from "../config/load.js";
 import { parseDuration } from "../config/duration.js";
-import type { Config } from "../config/schema.js";
+import { notifyEntry, type Config } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { cronErrors, isValidTimezone } from "./cron.js";
 
@@ -18,6 +18,8 @@ const jobSchema = z
     deadline: z.string().refine((v) => (parseDuration(v) ?? 0) > 0, "deadline must be a duration like 6h or 90m").optional(),
     sources: z.array(z.string()).optional(),
     target: z.string().optional(),
+    /** This job's own notification targets, instead of the config's (an empty list: none). */
+    notify: z.array(notifyEntry).optional(),
   })
   .strict()
   .superRefine((j, ctx) => {
@@ -39,13 +41,13 @@ export const DEFAULT_DEADLINES: Record<"backup" | "drill" | "prune" | "verify", 
 export type ScheduleJob = Schedule["jobs"][number];
 
 /** Loads and validates a schedule file (SPEC §8): every problem at once, each with its path. */
-export function loadSchedule(file: string, config?: Config): Schedule {
+export function loadSchedule(file: string, config?: Config, which?: string): Schedule {
   let raw: unknown;
   try {
     raw = parseYaml(readFileSync(file, "utf8"));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError([code === "ENOENT" ? `schedule file not found: ${file}` : `${file}: ${(err as Error).message.split("\n")[0]}`]);
+    throw new ConfigError([code === "ENOENT" ? `schedule file not found: ${file}${which ? ` (${which})` : ""}` : `${file}: ${(err as Error).message.split("\n")[0]}`]);
   }
   const result = scheduleSchema.safeParse(raw ?? {});
   const errors: string[] = [];

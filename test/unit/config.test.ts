@@ -9,7 +9,7 @@ import { runCli, tempDir } from "../helpers/cli.js";
 
 const dir = tempDir("config");
 const secretFile = join(dir, "writer-secret");
-writeFileSync(secretFile, "s3cr3t-from-file\n");
+writeFileSync(secretFile, "s3cr3t-from-file\n", { mode: 0o600 });
 const recipient = generateIdentity().recipient;
 
 const valid = () => ({

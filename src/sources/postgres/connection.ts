@@ -60,6 +60,10 @@ export async function connect(url: string, what: string): Promise<pg.Client> {
   } catch (err) {
     await client.end().catch(() => {});
     const e = err as NodeJS.ErrnoException;
+    // node-postgres answers a password request it cannot meet with SCRAM internals; say what is missing.
+    if (!password && /client password must be a string|password authentication failed|no password supplied/i.test(e.message ?? "")) {
+      throw new StrongboxError("SOURCE", `${what}: ${displayUrl(url)} asks for a password and none was given: put it in the URL (postgres://user:PASSWORD@host/db), use url_file, or set PGPASSWORD or a ~/.pgpass entry`);
+    }
     throw new StrongboxError("SOURCE", `${what}: cannot connect to ${displayUrl(url)}: ${e.message || e.code}`);
   }
   return client;
