@@ -43,6 +43,10 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .description("validate the config (and a schedule file), reporting every problem; runs nothing")
     .option("--schedule <file>", "also validate this schedule file against the config")
     .action(bind(async (ctx, o) => (await import("./commands/config-check.js")).configCheckCommand(ctx, o)));
+  config
+    .command("schema")
+    .description("print the config file's JSON Schema (for editors: yaml-language-server, and linters)")
+    .action(bind(async (ctx) => (await import("./commands/config-schema.js")).configSchemaCommand(ctx)));
   const backup = program.command("backup").description("backup commands");
   backup.command("now").description("one backup of all (or the named) sources; prints the backup id").option("--source <name>", "only this source (repeatable)", collect, []).option("--full", "differential files sources take a full backup").action(bind(async (ctx, o) => (await import("./commands/backup.js")).backupNowCommand(ctx, o)));
   program.command("list").description("complete backups, newest first").option("--all", "include incomplete backups").action(bind(async (ctx, o) => (await import("./commands/list.js")).listCommand(ctx, o)));
