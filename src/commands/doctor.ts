@@ -11,6 +11,7 @@ import { identityFindings } from "./doctor-identity.js";
 import { lockDirProblem } from "../config/local-paths.js";
 import { configWarnings } from "../config/load.js";
 import { stateFindings } from "./doctor-state.js";
+import { proxyFor } from "../net/proxy.js";
 import { StrongboxError } from "../errors.js";
 
 type Status = "ok" | "warn" | "fail";
@@ -46,6 +47,11 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
 
   if (config.lock_dir) add("lock dir", ...lockDirFinding(config.lock_dir));
   for (const f of stateFindings(config)) add(f.area, f.status, f.detail);
+  const targets = [...(config.repository.url.startsWith("s3://") ? [["S3", config.repository.s3?.endpoint ?? "https://s3.amazonaws.com"]] : []), ...config.notify.map((n) => [n.type, n.url])];
+  if (["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"].some((k) => ctx.env[k])) {
+    // Where each outbound connection goes; the proxy URL is shown without its credentials.
+    add("proxy", "ok", targets.map(([what, url]) => `${what} ${new URL(url).host} ${proxyFor(url, ctx.env) ? `through ${proxyFor(url, ctx.env)}` : "direct (NO_PROXY)"}`).join("; ") || "set, but nothing here goes out over HTTP");
+  }
 
   for (const s of config.sources) {
     if (s.type === "files") {

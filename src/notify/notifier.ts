@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../log.js";
+import { send } from "../net/http-send.js";
 import { redact } from "../secrets.js";
 
 /** What a job tells the outside world when it ends (SPEC §9). */
@@ -29,20 +30,24 @@ export interface DeliveryOptions {
 }
 const DEFAULT_DELIVERY: DeliveryOptions = { timeoutMs: 10_000, attempts: 3, baseDelayMs: 500 };
 
-/** One HTTP request with a timeout and retries; a failure is logged, never thrown. */
-async function deliver(log: Logger, what: string, url: string, init: RequestInit, d: DeliveryOptions): Promise<void> {
+interface Request {
+  method: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** One HTTP request (through HTTPS_PROXY/HTTP_PROXY unless NO_PROXY) with a timeout and retries; a failure is logged, never thrown. */
+async function deliver(log: Logger, what: string, url: string, init: Request, d: DeliveryOptions): Promise<void> {
   const attempts = d.attempts;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
-      // One signal for the whole exchange: it also ends a body that stops arriving.
-      const res = await fetch(url, { ...init, signal: AbortSignal.timeout(d.timeoutMs) });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.ok) return;
-      if (res.status < 500 && res.status !== 429) {
-        log.warn(`notification ${what} refused: HTTP ${res.status}`, { url: redact(url) });
+      const status = await send(url, { ...init, timeoutMs: d.timeoutMs });
+      if (status >= 200 && status < 300) return;
+      if (status < 500 && status !== 429) {
+        log.warn(`notification ${what} refused: HTTP ${status}`, { url: redact(url) });
         return;
       }
-      throw new Error(`HTTP ${res.status}`);
+      throw new Error(`HTTP ${status}`);
     } catch (err) {
       if (attempt === attempts) {
         log.warn(`notification ${what} failed after ${attempts} attempts: ${(err as Error).message}`, { url: redact(url) });

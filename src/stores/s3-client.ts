@@ -1,7 +1,6 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
+import { proxiedAgents, proxyFor } from "../net/proxy.js";
 import { StrongboxError } from "../errors.js";
 
 export interface S3Timeouts {
@@ -16,7 +15,7 @@ export interface S3Timeouts {
 export const DEFAULT_TIMEOUTS: S3Timeouts = { connectMs: 10_000, idleMs: 60_000, requestMs: 15 * 60_000 };
 
 /**
- * The one place the S3 client's HTTP handler is made (a proxy agent, if one is configured, belongs here).
+ * The one place the S3 client's HTTP handler is made; its agents honour HTTPS_PROXY/HTTP_PROXY/NO_PROXY.
  * @smithy/node-http-handler 4.x only logs a warning when `requestTimeout` passes unless `throwOnRequestTimeout`
  * is set; `socketTimeout` is the idle timeout and also covers a response body that stops arriving.
  */
@@ -27,8 +26,7 @@ export function createRequestHandler(t: S3Timeouts): NodeHttpHandler {
     socketTimeout: t.idleMs,
     requestTimeout: t.requestMs,
     throwOnRequestTimeout: true,
-    httpAgent: new HttpAgent(agentOptions),
-    httpsAgent: new HttpsAgent(agentOptions),
+    ...(({ http, https }) => ({ httpAgent: http, httpsAgent: https }))(proxiedAgents(agentOptions)),
   });
 }
 
@@ -41,6 +39,7 @@ export interface S3ClientOptions {
 }
 
 export function createS3Client(o: S3ClientOptions): S3Client {
+  if (o.endpoint) configuredEndpoint = o.endpoint;
   return new S3Client({
     region: o.region,
     endpoint: o.endpoint,
@@ -73,7 +72,10 @@ export function describeS3Error(err: unknown, what: string, role: string): Stron
   else if (name === "SignatureDoesNotMatch") hint = ` — the ${role} secret access key is wrong for its key id; check repository.s3.credentials.${role}.secret_access_key`;
   else if (name === "AccessDenied" || status === 403) hint = ` — the ${role} credentials are not allowed to do this (see 'strongbox policy ${role}')`;
   else if (name === "NoSuchBucket") hint = " — the bucket does not exist";
-  else if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ECONNRESET"].includes(e.code ?? "")) hint = " — the endpoint is unreachable or dropped the connection";
+  else if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ECONNRESET"].includes(e.code ?? "") || /proxy/i.test(e.message ?? "")) {
+    const proxy = proxyFor(endpointOf(err));
+    hint = proxy ? ` — the proxy ${proxy} is unreachable or refused the connection (HTTPS_PROXY/HTTP_PROXY; NO_PROXY to bypass it)` : " — the endpoint is unreachable or dropped the connection";
+  }
   else if (name === "TimeoutError" || e.code === "ETIMEDOUT") {
     name = "timeout";
     hint = ` — ${timeoutHint(e.message ?? "")}`;
@@ -81,6 +83,12 @@ export function describeS3Error(err: unknown, what: string, role: string): Stron
   const st = status ? ` (HTTP ${status})` : "";
   const tries = e.attempts && e.attempts > 1 ? `, gave up after ${e.attempts} attempts` : "";
   return new StrongboxError("STORE", `s3: ${what}: ${name}${st}${hint}${tries}`, { cause: err });
+}
+
+/** The S3 endpoint of this process (one repository per run), to name the proxy a connection error went through. */
+let configuredEndpoint = "https://s3.amazonaws.com";
+function endpointOf(_err: unknown): string {
+  return configuredEndpoint;
 }
 
 /** Which of the three timeouts ended a request, in the user's words, with the config key to change. */
