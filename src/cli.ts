@@ -67,6 +67,11 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .command("drill [target]")
     .description("restore a backup (an id, 'latest' or 'random') into scratch space and prove it")
     .action(bind(async (ctx, target) => (await import("./commands/drill.js")).drillCommand(ctx, target ?? "latest")));
+  program
+    .command("copy <target>")
+    .description("copy complete backups (an id, 'latest' or 'all') byte for byte to a second repository (3-2-1)")
+    .requiredOption("--to <dest>", "a config file (its repository, with its writer role) or a file:// URL")
+    .action(bind(async (ctx, target, o) => (await import("./commands/copy.js")).copyCommand(ctx, target, o)));
   program.command("prune").description("apply the retention policy (pruner role)").option("--dry-run", "list what would go and why, delete nothing").action(bind(async (ctx, o) => (await import("./commands/prune.js")).pruneCommand(ctx, o)));
   program
     .command("daemon")
