@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages strongbox's tests (and hand restores) use, skipping what is there.
 #   age, zstd, tar        — hand-restore interop tests
+#   tini                  — the container entrypoint test (the image runs under tini)
 #   radosgw, ceph-*       — the real S3 server the S3 suites run against
 #   postgresql            — a throwaway cluster (initdb/pg_ctl) for the postgres suites
 set -euo pipefail
@@ -12,6 +13,7 @@ fi
 need=()
 command -v age >/dev/null || need+=(age)
 command -v zstd >/dev/null || need+=(zstd)
+command -v tini >/dev/null || need+=(tini)
 command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v openssl >/dev/null || need+=(openssl)
 command -v radosgw >/dev/null || need+=(radosgw)

@@ -1,0 +1,47 @@
+// npm run build:sea — one file that holds Node.js and strongbox (a Node single executable application):
+// dist/sea/strongbox-linux-x64. Copy it onto a host and run it; no Node.js, npm or node_modules needed there.
+// Steps: bundle dist/ into one CommonJS file (esbuild), make a SEA blob (node --experimental-sea-config),
+// inject it into a copy of this Node binary (postject).
+import { execFileSync } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { build } from "esbuild";
+
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 15)) {
+  console.error(`build:sea embeds the Node.js that runs it, and strongbox needs >= 22.15 (this is ${process.version}): source scripts/node-env.sh first`);
+  process.exit(2);
+}
+const root = resolve(new URL("..", import.meta.url).pathname);
+const out = join(root, "dist/sea");
+const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
+const target = join(out, `strongbox-${process.platform}-${process.arch}`);
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+const t0 = Date.now();
+await build({
+  entryPoints: [join(root, "dist/cli.js")],
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node22",
+  outfile: join(out, "strongbox.cjs"),
+  define: { __STRONGBOX_VERSION__: JSON.stringify(version), "import.meta.url": "__sea_import_meta_url" },
+  // Dependencies that compute their own directory from import.meta.url (node-cron) get the executable's.
+  banner: { js: 'const __sea_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  // pg's optional native binding is never used (strongbox uses the pure-JS client).
+  external: ["pg-native"],
+  logLevel: "warning",
+  logOverride: { "empty-import-meta": "silent" },
+});
+writeFileSync(
+  join(out, "sea-config.json"),
+  JSON.stringify({ main: join(out, "strongbox.cjs"), output: join(out, "sea-prep.blob"), disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false }),
+);
+execFileSync(process.execPath, ["--experimental-sea-config", join(out, "sea-config.json")], { stdio: "inherit" });
+copyFileSync(process.execPath, target);
+chmodSync(target, 0o755);
+execFileSync(process.execPath, [join(root, "node_modules/postject/dist/cli.js"), target, "NODE_SEA_BLOB", join(out, "sea-prep.blob"), "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"], { stdio: ["ignore", "ignore", "pipe"] });
+for (const f of ["strongbox.cjs", "sea-config.json", "sea-prep.blob"]) rmSync(join(out, f));
+console.log(`${target}: ${(statSync(target).size / 1e6).toFixed(0)} MB, strongbox ${version} on Node.js ${process.version}, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
