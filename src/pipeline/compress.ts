@@ -1,5 +1,6 @@
 import { PassThrough, type Transform } from "node:stream";
 import zlib from "node:zlib";
+import { ZstdFramesDecompress } from "./zstd-frames.js";
 
 export type Algorithm = "zstd" | "gzip" | "none";
 export interface Compression {
@@ -28,9 +29,14 @@ export function createCompressor(c: Compression): Transform {
     case "gzip":
       return zlib.createGzip({ level: c.level ?? 6 });
     case "zstd":
-      return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: c.level ?? 3 } });
+      // One frame: node:zlib's zstd decompressor drops the rest of an input chunk after a frame ends,
+      // so multi-frame output (e.g. blocks compressed in parallel) would not restore through it (measured).
+      return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: c.level ?? DEFAULT_ZSTD_LEVEL } });
   }
 }
+
+/** `compression: zstd` without a level: 1, as `zstd -1`, fast on media that barely compresses (zstd:3 for more). */
+export const DEFAULT_ZSTD_LEVEL = 1;
 
 export function createDecompressor(algorithm: Algorithm): Transform {
   switch (algorithm) {
@@ -39,6 +45,6 @@ export function createDecompressor(algorithm: Algorithm): Transform {
     case "gzip":
       return zlib.createGunzip();
     case "zstd":
-      return zlib.createZstdDecompress();
+      return new ZstdFramesDecompress();
   }
 }

@@ -112,12 +112,17 @@ export function runWithInput(tool: string, path: string, args: string[], env: Re
     });
     let inputError: Error | undefined;
     if (input) {
-      input.on("error", (err) => {
-        inputError = err;
+      const fail = (err: Error) => {
+        inputError ??= err;
         child.kill("SIGTERM");
-      });
+      };
+      input.on("error", fail);
       child.stdin!.on("error", () => {}); // EPIPE when the tool exits early: its exit code tells why
-      input.pipe(child.stdin!);
+      // The input may have failed before it was handed over (a corrupt object read ahead while the
+      // database was being prepared): its error event is past, and piping it would feed the tool nothing, forever.
+      if (input.errored) fail(input.errored);
+      else if (input.destroyed && !input.readableEnded) fail(new StrongboxError("SOURCE", `${tool}: its input was closed before it was read`));
+      else input.pipe(child.stdin!);
     }
     child.on("error", (err) => reject(new StrongboxError("SOURCE", `${tool}: ${err.message}`)));
     child.on("close", (code, signal) => {

@@ -1,0 +1,45 @@
+// zstd streams of several frames (as `zstd` concatenates them, or a forger writes them) decompress
+// whole; node:zlib alone drops the rest of a chunk after a frame ends.
+import { Readable } from "node:stream";
+import { zstdCompressSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { FrameScanner, ZstdFramesDecompress } from "../../src/pipeline/zstd-frames.js";
+import { mulberry32 } from "../helpers/random.js";
+
+async function decompress(chunks: Buffer[]): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const c of Readable.from(chunks).pipe(new ZstdFramesDecompress())) out.push(c as Buffer);
+  return Buffer.concat(out);
+}
+
+const rand = mulberry32(3);
+const data = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 8)));
+const a = data(300_000);
+const b = data(70_000);
+const frames = Buffer.concat([zstdCompressSync(a), zstdCompressSync(b)]);
+const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9])]);
+
+describe("zstd frames", () => {
+  it("two frames in one chunk, chunked at every size, and byte by byte", async () => {
+    expect((await decompress([frames])).equals(Buffer.concat([a, b]))).toBe(true);
+    for (const size of [1, 7, 4096, 65536]) {
+      const chunks: Buffer[] = [];
+      for (let off = 0; off < frames.length; off += size) chunks.push(frames.subarray(off, off + size));
+      expect((await decompress(chunks)).equals(Buffer.concat([a, b])), `chunks of ${size}`).toBe(true);
+    }
+  });
+
+  it("skippable frames are passed over; an empty or truncated stream is corrupt, not a short success", async () => {
+    expect((await decompress([skippable, frames])).equals(Buffer.concat([a, b]))).toBe(true);
+    await expect(decompress([])).rejects.toThrow(/ends inside a frame/);
+    await expect(decompress([frames.subarray(0, frames.length - 10)])).rejects.toThrow(/ends inside a frame|truncated/);
+    await expect(decompress([Buffer.from("not zstd at all")])).rejects.toThrow(/not a zstd frame/);
+  });
+
+  it("the scanner cuts exactly at frame ends", () => {
+    const s = new FrameScanner();
+    const first = zstdCompressSync(a).length;
+    expect(s.split(frames).map((p) => p.length)).toEqual([first, frames.length - first]);
+    expect(s.atBoundary).toBe(true);
+  });
+});
