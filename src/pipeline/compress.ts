@@ -1,5 +1,6 @@
 import { PassThrough, type Transform } from "node:stream";
 import zlib from "node:zlib";
+import { ParallelZstdCompress } from "./parallel-zstd.js";
 import { ZstdFramesDecompress } from "./zstd-frames.js";
 
 export type Algorithm = "zstd" | "gzip" | "none";
@@ -29,9 +30,7 @@ export function createCompressor(c: Compression): Transform {
     case "gzip":
       return zlib.createGzip({ level: c.level ?? 6 });
     case "zstd":
-      // One frame: node:zlib's zstd decompressor drops the rest of an input chunk after a frame ends,
-      // so multi-frame output (e.g. blocks compressed in parallel) would not restore through it (measured).
-      return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: c.level ?? DEFAULT_ZSTD_LEVEL } });
+      return new ParallelZstdCompress(c.level ?? DEFAULT_ZSTD_LEVEL);
   }
 }
 
