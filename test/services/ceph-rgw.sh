@@ -55,6 +55,8 @@ mon warn on pool no redundancy = false
 osd class update on start = false
 [mon]
 mon data = $dir/mon.\$id
+# A test cluster on a nearly full disk still starts (the default refuses below 5 % free).
+mon data avail crit = 1
 [osd]
 osd data = $dir/osd.\$id
 osd objectstore = memstore
