@@ -48,7 +48,10 @@ export class DaemonMetrics {
         reasons.push(`job ${w.name} has been running for ${secs(now - this.runningSince)}, past its deadline of ${secs(w.deadlineMs)}`);
       }
       if (s.deadlineHit) reasons.push(`job ${w.name}: its last run was aborted at its deadline of ${secs(w.deadlineMs)}`);
-      if (w.command === "backup") {
+      // A backup that is running within its deadline is not overdue yet: if it runs past its
+      // deadline, the line above says so.
+      const runningInTime = this.running === w.name && this.runningSince !== undefined && now - this.runningSince <= w.deadlineMs;
+      if (w.command === "backup" && !runningInTime) {
         const base = s.lastSuccess ?? this.startedAt;
         const due = w.nextAfter(base);
         if (due !== null && now > due + w.jitterMs + w.deadlineMs) {

@@ -36,6 +36,17 @@ describe("/healthz verdict", () => {
     expect(m.health(T("2026-11-24T08:16:00Z")).reasons[0]).toMatch(/no successful run since 2026-11-23T02:40:00.000Z; a run was due at 2026-11-24T02:15/);
   });
 
+  it("a backup that started late but is still within its deadline is not overdue; past its deadline, both are said", () => {
+    const m = metrics("2026-11-22T10:00:00Z", [nightly]);
+    m.running = "nightly";
+    m.runningSince = T("2026-11-23T03:00:00Z"); // due 02:15, started 45 min late (waited for a lock)
+    expect(m.health(T("2026-11-23T08:20:00Z"))).toEqual({ ok: true, reasons: [] });
+    expect(m.health(T("2026-11-23T09:30:00Z")).reasons).toEqual([
+      "job nightly has been running for 6.5h, past its deadline of 6h",
+      "backup job nightly is overdue: no successful run since 2026-11-22T10:00:00.000Z (daemon start); a run was due at 2026-11-23T02:15:00.000Z",
+    ]);
+  });
+
   it("a job running past its deadline, and a job whose last run was aborted at its deadline", () => {
     const verify = watched("check", "verify", "0 3 * * *", 2 * H);
     const m = metrics("2026-11-22T00:00:00Z", [verify]);
