@@ -31,8 +31,13 @@ export function runCli(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: strin
   });
 }
 
+/** Every directory tempDir made in this test file; test/helpers/remove-temp-dirs.ts removes them after the file. */
+export const madeTempDirs: string[] = [];
+
 export function tempDir(label: string): string {
-  return mkdtempSync(join(tmpdir(), `strongbox-${label}-`));
+  const dir = mkdtempSync(join(tmpdir(), `strongbox-${label}-`));
+  madeTempDirs.push(dir);
+  return dir;
 }
 
 export interface TestRepo {

@@ -1,12 +1,12 @@
-import { mkdtempSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { LocalDirStore } from "../../src/stores/local-dir.js";
 import { storeContract } from "../contract/store-contract.js";
+import { tempDir } from "../helpers/cli.js";
 
-const root = mkdtempSync(join(tmpdir(), "strongbox-local-"));
+const root = tempDir("local");
 const store = new LocalDirStore(root);
 storeContract("LocalDirStore", () => ({ store, openUploads: async () => 0, largeSize: 12 * 1024 * 1024 }));
 

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseConfig } from "../../src/config/load.js";
+import { tempDir } from "../helpers/cli.js";
 
 const root = new URL("../../", import.meta.url).pathname;
 const docs = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
@@ -18,7 +18,7 @@ describe("every yaml block of the README and docs/", () => {
 
 describe("the systemd example's credential reference", () => {
   it("secret_access_key_file: ${CREDENTIALS_DIRECTORY}/writer reads systemd's LoadCredential file", () => {
-    const dir = mkdtempSync(join(tmpdir(), "strongbox-cred-"));
+    const dir = tempDir("cred");
     writeFileSync(join(dir, "writer"), "s3cr3t-from-systemd\n", { mode: 0o600 });
     const text = `version: 1
 repository:
