@@ -33,6 +33,27 @@ export interface DifferentialPack {
 
 const READ_SIZE = 1024 * 1024;
 const SMALL_FILE = 256 * 1024;
+/** Headers and small files leave in pieces of at least this size: one stream write per file costs more than the file. */
+const OUT_BATCH = 512 * 1024;
+
+/** Gathers small pieces of the archive; a piece of OUT_BATCH or more passes without a copy. */
+class OutBatch {
+  private parts: Buffer[] = [];
+  private length = 0;
+  add(b: Buffer): Buffer[] {
+    if (b.length >= OUT_BATCH) return [...this.take(), b];
+    this.parts.push(b);
+    this.length += b.length;
+    return this.length >= OUT_BATCH ? this.take() : [];
+  }
+  take(): Buffer[] {
+    if (!this.length) return [];
+    const out = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
+    this.parts = [];
+    this.length = 0;
+    return [out];
+  }
+}
 
 const cannotOpen = (path: string, code: string | undefined) =>
   code === "ENOENT" ? `${path}: vanished before it could be read` : `${path}: cannot open (${code}), not backed up`;
@@ -97,7 +118,8 @@ export function packTar(
 ): Readable {
   const diff = o.diff;
   async function* generate(): AsyncGenerator<Buffer> {
-    if (diff) yield encodeHeader({ ...diff.root, path: ".", type: "dir", size: 0, dumpdir: diff.dumpdirs.get("") });
+    const out = new OutBatch();
+    if (diff) yield* out.add(encodeHeader({ ...diff.root, path: ".", type: "dir", size: 0, dumpdir: diff.dumpdirs.get("") }));
     for (const e of entries) {
       const same = diff?.unchanged.get(e.path);
       if (same) {
@@ -105,7 +127,7 @@ export function packTar(
         continue;
       }
       if (e.type !== "file") {
-        yield encodeHeader(e.type === "dir" && diff ? { ...e, dumpdir: diff.dumpdirs.get(e.path) ?? "\0" } : e);
+        yield* out.add(encodeHeader(e.type === "dir" && diff ? { ...e, dumpdir: diff.dumpdirs.get(e.path) ?? "\0" } : e));
         const stat = e.type === "symlink" && e.ino !== undefined && e.ctime !== undefined ? { ino: e.ino, ctime: e.ctime } : undefined;
         o.onEntry({ path: e.path, type: e.type, size: 0, mode: e.mode, mtime: e.mtime, ...(e.linkname !== undefined ? { target: e.linkname } : {}) }, stat);
         continue;
@@ -116,8 +138,8 @@ export function packTar(
         const small = readSmallFile(root, e, o.warn);
         if (small === undefined) continue;
         if (small !== null) {
-          yield small.header;
-          if (small.body.length) yield small.body;
+          yield* out.add(small.header);
+          if (small.body.length) yield* out.add(small.body);
           o.onBytes?.(small.entry.size);
           o.onEntry(small.entry, small.stat);
           continue;
@@ -140,7 +162,7 @@ export function packTar(
         const size = Number(st.size);
         const mtime = mtimeString(st);
         const entry = { ...e, size, mtime, mode: Number(st.mode & 0o7777n) };
-        yield encodeHeader(entry);
+        yield* out.add(encodeHeader(entry));
         const hash = createHash("sha256");
         let done = 0;
         while (done < size) {
@@ -151,7 +173,7 @@ export function packTar(
             o.warn(`${e.path}: shrank while being read; archived zero-padded to ${size} bytes`);
             const zeros = Buffer.alloc(size - done);
             hash.update(zeros);
-            yield zeros;
+            yield* out.add(zeros);
             done = size;
             break;
           }
@@ -159,18 +181,19 @@ export function packTar(
           hash.update(chunk);
           done += bytesRead;
           o.onBytes?.(bytesRead);
-          yield chunk;
+          yield* out.add(chunk);
         }
         const after = await fh.stat({ bigint: true });
         if (after.size !== st.size || after.mtimeNs !== st.mtimeNs) o.warn(`${e.path}: changed while being read; the archived copy may be inconsistent`);
         const padding = paddingFor(size);
-        if (padding.length) yield padding;
+        if (padding.length) yield* out.add(padding);
         o.onEntry({ path: e.path, type: "file", size, mode: entry.mode, mtime, sha256: hash.digest("hex") }, identity(st));
       } finally {
         await fh.close();
       }
     }
-    yield END_OF_ARCHIVE;
+    yield* out.add(END_OF_ARCHIVE);
+    yield* out.take();
   }
   return Readable.from(generate(), { objectMode: false, highWaterMark: 4 * READ_SIZE });
 }

@@ -8,7 +8,7 @@ import type { Identity } from "./age-keys.js";
 import { NONCE_SIZE, PayloadError, PayloadOpener, PayloadSealer, payloadKey } from "./age-stream.js";
 
 export { CHUNK } from "./age-stream.js";
-const MAX_HEADER = 64 * 1024;
+export const MAX_HEADER = 64 * 1024;
 const VERSION = "age-encryption.org/v1\n";
 const HEADER_OVERHEAD = NONCE_SIZE + 16; // what follows the header in an empty file: nonce + one empty sealed chunk
 
@@ -64,7 +64,7 @@ export function createEncryptStream(recipients: string[]): Transform {
   });
 }
 
-function corrupt(what: string): StrongboxError {
+export function corrupt(what: string): StrongboxError {
   return new StrongboxError("VERIFY", `age: ${what}`);
 }
 
@@ -83,7 +83,7 @@ function checkHeaderLines(header: Buffer): void {
 }
 
 /** Authenticates an age header with the library; returns the file key. */
-async function openHeader(header: Buffer, identities: Identity[], passphrases: string[] = []): Promise<Buffer> {
+export async function openHeader(header: Buffer, identities: Identity[], passphrases: string[] = []): Promise<Buffer> {
   checkHeaderLines(header);
   const d = new Decrypter();
   for (const id of identities) d.addIdentity(id.secret);
@@ -164,7 +164,7 @@ export function createDecryptStream(identities: Identity[], passphrases: string[
 }
 
 /** Index just past the "--- <mac>\n" line, or -1 when the header is not complete yet. */
-function findHeaderEnd(buf: Buffer): number {
+export function findHeaderEnd(buf: Buffer): number {
   const head = buf.subarray(0, VERSION.length).toString("latin1");
   if (!VERSION.startsWith(head)) throw corrupt("not an age v1 file (bad version line)");
   const mac = buf.indexOf("\n---");

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline as pipelineCb } from "node:stream";
 import type { Config } from "../config/schema.js";
-import { createEncryptStream } from "../crypto/age.js";
 import { parseRecipient } from "../crypto/age-keys.js";
+import { createSealStream } from "../crypto/object-streams.js";
 import { StrongboxError, wrapError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Progress } from "../progress.js";
@@ -18,7 +18,6 @@ import { stateOwner } from "../differential/owner.js";
 import type { Store } from "../stores/store.js";
 import { VERSION } from "../version.js";
 import { createCompressor, EXTENSION, parseCompression, type Compression } from "./compress.js";
-import { HashMeter } from "./hashing.js";
 
 export interface BackupResult {
   id: string;
@@ -66,10 +65,10 @@ export async function runBackup(o: {
   const result: BackupResult = { id, started_at: started.toISOString(), finished_at: "", duration_s: 0, sources: [], stored_bytes: 0, warnings: [] };
   /** compress? → age → hash → store; returns what complete.json records for the object. */
   const storeObject = async (key: string, stream: Readable, compress: boolean | Compression): Promise<CompleteObject> => {
-    const meter = new HashMeter();
     const stages = compress ? [createCompressor(compress === true ? compression : compress)] : [];
-    await storeStream(o.store, key, [stream, ...stages, createEncryptStream(recipients), meter], o.signal);
-    return { key, size: meter.bytes, sha256: meter.sha256 };
+    const sealed = createSealStream(recipients);
+    await storeStream(o.store, key, [stream, ...stages, sealed], o.signal);
+    return { key, size: sealed.stored.bytes, sha256: sealed.stored.sha256 };
   };
   o.log.info(`backup ${id} started`, { id, sources: o.sources.map((s) => s.name), repository: o.store.description });
   const lockDays = o.config.repository.s3?.object_lock_days ?? 0;

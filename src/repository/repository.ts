@@ -1,5 +1,5 @@
 import { PassThrough, pipeline as pipelineCb, type Readable } from "node:stream";
-import { createDecryptStream } from "../crypto/age.js";
+import { createOpenStream } from "../crypto/object-streams.js";
 import { algorithmFromKey, createDecompressor } from "../pipeline/compress.js";
 import { createHashCheck } from "../pipeline/hashing.js";
 import type { Identity } from "../crypto/age-keys.js";
@@ -146,16 +146,19 @@ export class Repository {
   async getChecked(rec: CompleteRecord, key: string, onBytes?: (n: number) => void): Promise<Readable> {
     const expected = rec.objects.find((o) => o.key === key);
     if (!expected) throw new StrongboxError("VERIFY", `backup ${rec.id}: complete.json does not list ${key}`);
-    let body: Readable;
+    const body = await this.fetch(rec, key);
+    const check = createHashCheck(expected, onBytes);
+    body.on("error", (err) => check.destroy(err));
+    return body.pipe(check);
+  }
+
+  private async fetch(rec: CompleteRecord, key: string): Promise<Readable> {
     try {
-      body = await this.store.get(key);
+      return await this.store.get(key);
     } catch (err) {
       if (err instanceof NotFoundError) throw new StrongboxError("VERIFY", `backup ${rec.id}: object ${key} is missing`);
       throw err;
     }
-    const check = createHashCheck(expected, onBytes);
-    body.on("error", (err) => check.destroy(err));
-    return body.pipe(check);
   }
 
   /**
@@ -165,8 +168,10 @@ export class Repository {
    * the object's SHA-256: damaged bytes are a corrupt backup (VERIFY, exit 3), not a wrong key.
    */
   async openDecrypted(rec: CompleteRecord, key: string, identities: Identity[], onBytes?: (n: number) => void): Promise<Readable> {
-    const stored = await this.getChecked(rec, key, onBytes);
-    const decrypt = createDecryptStream(identities);
+    const expected = rec.objects.find((o) => o.key === key);
+    if (!expected) throw new StrongboxError("VERIFY", `backup ${rec.id}: complete.json does not list ${key}`);
+    const stored = await this.fetch(rec, key);
+    const decrypt = createOpenStream(expected, identities, onBytes);
     const out = new PassThrough({ highWaterMark: 1024 * 1024 });
     let finished = false;
     pipelineCb(stored, decrypt, (err) => {

@@ -7,6 +7,7 @@ import { markErrors, type ObjectInfo, type Store } from "./store.js";
 
 const TMP_MARK = ".strongbox-tmp-";
 const WRITE_BATCH = 1024 * 1024;
+const SYNC_EVERY = 32 * 1024 * 1024;
 /** An empty backup directory younger than this may be one a running backup just created. */
 const EMPTY_DIR_AGE_MS = 3600_000;
 
@@ -50,18 +51,36 @@ export class LocalDirStore implements Store {
         // Batch small chunks into ~1 MiB writev calls: one thread-pool round trip each.
         let batch: Buffer[] = [];
         let batched = 0;
+        // The disk writes back while the rest is produced (fdatasync every SYNC_EVERY bytes, one at a
+        // time), so the final fsync does not wait for the whole object.
+        let unsynced = 0;
+        let syncing: Promise<void> | undefined;
+        let syncError: unknown;
+        const write = async (parts: Buffer[], n: number) => {
+          await fh.writev(parts);
+          unsynced += n;
+          if (unsynced >= SYNC_EVERY && !syncing) {
+            unsynced = 0;
+            syncing = fh.datasync().then(
+              () => void (syncing = undefined),
+              (err) => void ((syncError ??= err), (syncing = undefined)),
+            );
+          }
+        };
         for await (const chunk of markErrors(body, (e) => (bodyError = e))) {
           if (o.signal?.aborted) throw o.signal.reason ?? new Error("aborted");
           size += chunk.length;
           batch.push(chunk);
           batched += chunk.length;
           if (batched >= WRITE_BATCH) {
-            await fh.writev(batch);
+            await write(batch, batched);
             batch = [];
             batched = 0;
           }
         }
-        if (batch.length) await fh.writev(batch);
+        if (batch.length) await write(batch, batched);
+        await syncing;
+        if (syncError) throw syncError;
         await fh.sync();
       } finally {
         await fh.close();
