@@ -9,7 +9,7 @@ import { buildHeader, corrupt, findHeaderEnd, MAX_HEADER, openHeader } from "./a
 import type { Identity } from "./age-keys.js";
 import { NONCE_SIZE, payloadKey } from "./age-stream.js";
 import type { JobFailure, JobReply } from "./stream-jobs.js";
-import { Batch, streamPool, transferable, type JobSession } from "./stream-pool.js";
+import { Batch, streamPool, transferable, type JobSession, type StreamPool } from "./stream-pool.js";
 
 /** Buffers handed to the worker at a time, and how many may be on their way at once. */
 const BATCH = 1024 * 1024;
@@ -44,7 +44,7 @@ class Flow {
 export type SealedStream = Transform & { readonly stored: { bytes: number; sha256: string } };
 
 /** Encrypts a byte stream to age recipients; `stored` gives the size and SHA-256 of the age file once it ended. */
-export function createSealStream(recipients: string[]): SealedStream {
+export function createSealStream(recipients: string[], pool: StreamPool = streamPool()): SealedStream {
   if (recipients.length === 0) throw new StrongboxError("CRYPTO", "no age recipients configured");
   const flow = new Flow();
   const batch = new Batch(BATCH);
@@ -72,7 +72,7 @@ export function createSealStream(recipients: string[]): SealedStream {
     const nonce = randomBytes(NONCE_SIZE);
     t.push(built.header);
     t.push(nonce);
-    session = streamPool().open(onReply, (err) => {
+    session = pool.open(onReply, (err) => {
       flow.fail(err);
       t.destroy(err);
     });
@@ -143,7 +143,7 @@ function failureError(o: StoredObject, f: JobFailure): StrongboxError {
  * Stored bytes → plaintext. Fails unless the object has exactly the size and SHA-256 that
  * complete.json records and every age chunk, the last one included, authenticates.
  */
-export function createOpenStream(object: StoredObject, identities: Identity[], onBytes?: (n: number) => void): Transform {
+export function createOpenStream(object: StoredObject, identities: Identity[], onBytes?: (n: number) => void, pool: StreamPool = streamPool()): Transform {
   const flow = new Flow();
   const batch = new Batch(BATCH);
   let session: JobSession | undefined;
@@ -177,7 +177,7 @@ export function createOpenStream(object: StoredObject, identities: Identity[], o
       return;
     }
     const fileKey = await openHeader(head.subarray(0, end), identities);
-    session = streamPool().open(onReply, (err) => {
+    session = pool.open(onReply, (err) => {
       flow.fail(err);
       t.destroy(err);
     });

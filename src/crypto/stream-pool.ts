@@ -20,7 +20,6 @@ interface Handlers {
 }
 
 function workerUrl(): URL | undefined {
-  if (process.env.STRONGBOX_CRYPTO_THREADS === "0") return undefined;
   try {
     const here = new URL("./stream-worker.js", import.meta.url);
     if (existsSync(fileURLToPath(here))) return here;
@@ -32,15 +31,23 @@ function workerUrl(): URL | undefined {
   }
 }
 
-class StreamPool {
+export class StreamPool {
   private worker?: Worker;
   private inline?: StreamJobs;
   private readonly sessions = new Map<number, Handlers>();
   private nextId = 1;
 
+  constructor(private readonly o: { inline?: boolean } = {}) {}
+
+  /** Whether the jobs run on a worker thread (false: inline, where no worker can be started). */
+  get threaded(): boolean {
+    this.start();
+    return !this.inline;
+  }
+
   private start(): Worker | undefined {
     if (this.worker || this.inline) return this.worker;
-    const url = workerUrl();
+    const url = this.o.inline ? undefined : workerUrl();
     if (!url) {
       this.inline = new StreamJobs();
       return undefined;
@@ -95,7 +102,7 @@ class StreamPool {
 
 let pool: StreamPool | undefined;
 export function streamPool(): StreamPool {
-  return (pool ??= new StreamPool());
+  return (pool ??= new StreamPool({ inline: process.env.STRONGBOX_CRYPTO_THREADS === "0" }));
 }
 
 /** A buffer the worker may take over: its own whole ArrayBuffer (never a slice of a shared pool). */
