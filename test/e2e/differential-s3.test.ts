@@ -3,7 +3,7 @@
 // extends its base full's retention.
 import { GetObjectCommand, GetObjectRetentionCommand } from "@aws-sdk/client-s3";
 import { execSync } from "node:child_process";
-import { mkdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
@@ -23,17 +23,17 @@ function setup(data: string, o: { bucket?: string; prefix: string; lockDays?: nu
   return { repo, writerOnly };
 }
 
-async function backup(config: string): Promise<{ id: string; kind: string; base?: string }> {
+async function backup(config: string): Promise<{ id: string; kind: string; base?: string; log: string }> {
   const r = await runCli(["-c", config, "--json", "backup", "now"]);
   if (r.code !== 0) console.log(r.stderr);
   expect(r.stderr).not.toMatch(/"level":"error"/);
   expect(r.code).toBe(0);
   const out = JSON.parse(r.stdout);
-  return { id: out.id, ...out.sources[0] };
+  return { id: out.id, ...out.sources[0], log: r.stderr };
 }
 
 describe.skipIf(!s3)("differential backups on Ceph RGW", () => {
-  it("writer only: a full and 2 differentials restore exactly (strongbox with the reader role, and by hand)", async () => {
+  it("writer only: a full and 3 differentials restore exactly (strongbox with the reader role, and by hand); prune keeps the base; no state or a foreign state → full", async () => {
     const data = tempDir("s3diff");
     mkdirSync(join(data, "ASSETS/a dir"), { recursive: true });
     writeFileSync(join(data, "ASSETS/clip.mp4"), Buffer.alloc(300_000, 1));
@@ -55,8 +55,14 @@ describe.skipIf(!s3)("differential backups on Ceph RGW", () => {
     writeFileSync(join(data, "zero"), "");
     const d2 = await backup(writerOnly);
     trees.push({ id: d2.id, tree: snapshotTree(data) });
-    expect([d1.kind, d2.kind]).toEqual(["diff", "diff"]);
-    expect([d1.base, d2.base]).toEqual([full.id, full.id]);
+    await sleep(1100);
+    unlinkSync(join(data, "new.txt"));
+    mkdirSync(join(data, "new.txt"));
+    writeFileSync(join(data, "new.txt/inside"), "in\n");
+    const d3 = await backup(writerOnly);
+    trees.push({ id: d3.id, tree: snapshotTree(data) });
+    expect([d1.kind, d2.kind, d3.kind]).toEqual(["diff", "diff", "diff"]);
+    expect([d1.base, d2.base, d3.base]).toEqual([full.id, full.id, full.id]);
 
     const readerOnly = repo.write((c) => (c.repository.s3.credentials = { reader: c.repository.s3.credentials.reader }));
     const v = await runCli(["-c", readerOnly, "verify", "all"]);
@@ -69,19 +75,48 @@ describe.skipIf(!s3)("differential backups on Ceph RGW", () => {
       expect(snapshotTree(join(out, "assets"))).toEqual(t.tree);
     }
 
-    // By hand: the objects fetched with the reader's key, then age, zstd and GNU tar (-g /dev/null).
+    // By hand, each backup: the objects fetched with the reader's key, then age, zstd and GNU tar (-g /dev/null).
     const client = s3Client(s3!.endpoint, s3!.reader);
     const hand = tempDir("s3diffhand");
-    for (const id of [full.id, d2.id]) {
+    for (const id of [full.id, d1.id, d2.id, d3.id]) {
       const res = await client.send(new GetObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/${id}/assets.tar.zst.age` }));
-      const file = join(hand, `${id}.age`);
-      writeFileSync(file, Buffer.from(await res.Body!.transformToByteArray()));
-      mkdirSync(join(hand, "out"), { recursive: true });
-      execSync(`age -d -i '${repo.identityFile}' '${file}' | zstd -d | tar -x -g /dev/null -C '${join(hand, "out")}'`);
-      rmSync(file);
+      writeFileSync(join(hand, `${id}.age`), Buffer.from(await res.Body!.transformToByteArray()));
     }
     client.destroy();
-    expect(snapshotTree(join(hand, "out"))).toEqual(trees[2].tree);
+    for (const [i, t] of trees.entries()) {
+      const out = join(hand, `out${i}`);
+      mkdirSync(out);
+      for (const id of i === 0 ? [full.id] : [full.id, t.id]) execSync(`age -d -i '${repo.identityFile}' '${join(hand, `${id}.age`)}' | zstd -d | tar -x -g /dev/null -C '${out}'`);
+      expect(snapshotTree(out), `hand restore of backup ${i}`).toEqual(t.tree);
+    }
+
+    // Prune (pruner role) would keep only d3 by its rules: it keeps d3's base too, and d3 still restores.
+    const pruner = repo.write((c) => {
+      c.repository.s3.credentials = { pruner: c.repository.s3.credentials.pruner };
+      c.retention = { keep_last: 1 };
+    });
+    const dry = await runCli(["-c", pruner, "prune", "--dry-run"]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`${full.id}\\s+\\S+\\s+keep\\s+base of ${d3.id}`));
+    expect((await runCli(["-c", pruner, "prune"])).code).toBe(0);
+    const left = await runCli(["-c", readerOnly, "verify", "all"]);
+    expect(left.code).toBe(0);
+    expect(left.stdout.trim().split("\n").sort()).toEqual([`${full.id}  OK`, `${d3.id}  OK`].sort());
+
+    // The writer's state deleted, then another repository's state in its place: each time a full.
+    const stateDir = join(repo.dir, "state");
+    const stateFile = () => join(stateDir, readdirSync(stateDir)[0], "assets.json");
+    rmSync(stateFile());
+    const noState = await backup(writerOnly);
+    expect(noState.kind).toBe("full");
+    expect(noState.log).toMatch(/full backup: no state of a previous full on this host/);
+    const other = setup(data, { prefix: `${prefix}-other` });
+    await backup(other.writerOnly);
+    copyFileSync(join(other.repo.dir, "state", readdirSync(join(other.repo.dir, "state"))[0], "assets.json"), stateFile());
+    const foreign = await backup(writerOnly);
+    expect(foreign.kind).toBe("full");
+    expect(foreign.log).toMatch(/full backup: the state was made for another repository/);
+    expect((await backup(writerOnly)).kind).toBe("diff");
   });
 
   it("with Object Lock, a differential extends its base's retention to at least its own", async () => {

@@ -1,13 +1,15 @@
 // Differential backups (SPEC §10) through a file:// repository: a chain of a full and differentials,
 // each restored exactly by strongbox and by hand with GNU tar, and every reason for a full.
-import { execFileSync, execSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { execFileSync, execSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { stateOwner } from "../../src/differential/owner.js";
 import { statePath } from "../../src/differential/state.js";
 import { configSchema } from "../../src/config/schema.js";
-import { makeRepo, runAndKill, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { generateIdentity } from "../../src/crypto/age-keys.js";
+import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { snapshotTree } from "../helpers/tree.js";
 import { mulberry32 } from "../helpers/random.js";
 
@@ -58,6 +60,33 @@ async function restore(repo: TestRepo, id: string): Promise<string> {
 
 /** The tree as a restore must give it: content, types, modes, mtimes (to the millisecond). */
 const snap = (dir: string) => snapshotTree(dir);
+
+/** Runs strongbox and SIGKILLs it as soon as a new backup directory holds a partly written object. */
+function killWhileWriting(args: string[], backups: string, known: Set<string>): Promise<{ killed: boolean; written: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: "ignore" });
+    let written = 0;
+    const poll = setInterval(() => {
+      for (const id of readdirSync(backups).filter((x) => !known.has(x))) {
+        try {
+          for (const f of readdirSync(join(backups, id))) written = Math.max(written, statSync(join(backups, id, f)).size);
+        } catch {
+          // the directory or file is being renamed: look again
+        }
+      }
+      if (written > 0) {
+        clearInterval(poll);
+        child.kill("SIGKILL");
+      }
+    }, 5);
+    const deadline = setTimeout(() => reject(new Error(`strongbox ${args.join(" ")} did not end within 60 s`)), 60_000);
+    child.on("close", (_code, signal) => {
+      clearInterval(poll);
+      clearTimeout(deadline);
+      resolve({ killed: signal === "SIGKILL", written });
+    });
+  });
+}
 
 describe("differential backups through a file:// repository", () => {
   it("a full and 3 differentials restore exactly, by strongbox and by hand with GNU tar", async () => {
@@ -152,6 +181,64 @@ describe("differential backups through a file:// repository", () => {
     expect(d.kind).toBe("diff");
     expect(d.files_changed).toBe(0);
     expect(d.stored_bytes).toBeLessThan(4000);
+
+    // Proof that an unchanged file is not read: give f7.bin a false hash in the state (checksum
+    // line recomputed). Had the differential read and hashed f7.bin, its manifest would carry the
+    // real hash; it carries the state's.
+    const file = stateFile(repo);
+    const state = JSON.parse(readFileSync(file, "utf8").slice(65));
+    const real = state.entries.find((e: { path: string }) => e.path === "f7.bin").sha256;
+    const fake = "0".repeat(64);
+    state.entries.find((e: { path: string }) => e.path === "f7.bin").sha256 = fake;
+    const body = JSON.stringify(state);
+    writeFileSync(file, `${createHash("sha256").update(body).digest("hex")}\n${body}`, { mode: 0o600 });
+    const d2 = await backup(repo);
+    expect(d2.kind).toBe("diff");
+    const hashOf = (id: string) =>
+      JSON.parse(execSync(`age -d -i '${repo.identityFile}' '${join(repo.dir, "repository/backups", id, "manifest.json.zst.age")}' | zstd -d`).toString())
+        .sources.assets.entries.find((e: { path: string }) => e.path === "f7.bin").sha256;
+    expect(hashOf(d.id)).toBe(real);
+    expect(hashOf(d2.id)).toBe(fake);
+  });
+
+  it("takes a full when the recipients or the source's path changed since the last full", async () => {
+    const data = tempDir("diffowner");
+    writeFileSync(join(data, "media.bin"), Buffer.alloc(50_000, 7));
+    const repo = differentialRepo(data);
+    expect((await backup(repo)).kind).toBe("full");
+    expect((await backup(repo)).kind).toBe("diff");
+
+    repo.config.encryption.recipients = [...repo.config.encryption.recipients, generateIdentity().recipient];
+    repo.write();
+    const rekeyed = await backup(repo);
+    expect(rekeyed.kind).toBe("full");
+    expect(rekeyed.log).toMatch(/full backup: the recipients changed since the last full/);
+    expect((await backup(repo)).kind).toBe("diff");
+
+    const moved = tempDir("diffowner2");
+    writeFileSync(join(moved, "media.bin"), Buffer.alloc(50_000, 7));
+    repo.config.sources[0].path = moved;
+    repo.write();
+    const elsewhere = await backup(repo);
+    expect(elsewhere.kind).toBe("full");
+    expect(elsewhere.log).toMatch(new RegExp(`full backup: the source's path changed since the last full \\(was ${data}\\)`));
+  });
+
+  it("doctor says, per differential source, which full the next backup builds on or why it is a full", async () => {
+    const data = tempDir("diffdoctor");
+    writeFileSync(join(data, "x"), "x\n");
+    const repo = differentialRepo(data);
+    const findings = async () => {
+      const r = await runCli(["-c", repo.configFile, "--json", "doctor"]);
+      expect(r.code).toBe(0);
+      // "source assets" is also the area of the readability check: keep every finding.
+      return JSON.parse(r.stdout).findings.map((f: { area: string; status: string; detail: string }) => `${f.area}: ${f.status}: ${f.detail}`);
+    };
+    const before = await findings();
+    expect(before).toContain(`state dir: ok: ${repo.stateDir} writable`);
+    expect(before).toContain("source assets: ok: differential (full_every 7d): the next backup is a full (no state of a previous full on this host)");
+    const full = await backup(repo);
+    expect(await findings()).toContain(`source assets: ok: differential (full_every 7d): last full ${full.id}, 1 files tracked`);
   });
 
   it("takes a full when the state is missing, corrupt, from another repository, --full, full_every, or the change is large", async () => {
@@ -291,18 +378,19 @@ describe("differential backups through a file:// repository", () => {
     const state = readFileSync(stateFile(repo));
     // A differential of b.bin (10 MiB, under half of the full), killed mid-run.
     writeFileSync(join(data, "b.bin"), big.subarray(1, 10 * 1024 * 1024 + 1));
-    let killedDiff = 0;
-    let killedFull = 0;
-    for (const [args, ms] of [[[], 150], [[], 300], [["--full"], 200], [["--full"], 400]] as [string[], number][]) {
-      const r = await runAndKill(["-c", repo.configFile, "backup", "now", ...args], ms);
-      if (!r.killed) continue;
-      if (args.length) killedFull++;
-      else killedDiff++;
-      const ids = readdirSync(join(repo.dir, "repository/backups")).filter((id) => id !== full.id);
-      for (const id of ids) expect(existsSync(join(repo.dir, "repository/backups", id, "complete.json")), `killed backup ${id} looks complete`).toBe(false);
+    // Each run is killed once its object is partly written (not during Node's startup, which on a
+    // loaded machine takes longer than a fixed delay would allow): a kill in mid-differential.
+    const backups = join(repo.dir, "repository/backups");
+    for (const args of [[], [], ["--full"]]) {
+      const known = new Set(readdirSync(backups));
+      const r = await killWhileWriting(["-c", repo.configFile, "backup", "now", ...args], backups, known);
+      expect(r.killed, `backup now ${args.join(" ")} ended before it was killed`).toBe(true);
+      expect(r.written).toBeGreaterThan(0);
+      const ids = readdirSync(backups).filter((id) => !known.has(id));
+      expect(ids).toHaveLength(1);
+      expect(existsSync(join(backups, ids[0], "complete.json")), `killed backup ${ids[0]} looks complete`).toBe(false);
       expect(readFileSync(stateFile(repo)).equals(state), "the state moved on after a kill").toBe(true);
     }
-    expect(killedDiff + killedFull).toBeGreaterThan(0);
     // After the kills the next run is still a differential on the same full, and it restores.
     const after = await backup(repo);
     expect(after.kind).toBe("diff");
@@ -371,6 +459,17 @@ describe("differential backups are reported", () => {
       const drill = await runCli(["-c", repo.configFile, "--json", "drill", d.id]);
       expect(drill.code).toBe(0);
       expect(JSON.parse(drill.stdout)).toMatchObject({ backup_id: d.id, result: "pass", bases: { assets: full.id } });
+      // `drill random` picks among all complete backups, differentials included (each run: 1 in 2).
+      const picked = new Set<string>();
+      for (let i = 0; i < 12 && !picked.has(d.id); i++) {
+        const r = await runCli(["-c", repo.configFile, "drill", "random"]);
+        expect(r.code).toBe(0);
+        const m = /drill \S+ of backup (\S+)( \(differential of base (\S+)\))?: PASS/.exec(r.stdout);
+        expect(m, r.stdout).not.toBeNull();
+        picked.add(m![1]);
+        expect(m![3]).toBe(m![1] === d.id ? full.id : undefined);
+      }
+      expect(picked.has(d.id), "drill random never picked the differential in 12 runs").toBe(true);
     } finally {
       await hook.close();
     }
