@@ -52,7 +52,8 @@ export class StreamPool {
       this.inline = new StreamJobs();
       return undefined;
     }
-    const w = new Worker(url);
+    // Its own flags: what the main thread was started with (--input-type, --eval …) may not suit a worker.
+    const w = new Worker(url, { execArgv: [] });
     w.on("message", (r: JobReply) => this.sessions.get(r.id)?.reply(r));
     const fail = (err: Error) => {
       if (this.worker !== w) return;

@@ -62,3 +62,45 @@ describe("parallel zstd compression", () => {
     expect((await decompress([Buffer.concat(empty)])).length).toBe(0);
   });
 });
+
+describe("incompressible blocks as raw zstd frames", () => {
+  it("a raw frame of any size reads back whole with strongbox's reader, node:zlib and the zstd CLI", async () => {
+    const { rawFrame } = await import("../../src/pipeline/parallel-zstd.js");
+    const { execFileSync } = await import("node:child_process");
+    const { randomBytes } = await import("node:crypto");
+    const { zstdDecompressSync } = await import("node:zlib");
+    for (const n of [0, 1, 131_071, 131_072, 131_073, 4 * 1024 * 1024, 3_999_999]) {
+      const input = randomBytes(n);
+      const frame = rawFrame(input);
+      expect(frame.length).toBe(9 + Math.max(1, Math.ceil(n / 131_072)) * 3 + n);
+      expect(zstdDecompressSync(frame).equals(input)).toBe(true);
+      expect((await decompress([frame])).equals(input)).toBe(true);
+      expect(execFileSync("zstd", ["-d", "-c", "-q"], { input: frame, maxBuffer: 1 << 26 }).equals(input)).toBe(true);
+    }
+  });
+
+  it("random data is stored raw, compressible data is compressed, and a mix of both reads back in order", async () => {
+    const { ParallelZstdCompress } = await import("../../src/pipeline/parallel-zstd.js");
+    const { randomBytes } = await import("node:crypto");
+    const { execFileSync } = await import("node:child_process");
+    const media = randomBytes(9 * 1024 * 1024);
+    const json = Buffer.from(JSON.stringify(Array.from({ length: 120_000 }, (_, i) => ({ id: i, template: "lower-third", name: `Name ${i}` }))));
+    const squeeze = async (input: Buffer) => {
+      const out: Buffer[] = [];
+      const chunks = [];
+      for (let off = 0; off < input.length; off += 1 << 20) chunks.push(input.subarray(off, off + (1 << 20)));
+      for await (const c of Readable.from(chunks).pipe(new ParallelZstdCompress(1))) out.push(c as Buffer);
+      return Buffer.concat(out);
+    };
+    const m = await squeeze(media);
+    expect(m.length).toBeGreaterThan(media.length); // raw: only frame and block headers added
+    expect(m.length).toBeLessThan(media.length + 1024);
+    const j = await squeeze(json);
+    expect(j.length).toBeLessThan(json.length / 4);
+    const mixed = Buffer.concat([json.subarray(0, 3_000_000), media, json]);
+    const x = await squeeze(mixed);
+    expect(x.length).toBeLessThan(mixed.length - 3_000_000);
+    expect((await decompress([x])).equals(mixed)).toBe(true);
+    expect(execFileSync("zstd", ["-d", "-c", "-q"], { input: x, maxBuffer: 1 << 27 }).equals(mixed)).toBe(true);
+  });
+});

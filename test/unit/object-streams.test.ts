@@ -1,0 +1,128 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { describe, expect, it } from "vitest";
+import { createDecryptStream } from "../../src/crypto/age.js";
+import { generateIdentity, parseIdentities } from "../../src/crypto/age-keys.js";
+import { createOpenStream, createSealStream } from "../../src/crypto/object-streams.js";
+import { StreamPool } from "../../src/crypto/stream-pool.js";
+import { StrongboxError } from "../../src/errors.js";
+import { tempDir } from "../helpers/cli.js";
+
+const hasAge = spawnSync("sh", ["-c", "command -v age"]).status === 0;
+const required = process.env.CI === "true";
+
+async function collect(src: Readable, t: NodeJS.ReadWriteStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline(src, t, async function (s: AsyncIterable<Buffer>) {
+    for await (const c of s) chunks.push(c);
+  });
+  return Buffer.concat(chunks);
+}
+
+/** `data` in pieces of `size` bytes, each a copy (as a stream would deliver them). */
+function pieces(data: Buffer, size: number): Readable {
+  const out: Buffer[] = [];
+  for (let o = 0; o < data.length; o += size) out.push(Buffer.from(data.subarray(o, o + size)));
+  return Readable.from(out.length ? out : [Buffer.alloc(0)]);
+}
+
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+const SIZES = [0, 1, 65535, 65536, 65537, 3 * 65536 + 5, 2_500_001];
+
+describe.each([
+  { mode: "worker thread", pool: new StreamPool() },
+  { mode: "inline", pool: new StreamPool({ inline: true }) },
+])("sealing and opening stored objects ($mode)", ({ mode, pool }) => {
+  const id = generateIdentity();
+  const dir = tempDir("object-streams");
+  writeFileSync(join(dir, "id.txt"), id.text, { mode: 0o600 });
+
+  it("runs where it says it runs", () => {
+    expect(pool.threaded).toBe(mode === "worker thread");
+  });
+
+  it.each(SIZES)("%i bytes: the age CLI and the in-thread decrypter read it, size and SHA-256 are of the stored bytes", async (size) => {
+    const data = randomBytes(size);
+    const sealed = createSealStream([id.recipient], pool);
+    const enc = await collect(pieces(data, 300_000), sealed);
+    expect(sealed.stored).toEqual({ bytes: enc.length, sha256: sha(enc) });
+    expect((await collect(Readable.from([enc]), createDecryptStream([id.identity]))).equals(data)).toBe(true);
+    if (hasAge || required) {
+      writeFileSync(join(dir, "s.age"), enc);
+      expect(execFileSync("age", ["-d", "-i", join(dir, "id.txt"), join(dir, "s.age")], { maxBuffer: 1 << 26 }).equals(data)).toBe(true);
+    }
+    for (const cut of [7, 65_552, 1 << 20]) {
+      const out = await collect(pieces(enc, cut), createOpenStream({ key: "k", size: enc.length, sha256: sha(enc) }, [id.identity], undefined, pool));
+      expect(out.equals(data)).toBe(true);
+    }
+  });
+
+  async function sealed(size: number): Promise<Buffer> {
+    return collect(pieces(randomBytes(size), 1 << 20), createSealStream([id.recipient], pool));
+  }
+  const open = (enc: Buffer, rec: { size: number; sha256: string }, ids = [id.identity]) =>
+    collect(pieces(enc, 100_000), createOpenStream({ key: "backups/x/a.tar.zst.age", ...rec }, ids, undefined, pool));
+
+  it("a byte flipped in the last chunk fails authentication even when complete.json was re-hashed to match", async () => {
+    const enc = await sealed(3 * 65536 + 100);
+    enc[enc.length - 20] ^= 1;
+    const err = await open(enc, { size: enc.length, sha256: sha(enc) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StrongboxError);
+    expect((err as StrongboxError).code).toBe("VERIFY");
+    expect((err as Error).message).toMatch(/^age: final chunk failed authentication/);
+  });
+
+  it("a byte flipped in the middle is found (age authentication, before the SHA-256 at the end)", async () => {
+    const enc = await sealed(2_000_000);
+    const good = sha(enc);
+    enc[1_000_000] ^= 1;
+    await expect(open(enc, { size: enc.length, sha256: good })).rejects.toThrow(/^age: chunk failed authentication/);
+  });
+
+  it("an object cut short, or longer than recorded, names the key and complete.json", async () => {
+    const enc = await sealed(500_000);
+    await expect(open(enc.subarray(0, enc.length - 1000), { size: enc.length, sha256: sha(enc) })).rejects.toThrow(/a\.tar\.zst\.age: \d+ bytes, complete\.json says \d+ \(truncated\)/);
+    await expect(open(Buffer.concat([enc, Buffer.alloc(10)]), { size: enc.length, sha256: sha(enc) })).rejects.toThrow(/larger than recorded in complete\.json/);
+    await expect(open(enc.subarray(0, 50), { size: enc.length, sha256: sha(enc) })).rejects.toThrow(/truncated/);
+  });
+
+  it("intact bytes with a different recorded SHA-256 fail the SHA-256 check", async () => {
+    const enc = await sealed(100_000);
+    await expect(open(enc, { size: enc.length, sha256: "0".repeat(64) })).rejects.toThrow(/SHA-256 mismatch \(stored object is corrupt\)/);
+  });
+
+  it("the wrong identity is a CRYPTO error, not a VERIFY one", async () => {
+    const enc = await sealed(1000);
+    const err = await open(enc, { size: enc.length, sha256: sha(enc) }, parseIdentities(generateIdentity().text)).catch((e: unknown) => e);
+    expect((err as StrongboxError).code).toBe("CRYPTO");
+    expect((err as Error).message).toMatch(/no identity matches/);
+  });
+
+  it("many objects at once keep their bytes apart", async () => {
+    const datas = [1, 2, 3, 4, 5, 6].map((i) => randomBytes(i * 150_001));
+    const encs = await Promise.all(datas.map((d) => collect(pieces(d, 64_000), createSealStream([id.recipient], pool))));
+    const outs = await Promise.all(encs.map((e) => open(e, { size: e.length, sha256: sha(e) })));
+    outs.forEach((o, i) => expect(o.equals(datas[i])).toBe(true));
+  });
+});
+
+describe("the crypto worker", () => {
+  it("does not keep a finished process alive", () => {
+    const script = `
+      const { createSealStream } = await import(${JSON.stringify(new URL("../../dist/crypto/object-streams.js", import.meta.url).href)});
+      const { Readable } = await import("node:stream");
+      const s = createSealStream([${JSON.stringify(generateIdentity().recipient)}]);
+      let n = 0;
+      for await (const c of Readable.from([Buffer.alloc(3 << 20)]).pipe(s)) n += c.length;
+      console.log(n, s.stored.bytes);`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const [n, bytes] = r.stdout.trim().split(" ").map(Number);
+    expect(n).toBe(bytes);
+    expect(n).toBeGreaterThan(3 << 20);
+  });
+});
