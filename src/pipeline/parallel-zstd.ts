@@ -8,37 +8,67 @@ const RAW_BLOCK = 128 * 1024;
 const SAMPLE = 16 * 1024;
 const SAMPLES = 4;
 
+/** `len` bytes at `offset` of the parts, copied only where they span two parts. */
+function slice(parts: Buffer[], offset: number, len: number): Buffer {
+  for (const p of parts) {
+    if (offset < p.length) {
+      if (offset + len <= p.length) return p.subarray(offset, offset + len);
+      return Buffer.concat(parts).subarray(offset, offset + len); // rare: a sample across a seam
+    }
+    offset -= p.length;
+  }
+  return Buffer.alloc(0);
+}
+
+const total = (parts: Buffer[]) => parts.reduce((n, p) => n + p.length, 0);
+
 /**
  * Already-compressed data (video, images, archives): zstd would spend a core finding nothing and
  * then store the bytes raw. Four samples spread over the block tell at 1/64 of the cost.
  */
-function incompressible(block: Buffer): boolean {
-  if (block.length < SAMPLE * SAMPLES * 4) return false;
-  const step = Math.floor((block.length - SAMPLE) / (SAMPLES - 1));
+function incompressible(parts: Buffer[]): boolean {
+  const length = total(parts);
+  if (length < SAMPLE * SAMPLES * 4) return false;
+  const step = Math.floor((length - SAMPLE) / (SAMPLES - 1));
   let packed = 0;
   for (let i = 0; i < SAMPLES; i++) {
-    const sample = block.subarray(i * step, i * step + SAMPLE);
-    packed += zlib.zstdCompressSync(sample, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } }).length;
+    packed += zlib.zstdCompressSync(slice(parts, i * step, SAMPLE), { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } }).length;
   }
   return packed >= 0.97 * SAMPLE * SAMPLES;
 }
 
 /**
- * The block as one zstd frame of raw blocks, as zstd itself stores what does not compress: a frame
+ * The bytes as one zstd frame of raw blocks, as zstd itself stores what does not compress: a frame
  * header with the content size (single segment), then 128 KiB raw blocks, the last one flagged.
+ * One copy of the input, straight from its parts.
  */
-export function rawFrame(block: Buffer): Buffer {
-  const blocks = Math.max(1, Math.ceil(block.length / RAW_BLOCK));
-  const out = Buffer.allocUnsafeSlow(4 + 1 + 4 + blocks * 3 + block.length);
+export function rawFrame(input: Buffer | Buffer[]): Buffer {
+  const parts = Array.isArray(input) ? input : [input];
+  const length = total(parts);
+  const blocks = Math.max(1, Math.ceil(length / RAW_BLOCK));
+  const out = Buffer.allocUnsafeSlow(4 + 1 + 4 + blocks * 3 + length);
   out.writeUInt32LE(0xfd2fb528, 0);
   out[4] = 0xa0; // Frame_Content_Size_flag 2 (4 bytes), Single_Segment_flag, no checksum, no dictionary
-  out.writeUInt32LE(block.length, 5);
+  out.writeUInt32LE(length, 5);
   let off = 9;
-  for (let i = 0; i < blocks; i++) {
-    const part = block.subarray(i * RAW_BLOCK, (i + 1) * RAW_BLOCK);
-    const last = i === blocks - 1 ? 1 : 0;
-    out.writeUIntLE((part.length << 3) | last, off, 3); // Block_Type 0 (raw)
-    off += 3 + part.copy(out, off + 3);
+  let pi = 0;
+  let po = 0;
+  for (let i = 0, left = length; i < blocks; i++) {
+    let n = Math.min(RAW_BLOCK, left);
+    left -= n;
+    out.writeUIntLE((n << 3) | (i === blocks - 1 ? 1 : 0), off, 3); // Block_Type 0 (raw)
+    off += 3;
+    while (n > 0) {
+      const p = parts[pi];
+      const k = Math.min(n, p.length - po);
+      off += p.copy(out, off, po, po + k);
+      po += k;
+      n -= k;
+      if (po === p.length) {
+        pi++;
+        po = 0;
+      }
+    }
   }
   return out;
 }
@@ -61,11 +91,12 @@ export class ParallelZstdCompress extends Transform {
     super({ readableHighWaterMark: BLOCK, writableHighWaterMark: BLOCK });
   }
 
-  private startBlock(block: Buffer): void {
-    if (incompressible(block)) {
-      this.inflight.push(Promise.resolve(rawFrame(block)));
+  private startBlock(parts: Buffer[]): void {
+    if (incompressible(parts)) {
+      this.inflight.push(Promise.resolve(rawFrame(parts)));
       return;
     }
+    const block = parts.length === 1 ? parts[0] : Buffer.concat(parts);
     const params = { [zlib.constants.ZSTD_c_compressionLevel]: this.level };
     this.inflight.push(new Promise<Buffer>((resolve, reject) => zlib.zstdCompress(block, { params }, (err, out) => (err ? reject(err) : resolve(out)))));
   }
@@ -75,26 +106,38 @@ export class ParallelZstdCompress extends Transform {
     while (this.inflight.length > keep) this.push(await this.inflight.shift()!);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes < BLOCK) return done();
-    const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    let off = 0;
-    for (; off + BLOCK <= all.length; off += BLOCK) this.startBlock(all.subarray(off, off + BLOCK));
-    if (off < all.length) {
-      this.pending.push(all.subarray(off));
-      this.pendingBytes = all.length - off;
+  /** The next `n` pending bytes as parts (no copy; the part on the edge is split). */
+  private takePending(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    while (n > 0 && this.pending.length) {
+      const p = this.pending[0];
+      if (p.length <= n) {
+        out.push(this.pending.shift()!);
+        n -= p.length;
+        this.pendingBytes -= p.length;
+      } else {
+        out.push(p.subarray(0, n));
+        this.pending[0] = p.subarray(n);
+        this.pendingBytes -= n;
+        n = 0;
+      }
     }
+    return out;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (chunk.length) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+    }
+    if (this.pendingBytes < BLOCK) return done();
+    while (this.pendingBytes >= BLOCK) this.startBlock(this.takePending(BLOCK));
     this.drain(this.parallel - 1).then(() => done(), done);
   }
 
   override _flush(done: TransformCallback): void {
     // Always at least one frame: an empty input still makes a valid (empty) zstd stream.
-    if (this.pendingBytes || this.inflight.length === 0) this.startBlock(Buffer.concat(this.pending, this.pendingBytes));
-    this.pending = [];
+    if (this.pendingBytes || this.inflight.length === 0) this.startBlock(this.pendingBytes ? this.takePending(this.pendingBytes) : [Buffer.alloc(0)]);
     this.drain(0).then(() => done(), done);
   }
 }
