@@ -9,6 +9,7 @@ import {
   PutBucketPolicyCommand,
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
+import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
@@ -24,15 +25,19 @@ describe.skipIf(!s3)("the printed bucket policy, applied as printed on Ceph RGW"
   const data = tempDir("policydata");
   makeSampleTree(data);
   writeFileSync(join(data, "extra.txt"), "x");
+  // Incompressible and above the 5 MiB part size: the writer's backup is a multipart upload.
+  writeFileSync(join(data, "clip.bin"), randomBytes(6 * 1024 * 1024));
   const base = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: s3!, prefix: "spx-prod" });
   const full = base.write((c) => {
     c.repository.url = `s3://${bucket}/spx-prod`;
     c.retention = { keep_last: 1 };
+    c.repository.s3.part_size_mb = 5;
   });
   const only = (role: string) =>
     base.write((c) => {
       c.repository.url = `s3://${bucket}/spx-prod`;
       c.retention = { keep_last: 1 };
+      c.repository.s3.part_size_mb = 5;
       c.repository.s3.credentials = { [role]: c.repository.s3.credentials[role] };
     });
   const ids: string[] = [];
