@@ -49,6 +49,7 @@ export function policyFor(role: Role, bucket: string, prefix: string, principal:
   return { Version: "2012-10-17", Statement: statements };
 }
 
+import { PRINCIPAL_FORMS } from "./policy-help.js";
 export { PRINCIPAL_HELP } from "./policy-help.js";
 
 const ROLES: Role[] = ["writer", "reader", "pruner"];
@@ -64,6 +65,7 @@ export async function policyCommand(ctx: CommandContext, role: string | undefine
   const configured = ROLES.filter((r) => s3?.credentials[r]);
   const roles = role ? [role as Role] : configured.length ? configured : ROLES;
   const statements = roles.flatMap((r) => policyFor(r, m[1], m[2], o.principal.replace(/ROLE/g, r), { objectLock: (s3?.object_lock_days ?? 0) > 0, writerReads }).Statement);
+  if (o.principal.includes("ACCOUNT-ID")) ctx.log.warn(`the principal is a placeholder: replace it, or give --principal with ROLE where the role name goes. ${PRINCIPAL_FORMS}`);
   if (role) ctx.log.warn(`this is only the ${role} role's part; a bucket holds ONE policy: merge these statements with the other roles' (plain 'strongbox policy' prints them merged)`);
   ctx.stdout.write(JSON.stringify({ Version: "2012-10-17", Statement: statements }, null, 2) + "\n");
 }

@@ -5,6 +5,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { BIN, makeRepo, tempDir } from "../helpers/cli.js";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -75,5 +76,29 @@ describe("the Dockerfile", () => {
     expect(text).toMatch(/https:\/\/apt\.postgresql\.org\/pub\/repos\/apt \$\{VERSION_CODENAME\}-pgdg main/);
     expect(text).toMatch(/postgresql-client-\$\{PG_MAJOR\}/);
     expect(text).toMatch(/^COPY docker\/entrypoint\.sh \/usr\/local\/bin\/strongbox-entrypoint$/m);
+  });
+});
+
+describe("the compose and Kubernetes examples", () => {
+  const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
+  it("run the Dockerfile's image (this version) as user 10001 with a read-only root and a writable /tmp", () => {
+    const compose = parse(readFileSync(join(root, "schedules/examples/docker-compose.yaml"), "utf8")).services.strongbox;
+    expect(compose.image).toBe(`strongbox:${version}`);
+    expect(compose.read_only).toBe(true);
+    expect(compose.user).toBe("10001:10001");
+    expect(compose.tmpfs.map((t: string) => t.split(":")[0])).toContain("/tmp");
+    expect(compose.volumes.some((v: string) => v.split(":")[1] === "/var/lib/strongbox")).toBe(true);
+
+    const cron = parse(readFileSync(join(root, "schedules/examples/kubernetes-cronjob.yaml"), "utf8"));
+    expect(cron.kind).toBe("CronJob");
+    const pod = cron.spec.jobTemplate.spec.template.spec;
+    const [c] = pod.containers;
+    expect(c.image).toMatch(new RegExp(`/strongbox:${version.replace(/\./g, "\\.")}$`));
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
+    expect(c.args.slice(0, 1).concat(c.args.slice(-2, -1))).toEqual(["daemon", "--once"]);
+    const mounts = c.volumeMounts.map((m: { mountPath: string }) => m.mountPath);
+    for (const m of ["/tmp", "/etc/strongbox", "/var/lib/strongbox"]) expect(mounts).toContain(m);
+    expect(c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === "/tmp").readOnly).toBeUndefined();
   });
 });

@@ -1,4 +1,15 @@
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand } from "@aws-sdk/client-s3";
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutBucketPolicyCommand,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
+import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
@@ -14,15 +25,19 @@ describe.skipIf(!s3)("the printed bucket policy, applied as printed on Ceph RGW"
   const data = tempDir("policydata");
   makeSampleTree(data);
   writeFileSync(join(data, "extra.txt"), "x");
+  // Incompressible and above the 5 MiB part size: the writer's backup is a multipart upload.
+  writeFileSync(join(data, "clip.bin"), randomBytes(6 * 1024 * 1024));
   const base = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: s3!, prefix: "spx-prod" });
   const full = base.write((c) => {
     c.repository.url = `s3://${bucket}/spx-prod`;
     c.retention = { keep_last: 1 };
+    c.repository.s3.part_size_mb = 5;
   });
   const only = (role: string) =>
     base.write((c) => {
       c.repository.url = `s3://${bucket}/spx-prod`;
       c.retention = { keep_last: 1 };
+      c.repository.s3.part_size_mb = 5;
       c.repository.s3.credentials = { [role]: c.repository.s3.credentials[role] };
     });
   const ids: string[] = [];
@@ -100,5 +115,27 @@ describe.skipIf(!s3)("the printed bucket policy, applied as printed on Ceph RGW"
     const res = JSON.parse(p.stdout);
     expect(res.deleted).toEqual([ids[0]]);
     expect(res.aborted_uploads).toEqual([]);
+  });
+
+  it("the pruner may abort a writer's multipart upload (prune's stale-upload cleanup); nobody may write where their role does not", async () => {
+    const w = s3Client(s3!.endpoint, s3!.writer);
+    const pr = s3Client(s3!.endpoint, s3!.pruner);
+    const rd = s3Client(s3!.endpoint, s3!.reader);
+    try {
+      const key = `spx-prod/backups/${ids[1]}-x/assets.tar.zst.age`;
+      const { UploadId } = await w.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+      await expect(w.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "spx-prod/" }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+      const listed = await pr.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "spx-prod/" }));
+      expect((listed.Uploads ?? []).map((u) => u.UploadId)).toContain(UploadId);
+      await pr.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId }));
+      const after = await pr.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "spx-prod/" }));
+      expect((after.Uploads ?? []).map((u) => u.UploadId)).not.toContain(UploadId);
+      const put = (key: string) => new PutObjectCommand({ Bucket: bucket, Key: key, Body: "forged" });
+      await expect(rd.send(put(`spx-prod/backups/${ids[1]}/complete.json.x`))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+      await expect(pr.send(put(`spx-prod/backups/${ids[1]}/complete.json.x`))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+      await expect(w.send(put("outside-the-prefix.txt"))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    } finally {
+      for (const c of [w, pr, rd]) c.destroy();
+    }
   });
 });

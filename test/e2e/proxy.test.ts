@@ -1,7 +1,11 @@
 // HTTPS_PROXY / HTTP_PROXY / NO_PROXY for S3 (Ceph RGW) and notifications, through a real local
 // forward proxy that counts what passes through it.
-import { writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
+import { connect, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
+import { createServer as createTlsServer } from "node:tls";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startProxy, type CountingProxy } from "../helpers/connect-proxy.js";
 import { startReceiver } from "../helpers/http-receiver.js";
@@ -62,5 +66,59 @@ describe.skipIf(!s3)("outbound proxy", () => {
     expect(r.stderr).toMatch(/strongbox: error: .*the proxy http:\/\/127\.0\.0\.1:9 is unreachable or refused the connection/);
     expect(r.stderr.trim().split("\n").filter((l) => l.startsWith("strongbox:"))).toHaveLength(1);
     expect(Date.now() - t0).toBeLessThan(30_000);
+  });
+
+  it("HTTPS_PROXY: S3 over https and an https webhook go through CONNECT tunnels, every connection", async () => {
+    // A self-signed certificate for 127.0.0.1, trusted by the child through NODE_EXTRA_CA_CERTS.
+    const dir = tempDir("proxytls");
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2"], { cwd: dir, stdio: "ignore" });
+    const tls = { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
+    // TLS in front of Ceph RGW (which speaks plain http here), counting the connections it gets.
+    const rgw = new URL(s3!.endpoint);
+    let frontConnections = 0;
+    const open = new Set<Socket>();
+    const front = createTlsServer(tls, (c) => {
+      frontConnections++;
+      const up = connect(Number(rgw.port), rgw.hostname);
+      c.pipe(up).pipe(c);
+      c.on("error", () => up.destroy());
+      up.on("error", () => c.destroy());
+    });
+    front.on("connection", (s) => (open.add(s), s.on("close", () => open.delete(s))));
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
+    const frontHost = `127.0.0.1:${(front.address() as AddressInfo).port}`;
+    const hooks: string[] = [];
+    const hook = createHttpsServer(tls, (req, res) => {
+      req.resume();
+      req.on("end", () => (hooks.push(req.url!), res.end("OK")));
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    const hookHost = `127.0.0.1:${(hook.address() as AddressInfo).port}`;
+    try {
+      const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: s3! });
+      const cfg = repo.write((c) => {
+        c.repository.s3.endpoint = `https://${frontHost}`;
+        c.notify = [{ type: "webhook", url: `https://${hookHost}/hook` }];
+      });
+      const before = new Map(proxy.counts);
+      // HTTP_PROXY points nowhere: an https request that used it (or went direct) would show.
+      const env = { HTTPS_PROXY: proxy.url, HTTP_PROXY: "http://127.0.0.1:9", NODE_EXTRA_CA_CERTS: join(dir, "cert.pem") };
+      const b = await runCli(["-c", cfg, "--json", "backup", "now"], { env });
+      expect(b.stderr).not.toMatch(/"level":"error"/);
+      expect(b.code).toBe(0);
+      const id = JSON.parse(b.stdout).id;
+      const v = await runCli(["-c", cfg, "verify", id], { env });
+      expect(v.stdout.trim()).toBe(`${id}  OK`);
+      const tunnels = (host: string) => (proxy.counts.get(host) ?? 0) - (before.get(host) ?? 0);
+      expect(tunnels(frontHost)).toBeGreaterThanOrEqual(2); // one process each, at least
+      expect(frontConnections).toBe(tunnels(frontHost)); // no connection reached S3 except through a tunnel
+      expect(tunnels(hookHost)).toBe(1);
+      expect(hooks).toEqual(["/hook"]);
+    } finally {
+      for (const s of open) s.destroy();
+      await new Promise((r) => front.close(r));
+      hook.closeAllConnections();
+      await new Promise((r) => hook.close(r));
+    }
   });
 });

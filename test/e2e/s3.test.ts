@@ -66,9 +66,18 @@ describe.skipIf(!s3)("S3 repository on Ceph RGW with least-privilege roles", () 
     const bad = repo.write((c) => (c.repository.s3.credentials.writer.secret_access_key = "wrong-secret-value-123"));
     const r = await runCli(["-c", bad, "backup", "now"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/SignatureDoesNotMatch.*writer/);
+    expect(r.stderr).toMatch(/SignatureDoesNotMatch.*the writer secret access key is wrong for its key id; check repository\.s3\.credentials\.writer\.secret_access_key/);
     expect(r.stderr).not.toContain("wrong-secret-value-123");
+    expect(r.stderr).not.toMatch(/not allowed|strongbox policy/);
     expect(r.stderr.trim().split("\n").filter((l) => l.includes("error")).length).toBeLessThanOrEqual(2);
+  });
+
+  it("an unknown key id names the role and the key, not the policy (exit 1)", async () => {
+    const bad = repo.write((c) => (c.repository.s3.credentials.writer.access_key_id = "NOSUCHKEY0000000"));
+    const r = await runCli(["-c", bad, "backup", "now"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/InvalidAccessKeyId.*the server does not know the writer access key id; check repository\.s3\.credentials\.writer\.access_key_id/);
+    expect(r.stderr).not.toMatch(/not allowed|strongbox policy/);
   });
 
   it("a dead endpoint is a clear error (exit 1), not a hang or a stack trace", async () => {

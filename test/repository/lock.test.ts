@@ -3,8 +3,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { acquireLock, lockPath, repositoryIdentity } from "../../src/repository/lock.js";
-import { tempDir } from "../helpers/cli.js";
+import { acquireLock, defaultLockDir, lockPath, repositoryIdentity } from "../../src/repository/lock.js";
+import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 
 const DIST_LOCK = new URL("../../dist/repository/lock.js", import.meta.url).href;
 
@@ -112,4 +112,34 @@ describe("repository lock", () => {
     expect(ctl[3]).toBe(1);
     expect(readdirSync(dir)).toEqual([]);
   }, 120_000);
+});
+
+// systemd's PrivateTmp= gives each service its own /tmp: a lock under $TMPDIR would not keep a manual
+// run and the daemon apart. The default lock directory must not depend on TMPDIR.
+describe("the default lock directory (no lock_dir set)", () => {
+  it("is not under TMPDIR, and is the same whatever TMPDIR is; STRONGBOX_LOCK_DIR overrides it", () => {
+    const env = { HOME: "/home/op", XDG_STATE_HOME: "/home/op/.local/state" };
+    const a = defaultLockDir({ ...env, TMPDIR: "/tmp/systemd-private-1-strongbox.service/tmp" });
+    const b = defaultLockDir({ ...env, TMPDIR: "/tmp" });
+    expect(a).toBe(b);
+    expect(a).not.toMatch(/^\/tmp/);
+    expect(["/run/strongbox", "/home/op/.local/state/strongbox/locks"]).toContain(a);
+    expect(defaultLockDir({ ...env, STRONGBOX_LOCK_DIR: "/srv/locks" })).toBe("/srv/locks");
+  });
+
+  it("a run with another private TMPDIR meets the lock another process holds (exit 1, lock held)", async () => {
+    const data = tempDir("lockdata");
+    writeFileSync(join(data, "f.txt"), "x");
+    const repo = makeRepo({ sources: [{ name: "f", type: "files", path: data }] });
+    const release = await acquireLock(repositoryIdentity(repo.config.repository.url), "backup (daemon)");
+    try {
+      const r = await runCli(["-c", repo.configFile, "backup", "now"], { env: { TMPDIR: tempDir("private-tmp") } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/lock held: .*backup \(daemon\), pid \d+/);
+    } finally {
+      await release();
+    }
+    const ok = await runCli(["-c", repo.configFile, "backup", "now"], { env: { TMPDIR: tempDir("private-tmp") } });
+    expect(ok.code).toBe(0);
+  });
 });
