@@ -49,13 +49,21 @@ export function openChunk(key: Uint8Array, counter: number, last: boolean, seale
 /** Incremental STREAM encryption: push plaintext, get sealed chunks; end() seals the last one. */
 export class PayloadSealer {
   private readonly queue = new ByteQueue();
-  private counter = 0;
-  constructor(private readonly key: Uint8Array) {}
+  constructor(
+    private readonly key: Uint8Array,
+    private counter = 0,
+  ) {}
   push(plaintext: Buffer): Buffer[] {
     this.queue.push(plaintext);
     const out: Buffer[] = [];
     // Keep at least one byte back: the final chunk must carry the "last" flag.
     while (this.queue.length > CHUNK) out.push(...sealChunkParts(this.key, this.counter++, false, this.queue.take(CHUNK)));
+    return out;
+  }
+  /** Seals every whole chunk queued as "not last": a piece cut out of the middle of a stream. */
+  pushMiddle(plaintext: Buffer): Buffer[] {
+    const out = this.push(plaintext);
+    if (this.queue.length === CHUNK) out.push(...sealChunkParts(this.key, this.counter++, false, this.queue.take(CHUNK)));
     return out;
   }
   end(): Buffer {
@@ -76,12 +84,15 @@ export class PayloadError extends Error {
  */
 export class PayloadOpener {
   private readonly queue = new ByteQueue();
-  private counter = 0;
-  constructor(private readonly key: Uint8Array) {}
-  push(data: Buffer): Buffer[] {
+  constructor(
+    private readonly key: Uint8Array,
+    private counter = 0,
+  ) {}
+  push(data: Buffer, middle = false): Buffer[] {
     this.queue.push(data);
     const out: Buffer[] = [];
-    while (this.queue.length > SEALED) {
+    // middle: a piece cut out of the middle of a stream, whose last whole chunk is not the final one.
+    while (this.queue.length > SEALED || (middle && this.queue.length === SEALED)) {
       const sealed = this.queue.take(SEALED);
       const pt = openChunk(this.key, this.counter, false, sealed);
       if (pt) {

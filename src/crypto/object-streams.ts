@@ -1,67 +1,127 @@
 // The stored side of the data path: plaintext → age file (+ its size and SHA-256) on the way to a
 // store, and stored bytes → size/SHA-256 check + age decryption on the way back. The age header is
-// built and opened here (the reference library); the payload and the hashing run on the crypto
-// worker (stream-pool.ts), fed with large buffers that are handed over, not copied.
+// built and opened here (the reference library) and the stored bytes are hashed here, in order;
+// the STREAM chunks are sealed and opened by jobs of about 1 MiB on the worker threads
+// (stream-pool.ts), several at once, their buffers handed over rather than copied.
 import { createHash, randomBytes } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { StrongboxError } from "../errors.js";
 import { buildHeader, corrupt, findHeaderEnd, MAX_HEADER, openHeader } from "./age.js";
 import type { Identity } from "./age-keys.js";
-import { NONCE_SIZE, payloadKey } from "./age-stream.js";
-import type { JobFailure, JobReply } from "./stream-jobs.js";
-import { Batch, streamPool, transferable, type JobSession, type StreamPool } from "./stream-pool.js";
+import { CHUNK, NONCE_SIZE, SEALED, payloadKey } from "./age-stream.js";
+import type { JobReply } from "./stream-jobs.js";
+import { streamPool, type StreamPool } from "./stream-pool.js";
 
-/** Buffers handed to the worker at a time, and how many may be on their way at once. */
-const BATCH = 1024 * 1024;
-const IN_FLIGHT = 4;
+/** Bytes gathered before a job is sent, and jobs of one object under way at once. */
+const JOB = 1024 * 1024;
+const IN_FLIGHT = 3;
 
-const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+interface Part {
+  b: Buffer;
+  /** The buffer's ArrayBuffer holds nothing else that is still in use: it may be handed over. */
+  own: boolean;
+}
 
-/** Sends a session's messages in order, at most IN_FLIGHT unanswered; replies come back in order. */
-class Flow {
-  inflight = 0;
-  failure?: Error;
-  private waiters: (() => void)[] = [];
+/**
+ * Cuts a byte stream into jobs of whole units (age chunks), always keeping at least one byte back:
+ * only the end of the stream says which chunk is the final one.
+ */
+class JobCutter {
+  private held: Part[] = [];
+  private length = 0;
+  counter = 0;
+  constructor(private readonly unit: number) {}
 
-  wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+  add(b: Buffer): Part[] | undefined {
+    if (!b.length) return undefined;
+    this.held.push({ b, own: b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer) });
+    this.length += b.length;
+    if (this.length <= JOB) return undefined;
+    const jobLength = this.length - (this.length % this.unit || this.unit);
+    let want = jobLength;
+    let i = 0;
+    while (this.held[i].b.length <= want) want -= this.held[i++].b.length;
+    const job = this.held.slice(0, i);
+    const rest = this.held.slice(i);
+    if (want > 0) {
+      // The part on the edge: its tail is copied out before its buffer is handed over.
+      const p = rest[0];
+      job.push({ b: p.b.subarray(0, want), own: p.own });
+      rest[0] = { b: Buffer.from(p.b.subarray(want)), own: false };
+    }
+    this.held = rest;
+    this.length -= jobLength;
+    this.counter += jobLength / this.unit;
+    return job;
   }
 
-  fail(err: Error): void {
-    this.failure ??= err;
-    this.wake();
-  }
-
-  /** Resolves when fewer than `max` messages are unanswered (0: all answered). */
-  async room(max: number): Promise<void> {
-    while (!this.failure && this.inflight > max) await new Promise<void>((r) => this.waiters.push(r));
-    if (this.failure) throw this.failure;
+  rest(): Part[] {
+    const all = this.held;
+    this.held = [];
+    this.length = 0;
+    return all;
   }
 }
+
+/** The job's buffers and what to transfer: own buffers go as they are, the rest as one copy. */
+function pack(parts: Part[]): { bufs: Buffer[]; transfer: ArrayBuffer[] } {
+  const bufs: Buffer[] = [];
+  const transfer = new Set<ArrayBuffer>();
+  let copied: Buffer[] = [];
+  const flushCopied = () => {
+    if (!copied.length) return;
+    const one = Buffer.allocUnsafeSlow(copied.reduce((n, b) => n + b.length, 0));
+    let off = 0;
+    for (const b of copied) off += b.copy(one, off);
+    bufs.push(one);
+    transfer.add(one.buffer as ArrayBuffer);
+    copied = [];
+  };
+  for (const p of parts) {
+    if (p.own && !transfer.has(p.b.buffer as ArrayBuffer)) {
+      flushCopied();
+      bufs.push(p.b);
+      transfer.add(p.b.buffer as ArrayBuffer);
+    } else copied.push(p.b);
+  }
+  flushCopied();
+  return { bufs, transfer: [...transfer] };
+}
+
+/** Jobs of one stream, answered in the order they were sent. */
+class InOrder {
+  private readonly queue: Promise<JobReply>[] = [];
+  constructor(private readonly emit: (r: JobReply) => void) {}
+  add(p: Promise<JobReply>): void {
+    p.catch(() => {}); // awaited in order below; an early rejection is not unhandled
+    this.queue.push(p);
+  }
+  async drain(keep: number): Promise<void> {
+    while (this.queue.length > keep) this.emit(await this.queue.shift()!);
+  }
+}
+
+const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 export type SealedStream = Transform & { readonly stored: { bytes: number; sha256: string } };
 
 /** Encrypts a byte stream to age recipients; `stored` gives the size and SHA-256 of the age file once it ended. */
 export function createSealStream(recipients: string[], pool: StreamPool = streamPool()): SealedStream {
   if (recipients.length === 0) throw new StrongboxError("CRYPTO", "no age recipients configured");
-  const flow = new Flow();
-  const batch = new Batch(BATCH);
-  let session: JobSession | undefined;
+  const cutter = new JobCutter(CHUNK);
+  const hash = createHash("sha256");
+  let bytes = 0;
+  let key: Buffer | undefined;
   let stored: { bytes: number; sha256: string } | undefined;
-
-  const onReply = (r: JobReply) => {
-    flow.inflight--;
-    if (r.out?.byteLength) t.push(view(r.out));
-    if (r.done) stored = r.done;
-    if (r.failure) {
-      const err = new StrongboxError("CRYPTO", `age: sealing failed (${r.failure.kind === "internal" ? r.failure.message : r.failure.kind})`);
-      flow.fail(err);
-      t.destroy(err);
-    }
-    flow.wake();
+  const out = (b: Buffer) => {
+    hash.update(b);
+    bytes += b.length;
+    t.push(b);
   };
+  const jobs = new InOrder((r) => {
+    if (r.failure) throw new StrongboxError("CRYPTO", `age: sealing failed (${r.failure})`);
+    if (r.out.byteLength) out(view(r.out));
+  });
   const start = async () => {
     let built;
     try {
@@ -70,42 +130,32 @@ export function createSealStream(recipients: string[], pool: StreamPool = stream
       throw new StrongboxError("CRYPTO", `age: cannot encrypt to the recipients (${(err as Error).message})`);
     }
     const nonce = randomBytes(NONCE_SIZE);
-    t.push(built.header);
-    t.push(nonce);
-    session = pool.open(onReply, (err) => {
-      flow.fail(err);
-      t.destroy(err);
-    });
-    session.post({ op: "seal", key: payloadKey(built.fileKey, nonce), head: Buffer.concat([built.header, nonce]) });
+    out(built.header);
+    out(nonce);
+    key = payloadKey(built.fileKey, nonce);
   };
-  const send = async (b: Buffer | undefined) => {
-    if (!b) return;
-    await flow.room(IN_FLIGHT - 1);
-    flow.inflight++;
-    session!.post({ op: "data", buf: b }, [b.buffer as ArrayBuffer]);
+  const send = (parts: Part[], counter: number, last: boolean) => {
+    const { bufs, transfer } = pack(parts);
+    jobs.add(pool.run({ op: "seal", key: key!, counter, bufs, last }, transfer));
   };
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       (async () => {
-        if (!session) await start();
-        await send(batch.add(chunk));
+        if (!key) await start();
+        const counter = cutter.counter;
+        const job = cutter.add(chunk);
+        if (!job) return;
+        send(job, counter, false);
+        await jobs.drain(IN_FLIGHT - 1);
       })().then(() => cb(), cb);
     },
     flush(cb: TransformCallback) {
       (async () => {
-        if (!session) await start();
-        await send(batch.take());
-        flow.inflight++;
-        session!.post({ op: "end" });
-        await flow.room(0);
-        if (!stored) throw new StrongboxError("CRYPTO", "age: the sealed stream did not finish");
-        session!.close();
+        if (!key) await start();
+        send(cutter.rest(), cutter.counter, true);
+        await jobs.drain(0);
+        stored = { bytes, sha256: hash.digest("hex") };
       })().then(() => cb(), cb);
-    },
-    destroy(err, cb) {
-      session?.close();
-      flow.fail(err ?? new StrongboxError("CRYPTO", "age: sealing stopped"));
-      cb(err);
     },
   }) as SealedStream;
   Object.defineProperty(t, "stored", {
@@ -124,94 +174,68 @@ export interface StoredObject {
   sha256: string;
 }
 
-function failureError(o: StoredObject, f: JobFailure): StrongboxError {
-  switch (f.kind) {
-    case "too-large":
-      return new StrongboxError("VERIFY", `${o.key}: larger than recorded in complete.json (corrupt)`);
-    case "truncated":
-      return new StrongboxError("VERIFY", `${o.key}: ${f.size} bytes, complete.json says ${o.size} (truncated)`);
-    case "sha256":
-      return new StrongboxError("VERIFY", `${o.key}: SHA-256 mismatch (stored object is corrupt)`);
-    case "payload":
-      return corrupt(f.message);
-    case "internal":
-      return new StrongboxError("CRYPTO", `age: opening failed (${f.message})`);
-  }
-}
-
 /**
  * Stored bytes → plaintext. Fails unless the object has exactly the size and SHA-256 that
  * complete.json records and every age chunk, the last one included, authenticates.
  */
 export function createOpenStream(object: StoredObject, identities: Identity[], onBytes?: (n: number) => void, pool: StreamPool = streamPool()): Transform {
-  const flow = new Flow();
-  const batch = new Batch(BATCH);
-  let session: JobSession | undefined;
-  let head: Buffer = Buffer.alloc(0);
-  let ok = false;
-
-  const onReply = (r: JobReply) => {
-    flow.inflight--;
-    if (r.out?.byteLength) t.push(view(r.out));
-    if (r.ok) ok = true;
-    if (r.failure) {
-      const err = failureError(object, r.failure);
-      flow.fail(err);
-      t.destroy(err);
-    }
-    flow.wake();
+  const cutter = new JobCutter(SEALED);
+  const hash = createHash("sha256");
+  let size = 0;
+  let head: Buffer | undefined = Buffer.alloc(0);
+  let fileKey: Buffer | undefined;
+  let key: Buffer | undefined;
+  const jobs = new InOrder((r) => {
+    if (r.out.byteLength) t.push(view(r.out));
+    if (r.failure) throw corrupt(r.failure);
+  });
+  const send = (parts: Part[], counter: number, last: boolean) => {
+    const { bufs, transfer } = pack(parts);
+    jobs.add(pool.run({ op: "open", key: key!, counter, bufs, last }, transfer));
   };
-  const send = async (b: Buffer | undefined) => {
-    if (!b) return;
-    await flow.room(IN_FLIGHT - 1);
-    flow.inflight++;
-    session!.post({ op: "data", buf: b }, [b.buffer as ArrayBuffer]);
+  const payload = async (b: Buffer) => {
+    const counter = cutter.counter;
+    const job = cutter.add(b);
+    if (!job) return;
+    send(job, counter, false);
+    await jobs.drain(IN_FLIGHT - 1);
   };
-  /** Before the header is open: gather it, then hand everything so far to the worker. */
+  /** Until the payload starts: gather the header and the nonce. */
   const gather = async (chunk: Buffer) => {
-    head = Buffer.concat([head, chunk]);
-    if (head.length > object.size) throw failureError(object, { kind: "too-large" });
-    const end = findHeaderEnd(head);
-    if (end < 0) {
-      if (head.length > MAX_HEADER) throw corrupt("not an age file (no header end within 64 KiB)");
-      return;
+    head = Buffer.concat([head!, chunk]);
+    if (!fileKey) {
+      const end = findHeaderEnd(head);
+      if (end < 0) {
+        if (head.length > MAX_HEADER) throw corrupt("not an age file (no header end within 64 KiB)");
+        return;
+      }
+      fileKey = await openHeader(head.subarray(0, end), identities);
+      head = head.subarray(end);
     }
-    const fileKey = await openHeader(head.subarray(0, end), identities);
-    session = pool.open(onReply, (err) => {
-      flow.fail(err);
-      t.destroy(err);
-    });
-    const first = transferable(head);
-    head = Buffer.alloc(0);
-    flow.inflight++;
-    session.post({ op: "open", fileKey, size: object.size, sha256: object.sha256, head: first, headerLength: end }, [first.buffer as ArrayBuffer]);
+    if (head.length < NONCE_SIZE) return;
+    key = payloadKey(fileKey, head.subarray(0, NONCE_SIZE));
+    const rest = Buffer.from(head.subarray(NONCE_SIZE));
+    head = undefined;
+    await payload(rest);
   };
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       onBytes?.(chunk.length);
-      if (flow.failure) return cb(flow.failure);
-      (session ? send(batch.add(chunk)) : gather(chunk)).then(() => cb(), cb);
+      size += chunk.length;
+      if (size > object.size) return cb(new StrongboxError("VERIFY", `${object.key}: larger than recorded in complete.json (corrupt)`));
+      hash.update(chunk);
+      (key ? payload(chunk) : gather(chunk)).then(() => cb(), cb);
     },
     flush(cb: TransformCallback) {
       (async () => {
-        if (!session) {
-          // The header never completed: report the stored bytes first, as the hash check would.
-          if (head.length !== object.size) throw failureError(object, { kind: "truncated", size: head.length });
-          if (createHash("sha256").update(head).digest("hex") !== object.sha256) throw failureError(object, { kind: "sha256" });
-          throw corrupt(head.length ? "file truncated inside the header" : "empty file, not an age file");
-        }
-        await send(batch.take());
-        flow.inflight++;
-        session.post({ op: "end" });
-        await flow.room(0);
-        if (!ok) throw new StrongboxError("CRYPTO", "age: the opened stream did not finish");
-        session.close();
+        // As the stored bytes are checked before they are decrypted: size and SHA-256 first.
+        if (size !== object.size) throw new StrongboxError("VERIFY", `${object.key}: ${size} bytes, complete.json says ${object.size} (truncated)`);
+        if (hash.digest("hex") !== object.sha256) throw new StrongboxError("VERIFY", `${object.key}: SHA-256 mismatch (stored object is corrupt)`);
+        if (!fileKey) throw corrupt(head!.length ? "file truncated inside the header" : "empty file, not an age file");
+        if (!key) throw corrupt("file truncated before the payload");
+        send(cutter.rest(), cutter.counter, true);
+        await jobs.drain(0);
       })().then(() => cb(), cb);
-    },
-    destroy(err, cb) {
-      session?.close();
-      flow.fail(err ?? new StrongboxError("VERIFY", "age: reading stopped"));
-      cb(err);
     },
   });
   return t;
