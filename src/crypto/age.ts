@@ -26,21 +26,27 @@ export async function buildHeader(recipients: string[]): Promise<{ header: Buffe
   return { header: Buffer.from(empty.subarray(0, empty.length - HEADER_OVERHEAD)), fileKey };
 }
 
+/** A new age file's header and payload nonce (written first, in that order) and its STREAM key. */
+export async function startFile(recipients: string[]): Promise<{ header: Buffer; nonce: Buffer; key: Buffer }> {
+  let built;
+  try {
+    built = await buildHeader(recipients);
+  } catch (err) {
+    throw new StrongboxError("CRYPTO", `age: cannot encrypt to the recipients (${(err as Error).message})`);
+  }
+  const nonce = randomBytes(NONCE_SIZE);
+  return { header: built.header, nonce, key: payloadKey(built.fileKey, nonce) };
+}
+
 /** Encrypts a byte stream to age recipients (age1… and/or age1pq1… strings) as an age v1 file. */
 export function createEncryptStream(recipients: string[]): Transform {
   if (recipients.length === 0) throw new StrongboxError("CRYPTO", "no age recipients configured");
   let sealer: PayloadSealer | null = null;
   const start = async (t: Transform) => {
-    let built;
-    try {
-      built = await buildHeader(recipients);
-    } catch (err) {
-      throw new StrongboxError("CRYPTO", `age: cannot encrypt to the recipients (${(err as Error).message})`);
-    }
-    const nonce = randomBytes(NONCE_SIZE);
-    t.push(built.header);
-    t.push(nonce);
-    return new PayloadSealer(payloadKey(built.fileKey, nonce));
+    const file = await startFile(recipients);
+    t.push(file.header);
+    t.push(file.nonce);
+    return new PayloadSealer(file.key);
   };
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {

@@ -3,10 +3,10 @@
 // built and opened here (the reference library) and the stored bytes are hashed here, in order;
 // the STREAM chunks are sealed and opened by jobs of about 1 MiB on the worker threads
 // (stream-pool.ts), several at once, their buffers handed over rather than copied.
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { StrongboxError } from "../errors.js";
-import { buildHeader, corrupt, findHeaderEnd, MAX_HEADER, openHeader } from "./age.js";
+import { corrupt, findHeaderEnd, MAX_HEADER, openHeader, startFile } from "./age.js";
 import type { Identity } from "./age-keys.js";
 import { CHUNK, NONCE_SIZE, SEALED, payloadKey } from "./age-stream.js";
 import type { JobReply } from "./stream-jobs.js";
@@ -123,16 +123,10 @@ export function createSealStream(recipients: string[], pool: StreamPool = stream
     if (r.out.byteLength) out(view(r.out));
   });
   const start = async () => {
-    let built;
-    try {
-      built = await buildHeader(recipients);
-    } catch (err) {
-      throw new StrongboxError("CRYPTO", `age: cannot encrypt to the recipients (${(err as Error).message})`);
-    }
-    const nonce = randomBytes(NONCE_SIZE);
-    out(built.header);
-    out(nonce);
-    key = payloadKey(built.fileKey, nonce);
+    const file = await startFile(recipients);
+    out(file.header);
+    out(file.nonce);
+    key = file.key;
   };
   const send = (parts: Part[], counter: number, last: boolean) => {
     const { bufs, transfer } = pack(parts);
