@@ -6,10 +6,11 @@
 import { createHash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { StrongboxError } from "../errors.js";
+import { StoredCheck } from "../pipeline/hashing.js";
 import { corrupt, findHeaderEnd, MAX_HEADER, openHeader, startFile } from "./age.js";
 import type { Identity } from "./age-keys.js";
 import { CHUNK, NONCE_SIZE, SEALED, payloadKey } from "./age-stream.js";
-import type { JobReply } from "./stream-jobs.js";
+import { view, type JobReply } from "./stream-jobs.js";
 import { streamPool, type StreamPool } from "./stream-pool.js";
 
 /** Bytes gathered before a job is sent, and jobs of one object under way at once. */
@@ -88,37 +89,64 @@ function pack(parts: Part[]): { bufs: Buffer[]; transfer: ArrayBuffer[] } {
   return { bufs, transfer: [...transfer] };
 }
 
-/** Jobs of one stream, answered in the order they were sent. */
-class InOrder {
+/**
+ * The jobs of one object: its bytes cut into whole chunks, sent to the pool with their counters,
+ * at most IN_FLIGHT under way, their answers handed to `emit` in the order the jobs were sent.
+ */
+class ChunkJobs {
+  private readonly cutter: JobCutter;
   private readonly queue: Promise<JobReply>[] = [];
-  constructor(private readonly emit: (r: JobReply) => void) {}
-  add(p: Promise<JobReply>): void {
-    p.catch(() => {}); // awaited in order below; an early rejection is not unhandled
+  /** The object's STREAM key, known once its header is built or opened. */
+  key?: Buffer;
+
+  constructor(
+    private readonly op: "seal" | "open",
+    private readonly pool: StreamPool,
+    private readonly emit: (r: JobReply) => void,
+  ) {
+    this.cutter = new JobCutter(op === "seal" ? CHUNK : SEALED);
+  }
+
+  private send(parts: Part[], counter: number, last: boolean): void {
+    const { bufs, transfer } = pack(parts);
+    const p = this.pool.run({ op: this.op, key: this.key!, counter, bufs, last }, transfer);
+    p.catch(() => {}); // awaited in order by drain; an early rejection is not unhandled
     this.queue.push(p);
   }
-  async drain(keep: number): Promise<void> {
+
+  private async drain(keep: number): Promise<void> {
     while (this.queue.length > keep) this.emit(await this.queue.shift()!);
   }
-}
 
-const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  async add(b: Buffer): Promise<void> {
+    const counter = this.cutter.counter;
+    const job = this.cutter.add(b);
+    if (!job) return;
+    this.send(job, counter, false);
+    await this.drain(IN_FLIGHT - 1);
+  }
+
+  /** Sends what is held as the last job, with the final chunk, and waits for every answer. */
+  async end(): Promise<void> {
+    this.send(this.cutter.rest(), this.cutter.counter, true);
+    await this.drain(0);
+  }
+}
 
 export type SealedStream = Transform & { readonly stored: { bytes: number; sha256: string } };
 
 /** Encrypts a byte stream to age recipients; `stored` gives the size and SHA-256 of the age file once it ended. */
 export function createSealStream(recipients: string[], pool: StreamPool = streamPool()): SealedStream {
   if (recipients.length === 0) throw new StrongboxError("CRYPTO", "no age recipients configured");
-  const cutter = new JobCutter(CHUNK);
   const hash = createHash("sha256");
   let bytes = 0;
-  let key: Buffer | undefined;
   let stored: { bytes: number; sha256: string } | undefined;
   const out = (b: Buffer) => {
     hash.update(b);
     bytes += b.length;
     t.push(b);
   };
-  const jobs = new InOrder((r) => {
+  const jobs = new ChunkJobs("seal", pool, (r) => {
     if (r.failure) throw new StrongboxError("CRYPTO", `age: sealing failed (${r.failure})`);
     if (r.out.byteLength) out(view(r.out));
   });
@@ -126,28 +154,19 @@ export function createSealStream(recipients: string[], pool: StreamPool = stream
     const file = await startFile(recipients);
     out(file.header);
     out(file.nonce);
-    key = file.key;
-  };
-  const send = (parts: Part[], counter: number, last: boolean) => {
-    const { bufs, transfer } = pack(parts);
-    jobs.add(pool.run({ op: "seal", key: key!, counter, bufs, last }, transfer));
+    jobs.key = file.key;
   };
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       (async () => {
-        if (!key) await start();
-        const counter = cutter.counter;
-        const job = cutter.add(chunk);
-        if (!job) return;
-        send(job, counter, false);
-        await jobs.drain(IN_FLIGHT - 1);
+        if (!jobs.key) await start();
+        await jobs.add(chunk);
       })().then(() => cb(), cb);
     },
     flush(cb: TransformCallback) {
       (async () => {
-        if (!key) await start();
-        send(cutter.rest(), cutter.counter, true);
-        await jobs.drain(0);
+        if (!jobs.key) await start();
+        await jobs.end();
         stored = { bytes, sha256: hash.digest("hex") };
       })().then(() => cb(), cb);
     },
@@ -173,27 +192,13 @@ export interface StoredObject {
  * complete.json records and every age chunk, the last one included, authenticates.
  */
 export function createOpenStream(object: StoredObject, identities: Identity[], onBytes?: (n: number) => void, pool: StreamPool = streamPool()): Transform {
-  const cutter = new JobCutter(SEALED);
-  const hash = createHash("sha256");
-  let size = 0;
+  const check = new StoredCheck(object);
   let head: Buffer | undefined = Buffer.alloc(0);
   let fileKey: Buffer | undefined;
-  let key: Buffer | undefined;
-  const jobs = new InOrder((r) => {
+  const jobs = new ChunkJobs("open", pool, (r) => {
     if (r.out.byteLength) t.push(view(r.out));
     if (r.failure) throw corrupt(r.failure);
   });
-  const send = (parts: Part[], counter: number, last: boolean) => {
-    const { bufs, transfer } = pack(parts);
-    jobs.add(pool.run({ op: "open", key: key!, counter, bufs, last }, transfer));
-  };
-  const payload = async (b: Buffer) => {
-    const counter = cutter.counter;
-    const job = cutter.add(b);
-    if (!job) return;
-    send(job, counter, false);
-    await jobs.drain(IN_FLIGHT - 1);
-  };
   /** Until the payload starts: gather the header and the nonce. */
   const gather = async (chunk: Buffer) => {
     head = Buffer.concat([head!, chunk]);
@@ -207,28 +212,28 @@ export function createOpenStream(object: StoredObject, identities: Identity[], o
       head = head.subarray(end);
     }
     if (head.length < NONCE_SIZE) return;
-    key = payloadKey(fileKey, head.subarray(0, NONCE_SIZE));
+    jobs.key = payloadKey(fileKey, head.subarray(0, NONCE_SIZE));
     const rest = Buffer.from(head.subarray(NONCE_SIZE));
     head = undefined;
-    await payload(rest);
+    await jobs.add(rest);
   };
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       onBytes?.(chunk.length);
-      size += chunk.length;
-      if (size > object.size) return cb(new StrongboxError("VERIFY", `${object.key}: larger than recorded in complete.json (corrupt)`));
-      hash.update(chunk);
-      (key ? payload(chunk) : gather(chunk)).then(() => cb(), cb);
+      try {
+        check.update(chunk);
+      } catch (err) {
+        return cb(err as Error);
+      }
+      (jobs.key ? jobs.add(chunk) : gather(chunk)).then(() => cb(), cb);
     },
     flush(cb: TransformCallback) {
       (async () => {
         // As the stored bytes are checked before they are decrypted: size and SHA-256 first.
-        if (size !== object.size) throw new StrongboxError("VERIFY", `${object.key}: ${size} bytes, complete.json says ${object.size} (truncated)`);
-        if (hash.digest("hex") !== object.sha256) throw new StrongboxError("VERIFY", `${object.key}: SHA-256 mismatch (stored object is corrupt)`);
+        check.finish();
         if (!fileKey) throw corrupt(head!.length ? "file truncated inside the header" : "empty file, not an age file");
-        if (!key) throw corrupt("file truncated before the payload");
-        send(cutter.rest(), cutter.counter, true);
-        await jobs.drain(0);
+        if (!jobs.key) throw corrupt("file truncated before the payload");
+        await jobs.end();
       })().then(() => cb(), cb);
     },
   });

@@ -8,11 +8,11 @@ export interface JobMessage {
   seq: number;
   /** The STREAM payload key of the object. */
   key: Uint8Array;
-  /** The counter of the first chunk in `buf`. */
+  /** The counter of the first chunk in `bufs`. */
   counter: number;
   /** The bytes, in order: whole chunks only, except for the last job. */
   bufs: Uint8Array[];
-  /** `buf` ends the stream: its last chunk carries the final flag. */
+  /** `bufs` end the stream: their last chunk carries the final flag. */
   last: boolean;
 }
 
@@ -34,7 +34,7 @@ function joined(parts: Buffer[]): Buffer {
   return out;
 }
 
-const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+export const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 export function runJob(m: JobMessage): JobReply {
   const key = view(m.key);

@@ -1,52 +1,48 @@
 import { createHash } from "node:crypto";
-import { StrongboxError } from "../errors.js";
 import { Transform } from "node:stream";
+import { StrongboxError } from "../errors.js";
 
-/** A pass-through that counts bytes and hashes them (SHA-256) on their way. */
-export class HashMeter extends Transform {
+/** Counts and hashes a stored object's bytes against what complete.json records for it. */
+export class StoredCheck {
   private readonly hash = createHash("sha256");
-  bytes = 0;
-  private digestHex?: string;
+  private size = 0;
 
-  constructor(private readonly onBytes?: (n: number) => void) {
-    super();
-  }
+  constructor(private readonly expected: { key: string; size: number; sha256: string }) {}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+  /** Throws as soon as there are more bytes than recorded. */
+  update(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.size > this.expected.size) throw new StrongboxError("VERIFY", `${this.expected.key}: larger than recorded in complete.json (corrupt)`);
     this.hash.update(chunk);
-    this.bytes += chunk.length;
-    this.onBytes?.(chunk.length);
-    cb(null, chunk);
   }
 
-  override _flush(cb: () => void): void {
-    this.digestHex = this.hash.digest("hex");
-    cb();
-  }
-
-  get sha256(): string {
-    if (!this.digestHex) throw new Error("HashMeter: stream not finished");
-    return this.digestHex;
+  /** Throws unless the size and the SHA-256 match. */
+  finish(): void {
+    if (this.size !== this.expected.size) throw new StrongboxError("VERIFY", `${this.expected.key}: ${this.size} bytes, complete.json says ${this.expected.size} (truncated)`);
+    if (this.hash.digest("hex") !== this.expected.sha256) throw new StrongboxError("VERIFY", `${this.expected.key}: SHA-256 mismatch (stored object is corrupt)`);
   }
 }
 
 /** A pass-through that fails at the end unless the bytes match the recorded size and SHA-256. */
 export function createHashCheck(expected: { key: string; size: number; sha256: string }, onBytes?: (n: number) => void): Transform {
-  const hash = createHash("sha256");
-  let size = 0;
+  const check = new StoredCheck(expected);
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      size += chunk.length;
-      if (size > expected.size) return cb(new StrongboxError("VERIFY", `${expected.key}: larger than recorded in complete.json (corrupt)`));
-      hash.update(chunk);
+      try {
+        check.update(chunk);
+      } catch (err) {
+        return cb(err as Error);
+      }
       onBytes?.(chunk.length);
       cb(null, chunk);
     },
     flush(cb) {
-      if (size !== expected.size) return cb(new StrongboxError("VERIFY", `${expected.key}: ${size} bytes, complete.json says ${expected.size} (truncated)`));
-      const got = hash.digest("hex");
-      if (got !== expected.sha256) return cb(new StrongboxError("VERIFY", `${expected.key}: SHA-256 mismatch (stored object is corrupt)`));
-      cb();
+      try {
+        check.finish();
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
     },
   });
 }
