@@ -20,6 +20,16 @@ describe.skipIf(!s3)("outbound proxy", () => {
   const data = tempDir("proxydata");
   writeFileSync(join(data, "f.bin"), Buffer.alloc(200_000, 3));
   const endpointHost = () => new URL(s3!.endpoint).host;
+  /** A backup and a verify of it through the proxy settings in `env`: both must succeed. */
+  const backupAndVerify = async (cfg: string, env: Record<string, string>) => {
+    const b = await runCli(["-c", cfg, "--json", "backup", "now"], { env });
+    expect(b.stderr).not.toMatch(/"level":"error"/);
+    expect(b.code).toBe(0);
+    const id = JSON.parse(b.stdout).id;
+    const v = await runCli(["-c", cfg, "verify", id], { env });
+    expect(v.stdout.trim()).toBe(`${id}  OK`);
+    return { b, v };
+  };
 
   it("S3 requests and notifications go through HTTP_PROXY; backup and verify succeed; the proxy password never shows", async () => {
     const hook = await startReceiver();
@@ -28,12 +38,7 @@ describe.skipIf(!s3)("outbound proxy", () => {
       const cfg = repo.write((c) => (c.notify = [{ type: "webhook", url: `${hook.url}/hook` }]));
       const proxyUrl = proxy.url.replace("http://", "http://strongbox:pr0xy-s3cret@");
       const env = { HTTP_PROXY: proxyUrl };
-      const b = await runCli(["-c", cfg, "--json", "backup", "now"], { env });
-      expect(b.stderr).not.toMatch(/"level":"error"/);
-      expect(b.code).toBe(0);
-      const id = JSON.parse(b.stdout).id;
-      const v = await runCli(["-c", cfg, "verify", id], { env });
-      expect(v.stdout.trim()).toBe(`${id}  OK`);
+      const { b, v } = await backupAndVerify(cfg, env);
       expect(proxy.counts.get(endpointHost()) ?? 0).toBeGreaterThan(3);
       expect(proxy.counts.get(new URL(hook.url).host)).toBe(1);
       expect(hook.calls).toHaveLength(1);
@@ -103,12 +108,7 @@ describe.skipIf(!s3)("outbound proxy", () => {
       const before = new Map(proxy.counts);
       // HTTP_PROXY points nowhere: an https request that used it (or went direct) would show.
       const env = { HTTPS_PROXY: proxy.url, HTTP_PROXY: "http://127.0.0.1:9", NODE_EXTRA_CA_CERTS: join(dir, "cert.pem") };
-      const b = await runCli(["-c", cfg, "--json", "backup", "now"], { env });
-      expect(b.stderr).not.toMatch(/"level":"error"/);
-      expect(b.code).toBe(0);
-      const id = JSON.parse(b.stdout).id;
-      const v = await runCli(["-c", cfg, "verify", id], { env });
-      expect(v.stdout.trim()).toBe(`${id}  OK`);
+      await backupAndVerify(cfg, env);
       const tunnels = (host: string) => (proxy.counts.get(host) ?? 0) - (before.get(host) ?? 0);
       expect(tunnels(frontHost)).toBeGreaterThanOrEqual(2); // one process each, at least
       expect(frontConnections).toBe(tunnels(frontHost)); // no connection reached S3 except through a tunnel
