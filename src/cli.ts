@@ -1,3 +1,4 @@
+import "./heap-tuning.js";
 import { Command, CommanderError, Option } from "commander";
 import { CommandContext, type GlobalOptions } from "./commands/context.js";
 import { PRINCIPAL_HELP } from "./commands/policy-help.js";

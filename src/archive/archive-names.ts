@@ -1,5 +1,6 @@
 import { StrongboxError } from "../errors.js";
 import { quoteName } from "../terminal-safe.js";
+import { comparePaths } from "./path-order.js";
 import { safeRelativePath } from "./safe-path.js";
 import type { EntryType } from "./tar-header.js";
 
@@ -9,35 +10,40 @@ const MAX_COMPONENT_BYTES = 255;
 
 /**
  * The namespace an archive builds, checked the same way by restore and by verify, so verify fails
- * on everything restore would refuse: unsafe or overlong names, an entry twice, and an entry
- * below a symlink or a file of the same archive. Parents an archive never lists count as
- * directories; each is recorded once, so the work per entry stays bounded by its name's length.
+ * on everything restore would refuse: unsafe or overlong names, an entry twice, an entry below a
+ * symlink or a file of the same archive, and entries out of the tree order strongbox writes
+ * (path-order.ts). Because that order puts everything below a path right after it, only the
+ * chain of the last entry's ancestors is kept: memory follows the tree's depth, not its size.
+ * Parents an archive never lists count as directories.
  */
 export class ArchiveNames {
-  private readonly kinds = new Map<string, EntryType | "implicit">();
+  private last: string | undefined;
+  /** The last entry and its ancestors, outermost first, with what each is. */
+  private chain: { path: string; type: EntryType | "implicit" }[] = [];
 
   admit(path: string, type: EntryType): string {
     const rel = safeRelativePath(path);
     if (Buffer.byteLength(rel) > MAX_PATH_BYTES) throw new StrongboxError("VERIFY", `archive entry ${quoteName(rel.slice(0, 80) + "…")}: name longer than ${MAX_PATH_BYTES} bytes`);
-    const previous = this.kinds.get(rel);
-    if (previous !== undefined && !(previous === "implicit" && type === "dir")) {
-      throw new StrongboxError("VERIFY", previous === "implicit" ? `archive entry ${quoteName(rel)}: a ${type} where the archive already has a directory` : `archive holds ${quoteName(rel)} twice, refusing to restore`);
-    }
-    let cut = rel.lastIndexOf("/");
-    let name = rel.slice(cut + 1);
-    for (;;) {
+    for (const name of rel.split("/")) {
       if (Buffer.byteLength(name) > MAX_COMPONENT_BYTES) throw new StrongboxError("VERIFY", `archive entry ${quoteName(rel)}: a name component longer than ${MAX_COMPONENT_BYTES} bytes`);
-      if (cut < 0) break;
-      const parent = rel.slice(0, cut);
-      const kind = this.kinds.get(parent);
-      if (kind === "dir" || kind === "implicit") break;
-      if (kind !== undefined) throw new StrongboxError("VERIFY", `archive entry ${quoteName(rel)} lies below ${quoteName(parent)}, which is a ${kind}: refusing`);
-      this.kinds.set(parent, "implicit");
-      const next = parent.lastIndexOf("/");
-      name = parent.slice(next + 1);
-      cut = next;
     }
-    this.kinds.set(rel, type);
+    if (this.last !== undefined) {
+      const order = comparePaths(rel, this.last);
+      if (order === 0) throw new StrongboxError("VERIFY", `archive holds ${quoteName(rel)} twice, refusing to restore`);
+      if (order < 0) {
+        if (type !== "dir" && this.chain.some((c) => c.path === rel)) throw new StrongboxError("VERIFY", `archive entry ${quoteName(rel)}: a ${type} where the archive already has a directory`);
+        throw new StrongboxError("VERIFY", `archive entry ${quoteName(rel)} comes after ${quoteName(this.last)}, out of the order strongbox writes a tree in: refusing (forged or damaged)`);
+      }
+    }
+    // Keep only the ancestors of this entry; one that is not a directory makes it unsafe.
+    while (this.chain.length && !rel.startsWith(`${this.chain[this.chain.length - 1].path}/`)) this.chain.pop();
+    for (const c of this.chain) {
+      if (c.type !== "dir" && c.type !== "implicit") throw new StrongboxError("VERIFY", `archive entry ${quoteName(rel)} lies below ${quoteName(c.path)}, which is a ${c.type}: refusing`);
+    }
+    const known = this.chain.length ? this.chain[this.chain.length - 1].path.length + 1 : 0;
+    for (let cut = rel.indexOf("/", known); cut >= 0; cut = rel.indexOf("/", cut + 1)) this.chain.push({ path: rel.slice(0, cut), type: "implicit" });
+    this.chain.push({ path: rel, type });
+    this.last = rel;
     return rel;
   }
 }

@@ -107,7 +107,7 @@ function readSmallFile(root: string, e: WalkEntry, warn: (m: string) => void): {
  */
 export function packTar(
   root: string,
-  entries: WalkEntry[],
+  entries: Iterable<WalkEntry>,
   o: {
     warn: (msg: string) => void;
     /** Every entry of the tree, in order; `stat` is the identity of the file as it was read. */

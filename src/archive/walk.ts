@@ -15,18 +15,18 @@ export function mtimeString(st: { mtimeNs: bigint }): string {
   return frac === 0n ? String(sec) : `${sec}.${frac.toString().padStart(9, "0").replace(/0+$/, "")}`;
 }
 
+type WalkOptions = { exclude: (rel: string) => boolean; oneFileSystem?: boolean; warn: (msg: string) => void };
+
 /**
  * Lists a directory tree (synchronous calls: a stat is microseconds, a thread-pool round trip
- * costs more than that on trees of many small files) (sorted, depth-first) without following symlinks.
+ * costs more than that on trees of many small files) in tree order (path-order.ts: sorted, depth
+ * first) without following symlinks, one entry at a time: only the directories being listed are
+ * held, so memory follows the largest directory, not the tree.
  * Things tar cannot restore as they were (sockets, devices, fifos) are reported, not archived.
  */
-export async function walkTree(
-  root: string,
-  o: { exclude: (rel: string) => boolean; oneFileSystem?: boolean; warn: (msg: string) => void },
-): Promise<WalkEntry[]> {
-  const out: WalkEntry[] = [];
+export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry> {
   const rootStat = lstatSync(root, { bigint: true });
-  const visit = async (rel: string): Promise<void> => {
+  function* visit(rel: string): Generator<WalkEntry> {
     const abs = rel ? join(root, rel) : root;
     let names: string[];
     try {
@@ -48,22 +48,29 @@ export async function walkTree(
       }
       const base = { path: childRel, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: mtimeString(st), ino: String(st.ino), ctime: String(st.ctimeNs) };
       if (st.isDirectory()) {
-        out.push({ ...base, type: "dir", size: 0 });
+        yield { ...base, type: "dir", size: 0 };
         if (o.oneFileSystem && st.dev !== rootStat.dev) continue;
-        await visit(childRel);
+        yield* visit(childRel);
       } else if (st.isFile()) {
-        out.push({ ...base, type: "file", size: Number(st.size) });
+        yield { ...base, type: "file", size: Number(st.size) };
       } else if (st.isSymbolicLink()) {
+        let linkname: string;
         try {
-          out.push({ ...base, type: "symlink", size: 0, linkname: readlinkSync(join(root, childRel)) });
+          linkname = readlinkSync(join(root, childRel));
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== "ENOENT") o.warn(`${childRel}: cannot read symlink`);
+          continue;
         }
+        yield { ...base, type: "symlink", size: 0, linkname };
       } else {
         o.warn(`${childRel}: skipped (socket, fifo or device file)`);
       }
     }
-  };
-  await visit("");
-  return out;
+  }
+  yield* visit("");
+}
+
+/** The whole tree as a list (differential planning needs it all at once). */
+export async function walkTree(root: string, o: WalkOptions): Promise<WalkEntry[]> {
+  return [...walkEntries(root, o)];
 }

@@ -1,8 +1,11 @@
+import { comparePaths } from "../archive/path-order.js";
 import { safeRelativePath } from "../archive/safe-path.js";
 import type { ManifestEntry } from "../archive/tar-pack.js";
 import { StrongboxError } from "../errors.js";
 import { quoteName } from "../terminal-safe.js";
 import type { CompleteRecord } from "./complete.js";
+import { EntrySpool } from "./entry-spool.js";
+import { parseManifestStream } from "./manifest-stream.js";
 import { FORMAT, keys } from "./layout.js";
 
 export interface FilesManifest {
@@ -11,7 +14,8 @@ export interface FilesManifest {
   object: string;
   files: number;
   bytes: number;
-  entries: ManifestEntry[];
+  /** In tree order (path-order.ts); spooled, since a tree can hold millions. */
+  entries: EntrySpool<ManifestEntry>;
   warnings: string[];
   /**
    * Differential (SPEC §10): the full it applies on top of. `entries` is still the whole tree;
@@ -61,18 +65,20 @@ function entry(e: Record<string, unknown>, at: string): ManifestEntry {
   return e as unknown as ManifestEntry;
 }
 
-function sourceManifest(m: Record<string, unknown>, name: string, type: string, object: string, base: string | undefined): SourceManifest {
+function sourceManifest(m: Record<string, unknown>, name: string, type: string, object: string, base: string | undefined, entries: EntrySpool<ManifestEntry> | undefined): SourceManifest {
   const at = `sources.${name}`;
   if (!m || typeof m !== "object") fail(`${at} is missing`);
   if (m.type !== type) fail(`${at}.type is ${quoteName(String(m.type))}, complete.json says ${type}`);
   if (m.object !== object) fail(`${at}.object does not name the object complete.json lists for ${name}`);
   if (!Array.isArray(m.warnings) || !m.warnings.every((w) => isText(w))) fail(`${at}.warnings is not a list of texts`);
   if (type === "files") {
-    if (!isText(m.path) || !isCount(m.files) || !isCount(m.bytes) || !Array.isArray(m.entries)) fail(`${at}: path, files, bytes or entries malformed`);
-    (m.entries as Record<string, unknown>[]).forEach((e, i) => entry(e, `${at}.entries[${i}]`));
+    // The entries themselves were checked one by one as they streamed past; here only their number is left.
+    if (!isText(m.path) || !isCount(m.files) || !isCount(m.bytes) || !isCount(m.entries)) fail(`${at}: path, files, bytes or entries malformed`);
     if (m.base !== base) fail(`${at}.base ${quoteName(String(m.base ?? "none"))} is not the base complete.json names (${base ?? "none"})`);
     if (base !== undefined && (!isCount(m.stored_files) || !isCount(m.stored_bytes))) fail(`${at}: stored_files or stored_bytes malformed`);
+    m.entries = entries ?? new EntrySpool<ManifestEntry>();
   } else {
+    if (m.entries !== undefined) fail(`${at} is a ${type} source with file entries`);
     for (const k of ["server_version", "database", "pg_dump_version"]) if (!isText(m[k], 256)) fail(`${at}.${k} is not a text`);
     if (!VERSION.test(m.pg_dump_version as string)) fail(`${at}.pg_dump_version is not a version`);
     if (!Array.isArray(m.tables)) fail(`${at}.tables is not a list`);
@@ -84,17 +90,36 @@ function sourceManifest(m: Record<string, unknown>, name: string, type: string, 
 }
 
 /**
- * Parses and validates a decrypted manifest against its backup's (already validated) complete.json:
- * same id, exactly the same sources with the same types and objects, and well-formed entries. A
- * manifest is encrypted, but anyone holding the public recipient can write one: it is hostile input.
+ * Reads a decrypted manifest as it streams and validates it against its backup's (already
+ * validated) complete.json: same id, exactly the same sources with the same types and objects,
+ * and well-formed entries in tree order, each files source's entries spooled (entry-spool.ts) so
+ * that a tree of millions of files is never held in memory. A manifest is encrypted, but anyone
+ * holding the public recipient can write one: it is hostile input.
  */
-export function parseManifest(body: Buffer, rec: CompleteRecord): Manifest {
+export async function readManifestStream(json: AsyncIterable<Buffer>, rec: CompleteRecord): Promise<Manifest> {
   const key = rec.objects.find((o) => o.source === undefined)?.key ?? keys.manifest(rec.id);
+  const spools = new Map<string, { entries: EntrySpool<ManifestEntry>; last?: string }>();
+  const closeAll = () => {
+    for (const s of spools.values()) s.entries.close();
+  };
   let m: Record<string, unknown>;
+  let stage = "read";
   try {
-    m = JSON.parse(body.toString("utf8"));
-  } catch {
-    throw new StrongboxError("VERIFY", `${key}: decrypted manifest is not JSON`);
+    m = (await parseManifestStream(json, (name, value, i) => {
+      stage = "check";
+      let s = spools.get(name);
+      if (!s) spools.set(name, (s = { entries: new EntrySpool<ManifestEntry>() }));
+      const e = entry(value as Record<string, unknown>, `sources.${name}.entries[${i}]`);
+      if (s.last !== undefined && comparePaths(e.path, s.last) <= 0) fail(`sources.${name}.entries[${i}] ${quoteName(e.path.slice(0, 80))} is out of tree order (after ${quoteName(s.last.slice(0, 80))})`);
+      s.last = e.path;
+      s.entries.push(e);
+      stage = "read";
+    })) as Record<string, unknown>;
+  } catch (err) {
+    closeAll();
+    if (stage === "check" && !(err instanceof StrongboxError && err.code !== "VERIFY")) throw new StrongboxError("VERIFY", `${key}: ${(err as Error).message} (does not agree with complete.json: corrupt or forged)`);
+    if (err instanceof StrongboxError) throw err;
+    throw new StrongboxError("VERIFY", `${key}: decrypted manifest is not JSON (${(err as Error).message})`);
   }
   try {
     if (!m || typeof m !== "object" || Array.isArray(m)) fail("not a JSON object");
@@ -107,11 +132,19 @@ export function parseManifest(body: Buffer, rec: CompleteRecord): Manifest {
     if (listed.join("\n") !== held.join("\n")) fail(`holds sources ${held.map((n) => quoteName(n)).join(", ")}, complete.json lists ${listed.join(", ")}`);
     for (const s of rec.sources) {
       const object = rec.objects.find((o) => o.source === s.name && !o.part)!;
-      sourceManifest(sources[s.name], s.name, s.type, object.key, object.base);
+      sourceManifest(sources[s.name], s.name, s.type, object.key, object.base, spools.get(s.name)?.entries);
     }
     return m as unknown as Manifest;
   } catch (err) {
+    closeAll();
     if (err instanceof StrongboxError && err.code !== "VERIFY") throw err;
     throw new StrongboxError("VERIFY", `${key}: ${(err as Error).message} (does not agree with complete.json: corrupt or forged)`);
   }
+}
+
+/** The same, for a manifest already in memory. */
+export function parseManifest(body: Buffer, rec: CompleteRecord): Promise<Manifest> {
+  return readManifestStream((async function* () {
+    yield body;
+  })(), rec);
 }

@@ -7,7 +7,7 @@ import { NotFoundError, StrongboxError } from "../errors.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
 import { parseComplete, type CompleteRecord } from "./complete.js";
 import { BACKUPS, backupTime, DRILLS, idOfKey, isBackupId, keys, newestFirst } from "./layout.js";
-import { parseManifest, type Manifest } from "./manifest.js";
+import { readManifestStream, type Manifest } from "./manifest.js";
 
 export interface BackupListing {
   id: string;
@@ -208,16 +208,32 @@ export class Repository {
     // The limit applies to the decompressed JSON: a small forged object must not inflate without bound.
     // pipeline: a decryption failure reaches the reader, and a reader that stops tears both down.
     const json = algorithm === "none" ? plain : (pipelineCb(plain, createDecompressor(algorithm), () => {}) as unknown as Readable);
-    const body = await readAll(json, MAX_MANIFEST_BYTES).catch((err) => {
+    let seen = 0;
+    const limited = async function* (): AsyncGenerator<Buffer> {
+      try {
+        for await (const c of json as AsyncIterable<Buffer>) {
+          seen += c.length;
+          if (seen > MAX_MANIFEST_BYTES) throw new StrongboxError("VERIFY", `${object.key}: decompresses to more than a manifest may hold (${MAX_MANIFEST_BYTES} bytes)`);
+          yield c;
+        }
+      } catch (err) {
+        throw err instanceof StrongboxError ? err : new StrongboxError("VERIFY", `${object.key}: cannot decompress the manifest (${(err as Error).message})`);
+      }
+    };
+    try {
+      return await readManifestStream(limited(), rec);
+    } finally {
       plain.destroy();
-      throw err instanceof StrongboxError ? err : new StrongboxError("VERIFY", `${object.key}: cannot decompress the manifest (${(err as Error).message})`);
-    });
-    return parseManifest(body, rec);
+    }
   }
 }
 
-/** A manifest holds ~200 bytes per file: 1 GiB is five million files. */
-const MAX_MANIFEST_BYTES = 1024 ** 3;
+/**
+ * A manifest holds ~200 bytes per file: 16 GiB is eighty million files. It is read as a stream and
+ * spooled (entry-spool.ts), so the bound is on temporary disk, not memory; it stops a small forged
+ * object from inflating without end.
+ */
+const MAX_MANIFEST_BYTES = 16 * 1024 ** 3;
 
 /** Reads a stream to its end, keeping nothing. */
 export async function drain(stream: Readable): Promise<void> {

@@ -3,16 +3,20 @@ import type { Readable } from "node:stream";
 import { extractTar, scanTar, type ExtractedFile, type ExtractOptions } from "../archive/extract.js";
 import { makeExcluder } from "../archive/glob.js";
 import { packTar, type FileIdentity, type ManifestEntry } from "../archive/tar-pack.js";
-import { mtimeString, walkTree, type WalkEntry } from "../archive/walk.js";
+import { mtimeString, walkEntries, walkTree, type WalkEntry } from "../archive/walk.js";
 import type { FilesSourceConfig } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
 import { checkDumpdirs } from "../differential/dumpdir-check.js";
 import { planDifferential, stateEntries, type DiffPlan } from "../differential/plan.js";
 import { loadState, saveState } from "../differential/state.js";
 import { StrongboxError } from "../errors.js";
+import { EntrySpool } from "../repository/entry-spool.js";
 import type { FilesManifest, SourceManifest } from "../repository/manifest.js";
-import { describeDiff, diffTree } from "./tree-check.js";
+import { describeDiff, diffTree, TreeMatch } from "./tree-check.js";
 import type { Check, JobContext, Layers, RestoreTarget, Source, SourceArtifact } from "./source.js";
+
+/** Warnings a manifest lists; beyond them it says how many more the log holds. */
+const MAX_WARNINGS = 1000;
 
 type Pass = (data: Readable, o: Partial<ExtractOptions>) => Promise<void>;
 
@@ -31,20 +35,39 @@ export class FilesSource implements Source {
     });
     if (!st.isDirectory()) throw new StrongboxError("SOURCE", `source ${this.name}: ${root} is not a directory`);
     const warnings: string[] = [];
+    let unlisted = 0;
     const warn = (msg: string) => {
-      warnings.push(msg);
+      // A tree of millions of unreadable files must not grow the manifest without bound: the log has them all.
+      if (warnings.length < MAX_WARNINGS) warnings.push(msg);
+      else unlisted++;
       ctx.log.warn(`${this.name}: ${msg}`);
     };
-    const entries = await walkTree(root, { exclude: makeExcluder(this.cfg.exclude), oneFileSystem: this.cfg.one_file_system, warn });
+    const walk = { exclude: makeExcluder(this.cfg.exclude), oneFileSystem: this.cfg.one_file_system, warn };
     const tracked = Boolean(this.cfg.differential && ctx.differential);
-    const plan = tracked ? await this.choose(entries, ctx) : undefined;
+    // A differential is planned against the whole tree; a full streams it, listed once ahead for the ETA.
+    const listed = tracked ? await walkTree(root, walk) : undefined;
+    const plan = listed ? await this.choose(listed, ctx) : undefined;
+    let estimatedBytes = plan ? plan.changedBytes : 0;
+    if (!plan) for (const e of listed ?? walkEntries(root, { ...walk, warn: () => {} })) estimatedBytes += e.size;
     const stats = new Map<string, FileIdentity>();
-    const recorded: ManifestEntry[] = [];
+    const entries = new EntrySpool<ManifestEntry>();
+    /** A full of a differential source becomes the next base: its entries are kept for the state. */
+    const kept: ManifestEntry[] | undefined = tracked && !plan ? [] : undefined;
+    const count = { files: 0, bytes: 0, storedFiles: 0, storedBytes: 0 };
     const rootStat = lstatSync(root, { bigint: true });
-    const stream = packTar(root, entries, {
+    const stream = packTar(root, listed ?? walkEntries(root, walk), {
       warn,
       onEntry: (e, stat) => {
-        recorded.push(e);
+        entries.push(e);
+        kept?.push(e);
+        if (e.type === "file") {
+          count.files++;
+          count.bytes += e.size;
+          if (!plan?.unchanged.has(e.path)) {
+            count.storedFiles++;
+            count.storedBytes += e.size;
+          }
+        }
         if (tracked && stat) stats.set(e.path, stat);
       },
       onBytes: ctx.onBytes,
@@ -58,25 +81,21 @@ export class FilesSource implements Source {
           }
         : {}),
     });
-    const files = () => recorded.filter((e) => e.type === "file");
     return {
       stream,
       suffix: ".tar",
-      estimatedBytes: plan ? plan.changedBytes : entries.reduce((n, e) => n + e.size, 0),
+      estimatedBytes,
       ...(plan ? { base: { id: plan.base.full_id, objects: plan.base.full_objects.map((o) => o.key) } } : {}),
-      finish: async (): Promise<FilesManifest> => {
-        const stored = files().filter((e) => !plan?.unchanged.has(e.path));
-        return {
-          type: "files",
-          path: root,
-          object: "",
-          files: files().length,
-          bytes: files().reduce((n, e) => n + e.size, 0),
-          entries: recorded,
-          warnings,
-          ...(plan ? { base: plan.base.full_id, stored_files: stored.length, stored_bytes: stored.reduce((n, e) => n + e.size, 0) } : {}),
-        };
-      },
+      finish: async (): Promise<FilesManifest> => ({
+        type: "files",
+        path: root,
+        object: "",
+        files: count.files,
+        bytes: count.bytes,
+        entries,
+        warnings: unlisted ? [...warnings, `… and ${unlisted} more warnings (the log has every one)`] : warnings,
+        ...(plan ? { base: plan.base.full_id, stored_files: count.storedFiles, stored_bytes: count.storedBytes } : {}),
+      }),
       ...(tracked && !plan
         ? {
             commit: (b: { id: string; started_at: string; objects: string[] }) => {
@@ -86,8 +105,8 @@ export class FilesSource implements Source {
                 full_id: b.id,
                 full_started_at: b.started_at,
                 full_objects: b.objects.map((key) => ({ key })),
-                bytes: files().reduce((n, e) => n + e.size, 0),
-                entries: stateEntries(recorded, stats),
+                bytes: count.bytes,
+                entries: stateEntries(kept!, stats),
               });
               ctx.log.info(`${this.name}: full ${b.id} is now the base of differentials`, { state: file });
             },
@@ -136,20 +155,18 @@ export class FilesSource implements Source {
     return manifest;
   }
 
-  private check(m: FilesManifest, seen: ExtractedFile[]): Check[] {
-    const detail = describeDiff(diffTree(m.entries, seen));
-    return [{ name: `${this.name}: files match the manifest`, ok: !detail, detail: detail ?? `${m.entries.length} entries, ${m.files} files` }];
-  }
-
-  /** Reads a full (one pass), or a differential's base full and then the differential, into one tree. */
+  /** Reads a full (one pass, matched against the manifest as it goes), or a differential's base full and then the differential, into one tree. */
   private async read(layers: Layers, manifest: SourceManifest, pass: Pass): Promise<Check[]> {
     const m = this.manifestOf(manifest);
     if (!layers.base) {
-      const seen: ExtractedFile[] = [];
-      await layers.read((data) => pass(data, { onEntry: (e) => seen.push(e) }));
-      return this.check(m, seen);
+      const match = new TreeMatch(m.entries);
+      await layers.read((data) => pass(data, { onEntry: (e) => match.see(e) }));
+      const detail = describeDiff(match.finish());
+      return [{ name: `${this.name}: files match the manifest`, ok: !detail, detail: detail ?? `${m.entries.length} entries, ${m.files} files` }];
     }
-    const want = new Map(m.entries.map((e) => [e.path, e]));
+    // A differential's tree is gathered from two archives, so it is held in memory (about 300 bytes a file).
+    const expected = m.entries.toArray();
+    const want = new Map(expected.map((e) => [e.path, e]));
     const seen = new Map<string, ExtractedFile>();
     // From the base: only files and symlinks that the differential's tree holds unchanged.
     await layers.base.read((data) =>
@@ -171,8 +188,8 @@ export class FilesSource implements Source {
         onDumpdir: (dir, raw) => (dumpdirs.has(dir) ? repeated.push(dir || ".") : dumpdirs.set(dir, raw)),
       }),
     );
-    const tree = describeDiff(diffTree(m.entries, [...seen.values()]));
-    const dumps = repeated.length ? `dumpdir given twice for ${repeated.join(", ")}` : checkDumpdirs(m.entries, dumpdirs);
+    const tree = describeDiff(diffTree(expected, [...seen.values()]));
+    const dumps = repeated.length ? `dumpdir given twice for ${repeated.join(", ")}` : checkDumpdirs(expected, dumpdirs);
     return [
       {
         name: `${this.name}: files match the manifest (base ${layers.base.id} + differential)`,

@@ -1,41 +1,84 @@
 import type { ExtractedFile } from "../archive/extract.js";
+import { comparePaths } from "../archive/path-order.js";
 import type { ManifestEntry } from "../archive/tar-pack.js";
 
+/** What differs; each list holds the first LIMIT paths, `counts` how many there are. */
 export interface TreeDiff {
   missing: string[];
   extra: string[];
   changed: { path: string; why: string }[];
+  counts: { missing: number; extra: number; changed: number };
 }
 
 const LIMIT = 20;
 
-/** Compares what an archive (or a restored tree) holds with the manifest's entries. */
-export function diffTree(expected: ManifestEntry[], actual: ExtractedFile[]): TreeDiff {
-  const want = new Map(expected.map((e) => [e.path, e]));
-  const diff: TreeDiff = { missing: [], extra: [], changed: [] };
-  const seen = new Set<string>();
-  for (const a of actual) {
-    seen.add(a.path);
-    const e = want.get(a.path);
-    if (!e) {
-      diff.extra.push(a.path);
-      continue;
+/**
+ * Compares what an archive (or a restored tree) holds with the manifest's entries in one pass:
+ * both are in tree order (path-order.ts), so the two lists are merged like sorted files and
+ * nothing but the current entry of each is held, whatever the tree's size. Entries must be fed
+ * in that order; one that is not is reported as altered.
+ */
+export class TreeMatch {
+  private readonly want: Iterator<ManifestEntry>;
+  private next: ManifestEntry | undefined;
+  private last: string | undefined;
+  private readonly diff: TreeDiff = { missing: [], extra: [], changed: [], counts: { missing: 0, extra: 0, changed: 0 } };
+
+  constructor(expected: Iterable<ManifestEntry>) {
+    this.want = expected[Symbol.iterator]();
+    this.advance();
+  }
+
+  see(a: ExtractedFile): void {
+    if (this.last !== undefined && comparePaths(a.path, this.last) <= 0) return this.changed(a.path, `out of tree order (after ${this.last})`);
+    this.last = a.path;
+    while (this.next && comparePaths(this.next.path, a.path) < 0) {
+      this.note("missing", this.next.path);
+      this.advance();
     }
-    if (e.type !== a.type) diff.changed.push({ path: a.path, why: `is a ${a.type}, manifest says ${e.type}` });
+    const e = this.next;
+    if (!e || e.path !== a.path) return this.note("extra", a.path);
+    this.advance();
+    if (e.type !== a.type) this.changed(a.path, `is a ${a.type}, manifest says ${e.type}`);
     else if (e.type === "file") {
-      if (e.size !== a.size) diff.changed.push({ path: a.path, why: `size ${a.size}, manifest says ${e.size}` });
-      else if (e.sha256 !== a.sha256) diff.changed.push({ path: a.path, why: "SHA-256 differs from the manifest" });
+      if (e.size !== a.size) this.changed(a.path, `size ${a.size}, manifest says ${e.size}`);
+      else if (e.sha256 !== a.sha256) this.changed(a.path, "SHA-256 differs from the manifest");
     }
   }
-  for (const e of expected) if (!seen.has(e.path)) diff.missing.push(e.path);
-  return diff;
+
+  /** Everything the manifest lists that was not seen is missing. */
+  finish(): TreeDiff {
+    for (; this.next; this.advance()) this.note("missing", this.next.path);
+    return this.diff;
+  }
+
+  private advance(): void {
+    const r = this.want.next();
+    this.next = r.done ? undefined : r.value;
+  }
+
+  private note(kind: "missing" | "extra", path: string): void {
+    if (this.diff.counts[kind]++ < LIMIT) this.diff[kind].push(path);
+  }
+
+  private changed(path: string, why: string): void {
+    if (this.diff.counts.changed++ < LIMIT) this.diff.changed.push({ path, why });
+  }
+}
+
+/** The same comparison for lists in any order (a differential's tree, gathered from two archives). */
+export function diffTree(expected: ManifestEntry[], actual: ExtractedFile[]): TreeDiff {
+  const byPath = <T extends { path: string }>(xs: T[]) => [...xs].sort((x, y) => comparePaths(x.path, y.path));
+  const m = new TreeMatch(byPath(expected));
+  for (const a of byPath(actual)) m.see(a);
+  return m.finish();
 }
 
 export function describeDiff(d: TreeDiff): string | undefined {
   const parts: string[] = [];
-  const list = (xs: string[]) => xs.slice(0, LIMIT).join(", ") + (xs.length > LIMIT ? `, … (${xs.length - LIMIT} more)` : "");
-  if (d.missing.length) parts.push(`${d.missing.length} missing: ${list(d.missing)}`);
-  if (d.extra.length) parts.push(`${d.extra.length} extra: ${list(d.extra)}`);
-  if (d.changed.length) parts.push(`${d.changed.length} altered: ${list(d.changed.map((c) => `${c.path} (${c.why})`))}`);
+  const list = (xs: string[], n: number) => xs.join(", ") + (n > xs.length ? `, … (${n - xs.length} more)` : "");
+  if (d.counts.missing) parts.push(`${d.counts.missing} missing: ${list(d.missing, d.counts.missing)}`);
+  if (d.counts.extra) parts.push(`${d.counts.extra} extra: ${list(d.extra, d.counts.extra)}`);
+  if (d.counts.changed) parts.push(`${d.counts.changed} altered: ${list(d.changed.map((c) => `${c.path} (${c.why})`), d.counts.changed)}`);
   return parts.length ? parts.join("; ") : undefined;
 }

@@ -61,7 +61,9 @@ describe("hostile archives are refused by restore and verify (exit 3), writing n
     ["an absolute GNU long name", () => archive(gnuLong("L", canary), fileEntry("harmless", "x")), /absolute path/],
     ["a write through a symlink to '..'", () => archive(rawHeader({ name: "up", typeflag: "2", linkname: ".." }), fileEntry("up/evil", "x")), /below "up", which is a symlink/],
     ["a write through an absolute symlink", () => archive(rawHeader({ name: "l", typeflag: "2", linkname: "/tmp" }), fileEntry(`l/strongbox-hostile-${process.pid}`, "x")), /which is a symlink/],
-    ["a symlink chain", () => archive(rawHeader({ name: "a", typeflag: "2", linkname: "b" }), rawHeader({ name: "b", typeflag: "2", linkname: ".." }), fileEntry("a/evil", "x")), /which is a symlink/],
+    ["a symlink chain", () => archive(rawHeader({ name: "a", typeflag: "2", linkname: "b" }), rawHeader({ name: "b", typeflag: "2", linkname: ".." }), fileEntry("a/evil", "x")), /out of the order strongbox writes/],
+    ["entries out of tree order (b before a)", () => archive(fileEntry("b", "1"), fileEntry("a", "2")), /out of the order strongbox writes/],
+    ["a directory listed after its own contents", () => archive(fileEntry("d/x", "1"), rawHeader({ name: "d/", typeflag: "5" })), /out of the order strongbox writes/],
     ["a directory below a symlink", () => archive(rawHeader({ name: "l", typeflag: "2", linkname: "/" }), rawHeader({ name: "l/tmp/", typeflag: "5" })), /which is a symlink/],
     ["a GNU long link name on a symlink, then a write through it", () => archive(gnuLong("K", "/tmp"), rawHeader({ name: "k", typeflag: "2", linkname: "x" }), fileEntry("k/evil", "x")), /which is a symlink/],
     ["a hard link out of the target", () => archive(rawHeader({ name: "h", typeflag: "1", linkname: "../../../etc/passwd" })), /hard link, which strongbox never writes/],
@@ -112,7 +114,7 @@ describe("hostile archives are refused by restore and verify (exit 3), writing n
   });
 
   it("strips setuid and setgid bits unless --keep-setuid, and says so", async () => {
-    const tar = archive(fileEntry("suid", "#!/bin/sh\n", { mode: "0006755\0" }), rawHeader({ name: "sgid-dir/", typeflag: "5", mode: "0002775\0" }));
+    const tar = archive(rawHeader({ name: "sgid-dir/", typeflag: "5", mode: "0002775\0" }), fileEntry("suid", "#!/bin/sh\n", { mode: "0006755\0" }));
     const s = sandbox();
     const warnings: string[] = [];
     await extractTar(Readable.from([tar]), s.target, { warn: (m) => warnings.push(m) });

@@ -71,6 +71,7 @@ export async function forgeBackup(store: Store, recipient: string, o: ForgeOptio
     const artifact = await new FilesSource({ name: "forged", type: "files", path: dir, exclude: [], one_file_system: false }).backup({ log: silentLogger });
     const plain = await collect(artifact.stream);
     const part: any = await artifact.finish();
+    part.entries = part.entries.toArray(); // a plain list, for the tests' manifest hooks to tamper with
     const key = o.objectKey?.(id, name) ?? keys.object(id, `${name}.tar.age`);
     part.object = key;
     manifest.sources[name] = part;
