@@ -49,7 +49,7 @@ try {
   const manifest = { format: FORMAT, id, created_at: new Date().toISOString(), host: hostname(), sources: { tree: { type: "files", path: "/srv/tree", object: objectKey, files, bytes, entries, warnings: [] } } };
   const manifestKey = keys.manifest(id, ".zst");
   const sealed = createSealStream([recipient]);
-  await storeStream(store, manifestKey, [Readable.from(manifestJson(manifest), { highWaterMark: 1 }), createCompressor({ algorithm: "zstd", level: 1 }), sealed]);
+  await storeStream(store, manifestKey, [Readable.from(manifestJson(manifest), { highWaterMark: 1 }), createCompressor({ algorithm: "zstd", level: 1, serial: true }), sealed]);
   entries.close();
   const written = performance.now();
   const rec = {

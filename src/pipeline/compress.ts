@@ -7,6 +7,8 @@ export type Algorithm = "zstd" | "gzip" | "none";
 export interface Compression {
   algorithm: Algorithm;
   level?: number;
+  /** zstd as one streamed frame on one thread (the manifest: small in flight, text that packs well). */
+  serial?: boolean;
 }
 
 export function parseCompression(spec: string): Compression {
@@ -30,7 +32,9 @@ export function createCompressor(c: Compression): Transform {
     case "gzip":
       return zlib.createGzip({ level: c.level ?? 6 });
     case "zstd":
-      return new ParallelZstdCompress(c.level ?? DEFAULT_ZSTD_LEVEL);
+      return c.serial
+        ? zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: c.level ?? DEFAULT_ZSTD_LEVEL } })
+        : new ParallelZstdCompress(c.level ?? DEFAULT_ZSTD_LEVEL);
   }
 }
 

@@ -138,7 +138,7 @@ export async function runBackup(o: {
   // Compressed like the data: a tree's manifest is mostly paths and hashes (20,000 files: 4.2 MB → 0.8 MB).
   const manifestKey = keys.manifest(id, EXTENSION[compression.algorithm]);
   // zstd level 1: mostly SHA-256 hex, which higher levels do not shrink further (measured: level 1 782 kB, 3 945 kB, 19 739 kB).
-  const manifestCompression = compression.algorithm === "zstd" ? { algorithm: "zstd" as const, level: 1 } : compression;
+  const manifestCompression = compression.algorithm === "zstd" ? { algorithm: "zstd" as const, level: 1, serial: true } : compression;
   try {
     objects.push(await storeObject(manifestKey, Readable.from(manifestJson(manifest), { highWaterMark: 1 }), manifestCompression));
   } finally {

@@ -79,7 +79,7 @@ export class EntrySpool<T> {
     this.fd = -1;
   }
 
-  /** Whole lines, in blocks (a line never straddles two). */
+  /** Whole lines, in blocks (a line never straddles two); from a file, each block reuses one buffer. */
   private *rawBlocks(): Generator<Buffer> {
     this.cut();
     if (this.fd === -1) throw new Error("entry spool read after close");
@@ -96,8 +96,9 @@ export class EntrySpool<T> {
       pos += n;
       const end = carry + n;
       const last = buf.lastIndexOf(10, end - 1);
-      // Lines are far shorter than the buffer, so a full buffer always holds a newline.
-      yield Buffer.from(buf.subarray(0, last + 1));
+      // Lines are far shorter than the buffer, so a full buffer always holds a newline. The view
+      // is only good until the next block: readers copy what they keep (jsonElements does).
+      yield buf.subarray(0, last + 1);
       buf.copy(buf, 0, last + 1, end);
       carry = end - last - 1;
     }
@@ -105,14 +106,17 @@ export class EntrySpool<T> {
 
   private cut(): void {
     if (!this.used) return;
-    const block = this.current.subarray(0, this.used);
+    if (this.fd === undefined && this.memoryBytes + this.used > this.memoryLimit) this.toFile();
+    if (this.fd !== undefined) {
+      // Written at once: the block is filled again, so a large tree makes no garbage here.
+      this.write(this.current.subarray(0, this.used));
+      this.used = 0;
+      return;
+    }
+    this.blocks.push(this.current.subarray(0, this.used));
+    this.memoryBytes += this.used;
     this.current = Buffer.allocUnsafe(BLOCK);
     this.used = 0;
-    if (this.fd === undefined && this.memoryBytes + block.length > this.memoryLimit) this.toFile();
-    if (this.fd === undefined) {
-      this.blocks.push(block);
-      this.memoryBytes += block.length;
-    } else this.write(block);
   }
 
   private toFile(): void {
