@@ -1,7 +1,7 @@
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
@@ -28,6 +28,15 @@ function start(args: string[], env: NodeJS.ProcessEnv, o: { detached?: boolean }
   child.stdout.on("data", (d) => (stdout += d));
   const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
   return { child, exited, stderr: () => stderr, stdout: () => stdout };
+}
+
+/** The size of a file, 0 when it is gone (a spool file can be removed between readdir and stat). */
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
 function bigTree(label: string, files: number, mb: number): string {
@@ -89,8 +98,9 @@ describe.skipIf(!s3)("interrupting a backup to S3 (Ceph RGW)", () => {
     const lockDir = withLockDir(repo);
     const spool = tempDir("spool9");
     const run = start(["-c", repo.configFile, "backup", "now"], { TMPDIR: spool });
-    await until(() => readdirSync(spool).some((f) => f.startsWith("strongbox-part-")));
-    await new Promise((r) => setTimeout(r, 200));
+    // kill once a part file holds data (not on a timer: on a loaded machine the first bytes can
+    // take longer than any fixed delay)
+    await until(() => readdirSync(spool).some((f) => f.startsWith("strongbox-part-") && sizeOf(join(spool, f)) >= 64 << 10));
     run.child.kill("SIGKILL");
     await run.exited;
     const left = readdirSync(spool).filter((f) => f.startsWith("strongbox-part-"));
@@ -119,10 +129,9 @@ describe("leftovers and locks on a local repository", () => {
     const run = start(["-c", repo.configFile, "backup", "now"], { TMPDIR: tempDir("t") });
     const tmpFile = await until(() => {
       if (!existsSync(backups)) return undefined;
-      for (const id of readdirSync(backups)) for (const f of readdirSync(join(backups, id))) if (f.startsWith(".strongbox-tmp-")) return join(backups, id, f);
+      for (const id of readdirSync(backups)) for (const f of readdirSync(join(backups, id))) if (f.startsWith(".strongbox-tmp-") && sizeOf(join(backups, id, f)) >= 64 << 10) return join(backups, id, f);
       return undefined;
     });
-    await new Promise((r) => setTimeout(r, 150));
     run.child.kill("SIGKILL");
     await run.exited;
     expect(existsSync(tmpFile)).toBe(true);
