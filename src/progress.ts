@@ -50,6 +50,11 @@ export class Progress {
     }
   }
 
+  /** The expected total, when it is known only after the work began (counted beside it). */
+  setTotal(n: number): void {
+    this.total = n;
+  }
+
   get done(): number {
     return this.bytes;
   }

@@ -22,42 +22,51 @@ export interface TarEntry {
   dumpdir?: string;
 }
 
-const TYPEFLAG: Record<EntryType, string> = { file: "0", dir: "5", symlink: "2" };
+const TYPEFLAG: Record<EntryType, number> = { file: 0x30, dir: 0x35, symlink: 0x32 }; // "0", "5", "2"
 
+/** `value` as len-1 octal digits and a NUL; false (nothing written) when it does not fit. */
 function octal(buf: Buffer, off: number, len: number, value: number): boolean {
-  const s = Math.floor(value).toString(8);
-  if (s.length > len - 1) return false;
-  buf.write(s.padStart(len - 1, "0") + "\0", off, len, "latin1");
+  let v = Math.floor(value);
+  if (v >= 8 ** (len - 1)) return false;
+  buf[off + len - 1] = 0;
+  for (let i = off + len - 2; i >= off; i--) {
+    buf[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
   return true;
 }
 
-function paxRecord(key: string, value: string): Buffer {
+function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
-  let len = Buffer.byteLength(body) + 1;
-  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
-  return Buffer.from(`${len}${body}`, "utf8");
+  const bytes = Buffer.byteLength(body);
+  let len = bytes + 1;
+  while (String(len).length + bytes !== len) len = String(len).length + bytes;
+  return `${len}${body}`;
 }
+
+const PLAIN = /^[\x20-\x7e]*$/;
 
 function isPlainAscii(s: string, max: number): boolean {
-  return Buffer.byteLength(s) <= max && /^[\x20-\x7e]*$/.test(s);
+  return s.length <= max && PLAIN.test(s); // plain ASCII: one byte a character
 }
 
-function rawHeader(name: string, e: Omit<TarEntry, "path">, typeflag: string, size: number): Buffer {
-  const h = Buffer.alloc(BLOCK);
-  h.write(name, 0, 100, "utf8");
-  octal(h, 100, 8, e.mode & 0o7777);
-  if (!octal(h, 108, 8, e.uid)) octal(h, 108, 8, 0);
-  if (!octal(h, 116, 8, e.gid)) octal(h, 116, 8, 0);
-  octal(h, 124, 12, size);
-  octal(h, 136, 12, Math.max(0, Math.floor(Number(e.mtime))));
-  h.write(typeflag, 156, 1, "latin1");
-  if (e.linkname && isPlainAscii(e.linkname, 100)) h.write(e.linkname, 157, 100, "utf8");
-  h.write("ustar\0" + "00", 257, 8, "latin1");
-  h.fill(" ", 148, 156);
+const USTAR = Buffer.from("ustar\0" + "00", "latin1");
+
+/** One 512-byte ustar header at buf[off], which must be zero. */
+function rawHeader(buf: Buffer, off: number, name: string, e: Omit<TarEntry, "path">, typeflag: number, size: number): void {
+  buf.write(name, off, 100, "utf8");
+  octal(buf, off + 100, 8, e.mode & 0o7777);
+  if (!octal(buf, off + 108, 8, e.uid)) octal(buf, off + 108, 8, 0);
+  if (!octal(buf, off + 116, 8, e.gid)) octal(buf, off + 116, 8, 0);
+  octal(buf, off + 124, 12, size);
+  octal(buf, off + 136, 12, Math.max(0, Math.floor(Number(e.mtime))));
+  buf[off + 156] = typeflag;
+  if (e.linkname && isPlainAscii(e.linkname, 100)) buf.write(e.linkname, off + 157, 100, "utf8");
+  USTAR.copy(buf, off + 257);
+  buf.fill(0x20, off + 148, off + 156);
   let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += h[i]; // indexed: a Buffer's iterator costs ~10× more per header
-  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8, "latin1");
-  return h;
+  for (let i = off; i < off + BLOCK; i++) sum += buf[i]; // indexed: a Buffer's iterator costs ~10× more per header
+  octal(buf, off + 148, 7, sum); // six digits and a NUL (the largest sum, 512 × 255, has six), then the space
 }
 
 function pad(size: number): number {
@@ -68,22 +77,48 @@ export function paddingFor(size: number): Buffer {
   return Buffer.alloc(pad(size));
 }
 
+/** What an entry's header needs: its PAX records (when ustar cannot hold a field exactly) and its length. */
+export interface HeaderPlan {
+  entry: TarEntry;
+  name: string;
+  pax: string;
+  paxBytes: number;
+  /** Bytes of the whole header: 512, or a PAX header, its padded records and then the 512. */
+  length: number;
+}
+
+export function planHeader(e: TarEntry): HeaderPlan {
+  const name = e.type === "dir" ? `${e.path}/` : e.path;
+  let pax = "";
+  if (!isPlainAscii(name, 100)) pax += paxRecord("path", name);
+  if (e.linkname !== undefined && !isPlainAscii(e.linkname, 100)) pax += paxRecord("linkpath", e.linkname);
+  if (e.size > 0o77777777777) pax += paxRecord("size", String(e.size));
+  if (e.mtime.includes(".")) pax += paxRecord("mtime", e.mtime);
+  if (e.uid > 0o7777777) pax += paxRecord("uid", String(e.uid));
+  if (e.gid > 0o7777777) pax += paxRecord("gid", String(e.gid));
+  if (e.type === "dir" && e.dumpdir !== undefined) pax += paxRecord("GNU.dumpdir", e.dumpdir);
+  const paxBytes = pax ? Buffer.byteLength(pax) : 0;
+  return { entry: e, name, pax, paxBytes, length: pax ? BLOCK + blocksFor(paxBytes) + BLOCK : BLOCK };
+}
+
+/** Writes a planned header at buf[off] (plan.length bytes, zeroed here first). */
+export function writeHeader(buf: Buffer, off: number, plan: HeaderPlan): void {
+  const e = plan.entry;
+  buf.fill(0, off, off + plan.length);
+  if (plan.pax) {
+    rawHeader(buf, off, "PaxHeader", { ...e, mtime: e.mtime.split(".")[0] }, 0x78 /* x */, plan.paxBytes);
+    buf.write(plan.pax, off + BLOCK, plan.paxBytes, "utf8");
+    off += BLOCK + blocksFor(plan.paxBytes);
+  }
+  rawHeader(buf, off, isPlainAscii(plan.name, 100) ? plan.name : "strongbox-long-name", e, TYPEFLAG[e.type], e.type === "file" ? e.size : 0);
+}
+
 /** The header block(s) for an entry: a PAX header first whenever ustar cannot hold a field exactly. */
 export function encodeHeader(e: TarEntry): Buffer {
-  const name = e.type === "dir" ? `${e.path}/` : e.path;
-  const records: Buffer[] = [];
-  if (!isPlainAscii(name, 100)) records.push(paxRecord("path", name));
-  if (e.linkname !== undefined && !isPlainAscii(e.linkname, 100)) records.push(paxRecord("linkpath", e.linkname));
-  if (e.size > 0o77777777777) records.push(paxRecord("size", String(e.size)));
-  if (e.mtime.includes(".")) records.push(paxRecord("mtime", e.mtime));
-  if (e.uid > 0o7777777) records.push(paxRecord("uid", String(e.uid)));
-  if (e.gid > 0o7777777) records.push(paxRecord("gid", String(e.gid)));
-  if (e.type === "dir" && e.dumpdir !== undefined) records.push(paxRecord("GNU.dumpdir", e.dumpdir));
-  const main = rawHeader(isPlainAscii(name, 100) ? name : "strongbox-long-name", e, TYPEFLAG[e.type], e.type === "file" ? e.size : 0);
-  if (records.length === 0) return main;
-  const body = Buffer.concat(records);
-  const paxHeader = rawHeader("PaxHeader", { ...e, mtime: e.mtime.split(".")[0] }, "x", body.length);
-  return Buffer.concat([paxHeader, body, paddingFor(body.length), main]);
+  const plan = planHeader(e);
+  const buf = Buffer.allocUnsafe(plan.length);
+  writeHeader(buf, 0, plan);
+  return buf;
 }
 
 export const END_OF_ARCHIVE = Buffer.alloc(BLOCK * 2);

@@ -1,8 +1,7 @@
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, promises as fsp, readSync } from "node:fs";
-import { join } from "node:path";
 import { Readable } from "node:stream";
-import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarEntry } from "./tar-header.js";
+import { blocksFor, encodeHeader, END_OF_ARCHIVE, paddingFor, planHeader, writeHeader, type TarEntry } from "./tar-header.js";
 import { mtimeString, type WalkEntry } from "./walk.js";
 
 export interface ManifestEntry {
@@ -35,22 +34,46 @@ const READ_SIZE = 1024 * 1024;
 const SMALL_FILE = 256 * 1024;
 /** Headers and small files leave in pieces of at least this size: one stream write per file costs more than the file. */
 const OUT_BATCH = 512 * 1024;
+/** The batch's buffer: room for a small file past OUT_BATCH, so most slabs leave without a copy. */
+const SLAB = OUT_BATCH + 320 * 1024;
 
-/** Gathers small pieces of the archive; a piece of OUT_BATCH or more passes without a copy. */
+/**
+ * Gathers small pieces of the archive into slabs of at least OUT_BATCH bytes; a piece of OUT_BATCH
+ * or more passes without a copy. Small files and headers are written straight into the slab
+ * (`reserve`), so a file costs no buffer of its own. A slab once sent is never written again.
+ */
 class OutBatch {
-  private parts: Buffer[] = [];
-  private length = 0;
+  private slab = Buffer.allocUnsafe(SLAB);
+  private used = 0;
   add(b: Buffer): Buffer[] {
     if (b.length >= OUT_BATCH) return [...this.take(), b];
-    this.parts.push(b);
-    this.length += b.length;
-    return this.length >= OUT_BATCH ? this.take() : [];
+    const out = this.room(b.length);
+    b.copy(this.slab, this.used);
+    this.used += b.length;
+    return this.used >= OUT_BATCH ? [...out, ...this.take()] : out;
+  }
+  /** Makes room for n bytes at `at()` (sending the slab if it is too full); `commit` then counts them. */
+  room(n: number): Buffer[] {
+    if (this.used + n <= this.slab.length) return [];
+    const out = this.take();
+    if (n > this.slab.length) this.slab = Buffer.allocUnsafe(n);
+    return out;
+  }
+  get buffer(): Buffer {
+    return this.slab;
+  }
+  at(): number {
+    return this.used;
+  }
+  commit(n: number): Buffer[] {
+    this.used += n;
+    return this.used >= OUT_BATCH ? this.take() : [];
   }
   take(): Buffer[] {
-    if (!this.length) return [];
-    const out = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
-    this.parts = [];
-    this.length = 0;
+    if (!this.used) return [];
+    const out = this.slab.subarray(0, this.used);
+    this.slab = Buffer.allocUnsafe(SLAB);
+    this.used = 0;
     return [out];
   }
 }
@@ -60,13 +83,13 @@ const cannotOpen = (path: string, code: string | undefined) =>
 const replaced = (path: string) => `${path}: replaced by something else while backing up, not backed up`;
 
 /**
- * Reads a small file whole (header + padded body) with synchronous calls.
+ * Archives a small file whole (header + padded body, straight into the batch) with synchronous calls.
  * undefined: skipped (reported); null: no longer small, let the streaming path handle it.
  */
-function readSmallFile(root: string, e: WalkEntry, warn: (m: string) => void): { header: Buffer; body: Buffer; entry: ManifestEntry; stat: FileIdentity } | null | undefined {
+function packSmallFile(abs: string, e: WalkEntry, out: OutBatch, warn: (m: string) => void): { pieces: Buffer[]; entry: ManifestEntry; stat: FileIdentity } | null | undefined {
   let fd: number;
   try {
-    fd = openSync(join(root, e.path), constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     warn(cannotOpen(e.path, code));
@@ -80,20 +103,28 @@ function readSmallFile(root: string, e: WalkEntry, warn: (m: string) => void): {
     }
     const size = Number(st.size);
     if (size > SMALL_FILE) return null;
-    const padded = size + paddingFor(size).length;
-    const body = Buffer.alloc(padded);
+    const mtime = mtimeString(st);
+    const mode = Number(st.mode & 0o7777n);
+    const plan = planHeader({ ...e, size, mtime, mode });
+    const padded = blocksFor(size);
+    // One byte more than the file: a read that fills it means the file grew since fstat.
+    const pieces = out.room(plan.length + padded + 1);
+    const buf = out.buffer;
+    const at = out.at();
+    writeHeader(buf, at, plan);
+    const body = at + plan.length;
     let done = 0;
-    while (done < size) {
-      const n = readSync(fd, body, done, size - done, done);
+    while (done <= size) {
+      const n = readSync(fd, buf, body + done, size + 1 - done, done);
       if (n === 0) break;
       done += n;
     }
     if (done < size) warn(`${e.path}: shrank while being read; archived zero-padded to ${size} bytes`);
-    else if (readSync(fd, Buffer.alloc(1), 0, 1, size) > 0) warn(`${e.path}: changed while being read; the archived copy may be inconsistent`);
-    const mtime = mtimeString(st);
-    const mode = Number(st.mode & 0o7777n);
-    const entry: ManifestEntry = { path: e.path, type: "file", size, mode, mtime, sha256: createHash("sha256").update(body.subarray(0, size)).digest("hex") };
-    return { header: encodeHeader({ ...e, size, mtime, mode }), body, entry, stat: identity(st) };
+    else if (done > size) warn(`${e.path}: changed while being read; the archived copy may be inconsistent`);
+    buf.fill(0, body + Math.min(done, size), body + padded);
+    const entry: ManifestEntry = { path: e.path, type: "file", size, mode, mtime, sha256: hash("sha256", buf.subarray(body, body + size), "hex") };
+    pieces.push(...out.commit(plan.length + padded));
+    return { pieces, entry, stat: identity(st) };
   } finally {
     closeSync(fd);
   }
@@ -117,6 +148,7 @@ export function packTar(
   },
 ): Readable {
   const diff = o.diff;
+  const prefix = root.endsWith("/") ? root : `${root}/`;
   async function* generate(): AsyncGenerator<Buffer> {
     const out = new OutBatch();
     if (diff) yield* out.add(encodeHeader({ ...diff.root, path: ".", type: "dir", size: 0, dumpdir: diff.dumpdirs.get("") }));
@@ -135,11 +167,10 @@ export function packTar(
       if (e.size <= SMALL_FILE) {
         // Small files are read with synchronous calls: on 20,000 files the thread-pool round
         // trips of async open/fstat/read/close cost more than the reads themselves.
-        const small = readSmallFile(root, e, o.warn);
+        const small = packSmallFile(prefix + e.path, e, out, o.warn);
         if (small === undefined) continue;
         if (small !== null) {
-          yield* out.add(small.header);
-          if (small.body.length) yield* out.add(small.body);
+          yield* small.pieces;
           o.onBytes?.(small.entry.size);
           o.onEntry(small.entry, small.stat);
           continue;
@@ -147,7 +178,7 @@ export function packTar(
       }
       let fh: fsp.FileHandle;
       try {
-        fh = await fsp.open(join(root, e.path), constants.O_RDONLY | constants.O_NOFOLLOW);
+        fh = await fsp.open(prefix + e.path, constants.O_RDONLY | constants.O_NOFOLLOW);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         o.warn(cannotOpen(e.path, code));

@@ -1,5 +1,4 @@
 import { lstatSync, readdirSync, readlinkSync } from "node:fs";
-import { join } from "node:path";
 import type { TarEntry } from "./tar-header.js";
 
 /**
@@ -26,8 +25,9 @@ type WalkOptions = { exclude: (rel: string) => boolean; oneFileSystem?: boolean;
  */
 export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry> {
   const rootStat = lstatSync(root, { bigint: true });
+  const prefix = root.endsWith("/") ? root : `${root}/`; // joined by hand: path.join costs more than the lstat on small trees
   function* visit(rel: string): Generator<WalkEntry> {
-    const abs = rel ? join(root, rel) : root;
+    const abs = rel ? prefix + rel : root;
     let names: string[];
     try {
       names = readdirSync(abs).sort();
@@ -40,7 +40,7 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
       if (o.exclude(childRel)) continue;
       let st;
       try {
-        st = lstatSync(join(root, childRel), { bigint: true });
+        st = lstatSync(prefix + childRel, { bigint: true });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== "ENOENT") o.warn(`${childRel}: cannot stat (${code})`);
@@ -56,7 +56,7 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
       } else if (st.isSymbolicLink()) {
         let linkname: string;
         try {
-          linkname = readlinkSync(join(root, childRel));
+          linkname = readlinkSync(prefix + childRel);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== "ENOENT") o.warn(`${childRel}: cannot read symlink`);
           continue;

@@ -1,5 +1,4 @@
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { http, https } from "./builtins.js";
 import { proxiedAgents } from "./proxy.js";
 
 let agents: ReturnType<typeof proxiedAgents> | undefined;
@@ -13,7 +12,7 @@ export function send(url: string, o: { method: string; headers?: Record<string, 
   const u = new URL(url);
   const body = o.body === undefined ? undefined : Buffer.from(o.body);
   return new Promise((resolve, reject) => {
-    const req = (u.protocol === "https:" ? httpsRequest : httpRequest)(
+    const req = (u.protocol === "https:" ? https.request : http.request)(
       u,
       { method: o.method, agent: u.protocol === "https:" ? agents!.https : agents!.http, headers: { ...o.headers, ...(body ? { "content-length": String(body.length) } : {}) } },
       (res) => {

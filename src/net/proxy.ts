@@ -1,8 +1,9 @@
 // Outbound proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY and their lower-case forms), for S3 and
 // notifications alike, through Node's built-in proxy support in http.Agent (CONNECT for https,
 // absolute-URI requests for http; credentials in the proxy URL become Proxy-Authorization).
-import { Agent as HttpAgent, type AgentOptions } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
+import type { Agent as HttpAgent, AgentOptions } from "node:http";
+import type { Agent as HttpsAgent } from "node:https";
+import { http, https } from "./builtins.js";
 import { registerSecret } from "../secrets.js";
 
 type Env = NodeJS.ProcessEnv;
@@ -28,7 +29,7 @@ export function proxyEnv(env: Env = process.env): Env {
 /** http and https agents that go through the configured proxy (or directly, when none is set or NO_PROXY matches). */
 export function proxiedAgents(options: AgentOptions = {}, env: Env = process.env): { http: HttpAgent; https: HttpsAgent } {
   const proxy = proxyEnv(env);
-  return { http: new HttpAgent({ ...options, proxyEnv: proxy }), https: new HttpsAgent({ ...options, proxyEnv: proxy }) };
+  return { http: new http.Agent({ ...options, proxyEnv: proxy }), https: new https.Agent({ ...options, proxyEnv: proxy }) };
 }
 
 /** The proxy a request to `url` would use, without credentials; undefined when it goes directly. */

@@ -94,15 +94,17 @@ export async function runBackup(o: {
     let progress: Progress | undefined;
     const artifact = await source.backup({ log: o.log, signal: o.signal, onBytes: (n) => progress?.add(n), differential });
     progress = new Progress(o.log, source.name, artifact.estimatedBytes);
+    artifact.laterEstimate?.onTotal((n) => progress?.setTotal(n));
     const key = keys.object(id, `${source.name}${artifact.suffix}${EXTENSION[compression.algorithm]}.age`);
     let stored: CompleteObject;
     try {
       stored = { ...(await storeObject(key, artifact.stream, true)), source: source.name, ...(artifact.base ? { base: artifact.base.id } : {}) };
     } catch (err) {
-      progress.finish();
       throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name}`);
+    } finally {
+      progress.finish();
+      await artifact.laterEstimate?.stop();
     }
-    progress.finish();
     const extras: CompleteObject[] = [];
     for (const extra of artifact.extras ?? []) {
       const extraKey = keys.object(id, `${source.name}${extra.suffix}${extra.compress ? EXTENSION[compression.algorithm] : ""}.age`);

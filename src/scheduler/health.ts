@@ -1,4 +1,5 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
+import { http } from "../net/builtins.js";
 
 export interface JobStats {
   lastStart?: number;
@@ -100,7 +101,7 @@ export async function startHealthServer(listen: string, metrics: DaemonMetrics):
   const i = listen.lastIndexOf(":");
   const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
   const port = Number(listen.slice(i + 1));
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     if (req.url === "/healthz") {
       const h = metrics.health();
       res.statusCode = h.ok ? 200 : 503;

@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 import { extractTar, scanTar, type ExtractedFile, type ExtractOptions } from "../archive/extract.js";
 import { makeExcluder } from "../archive/glob.js";
 import { packTar, type FileIdentity, type ManifestEntry } from "../archive/tar-pack.js";
+import { countTree } from "../archive/tree-size.js";
 import { mtimeString, walkEntries, walkTree, type WalkEntry } from "../archive/walk.js";
 import type { FilesSourceConfig } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
@@ -47,8 +48,10 @@ export class FilesSource implements Source {
     // A differential is planned against the whole tree; a full streams it, listed once ahead for the ETA.
     const listed = tracked ? await walkTree(root, walk) : undefined;
     const plan = listed ? await this.choose(listed, ctx) : undefined;
-    let estimatedBytes = plan ? plan.changedBytes : 0;
-    if (!plan) for (const e of listed ?? walkEntries(root, { ...walk, warn: () => {} })) estimatedBytes += e.size;
+    let estimatedBytes: number | undefined = plan?.changedBytes;
+    if (listed && !plan) estimatedBytes = listed.reduce((n, e) => n + e.size, 0);
+    // A full that streams its tree has its size counted on a worker thread, while it is archived.
+    const laterEstimate = listed ? undefined : countTree(root, { exclude: this.cfg.exclude, oneFileSystem: this.cfg.one_file_system });
     const stats = new Map<string, FileIdentity>();
     const entries = new EntrySpool<ManifestEntry>();
     /** A full of a differential source becomes the next base: its entries are kept for the state. */
@@ -85,6 +88,7 @@ export class FilesSource implements Source {
       stream,
       suffix: ".tar",
       estimatedBytes,
+      ...(laterEstimate ? { laterEstimate } : {}),
       ...(plan ? { base: { id: plan.base.full_id, objects: plan.base.full_objects.map((o) => o.key) } } : {}),
       finish: async (): Promise<FilesManifest> => ({
         type: "files",

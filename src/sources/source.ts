@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { TreeSize } from "../archive/tree-size.js";
 import type { Logger } from "../log.js";
 import type { StateOwner } from "../differential/state.js";
 import type { SourceManifest } from "../repository/manifest.js";
@@ -27,6 +28,8 @@ export interface SourceArtifact {
   suffix: string;
   /** Expected size of the source data, for ETA; undefined if unknown. */
   estimatedBytes?: number;
+  /** An estimate counted beside the backup instead (a tree's size): stopped once the stream is stored or has failed. */
+  laterEstimate?: TreeSize;
   /** Further small objects of this source (e.g. a database's roles), stored after the main one. */
   extras?: { part: string; suffix: string; compress: boolean; stream: () => Readable }[];
   /** Called after the stream ended successfully: the source's manifest part. */
