@@ -113,11 +113,13 @@ function packSmallFile(abs: string, e: WalkEntry, out: OutBatch, warn: (m: strin
     const at = out.at();
     writeHeader(buf, at, plan);
     const body = at + plan.length;
+    // One read, as a rule: a regular file's read returns less than asked only at its end, so
+    // `size` bytes back means the file ends where fstat said; `size + 1` means it grew.
     let done = 0;
-    while (done <= size) {
+    for (;;) {
       const n = readSync(fd, buf, body + done, size + 1 - done, done);
-      if (n === 0) break;
       done += n;
+      if (n === 0 || done >= size) break;
     }
     if (done < size) warn(`${e.path}: shrank while being read; archived zero-padded to ${size} bytes`);
     else if (done > size) warn(`${e.path}: changed while being read; the archived copy may be inconsistent`);

@@ -3,7 +3,6 @@
 // built and opened here (the reference library) and the stored bytes are hashed here, in order;
 // the STREAM chunks are sealed and opened by jobs of about 1 MiB on the worker threads
 // (stream-pool.ts), several at once, their buffers handed over rather than copied.
-import { createHash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { StrongboxError } from "../errors.js";
 import { StoredCheck } from "../pipeline/hashing.js";
@@ -89,6 +88,8 @@ function pack(parts: Part[]): { bufs: Buffer[]; transfer: ArrayBuffer[] } {
   return { bufs, transfer: [...transfer] };
 }
 
+let nextHashId = 1;
+
 /**
  * The jobs of one object: its bytes cut into whole chunks, sent to the pool with their counters,
  * at most IN_FLIGHT under way, their answers handed to `emit` in the order the jobs were sent.
@@ -98,6 +99,12 @@ class ChunkJobs {
   private readonly queue: Promise<JobReply>[] = [];
   /** The object's STREAM key, known once its header is built or opened. */
   key?: Buffer;
+  /** The stored bytes before the payload (age header and nonce): hashed, where the jobs run, before the first job's bytes. */
+  prefix?: Buffer;
+  private readonly hashId = nextHashId++;
+  private readonly pinned: number;
+  private ended = false;
+  private sent = false;
 
   constructor(
     private readonly op: "seal" | "open",
@@ -105,13 +112,25 @@ class ChunkJobs {
     private readonly emit: (r: JobReply) => void,
   ) {
     this.cutter = new JobCutter(op === "seal" ? CHUNK : SEALED);
+    this.pinned = pool.pin();
   }
 
   private send(parts: Part[], counter: number, last: boolean): void {
     const { bufs, transfer } = pack(parts);
-    const p = this.pool.run({ op: this.op, key: this.key!, counter, bufs, last }, transfer);
+    const hash = { id: this.hashId, ...(this.prefix ? { prefix: this.prefix } : {}) };
+    this.prefix = undefined;
+    this.sent = true;
+    if (last) this.ended = true;
+    const p = this.pool.run({ op: this.op, key: this.key!, counter, bufs, last, hash }, transfer, this.pinned);
     p.catch(() => {}); // awaited in order by drain; an early rejection is not unhandled
     this.queue.push(p);
+  }
+
+  /** A stream torn down before its last job: the hash kept for it where the jobs run is dropped. */
+  abandon(): void {
+    if (!this.sent || this.ended) return;
+    this.ended = true;
+    this.pool.run({ op: "forget", key: Buffer.alloc(0), counter: 0, bufs: [], last: true, hash: { id: this.hashId } }, [], this.pinned).catch(() => {});
   }
 
   private async drain(keep: number): Promise<void> {
@@ -138,22 +157,23 @@ export type SealedStream = Transform & { readonly stored: { bytes: number; sha25
 /** Encrypts a byte stream to age recipients; `stored` gives the size and SHA-256 of the age file once it ended. */
 export function createSealStream(recipients: string[], pool: StreamPool = streamPool()): SealedStream {
   if (recipients.length === 0) throw new StrongboxError("CRYPTO", "no age recipients configured");
-  const hash = createHash("sha256");
   let bytes = 0;
+  let sha256: string | undefined;
   let stored: { bytes: number; sha256: string } | undefined;
   const out = (b: Buffer) => {
-    hash.update(b);
     bytes += b.length;
     t.push(b);
   };
   const jobs = new ChunkJobs("seal", pool, (r) => {
     if (r.failure) throw new StrongboxError("CRYPTO", `age: sealing failed (${r.failure})`);
     if (r.out.byteLength) out(view(r.out));
+    if (r.sha256) sha256 = r.sha256;
   });
   const start = async () => {
     const file = await startFile(recipients);
     out(file.header);
     out(file.nonce);
+    jobs.prefix = Buffer.concat([file.header, file.nonce]);
     jobs.key = file.key;
   };
   const t = new Transform({
@@ -167,8 +187,13 @@ export function createSealStream(recipients: string[], pool: StreamPool = stream
       (async () => {
         if (!jobs.key) await start();
         await jobs.end();
-        stored = { bytes, sha256: hash.digest("hex") };
+        if (!sha256) throw new StrongboxError("CRYPTO", "age: sealing ended without the stored bytes' SHA-256");
+        stored = { bytes, sha256 };
       })().then(() => cb(), cb);
+    },
+    destroy(err, cb) {
+      jobs.abandon();
+      cb(err);
     },
   }) as SealedStream;
   Object.defineProperty(t, "stored", {
@@ -192,10 +217,14 @@ export interface StoredObject {
  * complete.json records and every age chunk, the last one included, authenticates.
  */
 export function createOpenStream(object: StoredObject, identities: Identity[], onBytes?: (n: number) => void, pool: StreamPool = streamPool()): Transform {
-  const check = new StoredCheck(object);
+  // Size here, SHA-256 where the jobs run: the last job's answer carries it, and it is checked
+  // before that job's plaintext (the end of the object) is released.
+  const check = new StoredCheck(object, { hashed: false });
   let head: Buffer | undefined = Buffer.alloc(0);
+  let headerBytes: Buffer | undefined;
   let fileKey: Buffer | undefined;
   const jobs = new ChunkJobs("open", pool, (r) => {
+    if (r.sha256 !== undefined) check.finishDigest(r.sha256);
     if (r.out.byteLength) t.push(view(r.out));
     if (r.failure) throw corrupt(r.failure);
   });
@@ -209,10 +238,12 @@ export function createOpenStream(object: StoredObject, identities: Identity[], o
         return;
       }
       fileKey = await openHeader(head.subarray(0, end), identities);
+      headerBytes = Buffer.from(head.subarray(0, end));
       head = head.subarray(end);
     }
     if (head.length < NONCE_SIZE) return;
     jobs.key = payloadKey(fileKey, head.subarray(0, NONCE_SIZE));
+    jobs.prefix = Buffer.concat([headerBytes!, head.subarray(0, NONCE_SIZE)]);
     const rest = Buffer.from(head.subarray(NONCE_SIZE));
     head = undefined;
     await jobs.add(rest);
@@ -234,7 +265,12 @@ export function createOpenStream(object: StoredObject, identities: Identity[], o
         if (!fileKey) throw corrupt(head!.length ? "file truncated inside the header" : "empty file, not an age file");
         if (!jobs.key) throw corrupt("file truncated before the payload");
         await jobs.end();
+        check.requireDigest();
       })().then(() => cb(), cb);
+    },
+    destroy(err, cb) {
+      jobs.abandon();
+      cb(err);
     },
   });
   return t;

@@ -1,10 +1,12 @@
 // age STREAM work cut into independent jobs: each seals or opens a run of whole 64 KiB chunks from
 // a known chunk counter (age's chunks are independent), so that jobs of one object run on several
 // worker threads at once (stream-worker.ts), or in this thread where no worker can be started.
+import { createHash, type Hash } from "node:crypto";
 import { PayloadError, PayloadOpener, PayloadSealer } from "./age-stream.js";
 
 export interface JobMessage {
-  op: "seal" | "open";
+  /** forget: drop the hash of an object abandoned before its last job (no bytes). */
+  op: "seal" | "open" | "forget";
   seq: number;
   /** The STREAM payload key of the object. */
   key: Uint8Array;
@@ -14,6 +16,12 @@ export interface JobMessage {
   bufs: Uint8Array[];
   /** `bufs` end the stream: their last chunk carries the final flag. */
   last: boolean;
+  /**
+   * The stored bytes' SHA-256, kept where the jobs run (every job of an object goes to one thread,
+   * in order): of the sealed output, or of the stored input of an open. `prefix` (the age header and
+   * nonce, which the main thread handles) is hashed first; the last job's reply carries the digest.
+   */
+  hash?: { id: number; prefix?: Uint8Array };
 }
 
 export interface JobReply {
@@ -22,7 +30,31 @@ export interface JobReply {
   out: Uint8Array;
   /** An open that failed: age's words for it. */
   failure?: string;
+  /** With `hash`, on the last job: the SHA-256 (hex) of the object's stored bytes. */
+  sha256?: string;
 }
+
+/** The running SHA-256 of each object whose jobs run on this thread. */
+const hashes = new Map<number, Hash>();
+
+/** How many objects' hashes this thread holds (tests: none once every stream ended or was torn down). */
+export const heldHashes = () => hashes.size;
+
+function hashOf(m: JobMessage): Hash | undefined {
+  if (!m.hash) return undefined;
+  let h = hashes.get(m.hash.id);
+  if (!h) hashes.set(m.hash.id, (h = createHash("sha256")));
+  if (m.hash.prefix) h.update(m.hash.prefix);
+  return h;
+}
+
+/** The digest, on the last job (the object's hash is then forgotten). */
+function digestOf(m: JobMessage, h: Hash | undefined): { sha256?: string } {
+  if (!h || !m.last) return {};
+  hashes.delete(m.hash!.id);
+  return { sha256: h.digest("hex") };
+}
+
 
 /** One output buffer (its own ArrayBuffer, so it can be transferred) from the pieces. */
 function joined(parts: Buffer[]): Buffer {
@@ -37,23 +69,35 @@ function joined(parts: Buffer[]): Buffer {
 export const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 export function runJob(m: JobMessage): JobReply {
+  if (m.op === "forget") {
+    if (m.hash) hashes.delete(m.hash.id);
+    return { seq: m.seq, out: new Uint8Array(0) };
+  }
   const key = view(m.key);
   const bufs = m.bufs.map(view);
+  const h = hashOf(m);
   if (m.op === "seal") {
     const sealer = new PayloadSealer(key, m.counter);
     const out: Buffer[] = [];
     bufs.forEach((b, i) => out.push(...(i === bufs.length - 1 && !m.last ? sealer.pushMiddle(b) : sealer.push(b))));
     if (m.last) out.push(sealer.end());
-    return { seq: m.seq, out: joined(out) };
+    const sealed = joined(out);
+    h?.update(sealed);
+    return { seq: m.seq, out: sealed, ...digestOf(m, h) };
   }
+  if (h) for (const b of bufs) h.update(b); // the stored bytes, whether or not they open
   const opener = new PayloadOpener(key, m.counter);
   const out: Buffer[] = [];
   try {
     bufs.forEach((b, i) => out.push(...opener.push(b, i === bufs.length - 1 && !m.last)));
     if (m.last) out.push(...opener.end());
-    return { seq: m.seq, out: joined(out) };
+    return { seq: m.seq, out: joined(out), ...digestOf(m, h) };
   } catch (err) {
     if (!(err instanceof PayloadError)) throw err;
-    return { seq: m.seq, out: joined([...out, ...err.released]), failure: err.message };
+    // A failed open ends its object; on the last job the digest still comes back, so that a
+    // corrupt object is reported as one (SHA-256 mismatch) before age's words for its last chunk.
+    const digest = digestOf(m, h);
+    if (m.hash) hashes.delete(m.hash.id);
+    return { seq: m.seq, out: joined([...out, ...err.released]), failure: err.message, ...digest };
   }
 }

@@ -76,8 +76,16 @@ export class StreamPool {
     else slot.worker.unref();
   }
 
-  /** Runs one job; the buffers in `transfer` are handed over to the worker, not copied. */
-  run(m: Omit<JobMessage, "seq">, transfer: ArrayBuffer[] = []): Promise<JobReply> {
+  /**
+   * A worker for every job of one object (jobs that carry its running hash must meet it in order):
+   * objects are spread over the workers, each object's jobs stay on one.
+   */
+  pin(): number {
+    return this.turn++ % this.slots.length;
+  }
+
+  /** Runs one job (on the pinned worker, if given); the buffers in `transfer` are handed over to the worker, not copied. */
+  run(m: Omit<JobMessage, "seq">, transfer: ArrayBuffer[] = [], pinned?: number): Promise<JobReply> {
     const seq = this.nextSeq++;
     const msg = { ...m, seq } as JobMessage;
     if (!this.url) {
@@ -91,7 +99,7 @@ export class StreamPool {
         });
       });
     }
-    const slot = this.slot(this.turn++ % this.slots.length);
+    const slot = this.slot(pinned ?? this.turn++ % this.slots.length);
     return new Promise<JobReply>((resolve, reject) => {
       slot.pending.set(seq, { resolve, reject });
       this.refresh(slot);

@@ -4,22 +4,40 @@ import { StrongboxError } from "../errors.js";
 
 /** Counts and hashes a stored object's bytes against what complete.json records for it. */
 export class StoredCheck {
-  private readonly hash = createHash("sha256");
+  private readonly hash?: ReturnType<typeof createHash>;
   private size = 0;
+  private digestChecked = false;
 
-  constructor(private readonly expected: { key: string; size: number; sha256: string }) {}
+  /** hashed: false — the bytes are hashed elsewhere (on the crypto worker) and the digest is handed to finishDigest. */
+  constructor(
+    private readonly expected: { key: string; size: number; sha256: string },
+    o: { hashed?: boolean } = {},
+  ) {
+    if (o.hashed !== false) this.hash = createHash("sha256");
+  }
 
   /** Throws as soon as there are more bytes than recorded. */
   update(chunk: Buffer): void {
     this.size += chunk.length;
     if (this.size > this.expected.size) throw new StrongboxError("VERIFY", `${this.expected.key}: larger than recorded in complete.json (corrupt)`);
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
   }
 
-  /** Throws unless the size and the SHA-256 match. */
+  /** Throws unless the size (and, when hashed here, the SHA-256) match. */
   finish(): void {
     if (this.size !== this.expected.size) throw new StrongboxError("VERIFY", `${this.expected.key}: ${this.size} bytes, complete.json says ${this.expected.size} (truncated)`);
-    if (this.hash.digest("hex") !== this.expected.sha256) throw new StrongboxError("VERIFY", `${this.expected.key}: SHA-256 mismatch (stored object is corrupt)`);
+    if (this.hash) this.finishDigest(this.hash.digest("hex"));
+  }
+
+  /** Throws unless the SHA-256 of the stored bytes (hex) is the recorded one. */
+  finishDigest(sha256: string): void {
+    if (sha256 !== this.expected.sha256) throw new StrongboxError("VERIFY", `${this.expected.key}: SHA-256 mismatch (stored object is corrupt)`);
+    this.digestChecked = true;
+  }
+
+  /** Where the digest comes from elsewhere: throws unless it came and was checked. */
+  requireDigest(): void {
+    if (!this.digestChecked) throw new StrongboxError("VERIFY", `${this.expected.key}: its SHA-256 was never checked (internal error)`);
   }
 }
 

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { createDecryptStream } from "../../src/crypto/age.js";
 import { generateIdentity, parseIdentities } from "../../src/crypto/age-keys.js";
 import { createOpenStream, createSealStream } from "../../src/crypto/object-streams.js";
+import { heldHashes } from "../../src/crypto/stream-jobs.js";
 import { StreamPool } from "../../src/crypto/stream-pool.js";
 import { StrongboxError } from "../../src/errors.js";
 import { tempDir } from "../helpers/cli.js";
@@ -95,6 +96,13 @@ describe.each([
     await expect(open(enc.subarray(0, 50), { size: enc.length, sha256: sha(enc) })).rejects.toThrow(/truncated/);
   });
 
+  it("a byte flipped in the last chunk, complete.json as written: the SHA-256 mismatch is reported, before age's words", async () => {
+    const enc = await sealed(3 * 65536 + 100);
+    const good = sha(enc);
+    enc[enc.length - 20] ^= 1;
+    await expect(open(enc, { size: enc.length, sha256: good })).rejects.toThrow(/SHA-256 mismatch \(stored object is corrupt\)/);
+  });
+
   it("intact bytes with a different recorded SHA-256 fail the SHA-256 check", async () => {
     const enc = await sealed(100_000);
     await expect(open(enc, { size: enc.length, sha256: "0".repeat(64) })).rejects.toThrow(/SHA-256 mismatch \(stored object is corrupt\)/);
@@ -112,6 +120,34 @@ describe.each([
     const encs = await Promise.all(datas.map((d) => collect(pieces(d, 64_000), createSealStream([id.recipient], pool))));
     const outs = await Promise.all(encs.map((e) => open(e, { size: e.length, sha256: sha(e) })));
     outs.forEach((o, i) => expect(o.equals(datas[i])).toBe(true));
+  });
+});
+
+describe("stored-bytes hashes kept where the jobs run", () => {
+  it("a seal or open torn down half-way leaves no hash behind (inline, where the map can be seen)", async () => {
+    const pool = new StreamPool({ inline: true });
+    const id = generateIdentity();
+    const data = randomBytes(3 << 20);
+    const enc = await collect(pieces(data, 1 << 20), createSealStream([id.recipient], pool));
+    expect(heldHashes()).toBe(0);
+    const cases = [
+      { make: () => createSealStream([id.recipient], pool), src: data },
+      { make: () => createOpenStream({ key: "k", size: enc.length, sha256: sha(enc) }, [id.identity], undefined, pool), src: enc },
+    ];
+    for (const { make, src } of cases) {
+      const t = make();
+      t.on("data", () => {});
+      t.on("error", () => {}); // the "stop" below
+      const done = new Promise((r) => t.on("close", r));
+      t.write(src.subarray(0, 1 << 20));
+      t.write(src.subarray(1 << 20, 2 << 20));
+      await new Promise((r) => setTimeout(r, 50)); // its first jobs ran
+      t.destroy(new Error("stop"));
+      await done;
+      await new Promise((r) => setImmediate(r)); // the forget job runs on the next turn
+      await new Promise((r) => setImmediate(r));
+      expect(heldHashes()).toBe(0);
+    }
   });
 });
 
