@@ -39,6 +39,8 @@ export function countTree(root: string, o: { exclude: string[]; oneFileSystem?: 
   let stopped = false;
   // Small: it holds one directory listing at a time.
   const worker = new Worker(url, { workerData: { root, exclude: o.exclude, oneFileSystem: o.oneFileSystem }, resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 } });
+  // An ETA is a nicety: the count never keeps the process alive (stop() still ends it when the backup does).
+  worker.unref();
   const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
   worker.on("message", (m: { bytes?: number }) => {
     if (typeof m.bytes !== "number" || stopped) return;

@@ -105,6 +105,7 @@ class ChunkJobs {
   private readonly pinned: number;
   private ended = false;
   private sent = false;
+  private abandoned = false;
 
   constructor(
     private readonly op: "seal" | "open",
@@ -116,6 +117,7 @@ class ChunkJobs {
   }
 
   private send(parts: Part[], counter: number, last: boolean): void {
+    if (this.abandoned) return; // torn down while its header was being built or opened: nothing more goes out
     const { bufs, transfer } = pack(parts);
     const hash = { id: this.hashId, ...(this.prefix ? { prefix: this.prefix } : {}) };
     this.prefix = undefined;
@@ -128,6 +130,7 @@ class ChunkJobs {
 
   /** A stream torn down before its last job: the hash kept for it where the jobs run is dropped. */
   abandon(): void {
+    this.abandoned = true;
     if (!this.sent || this.ended) return;
     this.ended = true;
     this.pool.run({ op: "forget", key: Buffer.alloc(0), counter: 0, bufs: [], last: true, hash: { id: this.hashId } }, [], this.pinned).catch(() => {});

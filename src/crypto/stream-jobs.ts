@@ -43,7 +43,14 @@ export const heldHashes = () => hashes.size;
 function hashOf(m: JobMessage): Hash | undefined {
   if (!m.hash) return undefined;
   let h = hashes.get(m.hash.id);
-  if (!h) hashes.set(m.hash.id, (h = createHash("sha256")));
+  if (!h) {
+    // Only an object's first job (which carries the prefix) starts its hash. A later job with no
+    // hash here means this thread is not the one that saw the object's first bytes (the worker was
+    // replaced, or the hash was dropped after a failure): a digest from here would be of part of
+    // the object, so the job fails instead.
+    if (!m.hash.prefix) throw new Error("the running SHA-256 of this object was lost (crypto worker restarted)");
+    hashes.set(m.hash.id, (h = createHash("sha256")));
+  }
   if (m.hash.prefix) h.update(m.hash.prefix);
   return h;
 }
@@ -73,6 +80,15 @@ export function runJob(m: JobMessage): JobReply {
     if (m.hash) hashes.delete(m.hash.id);
     return { seq: m.seq, out: new Uint8Array(0) };
   }
+  try {
+    return runDataJob(m);
+  } catch (err) {
+    if (m.hash) hashes.delete(m.hash.id); // an internal error ends the object: its hash goes with it
+    throw err;
+  }
+}
+
+function runDataJob(m: JobMessage): JobReply {
   const key = view(m.key);
   const bufs = m.bufs.map(view);
   const h = hashOf(m);

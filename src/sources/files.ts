@@ -50,14 +50,15 @@ export class FilesSource implements Source {
     const plan = listed ? await this.choose(listed, ctx) : undefined;
     let estimatedBytes: number | undefined = plan?.changedBytes;
     if (listed && !plan) estimatedBytes = listed.reduce((n, e) => n + e.size, 0);
-    // A full that streams its tree has its size counted on a worker thread, while it is archived.
-    const laterEstimate = listed ? undefined : countTree(root, { exclude: this.cfg.exclude, oneFileSystem: this.cfg.one_file_system });
     const stats = new Map<string, FileIdentity>();
     const entries = new EntrySpool<ManifestEntry>();
     /** A full of a differential source becomes the next base: its entries are kept for the state. */
     const kept: ManifestEntry[] | undefined = tracked && !plan ? [] : undefined;
     const count = { files: 0, bytes: 0, storedFiles: 0, storedBytes: 0 };
     const rootStat = lstatSync(root, { bigint: true });
+    // A full that streams its tree has its size counted on a worker thread, while it is archived
+    // (started last: nothing below throws before the caller holds it, and stops it).
+    const laterEstimate = listed ? undefined : countTree(root, { exclude: this.cfg.exclude, oneFileSystem: this.cfg.one_file_system });
     const stream = packTar(root, listed ?? walkEntries(root, walk), {
       warn,
       onEntry: (e, stat) => {

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { createDecryptStream } from "../../src/crypto/age.js";
 import { generateIdentity, parseIdentities } from "../../src/crypto/age-keys.js";
 import { createOpenStream, createSealStream } from "../../src/crypto/object-streams.js";
-import { heldHashes } from "../../src/crypto/stream-jobs.js";
+import { heldHashes, runJob } from "../../src/crypto/stream-jobs.js";
 import { StreamPool } from "../../src/crypto/stream-pool.js";
 import { StrongboxError } from "../../src/errors.js";
 import { tempDir } from "../helpers/cli.js";
@@ -148,6 +148,47 @@ describe("stored-bytes hashes kept where the jobs run", () => {
       await new Promise((r) => setImmediate(r));
       expect(heldHashes()).toBe(0);
     }
+  });
+});
+
+describe("stored-bytes hashes: the hash never comes from part of an object", () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it("a crypto worker replaced between two jobs of one seal fails the seal; it never records a digest of part of the object", async () => {
+    const pool = new StreamPool();
+    const id = generateIdentity();
+    const s = createSealStream([id.recipient], pool);
+    s.on("data", () => {});
+    const ended = new Promise<void>((resolve, reject) => {
+      s.on("end", () => resolve());
+      s.on("error", reject);
+    });
+    s.write(randomBytes(2 << 20));
+    await sleep(300); // the first job has answered; the worker is idle
+    await (pool as unknown as { slots: { worker: { terminate(): Promise<number> } }[] }).slots[0].worker.terminate(); // a crash, an OOM
+    await sleep(50);
+    s.end(randomBytes(2 << 20));
+    await expect(ended).rejects.toThrow(/running SHA-256 of this object was lost/);
+  });
+
+  it("an open torn down while its header is being opened sends nothing and leaves no hash", async () => {
+    const pool = new StreamPool({ inline: true });
+    const id = generateIdentity();
+    const enc = await collect(Readable.from([randomBytes(3 << 20)]), createSealStream([id.recipient], pool));
+    expect(heldHashes()).toBe(0);
+    const t = createOpenStream({ key: "k", size: enc.length, sha256: sha(enc) }, [id.identity], undefined, pool);
+    t.on("data", () => {});
+    t.on("error", () => {});
+    t.write(enc); // gather: openHeader is awaited
+    t.destroy(new Error("consumer gave up"));
+    await sleep(100);
+    expect(heldHashes()).toBe(0);
+  });
+
+  it("an internal error on a job drops the object's hash", () => {
+    const before = heldHashes();
+    expect(() => runJob({ op: "open", seq: 1, key: new Uint8Array(3), counter: 0, bufs: [new Uint8Array(100)], last: true, hash: { id: 987654, prefix: new Uint8Array(10) } })).toThrow();
+    expect(heldHashes()).toBe(before);
   });
 });
 
