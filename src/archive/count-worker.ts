@@ -2,14 +2,11 @@
 // archive is done, and walking the tree a second time on the main thread costs as much as the
 // walk that archives it (20,000 small files: ~0.4 s of lstat). See tree-size.ts.
 import { parentPort, workerData } from "node:worker_threads";
-import { makeExcluder } from "./glob.js";
-import { walkEntries } from "./walk.js";
+import { treeBytes } from "./tree-size.js";
 
 const { root, exclude, oneFileSystem } = workerData as { root: string; exclude: string[]; oneFileSystem?: boolean };
-let bytes = 0;
 try {
-  for (const e of walkEntries(root, { exclude: makeExcluder(exclude), oneFileSystem, warn: () => {} })) bytes += e.size;
-  parentPort!.postMessage({ bytes });
+  parentPort!.postMessage({ bytes: treeBytes(root, { exclude, oneFileSystem }) });
 } catch {
   parentPort!.postMessage({ bytes: undefined });
 }

@@ -2,7 +2,7 @@ import { createHash, hash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, promises as fsp, readSync } from "node:fs";
 import { Readable } from "node:stream";
 import { blocksFor, encodeHeader, END_OF_ARCHIVE, paddingFor, planHeader, writeHeader, type TarEntry } from "./tar-header.js";
-import { mtimeString, type WalkEntry } from "./walk.js";
+import { dirPrefix, mtimeString, type WalkEntry } from "./walk.js";
 
 export interface ManifestEntry {
   path: string;
@@ -40,7 +40,7 @@ const SLAB = OUT_BATCH + 320 * 1024;
 /**
  * Gathers small pieces of the archive into slabs of at least OUT_BATCH bytes; a piece of OUT_BATCH
  * or more passes without a copy. Small files and headers are written straight into the slab
- * (`reserve`), so a file costs no buffer of its own. A slab once sent is never written again.
+ * (`room`, then `commit`), so a file costs no buffer of its own. A slab once sent is never written again.
  */
 class OutBatch {
   private slab = Buffer.allocUnsafe(SLAB);
@@ -150,7 +150,7 @@ export function packTar(
   },
 ): Readable {
   const diff = o.diff;
-  const prefix = root.endsWith("/") ? root : `${root}/`;
+  const prefix = dirPrefix(root);
   async function* generate(): AsyncGenerator<Buffer> {
     const out = new OutBatch();
     if (diff) yield* out.add(encodeHeader({ ...diff.root, path: ".", type: "dir", size: 0, dumpdir: diff.dumpdirs.get("") }));

@@ -1,19 +1,16 @@
 // The total size of the files a full backup will archive, for its ETA, counted beside the backup.
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { workerFile } from "../worker-file.js";
 import { makeExcluder } from "./glob.js";
 import { walkEntries } from "./walk.js";
 
-function workerUrl(): URL | undefined {
-  try {
-    const here = new URL("./count-worker.js", import.meta.url);
-    if (existsSync(fileURLToPath(here))) return here;
-    const built = new URL("../../dist/archive/count-worker.js", import.meta.url); // run from the sources (tests)
-    return existsSync(fileURLToPath(built)) ? built : undefined;
-  } catch {
-    return undefined; // bundled without import.meta (the single-file build)
-  }
+type CountOptions = { exclude: string[]; oneFileSystem?: boolean };
+
+/** The bytes of the files below root that a backup archives (excludes applied), by one walk. */
+export function treeBytes(root: string, o: CountOptions): number {
+  let bytes = 0;
+  for (const e of walkEntries(root, { exclude: makeExcluder(o.exclude), oneFileSystem: o.oneFileSystem, warn: () => {} })) bytes += e.size;
+  return bytes;
 }
 
 export interface TreeSize {
@@ -27,11 +24,10 @@ export interface TreeSize {
  * Counts on a worker thread, so the main thread walks the tree only once (to archive it); where no
  * worker can start (the single-file build), counts inline first, as a second walk.
  */
-export function countTree(root: string, o: { exclude: string[]; oneFileSystem?: boolean }): TreeSize {
-  const url = workerUrl();
+export function countTree(root: string, o: CountOptions): TreeSize {
+  const url = workerFile(import.meta.url, "archive", "count-worker.js");
   if (!url) {
-    let bytes = 0;
-    for (const e of walkEntries(root, { exclude: makeExcluder(o.exclude), oneFileSystem: o.oneFileSystem, warn: () => {} })) bytes += e.size;
+    const bytes = treeBytes(root, o);
     return { onTotal: (cb) => cb(bytes), stop: async () => {} };
   }
   let total: number | undefined;

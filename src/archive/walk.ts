@@ -14,6 +14,11 @@ export function mtimeString(st: { mtimeNs: bigint }): string {
   return frac === 0n ? String(sec) : `${sec}.${frac.toString().padStart(9, "0").replace(/0+$/, "")}`;
 }
 
+/** root with one trailing "/", to which relative paths are appended (path.join costs more than the lstat on trees of small files). */
+export function dirPrefix(root: string): string {
+  return root.endsWith("/") ? root : `${root}/`;
+}
+
 type WalkOptions = { exclude: (rel: string) => boolean; oneFileSystem?: boolean; warn: (msg: string) => void };
 
 /**
@@ -25,7 +30,7 @@ type WalkOptions = { exclude: (rel: string) => boolean; oneFileSystem?: boolean;
  */
 export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry> {
   const rootStat = lstatSync(root, { bigint: true });
-  const prefix = root.endsWith("/") ? root : `${root}/`; // joined by hand: path.join costs more than the lstat on small trees
+  const prefix = dirPrefix(root);
   function* visit(rel: string): Generator<WalkEntry> {
     const abs = rel ? prefix + rel : root;
     let names: string[];

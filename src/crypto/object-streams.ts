@@ -1,8 +1,9 @@
 // The stored side of the data path: plaintext → age file (+ its size and SHA-256) on the way to a
 // store, and stored bytes → size/SHA-256 check + age decryption on the way back. The age header is
-// built and opened here (the reference library) and the stored bytes are hashed here, in order;
-// the STREAM chunks are sealed and opened by jobs of about 1 MiB on the worker threads
-// (stream-pool.ts), several at once, their buffers handed over rather than copied.
+// built and opened here (the reference library); the STREAM chunks are sealed and opened by jobs of
+// about 1 MiB on the worker threads (stream-pool.ts), several at once, their buffers handed over
+// rather than copied, and the stored bytes are hashed there, in order (every job of an object goes
+// to one worker), the digest coming back with the last job.
 import { Transform, type TransformCallback } from "node:stream";
 import { StrongboxError } from "../errors.js";
 import { StoredCheck } from "../pipeline/hashing.js";

@@ -1,22 +1,9 @@
 // Worker threads for the age STREAM jobs of stored objects (stream-jobs.ts), shared by every stream
 // of the process, so that sealing and opening run beside the main thread's tar, hashing and I/O.
 // Where no worker can be started (the single-file build) the jobs run inline.
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { workerFile } from "../worker-file.js";
 import { runJob, type JobMessage, type JobReply } from "./stream-jobs.js";
-
-function workerUrl(): URL | undefined {
-  try {
-    const here = new URL("./stream-worker.js", import.meta.url);
-    if (existsSync(fileURLToPath(here))) return here;
-    // Run from the TypeScript sources (the test runner): the built worker.
-    const built = new URL("../../dist/crypto/stream-worker.js", import.meta.url);
-    return existsSync(fileURLToPath(built)) ? built : undefined;
-  } catch {
-    return undefined; // bundled without import.meta (the single-file build)
-  }
-}
 
 interface Pending {
   resolve: (r: JobReply) => void;
@@ -35,7 +22,7 @@ export class StreamPool {
   private readonly url: URL | undefined;
 
   constructor(o: { inline?: boolean; threads?: number } = {}) {
-    this.url = o.inline ? undefined : workerUrl();
+    this.url = o.inline ? undefined : workerFile(import.meta.url, "crypto", "stream-worker.js");
     // One worker by default: on 2 cores a second one only takes time from the main thread's hashing
     // (media backup here: 1 worker 3.7–4.1 s, 2 workers 4.1–4.3 s and +90 MB RSS, inline 5.0 s).
     this.slots = new Array(o.threads ?? 1).fill(undefined);

@@ -45,7 +45,7 @@ export class FilesSource implements Source {
     };
     const walk = { exclude: makeExcluder(this.cfg.exclude), oneFileSystem: this.cfg.one_file_system, warn };
     const tracked = Boolean(this.cfg.differential && ctx.differential);
-    // A differential is planned against the whole tree; a full streams it, listed once ahead for the ETA.
+    // A differential is planned against the whole tree; a full streams it (its size, for the ETA, is counted beside it).
     const listed = tracked ? await walkTree(root, walk) : undefined;
     const plan = listed ? await this.choose(listed, ctx) : undefined;
     let estimatedBytes: number | undefined = plan?.changedBytes;
