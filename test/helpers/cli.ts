@@ -103,6 +103,27 @@ export function makeRepo(o: {
   return repo;
 }
 
+/**
+ * Starts the CLI and SIGKILLs it as soon as `when()` is true (polled every 20 ms), so a test can
+ * kill at a known point of the work rather than after a guessed time; resolves with how it ended
+ * (60 s deadline). `killed` is false when the process ended before the condition held.
+ */
+export function runAndKillWhen(args: string[], when: () => boolean, env: NodeJS.ProcessEnv = {}): Promise<{ killed: boolean; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: "ignore" });
+    let killed = false;
+    const poll = setInterval(() => {
+      if (!killed && when()) killed = child.kill("SIGKILL");
+    }, 20);
+    const deadline = setTimeout(() => reject(new Error(`strongbox ${args.join(" ")} did not end within 60 s`)), 60_000);
+    child.on("close", (code) => {
+      clearInterval(poll);
+      clearTimeout(deadline);
+      resolve({ killed, code });
+    });
+  });
+}
+
 /** Starts the CLI and SIGKILLs it after `ms` if it is still running; resolves with how it ended (60 s deadline). */
 export function runAndKill(args: string[], ms: number, env: NodeJS.ProcessEnv = {}): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((resolve, reject) => {
