@@ -20,8 +20,16 @@ function formatEta(seconds: number): string {
   return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
+/** The live lines of every step in progress on one logger, shown as one status line. */
+const boards = new WeakMap<Logger, Map<Progress, string>>();
+
+function draw(log: Logger, board: Map<Progress, string>): void {
+  if (board.size) log.status([...board.values()].join("  |  "));
+  else log.clearStatus();
+}
+
 /**
- * Progress of one long step: a live line on a terminal (bytes, rate, ETA),
+ * Progress of one long step (several may run at once: their lines share the status line): a live line on a terminal (bytes, rate, ETA),
  * a structured log line every `logEveryMs` otherwise.
  */
 export class Progress {
@@ -42,7 +50,10 @@ export class Progress {
     const now = Date.now();
     if (now - this.lastDraw >= 200) {
       this.lastDraw = now;
-      this.log.status(this.line(now));
+      let board = boards.get(this.log);
+      if (!board) boards.set(this.log, (board = new Map()));
+      board.set(this, this.line(now));
+      draw(this.log, board);
     }
     if (!this.log.human && now - this.lastLog >= this.logEveryMs) {
       this.lastLog = now;
@@ -60,7 +71,10 @@ export class Progress {
   }
 
   finish(): void {
-    this.log.clearStatus();
+    const board = boards.get(this.log);
+    board?.delete(this);
+    if (board?.size) draw(this.log, board);
+    else this.log.clearStatus();
   }
 
   private rate(now: number): number {

@@ -80,6 +80,9 @@ export function rawFrame(input: Buffer | Buffer[]): Buffer {
  * zstd-frames.ts). At most `parallel` blocks are in flight, so memory stays bounded.
  */
 export class ParallelZstdCompress extends Transform {
+  /** Compressors alive in this process (sources backed up side by side share the cores and the memory bound). */
+  private static active = 0;
+  private counted = true;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private readonly inflight: Promise<Buffer>[] = [];
@@ -89,6 +92,18 @@ export class ParallelZstdCompress extends Transform {
     private readonly parallel = Math.max(2, Math.min(4, availableParallelism())),
   ) {
     super({ readableHighWaterMark: BLOCK, writableHighWaterMark: BLOCK });
+    ParallelZstdCompress.active++;
+  }
+
+  /** Blocks this stream keeps in flight: its share of `parallel` among the compressors alive now, at least 1. */
+  private get share(): number {
+    return Math.max(1, Math.floor(this.parallel / Math.max(1, ParallelZstdCompress.active)));
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.counted) ParallelZstdCompress.active--;
+    this.counted = false;
+    cb(err);
   }
 
   private startBlock(parts: Buffer[]): void {
@@ -132,7 +147,7 @@ export class ParallelZstdCompress extends Transform {
     }
     if (this.pendingBytes < BLOCK) return done();
     while (this.pendingBytes >= BLOCK) this.startBlock(this.takePending(BLOCK));
-    this.drain(this.parallel - 1).then(() => done(), done);
+    this.drain(this.share - 1).then(() => done(), done);
   }
 
   override _flush(done: TransformCallback): void {

@@ -1,5 +1,5 @@
 import { access } from "node:fs/promises";
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline as pipelineCb } from "node:stream";
@@ -65,10 +65,10 @@ export async function runBackup(o: {
   const manifest: Manifest = { format: FORMAT, id, created_at: started.toISOString(), host: hostname(), sources: {} };
   const result: BackupResult = { id, started_at: started.toISOString(), finished_at: "", duration_s: 0, sources: [], stored_bytes: 0, warnings: [] };
   /** compress? → age → hash → store; returns what complete.json records for the object. */
-  const storeObject = async (key: string, stream: Readable, compress: boolean | Compression): Promise<CompleteObject> => {
+  const storeObject = async (key: string, stream: Readable, compress: boolean | Compression, signal = o.signal): Promise<CompleteObject> => {
     const stages = compress ? [createCompressor(compress === true ? compression : compress)] : [];
     const sealed = createSealStream(recipients);
-    await storeStream(o.store, key, [stream, ...stages, sealed], o.signal);
+    await storeStream(o.store, key, [stream, ...stages, sealed], signal);
     return { key, size: sealed.stored.bytes, sha256: sealed.stored.sha256 };
   };
   o.log.info(`backup ${id} started`, { id, sources: o.sources.map((s) => s.name), repository: o.store.description });
@@ -88,53 +88,44 @@ export async function runBackup(o: {
   const commits: { commit: NonNullable<SourceArtifact["commit"]>; key: string }[] = [];
   const bases = new Map<string, string[]>();
 
-  for (const cfg of o.sources) {
-    const source = openSource(cfg);
-    const t0 = Date.now();
-    let progress: Progress | undefined;
-    const artifact = await source.backup({ log: o.log, signal: o.signal, onBytes: (n) => progress?.add(n), differential });
-    progress = new Progress(o.log, source.name, artifact.estimatedBytes);
-    artifact.laterEstimate?.onTotal((n) => progress?.setTotal(n));
-    const key = keys.object(id, `${source.name}${artifact.suffix}${EXTENSION[compression.algorithm]}.age`);
-    let stored: CompleteObject;
-    try {
-      stored = { ...(await storeObject(key, artifact.stream, true)), source: source.name, ...(artifact.base ? { base: artifact.base.id } : {}) };
-    } catch (err) {
-      throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name}`);
-    } finally {
-      progress.finish();
-      await artifact.laterEstimate?.stop();
-    }
-    const extras: CompleteObject[] = [];
-    for (const extra of artifact.extras ?? []) {
-      const extraKey = keys.object(id, `${source.name}${extra.suffix}${extra.compress ? EXTENSION[compression.algorithm] : ""}.age`);
+  // Sources run side by side, up to sourceConcurrency() at once (a database dump is mostly pg_dump's and
+  // the server's CPU, a file tree mostly this process's): each has its own object, and what they
+  // add to the manifest and complete.json is put in config order afterwards. The first failure
+  // stops the others (the same path as an interrupt) and is the error reported, once all have ended.
+  const inner = new AbortController();
+  const onOuterAbort = () => inner.abort();
+  o.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  if (o.signal?.aborted) inner.abort();
+  let firstError: { err: unknown } | undefined;
+  const done: (SourceDone | undefined)[] = new Array(o.sources.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < o.sources.length && !inner.signal.aborted) {
+      const i = next++;
       try {
-        extras.push({ ...(await storeObject(extraKey, extra.stream(), extra.compress)), source: source.name, part: extra.part });
+        done[i] = await backupSource(o.sources[i], { id, compression, differential, storeObject, log: o.log, signal: inner.signal });
       } catch (err) {
-        throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name} (${extra.part})`);
+        firstError ??= { err };
+        inner.abort();
       }
     }
-    const part = await artifact.finish();
-    part.object = key;
-    manifest.sources[source.name] = part;
-    objects.push(stored, ...extras);
-    if (artifact.commit) commits.push({ commit: artifact.commit, key });
-    if (artifact.base) bases.set(source.name, artifact.base.objects);
-    const seconds = Math.max((Date.now() - t0) / 1000, 0.001);
-    const entry = {
-      name: source.name,
-      object: key,
-      kind: artifact.base ? ("diff" as const) : ("full" as const),
-      ...(artifact.base ? { base: artifact.base.id } : {}),
-      ...(part.type === "files" ? { files_changed: part.base ? part.stored_files : part.files } : {}),
-      source_bytes: progress.done,
-      stored_bytes: stored.size,
-      mb_per_s: Number((progress.done / 1e6 / seconds).toFixed(1)),
-      warnings: part.warnings,
-    };
-    result.sources.push(entry);
-    result.warnings.push(...part.warnings.map((w) => `${source.name}: ${w}`));
-    o.log.info(`${source.name}: stored`, { object: key, source_bytes: entry.source_bytes, stored_bytes: entry.stored_bytes, mb_per_s: entry.mb_per_s });
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(sourceConcurrency(), o.sources.length) }, lane));
+  } finally {
+    o.signal?.removeEventListener("abort", onOuterAbort);
+  }
+  if (firstError) {
+    for (const d of done) if (d?.part.type === "files") d.part.entries.close();
+    throw firstError.err;
+  }
+  for (const d of done as SourceDone[]) {
+    manifest.sources[d.entry.name] = d.part;
+    objects.push(d.stored, ...d.extras);
+    if (d.commit) commits.push({ commit: d.commit, key: d.entry.object });
+    if (d.base) bases.set(d.entry.name, d.base);
+    result.sources.push(d.entry);
+    result.warnings.push(...d.part.warnings.map((w) => `${d.entry.name}: ${w}`));
   }
 
   // Compressed like the data: a tree's manifest is mostly paths and hashes (20,000 files: 4.2 MB → 0.8 MB).
@@ -187,6 +178,78 @@ export async function runBackup(o: {
   result.stored_bytes = objects.reduce((n, x) => n + x.size, 0);
   o.log.info(`backup ${id} complete`, { id, stored_bytes: result.stored_bytes, duration_s: result.duration_s, warnings: result.warnings.length });
   return result;
+}
+
+/** How many sources a backup runs at once: STRONGBOX_SOURCE_CONCURRENCY, else 2 (1 on a single core). */
+export function sourceConcurrency(): number {
+  const n = Number(process.env.STRONGBOX_SOURCE_CONCURRENCY ?? NaN);
+  if (Number.isInteger(n) && n >= 1) return Math.min(n, 16);
+  return availableParallelism() > 1 ? 2 : 1;
+}
+
+interface SourceDone {
+  entry: BackupResult["sources"][number];
+  part: Manifest["sources"][string];
+  stored: CompleteObject;
+  extras: CompleteObject[];
+  commit?: NonNullable<SourceArtifact["commit"]>;
+  base?: string[];
+}
+
+/** One source: its object (and extras) stored, and what the manifest and complete.json record of it. */
+async function backupSource(
+  cfg: Config["sources"][number],
+  o: {
+    id: string;
+    compression: Compression;
+    differential: Parameters<ReturnType<typeof openSource>["backup"]>[0]["differential"];
+    storeObject: (key: string, stream: Readable, compress: boolean | Compression, signal: AbortSignal) => Promise<CompleteObject>;
+    log: Logger;
+    signal: AbortSignal;
+  },
+): Promise<SourceDone> {
+  const { id, compression } = o;
+  const source = openSource(cfg);
+  const t0 = Date.now();
+  let progress: Progress | undefined;
+  const artifact = await source.backup({ log: o.log, signal: o.signal, onBytes: (n) => progress?.add(n), differential: o.differential });
+  progress = new Progress(o.log, source.name, artifact.estimatedBytes);
+  artifact.laterEstimate?.onTotal((n) => progress?.setTotal(n));
+  const key = keys.object(id, `${source.name}${artifact.suffix}${EXTENSION[compression.algorithm]}.age`);
+  let stored: CompleteObject;
+  try {
+    stored = { ...(await o.storeObject(key, artifact.stream, true, o.signal)), source: source.name, ...(artifact.base ? { base: artifact.base.id } : {}) };
+  } catch (err) {
+    throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name}`);
+  } finally {
+    progress.finish();
+    await artifact.laterEstimate?.stop();
+  }
+  const extras: CompleteObject[] = [];
+  for (const extra of artifact.extras ?? []) {
+    const extraKey = keys.object(id, `${source.name}${extra.suffix}${extra.compress ? EXTENSION[compression.algorithm] : ""}.age`);
+    try {
+      extras.push({ ...(await o.storeObject(extraKey, extra.stream(), extra.compress, o.signal)), source: source.name, part: extra.part });
+    } catch (err) {
+      throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name} (${extra.part})`);
+    }
+  }
+  const part = await artifact.finish();
+  part.object = key;
+  const seconds = Math.max((Date.now() - t0) / 1000, 0.001);
+  const entry = {
+    name: source.name,
+    object: key,
+    kind: artifact.base ? ("diff" as const) : ("full" as const),
+    ...(artifact.base ? { base: artifact.base.id } : {}),
+    ...(part.type === "files" ? { files_changed: part.base ? part.stored_files : part.files } : {}),
+    source_bytes: progress.done,
+    stored_bytes: stored.size,
+    mb_per_s: Number((progress.done / 1e6 / seconds).toFixed(1)),
+    warnings: part.warnings,
+  };
+  o.log.info(`${source.name}: stored`, { object: key, source_bytes: entry.source_bytes, stored_bytes: entry.stored_bytes, mb_per_s: entry.mb_per_s });
+  return { entry, part, stored, extras, commit: artifact.commit, base: artifact.base?.objects };
 }
 
 function isPrematureClose(err: unknown): boolean {
