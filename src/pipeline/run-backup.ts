@@ -1,5 +1,5 @@
 import { access } from "node:fs/promises";
-import { availableParallelism, hostname } from "node:os";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline as pipelineCb } from "node:stream";
@@ -19,6 +19,7 @@ import { stateOwner } from "../differential/owner.js";
 import type { Store } from "../stores/store.js";
 import { VERSION } from "../version.js";
 import { createCompressor, EXTENSION, parseCompression, type Compression } from "./compress.js";
+import { inLanes, sourceConcurrency } from "./lanes.js";
 
 export interface BackupResult {
   id: string;
@@ -92,34 +93,10 @@ export async function runBackup(o: {
   // the server's CPU, a file tree mostly this process's): each has its own object, and what they
   // add to the manifest and complete.json is put in config order afterwards. The first failure
   // stops the others (the same path as an interrupt) and is the error reported, once all have ended.
-  const inner = new AbortController();
-  const onOuterAbort = () => inner.abort();
-  o.signal?.addEventListener("abort", onOuterAbort, { once: true });
-  if (o.signal?.aborted) inner.abort();
-  let firstError: { err: unknown } | undefined;
-  const done: (SourceDone | undefined)[] = new Array(o.sources.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < o.sources.length && !inner.signal.aborted) {
-      const i = next++;
-      try {
-        done[i] = await backupSource(o.sources[i], { id, compression, differential, storeObject, log: o.log, signal: inner.signal });
-      } catch (err) {
-        firstError ??= { err };
-        inner.abort();
-      }
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(sourceConcurrency(), o.sources.length) }, lane));
-  } finally {
-    o.signal?.removeEventListener("abort", onOuterAbort);
-  }
-  if (firstError) {
-    for (const d of done) if (d?.part.type === "files") d.part.entries.close();
-    throw firstError.err;
-  }
-  for (const d of done as SourceDone[]) {
+  const done = await inLanes(o.sources, sourceConcurrency(), o.signal, (cfg, _i, signal) => backupSource(cfg, { id, compression, differential, storeObject, log: o.log, signal }), (finished) => {
+    for (const d of finished) if (d?.part.type === "files") d.part.entries.close();
+  });
+  for (const d of done) {
     manifest.sources[d.entry.name] = d.part;
     objects.push(d.stored, ...d.extras);
     if (d.commit) commits.push({ commit: d.commit, key: d.entry.object });
@@ -178,13 +155,6 @@ export async function runBackup(o: {
   result.stored_bytes = objects.reduce((n, x) => n + x.size, 0);
   o.log.info(`backup ${id} complete`, { id, stored_bytes: result.stored_bytes, duration_s: result.duration_s, warnings: result.warnings.length });
   return result;
-}
-
-/** How many sources a backup runs at once: STRONGBOX_SOURCE_CONCURRENCY, else 2 (1 on a single core). */
-export function sourceConcurrency(): number {
-  const n = Number(process.env.STRONGBOX_SOURCE_CONCURRENCY ?? NaN);
-  if (Number.isInteger(n) && n >= 1) return Math.min(n, 16);
-  return availableParallelism() > 1 ? 2 : 1;
 }
 
 interface SourceDone {

@@ -1,9 +1,10 @@
 import { execSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { tamper } from "../helpers/forge.js";
 import { createDb, withClient } from "../helpers/pg.js";
 
 const pg = inject("pg");
@@ -57,6 +58,20 @@ describe.skipIf(!pg)("sources backed up side by side", () => {
     for (let i = 0; i < 4; i++) expect(readFileSync(join(to, "big", `clip-${i}.bin`)).equals(readFileSync(join(big, `clip-${i}.bin`)))).toBe(true);
     const rows = await withClient(target.url, (c) => c.query("SELECT count(*)::int AS n FROM t"));
     expect(rows.rows[0].n).toBe(1000);
+
+    // verify and restore run two at once too: a damaged small object fails them (exit 3) while the big
+    // one is being read, and the restore keeps nothing of either
+    const smallObj = complete.objects.find((x) => x.source === "small")!.key.split("/").pop()!;
+    tamper(join(repo.dir, "repository"), result.id, smallObj, (b) => ((b[b.length - 20] ^= 1), b), { rehash: true });
+    const bad = await runCli(["-c", repo.configFile, "verify", result.id]);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(/small/);
+    const to2 = tempDir("sbs-to2");
+    const target2 = await createDb(pg!, "sbs_to2");
+    const r2 = await runCli(["-c", repo.configFile, "restore", result.id, "--to-dir", to2, "--to-db", target2.url]);
+    expect(r2.code).toBe(3);
+    expect(r2.stderr).toMatch(/small/);
+    expect(readdirSync(to2)).toEqual([]);
   });
 
   it("one source failing stops the other: the failure named is the root cause, exit 1, no complete.json, no temporary object, no pg_dump left", { timeout: 120_000 }, async () => {
