@@ -5,7 +5,8 @@
 //   small  20,000 small JSON files (~30 MB)          vs the same
 //   db     a pgbench database (~1 GB at scale 60)    vs pg_dump -Fc -Z0 | zstd -1 -T0 | age -r
 //   s3     the media to a local Ceph RGW             vs tar | zstd -1 -T0 | age | rclone rcat
-// and restore + verify of each against the reverse pipelines.
+// and restore + verify of each against the reverse pipelines; with db, also the database and the
+// media in one backup and one restore (strongbox runs sources side by side; the shell, one after the other).
 //   scale  a tree of 2,000,000 empty files (2,000 directories): backup, verify and restore once
 //          each, time and peak RSS against tar; and scripts/scale-manifest.mjs (the manifest
 //          path alone, with synthetic entries). Not in the default set: it takes ~15 minutes.
@@ -136,6 +137,48 @@ function dbBench() {
     compare("db: restore (+ row counts)", "restore", () => sb("restore", "latest", "--to-db", url(`r${n}`), "--no-owner"), () => sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | ${pgBin}/pg_restore --no-owner -d r${n}`, env), fresh);
     compare("db: verify (pg_restore --list reads the TOC only)", "verify", () => sb("verify", "latest"), () => sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | ${pgBin}/pg_restore --list > /dev/null`, env));
     rmSync(w.dir, { recursive: true, force: true });
+
+    // The database and the media in one backup: strongbox runs the two side by side; the shell runs
+    // its two pipelines one after the other, as a backup script would. Also timed: strongbox with
+    // STRONGBOX_SOURCE_CONCURRENCY=1 (one source at a time), to show what running them at once gives.
+    const media = join(root, "data/media");
+    const both = workspace("db+media", `{ name: db, type: postgres, url: "${url("bench")}" }\n  - { name: media, type: files, path: ${media} }`);
+    const shellDb = join(both.dir, "shell.pgdump.zst.age");
+    const shellMedia = join(both.dir, "shell.tar.zst.age");
+    const sb2 = (extra, ...args) => timed(node, [bin, "-q", "-c", both.cfg, ...args], { ...env, ...extra });
+    const oneAtATime = [];
+    const resetRepo = () => rmSync(join(both.dir, "repo"), { recursive: true, force: true });
+    const bk = compare(
+      "db + media: backup (shell: one after the other)",
+      "backup",
+      () => {
+        resetRepo();
+        oneAtATime.push(sb2({ STRONGBOX_SOURCE_CONCURRENCY: "1" }, "backup", "now"));
+        resetRepo();
+        return sb2({}, "backup", "now");
+      },
+      () => sh(`${pgBin}/pg_dump -Fc -Z0 bench | zstd -1 -T0 -q | age -r ${both.recipient} > '${shellDb}' && tar -C '${media}' -cf - . | zstd -1 -T0 -q | age -r ${both.recipient} > '${shellMedia}'`, env),
+    );
+    console.log(`${"  the same, strongbox one source at a time".padEnd(46)}${median(oneAtATime.map((x) => x.s)).toFixed(2).padStart(8)}${Math.max(...oneAtATime.map((x) => x.rss)).toFixed(0).padStart(8)}   side by side ${(median(oneAtATime.map((x) => x.s)) / bk.sb).toFixed(2)}× faster`);
+    const restoreOne = [];
+    const out = join(both.dir, "out");
+    const freshBoth = () => {
+      fresh();
+      rmSync(out, { recursive: true, force: true });
+    };
+    const rs = compare(
+      "db + media: restore",
+      "restore",
+      () => {
+        restoreOne.push(sb2({ STRONGBOX_SOURCE_CONCURRENCY: "1" }, "restore", "latest", "--to-dir", out, "--to-db", url(`r${n}`), "--no-owner"));
+        freshBoth();
+        return sb2({}, "restore", "latest", "--to-dir", out, "--to-db", url(`r${n}`), "--no-owner");
+      },
+      () => sh(`age -d -i '${both.identity}' '${shellDb}' | zstd -d -q | ${pgBin}/pg_restore --no-owner -d r${n} && mkdir -p '${out}' && age -d -i '${both.identity}' '${shellMedia}' | zstd -d -q | tar -xf - -C '${out}'`, env),
+      freshBoth,
+    );
+    console.log(`${"  the same, strongbox one source at a time".padEnd(46)}${median(restoreOne.map((x) => x.s)).toFixed(2).padStart(8)}${Math.max(...restoreOne.map((x) => x.rss)).toFixed(0).padStart(8)}   side by side ${(median(restoreOne.map((x) => x.s)) / rs.sb).toFixed(2)}× faster`);
+    rmSync(both.dir, { recursive: true, force: true });
   } finally {
     execFileSync("test/services/postgres.sh", ["stop", pgDir], { stdio: "ignore" });
     rmSync(pgDir, { recursive: true, force: true });

@@ -237,6 +237,13 @@ export async function storeStream(store: Store, key: string, chain: (NodeJS.Read
     pipelineCb(...(streams as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]), (err?: Error | null) => (err ? reject(err) : resolve()));
   });
   const onAbort = () => last.destroy(new StrongboxError("SOURCE", "interrupted"));
+  if (signal?.aborted) {
+    // Aborted while this source was being opened (a sibling failed, or an interrupt): nothing is
+    // stored; the chain, and the source's child process with it, is torn down before returning.
+    onAbort();
+    await chainDone.catch(() => {});
+    throw new StrongboxError("SOURCE", "interrupted");
+  }
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const [put, piped] = await Promise.allSettled([store.put(key, last, { signal }), chainDone]);
