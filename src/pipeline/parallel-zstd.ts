@@ -2,7 +2,11 @@ import { availableParallelism } from "node:os";
 import { Transform, type TransformCallback } from "node:stream";
 import zlib from "node:zlib";
 
-const BLOCK = 4 * 1024 * 1024;
+/**
+ * 2 MiB: against 4 MiB, a 600 MB media backup went 3.2 -> 2.7 s and a database + media backup
+ * peaked at ~280 MB RSS instead of ~298 (less in flight, less garbage between collections).
+ */
+const BLOCK = 2 * 1024 * 1024;
 /** zstd's largest block (RFC 8878 §3.1.1.2.3), and the samples that decide whether a block is worth compressing. */
 const RAW_BLOCK = 128 * 1024;
 const SAMPLE = 16 * 1024;
@@ -74,7 +78,7 @@ export function rawFrame(input: Buffer | Buffer[]): Buffer {
 }
 
 /**
- * zstd on every core: the stream is cut into 4 MiB blocks, each compressed as its own zstd frame on
+ * zstd on every core: the stream is cut into 2 MiB blocks, each compressed as its own zstd frame on
  * libuv's thread pool, several at once, and written out in order. Concatenated frames are one valid
  * zstd stream (`zstd -d` and GNU tar --zstd read them; strongbox reads them frame by frame, see
  * zstd-frames.ts). At most `parallel` blocks are in flight, so memory stays bounded.
