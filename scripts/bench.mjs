@@ -63,6 +63,12 @@ function compare(label, kind, strongbox, shell, before = () => {}) {
   return row;
 }
 
+/** The line under a two-source row: the same runs with one source at a time, and how much faster side by side was. */
+function printOneAtATime(runsOne, row) {
+  const s = median(runsOne.map((x) => x.s));
+  console.log(`${"  the same, strongbox one source at a time".padEnd(46)}${s.toFixed(2).padStart(8)}${Math.max(...runsOne.map((x) => x.rss)).toFixed(0).padStart(8)}   side by side ${(s / row.sb).toFixed(2)}× faster`);
+}
+
 const rows = [];
 function print(r) {
   const target = TARGET[r.kind];
@@ -159,7 +165,7 @@ function dbBench() {
       },
       () => sh(`${pgBin}/pg_dump -Fc -Z0 bench | zstd -1 -T0 -q | age -r ${both.recipient} > '${shellDb}' && tar -C '${media}' -cf - . | zstd -1 -T0 -q | age -r ${both.recipient} > '${shellMedia}'`, env),
     );
-    console.log(`${"  the same, strongbox one source at a time".padEnd(46)}${median(oneAtATime.map((x) => x.s)).toFixed(2).padStart(8)}${Math.max(...oneAtATime.map((x) => x.rss)).toFixed(0).padStart(8)}   side by side ${(median(oneAtATime.map((x) => x.s)) / bk.sb).toFixed(2)}× faster`);
+    printOneAtATime(oneAtATime, bk);
     const restoreOne = [];
     const out = join(both.dir, "out");
     const freshBoth = () => {
@@ -177,7 +183,7 @@ function dbBench() {
       () => sh(`age -d -i '${both.identity}' '${shellDb}' | zstd -d -q | ${pgBin}/pg_restore --no-owner -d r${n} && mkdir -p '${out}' && age -d -i '${both.identity}' '${shellMedia}' | zstd -d -q | tar -xf - -C '${out}'`, env),
       freshBoth,
     );
-    console.log(`${"  the same, strongbox one source at a time".padEnd(46)}${median(restoreOne.map((x) => x.s)).toFixed(2).padStart(8)}${Math.max(...restoreOne.map((x) => x.rss)).toFixed(0).padStart(8)}   side by side ${(median(restoreOne.map((x) => x.s)) / rs.sb).toFixed(2)}× faster`);
+    printOneAtATime(restoreOne, rs);
     rmSync(both.dir, { recursive: true, force: true });
   } finally {
     execFileSync("test/services/postgres.sh", ["stop", pgDir], { stdio: "ignore" });

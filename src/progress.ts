@@ -29,8 +29,8 @@ function draw(log: Logger, board: Map<Progress, string>): void {
 }
 
 /**
- * Progress of one long step (several may run at once: their lines share the status line): a live line on a terminal (bytes, rate, ETA),
- * a structured log line every `logEveryMs` otherwise.
+ * Progress of one long step: a live line on a terminal (bytes, rate, ETA), a structured log line
+ * every `logEveryMs` otherwise. Steps that run at once share the status line.
  */
 export class Progress {
   private bytes = 0;
@@ -72,9 +72,9 @@ export class Progress {
 
   finish(): void {
     const board = boards.get(this.log);
-    board?.delete(this);
-    if (board?.size) draw(this.log, board);
-    else this.log.clearStatus();
+    if (!board) return this.log.clearStatus();
+    board.delete(this);
+    draw(this.log, board);
   }
 
   private rate(now: number): number {

@@ -86,7 +86,6 @@ export function rawFrame(input: Buffer | Buffer[]): Buffer {
 export class ParallelZstdCompress extends Transform {
   /** Compressors alive in this process (sources backed up side by side share the cores and the memory bound). */
   private static active = 0;
-  private counted = true;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private readonly inflight: Promise<Buffer>[] = [];
@@ -104,9 +103,9 @@ export class ParallelZstdCompress extends Transform {
     return Math.max(1, Math.floor(this.parallel / Math.max(1, ParallelZstdCompress.active)));
   }
 
+  // Node calls _destroy once per stream, whether it ended or failed.
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.counted) ParallelZstdCompress.active--;
-    this.counted = false;
+    ParallelZstdCompress.active--;
     cb(err);
   }
 

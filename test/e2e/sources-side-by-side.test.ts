@@ -6,6 +6,7 @@ import { describe, expect, inject, it } from "vitest";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { tamper } from "../helpers/forge.js";
 import { createDb, withClient } from "../helpers/pg.js";
+import { processesLeft } from "../helpers/processes.js";
 
 const pg = inject("pg");
 
@@ -45,7 +46,7 @@ describe.skipIf(!pg)("sources backed up side by side", () => {
     expect(storedOrder(both.stderr).indexOf("small")).toBeLessThan(storedOrder(both.stderr).indexOf("big"));
     const result = JSON.parse(both.stdout) as { id: string; sources: { name: string }[] };
     expect(result.sources.map((s) => s.name)).toEqual(["big", "small", "db"]);
-    const complete = JSON.parse(readFileSync(join(repo.dir, "repository", "backups", result.id, "complete.json"), "utf8")) as { objects: { source?: string }[]; sources: { name: string }[] };
+    const complete = JSON.parse(readFileSync(join(repo.dir, "repository", "backups", result.id, "complete.json"), "utf8")) as { objects: { source?: string; key: string }[]; sources: { name: string }[] };
     expect(complete.sources.map((s) => s.name)).toEqual(["big", "small", "db"]);
     expect(complete.objects.filter((o) => o.source).map((o) => o.source)).toEqual(["big", "small", "db"]);
 
@@ -97,14 +98,7 @@ describe.skipIf(!pg)("sources backed up side by side", () => {
     expect(r2.code).not.toBe(0);
     expect(r2.stderr).toMatch(/gone/);
     expect(r2.stderr).not.toMatch(/source db/);
-    // (a pg_dump that was told to stop may take a moment to go)
-    let left = "";
-    for (let i = 0; i < 40; i++) {
-      left = execSync(`pgrep -f -- 'pg_dump.*${db.name}( |$)' || true`).toString().trim();
-      if (!left) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    expect(left).toBe("");
+    expect(await processesLeft(`pg_dump.*${db.name}( |$)`)).toBe("");
     // nothing of the database was stored: it was stopped, whether it was still being opened or already streaming
     expect(repoFiles(repo2.dir).filter((f) => f.endsWith("complete.json") || f.includes(".strongbox-tmp-") || f.includes("/db."))).toEqual([]);
   });

@@ -1,11 +1,12 @@
 // Interrupted and failed restores must never look like successful ones: kill -9 of strongbox at
 // seeded points of file and database restores, and an object that fails its integrity check.
-import { execSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { BIN, makeRepo, runAndKill, runAndKillWhen, runCli, tempDir } from "../helpers/cli.js";
+import { processesLeft, processesMatching } from "../helpers/processes.js";
 import { mulberry32 } from "../helpers/random.js";
 import { tamper } from "../helpers/forge.js";
 import { createDb, withClient } from "../helpers/pg.js";
@@ -32,15 +33,7 @@ function grepTree(dir: string, needle: string): string[] {
 }
 
 /** pg_restore processes (leader or parallel workers) still working on database `db`, after up to 10 s. */
-async function pgRestoresOn(db: string): Promise<string> {
-  let left = "";
-  for (let i = 0; i < 40; i++) {
-    left = execSync(`pgrep -f -- '--dbname=${db}( |$)' || true`).toString().trim();
-    if (!left) return "";
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return left;
-}
+const pgRestoresOn = (db: string) => processesLeft(`--dbname=${db}( |$)`);
 
 describe("interrupted file restores", () => {
   it("kill -9 at 8 seeded points: the target never holds a partial tree, the next restore cleans up and succeeds", { timeout: 180_000 }, async () => {
@@ -135,7 +128,7 @@ describe.skipIf(!pg)("interrupted database restores", () => {
     expect(ok.code).toBe(0);
     // Killed while pg_restore works (a timer guessed from a full run's time could fire before the
     // unfinished mark was written, or after it was cleared): the mark is written before pg_restore starts.
-    const restoring = (db: string) => () => execSync(`pgrep -f -- '--dbname=${db}( |$)' || true`).toString().trim() !== "";
+    const restoring = (db: string) => () => processesMatching(`--dbname=${db}( |$)`) !== "";
     const target = await createDb(pg!, "rktarget");
     expect(await runAndKillWhen(["-c", repo.configFile, "restore", "latest", "--to-db", target.url], restoring(target.name), { TMPDIR: tmp })).toMatchObject({ killed: true });
     expect(await pgRestoresOn(target.name)).toBe("");

@@ -103,38 +103,37 @@ export function makeRepo(o: {
   return repo;
 }
 
-/**
- * Starts the CLI and SIGKILLs it as soon as `when()` is true (polled every 20 ms), so a test can
- * kill at a known point of the work rather than after a guessed time; resolves with how it ended
- * (60 s deadline). `killed` is false when the process ended before the condition held.
- */
-export function runAndKillWhen(args: string[], when: () => boolean, env: NodeJS.ProcessEnv = {}): Promise<{ killed: boolean; code: number | null }> {
+/** Starts the CLI; `arm(kill)` decides when to SIGKILL it and returns its disarm; resolves with how it ended (60 s deadline). */
+function runArmed(args: string[], env: NodeJS.ProcessEnv, arm: (kill: () => void) => () => void): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: "ignore" });
     let killed = false;
-    const poll = setInterval(() => {
-      if (!killed && when()) killed = child.kill("SIGKILL");
-    }, 20);
+    const disarm = arm(() => (killed ||= child.kill("SIGKILL")));
     const deadline = setTimeout(() => reject(new Error(`strongbox ${args.join(" ")} did not end within 60 s`)), 60_000);
     child.on("close", (code) => {
-      clearInterval(poll);
+      disarm();
       clearTimeout(deadline);
       resolve({ killed, code });
     });
   });
 }
 
-/** Starts the CLI and SIGKILLs it after `ms` if it is still running; resolves with how it ended (60 s deadline). */
+/**
+ * Starts the CLI and SIGKILLs it as soon as `when()` is true (polled every 20 ms), so a test can
+ * kill at a known point of the work rather than after a guessed time. `killed` is false when the
+ * process ended before the condition held.
+ */
+export function runAndKillWhen(args: string[], when: () => boolean, env: NodeJS.ProcessEnv = {}): Promise<{ killed: boolean; code: number | null }> {
+  return runArmed(args, env, (kill) => {
+    const poll = setInterval(() => when() && kill(), 20);
+    return () => clearInterval(poll);
+  });
+}
+
+/** Starts the CLI and SIGKILLs it after `ms` if it is still running. */
 export function runAndKill(args: string[], ms: number, env: NodeJS.ProcessEnv = {}): Promise<{ killed: boolean; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: "ignore" });
-    let killed = false;
-    const timer = setTimeout(() => (killed = child.kill("SIGKILL")), ms);
-    const deadline = setTimeout(() => reject(new Error(`strongbox ${args.join(" ")} did not end within 60 s`)), 60_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      clearTimeout(deadline);
-      resolve({ killed, code });
-    });
+  return runArmed(args, env, (kill) => {
+    const timer = setTimeout(kill, ms);
+    return () => clearTimeout(timer);
   });
 }
