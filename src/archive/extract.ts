@@ -3,17 +3,12 @@ import { closeSync, constants, createReadStream, fchmodSync, fchownSync, futimes
 import { dirname, join } from "node:path";
 import { StrongboxError } from "../errors.js";
 import { quoteName } from "../terminal-safe.js";
-import { ArchiveNames } from "./archive-names.js";
 import type { TarEntry } from "./tar-header.js";
-import { readTar, type EntrySink } from "./tar-read.js";
+import type { EntrySink } from "./tar-read.js";
+import { nullSink, readTree, type ExtractedFile, type TreeSink } from "./tree-pass.js";
 import { walkTree } from "./walk.js";
 
-export interface ExtractedFile {
-  path: string;
-  type: TarEntry["type"];
-  size: number;
-  sha256?: string;
-}
+export type { ExtractedFile } from "./tree-pass.js";
 
 export interface ExtractOptions {
   /** Called for every entry once its content is written, with the hash of what was written. */
@@ -24,23 +19,6 @@ export interface ExtractOptions {
   chown?: boolean;
   /** Keep setuid/setgid bits; by default they are stripped, since a forged archive could plant a setuid root binary. */
   keepSetuid?: boolean;
-  /** Differentials: false leaves an entry out (its bytes are still read, never written). */
-  filter?: (e: TarEntry) => boolean;
-  /** Differentials: false once a file is written (e.g. its hash is not the manifest's) removes it again. */
-  keep?: (f: ExtractedFile) => boolean;
-  /** Differentials: each directory's GNU dumpdir ("" is the source's root, the archive's "./"). */
-  onDumpdir?: (dir: string, dumpdir: string) => void;
-}
-
-/** The "./" entry a differential starts with: the source's root, never created, only its dumpdir read. */
-function isRootEntry(e: TarEntry): boolean {
-  return e.type === "dir" && e.path.split("/").every((p) => p === "" || p === ".");
-}
-
-/** Routes an entry's dumpdir; true for the root entry, with which nothing else is done. */
-function handled(e: TarEntry, rel: string | undefined, o: Pick<ExtractOptions, "onDumpdir">): boolean {
-  if (e.type === "dir" && e.dumpdir !== undefined) o.onDumpdir?.(rel ?? "", e.dumpdir);
-  return rel === undefined;
 }
 
 /** setuid and setgid; the sticky bit stays (it only limits who may delete). */
@@ -67,7 +45,7 @@ function toSeconds(mtime: string): number {
 }
 
 /** Small files are collected whole and written with synchronous calls (see tar-pack.ts for why). */
-function smallFileSink(rel: string, abs: string, e: TarEntry, chown: boolean, o: ExtractOptions): EntrySink {
+function smallFileSink(abs: string, e: TarEntry, chown: boolean): EntrySink {
   const chunks: Buffer[] = [];
   return {
     write(chunk) {
@@ -92,10 +70,6 @@ function smallFileSink(rel: string, abs: string, e: TarEntry, chown: boolean, o:
       } finally {
         closeSync(fd);
       }
-      o.onBytes?.(body.length);
-      const f: ExtractedFile = { path: rel, type: "file", size: body.length, sha256: createHash("sha256").update(body).digest("hex") };
-      if (o.keep && !o.keep(f)) unlinkSync(abs);
-      else o.onEntry?.(f);
     },
   };
 }
@@ -124,15 +98,14 @@ const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
 
 /**
- * Extracts a tar stream into `root` and never writes outside it: unsafe names are refused, and no
- * entry is ever written through a symlink (every parent directory is checked, including ones
- * that existed before). Files are created with O_EXCL|O_NOFOLLOW; an existing file is replaced
- * only by unlinking it first, never by writing through it.
+ * The sink that writes a tree into `root` and never outside it: no entry is ever written through a
+ * symlink (every parent directory is checked, including ones that existed before). Files are
+ * created with O_EXCL|O_NOFOLLOW; an existing file is replaced only by unlinking it first, never by
+ * writing through it. Every check of the archive is made before (tree-pass.ts): this only writes.
  */
-export async function extractTar(source: AsyncIterable<Buffer>, root: string, o: ExtractOptions): Promise<void> {
+export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" | "keepSetuid">): TreeSink {
   const safeDirs = new Set<string>([""]);
   const dirTimes: { rel: string; abs: string; mode: number; mtime: number }[] = [];
-  const names = new ArchiveNames();
   const chown = o.chown ?? isRoot;
 
   /** Makes `rel` and its missing parents, outermost first; a loop, so any depth is fine. */
@@ -160,119 +133,101 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, o:
     unlinkSync(abs);
   }
 
-  await readTar(
-    source,
-    async (entry): Promise<EntrySink | null> => {
-      const rel = isRootEntry(entry) ? undefined : names.admit(entry.path, entry.type);
-      if (handled(entry, rel, o) || rel === undefined) return null;
-      if (o.filter && !o.filter({ ...entry, path: rel })) return null;
-      const e = o.keepSetuid ? entry : { ...entry, mode: entry.mode & ~SUID_SGID };
-      if (e.mode !== entry.mode) o.warn(`${quoteName(rel)}: setuid/setgid bits not restored (mode ${entry.mode.toString(8)}; --keep-setuid keeps them)`);
-      try {
-        const sink = await restoreEntry(rel, e);
-        return sink && guardSink(sink, rel);
-      } catch (err) {
-        throw entryError(err, rel);
-      }
-    },
-  );
-  // Directories last, deepest first: writing their contents changed their mtimes.
-  for (const d of dirTimes.reverse()) {
+  /** Every failure names the entry. */
+  async function guarded<T>(rel: string, f: () => Promise<T>): Promise<T> {
     try {
-      await fsp.chmod(d.abs, d.mode);
-      await fsp.utimes(d.abs, d.mtime, d.mtime);
+      return await f();
     } catch (err) {
-      throw entryError(err, d.rel);
+      throw entryError(err, rel);
     }
   }
 
-  async function restoreEntry(rel: string, e: TarEntry): Promise<EntrySink | null> {
-    const parent = rel.includes("/") ? dirname(rel) : "";
-    await ensureDir(parent);
-    const abs = join(root, rel);
-    const mtime = toSeconds(e.mtime);
-    if (e.type === "dir") {
-      await ensureDir(rel);
-      dirTimes.push({ rel, abs, mode: e.mode, mtime });
-      if (chown) await fsp.lchown(abs, e.uid, e.gid).catch(() => {});
-      o.onEntry?.({ path: rel, type: "dir", size: 0 });
-      return null;
-    }
-    clearSlot(rel, abs);
-    if (e.type === "symlink") {
-      if (!e.linkname) throw new StrongboxError("VERIFY", "symlink with an empty target");
-      if (e.linkname.includes("\0")) throw new StrongboxError("VERIFY", "symlink target with a NUL byte");
-      await fsp.symlink(e.linkname, abs);
-      if (chown) await fsp.lchown(abs, e.uid, e.gid).catch(() => {});
-      await fsp.lutimes(abs, mtime, mtime).catch(() => {});
-      o.onEntry?.({ path: rel, type: "symlink", size: 0 });
-      return null;
-    }
-    if (e.size <= SMALL_FILE) return smallFileSink(rel, abs, e, chown, o);
-    const fh = await fsp.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    const hash = createHash("sha256");
-    let written = 0;
-    let batch: Buffer[] = [];
-    let batched = 0;
-    const flush = async () => {
-      if (batch.length) await fh.writev(batch);
-      batch = [];
-      batched = 0;
-    };
-    return {
-      async write(chunk) {
-        hash.update(chunk);
-        written += chunk.length;
-        batch.push(chunk);
-        batched += chunk.length;
-        if (batched >= 1024 * 1024) await flush();
-        o.onBytes?.(chunk.length);
-      },
-      async end() {
-        try {
-          await flush();
-          if (chown) await fh.chown(e.uid, e.gid).catch(() => {});
-          await fh.chmod(e.mode);
-          await fh.utimes(mtime, mtime);
-        } finally {
-          await fh.close();
-        }
-        const f: ExtractedFile = { path: rel, type: "file", size: written, sha256: hash.digest("hex") };
-        if (o.keep && !o.keep(f)) await fsp.unlink(abs);
-        else o.onEntry?.(f);
-      },
-    };
+  function stripped(rel: string, entry: TarEntry): TarEntry {
+    const e = o.keepSetuid ? entry : { ...entry, mode: entry.mode & ~SUID_SGID };
+    if (e.mode !== entry.mode) o.warn(`${quoteName(rel)}: setuid/setgid bits not restored (mode ${entry.mode.toString(8)}; --keep-setuid keeps them)`);
+    return e;
   }
+
+  /** The entry's parent (made if missing), its path on disk and mtime. */
+  async function slot(rel: string, e: TarEntry): Promise<{ abs: string; mtime: number }> {
+    await ensureDir(rel.includes("/") ? dirname(rel) : "");
+    return { abs: join(root, rel), mtime: toSeconds(e.mtime) };
+  }
+
+  return {
+    dir: (rel, entry) =>
+      guarded(rel, async () => {
+        const e = stripped(rel, entry);
+        const { abs, mtime } = await slot(rel, e);
+        await ensureDir(rel);
+        dirTimes.push({ rel, abs, mode: e.mode, mtime });
+        if (chown) await fsp.lchown(abs, e.uid, e.gid).catch(() => {});
+      }),
+    symlink: (rel, e) =>
+      guarded(rel, async () => {
+        const { abs, mtime } = await slot(rel, e);
+        clearSlot(rel, abs);
+        await fsp.symlink(e.linkname!, abs);
+        if (chown) await fsp.lchown(abs, e.uid, e.gid).catch(() => {});
+        await fsp.lutimes(abs, mtime, mtime).catch(() => {});
+      }),
+    file: (rel, entry) =>
+      guarded(rel, async () => {
+        const e = stripped(rel, entry);
+        const { abs, mtime } = await slot(rel, e);
+        clearSlot(rel, abs);
+        if (e.size <= SMALL_FILE) return guardSink(smallFileSink(abs, e, chown), rel);
+        const fh = await fsp.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        let batch: Buffer[] = [];
+        let batched = 0;
+        const flush = async () => {
+          if (batch.length) await fh.writev(batch);
+          batch = [];
+          batched = 0;
+        };
+        return guardSink(
+          {
+            async write(chunk) {
+              batch.push(chunk);
+              batched += chunk.length;
+              if (batched >= 1024 * 1024) await flush();
+            },
+            async end() {
+              try {
+                await flush();
+                if (chown) await fh.chown(e.uid, e.gid).catch(() => {});
+                await fh.chmod(e.mode);
+                await fh.utimes(mtime, mtime);
+              } finally {
+                await fh.close();
+              }
+            },
+          },
+          rel,
+        );
+      }),
+    async finish() {
+      // Directories last, deepest first: writing their contents changed their mtimes.
+      for (const d of dirTimes.reverse()) {
+        try {
+          await fsp.chmod(d.abs, d.mode);
+          await fsp.utimes(d.abs, d.mtime, d.mtime);
+        } catch (err) {
+          throw entryError(err, d.rel);
+        }
+      }
+    },
+  };
 }
 
-/** Reads a tar stream without writing anything, reporting each entry with the hash of its content. */
-export async function scanTar(source: AsyncIterable<Buffer>, o: Omit<ExtractOptions, "chown">): Promise<void> {
-  const names = new ArchiveNames();
-  await readTar(
-    source,
-    async (e) => {
-      const rel = isRootEntry(e) ? undefined : names.admit(e.path, e.type);
-      if (handled(e, rel, o) || rel === undefined) return null;
-      if (o.filter && !o.filter({ ...e, path: rel })) return null;
-      if (e.type !== "file") {
-        o.onEntry?.({ path: rel, type: e.type, size: 0 });
-        return null;
-      }
-      const hash = createHash("sha256");
-      let size = 0;
-      return {
-        write(chunk) {
-          hash.update(chunk);
-          size += chunk.length;
-          o.onBytes?.(chunk.length);
-        },
-        end() {
-          const f: ExtractedFile = { path: rel, type: "file", size, sha256: hash.digest("hex") };
-          if (!o.keep || o.keep(f)) o.onEntry?.(f);
-        },
-      };
-    },
-  );
+/** Extracts a tar stream (a full, no manifest) into `root`: the shared pass with the disk sink. */
+export async function extractTar(source: AsyncIterable<Buffer>, root: string, o: ExtractOptions): Promise<void> {
+  await readTree({ archive: source, sink: diskSink(root, o), onEntry: o.onEntry, onBytes: o.onBytes });
+}
+
+/** Reads a tar stream without writing anything: the same pass with the null sink. */
+export async function scanTar(source: AsyncIterable<Buffer>, o: Omit<ExtractOptions, "chown" | "keepSetuid">): Promise<void> {
+  await readTree({ archive: source, sink: nullSink, onEntry: o.onEntry, onBytes: o.onBytes });
 }
 
 /** Hashes a directory tree as it is on disk, for comparing a restored tree with its manifest. */
@@ -280,7 +235,7 @@ export async function scanDirectory(root: string): Promise<ExtractedFile[]> {
   const out: ExtractedFile[] = [];
   for (const e of await walkTree(root, { exclude: () => false, warn: () => {} })) {
     if (e.type !== "file") {
-      out.push({ path: e.path, type: e.type, size: 0 });
+      out.push({ path: e.path, type: e.type, size: 0, ...(e.type === "symlink" ? { target: e.linkname } : {}) });
       continue;
     }
     const hash = createHash("sha256");

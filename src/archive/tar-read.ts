@@ -63,77 +63,116 @@ export const MAX_EXTENDED_BYTES = 1024 * 1024;
  * name the entry.
  */
 export async function readTar(source: AsyncIterable<Buffer>, onEntry: (e: TarEntry) => Promise<EntrySink | null>): Promise<void> {
-  const r = new ByteReader(source[Symbol.asyncIterator]());
-  let pax: Record<string, string> = {};
-  let gnuLongName: string | undefined;
-  let gnuLongLink: string | undefined;
-  let extended = 0;
-  let entries = 0;
-  for (;;) {
-    const block = await r.exact(BLOCK);
-    if (!block) throw new StrongboxError("VERIFY", "tar: archive ends without its end-of-archive marker (truncated)");
-    if (isZeroBlock(block)) {
-      const second = await r.exact(BLOCK);
-      if (!second || !isZeroBlock(second)) throw new StrongboxError("VERIFY", "tar: corrupt end-of-archive marker");
-      if (await r.rest()) throw new StrongboxError("VERIFY", "tar: unexpected data after the end of the archive");
-      return;
-    }
-    const at = () => `tar: entry ${entries + 1}`;
-    let h;
-    try {
-      h = decodeHeader(block);
-    } catch (err) {
-      throw new StrongboxError("VERIFY", `${at()}${entries ? " (after the last good entry)" : ""}: ${(err as Error).message.replace(/^tar: /, "")}`);
-    }
-    if (h.typeflag === "x" || h.typeflag === "g" || h.typeflag === "L" || h.typeflag === "K") {
-      extended += h.size;
-      if (extended > MAX_EXTENDED_BYTES) throw new StrongboxError("VERIFY", `${at()}: extended headers larger than ${MAX_EXTENDED_BYTES} bytes`);
-      const body = await r.exact(blocksFor(h.size));
-      if (!body) throw new StrongboxError("VERIFY", "tar: archive is truncated");
-      const data = body.subarray(0, h.size);
-      if (h.typeflag === "x") parsePax(data, pax);
-      else if (h.typeflag === "L") gnuLongName = data.toString("utf8").replace(/\0+$/, "");
-      else if (h.typeflag === "K") gnuLongLink = data.toString("utf8").replace(/\0+$/, "");
-      // 'g' (global PAX) headers are read and ignored: strongbox never writes them.
-      continue;
-    }
-    const name = pax.path ?? gnuLongName ?? h.name;
-    const where = `${at()} ${quoteName(name)}`;
-    let entry: TarEntry;
-    const type = TYPES[h.typeflag];
-    try {
-      if (!type) throw new StrongboxError("VERIFY", `is a ${FOREIGN[h.typeflag] ?? `tar entry of type ${JSON.stringify(h.typeflag)}`}, which strongbox never writes; refusing the archive`);
-      const size = pax.size !== undefined ? paxInteger(pax.size, "size") : h.size;
-      if (type !== "file" && size !== 0) throw new StrongboxError("VERIFY", `a ${type} with a body of ${size} bytes`);
-      const linkname = pax.linkpath ?? gnuLongLink ?? h.linkname;
-      if (type === "symlink" && !linkname) throw new StrongboxError("VERIFY", "a symlink with an empty target");
-      entry = {
-        path: name.replace(/\/+$/, ""),
-        type,
-        size,
-        mode: h.mode,
-        uid: pax.uid !== undefined ? paxInteger(pax.uid, "uid") : h.uid,
-        gid: pax.gid !== undefined ? paxInteger(pax.gid, "gid") : h.gid,
-        mtime: pax.mtime !== undefined ? paxTime(pax.mtime) : h.mtime,
-        ...(type === "symlink" ? { linkname } : {}),
-        ...(type === "dir" && pax["GNU.dumpdir"] !== undefined ? { dumpdir: pax["GNU.dumpdir"] } : {}),
-      };
-    } catch (err) {
-      throw new StrongboxError("VERIFY", `${where}: ${(err as Error).message.replace(/^tar: (corrupt header )?/, "")}`);
-    }
-    pax = {};
-    gnuLongName = gnuLongLink = undefined;
-    extended = 0;
-    entries++;
+  const t = new TarReader(source);
+  for (let entry = await t.next(); entry; entry = await t.next()) {
     const sink = await onEntry(entry);
-    let left = entry.size;
-    while (left > 0) {
-      const chunk = await r.some(Math.min(left, 1024 * 1024));
-      left -= chunk.length;
-      if (sink) await sink.write(chunk);
+    if (!sink) continue;
+    for await (const chunk of t.body()) await sink.write(chunk);
+    await sink.end();
+  }
+}
+
+/**
+ * The same parser as a pull iterator, so that two archives (a differential and its base full) can
+ * be read side by side and merged: `next()` gives the next entry (skipping whatever of the last
+ * entry's body was not read), or null after the end-of-archive marker and a check that nothing
+ * but zeros follows it.
+ */
+export class TarReader {
+  private readonly r: ByteReader;
+  private pax: Record<string, string> = {};
+  private gnuLongName: string | undefined;
+  private gnuLongLink: string | undefined;
+  private extended = 0;
+  private entries = 0;
+  /** Body bytes of the current entry not read yet, and its padding. */
+  private left = 0;
+  private padding = 0;
+  private ended = false;
+
+  constructor(source: AsyncIterable<Buffer>) {
+    this.r = new ByteReader(source[Symbol.asyncIterator]());
+  }
+
+  /** The current entry's body, in pieces of at most 1 MiB; read at most once. */
+  async *body(): AsyncGenerator<Buffer> {
+    while (this.left > 0) {
+      const chunk = await this.r.some(Math.min(this.left, 1024 * 1024));
+      this.left -= chunk.length;
+      yield chunk;
     }
-    if (sink) await sink.end();
-    const padding = blocksFor(entry.size) - entry.size;
-    if (padding && !(await r.exact(padding))) throw new StrongboxError("VERIFY", "tar: archive is truncated");
+  }
+
+  async next(): Promise<TarEntry | null> {
+    if (this.ended) return null;
+    while (this.left > 0) this.left -= (await this.r.some(Math.min(this.left, 1024 * 1024))).length;
+    if (this.padding && !(await this.r.exact(this.padding))) throw new StrongboxError("VERIFY", "tar: archive is truncated");
+    this.padding = 0;
+    const r = this.r;
+    for (;;) {
+      const block = await r.exact(BLOCK);
+      if (!block) throw new StrongboxError("VERIFY", "tar: archive ends without its end-of-archive marker (truncated)");
+      if (isZeroBlock(block)) {
+        const second = await r.exact(BLOCK);
+        if (!second || !isZeroBlock(second)) throw new StrongboxError("VERIFY", "tar: corrupt end-of-archive marker");
+        if (await r.rest()) throw new StrongboxError("VERIFY", "tar: unexpected data after the end of the archive");
+        this.ended = true;
+        return null;
+      }
+      const entries = this.entries;
+      const at = () => `tar: entry ${entries + 1}`;
+      let h;
+      try {
+        h = decodeHeader(block);
+      } catch (err) {
+        throw new StrongboxError("VERIFY", `${at()}${entries ? " (after the last good entry)" : ""}: ${(err as Error).message.replace(/^tar: /, "")}`);
+      }
+      if (h.typeflag === "x" || h.typeflag === "g" || h.typeflag === "L" || h.typeflag === "K") {
+        this.extended += h.size;
+        if (this.extended > MAX_EXTENDED_BYTES) throw new StrongboxError("VERIFY", `${at()}: extended headers larger than ${MAX_EXTENDED_BYTES} bytes`);
+        const body = await r.exact(blocksFor(h.size));
+        if (!body) throw new StrongboxError("VERIFY", "tar: archive is truncated");
+        const data = body.subarray(0, h.size);
+        if (h.typeflag === "x") parsePax(data, this.pax);
+        else if (h.typeflag === "L") this.gnuLongName = data.toString("utf8").replace(/\0+$/, "");
+        else if (h.typeflag === "K") this.gnuLongLink = data.toString("utf8").replace(/\0+$/, "");
+        // 'g' (global PAX) headers are read and ignored: strongbox never writes them.
+        continue;
+      }
+      const pax = this.pax;
+      const name = pax.path ?? this.gnuLongName ?? h.name;
+      const where = `${at()} ${quoteName(name)}`;
+      let entry: TarEntry;
+      const type = TYPES[h.typeflag];
+      try {
+        if (!type) throw new StrongboxError("VERIFY", `is a ${FOREIGN[h.typeflag] ?? `tar entry of type ${JSON.stringify(h.typeflag)}`}, which strongbox never writes; refusing the archive`);
+        const size = pax.size !== undefined ? paxInteger(pax.size, "size") : h.size;
+        if (type !== "file" && size !== 0) throw new StrongboxError("VERIFY", `a ${type} with a body of ${size} bytes`);
+        const linkname = pax.linkpath ?? this.gnuLongLink ?? h.linkname;
+        if (type === "symlink" && !linkname) throw new StrongboxError("VERIFY", "a symlink with an empty target");
+        // No symlink can hold one (the kernel would cut the target there): a forged target, refused by restore and verify alike.
+        if (type === "symlink" && linkname.includes("\0")) throw new StrongboxError("VERIFY", "a symlink target with a NUL byte");
+        entry = {
+          path: name.replace(/\/+$/, ""),
+          type,
+          size,
+          mode: h.mode,
+          uid: pax.uid !== undefined ? paxInteger(pax.uid, "uid") : h.uid,
+          gid: pax.gid !== undefined ? paxInteger(pax.gid, "gid") : h.gid,
+          mtime: pax.mtime !== undefined ? paxTime(pax.mtime) : h.mtime,
+          ...(type === "symlink" ? { linkname } : {}),
+          ...(type === "dir" && pax["GNU.dumpdir"] !== undefined ? { dumpdir: pax["GNU.dumpdir"] } : {}),
+        };
+      } catch (err) {
+        throw new StrongboxError("VERIFY", `${where}: ${(err as Error).message.replace(/^tar: (corrupt header )?/, "")}`);
+      }
+      this.pax = {};
+      this.gnuLongName = this.gnuLongLink = undefined;
+      this.extended = 0;
+      this.entries++;
+      this.left = entry.size;
+      this.padding = blocksFor(entry.size) - entry.size;
+      return entry;
+    }
   }
 }

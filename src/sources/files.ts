@@ -1,25 +1,32 @@
 import { lstatSync, promises as fsp } from "node:fs";
 import type { Readable } from "node:stream";
-import { extractTar, scanTar, type ExtractedFile, type ExtractOptions } from "../archive/extract.js";
+import { diskSink } from "../archive/extract.js";
 import { makeExcluder } from "../archive/glob.js";
 import { packTar, type FileIdentity, type ManifestEntry } from "../archive/tar-pack.js";
 import { countTree } from "../archive/tree-size.js";
 import { mtimeString, walkEntries, walkTree, type WalkEntry } from "../archive/walk.js";
 import type { FilesSourceConfig } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
-import { checkDumpdirs } from "../differential/dumpdir-check.js";
 import { planDifferential, stateEntries, type DiffPlan } from "../differential/plan.js";
 import { loadState, saveState } from "../differential/state.js";
 import { StrongboxError } from "../errors.js";
 import { EntrySpool } from "../repository/entry-spool.js";
 import type { FilesManifest, SourceManifest } from "../repository/manifest.js";
-import { describeDiff, diffTree, TreeMatch } from "./tree-check.js";
+import { nullSink, readTree, type TreeSink } from "../archive/tree-pass.js";
+import { describeDiff } from "./tree-check.js";
 import type { Check, JobContext, Layers, RestoreTarget, Source, SourceArtifact } from "./source.js";
 
 /** Warnings a manifest lists; beyond them it says how many more the log holds. */
 const MAX_WARNINGS = 1000;
 
-type Pass = (data: Readable, o: Partial<ExtractOptions>) => Promise<void>;
+/**
+ * How many warnings a manifest reports: the ones it lists, and the "… and N more" line for those
+ * beyond MAX_WARNINGS. A file that vanished while a differential read it is one of them.
+ */
+function warningCount(warnings: string[]): number {
+  const more = /^… and (\d{1,15}) more warnings/.exec(warnings.at(-1) ?? "");
+  return more ? warnings.length - 1 + Number(more[1]) : warnings.length;
+}
 
 export class FilesSource implements Source {
   readonly type = "files" as const;
@@ -160,48 +167,33 @@ export class FilesSource implements Source {
     return manifest;
   }
 
-  /** Reads a full (one pass, matched against the manifest as it goes), or a differential's base full and then the differential, into one tree. */
-  private async read(layers: Layers, manifest: SourceManifest, pass: Pass): Promise<Check[]> {
+  /**
+   * Restore, verify and drill: ONE pass (archive/tree-pass.ts) that only the sink tells apart. A
+   * full is read and matched against the streamed manifest as it goes; a differential and its base
+   * full are read side by side and merged into one tree, with one namespace and one match, so
+   * memory stays bounded whatever the number of entries, and verify reaches restore's verdict.
+   */
+  private async read(layers: Layers, manifest: SourceManifest, sink: () => TreeSink, ctx: JobContext): Promise<Check[]> {
     const m = this.manifestOf(manifest);
+    const pass = (archive: Readable, base?: Readable) =>
+      readTree({ archive, ...(base ? { base } : {}), expected: m.entries, sink: sink(), onBytes: ctx.onBytes, vanishedAllowance: warningCount(m.warnings) });
     if (!layers.base) {
-      const match = new TreeMatch(m.entries);
-      await layers.read((data) => pass(data, { onEntry: (e) => match.see(e) }));
-      const detail = describeDiff(match.finish());
+      const r = await layers.read((data) => pass(data));
+      const detail = describeDiff(r.tree!);
       return [{ name: `${this.name}: files match the manifest`, ok: !detail, detail: detail ?? `${m.entries.length} entries, ${m.files} files` }];
     }
-    // A differential's tree is gathered from two archives, so it is held in memory (about 300 bytes a file).
-    const expected = m.entries.toArray();
-    const want = new Map(expected.map((e) => [e.path, e]));
-    const seen = new Map<string, ExtractedFile>();
-    // From the base: only files and symlinks that the differential's tree holds unchanged.
-    await layers.base.read((data) =>
-      pass(data, {
-        filter: (e) => {
-          const w = want.get(e.path);
-          if (!w || w.type !== e.type || e.type === "dir") return false;
-          return e.type === "file" ? w.size === e.size : w.target === e.linkname;
-        },
-        keep: (f) => want.get(f.path)?.sha256 === f.sha256,
-        onEntry: (f) => seen.set(f.path, f),
-      }),
-    );
-    const dumpdirs = new Map<string, string>();
-    const repeated: string[] = [];
-    await layers.read((data) =>
-      pass(data, {
-        onEntry: (f) => seen.set(f.path, f),
-        onDumpdir: (dir, raw) => (dumpdirs.has(dir) ? repeated.push(dir || ".") : dumpdirs.set(dir, raw)),
-      }),
-    );
-    const tree = describeDiff(diffTree(expected, [...seen.values()]));
-    const dumps = repeated.length ? `dumpdir given twice for ${repeated.join(", ")}` : checkDumpdirs(expected, dumpdirs);
+    const base = layers.base;
+    // The base is opened first (a missing or damaged base is named as such), then the differential beside it.
+    const r = await base.read((baseData) => layers.read((data) => pass(data, baseData)));
+    const tree = describeDiff(r.tree!);
+    const dumps = r.dumpdirs!.problems.length ? r.dumpdirs!.problems.join("; ") : undefined;
     return [
       {
-        name: `${this.name}: files match the manifest (base ${layers.base.id} + differential)`,
+        name: `${this.name}: files match the manifest (base ${base.id} + differential)`,
         ok: !tree,
         detail: tree ?? `${m.entries.length} entries, ${m.files} files, ${m.stored_files} of them from the differential`,
       },
-      { name: `${this.name}: directory listings match the manifest (hand restore with GNU tar)`, ok: !dumps, detail: dumps ?? `${dumpdirs.size} directories` },
+      { name: `${this.name}: directory listings match the manifest (hand restore with GNU tar)`, ok: !dumps, detail: dumps ?? `${r.dumpdirs!.directories} directories` },
     ];
   }
 
@@ -209,11 +201,10 @@ export class FilesSource implements Source {
     const dir = target.dir;
     if (!dir) throw new StrongboxError("USAGE", `source ${this.name}: restoring files needs --to-dir`);
     const warn = (m: string) => ctx.log.warn(`${this.name}: ${m}`);
-    return this.read(layers, manifest, (data, o) => extractTar(data, dir, { ...o, onBytes: ctx.onBytes, keepSetuid: target.keepSetuid, warn }));
+    return this.read(layers, manifest, () => diskSink(dir, { keepSetuid: target.keepSetuid, warn }), ctx);
   }
 
   async verify(layers: Layers, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
-    const warn = (m: string) => ctx.log.warn(`${this.name}: ${m}`);
-    return this.read(layers, manifest, (data, o) => scanTar(data, { ...o, onBytes: ctx.onBytes, warn }));
+    return this.read(layers, manifest, () => nullSink, ctx);
   }
 }

@@ -1,6 +1,7 @@
-import type { ExtractedFile } from "../archive/extract.js";
+import type { ExtractedFile } from "../archive/tree-pass.js";
 import { comparePaths } from "../archive/path-order.js";
 import type { ManifestEntry } from "../archive/tar-pack.js";
+import { quoteName } from "../terminal-safe.js";
 
 /** What differs; each list holds the first LIMIT paths, `counts` how many there are. */
 export interface TreeDiff {
@@ -43,6 +44,8 @@ export class TreeMatch {
     else if (e.type === "file") {
       if (e.size !== a.size) this.changed(a.path, `size ${a.size}, manifest says ${e.size}`);
       else if (e.sha256 !== a.sha256) this.changed(a.path, "SHA-256 differs from the manifest");
+    } else if (e.type === "symlink" && e.target !== a.target) {
+      this.changed(a.path, `symlink target ${quoteName(a.target ?? "")}, manifest says ${quoteName(e.target ?? "")}`);
     }
   }
 

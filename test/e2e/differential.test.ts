@@ -126,13 +126,13 @@ describe("differential backups through a file:// repository", () => {
     const d1 = await backup(repo);
     chain.push({ id: d1.id, tree: snap(data) });
 
-    // 2: a deleted directory, a renamed directory, file → directory, file → symlink.
+    // 2: a deleted directory, a renamed directory, a new directory, file → symlink. (A file that
+    // becomes a directory makes the backup a full: see differential-chain.test.ts.)
     await sleep(1100);
     rmSync(join(data, "ASSETS/old dir/sub"), { recursive: true });
     renameSync(join(data, "ASSETS/old dir"), join(data, "ASSETS/new name dir"));
-    unlinkSync(join(data, "rundowns/becomes-dir"));
-    mkdirSync(join(data, "rundowns/becomes-dir"));
-    writeFileSync(join(data, "rundowns/becomes-dir/inside.txt"), "in\n");
+    mkdirSync(join(data, "rundowns/new-dir"));
+    writeFileSync(join(data, "rundowns/new-dir/inside.txt"), "in\n");
     unlinkSync(join(data, "rundowns/becomes-link"));
     symlinkSync("../projects", join(data, "rundowns/becomes-link"));
     const d2 = await backup(repo);
