@@ -28,6 +28,7 @@ const nameOf = (path: string) => path.slice(path.lastIndexOf("/") + 1);
  */
 export function planDifferential(entries: WalkEntry[], base: FullState): { plan: DiffPlan } | { plan?: undefined; why: string } {
   const before = new Map(base.entries.map((e) => [e.path, e]));
+  const dirsBefore = new Set(base.dirs);
   const unchanged = new Map<string, ManifestEntry>();
   const listing = new Map<string, string[]>([["", []]]);
   let changedFiles = 0;
@@ -38,9 +39,14 @@ export function planDifferential(entries: WalkEntry[], base: FullState): { plan:
       kind = "D";
       listing.set(e.path, []);
       // GNU tar keeps a symlink that points to a directory where the dumpdir wants a directory, and
-      // would extract through it: such a type change is stored as a full.
-      if (before.get(e.path)?.type === "symlink") return { why: `${e.path} changed from a symlink to a directory` };
+      // would extract through it; a file in the way it cannot replace safely either. Restore and
+      // verify refuse such a differential (tree-pass.ts): the type change is stored as a full.
+      const was = before.get(e.path)?.type;
+      if (was) return { why: `${e.path} changed from a ${was} to a directory` };
     } else {
+      // A directory of the full that is now a file or symlink: GNU tar would have to remove the
+      // directory with its contents first; stored as a full too.
+      if (dirsBefore.has(e.path)) return { why: `${e.path} changed from a directory to a ${e.type}` };
       const b = before.get(e.path);
       if (sameAsFull(e, b)) {
         kind = "N";
@@ -66,6 +72,11 @@ export function planDifferential(entries: WalkEntry[], base: FullState): { plan:
   const dumpdirs = new Map<string, string>();
   for (const [dir, names] of listing) dumpdirs.set(dir, names.map((n) => `${n}\0`).join("") + "\0");
   return { plan: { base, unchanged, dumpdirs, changedFiles, changedBytes } };
+}
+
+/** The directories of a full, for its state (see FullState.dirs). */
+export function stateDirs(recorded: ManifestEntry[]): string[] {
+  return recorded.filter((e) => e.type === "dir").map((e) => e.path);
 }
 
 /** The state a full leaves behind: its files as seen by the backup host, with their hashes. */

@@ -34,9 +34,15 @@ export interface FullState {
   /** Bytes of file content in the full: a differential larger than half of it is written as a full. */
   bytes: number;
   entries: StateEntry[];
+  /**
+   * The full's directories: a path that changes between a directory and anything else makes the
+   * next backup a full (GNU tar's hand restore cannot apply such a change safely).
+   */
+  dirs: string[];
 }
 
-export const STATE_FORMAT = "strongbox-state/1";
+/** strongbox-state/1 did not record directories: such a state means the next backup is a full. */
+export const STATE_FORMAT = "strongbox-state/2";
 
 /**
  * SPEC §10's default: /var/lib/strongbox as root, else $XDG_STATE_HOME/strongbox or
@@ -107,6 +113,7 @@ export function loadState(owner: StateOwner, source: string, path: string): Stat
   } catch {
     return { why: `the state file ${file} is corrupt (not JSON)` };
   }
+  if ((s as { format?: unknown } | null)?.format === "strongbox-state/1") return { why: `the state file ${file} was written by an older strongbox, which did not record directories` };
   if (!s || s.format !== STATE_FORMAT) return { why: `the state file ${file} has an unknown format` };
   if (s.repository !== owner.repository) return { why: "the state was made for another repository" };
   if (s.recipients !== recipientsFingerprint(owner.recipients)) return { why: "the recipients changed since the last full" };
@@ -117,6 +124,7 @@ export function loadState(owner: StateOwner, source: string, path: string): Stat
   if (!s.full_objects.every((o) => typeof o?.key === "string" && o.key.startsWith(`backups/${s.full_id}/`) && !o.key.includes(".."))) {
     return { why: `the state file ${file} is malformed (full_objects)` };
   }
+  if (!Array.isArray(s.dirs) || !s.dirs.every((d) => typeof d === "string" && d !== "" && !d.startsWith("/"))) return { why: `the state file ${file} is malformed (dirs)` };
   for (const e of s.entries) {
     const problem = entryProblem(e);
     if (problem) return { why: `the state file ${file} is malformed (${problem})` };

@@ -7,7 +7,7 @@ import { countTree } from "../archive/tree-size.js";
 import { mtimeString, walkEntries, walkTree, type WalkEntry } from "../archive/walk.js";
 import type { FilesSourceConfig } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
-import { planDifferential, stateEntries, type DiffPlan } from "../differential/plan.js";
+import { planDifferential, stateDirs, stateEntries, type DiffPlan } from "../differential/plan.js";
 import { loadState, saveState } from "../differential/state.js";
 import { StrongboxError } from "../errors.js";
 import { EntrySpool } from "../repository/entry-spool.js";
@@ -119,6 +119,7 @@ export class FilesSource implements Source {
                 full_objects: b.objects.map((key) => ({ key })),
                 bytes: count.bytes,
                 entries: stateEntries(kept!, stats),
+                dirs: stateDirs(kept!),
               });
               ctx.log.info(`${this.name}: full ${b.id} is now the base of differentials`, { state: file });
             },
