@@ -242,8 +242,9 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
 
   /** One entry of the merged tree: checked, given to the sink, matched with the manifest. */
   async function emit(rel: string, e: TarEntry, reader: TarReader, listed: Kind | undefined | null): Promise<void> {
-    names.admit(rel, e.type);
     if (diff) {
+      // A full's tree is its archive's, already admitted; a differential's merges two archives.
+      names.admit(rel, e.type);
       if (listed === null) {
         const f = parentFrame(rel);
         if (!f) {
