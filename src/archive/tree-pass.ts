@@ -50,6 +50,8 @@ export interface TreePassOptions {
   sink: TreeSink;
   onEntry?: (e: ExtractedFile) => void;
   onBytes?: (n: number) => void;
+  /** Differentials: how the base is named in errors of its archive (e.g. "base <id>"). */
+  baseName?: string;
   /**
    * Differentials: how many names a dumpdir may list as Y (stored) that the archive does not hold:
    * files that vanished or could not be read while the backup ran, one warning each.
@@ -223,9 +225,19 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
     return top && top.path === parent ? top : undefined;
   }
 
+  /** An error of the base's own archive says so: the differential's object is the one named. */
+  async function fromBase<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      if (err instanceof StrongboxError && o.baseName) throw new StrongboxError(err.code, `${o.baseName}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+
   async function nextOf(r: TarReader, layer: ArchiveNames, first: boolean): Promise<{ rel: string; e: TarEntry } | undefined> {
     for (;;) {
-      const e = await r.next();
+      const e = await (r === b ? fromBase(r.next()) : r.next());
       if (!e) return undefined;
       if (isRootEntry(e)) {
         if (r !== d || !diff) continue;
@@ -236,7 +248,7 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
       }
       if (r === d && diff && !frames.length) open("", undefined);
       first = false;
-      return { rel: layer.admit(e.path, e.type), e };
+      return { rel: r === b ? await fromBase((async () => layer.admit(e.path, e.type))()) : layer.admit(e.path, e.type), e };
     }
   }
 
@@ -270,7 +282,9 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
       const out = await o.sink.file(rel, e);
       const hash = createHash("sha256");
       let size = 0;
-      for await (const chunk of reader.body()) {
+      const body = reader.body();
+      for (let r = await (reader === b ? fromBase(body.next()) : body.next()); !r.done; r = await (reader === b ? fromBase(body.next()) : body.next())) {
+        const chunk = r.value;
         hash.update(chunk);
         size += chunk.length;
         await out.write(chunk);

@@ -138,7 +138,8 @@ async function readObject<T>(
 
 function describeDecodeError(err: unknown, key: string): unknown {
   // Several sources are read at once: a damaged object says which one it is.
-  if (err instanceof StrongboxError) return err.code === "VERIFY" && !err.message.includes(key) ? new StrongboxError("VERIFY", `${key}: ${err.message}`, { cause: err }) : err;
+  // An error that already names an object (a differential's, read inside its base's) keeps that name.
+  if (err instanceof StrongboxError) return err.code === "VERIFY" && !err.message.includes(key) && !err.message.startsWith("backups/") ? new StrongboxError("VERIFY", `${key}: ${err.message}`, { cause: err }) : err;
   const e = err as NodeJS.ErrnoException;
   // zlib and zstd errors mean the decrypted stream is not what was compressed: corruption.
   if (e?.code?.startsWith("Z_") || /zstd|incorrect header|unexpected end|invalid/i.test(e?.message ?? "")) {

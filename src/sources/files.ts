@@ -177,7 +177,7 @@ export class FilesSource implements Source {
   private async read(layers: Layers, manifest: SourceManifest, sink: () => TreeSink, ctx: JobContext): Promise<Check[]> {
     const m = this.manifestOf(manifest);
     const pass = (archive: Readable, base?: Readable) =>
-      readTree({ archive, ...(base ? { base } : {}), expected: m.entries, sink: sink(), onBytes: ctx.onBytes, vanishedAllowance: warningCount(m.warnings) });
+      readTree({ archive, ...(base ? { base, baseName: `base ${layers.base!.id}` } : {}), expected: m.entries, sink: sink(), onBytes: ctx.onBytes, vanishedAllowance: warningCount(m.warnings) });
     if (!layers.base) {
       const r = await layers.read((data) => pass(data));
       const detail = describeDiff(r.tree!);
