@@ -23,6 +23,10 @@ export function parseDumpdir(raw: string): Map<string, "Y" | "N" | "D"> | string
 }
 
 /**
+ * The whole-tree statement of the dumpdir rules, on lists in memory (kept for its unit tests and
+ * as their reference). Restore, verify and drill check the same rules as the tree streams, in
+ * bounded memory, in archive/tree-pass.ts (which also requires strongbox's name order).
+ *
  * Checks that a differential's dumpdirs describe exactly the manifest's tree, so that a hand restore
  * with GNU tar (`tar -x -g /dev/null`, full then differential) gives that tree: every directory has
  * a dumpdir, every entry is listed under its parent with the right kind (D for directories), and
