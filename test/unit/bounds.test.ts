@@ -103,7 +103,7 @@ describe("complete.json is bounded and exact", () => {
     const b = text(record());
     const at = b.indexOf('"h"') + 1;
     b[at] = 0xff;
-    expect(verifyError(() => parseComplete(b, id)).message).toMatch(/not UTF-8/);
+    expect(verifyError(() => parseComplete(b, id)).message).toMatch(/not valid JSON \(not UTF-8/);
   });
 });
 
