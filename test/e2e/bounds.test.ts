@@ -6,11 +6,13 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createZstdCompress } from "node:zlib";
-import { describe, expect, it } from "vitest";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { describe, expect, inject, it } from "vitest";
 import { keys, newBackupId } from "../../src/repository/layout.js";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { ageEncrypt, forgeBackup, sha256 } from "../helpers/forge.js";
 import { runMeasured } from "../helpers/measure.js";
+import { s3Client } from "../helpers/s3-fixture.js";
 import { archive, fileEntry } from "../helpers/tar-craft.js";
 
 function filesRepo(): { repo: TestRepo; data: string; store: string } {
@@ -185,4 +187,52 @@ describe("forged manifests are exit 3 naming the object, never exit 1", () => {
     expect(v.stdout).toMatch(new RegExp(`backups/${id}/manifest\\.json\\.age: the decrypted manifest is not UTF-8 text`));
     expect(v.code).toBe(3);
   }, 60_000);
+});
+
+describe.skipIf(!inject("s3"))("1,000 junk complete.json files (Ceph, reader role)", () => {
+  it("list reads every marker (8 at a time, each at most 8 MiB) and shows them DAMAGED, in bounded time and memory", async () => {
+    const s3 = inject("s3")!;
+    const data = tempDir("junkdata");
+    writeFileSync(join(data, "real.txt"), "real\n");
+    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3 });
+    const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+    expect(b.code).toBe(0);
+    const good = JSON.parse(b.stdout).id;
+    const prefix = new URL(repo.config.repository.url).pathname.slice(1);
+    const w = s3Client(s3.endpoint, s3.writer);
+    const t0 = Date.now() - 3 * 365 * 86400_000;
+    const junk = Array.from({ length: 1000 }, (_, i) => {
+      const id = newBackupId(new Date(t0 + i * 3600_000));
+      const valid = { format: "strongbox/1", id, started_at: new Date(t0 + i * 3600_000).toISOString().replace(/\.\d+Z$/, ".000Z"), finished_at: new Date(t0 + i * 3600_000 + 1000).toISOString(), host: "forger", tool_version: "0.1.0", compression: "zstd", sources: [{ name: "assets", type: "files" }], objects: [{ key: keys.object(id, "assets.tar.zst.age"), size: 1, sha256: "0".repeat(64), source: "assets" }, { key: keys.manifest(id, ".zst"), size: 1, sha256: "0".repeat(64) }], warnings: 0 };
+      const kind = i % 20;
+      const body =
+        kind < 5 ? JSON.stringify(valid) // well-formed, objects missing
+        : kind < 10 ? "{ not json"
+        : kind < 14 ? JSON.stringify({ ...valid, extra: "x".repeat(1000) })
+        : kind < 18 ? "[".repeat(100_000)
+        : kind < 19 || i % 200 !== 19 ? JSON.stringify(valid).replace("{", "{" + " ".repeat(1024 * 1024)) // 1 MiB, within the cap
+        : " ".repeat(9 * 1024 * 1024); // past the cap
+      return { id, body };
+    });
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < junk.length) {
+          const j = junk[next++];
+          await w.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/${keys.complete(j.id)}`, Body: j.body }));
+        }
+      }),
+    );
+    w.destroy();
+    const l = await runMeasured(["-c", repo.configFile, "--json", "list"]);
+    record("list, 1,000 junk complete.json on Ceph", l);
+    expect(l.code).toBe(0);
+    const rows = JSON.parse(l.stdout);
+    expect(rows).toHaveLength(1001);
+    expect(rows[0]).toMatchObject({ id: good, complete: true });
+    expect(rows.slice(1).every((r: { complete: boolean; damaged?: string }) => !r.complete && r.damaged)).toBe(true);
+    expect(rows.filter((r: { damaged?: string }) => /larger than a commit marker/.test(r.damaged ?? ""))).toHaveLength(5);
+    expect(l.peakMb).toBeLessThan(300);
+    expect(l.seconds).toBeLessThan(60);
+  }, 300_000);
 });
