@@ -128,10 +128,22 @@ export class EntrySpool<T> {
   }
 
   private toFile(): void {
-    const dir = mkdtempSync(join(tmpdir(), "strongbox-entries-"));
+    // A local failure (TMPDIR missing or not writable) is this host's, never the repository's.
+    const local = (err: unknown) => {
+      const e = err as NodeJS.ErrnoException;
+      return new StrongboxError("SOURCE", `cannot keep the file list of a large tree in ${tmpdir()} (${e.code ?? e.message}): set TMPDIR to a writable directory with room`);
+    };
+    let dir: string;
+    try {
+      dir = mkdtempSync(join(tmpdir(), "strongbox-entries-"));
+    } catch (err) {
+      throw local(err);
+    }
     const file = join(dir, "entries.jsonl");
     try {
       this.fd = openSync(file, "wx+", 0o600);
+    } catch (err) {
+      throw local(err);
     } finally {
       try {
         unlinkSync(file);

@@ -176,4 +176,24 @@ describe("the entry spool", () => {
     s.push({ path: "a" });
     expect(s.toArray()).toEqual([{ path: "a" }]);
   });
+
+  it("a TMPDIR it cannot use is this host's problem (SOURCE, exit 1), not a forged manifest", () => {
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = "/nonexistent/strongbox-tmp";
+    try {
+      const s = new EntrySpool<Record<string, unknown>>(1);
+      let err: unknown;
+      try {
+        for (let i = 0; i < 10_000; i++) s.push({ path: `p${i}` });
+        s.toArray(); // the block is cut: over the limit, to a file
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(StrongboxError);
+      expect((err as StrongboxError).code).toBe("SOURCE");
+      expect((err as Error).message).toMatch(/set TMPDIR/);
+    } finally {
+      process.env.TMPDIR = saved;
+    }
+  });
 });
