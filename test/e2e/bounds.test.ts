@@ -236,3 +236,37 @@ describe.skipIf(!inject("s3"))("1,000 junk complete.json files (Ceph, reader rol
     expect(l.seconds).toBeLessThan(60);
   }, 300_000);
 });
+
+describe("names that are not UTF-8", () => {
+  /** A file entry whose name has the byte 0xff where `X` is: no strongbox writer makes one. */
+  const badName = (name: string, body: string) => {
+    const e = fileEntry(name, body);
+    e[e.indexOf("X")] = 0xff;
+    e.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const b of e.subarray(0, 512)) sum += b;
+    e.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8, "latin1");
+    return e;
+  };
+
+  it("a backup says it skips a file whose name is not UTF-8 (it used to skip it silently)", async () => {
+    const { repo, data } = filesRepo();
+    writeFileSync(Buffer.concat([Buffer.from(`${data}/f`), Buffer.from([0xff]), Buffer.from(".txt")]), "x");
+    const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).warnings).toEqual([expect.stringMatching(/^assets: f\ufffd\.txt: skipped: its name is not UTF-8/)]);
+  }, 60_000);
+
+  it("in a forged archive, a name that is not UTF-8 is read as U+FFFD and must still be the manifest's (strict UTF-8) name: else exit 3", async () => {
+    const { repo, store } = filesRepo();
+    const body = "x\n";
+    const id = await forgeBackup(store, repo.recipient, {
+      files: { assets: { tar: archive(badName("fX.txt", body)), entries: [{ path: "f.txt", type: "file", size: body.length, mode: 0o644, mtime: "1462140300", sha256: sha256(Buffer.from(body)) }] } },
+    });
+    const v = await runCli(["-c", repo.configFile, "verify", id]);
+    expect(v.stdout).toMatch(new RegExp(`^${id}  FAILED`));
+    expect(v.code).toBe(3);
+    const r = await runCli(["-c", repo.configFile, "restore", id, "--to-dir", tempDir("bounds-utf8")]);
+    expect(r.code).toBe(3);
+  }, 60_000);
+});
