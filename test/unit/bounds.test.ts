@@ -169,6 +169,81 @@ describe("the manifest: every forged input is VERIFY and names the object", () =
   });
 });
 
+describe("the manifest reader: any forgery is VERIFY naming the object, never another error", () => {
+  const mkey = keys.manifest(id, ".zst");
+  const rec = parseComplete(text(record()), id);
+  const sample = () => ({
+    format: "strongbox/1",
+    id,
+    created_at: "2026-11-20T02:15:00.123Z",
+    host: "h",
+    sources: {
+      assets: {
+        type: "files",
+        path: "/d",
+        object: keys.object(id, "assets.tar.zst.age"),
+        files: 2,
+        bytes: 6,
+        entries: [
+          { path: "a", type: "dir", size: 0, mode: 0o755, mtime: "1700000000" },
+          { path: "a/b", type: "file", size: 3, mode: 0o644, mtime: "1700000000.5", sha256: sha },
+          { path: "a/c", type: "symlink", size: 0, mode: 0o777, mtime: "1700000000", target: "b" },
+          { path: "d", type: "file", size: 3, mode: 0o644, mtime: "1700000000", sha256: sha },
+        ],
+        warnings: ["w"],
+      },
+    },
+  });
+  // Deterministic: a small LCG.
+  let seed = 20;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const odd: unknown[] = [null, true, -1, 1.5, 2 ** 60, "", "x".repeat(5000), [], {}, [1], { a: 1 }, "\ud800", "../x", "/abs", "a\u0000b"];
+  const paths = (o: any, at: (string | number)[] = []): (string | number)[][] =>
+    o && typeof o === "object" ? [at, ...Object.keys(o).flatMap((k) => paths(o[k], [...at, Array.isArray(o) ? Number(k) : k]))] : [at];
+
+  it("structural mutations (a value replaced, removed, or a key added anywhere)", async () => {
+    let refusedCount = 0;
+    for (let n = 0; n < 1500; n++) {
+      const m: any = sample();
+      const all = paths(m).filter((p) => p.length > 0);
+      const p = all[rand(all.length)];
+      const parent = p.slice(0, -1).reduce((o: any, k) => o[k], m);
+      const last = p[p.length - 1];
+      const what = rand(3);
+      if (what === 0) parent[last] = odd[rand(odd.length)];
+      else if (what === 1) Array.isArray(parent) ? parent.splice(Number(last), 1) : delete parent[last];
+      else if (!Array.isArray(parent)) parent[`k${rand(5)}`] = odd[rand(odd.length)];
+      else parent.push(odd[rand(odd.length)]);
+      const err = await parseManifest(Buffer.from(JSON.stringify(m)), rec).then(
+        () => undefined,
+        (e) => e,
+      );
+      if (err === undefined) continue;
+      refusedCount++;
+      expect(err, JSON.stringify(p)).toBeInstanceOf(StrongboxError);
+      expect(err.code, `${JSON.stringify(p)}: ${err.message}`).toBe("VERIFY");
+      expect(err.message).toContain(mkey);
+    }
+    expect(refusedCount).toBeGreaterThan(1000);
+  });
+
+  it("byte mutations of its text", async () => {
+    const base = Buffer.from(JSON.stringify(sample()));
+    for (let n = 0; n < 1500; n++) {
+      const b = Buffer.from(base);
+      for (let k = 1 + rand(3); k > 0; k--) b[rand(b.length)] = rand(256);
+      const err = await parseManifest(b, rec).then(
+        () => undefined,
+        (e) => e,
+      );
+      if (err === undefined) continue;
+      expect(err).toBeInstanceOf(StrongboxError);
+      expect(err.code, err.message).toBe("VERIFY");
+      expect(err.message).toContain(mkey);
+    }
+  });
+});
+
 describe("the entry spool", () => {
   it("refuses a line longer than it can read back, with a plain error for the caller to name", () => {
     const s = new EntrySpool<Record<string, unknown>>();
