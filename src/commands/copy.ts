@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from "node:stream";
 import { loadConfig } from "../config/load.js";
-import { StrongboxError } from "../errors.js";
+import { NotFoundError, StrongboxError } from "../errors.js";
 import { storeStream } from "../pipeline/run-backup.js";
 import { formatBytes } from "../progress.js";
 import { MAX_COMPLETE_BYTES, parseComplete, type CompleteRecord } from "../repository/complete.js";
@@ -94,6 +94,11 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
         raw = await readAll(await source.store.get(keys.complete(id)), MAX_COMPLETE_BYTES);
         rec = parseComplete(raw, id);
       } catch (err) {
+        // A base the source no longer holds (pruned, or lost) fails only the differentials on it.
+        if (err instanceof NotFoundError) {
+          fail(id, `backup ${id} is not in the source repository (no complete.json)`);
+          return false;
+        }
         if (!isVerify(err)) throw err;
         fail(id, err.message);
         return false;

@@ -4,7 +4,7 @@
 // refused where its objects are not the source's (exit 3, nothing committed), and refused where
 // the destination cannot be read (writer role only).
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { keys } from "../../src/repository/layout.js";
@@ -76,6 +76,25 @@ describe("copy all goes on past a damaged backup", () => {
     expect(h.stdout).toContain(`${full2}  skipped (already in the destination)`);
     expect(h.code).toBe(3);
   }, 120_000);
+});
+
+describe("copy all and a differential whose base is gone from the source", () => {
+  it("reports the differential, copies the rest, exit 3 (not a crash)", async () => {
+    const { repo, data, store } = repoWithData("copy-no-base", true);
+    const full = await backup(repo.configFile);
+    await sleep(1100);
+    writeFileSync(join(data, "n.txt"), "1\n");
+    const diff = await backup(repo.configFile);
+    await sleep(1100);
+    const other = await backup(repo.configFile, ["--full"]);
+    rmSync(join(store, "backups", full), { recursive: true });
+    const destDir = tempDir("copy-no-base-dest");
+    const c = await runCli(["-c", repo.configFile, "copy", "all", "--to", `file://${destDir}`]);
+    expect(c.stdout).toContain(`${other}  copied`);
+    expect(c.stdout).toContain(`${diff}  NOT COPIED: its base ${full} cannot be copied`);
+    expect(c.stdout).toContain(`${full}  NOT COPIED: backup ${full} is not in the source repository`);
+    expect(c.code).toBe(3);
+  }, 60_000);
 });
 
 describe("copy checks what the destination already holds", () => {
