@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { lstatSync, readdirSync, readlinkSync } from "node:fs";
 import type { TarEntry } from "./tar-header.js";
 
@@ -49,6 +50,8 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== "ENOENT") o.warn(`${childRel}: cannot stat (${code})`);
+        // A name that is not UTF-8 is listed with U+FFFD in it, and that name does not exist: say so, never skip it silently.
+        else if (name.includes("\ufffd") && notUtf8Names(abs) > 0) o.warn(`${childRel}: skipped: its name is not UTF-8 (strongbox stores UTF-8 names; rename it)`);
         continue;
       }
       const base = { path: childRel, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: mtimeString(st), ino: String(st.ino), ctime: String(st.ctimeNs) };
@@ -73,6 +76,15 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
     }
   }
   yield* visit("");
+}
+
+/** How many names in a directory are not UTF-8 (read as raw bytes). */
+function notUtf8Names(dir: string): number {
+  try {
+    return readdirSync(dir, { encoding: "buffer" }).filter((n) => !isUtf8(n)).length;
+  } catch {
+    return 0;
+  }
 }
 
 /** The whole tree as a list (differential planning needs it all at once). */

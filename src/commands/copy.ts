@@ -1,11 +1,11 @@
 import { PassThrough, Readable } from "node:stream";
 import { loadConfig } from "../config/load.js";
-import { StrongboxError } from "../errors.js";
+import { NotFoundError, StrongboxError } from "../errors.js";
 import { storeStream } from "../pipeline/run-backup.js";
 import { formatBytes } from "../progress.js";
-import { parseComplete, type CompleteRecord } from "../repository/complete.js";
-import { keys } from "../repository/layout.js";
-import { checkBackupRef, readAll, Repository } from "../repository/repository.js";
+import { MAX_COMPLETE_BYTES, parseComplete, type CompleteRecord } from "../repository/complete.js";
+import { BACKUPS, idOfKey, keys } from "../repository/layout.js";
+import { checkBackupRef, drain, readAll, Repository } from "../repository/repository.js";
 import { LocalDirStore } from "../stores/local-dir.js";
 import { openStore } from "../stores/open-store.js";
 import type { Store } from "../stores/store.js";
@@ -32,14 +32,31 @@ async function openDestination(ctx: CommandContext, to: string): Promise<Destina
   return { description: writer.description, writer, reader };
 }
 
+/** What became of one backup: copied (objects, bytes; those already there, checked or not), or skipped. */
+type Done = { objects: number; bytes: number; already?: number; unchecked?: number } | "skipped";
+
 const exists = (err: unknown) => err instanceof StrongboxError && /already exists, not overwriting/.test(err.message);
+const isVerify = (err: unknown): err is StrongboxError => err instanceof StrongboxError && err.code === "VERIFY";
 
 /**
  * 3-2-1: copies complete backups byte for byte to a second repository. Every object is streamed from
  * the source through its size and SHA-256 check (complete.json's) into the destination, which keeps it
  * only if the check passed; complete.json, byte-identical, goes last. A differential's base is copied
- * first. What is already there is skipped: by listing where the destination can be listed, else by
- * the destination's refusal to overwrite.
+ * first.
+ *
+ * What the destination already holds is checked before anything is called copied. Where the
+ * destination can be read (file://, or a --to config with reader credentials): a complete.json
+ * there must be byte for byte the source's (else exit 3), and the backup is skipped once every
+ * object it lists is there at its size; without complete.json, each object already there is read
+ * and must match the source's complete.json (size and SHA-256, else exit 3, and nothing is
+ * committed), and only the missing ones are copied. Where it cannot be read (writer role only),
+ * nothing there can be checked: a backup with some of its objects already there is refused
+ * (exit 3: give the --to config reader credentials); with all of them there, the destination's
+ * refusal to overwrite complete.json tells a finished copy (skipped) from one that stopped just
+ * before it (committed, and said to be unchecked).
+ *
+ * A damaged source backup (or one whose base is damaged) is reported and the others are still
+ * copied; the run then exits 3.
  */
 export async function copyCommand(ctx: CommandContext, ref: string, o: { to: string; signal?: AbortSignal }): Promise<void> {
   checkBackupRef(ref, ["all"]);
@@ -47,54 +64,181 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
   const source = new Repository(await openStore(config, "reader"));
   const dest = await openDestination(ctx, o.to);
   if (dest.description === source.store.description) throw new StrongboxError("USAGE", `copy --to: ${o.to} is the source repository itself`);
-  const result = { to: dest.description, copied: [] as { id: string; objects: number; bytes: number }[], skipped: [] as { id: string; why: string }[] };
+  const result = {
+    to: dest.description,
+    copied: [] as { id: string; objects: number; bytes: number; already?: number; unchecked?: number }[],
+    skipped: [] as { id: string; why: string }[],
+    failed: [] as { id: string; why: string }[],
+  };
   const run = async () => {
     const listing = await source.listBackups();
+    const failed = new Map<string, string>();
+    const fail = (id: string, why: string) => {
+      if (failed.has(id)) return;
+      failed.set(id, why);
+      result.failed.push({ id, why });
+      ctx.log.error(`not copied: ${id}: ${why}`, { id, to: dest.description });
+    };
+    // copy all: a damaged backup is reported, and the others are copied.
+    if (ref === "all") for (const b of [...listing].reverse()) if (b.damaged) fail(b.id, b.damaged);
     const wanted = ref === "all" ? listing.filter((b) => b.complete).map((b) => b.id).reverse() : [(await source.resolve(ref)).id];
     // Bases before the differentials that need them.
     const order: string[] = [];
     const records = new Map<string, { rec: CompleteRecord; raw: Buffer }>();
-    const add = async (id: string) => {
-      if (records.has(id)) return;
-      const raw = await readAll(await source.store.get(keys.complete(id)), 64 * 1024 * 1024);
-      const rec = parseComplete(raw.toString("utf8"), id);
-      records.set(id, { rec, raw });
-      for (const base of new Set(rec.objects.flatMap((x) => (x.base ? [x.base] : [])))) await add(base);
-      order.push(id);
-    };
-    for (const id of wanted) await add(id);
-    const present = new Set((await dest.reader?.listBackups())?.filter((b) => b.complete).map((b) => b.id) ?? []);
-    for (const id of order) {
-      if (present.has(id)) {
-        result.skipped.push({ id, why: "already in the destination" });
-        continue;
+    const add = async (id: string): Promise<boolean> => {
+      if (failed.has(id)) return false;
+      if (records.has(id)) return true;
+      let rec: CompleteRecord;
+      let raw: Buffer;
+      try {
+        raw = await readAll(await source.store.get(keys.complete(id)), MAX_COMPLETE_BYTES);
+        rec = parseComplete(raw, id);
+      } catch (err) {
+        // A base the source no longer holds (pruned, or lost) fails only the differentials on it.
+        if (err instanceof NotFoundError) {
+          fail(id, `backup ${id} is not in the source repository (no complete.json)`);
+          return false;
+        }
+        if (!isVerify(err)) throw err;
+        fail(id, err.message);
+        return false;
       }
-      const { rec, raw } = records.get(id)!;
-      let bytes = 0;
-      for (const obj of rec.objects) {
-        try {
-          await storeStream(dest.writer, obj.key, [await source.getChecked(rec, obj.key), new PassThrough({ highWaterMark: 1024 * 1024 })], o.signal);
-          bytes += obj.size;
-        } catch (err) {
-          // Written by an earlier, interrupted copy: a store keeps an object only once its check passed.
-          if (!exists(err)) throw err;
+      records.set(id, { rec, raw });
+      for (const base of new Set(rec.objects.flatMap((x) => (x.base ? [x.base] : [])))) {
+        if (!(await add(base))) {
+          fail(id, `its base ${base} cannot be copied`);
+          return false;
         }
       }
-      try {
-        await dest.writer.put(keys.complete(id), Readable.from([raw]), { signal: o.signal });
-      } catch (err) {
-        if (!exists(err)) throw err;
-        result.skipped.push({ id, why: "already in the destination" });
+      order.push(id);
+      return true;
+    };
+    for (const id of wanted) await add(id);
+    const held = dest.reader ? await objectsByBackup(dest.reader.store) : undefined;
+    for (const id of order) {
+      const { rec, raw } = records.get(id)!;
+      const lost = rec.objects.find((x) => x.base && failed.has(x.base));
+      if (lost) {
+        fail(id, `its base ${lost.base} was not copied`);
         continue;
       }
-      result.copied.push({ id, objects: rec.objects.length + 1, bytes });
-      ctx.log.info(`copied ${id}`, { objects: rec.objects.length + 1, bytes, to: dest.description });
+      try {
+        const done = held ? await copyChecked(rec, raw, held.get(id) ?? new Map()) : await copyBlind(rec, raw);
+        if (done === "skipped") {
+          result.skipped.push({ id, why: "already in the destination" });
+          continue;
+        }
+        result.copied.push({ id, ...done });
+        ctx.log.info(`copied ${id}`, { ...done, to: dest.description });
+        if (done.unchecked) ctx.log.warn(`${id}: ${done.unchecked} of its objects were already in ${dest.description} and could not be checked (the --to config has no reader credentials): run verify there`);
+      } catch (err) {
+        if (!isVerify(err)) throw err;
+        fail(id, err.message);
+      }
     }
     const total = result.copied.reduce((n, c) => n + c.bytes, 0);
-    return { summary: `copy to ${dest.description}: ${result.copied.length} copied (${formatBytes(total)}), ${result.skipped.length} already there` };
+    const summary = `copy to ${dest.description}: ${result.copied.length} copied (${formatBytes(total)}), ${result.skipped.length} already there`;
+    if (result.failed.length) return { summary: `${summary}, ${result.failed.length} NOT copied (${result.failed.map((f) => f.id).join(", ")})`, failed: true };
+    return { summary };
   };
-  await withRepositoryLock(ctx, "copy", () => runJob(ctx, "copy", "copy", run, { notify: false }));
+
+  /** One object from the source, through its check, into the destination. */
+  const copyObject = async (rec: CompleteRecord, key: string) => {
+    await storeStream(dest.writer, key, [await source.getChecked(rec, key), new PassThrough({ highWaterMark: 1024 * 1024 })], o.signal);
+  };
+  /** complete.json, byte for byte the source's, last: false when the destination already has one. */
+  const commit = async (rec: CompleteRecord, raw: Buffer): Promise<boolean> => {
+    try {
+      await dest.writer.put(keys.complete(rec.id), Readable.from([raw]), { signal: o.signal });
+      return true;
+    } catch (err) {
+      if (!exists(err)) throw err;
+      return false;
+    }
+  };
+
+  /** A readable destination: what it holds of this backup is checked, the rest copied. */
+  const copyChecked = async (rec: CompleteRecord, raw: Buffer, there: Map<string, number>): Promise<Done> => {
+    const id = rec.id;
+    const reader = dest.reader!;
+    const markerThere = there.has(keys.complete(id));
+    if (markerThere) {
+      const theirs = await readAll(await reader.store.get(keys.complete(id)), MAX_COMPLETE_BYTES).catch((err) => {
+        throw isVerify(err) ? new StrongboxError("VERIFY", `the destination holds another complete.json for ${id} (larger than any): not copied`) : err;
+      });
+      if (!theirs.equals(raw)) throw new StrongboxError("VERIFY", `the destination holds another complete.json for ${id} than the source's: not copied (check the destination: verify ${id})`);
+    }
+    let bytes = 0;
+    let already = 0;
+    for (const obj of rec.objects) {
+      const size = there.get(obj.key);
+      if (size !== undefined) {
+        if (size !== obj.size) throw new StrongboxError("VERIFY", `the destination already holds ${obj.key} with ${size} bytes, complete.json says ${obj.size}: not copied (remove the partial backup ${id} there, or check it)`);
+        // With complete.json there too, sizes are what a listing checks; without it, every byte is.
+        if (!markerThere) {
+          await drain(await reader.getChecked(rec, obj.key)).catch((err) => {
+            if (!isVerify(err)) throw err;
+            const why = err.message.replace(`${obj.key}: `, "").replace(/ \((stored object is )?corrupt\)$/, "");
+            throw new StrongboxError("VERIFY", `the destination already holds ${obj.key}, and it is not this backup's object (${why}): not copied (remove the partial backup ${id} there, or check it)`);
+          });
+        }
+        already++;
+        continue;
+      }
+      await copyObject(rec, obj.key);
+      bytes += obj.size;
+    }
+    if (markerThere && already === rec.objects.length) return "skipped";
+    if (!markerThere && !(await commit(rec, raw))) throw new StrongboxError("VERIFY", `complete.json of ${id} appeared in the destination during the copy: check it (verify ${id} there)`);
+    return { objects: rec.objects.length + 1, bytes, ...(already ? { already } : {}) };
+  };
+
+  /** A destination that cannot be read (writer role only): its refusals to overwrite are all it says. */
+  const copyBlind = async (rec: CompleteRecord, raw: Buffer): Promise<Done> => {
+    let bytes = 0;
+    const there: string[] = [];
+    for (const obj of rec.objects) {
+      try {
+        await copyObject(rec, obj.key);
+        bytes += obj.size;
+      } catch (err) {
+        if (!exists(err)) throw err;
+        there.push(obj.key);
+      }
+    }
+    if (there.length && there.length < rec.objects.length) {
+      throw new StrongboxError(
+        "VERIFY",
+        `the destination already holds ${there.length} of the ${rec.objects.length} objects of ${rec.id} (${there[0]}${there.length > 1 ? ", …" : ""}), which the --to config cannot read to check: not committed. Add the destination's reader credentials to it (copy then checks them by SHA-256 and completes the backup), or remove the partial backup there`,
+      );
+    }
+    if (!(await commit(rec, raw))) {
+      if (!there.length) throw new StrongboxError("VERIFY", `the destination already holds a complete.json for ${rec.id} but none of its objects: not copied (check the destination)`);
+      return "skipped";
+    }
+    return { objects: rec.objects.length + 1, bytes, ...(there.length ? { already: there.length, unchecked: there.length } : {}) };
+  };
+
+  const outcome = await withRepositoryLock(ctx, "copy", () => runJob(ctx, "copy", "copy", run, { notify: false }));
   ctx.print(result, () =>
-    [...result.copied.map((c) => `${c.id}  copied (${c.objects} objects, ${formatBytes(c.bytes)})`), ...result.skipped.map((s) => `${s.id}  skipped (${s.why})`)].join("\n") || "nothing to copy",
+    [
+      ...result.copied.map((c) => `${c.id}  copied (${c.objects} objects, ${formatBytes(c.bytes)}${c.already ? `; ${c.already} already there${c.unchecked ? ", not checked" : ""}` : ""})`),
+      ...result.skipped.map((s) => `${s.id}  skipped (${s.why})`),
+      ...result.failed.map((f) => `${f.id}  NOT COPIED: ${f.why}`),
+    ].join("\n") || "nothing to copy",
   );
+  // Every backup that could be copied was; the damaged ones make the run fail at its end.
+  if (outcome.failed) throw new StrongboxError("VERIFY", outcome.summary);
+}
+
+/** The destination's objects, by backup id: key → size. */
+async function objectsByBackup(store: Store): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  for await (const o of store.list(BACKUPS)) {
+    const id = idOfKey(o.key);
+    if (!id) continue;
+    if (!out.has(id)) out.set(id, new Map());
+    out.get(id)!.set(o.key, o.size);
+  }
+  return out;
 }

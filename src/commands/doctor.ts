@@ -91,7 +91,8 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
     const endpoint = config.repository.s3?.endpoint ?? "https://s3.amazonaws.com";
     const local = /^http:\/\/(127\.|localhost|\[::1\])/.test(endpoint);
     add("TLS", endpoint.startsWith("https://") || local ? "ok" : "warn", endpoint.startsWith("https://") ? `${endpoint} uses TLS` : `${endpoint} is plain HTTP${local ? " (loopback)" : ": credentials and metadata cross the network unencrypted"}`);
-    const probeKey = `doctor/probe-${randomBytes(4).toString("hex")}`;
+    // Under backups/ (not a backup id, so no listing takes it for one): the printed policy lets the writer put nowhere else.
+    const probeKey = `backups/doctor-probe-${randomBytes(4).toString("hex")}`;
     const probes: string[] = [];
     for (const role of ["writer", "reader", "pruner"] as Role[]) {
       if (!config.repository.s3?.credentials[role]) {
@@ -102,7 +103,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
       const results: string[] = [];
       let status: Status = "ok";
       for (const [action, expected] of Object.entries(EXPECTED[role]) as ["list" | "get" | "delete" | "put", boolean][]) {
-        const key = action === "put" ? (role === "reader" ? `drills/${probeKey.replace("/", "-")}.json` : probeKey) : `${probeKey}-missing`;
+        const key = action === "put" ? (role === "reader" ? `drills/${probeKey.replace("backups/", "")}.json` : probeKey) : `${probeKey}-missing`;
         const r = await store.probe(action, key);
         if (action === "put" && r === "allowed") probes.push(key);
         results.push(`${action} ${r}`);
@@ -112,6 +113,14 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
       }
       const more = status === "warn" ? ` — can do more than it needs (see 'strongbox policy ${role}')` : "";
       add(`role ${role}`, status, results.join(", ") + more);
+      if (role === "writer" && !status.startsWith("fail")) {
+        // A writer that can file drill reports can forge "pass" for a backup never drilled.
+        const drillKey = `drills/${probeKey.replace("backups/", "")}-writer.json`;
+        if ((await store.probe("put", drillKey)) === "allowed") {
+          probes.push(drillKey);
+          add("writer scope", "warn", "the writer can put drill reports (drills/): a stolen writer key could forge drill results; apply the policy 'strongbox policy' prints (the writer writes backups/ only)");
+        }
+      }
     }
     if (probes.length) {
       if (config.repository.s3?.credentials.pruner) {

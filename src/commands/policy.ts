@@ -10,6 +10,11 @@ import type { CommandContext } from "./context.js";
 export function policyFor(role: Role, bucket: string, prefix: string, principal: string, o: { objectLock?: boolean; writerReads?: boolean } = {}) {
   const p = prefix ? `${prefix.replace(/\/+$/, "")}/` : "";
   const objects = `arn:aws:s3:::${bucket}/${p}*`;
+  /**
+   * What a writer writes: backups/ (and wal/, kept for point-in-time recovery). Nothing else: a
+   * stolen writer key must not be able to file drill reports (drills/) or anything else.
+   */
+  const written = [`arn:aws:s3:::${bucket}/${p}backups/*`, `arn:aws:s3:::${bucket}/${p}wal/*`];
   const bucketArn = `arn:aws:s3:::${bucket}`;
   const who = { AWS: [principal] };
   const statements: Record<string, unknown>[] = [];
@@ -21,7 +26,7 @@ export function policyFor(role: Role, bucket: string, prefix: string, principal:
         Principal: who,
         // verify_after_write without reader credentials on the host: the writer HEADs its own uploads (HEAD needs s3:GetObject).
         Action: ["s3:PutObject", ...(o.objectLock ? ["s3:PutObjectRetention"] : []), "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", ...(o.writerReads ? ["s3:GetObject"] : [])],
-        Resource: [objects],
+        Resource: written,
       },
       {
         Sid: o.writerReads ? "StrongboxWriterNoDelete" : "StrongboxWriterNoReadNoDelete",
@@ -42,7 +47,14 @@ export function policyFor(role: Role, bucket: string, prefix: string, principal:
   } else {
     statements.push(
       { Sid: "StrongboxPrunerList", Effect: "Allow", Principal: who, Action: ["s3:ListBucket", "s3:ListBucketMultipartUploads"], Resource: [bucketArn] },
-      { Sid: "StrongboxPrunerReadMarkers", Effect: "Allow", Principal: who, Action: ["s3:GetObject"], Resource: [`arn:aws:s3:::${bucket}/${p}backups/*/complete.json`, `arn:aws:s3:::${bucket}/${p}drills/*`] },
+      {
+        Sid: "StrongboxPrunerReadMarkers",
+        Effect: "Allow",
+        Principal: who,
+        Action: ["s3:GetObject"],
+        // complete.json, its signature and the drill reports: what retention decides on.
+        Resource: [`arn:aws:s3:::${bucket}/${p}backups/*/complete.json`, `arn:aws:s3:::${bucket}/${p}backups/*/complete.json.sig`, `arn:aws:s3:::${bucket}/${p}drills/*`],
+      },
       { Sid: "StrongboxPrunerDelete", Effect: "Allow", Principal: who, Action: ["s3:DeleteObject", "s3:AbortMultipartUpload"], Resource: [objects] },
     );
   }

@@ -110,7 +110,16 @@ export async function runBackup(o: {
   // zstd level 1: mostly SHA-256 hex, which higher levels do not shrink further (measured: level 1 782 kB, 3 945 kB, 19 739 kB).
   const manifestCompression = compression.algorithm === "zstd" ? { algorithm: "zstd" as const, level: 1, serial: true } : compression;
   try {
-    objects.push(await storeObject(manifestKey, Readable.from(manifestJson(manifest), { highWaterMark: 1 }), manifestCompression));
+    // Its JSON size goes into complete.json: readers refuse a manifest that decompresses to more.
+    let manifestBytes = 0;
+    const counted = function* () {
+      for (const b of manifestJson(manifest)) {
+        manifestBytes += b.length;
+        yield b;
+      }
+    };
+    const stored = await storeObject(manifestKey, Readable.from(counted(), { highWaterMark: 1 }), manifestCompression);
+    objects.push({ ...stored, manifest_bytes: manifestBytes });
   } finally {
     for (const part of Object.values(manifest.sources)) if (part.type === "files") part.entries.close();
   }

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { StrongboxError } from "../errors.js";
 import { quoteName } from "../terminal-safe.js";
 import { backupTime, FORMAT, isBackupId, isManifestKey, keys } from "./layout.js";
@@ -12,6 +13,11 @@ export interface CompleteObject {
   part?: string;
   /** A differential files object (SPEC §10): the id of the full backup it applies on top of. */
   base?: string;
+  /**
+   * The manifest's object only: the size of the manifest's JSON text (decompressed, decrypted), so
+   * that a reader stops a small object that inflates to more. Absent in backups of older versions.
+   */
+  manifest_bytes?: number;
 }
 
 export type SourceType = "files" | "postgres";
@@ -39,6 +45,59 @@ const MAIN_SUFFIX = /^\.(tar|pgdump)(\.zst|\.gz)?\.age$/;
 const PART = /^[a-z][a-z0-9-]{0,31}$/;
 const PART_SUFFIX = /^\.[a-z0-9]{1,16}(\.zst|\.gz)?\.age$/;
 
+/**
+ * The largest complete.json a reader accepts, and the most it reads of one. The real maximum: an
+ * object's record, as written (JSON.stringify, indent 2), is at most ~480 bytes (a key of at most
+ * 153 characters: `backups/<id>/` 32 + a source name 63 + a part's suffix 58; a SHA-256; a size, a
+ * manifest_bytes of 16 digits; a source name; a part; a base id), so 10,000 objects are < 4.8 MB;
+ * 1,000 sources add < 0.1 MB. 8 MiB leaves room, and no more: a forged marker costs a reader at
+ * most this much to read, whatever its writer put in it.
+ */
+export const MAX_COMPLETE_BYTES = 8 * 1024 * 1024;
+/** complete.json nests three deep (root → objects → an object); anything deeper is refused before JSON.parse sees it. */
+const MAX_COMPLETE_DEPTH = 8;
+/** Every key complete.json may hold, level by level; any other is refused (a real writer never writes one). */
+const TOP_KEYS = new Set(["format", "id", "started_at", "finished_at", "host", "tool_version", "compression", "sources", "objects", "warnings"]);
+const SOURCE_KEYS = new Set(["name", "type"]);
+const OBJECT_KEYS = new Set(["key", "size", "sha256", "source", "part", "base", "manifest_bytes"]);
+/**
+ * A manifest's JSON is mostly paths and SHA-256 hex: zstd and gzip shrink it 3-10 times, never
+ * 1,000 times (that takes text that repeats itself, like whitespace). A declared manifest_bytes
+ * beyond max(64 MiB, 1024 × the stored size) is not something a real backup writes.
+ */
+export const MANIFEST_FLOOR_BYTES = 64 * 1024 * 1024;
+export const MANIFEST_DECLARED_RATIO = 1024;
+
+/**
+ * The deepest nesting of a JSON text, counted on its bytes (string-aware) without parsing it, and
+ * given up on as soon as it passes `max`: a forged text of 31M brackets costs one short scan.
+ */
+export function jsonTooDeep(buf: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inStr = false;
+  let esc = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i];
+    if (inStr) {
+      if (esc) esc = false;
+      else if (c === 0x5c) esc = true;
+      else if (c === 0x22) inStr = false;
+    } else if (c === 0x22) inStr = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+function onlyKeys(v: Record<string, unknown>, allowed: Set<string>, at: string): void {
+  for (const k of Object.keys(v)) if (!allowed.has(k)) throw new Error(`${at}has an unknown key ${quoteName(k.slice(0, 80))}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === "object" && !Array.isArray(v);
+}
+
 /** One validated string field, bounded, printable. */
 function text(v: unknown, what: string, max = 256): string {
   if (typeof v !== "string" || v.length > max || /[\u0000-\u001f\u007f]/.test(v)) throw new Error(`${what} is not a short printable string`);
@@ -63,16 +122,21 @@ function count(v: unknown, what: string): number {
  * the layout puts that backup's objects, and the start time must agree with the id, so a flipped
  * digit can neither redirect a restore nor make an old backup look like the newest.
  */
-export function parseComplete(body: string, id: string): CompleteRecord {
+export function parseComplete(raw: Buffer | string, id: string): CompleteRecord {
   const key = keys.complete(id);
+  const bytes = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw;
+  if (bytes.length > MAX_COMPLETE_BYTES) throw new StrongboxError("VERIFY", `${key}: larger than a commit marker may be (> ${MAX_COMPLETE_BYTES} bytes; corrupt or forged)`);
+  if (!isUtf8(bytes)) throw new StrongboxError("VERIFY", `${key}: not valid JSON (not UTF-8 text: corrupt or forged commit marker)`);
+  if (jsonTooDeep(bytes, MAX_COMPLETE_DEPTH)) throw new StrongboxError("VERIFY", `${key}: nested deeper than ${MAX_COMPLETE_DEPTH} levels (corrupt or forged commit marker)`);
   let v: Record<string, unknown>;
   try {
-    v = JSON.parse(body);
+    v = JSON.parse(bytes.toString("utf8"));
   } catch {
     throw new StrongboxError("VERIFY", `${key}: not valid JSON (corrupt commit marker)`);
   }
   try {
-    if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not a JSON object");
+    if (!isObject(v)) throw new Error("not a JSON object");
+    onlyKeys(v, TOP_KEYS, "");
     if (v.format !== FORMAT) throw new Error(`format is not ${FORMAT}`);
     if (v.id !== id || !isBackupId(id)) throw new Error(`names backup ${quoteName(String(v.id).slice(0, 40))}, not ${id}`);
     const started = time(v.started_at, "started_at");
@@ -86,8 +150,10 @@ export function parseComplete(body: string, id: string): CompleteRecord {
 
     if (!Array.isArray(v.sources) || v.sources.length === 0 || v.sources.length > 1000) throw new Error("sources is not a list of sources");
     const types = new Map<string, SourceType>();
-    const sources = v.sources.map((s: Record<string, unknown>, i: number) => {
-      const name = s?.name;
+    const sources = v.sources.map((s: unknown, i: number) => {
+      if (!isObject(s)) throw new Error(`sources[${i}] is not an object`);
+      onlyKeys(s, SOURCE_KEYS, `sources[${i}] `);
+      const name = s.name;
       if (typeof name !== "string" || !SOURCE_NAME.test(name)) throw new Error(`sources[${i}].name ${quoteName(String(name).slice(0, 80))} is not a source name`);
       if (s.type !== "files" && s.type !== "postgres") throw new Error(`sources[${i}].type is not files or postgres`);
       if (types.has(name)) throw new Error(`source ${name} is listed twice`);
@@ -99,19 +165,28 @@ export function parseComplete(body: string, id: string): CompleteRecord {
     const seen = new Set<string>();
     const mains = new Set<string>();
     let manifests = 0;
-    const objects = v.objects.map((o: Record<string, unknown>, i: number) => {
+    const objects = v.objects.map((o: unknown, i: number) => {
       const at = `objects[${i}]`;
-      const k = text(o?.key, `${at}.key`, 512);
+      if (!isObject(o)) throw new Error(`${at} is not an object`);
+      onlyKeys(o, OBJECT_KEYS, `${at} `);
+      const k = text(o.key, `${at}.key`, 512);
       if (seen.has(k)) throw new Error(`${at}: ${k} is listed twice`);
       seen.add(k);
       const size = count(o.size, `${at}.size`);
       if (typeof o.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(o.sha256)) throw new Error(`${at}.sha256 is not a SHA-256`);
       const out: CompleteObject = { key: k, size, sha256: o.sha256 };
       if (o.source === undefined) {
-        if (o.part !== undefined || !isManifestKey(id, k)) throw new Error(`${at}: ${quoteName(k)} is not this backup's manifest key`);
+        if (o.part !== undefined || o.base !== undefined || !isManifestKey(id, k)) throw new Error(`${at}: ${quoteName(k)} is not this backup's manifest key`);
+        if (o.manifest_bytes !== undefined) {
+          const declared = count(o.manifest_bytes, `${at}.manifest_bytes`);
+          const most = Math.max(MANIFEST_FLOOR_BYTES, MANIFEST_DECLARED_RATIO * size);
+          if (declared > most) throw new Error(`${at}.manifest_bytes ${declared} is more than a ${size}-byte manifest object can hold (at most ${most})`);
+          out.manifest_bytes = declared;
+        }
         manifests++;
         return out;
       }
+      if (o.manifest_bytes !== undefined) throw new Error(`${at}: manifest_bytes on an object that is not the manifest`);
       const source = o.source;
       if (typeof source !== "string" || !types.has(source)) throw new Error(`${at}: source ${quoteName(String(source).slice(0, 80))} is not one of the backup's sources`);
       const prefix = keys.object(id, source);

@@ -5,6 +5,12 @@ import { StrongboxError } from "../errors.js";
 
 /** Lines are gathered into blocks of this size before they are kept or written. */
 const BLOCK = 256 * 1024;
+/**
+ * The longest line (in UTF-16 units; at most 3 bytes each in UTF-8) a spool takes: 256 KiB, far
+ * below the 1 MiB read buffer, so a line always fits there. A real entry is a few hundred bytes
+ * (a path and a link target of at most 4,096 characters each: < 50 KB even fully escaped).
+ */
+export const MAX_LINE_CHARS = Math.floor((256 * 1024) / 3);
 /** Up to this much stays in memory (about 40,000 manifest entries); beyond it, a temporary file. */
 const MEMORY_LIMIT = 8 * 1024 * 1024;
 
@@ -36,6 +42,7 @@ export class EntrySpool<T> {
 
   push(record: T): void {
     const line = `${JSON.stringify(record)}\n`;
+    if (line.length > MAX_LINE_CHARS) throw new Error(`an entry of ${line.length} characters, more than an entry may hold (${MAX_LINE_CHARS})`);
     if (this.used + line.length * 3 > this.current.length) {
       this.cut();
       if (line.length * 3 > this.current.length) this.current = Buffer.allocUnsafe(line.length * 3);
@@ -96,6 +103,7 @@ export class EntrySpool<T> {
       pos += n;
       const end = carry + n;
       const last = buf.lastIndexOf(10, end - 1);
+      if (last < 0) throw new Error("entry spool line longer than its read buffer");
       // Lines are far shorter than the buffer, so a full buffer always holds a newline. The view
       // is only good until the next block: readers copy what they keep (jsonElements does).
       yield buf.subarray(0, last + 1);
@@ -120,10 +128,22 @@ export class EntrySpool<T> {
   }
 
   private toFile(): void {
-    const dir = mkdtempSync(join(tmpdir(), "strongbox-entries-"));
+    // A local failure (TMPDIR missing or not writable) is this host's, never the repository's.
+    const local = (err: unknown) => {
+      const e = err as NodeJS.ErrnoException;
+      return new StrongboxError("SOURCE", `cannot keep the file list of a large tree in ${tmpdir()} (${e.code ?? e.message}): set TMPDIR to a writable directory with room`);
+    };
+    let dir: string;
+    try {
+      dir = mkdtempSync(join(tmpdir(), "strongbox-entries-"));
+    } catch (err) {
+      throw local(err);
+    }
     const file = join(dir, "entries.jsonl");
     try {
       this.fd = openSync(file, "wx+", 0o600);
+    } catch (err) {
+      throw local(err);
     } finally {
       try {
         unlinkSync(file);

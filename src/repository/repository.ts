@@ -5,7 +5,7 @@ import { createHashCheck } from "../pipeline/hashing.js";
 import type { Identity } from "../crypto/age-keys.js";
 import { NotFoundError, StrongboxError } from "../errors.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
-import { parseComplete, type CompleteRecord } from "./complete.js";
+import { MANIFEST_FLOOR_BYTES, MAX_COMPLETE_BYTES, parseComplete, type CompleteRecord } from "./complete.js";
 import { BACKUPS, backupTime, DRILLS, idOfKey, isBackupId, keys, newestFirst } from "./layout.js";
 import { readManifestStream, type Manifest } from "./manifest.js";
 
@@ -39,6 +39,9 @@ export function checkBackupRef(ref: string, extra: string[] = []): void {
   throw new StrongboxError("USAGE", `not a backup id: ${ref} (expected YYYYMMDDTHHMMSSZ-xxxxxx, 'latest'${extra.map((e) => ` or '${e}'`).join("")})`);
 }
 
+/** complete.json markers read at once by listBackups. */
+const MARKER_READS = 8;
+
 /** Read access to a strongbox/1 repository (needs List and Get: the reader role). */
 export class Repository {
   constructor(readonly store: Store) {}
@@ -52,33 +55,46 @@ export class Repository {
       if (!byId.has(id)) byId.set(id, []);
       byId.get(id)!.push(o);
     }
-    const out: BackupListing[] = [];
-    for (const [id, objects] of byId) {
-      const hasMarker = objects.some((o) => o.key === keys.complete(id));
-      let complete: CompleteRecord | null = null;
-      let damaged: string | undefined;
-      if (hasMarker) {
-        try {
-          const rec = await this.readComplete(id);
-          // The listing is at hand: an object complete.json promises but the store lacks (a write the
-          // server acknowledged and lost) or of another size makes the backup damaged, not complete.
-          const present = new Map(objects.map((o) => [o.key, o.size]));
-          const absent = rec.objects.find((o) => present.get(o.key) !== o.size);
-          if (absent) {
-            const size = present.get(absent.key);
-            throw new StrongboxError("VERIFY", `backup ${id}: object ${absent.key} ${size === undefined ? "is missing" : `has ${size} bytes, complete.json says ${absent.size}`}`);
-          }
-          complete = rec;
-        } catch (err) {
-          // One damaged backup must not hide the others: report it, go on with the rest.
-          if (!(err instanceof StrongboxError) || err.code !== "VERIFY") throw err;
-          damaged = err.message;
-        }
+    // Markers are read a few at a time: a repository of thousands of backups (or of thousands of
+    // junk markers a forger wrote) is listed in bounded time, with at most this many in memory.
+    const entries = [...byId];
+    const out: BackupListing[] = new Array(entries.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < entries.length) {
+        const i = next++;
+        const [id, objects] = entries[i];
+        out[i] = await this.listing(id, objects);
       }
-      // started_at is validated against the id, so the time can only refine the id's own second.
-      out.push({ id, time: complete ? new Date(complete.started_at) : backupTime(id), objects, complete, ...(damaged ? { damaged } : {}) });
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(MARKER_READS, entries.length) }, worker));
     return out.sort(newestFirst);
+  }
+
+  private async listing(id: string, objects: ObjectInfo[]): Promise<BackupListing> {
+    const hasMarker = objects.some((o) => o.key === keys.complete(id));
+    let complete: CompleteRecord | null = null;
+    let damaged: string | undefined;
+    if (hasMarker) {
+      try {
+        const rec = await this.readComplete(id);
+        // The listing is at hand: an object complete.json promises but the store lacks (a write the
+        // server acknowledged and lost) or of another size makes the backup damaged, not complete.
+        const present = new Map(objects.map((o) => [o.key, o.size]));
+        const absent = rec.objects.find((o) => present.get(o.key) !== o.size);
+        if (absent) {
+          const size = present.get(absent.key);
+          throw new StrongboxError("VERIFY", `backup ${id}: object ${absent.key} ${size === undefined ? "is missing" : `has ${size} bytes, complete.json says ${absent.size}`}`);
+        }
+        complete = rec;
+      } catch (err) {
+        // One damaged backup must not hide the others: report it, go on with the rest.
+        if (!(err instanceof StrongboxError) || err.code !== "VERIFY") throw err;
+        damaged = err.message;
+      }
+    }
+    // started_at is validated against the id, so the time can only refine the id's own second.
+    return { id, time: complete ? new Date(complete.started_at) : backupTime(id), objects, complete, ...(damaged ? { damaged } : {}) };
   }
 
   /** The newest drill result per backup id, from the newest `limit` reports under drills/. */
@@ -104,12 +120,13 @@ export class Repository {
     const key = keys.complete(id);
     let body;
     try {
-      body = await readAll(await this.store.get(key), 64 * 1024 * 1024);
+      body = await readAll(await this.store.get(key), MAX_COMPLETE_BYTES);
     } catch (err) {
       if (err instanceof NotFoundError) throw new StrongboxError("VERIFY", `backup ${id} is incomplete (no complete.json): it never finished, or is being written`);
+      if (err instanceof StrongboxError && err.code === "VERIFY") throw new StrongboxError("VERIFY", `${key}: larger than a commit marker may be (> ${MAX_COMPLETE_BYTES} bytes; corrupt or forged)`);
       throw err;
     }
-    return parseComplete(body.toString("utf8"), id);
+    return parseComplete(body, id);
   }
 
   /**
@@ -203,6 +220,7 @@ export class Repository {
     const object = rec.objects.find((o) => o.source === undefined);
     if (!object) throw new StrongboxError("VERIFY", `backup ${rec.id}: complete.json lists no manifest`);
     if (object.size > MAX_MANIFEST_BYTES) throw new StrongboxError("VERIFY", `${object.key}: ${object.size} bytes, more than a manifest may hold (${MAX_MANIFEST_BYTES})`);
+    const limit = manifestLimit(object);
     const plain = await this.openDecrypted(rec, object.key, identities);
     const algorithm = algorithmFromKey(object.key);
     // The limit applies to the decompressed JSON: a small forged object must not inflate without bound.
@@ -213,27 +231,44 @@ export class Repository {
       try {
         for await (const c of json as AsyncIterable<Buffer>) {
           seen += c.length;
-          if (seen > MAX_MANIFEST_BYTES) throw new StrongboxError("VERIFY", `${object.key}: decompresses to more than a manifest may hold (${MAX_MANIFEST_BYTES} bytes)`);
+          if (seen > limit.bytes) throw new StrongboxError("VERIFY", `${object.key}: decompresses to more than ${limit.why} (${limit.bytes} bytes): corrupt or forged`);
           yield c;
         }
       } catch (err) {
         throw err instanceof StrongboxError ? err : new StrongboxError("VERIFY", `${object.key}: cannot decompress the manifest (${(err as Error).message})`);
+      }
+      if (object.manifest_bytes !== undefined && seen !== object.manifest_bytes) {
+        throw new StrongboxError("VERIFY", `${object.key}: decompresses to ${seen} bytes, complete.json says ${object.manifest_bytes}: corrupt or forged`);
       }
     };
     try {
       return await readManifestStream(limited(), rec);
     } finally {
       plain.destroy();
+      if (json !== plain) json.destroy();
     }
   }
 }
 
 /**
  * A manifest holds ~200 bytes per file: 16 GiB is eighty million files. It is read as a stream and
- * spooled (entry-spool.ts), so the bound is on temporary disk, not memory; it stops a small forged
- * object from inflating without end.
+ * spooled (entry-spool.ts), so the bound is on temporary disk, not memory; it is the last resort.
  */
 const MAX_MANIFEST_BYTES = 16 * 1024 ** 3;
+/**
+ * Backups of older versions do not record their manifest's size: it is bounded by its stored size.
+ * Real manifests (paths and SHA-256 hex) shrink 3-10 times under zstd or gzip (20,000 files: 4.2 MB
+ * → 0.8 MB); 64 times is far past that, and the 64 MiB floor (~300,000 files) covers small trees
+ * whose manifests compress best. 2 GiB of whitespace in a 73 KB object stops at 64 MiB.
+ */
+const LEGACY_MANIFEST_RATIO = 64;
+
+/** How much a backup's manifest may decompress to: what complete.json declares, or for older backups a multiple of its stored size. */
+export function manifestLimit(object: { size: number; manifest_bytes?: number }): { bytes: number; why: string } {
+  if (object.manifest_bytes !== undefined) return { bytes: Math.min(object.manifest_bytes, MAX_MANIFEST_BYTES), why: "complete.json declares" };
+  const bytes = Math.min(Math.max(MANIFEST_FLOOR_BYTES, LEGACY_MANIFEST_RATIO * object.size), MAX_MANIFEST_BYTES);
+  return { bytes, why: `a ${object.size}-byte manifest object may hold (max(64 MiB, ${LEGACY_MANIFEST_RATIO} × its size))` };
+}
 
 /** Reads a stream to its end, keeping nothing. */
 export async function drain(stream: Readable): Promise<void> {

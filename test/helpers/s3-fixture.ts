@@ -62,6 +62,10 @@ export async function createRoleBucket(fx: S3Fixture, bucket: string, o: { objec
     Version: "2012-10-17",
     Statement: [
       { Sid: "WriterPut", Effect: "Allow", Principal: { AWS: [arn(writer)] }, Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], Resource: [objects] },
+      // Never drill reports (the printed policy grants the writer backups/ and wal/ only). Tests use
+      // prefixes of any depth, and Ceph RGW matches '*' without backtracking (`*backups/*` misses
+      // "spx-prod-3b9f/backups/…"), so the fixture denies drills/ instead, at the top and one level down.
+      { Sid: "WriterNoDrills", Effect: "Deny", Principal: { AWS: [arn(writer)] }, Action: ["s3:PutObject"], Resource: [`arn:aws:s3:::${bucket}/drills/*`, `arn:aws:s3:::${bucket}/*/drills/*`] },
       { Sid: "WriterNoRead", Effect: "Deny", Principal: { AWS: [arn(writer)] }, Action: ["s3:GetObject", "s3:DeleteObject"], Resource: [objects] },
       { Sid: "WriterNoList", Effect: "Deny", Principal: { AWS: [arn(writer)] }, Action: ["s3:ListBucket"], Resource: [`arn:aws:s3:::${bucket}`] },
       { Sid: "ReaderGet", Effect: "Allow", Principal: { AWS: [arn(reader)] }, Action: ["s3:GetObject"], Resource: [objects] },
