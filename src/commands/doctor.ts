@@ -8,6 +8,7 @@ import { openStore } from "../stores/open-store.js";
 import type { S3Store } from "../stores/s3.js";
 import type { CommandContext } from "./context.js";
 import { identityFindings } from "./doctor-identity.js";
+import { backupFindings } from "./doctor-backups.js";
 import { lockDirProblem } from "../config/local-paths.js";
 import { configWarnings } from "../config/load.js";
 import { stateFindings } from "./doctor-state.js";
@@ -79,7 +80,10 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
   }
 
   const url = config.repository.url;
+  // The role that lists the backups below: any on file://, on S3 one whose list probe succeeded.
+  let lister: Role | undefined;
   if (url.startsWith("file://")) {
+    lister = "reader";
     const dir = decodeURIComponent(new URL(url).pathname);
     try {
       accessSync(dir, constants.W_OK);
@@ -112,6 +116,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
       }
       const more = status === "warn" ? ` — can do more than it needs (see 'strongbox policy ${role}')` : "";
       add(`role ${role}`, status, results.join(", ") + more);
+      if (role !== "writer" && results.includes("list allowed") && !lister) lister = role;
     }
     if (probes.length) {
       if (config.repository.s3?.credentials.pruner) {
@@ -121,6 +126,8 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
       } else add("probes", "warn", `left probe object(s) ${probes.join(", ")}: remove them, or configure the pruner role here`);
     }
   }
+
+  if (lister) for (const f of await backupFindings(config, lister)) add(f.area, f.status, f.detail);
 
   const width = Math.max(...out.map((f) => f.area.length));
   const color = Boolean((ctx.stdout as NodeJS.WriteStream).isTTY);
