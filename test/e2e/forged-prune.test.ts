@@ -39,6 +39,7 @@ describe.each(backends)("forged backups cannot steer prune ($name)", ({ s3: fixt
     const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }], ...(fixture ? { s3: fixture } : {}) });
     repo.config.state_dir = join(repo.dir, "state");
     repo.config.retention = AUDIT;
+    repo.config.audit_log = join(repo.dir, "audit.jsonl");
     repo.write();
     const full = await backupNow(repo);
     writeFileSync(join(data, "a.txt"), "version 2, the real newest\n");
@@ -93,6 +94,10 @@ describe.each(backends)("forged backups cannot steer prune ($name)", ({ s3: fixt
       expect(plan.get(diff)).toMatchObject({ action: "keep", reasons: expect.arrayContaining([expect.stringMatching(/newest of assets/)]) });
       expect(plan.get(full)).toMatchObject({ action: "keep", reasons: [`base of ${diff}`] });
     }
+    // The job's record (what notifications carry too) names the flagged backups.
+    const audit = readFileSync(join(repo.dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.command === "prune");
+    expect(audit).toHaveLength(2);
+    for (const line of audit) expect(line.report.untrusted.map((u: { id: string }) => u.id).sort()).toEqual([...forged].sort());
     const after = await listJson(repo);
     expect(after.map((b) => b.id).sort()).toEqual([full, diff, ...forged].sort());
     const t = await runCli(["-c", repo.configFile, "prune", "--dry-run"]);
