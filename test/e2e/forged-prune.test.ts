@@ -170,3 +170,30 @@ describe("a back-dated forgery cannot take the daily slot of a real backup (file
     expect(plan[today]).toMatch(/^keep: daily .* of files; newest of files$/);
   });
 });
+
+describe("objects under backups/ whose id is not a real time (file://)", () => {
+  it("are no backup: list --all and doctor count and name them; list and restore latest ignore them", async () => {
+    const data = tempDir("fp-stray");
+    writeFileSync(join(data, "a.txt"), "real\n");
+    const repo = makeRepo({ sources: [{ name: "files", type: "files", path: data }] });
+    const real = await backupNow(repo);
+    const base = join(repo.dir, "repository", "backups");
+    // Copies of the real backup under ids that are no times: 32 December, 30 February at 25:00.
+    for (const bad of ["20261232T000000Z-abcdef", "20270230T250000Z-abcdef"]) {
+      cpSync(join(base, real), join(base, bad), { recursive: true });
+      writeFileSync(join(base, bad, "complete.json"), readFileSync(join(base, bad, "complete.json"), "utf8").replaceAll(real, bad));
+    }
+    expect((await listJson(repo)).map((b) => b.id)).toEqual([real]);
+    const all = await runCli(["-c", repo.configFile, "list", "--all"]);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toMatch(/^ignored: 6 object\(s\) under backups\/ whose name is not a backup id \("backups\/20261232T000000Z-abcdef\/[^"]+", .*\)$/m);
+    const doc = await runCli(["-c", repo.configFile, "--json", "doctor"]);
+    expect(doctorFindings(doc.stdout)["stray objects"]).toMatch(/^warn: 6 object\(s\) under backups\/ whose name is not a backup id, ignored: "backups\/20261232T000000Z-abcdef\//);
+    const r = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--to-dir", tempDir("fp-stray-out")]);
+    expect(JSON.parse(r.stdout)).toMatchObject({ id: real, ok: true });
+    // an id that is no time is refused before anything is read
+    const bad = await runCli(["-c", repo.configFile, "restore", "20261232T000000Z-abcdef", "--to-dir", tempDir("fp-stray-out")]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/not a backup id: 20261232T000000Z-abcdef/);
+  });
+});
