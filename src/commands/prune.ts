@@ -26,6 +26,9 @@ export interface PruneOutcome {
   damaged: number;
 }
 
+/** How many flagged backups a log, a summary or a notification names one by one (the --json result names all). */
+const SHOWN = 20;
+
 function isDenied(err: unknown): boolean {
   return /AccessDenied|HTTP 403|locked/i.test(describeError(err));
 }
@@ -47,32 +50,35 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
     for (const b of all.filter((x) => x.damaged)) ctx.log.warn(`${b.id}: damaged, kept for inspection (${b.damaged})`);
     // Nor is a backup whose claimed time the store contradicts (or whose signature fails): not counted, kept, flagged.
     const untrusted = all.filter((x) => !x.damaged && x.untrusted?.length).map((b) => ({ id: b.id, reasons: b.untrusted! }));
-    for (const u of untrusted) ctx.log.warn(`${u.id}: untrusted, not counted by retention and kept (${u.reasons.join("; ")})`);
+    for (const u of untrusted.slice(0, SHOWN)) ctx.log.warn(`${u.id}: untrusted, not counted by retention and kept (${u.reasons.join("; ")})`);
+    if (untrusted.length > SHOWN) ctx.log.warn(`${untrusted.length - SHOWN} more untrusted backup(s) kept (strongbox list shows each)`);
     outcome.untrusted = untrusted.length;
     outcome.damaged = all.filter((x) => x.damaged).length;
     const listing = all.filter((x) => !x.damaged);
     const drills = await repo.lastDrills();
     const infos: BackupInfo[] = listing.map((b) => ({
-        id: b.id,
-        time: b.time,
-        complete: Boolean(b.complete),
-        sources: (b.complete?.sources ?? []).map((x) => (typeof x?.name === "string" ? x.name : "?")),
-        lastActivity: b.objects.reduce<Date | undefined>((m, x) => (x.lastModified && (!m || x.lastModified > m) ? x.lastModified : m), undefined),
-        drillPassed: drills.get(b.id)?.result === "pass",
-        bases: [...new Set((b.complete?.objects ?? []).flatMap((x) => (x.base ? [x.base] : [])))],
-        ...(b.untrusted?.length ? { untrusted: b.untrusted } : {}),
+      id: b.id,
+      time: b.time,
+      complete: Boolean(b.complete),
+      sources: (b.complete?.sources ?? []).map((x) => (typeof x?.name === "string" ? x.name : "?")),
+      lastActivity: b.objects.reduce<Date | undefined>((m, x) => (x.lastModified && (!m || x.lastModified > m) ? x.lastModified : m), undefined),
+      drillPassed: drills.get(b.id)?.result === "pass",
+      bases: [...new Set((b.complete?.objects ?? []).flatMap((x) => (x.base ? [x.base] : [])))],
+      ...(b.untrusted?.length ? { untrusted: b.untrusted } : {}),
     }));
     const decisions = applyRetention(infos, config.retention!, { now, timezone: config.retention!.timezone });
     const drops = decisions.filter((d) => !d.keep);
     const timeOf = new Map(listing.map((b) => [b.id, b.time]));
     const rows = decisions.map((d) => ({ id: d.id, age: ageOf(timeOf.get(d.id)!, now), action: d.keep ? "keep" : "drop", reasons: d.reasons }));
-    const flaggedLine = untrusted.length ? `${untrusted.length} untrusted backup(s) kept and not counted: ${untrusted.map((u) => u.id).join(", ")}` : "";
+    const flaggedLine = untrusted.length
+      ? `${untrusted.length} untrusted backup(s) kept and not counted: ${untrusted.slice(0, SHOWN).map((u) => u.id).join(", ")}${untrusted.length > SHOWN ? `, and ${untrusted.length - SHOWN} more (strongbox list)` : ""}`
+      : "";
     // One run deleting most of a source's backups is what a steered or mistaken retention looks like.
     const excess = o.force ? [] : deleteShareExcess(infos, decisions, maxShare);
     const refusal = excess.length
       ? new StrongboxError(
           "REFUSED",
-          `prune refused: it would delete ${excess.map((e) => `${e.drop} of ${e.of} trusted complete backups of source ${e.source}`).join(", ")}, more than retention.max_delete_share (${maxShare}); nothing deleted. If that is intended: strongbox prune --force`,
+          `prune refused: it would delete ${excess.map((e) => `${e.drop} of ${e.of} trusted complete backups of source ${e.source}`).join(", ")}, more than retention.max_delete_share (${maxShare}); no backup deleted. If that is intended: strongbox prune --force`,
         )
       : undefined;
     if (o.dryRun || refusal) {

@@ -119,7 +119,7 @@ describe.each(backends)("forged backups cannot steer prune ($name)", ({ s3: fixt
     repo.config.retention = { keep_last: 1 };
     repo.write();
     const ids = [await backupNow(repo), await backupNow(repo), await backupNow(repo)];
-    const refused = /^strongbox: error: prune refused: it would delete 2 of 3 trusted complete backups of source files, more than retention\.max_delete_share \(0\.5\); nothing deleted\. If that is intended: strongbox prune --force$/m;
+    const refused = /^strongbox: error: prune refused: it would delete 2 of 3 trusted complete backups of source files, more than retention\.max_delete_share \(0\.5\); no backup deleted\. If that is intended: strongbox prune --force$/m;
     for (const args of [["prune", "--dry-run"], ["prune"]]) {
       const p = await runCli(["-c", repo.configFile, ...args]);
       expect(p.stderr, args.join(" ")).toMatch(refused);
