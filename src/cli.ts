@@ -73,7 +73,12 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .description("copy complete backups (an id, 'latest' or 'all') byte for byte to a second repository (3-2-1)")
     .requiredOption("--to <dest>", "a config file (its repository, with its writer role) or a file:// URL")
     .action(bind(async (ctx, target, o) => (await import("./commands/copy.js")).copyCommand(ctx, target, o)));
-  program.command("prune").description("apply the retention policy (pruner role)").option("--dry-run", "list what would go and why, delete nothing").action(bind(async (ctx, o) => (await import("./commands/prune.js")).pruneCommand(ctx, o)));
+  program
+    .command("prune")
+    .description("apply the retention policy (pruner role)")
+    .option("--dry-run", "list what would go and why, delete nothing")
+    .option("--force", "delete even more than retention.max_delete_share of a source's trusted backups in this run")
+    .action(bind(async (ctx, o) => (await import("./commands/prune.js")).pruneCommand(ctx, o)));
   program
     .command("daemon")
     .description("run the jobs of a schedule file until SIGTERM/SIGINT")

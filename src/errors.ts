@@ -1,5 +1,6 @@
 /** Every failure strongbox reports on purpose is a StrongboxError; its code decides the exit code. */
-export type ErrorCode = "USAGE" | "CONFIG" | "SOURCE" | "STORE" | "CRYPTO" | "VERIFY" | "LOCKED" | "NOT_FOUND" | "INTERRUPTED";
+/** REFUSED: a safety check stopped the run (prune's max_delete_share); exit 1, like any failed run. */
+export type ErrorCode = "USAGE" | "CONFIG" | "SOURCE" | "STORE" | "CRYPTO" | "VERIFY" | "LOCKED" | "NOT_FOUND" | "INTERRUPTED" | "REFUSED";
 
 export class StrongboxError extends Error {
   constructor(

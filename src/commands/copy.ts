@@ -12,6 +12,7 @@ import type { Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
 import { runJob } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
+import { clockSkewMs } from "../retention/plausible-time.js";
 
 interface Destination {
   description: string;
@@ -61,7 +62,7 @@ const isVerify = (err: unknown): err is StrongboxError => err instanceof Strongb
 export async function copyCommand(ctx: CommandContext, ref: string, o: { to: string; signal?: AbortSignal }): Promise<void> {
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
-  const source = new Repository(await openStore(config, "reader"));
+  const source = new Repository(await openStore(config, "reader"), { clockSkewMs: clockSkewMs(config) });
   const dest = await openDestination(ctx, o.to);
   if (dest.description === source.store.description) throw new StrongboxError("USAGE", `copy --to: ${o.to} is the source repository itself`);
   const result = {

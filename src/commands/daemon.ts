@@ -41,8 +41,11 @@ async function runScheduleJob(parent: CommandContext, job: ScheduleJob, signal: 
           throw err;
         }
         return;
-      case "prune":
-        return await pruneCommand(ctx, { job: job.name, signal });
+      case "prune": {
+        const r = await pruneCommand(ctx, { job: job.name, signal });
+        metrics.untrustedBackups = r.untrusted;
+        return;
+      }
       case "verify":
         return await verifyCommand(ctx, job.target ?? "latest", { job: job.name, signal });
     }

@@ -8,6 +8,7 @@ import { openStore } from "../stores/open-store.js";
 import type { S3Store } from "../stores/s3.js";
 import type { CommandContext } from "./context.js";
 import { identityFindings } from "./doctor-identity.js";
+import { backupFindings } from "./doctor-backups.js";
 import { lockDirProblem } from "../config/local-paths.js";
 import { configWarnings } from "../config/load.js";
 import { stateFindings } from "./doctor-state.js";
@@ -79,7 +80,10 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
   }
 
   const url = config.repository.url;
+  // The role that lists the backups below: any on file://, on S3 one whose list probe succeeded.
+  let lister: Role | undefined;
   if (url.startsWith("file://")) {
+    lister = "reader";
     const dir = decodeURIComponent(new URL(url).pathname);
     try {
       accessSync(dir, constants.W_OK);
@@ -121,6 +125,7 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
           add("writer scope", "warn", "the writer can put drill reports (drills/): a stolen writer key could forge drill results; apply the policy 'strongbox policy' prints (the writer writes backups/ only)");
         }
       }
+      if (role !== "writer" && results.includes("list allowed") && !lister) lister = role;
     }
     if (probes.length) {
       if (config.repository.s3?.credentials.pruner) {
@@ -130,6 +135,8 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
       } else add("probes", "warn", `left probe object(s) ${probes.join(", ")}: remove them, or configure the pruner role here`);
     }
   }
+
+  if (lister) for (const f of await backupFindings(config, lister)) add(f.area, f.status, f.detail);
 
   const width = Math.max(...out.map((f) => f.area.length));
   const color = Boolean((ctx.stdout as NodeJS.WriteStream).isTTY);

@@ -11,6 +11,7 @@ import { SIGNAL_DEBOUNCE_MS } from "./interrupt.js";
 import { hardExit } from "../hard-exit.js";
 import { failUnfinishedJobs, runJob } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
+import { clockSkewMs } from "../retention/plausible-time.js";
 
 /** Time an interrupted drill gets to unwind by itself before cleanup, audit and /fail are forced. */
 const UNWIND_MS = 20_000;
@@ -60,7 +61,7 @@ export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job
   const identities = await ctx.identities();
   const ac = new AbortController();
   const signal = o.signal ?? ac.signal;
-  const repo = new Repository(abortableStore(await openStore(config, "reader"), signal));
+  const repo = new Repository(abortableStore(await openStore(config, "reader"), signal), { clockSkewMs: clockSkewMs(config) });
   const release = o.daemon ? () => {} : interruptOnSignal(ctx, ac);
   try {
     const result = await withRepositoryLock(ctx, "drill", () => runJob(ctx, "drill", o.job ?? "drill", async () => {

@@ -3,10 +3,11 @@ import { Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { countLeftovers } from "./leftovers.js";
+import { clockSkewMs } from "../retention/plausible-time.js";
 
 export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Promise<void> {
   const store = await openStore(ctx.config(), "reader");
-  const repo = new Repository(store);
+  const repo = new Repository(store, { clockSkewMs: clockSkewMs(ctx.config()) });
   // Damaged backups (an untrustworthy complete.json) are always shown: they need an operator's eye.
   const backups = (await repo.listBackups()).filter((b) => o.all || b.complete || b.damaged);
   const drills = await repo.lastDrills();
@@ -16,6 +17,9 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     host: b.complete?.host ?? null,
     complete: Boolean(b.complete),
     ...(b.damaged ? { damaged: b.damaged } : {}),
+    // Not counted by retention, never `latest`: why (the store's time contradicts the claim, a signature).
+    ...(b.untrusted?.length ? { untrusted: b.untrusted } : {}),
+    stored_at: b.serverTime?.toISOString() ?? null,
     size: b.complete ? b.complete.objects.reduce((n, x) => n + x.size, 0) : b.objects.reduce((n, x) => n + x.size, 0),
     sources: b.complete ? b.complete.sources.map((s) => s.name) : [],
     // "diff (base <id>)" when a files source was stored differentially (SPEC §10); bases per source in --json.
@@ -28,11 +32,16 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
   // --json keeps its array shape; the count goes to the log (stderr) there.
   if (leftovers.count && ctx.json) ctx.log.info("leftovers of killed runs", { leftover_files: leftovers.count, leftover_bytes: leftovers.bytes });
   const leftoverLine = `leftovers: ${leftovers.count} temporary file(s) of killed runs, ${formatBytes(leftovers.bytes)} (removed by the next backup or prune)`;
+  // Keys under backups/ that name no valid backup id (e.g. 20261232T…) belong to no backup: ignored, but said.
+  const ig = repo.ignored;
+  const ignoredLine = ig.count ? `ignored: ${ig.count} object(s) under backups/ whose name is not a backup id (${ig.sample.join(", ")}${ig.count > ig.sample.length ? ", …" : ""})` : "";
+  if (ig.count && ctx.json) ctx.log.warn("objects under backups/ that belong to no valid backup id", { ignored_objects: ig.count, examples: ig.sample });
   ctx.print(rows, () => {
-    if (rows.length === 0) return o.all ? `no backups\n${leftoverLine}` : "no backups";
+    const tail = o.all ? [leftoverLine, ...(ignoredLine ? [ignoredLine] : [])] : [];
+    if (rows.length === 0) return ["no backups", ...tail].join("\n");
     const head = ["ID", "TIME", "HOST", "SIZE", "SOURCES", "KIND", "DRILL"];
     const table = rows.map((r) => [
-      r.complete ? r.id : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
+      r.untrusted ? `${r.id} (UNTRUSTED)` : r.complete ? r.id : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
       r.time.replace(/\.\d+Z$/, "Z"),
       r.host ?? "-",
       formatBytes(r.size),
@@ -41,8 +50,10 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
       r.last_drill?.result ?? "-",
     ]);
     const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
-    const notes = rows.filter((r) => r.damaged).map((r) => `${r.id}: ${r.damaged}`);
-    const text = [...[head, ...table].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()), ...notes].join("\n");
-    return o.all ? `${text}\n${leftoverLine}` : text;
+    const notes = [
+      ...rows.filter((r) => r.damaged).map((r) => `${r.id}: ${r.damaged}`),
+      ...rows.filter((r) => r.untrusted).map((r) => `${r.id}: untrusted, not counted by retention nor picked as latest: ${r.untrusted!.join("; ")}`),
+    ];
+    return [...[head, ...table].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()), ...notes, ...tail].join("\n");
   });
 }

@@ -1,8 +1,9 @@
 import { StrongboxError, describeError } from "../errors.js";
 import { formatBytes } from "../progress.js";
-import { backupTime, keys } from "../repository/layout.js";
+import { keys } from "../repository/layout.js";
 import { Repository } from "../repository/repository.js";
-import { applyRetention, hasRules, INCOMPLETE_GRACE_MS } from "../retention/policy.js";
+import { applyRetention, deleteShareExcess, hasRules, INCOMPLETE_GRACE_MS, type BackupInfo } from "../retention/policy.js";
+import { clockSkewMs } from "../retention/plausible-time.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
@@ -11,48 +12,80 @@ import { runJob, type JobResult } from "./job.js";
 import { sweepLeftovers } from "./leftovers.js";
 import { withRepositoryLock } from "./repository-lock.js";
 
-function ageOf(id: string, now: Date): string {
-  const h = (now.getTime() - backupTime(id).getTime()) / 3600_000;
+/** A backup's age for the plan; a time after `now` is no age at all (and such a backup is flagged untrusted). */
+export function ageOf(time: Date, now: Date): string {
+  const h = (now.getTime() - time.getTime()) / 3600_000;
+  if (h < 0) return "in the future";
   return h < 48 ? `${h.toFixed(1)}h` : `${(h / 24).toFixed(1)}d`;
 }
+
+/** What a prune run counted and left alone: the daemon's /metrics shows it. */
+export interface PruneOutcome {
+  /** Backups with a valid complete.json that were not counted (time or signature): kept and flagged. */
+  untrusted: number;
+  damaged: number;
+}
+
+/** How many flagged backups a log, a summary or a notification names one by one (the --json result names all). */
+const SHOWN = 20;
 
 function isDenied(err: unknown): boolean {
   return /AccessDenied|HTTP 403|locked/i.test(describeError(err));
 }
 
-export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; job?: string; signal?: AbortSignal }): Promise<void> {
+export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; force?: boolean; job?: string; signal?: AbortSignal }): Promise<PruneOutcome> {
   const config = ctx.config();
   if (!hasRules(config.retention)) {
     throw new StrongboxError("CONFIG", "retention: no keep_* rule is configured; refusing to prune (e.g. retention: { keep_daily: 7, keep_weekly: 4 })");
   }
   const store = abortableStore(await openStore(config, "pruner"), o.signal);
-  const repo = new Repository(store);
+  const repo = new Repository(store, { clockSkewMs: clockSkewMs(config) });
+  const maxShare = config.retention!.max_delete_share ?? 0.5;
+  const outcome: PruneOutcome = { untrusted: 0, damaged: 0 };
   const run = async (): Promise<JobResult> => {
     const now = new Date();
     const swept = o.dryRun ? { count: 0, bytes: 0 } : await sweepLeftovers(ctx, store);
     const all = await repo.listBackups();
     // A backup whose complete.json cannot be trusted is never deleted by retention: an operator looks at it.
     for (const b of all.filter((x) => x.damaged)) ctx.log.warn(`${b.id}: damaged, kept for inspection (${b.damaged})`);
+    // Nor is a backup whose claimed time the store contradicts (or whose signature fails): not counted, kept, flagged.
+    const untrusted = all.filter((x) => !x.damaged && x.untrusted?.length).map((b) => ({ id: b.id, reasons: b.untrusted! }));
+    for (const u of untrusted.slice(0, SHOWN)) ctx.log.warn(`${u.id}: untrusted, not counted by retention and kept (${u.reasons.join("; ")})`);
+    if (untrusted.length > SHOWN) ctx.log.warn(`${untrusted.length - SHOWN} more untrusted backup(s) kept (strongbox list shows each)`);
+    outcome.untrusted = untrusted.length;
+    outcome.damaged = all.filter((x) => x.damaged).length;
     const listing = all.filter((x) => !x.damaged);
     const drills = await repo.lastDrills();
-    const decisions = applyRetention(
-      listing.map((b) => ({
-        id: b.id,
-        time: b.time,
-        complete: Boolean(b.complete),
-        sources: (b.complete?.sources ?? []).map((x) => (typeof x?.name === "string" ? x.name : "?")),
-        lastActivity: b.objects.reduce<Date | undefined>((m, x) => (x.lastModified && (!m || x.lastModified > m) ? x.lastModified : m), undefined),
-        drillPassed: drills.get(b.id)?.result === "pass",
-        bases: [...new Set((b.complete?.objects ?? []).flatMap((x) => (x.base ? [x.base] : [])))],
-      })),
-      config.retention!,
-      { now, timezone: config.retention!.timezone },
-    );
+    const infos: BackupInfo[] = listing.map((b) => ({
+      id: b.id,
+      time: b.time,
+      complete: Boolean(b.complete),
+      sources: (b.complete?.sources ?? []).map((x) => (typeof x?.name === "string" ? x.name : "?")),
+      lastActivity: b.objects.reduce<Date | undefined>((m, x) => (x.lastModified && (!m || x.lastModified > m) ? x.lastModified : m), undefined),
+      drillPassed: drills.get(b.id)?.result === "pass",
+      bases: [...new Set((b.complete?.objects ?? []).flatMap((x) => (x.base ? [x.base] : [])))],
+      ...(b.untrusted?.length ? { untrusted: b.untrusted } : {}),
+    }));
+    const decisions = applyRetention(infos, config.retention!, { now, timezone: config.retention!.timezone });
     const drops = decisions.filter((d) => !d.keep);
-    const rows = decisions.map((d) => ({ id: d.id, age: ageOf(d.id, now), action: d.keep ? "keep" : "drop", reasons: d.reasons }));
-    if (o.dryRun) {
-      ctx.print({ dry_run: true, plan: rows }, () => table(rows));
-      return { summary: `prune (dry run): would drop ${drops.length} of ${decisions.length} backups` };
+    const timeOf = new Map(listing.map((b) => [b.id, b.time]));
+    const rows = decisions.map((d) => ({ id: d.id, age: ageOf(timeOf.get(d.id)!, now), action: d.keep ? "keep" : "drop", reasons: d.reasons }));
+    const flaggedLine = untrusted.length
+      ? `${untrusted.length} untrusted backup(s) kept and not counted: ${untrusted.slice(0, SHOWN).map((u) => u.id).join(", ")}${untrusted.length > SHOWN ? `, and ${untrusted.length - SHOWN} more (strongbox list)` : ""}`
+      : "";
+    // One run deleting most of a source's backups is what a steered or mistaken retention looks like.
+    const excess = o.force ? [] : deleteShareExcess(infos, decisions, maxShare);
+    const refusal = excess.length
+      ? new StrongboxError(
+          "REFUSED",
+          `prune refused: it would delete ${excess.map((e) => `${e.drop} of ${e.of} trusted complete backups of source ${e.source}`).join(", ")}, more than retention.max_delete_share (${maxShare}); no backup deleted. If that is intended: strongbox prune --force`,
+        )
+      : undefined;
+    if (o.dryRun || refusal) {
+      const shown = { dry_run: Boolean(o.dryRun), plan: rows, untrusted, ...(refusal ? { refused: excess } : {}) };
+      ctx.print(shown, () => [table(rows), ...(flaggedLine ? [flaggedLine] : [])].join("\n"));
+      if (refusal) throw refusal;
+      return { summary: `prune (dry run): would drop ${drops.length} of ${decisions.length} backups${untrusted.length ? `; ${flaggedLine}` : ""}` };
     }
     const deleted: string[] = [];
     const locked: string[] = [];
@@ -74,18 +107,23 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; j
       }
     }
     const aborted = store.abortStaleUploads ? await store.abortStaleUploads(new Date(now.getTime() - INCOMPLETE_GRACE_MS)) : [];
-    const result = { dry_run: false, plan: rows, deleted, locked, failed, aborted_uploads: aborted, freed_bytes: freed, leftovers_removed: swept };
+    const result = { dry_run: false, plan: rows, deleted, locked, failed, aborted_uploads: aborted, freed_bytes: freed, leftovers_removed: swept, untrusted };
     ctx.print(result, () =>
       [
         table(rows),
         `deleted ${deleted.length} backup(s), ${formatBytes(freed)}; ${locked.length} locked; ${aborted.length} stale upload(s) aborted`,
+        ...(flaggedLine ? [flaggedLine] : []),
         ...failed.map((f) => `FAILED ${f.id}: ${f.error}`),
       ].join("\n"),
     );
     if (failed.length) throw new StrongboxError("STORE", `prune could not delete ${failed.length} backup(s): ${failed.map((f) => `${f.id} (${f.error})`).join("; ")}`);
-    return { summary: `prune: deleted ${deleted.length} backup(s) (${formatBytes(freed)}), kept ${decisions.length - drops.length + locked.length}, ${locked.length} locked, ${aborted.length} stale uploads aborted` };
+    return {
+      summary: `prune: deleted ${deleted.length} backup(s) (${formatBytes(freed)}), kept ${decisions.length - drops.length + locked.length}, ${locked.length} locked, ${aborted.length} stale uploads aborted${untrusted.length ? `; ${flaggedLine}` : ""}`,
+      ...(untrusted.length ? { report: { untrusted } } : {}),
+    };
   };
   await withRepositoryLock(ctx, "prune", () => runJob(ctx, "prune", o.job ?? "prune", run, { notify: !o.dryRun }));
+  return outcome;
 }
 
 /** Deletes a backup's objects, complete.json first: a half-pruned backup must never look complete. */

@@ -8,6 +8,7 @@ import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
 import { runJob } from "./job.js";
+import { clockSkewMs } from "../retention/plausible-time.js";
 
 async function isEmptyDir(dir: string): Promise<boolean> {
   // lstat: the swap at the end renames a real directory; a file or symlink there must fail now, not after extracting.
@@ -38,7 +39,7 @@ export async function restoreCommand(
   const config = ctx.config();
   if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
   const identities = await ctx.identities();
-  const repo = new Repository(await openStore(config, "reader"));
+  const repo = new Repository(await openStore(config, "reader"), { clockSkewMs: clockSkewMs(config) });
   const rec = await repo.resolve(ref, o.source);
   const manifest = await repo.readManifest(rec, identities);
   const chosen = o.source.length ? o.source : rec.sources.map((s) => s.name);

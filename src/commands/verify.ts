@@ -8,6 +8,7 @@ import type { Identity } from "../crypto/age-keys.js";
 import { runJob, type JobResult } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
 import type { CommandContext } from "./context.js";
+import { clockSkewMs } from "../retention/plausible-time.js";
 
 interface VerifyOutcome {
   id: string;
@@ -20,7 +21,7 @@ export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?:
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
   const identities = await ctx.identities();
-  const repo = new Repository(abortableStore(await openStore(config, "reader"), o.signal)); // a deadline or SIGTERM ends even a stalled read
+  const repo = new Repository(abortableStore(await openStore(config, "reader"), o.signal), { clockSkewMs: clockSkewMs(config) }); // a deadline or SIGTERM ends even a stalled read
   let ids: string[];
   if (ref === "all") {
     const all = await repo.listBackups();

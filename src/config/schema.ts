@@ -141,6 +141,14 @@ export const configSchema = z
         keep_monthly: count.optional(),
         keep_yearly: count.optional(),
         timezone: z.string().refine(isValidTimezone, "timezone must be an IANA timezone like Europe/Berlin").optional(),
+        /** How far a backup's claimed time may be from the store's time for its complete.json (retention/plausible-time.ts). */
+        clock_skew: duration("clock_skew").default("15m"),
+        /** prune refuses (unless --force) to delete more than this share of one source's trusted complete backups in one run. */
+        max_delete_share: z
+          .number({ invalid_type_error: "max_delete_share must be a number between 0 and 1, e.g. 0.5" })
+          .gt(0, "max_delete_share must be more than 0 (1 switches the check off)")
+          .max(1, "max_delete_share must be at most 1 (1 switches the check off)")
+          .default(0.5),
       })
       .strict()
       .optional(),

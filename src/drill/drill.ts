@@ -39,8 +39,10 @@ export async function runDrill(o: {
   const durations: Record<string, number> = {};
   const lap = (name: string, since: number) => (durations[name] = Number(((Date.now() - since) / 1000).toFixed(3)));
 
-  const backups = (await o.repo.listBackups()).filter((b) => b.complete);
-  if (backups.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${o.repo.store.description} to drill`);
+  // Only trusted backups are picked (latest, random) or judge the newest backup's age: an untrusted
+  // one claiming 2099 would otherwise make every age check pass.
+  const backups = (await o.repo.listBackups()).filter((b) => b.complete && !b.untrusted?.length);
+  if (backups.length === 0 && (o.ref === "latest" || o.ref === "random")) throw new StrongboxError("NOT_FOUND", `no complete backup in ${o.repo.store.description} to drill`);
   const chosen =
     o.ref === "latest" ? backups[0].id : o.ref === "random" ? backups[randomInt(backups.length)].id : o.ref;
   const rec = await o.repo.readComplete(chosen);

@@ -12,8 +12,16 @@ export function newBackupId(now: Date = new Date()): string {
   return `${stamp}-${randomBytes(3).toString("hex")}`;
 }
 
+/**
+ * A backup id names a real UTC second: `20261232T…` (no 32nd day), `20270230T…` (no 30 February),
+ * `…T250000Z` (no 25th hour) and leap seconds are refused, so what sorts an id and what its time
+ * says cannot disagree. Years before 0100 are refused too (Date.UTC would read them as 19xx).
+ */
 export function isBackupId(s: string): boolean {
-  return ID_RE.test(s);
+  if (!ID_RE.test(s)) return false;
+  const [Y, M, D, h, m, sec] = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8), s.slice(9, 11), s.slice(11, 13), s.slice(13, 15)].map(Number);
+  const t = new Date(Date.UTC(Y, M - 1, D, h, m, sec));
+  return t.getUTCFullYear() === Y && t.getUTCMonth() === M - 1 && t.getUTCDate() === D && t.getUTCHours() === h && t.getUTCMinutes() === m && t.getUTCSeconds() === sec;
 }
 
 export function backupTime(id: string): Date {

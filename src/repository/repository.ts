@@ -8,6 +8,8 @@ import type { ObjectInfo, Store } from "../stores/store.js";
 import { MANIFEST_FLOOR_BYTES, MAX_COMPLETE_BYTES, parseComplete, type CompleteRecord } from "./complete.js";
 import { BACKUPS, backupTime, DRILLS, idOfKey, isBackupId, keys, newestFirst } from "./layout.js";
 import { readManifestStream, type Manifest } from "./manifest.js";
+import { DEFAULT_CLOCK_SKEW_MS, judgeTime } from "../retention/plausible-time.js";
+import { quoteName } from "../terminal-safe.js";
 
 export interface BackupListing {
   id: string;
@@ -17,6 +19,28 @@ export interface BackupListing {
   complete: CompleteRecord | null;
   /** Why a backup that has a complete.json cannot be trusted (unreadable, corrupt or forged marker). */
   damaged?: string;
+  /**
+   * Why a backup with a valid complete.json must not be counted (absent or empty: trusted): its
+   * claimed time disagrees with the store's (retention/plausible-time.ts), or its signature does not
+   * hold. Every consumer treats it alike: never `latest`, never counted by retention, never deleted
+   * by prune, flagged by list, doctor, /metrics and prune's notification.
+   */
+  untrusted?: string[];
+  /** The store's own time for complete.json (S3 LastModified, file mtime): set by the server, not the writer. */
+  serverTime?: Date;
+}
+
+export interface RepositoryOptions {
+  /** How far a backup's claimed time may be from the store's time (retention.clock_skew). */
+  clockSkewMs?: number;
+  now?: () => Date;
+}
+
+/** Keys under backups/ that belong to no backup id (not a real UTC time): ignored, but counted. */
+export interface IgnoredKeys {
+  count: number;
+  /** A few of them, quoted for printing. */
+  sample: string[];
 }
 
 export async function readAll(stream: Readable, limit = 512 * 1024 * 1024): Promise<Buffer> {
@@ -44,17 +68,31 @@ const MARKER_READS = 8;
 
 /** Read access to a strongbox/1 repository (needs List and Get: the reader role). */
 export class Repository {
-  constructor(readonly store: Store) {}
+  /** What the last listBackups() skipped: keys under backups/ whose first part is not a backup id. */
+  ignored: IgnoredKeys = { count: 0, sample: [] };
+
+  constructor(
+    readonly store: Store,
+    readonly options: RepositoryOptions = {},
+  ) {}
 
   /** Every backup id with its objects, newest first; `complete` is null for incomplete ones. */
   async listBackups(): Promise<BackupListing[]> {
     const byId = new Map<string, ObjectInfo[]>();
+    const ignored: IgnoredKeys = { count: 0, sample: [] };
     for await (const o of this.store.list(BACKUPS)) {
       const id = idOfKey(o.key);
-      if (!id) continue;
+      if (!id) {
+        ignored.count++;
+        if (ignored.sample.length < 5) ignored.sample.push(quoteName(o.key.slice(0, 200)));
+        continue;
+      }
       if (!byId.has(id)) byId.set(id, []);
       byId.get(id)!.push(o);
     }
+    this.ignored = ignored;
+    const now = (this.options.now ?? (() => new Date()))();
+    const skew = this.options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS;
     // Markers are read a few at a time: a repository of thousands of backups (or of thousands of
     // junk markers a forger wrote) is listed in bounded time, with at most this many in memory.
     const entries = [...byId];
@@ -64,14 +102,14 @@ export class Repository {
       while (next < entries.length) {
         const i = next++;
         const [id, objects] = entries[i];
-        out[i] = await this.listing(id, objects);
+        out[i] = await this.listing(id, objects, now, skew);
       }
     };
     await Promise.all(Array.from({ length: Math.min(MARKER_READS, entries.length) }, worker));
     return out.sort(newestFirst);
   }
 
-  private async listing(id: string, objects: ObjectInfo[]): Promise<BackupListing> {
+  private async listing(id: string, objects: ObjectInfo[], now: Date, skew: number): Promise<BackupListing> {
     const hasMarker = objects.some((o) => o.key === keys.complete(id));
     let complete: CompleteRecord | null = null;
     let damaged: string | undefined;
@@ -93,8 +131,21 @@ export class Repository {
         damaged = err.message;
       }
     }
+    // The store's time judges the claimed one: a future or back-dated claim is never counted.
+    // (A kind can be waived per backup: `backdated` is also what a copied backup looks like.)
+    const serverTime = objects.find((o) => o.key === keys.complete(id))?.lastModified;
+    const untrusted: string[] = [];
+    if (complete) for (const t of judgeTime(complete, serverTime, now, skew)) untrusted.push(t.reason);
     // started_at is validated against the id, so the time can only refine the id's own second.
-    return { id, time: complete ? new Date(complete.started_at) : backupTime(id), objects, complete, ...(damaged ? { damaged } : {}) };
+    return {
+      id,
+      time: complete ? new Date(complete.started_at) : backupTime(id),
+      objects,
+      complete,
+      ...(damaged ? { damaged } : {}),
+      ...(serverTime ? { serverTime } : {}),
+      ...(untrusted.length ? { untrusted } : {}),
+    };
   }
 
   /** The newest drill result per backup id, from the newest `limit` reports under drills/. */
@@ -136,10 +187,14 @@ export class Repository {
   async resolve(ref: string, sources: string[] = []): Promise<CompleteRecord> {
     if (ref === "latest") {
       const all = await this.listBackups();
-      const latest = all.find((b) => b.complete && sources.every((n) => b.complete!.sources.some((s) => s.name === n)));
+      const holds = (b: BackupListing) => b.complete && sources.every((n) => b.complete!.sources.some((s) => s.name === n));
+      // An untrusted backup is never `latest`, however new it claims to be.
+      const latest = all.find((b) => holds(b) && !b.untrusted?.length);
       if (!latest) {
         const what = sources.length ? `holding ${sources.join(", ")}` : "";
-        throw new StrongboxError("NOT_FOUND", `no complete backup ${what} in ${this.store.description}`.replace("  ", " "));
+        const skipped = all.filter((b) => holds(b) && b.untrusted?.length).length;
+        const why = skipped ? ` (${skipped} untrusted backup(s) skipped: see 'strongbox list')` : "";
+        throw new StrongboxError("NOT_FOUND", `no ${skipped ? "trusted " : ""}complete backup ${what} in ${this.store.description}${why}`.replace("  ", " "));
       }
       return latest.complete!;
     }

@@ -23,6 +23,8 @@ export interface BackupInfo {
   drillPassed?: boolean;
   /** The full backups its differential objects apply on top of (SPEC §10): kept while it is kept. */
   bases?: string[];
+  /** Why it must not be counted (store time, signature): kept and flagged, never in a slot. */
+  untrusted?: string[];
 }
 
 export interface Decision {
@@ -54,7 +56,7 @@ const BUCKETS: { rule: keyof RetentionRules; label: string; key: (w: Date) => st
 ];
 
 export function hasRules(rules: RetentionRules | undefined): boolean {
-  return Boolean(rules && Object.values(rules).some((v) => typeof v === "number" && v > 0));
+  return Boolean(rules && (Object.keys(rules) as (keyof RetentionRules)[]).some((k) => k.startsWith("keep_") && (rules[k] ?? 0) > 0));
 }
 
 /** The reasons one group (the complete backups holding one source, newest first) keeps, by id. */
@@ -86,12 +88,16 @@ function keepInGroup(group: BackupInfo[], rules: RetentionRules, tz: string, add
  * and its newest backup whose last drill passed are kept; incomplete backups go only once nothing
  * was written to them for 24 h; and nothing is dropped that would leave a source without a
  * complete backup. Every decision says why, naming the sources ("last 1/2 of db, projects").
+ * Only trusted backups are counted: an untrusted one (`untrusted` non-empty: a claimed time the
+ * store contradicts, a bad signature) takes no slot, is never "newest" nor "newest drill-passed",
+ * does not satisfy the guard above, and is itself always kept ("untrusted: …") for an operator.
  */
 export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: { now: Date; timezone?: string }): Decision[] {
   const tz = o.timezone ?? "UTC";
   // id → reason text → sources it applies to (insertion order kept, so the text reads rule by rule)
   const reasons = new Map<string, Map<string, string[]>>(backups.map((b) => [b.id, new Map()]));
-  const complete = backups.filter((b) => b.complete).sort(newestFirst);
+  const trusted = (b: BackupInfo) => !b.untrusted?.length;
+  const complete = backups.filter((b) => b.complete && trusted(b)).sort(newestFirst);
   const groups = new Map<string, BackupInfo[]>();
   for (const b of complete) {
     // A backup that names no source (a damaged or foreign complete.json) forms its own group, so it is never dropped unseen.
@@ -111,7 +117,9 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
   const decisions: Decision[] = [];
   for (const b of [...backups].sort(newestFirst)) {
     const why = [...reasons.get(b.id)!].map(([text, sources]) => `${text} of ${sources.join(", ")}`);
-    if (b.complete) {
+    if (!trusted(b)) {
+      decisions.push({ id: b.id, keep: true, reasons: [`untrusted: ${b.untrusted!.join("; ")}`] });
+    } else if (b.complete) {
       decisions.push(
         why.length
           ? { id: b.id, keep: true, reasons: why }
@@ -126,9 +134,11 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
       );
     }
   }
-  // A kept differential keeps its base full, whatever the rules say of the full itself.
+  // A kept differential keeps its base full, whatever the rules say of the full itself. An untrusted
+  // differential keeps its base too: keeping is the safe direction, and a copied backup (flagged
+  // back-dated until its signature is checked) stays restorable.
   const byId = new Map(decisions.map((d) => [d.id, d]));
-  for (const b of complete) {
+  for (const b of backups.filter((x) => x.complete).sort(newestFirst)) {
     if (!byId.get(b.id)!.keep) continue;
     for (const baseId of b.bases ?? []) {
       const base = byId.get(baseId);
@@ -146,4 +156,36 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
     if (!group.some((b) => kept.has(b.id))) throw new Error(`retention would delete every complete backup of ${source}; refusing`);
   }
   return decisions;
+}
+
+/** One source for which a prune would delete too large a share of its trusted complete backups. */
+export interface ShareExcess {
+  source: string;
+  drop: number;
+  of: number;
+}
+
+/**
+ * The sources of which `decisions` would delete more than `maxShare` of the trusted complete
+ * backups (per source, as retention groups them). Incomplete backups and untrusted ones count
+ * neither way: removing leftovers of killed runs is routine, and untrusted ones are never deleted.
+ * A run that would delete most of a source's backups at once is what a forger steering retention,
+ * a clock gone wrong or a mistyped policy looks like; the operator confirms it with --force.
+ */
+export function deleteShareExcess(backups: BackupInfo[], decisions: Decision[], maxShare: number): ShareExcess[] {
+  const dropped = new Set(decisions.filter((d) => !d.keep).map((d) => d.id));
+  const per = new Map<string, { drop: number; of: number }>();
+  for (const b of backups) {
+    if (!b.complete || b.untrusted?.length) continue;
+    for (const s of b.sources.length ? b.sources : ["(no sources listed)"]) {
+      const c = per.get(s) ?? { drop: 0, of: 0 };
+      c.of++;
+      if (dropped.has(b.id)) c.drop++;
+      per.set(s, c);
+    }
+  }
+  return [...per]
+    .filter(([, c]) => c.drop > 0 && c.drop > maxShare * c.of)
+    .map(([source, c]) => ({ source, ...c }))
+    .sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
 }

@@ -31,6 +31,8 @@ export class DaemonMetrics {
   /** Per source of the last successful backup: full or differential, files read and stored, bytes stored. */
   lastBackupSources = new Map<string, { kind: "full" | "diff"; filesChanged?: number; storedBytes: number }>();
   lastDrillPassed?: boolean;
+  /** Backups with a valid complete.json that the last prune did not count (time or signature): flagged, kept. */
+  untrustedBackups?: number;
   running?: string;
   runningSince?: number;
   watched: WatchedJob[] = [];
@@ -91,6 +93,7 @@ export class DaemonMetrics {
     }
     if (this.lastBackupFinished !== undefined) metric("strongbox_newest_backup_age_seconds", "Age of the newest backup this daemon completed", "gauge", [["", Math.round((now - this.lastBackupFinished) / 1000)]]);
     if (this.lastDrillPassed !== undefined) metric("strongbox_last_drill_passed", "1 if the last drill passed, 0 if it failed", "gauge", [["", this.lastDrillPassed ? 1 : 0]]);
+    if (this.untrustedBackups !== undefined) metric("strongbox_untrusted_backups", "Backups the last prune did not count (claimed time contradicted by the store, or signature): kept and flagged, see 'strongbox list'", "gauge", [["", this.untrustedBackups]]);
     metric("strongbox_job_running", "1 while a job runs", "gauge", [["", this.running ? 1 : 0]]);
     metric("strongbox_healthy", "1 if /healthz is ok, 0 if a job is past its deadline or a backup is overdue", "gauge", [["", this.health(now).ok ? 1 : 0]]);
     return lines.join("\n") + "\n";

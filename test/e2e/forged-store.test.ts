@@ -220,7 +220,8 @@ describe("forged backups (made with only the public recipient) are rejected on r
   it("restore latest --source picks the newest complete backup that has that source", async () => {
     const { repo } = newRepo();
     const store = writerStore(repo);
-    const withAssets = await forgeBackup(store, repo.recipient, { files: { assets: dataDir("older") }, started: new Date(Date.now() - 3600_000) });
+    // 5 minutes older: within retention.clock_skew of the store's time (an hour would be back-dated, untrusted)
+    const withAssets = await forgeBackup(store, repo.recipient, { files: { assets: dataDir("older") }, started: new Date(Date.now() - 300_000) });
     const newer = await forgeBackup(store, repo.recipient, { files: { docs: dataDir("docs") } });
     const s = sentinel();
     const r = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--source", "assets", "--to-dir", s.toDir]);

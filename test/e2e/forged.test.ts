@@ -245,6 +245,9 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     rec.started_at = new Date(Math.floor(t.getTime() / 1000) * 1000).toISOString();
     rec.finished_at = new Date(Math.floor(t.getTime() / 1000) * 1000 + 500).toISOString();
     writeFileSync(join(store, "backups", oldId, "complete.json"), JSON.stringify(rec));
+    // ... stored two days ago too (the store's time judges the claimed one: else it is back-dated, untrusted)
+    const { utimesSync } = await import("node:fs");
+    utimesSync(join(store, "backups", oldId, "complete.json"), t, t);
     // the manifest names the old id: re-encrypting it needs only the public recipient, but a copy cannot; so drill the fresh one
     await backup(repo, ["--source", "a"]);
     const cfg = repo.write((c) => (c.drill = { max_backup_age: "26h" }));

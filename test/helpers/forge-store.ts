@@ -4,7 +4,7 @@ import { pipeline } from "node:stream/promises";
 import { createEncryptStream } from "../../src/crypto/age.js";
 import { parseRecipient } from "../../src/crypto/age-keys.js";
 import { silentLogger } from "../../src/log.js";
-import { FORMAT, keys, newBackupId } from "../../src/repository/layout.js";
+import { backupTime, FORMAT, keys, newBackupId } from "../../src/repository/layout.js";
 import { FilesSource } from "../../src/sources/files.js";
 import { LocalDirStore } from "../../src/stores/local-dir.js";
 import { S3Store } from "../../src/stores/s3.js";
@@ -53,6 +53,8 @@ export interface ForgeOptions {
   /** Files sources: name → directory whose tree becomes the (uncompressed) archive. */
   files: Record<string, string>;
   started?: Date;
+  /** A chosen id (its time is the start time), e.g. 99991231T235959Z-ffffff. */
+  id?: string;
   /** Edits before encryption/commit; hashes and sizes are recomputed afterwards, as a forger would. */
   objectKey?: (id: string, name: string) => string;
   manifest?: (m: any) => void;
@@ -62,8 +64,8 @@ export interface ForgeOptions {
 }
 
 export async function forgeBackup(store: Store, recipient: string, o: ForgeOptions): Promise<{ id: string; complete: any }> {
-  const started = o.started ?? new Date();
-  const id = newBackupId(started);
+  const started = o.started ?? (o.id ? backupTime(o.id) : new Date());
+  const id = o.id ?? newBackupId(started);
   const manifest: any = { format: FORMAT, id, created_at: started.toISOString(), host: "forger", sources: {} };
   const objects: any[] = [];
   const sources: any[] = [];
