@@ -5,6 +5,7 @@ import { storeStream } from "../pipeline/run-backup.js";
 import { formatBytes } from "../progress.js";
 import { parseComplete, type CompleteRecord } from "../repository/complete.js";
 import { keys } from "../repository/layout.js";
+import { trustPolicy } from "../crypto/signing.js";
 import { checkBackupRef, readAll, Repository } from "../repository/repository.js";
 import { LocalDirStore } from "../stores/local-dir.js";
 import { openStore } from "../stores/open-store.js";
@@ -44,7 +45,7 @@ const exists = (err: unknown) => err instanceof StrongboxError && /already exist
 export async function copyCommand(ctx: CommandContext, ref: string, o: { to: string; signal?: AbortSignal }): Promise<void> {
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
-  const source = new Repository(await openStore(config, "reader"));
+  const source = new Repository(await openStore(config, "reader"), trustPolicy(config));
   const dest = await openDestination(ctx, o.to);
   if (dest.description === source.store.description) throw new StrongboxError("USAGE", `copy --to: ${o.to} is the source repository itself`);
   const result = { to: dest.description, copied: [] as { id: string; objects: number; bytes: number }[], skipped: [] as { id: string; why: string }[] };
@@ -80,6 +81,15 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
           if (!exists(err)) throw err;
         }
       }
+      // The signature before complete.json, as a backup writes them (none for an unsigned backup).
+      const sig = await source.readSignature(id);
+      if (sig) {
+        try {
+          await dest.writer.put(keys.completeSig(id), Readable.from([sig]), { signal: o.signal });
+        } catch (err) {
+          if (!exists(err)) throw err;
+        }
+      }
       try {
         await dest.writer.put(keys.complete(id), Readable.from([raw]), { signal: o.signal });
       } catch (err) {
@@ -87,8 +97,8 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
         result.skipped.push({ id, why: "already in the destination" });
         continue;
       }
-      result.copied.push({ id, objects: rec.objects.length + 1, bytes });
-      ctx.log.info(`copied ${id}`, { objects: rec.objects.length + 1, bytes, to: dest.description });
+      result.copied.push({ id, objects: rec.objects.length + (sig ? 2 : 1), bytes });
+      ctx.log.info(`copied ${id}`, { objects: rec.objects.length + (sig ? 2 : 1), bytes, to: dest.description });
     }
     const total = result.copied.reduce((n, c) => n + c.bytes, 0);
     return { summary: `copy to ${dest.description}: ${result.copied.length} copied (${formatBytes(total)}), ${result.skipped.length} already there` };

@@ -3,6 +3,7 @@ import { runDrill } from "../drill/drill.js";
 import { runPendingCleanups } from "../drill/scratch.js";
 import { InterruptedError, StrongboxError } from "../errors.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
+import { trustPolicy } from "../crypto/signing.js";
 import { killRunningChildren } from "../sources/postgres/child-stream.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
@@ -54,17 +55,17 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
   };
 }
 
-export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job?: string; daemon?: boolean; signal?: AbortSignal } = {}): Promise<DrillReport> {
+export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job?: string; daemon?: boolean; signal?: AbortSignal; allowUnsigned?: boolean } = {}): Promise<DrillReport> {
   checkBackupRef(ref, ["random"]);
   const config = ctx.config();
   const identities = await ctx.identities();
   const ac = new AbortController();
   const signal = o.signal ?? ac.signal;
-  const repo = new Repository(abortableStore(await openStore(config, "reader"), signal));
+  const repo = new Repository(abortableStore(await openStore(config, "reader"), signal), trustPolicy(config));
   const release = o.daemon ? () => {} : interruptOnSignal(ctx, ac);
   try {
     const result = await withRepositoryLock(ctx, "drill", () => runJob(ctx, "drill", o.job ?? "drill", async () => {
-      const report = await runDrill({ config, repo, identities, ref, log: ctx.log });
+      const report = await runDrill({ config, repo, identities, ref, log: ctx.log, trust: { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) } });
       if (signal.aborted) throw signal.reason; // interrupted: a failure, audited and sent to /fail, whatever the checks said
       const failed = report.checks.filter((c) => !c.ok);
       const summary =

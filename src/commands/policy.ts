@@ -42,7 +42,7 @@ export function policyFor(role: Role, bucket: string, prefix: string, principal:
   } else {
     statements.push(
       { Sid: "StrongboxPrunerList", Effect: "Allow", Principal: who, Action: ["s3:ListBucket", "s3:ListBucketMultipartUploads"], Resource: [bucketArn] },
-      { Sid: "StrongboxPrunerReadMarkers", Effect: "Allow", Principal: who, Action: ["s3:GetObject"], Resource: [`arn:aws:s3:::${bucket}/${p}backups/*/complete.json`, `arn:aws:s3:::${bucket}/${p}drills/*`] },
+      { Sid: "StrongboxPrunerReadMarkers", Effect: "Allow", Principal: who, Action: ["s3:GetObject"], Resource: [`arn:aws:s3:::${bucket}/${p}backups/*/complete.json`, `arn:aws:s3:::${bucket}/${p}backups/*/complete.json.sig`, `arn:aws:s3:::${bucket}/${p}drills/*`] },
       { Sid: "StrongboxPrunerDelete", Effect: "Allow", Principal: who, Action: ["s3:DeleteObject", "s3:AbortMultipartUpload"], Resource: [objects] },
     );
   }

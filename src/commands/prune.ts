@@ -2,6 +2,7 @@ import { StrongboxError, describeError } from "../errors.js";
 import { formatBytes } from "../progress.js";
 import { backupTime, keys } from "../repository/layout.js";
 import { Repository } from "../repository/repository.js";
+import { trustPolicy } from "../crypto/signing.js";
 import { applyRetention, hasRules, INCOMPLETE_GRACE_MS } from "../retention/policy.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
@@ -26,7 +27,7 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; j
     throw new StrongboxError("CONFIG", "retention: no keep_* rule is configured; refusing to prune (e.g. retention: { keep_daily: 7, keep_weekly: 4 })");
   }
   const store = abortableStore(await openStore(config, "pruner"), o.signal);
-  const repo = new Repository(store);
+  const repo = new Repository(store, trustPolicy(config));
   const run = async (): Promise<JobResult> => {
     const now = new Date();
     const swept = o.dryRun ? { count: 0, bytes: 0 } : await sweepLeftovers(ctx, store);

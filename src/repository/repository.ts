@@ -7,6 +7,8 @@ import { NotFoundError, StrongboxError } from "../errors.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
 import { parseComplete, type CompleteRecord } from "./complete.js";
 import { BACKUPS, backupTime, DRILLS, idOfKey, isBackupId, keys, newestFirst } from "./layout.js";
+import { judge, type TrustPolicy } from "../crypto/signing.js";
+import { BACKUP_NAMESPACE, DRILL_NAMESPACE, MAX_SIGNATURE_BYTES } from "../crypto/ssh-signature.js";
 import { readManifestStream, type Manifest } from "./manifest.js";
 
 export interface BackupListing {
@@ -17,6 +19,22 @@ export interface BackupListing {
   complete: CompleteRecord | null;
   /** Why a backup that has a complete.json cannot be trusted (unreadable, corrupt or forged marker). */
   damaged?: string;
+  /**
+   * Why a backup with a valid complete.json must not be counted (absent or empty: trusted): a missing,
+   * bad or untrusted signature, a time the store contradicts. Never latest, never counted or deleted by
+   * retention, flagged; restore, verify and drill of its id refuse it unless --allow-unsigned.
+   */
+  untrusted?: string[];
+  /** The trusted key that signed complete.json: `SHA256:… (comment)`. */
+  signedBy?: string;
+  /** Trusted, with a remark (an unsigned backup let in by signing.allow_unsigned_before). */
+  trustNote?: string;
+}
+
+/** restore/verify/drill of an explicit id: --allow-unsigned lets an untrusted backup through, with a warning. */
+export interface TrustOptions {
+  allowUntrusted?: boolean;
+  warn?: (message: string) => void;
 }
 
 export async function readAll(stream: Readable, limit = 512 * 1024 * 1024): Promise<Buffer> {
@@ -41,12 +59,19 @@ export function checkBackupRef(ref: string, extra: string[] = []): void {
 
 /** Read access to a strongbox/1 repository (needs List and Get: the reader role). */
 export class Repository {
-  constructor(readonly store: Store) {}
+  /** What listBackups judged, by id: explicit-id paths reuse the record whose bytes were checked. */
+  private readonly listed = new Map<string, BackupListing>();
 
-  /** Every backup id with its objects, newest first; `complete` is null for incomplete ones. */
-  async listBackups(): Promise<BackupListing[]> {
+  /** `trust`: the config's signing policy (trustPolicy(config)); absent, signatures are not checked. */
+  constructor(
+    readonly store: Store,
+    readonly trust?: TrustPolicy,
+  ) {}
+
+  /** Every backup id with its objects, newest first; `complete` is null for incomplete ones. `only`: just that id. */
+  async listBackups(only?: string): Promise<BackupListing[]> {
     const byId = new Map<string, ObjectInfo[]>();
-    for await (const o of this.store.list(BACKUPS)) {
+    for await (const o of this.store.list(only ? keys.dir(only) : BACKUPS)) {
       const id = idOfKey(o.key);
       if (!id) continue;
       if (!byId.has(id)) byId.set(id, []);
@@ -57,9 +82,10 @@ export class Repository {
       const hasMarker = objects.some((o) => o.key === keys.complete(id));
       let complete: CompleteRecord | null = null;
       let damaged: string | undefined;
+      let raw: Buffer | undefined;
       if (hasMarker) {
         try {
-          const rec = await this.readComplete(id);
+          const rec = await this.readComplete(id, (b) => (raw = b));
           // The listing is at hand: an object complete.json promises but the store lacks (a write the
           // server acknowledged and lost) or of another size makes the backup damaged, not complete.
           const present = new Map(objects.map((o) => [o.key, o.size]));
@@ -75,24 +101,98 @@ export class Repository {
           damaged = err.message;
         }
       }
+      const untrusted: string[] = [];
+      const trust = complete && this.trust ? await this.judgeBackup(id, objects, raw!) : undefined;
+      if (trust && !trust.trusted) untrusted.push(trust.reason!);
       // started_at is validated against the id, so the time can only refine the id's own second.
-      out.push({ id, time: complete ? new Date(complete.started_at) : backupTime(id), objects, complete, ...(damaged ? { damaged } : {}) });
+      const listing: BackupListing = {
+        id,
+        time: complete ? new Date(complete.started_at) : backupTime(id),
+        objects,
+        complete,
+        ...(damaged ? { damaged } : {}),
+        ...(untrusted.length ? { untrusted } : {}),
+        ...(trust?.signer ? { signedBy: trust.signer } : {}),
+        ...(trust?.note ? { trustNote: trust.note } : {}),
+      };
+      out.push(listing);
+      this.listed.set(id, listing);
     }
     return out.sort(newestFirst);
   }
 
-  /** The newest drill result per backup id, from the newest `limit` reports under drills/. */
+  /** The signature verdict on one backup: complete.json's exact bytes against complete.json.sig, at the store's time of complete.json. */
+  private async judgeBackup(id: string, objects: ObjectInfo[], raw: Buffer) {
+    const sigInfo = objects.find((o) => o.key === keys.completeSig(id));
+    const storedAt = objects.find((o) => o.key === keys.complete(id))?.lastModified;
+    let signature: Buffer | null | number = null;
+    if (sigInfo && sigInfo.size > MAX_SIGNATURE_BYTES) signature = sigInfo.size;
+    else if (sigInfo) signature = await this.readSignature(id).catch((err) => (err instanceof StrongboxError && err.code === "VERIFY" ? MAX_SIGNATURE_BYTES + 1 : Promise.reject(err)));
+    return judge(this.trust!, { sigName: "complete.json.sig", namespace: BACKUP_NAMESPACE, message: raw, signature, storedAt });
+  }
+
+  /** A backup's complete.json.sig (bounded), or null when it has none. */
+  async readSignature(id: string): Promise<Buffer | null> {
+    try {
+      return await readAll(await this.store.get(keys.completeSig(id)), MAX_SIGNATURE_BYTES);
+    } catch (err) {
+      if (err instanceof NotFoundError) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * An explicit id (restore <id>, verify <id>, drill <id>): a VERIFY error naming every reason when
+   * the backup is untrusted, unless opts.allowUntrusted (then a loud warning). Judged exactly as the
+   * listing judges it.
+   */
+  async checkTrusted(id: string, opts: TrustOptions = {}): Promise<void> {
+    const listing = this.listed.get(id) ?? (await this.listBackups(id)).find((b) => b.id === id);
+    const reasons = listing?.untrusted ?? [];
+    if (listing?.trustNote) opts.warn?.(`backup ${id}: ${listing.trustNote}`);
+    if (!reasons.length) return;
+    if (!opts.allowUntrusted) throw new StrongboxError("VERIFY", `backup ${id} is untrusted: ${reasons.join("; ")} (anyone with write access to the repository could have made it; --allow-unsigned uses it anyway)`);
+    opts.warn?.(`--allow-unsigned: using backup ${id} although it is UNTRUSTED (${reasons.join("; ")}): anyone with write access to the repository could have made it`);
+  }
+
+  /**
+   * The newest drill result per backup id. Reports are taken newest first by the store's own time
+   * (LastModified, which no writer sets), not by their names, which a forger chooses. Bounded: at most
+   * `limit` reports count, at most MAX_DRILL_READS are read, each at most MAX_DRILL_REPORT_BYTES. With
+   * a signing policy only reports with a valid trusted signature (namespace strongbox-drill) count, so
+   * a forged or junk report never shows "pass" and junk does not use up the count.
+   */
   async lastDrills(limit = 200): Promise<Map<string, { result: "pass" | "fail"; drill_id: string; at: string }>> {
-    const keys: string[] = [];
-    for await (const o of this.store.list(DRILLS)) if (o.key.endsWith(".json")) keys.push(o.key);
-    keys.sort().reverse();
+    const newer = (a: ObjectInfo, b: ObjectInfo) => (b.lastModified?.getTime() ?? 0) - (a.lastModified?.getTime() ?? 0) || (a.key < b.key ? 1 : a.key > b.key ? -1 : 0);
+    let candidates: ObjectInfo[] = [];
+    for await (const o of this.store.list(DRILLS)) {
+      if (!DRILL_KEY.test(o.key) || o.size > MAX_DRILL_REPORT_BYTES) continue;
+      candidates.push(o);
+      // Memory stays bounded whatever drills/ holds: keep only the newest MAX_DRILL_READS.
+      if (candidates.length >= 2 * MAX_DRILL_READS) candidates = candidates.sort(newer).slice(0, MAX_DRILL_READS);
+    }
+    candidates = candidates.sort(newer).slice(0, MAX_DRILL_READS);
     const out = new Map<string, { result: "pass" | "fail"; drill_id: string; at: string }>();
-    for (const key of keys.slice(0, limit)) {
+    let counted = 0;
+    for (const c of candidates) {
+      if (counted >= limit) break;
+      const drillId = DRILL_KEY.exec(c.key)![1];
       try {
-        const r = JSON.parse((await readAll(await this.store.get(key), 4 * 1024 * 1024)).toString("utf8"));
-        if (typeof r.backup_id === "string" && !out.has(r.backup_id) && (r.result === "pass" || r.result === "fail")) {
-          out.set(r.backup_id, { result: r.result, drill_id: r.drill_id, at: r.finished_at });
+        let signature: Buffer | null = null;
+        if (this.trust) {
+          // The signature first: an unsigned junk report costs one small 404, not a read.
+          try {
+            signature = await readAll(await this.store.get(keys.drillSig(drillId)), MAX_SIGNATURE_BYTES);
+          } catch (err) {
+            if (!(err instanceof NotFoundError)) throw err;
+          }
         }
+        const body = await readAll(await this.store.get(c.key), MAX_DRILL_REPORT_BYTES);
+        if (this.trust && !judge(this.trust, { sigName: `${c.key}.sig`, namespace: DRILL_NAMESPACE, message: body, signature, storedAt: c.lastModified }).trusted) continue;
+        const r = JSON.parse(body.toString("utf8"));
+        if (!r || r.format !== "strongbox/1 drill" || r.drill_id !== drillId || typeof r.backup_id !== "string" || !isBackupId(r.backup_id) || (r.result !== "pass" && r.result !== "fail") || typeof r.finished_at !== "string") continue;
+        counted++;
+        if (!out.has(r.backup_id)) out.set(r.backup_id, { result: r.result, drill_id: drillId, at: r.finished_at.slice(0, 40) });
       } catch {
         // an unreadable report is not a reason to fail listing
       }
@@ -100,7 +200,13 @@ export class Repository {
     return out;
   }
 
-  async readComplete(id: string): Promise<CompleteRecord> {
+  /** complete.json, validated; `onRaw` gets its exact bytes (what the signature covers). */
+  async readComplete(id: string, onRaw?: (body: Buffer) => void): Promise<CompleteRecord> {
+    if (!onRaw) {
+      // The record listBackups judged (its bytes were the ones checked against the signature).
+      const seen = this.listed.get(id)?.complete;
+      if (seen) return seen;
+    }
     const key = keys.complete(id);
     let body;
     try {
@@ -109,6 +215,7 @@ export class Repository {
       if (err instanceof NotFoundError) throw new StrongboxError("VERIFY", `backup ${id} is incomplete (no complete.json): it never finished, or is being written`);
       throw err;
     }
+    onRaw?.(body);
     return parseComplete(body.toString("utf8"), id);
   }
 
@@ -116,10 +223,11 @@ export class Repository {
    * Resolves `latest` or an id to a complete backup. `latest` is the newest complete backup that
    * holds every source in `sources` (all backups qualify when none are named).
    */
-  async resolve(ref: string, sources: string[] = []): Promise<CompleteRecord> {
+  async resolve(ref: string, sources: string[] = [], trust: TrustOptions = {}): Promise<CompleteRecord> {
     if (ref === "latest") {
       const all = await this.listBackups();
-      const latest = all.find((b) => b.complete && sources.every((n) => b.complete!.sources.some((s) => s.name === n)));
+      // An untrusted backup is never latest (--allow-unsigned applies to an explicit id only).
+      const latest = all.find((b) => b.complete && !b.untrusted?.length && sources.every((n) => b.complete!.sources.some((s) => s.name === n)));
       if (!latest) {
         const what = sources.length ? `holding ${sources.join(", ")}` : "";
         throw new StrongboxError("NOT_FOUND", `no complete backup ${what} in ${this.store.description}`.replace("  ", " "));
@@ -128,6 +236,8 @@ export class Repository {
     }
     checkBackupRef(ref);
     try {
+      // Judged first: the record returned is then the one whose bytes the signature was checked against.
+      await this.checkTrusted(ref, trust);
       return await this.readComplete(ref);
     } catch (err) {
       if (err instanceof StrongboxError && err.code === "VERIFY" && err.message.includes("incomplete")) {
@@ -234,6 +344,13 @@ export class Repository {
  * object from inflating without end.
  */
 const MAX_MANIFEST_BYTES = 16 * 1024 ** 3;
+
+/** A drill report's key: `drills/<drill-id>.json`, the id made like a backup id. */
+const DRILL_KEY = /^drills\/(\d{8}T\d{6}Z-[0-9a-f]{6})\.json$/;
+/** A real report is a few KiB (one line per check); more is not a report. */
+const MAX_DRILL_REPORT_BYTES = 256 * 1024;
+/** Reports read at most per lastDrills(), junk included. */
+const MAX_DRILL_READS = 1000;
 
 /** Reads a stream to its end, keeping nothing. */
 export async function drain(stream: Readable): Promise<void> {
