@@ -32,6 +32,6 @@ describe("least-privilege bucket policies", () => {
   it("pruner: list, read commit markers and drill reports, delete, abort stale uploads", () => {
     const p = policyFor("pruner", "bkt", "", "arn:aws:iam::1:user/p");
     expect(actions(p, "Allow")).toEqual(["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:ListBucketMultipartUploads"]);
-    expect(p.Statement.find((s) => (s.Action as string[]).includes("s3:GetObject"))!.Resource).toEqual(["arn:aws:s3:::bkt/backups/*/complete.json", "arn:aws:s3:::bkt/drills/*"]);
+    expect(p.Statement.find((s) => (s.Action as string[]).includes("s3:GetObject"))!.Resource).toEqual(["arn:aws:s3:::bkt/backups/*/complete.json", "arn:aws:s3:::bkt/backups/*/complete.json.sig", "arn:aws:s3:::bkt/drills/*"]);
   });
 });
