@@ -9,21 +9,9 @@ import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { DRILL_NAMESPACE, generateSigningKey, parsePrivateKey, signMessage } from "../../src/crypto/ssh-signature.js";
 import { keys, newBackupId } from "../../src/repository/layout.js";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { runCli, tempDir } from "../helpers/cli.js";
+import { signedRepo } from "../helpers/signing.js";
 import { forgeBackup, writerStore } from "../helpers/forge-store.js";
-
-/** A repository whose config signs (a key made by `strongbox keygen --signing`) and trusts that key. */
-export async function signedRepo(o: Parameters<typeof makeRepo>[0]): Promise<{ repo: TestRepo; keyFile: string; publicKey: string }> {
-  const repo = makeRepo(o);
-  const keyFile = join(repo.dir, "signing.key");
-  const k = await runCli(["keygen", "--signing", "-o", keyFile]);
-  expect(k.code).toBe(0);
-  const publicKey = k.stdout.trim();
-  expect(publicKey).toMatch(/^ssh-ed25519 AAAA\S+ strongbox-signing$/);
-  repo.config.signing = { key_file: keyFile, trusted: [{ key: publicKey }] };
-  repo.write();
-  return { repo, keyFile, publicKey };
-}
 
 function dataDir(label: string): string {
   const d = tempDir(label);
