@@ -230,8 +230,11 @@ export class Repository {
       const latest = all.find((b) => b.complete && !b.untrusted?.length && sources.every((n) => b.complete!.sources.some((s) => s.name === n)));
       if (!latest) {
         const what = sources.length ? `holding ${sources.join(", ")}` : "";
+        const untrusted = all.filter((b) => b.complete && b.untrusted?.length).length;
+        if (untrusted) throw new StrongboxError("NOT_FOUND", `no trusted complete backup ${what} in ${this.store.description} (${untrusted} untrusted: see 'strongbox list')`.replace("  ", " "));
         throw new StrongboxError("NOT_FOUND", `no complete backup ${what} in ${this.store.description}`.replace("  ", " "));
       }
+      if (latest.trustNote) trust.warn?.(`backup ${latest.id}: ${latest.trustNote}`);
       return latest.complete!;
     }
     checkBackupRef(ref);

@@ -165,4 +165,46 @@ describe("signed backups: a forger without the signing key", () => {
     const ll = JSON.parse((await runCli(["-c", legacy, "--json", "list"])).stdout);
     expect(ll.find((x: { id: string }) => x.id === real).last_drill).not.toBeNull();
   });
+
+  it("migration: an unsigned repository switched to signing keeps its old backups with allow_unsigned_before; later unsigned ones are untrusted", async () => {
+    const data = dataDir("legacy");
+    const { repo } = await signedRepo({ sources: [{ name: "assets", type: "files", path: data }] });
+    const legacyCfg = repo.write((c) => delete c.signing);
+    const old = await runCli(["-c", legacyCfg, "--json", "backup", "now"]);
+    expect(old.code).toBe(0);
+    const oldId = JSON.parse(old.stdout).id;
+    const cutoff = new Date(Date.now() + 1000).toISOString();
+    // Wait until the store's clock (the file's mtime here) is past the cut-off, then forge.
+    while (Date.now() < Date.parse(cutoff) + 1100) await new Promise((r) => setTimeout(r, 100));
+    const evil = await forgeBackup(writerStore(repo), repo.recipient, { files: { assets: dataDir("late-forgery") } });
+    const migrating = repo.write((c) => (c.signing.allow_unsigned_before = cutoff));
+    const lj = JSON.parse((await runCli(["-c", migrating, "--json", "list"])).stdout);
+    expect(lj.find((x: { id: string }) => x.id === oldId).untrusted).toBeUndefined();
+    expect(lj.find((x: { id: string }) => x.id === evil.id).untrusted).toEqual(["unsigned (no complete.json.sig)"]);
+    const out = tempDir("migrated");
+    const r = await runCli(["-c", migrating, "restore", "latest", "--to-dir", out]);
+    expect(r.stderr).toMatch(new RegExp(`backup ${oldId}: unsigned, trusted because the store dated it .* before signing\\.allow_unsigned_before`));
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(out, "assets", "a.txt"), "utf8")).toBe("legacy\n");
+    // Without the cut-off, the old unsigned backup is untrusted too: latest finds nothing trusted.
+    const strict = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", tempDir("strict")]);
+    expect(strict.stderr).toMatch(/no trusted complete backup .*\(2 untrusted: see 'strongbox list'\)/);
+    expect(strict.code).toBe(1);
+  });
+
+  it("copy takes the signature along: the copy is trusted where the key is", async () => {
+    const data = dataDir("copied");
+    const { repo } = await signedRepo({ sources: [{ name: "assets", type: "files", path: data }] });
+    const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+    const id = JSON.parse(b.stdout).id;
+    const dest = tempDir("signed-copy");
+    const c = await runCli(["-c", repo.configFile, "copy", id, "--to", `file://${dest}`]);
+    expect(c.stdout).toMatch(new RegExp(`^${id}  copied \\(4 objects`));
+    expect(c.code).toBe(0);
+    expect(readFileSync(join(dest, keys.completeSig(id)))).toEqual(readFileSync(join(repo.dir, "repository", keys.completeSig(id))));
+    const destCfg = repo.write((cfg) => (cfg.repository.url = `file://${dest}`));
+    const lj = JSON.parse((await runCli(["-c", destCfg, "--json", "list"])).stdout);
+    expect(lj).toMatchObject([{ id, signed_by: expect.stringMatching(/^SHA256:/) }]);
+    expect(lj[0].untrusted).toBeUndefined();
+  });
 });
