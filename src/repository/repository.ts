@@ -187,8 +187,10 @@ export class Repository {
             if (!(err instanceof NotFoundError)) throw err;
           }
         }
+        const judgeReport = (message: Buffer) => judge(this.trust!, { sigName: `${c.key}.sig`, namespace: DRILL_NAMESPACE, message, signature, storedAt: c.lastModified }).trusted;
+        if (this.trust && signature === null && !judgeReport(Buffer.alloc(0))) continue;
         const body = await readAll(await this.store.get(c.key), MAX_DRILL_REPORT_BYTES);
-        if (this.trust && !judge(this.trust, { sigName: `${c.key}.sig`, namespace: DRILL_NAMESPACE, message: body, signature, storedAt: c.lastModified }).trusted) continue;
+        if (this.trust && !judgeReport(body)) continue;
         const r = JSON.parse(body.toString("utf8"));
         if (!r || r.format !== "strongbox/1 drill" || r.drill_id !== drillId || typeof r.backup_id !== "string" || !isBackupId(r.backup_id) || (r.result !== "pass" && r.result !== "fail") || typeof r.finished_at !== "string") continue;
         counted++;
