@@ -3,6 +3,7 @@
 import { statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
 import { readSigningKey, trustPolicy } from "../crypto/signing.js";
+import { StrongboxError } from "../errors.js";
 import type { IdentityFinding } from "./doctor-identity.js";
 
 export function signingFindings(config: Config, now = new Date()): IdentityFinding[] {
@@ -35,7 +36,7 @@ export function signingFindings(config: Config, now = new Date()): IdentityFindi
       out.push({ area: "signing key", status: "warn", detail: `${s.key_file}'s public key ${key.publicKey.fingerprint} is not in signing.trusted: backups signed with it are untrusted here (add "${key.publicKey.line}")` });
     }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = err instanceof StrongboxError ? undefined : (err as NodeJS.ErrnoException).code;
     out.push({ area: "signing key", status: "fail", detail: code ? `${s.key_file}: ${code} (backup and drill need it)` : (err as Error).message });
   }
   return out;
