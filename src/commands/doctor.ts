@@ -44,8 +44,8 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
 
   for (const f of identityFindings(config)) add(f.area, f.status, f.detail);
   for (const f of signingFindings(config)) add(f.area, f.status, f.detail);
-  // The identity file's mode is in its own finding above.
-  for (const w of configWarnings(config).filter((x) => !x.startsWith("encryption.identity_file"))) add("secret file", "warn", w);
+  // The identity file's and the signing key's modes are in their own findings above.
+  for (const w of configWarnings(config).filter((x) => !x.startsWith("encryption.identity_file") && !x.startsWith("signing.key_file"))) add("secret file", "warn", w);
 
   if (config.lock_dir) add("lock dir", ...lockDirFinding(config.lock_dir));
   for (const f of stateFindings(config)) add(f.area, f.status, f.detail);
