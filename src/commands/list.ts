@@ -19,6 +19,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     ...(b.damaged ? { damaged: b.damaged } : {}),
     ...(b.untrusted?.length ? { untrusted: b.untrusted } : {}),
     ...(b.signedBy ? { signed_by: b.signedBy } : {}),
+    ...(b.trustNote ? { trust_note: b.trustNote } : {}),
     size: b.complete ? b.complete.objects.reduce((n, x) => n + x.size, 0) : b.objects.reduce((n, x) => n + x.size, 0),
     sources: b.complete ? b.complete.sources.map((s) => s.name) : [],
     // "diff (base <id>)" when a files source was stored differentially (SPEC §10); bases per source in --json.

@@ -180,6 +180,7 @@ describe("signed backups: a forger without the signing key", () => {
     const migrating = repo.write((c) => (c.signing.allow_unsigned_before = cutoff));
     const lj = JSON.parse((await runCli(["-c", migrating, "--json", "list"])).stdout);
     expect(lj.find((x: { id: string }) => x.id === oldId).untrusted).toBeUndefined();
+    expect(lj.find((x: { id: string }) => x.id === oldId).trust_note).toMatch(/^unsigned, trusted because the store dated it /);
     expect(lj.find((x: { id: string }) => x.id === evil.id).untrusted).toEqual(["unsigned (no complete.json.sig)"]);
     const out = tempDir("migrated");
     const r = await runCli(["-c", migrating, "restore", "latest", "--to-dir", out]);
