@@ -127,7 +127,15 @@ export class Repository {
     const storedAt = objects.find((o) => o.key === keys.complete(id))?.lastModified;
     let signature: Buffer | null | number = null;
     if (sigInfo && sigInfo.size > MAX_SIGNATURE_BYTES) signature = sigInfo.size;
-    else if (sigInfo) signature = await this.readSignature(id).catch((err) => (err instanceof StrongboxError && err.code === "VERIFY" ? MAX_SIGNATURE_BYTES + 1 : Promise.reject(err)));
+    else if (sigInfo) {
+      try {
+        signature = await this.readSignature(id);
+      } catch (err) {
+        // Listed small, read large (a store that lies, or a rewrite in between): refused all the same.
+        if (!(err instanceof StrongboxError) || err.code !== "VERIFY") throw err;
+        return { trusted: false, reason: `complete.json.sig: more than a signature may have (${MAX_SIGNATURE_BYTES} bytes); not read further` };
+      }
+    }
     return judge(this.trust!, { sigName: "complete.json.sig", namespace: BACKUP_NAMESPACE, message: raw, signature, storedAt });
   }
 
