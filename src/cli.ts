@@ -30,13 +30,14 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
       await run(action, this, args.slice(0, -1));
     };
 
-  program.command("init [dir]").description("write a sample strongbox.yaml and a new age identity").option("--files <path>", "a directory to back up (repeatable; default <dir>/data)", collect, []).option("--pq", "hybrid post-quantum identity (age1pq1…; needs age ≥ 1.3 to restore by hand)").action(bind(async (ctx, dir, o) => (await import("./commands/init.js")).initCommand(ctx, dir, o)));
+  program.command("init [dir]").description("write a sample strongbox.yaml, a new age identity and a signing key").option("--files <path>", "a directory to back up (repeatable; default <dir>/data)", collect, []).option("--pq", "hybrid post-quantum identity (age1pq1…; needs age ≥ 1.3 to restore by hand)").action(bind(async (ctx, dir, o) => (await import("./commands/init.js")).initCommand(ctx, dir, o)));
   program
     .command("keygen")
     .description("new age identity (age-keygen format; X25519 unless --pq); prints the recipient")
     .option("-o, --output <file>", "write the identity to this file (mode 0600)")
     .option("--pq", "hybrid post-quantum identity (AGE-SECRET-KEY-PQ-1…, recipient age1pq1…; needs age ≥ 1.3 to restore by hand)")
     .option("--passphrase", "encrypt the identity file with a passphrase (from $STRONGBOX_IDENTITY_PASSPHRASE or asked on the terminal)")
+    .option("--signing", "an Ed25519 signing key instead (OpenSSH format, for signing.key_file); prints its public line for signing.trusted")
     .action(bind(async (ctx, o) => (await import("./commands/keygen.js")).keygenCommand(ctx, o)));
   const config = program.command("config").description("config file commands");
   config
@@ -61,13 +62,19 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--no-owner", "databases: do not restore ownership or privileges (restoring into another cluster)")
     .option("--jobs <n>", "databases: parallel pg_restore jobs (spools the dump to a 0600 temporary file)")
     .option("--keep-setuid", "files: keep setuid/setgid bits (stripped by default: a forged backup could plant a setuid binary)")
+    .option("--allow-unsigned", "restore this backup id even if it is untrusted (unsigned, bad or unknown signature); warns loudly")
     // The repository lock keeps a concurrent prune from deleting what is being restored.
     .action(bind(async (ctx, id, o) => withRepositoryLock(ctx, "restore", async () => (await import("./commands/restore.js")).restoreCommand(ctx, id, o))));
-  program.command("verify <target>").description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'").action(bind(async (ctx, target) => (await import("./commands/verify.js")).verifyCommand(ctx, target)));
+  program
+    .command("verify <target>")
+    .description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'")
+    .option("--allow-unsigned", "verify untrusted backups (unsigned, bad or unknown signature) instead of failing them; warns loudly")
+    .action(bind(async (ctx, target, o) => (await import("./commands/verify.js")).verifyCommand(ctx, target, o)));
   program
     .command("drill [target]")
     .description("restore a backup (an id, 'latest' or 'random') into scratch space and prove it")
-    .action(bind(async (ctx, target) => (await import("./commands/drill.js")).drillCommand(ctx, target ?? "latest")));
+    .option("--allow-unsigned", "drill this backup id even if it is untrusted (unsigned, bad or unknown signature); warns loudly")
+    .action(bind(async (ctx, target, o) => (await import("./commands/drill.js")).drillCommand(ctx, target ?? "latest", o)));
   program
     .command("copy <target>")
     .description("copy complete backups (an id, 'latest' or 'all') byte for byte to a second repository (3-2-1)")

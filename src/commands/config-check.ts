@@ -2,6 +2,7 @@ import { identityFileProblem, lockDirProblem } from "../config/local-paths.js";
 import { ConfigError } from "../errors.js";
 import { loadSchedule } from "../scheduler/schedule-file.js";
 import type { CommandContext } from "./context.js";
+import { signingKeyWarning } from "./doctor-signing.js";
 
 export async function configCheckCommand(ctx: CommandContext, o: { schedule?: string } = {}): Promise<void> {
   const cfg = ctx.config();
@@ -10,7 +11,14 @@ export async function configCheckCommand(ctx: CommandContext, o: { schedule?: st
     ...(cfg.lock_dir ? [lockDirProblem(cfg.lock_dir)].filter(Boolean).map((p) => `lock_dir: ${p}`) : []),
     ...(cfg.encryption.identity_file ? [identityFileProblem(cfg.encryption.identity_file)].filter(Boolean).map((p) => `encryption.identity_file: ${p}`) : []),
   ];
+  let signingWarning: string | undefined;
+  try {
+    signingWarning = signingKeyWarning(cfg);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
   if (problems.length) throw new ConfigError(problems);
+  if (signingWarning) ctx.log.warn(signingWarning);
   // A schedule file is checked against the config (its jobs name the config's sources), without running anything.
   const schedule = o.schedule ? loadSchedule(o.schedule, cfg) : undefined;
   const summary = {

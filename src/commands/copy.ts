@@ -6,13 +6,13 @@ import { formatBytes } from "../progress.js";
 import { MAX_COMPLETE_BYTES, parseComplete, type CompleteRecord } from "../repository/complete.js";
 import { BACKUPS, idOfKey, keys } from "../repository/layout.js";
 import { checkBackupRef, drain, readAll, Repository } from "../repository/repository.js";
+import { repositoryOptions } from "../repository/options.js";
 import { LocalDirStore } from "../stores/local-dir.js";
 import { openStore } from "../stores/open-store.js";
 import type { Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
 import { runJob } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
-import { clockSkewMs } from "../retention/plausible-time.js";
 
 interface Destination {
   description: string;
@@ -62,7 +62,7 @@ const isVerify = (err: unknown): err is StrongboxError => err instanceof Strongb
 export async function copyCommand(ctx: CommandContext, ref: string, o: { to: string; signal?: AbortSignal }): Promise<void> {
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
-  const source = new Repository(await openStore(config, "reader"), { clockSkewMs: clockSkewMs(config) });
+  const source = new Repository(await openStore(config, "reader"), repositoryOptions(config));
   const dest = await openDestination(ctx, o.to);
   if (dest.description === source.store.description) throw new StrongboxError("USAGE", `copy --to: ${o.to} is the source repository itself`);
   const result = {
@@ -80,9 +80,15 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
       result.failed.push({ id, why });
       ctx.log.error(`not copied: ${id}: ${why}`, { id, to: dest.description });
     };
-    // copy all: a damaged backup is reported, and the others are copied.
-    if (ref === "all") for (const b of [...listing].reverse()) if (b.damaged) fail(b.id, b.damaged);
-    const wanted = ref === "all" ? listing.filter((b) => b.complete).map((b) => b.id).reverse() : [(await source.resolve(ref)).id];
+    // copy all: a damaged or untrusted backup is reported, and the others are copied.
+    if (ref === "all") {
+      for (const b of [...listing].reverse()) {
+        if (b.damaged) fail(b.id, b.damaged);
+        else if (b.untrusted?.length) fail(b.id, `untrusted: ${b.untrusted.join("; ")}`);
+      }
+    }
+    const trust = { warn: (m: string) => ctx.log.warn(m) };
+    const wanted = ref === "all" ? listing.filter((b) => b.complete && !b.untrusted?.length).map((b) => b.id).reverse() : [(await source.resolve(ref, [], trust)).id];
     // Bases before the differentials that need them.
     const order: string[] = [];
     const records = new Map<string, { rec: CompleteRecord; raw: Buffer }>();
@@ -149,6 +155,15 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
   };
   /** complete.json, byte for byte the source's, last: false when the destination already has one. */
   const commit = async (rec: CompleteRecord, raw: Buffer): Promise<boolean> => {
+    // The signature before complete.json, as a backup writes them (none for an unsigned backup).
+    const sig = await source.readSignature(rec.id);
+    if (sig) {
+      try {
+        await dest.writer.put(keys.completeSig(rec.id), Readable.from([sig]), { signal: o.signal });
+      } catch (err) {
+        if (!exists(err)) throw err;
+      }
+    }
     try {
       await dest.writer.put(keys.complete(rec.id), Readable.from([raw]), { signal: o.signal });
       return true;

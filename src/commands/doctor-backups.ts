@@ -1,7 +1,7 @@
 import type { Config, Role } from "../config/schema.js";
 import { describeError } from "../errors.js";
 import { Repository } from "../repository/repository.js";
-import { clockSkewMs } from "../retention/plausible-time.js";
+import { repositoryOptions } from "../repository/options.js";
 import { openStore } from "../stores/open-store.js";
 
 export interface BackupFinding {
@@ -21,7 +21,7 @@ const some = (items: string[]) => items.slice(0, SHOWN).join("; ") + (items.leng
  * means someone wrote with a writer key, which this host's config cannot fix, but an operator must see.
  */
 export async function backupFindings(config: Config, role: Role): Promise<BackupFinding[]> {
-  const repo = new Repository(await openStore(config, role), { clockSkewMs: clockSkewMs(config) });
+  const repo = new Repository(await openStore(config, role), repositoryOptions(config));
   let all;
   try {
     all = await repo.listBackups();
@@ -41,6 +41,14 @@ export async function backupFindings(config: Config, role: Role): Promise<Backup
       area: "untrusted backups",
       status: "warn",
       detail: `${untrusted.length} not counted by retention nor picked as latest (forged with a writer key, or a clock far off): ${some(untrusted.map((b) => `${b.id} (${b.untrusted!.join("; ")})`))}`,
+    });
+  }
+  const backdated = complete.filter((b) => !b.untrusted?.length && b.backdated);
+  if (backdated.length) {
+    out.push({
+      area: "back-dated backups",
+      status: "warn",
+      detail: `${backdated.length} stored long after the time they claim, not counted by retention (copies, or back-dated forgeries; sign backups to tell them apart): ${some(backdated.map((b) => `${b.id} (${b.backdated})`))}`,
     });
   }
   if (damaged.length) out.push({ area: "damaged backups", status: "warn", detail: `${damaged.length} kept for inspection: ${some(damaged.map((b) => `${b.id} (${b.damaged})`))}` });

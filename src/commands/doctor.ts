@@ -9,6 +9,7 @@ import type { S3Store } from "../stores/s3.js";
 import type { CommandContext } from "./context.js";
 import { identityFindings } from "./doctor-identity.js";
 import { backupFindings } from "./doctor-backups.js";
+import { signingFindings } from "./doctor-signing.js";
 import { lockDirProblem } from "../config/local-paths.js";
 import { configWarnings } from "../config/load.js";
 import { stateFindings } from "./doctor-state.js";
@@ -43,8 +44,9 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
   add("node", nodeOk ? "ok" : "fail", `Node.js ${process.version}${nodeOk ? "" : " (strongbox needs >= 22.15)"}`);
 
   for (const f of identityFindings(config)) add(f.area, f.status, f.detail);
-  // The identity file's mode is in its own finding above.
-  for (const w of configWarnings(config).filter((x) => !x.startsWith("encryption.identity_file"))) add("secret file", "warn", w);
+  for (const f of signingFindings(config)) add(f.area, f.status, f.detail);
+  // The identity file's and the signing key's modes are in their own findings above.
+  for (const w of configWarnings(config).filter((x) => !x.startsWith("encryption.identity_file") && !x.startsWith("signing.key_file"))) add("secret file", "warn", w);
 
   if (config.lock_dir) add("lock dir", ...lockDirFinding(config.lock_dir));
   for (const f of stateFindings(config)) add(f.area, f.status, f.detail);

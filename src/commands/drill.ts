@@ -11,7 +11,7 @@ import { SIGNAL_DEBOUNCE_MS } from "./interrupt.js";
 import { hardExit } from "../hard-exit.js";
 import { failUnfinishedJobs, runJob } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
-import { clockSkewMs } from "../retention/plausible-time.js";
+import { repositoryOptions } from "../repository/options.js";
 
 /** Time an interrupted drill gets to unwind by itself before cleanup, audit and /fail are forced. */
 const UNWIND_MS = 20_000;
@@ -55,17 +55,17 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
   };
 }
 
-export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job?: string; daemon?: boolean; signal?: AbortSignal } = {}): Promise<DrillReport> {
+export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job?: string; daemon?: boolean; signal?: AbortSignal; allowUnsigned?: boolean } = {}): Promise<DrillReport> {
   checkBackupRef(ref, ["random"]);
   const config = ctx.config();
   const identities = await ctx.identities();
   const ac = new AbortController();
   const signal = o.signal ?? ac.signal;
-  const repo = new Repository(abortableStore(await openStore(config, "reader"), signal), { clockSkewMs: clockSkewMs(config) });
+  const repo = new Repository(abortableStore(await openStore(config, "reader"), signal), repositoryOptions(config));
   const release = o.daemon ? () => {} : interruptOnSignal(ctx, ac);
   try {
     const result = await withRepositoryLock(ctx, "drill", () => runJob(ctx, "drill", o.job ?? "drill", async () => {
-      const report = await runDrill({ config, repo, identities, ref, log: ctx.log });
+      const report = await runDrill({ config, repo, identities, ref, log: ctx.log, trust: { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) } });
       if (signal.aborted) throw signal.reason; // interrupted: a failure, audited and sent to /fail, whatever the checks said
       const failed = report.checks.filter((c) => !c.ok);
       const summary =

@@ -2,6 +2,7 @@ import { promises as fsp } from "node:fs";
 import { generateIdentity, generatePqIdentity } from "../crypto/age-keys.js";
 import { encryptIdentityText, PASSPHRASE_ENV } from "../crypto/identity-file.js";
 import { StrongboxError } from "../errors.js";
+import { formatPublicKeyLine, generateSigningKey } from "../crypto/ssh-signature.js";
 import type { CommandContext } from "./context.js";
 import { promptPassphrase } from "./passphrase-prompt.js";
 
@@ -42,7 +43,36 @@ export async function writeIdentityFile(path: string, o: KeygenOptions = {}, env
   return g.recipient;
 }
 
-export async function keygenCommand(ctx: CommandContext, o: { output?: string } & KeygenOptions): Promise<void> {
+/**
+ * Writes a new Ed25519 signing key (mode 0600, never over an existing file) in the unencrypted OpenSSH
+ * format, so `ssh-keygen -y -f FILE` prints its public key and `ssh-keygen -Y sign` can use it;
+ * returns the public line for `signing.trusted`.
+ */
+export async function writeSigningKeyFile(path: string): Promise<string> {
+  const g = generateSigningKey();
+  try {
+    await fsp.writeFile(path, g.privateKeyText, { mode: 0o600, flag: "wx" });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new StrongboxError(code === "EEXIST" ? "USAGE" : "SOURCE", code === "EEXIST" ? `${path} already exists; not overwriting a key` : `cannot write ${path} (${code})`);
+  }
+  return formatPublicKeyLine(g.publicKey);
+}
+
+export async function keygenCommand(ctx: CommandContext, o: { output?: string; signing?: boolean } & KeygenOptions): Promise<void> {
+  if (o.signing) {
+    if (o.pq || o.passphrase) throw new StrongboxError("USAGE", "keygen --signing makes an Ed25519 signing key: --pq and --passphrase do not apply (an unattended backup host must read it)");
+    if (o.output) {
+      const publicKey = await writeSigningKeyFile(o.output);
+      ctx.print({ public_key: publicKey, key_file: o.output, kind: "ed25519-signing" }, publicKey);
+      return;
+    }
+    if (ctx.json) throw new StrongboxError("USAGE", "keygen --signing --json needs -o FILE (a private key is never printed as JSON)");
+    const g = generateSigningKey();
+    process.stderr.write(`Public key: ${formatPublicKeyLine(g.publicKey)}\n`);
+    ctx.stdout.write(g.privateKeyText);
+    return;
+  }
   if (o.output) {
     const recipient = await writeIdentityFile(o.output, o, ctx.env);
     ctx.print({ recipient, identity_file: o.output, kind: o.pq ? "pq-hybrid" : "x25519", passphrase_protected: Boolean(o.passphrase) }, recipient);

@@ -3,11 +3,11 @@ import { Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { countLeftovers } from "./leftovers.js";
-import { clockSkewMs } from "../retention/plausible-time.js";
+import { repositoryOptions } from "../repository/options.js";
 
 export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Promise<void> {
   const store = await openStore(ctx.config(), "reader");
-  const repo = new Repository(store, { clockSkewMs: clockSkewMs(ctx.config()) });
+  const repo = new Repository(store, repositoryOptions(ctx.config()));
   // Damaged backups (an untrustworthy complete.json) are always shown: they need an operator's eye.
   const backups = (await repo.listBackups()).filter((b) => o.all || b.complete || b.damaged);
   const drills = await repo.lastDrills();
@@ -19,7 +19,11 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     ...(b.damaged ? { damaged: b.damaged } : {}),
     // Not counted by retention, never `latest`: why (the store's time contradicts the claim, a signature).
     ...(b.untrusted?.length ? { untrusted: b.untrusted } : {}),
+    // Not counted by retention (stored long after its claimed time, and no trusted signature says why).
+    ...(b.backdated ? { backdated: b.backdated } : {}),
     stored_at: b.serverTime?.toISOString() ?? null,
+    ...(b.signedBy ? { signed_by: b.signedBy } : {}),
+    ...(b.trustNote ? { trust_note: b.trustNote } : {}),
     size: b.complete ? b.complete.objects.reduce((n, x) => n + x.size, 0) : b.objects.reduce((n, x) => n + x.size, 0),
     sources: b.complete ? b.complete.sources.map((s) => s.name) : [],
     // "diff (base <id>)" when a files source was stored differentially (SPEC §10); bases per source in --json.
@@ -41,7 +45,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     if (rows.length === 0) return ["no backups", ...tail].join("\n");
     const head = ["ID", "TIME", "HOST", "SIZE", "SOURCES", "KIND", "DRILL"];
     const table = rows.map((r) => [
-      r.untrusted ? `${r.id} (UNTRUSTED)` : r.complete ? r.id : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
+      r.untrusted ? `${r.id} (UNTRUSTED)` : r.backdated ? `${r.id} (NOT COUNTED)` : r.complete ? r.id : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
       r.time.replace(/\.\d+Z$/, "Z"),
       r.host ?? "-",
       formatBytes(r.size),
@@ -53,6 +57,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     const notes = [
       ...rows.filter((r) => r.damaged).map((r) => `${r.id}: ${r.damaged}`),
       ...rows.filter((r) => r.untrusted).map((r) => `${r.id}: untrusted, not counted by retention nor picked as latest: ${r.untrusted!.join("; ")}`),
+      ...rows.filter((r) => !r.untrusted && r.backdated).map((r) => `${r.id}: not counted by retention: ${r.backdated} (a copy, or a back-dated forgery: a trusted signature tells them apart)`),
     ];
     return [...[head, ...table].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()), ...notes, ...tail].join("\n");
   });

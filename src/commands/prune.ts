@@ -1,9 +1,9 @@
 import { StrongboxError, describeError } from "../errors.js";
 import { formatBytes } from "../progress.js";
 import { keys } from "../repository/layout.js";
-import { Repository } from "../repository/repository.js";
+import { Repository, notCounted } from "../repository/repository.js";
 import { applyRetention, deleteShareExcess, hasRules, INCOMPLETE_GRACE_MS, type BackupInfo } from "../retention/policy.js";
-import { clockSkewMs } from "../retention/plausible-time.js";
+import { repositoryOptions } from "../repository/options.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
@@ -39,7 +39,7 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
     throw new StrongboxError("CONFIG", "retention: no keep_* rule is configured; refusing to prune (e.g. retention: { keep_daily: 7, keep_weekly: 4 })");
   }
   const store = abortableStore(await openStore(config, "pruner"), o.signal);
-  const repo = new Repository(store, { clockSkewMs: clockSkewMs(config) });
+  const repo = new Repository(store, repositoryOptions(config));
   const maxShare = config.retention!.max_delete_share ?? 0.5;
   const outcome: PruneOutcome = { untrusted: 0, damaged: 0 };
   const run = async (): Promise<JobResult> => {
@@ -49,7 +49,7 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
     // A backup whose complete.json cannot be trusted is never deleted by retention: an operator looks at it.
     for (const b of all.filter((x) => x.damaged)) ctx.log.warn(`${b.id}: damaged, kept for inspection (${b.damaged})`);
     // Nor is a backup whose claimed time the store contradicts (or whose signature fails): not counted, kept, flagged.
-    const untrusted = all.filter((x) => !x.damaged && x.untrusted?.length).map((b) => ({ id: b.id, reasons: b.untrusted! }));
+    const untrusted = all.filter((x) => !x.damaged && notCounted(x).length).map((b) => ({ id: b.id, reasons: notCounted(b) }));
     for (const u of untrusted.slice(0, SHOWN)) ctx.log.warn(`${u.id}: untrusted, not counted by retention and kept (${u.reasons.join("; ")})`);
     if (untrusted.length > SHOWN) ctx.log.warn(`${untrusted.length - SHOWN} more untrusted backup(s) kept (strongbox list shows each)`);
     outcome.untrusted = untrusted.length;
@@ -64,7 +64,7 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
       lastActivity: b.objects.reduce<Date | undefined>((m, x) => (x.lastModified && (!m || x.lastModified > m) ? x.lastModified : m), undefined),
       drillPassed: drills.get(b.id)?.result === "pass",
       bases: [...new Set((b.complete?.objects ?? []).flatMap((x) => (x.base ? [x.base] : [])))],
-      ...(b.untrusted?.length ? { untrusted: b.untrusted } : {}),
+      ...(notCounted(b).length ? { untrusted: notCounted(b) } : {}),
     }));
     const decisions = applyRetention(infos, config.retention!, { now, timezone: config.retention!.timezone });
     const drops = decisions.filter((d) => !d.keep);

@@ -8,7 +8,7 @@ import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
 import { runJob } from "./job.js";
-import { clockSkewMs } from "../retention/plausible-time.js";
+import { repositoryOptions } from "../repository/options.js";
 
 async function isEmptyDir(dir: string): Promise<boolean> {
   // lstat: the swap at the end renames a real directory; a file or symlink there must fail now, not after extracting.
@@ -24,7 +24,7 @@ async function isEmptyDir(dir: string): Promise<boolean> {
 export async function restoreCommand(
   ctx: CommandContext,
   ref: string,
-  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean },
+  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean; allowUnsigned?: boolean },
 ): Promise<void> {
   const jobs = o.jobs === undefined ? 1 : Number(o.jobs);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
@@ -39,8 +39,8 @@ export async function restoreCommand(
   const config = ctx.config();
   if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
   const identities = await ctx.identities();
-  const repo = new Repository(await openStore(config, "reader"), { clockSkewMs: clockSkewMs(config) });
-  const rec = await repo.resolve(ref, o.source);
+  const repo = new Repository(await openStore(config, "reader"), repositoryOptions(config));
+  const rec = await repo.resolve(ref, o.source, { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) });
   const manifest = await repo.readManifest(rec, identities);
   const chosen = o.source.length ? o.source : rec.sources.map((s) => s.name);
   const targets = new Map<string, string>();

@@ -1,14 +1,14 @@
 import { isBackupId } from "../repository/layout.js";
 import { StrongboxError } from "../errors.js";
 import { drainObject, forEachSource } from "../pipeline/run-restore.js";
-import { checkBackupRef, Repository } from "../repository/repository.js";
+import { checkBackupRef, Repository, type TrustOptions } from "../repository/repository.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { Identity } from "../crypto/age-keys.js";
 import { runJob, type JobResult } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
 import type { CommandContext } from "./context.js";
-import { clockSkewMs } from "../retention/plausible-time.js";
+import { repositoryOptions } from "../repository/options.js";
 
 interface VerifyOutcome {
   id: string;
@@ -17,11 +17,12 @@ interface VerifyOutcome {
   checks: { name: string; ok: boolean; detail?: string }[];
 }
 
-export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?: string; signal?: AbortSignal } = {}): Promise<void> {
+export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?: string; signal?: AbortSignal; allowUnsigned?: boolean } = {}): Promise<void> {
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
   const identities = await ctx.identities();
-  const repo = new Repository(abortableStore(await openStore(config, "reader"), o.signal), { clockSkewMs: clockSkewMs(config) }); // a deadline or SIGTERM ends even a stalled read
+  const repo = new Repository(abortableStore(await openStore(config, "reader"), o.signal), repositoryOptions(config)); // a deadline or SIGTERM ends even a stalled read
+  const trust: TrustOptions = { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) };
   let ids: string[];
   if (ref === "all") {
     const all = await repo.listBackups();
@@ -31,22 +32,25 @@ export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?:
     if (ids.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${repo.store.description}`);
   } else {
     try {
-      ids = [(await repo.resolve(ref)).id];
+      // An untrusted id is judged (and reported FAILED) by verifyAll, as every backup of 'all' is.
+      ids = [(await repo.resolve(ref, [], { allowUntrusted: true })).id];
     } catch (err) {
       // A named backup whose complete.json is damaged gets its "<id>  FAILED" line like any other.
       if (!(err instanceof StrongboxError) || err.code !== "VERIFY" || !isBackupId(ref)) throw err;
       ids = [ref];
     }
   }
-  await withRepositoryLock(ctx, "verify", () => runJob(ctx, "verify", o.job ?? "verify", () => verifyAll(ctx, repo, ids, ref, identities), { notify: Boolean(o.job) }));
+  await withRepositoryLock(ctx, "verify", () => runJob(ctx, "verify", o.job ?? "verify", () => verifyAll(ctx, repo, ids, ref, identities, trust), { notify: Boolean(o.job) }));
 }
 
-async function verifyAll(ctx: CommandContext, repo: Repository, ids: string[], ref: string, identities: Identity[]): Promise<JobResult> {
+async function verifyAll(ctx: CommandContext, repo: Repository, ids: string[], ref: string, identities: Identity[], trust: TrustOptions): Promise<JobResult> {
   const config = ctx.config();
   const outcomes: VerifyOutcome[] = [];
   let hardFailure: StrongboxError | undefined;
   for (const id of ids) {
     try {
+      // The verdict restore would reach: an untrusted backup is FAILED with its reason (exit 3).
+      await repo.checkTrusted(id, trust);
       const rec = await repo.readComplete(id);
       const manifest = await repo.readManifest(rec, identities);
       const sources = await forEachSource({

@@ -100,6 +100,9 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   const file_ = result.data!.encryption.identity_file;
   const exposed = file_ ? exposedSecretFile(file_) : undefined;
   if (exposed) warnings.push(`encryption.identity_file: ${exposed}`);
+  const signingKey = result.data!.signing?.key_file;
+  const keyExposed = signingKey ? exposedSecretFile(signingKey) : undefined;
+  if (keyExposed) warnings.push(`signing.key_file: ${keyExposed}`);
   WARNINGS.set(result.data!, warnings);
   return result.data!;
 }

@@ -1,5 +1,5 @@
 /** The commented sample config that `strongbox init` writes; it validates as written. */
-export function sampleConfig(o: { recipient: string; identityFile: string; repository: string; files: { name: string; path: string }[] }): string {
+export function sampleConfig(o: { recipient: string; identityFile: string; repository: string; files: { name: string; path: string }[]; signing?: { keyFile: string; publicKey: string } }): string {
   const sources = o.files.map((f) => `  - name: ${f.name}\n    type: files\n    path: ${f.path}\n    exclude: ["**/*.tmp"]`).join("\n");
   return `# strongbox configuration (format: see README.md, "Config reference").
 # Values may use \${ENV_VAR}; any secret may instead be read from a file with <key>_file.
@@ -32,7 +32,7 @@ encryption:
   # identity_passphrase_file: /run/secrets/identity-passphrase   # when identity_file is passphrase-protected
   #                                     # (or set STRONGBOX_IDENTITY_PASSPHRASE)
 
-compression: zstd        # zstd (default) | gzip | none, optional level: "zstd:3"
+${o.signing ? signingSection(o.signing) : ""}compression: zstd        # zstd (default) | gzip | none, optional level: "zstd:3"
 
 sources:
 ${sources}
@@ -42,5 +42,22 @@ ${sources}
 
 # retention: { keep_last: 3, keep_daily: 7, keep_weekly: 4, keep_monthly: 12 }
 # audit_log: /var/log/strongbox/audit.jsonl
+`;
+}
+
+/** Signed backups (README, "Signed backups"): init writes a key and trusts it. */
+function signingSection(s: { keyFile: string; publicKey: string }): string {
+  return `signing:
+  # The backup host signs each backup's complete.json with this key (a drill host signs its reports).
+  # strongbox keygen --signing -o FILE makes one; hosts that only read need no key_file.
+  key_file: ${s.keyFile}
+  # Only backups signed by one of these keys count; anything else is UNTRUSTED (never latest, never
+  # counted by retention). Rotate: add the new key, then give the old one valid_before.
+  trusted:
+    - key: "${s.publicKey}"
+      # valid_after: "2026-01-01T00:00:00Z"
+      # valid_before: "2027-01-01T00:00:00Z"
+  # allow_unsigned_before: "2026-12-01T00:00:00Z"   # migration: trust unsigned backups the store dated before this
+
 `;
 }

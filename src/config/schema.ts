@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { recipientProblem } from "../crypto/age-keys.js";
+import { parsePublicKeyLine } from "../crypto/ssh-signature.js";
 import { parsePgUrl } from "../sources/postgres/url.js";
 import { parseDuration } from "./duration.js";
 import { isValidTimezone } from "../scheduler/cron.js";
@@ -77,6 +78,37 @@ const timeout = (what: string) => duration(what).refine((v) => (parseDuration(v)
 
 /** A notification target (SPEC §9); a schedule job may carry its own list. */
 export const notifyEntry = z.object({ type: z.enum(["healthchecks", "webhook"]), url: urlString("url", ["http:", "https:"]) }).strict();
+
+const isoTime = (what: string) =>
+  z
+    .string({ invalid_type_error: `${what} must be an ISO 8601 UTC time in quotes, e.g. "2026-12-01T00:00:00Z"` })
+    .refine((v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/.test(v) && !Number.isNaN(Date.parse(v)), `${what} must be an ISO 8601 UTC time, e.g. 2026-12-01T00:00:00Z`);
+
+/** Signed backups: the key this host signs with, the keys it trusts (rotation: each with a period), the migration cut-off. */
+const signing = z
+  .object({
+    key_file: nonEmpty("key_file").optional(),
+    trusted: z
+      .array(
+        z
+          .object({
+            key: z.string({ required_error: "key is required" }).superRefine((v, ctx) => {
+              try {
+                parsePublicKeyLine(v);
+              } catch (err) {
+                ctx.addIssue({ code: "custom", message: `is not an Ed25519 SSH public key: ${(err as Error).message}` });
+              }
+            }),
+            valid_after: isoTime("valid_after").optional(),
+            valid_before: isoTime("valid_before").optional(),
+          })
+          .strict()
+          .refine((t) => !t.valid_after || !t.valid_before || Date.parse(t.valid_after) < Date.parse(t.valid_before), { message: "valid_after must be before valid_before" }),
+      )
+      .default([]),
+    allow_unsigned_before: isoTime("allow_unsigned_before").optional(),
+  })
+  .strict();
 
 export const configSchema = z
   .object({
@@ -163,6 +195,7 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    signing: signing.optional(),
     notify: z.array(notifyEntry).default([]),
     audit_log: nonEmpty("audit_log").optional(),
     lock_dir: nonEmpty("lock_dir").optional(),

@@ -8,7 +8,9 @@ import { describeError, StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { drainObject, forEachSource } from "../pipeline/run-restore.js";
 import { keys, newBackupId } from "../repository/layout.js";
-import type { Repository } from "../repository/repository.js";
+import type { Repository, TrustOptions } from "../repository/repository.js";
+import { drillSigningKey, signWith } from "../crypto/signing.js";
+import { DRILL_NAMESPACE } from "../crypto/ssh-signature.js";
 import type { Check } from "../sources/source.js";
 import { VERSION } from "../version.js";
 import { backupAgeCheck, runSqlCheck } from "./checks.js";
@@ -32,6 +34,8 @@ export async function runDrill(o: {
   ref: string;
   log: Logger;
   now?: () => Date;
+  /** An explicit id of an untrusted backup: refused (exit 3) unless allowUntrusted. */
+  trust?: TrustOptions;
 }): Promise<DrillReport> {
   const now = o.now ?? (() => new Date());
   const started = now();
@@ -39,12 +43,16 @@ export async function runDrill(o: {
   const durations: Record<string, number> = {};
   const lap = (name: string, since: number) => (durations[name] = Number(((Date.now() - since) / 1000).toFixed(3)));
 
-  // Only trusted backups are picked (latest, random) or judge the newest backup's age: an untrusted
-  // one claiming 2099 would otherwise make every age check pass.
-  const backups = (await o.repo.listBackups()).filter((b) => b.complete && !b.untrusted?.length);
-  if (backups.length === 0 && (o.ref === "latest" || o.ref === "random")) throw new StrongboxError("NOT_FOUND", `no complete backup in ${o.repo.store.description} to drill`);
+  // Read first: a drill host whose key cannot be read fails before it restores anything.
+  const signer = drillSigningKey(o.config);
+  // An untrusted backup (unsigned, forged, dated wrongly) is never latest or random, nor the newest for max_backup_age.
+  const complete = (await o.repo.listBackups()).filter((b) => b.complete);
+  if (complete.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${o.repo.store.description} to drill`);
+  const backups = complete.filter((b) => !b.untrusted?.length);
+  if (backups.length === 0 && (o.ref === "latest" || o.ref === "random")) throw new StrongboxError("NOT_FOUND", `no trusted complete backup in ${o.repo.store.description} to drill (${complete.length} untrusted: see 'strongbox list')`);
   const chosen =
     o.ref === "latest" ? backups[0].id : o.ref === "random" ? backups[randomInt(backups.length)].id : o.ref;
+  if (chosen === o.ref) await o.repo.checkTrusted(chosen, o.trust);
   const rec = await o.repo.readComplete(chosen);
   const drillId = newBackupId(started);
   o.log.info(`drill ${drillId}: restoring backup ${rec.id} into scratch space`);
@@ -150,8 +158,12 @@ export async function runDrill(o: {
     restore_mb_per_s: Number((stored / 1e6 / Math.max(durations.restore, 0.001)).toFixed(2)),
     restore_bytes_per_s: Math.round(stored / Math.max(durations.restore, 0.001)),
   };
+  const body = Buffer.from(JSON.stringify(report, null, 2) + "\n");
   try {
-    await o.repo.store.put(keys.drill(drillId), Readable.from([Buffer.from(JSON.stringify(report, null, 2) + "\n")]));
+    // The signature first, so a report that is there always has it; list and prune count only signed reports when signing is configured.
+    if (signer) await o.repo.store.put(keys.drillSig(drillId), Readable.from([signWith(signer, DRILL_NAMESPACE, body)]));
+    else if (o.config.signing) o.log.warn(`drill report ${keys.drill(drillId)} is unsigned (no signing.key_file on this host): list and prune will not count it`);
+    await o.repo.store.put(keys.drill(drillId), Readable.from([body]));
   } catch (err) {
     o.log.warn(`could not store the drill report under drills/: ${describeError(err)}`);
   }

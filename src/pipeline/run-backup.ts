@@ -6,6 +6,8 @@ import { pipeline as pipelineCb } from "node:stream";
 import type { Config } from "../config/schema.js";
 import { parseRecipient } from "../crypto/age-keys.js";
 import { createSealStream } from "../crypto/object-streams.js";
+import { backupSigningKey, signWith } from "../crypto/signing.js";
+import { BACKUP_NAMESPACE } from "../crypto/ssh-signature.js";
 import { StrongboxError, wrapError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Progress } from "../progress.js";
@@ -61,6 +63,8 @@ export async function runBackup(o: {
   const started = now();
   const id = newBackupId(started);
   const recipients = o.config.encryption.recipients.map((r) => parseRecipient(r)!);
+  // Read before anything is stored: a backup that could not be signed would be untrusted everywhere.
+  const signer = backupSigningKey(o.config);
   const compression = parseCompression(o.config.compression);
   const objects: CompleteObject[] = [];
   const manifest: Manifest = { format: FORMAT, id, created_at: started.toISOString(), host: hostname(), sources: {} };
@@ -150,7 +154,11 @@ export async function runBackup(o: {
       }
     }
   }
-  await o.store.put(keys.complete(id), Readable.from([Buffer.from(JSON.stringify(complete, null, 2) + "\n")]), { signal: o.signal });
+  const completeBytes = Buffer.from(JSON.stringify(complete, null, 2) + "\n");
+  // The signature goes first, so complete.json stays the last write and a complete backup always has it.
+  // complete.json holds every object's SHA-256: signing its exact bytes covers the whole backup.
+  if (signer) await o.store.put(keys.completeSig(id), Readable.from([signWith(signer, BACKUP_NAMESPACE, completeBytes)]), { signal: o.signal });
+  await o.store.put(keys.complete(id), Readable.from([completeBytes]), { signal: o.signal });
   for (const c of commits) {
     // The backup is committed; a state that cannot be written only means the next backup is a full.
     try {

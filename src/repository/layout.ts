@@ -43,7 +43,11 @@ export const keys = {
   /** The encrypted manifest; compressed like the data (`.zst`/`.gz` before `.age`), uncompressed with compression: none. */
   manifest: (id: string, ext = "") => `${BACKUPS}${id}/manifest.json${ext}.age`,
   complete: (id: string) => `${BACKUPS}${id}/complete.json`,
+  /** The SSH signature (SSHSIG, namespace strongbox-backup) over complete.json's exact bytes, written just before it. */
+  completeSig: (id: string) => `${BACKUPS}${id}/complete.json.sig`,
   drill: (drillId: string) => `${DRILLS}${drillId}.json`,
+  /** The drill host's SSH signature (namespace strongbox-drill) over the report's exact bytes, written just before it. */
+  drillSig: (drillId: string) => `${DRILLS}${drillId}.json.sig`,
 };
 
 /** The backup id a key belongs to, or null. */

@@ -8,6 +8,8 @@ import type { ObjectInfo, Store } from "../stores/store.js";
 import { MANIFEST_FLOOR_BYTES, MAX_COMPLETE_BYTES, parseComplete, type CompleteRecord } from "./complete.js";
 import { BACKUPS, backupTime, DRILLS, idOfKey, isBackupId, keys, newestFirst } from "./layout.js";
 import { readManifestStream, type Manifest } from "./manifest.js";
+import { judge, type TrustPolicy } from "../crypto/signing.js";
+import { BACKUP_NAMESPACE, DRILL_NAMESPACE, MAX_SIGNATURE_BYTES } from "../crypto/ssh-signature.js";
 import { DEFAULT_CLOCK_SKEW_MS, judgeTime } from "../retention/plausible-time.js";
 import { quoteName } from "../terminal-safe.js";
 
@@ -28,12 +30,36 @@ export interface BackupListing {
   untrusted?: string[];
   /** The store's own time for complete.json (S3 LastModified, file mtime): set by the server, not the writer. */
   serverTime?: Date;
+  /**
+   * Stored well after the time it claims (retention/plausible-time.ts): what a back-dated forgery
+   * looks like, and also what a copied backup looks like. Retention never counts it unless a trusted
+   * signature vouches for the claim; it is no reason to refuse a restore (a forger can always claim
+   * "now" instead), so `latest` and explicit ids ignore it.
+   */
+  backdated?: string;
+  /** The trusted key that signed complete.json: `SHA256:… (comment)`. */
+  signedBy?: string;
+  /** Trusted, with a remark (an unsigned backup let in by signing.allow_unsigned_before). */
+  trustNote?: string;
+}
+
+/** Why retention must not count a backup: its untrusted reasons, and a back-dated claim no trusted signature vouches for. */
+export function notCounted(b: BackupListing): string[] {
+  return b.backdated ? [...(b.untrusted ?? []), b.backdated] : (b.untrusted ?? []);
+}
+
+/** restore/verify/drill of an explicit id: --allow-unsigned lets an untrusted backup through, with a warning. */
+export interface TrustOptions {
+  allowUntrusted?: boolean;
+  warn?: (message: string) => void;
 }
 
 export interface RepositoryOptions {
   /** How far a backup's claimed time may be from the store's time (retention.clock_skew). */
   clockSkewMs?: number;
   now?: () => Date;
+  /** The config's signing policy (trustPolicy(config)); absent, signatures are not checked. */
+  trust?: TrustPolicy;
 }
 
 /** Keys under backups/ that belong to no backup id (not a real UTC time): ignored, but counted. */
@@ -70,6 +96,8 @@ const MARKER_READS = 8;
 export class Repository {
   /** What the last listBackups() skipped: keys under backups/ whose first part is not a backup id. */
   ignored: IgnoredKeys = { count: 0, sample: [] };
+  /** What listBackups judged, by id: explicit-id paths reuse the record whose bytes were checked. */
+  private readonly listed = new Map<string, BackupListing>();
 
   constructor(
     readonly store: Store,
@@ -77,10 +105,10 @@ export class Repository {
   ) {}
 
   /** Every backup id with its objects, newest first; `complete` is null for incomplete ones. */
-  async listBackups(): Promise<BackupListing[]> {
+  async listBackups(only?: string): Promise<BackupListing[]> {
     const byId = new Map<string, ObjectInfo[]>();
     const ignored: IgnoredKeys = { count: 0, sample: [] };
-    for await (const o of this.store.list(BACKUPS)) {
+    for await (const o of this.store.list(only ? keys.dir(only) : BACKUPS)) {
       const id = idOfKey(o.key);
       if (!id) {
         ignored.count++;
@@ -90,7 +118,7 @@ export class Repository {
       if (!byId.has(id)) byId.set(id, []);
       byId.get(id)!.push(o);
     }
-    this.ignored = ignored;
+    if (!only) this.ignored = ignored;
     const now = (this.options.now ?? (() => new Date()))();
     const skew = this.options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS;
     // Markers are read a few at a time: a repository of thousands of backups (or of thousands of
@@ -113,9 +141,10 @@ export class Repository {
     const hasMarker = objects.some((o) => o.key === keys.complete(id));
     let complete: CompleteRecord | null = null;
     let damaged: string | undefined;
+    let raw: Buffer | undefined;
     if (hasMarker) {
       try {
-        const rec = await this.readComplete(id);
+        const rec = await this.readComplete(id, (b) => (raw = b));
         // The listing is at hand: an object complete.json promises but the store lacks (a write the
         // server acknowledged and lost) or of another size makes the backup damaged, not complete.
         const present = new Map(objects.map((o) => [o.key, o.size]));
@@ -135,9 +164,18 @@ export class Repository {
     // (A kind can be waived per backup: `backdated` is also what a copied backup looks like.)
     const serverTime = objects.find((o) => o.key === keys.complete(id))?.lastModified;
     const untrusted: string[] = [];
-    if (complete) for (const t of judgeTime(complete, serverTime, now, skew)) untrusted.push(t.reason);
+    const trust = complete && this.options.trust ? await this.judgeBackup(id, objects, raw!) : undefined;
+    if (trust && !trust.trusted) untrusted.push(trust.reason!);
+    let backdated: string | undefined;
+    if (complete) {
+      for (const t of judgeTime(complete, serverTime, now, skew)) {
+        // A trusted signature vouches for the claimed time of a backup stored later (a copy).
+        if (t.kind === "backdated") backdated = trust?.signer ? undefined : t.reason;
+        else untrusted.push(t.reason);
+      }
+    }
     // started_at is validated against the id, so the time can only refine the id's own second.
-    return {
+    const listing: BackupListing = {
       id,
       time: complete ? new Date(complete.started_at) : backupTime(id),
       objects,
@@ -145,21 +183,96 @@ export class Repository {
       ...(damaged ? { damaged } : {}),
       ...(serverTime ? { serverTime } : {}),
       ...(untrusted.length ? { untrusted } : {}),
+      ...(backdated ? { backdated } : {}),
+      ...(trust?.signer ? { signedBy: trust.signer } : {}),
+      ...(trust?.note ? { trustNote: trust.note } : {}),
     };
+    this.listed.set(id, listing);
+    return listing;
   }
 
-  /** The newest drill result per backup id, from the newest `limit` reports under drills/. */
-  async lastDrills(limit = 200): Promise<Map<string, { result: "pass" | "fail"; drill_id: string; at: string }>> {
-    const keys: string[] = [];
-    for await (const o of this.store.list(DRILLS)) if (o.key.endsWith(".json")) keys.push(o.key);
-    keys.sort().reverse();
-    const out = new Map<string, { result: "pass" | "fail"; drill_id: string; at: string }>();
-    for (const key of keys.slice(0, limit)) {
+  /** The signature verdict on one backup: complete.json's exact bytes against complete.json.sig, at the store's time of complete.json. */
+  private async judgeBackup(id: string, objects: ObjectInfo[], raw: Buffer) {
+    const sigInfo = objects.find((o) => o.key === keys.completeSig(id));
+    const storedAt = objects.find((o) => o.key === keys.complete(id))?.lastModified;
+    let signature: Buffer | null | number = null;
+    if (sigInfo && sigInfo.size > MAX_SIGNATURE_BYTES) signature = sigInfo.size;
+    else if (sigInfo) {
       try {
-        const r = JSON.parse((await readAll(await this.store.get(key), 4 * 1024 * 1024)).toString("utf8"));
-        if (typeof r.backup_id === "string" && !out.has(r.backup_id) && (r.result === "pass" || r.result === "fail")) {
-          out.set(r.backup_id, { result: r.result, drill_id: r.drill_id, at: r.finished_at });
+        signature = await this.readSignature(id);
+      } catch (err) {
+        // Listed small, read large (a store that lies, or a rewrite in between): refused all the same.
+        if (!(err instanceof StrongboxError) || err.code !== "VERIFY") throw err;
+        return { trusted: false, reason: `complete.json.sig: more than a signature may have (${MAX_SIGNATURE_BYTES} bytes); not read further` };
+      }
+    }
+    return judge(this.options.trust!, { sigName: "complete.json.sig", namespace: BACKUP_NAMESPACE, message: raw, signature, storedAt });
+  }
+
+  /** A backup's complete.json.sig (bounded), or null when it has none. */
+  async readSignature(id: string): Promise<Buffer | null> {
+    try {
+      return await readAll(await this.store.get(keys.completeSig(id)), MAX_SIGNATURE_BYTES);
+    } catch (err) {
+      if (err instanceof NotFoundError) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * An explicit id (restore <id>, verify <id>, drill <id>): a VERIFY error naming every reason when
+   * the backup is untrusted, unless opts.allowUntrusted (then a loud warning). Judged exactly as the
+   * listing judges it.
+   */
+  async checkTrusted(id: string, opts: TrustOptions = {}): Promise<void> {
+    const listing = this.listed.get(id) ?? (await this.listBackups(id)).find((b) => b.id === id);
+    const reasons = listing?.untrusted ?? [];
+    if (listing?.trustNote) opts.warn?.(`backup ${id}: ${listing.trustNote}`);
+    if (!reasons.length) return;
+    if (!opts.allowUntrusted) throw new StrongboxError("VERIFY", `backup ${id} is untrusted: ${reasons.join("; ")} (anyone with write access to the repository could have made it; --allow-unsigned uses it anyway)`);
+    opts.warn?.(`--allow-unsigned: using backup ${id} although it is UNTRUSTED (${reasons.join("; ")}): anyone with write access to the repository could have made it`);
+  }
+
+  /**
+   * The newest drill result per backup id. Reports are taken newest first by the store's own time
+   * (LastModified, which no writer sets), not by their names, which a forger chooses. Bounded: at most
+   * `limit` reports count, at most MAX_DRILL_READS are read, each at most MAX_DRILL_REPORT_BYTES. With
+   * a signing policy only reports with a valid trusted signature (namespace strongbox-drill) count, so
+   * a forged or junk report never shows "pass" and junk does not use up the count.
+   */
+  async lastDrills(limit = 200): Promise<Map<string, { result: "pass" | "fail"; drill_id: string; at: string }>> {
+    const newer = (a: ObjectInfo, b: ObjectInfo) => (b.lastModified?.getTime() ?? 0) - (a.lastModified?.getTime() ?? 0) || (a.key < b.key ? 1 : a.key > b.key ? -1 : 0);
+    let candidates: ObjectInfo[] = [];
+    for await (const o of this.store.list(DRILLS)) {
+      if (!DRILL_KEY.test(o.key) || o.size > MAX_DRILL_REPORT_BYTES) continue;
+      candidates.push(o);
+      // Memory stays bounded whatever drills/ holds: keep only the newest MAX_DRILL_READS.
+      if (candidates.length >= 2 * MAX_DRILL_READS) candidates = candidates.sort(newer).slice(0, MAX_DRILL_READS);
+    }
+    candidates = candidates.sort(newer).slice(0, MAX_DRILL_READS);
+    const out = new Map<string, { result: "pass" | "fail"; drill_id: string; at: string }>();
+    let counted = 0;
+    for (const c of candidates) {
+      if (counted >= limit) break;
+      const drillId = DRILL_KEY.exec(c.key)![1];
+      try {
+        let signature: Buffer | null = null;
+        if (this.options.trust) {
+          // The signature first: an unsigned junk report costs one small 404, not a read.
+          try {
+            signature = await readAll(await this.store.get(keys.drillSig(drillId)), MAX_SIGNATURE_BYTES);
+          } catch (err) {
+            if (!(err instanceof NotFoundError)) throw err;
+          }
         }
+        const judgeReport = (message: Buffer) => judge(this.options.trust!, { sigName: `${c.key}.sig`, namespace: DRILL_NAMESPACE, message, signature, storedAt: c.lastModified }).trusted;
+        if (this.options.trust && signature === null && !judgeReport(Buffer.alloc(0))) continue;
+        const body = await readAll(await this.store.get(c.key), MAX_DRILL_REPORT_BYTES);
+        if (this.options.trust && !judgeReport(body)) continue;
+        const r = JSON.parse(body.toString("utf8"));
+        if (!r || r.format !== "strongbox/1 drill" || r.drill_id !== drillId || typeof r.backup_id !== "string" || !isBackupId(r.backup_id) || (r.result !== "pass" && r.result !== "fail") || typeof r.finished_at !== "string") continue;
+        counted++;
+        if (!out.has(r.backup_id)) out.set(r.backup_id, { result: r.result, drill_id: drillId, at: r.finished_at.slice(0, 40) });
       } catch {
         // an unreadable report is not a reason to fail listing
       }
@@ -167,7 +280,13 @@ export class Repository {
     return out;
   }
 
-  async readComplete(id: string): Promise<CompleteRecord> {
+  /** complete.json, validated; `onRaw` gets its exact bytes (what the signature covers). */
+  async readComplete(id: string, onRaw?: (body: Buffer) => void): Promise<CompleteRecord> {
+    if (!onRaw) {
+      // The record listBackups judged (its bytes were the ones checked against the signature).
+      const seen = this.listed.get(id)?.complete;
+      if (seen) return seen;
+    }
     const key = keys.complete(id);
     let body;
     try {
@@ -177,6 +296,7 @@ export class Repository {
       if (err instanceof StrongboxError && err.code === "VERIFY") throw new StrongboxError("VERIFY", `${key}: larger than a commit marker may be (> ${MAX_COMPLETE_BYTES} bytes; corrupt or forged)`);
       throw err;
     }
+    onRaw?.(body);
     return parseComplete(body, id);
   }
 
@@ -184,7 +304,7 @@ export class Repository {
    * Resolves `latest` or an id to a complete backup. `latest` is the newest complete backup that
    * holds every source in `sources` (all backups qualify when none are named).
    */
-  async resolve(ref: string, sources: string[] = []): Promise<CompleteRecord> {
+  async resolve(ref: string, sources: string[] = [], trust: TrustOptions = {}): Promise<CompleteRecord> {
     if (ref === "latest") {
       const all = await this.listBackups();
       const holds = (b: BackupListing) => b.complete && sources.every((n) => b.complete!.sources.some((s) => s.name === n));
@@ -196,10 +316,13 @@ export class Repository {
         const why = skipped ? ` (${skipped} untrusted backup(s) skipped: see 'strongbox list')` : "";
         throw new StrongboxError("NOT_FOUND", `no ${skipped ? "trusted " : ""}complete backup ${what} in ${this.store.description}${why}`.replace("  ", " "));
       }
+      if (latest.trustNote) trust.warn?.(`backup ${latest.id}: ${latest.trustNote}`);
       return latest.complete!;
     }
     checkBackupRef(ref);
     try {
+      // Judged first: the record returned is then the one whose bytes the signature was checked against.
+      await this.checkTrusted(ref, trust);
       return await this.readComplete(ref);
     } catch (err) {
       if (err instanceof StrongboxError && err.code === "VERIFY" && err.message.includes("incomplete")) {
@@ -329,3 +452,10 @@ export function manifestLimit(object: { size: number; manifest_bytes?: number })
 export async function drain(stream: Readable): Promise<void> {
   for await (const _ of stream as AsyncIterable<Buffer>);
 }
+
+/** A drill report's key: `drills/<drill-id>.json`, the id made like a backup id. */
+const DRILL_KEY = /^drills\/(\d{8}T\d{6}Z-[0-9a-f]{6})\.json$/;
+/** A real report is a few KiB (one line per check); more is not a report. */
+const MAX_DRILL_REPORT_BYTES = 256 * 1024;
+/** Reports read at most per lastDrills(), junk included. */
+const MAX_DRILL_READS = 1000;

@@ -2,6 +2,7 @@
 // check` (a config, or a fragment of one merged into a minimal config) or `config check --schedule`.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { formatPublicKeyLine, generateSigningKey } from "../../src/crypto/ssh-signature.js";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
@@ -51,6 +52,15 @@ function materialize(c: Record<string, any>): void {
   if (c.encryption?.identity_file) c.encryption.identity_file = identityFile;
   if (c.encryption?.identity_passphrase_file) delete c.encryption.identity_passphrase_file;
   if (c.lock_dir) c.lock_dir = work;
+  if (c.signing) {
+    // A real signing key, trusted: every placeholder key line ("ssh-ed25519 AAAA… comment") becomes its public line.
+    const g = generateSigningKey();
+    if (c.signing.key_file) {
+      c.signing.key_file = join(work, `signing-${Math.random().toString(16).slice(2)}.key`);
+      writeFileSync(c.signing.key_file, g.privateKeyText, { mode: 0o600 });
+    }
+    for (const t of c.signing.trusted ?? []) t.key = formatPublicKeyLine(g.publicKey);
+  }
 }
 
 const minimal = () => ({
