@@ -122,13 +122,23 @@ function identityText(recipient: string, secret: string): string {
   return `# created: ${created}\n# public key: ${recipient}\n${secret}\n`;
 }
 
-/** Parses an age identity file (age-keygen format): comments, blank lines, AGE-SECRET-KEY-1… and AGE-SECRET-KEY-PQ-1… lines. */
+/**
+ * Parses an age identity file (age-keygen format) exactly as `age -d -i` reads it, so that a file
+ * accepted here also serves a restore by hand: lines end in LF or CRLF; a line is empty, or a comment
+ * starting with "#" in its first column, or an AGE-SECRET-KEY-1… / AGE-SECRET-KEY-PQ-1… key with
+ * nothing before or after it (age refuses an indented comment, and spaces around a key).
+ */
 export function parseIdentities(text: string, source = "identity file"): Identity[] {
   const out: Identity[] = [];
-  const lines = text.split(/\r?\n/);
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
+    const line = lines[i].replace(/\r$/, "");
     if (line === "" || line.startsWith("#")) continue;
+    if (line !== line.trim()) {
+      const what = line.trim().startsWith("#") ? "is an indented comment (age wants # in the first column)" : line.trim() === "" ? "holds only spaces (age wants an empty line)" : "has spaces around the key";
+      throw new StrongboxError("CRYPTO", `${source}: line ${i + 1} ${what}, which age refuses, so a restore by hand with age -d -i would fail: remove the spaces`);
+    }
     const kind: IdentityKind | null = line.startsWith("AGE-SECRET-KEY-PQ-1") ? "pq-hybrid" : line.startsWith("AGE-SECRET-KEY-1") ? "x25519" : null;
     let ok = kind !== null;
     if (ok) {
