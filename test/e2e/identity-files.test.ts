@@ -1,12 +1,16 @@
 // issue 22 items 3, 4 and 5: identity files are read exactly as `age -d -i` reads them, armored
 // passphrase-protected ones (age -p -a) included, and a wrong passphrase's error never reveals it.
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { inflateSync } from "node:zlib";
 import { join } from "node:path";
 import { armor, Encrypter } from "age-encryption";
 import { describe, expect, it } from "vitest";
-import { generateIdentity } from "../../src/crypto/age-keys.js";
-import { loadIdentityFile, readIdentities } from "../../src/crypto/identity-file.js";
+import { createDecryptStream } from "../../src/crypto/age.js";
+import { generateIdentity, parseIdentities } from "../../src/crypto/age-keys.js";
+import { dearmor, loadIdentityFile, readIdentities } from "../../src/crypto/identity-file.js";
 import { redact } from "../../src/secrets.js";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 
@@ -126,6 +130,33 @@ withAgeScript("armored passphrase-protected identity files (age -p -a)", () => {
     expect(v.code, v.stderr).toBe(0);
     expect(v.stdout).toMatch(/ OK\n/);
   }, 60_000);
+});
+
+describe("de-armoring by age's rules: every CCTV armor vector reaches its verdict", () => {
+  const vdir = join(import.meta.dirname, "../vectors/age");
+  const names = readdirSync(vdir).filter((n) => n.startsWith("armor_"));
+  it("holds the armor vectors", () => expect(names.length).toBe(33));
+  for (const name of names) {
+    it(name, async () => {
+      const raw = readFileSync(join(vdir, name));
+      const split = raw.indexOf("\n\n");
+      const head = raw.subarray(0, split).toString("utf8");
+      const field = (k: string) => [...head.matchAll(new RegExp(`^${k}: (.*)$`, "gm"))].map((m) => m[1]);
+      const file = field("compressed")[0] === "zlib" ? inflateSync(raw.subarray(split + 2)) : raw.subarray(split + 2);
+      const expected = field("expect")[0];
+      let verdict = "success";
+      try {
+        const bin = dearmor(file, name);
+        const ids = field("identity");
+        await pipeline(Readable.from([bin]), createDecryptStream(ids.length ? parseIdentities(ids.join("\n")) : [], field("passphrase")), async function (s: AsyncIterable<Buffer>) {
+          for await (const _ of s);
+        });
+      } catch (err) {
+        verdict = /not a valid armored age file/.test((err as Error).message) ? "armor failure" : "other failure";
+      }
+      expect(verdict).toBe(expected === "success" ? "success" : expected === "armor failure" ? "armor failure" : "other failure");
+    });
+  }
 });
 
 describe("a wrong passphrase's error never reveals it", () => {
