@@ -38,6 +38,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--pq", "hybrid post-quantum identity (AGE-SECRET-KEY-PQ-1…, recipient age1pq1…; needs age ≥ 1.3 to restore by hand)")
     .option("--passphrase", "encrypt the identity file with a passphrase (from $STRONGBOX_IDENTITY_PASSPHRASE or asked on the terminal)")
     .option("--signing", "an Ed25519 signing key instead (OpenSSH format, for signing.key_file); prints its public line for signing.trusted")
+    .option("--weak-passphrase", "with --passphrase: accept a passphrase shorter than 12 characters")
     .action(bind(async (ctx, o) => (await import("./commands/keygen.js")).keygenCommand(ctx, o)));
   const config = program.command("config").description("config file commands");
   config

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 /** Started as the process exits: kills it if it is still there after 3 s. */
 export function exitWatchdog(): void {
   try {
-    spawn("sh", ["-c", `sleep 3; kill -9 ${process.pid} 2>/dev/null`], { detached: true, stdio: "ignore" }).unref();
+    spawn("sh", ["-c", `sleep 3; kill -9 ${process.pid} 2>/dev/null`], { detached: true, stdio: "ignore", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } }).unref();
   } catch {
     // no shell: plain exit, which works unless a thread is stuck
   }

@@ -11,6 +11,24 @@ export interface KeygenOptions {
   pq?: boolean;
   /** Encrypt the identity file with a passphrase (scrypt), from the environment or a prompt. */
   passphrase?: boolean;
+  /** Accept a passphrase shorter than MIN_PASSPHRASE. */
+  weakPassphrase?: boolean;
+}
+
+/**
+ * The shortest passphrase keygen takes without --weak-passphrase. The encrypted identity may sit on
+ * backup media for years and be attacked offline at leisure: scrypt (work factor 2^18) slows each guess
+ * to ~1 s of one core, which 12 characters (even of lower-case letters only, 26^12 ≈ 10^17 guesses)
+ * puts far out of reach, and which a 6-character one (3·10^8 at most) does not.
+ */
+export const MIN_PASSPHRASE = 12;
+
+function checkPassphrase(p: string, weak: boolean | undefined): string {
+  // Never echo it, nor any part of it: only its length.
+  if (!weak && [...p].length < MIN_PASSPHRASE) {
+    throw new StrongboxError("USAGE", `keygen --passphrase: the passphrase has ${[...p].length} characters, fewer than ${MIN_PASSPHRASE} (the encrypted identity can be attacked offline for years): use a longer one, or --weak-passphrase to accept it`);
+  }
+  return p;
 }
 
 async function newIdentity(o: KeygenOptions): Promise<{ text: string; recipient: string }> {
@@ -33,7 +51,7 @@ async function keygenPassphrase(env: NodeJS.ProcessEnv): Promise<string> {
 /** Writes a new identity file (mode 0600, never over an existing file); returns the recipient. */
 export async function writeIdentityFile(path: string, o: KeygenOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const g = await newIdentity(o);
-  const content = o.passphrase ? await encryptIdentityText(g.text, await keygenPassphrase(env)) : g.text;
+  const content = o.passphrase ? await encryptIdentityText(g.text, checkPassphrase(await keygenPassphrase(env), o.weakPassphrase)) : g.text;
   try {
     await fsp.writeFile(path, content, { mode: 0o600, flag: "wx" });
   } catch (err) {

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { recipientProblem } from "../crypto/age-keys.js";
+import { MAX_HEADER } from "../crypto/age.js";
+import { recipientProblem, recipientsProblem } from "../crypto/age-keys.js";
 import { parsePublicKeyLine } from "../crypto/ssh-signature.js";
 import { parsePgUrl } from "../sources/postgres/url.js";
 import { parseDuration } from "./duration.js";
@@ -157,7 +158,11 @@ export const configSchema = z
               }
             }),
           )
-          .min(1, "at least one recipient is required"),
+          .min(1, "at least one recipient is required")
+          .superRefine((rs, ctx) => {
+            const problem = rs.every((r) => !recipientProblem(r)) && recipientsProblem(rs, MAX_HEADER);
+            if (problem) ctx.addIssue({ code: "custom", message: problem });
+          }),
         identity_file: nonEmpty("identity_file").optional(),
         identity_passphrase_file: nonEmpty("identity_passphrase_file").optional(),
       })

@@ -108,7 +108,7 @@ export async function openHeader(header: Buffer, identities: Identity[], passphr
 
 /** Decrypts an age v1 stream; fails on a wrong identity, any tampering, truncation or trailing data. */
 export function createDecryptStream(identities: Identity[], passphrases: string[] = []): Transform {
-  let headerBuf: Buffer = Buffer.alloc(0);
+  const headerBuf = new Gathered();
   let fileKey: Buffer | null = null;
   let pending: Buffer = Buffer.alloc(0);
   let opener: PayloadOpener | null = null;
@@ -143,16 +143,12 @@ export function createDecryptStream(identities: Identity[], passphrases: string[
         }
       }
       (async () => {
-        headerBuf = Buffer.concat([headerBuf, chunk]);
-        const end = findHeaderEnd(headerBuf);
-        if (end < 0) {
-          if (headerBuf.length > MAX_HEADER) throw corrupt("not an age file (no header end within 64 KiB)");
-          return;
-        }
-        fileKey = await openHeader(headerBuf.subarray(0, end), identities, passphrases);
-        const rest = headerBuf.subarray(end);
-        headerBuf = Buffer.alloc(0);
-        feed(this, rest);
+        const from = headerBuf.length;
+        const all = headerBuf.push(chunk);
+        const end = boundedHeaderEnd(all, from);
+        if (end < 0) return;
+        fileKey = await openHeader(all.subarray(0, end), identities, passphrases);
+        feed(this, all.subarray(end));
       })().then(() => cb(), cb);
     },
     flush(cb: TransformCallback) {
@@ -169,12 +165,42 @@ export function createDecryptStream(identities: Identity[], passphrases: string[
   });
 }
 
-/** Index just past the "--- <mac>\n" line, or -1 when the header is not complete yet. */
-export function findHeaderEnd(buf: Buffer): number {
+/**
+ * Index just past the "--- <mac>\n" line, or -1 when the header is not complete yet. `from`: how many
+ * bytes of `buf` an earlier call already searched (the search goes on from the line they end in).
+ */
+export function findHeaderEnd(buf: Buffer, from = 0): number {
   const head = buf.subarray(0, VERSION.length).toString("latin1");
   if (!VERSION.startsWith(head)) throw corrupt("not an age v1 file (bad version line)");
-  const mac = buf.indexOf("\n---");
+  const mac = buf.indexOf("\n---", from > 0 ? Math.max(0, buf.lastIndexOf(0x0a, from - 1)) : 0);
   if (mac < 0) return -1;
   const nl = buf.indexOf(0x0a, mac + 1);
   return nl < 0 ? -1 : nl + 1;
+}
+
+/**
+ * findHeaderEnd, refusing a header longer than MAX_HEADER whether its end has arrived or not, so
+ * that the verdict never depends on how the bytes were cut into pieces.
+ */
+export function boundedHeaderEnd(buf: Buffer, from = 0): number {
+  const end = findHeaderEnd(buf, from);
+  if (end > MAX_HEADER || (end < 0 && buf.length > MAX_HEADER)) throw corrupt("not an age file (no header end within 64 KiB)");
+  return end;
+}
+
+/** Bytes gathered piece by piece (an age header), each piece copied once: the room doubles as it fills. */
+export class Gathered {
+  private room = Buffer.alloc(0);
+  length = 0;
+  /** Adds a piece; returns everything gathered so far (valid until the next push). */
+  push(chunk: Buffer): Buffer {
+    if (this.length + chunk.length > this.room.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.length + chunk.length, 2 * this.room.length, 1024));
+      this.room.copy(grown, 0, 0, this.length);
+      this.room = grown;
+    }
+    chunk.copy(this.room, this.length);
+    this.length += chunk.length;
+    return this.room.subarray(0, this.length);
+  }
 }

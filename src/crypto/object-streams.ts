@@ -7,7 +7,7 @@
 import { Transform, type TransformCallback } from "node:stream";
 import { StrongboxError } from "../errors.js";
 import { StoredCheck } from "../pipeline/hashing.js";
-import { corrupt, findHeaderEnd, MAX_HEADER, openHeader, startFile } from "./age.js";
+import { boundedHeaderEnd, corrupt, Gathered, openHeader, startFile } from "./age.js";
 import type { Identity } from "./age-keys.js";
 import { CHUNK, NONCE_SIZE, SEALED, payloadKey } from "./age-stream.js";
 import { view, type JobReply } from "./stream-jobs.js";
@@ -31,11 +31,15 @@ class JobCutter {
   private held: Part[] = [];
   private length = 0;
   counter = 0;
-  constructor(private readonly unit: number) {}
+  /** handOver: the writer's buffers may be transferred to the worker (emptied) when they own their memory; else copied. */
+  constructor(
+    private readonly unit: number,
+    private readonly handOver = true,
+  ) {}
 
   add(b: Buffer): Part[] | undefined {
     if (!b.length) return undefined;
-    this.held.push({ b, own: b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer) });
+    this.held.push({ b, own: this.handOver && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer) });
     this.length += b.length;
     if (this.length <= JOB) return undefined;
     const jobLength = this.length - (this.length % this.unit || this.unit);
@@ -112,8 +116,9 @@ class ChunkJobs {
     private readonly op: "seal" | "open",
     private readonly pool: StreamPool,
     private readonly emit: (r: JobReply) => void,
+    handOver = true,
   ) {
-    this.cutter = new JobCutter(op === "seal" ? CHUNK : SEALED);
+    this.cutter = new JobCutter(op === "seal" ? CHUNK : SEALED, handOver);
     this.pinned = pool.pin();
   }
 
@@ -158,8 +163,15 @@ class ChunkJobs {
 
 export type SealedStream = Transform & { readonly stored: { bytes: number; sha256: string } };
 
-/** Encrypts a byte stream to age recipients; `stored` gives the size and SHA-256 of the age file once it ended. */
-export function createSealStream(recipients: string[], pool: StreamPool = streamPool()): SealedStream {
+/**
+ * Encrypts a byte stream to age recipients; `stored` gives the size and SHA-256 of the age file once it ended.
+ *
+ * The buffers written to it are copied before they go to a worker thread, and stay the writer's.
+ * `handOver: true` skips that copy: a written buffer that owns its whole memory is then transferred
+ * to the worker and EMPTIED (length 0) in the writer's hands. Only for writers that never touch a
+ * buffer again once written (the backup pipeline's sources and compressors).
+ */
+export function createSealStream(recipients: string[], pool: StreamPool = streamPool(), o: { handOver?: boolean } = {}): SealedStream {
   if (recipients.length === 0) throw new StrongboxError("CRYPTO", "no age recipients configured");
   let bytes = 0;
   let sha256: string | undefined;
@@ -168,11 +180,16 @@ export function createSealStream(recipients: string[], pool: StreamPool = stream
     bytes += b.length;
     t.push(b);
   };
-  const jobs = new ChunkJobs("seal", pool, (r) => {
-    if (r.failure) throw new StrongboxError("CRYPTO", `age: sealing failed (${r.failure})`);
-    if (r.out.byteLength) out(view(r.out));
-    if (r.sha256) sha256 = r.sha256;
-  });
+  const jobs = new ChunkJobs(
+    "seal",
+    pool,
+    (r) => {
+      if (r.failure) throw new StrongboxError("CRYPTO", `age: sealing failed (${r.failure})`);
+      if (r.out.byteLength) out(view(r.out));
+      if (r.sha256) sha256 = r.sha256;
+    },
+    o.handOver ?? false,
+  );
   const start = async () => {
     const file = await startFile(recipients);
     out(file.header);
@@ -217,13 +234,16 @@ export interface StoredObject {
 }
 
 /**
- * Stored bytes → plaintext. Fails unless the object has exactly the size and SHA-256 that
+ * Stored bytes → plaintext. The buffers written to it are handed over to a worker thread (emptied)
+ * when they own their whole memory: feed it only buffers nobody reads afterwards (a store's response).
+ * Fails unless the object has exactly the size and SHA-256 that
  * complete.json records and every age chunk, the last one included, authenticates.
  */
 export function createOpenStream(object: StoredObject, identities: Identity[], onBytes?: (n: number) => void, pool: StreamPool = streamPool()): Transform {
   // Size here, SHA-256 where the jobs run: the last job's answer carries it, and it is checked
   // before that job's plaintext (the end of the object) is released.
   const check = new StoredCheck(object, { hashed: false });
+  const gathered = new Gathered();
   let head: Buffer | undefined = Buffer.alloc(0);
   let headerBytes: Buffer | undefined;
   let fileKey: Buffer | undefined;
@@ -234,17 +254,15 @@ export function createOpenStream(object: StoredObject, identities: Identity[], o
   });
   /** Until the payload starts: gather the header and the nonce. */
   const gather = async (chunk: Buffer) => {
-    head = Buffer.concat([head!, chunk]);
     if (!fileKey) {
-      const end = findHeaderEnd(head);
-      if (end < 0) {
-        if (head.length > MAX_HEADER) throw corrupt("not an age file (no header end within 64 KiB)");
-        return;
-      }
-      fileKey = await openHeader(head.subarray(0, end), identities);
-      headerBytes = Buffer.from(head.subarray(0, end));
-      head = head.subarray(end);
-    }
+      const from = gathered.length;
+      const all = gathered.push(chunk);
+      const end = boundedHeaderEnd(all, from);
+      if (end < 0) return;
+      fileKey = await openHeader(all.subarray(0, end), identities);
+      headerBytes = Buffer.from(all.subarray(0, end));
+      head = all.subarray(end);
+    } else head = Buffer.concat([head!, chunk]);
     if (head.length < NONCE_SIZE) return;
     jobs.key = payloadKey(fileKey, head.subarray(0, NONCE_SIZE));
     jobs.prefix = Buffer.concat([headerBytes!, head.subarray(0, NONCE_SIZE)]);
@@ -266,7 +284,7 @@ export function createOpenStream(object: StoredObject, identities: Identity[], o
       (async () => {
         // As the stored bytes are checked before they are decrypted: size and SHA-256 first.
         check.finish();
-        if (!fileKey) throw corrupt(head!.length ? "file truncated inside the header" : "empty file, not an age file");
+        if (!fileKey) throw corrupt(gathered.length ? "file truncated inside the header" : "empty file, not an age file");
         if (!jobs.key) throw corrupt("file truncated before the payload");
         await jobs.end();
         check.requireDigest();

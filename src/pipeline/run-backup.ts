@@ -72,7 +72,8 @@ export async function runBackup(o: {
   /** compress? → age → hash → store; returns what complete.json records for the object. */
   const storeObject = async (key: string, stream: Readable, compress: boolean | Compression, signal = o.signal): Promise<CompleteObject> => {
     const stages = compress ? [createCompressor(compress === true ? compression : compress)] : [];
-    const sealed = createSealStream(recipients);
+    // handOver: the sources' and compressors' buffers are never touched once passed on, so they go to the worker uncopied.
+    const sealed = createSealStream(recipients, undefined, { handOver: true });
     await storeStream(o.store, key, [stream, ...stages, sealed], signal);
     return { key, size: sealed.stored.bytes, sha256: sealed.stored.sha256 };
   };

@@ -1,4 +1,4 @@
-// keygen --pq / --passphrase, init --pq, mixed X25519 + hybrid recipients, passphrase-protected identity files,
+// keygen --pq / --passphrase, init --pq, mixed X25519 + hybrid recipients refused, passphrase-protected identity files,
 // recipient validation at config check, and doctor's identity report — through the real CLI on a local repository.
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -61,25 +61,34 @@ describe("recipients at config check", () => {
   });
 });
 
-describe("a backup to X25519 + hybrid recipients, restored with either kind, or with a passphrase-protected identity", async () => {
+describe("a backup to two hybrid recipients, restored with either, or with a passphrase-protected identity", async () => {
   const data = tempDir("data");
   writeFileSync(join(data, "a.txt"), "post-quantum\n".repeat(1000));
   const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
   const pq = await generatePqIdentity();
+  const pq2 = await generatePqIdentity();
   const pqFile = join(repo.dir, "pq.txt");
   writeFileSync(pqFile, pq.text, { mode: 0o600 });
-  const both = repo.write((c) => (c.encryption.recipients = [repo.recipient, pq.recipient]));
+  const pq2File = join(repo.dir, "pq2.txt");
+  writeFileSync(pq2File, pq2.text, { mode: 0o600 });
+  const two = repo.write((c) => ((c.encryption.recipients = [pq.recipient, pq2.recipient]), (c.encryption.identity_file = pqFile)));
   let id = "";
 
+  it("X25519 and hybrid recipients mixed: backup refuses the config (exit 2)", async () => {
+    const r = await runCli(["-c", repo.write((c) => (c.encryption.recipients = [repo.recipient, pq.recipient])), "backup", "now"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/mixes post-quantum/);
+  });
+
   it("backs up to both recipients", async () => {
-    const r = await runCli(["-c", both, "backup", "now"]);
+    const r = await runCli(["-c", two, "backup", "now"]);
     expect(r.code).toBe(0);
     id = /^\S+/.exec(r.stdout)![0];
     expect(id).not.toBe("");
   });
 
-  it("verifies with the X25519 identity and with the hybrid identity", async () => {
-    for (const cfg of [both, repo.write((c) => ((c.encryption.recipients = [repo.recipient, pq.recipient]), (c.encryption.identity_file = pqFile)))]) {
+  it("verifies with either hybrid identity", async () => {
+    for (const cfg of [two, repo.write((c) => ((c.encryption.recipients = [pq.recipient, pq2.recipient]), (c.encryption.identity_file = pq2File)))]) {
       const r = await runCli(["-c", cfg, "verify", id]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain(`${id}  OK`);

@@ -4,6 +4,21 @@ import { Transform, type Readable } from "node:stream";
 import { StrongboxError } from "../../errors.js";
 import { redact } from "../../secrets.js";
 
+/**
+ * What a child (pg_dump, pg_restore, pg_dumpall, psql) inherits of strongbox's environment: where
+ * programs and home are, locale and time zone, the temporary directory, libpq's own PG* variables
+ * (PGPASSWORD, PGPASSFILE, PGSSL*, PGSERVICE… as the operator set them) and Kerberos' for GSSAPI.
+ * Nothing else: STRONGBOX_IDENTITY_PASSPHRASE, S3 keys, DATABASE_URL and every other secret stay here.
+ */
+const INHERITED = /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|TZ|TZDIR|TMPDIR|LC_[A-Z_]+|PG[A-Z_]+|KRB5CCNAME|KRB5_CONFIG|KRB5_KTNAME|KRB5_CLIENT_KTNAME)$/;
+
+/** The environment of a child: the inherited variables, then `extra` (the connection's PG* variables). */
+export function childEnv(extra: Record<string, string> = {}, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(from)) if (v !== undefined && INHERITED.test(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
 /** Children still running, so an interrupted job can stop them before it cleans up. */
 const live = new Set<ChildProcess>();
 
@@ -50,7 +65,7 @@ export function spawnDataStream(
   env: Record<string, string>,
   o: { magic?: Buffer } = {},
 ): Readable {
-  const child = spawn(path, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(path, args, { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   track(child);
   const stderr = tail(child);
   const exited = new Promise<ChildResult>((resolve) => {
@@ -103,7 +118,7 @@ export function runWithInput(tool: string, path: string, args: string[], env: Re
     const [cmd, argv] = diesWithParent(path, args);
     const stdio: ("pipe" | "ignore" | number)[] = [input ? "pipe" : "ignore", "pipe", "pipe"];
     if (o.fd !== undefined) stdio.push(o.fd);
-    const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio });
+    const child = spawn(cmd, argv, { env: childEnv(env), stdio });
     track(child);
     const stderr = tail(child);
     let stdout = "";

@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { StrongboxError } from "../../errors.js";
+import { childEnv } from "./child-stream.js";
 
 const run = promisify(execFile);
 
@@ -14,7 +15,7 @@ export interface PgTool {
 
 async function probe(path: string): Promise<PgTool | null> {
   try {
-    const { stdout } = await run(path, ["--version"], { timeout: 10_000 });
+    const { stdout } = await run(path, ["--version"], { timeout: 10_000, env: childEnv() });
     const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
     if (!m) return null;
     return { path, version: m[2] !== undefined ? `${m[1]}.${m[2]}` : m[1], major: Number(m[1]) };
