@@ -154,7 +154,8 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
     await storeStream(dest.writer, key, [await source.getChecked(rec, key), new PassThrough({ highWaterMark: 1024 * 1024 })], o.signal);
   };
   /** complete.json, byte for byte the source's, last: false when the destination already has one. */
-  const commit = async (rec: CompleteRecord, raw: Buffer): Promise<boolean> => {
+  /** complete.json (and its signature) written: how many objects that was, or 0 when the destination already had a complete.json. */
+  const commit = async (rec: CompleteRecord, raw: Buffer): Promise<number> => {
     // The signature before complete.json, as a backup writes them (none for an unsigned backup).
     const sig = await source.readSignature(rec.id);
     if (sig) {
@@ -166,10 +167,10 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
     }
     try {
       await dest.writer.put(keys.complete(rec.id), Readable.from([raw]), { signal: o.signal });
-      return true;
+      return sig ? 2 : 1;
     } catch (err) {
       if (!exists(err)) throw err;
-      return false;
+      return 0;
     }
   };
 
@@ -205,8 +206,9 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
       bytes += obj.size;
     }
     if (markerThere && already === rec.objects.length) return "skipped";
-    if (!markerThere && !(await commit(rec, raw))) throw new StrongboxError("VERIFY", `complete.json of ${id} appeared in the destination during the copy: check it (verify ${id} there)`);
-    return { objects: rec.objects.length + 1, bytes, ...(already ? { already } : {}) };
+    const committed = markerThere ? 0 : await commit(rec, raw);
+    if (!markerThere && !committed) throw new StrongboxError("VERIFY", `complete.json of ${id} appeared in the destination during the copy: check it (verify ${id} there)`);
+    return { objects: rec.objects.length + committed, bytes, ...(already ? { already } : {}) };
   };
 
   /** A destination that cannot be read (writer role only): its refusals to overwrite are all it says. */
@@ -228,11 +230,12 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
         `the destination already holds ${there.length} of the ${rec.objects.length} objects of ${rec.id} (${there[0]}${there.length > 1 ? ", …" : ""}), which the --to config cannot read to check: not committed. Add the destination's reader credentials to it (copy then checks them by SHA-256 and completes the backup), or remove the partial backup there`,
       );
     }
-    if (!(await commit(rec, raw))) {
+    const committed = await commit(rec, raw);
+    if (!committed) {
       if (!there.length) throw new StrongboxError("VERIFY", `the destination already holds a complete.json for ${rec.id} but none of its objects: not copied (check the destination)`);
       return "skipped";
     }
-    return { objects: rec.objects.length + 1, bytes, ...(there.length ? { already: there.length, unchecked: there.length } : {}) };
+    return { objects: rec.objects.length + committed, bytes, ...(there.length ? { already: there.length, unchecked: there.length } : {}) };
   };
 
   const outcome = await withRepositoryLock(ctx, "copy", () => runJob(ctx, "copy", "copy", run, { notify: false }));

@@ -25,7 +25,7 @@ async function backupNow(repo: TestRepo): Promise<string> {
   return JSON.parse(r.stdout).id;
 }
 
-const listJson = async (repo: TestRepo) => JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout) as { id: string; kind: string; untrusted?: string[] }[];
+const listJson = async (repo: TestRepo) => JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout) as { id: string; kind: string; untrusted?: string[]; backdated?: string }[];
 
 /** doctor --json prints its findings first (then, when something failed, the error object). */
 const doctorFindings = (stdout: string) =>
@@ -66,19 +66,23 @@ describe.each(backends)("forged backups cannot steer prune ($name)", ({ s3: fixt
     const listed = await listJson(repo);
     expect(listed).toHaveLength(23);
     for (const id of future) expect(listed.find((b) => b.id === id)?.untrusted, id).toEqual([expect.stringMatching(/^claims \S+, in the future of the store's clock \(stored at /)]);
-    expect(listed.find((b) => b.id === backdated)?.untrusted).toEqual([expect.stringMatching(/^back-dated: stored at \S+, claims /)]);
+    // Back-dated is a retention concern only (a copy looks the same): not counted, not untrusted.
+    expect(listed.find((b) => b.id === backdated)?.untrusted).toBeUndefined();
+    expect(listed.find((b) => b.id === backdated)?.backdated).toMatch(/^back-dated: stored at \S+, claims /);
     for (const id of [full, diff]) expect(listed.find((b) => b.id === id)?.untrusted, id).toBeUndefined();
     const text = await runCli(["-c", repo.configFile, "list"]);
     expect(text.code).toBe(0);
-    for (const id of forged) expect(text.stdout).toMatch(new RegExp(`^${id} \\(UNTRUSTED\\)`, "m"));
+    for (const id of future) expect(text.stdout).toMatch(new RegExp(`^${id} \\(UNTRUSTED\\)`, "m"));
+    expect(text.stdout).toMatch(new RegExp(`^${backdated} \\(NOT COUNTED\\)`, "m"));
     expect(text.stdout).toMatch(new RegExp(`^${diff}\\s`, "m"));
     expect(text.stdout).toMatch(new RegExp(`^99991231T235959Z-ffffff: untrusted, not counted by retention nor picked as latest: claims 9999-12-31T23:59:59`, "m"));
 
     // doctor flags them too.
     const doc = await runCli(["-c", repo.configFile, "--json", "doctor"]);
     const f = doctorFindings(doc.stdout);
-    expect(f["untrusted backups"]).toMatch(/^warn: 21 not counted by retention nor picked as latest .*99991231T235959Z-ffffff \(claims 9999/);
-    expect(f.backups).toBe(`ok: 2 trusted complete backup(s), newest ${diff}`);
+    expect(f["back-dated backups"]).toMatch(new RegExp(`^warn: 1 stored long after the time they claim.*${backdated}`));
+    expect(f["untrusted backups"]).toMatch(/^warn: 20 not counted by retention nor picked as latest .*99991231T235959Z-ffffff \(claims 9999/);
+    expect(f.backups).toBe(`ok: 3 trusted complete backup(s), newest ${diff}`); // the back-dated one is not counted by retention, but not untrusted
 
     // prune with the audit's policy, then with keep_last 1: exit 0, nothing deleted.
     for (const retention of [AUDIT, { keep_last: 1 }]) {

@@ -50,7 +50,7 @@ describe("signed backups: a forger without the signing key", () => {
 
     const l = await runCli(["-c", repo.configFile, "list"]);
     expect(l.stdout).toMatch(new RegExp(`^${evil.id} \\(UNTRUSTED\\)`, "m"));
-    expect(l.stdout).toContain(`${evil.id}: UNTRUSTED: unsigned (no complete.json.sig)`);
+    expect(l.stdout).toContain(`${evil.id}: untrusted, not counted by retention nor picked as latest: unsigned (no complete.json.sig)`);
     const lj = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout);
     expect(lj).toMatchObject([
       { id: evil.id, complete: true, untrusted: ["unsigned (no complete.json.sig)"] },
@@ -189,7 +189,7 @@ describe("signed backups: a forger without the signing key", () => {
     expect(readFileSync(join(out, "assets", "a.txt"), "utf8")).toBe("legacy\n");
     // Without the cut-off, the old unsigned backup is untrusted too: latest finds nothing trusted.
     const strict = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", tempDir("strict")]);
-    expect(strict.stderr).toMatch(/no trusted complete backup .*\(2 untrusted: see 'strongbox list'\)/);
+    expect(strict.stderr).toMatch(/no trusted complete backup .*\(2 untrusted backup\(s\) skipped: see 'strongbox list'\)/);
     expect(strict.code).toBe(1);
   });
 

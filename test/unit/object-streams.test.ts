@@ -156,6 +156,10 @@ describe("stored-bytes hashes: the hash never comes from part of an object", () 
 
   it("a crypto worker replaced between two jobs of one seal fails the seal; it never records a digest of part of the object", async () => {
     const pool = new StreamPool();
+    const slots = (pool as unknown as { slots: ({ worker: { terminate(): Promise<number> }; pending: Map<number, unknown> } | undefined)[] }).slots;
+    const until = async (cond: () => boolean) => {
+      while (!cond()) await new Promise((r) => setTimeout(r, 5));
+    };
     const id = generateIdentity();
     const s = createSealStream([id.recipient], pool);
     s.on("data", () => {});
@@ -164,9 +168,11 @@ describe("stored-bytes hashes: the hash never comes from part of an object", () 
       s.on("error", reject);
     });
     s.write(randomBytes(2 << 20));
-    await sleep(300); // the first job has answered; the worker is idle
-    await (pool as unknown as { slots: { worker: { terminate(): Promise<number> } }[] }).slots[0].worker.terminate(); // a crash, an OOM
-    await sleep(50);
+    // Conditions, not durations (a loaded machine answers late): the first job has answered, the worker is idle.
+    await until(() => slots[0] !== undefined && slots[0].pending.size === 0);
+    await slots[0]!.worker.terminate(); // a crash, an OOM
+    // The pool drops the slot on the worker's exit event; the next job then starts a new worker.
+    await until(() => slots[0] === undefined);
     s.end(randomBytes(2 << 20));
     await expect(ended).rejects.toThrow(/running SHA-256 of this object was lost/);
   });
