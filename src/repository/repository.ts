@@ -226,6 +226,9 @@ export class Repository {
    */
   async checkTrusted(id: string, opts: TrustOptions = {}): Promise<void> {
     const listing = this.listed.get(id) ?? (await this.listBackups(id)).find((b) => b.id === id);
+    // A damaged marker was never judged (its signature is not checked): it is refused as damaged,
+    // never read again and used unjudged.
+    if (listing?.damaged) throw new StrongboxError("VERIFY", listing.damaged);
     const reasons = listing?.untrusted ?? [];
     if (listing?.trustNote) opts.warn?.(`backup ${id}: ${listing.trustNote}`);
     if (!reasons.length) return;
@@ -286,6 +289,14 @@ export class Repository {
       // The record listBackups judged (its bytes were the ones checked against the signature).
       const seen = this.listed.get(id)?.complete;
       if (seen) return seen;
+      if (this.options.trust) {
+        // With a signing policy only judged bytes are ever used: a marker the listing found damaged
+        // or absent is not read again (a forger could swap it in between, or it was never judged).
+        const listing = this.listed.get(id) ?? (await this.listBackups(id)).find((b) => b.id === id);
+        if (listing?.complete) return listing.complete;
+        if (listing?.damaged) throw new StrongboxError("VERIFY", listing.damaged);
+        throw new StrongboxError("VERIFY", `backup ${id} is incomplete (no complete.json): it never finished, or is being written`);
+      }
     }
     const key = keys.complete(id);
     let body;
