@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { PassThrough, pipeline as pipelineCb, type Readable } from "node:stream";
 import { createOpenStream } from "../crypto/object-streams.js";
 import { algorithmFromKey, createDecompressor } from "../pipeline/compress.js";
@@ -41,6 +42,8 @@ export interface BackupListing {
   signedBy?: string;
   /** Trusted, with a remark (an unsigned backup let in by signing.allow_unsigned_before). */
   trustNote?: string;
+  /** SHA-256 (hex) of the complete.json bytes that were judged: a later read of other bytes is not these. */
+  completeSha256?: string;
 }
 
 /** Why retention must not count a backup: its untrusted reasons, and a back-dated claim no trusted signature vouches for. */
@@ -186,6 +189,7 @@ export class Repository {
       ...(backdated ? { backdated } : {}),
       ...(trust?.signer ? { signedBy: trust.signer } : {}),
       ...(trust?.note ? { trustNote: trust.note } : {}),
+      ...(complete && raw ? { completeSha256: createHash("sha256").update(raw).digest("hex") } : {}),
     };
     this.listed.set(id, listing);
     return listing;

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { keys } from "../../src/repository/layout.js";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { signedRepo } from "../helpers/signing.js";
 import { forgeBackup, writerStore } from "../helpers/forge-store.js";
 
@@ -68,5 +68,28 @@ describe("audit20: trust covers what a restore really reads", () => {
     const r = await runCli(["-c", repo.configFile, "restore", evil.id, "--to-dir", out]);
     expect(r.code).toBe(3);
     expect(existsSync(join(out, "assets", "a.txt"))).toBe(false);
+  });
+
+  it("copy <differential> does not carry along a base a forger overwrote (untrusted): the differential is NOT COPIED, exit 3", async () => {
+    const data = dataDir("copy-real", { "a.txt": "real\n", "big.txt": "x".repeat(100_000) });
+    const { repo } = await signedRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }] });
+    repo.config.state_dir = join(repo.dir, "state");
+    repo.config.lock_dir = repo.dir;
+    repo.write();
+    const full = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+    const baseId = JSON.parse(full.stdout).id;
+    writeFileSync(join(data, "b.txt"), "second\n");
+    const diff = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+    const d = JSON.parse(diff.stdout);
+    expect(d.sources[0].base, diff.stderr).toBe(baseId);
+    unlinkSync(join(repo.dir, "repository", keys.complete(baseId)));
+    await forgeBackup(writerStore(repo), repo.recipient, { id: baseId, files: { assets: dataDir("copy-evil", { "a.txt": "evil\n" }) } });
+
+    const dest = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
+    const c = await runCli(["-c", repo.configFile, "copy", d.id, "--to", dest.configFile]);
+    expect(c.stdout).toMatch(new RegExp(`${baseId}  NOT COPIED: untrusted`));
+    expect(c.stdout).toMatch(new RegExp(`${d.id}  NOT COPIED: its base ${baseId} cannot be copied`));
+    expect(c.code).toBe(3);
+    expect(existsSync(join(dest.dir, "repository", keys.complete(baseId)))).toBe(false);
   });
 });
