@@ -105,9 +105,14 @@ describe("signature verdicts (complete.json.sig) in listBackups and for explicit
     expect(migrated.trustNote).toMatch(/^unsigned, trusted because the store dated it .*before signing\.allow_unsigned_before/);
     const [after] = await new Repository(new LocalDirStore(root), { trust: policy([{ key: good }], earlier) }).listBackups(unsigned);
     expect(after.untrusted).toEqual(["unsigned (no complete.json.sig)"]);
-    // A bad signature is never excused by the migration cut-off.
+    // A bad signature next to a complete.json the store dated after the cut-off is never excused;
+    // before it, the cut-off trusts complete.json by its store time, and a junk .sig (which a forger
+    // can ADD, no overwrite needed) only earns a note.
     const garbage = cases.find((c) => c.name === "garbage signature")!.id;
-    expect((await new Repository(new LocalDirStore(root), { trust: policy([{ key: good }], later) }).listBackups(garbage))[0].untrusted).toHaveLength(1);
+    expect((await new Repository(new LocalDirStore(root), { trust: policy([{ key: good }], earlier) }).listBackups(garbage))[0].untrusted).toHaveLength(1);
+    const [excused] = await new Repository(new LocalDirStore(root), { trust: policy([{ key: good }], later) }).listBackups(garbage);
+    expect(excused.untrusted).toBeUndefined();
+    expect(excused.trustNote).toMatch(/before signing\.allow_unsigned_before.*its signature does not hold \(complete\.json\.sig: /);
   });
 
   it("without a signing policy nothing is judged: every complete backup is trusted, as before signing existed", async () => {
