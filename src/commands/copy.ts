@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import { loadConfig } from "../config/load.js";
 import { NotFoundError, StrongboxError } from "../errors.js";
@@ -95,10 +96,25 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
     const add = async (id: string): Promise<boolean> => {
       if (failed.has(id)) return false;
       if (records.has(id)) return true;
+      // What the listing judged: a base pulled in by a differential is judged like the backup named.
+      const judged = listing.find((b) => b.id === id);
+      if (judged?.damaged) {
+        fail(id, judged.damaged);
+        return false;
+      }
+      if (judged?.untrusted?.length) {
+        fail(id, `untrusted: ${judged.untrusted.join("; ")}`);
+        return false;
+      }
       let rec: CompleteRecord;
       let raw: Buffer;
       try {
         raw = await readAll(await source.store.get(keys.complete(id)), MAX_COMPLETE_BYTES);
+        // The bytes copied must be the bytes judged (a writer may overwrite complete.json in between).
+        if (judged?.completeSha256 && createHash("sha256").update(raw).digest("hex") !== judged.completeSha256) {
+          fail(id, `backups/${id}/complete.json changed after it was listed and judged: not copied (list it again)`);
+          return false;
+        }
         rec = parseComplete(raw, id);
       } catch (err) {
         // A base the source no longer holds (pruned, or lost) fails only the differentials on it.

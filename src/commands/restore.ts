@@ -76,6 +76,7 @@ export async function restoreCommand(
         log: ctx.log,
         label: "restore",
         signal,
+        trust: { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) },
         consume: (source, data) =>
           source.restore(
             data,

@@ -62,6 +62,7 @@ async function verifyAll(ctx: CommandContext, repo: Repository, ids: string[], r
         only: [],
         log: ctx.log,
         label: `verify ${id}`,
+        trust,
         consume: (source, data) => source.verify(data, manifest.sources[source.name], { log: ctx.log }),
       });
       const extras = rec.objects.filter((x) => x.part);

@@ -106,6 +106,16 @@ export function findTrusted(policy: TrustPolicy, signer: SshPublicKey, storedAt:
  * store's own time of the signed object (LastModified, which a writer cannot set).
  */
 export function judge(policy: TrustPolicy, o: { sigName: string; namespace: string; message: Buffer; signature: Buffer | null | number; storedAt?: Date }): Verdict {
+  const v = judgeSignature(policy, o);
+  // The migration cut-off trusts what the store dated before it, signed or not: a signature that does
+  // not hold (a junk .sig a forger ADDED later, which needs no overwrite) cannot make it untrusted.
+  if (!v.trusted && o.signature !== null && policy.allowUnsignedBefore && o.storedAt && o.storedAt < policy.allowUnsignedBefore) {
+    return { trusted: true, note: `trusted because the store dated it ${o.storedAt.toISOString()}, before signing.allow_unsigned_before ${policy.allowUnsignedBefore.toISOString()}; its signature does not hold (${v.reason})` };
+  }
+  return v;
+}
+
+function judgeSignature(policy: TrustPolicy, o: { sigName: string; namespace: string; message: Buffer; signature: Buffer | null | number; storedAt?: Date }): Verdict {
   if (o.signature === null) {
     if (policy.allowUnsignedBefore && o.storedAt && o.storedAt < policy.allowUnsignedBefore) {
       return { trusted: true, note: `unsigned, trusted because the store dated it ${o.storedAt.toISOString()}, before signing.allow_unsigned_before ${policy.allowUnsignedBefore.toISOString()}` };

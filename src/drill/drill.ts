@@ -100,6 +100,7 @@ export async function runDrill(o: {
             only: [s.name],
             log: o.log,
             label: "drill",
+            trust: o.trust,
             consume: (source, layers) =>
               source.restore(layers, { ...scratch.get(s.name), force: false, noOwner: true }, manifest!.sources[s.name], { log: o.log }),
           });

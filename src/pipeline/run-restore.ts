@@ -6,7 +6,7 @@ import type { Logger } from "../log.js";
 import { Progress } from "../progress.js";
 import type { CompleteObject, CompleteRecord } from "../repository/complete.js";
 import type { Manifest } from "../repository/manifest.js";
-import { drain, type Repository } from "../repository/repository.js";
+import { drain, type Repository, type TrustOptions } from "../repository/repository.js";
 import { openSource } from "../sources/open-source.js";
 import type { Check, Layers, OpenLayer, Source } from "../sources/source.js";
 import { algorithmFromKey, createDecompressor } from "./compress.js";
@@ -49,6 +49,8 @@ export async function forEachSource(o: {
   consume: (source: Source, layers: Layers) => Promise<Check[]>;
   /** Aborting (SIGINT/SIGTERM) tears the running sources' streams down with the signal's reason. */
   signal?: AbortSignal;
+  /** How a differential's base is judged (--allow-unsigned lets an untrusted base through, loudly). */
+  trust?: TrustOptions;
 }): Promise<SourceOutcome[]> {
   const names = o.only.length ? o.only : o.rec.sources.map((s) => s.name);
   const missing = names.filter((n) => !o.rec.sources.some((s) => s.name === n));
@@ -59,7 +61,7 @@ export async function forEachSource(o: {
     const manifest = o.manifest.sources[name];
     if (!object || !manifest) throw new StrongboxError("VERIFY", `backup ${o.rec.id}: source ${name} has no object or manifest entry`);
     const source = sourceFor(o.config, name, o.manifest);
-    const base = object.base ? await readBase(o.repo, o.rec, name, object.base) : undefined;
+    const base = object.base ? await readBase(o.repo, o.rec, name, object.base, o.trust) : undefined;
     const progress = new Progress(o.log, `${o.label} ${name}`, object.size + (base?.object.size ?? 0));
     const read = new Set<string>();
     const layer = (rec: CompleteRecord, obj: CompleteObject): OpenLayer => (use) => {
@@ -80,13 +82,16 @@ export async function forEachSource(o: {
 }
 
 /** The full a differential applies on top of: its complete.json and its object of the same source. */
-async function readBase(repo: Repository, rec: CompleteRecord, name: string, baseId: string): Promise<{ rec: CompleteRecord; object: CompleteObject }> {
+async function readBase(repo: Repository, rec: CompleteRecord, name: string, baseId: string, trust: TrustOptions = {}): Promise<{ rec: CompleteRecord; object: CompleteObject }> {
   const what = `backup ${rec.id}: source ${name} is a differential of base ${baseId}`;
   let baseRec: CompleteRecord;
   try {
+    // The base is judged as the backup itself was: its complete.json (which holds the SHA-256 of the
+    // base's object) is another object a writer can overwrite, and the differential's signature does not cover it.
+    await repo.checkTrusted(baseId, trust);
     baseRec = await repo.readComplete(baseId);
   } catch (err) {
-    if (err instanceof StrongboxError && err.code === "VERIFY") throw new StrongboxError("VERIFY", `${what}, which is missing or damaged: ${err.message}`);
+    if (err instanceof StrongboxError && err.code === "VERIFY") throw new StrongboxError("VERIFY", `${what}, which is missing, damaged or untrusted: ${err.message}`);
     throw err;
   }
   const object = baseRec.objects.find((x) => x.source === name && !x.part);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { PassThrough, pipeline as pipelineCb, type Readable } from "node:stream";
 import { createOpenStream } from "../crypto/object-streams.js";
 import { algorithmFromKey, createDecompressor } from "../pipeline/compress.js";
@@ -41,6 +42,8 @@ export interface BackupListing {
   signedBy?: string;
   /** Trusted, with a remark (an unsigned backup let in by signing.allow_unsigned_before). */
   trustNote?: string;
+  /** SHA-256 (hex) of the complete.json bytes that were judged: a later read of other bytes is not these. */
+  completeSha256?: string;
 }
 
 /** Why retention must not count a backup: its untrusted reasons, and a back-dated claim no trusted signature vouches for. */
@@ -186,6 +189,7 @@ export class Repository {
       ...(backdated ? { backdated } : {}),
       ...(trust?.signer ? { signedBy: trust.signer } : {}),
       ...(trust?.note ? { trustNote: trust.note } : {}),
+      ...(complete && raw ? { completeSha256: createHash("sha256").update(raw).digest("hex") } : {}),
     };
     this.listed.set(id, listing);
     return listing;
@@ -226,6 +230,9 @@ export class Repository {
    */
   async checkTrusted(id: string, opts: TrustOptions = {}): Promise<void> {
     const listing = this.listed.get(id) ?? (await this.listBackups(id)).find((b) => b.id === id);
+    // A damaged marker was never judged (its signature is not checked): it is refused as damaged,
+    // never read again and used unjudged.
+    if (listing?.damaged) throw new StrongboxError("VERIFY", listing.damaged);
     const reasons = listing?.untrusted ?? [];
     if (listing?.trustNote) opts.warn?.(`backup ${id}: ${listing.trustNote}`);
     if (!reasons.length) return;
@@ -286,6 +293,14 @@ export class Repository {
       // The record listBackups judged (its bytes were the ones checked against the signature).
       const seen = this.listed.get(id)?.complete;
       if (seen) return seen;
+      if (this.options.trust) {
+        // With a signing policy only judged bytes are ever used: a marker the listing found damaged
+        // or absent is not read again (a forger could swap it in between, or it was never judged).
+        const listing = this.listed.get(id) ?? (await this.listBackups(id)).find((b) => b.id === id);
+        if (listing?.complete) return listing.complete;
+        if (listing?.damaged) throw new StrongboxError("VERIFY", listing.damaged);
+        throw new StrongboxError("VERIFY", `backup ${id} is incomplete (no complete.json): it never finished, or is being written`);
+      }
     }
     const key = keys.complete(id);
     let body;

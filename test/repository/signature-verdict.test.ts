@@ -59,7 +59,7 @@ describe("signature verdicts (complete.json.sig) in listBackups and for explicit
   }, /^complete\.json\.sig: signature by SHA256:\S+ does not match these bytes$/);
 
   it("each case gets its verdict and precise reason; the valid one names its signer", async () => {
-    const listing = await new Repository(new LocalDirStore(root), policy([{ key: good }])).listBackups();
+    const listing = await new Repository(new LocalDirStore(root), { trust: policy([{ key: good }]) }).listBackups();
     for (const c of cases) {
       const b = listing.find((x) => x.id === c.id)!;
       expect(b.complete, c.name).not.toBeNull();
@@ -74,7 +74,7 @@ describe("signature verdicts (complete.json.sig) in listBackups and for explicit
   });
 
   it("an explicit id of an untrusted backup is refused (VERIFY) naming the reason; allowUntrusted lets it through with a warning", async () => {
-    const r = new Repository(new LocalDirStore(root), policy([{ key: good }]));
+    const r = new Repository(new LocalDirStore(root), { trust: policy([{ key: good }]) });
     const unsigned = cases.find((c) => c.name === "unsigned")!.id;
     await expect(r.resolve(unsigned)).rejects.toMatchObject({ code: "VERIFY", message: expect.stringMatching(new RegExp(`^backup ${unsigned} is untrusted: unsigned \\(no complete\\.json\\.sig\\).*--allow-unsigned`)) });
     const warnings: string[] = [];
@@ -88,12 +88,12 @@ describe("signature verdicts (complete.json.sig) in listBackups and for explicit
     const id = cases[0].id; // claims 2026-11-01, stored today
     const past = new Date(Date.now() - 86400_000).toISOString();
     const future = new Date(Date.now() + 86400_000).toISOString();
-    const expired = await new Repository(new LocalDirStore(root), policy([{ key: good, valid_before: past }])).listBackups(id);
+    const expired = await new Repository(new LocalDirStore(root), { trust: policy([{ key: good, valid_before: past }]) }).listBackups(id);
     expect(expired[0].untrusted).toEqual([expect.stringMatching(/^complete\.json\.sig: signed by SHA256:\S+ \(strongbox-signing\), which is trusted only from … to .*; the store dated it /)]);
-    const notYet = await new Repository(new LocalDirStore(root), policy([{ key: good, valid_after: future }])).listBackups(id);
+    const notYet = await new Repository(new LocalDirStore(root), { trust: policy([{ key: good, valid_after: future }]) }).listBackups(id);
     expect(notYet[0].untrusted?.[0]).toMatch(/trusted only from/);
     // Rotation: an old key with a closed period and the new one open; the old key's period covers today.
-    const rotated = await new Repository(new LocalDirStore(root), policy([{ key: stranger }, { key: good, valid_after: past, valid_before: future }])).listBackups(id);
+    const rotated = await new Repository(new LocalDirStore(root), { trust: policy([{ key: stranger }, { key: good, valid_after: past, valid_before: future }]) }).listBackups(id);
     expect(rotated[0].untrusted).toBeUndefined();
   });
 
@@ -101,14 +101,19 @@ describe("signature verdicts (complete.json.sig) in listBackups and for explicit
     const unsigned = cases.find((c) => c.name === "unsigned")!.id;
     const later = new Date(Date.now() + 60_000).toISOString();
     const earlier = new Date(Date.now() - 3600_000).toISOString();
-    const [migrated] = await new Repository(new LocalDirStore(root), policy([{ key: good }], later)).listBackups(unsigned);
+    const [migrated] = await new Repository(new LocalDirStore(root), { trust: policy([{ key: good }], later) }).listBackups(unsigned);
     expect(migrated.untrusted).toBeUndefined();
     expect(migrated.trustNote).toMatch(/^unsigned, trusted because the store dated it .*before signing\.allow_unsigned_before/);
-    const [after] = await new Repository(new LocalDirStore(root), policy([{ key: good }], earlier)).listBackups(unsigned);
+    const [after] = await new Repository(new LocalDirStore(root), { trust: policy([{ key: good }], earlier) }).listBackups(unsigned);
     expect(after.untrusted).toEqual(["unsigned (no complete.json.sig)"]);
-    // A bad signature is never excused by the migration cut-off.
+    // A bad signature next to a complete.json the store dated after the cut-off is never excused;
+    // before it, the cut-off trusts complete.json by its store time, and a junk .sig (which a forger
+    // can ADD, no overwrite needed) only earns a note.
     const garbage = cases.find((c) => c.name === "garbage signature")!.id;
-    expect((await new Repository(new LocalDirStore(root), policy([{ key: good }], later)).listBackups(garbage))[0].untrusted).toHaveLength(1);
+    expect((await new Repository(new LocalDirStore(root), { trust: policy([{ key: good }], earlier) }).listBackups(garbage))[0].untrusted).toHaveLength(1);
+    const [excused] = await new Repository(new LocalDirStore(root), { trust: policy([{ key: good }], later) }).listBackups(garbage);
+    expect(excused.untrusted).toBeUndefined();
+    expect(excused.trustNote).toMatch(/before signing\.allow_unsigned_before.*its signature does not hold \(complete\.json\.sig: /);
   });
 
   it("without a signing policy nothing is judged: every complete backup is trusted, as before signing existed", async () => {
