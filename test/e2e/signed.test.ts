@@ -201,7 +201,7 @@ describe("signed backups: a forger without the signing key", () => {
     const dest = tempDir("signed-copy");
     const c = await runCli(["-c", repo.configFile, "copy", id, "--to", `file://${dest}`]);
     // The manifest, the files object and complete.json (the signature goes along, uncounted).
-    expect(c.stdout).toMatch(new RegExp(`^${id}  copied \\(3 objects`));
+    expect(c.stdout).toMatch(new RegExp(`^${id}  copied \\(4 objects`)); // manifest, data, complete.json.sig, complete.json
     expect(c.code).toBe(0);
     expect(readFileSync(join(dest, keys.completeSig(id)))).toEqual(readFileSync(join(repo.dir, "repository", keys.completeSig(id))));
     const destCfg = repo.write((cfg) => (cfg.repository.url = `file://${dest}`));

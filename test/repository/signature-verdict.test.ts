@@ -15,11 +15,10 @@ import { forgeBackup, writerStore } from "../helpers/forge-store.js";
 
 const newKey = (comment = "strongbox-signing"): SigningKey => parsePrivateKey(generateSigningKey(comment).privateKeyText);
 
-/** Repository options with just this signing policy (the store-time checks are tested in listing-time.test.ts). */
-function policy(trusted: { key: SigningKey; valid_after?: string; valid_before?: string }[], allow_unsigned_before?: string): { trust: TrustPolicy } {
-  return { trust: trustPolicy({
+function policy(trusted: { key: SigningKey; valid_after?: string; valid_before?: string }[], allow_unsigned_before?: string): TrustPolicy {
+  return trustPolicy({
     signing: { trusted: trusted.map((t) => ({ key: `${t.key.publicKey.line} ${t.key.publicKey.comment}`, valid_after: t.valid_after, valid_before: t.valid_before })), ...(allow_unsigned_before ? { allow_unsigned_before } : {}) },
-  } as never)! };
+  } as never)!;
 }
 
 describe("signature verdicts (complete.json.sig) in listBackups and for explicit ids", async () => {
