@@ -43,7 +43,7 @@ const idAt = (secondsAgo: number) => newBackupId(new Date(Date.now() - secondsAg
  * A base full (one file) and a differential on it, forged; then the differential's data object
  * and/or manifest replaced by streamed ones, and complete.json fixed to match (as a forger can).
  */
-async function forgeDifferential(repo: TestRepo, o: { tar?: () => AsyncIterable<Buffer> | Iterable<Buffer>; manifestEntries?: () => Iterable<string> }): Promise<string> {
+async function forgeDifferential(repo: TestRepo, o: { tar?: () => AsyncIterable<Buffer> | Iterable<Buffer>; manifestEntries?: () => Iterable<string>; manifestFiles?: number }): Promise<string> {
   const dir = join(repo.dir, "repository");
   const keep = { path: "keep", type: "file", size: 1, mode: 0o644, mtime: MTIME, sha256: sha256(Buffer.from("k")) };
   const baseId = await forgeBackup(dir, repo.recipient, { id: idAt(60), files: { assets: { tar: archive(fileEntry("keep", "k")), entries: [keep] } } });
@@ -59,9 +59,16 @@ async function forgeDifferential(repo: TestRepo, o: { tar?: () => AsyncIterable<
   if (o.manifestEntries) {
     const key = `backups/${id}/manifest.json.zst.age`;
     const object = complete.objects[0].key;
+    let plain = 0;
+    function* counted(): Generator<string> {
+      for (const piece of json()) {
+        plain += Buffer.byteLength(piece);
+        yield piece;
+      }
+    }
     function* json(): Generator<string> {
       yield JSON.stringify({ format: "strongbox/1", id, created_at: new Date().toISOString(), host: "forger", sources: {} }).slice(0, -2);
-      yield `"assets":{"type":"files","path":"/forged","object":${JSON.stringify(object)},"files":1,"bytes":1,"warnings":[],"base":"${baseId}","stored_files":0,"stored_bytes":0,"entries":[`;
+      yield `"assets":{"type":"files","path":"/forged","object":${JSON.stringify(object)},"files":${o.manifestFiles ?? 1},"bytes":1,"warnings":[],"base":"${baseId}","stored_files":0,"stored_bytes":0,"entries":[`;
       let batch = "";
       let first = true;
       for (const e of o.manifestEntries!()) {
@@ -74,7 +81,9 @@ async function forgeDifferential(repo: TestRepo, o: { tar?: () => AsyncIterable<
       }
       yield `${batch}]}}}`;
     }
-    complete.objects[1] = { key, ...(await store(dir, key, repo.recipient, json())) };
+    // The forger declares the manifest's true size, as strongbox writes it (complete.json's manifest_bytes).
+    complete.objects[1] = { key, ...(await store(dir, key, repo.recipient, counted())) };
+    complete.objects[1].manifest_bytes = plain;
   }
   writeFileSync(completeFile, JSON.stringify(complete, null, 2));
   return id;
@@ -135,7 +144,7 @@ describe("differential bombs end in seconds, within 300 MB, with exit 3", () => 
     const sizes = process.env.STRONGBOX_BOMB_ENTRIES ? [Number(process.env.STRONGBOX_BOMB_ENTRIES)] : [200_000, 1_000_000];
     for (const n of sizes) {
       const repo = bombRepo();
-      const id = await forgeDifferential(repo, { manifestEntries: () => manyEntries(n) });
+      const id = await forgeDifferential(repo, { manifestEntries: () => manyEntries(n), manifestFiles: n + 1 }); // counts that add up: the pass, not the count check, must refuse it
       const v = await timedVerify(repo, id);
       expect(v.code, v.out).toBe(3);
       // The archive holds none of them: the verdict names how many are missing.

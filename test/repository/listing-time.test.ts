@@ -3,7 +3,7 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { NotFoundError } from "../../src/errors.js";
-import { Repository } from "../../src/repository/repository.js";
+import { notCounted, Repository } from "../../src/repository/repository.js";
 import type { ObjectInfo, Store } from "../../src/stores/store.js";
 
 /** A store that holds objects in memory, each with the time the "server" stored it. */
@@ -54,11 +54,12 @@ const NOW = new Date("2026-12-05T03:00:00Z");
 const repoOf = (store: Store, skewMs?: number) => new Repository(store, { now: () => NOW, ...(skewMs === undefined ? {} : { clockSkewMs: skewMs }) });
 
 describe("listBackups: the store's time judges a backup", () => {
-  const CASES: { name: string; claimed: string; stored: string; skewMs?: number; untrusted: RegExp | null }[] = [
+  const CASES: { name: string; claimed: string; stored: string; skewMs?: number; untrusted: RegExp | null; backdated?: RegExp }[] = [
     { name: "a real backup", claimed: "2026-12-05T02:00:00.000Z", stored: "2026-12-05T02:00:02Z", untrusted: null },
     { name: "a forgery dated 2097", claimed: "2097-06-01T12:00:00.000Z", stored: "2026-12-05T02:58:00Z", untrusted: /^claims 2097-06-01T12:00:00\.800Z, in the future of the store's clock/ },
     { name: "the id 99991231T235959Z", claimed: "9999-12-31T23:59:59.000Z", stored: "2026-12-05T02:58:00Z", untrusted: /in the future/ },
-    { name: "a back-dated forgery", claimed: "2026-12-04T02:00:00.000Z", stored: "2026-12-05T02:58:00Z", untrusted: /^back-dated: stored at 2026-12-05T02:58:00Z, claims 2026-12-04T02:00:00\.800Z$/ },
+    // Back-dated: not counted by retention (notCounted), but no reason to refuse it (a copy looks the same).
+    { name: "a back-dated forgery", claimed: "2026-12-04T02:00:00.000Z", stored: "2026-12-05T02:58:00Z", untrusted: null, backdated: /^back-dated: stored at 2026-12-05T02:58:00Z, claims 2026-12-04T02:00:00\.800Z$/ },
     { name: "a back-dated one within a 2-day skew", claimed: "2026-12-04T02:00:00.000Z", stored: "2026-12-05T02:58:00Z", skewMs: 2 * 86400_000, untrusted: null },
   ];
   it.each(CASES)("$name", async (c) => {
@@ -72,6 +73,10 @@ describe("listBackups: the store's time judges a backup", () => {
       expect(b.untrusted).toHaveLength(1);
       expect(b.untrusted![0]).toMatch(c.untrusted);
     } else expect(b.untrusted).toBeUndefined();
+    if (c.backdated) {
+      expect(b.backdated).toMatch(c.backdated);
+      expect(notCounted(b)).toEqual([b.backdated]);
+    } else expect(b.backdated).toBeUndefined();
   });
 
   it("resolve('latest') never picks an untrusted backup, and says so when nothing trusted is left", async () => {
