@@ -185,6 +185,26 @@ export class S3Store implements Store {
     }
   }
 
+  /**
+   * The writer cannot read, but it can ask whether a key exists: a PUT with If-None-Match: * is
+   * refused (412) when the object is stored. A 2xx means it was not there: it has just been sent
+   * again, and that copy is as unconfirmed as the first, so the caller asks a second time. A server
+   * that acknowledges and drops every write never answers 412: never confirmed.
+   */
+  async confirmStored(key: string, body: Buffer, o: { signal?: AbortSignal } = {}): Promise<boolean | undefined> {
+    const md5 = createHash("md5").update(body).digest("base64");
+    try {
+      await this.call(
+        () => this.client.send(new PutObjectCommand({ Bucket: this.o.bucket, Key: this.k(key), ACL: "bucket-owner-full-control", ...this.lockParams(), IfNoneMatch: "*", ContentLength: body.length, ContentMD5: md5, Body: body }), { abortSignal: o.signal }),
+        o.signal,
+      );
+      return false;
+    } catch (err) {
+      if (statusOf(err) === 412) return true;
+      return undefined;
+    }
+  }
+
   async put(key: string, body: Readable, o: { signal?: AbortSignal } = {}): Promise<ObjectInfo> {
     const spools = new Set<SpoolFile>();
     const discard = (s: SpoolFile) => (spools.delete(s), discardSpool(s));
