@@ -42,14 +42,17 @@ export async function restoreCommand(
   if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
   const at = o.at === undefined ? undefined : parseAt(o.at);
   if (at && ref !== "latest") throw new StrongboxError("USAGE", `--at picks a restore point: use it with 'latest', not with a backup id (${ref})`);
-  if (ref === "latest") {
-    // A restore point covers the configured sources: a name outside the config is a typo, not a wish.
-    const configured = config.sources.map((s) => s.name);
-    const unknown = o.source.filter((n) => !configured.includes(n));
-    if (unknown.length) throw new StrongboxError("USAGE", `--source ${unknown.join(", ")}: no such source in the config (configured: ${configured.join(", ")})`);
-  }
   const identities = await ctx.identities();
   const repo = new Repository(await openStore(config, "reader"), repositoryOptions(config));
+  if (ref === "latest") {
+    // A restore point covers the configured sources. A name outside the config is a typo unless a
+    // backup holds it (a source since removed from the config): exit 2, never an empty restore.
+    const configured = config.sources.map((s) => s.name);
+    const outside = o.source.filter((n) => !configured.includes(n));
+    const held = outside.length ? new Set((await repo.listBackups()).flatMap((b) => (b.complete?.sources ?? []).map((s) => s.name))) : new Set<string>();
+    const unknown = outside.filter((n) => !held.has(n));
+    if (unknown.length) throw new StrongboxError("USAGE", `--source ${unknown.join(", ")}: no such source in the config (configured: ${configured.join(", ")}) nor in any backup`);
+  }
   const trust = { allowUntrusted: o.allowUnsigned, warn: (m: string) => ctx.log.warn(m) };
   /** The backups used and the sources each gives: one for `restore <id>`, one per distinct pick for a restore point. */
   const parts: { rec: CompleteRecord; sources: string[] }[] = [];

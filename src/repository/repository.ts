@@ -204,8 +204,13 @@ export class Repository {
     const shown = [...skipped].filter(([id]) => none.length || all.find((b) => b.id === id)!.time.getTime() >= oldest).map(([id, reason]) => ({ id, reason }));
     if (none.length) {
       const when = at ? ` at or before ${at.toISOString()}` : "";
-      const why = shown.length ? ` (skipped: ${shown.slice(0, 5).map((x) => `${x.id}: ${x.reason.split(":")[0]}`).join(", ")}${shown.length > 5 ? ", …" : ""}; see 'strongbox list')` : "";
-      throw new StrongboxError("NOT_FOUND", `no complete, trusted, restorable backup holding ${none.join(", ")}${when} in ${this.store.description}${why}`);
+      const count = (kind: string, label: string) => {
+        const n = shown.filter((x) => x.reason.startsWith(kind)).length;
+        return n ? [`${n} ${label}`] : [];
+      };
+      const kinds = [...count("untrusted", "untrusted"), ...count("damaged", "damaged"), ...count("broken chain", "with a broken chain")];
+      const why = kinds.length ? ` (${kinds.join(", ")}: see 'strongbox list')` : "";
+      throw new StrongboxError("NOT_FOUND", `no ${kinds.length ? "trusted complete" : "complete"} backup holding ${none.join(", ")}${when} in ${this.store.description}${why}`);
     }
     for (const id of new Set(picks.map((p) => p.backup.id))) {
       const note = picks.find((p) => p.backup.id === id)!.backup.trustNote;
