@@ -192,6 +192,19 @@ export class S3Store implements Store {
    * that acknowledges and drops every write never answers 412: never confirmed.
    */
   async confirmStored(key: string, body: Buffer, o: { signal?: AbortSignal } = {}): Promise<boolean | undefined> {
+    const days = this.o.objectLockDays ?? 0;
+    if (days > 0) {
+      // Object Lock means a versioned bucket, where a conditional PUT may just add a version (Ceph RGW
+      // does). The writer holds s3:PutObjectRetention there: setting the retention the object already
+      // has (it only lengthens it by the seconds since the upload) succeeds on a stored object, 404s on a missing one.
+      try {
+        const retention = { Mode: "COMPLIANCE" as const, RetainUntilDate: new Date(Date.now() + days * 86400_000) };
+        await this.call(() => this.client.send(new PutObjectRetentionCommand({ Bucket: this.o.bucket, Key: this.k(key), Retention: retention }), { abortSignal: o.signal }), o.signal);
+        return true;
+      } catch (err) {
+        return statusOf(err) === 404 ? false : undefined;
+      }
+    }
     const md5 = createHash("md5").update(body).digest("base64");
     try {
       await this.call(
