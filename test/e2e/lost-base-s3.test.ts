@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { startS3FaultProxy, type S3FaultProxy } from "../helpers/s3-fault-proxy.js";
+import { createRoleBucket } from "../helpers/s3-fixture.js";
 import { snapshotTree } from "../helpers/tree.js";
 
 const s3 = inject("s3");
@@ -88,5 +89,35 @@ describe.skipIf(!s3)("a lost write of a full's complete.json never becomes a bas
     expect(d.base).toBe(f.id);
     const v = await runCli(["-c", repo.configFile, "verify", d.id]);
     expect(v.code).toBe(0);
+  }, 120_000);
+
+  it("with Object Lock (a versioned bucket): a dropped complete.json is not confirmed through PutObjectRetention, and the state stays put", async () => {
+    const bucket = `strongbox-lostlock-${Math.random().toString(16).slice(2, 8)}`;
+    await createRoleBucket(s3!, bucket, { objectLock: true });
+    const locked = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }], s3: { ...s3!, bucket, endpoint: proxy.endpoint }, prefix: "locked" });
+    locked.config.state_dir = join(locked.dir, "state");
+    locked.config.lock_dir = locked.dir;
+    locked.config.repository.s3.object_lock_days = 1;
+    Object.assign(locked.config.repository.s3, { retry: { attempts: 2, base_delay: "0.1s", max_delay: "0.2s" } });
+    locked.write();
+    const w = locked.write((c) => (c.repository.s3.credentials = { writer: c.repository.s3.credentials.writer }));
+    const run = async (args: string[] = []) => {
+      const r = await runCli(["-c", w, "--json", "backup", "now", ...args]);
+      return { ...r, out: r.code === 0 ? JSON.parse(r.stdout) : undefined };
+    };
+    proxy.rules([]);
+    const f1 = await run();
+    expect(f1.code).toBe(0);
+    // The object's PUTs are dropped; the PutObjectRetention (a PUT with ?retention) reaches the server.
+    proxy.rules([{ method: "PUT", path: /complete\.json$/, query: /^(?![\s\S]*retention)/, fault: { kind: "drop-put" }, times: 100 }]);
+    const f2 = await run(["--full"]);
+    // Ceph RGW answers a retention PUT on a missing key with an error other than 404: the writer
+    // cannot tell, so the full is left as written (exit 0) and is not made a base.
+    expect(f2.stderr).toMatch(/does not hold it \(a lost write\)|cannot confirm that backups\/\S+\/complete\.json is stored, so this full is not made the base/);
+    proxy.rules([]);
+    writeFileSync(join(data, "locked.txt"), "x\n");
+    const d = await run();
+    expect(d.code).toBe(0);
+    expect(d.out.sources[0]).toMatchObject({ kind: "diff", base: f1.out.id });
   }, 120_000);
 });
