@@ -57,6 +57,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .command("restore <id>")
     .description("restore a backup (an id or 'latest')")
     .option("--source <name>", "only this source (repeatable)", collect, [])
+    .option("--at <time>", "with 'latest': per source, the newest restorable backup at or before TIME (ISO 8601 with zone, or a date = end of that day UTC)")
     .option("--to-dir <dir>", "restore file sources into DIR/<source>")
     .option("--to-db <url>", "restore database sources into this database (env:VAR reads the URL from $VAR, keeping its password out of ps)")
     .option("--force", "restore into a non-empty directory, or over a database that has tables (pg_restore --clean --if-exists)")

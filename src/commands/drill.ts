@@ -65,19 +65,36 @@ export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job
   const release = o.daemon ? () => {} : interruptOnSignal(ctx, ac);
   try {
     const result = await withRepositoryLock(ctx, "drill", () => runJob(ctx, "drill", o.job ?? "drill", async () => {
-      const report = await runDrill({ config, repo, identities, ref, log: ctx.log, trust: { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) } });
-      if (signal.aborted) throw signal.reason; // interrupted: a failure, audited and sent to /fail, whatever the checks said
-      const failed = report.checks.filter((c) => !c.ok);
-      const summary =
-        report.result === "pass"
+      const trust = { allowUntrusted: o.allowUnsigned, warn: (m: string) => ctx.log.warn(m) };
+      // `latest` is the restore point of every configured source: one drill per backup it takes sources from.
+      let refs = [ref];
+      if (ref === "latest" && config.sources.length) {
+        const point = await repo.restorePoint(config.sources.map((s) => s.name), undefined, trust);
+        for (const s of point.skipped) ctx.log.warn(`skipped backup ${s.id}: ${s.reason}`);
+        refs = [...new Set(point.picks.map((p) => p.backup.id))];
+        if (refs.length > 1) ctx.log.info(`drilling the restore point: ${point.picks.map((p) => `${p.source} from ${p.backup.id}`).join(", ")}`);
+      }
+      const reports: DrillReport[] = [];
+      for (const r of refs) {
+        reports.push(await runDrill({ config, repo, identities, ref: r, log: ctx.log, trust, partOfPoint: ref === "latest" }));
+        if (signal.aborted) throw signal.reason; // interrupted: a failure, audited and sent to /fail, whatever the checks said
+      }
+      const line = (report: DrillReport) => {
+        const failed = report.checks.filter((c) => !c.ok);
+        return report.result === "pass"
           ? `drill of backup ${report.backup_id}: all ${report.checks.length} checks passed`
           : `drill of backup ${report.backup_id} FAILED: ${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}`;
-      return { backup_id: report.backup_id, summary, report, failed: report.result !== "pass" };
+      };
+      const failed = reports.some((r) => r.result !== "pass");
+      const summary = (failed ? reports.filter((r) => r.result !== "pass") : reports).map(line).join("; ");
+      return { backup_id: reports.length === 1 ? reports[0].backup_id : undefined, summary, report: reports.length === 1 ? reports[0] : reports, failed };
     }));
-    const report = result.report as Parameters<typeof formatReport>[0];
-    ctx.print(report, () => formatReport(report, Boolean((ctx.stdout as NodeJS.WriteStream).isTTY)));
+    const reports = (Array.isArray(result.report) ? result.report : [result.report]) as DrillReport[];
+    const tty = Boolean((ctx.stdout as NodeJS.WriteStream).isTTY);
+    // --json: one report object for one backup (as before); an array when the restore point spans several.
+    ctx.print(reports.length === 1 ? reports[0] : reports, () => reports.map((r) => formatReport(r, tty)).join("\n"));
     if (result.failed) throw new StrongboxError("VERIFY", result.summary);
-    return report;
+    return reports.find((r) => r.result !== "pass") ?? reports[0];
   } catch (err) {
     if (signal.aborted && signal.reason instanceof InterruptedError && err !== signal.reason) {
       throw new InterruptedError(signal.reason.signal, `${signal.reason.message}: stopped cleanly, scratch space removed`);

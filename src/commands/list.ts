@@ -1,5 +1,6 @@
 import { formatBytes } from "../progress.js";
-import { Repository } from "../repository/repository.js";
+import { Repository, unusable } from "../repository/repository.js";
+import { ageOf } from "./prune.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { countLeftovers } from "./leftovers.js";
@@ -11,6 +12,14 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
   // Damaged backups (an untrustworthy complete.json) are always shown: they need an operator's eye.
   const backups = (await repo.listBackups()).filter((b) => o.all || b.complete || b.damaged);
   const drills = await repo.lastDrills();
+  // Per configured source (and any other a backup holds): its newest restorable backup, what `restore latest` takes.
+  const now = new Date();
+  const names = [...new Set([...ctx.config().sources.map((s) => s.name), ...backups.flatMap((b) => (b.complete?.sources ?? []).map((s) => s.name))])];
+  const newest = names.map((name) => {
+    const b = backups.find((x) => x.complete?.sources.some((s) => s.name === name) && !unusable(x));
+    return { source: name, id: b?.id ?? null, age: b ? ageOf(b.time, now) : null };
+  });
+  const newestOf = (id: string) => newest.filter((n) => n.id === id).map((n) => n.source);
   const rows = backups.map((b) => ({
     id: b.id,
     time: b.complete?.started_at ?? b.time.toISOString(),
@@ -21,6 +30,10 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     ...(b.untrusted?.length ? { untrusted: b.untrusted } : {}),
     // Not counted by retention (stored long after its claimed time, and no trusted signature says why).
     ...(b.backdated ? { backdated: b.backdated } : {}),
+    // A differential whose base is missing, incomplete, damaged or untrusted: not restorable, never latest, not counted.
+    ...(b.brokenChain ? { broken_chain: b.brokenChain } : {}),
+    // The sources for which this is the newest restorable backup (what `restore latest` takes).
+    ...(newestOf(b.id).length ? { newest_of: newestOf(b.id) } : {}),
     stored_at: b.serverTime?.toISOString() ?? null,
     ...(b.signedBy ? { signed_by: b.signedBy } : {}),
     ...(b.trustNote ? { trust_note: b.trustNote } : {}),
@@ -45,7 +58,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     if (rows.length === 0) return ["no backups", ...tail].join("\n");
     const head = ["ID", "TIME", "HOST", "SIZE", "SOURCES", "KIND", "DRILL"];
     const table = rows.map((r) => [
-      r.untrusted ? `${r.id} (UNTRUSTED)` : r.backdated ? `${r.id} (NOT COUNTED)` : r.complete ? r.id : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
+      r.untrusted ? `${r.id} (UNTRUSTED)` : r.broken_chain ? `${r.id} (BROKEN CHAIN)` : r.backdated ? `${r.id} (NOT COUNTED)` : r.complete ? r.id : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
       r.time.replace(/\.\d+Z$/, "Z"),
       r.host ?? "-",
       formatBytes(r.size),
@@ -57,8 +70,10 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     const notes = [
       ...rows.filter((r) => r.damaged).map((r) => `${r.id}: ${r.damaged}`),
       ...rows.filter((r) => r.untrusted).map((r) => `${r.id}: untrusted, not counted by retention nor picked as latest: ${r.untrusted!.join("; ")}`),
+      ...rows.filter((r) => !r.untrusted && r.broken_chain).map((r) => `${r.id}: BROKEN CHAIN, not restorable, never latest, not counted by retention: ${r.broken_chain}`),
       ...rows.filter((r) => !r.untrusted && r.backdated).map((r) => `${r.id}: not counted by retention: ${r.backdated} (a copy, or a back-dated forgery: a trusted signature tells them apart)`),
     ];
-    return [...[head, ...table].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()), ...notes, ...tail].join("\n");
+    const points = newest.map((n) => (n.id ? `newest of ${n.source}: ${n.id} (${n.age} old)` : `newest of ${n.source}: none restorable`));
+    return [...[head, ...table].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()), ...notes, ...points, ...tail].join("\n");
   });
 }

@@ -54,6 +54,8 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
     if (untrusted.length > SHOWN) ctx.log.warn(`${untrusted.length - SHOWN} more untrusted backup(s) kept (strongbox list shows each)`);
     outcome.untrusted = untrusted.length;
     outcome.damaged = all.filter((x) => x.damaged).length;
+    // A differential whose base cannot serve it is not counted: each source keeps its newest backup that restores.
+    for (const b of all.filter((x) => x.brokenChain && !notCounted(x).length).slice(0, SHOWN)) ctx.log.warn(`${b.id}: broken chain, not counted by retention and kept (${b.brokenChain})`);
     const listing = all.filter((x) => !x.damaged);
     const drills = await repo.lastDrills();
     const infos: BackupInfo[] = listing.map((b) => ({
@@ -65,6 +67,7 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
       drillPassed: drills.get(b.id)?.result === "pass",
       bases: [...new Set((b.complete?.objects ?? []).flatMap((x) => (x.base ? [x.base] : [])))],
       ...(notCounted(b).length ? { untrusted: notCounted(b) } : {}),
+      ...(b.brokenChain ? { unrestorable: `broken chain: ${b.brokenChain}` } : {}),
     }));
     const decisions = applyRetention(infos, config.retention!, { now, timezone: config.retention!.timezone });
     const drops = decisions.filter((d) => !d.keep);

@@ -2,7 +2,9 @@ import { promises as fsp } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { StrongboxError } from "../errors.js";
 import { commitStaging, createStaging, discardStaging, sweepPartials, type Staging } from "../pipeline/restore-target.js";
-import { forEachSource } from "../pipeline/run-restore.js";
+import { forEachSource, type SourceOutcome } from "../pipeline/run-restore.js";
+import type { CompleteRecord } from "../repository/complete.js";
+import type { Manifest } from "../repository/manifest.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
@@ -24,7 +26,7 @@ async function isEmptyDir(dir: string): Promise<boolean> {
 export async function restoreCommand(
   ctx: CommandContext,
   ref: string,
-  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean; allowUnsigned?: boolean },
+  o: { source: string[]; at?: string; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean; allowUnsigned?: boolean },
 ): Promise<void> {
   const jobs = o.jobs === undefined ? 1 : Number(o.jobs);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
@@ -38,15 +40,46 @@ export async function restoreCommand(
   }
   const config = ctx.config();
   if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
+  const at = o.at === undefined ? undefined : parseAt(o.at);
+  if (at && ref !== "latest") throw new StrongboxError("USAGE", `--at picks a restore point: use it with 'latest', not with a backup id (${ref})`);
   const identities = await ctx.identities();
   const repo = new Repository(await openStore(config, "reader"), repositoryOptions(config));
-  const rec = await repo.resolve(ref, o.source, { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) });
-  const manifest = await repo.readManifest(rec, identities);
-  const chosen = o.source.length ? o.source : rec.sources.map((s) => s.name);
+  if (ref === "latest") {
+    // A restore point covers the configured sources. A name outside the config is a typo unless a
+    // backup holds it (a source since removed from the config): exit 2, never an empty restore.
+    const configured = config.sources.map((s) => s.name);
+    const outside = o.source.filter((n) => !configured.includes(n));
+    const held = outside.length ? new Set((await repo.listBackups()).flatMap((b) => (b.complete?.sources ?? []).map((s) => s.name))) : new Set<string>();
+    const unknown = outside.filter((n) => !held.has(n));
+    if (unknown.length) throw new StrongboxError("USAGE", `--source ${unknown.join(", ")}: no such source in the config (configured: ${configured.join(", ")}) nor in any backup`);
+  }
+  const trust = { allowUntrusted: o.allowUnsigned, warn: (m: string) => ctx.log.warn(m) };
+  /** The backups used and the sources each gives: one for `restore <id>`, one per distinct pick for a restore point. */
+  const parts: { rec: CompleteRecord; sources: string[] }[] = [];
+  let skipped: { id: string; reason: string }[] = [];
+  if (ref === "latest") {
+    const wanted = o.source.length ? o.source : config.sources.map((s) => s.name);
+    const point = await repo.restorePoint(wanted, at, trust);
+    skipped = point.skipped;
+    for (const s of skipped) ctx.log.warn(`skipped backup ${s.id}: ${s.reason}`);
+    for (const p of point.picks) {
+      const part = parts.find((x) => x.rec.id === p.backup.id);
+      if (part) part.sources.push(p.source);
+      else parts.push({ rec: p.backup.complete!, sources: [p.source] });
+    }
+  } else {
+    const rec = await repo.resolve(ref, [], trust);
+    const missing = o.source.filter((n) => !rec.sources.some((s) => s.name === n));
+    if (missing.length) throw new StrongboxError("USAGE", `backup ${rec.id} has no source ${missing.join(", ")} (it has ${rec.sources.map((s) => s.name).join(", ")})`);
+    parts.push({ rec, sources: o.source.length ? o.source : rec.sources.map((s) => s.name) });
+  }
+  const chosen = parts.flatMap((p) => p.sources);
+  const backupOf = new Map(parts.flatMap((p) => p.sources.map((n) => [n, p.rec.id] as const)));
+  const typeOf = (name: string) => parts.find((p) => p.sources.includes(name))!.rec.sources.find((s) => s.name === name)?.type;
   const targets = new Map<string, string>();
   const dbSources: string[] = [];
   for (const name of chosen) {
-    const type = rec.sources.find((s) => s.name === name)?.type;
+    const type = typeOf(name);
     if (type === "files") {
       if (!o.toDir) throw new StrongboxError("USAGE", `source ${name} holds files: give --to-dir DIR (or leave it out with --source)`);
       const dir = join(resolve(o.toDir), name);
@@ -57,36 +90,49 @@ export async function restoreCommand(
       dbSources.push(name);
     }
   }
-  if (dbSources.length > 1) throw new StrongboxError("USAGE", `backup ${rec.id} holds ${dbSources.length} databases (${dbSources.join(", ")}): restore them one at a time with --source`);
-  ctx.log.info(`restoring backup ${rec.id}`, { sources: chosen });
+  // A target that nothing would be restored into is a mistake to say, never to ignore.
+  const what = ref === "latest" ? `the restore point (${chosen.map((n) => `${n} from ${backupOf.get(n)}`).join(", ")})` : `backup ${parts[0].rec.id}${o.source.length ? ` (sources ${chosen.join(", ")})` : ""}`;
+  if (o.toDb && !dbSources.length) throw new StrongboxError("USAGE", `--to-db: ${what} holds no database source`);
+  if (o.toDir && !targets.size) throw new StrongboxError("USAGE", `--to-dir: ${what} holds no files source`);
+  if (dbSources.length > 1) throw new StrongboxError("USAGE", `${what} holds ${dbSources.length} databases (${dbSources.join(", ")}): restore them one at a time with --source`);
+  const manifests = new Map<string, Manifest>();
+  for (const p of parts) manifests.set(p.rec.id, await repo.readManifest(p.rec, identities));
+  for (const p of parts) ctx.log.info(`restoring backup ${p.rec.id}`, { sources: p.sources });
+  const ids = parts.map((p) => p.rec.id);
   const staging = new Map<string, Staging>();
   const restoreAll = () =>
     withInterrupt(ctx.log, async (signal) => {
       for (const dir of new Set([...targets.values()].map((d) => dirname(d)))) await sweepPartials(dir, ctx.log);
       // The sweep may have put back a tree that a killed --force restore had set aside.
       for (const dir of targets.values()) if (!(await isEmptyDir(dir)) && !o.force) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
-      for (const [name, dir] of targets) staging.set(name, await createStaging(dir, name, rec.id));
-      return forEachSource({
-        repo,
-        rec,
-        manifest,
-        identities,
-        config,
-        only: chosen,
-        log: ctx.log,
-        label: "restore",
-        signal,
-        trust: { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) },
-        consume: (source, data) =>
-          source.restore(
-            data,
-            { dir: staging.get(source.name)?.dir, dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs, keepSetuid: Boolean(o.keepSetuid) },
-            manifest.sources[source.name],
-            { log: ctx.log },
-          ),
-      });
+      for (const [name, dir] of targets) staging.set(name, await createStaging(dir, name, backupOf.get(name)!));
+      const all: (SourceOutcome & { backup_id: string })[] = [];
+      for (const p of parts) {
+        const manifest = manifests.get(p.rec.id)!;
+        const got = await forEachSource({
+          repo,
+          rec: p.rec,
+          manifest,
+          identities,
+          config,
+          only: p.sources,
+          log: ctx.log,
+          label: "restore",
+          signal,
+          trust: { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) },
+          consume: (source, data) =>
+            source.restore(
+              data,
+              { dir: staging.get(source.name)?.dir, dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs, keepSetuid: Boolean(o.keepSetuid) },
+              manifest.sources[source.name],
+              { log: ctx.log },
+            ),
+        });
+        all.push(...got.map((x) => ({ ...x, backup_id: p.rec.id })));
+      }
+      return all;
     });
-  let outcomes!: Awaited<ReturnType<typeof forEachSource>>;
+  let outcomes!: (SourceOutcome & { backup_id: string })[];
   try {
     await runJob(
       ctx,
@@ -97,7 +143,7 @@ export async function restoreCommand(
         const bad = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
         // Only a tree that matched its manifest replaces anything; otherwise nothing of it stays.
         if (!bad.length) for (const s of staging.values()) await commitStaging(s);
-        return { backup_id: rec.id, summary: `restore of ${rec.id}: ${bad.length ? "MISMATCH" : "ok"}`, failed: bad.length > 0 };
+        return { backup_id: ids.length === 1 ? ids[0] : undefined, summary: `restore of ${ids.join(", ")}: ${bad.length ? "MISMATCH" : "ok"}`, failed: bad.length > 0 };
       },
       { notify: false },
     );
@@ -105,9 +151,37 @@ export async function restoreCommand(
     for (const s of staging.values()) await discardStaging(s);
   }
   const failed = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
-  const result = { id: rec.id, ok: failed.length === 0, sources: outcomes.map((x) => ({ ...x, target: targets.get(x.source) ?? o.toDb })) };
+  // `id`: the one backup used (null when the restore point took sources from several); `ids`: all of them.
+  const result = {
+    id: ids.length === 1 ? ids[0] : null,
+    ids,
+    ...(at ? { at: at.toISOString() } : {}),
+    skipped,
+    ok: failed.length === 0,
+    sources: outcomes.map((x) => ({ ...x, target: targets.get(x.source) ?? o.toDb })),
+  };
   ctx.print(result, () =>
-    outcomes.map((x) => `${x.source} → ${targets.get(x.source) ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} (${x.checks.map((c) => c.detail).join("; ")})`).join("\n"),
+    [
+      ...outcomes.map((x) => `${x.source} → ${targets.get(x.source) ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} from backup ${x.backup_id} (${x.checks.map((c) => c.detail).join("; ")})`),
+      ...skipped.map((s) => `skipped ${s.id}: ${s.reason}`),
+    ].join("\n"),
   );
   if (failed.length) throw new StrongboxError("VERIFY", `restored data does not match the manifest (nothing of it was kept): ${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}`);
+}
+
+/**
+ * `--at TIME`: an ISO 8601 time with its zone (2026-12-05T03:00:00Z, 2026-12-05T04:00+01:00), or a
+ * date alone (2026-12-05), which means the end of that day in UTC. A time without a zone is refused:
+ * whose local time it is would be a guess.
+ */
+export function parseAt(text: string): Date {
+  const date = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (date) {
+    const d = new Date(`${text}T23:59:59.999Z`);
+    if (!Number.isNaN(d.getTime()) && d.toISOString().startsWith(text)) return d;
+  } else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text)) {
+    const d = new Date(text);
+    if (!Number.isNaN(d.getTime())) return d;
+  }
+  throw new StrongboxError("USAGE", `--at ${JSON.stringify(text).slice(0, 60)}: expected an ISO 8601 time with its zone (2026-12-05T03:00:00Z) or a date (2026-12-05, meaning the end of that day, UTC)`);
 }

@@ -30,6 +30,10 @@ export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?:
     // Damaged ones are verified too: each is reported FAILED, and the others are still checked.
     ids = all.filter((b) => b.complete || b.damaged).map((b) => b.id);
     if (ids.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${repo.store.description}`);
+  } else if (ref === "latest") {
+    // The newest backup of each configured source, damaged or not: a damaged newest is FAILED (exit 3), not stepped over.
+    ids = await repo.newestPerSource(config.sources.map((s) => s.name));
+    if (ids.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${repo.store.description}`);
   } else {
     try {
       // An untrusted id is judged (and reported FAILED) by verifyAll, as every backup of 'all' is.

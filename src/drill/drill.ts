@@ -36,6 +36,11 @@ export async function runDrill(o: {
   now?: () => Date;
   /** An explicit id of an untrusted backup: refused (exit 3) unless allowUntrusted. */
   trust?: TrustOptions;
+  /**
+   * One backup of a restore point (`drill latest`): SQL checks of a source it does not hold run in
+   * the drill of the backup that does, and are left out here.
+   */
+  partOfPoint?: boolean;
 }): Promise<DrillReport> {
   const now = o.now ?? (() => new Date());
   const started = now();
@@ -48,7 +53,8 @@ export async function runDrill(o: {
   // An untrusted backup (unsigned, forged, dated wrongly) is never latest or random, nor the newest for max_backup_age.
   const complete = (await o.repo.listBackups()).filter((b) => b.complete);
   if (complete.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${o.repo.store.description} to drill`);
-  const backups = complete.filter((b) => !b.untrusted?.length);
+  // Nor one whose differential chain is broken: it cannot be restored.
+  const backups = complete.filter((b) => !b.untrusted?.length && !b.brokenChain);
   if (backups.length === 0 && (o.ref === "latest" || o.ref === "random")) throw new StrongboxError("NOT_FOUND", `no trusted complete backup in ${o.repo.store.description} to drill (${complete.length} untrusted: see 'strongbox list')`);
   const chosen =
     o.ref === "latest" ? backups[0].id : o.ref === "random" ? backups[randomInt(backups.length)].id : o.ref;
@@ -118,6 +124,7 @@ export async function runDrill(o: {
 
     const tChecks = Date.now();
     for (const c of drillCfg?.checks ?? []) {
+      if (o.partOfPoint && !rec.sources.some((s) => s.name === c.source)) continue;
       const target = scratch.get(c.source);
       if (!target?.dbUrl) {
         checks.push({ name: `${c.source}: ${c.name}`, ok: false, detail: `backup ${rec.id} has no restored database for source ${c.source}` });

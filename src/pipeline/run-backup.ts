@@ -160,6 +160,9 @@ export async function runBackup(o: {
   // complete.json holds every object's SHA-256: signing its exact bytes covers the whole backup.
   if (signer) await o.store.put(keys.completeSig(id), Readable.from([signWith(signer, BACKUP_NAMESPACE, completeBytes)]), { signal: o.signal });
   await o.store.put(keys.complete(id), Readable.from([completeBytes]), { signal: o.signal });
+  // A full that will become the base of differentials: its commit must be confirmed first, or one lost
+  // write makes every later differential unrestorable (differential/state.ts).
+  if (commits.length && !(await confirmCommit(o.store, id, completeBytes, o.log, o.signal))) commits.length = 0;
   for (const c of commits) {
     // The backup is committed; a state that cannot be written only means the next backup is a full.
     try {
@@ -173,6 +176,20 @@ export async function runBackup(o: {
   result.stored_bytes = objects.reduce((n, x) => n + x.size, 0);
   o.log.info(`backup ${id} complete`, { id, stored_bytes: result.stored_bytes, duration_s: result.duration_s, warnings: result.warnings.length });
   return result;
+}
+
+/**
+ * Whether the full's complete.json is really stored (Store.confirmStored, asked twice: an S3 store
+ * re-sends a missing one, and the second answer says whether that copy landed). Not stored: the
+ * backup is not committed, exit 1. Cannot tell: committed as far as we know, but not made a base.
+ */
+async function confirmCommit(store: Store, id: string, body: Buffer, log: Logger, signal?: AbortSignal): Promise<boolean> {
+  const key = keys.complete(id);
+  let seen = store.confirmStored ? await store.confirmStored(key, body, { signal }) : undefined;
+  if (seen === false) seen = await store.confirmStored!(key, body, { signal });
+  if (seen === false) throw new StrongboxError("STORE", `backup ${id}: the store acknowledged ${key} but does not hold it (a lost write): the backup is not committed, and the differential state still names the previous full`);
+  if (seen === undefined) log.warn(`backup ${id}: cannot confirm that ${key} is stored, so this full is not made the base of differentials (the next backup is full too)`);
+  return seen === true;
 }
 
 interface SourceDone {

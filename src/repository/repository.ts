@@ -44,6 +44,34 @@ export interface BackupListing {
   trustNote?: string;
   /** SHA-256 (hex) of the complete.json bytes that were judged: a later read of other bytes is not these. */
   completeSha256?: string;
+  /**
+   * A differential whose base full is missing, incomplete, damaged, untrusted or holds no full of the
+   * source: not restorable. Never `latest`, never counted by retention (kept, flagged), shown by list.
+   * Judged only by a whole listing (listBackups() without `only`).
+   */
+  brokenChain?: string;
+}
+
+/** Why a backup cannot be restored as it stands: damaged, untrusted or a broken differential chain (empty: restorable). */
+export function unusable(b: BackupListing): string | undefined {
+  if (b.damaged) return `damaged: ${b.damaged}`;
+  if (!b.complete) return undefined;
+  if (b.untrusted?.length) return `untrusted: ${b.untrusted.join("; ")}`;
+  if (b.brokenChain) return `broken chain: ${b.brokenChain}`;
+  return undefined;
+}
+
+/** One source of a restore point: the backup it comes from. */
+export interface RestorePick {
+  source: string;
+  backup: BackupListing;
+}
+
+/** A restore point: per source, the newest complete, trusted, restorable backup (at or before `at`). */
+export interface RestorePoint {
+  picks: RestorePick[];
+  /** Newer backups passed over, and why (damaged, untrusted, broken chain). */
+  skipped: { id: string; reason: string }[];
 }
 
 /** Why retention must not count a backup: its untrusted reasons, and a back-dated claim no trusted signature vouches for. */
@@ -137,7 +165,83 @@ export class Repository {
       }
     };
     await Promise.all(Array.from({ length: Math.min(MARKER_READS, entries.length) }, worker));
+    if (!only) judgeChains(out);
     return out.sort(newestFirst);
+  }
+
+  /**
+   * A restore point (`restore latest`, `--at`): for each source, the newest complete backup that
+   * holds it and can be restored (trusted, its differential chain whole), at or before `at` when
+   * given. NOT_FOUND names a source that has none. `skipped`: the newer ones passed over, and why.
+   */
+  async restorePoint(sources: string[], at?: Date, trust: TrustOptions = {}): Promise<RestorePoint> {
+    const all = await this.listBackups();
+    const inTime = (b: BackupListing) => !at || b.time.getTime() <= at.getTime();
+    const holds = (b: BackupListing, n: string) => Boolean(b.complete?.sources.some((s) => s.name === n));
+    const picks: RestorePick[] = [];
+    const skipped = new Map<string, string>();
+    const none: string[] = [];
+    for (const name of sources) {
+      let pick: BackupListing | undefined;
+      for (const b of all) {
+        if (!inTime(b)) continue;
+        // A damaged backup's sources are unknown: it may have been the newest of any of them.
+        if (b.damaged) {
+          skipped.set(b.id, unusable(b)!);
+          continue;
+        }
+        if (!holds(b, name)) continue;
+        const why = unusable(b);
+        if (why) {
+          skipped.set(b.id, why);
+          continue;
+        }
+        pick = b;
+        break;
+      }
+      if (pick) picks.push({ source: name, backup: pick });
+      else none.push(name);
+    }
+    // Only what was passed over on the way to a pick (or to nothing) is reported.
+    const oldest = Math.min(...picks.map((p) => p.backup.time.getTime()));
+    const shown = [...skipped].filter(([id]) => none.length || all.find((b) => b.id === id)!.time.getTime() >= oldest).map(([id, reason]) => ({ id, reason }));
+    if (none.length) {
+      const when = at ? ` at or before ${at.toISOString()}` : "";
+      const count = (kind: string, label: string) => {
+        const n = shown.filter((x) => x.reason.startsWith(kind)).length;
+        return n ? [`${n} ${label}`] : [];
+      };
+      const kinds = [...count("untrusted", "untrusted"), ...count("damaged", "damaged"), ...count("broken chain", "with a broken chain")];
+      const why = kinds.length ? ` (${kinds.join(", ")}: see 'strongbox list')` : "";
+      throw new StrongboxError("NOT_FOUND", `no ${kinds.length ? "trusted complete" : "complete"} backup holding ${none.join(", ")}${when} in ${this.store.description}${why}`);
+    }
+    for (const id of new Set(picks.map((p) => p.backup.id))) {
+      const note = picks.find((p) => p.backup.id === id)!.backup.trustNote;
+      if (note) trust.warn?.(`backup ${id}: ${note}`);
+    }
+    return { picks, skipped: shown };
+  }
+
+  /**
+   * `verify latest`: for each source, the newest backup of it whatever its state (damaged, broken
+   * chain), so that a damaged newest backup is verified (and FAILED), not stepped over. Untrusted
+   * ones are left out as `latest` leaves them out (list and doctor flag them). Ids newest first.
+   */
+  async newestPerSource(sources: string[]): Promise<string[]> {
+    const all = await this.listBackups();
+    const ids = new Set<string>();
+    for (const name of sources) {
+      for (const b of all) {
+        if (b.damaged) {
+          ids.add(b.id); // its sources are unknown: it may be this source's newest
+          continue;
+        }
+        if (!b.complete?.sources.some((s) => s.name === name) || b.untrusted?.length) continue;
+        ids.add(b.id);
+        break;
+      }
+    }
+    return all.filter((b) => ids.has(b.id)).map((b) => b.id);
   }
 
   private async listing(id: string, objects: ObjectInfo[], now: Date, skew: number): Promise<BackupListing> {
@@ -323,12 +427,12 @@ export class Repository {
     if (ref === "latest") {
       const all = await this.listBackups();
       const holds = (b: BackupListing) => b.complete && sources.every((n) => b.complete!.sources.some((s) => s.name === n));
-      // An untrusted backup is never `latest`, however new it claims to be.
-      const latest = all.find((b) => holds(b) && !b.untrusted?.length);
+      // An untrusted backup is never `latest`, however new it claims to be; nor one whose differential chain is broken.
+      const latest = all.find((b) => holds(b) && !b.untrusted?.length && !b.brokenChain);
       if (!latest) {
         const what = sources.length ? `holding ${sources.join(", ")}` : "";
-        const skipped = all.filter((b) => holds(b) && b.untrusted?.length).length;
-        const why = skipped ? ` (${skipped} untrusted backup(s) skipped: see 'strongbox list')` : "";
+        const skipped = all.filter((b) => holds(b) && (b.untrusted?.length || b.brokenChain)).length;
+        const why = skipped ? ` (${skipped} untrusted or unrestorable backup(s) skipped: see 'strongbox list')` : "";
         throw new StrongboxError("NOT_FOUND", `no ${skipped ? "trusted " : ""}complete backup ${what} in ${this.store.description}${why}`.replace("  ", " "));
       }
       if (latest.trustNote) trust.warn?.(`backup ${latest.id}: ${latest.trustNote}`);
@@ -440,6 +544,33 @@ export class Repository {
       plain.destroy();
       if (json !== plain) json.destroy();
     }
+  }
+}
+
+/**
+ * Marks each complete differential whose base cannot serve it (SPEC §10): the base must be listed,
+ * complete (valid complete.json, every object present at its size: what the listing checks), trusted,
+ * and hold a full (not itself a differential) files object of the same source.
+ */
+function judgeChains(all: BackupListing[]): void {
+  const byId = new Map(all.map((b) => [b.id, b]));
+  for (const b of all) {
+    if (!b.complete) continue;
+    const problems: string[] = [];
+    for (const o of b.complete.objects) {
+      if (!o.base || !o.source) continue;
+      const base = byId.get(o.base);
+      const of = `source ${o.source}: base ${o.base}`;
+      if (!base) problems.push(`${of} is missing`);
+      else if (base.damaged) problems.push(`${of} is damaged`);
+      else if (!base.complete) problems.push(`${of} is incomplete (no complete.json)`);
+      else if (base.untrusted?.length) problems.push(`${of} is untrusted`);
+      else {
+        const full = base.complete.objects.find((x) => x.source === o.source && !x.part);
+        if (!full || full.base || base.complete.sources.find((s) => s.name === o.source)?.type !== "files") problems.push(`${of} holds no full of ${o.source}`);
+      }
+    }
+    if (problems.length) b.brokenChain = problems.join("; ");
   }
 }
 

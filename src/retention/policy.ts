@@ -25,6 +25,12 @@ export interface BackupInfo {
   bases?: string[];
   /** Why it must not be counted (store time, signature): kept and flagged, never in a slot. */
   untrusted?: string[];
+  /**
+   * Why it cannot be restored (a differential whose base is missing, incomplete, damaged or
+   * untrusted): never counted, never "newest", never satisfies the guard; kept and flagged, like an
+   * untrusted one (deleting data automatically is worse than keeping a useless backup).
+   */
+  unrestorable?: string;
 }
 
 export interface Decision {
@@ -96,7 +102,7 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
   const tz = o.timezone ?? "UTC";
   // id → reason text → sources it applies to (insertion order kept, so the text reads rule by rule)
   const reasons = new Map<string, Map<string, string[]>>(backups.map((b) => [b.id, new Map()]));
-  const trusted = (b: BackupInfo) => !b.untrusted?.length;
+  const trusted = (b: BackupInfo) => !b.untrusted?.length && !b.unrestorable;
   const complete = backups.filter((b) => b.complete && trusted(b)).sort(newestFirst);
   const groups = new Map<string, BackupInfo[]>();
   for (const b of complete) {
@@ -117,8 +123,10 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
   const decisions: Decision[] = [];
   for (const b of [...backups].sort(newestFirst)) {
     const why = [...reasons.get(b.id)!].map(([text, sources]) => `${text} of ${sources.join(", ")}`);
-    if (!trusted(b)) {
+    if (b.untrusted?.length) {
       decisions.push({ id: b.id, keep: true, reasons: [`untrusted: ${b.untrusted!.join("; ")}`] });
+    } else if (b.unrestorable && b.complete) {
+      decisions.push({ id: b.id, keep: true, reasons: [`unrestorable, not counted: ${b.unrestorable}`] });
     } else if (b.complete) {
       decisions.push(
         why.length
@@ -176,7 +184,7 @@ export function deleteShareExcess(backups: BackupInfo[], decisions: Decision[], 
   const dropped = new Set(decisions.filter((d) => !d.keep).map((d) => d.id));
   const per = new Map<string, { drop: number; of: number }>();
   for (const b of backups) {
-    if (!b.complete || b.untrusted?.length) continue;
+    if (!b.complete || b.untrusted?.length || b.unrestorable) continue;
     for (const s of b.sources.length ? b.sources : ["(no sources listed)"]) {
       const c = per.get(s) ?? { drop: 0, of: 0 };
       c.of++;

@@ -103,6 +103,17 @@ export class LocalDirStore implements Store {
     }
   }
 
+  /** A local repository is readable by its writer: the file is there with these bytes, or not. */
+  async confirmStored(key: string, body: Buffer): Promise<boolean | undefined> {
+    checkKey(key);
+    try {
+      return (await fsp.readFile(join(this.root, key))).equals(body);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      return undefined;
+    }
+  }
+
   async get(key: string): Promise<Readable> {
     checkKey(key);
     const path = join(this.root, key);

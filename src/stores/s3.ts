@@ -185,6 +185,39 @@ export class S3Store implements Store {
     }
   }
 
+  /**
+   * The writer cannot read, but it can ask whether a key exists: a PUT with If-None-Match: * is
+   * refused (412) when the object is stored. A 2xx means it was not there: it has just been sent
+   * again, and that copy is as unconfirmed as the first, so the caller asks a second time. A server
+   * that acknowledges and drops every write never answers 412: never confirmed.
+   */
+  async confirmStored(key: string, body: Buffer, o: { signal?: AbortSignal } = {}): Promise<boolean | undefined> {
+    const days = this.o.objectLockDays ?? 0;
+    if (days > 0) {
+      // Object Lock means a versioned bucket, where a conditional PUT may just add a version (Ceph RGW
+      // does). The writer holds s3:PutObjectRetention there: setting the retention the object already
+      // has (it only lengthens it by the seconds since the upload) succeeds on a stored object, 404s on a missing one.
+      try {
+        const retention = { Mode: "COMPLIANCE" as const, RetainUntilDate: new Date(Date.now() + days * 86400_000) };
+        await this.call(() => this.client.send(new PutObjectRetentionCommand({ Bucket: this.o.bucket, Key: this.k(key), Retention: retention }), { abortSignal: o.signal }), o.signal);
+        return true;
+      } catch (err) {
+        return statusOf(err) === 404 ? false : undefined;
+      }
+    }
+    const md5 = createHash("md5").update(body).digest("base64");
+    try {
+      await this.call(
+        () => this.client.send(new PutObjectCommand({ Bucket: this.o.bucket, Key: this.k(key), ACL: "bucket-owner-full-control", ...this.lockParams(), IfNoneMatch: "*", ContentLength: body.length, ContentMD5: md5, Body: body }), { abortSignal: o.signal }),
+        o.signal,
+      );
+      return false;
+    } catch (err) {
+      if (statusOf(err) === 412) return true;
+      return undefined;
+    }
+  }
+
   async put(key: string, body: Readable, o: { signal?: AbortSignal } = {}): Promise<ObjectInfo> {
     const spools = new Set<SpoolFile>();
     const discard = (s: SpoolFile) => (spools.delete(s), discardSpool(s));

@@ -26,6 +26,13 @@ export interface Store {
    * COMPLIANCE retention (AccessDenied). Absent where the store has no Object Lock.
    */
   extendRetention?(key: string, days: number, o?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Whether `key` is stored with these exact bytes, asked with the writer's own powers: true stored,
+   * false not stored (an S3 store has then sent it again, so a second call tells whether the copy
+   * landed), undefined when the store cannot tell. Used for a full's complete.json before the
+   * full becomes the base of differentials (differential/state.ts).
+   */
+  confirmStored?(key: string, body: Buffer, o?: { signal?: AbortSignal }): Promise<boolean | undefined>;
   /** Temporary files of killed writers (and empty backup directories): counted, and removed when asked. */
   leftovers?(o: { remove: boolean }): Promise<{ count: number; bytes: number }>;
 }

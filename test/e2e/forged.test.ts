@@ -249,9 +249,10 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     const { utimesSync } = await import("node:fs");
     utimesSync(join(store, "backups", oldId, "complete.json"), t, t);
     // the manifest names the old id: re-encrypting it needs only the public recipient, but a copy cannot; so drill the fresh one
-    await backup(repo, ["--source", "a"]);
+    // (by its id: `drill latest` would drill the restore point, the doctored copy included)
+    const fresh = await backup(repo, ["--source", "a"]);
     const cfg = repo.write((c) => (c.drill = { max_backup_age: "26h" }));
-    const d = await runCli(["-c", cfg, "--json", "drill", "latest"]);
+    const d = await runCli(["-c", cfg, "--json", "drill", fresh]);
     expect(d.code).toBe(3);
     const checks = JSON.parse(d.stdout.slice(0, d.stdout.indexOf("\n}\n") + 2)).checks as { name: string; ok: boolean; detail: string }[];
     expect(checks.find((c) => c.name === "a: newest backup is at most 26h old")?.ok).toBe(true);
