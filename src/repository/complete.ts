@@ -55,7 +55,7 @@ const PART_SUFFIX = /^\.[a-z0-9]{1,16}(\.zst|\.gz)?\.age$/;
  * object's record, as written (JSON.stringify, indent 2), is at most ~480 bytes (a key of at most
  * 153 characters: `backups/<id>/` 32 + a source name 63 + a part's suffix 58; a SHA-256; a size, a
  * manifest_bytes of 16 digits; a source name; a part; a base id), so 10,000 objects are < 4.8 MB;
- * 1,000 sources add < 0.1 MB. 8 MiB leaves room, and no more: a forged marker costs a reader at
+ * 1,000 sources add < 0.1 MB, and as many again in `partial`. 8 MiB leaves room, and no more: a forged marker costs a reader at
  * most this much to read, whatever its writer put in it.
  */
 export const MAX_COMPLETE_BYTES = 8 * 1024 * 1024;
