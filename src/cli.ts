@@ -127,7 +127,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     exitCode = exitCodeFor(err);
     const message = redact(describeError(err));
-    if (ctx?.options.json) process.stdout.write(JSON.stringify({ ok: false, error: message, exit_code: exitCode }) + "\n");
+    // An error whose command printed its result already (a backup committed without a source) adds no second JSON document.
+    if (ctx?.options.json && !(err as { printed?: boolean }).printed) process.stdout.write(JSON.stringify({ ok: false, error: message, exit_code: exitCode }) + "\n");
     if (err instanceof ConfigError && err.issues.length > 1) {
       process.stderr.write(`strongbox: invalid config:\n${err.issues.map((i) => `  ${escapeControl(redact(i))}`).join("\n")}\n`);
     } else {

@@ -1,6 +1,7 @@
 /** Every failure strongbox reports on purpose is a StrongboxError; its code decides the exit code. */
 /** REFUSED: a safety check stopped the run (prune's max_delete_share); exit 1, like any failed run. */
-export type ErrorCode = "USAGE" | "CONFIG" | "SOURCE" | "STORE" | "CRYPTO" | "VERIFY" | "LOCKED" | "NOT_FOUND" | "INTERRUPTED" | "REFUSED";
+/** PARTIAL: a backup was committed, but a source left unreadable paths out (on_unreadable: partial); exit 4. */
+export type ErrorCode = "USAGE" | "CONFIG" | "SOURCE" | "STORE" | "CRYPTO" | "VERIFY" | "LOCKED" | "NOT_FOUND" | "INTERRUPTED" | "REFUSED" | "PARTIAL";
 
 export class StrongboxError extends Error {
   constructor(
@@ -36,7 +37,12 @@ export class InterruptedError extends StrongboxError {
   }
 }
 
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, VERIFY: 3 } as const;
+/**
+ * PARTIAL (4): the backup is committed and restorable, but holds less than the sources (paths that
+ * could not be read were left out, as on_unreadable: partial allows). Not 0: nobody looks again at
+ * a success; not 1: a failure means nothing new was stored for the source, and a partial run did store it.
+ */
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, VERIFY: 3, PARTIAL: 4 } as const;
 
 /** The one place that maps errors to exit codes (SPEC §1). */
 export function exitCodeFor(err: unknown): number {
@@ -47,6 +53,8 @@ export function exitCodeFor(err: unknown): number {
         return EXIT.USAGE;
       case "VERIFY":
         return EXIT.VERIFY;
+      case "PARTIAL":
+        return EXIT.PARTIAL;
       case "INTERRUPTED":
         return (err as InterruptedError).signal === "SIGINT" ? 130 : 143;
       default:

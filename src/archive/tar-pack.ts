@@ -2,7 +2,7 @@ import { createHash, hash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, promises as fsp, readSync } from "node:fs";
 import { Readable } from "node:stream";
 import { blocksFor, encodeHeader, END_OF_ARCHIVE, paddingFor, planHeader, writeHeader, type TarEntry } from "./tar-header.js";
-import { dirPrefix, mtimeString, type WalkEntry } from "./walk.js";
+import { dirPrefix, mtimeString, type WalkEntry, type Warn } from "./walk.js";
 
 export interface ManifestEntry {
   path: string;
@@ -81,24 +81,29 @@ class OutBatch {
 const cannotOpen = (path: string, code: string | undefined) =>
   code === "ENOENT" ? `${path}: vanished before it could be read` : `${path}: cannot open (${code}), not backed up`;
 const replaced = (path: string) => `${path}: replaced by something else while backing up, not backed up`;
+/** A file that could not be opened: vanished (ENOENT, a deletion: no data lost) or unreadable. */
+function warnOpen(warn: Warn, path: string, code: string | undefined): void {
+  warn(cannotOpen(path, code), code === "ENOENT" ? undefined : { kind: "unreadable", path });
+}
+const shrank = (path: string, size: number) => `${path}: shrank while being read; archived zero-padded to ${size} bytes`;
+const changedWhileRead = (path: string) => `${path}: changed while being read; the archived copy may be inconsistent`;
 
 /**
  * Archives a small file whole (header + padded body, straight into the batch) with synchronous calls.
  * undefined: skipped (reported); null: no longer small, let the streaming path handle it.
  */
-function packSmallFile(abs: string, e: WalkEntry, out: OutBatch, warn: (m: string) => void): { pieces: Buffer[]; entry: ManifestEntry; stat: FileIdentity } | null | undefined {
+function packSmallFile(abs: string, e: WalkEntry, out: OutBatch, warn: Warn): { pieces: Buffer[]; entry: ManifestEntry; stat: FileIdentity } | null | undefined {
   let fd: number;
   try {
     fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    warn(cannotOpen(e.path, code));
+    warnOpen(warn, e.path, (err as NodeJS.ErrnoException).code);
     return undefined;
   }
   try {
     const st = fstatSync(fd, { bigint: true });
     if (!st.isFile()) {
-      warn(replaced(e.path));
+      warn(replaced(e.path), { kind: "changed", path: e.path });
       return undefined;
     }
     const size = Number(st.size);
@@ -121,8 +126,8 @@ function packSmallFile(abs: string, e: WalkEntry, out: OutBatch, warn: (m: strin
       done += n;
       if (n === 0 || done >= size) break;
     }
-    if (done < size) warn(`${e.path}: shrank while being read; archived zero-padded to ${size} bytes`);
-    else if (done > size) warn(`${e.path}: changed while being read; the archived copy may be inconsistent`);
+    if (done < size) warn(shrank(e.path, size), { kind: "changed", path: e.path });
+    else if (done > size) warn(changedWhileRead(e.path), { kind: "changed", path: e.path });
     buf.fill(0, body + Math.min(done, size), body + padded);
     const entry: ManifestEntry = { path: e.path, type: "file", size, mode, mtime, sha256: hash("sha256", buf.subarray(body, body + size), "hex") };
     pieces.push(...out.commit(plan.length + padded));
@@ -142,7 +147,9 @@ export function packTar(
   root: string,
   entries: Iterable<WalkEntry>,
   o: {
-    warn: (msg: string) => void;
+    warn: Warn;
+    /** Called once every entry is archived, before the archive's end: a throw fails the archive (nothing is stored). */
+    beforeEnd?: () => void;
     /** Every entry of the tree, in order; `stat` is the identity of the file as it was read. */
     onEntry: (e: ManifestEntry, stat?: FileIdentity) => void;
     onBytes?: (n: number) => void;
@@ -182,14 +189,13 @@ export function packTar(
       try {
         fh = await fsp.open(prefix + e.path, constants.O_RDONLY | constants.O_NOFOLLOW);
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        o.warn(cannotOpen(e.path, code));
+        warnOpen(o.warn, e.path, (err as NodeJS.ErrnoException).code);
         continue;
       }
       try {
         const st = await fh.stat({ bigint: true });
         if (!st.isFile()) {
-          o.warn(replaced(e.path));
+          o.warn(replaced(e.path), { kind: "changed", path: e.path });
           continue;
         }
         const size = Number(st.size);
@@ -198,12 +204,14 @@ export function packTar(
         yield* out.add(encodeHeader(entry));
         const hash = createHash("sha256");
         let done = 0;
+        let shrunk = false;
         while (done < size) {
           const want = Math.min(READ_SIZE, size - done);
           const buf = Buffer.allocUnsafe(want);
           const { bytesRead } = await fh.read(buf, 0, want, done);
           if (bytesRead === 0) {
-            o.warn(`${e.path}: shrank while being read; archived zero-padded to ${size} bytes`);
+            o.warn(shrank(e.path, size), { kind: "changed", path: e.path });
+            shrunk = true;
             const zeros = Buffer.alloc(size - done);
             hash.update(zeros);
             yield* out.add(zeros);
@@ -217,7 +225,8 @@ export function packTar(
           yield* out.add(chunk);
         }
         const after = await fh.stat({ bigint: true });
-        if (after.size !== st.size || after.mtimeNs !== st.mtimeNs) o.warn(`${e.path}: changed while being read; the archived copy may be inconsistent`);
+        // Reported once: a file that shrank was already reported as changed.
+        if ((after.size !== st.size || after.mtimeNs !== st.mtimeNs) && !shrunk) o.warn(changedWhileRead(e.path), { kind: "changed", path: e.path });
         const padding = paddingFor(size);
         if (padding.length) yield* out.add(padding);
         o.onEntry({ path: e.path, type: "file", size, mode: entry.mode, mtime, sha256: hash.digest("hex") }, identity(st));
@@ -225,6 +234,7 @@ export function packTar(
         await fh.close();
       }
     }
+    o.beforeEnd?.();
     yield* out.add(END_OF_ARCHIVE);
     yield* out.take();
   }

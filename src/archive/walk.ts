@@ -20,7 +20,15 @@ export function dirPrefix(root: string): string {
   return root.endsWith("/") ? root : `${root}/`;
 }
 
-type WalkOptions = { exclude: (rel: string) => boolean; oneFileSystem?: boolean; warn: (msg: string) => void };
+/**
+ * What a warning is about, when it is about data: a path that could not be read (its data is not in
+ * the backup: the source fails unless on_unreadable is partial), or a file that changed while it was read.
+ */
+export type Skipped = { kind: "unreadable" | "changed"; path: string };
+
+export type Warn = (msg: string, skipped?: Skipped) => void;
+
+type WalkOptions = { exclude: (rel: string) => boolean; oneFileSystem?: boolean; warn: Warn };
 
 /**
  * Lists a directory tree (synchronous calls: a stat is microseconds, a thread-pool round trip
@@ -38,7 +46,7 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
     try {
       names = readdirSync(abs).sort();
     } catch (err) {
-      o.warn(`${rel || "."}: cannot list directory (${(err as NodeJS.ErrnoException).code})`);
+      o.warn(`${rel || "."}: cannot list directory (${(err as NodeJS.ErrnoException).code})`, { kind: "unreadable", path: rel || "." });
       return;
     }
     for (const name of names) {
@@ -49,7 +57,7 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
         st = lstatSync(prefix + childRel, { bigint: true });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code !== "ENOENT") o.warn(`${childRel}: cannot stat (${code})`);
+        if (code !== "ENOENT") o.warn(`${childRel}: cannot stat (${code})`, { kind: "unreadable", path: childRel });
         // A name that is not UTF-8 is listed with U+FFFD in it, and that name does not exist: say so, never skip it silently.
         else if (name.includes("\ufffd") && notUtf8Names(abs) > 0) o.warn(`${childRel}: skipped: its name is not UTF-8 (strongbox stores UTF-8 names; rename it)`);
         continue;
@@ -66,7 +74,7 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
         try {
           linkname = readlinkSync(prefix + childRel);
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "ENOENT") o.warn(`${childRel}: cannot read symlink`);
+          if ((err as NodeJS.ErrnoException).code !== "ENOENT") o.warn(`${childRel}: cannot read symlink`, { kind: "unreadable", path: childRel });
           continue;
         }
         yield { ...base, type: "symlink", size: 0, linkname };

@@ -10,7 +10,8 @@ import { killRunningChildren } from "../sources/postgres/child-stream.js";
 import { InterruptedError } from "../errors.js";
 import { hardExit } from "../hard-exit.js";
 import { DEFAULT_DEADLINES } from "../scheduler/schedule-file.js";
-import { backupNowCommand } from "./backup.js";
+import { BackupOutcomeError, backupNowCommand } from "./backup.js";
+import type { BackupResult } from "../pipeline/run-backup.js";
 import { SIGNAL_DEBOUNCE_MS } from "./interrupt.js";
 import { failUnfinishedJobs } from "./job.js";
 import type { CommandContext } from "./context.js";
@@ -26,10 +27,15 @@ async function runScheduleJob(parent: CommandContext, job: ScheduleJob, signal: 
   try {
     switch (job.command) {
       case "backup": {
-        const r = await backupNowCommand(ctx, { source: job.sources ?? [], job: job.name, signal });
-        metrics.lastBackupBytes = r.stored_bytes;
-        metrics.lastBackupFinished = Date.parse(r.finished_at);
-        for (const s of r.sources) metrics.lastBackupSources.set(s.name, { kind: s.kind, filesChanged: s.files_changed, storedBytes: s.stored_bytes });
+        let r: BackupResult;
+        try {
+          r = await backupNowCommand(ctx, { source: job.sources ?? [], job: job.name, signal });
+        } catch (err) {
+          // Committed without a source, or partial: /metrics shows what was stored, and what was not; the job still failed.
+          if (err instanceof BackupOutcomeError) metrics.recordBackup(err.result);
+          throw err;
+        }
+        metrics.recordBackup(r);
         return;
       }
       case "drill":

@@ -43,6 +43,8 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     kind: b.complete?.objects.some((x) => x.base) ? "diff" : b.complete ? "full" : null,
     bases: Object.fromEntries((b.complete?.objects ?? []).filter((x) => x.base && x.source).map((x) => [x.source!, x.base!])),
     warnings: b.complete?.warnings ?? 0,
+    // Committed with unreadable paths left out (on_unreadable: partial): the sources, whose manifests list the paths.
+    ...(b.complete?.partial ? { partial: b.complete.partial } : {}),
     last_drill: drills.get(b.id) ?? null,
   }));
   const leftovers = o.all ? await countLeftovers(store) : { count: 0, bytes: 0 };
@@ -58,7 +60,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     if (rows.length === 0) return ["no backups", ...tail].join("\n");
     const head = ["ID", "TIME", "HOST", "SIZE", "SOURCES", "KIND", "DRILL"];
     const table = rows.map((r) => [
-      r.untrusted ? `${r.id} (UNTRUSTED)` : r.broken_chain ? `${r.id} (BROKEN CHAIN)` : r.backdated ? `${r.id} (NOT COUNTED)` : r.complete ? r.id : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
+      r.untrusted ? `${r.id} (UNTRUSTED)` : r.broken_chain ? `${r.id} (BROKEN CHAIN)` : r.backdated ? `${r.id} (NOT COUNTED)` : r.complete ? (r.partial ? `${r.id} (PARTIAL)` : r.id) : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
       r.time.replace(/\.\d+Z$/, "Z"),
       r.host ?? "-",
       formatBytes(r.size),
@@ -69,6 +71,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
     const notes = [
       ...rows.filter((r) => r.damaged).map((r) => `${r.id}: ${r.damaged}`),
+      ...rows.filter((r) => r.partial).map((r) => `${r.id}: partial: ${r.partial!.join(", ")} left out paths that could not be read (the manifest lists them)`),
       ...rows.filter((r) => r.untrusted).map((r) => `${r.id}: untrusted, not counted by retention nor picked as latest: ${r.untrusted!.join("; ")}`),
       ...rows.filter((r) => !r.untrusted && r.broken_chain).map((r) => `${r.id}: BROKEN CHAIN, not restorable, never latest, not counted by retention: ${r.broken_chain}`),
       ...rows.filter((r) => !r.untrusted && r.backdated).map((r) => `${r.id}: not counted by retention: ${r.backdated} (a copy, or a back-dated forgery: a trusted signature tells them apart)`),

@@ -40,6 +40,8 @@ ${sources}
   #   type: postgres
   #   url: \${DATABASE_URL}
 
+# on_unreadable: fail     # default: a path that cannot be read fails its source (exit 1);
+#                         # partial: commit what can be read, marked partial (exit 4)
 # retention: { keep_last: 3, keep_daily: 7, keep_weekly: 4, keep_monthly: 12 }
 # audit_log: /var/log/strongbox/audit.jsonl
 `;

@@ -33,6 +33,9 @@ const urlString = (what: string, protocols: string[]) =>
     if (!protocols.includes(u.protocol)) ctx.addIssue({ code: "custom", message: `${what} must use ${protocols.join(" or ")}` });
   });
 
+/** What a files source does with a path it cannot read: fail the source (default), or commit what it could read, marked partial. */
+const onUnreadable = z.enum(["fail", "partial"], { errorMap: () => ({ message: "on_unreadable must be 'fail' or 'partial'" }) });
+
 const filesSource = z
   .object({
     name: sourceName,
@@ -40,6 +43,8 @@ const filesSource = z
     path: nonEmpty("path").refine((p) => p.startsWith("/"), "path must be absolute"),
     exclude: z.array(nonEmpty("exclude pattern")).default([]),
     one_file_system: z.boolean().default(false),
+    /** Overrides the global on_unreadable for this source. */
+    on_unreadable: onUnreadable.optional(),
     /** Store only what changed since the last full (SPEC §10); absent: every backup is full. */
     differential: z
       .object({ full_every: z.string().refine((v) => (parseDuration(v) ?? 0) > 0, "full_every must be a duration like 7d or 36h") })
@@ -169,6 +174,7 @@ export const configSchema = z
       .strict(),
     compression,
     sources: z.array(source).min(1, "at least one source is required"),
+    on_unreadable: onUnreadable.default("fail"),
     retention: z
       .object({
         keep_last: count.optional(),

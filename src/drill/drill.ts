@@ -155,6 +155,7 @@ export async function runDrill(o: {
     drill_id: drillId,
     backup_id: rec.id,
     ...(rec.objects.some((x) => x.base) ? { bases: Object.fromEntries(rec.objects.filter((x) => x.base && x.source).map((x) => [x.source!, x.base!])) } : {}),
+    ...(rec.partial ? { partial: rec.partial } : {}),
     result: checks.every((c) => c.ok) ? "pass" : "fail",
     started_at: started.toISOString(),
     finished_at: now().toISOString(),

@@ -6,6 +6,8 @@ export interface DrillReport {
   backup_id: string;
   /** Differential sources (SPEC §10): the base full each was restored from, by source. */
   bases?: Record<string, string>;
+  /** The backup is partial (complete.json `partial`): these sources left unreadable paths out, so the drill proves only what was read. */
+  partial?: string[];
   result: "pass" | "fail";
   started_at: string;
   finished_at: string;
@@ -23,7 +25,7 @@ export function formatReport(r: DrillReport, color: boolean): string {
   const paint = (ok: boolean, s: string) => (color ? `\x1b[${ok ? 32 : 31}m${s}\x1b[0m` : s);
   const width = Math.max(...r.checks.map((c) => c.name.length), 10);
   const lines = [
-    `drill ${r.drill_id} of backup ${r.backup_id}${r.bases && Object.keys(r.bases).length ? ` (differential of base ${[...new Set(Object.values(r.bases))].join(", ")})` : ""}: ${paint(r.result === "pass", r.result.toUpperCase())}`,
+    `drill ${r.drill_id} of backup ${r.backup_id}${r.bases && Object.keys(r.bases).length ? ` (differential of base ${[...new Set(Object.values(r.bases))].join(", ")})` : ""}${r.partial?.length ? ` (PARTIAL backup: ${r.partial.join(", ")} left out unreadable paths)` : ""}: ${paint(r.result === "pass", r.result.toUpperCase())}`,
     ...r.checks.map((c) => `  ${paint(c.ok, c.ok ? "PASS" : "FAIL")}  ${c.name.padEnd(width)}  ${c.detail ?? ""}`),
     `  restored ${(r.stored_bytes / 1e6).toFixed(1)} MB at ${r.restore_mb_per_s} MB/s; total ${r.durations_s.total} s`,
   ];

@@ -8,7 +8,7 @@ import { parseRecipient } from "../crypto/age-keys.js";
 import { createSealStream } from "../crypto/object-streams.js";
 import { backupSigningKey, signWith } from "../crypto/signing.js";
 import { BACKUP_NAMESPACE } from "../crypto/ssh-signature.js";
-import { StrongboxError, wrapError } from "../errors.js";
+import { describeError, StrongboxError, wrapError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Progress } from "../progress.js";
 import type { CompleteObject, CompleteRecord } from "../repository/complete.js";
@@ -40,14 +40,31 @@ export interface BackupResult {
     stored_bytes: number;
     mb_per_s: number;
     warnings: string[];
+    /** Files sources: paths that could not be read (left out: on_unreadable: partial), and the first of them. */
+    unreadable?: number;
+    skipped?: string[];
+    /** Files sources: files that changed while they were read. */
+    changed?: number;
   }[];
   stored_bytes: number;
   warnings: string[];
+  /** The sources committed with unreadable paths left out (complete.json `partial`). */
+  partial: string[];
+  /** The sources that failed: not in this backup (the others are committed). */
+  failed: { name: string; error: string }[];
+}
+
+/** Only a source's own failure leaves the others to be committed; an interrupt, or a store or encryption failure, stops them all. */
+function failsOnlyItsSource(err: unknown): boolean {
+  return err instanceof StrongboxError && err.code === "SOURCE";
 }
 
 /**
  * Streams every source through compress → age → hash → store, then writes the encrypted manifest
- * and, last, complete.json. Any failure leaves the backup without complete.json: incomplete.
+ * and, last, complete.json. A source that fails on its own (its data cannot be read, its database
+ * cannot be reached) is left out and the others are committed: `failed` names it. Any other failure
+ * (an interrupt, the store, encryption), or every source failing, leaves the backup without
+ * complete.json: incomplete.
  */
 export async function runBackup(o: {
   config: Config;
@@ -68,7 +85,7 @@ export async function runBackup(o: {
   const compression = parseCompression(o.config.compression);
   const objects: CompleteObject[] = [];
   const manifest: Manifest = { format: FORMAT, id, created_at: started.toISOString(), host: hostname(), sources: {} };
-  const result: BackupResult = { id, started_at: started.toISOString(), finished_at: "", duration_s: 0, sources: [], stored_bytes: 0, warnings: [] };
+  const result: BackupResult = { id, started_at: started.toISOString(), finished_at: "", duration_s: 0, sources: [], stored_bytes: 0, warnings: [], partial: [], failed: [] };
   /** compress? → age → hash → store; returns what complete.json records for the object. */
   const storeObject = async (key: string, stream: Readable, compress: boolean | Compression, signal = o.signal): Promise<CompleteObject> => {
     const stages = compress ? [createCompressor(compress === true ? compression : compress)] : [];
@@ -96,11 +113,32 @@ export async function runBackup(o: {
 
   // Sources run side by side, up to sourceConcurrency() at once (a database dump is mostly pg_dump's and
   // the server's CPU, a file tree mostly this process's): each has its own object, and what they
-  // add to the manifest and complete.json is put in config order afterwards. The first failure
-  // stops the others (the same path as an interrupt) and is the error reported, once all have ended.
-  const done = await inLanes(o.sources, sourceConcurrency(), o.signal, (cfg, _i, signal) => backupSource(cfg, { id, compression, differential, storeObject, log: o.log, signal }), (finished) => {
-    for (const d of finished) if (d?.part.type === "files") d.part.entries.close();
-  });
+  // add to the manifest and complete.json is put in config order afterwards. A source's own failure
+  // is recorded and the others go on; any other failure stops them all (the same path as an
+  // interrupt) and is the error reported, once all have ended.
+  const outcomes = await inLanes(
+    o.sources,
+    sourceConcurrency(),
+    o.signal,
+    async (cfg, _i, signal) => {
+      const resolved = cfg.type === "files" ? { ...cfg, on_unreadable: cfg.on_unreadable ?? o.config.on_unreadable } : cfg;
+      try {
+        return { done: await backupSource(resolved, { id, compression, differential, storeObject, log: o.log, signal }) };
+      } catch (err) {
+        if (signal.aborted || !failsOnlyItsSource(err)) throw err;
+        o.log.error(`${cfg.name}: failed, left out of backup ${id}: ${describeError(err)}`, { source: cfg.name });
+        return { failed: { name: cfg.name, err } };
+      }
+    },
+    (finished) => {
+      for (const d of finished) if (d?.done?.part.type === "files") d.done.part.entries.close();
+    },
+  );
+  const failed = outcomes.flatMap((x) => (x.failed ? [x.failed] : []));
+  const done = outcomes.flatMap((x) => (x.done ? [x.done] : []));
+  // Nothing to commit: the (first) failure is the run's error, as when there was one source.
+  if (done.length === 0) throw failed[0].err;
+  result.failed = failed.map((f) => ({ name: f.name, error: describeError(f.err) }));
   for (const d of done) {
     manifest.sources[d.entry.name] = d.part;
     objects.push(d.stored, ...d.extras);
@@ -108,6 +146,7 @@ export async function runBackup(o: {
     if (d.base) bases.set(d.entry.name, d.base);
     result.sources.push(d.entry);
     result.warnings.push(...d.part.warnings.map((w) => `${d.entry.name}: ${w}`));
+    if (d.part.type === "files" && d.part.unreadable) result.partial.push(d.entry.name);
   }
 
   // Compressed like the data: a tree's manifest is mostly paths and hashes (20,000 files: 4.2 MB → 0.8 MB).
@@ -138,9 +177,11 @@ export async function runBackup(o: {
     host: hostname(),
     tool_version: VERSION,
     compression: o.config.compression,
-    sources: o.sources.map((s) => ({ name: s.name, type: s.type })),
+    // Only the sources stored: a backup that holds some of them is a complete backup of those.
+    sources: o.sources.filter((s) => done.some((d) => d.entry.name === s.name)).map((s) => ({ name: s.name, type: s.type })),
     objects,
     warnings: result.warnings.length,
+    ...(result.partial.length ? { partial: result.partial } : {}),
   };
   if (o.signal?.aborted) throw new StrongboxError("SOURCE", `backup ${id} interrupted before it was committed`);
   // The base was locked for a day more than this backup's objects; a run longer than that locks it again.
@@ -174,7 +215,14 @@ export async function runBackup(o: {
   result.finished_at = finished.toISOString();
   result.duration_s = Number(((finished.getTime() - started.getTime()) / 1000).toFixed(3));
   result.stored_bytes = objects.reduce((n, x) => n + x.size, 0);
-  o.log.info(`backup ${id} complete`, { id, stored_bytes: result.stored_bytes, duration_s: result.duration_s, warnings: result.warnings.length });
+  o.log.info(`backup ${id} complete`, {
+    id,
+    stored_bytes: result.stored_bytes,
+    duration_s: result.duration_s,
+    warnings: result.warnings.length,
+    ...(result.partial.length ? { partial: result.partial } : {}),
+    ...(failed.length ? { failed_sources: failed.map((f) => f.name) } : {}),
+  });
   return result;
 }
 
@@ -252,6 +300,7 @@ async function backupSource(
     stored_bytes: stored.size,
     mb_per_s: Number((progress.done / 1e6 / seconds).toFixed(1)),
     warnings: part.warnings,
+    ...(part.type === "files" ? { unreadable: part.unreadable ?? 0, ...(part.skipped ? { skipped: part.skipped.slice(0, 20) } : {}), changed: part.changed ?? 0 } : {}),
   };
   o.log.info(`${source.name}: stored`, { object: key, source_bytes: entry.source_bytes, stored_bytes: entry.stored_bytes, mb_per_s: entry.mb_per_s });
   return { entry, part, stored, extras, commit: artifact.commit, base: artifact.base?.objects };

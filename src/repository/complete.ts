@@ -34,6 +34,11 @@ export interface CompleteRecord {
   sources: { name: string; type: SourceType }[];
   objects: CompleteObject[];
   warnings: number;
+  /**
+   * The sources stored with paths left out that could not be read (on_unreadable: partial); their
+   * manifest parts list them. Absent when every source was read whole.
+   */
+  partial?: string[];
 }
 
 /** Source names: the config's own rule, so a name from a repository can never be a path. */
@@ -50,14 +55,14 @@ const PART_SUFFIX = /^\.[a-z0-9]{1,16}(\.zst|\.gz)?\.age$/;
  * object's record, as written (JSON.stringify, indent 2), is at most ~480 bytes (a key of at most
  * 153 characters: `backups/<id>/` 32 + a source name 63 + a part's suffix 58; a SHA-256; a size, a
  * manifest_bytes of 16 digits; a source name; a part; a base id), so 10,000 objects are < 4.8 MB;
- * 1,000 sources add < 0.1 MB. 8 MiB leaves room, and no more: a forged marker costs a reader at
+ * 1,000 sources add < 0.1 MB, and as many again in `partial`. 8 MiB leaves room, and no more: a forged marker costs a reader at
  * most this much to read, whatever its writer put in it.
  */
 export const MAX_COMPLETE_BYTES = 8 * 1024 * 1024;
 /** complete.json nests three deep (root → objects → an object); anything deeper is refused before JSON.parse sees it. */
 const MAX_COMPLETE_DEPTH = 8;
 /** Every key complete.json may hold, level by level; any other is refused (a real writer never writes one). */
-const TOP_KEYS = new Set(["format", "id", "started_at", "finished_at", "host", "tool_version", "compression", "sources", "objects", "warnings"]);
+const TOP_KEYS = new Set(["format", "id", "started_at", "finished_at", "host", "tool_version", "compression", "sources", "objects", "warnings", "partial"]);
 const SOURCE_KEYS = new Set(["name", "type"]);
 const OBJECT_KEYS = new Set(["key", "size", "sha256", "source", "part", "base", "manifest_bytes"]);
 /**
@@ -215,6 +220,15 @@ export function parseComplete(raw: Buffer | string, id: string): CompleteRecord 
     });
     if (manifests !== 1) throw new Error("does not list exactly one manifest");
     for (const s of sources) if (!mains.has(s.name)) throw new Error(`source ${s.name} has no object`);
+    let partial: string[] | undefined;
+    if (v.partial !== undefined) {
+      if (!Array.isArray(v.partial) || v.partial.length === 0) throw new Error("partial is not a list of sources");
+      partial = v.partial.map((n: unknown, i: number) => {
+        if (typeof n !== "string" || types.get(n) !== "files") throw new Error(`partial[${i}] ${quoteName(String(n).slice(0, 80))} is not one of the backup's files sources`);
+        return n;
+      });
+      if (new Set(partial).size !== partial.length) throw new Error("partial lists a source twice");
+    }
 
     return {
       format: FORMAT,
@@ -227,6 +241,7 @@ export function parseComplete(raw: Buffer | string, id: string): CompleteRecord 
       sources,
       objects,
       warnings: v.warnings as number,
+      ...(partial ? { partial } : {}),
     };
   } catch (err) {
     if (err instanceof StrongboxError) throw err;

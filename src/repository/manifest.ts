@@ -25,6 +25,14 @@ export interface FilesManifest {
   base?: string;
   stored_files?: number;
   stored_bytes?: number;
+  /**
+   * on_unreadable: partial: how many paths could not be read and were left out, and the first
+   * 1,000 of them. A source with unreadable paths is committed only then (complete.json `partial`).
+   */
+  unreadable?: number;
+  skipped?: string[];
+  /** Files that changed while they were read (each archived as read; see the README). */
+  changed?: number;
 }
 
 export interface PostgresManifest {
@@ -99,6 +107,11 @@ function sourceManifest(m: Record<string, unknown>, name: string, type: string, 
       fail(`${at}: stored_files ${m.stored_files} or stored_bytes ${m.stored_bytes} is more than the tree holds (${tally.files} files, ${tally.bytes} bytes)`);
     }
     if (base === undefined && (m.stored_files !== undefined || m.stored_bytes !== undefined)) fail(`${at}: stored_files or stored_bytes without a base`);
+    if (m.unreadable !== undefined && (!isCount(m.unreadable) || !Array.isArray(m.skipped) || m.skipped.length > 1000 || m.skipped.length > m.unreadable || !m.skipped.every((p) => isText(p)))) {
+      fail(`${at}: unreadable or skipped malformed`);
+    }
+    if (m.unreadable === undefined && m.skipped !== undefined) fail(`${at}: skipped without unreadable`);
+    if (m.changed !== undefined && !isCount(m.changed)) fail(`${at}.changed is not a count`);
     m.entries = entries ?? new EntrySpool<ManifestEntry>();
   } else {
     if (m.entries !== undefined) fail(`${at} is a ${type} source with file entries`);

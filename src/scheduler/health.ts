@@ -29,7 +29,11 @@ export class DaemonMetrics {
   lastBackupBytes?: number;
   lastBackupFinished?: number;
   /** Per source of the last successful backup: full or differential, files read and stored, bytes stored. */
-  lastBackupSources = new Map<string, { kind: "full" | "diff"; filesChanged?: number; storedBytes: number }>();
+  lastBackupSources = new Map<string, { kind: "full" | "diff"; filesChanged?: number; storedBytes: number; unreadable?: number; changed?: number }>();
+  /** Per source: whether its last backup run failed (the source was left out of the backup), or stored it. */
+  sourceFailed = new Map<string, boolean>();
+  /** Whether the last committed backup was partial (a source left unreadable paths out). */
+  lastBackupPartial?: boolean;
   lastDrillPassed?: boolean;
   /** Backups with a valid complete.json that the last prune did not count (time or signature): flagged, kept. */
   untrustedBackups?: number;
@@ -65,6 +69,24 @@ export class DaemonMetrics {
     return { ok: reasons.length === 0, reasons };
   }
 
+  /** A committed backup (whole, partial, or without a failed source): what /metrics says of its sources. */
+  recordBackup(r: {
+    stored_bytes: number;
+    finished_at: string;
+    sources: { name: string; kind: "full" | "diff"; files_changed?: number; stored_bytes: number; unreadable?: number; changed?: number }[];
+    partial: string[];
+    failed: { name: string }[];
+  }): void {
+    this.lastBackupBytes = r.stored_bytes;
+    this.lastBackupFinished = Date.parse(r.finished_at);
+    this.lastBackupPartial = r.partial.length > 0;
+    for (const s of r.sources) {
+      this.lastBackupSources.set(s.name, { kind: s.kind, filesChanged: s.files_changed, storedBytes: s.stored_bytes, unreadable: s.unreadable, changed: s.changed });
+      this.sourceFailed.set(s.name, false);
+    }
+    for (const f of r.failed) this.sourceFailed.set(f.name, true);
+  }
+
   job(name: string): JobStats {
     if (!this.jobs.has(name)) this.jobs.set(name, {});
     return this.jobs.get(name)!;
@@ -90,7 +112,14 @@ export class DaemonMetrics {
       metric("strongbox_backup_source_stored_bytes", "Bytes stored for the source by the last successful backup", "gauge", sources.map(([n, s]) => [label(n), s.storedBytes]));
       const changed = sources.filter(([, s]) => s.filesChanged !== undefined);
       if (changed.length) metric("strongbox_backup_files_changed", "Files read and stored for the source by the last backup (every file for a full)", "gauge", changed.map(([n, s]) => [label(n), s.filesChanged!]));
+      const files = sources.filter(([, s]) => s.unreadable !== undefined);
+      if (files.length) {
+        metric("strongbox_backup_unreadable_paths", "Paths of the source that could not be read and were left out of its last backup (on_unreadable: partial); > 0 means that backup is partial", "gauge", files.map(([n, s]) => [label(n), s.unreadable!]));
+        metric("strongbox_backup_files_changed_while_read", "Files of the source that changed while its last backup read them", "gauge", files.map(([n, s]) => [label(n), s.changed ?? 0]));
+      }
     }
+    if (this.lastBackupPartial !== undefined) metric("strongbox_backup_partial", "1 if the last committed backup is partial (a source left unreadable paths out), 0 if whole", "gauge", [["", this.lastBackupPartial ? 1 : 0]]);
+    if (this.sourceFailed.size) metric("strongbox_backup_source_failed", "1 if the source failed in its last backup run (left out of that backup), 0 if it was stored", "gauge", [...this.sourceFailed].map(([n, f]) => [label(n), f ? 1 : 0]));
     if (this.lastBackupFinished !== undefined) metric("strongbox_newest_backup_age_seconds", "Age of the newest backup this daemon completed", "gauge", [["", Math.round((now - this.lastBackupFinished) / 1000)]]);
     if (this.lastDrillPassed !== undefined) metric("strongbox_last_drill_passed", "1 if the last drill passed, 0 if it failed", "gauge", [["", this.lastDrillPassed ? 1 : 0]]);
     if (this.untrustedBackups !== undefined) metric("strongbox_untrusted_backups", "Backups the last prune did not count (claimed time contradicted by the store, or signature): kept and flagged, see 'strongbox list'", "gauge", [["", this.untrustedBackups]]);

@@ -4,7 +4,7 @@ import { diskSink } from "../archive/extract.js";
 import { makeExcluder } from "../archive/glob.js";
 import { packTar, type FileIdentity, type ManifestEntry } from "../archive/tar-pack.js";
 import { countTree } from "../archive/tree-size.js";
-import { mtimeString, walkEntries, walkTree, type WalkEntry } from "../archive/walk.js";
+import { mtimeString, walkEntries, walkTree, type Skipped, type WalkEntry } from "../archive/walk.js";
 import type { FilesSourceConfig } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
 import { planDifferential, stateDirs, stateEntries, type DiffPlan } from "../differential/plan.js";
@@ -18,6 +18,16 @@ import type { Check, JobContext, Layers, RestoreTarget, Source, SourceArtifact }
 
 /** Warnings a manifest lists; beyond them it says how many more the log holds. */
 const MAX_WARNINGS = 1000;
+/** Unreadable paths a manifest lists by name (`skipped`); `unreadable` counts them all. */
+const MAX_SKIPPED = 1000;
+/** Paths an error or a summary names; the count says how many there are. */
+const NAMED = 5;
+
+/** "a, b, c and 7 more": the first paths of a list, and how many it holds. */
+export function namePaths(paths: string[], total: number): string {
+  const shown = paths.slice(0, NAMED).join(", ");
+  return total > Math.min(paths.length, NAMED) ? `${shown} and ${total - Math.min(paths.length, NAMED)} more` : shown;
+}
 
 /**
  * How many warnings a manifest reports: the ones it lists, and the "… and N more" line for those
@@ -44,12 +54,19 @@ export class FilesSource implements Source {
     if (!st.isDirectory()) throw new StrongboxError("SOURCE", `source ${this.name}: ${root} is not a directory`);
     const warnings: string[] = [];
     let unlisted = 0;
-    const warn = (msg: string) => {
+    const skipped: string[] = [];
+    const tally = { unreadable: 0, changed: 0 };
+    const warn = (msg: string, what?: Skipped) => {
       // A tree of millions of unreadable files must not grow the manifest without bound: the log has them all.
       if (warnings.length < MAX_WARNINGS) warnings.push(msg);
       else unlisted++;
+      if (what?.kind === "unreadable") {
+        tally.unreadable++;
+        if (skipped.length < MAX_SKIPPED) skipped.push(what.path);
+      } else if (what?.kind === "changed") tally.changed++;
       ctx.log.warn(`${this.name}: ${msg}`);
     };
+    const partial = this.cfg.on_unreadable === "partial";
     const walk = { exclude: makeExcluder(this.cfg.exclude), oneFileSystem: this.cfg.one_file_system, warn };
     const tracked = Boolean(this.cfg.differential && ctx.differential);
     // A differential is planned against the whole tree; a full streams it (its size, for the ETA, is counted beside it).
@@ -68,6 +85,15 @@ export class FilesSource implements Source {
     const laterEstimate = listed ? undefined : countTree(root, { exclude: this.cfg.exclude, oneFileSystem: this.cfg.one_file_system });
     const stream = packTar(root, listed ?? walkEntries(root, walk), {
       warn,
+      // By default a path that could not be read fails the source: the archive is never finished, so nothing of it is stored.
+      beforeEnd: () => {
+        if (tally.unreadable && !partial) {
+          throw new StrongboxError(
+            "SOURCE",
+            `source ${this.name}: ${tally.unreadable} path(s) could not be read: ${namePaths(skipped, tally.unreadable)}; nothing of this source was stored (fix the permissions, or set on_unreadable: partial to commit what can be read)`,
+          );
+        }
+      },
       onEntry: (e, stat) => {
         entries.push(e);
         kept?.push(e);
@@ -107,6 +133,9 @@ export class FilesSource implements Source {
         entries,
         warnings: unlisted ? [...warnings, `… and ${unlisted} more warnings (the log has every one)`] : warnings,
         ...(plan ? { base: plan.base.full_id, stored_files: count.storedFiles, stored_bytes: count.storedBytes } : {}),
+        // on_unreadable: partial: what was left out, so that a reader knows the tree is not whole.
+        ...(tally.unreadable ? { unreadable: tally.unreadable, skipped } : {}),
+        ...(tally.changed ? { changed: tally.changed } : {}),
       }),
       ...(tracked && !plan
         ? {

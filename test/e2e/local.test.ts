@@ -158,14 +158,15 @@ describe("failures are detected and reported with the right exit code", () => {
     expect(existsSync(join(out, "assets/projects/show one/rundowns/rundown.json"))).toBe(true);
   });
 
-  it("a missing source directory fails the backup (exit 1) and leaves no complete backup", async () => {
+  it("a missing source directory fails that source (exit 1); the other source is committed without it (issue 21)", async () => {
     const before = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout).length;
     const cfg = repo.write((c) => c.sources.push({ name: "gone", type: "files", path: "/nonexistent/strongbox-dir" }));
     const r = await runCli(["-c", cfg, "backup", "now"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/gone.*no such directory/);
-    const after = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout).length;
-    expect(after).toBe(before);
+    expect(r.stderr).toMatch(/committed without the failed source\(s\) gone.*no such directory/);
+    const after = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout) as { sources: string[] }[];
+    expect(after.length).toBe(before + 1);
+    expect(after[0].sources).toEqual(["assets"]);
   });
 
   it("a repository path that cannot be created fails the backup cleanly (exit 1)", async () => {

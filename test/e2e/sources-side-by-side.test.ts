@@ -77,29 +77,33 @@ describe.skipIf(!pg)("sources backed up side by side", () => {
     expect(readdirSync(to2)).toEqual([]);
   });
 
-  it("one source failing stops the other: the failure named is the root cause, exit 1, no complete.json, no temporary object, no pg_dump left", { timeout: 120_000 }, async () => {
+  it("one source failing leaves the other committed (issue 21): the failure named is the root cause, exit 1, complete.json holds just the other, no temporary object, no pg_dump left", { timeout: 120_000 }, async () => {
     const big = tempDir("sbs-fail-big");
     for (let i = 0; i < 4; i++) writeFileSync(join(big, `clip-${i}.bin`), randomBytes(16 << 20));
     const bad = `postgres://postgres:Wr0ngPassw0rd@${pg!.host}:${pg!.port}/postgres`;
     const repo = makeRepo({ sources: [{ name: "big", type: "files", path: big }, { name: "db", type: "postgres", url: bad }] });
     const r = await runCli(["-c", repo.configFile, "backup", "now"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/source db.*password authentication failed/);
+    expect(r.stderr).toMatch(/committed without the failed source\(s\) db \(source db.*password authentication failed/);
     expect(r.stderr).not.toMatch(/source big/);
     expect(r.stderr).not.toContain("Wr0ngPassw0rd");
-    expect(repoFiles(repo.dir).filter((f) => f.endsWith("complete.json"))).toEqual([]);
-    expect(repoFiles(repo.dir).filter((f) => f.includes(".strongbox-tmp-"))).toEqual([]);
+    const committed = repoFiles(repo.dir).filter((f) => f.endsWith("complete.json"));
+    expect(committed).toHaveLength(1);
+    expect(JSON.parse(readFileSync(committed[0], "utf8")).sources).toEqual([{ name: "big", type: "files" }]);
+    expect(repoFiles(repo.dir).filter((f) => f.includes(".strongbox-tmp-") || f.includes("/db."))).toEqual([]);
 
-    // the other way round: the files source fails at once while pg_dump works on a large table
+    // the other way round: the files source fails at once while pg_dump works on a large table, which is still stored
     const db = await createDb(pg!, "sbs_fail");
     await withClient(db.url, (c) => c.query("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 300000) g"));
     const repo2 = makeRepo({ sources: [{ name: "db", type: "postgres", url: db.url }, { name: "gone", type: "files", path: join(big, "no-such-dir") }] });
     const r2 = await runCli(["-c", repo2.configFile, "backup", "now"]);
-    expect(r2.code).not.toBe(0);
-    expect(r2.stderr).toMatch(/gone/);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/committed without the failed source\(s\) gone/);
     expect(r2.stderr).not.toMatch(/source db/);
     expect(await processesLeft(`pg_dump.*${db.name}( |$)`)).toBe("");
-    // nothing of the database was stored: it was stopped, whether it was still being opened or already streaming
-    expect(repoFiles(repo2.dir).filter((f) => f.endsWith("complete.json") || f.includes(".strongbox-tmp-") || f.includes("/db."))).toEqual([]);
+    const committed2 = repoFiles(repo2.dir).filter((f) => f.endsWith("complete.json"));
+    expect(committed2).toHaveLength(1);
+    expect(JSON.parse(readFileSync(committed2[0], "utf8")).sources).toEqual([{ name: "db", type: "postgres" }]);
+    expect(repoFiles(repo2.dir).filter((f) => f.includes(".strongbox-tmp-") || f.includes("/gone."))).toEqual([]);
   });
 });
