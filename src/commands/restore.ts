@@ -3,6 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { StrongboxError } from "../errors.js";
 import { commitStaging, createStaging, discardStaging, sweepPartials, type Staging } from "../pipeline/restore-target.js";
 import { forEachSource } from "../pipeline/run-restore.js";
+import { commitAll, recoverSwap, swapPending } from "../pipeline/restore-swap.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
@@ -50,7 +51,8 @@ export async function restoreCommand(
     if (type === "files") {
       if (!o.toDir) throw new StrongboxError("USAGE", `source ${name} holds files: give --to-dir DIR (or leave it out with --source)`);
       const dir = join(resolve(o.toDir), name);
-      if (!(await isEmptyDir(dir)) && !o.force) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
+      // With a killed restore's journal there, the check waits until that restore is completed or undone.
+      if (!(await isEmptyDir(dir)) && !o.force && !(await swapPending(dirname(dir)))) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
       targets.set(name, dir);
     } else if (type === "postgres") {
       if (!o.toDb) throw new StrongboxError("USAGE", `source ${name} is a database: give --to-db URL (or leave it out with --source)`);
@@ -62,7 +64,10 @@ export async function restoreCommand(
   const staging = new Map<string, Staging>();
   const restoreAll = () =>
     withInterrupt(ctx.log, async (signal) => {
-      for (const dir of new Set([...targets.values()].map((d) => dirname(d)))) await sweepPartials(dir, ctx.log);
+      for (const dir of new Set([...targets.values()].map((d) => dirname(d)))) {
+        await recoverSwap(dir, ctx.log); // a killed restore's half-done swap: finished (or undone) first
+        await sweepPartials(dir, ctx.log);
+      }
       // The sweep may have put back a tree that a killed --force restore had set aside.
       for (const dir of targets.values()) if (!(await isEmptyDir(dir)) && !o.force) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
       for (const [name, dir] of targets) staging.set(name, await createStaging(dir, name, rec.id));
@@ -95,7 +100,8 @@ export async function restoreCommand(
         outcomes = await restoreAll();
         const bad = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
         // Only a tree that matched its manifest replaces anything; otherwise nothing of it stays.
-        if (!bad.length) for (const s of staging.values()) await commitStaging(s);
+        // Every source's tree at once, or a journal that the next restore completes (restore-swap.ts).
+        if (!bad.length) await commitAll([...staging.values()], rec.id, commitStaging);
         return { backup_id: rec.id, summary: `restore of ${rec.id}: ${bad.length ? "MISMATCH" : "ok"}`, failed: bad.length > 0 };
       },
       { notify: false },
