@@ -10,6 +10,7 @@ import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
 import { runJob } from "./job.js";
 import { repositoryOptions } from "../repository/options.js";
+import { restoreScript } from "../restore/print-script.js";
 
 async function isEmptyDir(dir: string): Promise<boolean> {
   // lstat: the swap at the end renames a real directory; a file or symlink there must fail now, not after extracting.
@@ -25,7 +26,7 @@ async function isEmptyDir(dir: string): Promise<boolean> {
 export async function restoreCommand(
   ctx: CommandContext,
   ref: string,
-  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean; allowUnsigned?: boolean },
+  o: { source: string[]; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean; allowUnsigned?: boolean; printScript?: boolean },
 ): Promise<void> {
   const jobs = o.jobs === undefined ? 1 : Number(o.jobs);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
@@ -38,6 +39,19 @@ export async function restoreCommand(
     o = { ...o, toDb: value };
   }
   const config = ctx.config();
+  if (o.printScript) {
+    // Restores nothing: prints the steps to restore by hand (src/restore/print-script.ts).
+    if (o.toDir || o.toDb || o.force) throw new StrongboxError("USAGE", "--print-script restores nothing: set TARGET (and TARGET_URL) in the script's environment instead of --to-dir, --to-db or --force");
+    const repo = new Repository(await openStore(config, "reader"), repositoryOptions(config));
+    const trust = { allowUntrusted: o.allowUnsigned, warn: (m: string) => ctx.log.warn(m) };
+    const rec = await repo.resolve(ref, o.source, trust);
+    const picks = (o.source.length ? o.source : rec.sources.map((s) => s.name)).map((source) => ({ source, rec }));
+    const identityFile = config.encryption.identity_file && resolve(config.encryption.identity_file);
+    const script = await restoreScript(repo, picks, { identityFile, trustedKeys: (config.signing?.trusted ?? []).map((t) => t.key), repository: repo.store.description, trust });
+    if (ctx.json) ctx.print({ id: rec.id, sources: picks.map((p) => p.source), script }, "");
+    else ctx.stdout.write(script);
+    return;
+  }
   if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
   const identities = await ctx.identities();
   const repo = new Repository(await openStore(config, "reader"), repositoryOptions(config));
