@@ -45,9 +45,9 @@ export function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** A comment line: no newline or carriage return can end it early. */
+/** A comment line: no newline can end it early, no control character reaches a terminal. */
 function comment(s: string): string {
-  return `# ${s.replace(/[\r\n\u2028\u2029]/g, " ")}`;
+  return `# ${s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, "?")}`;
 }
 
 /** The file name of an object inside its backup's directory, re-checked (hostile input, even after parseComplete). */
@@ -126,7 +126,7 @@ export function renderRestoreScript(sources: ScriptSource[], o: ScriptOptions): 
   const signed = [...backups.values()].filter((b) => b.signed);
   if (!o.trustedKeys.length) say("# the config trusts no signing key: no signature is checked (anyone who could write to the bucket could have made these backups)");
   else {
-    say("ALLOWED=$(mktemp)");
+    say("# (each key's valid_after/valid_before was checked by strongbox against the store's time of complete.json when it printed this)", "ALLOWED=$(mktemp)");
     for (const k of o.trustedKeys) say(`printf '%s\\n' ${shQuote(`strongbox namespaces="strongbox-backup" ${k}`)} >> "$ALLOWED"`);
     for (const b of backups.values()) {
       if (!b.signed) {

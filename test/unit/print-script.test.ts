@@ -118,5 +118,6 @@ describe("renderRestoreScript with hostile records", () => {
     expect(() => renderRestoreScript(good, { trustedKeys: [], identityFile: '/x/"$(touch PWNED)"' })).toThrow(/identity_file holds a quote/);
     const s = renderRestoreScript(good, { trustedKeys: [], repository: "file:///r\ntouch PWNED" });
     expect(s).not.toMatch(/^touch PWNED/m);
+    expect(renderRestoreScript(good, { trustedKeys: [], repository: "file:///r\u001b[2J" })).not.toContain("\u001b");
   });
 });
