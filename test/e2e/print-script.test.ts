@@ -87,13 +87,26 @@ describe("restore --print-script", () => {
     expect(readdirSync(t2)).toEqual([]);
   });
 
-  it("refuses --to-dir with --print-script (it restores nothing)", async () => {
-    const data = tempDir("ps-usage");
-    writeFileSync(join(data, "a"), "a");
-    const { repo } = await signedRepo({ sources: [{ name: "projects", type: "files", path: data }] });
-    expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
-    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--print-script", "--to-dir", tempDir("ps-x")]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--print-script restores nothing/);
+  it("gzip and no compression: the script decompresses each as stored; --to-dir with --print-script is refused (it restores nothing)", { timeout: 60_000 }, async () => {
+    for (const compression of ["gzip", "none"]) {
+      const data = tempDir("ps-gz");
+      makeSampleTree(data);
+      const { repo } = await signedRepo({ sources: [{ name: "projects", type: "files", path: data }], compression });
+      expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
+      const p = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--print-script"]);
+      expect(p.code).toBe(0);
+      const { script } = JSON.parse(p.stdout);
+      expect(script).toContain(compression === "gzip" ? "gzip -dc" : "{ cat ||");
+      const target = tempDir("ps-gz-target");
+      const r = runScript(script, { REPO: join(repo.dir, "repository"), TARGET: target }); // IDENTITY: the config's identity_file
+      expect(r.stderr).toBe("strongbox hand restore: running as root; a forged backup could write anywhere root may: prefer an unprivileged user\n".repeat(process.getuid?.() === 0 ? 1 : 0));
+      expect(r.status).toBe(0);
+      expect(snapshotTree(join(target, "projects"))).toEqual(snapshotTree(data));
+      if (compression === "none") {
+        const u = await runCli(["-c", repo.configFile, "restore", "latest", "--print-script", "--to-dir", tempDir("ps-x")]);
+        expect(u.code).toBe(2);
+        expect(u.stderr).toMatch(/--print-script restores nothing/);
+      }
+    }
   });
 });
