@@ -5,8 +5,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { BIN, makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { createDb, withClient } from "../helpers/pg.js";
 import { snapshotTree } from "../helpers/tree.js";
 
 const JOURNAL = "STRONGBOX-RESTORE-UNFINISHED.json";
@@ -38,10 +39,12 @@ async function setup() {
   return { repo, to, oldTrees, newTrees };
 }
 
+const pg = inject("pg");
+
 /** restore latest --force, killed -9 right after its first swap. */
-async function killAfterFirstSwap(configFile: string, to: string): Promise<void> {
+async function killAfterFirstSwap(configFile: string, to: string, extra: string[] = []): Promise<void> {
   const pause = join(tempDir("rsw-pause"), "paused");
-  const child = spawn(process.execPath, [BIN, "-c", configFile, "restore", "latest", "--to-dir", to, "--force"], {
+  const child = spawn(process.execPath, [BIN, "-c", configFile, "restore", "latest", "--to-dir", to, "--force", ...extra], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, STRONGBOX_TEST_PAUSE_BETWEEN_SWAPS: pause },
     stdio: "ignore",
   });
@@ -82,5 +85,23 @@ describe("a --force restore of several sources killed between swaps", () => {
     expect(r.code).toBe(2);
     expect(readdirSync(to).sort()).toEqual(SOURCES);
     for (const s of SOURCES) expect(snapshotTree(join(to, s))).toEqual(oldTrees[s]);
+  });
+
+  it.skipIf(!pg)("with a database in the same restore: the database is restored (and its mark cleared) before the first swap", { timeout: 120_000 }, async () => {
+    const src = await createDb(pg!, "rswsrc");
+    await withClient(src.url, (c) => c.query("CREATE TABLE t (id int primary key); INSERT INTO t SELECT generate_series(1, 100)"));
+    const a = tempDir("rswdb-a");
+    const b = tempDir("rswdb-b");
+    writeFileSync(join(a, "x.txt"), "a");
+    writeFileSync(join(b, "y.txt"), "b");
+    const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url }, { name: "a", type: "files", path: a }, { name: "b", type: "files", path: b }] });
+    expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
+    const to = tempDir("rswdb-to");
+    const dst = await createDb(pg!, "rswdst");
+    await killAfterFirstSwap(repo.configFile, to, ["--to-db", dst.url]);
+    expect(await withClient(dst.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n)).toBe(100);
+    const mark = await withClient(dst.url, (c) => c.query("SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = current_database()"));
+    expect(mark.rows[0].c).toBeNull();
+    expect(JSON.parse(readFileSync(join(to, JOURNAL), "utf8")).old).toEqual(["b"]);
   });
 });
