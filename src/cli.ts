@@ -65,6 +65,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--jobs <n>", "databases: parallel pg_restore jobs (spools the dump to a 0600 temporary file)")
     .option("--keep-setuid", "files: keep setuid/setgid bits (stripped by default: a forged backup could plant a setuid binary)")
     .option("--allow-unsigned", "restore this backup id even if it is untrusted (unsigned, bad or unknown signature); warns loudly")
+    .option("--print-script", "restore nothing: print the POSIX shell steps that restore it by hand (age, zstd, tar, pg_restore, sha256sum, ssh-keygen)")
     // The repository lock keeps a concurrent prune from deleting what is being restored.
     .action(bind(async (ctx, id, o) => withRepositoryLock(ctx, "restore", async () => (await import("./commands/restore.js")).restoreCommand(ctx, id, o))));
   program

@@ -5,12 +5,14 @@ import { commitStaging, createStaging, discardStaging, sweepPartials, type Stagi
 import { forEachSource, type SourceOutcome } from "../pipeline/run-restore.js";
 import type { CompleteRecord } from "../repository/complete.js";
 import type { Manifest } from "../repository/manifest.js";
+import { commitAll, recoverSwap, swapPending } from "../pipeline/restore-swap.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
 import { runJob } from "./job.js";
 import { repositoryOptions } from "../repository/options.js";
+import { restoreScript } from "../restore/print-script.js";
 
 async function isEmptyDir(dir: string): Promise<boolean> {
   // lstat: the swap at the end renames a real directory; a file or symlink there must fail now, not after extracting.
@@ -26,7 +28,7 @@ async function isEmptyDir(dir: string): Promise<boolean> {
 export async function restoreCommand(
   ctx: CommandContext,
   ref: string,
-  o: { source: string[]; at?: string; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean; allowUnsigned?: boolean },
+  o: { source: string[]; at?: string; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean; allowUnsigned?: boolean; printScript?: boolean },
 ): Promise<void> {
   const jobs = o.jobs === undefined ? 1 : Number(o.jobs);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
@@ -39,10 +41,11 @@ export async function restoreCommand(
     o = { ...o, toDb: value };
   }
   const config = ctx.config();
-  if (!o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
+  // --print-script restores nothing: the script's environment names the targets (src/restore/print-script.ts).
+  if (o.printScript && (o.toDir || o.toDb || o.force)) throw new StrongboxError("USAGE", "--print-script restores nothing: set TARGET (and TARGET_URL) in the script's environment instead of --to-dir, --to-db or --force");
+  if (!o.printScript && !o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
   const at = o.at === undefined ? undefined : parseAt(o.at);
   if (at && ref !== "latest") throw new StrongboxError("USAGE", `--at picks a restore point: use it with 'latest', not with a backup id (${ref})`);
-  const identities = await ctx.identities();
   const repo = new Repository(await openStore(config, "reader"), repositoryOptions(config));
   if (ref === "latest") {
     // A restore point covers the configured sources. A name outside the config is a typo unless a
@@ -74,6 +77,15 @@ export async function restoreCommand(
     parts.push({ rec, sources: o.source.length ? o.source : rec.sources.map((s) => s.name) });
   }
   const chosen = parts.flatMap((p) => p.sources);
+  if (o.printScript) {
+    // Every source with the backup it comes from: a restore point may take them from several backups.
+    const picks = parts.flatMap((p) => p.sources.map((source) => ({ source, rec: p.rec })));
+    const identityFile = config.encryption.identity_file && resolve(config.encryption.identity_file);
+    const script = await restoreScript(repo, picks, { identityFile, trustedKeys: (config.signing?.trusted ?? []).map((t) => t.key), repository: repo.store.description, trust });
+    if (ctx.json) ctx.print({ id: parts.length === 1 ? parts[0].rec.id : null, ids: parts.map((p) => p.rec.id), sources: picks.map((p) => p.source), script }, "");
+    else ctx.stdout.write(script);
+    return;
+  }
   const backupOf = new Map(parts.flatMap((p) => p.sources.map((n) => [n, p.rec.id] as const)));
   const typeOf = (name: string) => parts.find((p) => p.sources.includes(name))!.rec.sources.find((s) => s.name === name)?.type;
   const targets = new Map<string, string>();
@@ -83,7 +95,8 @@ export async function restoreCommand(
     if (type === "files") {
       if (!o.toDir) throw new StrongboxError("USAGE", `source ${name} holds files: give --to-dir DIR (or leave it out with --source)`);
       const dir = join(resolve(o.toDir), name);
-      if (!(await isEmptyDir(dir)) && !o.force) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
+      // With a killed restore's journal there, the check waits until that restore is completed or undone.
+      if (!(await isEmptyDir(dir)) && !o.force && !(await swapPending(dirname(dir)))) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
       targets.set(name, dir);
     } else if (type === "postgres") {
       if (!o.toDb) throw new StrongboxError("USAGE", `source ${name} is a database: give --to-db URL (or leave it out with --source)`);
@@ -95,6 +108,7 @@ export async function restoreCommand(
   if (o.toDb && !dbSources.length) throw new StrongboxError("USAGE", `--to-db: ${what} holds no database source`);
   if (o.toDir && !targets.size) throw new StrongboxError("USAGE", `--to-dir: ${what} holds no files source`);
   if (dbSources.length > 1) throw new StrongboxError("USAGE", `${what} holds ${dbSources.length} databases (${dbSources.join(", ")}): restore them one at a time with --source`);
+  const identities = await ctx.identities();
   const manifests = new Map<string, Manifest>();
   for (const p of parts) manifests.set(p.rec.id, await repo.readManifest(p.rec, identities));
   for (const p of parts) ctx.log.info(`restoring backup ${p.rec.id}`, { sources: p.sources });
@@ -102,7 +116,10 @@ export async function restoreCommand(
   const staging = new Map<string, Staging>();
   const restoreAll = () =>
     withInterrupt(ctx.log, async (signal) => {
-      for (const dir of new Set([...targets.values()].map((d) => dirname(d)))) await sweepPartials(dir, ctx.log);
+      for (const dir of new Set([...targets.values()].map((d) => dirname(d)))) {
+        await recoverSwap(dir, ctx.log); // a killed restore's half-done swap: finished (or undone) first
+        await sweepPartials(dir, ctx.log);
+      }
       // The sweep may have put back a tree that a killed --force restore had set aside.
       for (const dir of targets.values()) if (!(await isEmptyDir(dir)) && !o.force) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
       for (const [name, dir] of targets) staging.set(name, await createStaging(dir, name, backupOf.get(name)!));
@@ -142,7 +159,8 @@ export async function restoreCommand(
         outcomes = await restoreAll();
         const bad = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
         // Only a tree that matched its manifest replaces anything; otherwise nothing of it stays.
-        if (!bad.length) for (const s of staging.values()) await commitStaging(s);
+        // Every source's tree at once, or a journal that the next restore completes (restore-swap.ts).
+        if (!bad.length) await commitAll([...staging.values()], ids.join("+"), commitStaging);
         return { backup_id: ids.length === 1 ? ids[0] : undefined, summary: `restore of ${ids.join(", ")}: ${bad.length ? "MISMATCH" : "ok"}`, failed: bad.length > 0 };
       },
       { notify: false },

@@ -12,7 +12,7 @@ import { processAlive } from "../stores/leftovers.js";
  * a killed run is named after its process, and the next restore into that directory removes it.
  */
 export const PARTIAL_PREFIX = ".strongbox-partial-";
-const OLD_PREFIX = ".strongbox-replaced-";
+export const OLD_PREFIX = ".strongbox-replaced-";
 /** Written into a staging directory when it is made, so a user who finds one sees what it is. */
 export const MARKER_NAME = ".strongbox-restore-unfinished";
 
