@@ -23,6 +23,12 @@ export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?:
   const identities = await ctx.identities();
   const repo = new Repository(abortableStore(await openStore(config, "reader"), o.signal), repositoryOptions(config)); // a deadline or SIGTERM ends even a stalled read
   const trust: TrustOptions = { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) };
+  await withRepositoryLock(ctx, "verify", () => runJob(ctx, "verify", o.job ?? "verify", async () => verifyAll(ctx, repo, await chooseIds(ctx, repo, ref), ref, identities, trust), { notify: Boolean(o.job) }));
+}
+
+/** The backups `verify <ref>` checks. Chosen inside the job: a stall or failure here is audited and notified like any other. */
+async function chooseIds(ctx: CommandContext, repo: Repository, ref: string): Promise<string[]> {
+  const config = ctx.config();
   let ids: string[];
   if (ref === "all") {
     const all = await repo.listBackups();
@@ -44,7 +50,7 @@ export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?:
       ids = [ref];
     }
   }
-  await withRepositoryLock(ctx, "verify", () => runJob(ctx, "verify", o.job ?? "verify", () => verifyAll(ctx, repo, ids, ref, identities, trust), { notify: Boolean(o.job) }));
+  return ids;
 }
 
 async function verifyAll(ctx: CommandContext, repo: Repository, ids: string[], ref: string, identities: Identity[], trust: TrustOptions): Promise<JobResult> {

@@ -67,10 +67,12 @@ describe("daemon deadlines, /healthz and stopping", () => {
     const withHook = repo.write((c) => (c.notify = [{ type: "webhook", url: `${hook.url}/hook` }]));
     const b = await runCli(["-c", withHook, "--json", "backup", "now"]);
     const id = JSON.parse(b.stdout).id;
-    // The manifest becomes a FIFO: opening it blocks forever, like a read from a hung NFS server.
-    const manifest = join(repo.dir, "repository/backups", id, "manifest.json.zst.age");
-    rmSync(manifest);
-    execFileSync("mkfifo", [manifest]);
+    // complete.json becomes a FIFO: opening it blocks forever, like a read from a hung NFS server.
+    // (Not a data object: the listing would see its size differ from complete.json's and refuse it
+    // at once as damaged, with nothing left to stall.)
+    const marker = join(repo.dir, "repository/backups", id, "complete.json");
+    rmSync(marker);
+    execFileSync("mkfifo", [marker]);
     writeFileSync(schedule, `jobs:\n  - { name: check, command: verify, target: ${id}, cron: "*/1 * * * * *", deadline: 2s }\n  - { name: nightly, command: backup, cron: "*/1 * * * * *" }\n`);
     const d = startDaemon(["-c", withHook, "daemon", "--schedule", schedule, "--grace", "0s", "--abort-wait", "5s"]);
     cleanups.push(() => d.child.kill("SIGKILL"));

@@ -106,7 +106,7 @@ describe("failures are detected and reported with the right exit code", () => {
     truncateSync(objectPath(id), statSync(objectPath(id)).size - 1000);
     const r = await runCli(["-c", repo.configFile, "verify", id]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/truncated/);
+    expect(r.stderr).toMatch(/truncated|has \d+ bytes, complete.json says \d+/); // the listing sees the short object before any download
   });
 
   it("a missing complete.json: the backup is incomplete, not listed, not 'latest', and verify exits 3", async () => {

@@ -88,7 +88,7 @@ describe("listBackups: the store's time judges a backup", () => {
     const onlyForged = new MemoryStore();
     onlyForged.add("2099-12-31T00:00:00.000Z", "2026-12-05T02:30:00Z", "bbbbbb", ["db"]);
     onlyForged.add("2026-12-05T02:00:00.000Z", "2026-12-05T02:00:01Z", "aaaaaa", ["files"]);
-    await expect(repoOf(onlyForged).resolve("latest", ["db"])).rejects.toThrow(/^no trusted complete backup holding db in memory:\/\/test \(1 untrusted backup\(s\) skipped: see 'strongbox list'\)$/);
+    await expect(repoOf(onlyForged).resolve("latest", ["db"])).rejects.toThrow(/^no trusted complete backup holding db in memory:\/\/test \(1 untrusted or unrestorable backup\(s\) skipped: see 'strongbox list'\)$/);
     await expect(repoOf(onlyForged).resolve("latest", ["nothing"])).rejects.toThrow(/^no complete backup holding nothing in memory:\/\/test$/);
   });
 
