@@ -1,29 +1,18 @@
 // Issue 21, "Nothing unread passes silently": a backup run as a user who cannot read part of a
 // source fails that source by default (exit 1, the others are still committed); with
 // on_unreadable: partial it is committed, marked partial, and said so everywhere (exit 4).
-import { execSync, spawn } from "node:child_process";
+import { execSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, makeRepo, runCli, tempDir, type CliResult, type TestRepo } from "../helpers/cli.js";
+import { BIN, makeRepo, runCli, runCollect, tempDir, type CliResult, type TestRepo } from "../helpers/cli.js";
 import { startReceiver } from "../helpers/http-receiver.js";
 
 const NOBODY = 65534;
 
 /** The built CLI run as `nobody` (runuser), as the shipped units and the image run it: not root. */
 function runAsNobody(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("runuser", ["-u", "nobody", "--", process.execPath, BIN, ...args], {
-      env: { PATH: process.env.PATH, HOME: home, TMPDIR: "/tmp", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return runCollect("runuser", ["-u", "nobody", "--", process.execPath, BIN, ...args], { env: { PATH: process.env.PATH, HOME: home, TMPDIR: "/tmp", ...env } });
 }
 
 /** A directory `nobody` may enter and read (temp dirs are made 0700). */

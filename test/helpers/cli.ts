@@ -14,14 +14,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI as a user would (npm test builds dist/ first). */
-export function runCli(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; signalAfterMs?: number } = {}): Promise<CliResult> {
+/** Runs a program to its end, collecting what it prints: the one spawn behind runCli and its variants. */
+export function runCollect(file: string, args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: o.cwd,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...o.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(file, args, { cwd: o.cwd, env: o.env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -29,6 +25,11 @@ export function runCli(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: strin
     child.on("error", reject);
     child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/** Runs the built CLI as a user would (npm test builds dist/ first). */
+export function runCli(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; signalAfterMs?: number } = {}): Promise<CliResult> {
+  return runCollect(process.execPath, [BIN, ...args], { cwd: o.cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...o.env } });
 }
 
 /** Every directory tempDir made in this test file; test/helpers/remove-temp-dirs.ts removes them after the file. */
