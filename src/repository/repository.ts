@@ -428,10 +428,10 @@ export class Repository {
       const all = await this.listBackups();
       const holds = (b: BackupListing) => b.complete && sources.every((n) => b.complete!.sources.some((s) => s.name === n));
       // An untrusted backup is never `latest`, however new it claims to be; nor one whose differential chain is broken.
-      const latest = all.find((b) => holds(b) && !b.untrusted?.length && !b.brokenChain);
+      const latest = all.find((b) => holds(b) && !unusable(b));
       if (!latest) {
         const what = sources.length ? `holding ${sources.join(", ")}` : "";
-        const skipped = all.filter((b) => holds(b) && (b.untrusted?.length || b.brokenChain)).length;
+        const skipped = all.filter((b) => holds(b) && unusable(b)).length;
         const why = skipped ? ` (${skipped} untrusted or unrestorable backup(s) skipped: see 'strongbox list')` : "";
         throw new StrongboxError("NOT_FOUND", `no ${skipped ? "trusted " : ""}complete backup ${what} in ${this.store.description}${why}`.replace("  ", " "));
       }
