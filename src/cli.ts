@@ -1,8 +1,9 @@
 import "./heap-tuning.js";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CommandContext, type GlobalOptions } from "./commands/context.js";
 import { PRINCIPAL_HELP } from "./commands/policy-help.js";
 import { withRepositoryLock } from "./commands/repository-lock.js";
+import { parseDuration } from "./config/duration.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
 import { redact } from "./secrets.js";
 import { guardUnsettled } from "./settle-guard.js";
@@ -10,6 +11,12 @@ import { escapeControl } from "./terminal-safe.js";
 import { VERSION } from "./version.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+/** On every command that takes the repository lock. */
+const retryLock = () =>
+  new Option("--retry-lock <duration>", "if another run holds the repository lock, wait up to DURATION for it (default 0: fail at once)").argParser((v: string) => {
+    if (parseDuration(v) === null) throw new InvalidArgumentError(`--retry-lock must be a duration like 30s or 10m, not '${v}'`);
+    return v;
+  });
 
 type Action = (ctx: CommandContext, ...args: any[]) => Promise<unknown>;
 
@@ -51,7 +58,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .description("print the config file's JSON Schema (for editors: yaml-language-server, and linters)")
     .action(bind(async (ctx) => (await import("./commands/config-schema.js")).configSchemaCommand(ctx)));
   const backup = program.command("backup").description("backup commands");
-  backup.command("now").description("one backup of all (or the named) sources; prints the backup id").option("--source <name>", "only this source (repeatable)", collect, []).option("--full", "differential files sources take a full backup").action(bind(async (ctx, o) => (await import("./commands/backup.js")).backupNowCommand(ctx, o)));
+  backup.command("now").description("one backup of all (or the named) sources; prints the backup id").option("--source <name>", "only this source (repeatable)", collect, []).option("--full", "differential files sources take a full backup").addOption(retryLock()).action(bind(async (ctx, o) => (await import("./commands/backup.js")).backupNowCommand(ctx, o)));
   program.command("list").description("complete backups, newest first").option("--all", "include incomplete backups").action(bind(async (ctx, o) => (await import("./commands/list.js")).listCommand(ctx, o)));
   program
     .command("restore <id>")
@@ -66,28 +73,33 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--keep-setuid", "files: keep setuid/setgid bits (stripped by default: a forged backup could plant a setuid binary)")
     .option("--allow-unsigned", "restore this backup id even if it is untrusted (unsigned, bad or unknown signature); warns loudly")
     .option("--print-script", "restore nothing: print the POSIX shell steps that restore it by hand (age, zstd, tar, pg_restore, sha256sum, ssh-keygen)")
+    .addOption(retryLock())
     // The repository lock keeps a concurrent prune from deleting what is being restored.
     .action(bind(async (ctx, id, o) => withRepositoryLock(ctx, "restore", async () => (await import("./commands/restore.js")).restoreCommand(ctx, id, o))));
   program
     .command("verify <target>")
     .description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'")
     .option("--allow-unsigned", "verify untrusted backups (unsigned, bad or unknown signature) instead of failing them; warns loudly")
+    .addOption(retryLock())
     .action(bind(async (ctx, target, o) => (await import("./commands/verify.js")).verifyCommand(ctx, target, o)));
   program
     .command("drill [target]")
     .description("restore a backup (an id, 'latest' or 'random') into scratch space and prove it")
     .option("--allow-unsigned", "drill this backup id even if it is untrusted (unsigned, bad or unknown signature); warns loudly")
+    .addOption(retryLock())
     .action(bind(async (ctx, target, o) => (await import("./commands/drill.js")).drillCommand(ctx, target ?? "latest", o)));
   program
     .command("copy <target>")
     .description("copy complete backups (an id, 'latest' or 'all') byte for byte to a second repository (3-2-1)")
     .requiredOption("--to <dest>", "a config file (its repository, with its writer role) or a file:// URL")
+    .addOption(retryLock())
     .action(bind(async (ctx, target, o) => (await import("./commands/copy.js")).copyCommand(ctx, target, o)));
   program
     .command("prune")
     .description("apply the retention policy (pruner role)")
     .option("--dry-run", "list what would go and why, delete nothing")
     .option("--force", "delete even more than retention.max_delete_share of a source's trusted backups in this run")
+    .addOption(retryLock())
     .action(bind(async (ctx, o) => (await import("./commands/prune.js")).pruneCommand(ctx, o)));
   program
     .command("daemon")

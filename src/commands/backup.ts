@@ -70,7 +70,8 @@ export async function backupNowCommand(ctx: CommandContext, o: { source: string[
         const short = backupShortfall(result);
         if (short) return { backup_id: result.id, summary: `${short.message}; stored: ${kinds.join(", ")} in ${result.duration_s} s`, report, failed: true };
         return { backup_id: result.id, summary: `backup ${result.id} complete${warn}: ${kinds.join(", ")} in ${result.duration_s} s`, report };
-      }),
+      }, { signal }),
+      signal,
     );
   await (o.signal ? go(o.signal) : withInterrupt(ctx.log, go));
   const short = backupShortfall(result);

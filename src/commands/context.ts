@@ -12,6 +12,8 @@ export interface GlobalOptions {
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
+  /** How long to wait for a held repository lock (a duration); the commands that take the lock have it. */
+  retryLock?: string;
 }
 
 /** What every command gets: options, a logger on stderr, and an output channel on stdout. */
@@ -55,6 +57,13 @@ export class CommandContext {
     const derived = Object.create(this) as CommandContext;
     derived.cachedConfig = { ...this.config(), ...patch };
     return derived;
+  }
+
+  /** The same context with some options replaced (a schedule job's lock wait). */
+  withOptions(patch: Partial<GlobalOptions>): CommandContext {
+    const derived = Object.create(this) as { options: GlobalOptions };
+    derived.options = { ...this.options, ...patch };
+    return derived as unknown as CommandContext;
   }
 
   /** Prints a result: JSON with --json, else the human text. */

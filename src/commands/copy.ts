@@ -9,6 +9,7 @@ import { BACKUPS, idOfKey, keys } from "../repository/layout.js";
 import { checkBackupRef, drain, readAll, Repository } from "../repository/repository.js";
 import { repositoryOptions } from "../repository/options.js";
 import { LocalDirStore } from "../stores/local-dir.js";
+import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
@@ -60,10 +61,11 @@ const isVerify = (err: unknown): err is StrongboxError => err instanceof Strongb
  * A damaged source backup (or one whose base is damaged) is reported and the others are still
  * copied; the run then exits 3.
  */
-export async function copyCommand(ctx: CommandContext, ref: string, o: { to: string; signal?: AbortSignal }): Promise<void> {
+export async function copyCommand(ctx: CommandContext, ref: string, o: { to: string; signal?: AbortSignal; job?: string }): Promise<void> {
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
-  const source = new Repository(await openStore(config, "reader"), repositoryOptions(config));
+  // A deadline or SIGTERM (the daemon's signal) ends even a stalled read.
+  const source = new Repository(abortableStore(await openStore(config, "reader"), o.signal), repositoryOptions(config));
   const dest = await openDestination(ctx, o.to);
   if (dest.description === source.store.description) throw new StrongboxError("USAGE", `copy --to: ${o.to} is the source repository itself`);
   const result = {
@@ -254,7 +256,8 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
     return { objects: rec.objects.length + committed, bytes, ...(there.length ? { already: there.length, unchecked: there.length } : {}) };
   };
 
-  const outcome = await withRepositoryLock(ctx, "copy", () => runJob(ctx, "copy", "copy", run, { notify: false }));
+  // A schedule job notifies like the other jobs; a manual copy does not (as before).
+  const outcome = await withRepositoryLock(ctx, "copy", () => runJob(ctx, "copy", o.job ?? "copy", run, { notify: Boolean(o.job), signal: o.signal }), o.signal);
   ctx.print(result, () =>
     [
       ...result.copied.map((c) => `${c.id}  copied (${c.objects} objects, ${formatBytes(c.bytes)}${c.already ? `; ${c.already} already there${c.unchecked ? ", not checked" : ""}` : ""})`),

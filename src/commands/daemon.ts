@@ -9,19 +9,23 @@ import { Scheduler, type ScheduledJob } from "../scheduler/scheduler.js";
 import { killRunningChildren } from "../sources/postgres/child-stream.js";
 import { InterruptedError } from "../errors.js";
 import { hardExit } from "../hard-exit.js";
-import { DEFAULT_DEADLINES } from "../scheduler/schedule-file.js";
+import { DEFAULT_DEADLINES, DEFAULT_RETRY_LOCK } from "../scheduler/schedule-file.js";
 import { BackupOutcomeError, backupNowCommand } from "./backup.js";
 import type { BackupResult } from "../pipeline/run-backup.js";
-import { SIGNAL_DEBOUNCE_MS } from "./interrupt.js";
-import { failUnfinishedJobs } from "./job.js";
+import { copyCommand } from "./copy.js";
+import { onStopSignals } from "./interrupt.js";
+import { failUnfinishedJobs, failureReason } from "./job.js";
 import type { CommandContext } from "./context.js";
 import { drillCommand } from "./drill.js";
 import { pruneCommand } from "./prune.js";
 import { verifyCommand } from "./verify.js";
 
-/** Runs one schedule job in-process; the signal aborts it cleanly (upload aborted, scratch removed). */
-async function runScheduleJob(parent: CommandContext, job: ScheduleJob, signal: AbortSignal, metrics: DaemonMetrics): Promise<void> {
-  const ctx = job.notify ? parent.withConfig({ notify: job.notify }) : parent;
+/**
+ * Runs one schedule job in-process; the signal aborts it cleanly (upload aborted, scratch removed).
+ * It waits up to `lockWaitMs` for a held repository lock.
+ */
+async function runScheduleJob(parent: CommandContext, job: ScheduleJob, signal: AbortSignal, metrics: DaemonMetrics, lockWaitMs: number): Promise<void> {
+  const ctx = (job.notify ? parent.withConfig({ notify: job.notify }) : parent).withOptions({ retryLock: `${lockWaitMs / 1000}s` });
   const onAbort = () => killRunningChildren();
   signal.addEventListener("abort", onAbort, { once: true });
   try {
@@ -54,6 +58,8 @@ async function runScheduleJob(parent: CommandContext, job: ScheduleJob, signal: 
       }
       case "verify":
         return await verifyCommand(ctx, job.target ?? "latest", { job: job.name, signal });
+      case "copy":
+        return await copyCommand(ctx, job.target ?? "latest", { to: job.to!, job: job.name, signal });
     }
   } finally {
     signal.removeEventListener("abort", onAbort);
@@ -81,6 +87,8 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
   const graceMs = graceOrNull;
   const specs = new Map(schedule.jobs.map((j) => [j.name, j]));
   const metrics = new DaemonMetrics();
+  // A job waits for a held lock per its retry_lock, the schedule's default, else 10m: never beyond its deadline.
+  const lockWaits = new Map(schedule.jobs.map((j) => [j.name, parseDuration(j.retry_lock ?? schedule.defaults?.retry_lock ?? DEFAULT_RETRY_LOCK)!]));
   const jobs: ScheduledJob[] = schedule.jobs.map((j) => ({
     name: j.name,
     schedule: new CronSchedule(j.cron, schedule.timezone),
@@ -104,15 +112,18 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
     signal.addEventListener("abort", onDeadline, { once: true });
     ctx.log.info(`job ${job.name} started`, { command: specs.get(job.name)!.command });
     try {
-      await runScheduleJob(ctx, specs.get(job.name)!, signal, metrics);
+      await runScheduleJob(ctx, specs.get(job.name)!, signal, metrics, Math.min(lockWaits.get(job.name)!, job.deadlineMs!));
       if (signal.aborted) throw signal.reason; // finished, but only after it was told to stop: not a success
       stats.lastSuccess = Date.now();
       stats.lastStatus = "success";
       stats.deadlineHit = false;
+      stats.lastFailure = undefined;
       ctx.log.info(`job ${job.name} finished`, { duration_s: (Date.now() - t0) / 1000 });
     } catch (err) {
       stats.lastStatus = "failure";
-      ctx.log.error(`job ${job.name} failed: ${describeError(err)}`);
+      // The same words as its failure notification (runJob) and /healthz.
+      stats.lastFailure = failureReason(err, signal);
+      ctx.log.error(`job ${job.name} failed: ${stats.lastFailure}`);
       throw err;
     } finally {
       stats.lastDuration = (Date.now() - t0) / 1000;
@@ -136,42 +147,9 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
   async function runDaemon(): Promise<void> {
     if (o.once) {
       const job = jobs.find((j) => j.name === o.once);
-      if (!job) throw new StrongboxError("USAGE", `--once ${o.once}: no such job in ${o.schedule} (jobs: ${jobs.map((j) => j.name).join(", ")})`);
-      const ac = new AbortController();
-      let stuck: NodeJS.Timeout | undefined;
-      const abort = (reason: Error) => {
-        if (ac.signal.aborted) return; // one request, however many signals carry it
-        ac.abort(reason);
-        stuck = setTimeout(() => void exitStuck(ctx, `job ${job.name} did not stop within ${abortWaitMs / 1000} s after it was aborted`), abortWaitMs);
-      };
-      const stop = (sig: NodeJS.Signals) => {
-        ctx.log.warn(`${sig} received: stopping job ${job.name}`);
-        abort(new InterruptedError(sig === "SIGINT" ? "SIGINT" : "SIGTERM", `job ${job.name} interrupted by ${sig}`));
-      };
-      const deadline = setTimeout(() => {
-        ctx.log.error(`job ${job.name} ran past its deadline (${specs.get(job.name)!.deadline ?? DEFAULT_DEADLINES[specs.get(job.name)!.command]}): aborting it`);
-        abort(new StrongboxError("SOURCE", `job ${job.name} ran past its deadline and was aborted`));
-      }, job.deadlineMs!);
-      process.on("SIGTERM", stop);
-      process.on("SIGINT", stop);
-      try {
-        await runner(job, ac.signal);
-      } catch (err) {
-        const reason = ac.signal.reason;
-        if (reason instanceof InterruptedError && err !== reason) throw new InterruptedError(reason.signal, `${reason.message}: stopped cleanly (${describeError(err)})`);
-        throw err;
-      } finally {
-        clearTimeout(deadline);
-        clearTimeout(stuck);
-        // Once stopping, the handler stays until exit: a late signal of the same burst must not kill us by default action.
-        if (!ac.signal.aborted) {
-          process.off("SIGTERM", stop);
-          process.off("SIGINT", stop);
-        }
-      }
-      return;
+      if (!job) throw new StrongboxError("USAGE", `--once ${o.once}: no such job in ${scheduleFile} (jobs: ${jobs.map((j) => j.name).join(", ")})`);
+      return runOnce(job);
     }
-
     for (const { job, next } of scheduler.start(Date.now())) {
       metrics.job(job).nextRun = next?.getTime() ?? null;
       ctx.log.info(`job ${job}: next run ${next ? next.toISOString() : "never (no match within a year)"}`, { timezone: schedule.timezone });
@@ -180,18 +158,13 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
     if (server) ctx.log.info(`health and metrics on http://${config.daemon!.listen}/healthz and /metrics`);
 
     const stopping = new AbortController();
-    let firstSignal = 0;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (stopping.signal.aborted) {
-        if (Date.now() - firstSignal >= SIGNAL_DEBOUNCE_MS) void exitStuck(ctx, `${sig} received again while stopping`);
-        return;
-      }
-      firstSignal = Date.now();
-      ctx.log.warn(`${sig} received: no new jobs; ${scheduler.busy ? `waiting up to ${o.grace} for ${scheduler.busy}` : "stopping"}`);
-      stopping.abort();
-    };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
+    const signals = onStopSignals(
+      (sig) => {
+        ctx.log.warn(`${sig} received: no new jobs; ${scheduler.busy ? `waiting up to ${o.grace} for ${scheduler.busy}` : "stopping"}`);
+        stopping.abort();
+      },
+      (sig) => void exitStuck(ctx, `${sig} received again while stopping`),
+    );
     try {
       while (!stopping.signal.aborted) {
         const wake = scheduler.tick(Date.now());
@@ -204,9 +177,41 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
       if (how === "stuck") await exitStuck(ctx, `job ${running} did not stop within ${abortWaitMs / 1000} s after the grace period ended`);
       ctx.log.info(how === "aborted" ? "the running job was aborted after the grace period; stopped" : "stopped");
     } finally {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
+      signals.release();
       server?.close();
     }
+  }
+
+  /**
+   * --once: the job runs under the same rules as in the long-running daemon (its deadline; on
+   * SIGTERM/SIGINT it gets --grace to finish, and a run that finished in time exits 0; after the
+   * grace it is aborted and the run exits 130/143; a second signal, or a job that ignores its
+   * abort, ends the run at once).
+   */
+  async function runOnce(job: ScheduledJob): Promise<void> {
+    let failed: { error: unknown; reason: unknown } | undefined;
+    const single = new Scheduler([job], (j, signal) => runner(j, signal).catch((error) => {
+      failed = { error, reason: signal.aborted ? signal.reason : undefined };
+      throw error;
+    }), { log: ctx.log, now: Date.now, abortWaitMs, onStuck: (_job, why) => void exitStuck(ctx, why) });
+    const done = single.run(job, Date.now());
+    const signals = onStopSignals(
+      (sig) => {
+        ctx.log.warn(`${sig} received: waiting up to ${o.grace} for job ${job.name} to finish (send ${sig} again to exit at once)`);
+        void single.stop(graceMs, new InterruptedError(sig, `job ${job.name} interrupted by ${sig}`)).then((how) => {
+          if (how === "stuck") void exitStuck(ctx, `job ${job.name} did not stop within ${abortWaitMs / 1000} s after the grace period ended`);
+        });
+      },
+      (sig) => void exitStuck(ctx, `${sig} received again while stopping`),
+    );
+    try {
+      await done;
+    } finally {
+      signals.release();
+    }
+    if (!failed) return;
+    const { error, reason } = failed;
+    if (reason instanceof InterruptedError && error !== reason) throw new InterruptedError(reason.signal, `${reason.message}: stopped cleanly (${describeError(error)})`);
+    throw error;
   }
 }

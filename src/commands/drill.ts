@@ -7,7 +7,7 @@ import { killRunningChildren } from "../sources/postgres/child-stream.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
-import { SIGNAL_DEBOUNCE_MS } from "./interrupt.js";
+import { exitCodeOf, onStopSignals } from "./interrupt.js";
 import { hardExit } from "../hard-exit.js";
 import { failUnfinishedJobs, runJob } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
@@ -22,36 +22,27 @@ const UNWIND_MS = 20_000;
  * If it does not unwind in time, the same is done here before exiting. A later second signal exits at once.
  */
 function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void {
-  let first: number | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const handler = (sig: NodeJS.Signals) => {
-    const s = sig === "SIGINT" ? "SIGINT" : "SIGTERM";
-    const code = s === "SIGINT" ? 130 : 143;
-    if (first !== undefined) {
-      if (Date.now() - first < SIGNAL_DEBOUNCE_MS) return; // one request, delivered to the process and its group
+  const signals = onStopSignals(
+    (sig) => {
+      ctx.log.warn(`${sig} received: stopping the drill and cleaning up its scratch space`);
+      killRunningChildren();
+      ac.abort(new InterruptedError(sig, `drill interrupted by ${sig}`));
+      timer = setTimeout(() => {
+        ctx.log.error(`the drill did not stop within ${UNWIND_MS / 1000} s: cleaning up and exiting`);
+        void runPendingCleanups()
+          .then(() => failUnfinishedJobs(`drill interrupted by ${sig}`))
+          .finally(() => hardExit(exitCodeOf(sig)));
+      }, UNWIND_MS);
+    },
+    (sig) => {
       ctx.log.error(`${sig} received again: exiting at once`);
-      void failUnfinishedJobs(`drill interrupted by ${sig}`, 3000).finally(() => hardExit(code));
-      return;
-    }
-    first = Date.now();
-    ctx.log.warn(`${sig} received: stopping the drill and cleaning up its scratch space`);
-    killRunningChildren();
-    ac.abort(new InterruptedError(s, `drill interrupted by ${sig}`));
-    timer = setTimeout(() => {
-      ctx.log.error(`the drill did not stop within ${UNWIND_MS / 1000} s: cleaning up and exiting`);
-      void runPendingCleanups()
-        .then(() => failUnfinishedJobs(`drill interrupted by ${sig}`))
-        .finally(() => hardExit(code));
-    }, UNWIND_MS);
-  };
-  process.on("SIGINT", handler);
-  process.on("SIGTERM", handler);
+      void failUnfinishedJobs(`drill interrupted by ${sig}`, 3000).finally(() => hardExit(exitCodeOf(sig)));
+    },
+  );
   return () => {
     clearTimeout(timer);
-    // Once interrupted, the handler stays until exit: a late signal of the same burst must not kill us by default action.
-    if (first !== undefined) return;
-    process.off("SIGINT", handler);
-    process.off("SIGTERM", handler);
+    signals.release();
   };
 }
 
@@ -88,7 +79,7 @@ export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job
       const failed = reports.some((r) => r.result !== "pass");
       const summary = (failed ? reports.filter((r) => r.result !== "pass") : reports).map(line).join("; ");
       return { backup_id: reports.length === 1 ? reports[0].backup_id : undefined, summary, report: reports.length === 1 ? reports[0] : reports, failed };
-    }));
+    }, { signal }), signal);
     const reports = (Array.isArray(result.report) ? result.report : [result.report]) as DrillReport[];
     const tty = Boolean((ctx.stdout as NodeJS.WriteStream).isTTY);
     // --json: one report object for one backup (as before); an array when the restore point spans several.

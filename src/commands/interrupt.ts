@@ -8,6 +8,47 @@ export const SIGNAL_DEBOUNCE_MS = 1000;
 /** A job that has not unwound this long after the request (it ignores its signal) is ended anyway. */
 export const UNWIND_MS = 30_000;
 
+export type StopSignal = "SIGINT" | "SIGTERM";
+/** 128 + the signal's number, as shells expect. */
+export const exitCodeOf = (sig: StopSignal): number => (sig === "SIGINT" ? 130 : 143);
+
+export interface StopSignals {
+  /** The signal of the stop request, once one came. */
+  requested(): StopSignal | undefined;
+  /** Stops listening, unless a stop was requested (see onStopSignals). */
+  release(): void;
+}
+
+/**
+ * The one SIGINT/SIGTERM listener of every command and of the daemon: `first` on the first signal;
+ * signals within SIGNAL_DEBOUNCE_MS of it are the same request; a later one calls `again`.
+ * Once a stop was requested the listener stays until exit, even after release(): a late signal of
+ * the same burst must not kill the process by default action while it winds down, and a later one
+ * still reaches `again`.
+ */
+export function onStopSignals(first: (sig: StopSignal) => void, again: (sig: StopSignal) => void): StopSignals {
+  let request: { sig: StopSignal; at: number } | undefined;
+  const handler = (raw: NodeJS.Signals) => {
+    const sig: StopSignal = raw === "SIGINT" ? "SIGINT" : "SIGTERM";
+    if (!request) {
+      request = { sig, at: Date.now() };
+      first(sig);
+    } else if (Date.now() - request.at >= SIGNAL_DEBOUNCE_MS) {
+      again(sig);
+    }
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+  return {
+    requested: () => request?.sig,
+    release: () => {
+      if (request) return;
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
+    },
+  };
+}
+
 /**
  * Runs a job with an AbortSignal that fires on SIGINT/SIGTERM, so the job can tear down cleanly
  * (lock released, upload aborted, temp files removed, no complete.json) and exit 130/143.
@@ -15,40 +56,31 @@ export const UNWIND_MS = 30_000;
  */
 export async function withInterrupt<T>(log: Logger, job: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
-  let first: { sig: "SIGINT" | "SIGTERM"; at: number } | undefined;
   let backstop: NodeJS.Timeout | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    const s = sig === "SIGINT" ? "SIGINT" : "SIGTERM";
-    if (!first) {
-      first = { sig: s, at: Date.now() };
+  const signals = onStopSignals(
+    (sig) => {
       log.warn(`${sig} received: stopping cleanly (send it again to exit at once)`);
       killRunningChildren(); // pg_dump / pg_restore: their own transaction is rolled back
-      ac.abort(new InterruptedError(s, `interrupted by ${sig}`));
+      ac.abort(new InterruptedError(sig, `interrupted by ${sig}`));
       backstop = setTimeout(() => {
         log.error(`still running ${UNWIND_MS / 1000} s after ${sig}: exiting; leftovers are cleaned by the next run`);
-        hardExit(s === "SIGINT" ? 130 : 143);
+        hardExit(exitCodeOf(sig));
       }, UNWIND_MS);
       backstop.unref();
-      return;
-    }
-    if (Date.now() - first.at < SIGNAL_DEBOUNCE_MS) return;
-    log.error(`${sig} received again: exiting at once; leftovers are cleaned by the next run`);
-    hardExit(s === "SIGINT" ? 130 : 143);
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+    },
+    (sig) => {
+      log.error(`${sig} received again: exiting at once; leftovers are cleaned by the next run`);
+      hardExit(exitCodeOf(sig));
+    },
+  );
   try {
     return await job(ac.signal);
   } catch (err) {
-    if (first && !(err instanceof InterruptedError)) throw new InterruptedError(first.sig, `interrupted by ${first.sig}: stopped cleanly (${describeError(err)})`);
+    const first = signals.requested();
+    if (first && !(err instanceof InterruptedError)) throw new InterruptedError(first, `interrupted by ${first}: stopped cleanly (${describeError(err)})`);
     throw err;
   } finally {
     clearTimeout(backstop);
-    // Once stopping, the handler stays until exit: a late signal of the same burst must not kill the
-    // process by default action while it winds down, and a later one still ends it at once.
-    if (!first) {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    }
+    signals.release();
   }
 }

@@ -11,6 +11,21 @@ export interface JobResult {
   failed?: boolean;
 }
 
+/**
+ * Why a job failed, in the one wording its failure notification, its audit line and the daemon's
+ * /healthz share. A job that was aborted (its deadline, the end of the grace period, a signal)
+ * failed because of that: the abort's reason comes first, and what the job reported as it
+ * unwound is added only when it says more than that it was stopped.
+ */
+export function failureReason(error: unknown, signal?: AbortSignal): string {
+  const why = describeError(error);
+  if (!signal?.aborted || signal.reason === error) return why;
+  const reason = describeError(signal.reason);
+  if (why.includes(reason)) return why;
+  const echo = /^(interrupted|aborted|the operation was aborted|this operation was aborted)\.?$/i.test(why) || (error as Error)?.name === "AbortError";
+  return echo || reason.includes(why) ? reason : `${reason} (${why})`;
+}
+
 /** Jobs still running: a forced exit (signal, deadline, stuck job) still records and notifies them. */
 const unfinished = new Set<(error: Error) => Promise<void>>();
 
@@ -28,7 +43,7 @@ export async function failUnfinishedJobs(reason: string, ms = 15_000): Promise<v
  * Runs a job with notifications (start, then success or failure) and an audit-log line.
  * Notification and audit failures are logged and never change the job's own result or error.
  */
-export async function runJob(ctx: CommandContext, command: string, job: string, fn: () => Promise<JobResult>, o: { notify?: boolean } = {}): Promise<JobResult> {
+export async function runJob(ctx: CommandContext, command: string, job: string, fn: () => Promise<JobResult>, o: { notify?: boolean; signal?: AbortSignal } = {}): Promise<JobResult> {
   const config = ctx.config();
   const notify = o.notify === false ? notifiersFor(undefined, ctx.log) : notifiersFor(config, ctx.log);
   const started = new Date();
@@ -39,6 +54,7 @@ export async function runJob(ctx: CommandContext, command: string, job: string, 
     unfinished.delete(abandon);
     const finished = new Date();
     const failed = Boolean(error) || Boolean(result?.failed);
+    const reason = error ? failureReason(error, o.signal) : undefined;
     const outcome: JobOutcome = {
       job,
       command,
@@ -46,9 +62,9 @@ export async function runJob(ctx: CommandContext, command: string, job: string, 
       backup_id: result?.backup_id ?? (error as { backupId?: string } | undefined)?.backupId,
       started_at: started.toISOString(),
       finished_at: finished.toISOString(),
-      ...(error ? { error: describeError(error) } : {}),
+      ...(reason ? { error: reason } : {}),
       ...(result?.report ? { report: result.report } : {}),
-      summary: error ? `${command} failed: ${describeError(error)}` : result!.summary,
+      summary: reason ? `${command} failed: ${reason}` : result!.summary,
     };
     // The audit line first: it is local and quick; a stalled notification endpoint must not cost it.
     await appendAudit(

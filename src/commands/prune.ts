@@ -125,7 +125,7 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
       ...(untrusted.length ? { report: { untrusted } } : {}),
     };
   };
-  await withRepositoryLock(ctx, "prune", () => runJob(ctx, "prune", o.job ?? "prune", run, { notify: !o.dryRun }));
+  await withRepositoryLock(ctx, "prune", () => runJob(ctx, "prune", o.job ?? "prune", run, { notify: !o.dryRun, signal: o.signal }), o.signal);
   return outcome;
 }
 

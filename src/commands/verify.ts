@@ -23,7 +23,7 @@ export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?:
   const identities = await ctx.identities();
   const repo = new Repository(abortableStore(await openStore(config, "reader"), o.signal), repositoryOptions(config)); // a deadline or SIGTERM ends even a stalled read
   const trust: TrustOptions = { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) };
-  await withRepositoryLock(ctx, "verify", () => runJob(ctx, "verify", o.job ?? "verify", async () => verifyAll(ctx, repo, await chooseIds(ctx, repo, ref), ref, identities, trust), { notify: Boolean(o.job) }));
+  await withRepositoryLock(ctx, "verify", () => runJob(ctx, "verify", o.job ?? "verify", async () => verifyAll(ctx, repo, await chooseIds(ctx, repo, ref), ref, identities, trust), { notify: Boolean(o.job), signal: o.signal }), o.signal);
 }
 
 /** The backups `verify <ref>` checks. Chosen inside the job: a stall or failure here is audited and notified like any other. */

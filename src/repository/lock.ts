@@ -16,6 +16,16 @@ export interface LockInfo {
   token: string;
 }
 
+/** The lock is held by a run that is alive (or may be): a later attempt may get it. `holder` when its lock file was readable. */
+export class LockHeldError extends StrongboxError {
+  constructor(
+    message: string,
+    readonly holder?: LockInfo,
+  ) {
+    super("LOCKED", message);
+  }
+}
+
 function bootId(): string {
   try {
     return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
@@ -181,10 +191,10 @@ export async function acquireLock(identity: string, command: string, dir?: strin
       if (!cur) continue; // released meanwhile: try again
       if (cur.info && !holderGone(cur.info)) {
         const h = cur.info;
-        throw new StrongboxError("LOCKED", `lock held: another strongbox run holds the repository lock (${h.command}, pid ${h.pid} on ${h.host}, since ${h.since}); lock file ${path}`);
+        throw new LockHeldError(`lock held: another strongbox run holds the repository lock (${h.command}, pid ${h.pid} on ${h.host}, since ${h.since}); lock file ${path}`, h);
       }
       if (!cur.info && Date.now() - (cur.mtime?.getTime() ?? 0) < UNREADABLE_GRACE_MS) {
-        throw new StrongboxError("LOCKED", `lock held: the repository lock file ${path} is unreadable and recent; if no strongbox runs, remove it`);
+        throw new LockHeldError(`lock held: the repository lock file ${path} is unreadable and recent; if no strongbox runs, remove it`);
       }
       await takeOver(path, tmp, cur.info?.token ?? `unreadable-${cur.mtime?.getTime()}`);
       const now = await readLock(path);
@@ -194,7 +204,7 @@ export async function acquireLock(identity: string, command: string, dir?: strin
         return release;
       }
     }
-    throw new StrongboxError("LOCKED", `lock held: could not take the repository lock ${path} (contended)`);
+    throw new LockHeldError(`lock held: could not take the repository lock ${path} (contended)`);
   } finally {
     await fsp.unlink(tmp).catch(() => {});
   }

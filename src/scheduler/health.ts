@@ -1,4 +1,5 @@
 import type { Server } from "node:http";
+import { formatDuration } from "../config/duration.js";
 import { http } from "../net/builtins.js";
 
 export interface JobStats {
@@ -9,6 +10,8 @@ export interface JobStats {
   nextRun?: number | null;
   /** The last run was aborted at its deadline (cleared by the next success). */
   deadlineHit?: boolean;
+  /** Why the last run failed, as its failure notification said it (failureReason); cleared by the next success. */
+  lastFailure?: string;
 }
 
 /** What /healthz needs to know about a job to judge it. */
@@ -21,7 +24,7 @@ export interface WatchedJob {
   nextAfter(t: number): number | null;
 }
 
-const secs = (ms: number) => (ms >= 3600_000 ? `${+(ms / 3600_000).toFixed(1)}h` : ms >= 60_000 ? `${+(ms / 60_000).toFixed(1)}m` : `${Math.round(ms / 1000)}s`);
+const secs = formatDuration;
 
 /** What the daemon knows, for /healthz and Prometheus /metrics: the numbers people alert on. */
 export class DaemonMetrics {
@@ -54,7 +57,7 @@ export class DaemonMetrics {
       if (this.running === w.name && this.runningSince !== undefined && now - this.runningSince > w.deadlineMs) {
         reasons.push(`job ${w.name} has been running for ${secs(now - this.runningSince)}, past its deadline of ${secs(w.deadlineMs)}`);
       }
-      if (s.deadlineHit) reasons.push(`job ${w.name}: its last run was aborted at its deadline of ${secs(w.deadlineMs)}`);
+      if (s.deadlineHit) reasons.push(s.lastFailure ?? `job ${w.name}: its last run was aborted at its deadline of ${secs(w.deadlineMs)}`);
       // A backup that is running within its deadline is not overdue yet: if it runs past its
       // deadline, the line above says so.
       const runningInTime = this.running === w.name && this.runningSince !== undefined && now - this.runningSince <= w.deadlineMs;

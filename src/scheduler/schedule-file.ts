@@ -7,10 +7,12 @@ import { notifyEntry, type Config } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { cronErrors, isValidTimezone } from "./cron.js";
 
+const durationKey = (what: string, example: string) => z.string().refine((v) => parseDuration(v) !== null, `${what} must be a duration like ${example}`);
+
 const jobSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, "name must be letters, digits, '-' or '_'"),
-    command: z.enum(["backup", "drill", "prune", "verify"], { errorMap: () => ({ message: "command must be backup, drill, prune or verify" }) }),
+    command: z.enum(["backup", "drill", "prune", "verify", "copy"], { errorMap: () => ({ message: "command must be backup, drill, prune, verify or copy" }) }),
     cron: z.string().superRefine((v, ctx) => {
       for (const e of cronErrors(v)) ctx.addIssue({ code: "custom", message: e });
     }),
@@ -18,6 +20,10 @@ const jobSchema = z
     deadline: z.string().refine((v) => (parseDuration(v) ?? 0) > 0, "deadline must be a duration like 6h or 90m").optional(),
     sources: z.array(z.string()).optional(),
     target: z.string().optional(),
+    /** copy: the destination, as `copy --to` takes it (a config file or a file:// URL). */
+    to: z.string().min(1).optional(),
+    /** How long this job waits for a held repository lock (instead of defaults.retry_lock). */
+    retry_lock: durationKey("retry_lock", "10m or 0s").optional(),
     /** This job's own notification targets, instead of the config's (an empty list: none). */
     notify: z.array(notifyEntry).optional(),
   })
@@ -25,11 +31,15 @@ const jobSchema = z
   .superRefine((j, ctx) => {
     if (j.sources && j.command !== "backup") ctx.addIssue({ code: "custom", path: ["sources"], message: "only backup jobs take sources" });
     if (j.target && j.command === "backup") ctx.addIssue({ code: "custom", path: ["target"], message: "backup jobs take no target" });
+    if (j.command === "copy" && !j.to) ctx.addIssue({ code: "custom", path: ["to"], message: "copy jobs need `to`: a config file or a file:// URL, as copy --to takes it" });
+    if (j.to !== undefined && j.command !== "copy") ctx.addIssue({ code: "custom", path: ["to"], message: "only copy jobs take `to`" });
   });
 
 const scheduleSchema = z
   .object({
     timezone: z.string().refine(isValidTimezone, "timezone must be an IANA timezone like Europe/Berlin").default("UTC"),
+    /** Settings for every job that does not set its own. */
+    defaults: z.object({ retry_lock: durationKey("retry_lock", "10m or 0s").optional() }).strict().optional(),
     jobs: z.array(jobSchema).min(1, "at least one job is required"),
   })
   .strict();
@@ -37,7 +47,9 @@ const scheduleSchema = z
 export type Schedule = z.infer<typeof scheduleSchema>;
 
 /** How long a job may run before it is aborted, when its schedule entry sets no `deadline`. */
-export const DEFAULT_DEADLINES: Record<"backup" | "drill" | "prune" | "verify", string> = { backup: "6h", verify: "6h", drill: "4h", prune: "1h" };
+export const DEFAULT_DEADLINES: Record<"backup" | "drill" | "prune" | "verify" | "copy", string> = { backup: "6h", verify: "6h", drill: "4h", prune: "1h", copy: "6h" };
+/** How long a daemon job waits for a held repository lock, unless the schedule says otherwise; never beyond the job's deadline. */
+export const DEFAULT_RETRY_LOCK = "10m";
 export type ScheduleJob = Schedule["jobs"][number];
 
 /** Loads and validates a schedule file (SPEC §8): every problem at once, each with its path. */

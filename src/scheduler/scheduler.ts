@@ -1,6 +1,12 @@
 import { StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { formatDuration } from "../config/duration.js";
 import type { CronSchedule } from "./cron.js";
+
+/** What a job aborted at its deadline failed of: its notification, its audit line and /healthz all say this. */
+export function deadlineReason(job: string, deadlineMs: number, ranMs: number): string {
+  return `job ${job}: deadline ${formatDuration(deadlineMs)} exceeded after ${formatDuration(ranMs)}`;
+}
 
 export interface ScheduledJob {
   name: string;
@@ -104,8 +110,9 @@ export class Scheduler {
     const deadlineTimer = job.deadlineMs
       ? setTimeout(() => {
           this.event(this.o.now(), job.name, "deadline");
-          this.o.log.error(`job ${job.name} ran past its deadline (${Math.round(job.deadlineMs! / 1000)} s): aborting it`);
-          ac.abort(new StrongboxError("SOURCE", `job ${job.name} ran past its deadline of ${Math.round(job.deadlineMs! / 1000)} s and was aborted`));
+          const reason = deadlineReason(job.name, job.deadlineMs!, this.o.now() - now);
+          this.o.log.error(`${reason}: aborting it`);
+          ac.abort(new StrongboxError("SOURCE", `${reason}; aborted`));
           stuckTimer = this.watchAbort(job, "after its deadline");
         }, job.deadlineMs)
       : undefined;
@@ -139,8 +146,8 @@ export class Scheduler {
     return this.running?.job.name;
   }
 
-  /** Stops scheduling; waits up to graceMs for the running job, then aborts it and waits for it to wind down. */
-  async stop(graceMs: number): Promise<"idle" | "finished" | "aborted" | "stuck"> {
+  /** Stops scheduling; waits up to graceMs for the running job, then aborts it (with `reason`) and waits for it to wind down. */
+  async stop(graceMs: number, reason: Error = new StrongboxError("SOURCE", "daemon stopping: the job was aborted after the grace period")): Promise<"idle" | "finished" | "aborted" | "stuck"> {
     this.stopped = true;
     this.queue.length = 0;
     this.pending = [];
@@ -153,7 +160,7 @@ export class Scheduler {
     ]);
     clearTimeout(timer);
     if (finishedInTime) return "finished";
-    r.ac.abort(new StrongboxError("SOURCE", "daemon stopping: the job was aborted after the grace period"));
+    r.ac.abort(reason);
     const ms = this.o.abortWaitMs ?? 30_000;
     const wound = await Promise.race([r.done.then(() => true), new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms)))]);
     clearTimeout(timer);

@@ -48,7 +48,7 @@ jobs:
     for (const m of [
       /timezone: timezone must be an IANA timezone/,
       /jobs\[0\]\.cron: 61 is a invalid expression for minute/,
-      /jobs\[1\]\.command: command must be backup, drill, prune or verify/,
+      /jobs\[1\]\.command: command must be backup, drill, prune, verify or copy/,
       /jobs\[1\]\.cron: cron must have 5 fields/,
       /jobs\[2\]\.colour: unknown key/,
       /jobs\[2\]\.sources: only backup jobs take sources/,

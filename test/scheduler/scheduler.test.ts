@@ -199,7 +199,7 @@ describe("job deadlines", () => {
     const done = s.run(s.jobs[0], Date.now());
     await new Promise((r) => setTimeout(r, 60));
     expect(open.get("verify")!.signal.aborted).toBe(true);
-    expect(String(open.get("verify")!.signal.reason.message)).toMatch(/job verify ran past its deadline/);
+    expect(String(open.get("verify")!.signal.reason.message)).toMatch(/job verify: deadline 0.03s exceeded after/);
     await done;
     await new Promise((r) => setTimeout(r, 80));
     expect(s.events.map((e) => e.what)).toEqual(["start", "deadline", "fail"]);
