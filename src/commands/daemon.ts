@@ -85,7 +85,8 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
   if (abortWaitOrNull === null) throw new StrongboxError("USAGE", `--abort-wait must be a duration like 30s, not '${o.abortWait}'`);
   const abortWaitMs = abortWaitOrNull;
   const graceMs = graceOrNull;
-  const specs = new Map(schedule.jobs.map((j) => [j.name, j]));
+  // A copy job's destination config, like a relative --schedule default, is found next to the schedule file, not in the daemon's working directory.
+  const specs = new Map(schedule.jobs.map((j) => [j.name, j.to && !/^[a-z0-9]+:\/\//i.test(j.to) ? { ...j, to: resolve(dirname(resolve(scheduleFile)), j.to) } : j]));
   const metrics = new DaemonMetrics();
   // A job waits for a held lock per its retry_lock, the schedule's default, else 10m: never beyond its deadline.
   const lockWaits = new Map(schedule.jobs.map((j) => [j.name, parseDuration(j.retry_lock ?? schedule.defaults?.retry_lock ?? DEFAULT_RETRY_LOCK)!]));

@@ -10,16 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { lockPath, repositoryIdentity } from "../../src/repository/lock.js";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { startReceiver } from "../helpers/http-receiver.js";
-
-async function until<T>(f: () => Promise<T | undefined | false> | T | undefined | false, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await Promise.resolve().then(f).catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from "../helpers/until.js";
 
 function start(args: string[]) {
   const t0 = Date.now();
@@ -106,6 +97,13 @@ describe("copy as a daemon job (item 11)", () => {
     expect(existsSync(join(dest, "backups", b.id, "complete.json"))).toBe(true);
     const done = hook.calls.map((c) => JSON.parse(c.body)).find((x) => x.job === "offsite");
     expect(done).toMatchObject({ command: "copy", status: "success" });
+    // A destination config named by a relative path is the one next to the schedule file, wherever the daemon runs.
+    const dest2 = tempDir("j22-offsite2");
+    writeFileSync(join(repo.dir, "offsite.yaml"), (await import("yaml")).stringify({ ...repo.config, repository: { url: `file://${dest2}` } }));
+    writeFileSync(schedule, `jobs:\n  - { name: offsite2, command: copy, target: latest, to: offsite.yaml, cron: "45 3 * * *" }\n`);
+    const r2 = await runCli(["-c", cfg, "daemon", "--schedule", schedule, "--once", "offsite2"], { cwd: tempDir("j22-cwd") });
+    expect(r2.code).toBe(0);
+    expect(existsSync(join(dest2, "backups", b.id, "complete.json"))).toBe(true);
   });
 
   it("a copy job without `to`, or a `to` on another command, is a schedule error (exit 2)", async () => {
