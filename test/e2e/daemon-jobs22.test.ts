@@ -77,6 +77,24 @@ describe("daemon --once and --grace (item 10)", () => {
     rmSync(lockFile);
     expect(readdirSync(lockDir)).toEqual([]); // ours never existed; the held one is gone by our hand only
   });
+
+  it("a second SIGTERM more than a second after the first ends the run at once, as in the long-running daemon (exit 1)", async () => {
+    const { repo, schedule, lockFile } = setup();
+    holdLock(lockFile);
+    writeFileSync(schedule, `defaults: { retry_lock: 5m }\njobs:\n  - { name: nightly, command: backup, cron: "0 2 * * *" }\n`);
+    const d = start(["-c", repo.configFile, "daemon", "--schedule", schedule, "--once", "nightly", "--grace", "5m"]);
+    cleanups.push(() => d.child.kill("SIGKILL"));
+    await until(() => /waiting up to 5m for the repository lock/.test(d.stderr()));
+    d.child.kill("SIGTERM");
+    const t = Date.now();
+    await until(() => /SIGTERM received: waiting up to 5m for job nightly to finish/.test(d.stderr()));
+    // Signals within a second of the first are the same request (interrupt.ts SIGNAL_DEBOUNCE_MS); this one is a new one.
+    await until(() => Date.now() - t > 1100);
+    d.child.kill("SIGTERM");
+    const { code } = await d.exited;
+    expect(code).toBe(1);
+    expect(d.stderr()).toMatch(/SIGTERM received again while stopping; exiting so that the service manager can restart strongbox/);
+  });
 });
 
 describe("copy as a daemon job (item 11)", () => {
