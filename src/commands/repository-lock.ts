@@ -20,6 +20,7 @@ export function lockWaitMs(ctx: CommandContext): number {
   return ms;
 }
 
+const holderFields = (h: LockInfo | undefined) => ({ lock_holder: h ? { command: h.command, pid: h.pid, host: h.host, since: h.since } : null });
 const holderText = (h: LockInfo | undefined) => (h ? `${h.command} (pid ${h.pid} on ${h.host}, since ${h.since})` : "another run (its lock file cannot be read yet)");
 
 /**
@@ -42,8 +43,8 @@ export async function acquireLockWaiting(identity: string, command: string, dir:
       const waited = Date.now() - t0;
       if (waited >= o.waitMs) throw new LockHeldError(`${err.message}; gave up after waiting ${formatDuration(waited)}`, err.holder);
       const holder = holderText(err.holder);
-      if (announced === undefined) o.log.warn(`waiting up to ${formatDuration(o.waitMs)} for the repository lock held by ${holder}`, { lock_holder: err.holder ?? null });
-      else if (announced !== holder) o.log.warn(`the repository lock is now held by ${holder}; still waiting`, { lock_holder: err.holder ?? null });
+      if (announced === undefined) o.log.warn(`waiting up to ${formatDuration(o.waitMs)} for the repository lock held by ${holder}`, holderFields(err.holder));
+      else if (announced !== holder) o.log.warn(`the repository lock is now held by ${holder}; still waiting`, holderFields(err.holder));
       else if (Date.now() >= progressAt) {
         o.log.info(`still waiting for the repository lock held by ${err.holder ? err.holder.command : "another run"}: ${formatDuration(waited)} of ${formatDuration(o.waitMs)}`);
         progressAt = Date.now() + LOCK_PROGRESS_MS;
