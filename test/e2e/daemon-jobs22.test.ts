@@ -124,13 +124,16 @@ describe("copy as a daemon job (item 11)", () => {
     expect(existsSync(join(dest2, "backups", b.id, "complete.json"))).toBe(true);
   });
 
-  it("a copy job without `to`, or a `to` on another command, is a schedule error (exit 2)", async () => {
+  it("a copy job without `to`, a `to` on another command, or a retry_lock that is no duration is a schedule error (exit 2)", async () => {
     const { repo, schedule } = setup();
-    writeFileSync(schedule, `jobs:\n  - { name: offsite, command: copy, cron: "45 3 * * *" }\n  - { name: b, command: backup, to: "file:///x", cron: "0 2 * * *" }\n`);
+    writeFileSync(schedule, `defaults: { retry_lock: soon }\njobs:\n  - { name: offsite, command: copy, cron: "45 3 * * *" }\n  - { name: b, command: backup, to: "file:///x", cron: "0 2 * * *", retry_lock: forever }\n`);
     const r = await runCli(["-c", repo.configFile, "config", "check", "--schedule", schedule]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/jobs\[0\]\.to: copy jobs need `to`/);
     expect(r.stderr).toMatch(/jobs\[1\]\.to: only copy jobs take `to`/);
+    // and the lock waits (item 12) must be durations
+    expect(r.stderr).toMatch(/defaults\.retry_lock: retry_lock must be a duration like 10m or 0s/);
+    expect(r.stderr).toMatch(/jobs\[1\]\.retry_lock: retry_lock must be a duration like 10m or 0s/);
   });
 });
 
