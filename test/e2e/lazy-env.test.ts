@@ -3,11 +3,14 @@
 // one-line config error (exit 2) naming it, the key and the config file.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { parseConfig } from "../../src/config/load.js";
 import { ConfigError } from "../../src/errors.js";
 import { openStore } from "../../src/stores/open-store.js";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { createDb } from "../helpers/pg.js";
+
+const fx = inject("pg");
 
 describe("a config with ${DATABASE_URL} unset", () => {
   it("list, verify and backup --source files succeed; backup --source db is exit 2 naming DATABASE_URL; config check and doctor name it", async () => {
@@ -48,6 +51,21 @@ describe("a config with ${DATABASE_URL} unset", () => {
     expect(doctor.stdout).toMatch(/WARN\s+config\s+.*DATABASE_URL is not set \(needed by backup and drill of source db\)/);
     expect(doctor.stdout).toMatch(/WARN\s+source db\s+not checked/);
     expect(doctor.stdout).toMatch(/OK\s+source files/);
+  });
+});
+
+describe.skipIf(!fx)("a backup that holds the database, on a host without DATABASE_URL", () => {
+  it("verify and restore of the database (to --to-db) work: neither reads the source URL", async () => {
+    const src = await createDb(fx!, "lazysrc");
+    const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: "${DATABASE_URL}" }] });
+    const c = ["-c", repo.configFile];
+    const b = await runCli([...c, "backup", "now"], { env: { DATABASE_URL: src.url } });
+    expect(b.code, b.stderr).toBe(0);
+    const v = await runCli([...c, "verify", "latest"]);
+    expect(v.code, v.stderr).toBe(0);
+    const dst = await createDb(fx!, "lazydst");
+    const r = await runCli([...c, "restore", "latest", "--to-db", dst.url]);
+    expect(r.code, r.stderr).toBe(0);
   });
 });
 
