@@ -143,12 +143,17 @@ describe("strongbox.env and the sample strongbox.yaml", () => {
     expect(ok.stdout).toMatch(/OK \(2 sources: db, projects; repository s3:\/\/spx-backups\/spx-prod\)/);
   });
 
-  it("the compose file parses, names the env file, and gives the config its CREDENTIALS_DIRECTORY", () => {
+  it("the compose file (and the Kubernetes CronJob) parse, name the env file, and give the config its CREDENTIALS_DIRECTORY", () => {
     const compose = parse(read("docker-compose.yaml")).services.strongbox;
     expect(compose.env_file).toEqual(["./strongbox.env"]);
     expect(compose.environment.CREDENTIALS_DIRECTORY).toBe("/run/secrets");
     expect(compose.volumes.some((v: string) => v.split(":")[1] === "/run/secrets")).toBe(true);
     expect(compose.environment.STRONGBOX_CONFIG).toBe("/etc/strongbox/strongbox.yaml");
+    // The Kubernetes CronJob: the same variables from a ConfigMap made of strongbox.env, the secrets as files.
+    const [job] = parse(read("kubernetes-cronjob.yaml")).spec.jobTemplate.spec.template.spec.containers;
+    expect(job.envFrom).toEqual([{ configMapRef: { name: "strongbox-env" } }]);
+    expect(job.env).toContainEqual({ name: "CREDENTIALS_DIRECTORY", value: "/run/secrets" });
+    expect(job.volumeMounts).toContainEqual({ name: "secrets", mountPath: "/run/secrets", readOnly: true });
   });
 
   it("the README's install block puts each file where the units look for it", () => {
