@@ -1,3 +1,4 @@
+import { requireResolved } from "../config/deferred.js";
 import { EXIT, StrongboxError } from "../errors.js";
 import { runBackup, type BackupResult } from "../pipeline/run-backup.js";
 import { formatBytes } from "../progress.js";
@@ -40,6 +41,7 @@ export function backupShortfall(r: BackupResult): { code: "SOURCE" | "PARTIAL"; 
 export async function backupNowCommand(ctx: CommandContext, o: { source: string[]; full?: boolean; job?: string; signal?: AbortSignal }): Promise<BackupResult> {
   const config = ctx.config();
   const sources = selectSources(config, o.source);
+  requireResolved(config, sources.map((s) => ["sources", config.sources.indexOf(s)]));
   const store = await openStore(config, "writer");
   let result!: BackupResult;
   // The signal handler is installed before the lock is taken, so no signal can leave the lock behind.

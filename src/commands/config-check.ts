@@ -1,4 +1,5 @@
 import { identityFileProblem, lockDirProblem } from "../config/local-paths.js";
+import { unresolvedValues } from "../config/deferred.js";
 import { ConfigError } from "../errors.js";
 import { loadSchedule } from "../scheduler/schedule-file.js";
 import type { CommandContext } from "./context.js";
@@ -8,6 +9,8 @@ export async function configCheckCommand(ctx: CommandContext, o: { schedule?: st
   const cfg = ctx.config();
   // Paths the runs will need: a typo here would otherwise only show at 2 a.m. (or never, for the lock).
   const problems = [
+    // Values this host cannot resolve: each stops only the commands that use it, but a check names them all.
+    ...unresolvedValues(cfg).map((u) => `${u.problem} (needed by ${u.needed_by})`),
     ...(cfg.lock_dir ? [lockDirProblem(cfg.lock_dir)].filter(Boolean).map((p) => `lock_dir: ${p}`) : []),
     ...(cfg.encryption.identity_file ? [identityFileProblem(cfg.encryption.identity_file)].filter(Boolean).map((p) => `encryption.identity_file: ${p}`) : []),
   ];

@@ -12,6 +12,7 @@ import { backupFindings } from "./doctor-backups.js";
 import { signingFindings } from "./doctor-signing.js";
 import { lockDirProblem } from "../config/local-paths.js";
 import { configWarnings } from "../config/load.js";
+import { sourceLabel, unresolvedUnder, unresolvedValues } from "../config/deferred.js";
 import { stateFindings } from "./doctor-state.js";
 import { proxyFor } from "../net/proxy.js";
 import { StrongboxError } from "../errors.js";
@@ -39,6 +40,8 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
   const config = ctx.config();
   const out: Finding[] = [{ area: "config", status: "ok", detail: `${ctx.configFile} is valid` }];
   const add = (area: string, status: Status, detail: string) => out.push({ area, status, detail });
+  // A value this host cannot resolve only stops the commands that use it (a reader host has no DATABASE_URL).
+  for (const u of unresolvedValues(config)) add("config", "warn", `${u.problem} (needed by ${u.needed_by})`);
   const [major, minor] = process.versions.node.split(".").map(Number);
   const nodeOk = major > 22 || (major === 22 && minor >= 15);
   add("node", nodeOk ? "ok" : "fail", `Node.js ${process.version}${nodeOk ? "" : " (strongbox needs >= 22.15)"}`);
@@ -56,8 +59,10 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
     add("proxy", "ok", targets.map(([what, url]) => `${what} ${new URL(url).host} ${proxyFor(url, ctx.env) ? `through ${proxyFor(url, ctx.env)}` : "direct (NO_PROXY)"}`).join("; ") || "set, but nothing here goes out over HTTP");
   }
 
-  for (const s of config.sources) {
-    if (s.type === "files") {
+  for (const [i, s] of config.sources.entries()) {
+    if (unresolvedUnder(config, [["sources", i]]).length) {
+      add(`source ${sourceLabel(config, i)}`, "warn", "not checked: it uses values this host does not have (see config above)");
+    } else if (s.type === "files") {
       try {
         accessSync(s.path, constants.R_OK | constants.X_OK);
         add(`source ${s.name}`, statSync(s.path).isDirectory() ? "ok" : "fail", `${s.path} readable`);
@@ -103,6 +108,10 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
     for (const role of ["writer", "reader", "pruner"] as Role[]) {
       if (!config.repository.s3?.credentials[role]) {
         add(`role ${role}`, "ok", "not configured on this host");
+        continue;
+      }
+      if (unresolvedUnder(config, [["repository", "s3", "credentials", role]]).length) {
+        add(`role ${role}`, "warn", "not checked: its credentials use values this host does not have (see config above)");
         continue;
       }
       const store = (await openStore(config, role)) as S3Store;

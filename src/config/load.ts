@@ -3,6 +3,7 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { ZodIssue } from "zod";
 import { ConfigError } from "../errors.js";
 import { registerSecret } from "../secrets.js";
+import { deferUnresolved, isLazyPath, PLACEHOLDERS, type Path, type Unresolved } from "./deferred.js";
 import { exposedSecretFile } from "./local-paths.js";
 import { configSchema, type Config } from "./schema.js";
 
@@ -10,8 +11,6 @@ import { configSchema, type Config } from "./schema.js";
 const FILE_CAPABLE = new Set(["access_key_id", "secret_access_key", "url", "postgres_url"]);
 /** Values registered for redaction wherever strongbox prints. */
 const SECRET_KEYS = new Set(["access_key_id", "secret_access_key"]);
-
-type Path = (string | number)[];
 
 export function formatPath(path: Path): string {
   let out = "";
@@ -32,48 +31,98 @@ function formatIssue(issue: ZodIssue): string[] {
   return [`${formatPath(issue.path)}: ${issue.message}`];
 }
 
+/** Where resolve() reports: problems that stop the load, and unresolved values that may wait for the command that uses them (deferred.ts). */
+interface Problems {
+  errors: string[];
+  warnings: string[];
+  deferred: Unresolved[];
+}
+
+function unresolved(p: Problems, at: Path, key: Path, problem: string): void {
+  if (isLazyPath(at)) p.deferred.push({ at, key: formatPath(key), problem });
+  else p.errors.push(problem);
+}
+
 /** Replaces ${VAR} from env in every string, and resolves <key>_file secrets; collects every problem. */
-function resolve(value: unknown, path: Path, env: NodeJS.ProcessEnv, errors: string[], warnings: string[]): unknown {
+function resolve(value: unknown, path: Path, env: NodeJS.ProcessEnv, p: Problems): unknown {
   if (typeof value === "string") {
     return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name: string | undefined) => {
       if (!name) return "$";
       const v = env[name];
       if (v === undefined) {
-        errors.push(`${formatPath(path)}: environment variable ${name} is not set`);
+        unresolved(p, path, path, `${formatPath(path)}: environment variable ${name} is not set`);
         return "";
       }
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => resolve(v, [...path, i], env, errors, warnings));
+  if (Array.isArray(value)) return value.map((v, i) => resolve(v, [...path, i], env, p));
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = resolve(v, [...path, k], env, errors, warnings);
+    for (const [k, v] of Object.entries(value)) out[k] = resolve(v, [...path, k], env, p);
     for (const k of Object.keys(out)) {
       const base = k.endsWith("_file") ? k.slice(0, -5) : "";
       if (!FILE_CAPABLE.has(base)) continue;
       const filePath = out[k];
       delete out[k];
       if (base in out) {
-        errors.push(`${formatPath([...path, k])}: give either ${base} or ${k}, not both`);
+        p.errors.push(`${formatPath([...path, k])}: give either ${base} or ${k}, not both`);
+        continue;
+      }
+      // The file's name uses a variable that is not set: the value it fills waits with it.
+      const pending = p.deferred.filter((d) => d.at.length === path.length + 1 && d.at[path.length] === k && path.every((x, i) => d.at[i] === x));
+      if (pending.length) {
+        for (const d of pending) d.at = [...path, base];
+        out[base] = "";
         continue;
       }
       if (typeof filePath !== "string" || !filePath) {
-        errors.push(`${formatPath([...path, k])}: must be a file path`);
+        p.errors.push(`${formatPath([...path, k])}: must be a file path`);
         continue;
       }
       try {
         out[base] = readFileSync(filePath, "utf8").replace(/\r?\n$/, "");
         const exposed = exposedSecretFile(filePath);
-        if (exposed) warnings.push(`${formatPath([...path, k])}: ${exposed}`);
+        if (exposed) p.warnings.push(`${formatPath([...path, k])}: ${exposed}`);
       } catch (err) {
-        errors.push(`${formatPath([...path, k])}: cannot read ${filePath} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+        out[base] = "";
+        unresolved(p, [...path, base], [...path, k], `${formatPath([...path, k])}: cannot read ${filePath} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
       }
     }
     for (const k of SECRET_KEYS) if (typeof out[k] === "string") registerSecret(out[k] as string);
     return out;
   }
   return value;
+}
+
+function setAt(root: unknown, at: Path, value: string): void {
+  let parent = root as Record<string | number, unknown>;
+  for (const key of at.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
+  parent[at[at.length - 1]] = value;
+}
+
+/**
+ * Validates the resolved config with a stand-in for each unresolved value, trying the next
+ * stand-in where the schema refuses one; an unresolved value no stand-in fits becomes an error now.
+ */
+function validate(resolved: unknown, p: Problems): ReturnType<typeof configSchema.safeParse> {
+  const tried = new Map<Unresolved, number>(p.deferred.map((d) => [d, 0]));
+  for (;;) {
+    for (const [d, i] of tried) setAt(resolved, d.at, PLACEHOLDERS[i]);
+    const result = configSchema.safeParse(resolved);
+    const refused = [...tried.keys()].filter((d) => result.error?.issues.some((issue) => d.at.every((x, i) => issue.path[i] === x)));
+    if (!refused.length) return result;
+    for (const d of refused) {
+      const next = tried.get(d)! + 1;
+      if (next < PLACEHOLDERS.length) tried.set(d, next);
+      else {
+        tried.delete(d);
+        p.deferred.splice(p.deferred.indexOf(d), 1);
+        p.errors.push(d.problem);
+        setAt(resolved, d.at, "");
+      }
+    }
+  }
 }
 
 export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, file = "config"): Config {
@@ -91,10 +140,10 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
     throw err;
   }
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError([`${file}: must be a YAML mapping (version, repository, encryption, sources, …)`]);
-  const errors: string[] = [];
-  const warnings: string[] = [];
-  const resolved = resolve(raw, [], env, errors, warnings);
-  const result = configSchema.safeParse(resolved);
+  const p: Problems = { errors: [], warnings: [], deferred: [] };
+  const { errors, warnings } = p;
+  const resolved = resolve(raw, [], env, p);
+  const result = validate(resolved, p);
   if (!result.success) errors.push(...result.error.issues.flatMap(formatIssue));
   if (errors.length) throw new ConfigError([...new Set(errors)]);
   const file_ = result.data!.encryption.identity_file;
@@ -104,6 +153,7 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   const keyExposed = signingKey ? exposedSecretFile(signingKey) : undefined;
   if (keyExposed) warnings.push(`signing.key_file: ${keyExposed}`);
   WARNINGS.set(result.data!, warnings);
+  deferUnresolved(result.data!, p.deferred, file);
   return result.data!;
 }
 

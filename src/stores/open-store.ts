@@ -1,5 +1,6 @@
 import type { Config, Role } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
+import { requireResolved } from "../config/deferred.js";
 import { StrongboxError } from "../errors.js";
 import { LocalDirStore } from "./local-dir.js";
 import type { S3StoreOptions } from "./s3.js";
@@ -27,6 +28,7 @@ export async function openStore(cfg: Config, role: Role, extra: Partial<S3StoreO
   if (!creds) {
     throw new StrongboxError("CONFIG", `repository.s3.credentials.${role}: required for this command (it runs with the ${role} role)`);
   }
+  requireResolved(cfg, [["repository", "s3", "credentials", role]]);
   const prefix = m[2].replace(/\/+$/, "");
   const { S3Store } = await import("./s3.js");
   return new S3Store({
