@@ -8,7 +8,8 @@ import { mtimeString, walkEntries, walkTree, type Skipped, type WalkEntry } from
 import type { FilesSourceConfig } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
 import { planDifferential, stateDirs, stateEntries, type DiffPlan } from "../differential/plan.js";
-import { loadState, saveState } from "../differential/state.js";
+import { loadState } from "../differential/state.js";
+import { commitFullState } from "../differential/state-commit.js";
 import { StrongboxError } from "../errors.js";
 import { EntrySpool } from "../repository/entry-spool.js";
 import type { FilesManifest, SourceManifest } from "../repository/manifest.js";
@@ -143,7 +144,7 @@ export class FilesSource implements Source {
       ...(tracked && !plan
         ? {
             commit: (b: { id: string; started_at: string; objects: string[] }) => {
-              const file = saveState(ctx.differential!.owner, {
+              const file = commitFullState(ctx.differential!.owner, {
                 source: this.name,
                 path: root,
                 full_id: b.id,
@@ -152,7 +153,7 @@ export class FilesSource implements Source {
                 bytes: count.bytes,
                 entries: stateEntries(kept!, stats),
                 dirs: stateDirs(kept!),
-              });
+              }, this.cfg.differential!.full_every);
               ctx.log.info(`${this.name}: full ${b.id} is now the base of differentials`, { state: file });
             },
           }
