@@ -153,7 +153,7 @@ export class FilesSource implements Source {
                 bytes: count.bytes,
                 entries: stateEntries(kept!, stats),
                 dirs: stateDirs(kept!),
-              }, this.cfg.differential!.full_every);
+              });
               ctx.log.info(`${this.name}: full ${b.id} is now the base of differentials`, { state: file });
             },
           }
