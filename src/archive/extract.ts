@@ -39,8 +39,15 @@ function entryError(err: unknown, rel: string): StrongboxError {
 
 const SMALL_FILE = 256 * 1024;
 
-/** PAX mtimes are decimal seconds ("1700000000.123456789"); utimes takes seconds as a number. */
-function toSeconds(mtime: string): number {
+/**
+ * PAX mtimes are decimal seconds with up to nine digits ("1700000000.123456789"). Node sets times
+ * only from seconds as a double (utimes, futimes, lutimes: no nanosecond or bigint form, see
+ * nodejs/node#50859; libuv truncates the double to a timespec), so the nearest double, which
+ * Number() gives, is as close as a restore can get: between 2^30 and 2^31 s (2004 to 2038) doubles
+ * are 2^-22 s (238 ns) apart, so a restored mtime is within 120 ns of the recorded one; from 2038
+ * to 2106, within 240 ns. The archive keeps all nine digits (GNU tar restores them exactly).
+ */
+export function toSeconds(mtime: string): number {
   return Number(mtime);
 }
 
@@ -105,7 +112,8 @@ const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
  */
 export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" | "keepSetuid">): TreeSink {
   const safeDirs = new Set<string>([""]);
-  const dirTimes: { rel: string; abs: string; mode: number; mtime: number }[] = [];
+  /** Directories' modes and times, set at the end; the root (its mtime only: its mode is the restore target's) comes first, so is set last. */
+  const dirTimes: { rel: string; abs: string; mode?: number; mtime: number }[] = [];
   const chown = o.chown ?? isRoot;
 
   /** Makes `rel` and its missing parents, outermost first; a loop, so any depth is fine. */
@@ -155,6 +163,9 @@ export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" 
   }
 
   return {
+    root: async (e) => {
+      dirTimes.push({ rel: ".", abs: root, mtime: toSeconds(e.mtime) });
+    },
     dir: (rel, entry) =>
       guarded(rel, async () => {
         const e = stripped(rel, entry);
@@ -210,7 +221,7 @@ export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" 
       // Directories last, deepest first: writing their contents changed their mtimes.
       for (const d of dirTimes.reverse()) {
         try {
-          await fsp.chmod(d.abs, d.mode);
+          if (d.mode !== undefined) await fsp.chmod(d.abs, d.mode);
           await fsp.utimes(d.abs, d.mtime, d.mtime);
         } catch (err) {
           throw entryError(err, d.rel);

@@ -154,13 +154,16 @@ export function packTar(
     onEntry: (e: ManifestEntry, stat?: FileIdentity) => void;
     onBytes?: (n: number) => void;
     diff?: DifferentialPack;
+    /** A full: the source's root directory, written first as "./" so that a restore can set its mtime (a differential has diff.root). */
+    root?: TarEntry;
   },
 ): Readable {
   const diff = o.diff;
   const prefix = dirPrefix(root);
   async function* generate(): AsyncGenerator<Buffer> {
     const out = new OutBatch();
-    if (diff) yield* out.add(encodeHeader({ ...diff.root, path: ".", type: "dir", size: 0, dumpdir: diff.dumpdirs.get("") }));
+    const root = diff?.root ?? o.root;
+    if (root) yield* out.add(encodeHeader({ ...root, path: ".", type: "dir", size: 0, ...(diff ? { dumpdir: diff.dumpdirs.get("") } : {}) }));
     for (const e of entries) {
       const same = diff?.unchanged.get(e.path);
       if (same) {

@@ -28,6 +28,8 @@ export interface TreeSink {
   symlink(rel: string, e: TarEntry): Promise<void>;
   /** A file's body goes to the returned sink (hashed by the pass, not by the sink). */
   file(rel: string, e: TarEntry): Promise<EntrySink>;
+  /** The archive's root entry ("./", first if at all): the source directory itself (a restore sets its mtime in finish). */
+  root?(e: TarEntry): Promise<void>;
   /** After the last entry (a restore sets the directories' modes and times). */
   finish(): Promise<void>;
 }
@@ -94,7 +96,10 @@ const parentOf = (path: string) => (path.includes("/") ? path.slice(0, path.last
 const nameOf = (path: string) => path.slice(path.lastIndexOf("/") + 1);
 const isDir = (t: string) => t === "dir";
 
-/** The "./" entry a differential starts with: the source's root, never created, only its dumpdir read. */
+/**
+ * The "./" entry an archive starts with (older fulls have none): the source's root,
+ * never created; a differential's carries the root's dumpdir, and the restore takes its mtime.
+ */
 function isRootEntry(e: TarEntry): boolean {
   return e.type === "dir" && e.path.split("/").every((p) => p === "" || p === ".");
 }
@@ -136,6 +141,7 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
   let vanished = 0;
   const allowance = Math.min(o.vanishedAllowance ?? 0, MAX_VANISHED);
   let noDumpdirReported: string | undefined;
+  let rootSeen = false;
 
   function problem(text: string): void {
     if (problems.length >= DUMPDIR_LIMIT) {
@@ -240,9 +246,12 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
       const e = await (r === b ? fromBase(r.next()) : r.next());
       if (!e) return undefined;
       if (isRootEntry(e)) {
-        if (r !== d || !diff) continue;
-        if (!first || frames.length) throw new StrongboxError("VERIFY", "archive holds the root entry \"./\" twice or not first: refusing (forged or damaged)");
-        open("", e.dumpdir);
+        // The base's root is not restored: the root is the differential's.
+        if (r !== d) continue;
+        if (!first || rootSeen) throw new StrongboxError("VERIFY", "archive holds the root entry \"./\" twice or not first: refusing (forged or damaged)");
+        rootSeen = true;
+        if (diff) open("", e.dumpdir);
+        await o.sink.root?.(e);
         first = false;
         continue;
       }

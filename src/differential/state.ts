@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { isBackupId } from "../repository/layout.js";
+import { processAlive } from "../stores/leftovers.js";
 
 /**
  * One file or symlink of the last committed full, as the backup host saw it: enough to tell an
@@ -134,26 +135,31 @@ export function loadState(owner: StateOwner, source: string, path: string): Stat
 
 /**
  * Writes the state atomically: a 0600 temporary file, fsync, rename, fsync of the directory. Called
- * only after the full's complete.json is written, so a state never names an uncommitted full.
+ * only after the full's complete.json is written, so a state never names an uncommitted full. A
+ * write that fails (a full disk) removes its temporary file and leaves the state file as it was:
+ * loadState reads only the renamed file, whole, and its checksum refuses a torn one.
  */
 export function saveState(owner: StateOwner, state: Omit<FullState, "format" | "repository" | "recipients">): string {
   const file = statePath(owner, state.source);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  removeStaleTemps(file);
   const body = JSON.stringify({ format: STATE_FORMAT, repository: owner.repository, recipients: recipientsFingerprint(owner.recipients), ...state });
   const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
   try {
-    const data = Buffer.from(`${sha256(body)}\n${body}`);
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off);
-    fsyncSync(fd);
+    const fd = openSync(tmp, "w", 0o600);
+    try {
+      const data = Buffer.from(`${sha256(body)}\n${body}`);
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
   } catch (err) {
-    closeSync(fd);
     rmSync(tmp, { force: true });
     throw err;
   }
-  closeSync(fd);
-  renameSync(tmp, file);
   const dirFd = openSync(dirname(file), "r");
   try {
     fsyncSync(dirFd);
@@ -161,4 +167,19 @@ export function saveState(owner: StateOwner, state: Omit<FullState, "format" | "
     closeSync(dirFd);
   }
   return file;
+}
+
+/** Temporary files of `file` left by killed runs (their process is gone): never read, but they take the state directory's room. */
+function removeStaleTemps(file: string): void {
+  const prefix = `${basename(file)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(file));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = name.startsWith(prefix) && name.endsWith(".tmp") ? Number(name.slice(prefix.length, -4)) : NaN;
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) rmSync(join(dirname(file), name), { force: true });
+  }
 }

@@ -5,7 +5,7 @@ import { StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { SOURCE_NAME } from "../repository/complete.js";
 import { processAlive } from "../stores/leftovers.js";
-import { MARKER_NAME, OLD_PREFIX, PARTIAL_PREFIX, type Staging } from "./restore-target.js";
+import { OLD_PREFIX, PARTIAL_PREFIX, removeMarker, type Staging } from "./restore-target.js";
 
 /**
  * Several sources restored into one directory are swapped in all or nothing (issue 21 item 6).
@@ -89,8 +89,7 @@ export async function commitAll(stagings: Staging[], backupId: string, commitOne
   for (const s of stagings) {
     const existing = await fsp.lstat(s.target).catch(() => null);
     if (existing && !existing.isDirectory()) throw new StrongboxError("USAGE", `${s.target} exists and is not a directory`);
-    const marker = join(s.dir, MARKER_NAME);
-    if ((await fsp.lstat(marker).catch(() => null))?.ino === s.markerIno) await fsp.unlink(marker);
+    await removeMarker(s);
     await fsp.chmod(s.dir, 0o755);
   }
   const entries: Entry[] = await Promise.all(

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { mtimeString } from "../archive/walk.js";
 import { StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { processAlive } from "../stores/leftovers.js";
@@ -72,8 +73,7 @@ export async function createStaging(target: string, source: string, backupId: st
  * aside, then deleted once the new tree is in place, so a failure never leaves a mixed tree.
  */
 export async function commitStaging(s: Staging): Promise<void> {
-  const marker = join(s.dir, MARKER_NAME);
-  if ((await fsp.lstat(marker).catch(() => null))?.ino === s.markerIno) await fsp.unlink(marker);
+  await removeMarker(s);
   await fsp.chmod(s.dir, 0o755);
   const existing = await fsp.lstat(s.target).catch(() => null);
   if (!existing) {
@@ -85,6 +85,20 @@ export async function commitStaging(s: Staging): Promise<void> {
   await fsp.rename(s.target, aside);
   await fsp.rename(s.dir, s.target);
   await fsp.rm(aside, { recursive: true, force: true });
+}
+
+/**
+ * Removes the staging directory's marker (unless an archive file of its name replaced it), keeping
+ * the directory's times: the restore set them to the source root's.
+ */
+export async function removeMarker(s: Staging): Promise<void> {
+  const marker = join(s.dir, MARKER_NAME);
+  if ((await fsp.lstat(marker).catch(() => null))?.ino !== s.markerIno) return;
+  const st = await fsp.stat(s.dir, { bigint: true });
+  await fsp.unlink(marker);
+  // The nearest double of the time read back is the one the restore set (see toSeconds, archive/extract.ts).
+  const seconds = (ns: bigint) => Number(mtimeString({ mtimeNs: ns }));
+  await fsp.utimes(s.dir, seconds(st.atimeNs), seconds(st.mtimeNs));
 }
 
 export async function discardStaging(s: Staging): Promise<void> {

@@ -205,11 +205,11 @@ export async function runBackup(o: {
   // write makes every later differential unrestorable (differential/state.ts).
   if (commits.length && !(await confirmCommit(o.store, id, completeBytes, o.log, o.signal))) commits.length = 0;
   for (const c of commits) {
-    // The backup is committed; a state that cannot be written only means the next backup is a full.
+    // The backup is committed; a state that cannot be written only changes what the next backup is based on (the error says what).
     try {
       c.commit({ id, started_at: started.toISOString(), objects: [keys.complete(id), manifestKey, c.key] });
     } catch (err) {
-      o.log.warn(`cannot write the differential state (the next backup will be full): ${(err as Error).message}`);
+      o.log.warn(`cannot write the differential state: ${(err as Error).message}`);
     }
   }
   result.finished_at = finished.toISOString();
@@ -236,7 +236,7 @@ async function confirmCommit(store: Store, id: string, body: Buffer, log: Logger
   let seen = store.confirmStored ? await store.confirmStored(key, body, { signal }) : undefined;
   if (seen === false) seen = await store.confirmStored!(key, body, { signal });
   if (seen === false) throw new StrongboxError("STORE", `backup ${id}: the store acknowledged ${key} but does not hold it (a lost write): the backup is not committed, and the differential state still names the previous full`);
-  if (seen === undefined) log.warn(`backup ${id}: cannot confirm that ${key} is stored, so this full is not made the base of differentials (the next backup is full too)`);
+  if (seen === undefined) log.warn(`backup ${id}: cannot confirm that ${key} is stored, so this full is not made the base of differentials (the state keeps naming the earlier full, if there is one; else the next backup is a full too)`);
   return seen === true;
 }
 

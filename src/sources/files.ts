@@ -8,7 +8,8 @@ import { mtimeString, walkEntries, walkTree, type Skipped, type WalkEntry } from
 import type { FilesSourceConfig } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
 import { planDifferential, stateDirs, stateEntries, type DiffPlan } from "../differential/plan.js";
-import { loadState, saveState } from "../differential/state.js";
+import { loadState } from "../differential/state.js";
+import { commitFullState } from "../differential/state-commit.js";
 import { StrongboxError } from "../errors.js";
 import { EntrySpool } from "../repository/entry-spool.js";
 import type { FilesManifest, SourceManifest } from "../repository/manifest.js";
@@ -80,6 +81,8 @@ export class FilesSource implements Source {
     const kept: ManifestEntry[] | undefined = tracked && !plan ? [] : undefined;
     const count = { files: 0, bytes: 0, storedFiles: 0, storedBytes: 0 };
     const rootStat = lstatSync(root, { bigint: true });
+    // The root directory itself, first in every archive ("./"): a restore sets its mtime last.
+    const rootEntry = { path: ".", type: "dir" as const, size: 0, mode: Number(rootStat.mode & 0o7777n), uid: Number(rootStat.uid), gid: Number(rootStat.gid), mtime: mtimeString(rootStat) };
     // A full that streams its tree has its size counted on a worker thread, while it is archived
     // (started last: nothing below throws before the caller holds it, and stops it).
     const laterEstimate = listed ? undefined : countTree(root, { exclude: this.cfg.exclude, oneFileSystem: this.cfg.one_file_system });
@@ -108,10 +111,11 @@ export class FilesSource implements Source {
         if (tracked && stat) stats.set(e.path, stat);
       },
       onBytes: ctx.onBytes,
+      root: rootEntry,
       ...(plan
         ? {
             diff: {
-              root: { path: ".", type: "dir" as const, size: 0, mode: Number(rootStat.mode & 0o7777n), uid: Number(rootStat.uid), gid: Number(rootStat.gid), mtime: mtimeString(rootStat) },
+              root: rootEntry,
               dumpdirs: plan.dumpdirs,
               unchanged: plan.unchanged,
             },
@@ -140,7 +144,7 @@ export class FilesSource implements Source {
       ...(tracked && !plan
         ? {
             commit: (b: { id: string; started_at: string; objects: string[] }) => {
-              const file = saveState(ctx.differential!.owner, {
+              const file = commitFullState(ctx.differential!.owner, {
                 source: this.name,
                 path: root,
                 full_id: b.id,
