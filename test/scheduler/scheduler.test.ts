@@ -78,6 +78,7 @@ function controllableRunner() {
 const flush = () => new Promise((r) => setImmediate(r));
 
 describe("scheduler with an injected clock", () => {
+  afterEach(() => void vi.useRealTimers());
   const everyMinute = (name: string, jitterMs = 0): ScheduledJob => ({ name, schedule: new CronSchedule("* * * * *"), jitterMs });
 
   it("never runs two jobs at once: a job due while another runs waits, then runs", async () => {
@@ -170,36 +171,32 @@ describe("scheduler with an injected clock", () => {
   });
 
   it("stop: lets the running job finish within the grace period, else aborts it", async () => {
-    vi.useFakeTimers();
-    try {
-      let now = T("2026-11-22T10:00:30Z");
-      const { runner, open } = controllableRunner();
-      const s = new Scheduler([everyMinute("backup")], runner, { log: silentLogger, now: () => now });
-      s.start(now);
-      now = T("2026-11-22T10:01:00Z");
-      s.tick(now);
-      let how: string | undefined;
-      void s.stop(20_000).then((h) => (how = h));
-      await vi.advanceTimersByTimeAsync(19_999);
-      expect(open.get("backup")!.signal.aborted).toBe(false);
-      await vi.advanceTimersByTimeAsync(1);
-      expect(open.get("backup")!.signal.aborted).toBe(true);
-      expect(how).toBe("aborted");
+    vi.useFakeTimers(); // real timers again after each test (afterEach above)
+    let now = T("2026-11-22T10:00:30Z");
+    const { runner, open } = controllableRunner();
+    const s = new Scheduler([everyMinute("backup")], runner, { log: silentLogger, now: () => now });
+    s.start(now);
+    now = T("2026-11-22T10:01:00Z");
+    s.tick(now);
+    let how: string | undefined;
+    void s.stop(20_000).then((h) => (how = h));
+    await vi.advanceTimersByTimeAsync(19_999);
+    expect(open.get("backup")!.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(open.get("backup")!.signal.aborted).toBe(true);
+    expect(how).toBe("aborted");
 
-      const s2 = new Scheduler([everyMinute("backup")], runner, { log: silentLogger, now: () => now });
-      s2.start(T("2026-11-22T10:00:30Z"));
-      s2.tick(now);
-      const stopping2 = s2.stop(10_000);
-      open.get("backup")!.resolve();
-      expect(await stopping2).toBe("finished");
-    } finally {
-      vi.useRealTimers();
-    }
+    const s2 = new Scheduler([everyMinute("backup")], runner, { log: silentLogger, now: () => now });
+    s2.start(T("2026-11-22T10:00:30Z"));
+    s2.tick(now);
+    const stopping2 = s2.stop(10_000);
+    open.get("backup")!.resolve();
+    expect(await stopping2).toBe("finished");
   });
 });
 
 describe("job deadlines", () => {
-  // Fake timers: the deadlines are minutes long and time moves only when the test moves it, so
+  // Fake timers: the deadlines are tens of seconds and time moves only when the test moves it, so
   // the outcome does not depend on how fast (or how loaded) the machine is.
   beforeEach(() => void vi.useFakeTimers());
   afterEach(() => void vi.useRealTimers());
