@@ -87,3 +87,19 @@ describe("cron expressions: what is accepted, and errors that name the field", (
     expect(() => new CronSchedule(expr)).toThrow(errors[0]);
   });
 });
+
+describe("daylight saving with a half-hour shift (Lord Howe Island, UTC+10:30 / +11)", () => {
+  it("spring forward 02:00 -> 02:30: 02:15 runs at the end of the gap, once", () => {
+    const s = new CronSchedule("15 2 * * *", "Australia/Lord_Howe");
+    const first = s.next(new Date("2026-10-03T00:00:00Z"));
+    expect(iso(first)).toBe("2026-10-03T15:30:00.000Z"); // 02:30 LHDT on 4 October
+    expect(iso(s.next(first!))).toBe("2026-10-04T15:15:00.000Z");
+  });
+
+  it("fall back 02:00 -> 01:30: 01:45 happens twice and runs once", () => {
+    const s = new CronSchedule("45 1 * * *", "Australia/Lord_Howe");
+    const first = s.next(new Date("2026-04-04T00:00:00Z"));
+    expect(iso(first)).toBe("2026-04-04T14:45:00.000Z"); // 01:45 LHDT on 5 April; 01:45 LHST (15:15Z) is skipped
+    expect(iso(s.next(first!))).toBe("2026-04-05T15:15:00.000Z");
+  });
+});
