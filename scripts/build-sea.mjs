@@ -28,7 +28,7 @@ await build({
   target: "node22",
   outfile: join(out, "strongbox.cjs"),
   define: { __STRONGBOX_VERSION__: JSON.stringify(version), "import.meta.url": "__sea_import_meta_url" },
-  // Dependencies that compute their own directory from import.meta.url (node-cron) get the executable's.
+  // Modules that compute their own directory from import.meta.url (worker-file, version) get the executable's.
   banner: { js: 'const __sea_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
   // pg's optional native binding is never used (strongbox uses the pure-JS client).
   external: ["pg-native"],

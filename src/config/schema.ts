@@ -4,7 +4,7 @@ import { recipientProblem, recipientsProblem } from "../crypto/age-keys.js";
 import { parsePublicKeyLine } from "../crypto/ssh-signature.js";
 import { parsePgUrl } from "../sources/postgres/url.js";
 import { parseDuration } from "./duration.js";
-import { isValidTimezone } from "../scheduler/cron.js";
+import { isValidTimezone } from "../time/zone.js";
 
 const PLACEHOLDER = /<[^>]*>|example|changeme|xxxxxx/i;
 

@@ -1,5 +1,5 @@
 import { newestFirst } from "../repository/layout.js";
-import { wallTime } from "../scheduler/cron.js";
+import { wallTime } from "../time/zone.js";
 
 export interface RetentionRules {
   keep_last?: number;

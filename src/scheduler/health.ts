@@ -44,6 +44,14 @@ export class DaemonMetrics {
   runningSince?: number;
   watched: WatchedJob[] = [];
   readonly startedAt = Date.now();
+  /** Each watched job's due run after its base (last success or start): computed once per base, not per request. */
+  private readonly due = new WeakMap<WatchedJob, { base: number; at: number | null }>();
+
+  private dueAfter(w: WatchedJob, base: number): number | null {
+    let d = this.due.get(w);
+    if (d?.base !== base) this.due.set(w, (d = { base, at: w.nextAfter(base) }));
+    return d.at;
+  }
 
   /**
    * Unhealthy when a job runs past its deadline, when a job's last run was aborted at its deadline,
@@ -63,7 +71,7 @@ export class DaemonMetrics {
       const runningInTime = this.running === w.name && this.runningSince !== undefined && now - this.runningSince <= w.deadlineMs;
       if (w.command === "backup" && !runningInTime) {
         const base = s.lastSuccess ?? this.startedAt;
-        const due = w.nextAfter(base);
+        const due = this.dueAfter(w, base);
         if (due !== null && now > due + w.jitterMs + w.deadlineMs) {
           reasons.push(`backup job ${w.name} is overdue: no successful run since ${new Date(base).toISOString()}${s.lastSuccess ? "" : " (daemon start)"}; a run was due at ${new Date(due).toISOString()}`);
         }

@@ -5,7 +5,8 @@ import { formatPath } from "../config/load.js";
 import { parseDuration } from "../config/duration.js";
 import { notifyEntry, type Config } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
-import { cronErrors, isValidTimezone } from "./cron.js";
+import { cronErrors } from "../time/cron.js";
+import { isValidTimezone } from "../time/zone.js";
 
 const durationKey = (what: string, example: string) => z.string().refine((v) => parseDuration(v) !== null, `${what} must be a duration like ${example}`);
 

@@ -47,7 +47,7 @@ jobs:
     expect(r.code).toBe(2);
     for (const m of [
       /timezone: timezone must be an IANA timezone/,
-      /jobs\[0\]\.cron: 61 is a invalid expression for minute/,
+      /jobs\[0\]\.cron: 61 is not a valid minute \(0-59\)/,
       /jobs\[1\]\.command: command must be backup, drill, prune, verify or copy/,
       /jobs\[1\]\.cron: cron must have 5 fields/,
       /jobs\[2\]\.colour: unknown key/,

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../src/log.js";
 import { CronSchedule, cronErrors } from "../../src/scheduler/cron.js";
 import { Scheduler, type ScheduledJob } from "../../src/scheduler/scheduler.js";
@@ -78,6 +78,7 @@ function controllableRunner() {
 const flush = () => new Promise((r) => setImmediate(r));
 
 describe("scheduler with an injected clock", () => {
+  afterEach(() => void vi.useRealTimers());
   const everyMinute = (name: string, jitterMs = 0): ScheduledJob => ({ name, schedule: new CronSchedule("* * * * *"), jitterMs });
 
   it("never runs two jobs at once: a job due while another runs waits, then runs", async () => {
@@ -170,15 +171,20 @@ describe("scheduler with an injected clock", () => {
   });
 
   it("stop: lets the running job finish within the grace period, else aborts it", async () => {
+    vi.useFakeTimers(); // real timers again after each test (afterEach above)
     let now = T("2026-11-22T10:00:30Z");
     const { runner, open } = controllableRunner();
     const s = new Scheduler([everyMinute("backup")], runner, { log: silentLogger, now: () => now });
     s.start(now);
     now = T("2026-11-22T10:01:00Z");
     s.tick(now);
-    const stopping = s.stop(20);
-    expect(await stopping).toBe("aborted");
+    let how: string | undefined;
+    void s.stop(20_000).then((h) => (how = h));
+    await vi.advanceTimersByTimeAsync(19_999);
+    expect(open.get("backup")!.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
     expect(open.get("backup")!.signal.aborted).toBe(true);
+    expect(how).toBe("aborted");
 
     const s2 = new Scheduler([everyMinute("backup")], runner, { log: silentLogger, now: () => now });
     s2.start(T("2026-11-22T10:00:30Z"));
@@ -190,18 +196,24 @@ describe("scheduler with an injected clock", () => {
 });
 
 describe("job deadlines", () => {
+  // Fake timers: the deadlines are tens of seconds and time moves only when the test moves it, so
+  // the outcome does not depend on how fast (or how loaded) the machine is.
+  beforeEach(() => void vi.useFakeTimers());
+  afterEach(() => void vi.useRealTimers());
   const job = (name: string, deadlineMs: number): ScheduledJob => ({ name, schedule: new CronSchedule("* * * * *"), jitterMs: 0, deadlineMs });
 
   it("a job past its deadline is aborted with a reason naming it; one that stops is not 'stuck'", async () => {
     const { runner, open } = controllableRunner();
     const stuck: string[] = [];
-    const s = new Scheduler([job("verify", 30)], runner, { log: silentLogger, now: Date.now, abortWaitMs: 50, onStuck: (_j, why) => stuck.push(why) });
+    const s = new Scheduler([job("verify", 30_000)], runner, { log: silentLogger, now: Date.now, abortWaitMs: 50_000, onStuck: (_j, why) => stuck.push(why) });
     const done = s.run(s.jobs[0], Date.now());
-    await new Promise((r) => setTimeout(r, 60));
+    await vi.advanceTimersByTimeAsync(29_999);
+    expect(open.get("verify")!.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
     expect(open.get("verify")!.signal.aborted).toBe(true);
     expect(String(open.get("verify")!.signal.reason.message)).toMatch(/job verify: deadline 0.03s exceeded after/);
     await done;
-    await new Promise((r) => setTimeout(r, 80));
+    await vi.advanceTimersByTimeAsync(60_000); // past abortWaitMs: the job stopped, so nothing is stuck
     expect(s.events.map((e) => e.what)).toEqual(["start", "deadline", "fail"]);
     expect(stuck).toEqual([]);
   });
@@ -209,17 +221,26 @@ describe("job deadlines", () => {
   it("a job that ignores its abort is reported stuck after abortWaitMs", async () => {
     const stuck: string[] = [];
     const never = () => new Promise<void>(() => {});
-    const s = new Scheduler([job("verify", 20)], never, { log: silentLogger, now: Date.now, abortWaitMs: 30, onStuck: (_j, why) => stuck.push(why) });
+    const s = new Scheduler([job("verify", 20_000)], never, { log: silentLogger, now: Date.now, abortWaitMs: 30_000, onStuck: (_j, why) => stuck.push(why) });
     void s.run(s.jobs[0], Date.now());
-    await new Promise((r) => setTimeout(r, 120));
-    expect(stuck).toEqual(["job verify did not stop within 0.03 s after its deadline"]);
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(s.events.map((e) => e.what)).toEqual(["start", "deadline"]);
+    await vi.advanceTimersByTimeAsync(29_999);
+    expect(stuck).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(stuck).toEqual(["job verify did not stop within 30 s after its deadline"]);
     expect(s.events.map((e) => e.what)).toEqual(["start", "deadline", "stuck"]);
   });
 
   it("stop(): a job that ignores its abort makes stop() return 'stuck' instead of waiting forever", async () => {
     const never = () => new Promise<void>(() => {});
-    const s = new Scheduler([job("verify", 60_000)], never, { log: silentLogger, now: Date.now, abortWaitMs: 30 });
+    const s = new Scheduler([job("verify", 3600_000)], never, { log: silentLogger, now: Date.now, abortWaitMs: 30_000 });
     void s.run(s.jobs[0], Date.now());
-    expect(await s.stop(10)).toBe("stuck");
+    let how: string | undefined;
+    void s.stop(10_000).then((h) => (how = h));
+    await vi.advanceTimersByTimeAsync(10_000 + 29_999);
+    expect(how).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(how).toBe("stuck");
   });
 });
