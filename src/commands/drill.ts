@@ -30,7 +30,7 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
     if (first !== undefined) {
       if (Date.now() - first < SIGNAL_DEBOUNCE_MS) return; // one request, delivered to the process and its group
       ctx.log.error(`${sig} received again: exiting at once`);
-      void failUnfinishedJobs(`drill interrupted by ${sig}`, 3000).finally(() => hardExit(code));
+      void failUnfinishedJobs(`drill interrupted by ${sig}`, 3000).finally(() => hardExit(code, `drill interrupted by ${sig} twice: exited at once`));
       return;
     }
     first = Date.now();
@@ -41,7 +41,7 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
       ctx.log.error(`the drill did not stop within ${UNWIND_MS / 1000} s: cleaning up and exiting`);
       void runPendingCleanups()
         .then(() => failUnfinishedJobs(`drill interrupted by ${sig}`))
-        .finally(() => hardExit(code));
+        .finally(() => hardExit(code, `drill interrupted by ${sig}: still running ${UNWIND_MS / 1000} s later, exited at once`));
     }, UNWIND_MS);
   };
   process.on("SIGINT", handler);

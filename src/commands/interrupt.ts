@@ -26,14 +26,14 @@ export async function withInterrupt<T>(log: Logger, job: (signal: AbortSignal) =
       ac.abort(new InterruptedError(s, `interrupted by ${sig}`));
       backstop = setTimeout(() => {
         log.error(`still running ${UNWIND_MS / 1000} s after ${sig}: exiting; leftovers are cleaned by the next run`);
-        hardExit(s === "SIGINT" ? 130 : 143);
+        hardExit(s === "SIGINT" ? 130 : 143, `interrupted by ${sig}: still running ${UNWIND_MS / 1000} s later, exited at once`);
       }, UNWIND_MS);
       backstop.unref();
       return;
     }
     if (Date.now() - first.at < SIGNAL_DEBOUNCE_MS) return;
     log.error(`${sig} received again: exiting at once; leftovers are cleaned by the next run`);
-    hardExit(s === "SIGINT" ? 130 : 143);
+    hardExit(s === "SIGINT" ? 130 : 143, `interrupted by ${sig} twice: exited at once`);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
