@@ -117,6 +117,12 @@ export function systemReason(err: SystemError): string {
   return own ? `${own} (${code})` : code;
 }
 
+/** The reason in words for any error: "permission denied (EACCES)", or its own first line. */
+export function reasonOf(err: unknown): string {
+  if (isSystemError(err)) return systemReason(err);
+  return String((err as Error)?.message ?? err).split("\n")[0];
+}
+
 /** Is the code one of the network's (refused, reset, timed out, not TLS, …)? */
 export function isNetworkError(err: unknown): boolean {
   return isSystemError(err) && NETWORK.has(err.code!);

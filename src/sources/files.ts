@@ -10,6 +10,7 @@ import { parseDuration } from "../config/duration.js";
 import { planDifferential, stateDirs, stateEntries, type DiffPlan } from "../differential/plan.js";
 import { loadState, saveState } from "../differential/state.js";
 import { StrongboxError } from "../errors.js";
+import { reasonOf } from "../system-error.js";
 import { EntrySpool } from "../repository/entry-spool.js";
 import type { FilesManifest, SourceManifest } from "../repository/manifest.js";
 import { nullSink, readTree, type TreeSink } from "../archive/tree-pass.js";
@@ -49,7 +50,7 @@ export class FilesSource implements Source {
   async backup(ctx: JobContext): Promise<SourceArtifact> {
     const root = this.cfg.path;
     const st = await fsp.stat(root).catch((err: NodeJS.ErrnoException) => {
-      throw new StrongboxError("SOURCE", `source ${this.name}: cannot read ${root} (${err.code === "ENOENT" ? "no such directory" : err.code})`);
+      throw new StrongboxError("SOURCE", `source ${this.name}: cannot read ${root}: ${err.code === "ENOENT" ? "no such directory (ENOENT)" : reasonOf(err)}`);
     });
     if (!st.isDirectory()) throw new StrongboxError("SOURCE", `source ${this.name}: ${root} is not a directory`);
     const warnings: string[] = [];
