@@ -7,32 +7,10 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { makeRepo, runCli, tempDir, type CliResult } from "../helpers/cli.js";
+import { canMount, tinyDisk, unmountTinyDisks } from "../helpers/tiny-disk.js";
 
 const s3 = inject("s3");
-const mounts: string[] = [];
-
-/** Can this process mount a tmpfs? (root in the suite's container; not everywhere) */
-const canMount = (() => {
-  if (process.getuid?.() !== 0) return false;
-  const probe = tempDir("mount-probe");
-  try {
-    execSync(`mount -t tmpfs -o size=1m tmpfs '${probe}' && umount '${probe}'`, { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-function tinyDisk(size: string, opts = ""): string {
-  const mnt = tempDir("tiny");
-  execSync(`mount -t tmpfs -o size=${size}${opts} tmpfs '${mnt}'`);
-  mounts.push(mnt);
-  return mnt;
-}
-
-afterAll(() => {
-  for (const m of mounts.splice(0)) execSync(`umount '${m}'`);
-});
+afterAll(unmountTinyDisks);
 
 /** Many small files (the tar packer's small-file path) and one larger one: ~8 MB of incompressible data. */
 function tree(): string {
@@ -51,7 +29,7 @@ function expectOneSentence(r: CliResult): string {
   return lines[0];
 }
 
-describe.skipIf(!canMount)("a full disk says so, with the path", () => {
+describe.skipIf(!canMount)(`a full disk says so, with the path${canMount ? "" : " (skipped: this process may not mount a tmpfs)"}`, () => {
   it("a repository on a 5 MB tmpfs: exit 1, 'disk full (ENOSPC)' and the object's path, no complete.json", async () => {
     const disk = tinyDisk("5m");
     const repo = makeRepo({ sources: [{ name: "big", type: "files", path: tree() }] });
