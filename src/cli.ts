@@ -5,6 +5,7 @@ import { PRINCIPAL_HELP } from "./commands/policy-help.js";
 import { withRepositoryLock } from "./commands/repository-lock.js";
 import { parseDuration } from "./config/duration.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
+import { jsonOutput } from "./json-output.js";
 import { redact } from "./secrets.js";
 import { guardUnsettled } from "./settle-guard.js";
 import { escapeControl } from "./terminal-safe.js";
@@ -122,7 +123,20 @@ function usageMessage(err: CommanderError): string {
   return err.message.replace(/^error: /, "").split("\n")[0];
 }
 
+/** --json anywhere before `--`: known before commander parses, so a usage error is JSON too. */
+function wantsJson(argv: string[]): boolean {
+  const args = argv.slice(2);
+  const end = args.indexOf("--");
+  return (end < 0 ? args : args.slice(0, end)).includes("--json");
+}
+
+/** The failure fields of the --json document. */
+function jsonFailure(err: unknown, message: string, exitCode: number) {
+  return { error: message, error_code: err instanceof StrongboxError ? err.code : "INTERNAL", exit_code: exitCode };
+}
+
 export async function main(argv: string[]): Promise<number> {
+  jsonOutput.enabled = wantsJson(argv);
   let exitCode = 0;
   let ctx: CommandContext | undefined;
   const program = buildProgram(async (action, cmd, args) => {
@@ -135,31 +149,39 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version") return 0;
       if (err.code === "commander.help") return 0;
+      jsonOutput.finish({ error: usageMessage(err), error_code: "USAGE", exit_code: EXIT.USAGE });
       process.stderr.write(`strongbox: ${usageMessage(err)} (see strongbox --help)\n`);
       return EXIT.USAGE;
     }
     exitCode = exitCodeFor(err);
     const message = redact(describeError(err));
-    // An error whose command printed its result already (a backup committed without a source) adds no second JSON document.
-    if (ctx?.options.json && !(err as { printed?: boolean }).printed) process.stdout.write(JSON.stringify({ ok: false, error: message, exit_code: exitCode }) + "\n");
+    // The one --json document: the command's result (if it gave one) with the error beside it.
+    jsonOutput.finish(jsonFailure(err, message, exitCode));
     if (err instanceof ConfigError && err.issues.length > 1) {
       process.stderr.write(`strongbox: invalid config:\n${err.issues.map((i) => `  ${escapeControl(redact(i))}`).join("\n")}\n`);
     } else {
       process.stderr.write(`strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${escapeControl(message)}\n`);
       if (ctx?.options.verbose && !(err instanceof StrongboxError) && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + "\n");
     }
+    return exitCode;
   }
+  jsonOutput.finish();
   return exitCode;
 }
 
 const run = main(process.argv);
-guardUnsettled(run);
+guardUnsettled(run, (line) => {
+  jsonOutput.finish({ error: line.replace(/^strongbox: /, "").trim(), error_code: "INTERNAL", exit_code: EXIT.FAILED });
+  process.stderr.write(line);
+});
 run.then(
   (code) => {
     process.exitCode = code;
   },
   (err) => {
-    process.stderr.write(`strongbox: internal error: ${redact(describeError(err))}\n`);
+    const message = `internal error: ${redact(describeError(err))}`;
+    jsonOutput.finish(jsonFailure(err, message, EXIT.FAILED));
+    process.stderr.write(`strongbox: ${message}\n`);
     process.exitCode = EXIT.FAILED;
   },
 );

@@ -1,3 +1,5 @@
+import { describeSystemError, isSystemError } from "./system-error.js";
+
 /** Every failure strongbox reports on purpose is a StrongboxError; its code decides the exit code. */
 /** REFUSED: a safety check stopped the run (prune's max_delete_share); exit 1, like any failed run. */
 /** PARTIAL: a backup was committed, but a source left unreadable paths out (on_unreadable: partial); exit 4. */
@@ -64,9 +66,13 @@ export function exitCodeFor(err: unknown): number {
   return EXIT.FAILED;
 }
 
-/** A one-line (or, for config errors, one line per problem) description, never a stack trace. */
+/**
+ * A one-line (or, for config errors, one line per problem) description, never a stack trace. A
+ * system error (errno code) is one sentence of what was done to what (src/system-error.ts).
+ */
 export function describeError(err: unknown): string {
   if (err instanceof StrongboxError) return err.message;
+  if (isSystemError(err)) return describeSystemError(err);
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
     const msg = err.message.split("\n")[0];

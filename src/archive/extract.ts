@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { closeSync, constants, createReadStream, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, promises as fsp, unlinkSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { StrongboxError } from "../errors.js";
+import { describeError, StrongboxError } from "../errors.js";
+import { describeSystemError } from "../system-error.js";
 import { quoteName } from "../terminal-safe.js";
 import type { TarEntry } from "./tar-header.js";
 import type { EntrySink } from "./tar-read.js";
@@ -27,14 +28,16 @@ const SUID_SGID = 0o6000;
 /** Errors that say the restore target, not the archive, is at fault: those stay exit 1. */
 const TARGET_ERRORS = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO", "EMFILE", "ENFILE", "EBUSY"]);
 
-/** A low-level failure while restoring one entry, as an error that names the entry. */
-function entryError(err: unknown, rel: string): StrongboxError {
+/**
+ * A low-level failure while restoring one entry, as an error that names the entry; a fault of the
+ * target says what was done to which path on disk (`abs`, when the error itself names none).
+ */
+function entryError(err: unknown, rel: string, abs?: string): StrongboxError {
   if (err instanceof StrongboxError) return err;
   const e = err as NodeJS.ErrnoException;
-  const what = `${quoteName(rel)}: ${e?.code ?? "error"}: ${String(e?.message ?? err).split("\n")[0]}`;
   return TARGET_ERRORS.has(e?.code ?? "")
-    ? new StrongboxError("SOURCE", `cannot write the restore target at ${what}`, { cause: err })
-    : new StrongboxError("VERIFY", `archive entry ${what}`, { cause: err });
+    ? new StrongboxError("SOURCE", `cannot write the restore target at ${quoteName(rel)}: ${describeSystemError(e, e.path || !abs ? {} : { path: abs })}`, { cause: err })
+    : new StrongboxError("VERIFY", `archive entry ${quoteName(rel)}: ${describeError(err)}`, { cause: err });
 }
 
 const SMALL_FILE = 256 * 1024;
@@ -81,21 +84,21 @@ function smallFileSink(abs: string, e: TarEntry, chown: boolean): EntrySink {
   };
 }
 
-/** Every failure while writing an entry's body names the entry. */
-function guardSink(sink: EntrySink, rel: string): EntrySink {
+/** Every failure while writing an entry's body names the entry (and its path on disk). */
+function guardSink(sink: EntrySink, rel: string, abs: string): EntrySink {
   return {
     async write(chunk) {
       try {
         await sink.write(chunk);
       } catch (err) {
-        throw entryError(err, rel);
+        throw entryError(err, rel, abs);
       }
     },
     async end() {
       try {
         await sink.end();
       } catch (err) {
-        throw entryError(err, rel);
+        throw entryError(err, rel, abs);
       }
     },
   };
@@ -146,7 +149,7 @@ export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" 
     try {
       return await f();
     } catch (err) {
-      throw entryError(err, rel);
+      throw entryError(err, rel, join(root, rel));
     }
   }
 
@@ -187,7 +190,7 @@ export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" 
         const e = stripped(rel, entry);
         const { abs, mtime } = await slot(rel, e);
         clearSlot(rel, abs);
-        if (e.size <= SMALL_FILE) return guardSink(smallFileSink(abs, e, chown), rel);
+        if (e.size <= SMALL_FILE) return guardSink(smallFileSink(abs, e, chown), rel, abs);
         const fh = await fsp.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         let batch: Buffer[] = [];
         let batched = 0;
@@ -215,6 +218,7 @@ export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" 
             },
           },
           rel,
+          abs,
         );
       }),
     async finish() {
@@ -224,7 +228,7 @@ export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" 
           if (d.mode !== undefined) await fsp.chmod(d.abs, d.mode);
           await fsp.utimes(d.abs, d.mtime, d.mtime);
         } catch (err) {
-          throw entryError(err, d.rel);
+          throw entryError(err, d.rel, d.abs);
         }
       }
     },

@@ -160,10 +160,13 @@ export function packTar(
 ): Readable {
   const diff = o.diff;
   const prefix = dirPrefix(root);
+  // Pieces are yielded one by one, never with `yield*` over an array: destroying the stream with an
+  // error (a full disk downstream) throws into this generator, and an array's iterator has no
+  // throw(), so the error would become "The iterator does not provide a 'throw' method".
   async function* generate(): AsyncGenerator<Buffer> {
     const out = new OutBatch();
     const root = diff?.root ?? o.root;
-    if (root) yield* out.add(encodeHeader({ ...root, path: ".", type: "dir", size: 0, ...(diff ? { dumpdir: diff.dumpdirs.get("") } : {}) }));
+    if (root) for (const piece of out.add(encodeHeader({ ...root, path: ".", type: "dir", size: 0, ...(diff ? { dumpdir: diff.dumpdirs.get("") } : {}) }))) yield piece;
     for (const e of entries) {
       const same = diff?.unchanged.get(e.path);
       if (same) {
@@ -171,7 +174,7 @@ export function packTar(
         continue;
       }
       if (e.type !== "file") {
-        yield* out.add(encodeHeader(e.type === "dir" && diff ? { ...e, dumpdir: diff.dumpdirs.get(e.path) ?? "\0" } : e));
+        for (const piece of out.add(encodeHeader(e.type === "dir" && diff ? { ...e, dumpdir: diff.dumpdirs.get(e.path) ?? "\0" } : e))) yield piece;
         const stat = e.type === "symlink" && e.ino !== undefined && e.ctime !== undefined ? { ino: e.ino, ctime: e.ctime } : undefined;
         o.onEntry({ path: e.path, type: e.type, size: 0, mode: e.mode, mtime: e.mtime, ...(e.linkname !== undefined ? { target: e.linkname } : {}) }, stat);
         continue;
@@ -182,7 +185,7 @@ export function packTar(
         const small = packSmallFile(prefix + e.path, e, out, o.warn);
         if (small === undefined) continue;
         if (small !== null) {
-          yield* small.pieces;
+          for (const piece of small.pieces) yield piece;
           o.onBytes?.(small.entry.size);
           o.onEntry(small.entry, small.stat);
           continue;
@@ -204,7 +207,7 @@ export function packTar(
         const size = Number(st.size);
         const mtime = mtimeString(st);
         const entry = { ...e, size, mtime, mode: Number(st.mode & 0o7777n) };
-        yield* out.add(encodeHeader(entry));
+        for (const piece of out.add(encodeHeader(entry))) yield piece;
         const hash = createHash("sha256");
         let done = 0;
         let shrunk = false;
@@ -217,7 +220,7 @@ export function packTar(
             shrunk = true;
             const zeros = Buffer.alloc(size - done);
             hash.update(zeros);
-            yield* out.add(zeros);
+            for (const piece of out.add(zeros)) yield piece;
             done = size;
             break;
           }
@@ -225,21 +228,21 @@ export function packTar(
           hash.update(chunk);
           done += bytesRead;
           o.onBytes?.(bytesRead);
-          yield* out.add(chunk);
+          for (const piece of out.add(chunk)) yield piece;
         }
         const after = await fh.stat({ bigint: true });
         // Reported once: a file that shrank was already reported as changed.
         if ((after.size !== st.size || after.mtimeNs !== st.mtimeNs) && !shrunk) o.warn(changedWhileRead(e.path), { kind: "changed", path: e.path });
         const padding = paddingFor(size);
-        if (padding.length) yield* out.add(padding);
+        if (padding.length) for (const piece of out.add(padding)) yield piece;
         o.onEntry({ path: e.path, type: "file", size, mode: entry.mode, mtime, sha256: hash.digest("hex") }, identity(st));
       } finally {
         await fh.close();
       }
     }
     o.beforeEnd?.();
-    yield* out.add(END_OF_ARCHIVE);
-    yield* out.take();
+    for (const piece of out.add(END_OF_ARCHIVE)) yield piece;
+    for (const piece of out.take()) yield piece;
   }
   return Readable.from(generate(), { objectMode: false, highWaterMark: 4 * READ_SIZE });
 }

@@ -12,11 +12,10 @@ import { withRepositoryLock } from "./repository-lock.js";
 
 /**
  * A backup that was committed, but not whole: a source failed (exit 1) or left unreadable paths
- * out (on_unreadable: partial, exit 4). Its result was printed already (--json: with `exit_code`
- * and `error`), so the CLI adds no JSON error line; `result` is what was committed.
+ * out (on_unreadable: partial, exit 4). Its result was printed already (--json: the one document,
+ * with `exit_code` and `error`, to which the CLI adds `ok` and `error_code`); `result` is what was committed.
  */
 export class BackupOutcomeError extends StrongboxError {
-  readonly printed = true;
   constructor(
     code: "SOURCE" | "PARTIAL",
     message: string,

@@ -43,6 +43,7 @@ function allowFileVariants(node: unknown): void {
 }
 
 export async function configSchemaCommand(ctx: CommandContext): Promise<void> {
-  // Always JSON: it is the command's only output.
-  ctx.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + "\n");
+  // Always JSON: it is the command's only output (with --json, that one document).
+  const schema = configJsonSchema();
+  ctx.print(schema, JSON.stringify(schema, null, 2));
 }

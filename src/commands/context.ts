@@ -3,6 +3,7 @@ import type { Config } from "../config/schema.js";
 import type { Identity } from "../crypto/age-keys.js";
 import { loadIdentityFile } from "../crypto/identity-file.js";
 import { StrongboxError } from "../errors.js";
+import { jsonOutput } from "../json-output.js";
 import { Logger, type Level } from "../log.js";
 import { redact } from "../secrets.js";
 import { escapeControl } from "../terminal-safe.js";
@@ -66,9 +67,9 @@ export class CommandContext {
     return derived as unknown as CommandContext;
   }
 
-  /** Prints a result: JSON with --json, else the human text. */
+  /** Prints a result: with --json, hands it to the run's one JSON document (src/json-output.ts); else the human text. */
   print(result: unknown, text: string | (() => string)): void {
-    if (this.json) this.stdout.write(redact(JSON.stringify(result, null, 2)) + "\n");
+    if (this.json) jsonOutput.set(result);
     else {
       // The result is the command's output, not a log line: --quiet silences logs, never this.
       const t = typeof text === "function" ? text() : text;

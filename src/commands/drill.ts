@@ -32,12 +32,12 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
         ctx.log.error(`the drill did not stop within ${UNWIND_MS / 1000} s: cleaning up and exiting`);
         void runPendingCleanups()
           .then(() => failUnfinishedJobs(`drill interrupted by ${sig}`))
-          .finally(() => hardExit(exitCodeOf(sig)));
+          .finally(() => hardExit(exitCodeOf(sig), `drill interrupted by ${sig}: still running ${UNWIND_MS / 1000} s later, exited at once`));
       }, UNWIND_MS);
     },
     (sig) => {
       ctx.log.error(`${sig} received again: exiting at once`);
-      void failUnfinishedJobs(`drill interrupted by ${sig}`, 3000).finally(() => hardExit(exitCodeOf(sig)));
+      void failUnfinishedJobs(`drill interrupted by ${sig}`, 3000).finally(() => hardExit(exitCodeOf(sig), `drill interrupted by ${sig} twice: exited at once`));
     },
   );
   return () => {

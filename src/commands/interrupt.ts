@@ -64,13 +64,13 @@ export async function withInterrupt<T>(log: Logger, job: (signal: AbortSignal) =
       ac.abort(new InterruptedError(sig, `interrupted by ${sig}`));
       backstop = setTimeout(() => {
         log.error(`still running ${UNWIND_MS / 1000} s after ${sig}: exiting; leftovers are cleaned by the next run`);
-        hardExit(exitCodeOf(sig));
+        hardExit(exitCodeOf(sig), `interrupted by ${sig}: still running ${UNWIND_MS / 1000} s later, exited at once`);
       }, UNWIND_MS);
       backstop.unref();
     },
     (sig) => {
       log.error(`${sig} received again: exiting at once; leftovers are cleaned by the next run`);
-      hardExit(exitCodeOf(sig));
+      hardExit(exitCodeOf(sig), `interrupted by ${sig} twice: exited at once`);
     },
   );
   try {

@@ -79,5 +79,6 @@ export async function policyCommand(ctx: CommandContext, role: string | undefine
   const statements = roles.flatMap((r) => policyFor(r, m[1], m[2], o.principal.replace(/ROLE/g, r), { objectLock: (s3?.object_lock_days ?? 0) > 0, writerReads }).Statement);
   if (o.principal.includes("ACCOUNT-ID")) ctx.log.warn(`the principal is a placeholder: replace it, or give --principal with ROLE where the role name goes. ${PRINCIPAL_FORMS}`);
   if (role) ctx.log.warn(`this is only the ${role} role's part; a bucket holds ONE policy: merge these statements with the other roles' (plain 'strongbox policy' prints them merged)`);
-  ctx.stdout.write(JSON.stringify({ Version: "2012-10-17", Statement: statements }, null, 2) + "\n");
+  const policy = { Version: "2012-10-17", Statement: statements };
+  ctx.print(policy, JSON.stringify(policy, null, 2));
 }

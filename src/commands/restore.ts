@@ -13,6 +13,15 @@ import { withInterrupt } from "./interrupt.js";
 import { runJob } from "./job.js";
 import { repositoryOptions } from "../repository/options.js";
 import { restoreScript } from "../restore/print-script.js";
+import { describeSystemError, isSystemError } from "../system-error.js";
+
+/** A system error on the restore target in one sentence: "cannot restore into DIR: permission denied (EACCES) creating DIR/x". */
+function intoTarget<T>(dir: string | undefined, work: Promise<T>): Promise<T> {
+  return work.catch((err) => {
+    if (dir === undefined || err instanceof StrongboxError || !isSystemError(err)) throw err;
+    throw new StrongboxError("SOURCE", `cannot restore into ${resolve(dir)}: ${describeSystemError(err)}`, { cause: err });
+  });
+}
 
 async function isEmptyDir(dir: string): Promise<boolean> {
   // lstat: the swap at the end renames a real directory; a file or symlink there must fail now, not after extracting.
@@ -96,7 +105,7 @@ export async function restoreCommand(
       if (!o.toDir) throw new StrongboxError("USAGE", `source ${name} holds files: give --to-dir DIR (or leave it out with --source)`);
       const dir = join(resolve(o.toDir), name);
       // With a killed restore's journal there, the check waits until that restore is completed or undone.
-      if (!(await isEmptyDir(dir)) && !o.force && !(await swapPending(dirname(dir)))) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
+      if (!(await intoTarget(o.toDir, isEmptyDir(dir))) && !o.force && !(await swapPending(dirname(dir)))) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
       targets.set(name, dir);
     } else if (type === "postgres") {
       if (!o.toDb) throw new StrongboxError("USAGE", `source ${name} is a database: give --to-db URL (or leave it out with --source)`);
@@ -121,8 +130,8 @@ export async function restoreCommand(
         await sweepPartials(dir, ctx.log);
       }
       // The sweep may have put back a tree that a killed --force restore had set aside.
-      for (const dir of targets.values()) if (!(await isEmptyDir(dir)) && !o.force) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
-      for (const [name, dir] of targets) staging.set(name, await createStaging(dir, name, backupOf.get(name)!));
+      for (const dir of targets.values()) if (!(await intoTarget(o.toDir, isEmptyDir(dir))) && !o.force) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
+      for (const [name, dir] of targets) staging.set(name, await intoTarget(o.toDir, createStaging(dir, name, backupOf.get(name)!)));
       const all: (SourceOutcome & { backup_id: string })[] = [];
       for (const p of parts) {
         const manifest = manifests.get(p.rec.id)!;
@@ -160,7 +169,7 @@ export async function restoreCommand(
         const bad = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
         // Only a tree that matched its manifest replaces anything; otherwise nothing of it stays.
         // Every source's tree at once, or a journal that the next restore completes (restore-swap.ts).
-        if (!bad.length) await commitAll([...staging.values()], ids.join("+"), commitStaging);
+        if (!bad.length) await intoTarget(o.toDir, commitAll([...staging.values()], ids.join("+"), commitStaging));
         return { backup_id: ids.length === 1 ? ids[0] : undefined, summary: `restore of ${ids.join(", ")}: ${bad.length ? "MISMATCH" : "ok"}`, failed: bad.length > 0 };
       },
       { notify: false },

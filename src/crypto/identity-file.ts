@@ -4,6 +4,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { armor, Encrypter } from "age-encryption";
 import { StrongboxError } from "../errors.js";
+import { reasonOf } from "../system-error.js";
 import { registerSecret } from "../secrets.js";
 import { createDecryptStream } from "./age.js";
 import { parseIdentities, type Identity } from "./age-keys.js";
@@ -53,7 +54,7 @@ export function identityPassphrase(passphraseFile: string | undefined, env: Node
     try {
       p = readFileSync(passphraseFile, "utf8").replace(/\r?\n$/, "");
     } catch (err) {
-      throw new StrongboxError("CONFIG", `encryption.identity_passphrase_file: cannot read ${passphraseFile} (${(err as NodeJS.ErrnoException).code})`);
+      throw new StrongboxError("CONFIG", `encryption.identity_passphrase_file: cannot read ${passphraseFile}: ${reasonOf(err)}`);
     }
   } else p = env[PASSPHRASE_ENV];
   return p || null;
@@ -99,7 +100,7 @@ export async function loadIdentityFile(file: string, passphraseFile: string | un
   try {
     bytes = await fsp.readFile(file);
   } catch (err) {
-    throw new StrongboxError("CONFIG", `encryption.identity_file: cannot read ${file} (${(err as NodeJS.ErrnoException).code})`);
+    throw new StrongboxError("CONFIG", `encryption.identity_file: cannot read ${file}: ${reasonOf(err)}`);
   }
   return readIdentities(bytes, file, () => identityPassphrase(passphraseFile, env));
 }

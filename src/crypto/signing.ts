@@ -4,6 +4,7 @@
 import { readFileSync, statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
 import { StrongboxError } from "../errors.js";
+import { reasonOf } from "../system-error.js";
 import { MAX_SIGNATURE_BYTES, parsePrivateKey, parsePublicKeyLine, SignatureFormatError, signMessage, verifyMessage, type SigningKey, type SshPublicKey } from "./ssh-signature.js";
 
 export interface TrustedKey {
@@ -51,7 +52,7 @@ export function readSigningKey(file: string): SigningKey {
     text = readFileSync(file, "utf8");
   } catch (err) {
     if (err instanceof StrongboxError) throw err;
-    throw new StrongboxError("CONFIG", `signing.key_file: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    throw new StrongboxError("CONFIG", `signing.key_file: cannot read ${file}: ${reasonOf(err)}`);
   }
   try {
     return parsePrivateKey(text);

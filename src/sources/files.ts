@@ -11,6 +11,7 @@ import { planDifferential, stateDirs, stateEntries, type DiffPlan } from "../dif
 import { loadState } from "../differential/state.js";
 import { commitFullState } from "../differential/state-commit.js";
 import { StrongboxError } from "../errors.js";
+import { reasonOf } from "../system-error.js";
 import { EntrySpool } from "../repository/entry-spool.js";
 import type { FilesManifest, SourceManifest } from "../repository/manifest.js";
 import { nullSink, readTree, type TreeSink } from "../archive/tree-pass.js";
@@ -50,7 +51,7 @@ export class FilesSource implements Source {
   async backup(ctx: JobContext): Promise<SourceArtifact> {
     const root = this.cfg.path;
     const st = await fsp.stat(root).catch((err: NodeJS.ErrnoException) => {
-      throw new StrongboxError("SOURCE", `source ${this.name}: cannot read ${root} (${err.code === "ENOENT" ? "no such directory" : err.code})`);
+      throw new StrongboxError("SOURCE", `source ${this.name}: cannot read ${root}: ${err.code === "ENOENT" ? "no such directory (ENOENT)" : reasonOf(err)}`);
     });
     if (!st.isDirectory()) throw new StrongboxError("SOURCE", `source ${this.name}: ${root} is not a directory`);
     const warnings: string[] = [];

@@ -2,6 +2,7 @@ import { constants, createReadStream, promises as fsp } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { NotFoundError, StrongboxError, wrapError } from "../errors.js";
+import { describeSystemError, isSystemError } from "../system-error.js";
 import { isOrphan, tempName } from "./leftovers.js";
 import { markErrors, type ObjectInfo, type Store } from "./store.js";
 
@@ -98,7 +99,8 @@ export class LocalDirStore implements Store {
       body.destroy();
       await fsp.unlink(tmp).catch(() => {});
       if (err === bodyError) throw err; // the source failed, not the store
-      if ((err as NodeJS.ErrnoException).code === "ENOSPC") throw new StrongboxError("STORE", `${this.description}: no space left on device writing ${key}`, { cause: err });
+      // "disk full (ENOSPC) writing /repo/backups/<id>/<object>": the object's name, not its temporary file's.
+      if (isSystemError(err)) throw new StrongboxError("STORE", describeSystemError(err, err.path && err.path !== tmp ? {} : { path: final, doing: "writing" }), { cause: err });
       throw wrapError(err, "STORE", `${this.description}: writing ${key}`);
     }
   }

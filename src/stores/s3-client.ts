@@ -2,6 +2,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { proxiedAgents, proxyFor } from "../net/proxy.js";
 import { StrongboxError } from "../errors.js";
+import { describeSystemError, isNetworkError } from "../system-error.js";
 
 export interface S3Timeouts {
   /** TCP (and TLS) connect. */
@@ -82,6 +83,11 @@ export function describeS3Error(err: unknown, what: string, role: string): Stron
   }
   const st = status ? ` (HTTP ${status})` : "";
   const tries = e.attempts && e.attempts > 1 ? `, gave up after ${e.attempts} attempts` : "";
+  // A socket-level failure: "cannot connect to https://…: the endpoint does not speak TLS (EPROTO) — is it http?".
+  if (isNetworkError(err) && name !== "timeout") {
+    const sentence = describeSystemError(err as NodeJS.ErrnoException, { endpoint: endpointOf(err).replace(/\/+$/, "") });
+    return new StrongboxError("STORE", `s3: ${what}: ${sentence}${hint.startsWith(" — the proxy") ? hint : ""}${tries}`, { cause: err });
+  }
   return new StrongboxError("STORE", `s3: ${what}: ${name}${st}${hint}${tries}`, { cause: err });
 }
 

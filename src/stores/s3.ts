@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import type { Readable } from "node:stream";
 import { StrongboxError } from "../errors.js";
+import { describeSystemError, isNetworkError, isSystemError } from "../system-error.js";
 import { DEFAULT_RETRY, retry, type RetryBudget } from "./retry.js";
 import { createS3Client, DEFAULT_TIMEOUTS, describeS3Error, type S3Timeouts } from "./s3-client.js";
 import { resumableGet } from "./s3-get.js";
@@ -313,8 +314,11 @@ export class S3Store implements Store {
       if (statusOf(err) === 412 || (err as { name?: string }).name === "PreconditionFailed") {
         throw new StrongboxError("STORE", `object already exists, not overwriting: ${key}`);
       }
-      if ((err as NodeJS.ErrnoException).code === "ENOSPC") {
-        throw new StrongboxError("STORE", `no space left in the spool directory ${this.spoolDir} (needs ${(this.concurrency + 1) * (this.partSize / 1048576)} MiB; set TMPDIR)`);
+      if (isSystemError(err) && !isNetworkError(err)) {
+        // The spool directory (TMPDIR) failed, not the store: "disk full (ENOSPC) writing upload parts to /tmp (…)".
+        const full = ["ENOSPC", "EDQUOT"].includes(err.code!);
+        const what = describeSystemError(err, full || !err.path ? { doing: "writing upload parts to the spool directory", path: this.spoolDir } : {});
+        throw new StrongboxError("STORE", full ? `${what} (needs ${(this.concurrency + 1) * (this.partSize / 1048576)} MiB free; set TMPDIR to a larger disk)` : what, { cause: err });
       }
       throw describeS3Error(err, `uploading ${key}`, this.o.role);
     } finally {

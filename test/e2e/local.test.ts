@@ -192,7 +192,7 @@ describe("failures are detected and reported with the right exit code", () => {
       });
       const r = await runCli(["-c", cfg, "backup", "now"]);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/no space left/);
+      expect(r.stderr).toMatch(/disk full \(ENOSPC\) writing /);
       const left = execSync(`find '${mnt}' -type f`).toString().trim();
       expect(left).toBe("");
     } finally {
