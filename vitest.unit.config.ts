@@ -11,6 +11,7 @@ export const needsServicesOrBuild = [
   "test/unit/config.test.ts",
   "test/unit/object-streams.test.ts",
   "test/unit/settle-guard.test.ts",
+  "test/services/teardown.test.ts",
 ];
 
 export default defineConfig({
