@@ -6,7 +6,7 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, inject, it } from "vitest";
+import { beforeEach, describe, expect, inject, it } from "vitest";
 import { keys } from "../../src/repository/layout.js";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { secondApart } from "../helpers/backup-clock.js";
@@ -16,6 +16,7 @@ import { s3Client } from "../helpers/s3-fixture.js";
 const s3 = inject("s3");
 /** Every backup of this file a second after the last, by its clock: distinct, ordered ids without sleeping. */
 const nextSecond = secondApart();
+beforeEach(() => nextSecond.reset());
 
 async function backup(config: string, extra: string[] = []): Promise<string> {
   const r = await runCli(["-c", config, "--json", "backup", "now", ...extra], { env: nextSecond() });

@@ -3,7 +3,7 @@
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, inject, it } from "vitest";
+import { beforeEach, describe, expect, inject, it } from "vitest";
 import { tamper } from "../helpers/forge.js";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { secondApart } from "../helpers/backup-clock.js";
@@ -13,6 +13,7 @@ import { snapshotTree } from "../helpers/tree.js";
 const s3 = inject("s3");
 /** Every backup of this file a second after the last, by its clock: distinct, ordered ids without sleeping. */
 const nextSecond = secondApart();
+beforeEach(() => nextSecond.reset());
 
 async function backup(config: string): Promise<string> {
   const r = await runCli(["-c", config, "--json", "backup", "now"], { env: nextSecond() });

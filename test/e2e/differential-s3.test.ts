@@ -5,7 +5,7 @@ import { GetObjectCommand, GetObjectRetentionCommand } from "@aws-sdk/client-s3"
 import { execSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, inject, it } from "vitest";
+import { beforeEach, describe, expect, inject, it } from "vitest";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { secondApart } from "../helpers/backup-clock.js";
 import { createRoleBucket, s3Client } from "../helpers/s3-fixture.js";
@@ -25,6 +25,7 @@ function setup(data: string, o: { bucket?: string; prefix: string; lockDays?: nu
 
 /** Every backup of this file a second after the last, by its clock: distinct, ordered ids without sleeping. */
 const nextSecond = secondApart();
+beforeEach(() => nextSecond.reset());
 
 async function backup(config: string): Promise<{ id: string; kind: string; base?: string; log: string }> {
   const r = await runCli(["-c", config, "--json", "backup", "now"], { env: nextSecond() });

@@ -4,7 +4,7 @@ import { execFileSync, execSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { stateOwner } from "../../src/differential/owner.js";
 import { statePath } from "../../src/differential/state.js";
 import { configSchema } from "../../src/config/schema.js";
@@ -31,6 +31,7 @@ function stateFile(repo: TestRepo): string {
 
 /** Every backup of this file a second after the last, by its clock: distinct, ordered ids without sleeping. */
 const nextSecond = secondApart();
+beforeEach(() => nextSecond.reset());
 
 async function backup(repo: TestRepo, args: string[] = []): Promise<{ id: string; kind: string; base?: string; files_changed?: number; stored_bytes: number; log: string }> {
   const r = await runCli(["-c", repo.configFile, "--json", "backup", "now", ...args], { env: nextSecond() });
