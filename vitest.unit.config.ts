@@ -1,6 +1,7 @@
 // `npm run test:unit`: the fast in-process tests only. No global setup (no Ceph, no PostgreSQL) and no
 // build: a file here must not inject a service, run the built CLI or import dist/ (the files excluded
 // below do; test/unit/unit-project.test.ts checks that every included file keeps to that).
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 /** Tests outside test/e2e and test/faults that need a service or the built CLI: `npm test` runs them. */
@@ -23,6 +24,8 @@ export default defineConfig({
     env: { STRONGBOX_FUZZ_RUNS: process.env.STRONGBOX_FUZZ_RUNS ?? "300" },
     testTimeout: 60_000,
     pool: "forks",
+    // Every core (vitest's default leaves one free): nothing here waits on a service.
+    maxWorkers: availableParallelism(),
     reporters: ["default", "./test/helpers/summary-reporter.ts"],
   },
 });
