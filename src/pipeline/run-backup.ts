@@ -12,6 +12,7 @@ import { describeError, StrongboxError, wrapError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Progress } from "../progress.js";
 import type { CompleteObject, CompleteRecord } from "../repository/complete.js";
+import { backupClock } from "../repository/backup-clock.js";
 import { FORMAT, keys, newBackupId } from "../repository/layout.js";
 import type { Manifest } from "../repository/manifest.js";
 import { manifestJson } from "../repository/manifest-write.js";
@@ -76,7 +77,7 @@ export async function runBackup(o: {
   /** `backup now --full`: differential sources take a full backup. */
   full?: boolean;
 }): Promise<BackupResult> {
-  const now = o.now ?? (() => new Date());
+  const now = o.now ?? (() => backupClock());
   const started = now();
   const id = newBackupId(started);
   const recipients = o.config.encryption.recipients.map((r) => parseRecipient(r)!);

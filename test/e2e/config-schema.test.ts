@@ -1,5 +1,5 @@
 // `strongbox config schema`: a JSON Schema an editor can use, generated from the config's own schema.
-import Ajv from "ajv";
+import { Ajv } from "ajv";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";

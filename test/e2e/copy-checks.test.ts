@@ -6,17 +6,20 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, inject, it } from "vitest";
+import { beforeEach, describe, expect, inject, it } from "vitest";
 import { keys } from "../../src/repository/layout.js";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { secondApart } from "../helpers/backup-clock.js";
 import { forgeBackup, sha256, tamper } from "../helpers/forge.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 
 const s3 = inject("s3");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Every backup of this file a second after the last, by its clock: distinct, ordered ids without sleeping. */
+const nextSecond = secondApart();
+beforeEach(() => nextSecond.reset());
 
 async function backup(config: string, extra: string[] = []): Promise<string> {
-  const r = await runCli(["-c", config, "--json", "backup", "now", ...extra]);
+  const r = await runCli(["-c", config, "--json", "backup", "now", ...extra], { env: nextSecond() });
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout).id;
 }
@@ -38,12 +41,9 @@ describe("copy all goes on past a damaged backup", () => {
   it("reports a damaged backup and a differential of a damaged base, copies the others, exits 3 at the end", async () => {
     const { repo, data, store } = repoWithData("copy-go-on", true);
     const full = await backup(repo.configFile); // its data object is damaged below
-    await sleep(1100);
     writeFileSync(join(data, "n.txt"), "1\n");
     const diff = await backup(repo.configFile); // on the damaged full
-    await sleep(1100);
     const full2 = await backup(repo.configFile, ["--full"]);
-    await sleep(1100);
     writeFileSync(join(data, "n.txt"), "2\n");
     const diff2 = await backup(repo.configFile);
     tamper(store, full, "assets.tar.zst.age", (b) => ((b[b.length - 40] ^= 1), b), { rehash: false });
@@ -82,10 +82,8 @@ describe("copy all and a differential whose base is gone from the source", () =>
   it("reports the differential, copies the rest, exit 3 (not a crash)", async () => {
     const { repo, data, store } = repoWithData("copy-no-base", true);
     const full = await backup(repo.configFile);
-    await sleep(1100);
     writeFileSync(join(data, "n.txt"), "1\n");
     const diff = await backup(repo.configFile);
-    await sleep(1100);
     const other = await backup(repo.configFile, ["--full"]);
     rmSync(join(store, "backups", full), { recursive: true });
     const destDir = tempDir("copy-no-base-dest");

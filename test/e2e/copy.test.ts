@@ -3,17 +3,20 @@
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, inject, it } from "vitest";
+import { beforeEach, describe, expect, inject, it } from "vitest";
 import { tamper } from "../helpers/forge.js";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { secondApart } from "../helpers/backup-clock.js";
 import { createRoleBucket, s3Client } from "../helpers/s3-fixture.js";
 import { snapshotTree } from "../helpers/tree.js";
 
 const s3 = inject("s3");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Every backup of this file a second after the last, by its clock: distinct, ordered ids without sleeping. */
+const nextSecond = secondApart();
+beforeEach(() => nextSecond.reset());
 
 async function backup(config: string): Promise<string> {
-  const r = await runCli(["-c", config, "--json", "backup", "now"]);
+  const r = await runCli(["-c", config, "--json", "backup", "now"], { env: nextSecond() });
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout).id;
 }
@@ -41,7 +44,6 @@ describe.skipIf(!s3)("strongbox copy", () => {
     src.config.state_dir = join(src.dir, "state");
     src.write();
     const full = await backup(src.configFile);
-    await sleep(1100);
     writeFileSync(join(data, "note.txt"), "changed\n");
     const diff = await backup(src.configFile);
     const prefix = `copy-${Math.random().toString(16).slice(2, 8)}`;
@@ -91,7 +93,6 @@ describe.skipIf(!s3)("strongbox copy", () => {
     writeFileSync(join(data, "f.txt"), "hello\n");
     const src = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: s3!, prefix: `src-${Math.random().toString(16).slice(2, 8)}` });
     const ids = [await backup(src.configFile)];
-    await sleep(1100);
     ids.push(await backup(src.configFile));
     const bucket = `strongbox-copy-${Math.random().toString(16).slice(2, 8)}`;
     await createRoleBucket(s3!, bucket);

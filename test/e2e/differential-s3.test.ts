@@ -5,13 +5,13 @@ import { GetObjectCommand, GetObjectRetentionCommand } from "@aws-sdk/client-s3"
 import { execSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, inject, it } from "vitest";
+import { beforeEach, describe, expect, inject, it } from "vitest";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { secondApart } from "../helpers/backup-clock.js";
 import { createRoleBucket, s3Client } from "../helpers/s3-fixture.js";
 import { snapshotTree } from "../helpers/tree.js";
 
 const s3 = inject("s3");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function setup(data: string, o: { bucket?: string; prefix: string; lockDays?: number }) {
   const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }], s3: { ...s3!, bucket: o.bucket ?? s3!.bucket }, prefix: o.prefix });
@@ -23,8 +23,12 @@ function setup(data: string, o: { bucket?: string; prefix: string; lockDays?: nu
   return { repo, writerOnly };
 }
 
+/** Every backup of this file a second after the last, by its clock: distinct, ordered ids without sleeping. */
+const nextSecond = secondApart();
+beforeEach(() => nextSecond.reset());
+
 async function backup(config: string): Promise<{ id: string; kind: string; base?: string; log: string }> {
-  const r = await runCli(["-c", config, "--json", "backup", "now"]);
+  const r = await runCli(["-c", config, "--json", "backup", "now"], { env: nextSecond() });
   if (r.code !== 0) console.log(r.stderr);
   expect(r.stderr).not.toMatch(/"level":"error"/);
   expect(r.code).toBe(0);
@@ -45,17 +49,14 @@ describe.skipIf(!s3)("differential backups on Ceph RGW", () => {
     const full = await backup(writerOnly);
     expect(full.kind).toBe("full");
     trees.push({ id: full.id, tree: snapshotTree(data) });
-    await sleep(1100);
     unlinkSync(join(data, "gone.txt"));
     writeFileSync(join(data, "new.txt"), "new\n");
     const d1 = await backup(writerOnly);
     trees.push({ id: d1.id, tree: snapshotTree(data) });
-    await sleep(1100);
     renameSync(join(data, "ASSETS/a dir"), join(data, "ASSETS/b dir"));
     writeFileSync(join(data, "zero"), "");
     const d2 = await backup(writerOnly);
     trees.push({ id: d2.id, tree: snapshotTree(data) });
-    await sleep(1100);
     unlinkSync(join(data, "new.txt"));
     mkdirSync(join(data, "new.txt"));
     writeFileSync(join(data, "new.txt/inside"), "in\n");
@@ -130,7 +131,6 @@ describe.skipIf(!s3)("differential backups on Ceph RGW", () => {
     const until = async (id: string, f: string) =>
       (await admin.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: `locked/backups/${id}/${f}` }))).Retention!.RetainUntilDate!.getTime();
     const before = await until(full.id, "assets.tar.zst.age");
-    await sleep(1100);
     writeFileSync(join(data, "note.txt"), "changed\n");
     const d = await backup(writerOnly);
     expect(d.kind).toBe("diff");

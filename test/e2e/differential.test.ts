@@ -4,7 +4,7 @@ import { execFileSync, execSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { stateOwner } from "../../src/differential/owner.js";
 import { statePath } from "../../src/differential/state.js";
 import { configSchema } from "../../src/config/schema.js";
@@ -12,8 +12,8 @@ import { generateIdentity } from "../../src/crypto/age-keys.js";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { snapshotTree } from "../helpers/tree.js";
 import { mulberry32 } from "../helpers/random.js";
+import { secondApart } from "../helpers/backup-clock.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function differentialRepo(data: string, extra: Record<string, unknown> = {}): TestRepo & { stateDir: string } {
   const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" }, ...extra }] });
@@ -29,8 +29,12 @@ function stateFile(repo: TestRepo): string {
   return statePath(stateOwner(cfg), "assets");
 }
 
+/** Every backup of this file a second after the last, by its clock: distinct, ordered ids without sleeping. */
+const nextSecond = secondApart();
+beforeEach(() => nextSecond.reset());
+
 async function backup(repo: TestRepo, args: string[] = []): Promise<{ id: string; kind: string; base?: string; files_changed?: number; stored_bytes: number; log: string }> {
-  const r = await runCli(["-c", repo.configFile, "--json", "backup", "now", ...args]);
+  const r = await runCli(["-c", repo.configFile, "--json", "backup", "now", ...args], { env: nextSecond() });
   expect(r.stderr).not.toMatch(/"level":"error"/);
   expect(r.code).toBe(0);
   const out = JSON.parse(r.stdout);
@@ -117,7 +121,6 @@ describe("differential backups through a file:// repository", () => {
     chain.push({ id: full.id, tree: snap(data) });
 
     // 1: content change, delete, rename, new 0-byte file, new empty dir.
-    await sleep(1100);
     writeFileSync(join(data, "projects/show one/rundown.json"), '{"items":[1]}\n');
     unlinkSync(join(data, "rundowns/to delete.txt"));
     renameSync(join(data, "rundowns/renamed-from.txt"), join(data, "rundowns/renamed to.txt"));
@@ -128,7 +131,6 @@ describe("differential backups through a file:// repository", () => {
 
     // 2: a deleted directory, a renamed directory, a new directory, file → symlink. (A file that
     // becomes a directory makes the backup a full: see differential-chain.test.ts.)
-    await sleep(1100);
     rmSync(join(data, "ASSETS/old dir/sub"), { recursive: true });
     renameSync(join(data, "ASSETS/old dir"), join(data, "ASSETS/new name dir"));
     mkdirSync(join(data, "rundowns/new-dir"));
@@ -139,7 +141,6 @@ describe("differential backups through a file:// repository", () => {
     chain.push({ id: d2.id, tree: snap(data) });
 
     // 3: one media file changed in place (same size), nothing else.
-    await sleep(1100);
     writeFileSync(join(data, "ASSETS/clips/clip b.mp4"), bytes(300_000));
     const d3 = await backup(repo);
     chain.push({ id: d3.id, tree: snap(data) });
@@ -294,8 +295,7 @@ describe("differential backups through a file:// repository", () => {
 
     const quick = differentialRepo(data, { differential: { full_every: "1s" } });
     await backup(quick);
-    await sleep(1200);
-    const due = await backup(quick);
+    const due = await backup(quick); // a second later by the backups' clock (secondApart)
     expect(due.kind).toBe("full");
     expect(due.log).toMatch(/full_every \(1s\) has passed/);
   });
@@ -322,10 +322,8 @@ describe("differential backups through a file:// repository", () => {
     repo.config.retention = { keep_last: 1 };
     repo.write();
     const full = await backup(repo);
-    await sleep(1100);
     writeFileSync(join(data, "note.txt"), "one\n");
     const d1 = await backup(repo);
-    await sleep(1100);
     writeFileSync(join(data, "note.txt"), "two\n");
     const d2 = await backup(repo);
 

@@ -6,6 +6,7 @@ import { describe, expect, inject, it } from "vitest";
 import { deleteBackup } from "../../src/commands/prune.js";
 import type { ObjectInfo, Store } from "../../src/stores/store.js";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { secondApart } from "../helpers/backup-clock.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 
 const s3 = inject("s3");
@@ -137,10 +138,8 @@ describe.skipIf(!s3)("prune on S3 with the pruner role", () => {
     repo.config.retention = { keep_last: 1 };
     repo.write();
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      ids.push(JSON.parse((await runCli(["-c", repo.configFile, "--json", "backup", "now"])).stdout).id);
-      await new Promise((r) => setTimeout(r, 1100)); // distinct ids by second
-    }
+    const nextSecond = secondApart(); // distinct, ordered ids without sleeping
+    for (let i = 0; i < 3; i++) ids.push(JSON.parse((await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: nextSecond() })).stdout).id);
     const admin = s3Client(s3!.endpoint, s3!.admin);
     const young = await admin.send(new CreateMultipartUploadCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/x/young.age` }));
     const prunerOnly = repo.write((c) => (c.repository.s3.credentials = { pruner: c.repository.s3.credentials.pruner }));

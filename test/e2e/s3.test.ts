@@ -2,6 +2,7 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, DeleteObject
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { secondApart } from "../helpers/backup-clock.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 import { makeSampleTree, snapshotTree } from "../helpers/tree.js";
 
@@ -131,12 +132,12 @@ describe.skipIf(!s3)("Object Lock (COMPLIANCE retention) on Ceph RGW", () => {
     repo.config.retention = { keep_last: 1 };
     repo.write();
     const ids: string[] = [];
+    const nextSecond = secondApart(); // distinct, ordered ids without sleeping
     for (let i = 0; i < 2; i++) {
-      const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+      const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: nextSecond() });
       expect(b.stderr).not.toMatch(/error/);
       expect(b.code).toBe(0);
       ids.push(JSON.parse(b.stdout).id);
-      await new Promise((r) => setTimeout(r, 1100));
     }
     const admin = s3Client(s3!.endpoint, s3!.admin);
     for (const f of ["media.tar.age", "complete.json"]) {

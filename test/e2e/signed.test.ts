@@ -3,7 +3,7 @@
 // None of it is latest, list marks it, explicit ids refuse it (exit 3) unless --allow-unsigned, and
 // forged or junk drill reports neither show "pass" nor hide the real result.
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
@@ -173,9 +173,11 @@ describe("signed backups: a forger without the signing key", () => {
     const old = await runCli(["-c", legacyCfg, "--json", "backup", "now"]);
     expect(old.code).toBe(0);
     const oldId = JSON.parse(old.stdout).id;
-    const cutoff = new Date(Date.now() + 1000).toISOString();
-    // Wait until the store's clock (the file's mtime here) is past the cut-off, then forge.
-    while (Date.now() < Date.parse(cutoff) + 1100) await new Promise((r) => setTimeout(r, 100));
+    // The cut-off: just after the store dated the old backup (complete.json's mtime is its storedAt here).
+    const cutoff = new Date(statSync(join(repo.dir, "repository", keys.complete(oldId))).mtime.getTime() + 1).toISOString();
+    // Wait until the store's clock (a new file's mtime) has reached the cut-off, then forge.
+    const probe = join(repo.dir, "clock-probe");
+    while ((writeFileSync(probe, ""), statSync(probe).mtime.getTime() < Date.parse(cutoff))) await new Promise((r) => setTimeout(r, 5));
     const evil = await forgeBackup(writerStore(repo), repo.recipient, { files: { assets: dataDir("late-forgery") } });
     const migrating = repo.write((c) => (c.signing.allow_unsigned_before = cutoff));
     const lj = JSON.parse((await runCli(["-c", migrating, "--json", "list"])).stdout);

@@ -1,11 +1,13 @@
 // Starts the real services the suite needs (Ceph RGW as S3), once per run, and stops them after.
 // A missing service skips its suites locally; with CI=true (or STRONGBOX_REQUIRE_SERVICES=1) it fails the run.
+// Everything it starts is stopped at the end, and also when setup fails half-way: test/services/teardown.test.ts.
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { createS3Fixture, type S3Fixture } from "./s3-fixture.js";
+import { killProcessesUsingNow, stopProcessesUsing } from "./service-processes.js";
 
 export interface PgFixture {
   /** Superuser URL (password auth over TCP) of the throwaway cluster's "postgres" database. */
@@ -29,7 +31,56 @@ function have(bin: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
 }
 
+/**
+ * The services' directories, each registered before its service starts: teardown, a setup that fails
+ * half-way, and (as a last resort) this process exiting stop every process using them.
+ */
+class StartedServices {
+  private readonly started: { dir: string; stop?: () => void }[] = [];
+  private readonly onExit = () => this.started.forEach((s) => killProcessesUsingNow(s.dir));
+
+  add(dir: string, stop?: () => void): string {
+    if (this.started.length === 0) process.on("exit", this.onExit);
+    this.started.push({ dir, stop });
+    return dir;
+  }
+
+  /** Stops the processes of `dir` (its own stop first, then SIGTERM/SIGKILL to the rest) and removes it. */
+  async stop(dir: string): Promise<void> {
+    const i = this.started.findIndex((s) => s.dir === dir);
+    if (i < 0) return;
+    const [{ stop }] = this.started.splice(i, 1);
+    try {
+      stop?.();
+    } catch {
+      // the sweep below stops what the service's own stop could not
+    }
+    const left = await stopProcessesUsing(dir);
+    if (left.length) throw new Error(`teardown: processes of ${dir} outlived SIGKILL: ${left.join(", ")}`);
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** Stops everything, the last started first; throws naming what could not be stopped. */
+  async stopAll(): Promise<void> {
+    const errors: string[] = [];
+    for (const { dir } of [...this.started].reverse()) await this.stop(dir).catch((e: Error) => errors.push(e.message));
+    process.off("exit", this.onExit);
+    if (errors.length) throw new Error(errors.join("; "));
+  }
+}
+
 export default async function setup(project: TestProject) {
+  const services = new StartedServices();
+  try {
+    await startServices(project, services);
+  } catch (err) {
+    await services.stopAll().catch((e: Error) => console.error(`[setup] ${e.message}`));
+    throw err;
+  }
+  return () => services.stopAll();
+}
+
+async function startServices(project: TestProject, services: StartedServices): Promise<void> {
   let cephDir: string | undefined;
   let s3: S3Fixture | null = null;
   if (process.env.STRONGBOX_TEST_S3_ENDPOINT) {
@@ -51,13 +102,13 @@ export default async function setup(project: TestProject) {
     let port = 0;
     const t0 = Date.now();
     for (let attempt = 1; ; attempt++) {
-      cephDir = mkdtempSync(join(tmpdir(), "strongbox-ceph-"));
+      cephDir = services.add(mkdtempSync(join(tmpdir(), "strongbox-ceph-")));
       port = 20000 + Math.floor(Math.random() * 12000);
       try {
         execFileSync(join(here, "../services/ceph-rgw.sh"), ["start", cephDir, String(port)], { stdio: ["ignore", "ignore", "inherit"] });
         break;
       } catch (err) {
-        execFileSync(join(here, "../services/ceph-rgw.sh"), ["stop", cephDir], { stdio: "ignore" });
+        await services.stop(cephDir);
         if (attempt === 3) throw err;
         console.log(`[setup] Ceph did not start on port ${port}; trying another port`);
       }
@@ -71,7 +122,6 @@ export default async function setup(project: TestProject) {
   }
   project.provide("s3", s3);
 
-  let pgDir: string | undefined;
   let pgFixture: PgFixture | null = null;
   if (process.env.STRONGBOX_TEST_PG_URL) {
     const u = new URL(process.env.STRONGBOX_TEST_PG_URL);
@@ -80,12 +130,15 @@ export default async function setup(project: TestProject) {
     let port = 0;
     const password = `pw-${Math.random().toString(36).slice(2)}`;
     for (let attempt = 1; ; attempt++) {
-      pgDir = mkdtempSync(join(tmpdir(), "strongbox-pg-"));
+      const dir = mkdtempSync(join(tmpdir(), "strongbox-pg-"));
+      // pg_ctl's immediate stop first (no recovery to wait for), then the sweep.
+      services.add(dir, () => execFileSync(join(here, "../services/postgres.sh"), ["stop", dir], { stdio: "inherit", timeout: 30_000 }));
       port = 61000 + Math.floor(Math.random() * 4000); // above the ephemeral range, see Ceph above
       try {
-        execFileSync(join(here, "../services/postgres.sh"), ["start", pgDir, String(port), password], { stdio: ["ignore", "ignore", "inherit"] });
+        execFileSync(join(here, "../services/postgres.sh"), ["start", dir, String(port), password], { stdio: ["ignore", "ignore", "inherit"] });
         break;
       } catch (err) {
+        await services.stop(dir);
         if (attempt === 3) throw err;
         console.log(`[setup] PostgreSQL did not start on port ${port}; trying another port`);
       }
@@ -98,15 +151,4 @@ export default async function setup(project: TestProject) {
     console.log("[setup] PostgreSQL server not installed: postgres suites are skipped");
   }
   project.provide("pg", pgFixture);
-
-  return () => {
-    if (pgDir) {
-      execFileSync(join(here, "../services/postgres.sh"), ["stop", pgDir], { stdio: "inherit" });
-      rmSync(pgDir, { recursive: true, force: true });
-    }
-    if (cephDir) {
-      execFileSync(join(here, "../services/ceph-rgw.sh"), ["stop", cephDir], { stdio: "inherit" });
-      rmSync(cephDir, { recursive: true, force: true });
-    }
-  };
 }

@@ -11,8 +11,8 @@ import { StreamPool } from "../../src/crypto/stream-pool.js";
 
 async function collect(src: Readable, t: NodeJS.ReadWriteStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  await pipeline(src, t, async function (s: AsyncIterable<Buffer>) {
-    for await (const c of s) chunks.push(c);
+  await pipeline(src, t, async function (s: AsyncIterable<Buffer | string>) {
+    for await (const c of s) chunks.push(c as Buffer);
   });
   return Buffer.concat(chunks);
 }

@@ -19,8 +19,8 @@ const ageReadsPq = Boolean(ageVersion && (Number(ageVersion[1]) > 1 || Number(ag
 
 async function collect(src: Readable, t: NodeJS.ReadWriteStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  await pipeline(src, t, async function (s: AsyncIterable<Buffer>) {
-    for await (const c of s) chunks.push(c);
+  await pipeline(src, t, async function (s: AsyncIterable<Buffer | string>) {
+    for await (const c of s) chunks.push(c as Buffer);
   });
   return Buffer.concat(chunks);
 }

@@ -15,8 +15,8 @@ const required = process.env.CI === "true";
 
 async function collect(src: Readable, ...transforms: NodeJS.ReadWriteStream[]): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  await pipeline(src, ...(transforms as [NodeJS.ReadWriteStream]), async function (s: AsyncIterable<Buffer>) {
-    for await (const c of s) chunks.push(c);
+  await pipeline(src, ...(transforms as [NodeJS.ReadWriteStream]), async function (s: AsyncIterable<Buffer | string>) {
+    for await (const c of s) chunks.push(c as Buffer);
   });
   return Buffer.concat(chunks);
 }

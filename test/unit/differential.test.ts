@@ -14,8 +14,8 @@ const walk = (path: string, type: WalkEntry["type"], o: Partial<WalkEntry> = {})
   path, type, size: type === "file" ? 10 : 0, mode: 0o644, uid: 0, gid: 0, mtime: "100.5", ino: "7", ctime: "100500000000", ...o,
 });
 const state = (entries: FullState["entries"], bytes = 1000): FullState => ({
-  format: "strongbox-state/1", repository: "r", recipients: "x", source: "s", path: "/p", full_id: "20261101T000000Z-aaaaaa",
-  full_started_at: "2026-11-01T00:00:00.000Z", full_objects: [], bytes, entries,
+  format: "strongbox-state/2", repository: "r", recipients: "x", source: "s", path: "/p", full_id: "20261101T000000Z-aaaaaa",
+  full_started_at: "2026-11-01T00:00:00.000Z", full_objects: [], bytes, entries, dirs: [],
 });
 const fileState = (path: string, o: Partial<FullState["entries"][number]> = {}) => ({ path, type: "file" as const, size: 10, mtime: "100.5", ctime: "100500000000", ino: "7", sha256: SHA, ...o });
 

@@ -24,8 +24,9 @@ const dirHeader = (name: string, dumpdir?: string) => {
 /** Runs the pass with both sinks; both must end alike (same result, or the same error). */
 async function both(o: Omit<TreePassOptions, "archive" | "base" | "sink"> & { archive: Buffer; base?: Buffer }) {
   const target = tempDir("treepass");
+  const { archive, base, ...rest } = o;
   const run = (sink: TreePassOptions["sink"]) =>
-    readTree({ ...o, archive: Readable.from([o.archive]), ...(o.base ? { base: Readable.from([o.base]) } : {}), sink }).then(
+    readTree({ ...rest, archive: Readable.from([archive]), ...(base ? { base: Readable.from([base]) } : {}), sink }).then(
       (r) => ({ ok: true as const, tree: r.tree && describeDiff(r.tree), dumpdirs: r.dumpdirs }),
       (e: Error) => ({ ok: false as const, error: e.message }),
     );

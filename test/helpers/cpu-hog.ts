@@ -1,0 +1,52 @@
+// CPU hogs, to run tests on a machine whose cores are busy: N child processes, each a shell busy loop.
+// They are always killed at the end: by stop(), when this process exits, and (run as a program, as
+// scripts/test-under-load.sh does: `node test/helpers/cpu-hog.ts N`) on SIGINT/SIGTERM or when the
+// program's parent goes away. Only node: imports, so that Node runs this file as it is.
+import { spawn, type ChildProcess } from "node:child_process";
+import { availableParallelism } from "node:os";
+
+export interface CpuHogs {
+  readonly pids: number[];
+  /** Kills every hog and resolves once all have exited. */
+  stop(): Promise<void>;
+}
+
+const ended = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
+
+export function startCpuHogs(n: number = availableParallelism()): CpuHogs {
+  const children = Array.from({ length: n }, () => spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
+  const killAll = () => children.forEach((c) => ended(c) || c.kill("SIGKILL"));
+  process.on("exit", killAll);
+  return {
+    pids: children.map((c) => c.pid!),
+    async stop() {
+      killAll();
+      await Promise.all(children.map((c) => (ended(c) ? undefined : new Promise((r) => c.once("exit", r)))));
+      process.off("exit", killAll);
+    },
+  };
+}
+
+/** `node test/helpers/cpu-hog.ts [N]`: N hogs (default: one per core) until a signal or until the parent is gone. */
+async function main(): Promise<void> {
+  const n = Number(process.argv[2] ?? availableParallelism());
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`cpu-hog: N must be a whole number from 1 to 64, not ${process.argv[2]}`);
+  const hogs = startCpuHogs(n);
+  console.log(`cpu-hog: ${n} busy loop(s), pids ${hogs.pids.join(" ")}`);
+  const parent = process.ppid;
+  await new Promise<void>((resolve) => {
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, () => resolve());
+    const watch = setInterval(() => process.ppid !== parent && resolve(), 250);
+    watch.unref();
+    setInterval(() => {}, 60_000); // keeps the program alive until one of the above
+  });
+  await hogs.stop();
+  process.exit(0);
+}
+
+if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
+  main().catch((e: Error) => {
+    console.error(e.message);
+    process.exit(2);
+  });
+}

@@ -1,0 +1,94 @@
+// The suite leaves nothing running: the global setup's teardown stops every process its throwaway
+// services started (SIGTERM, a bounded wait, then SIGKILL), after a normal run and when setup fails
+// half-way; processes of other suites on the same machine are left alone.
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, readdirSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/cli.js";
+import setup from "../helpers/global-setup.js";
+import { processesUsing, stopProcessesUsing } from "../helpers/service-processes.js";
+
+/** Until `cond` holds, or 20 s (then the test fails on what it expected). */
+async function until(cond: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 20_000; !cond() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+}
+
+/**
+ * A daemon as Ceph's are: forked away (its parent is init) into its own session, naming `dir` in its
+ * arguments, or (`cwd`) only running in it as PostgreSQL's children do. `ignoreTerm` needs SIGKILL.
+ */
+function fakeDaemon(dir: string, o: { ignoreTerm?: boolean; cwd?: boolean } = {}): void {
+  const body = o.cwd ? "exec sleep 1000" : `${o.ignoreTerm ? 'trap "" TERM; ' : ""}while :; do sleep 0.2; done`;
+  const args = o.cwd ? "" : ` fake-daemon -c ${dir}/ceph.conf`;
+  execFileSync("sh", ["-c", `(setsid sh -c '${body}'${args} </dev/null >/dev/null 2>&1 &)`], { cwd: o.cwd ? dir : "/" });
+}
+
+const sweepAfter: string[] = [];
+afterAll(async () => {
+  for (const dir of sweepAfter) await stopProcessesUsing(dir, { termMs: 1000 });
+});
+
+describe("stopping a service's processes", () => {
+  it("stops daemons that forked away, one ignoring SIGTERM, one found by its working directory; another directory's are untouched", async () => {
+    const mine = tempDir("svc-mine");
+    const other = tempDir("svc-other");
+    sweepAfter.push(mine, other);
+    fakeDaemon(mine);
+    fakeDaemon(mine, { ignoreTerm: true });
+    fakeDaemon(mine, { cwd: true });
+    fakeDaemon(other);
+    await until(() => processesUsing(mine).length === 3 && processesUsing(other).length === 1);
+    expect(processesUsing(mine)).toHaveLength(3);
+    const t0 = Date.now();
+    expect(await stopProcessesUsing(mine, { termMs: 1000, killMs: 10_000 })).toEqual([]);
+    expect(processesUsing(mine)).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(12_000);
+    expect(processesUsing(other)).toHaveLength(1);
+    expect(await stopProcessesUsing(other)).toEqual([]);
+  });
+});
+
+const have = (bin: string) => spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
+const realServices =
+  !process.env.STRONGBOX_TEST_S3_ENDPOINT && !process.env.STRONGBOX_TEST_PG_URL && ["radosgw", "ceph-mon", "ceph-osd"].every(have) && spawnSync("sh", ["-c", "ls /usr/lib/postgresql/*/bin/initdb"]).status === 0;
+
+/** Runs the global setup with its services under a TMPDIR of their own, so that their processes can be found. */
+async function withOwnTmp<T>(run: (root: string) => Promise<T>): Promise<{ root: string; result: T }> {
+  const root = tempDir("svc-setup");
+  chmodSync(root, 0o755); // the postgres user reaches its cluster's directory inside
+  sweepAfter.push(root);
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = root;
+  try {
+    return { root, result: await run(root) };
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
+}
+
+describe.skipIf(!realServices)("the global setup's services (Ceph RGW, PostgreSQL)", () => {
+  it("a setup that fails after both services started stops both: no process is left, and their directories are gone", { timeout: 300_000 }, async () => {
+    const provided: string[] = [];
+    const project = {
+      provide(key: string) {
+        provided.push(key);
+        if (key === "pg") throw new Error("injected failure after both services started");
+      },
+    };
+    const { root } = await withOwnTmp(async () => {
+      await expect(setup(project as never)).rejects.toThrow(/injected failure/);
+    });
+    expect(provided).toEqual(["s3", "pg"]);
+    expect(processesUsing(root)).toEqual([]);
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it("setup, then teardown: every process is gone when teardown returns", { timeout: 300_000 }, async () => {
+    const { root, result: teardown } = await withOwnTmp(() => setup({ provide() {} } as never));
+    expect(processesUsing(root).length).toBeGreaterThanOrEqual(4); // mon, osd, radosgw, postmaster and its children
+    await teardown();
+    expect(processesUsing(root)).toEqual([]);
+    expect(readdirSync(root)).toEqual([]);
+  });
+});
