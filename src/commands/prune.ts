@@ -10,6 +10,8 @@ import type { ObjectInfo, Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
 import { runJob, type JobResult } from "./job.js";
 import { sweepLeftovers } from "./leftovers.js";
+import { proveIntact } from "./prune-proof.js";
+import { keepUnprovenPredecessors } from "../retention/unproven-guard.js";
 import { withRepositoryLock } from "./repository-lock.js";
 
 /** A backup's age for the plan; a time after `now` is no age at all (and such a backup is flagged untrusted). */
@@ -70,6 +72,11 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
       ...(b.brokenChain ? { unrestorable: `broken chain: ${b.brokenChain}` } : {}),
     }));
     const decisions = applyRetention(infos, config.retention!, { now, timezone: config.retention!.timezone });
+    // Sizes alone cannot show a same-size bit flip: a source's last older backup goes only once a newer one is proven intact.
+    const recOf = new Map(listing.map((b) => [b.id, b.complete]));
+    const unproven = await keepUnprovenPredecessors(infos, decisions, (b) => proveIntact(repo, recOf.get(b.id)!, Boolean(b.drillPassed), o.signal));
+    for (const u of unproven) ctx.log.warn(`${u.kept}: kept, the newer backup(s) of ${u.source} are not proven intact (${u.why})`);
+    const unprovenLines = unproven.map((u) => `kept ${u.kept} (${u.source}): newer backup(s) not proven intact (${u.why}); a passed drill of ${u.newest} lets prune delete it`);
     const drops = decisions.filter((d) => !d.keep);
     const timeOf = new Map(listing.map((b) => [b.id, b.time]));
     const rows = decisions.map((d) => ({ id: d.id, age: ageOf(timeOf.get(d.id)!, now), action: d.keep ? "keep" : "drop", reasons: d.reasons }));
@@ -85,8 +92,8 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
         )
       : undefined;
     if (o.dryRun || refusal) {
-      const shown = { dry_run: Boolean(o.dryRun), plan: rows, untrusted, ...(refusal ? { refused: excess } : {}) };
-      ctx.print(shown, () => [table(rows), ...(flaggedLine ? [flaggedLine] : [])].join("\n"));
+      const shown = { dry_run: Boolean(o.dryRun), plan: rows, untrusted, unproven, ...(refusal ? { refused: excess } : {}) };
+      ctx.print(shown, () => [table(rows), ...unprovenLines, ...(flaggedLine ? [flaggedLine] : [])].join("\n"));
       if (refusal) throw refusal;
       return { summary: `prune (dry run): would drop ${drops.length} of ${decisions.length} backups${untrusted.length ? `; ${flaggedLine}` : ""}` };
     }
@@ -110,11 +117,12 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
       }
     }
     const aborted = store.abortStaleUploads ? await store.abortStaleUploads(new Date(now.getTime() - INCOMPLETE_GRACE_MS)) : [];
-    const result = { dry_run: false, plan: rows, deleted, locked, failed, aborted_uploads: aborted, freed_bytes: freed, leftovers_removed: swept, untrusted };
+    const result = { dry_run: false, plan: rows, deleted, locked, failed, aborted_uploads: aborted, freed_bytes: freed, leftovers_removed: swept, untrusted, unproven };
     ctx.print(result, () =>
       [
         table(rows),
         `deleted ${deleted.length} backup(s), ${formatBytes(freed)}; ${locked.length} locked; ${aborted.length} stale upload(s) aborted`,
+        ...unprovenLines,
         ...(flaggedLine ? [flaggedLine] : []),
         ...failed.map((f) => `FAILED ${f.id}: ${f.error}`),
       ].join("\n"),
