@@ -126,7 +126,8 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
         }
       }
     }
-    await journal.end().catch(() => undefined);
+    // A backup whose delete failed part-way stays recorded, so the next prune finishes it.
+    await (failed.length ? journal.begin(failed.map((f) => f.id)) : journal.end()).catch(() => undefined);
     const aborted = store.abortStaleUploads ? await store.abortStaleUploads(new Date(now.getTime() - INCOMPLETE_GRACE_MS)) : [];
     const result = { dry_run: false, plan: rows, deleted, finished_deleting: finished.ids, locked, failed, aborted_uploads: aborted, freed_bytes: freed, leftovers_removed: swept, untrusted, unproven };
     ctx.print(result, () =>
