@@ -14,6 +14,7 @@ import { openStore } from "../stores/open-store.js";
 import type { Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
 import { runJob } from "./job.js";
+import { sweepLeftovers } from "./leftovers.js";
 import { withRepositoryLock } from "./repository-lock.js";
 
 interface Destination {
@@ -73,8 +74,11 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
     copied: [] as { id: string; objects: number; bytes: number; already?: number; unchecked?: number }[],
     skipped: [] as { id: string; why: string }[],
     failed: [] as { id: string; why: string }[],
+    leftovers_removed: { count: 0, bytes: 0 },
   };
   const run = async () => {
+    // Temp files a killed copy left in the destination (its own name pattern: this host, a dead PID; or a day old).
+    result.leftovers_removed = await sweepLeftovers(ctx, dest.writer);
     const listing = await source.listBackups();
     const failed = new Map<string, string>();
     const fail = (id: string, why: string) => {

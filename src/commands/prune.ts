@@ -10,6 +10,11 @@ import type { ObjectInfo, Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
 import { runJob, type JobResult } from "./job.js";
 import { sweepLeftovers } from "./leftovers.js";
+import { proveIntact } from "./prune-proof.js";
+import { keepUnprovenPredecessors } from "../retention/unproven-guard.js";
+import { pruneJournal, type PruneJournal } from "../retention/prune-journal.js";
+import { stateOwner } from "../differential/owner.js";
+import type { BackupListing } from "../repository/repository.js";
 import { withRepositoryLock } from "./repository-lock.js";
 
 /** A backup's age for the plan; a time after `now` is no age at all (and such a backup is flagged untrusted). */
@@ -42,10 +47,15 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
   const repo = new Repository(store, repositoryOptions(config));
   const maxShare = config.retention!.max_delete_share ?? 0.5;
   const outcome: PruneOutcome = { untrusted: 0, damaged: 0 };
+  const owner = stateOwner(config);
+  const journal = pruneJournal(owner.stateDir, owner.repository);
   const run = async (): Promise<JobResult> => {
     const now = new Date();
     const swept = o.dryRun ? { count: 0, bytes: 0 } : await sweepLeftovers(ctx, store);
-    const all = await repo.listBackups();
+    const listed = await repo.listBackups();
+    // Backups a killed prune had started to delete (complete.json already gone): finished first.
+    const finished = o.dryRun ? { ids: [], freed: 0 } : await finishStarted(ctx, store, journal, listed);
+    const all = listed.filter((b) => !finished.ids.includes(b.id));
     // A backup whose complete.json cannot be trusted is never deleted by retention: an operator looks at it.
     for (const b of all.filter((x) => x.damaged)) ctx.log.warn(`${b.id}: damaged, kept for inspection (${b.damaged})`);
     // Nor is a backup whose claimed time the store contradicts (or whose signature fails): not counted, kept, flagged.
@@ -70,6 +80,11 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
       ...(b.brokenChain ? { unrestorable: `broken chain: ${b.brokenChain}` } : {}),
     }));
     const decisions = applyRetention(infos, config.retention!, { now, timezone: config.retention!.timezone });
+    // Sizes alone cannot show a same-size bit flip: a source's last older backup goes only once a newer one is proven intact.
+    const recOf = new Map(listing.map((b) => [b.id, b.complete]));
+    const unproven = await keepUnprovenPredecessors(infos, decisions, (b) => proveIntact(repo, recOf.get(b.id)!, Boolean(b.drillPassed), o.signal));
+    for (const u of unproven) ctx.log.warn(`${u.kept}: kept, the newer backup(s) of ${u.source} are not proven intact (${u.why})`);
+    const unprovenLines = unproven.map((u) => `kept ${u.kept} (${u.source}): newer backup(s) not proven intact (${u.why}); a passed drill of ${u.newest} lets prune delete it`);
     const drops = decisions.filter((d) => !d.keep);
     const timeOf = new Map(listing.map((b) => [b.id, b.time]));
     const rows = decisions.map((d) => ({ id: d.id, age: ageOf(timeOf.get(d.id)!, now), action: d.keep ? "keep" : "drop", reasons: d.reasons }));
@@ -85,15 +100,17 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
         )
       : undefined;
     if (o.dryRun || refusal) {
-      const shown = { dry_run: Boolean(o.dryRun), plan: rows, untrusted, ...(refusal ? { refused: excess } : {}) };
-      ctx.print(shown, () => [table(rows), ...(flaggedLine ? [flaggedLine] : [])].join("\n"));
+      const shown = { dry_run: Boolean(o.dryRun), plan: rows, untrusted, unproven, ...(refusal ? { refused: excess } : {}) };
+      ctx.print(shown, () => [table(rows), ...unprovenLines, ...(flaggedLine ? [flaggedLine] : [])].join("\n"));
       if (refusal) throw refusal;
       return { summary: `prune (dry run): would drop ${drops.length} of ${decisions.length} backups${untrusted.length ? `; ${flaggedLine}` : ""}` };
     }
     const deleted: string[] = [];
     const locked: string[] = [];
     const failed: { id: string; error: string }[] = [];
-    let freed = 0;
+    let freed = finished.freed;
+    // Recorded on this host before the first delete: a kill part-way leaves the rest to the next prune.
+    await journal.begin(drops.map((d) => d.id)).catch((err) => ctx.log.warn(`cannot record the backups being deleted in ${owner.stateDir} (${describeError(err)}): a killed prune would leave them half-deleted for 24 h`));
     for (const d of drops) {
       const b = listing.find((x) => x.id === d.id)!;
       try {
@@ -109,12 +126,16 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
         }
       }
     }
+    // A backup whose delete failed part-way stays recorded, so the next prune finishes it.
+    await (failed.length ? journal.begin(failed.map((f) => f.id)) : journal.end()).catch(() => undefined);
     const aborted = store.abortStaleUploads ? await store.abortStaleUploads(new Date(now.getTime() - INCOMPLETE_GRACE_MS)) : [];
-    const result = { dry_run: false, plan: rows, deleted, locked, failed, aborted_uploads: aborted, freed_bytes: freed, leftovers_removed: swept, untrusted };
+    const result = { dry_run: false, plan: rows, deleted, finished_deleting: finished.ids, locked, failed, aborted_uploads: aborted, freed_bytes: freed, leftovers_removed: swept, untrusted, unproven };
     ctx.print(result, () =>
       [
         table(rows),
         `deleted ${deleted.length} backup(s), ${formatBytes(freed)}; ${locked.length} locked; ${aborted.length} stale upload(s) aborted`,
+        ...(finished.ids.length ? [`finished deleting ${finished.ids.length} backup(s) a killed prune had started to delete: ${finished.ids.join(", ")}`] : []),
+        ...unprovenLines,
         ...(flaggedLine ? [flaggedLine] : []),
         ...failed.map((f) => `FAILED ${f.id}: ${f.error}`),
       ].join("\n"),
@@ -127,6 +148,25 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
   };
   await withRepositoryLock(ctx, "prune", () => runJob(ctx, "prune", o.job ?? "prune", run, { notify: !o.dryRun, signal: o.signal }), o.signal);
   return outcome;
+}
+
+/**
+ * Finishes deleting the backups the journal names whose complete.json is gone (a prune killed while
+ * deleting them); one that cannot be deleted now is left to retention (an incomplete backup).
+ */
+async function finishStarted(ctx: CommandContext, store: Store, journal: PruneJournal, listed: BackupListing[]): Promise<{ ids: string[]; freed: number }> {
+  const pending = new Set(await journal.pending());
+  const out = { ids: [] as string[], freed: 0 };
+  for (const b of listed.filter((x) => pending.has(x.id) && !x.objects.some((k) => k.key === keys.complete(x.id)))) {
+    try {
+      out.freed += await deleteBackup(store, b.id, b.objects);
+      out.ids.push(b.id);
+      ctx.log.info(`finished deleting ${b.id}, which a killed prune had started to delete`);
+    } catch (err) {
+      ctx.log.warn(`${b.id}: a killed prune had started to delete it, and it cannot be deleted now (${describeError(err)}): kept`);
+    }
+  }
+  return out;
 }
 
 /** Deletes a backup's objects, complete.json first: a half-pruned backup must never look complete. */

@@ -19,6 +19,8 @@ export type Fault =
   | { kind: "stall-response"; afterBytes: number }
   /** Forward; send the response headers and this many body bytes, then reset the connection. */
   | { kind: "truncate"; afterBytes: number }
+  /** Forward; send the response headers (Content-Length intact) and this many body bytes, then close the connection cleanly (FIN). */
+  | { kind: "short-body"; afterBytes: number }
   /** Forward with both directions throttled to this rate. */
   | { kind: "slow"; bytesPerSec: number }
   /** Read the request, answer 200 with the body's MD5 as ETag (a PUT) or a CompleteMultipartUploadResult (a POST), forward nothing: acknowledged, never stored. */
@@ -171,6 +173,13 @@ export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
           onResponse: (ur) => {
             res.writeHead(ur.statusCode ?? 502, ur.headers);
             ur.pipe(throttle(fault.bytesPerSec)).pipe(res);
+          },
+        });
+      case "short-body":
+        return forward(req, res, {
+          onResponse: (ur) => {
+            res.writeHead(ur.statusCode ?? 502, ur.headers);
+            ur.pipe(cutAfter(fault.afterBytes, () => (ur.destroy(), res.socket?.end()))).pipe(res, { end: false });
           },
         });
       case "truncate":

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { Transform, type Readable } from "node:stream";
 import { StrongboxError } from "../../errors.js";
 import { redact } from "../../secrets.js";
+import { adoptGroup, inGroupDyingWithUs, terminate } from "./process-group.js";
 
 /**
  * What a child (pg_dump, pg_restore, pg_dumpall, psql) inherits of strongbox's environment: where
@@ -28,7 +29,7 @@ function track(child: ChildProcess): void {
 }
 
 export function killRunningChildren(): void {
-  for (const c of live) c.kill("SIGTERM");
+  for (const c of live) terminate(c);
 }
 
 export interface ChildResult {
@@ -112,14 +113,17 @@ function diesWithParent(path: string, args: string[]): [string, string[]] {
 /**
  * Runs a tool feeding it `input` on stdin; resolves with its stdout, fails with a one-line error.
  * `fd` is handed to the child as its file descriptor 3 (e.g. an unlinked temporary file).
+ * `group` (a tool that forks workers, without input): the tool and its workers die with strongbox (process-group.ts).
  */
-export function runWithInput(tool: string, path: string, args: string[], env: Record<string, string>, input: Readable | null, o: { fd?: number } = {}): Promise<string> {
+export function runWithInput(tool: string, path: string, args: string[], env: Record<string, string>, input: Readable | null, o: { fd?: number; group?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const [cmd, argv] = diesWithParent(path, args);
-    const stdio: ("pipe" | "ignore" | number)[] = [input ? "pipe" : "ignore", "pipe", "pipe"];
+    const group = Boolean(o.group && !input && process.platform !== "win32");
+    const [cmd, argv] = group ? inGroupDyingWithUs(path, args) : diesWithParent(path, args);
+    const stdio: ("pipe" | "ignore" | number)[] = [input || group ? "pipe" : "ignore", "pipe", "pipe"];
     if (o.fd !== undefined) stdio.push(o.fd);
-    const child = spawn(cmd, argv, { env: childEnv(env), stdio });
+    const child = spawn(cmd, argv, { env: childEnv(env), stdio, detached: group });
     track(child);
+    if (group) adoptGroup(child);
     const stderr = tail(child);
     let stdout = "";
     child.stdout!.on("data", (d: Buffer) => {
@@ -129,7 +133,7 @@ export function runWithInput(tool: string, path: string, args: string[], env: Re
     if (input) {
       const fail = (err: Error) => {
         inputError ??= err;
-        child.kill("SIGTERM");
+        terminate(child);
       };
       input.on("error", fail);
       child.stdin!.on("error", () => {}); // EPIPE when the tool exits early: its exit code tells why

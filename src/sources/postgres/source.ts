@@ -141,7 +141,7 @@ export class PostgresSource implements Source {
       try {
         await rm(dir, { recursive: true, force: true });
         for await (const chunk of data as AsyncIterable<Buffer>) await fh.write(chunk);
-        await runWithInput("pg_restore", pgRestore.path, [...args, `--jobs=${jobs}`, "/dev/fd/3"], env, null, { fd: fh.fd });
+        await runWithInput("pg_restore", pgRestore.path, [...args, `--jobs=${jobs}`, "/dev/fd/3"], withConnectionCheck(env, major), null, { fd: fh.fd, group: true });
       } finally {
         await fh.close().catch(() => {});
         await rm(dir, { recursive: true, force: true });
@@ -215,4 +215,15 @@ async function markRestore(url: string, note: string | null, ctx: JobContext): P
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/**
+ * PostgreSQL 14+: a backend busy in a long statement (a COPY, an index build) checks every 250 ms
+ * that its client is still there, so the sessions of killed pg_restore workers end at once instead of
+ * after their statement. Appended to the operator's own PGOPTIONS (or the URL's options).
+ */
+function withConnectionCheck(env: Record<string, string>, major: number): Record<string, string> {
+  if (major < 14) return env;
+  const options = env.PGOPTIONS ?? process.env.PGOPTIONS ?? "";
+  return { ...env, PGOPTIONS: `${options} -c client_connection_check_interval=250`.trim() };
 }

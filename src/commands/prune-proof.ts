@@ -1,0 +1,28 @@
+import { describeError, StrongboxError } from "../errors.js";
+import type { CompleteRecord } from "../repository/complete.js";
+import { drain, type Repository } from "../repository/repository.js";
+import type { ProofVerdict } from "../retention/unproven-guard.js";
+
+const denied = (err: unknown) => /AccessDenied|HTTP 403|EACCES|EPERM/.test(describeError(err));
+
+/**
+ * Proves a backup intact for prune: a passed drill (only a trusted, signed report counts when signing
+ * is configured: Repository.lastDrills), else the SHA-256 of every object against complete.json, when
+ * the pruner's credentials may read them. Reads the whole backup, so it runs only when a predecessor
+ * is about to go (retention/unproven-guard.ts).
+ */
+export async function proveIntact(repo: Repository, rec: CompleteRecord, drillPassed: boolean, signal?: AbortSignal): Promise<ProofVerdict> {
+  if (drillPassed) return { proven: true, how: "its last drill passed" };
+  try {
+    for (const o of rec.objects) {
+      if (signal?.aborted) throw signal.reason;
+      await drain(await repo.getChecked(rec, o.key));
+    }
+    return { proven: true, how: "every object matches its SHA-256" };
+  } catch (err) {
+    if (signal?.aborted || (err instanceof StrongboxError && err.code === "INTERRUPTED")) throw err;
+    if (err instanceof StrongboxError && err.code === "VERIFY") return { proven: false, why: `it fails the hash check: ${err.message}` };
+    if (denied(err)) return { proven: false, why: "no passed drill, and the pruner may not read its objects to hash them" };
+    return { proven: false, why: `no passed drill, and its objects could not be hashed (${describeError(err)})` };
+  }
+}
