@@ -52,9 +52,9 @@ describe("copy all goes on past a damaged backup", () => {
     const destDir = tempDir("copy-go-on-dest");
     const c = await runCli(["-c", repo.configFile, "--json", "copy", "all", "--to", `file://${destDir}`]);
     expect(c.code).toBe(3);
-    // --json: the result, then the error line
-    const out = JSON.parse(c.stdout.slice(0, c.stdout.lastIndexOf("\n{") + 1));
-    expect(JSON.parse(c.stdout.slice(c.stdout.lastIndexOf("\n{")))).toMatchObject({ ok: false, exit_code: 3 });
+    // --json: one document, the result with the failure beside it
+    const out = JSON.parse(c.stdout);
+    expect(out).toMatchObject({ ok: false, exit_code: 3, error_code: "VERIFY" });
     expect(out.copied.map((x: { id: string }) => x.id)).toEqual([full2, diff2]);
     expect(out.failed).toEqual(
       expect.arrayContaining([
