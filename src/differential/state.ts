@@ -3,7 +3,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, r
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { isBackupId } from "../repository/layout.js";
-import { processAlive } from "../stores/leftovers.js";
+import { processAlive } from "../process-alive.js";
 
 /**
  * One file or symlink of the last committed full, as the backup host saw it: enough to tell an
