@@ -46,7 +46,7 @@ export class InterruptedError extends StrongboxError {
  */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, VERIFY: 3, PARTIAL: 4 } as const;
 
-/** The one place that maps errors to exit codes (SPEC §1). */
+/** The one place that maps errors to exit codes (docs/architecture.md, "Errors and exit codes"). */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof StrongboxError) {
     switch (err.code) {

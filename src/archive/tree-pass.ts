@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { StrongboxError } from "../errors.js";
-import { TreeMatch, type TreeDiff } from "../sources/tree-check.js";
+import { TreeMatch, type ExtractedFile, type TreeDiff } from "../sources/tree-check.js";
 import { quoteName } from "../terminal-safe.js";
 import { ArchiveNames } from "./archive-names.js";
 import { comparePaths } from "./path-order.js";
@@ -8,14 +8,8 @@ import type { ManifestEntry } from "./tar-pack.js";
 import type { TarEntry } from "./tar-header.js";
 import { TarReader, type EntrySink } from "./tar-read.js";
 
-/** What one entry of the tree turned out to be, as read: a file's size and hash, a symlink's target. */
-export interface ExtractedFile {
-  path: string;
-  type: TarEntry["type"];
-  size: number;
-  sha256?: string;
-  target?: string;
-}
+// Defined with TreeMatch, which takes it, so that the two modules do not import each other.
+export type { ExtractedFile };
 
 /**
  * Where the tree goes: a directory on disk (restore, drill) or nowhere (verify). The pass makes

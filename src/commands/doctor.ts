@@ -24,7 +24,7 @@ interface Finding {
   detail: string;
 }
 
-/** What each role must and must not be able to do (SPEC §5). */
+/** What each role must and must not be able to do (README, "S3 setup and least privilege"). */
 const EXPECTED: Record<Role, Partial<Record<"list" | "get" | "delete" | "put", boolean>>> = {
   writer: { put: true, list: false, get: false, delete: false },
   reader: { list: true, get: true, put: true, delete: false },

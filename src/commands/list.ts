@@ -39,7 +39,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     ...(b.trustNote ? { trust_note: b.trustNote } : {}),
     size: b.complete ? b.complete.objects.reduce((n, x) => n + x.size, 0) : b.objects.reduce((n, x) => n + x.size, 0),
     sources: b.complete ? b.complete.sources.map((s) => s.name) : [],
-    // "diff (base <id>)" when a files source was stored differentially (SPEC §10); bases per source in --json.
+    // "diff (base <id>)" when a files source was stored differentially (README, "Differential backups"); bases per source in --json.
     kind: b.complete?.objects.some((x) => x.base) ? "diff" : b.complete ? "full" : null,
     bases: Object.fromEntries((b.complete?.objects ?? []).filter((x) => x.base && x.source).map((x) => [x.source!, x.base!])),
     warnings: b.complete?.warnings ?? 0,

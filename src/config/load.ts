@@ -7,7 +7,7 @@ import { deferUnresolved, isLazyPath, PLACEHOLDERS, type Path, type Unresolved }
 import { exposedSecretFile } from "./local-paths.js";
 import { configSchema, type Config } from "./schema.js";
 
-/** Keys whose value may instead come from a file named by `<key>_file` (SPEC §2). */
+/** Keys whose value may instead come from a file named by `<key>_file` (README, "Config reference"). */
 const FILE_CAPABLE = new Set(["access_key_id", "secret_access_key", "url", "postgres_url"]);
 /** Values registered for redaction wherever strongbox prints. */
 const SECRET_KEYS = new Set(["access_key_id", "secret_access_key"]);

@@ -45,7 +45,7 @@ const filesSource = z
     one_file_system: z.boolean().default(false),
     /** Overrides the global on_unreadable for this source. */
     on_unreadable: onUnreadable.optional(),
-    /** Store only what changed since the last full (SPEC §10); absent: every backup is full. */
+    /** Store only what changed since the last full (README, "Differential backups"); absent: every backup is full. */
     differential: z
       .object({ full_every: z.string().refine((v) => (parseDuration(v) ?? 0) > 0, "full_every must be a duration like 7d or 36h") })
       .strict()
@@ -82,7 +82,7 @@ const count = z.number().int().min(0);
 /** A timeout: 0 would switch it off, and every network call needs one. */
 const timeout = (what: string) => duration(what).refine((v) => (parseDuration(v) ?? 0) > 0, `${what} must be longer than 0`);
 
-/** A notification target (SPEC §9); a schedule job may carry its own list. */
+/** A notification target (README, "Notifications and the audit log"); a schedule job may carry its own list. */
 export const notifyEntry = z.object({ type: z.enum(["healthchecks", "webhook"]), url: urlString("url", ["http:", "https:"]) }).strict();
 
 const isoTime = (what: string) =>

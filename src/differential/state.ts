@@ -3,7 +3,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, r
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { isBackupId } from "../repository/layout.js";
-import { processAlive } from "../stores/leftovers.js";
+import { processAlive } from "../process-alive.js";
 
 /**
  * One file or symlink of the last committed full, as the backup host saw it: enough to tell an
@@ -21,7 +21,7 @@ export interface StateEntry {
   target?: string;
 }
 
-/** The backup host's local state for one repository and files source (SPEC §10). */
+/** The backup host's local state for one repository and files source (README, "Differential backups"). */
 export interface FullState {
   format: typeof STATE_FORMAT;
   repository: string;
@@ -46,7 +46,7 @@ export interface FullState {
 export const STATE_FORMAT = "strongbox-state/2";
 
 /**
- * SPEC §10's default: /var/lib/strongbox as root, else $XDG_STATE_HOME/strongbox or
+ * The default (README, "Config reference"): /var/lib/strongbox as root, else $XDG_STATE_HOME/strongbox or
  * ~/.local/state/strongbox. Under systemd, StateDirectory= (given as $STATE_DIRECTORY) comes first.
  */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -23,7 +23,7 @@ function couldNotRun(err: unknown): boolean {
 }
 
 /**
- * Restores a complete backup into scratch space and proves it (SPEC §6): object integrity and age
+ * Restores a complete backup into scratch space and proves it (README, "Restore drills"): object integrity and age
  * authentication, files against the manifest, row counts, SQL checks, and the newest backup's age.
  * Scratch databases and directories are removed however the drill ends.
  */

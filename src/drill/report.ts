@@ -4,7 +4,7 @@ export interface DrillReport {
   format: "strongbox/1 drill";
   drill_id: string;
   backup_id: string;
-  /** Differential sources (SPEC §10): the base full each was restored from, by source. */
+  /** Differential sources (docs/format.md, "Differential backups"): the base full each was restored from, by source. */
   bases?: Record<string, string>;
   /** The backup is partial (complete.json `partial`): these sources left unreadable paths out, so the drill proves only what was read. */
   partial?: string[];

@@ -4,7 +4,7 @@ import type { Logger } from "../log.js";
 import { send } from "../net/http-send.js";
 import { redact } from "../secrets.js";
 
-/** What a job tells the outside world when it ends (SPEC §9). */
+/** What a job tells the outside world when it ends (README, "Notifications and the audit log"). */
 export interface JobOutcome {
   job: string;
   command: string;
@@ -22,7 +22,7 @@ export interface Notifier {
   finish(outcome: JobOutcome): Promise<void>;
 }
 
-/** SPEC §9: 10 s per request (connect, answer and body alike), 3 attempts; tests pass shorter ones. */
+/** 10 s per request (connect, answer and body alike), 3 attempts; tests pass shorter ones (README, "Notifications and the audit log"). */
 export interface DeliveryOptions {
   timeoutMs: number;
   attempts: number;

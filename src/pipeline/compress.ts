@@ -16,7 +16,7 @@ export function parseCompression(spec: string): Compression {
   return { algorithm: algorithm as Algorithm, ...(level ? { level: Number(level) } : {}) };
 }
 
-/** File-name extension of each algorithm, as the repository layout names objects (SPEC §3). */
+/** File-name extension of each algorithm, as the repository layout names objects (docs/format.md, "Layout"). */
 export const EXTENSION: Record<Algorithm, string> = { zstd: ".zst", gzip: ".gz", none: "" };
 
 export function algorithmFromKey(key: string): Algorithm {

@@ -4,7 +4,7 @@ import { basename, dirname, join } from "node:path";
 import { StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { SOURCE_NAME } from "../repository/complete.js";
-import { processAlive } from "../stores/leftovers.js";
+import { processAlive } from "../process-alive.js";
 import { OLD_PREFIX, PARTIAL_PREFIX, removeMarker, type Staging } from "./restore-target.js";
 
 /**

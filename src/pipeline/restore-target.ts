@@ -4,7 +4,7 @@ import { basename, dirname, join } from "node:path";
 import { mtimeString } from "../archive/walk.js";
 import { StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { processAlive } from "../stores/leftovers.js";
+import { processAlive } from "../process-alive.js";
 
 /**
  * File restores go into a staging directory next to their target, `<to-dir>/.strongbox-partial-

@@ -32,7 +32,7 @@ export interface BackupResult {
   sources: {
     name: string;
     object: string;
-    /** files sources: "diff" when only what changed since `base` was stored (SPEC §10). */
+    /** files sources: "diff" when only what changed since `base` was stored (README, "Differential backups"). */
     kind: "full" | "diff";
     base?: string;
     /** Files read and stored (for a full, every file). */

@@ -11,7 +11,7 @@ export interface CompleteObject {
   source?: string;
   /** For a source's further objects (e.g. "globals"); absent for its main object. */
   part?: string;
-  /** A differential files object (SPEC §10): the id of the full backup it applies on top of. */
+  /** A differential files object (docs/format.md, "Differential backups"): the id of the full backup it applies on top of. */
   base?: string;
   /**
    * The manifest's object only: the size of the manifest's JSON text (decompressed, decrypted), so
@@ -22,7 +22,7 @@ export interface CompleteObject {
 
 export type SourceType = "files" | "postgres";
 
-/** The plaintext commit marker (SPEC §3): nothing secret, enough to check integrity without the key. */
+/** The plaintext commit marker (docs/format.md, "`complete.json`"): nothing secret, enough to check integrity without the key. */
 export interface CompleteRecord {
   format: typeof FORMAT;
   id: string;

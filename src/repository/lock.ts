@@ -3,6 +3,7 @@ import { accessSync, constants, mkdirSync, promises as fsp, readFileSync, realpa
 import { homedir, hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { StrongboxError } from "../errors.js";
+import { processAlive } from "../process-alive.js";
 
 export interface LockInfo {
   pid: number;
@@ -31,15 +32,6 @@ function bootId(): string {
     return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
   } catch {
     return "";
-  }
-}
-
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -19,7 +19,7 @@ export interface FilesManifest {
   entries: EntrySpool<ManifestEntry>;
   warnings: string[];
   /**
-   * Differential (SPEC §10): the full it applies on top of. `entries` is still the whole tree;
+   * Differential (docs/format.md, "Differential backups"): the full it applies on top of. `entries` is still the whole tree;
    * `stored_files`/`stored_bytes` count what the differential object itself holds.
    */
   base?: string;
@@ -47,7 +47,7 @@ export interface PostgresManifest {
 
 export type SourceManifest = FilesManifest | PostgresManifest;
 
-/** The encrypted manifest (SPEC §4): everything restore, verify and drill check against. */
+/** The encrypted manifest (docs/format.md, "The manifest"): everything restore, verify and drill check against. */
 export interface Manifest {
   format: "strongbox/1";
   id: string;

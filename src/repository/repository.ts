@@ -548,7 +548,7 @@ export class Repository {
 }
 
 /**
- * Marks each complete differential whose base cannot serve it (SPEC §10): the base must be listed,
+ * Marks each complete differential whose base cannot serve it (docs/format.md, "Differential backups"): the base must be listed,
  * complete (valid complete.json, every object present at its size: what the listing checks), trusted,
  * and hold a full (not itself a differential) files object of the same source.
  */

@@ -21,7 +21,7 @@ export interface BackupInfo {
   lastActivity?: Date;
   /** Whether its most recent drill passed. */
   drillPassed?: boolean;
-  /** The full backups its differential objects apply on top of (SPEC §10): kept while it is kept. */
+  /** The full backups its differential objects apply on top of (README, "Differential backups"): kept while it is kept. */
   bases?: string[];
   /** Why it must not be counted (store time, signature): kept and flagged, never in a slot. */
   untrusted?: string[];

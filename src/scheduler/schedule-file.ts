@@ -53,7 +53,7 @@ export const DEFAULT_DEADLINES: Record<"backup" | "drill" | "prune" | "verify" |
 export const DEFAULT_RETRY_LOCK = "10m";
 export type ScheduleJob = Schedule["jobs"][number];
 
-/** Loads and validates a schedule file (SPEC §8): every problem at once, each with its path. */
+/** Loads and validates a schedule file (README, "Scheduling and retention"): every problem at once, each with its path. */
 export function loadSchedule(file: string, config?: Config, which?: string): Schedule {
   let raw: unknown;
   try {

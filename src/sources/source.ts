@@ -9,7 +9,7 @@ export interface JobContext {
   signal?: AbortSignal;
   /** Reports bytes read from (backup) or written to (restore) the source, for progress. */
   onBytes?: (n: number) => void;
-  /** Differential files sources (SPEC §10): the backup host's state, and whether `--full` was given. */
+  /** Differential files sources (README, "Differential backups"): the backup host's state, and whether `--full` was given. */
   differential?: {
     owner: StateOwner;
     forceFull: boolean;

@@ -1,7 +1,16 @@
-import type { ExtractedFile } from "../archive/tree-pass.js";
 import { comparePaths } from "../archive/path-order.js";
 import type { ManifestEntry } from "../archive/tar-pack.js";
+import type { TarEntry } from "../archive/tar-header.js";
 import { quoteName } from "../terminal-safe.js";
+
+/** What one entry of the tree turned out to be, as read: a file's size and hash, a symlink's target. */
+export interface ExtractedFile {
+  path: string;
+  type: TarEntry["type"];
+  size: number;
+  sha256?: string;
+  target?: string;
+}
 
 /** What differs; each list holds the first LIMIT paths, `counts` how many there are. */
 export interface TreeDiff {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { processAlive } from "../process-alive.js";
 
 export interface LeftoverCount {
   count: number;
@@ -12,16 +13,6 @@ export interface LeftoverCount {
 export const FOREIGN_LEFTOVER_AGE_MS = 24 * 3600_000;
 
 const hostTag = () => createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
-
-/** Whether a process of that PID runs on this host (EPERM: it runs, as another user). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** `<prefix><host>-<pid>-<random>`: whoever finds it later can tell whether its writer still runs. */
 export function tempName(prefix: string): string {

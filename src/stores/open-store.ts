@@ -18,7 +18,7 @@ function verifyCredentials(cfg: Config, role: Role): { accessKeyId: string; secr
   return { accessKeyId: creds.access_key_id, secretAccessKey: creds.secret_access_key };
 }
 
-/** Opens the configured repository with the credentials of one role (SPEC §5). The S3 client loads only for s3://. */
+/** Opens the configured repository with the credentials of one role (README, "S3 setup and least privilege"). The S3 client loads only for s3://. */
 export async function openStore(cfg: Config, role: Role, extra: Partial<S3StoreOptions> = {}): Promise<Store> {
   const url = cfg.repository.url;
   if (url.startsWith("file://")) return new LocalDirStore(decodeURIComponent(new URL(url).pathname).replace(/\/+$/, ""));

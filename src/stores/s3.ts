@@ -305,7 +305,7 @@ export class S3Store implements Store {
       body.destroy();
       await Promise.allSettled(parts);
       if (uploadId) {
-        // Never leave a completable upload behind: abort it (the writer may do this, SPEC §5).
+        // Never leave a completable upload behind: abort it (the writer may do this, README, "S3 setup and least privilege").
         await this.client
           .send(new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: this.k(key), UploadId: uploadId }))
           .catch(() => undefined);

@@ -5,7 +5,7 @@ import { parsePgUrl } from "./url.js";
 
 export { parsePgUrl };
 
-/** What a libpq tool needs to connect, as environment variables: never argv (SPEC §2). */
+/** What a libpq tool needs to connect, as environment variables: never argv (README, "Troubleshooting"). */
 export function libpqEnv(url: string): Record<string, string> {
   const u = parsePgUrl(url);
   const env: Record<string, string> = { PGCONNECT_TIMEOUT: "10", PGAPPNAME: "strongbox" };
