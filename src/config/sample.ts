@@ -1,65 +1,134 @@
-/** The commented sample config that `strongbox init` writes; it validates as written. */
-export function sampleConfig(o: { recipient: string; identityFile: string; repository: string; files: { name: string; path: string }[]; signing?: { keyFile: string; publicKey: string } }): string {
-  const sources = o.files.map((f) => `  - name: ${f.name}\n    type: files\n    path: ${f.path}\n    exclude: ["**/*.tmp"]`).join("\n");
-  return `# strongbox configuration (format: see README.md, "Config reference").
-# Values may use \${ENV_VAR}; any secret may instead be read from a file with <key>_file.
-version: 1
+// The commented sample config that `strongbox init` writes, generated from the schema: every key
+// gets its description (fields.ts) as a comment above it, and the optional settings are written
+// commented out ("# " before each line). Removing that "# " from every commented-out block still
+// gives a config that `strongbox config check` accepts (test/e2e/init-sample.test.ts).
+import { stringify } from "yaml";
+import { describeField } from "./fields.js";
 
-repository:
-  # A local directory (or a mounted share)...
-  url: ${o.repository}
-  # ...or S3-compatible storage with least-privilege credentials per role:
-  # url: s3://my-bucket/spx-prod
-  # s3:
-  #   endpoint: https://s3.eu-central-1.amazonaws.com
-  #   region: eu-central-1
-  #   force_path_style: false
-  #   credentials:
-  #     writer: { access_key_id: \${BACKUP_WRITER_KEY_ID}, secret_access_key_file: /run/secrets/writer }
-  #     reader: { access_key_id: \${BACKUP_READER_KEY_ID}, secret_access_key_file: /run/secrets/reader }
-  #     pruner: { access_key_id: \${BACKUP_PRUNER_KEY_ID}, secret_access_key_file: /run/secrets/pruner }
-  #   object_lock_days: 0
-  #   timeouts: { connect: 10s, idle: 60s, request: 15m }    # idle: no byte moving that long fails the request
-  #   retry: { attempts: 9, base_delay: 0.5s, max_delay: 20s }  # backoff with jitter, ~1 min before giving up
-  #   verify_after_write: false   # true: check each upload is stored (needs reader credentials or writer s3:GetObject)
+/** A value written commented out: an optional setting, shown with a working example value. */
+class Off {
+  constructor(readonly value: unknown) {}
+}
+const off = (value: unknown) => new Off(value);
 
-encryption:
-  # Public keys only: the backup host never needs the private identity.
-  # age1… (X25519) and/or age1pq1… (hybrid post-quantum, strongbox keygen --pq; needs age >= 1.3 by hand).
-  recipients: [${o.recipient}]
-  # Needed only where restore, verify and drill run. Keep it off the backup host in production.
-  identity_file: ${o.identityFile}
-  # identity_passphrase_file: /run/secrets/identity-passphrase   # when identity_file is passphrase-protected
-  #                                     # (or set STRONGBOX_IDENTITY_PASSPHRASE)
+type Mapping = Record<string, unknown>;
+const WIDTH = 100;
 
-${o.signing ? signingSection(o.signing) : ""}compression: zstd        # zstd (default) | gzip | none, optional level: "zstd:3"
-
-sources:
-${sources}
-  # - name: db
-  #   type: postgres
-  #   url: \${DATABASE_URL}
-
-# on_unreadable: fail     # default: a path that cannot be read fails its source (exit 1);
-#                         # partial: commit what can be read, marked partial (exit 4)
-# retention: { keep_last: 3, keep_daily: 7, keep_weekly: 4, keep_monthly: 12 }
-# audit_log: /var/log/strongbox/audit.jsonl
-`;
+/** One scalar or list of scalars as YAML; timestamps quoted (the schema wants them as strings). */
+function scalar(v: unknown): string {
+  if (typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v)) return JSON.stringify(v);
+  const flow = Array.isArray(v);
+  const text = stringify(v, { flow, lineWidth: 0 }).trimEnd();
+  return flow ? text.replace(/^\[ (.*) \]$/, "[$1]") : text;
 }
 
-/** Signed backups (README, "Signed backups"): init writes a key and trusts it. */
-function signingSection(s: { keyFile: string; publicKey: string }): string {
-  return `signing:
-  # The backup host signs each backup's complete.json with this key (a drill host signs its reports).
-  # strongbox keygen --signing -o FILE makes one; hosts that only read need no key_file.
-  key_file: ${s.keyFile}
-  # Only backups signed by one of these keys count; anything else is UNTRUSTED (never latest, never
-  # counted by retention). Rotate: add the new key, then give the old one valid_before.
-  trusted:
-    - key: "${s.publicKey}"
-      # valid_after: "2026-01-01T00:00:00Z"
-      # valid_before: "2027-01-01T00:00:00Z"
-  # allow_unsigned_before: "2026-12-01T00:00:00Z"   # migration: trust unsigned backups the store dated before this
+/** The description as comment lines of at most WIDTH columns. */
+function comment(indent: string, text: string): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && indent.length + 2 + line.length + 1 + word.length > WIDTH) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line].map((l) => `${indent}# ${l}`);
+}
 
+/** Comments out lines written at `indent`: "# " after the block's own indentation. */
+const disable = (lines: string[], indent: string) => lines.map((l) => `${indent}# ${l.slice(indent.length)}`);
+
+const isMapping = (v: unknown): v is Mapping => Boolean(v) && typeof v === "object" && !Array.isArray(v) && !(v instanceof Off);
+const unwrap = (v: unknown) => (v instanceof Off ? v.value : v);
+
+/** A mapping under config path `at` (e.g. `sources[]`), each key preceded by its description. */
+function mapping(value: Mapping, at: string, indent: string, enableAll: boolean): string[] {
+  const out: string[] = [];
+  const variant = typeof value.type === "string" ? value.type : undefined;
+  for (const [key, raw] of Object.entries(value)) {
+    const path = at ? `${at}.${key}` : key;
+    const v = unwrap(raw);
+    let lines = comment(indent, describeField(path, variant));
+    if (isMapping(v)) lines.push(`${indent}${key}:`, ...mapping(v, path, `${indent}  `, enableAll));
+    else if (Array.isArray(v) && v.some((x) => isMapping(unwrap(x)))) lines.push(`${indent}${key}:`, ...list(v, `${path}[]`, `${indent}  `, enableAll));
+    else lines.push(`${indent}${key}: ${scalar(v)}`);
+    if (raw instanceof Off && !enableAll) lines = disable(lines, indent);
+    out.push(...lines);
+  }
+  return out;
+}
+
+/** A list of mappings: the first key's description goes above the "- ". */
+function list(items: unknown[], at: string, indent: string, enableAll: boolean): string[] {
+  return items.flatMap((raw) => {
+    const lines = mapping(unwrap(raw) as Mapping, at, `${indent}  `, enableAll);
+    const first = lines.findIndex((l) => !l.trimStart().startsWith("#"));
+    const item = [...lines.slice(0, first).map((l) => l.slice(2)), `${indent}- ${lines[first].trimStart()}`, ...lines.slice(first + 1)];
+    return raw instanceof Off && !enableAll ? disable(item, indent) : item;
+  });
+}
+
+export interface SampleInput {
+  recipient: string;
+  identityFile: string;
+  repository: string;
+  files: { name: string; path: string }[];
+  signing?: { keyFile: string; publicKey: string };
+}
+
+/** The settings of the sample: init's own values, and a working example for each optional one. */
+function sampleValues(o: SampleInput): Mapping {
+  const role = (name: string) => ({ access_key_id: `\${BACKUP_${name}_KEY_ID}`, secret_access_key: `\${BACKUP_${name}_SECRET}` });
+  return {
+    version: 1,
+    repository: {
+      url: o.repository,
+      s3: off({
+        endpoint: "https://s3.eu-central-1.amazonaws.com",
+        region: "eu-central-1",
+        force_path_style: false,
+        credentials: { writer: role("WRITER"), reader: role("READER"), pruner: role("PRUNER") },
+        object_lock_days: 0,
+        part_size_mb: 128,
+        timeouts: { connect: "10s", idle: "60s", request: "15m" },
+        retry: { attempts: 9, base_delay: "0.5s", max_delay: "20s" },
+        verify_after_write: false,
+      }),
+    },
+    encryption: { recipients: [o.recipient], identity_file: o.identityFile, identity_passphrase_file: off("/run/secrets/identity-passphrase") },
+    ...(o.signing && {
+      signing: {
+        key_file: o.signing.keyFile,
+        trusted: [{ key: o.signing.publicKey, valid_after: off("2026-01-01T00:00:00Z"), valid_before: off("2027-01-01T00:00:00Z") }],
+        allow_unsigned_before: off("2026-12-01T00:00:00Z"),
+      },
+    }),
+    compression: "zstd",
+    sources: [
+      ...o.files.map((f) => ({ name: f.name, type: "files", path: f.path, exclude: ["**/*.tmp"], one_file_system: off(false), on_unreadable: off("fail") })),
+      off({ name: "db", type: "postgres", url: "${DATABASE_URL}", globals: false }),
+    ],
+    on_unreadable: off("fail"),
+    retention: off({ keep_last: 3, keep_daily: 7, keep_weekly: 4, keep_monthly: 12, timezone: "UTC" }),
+    drill: off({ postgres_url: "${DRILL_ADMIN_URL}", max_backup_age: "26h" }),
+    notify: off([{ type: "healthchecks", url: "${HEALTHCHECKS_URL}" }]),
+    audit_log: off("/var/log/strongbox/audit.jsonl"),
+    state_dir: off("/var/lib/strongbox"),
+    daemon: off({ listen: "127.0.0.1:9465" }),
+  };
+}
+
+const HEADER = `# strongbox configuration, written by \`strongbox init\`. Every key: README.md, "Config reference".
+# Values may use \${ENV_VAR}; a secret may instead be read from a file with <key>_file.
+# Optional settings are commented out ("# "): remove the "# " of a block to use it.
 `;
+
+/**
+ * The commented sample config that `strongbox init` writes; it validates as written. With
+ * `enableAll`, the same text with every commented-out setting switched on (for the tests).
+ */
+export function sampleConfig(o: SampleInput, opts: { enableAll?: boolean } = {}): string {
+  const values = sampleValues(o);
+  const blocks = Object.keys(values).map((key) => mapping({ [key]: values[key] }, "", "", Boolean(opts.enableAll)).join("\n"));
+  return `${HEADER}\n${blocks.join("\n\n")}\n`;
 }
