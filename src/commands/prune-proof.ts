@@ -26,3 +26,29 @@ export async function proveIntact(repo: Repository, rec: CompleteRecord, drillPa
     return { proven: false, why: `no passed drill, and its objects could not be hashed (${describeError(err)})` };
   }
 }
+
+/**
+ * proveIntact for a backup and, when the proof is a hash check, every base it names: a differential's
+ * own objects are only its layer, and it restores only through an intact base. A passed drill restored
+ * through the base, so it proves both.
+ */
+export async function proveWithBases(
+  repo: Repository,
+  recOf: (id: string) => CompleteRecord | undefined,
+  id: string,
+  drillPassed: boolean,
+  signal?: AbortSignal,
+): Promise<ProofVerdict> {
+  const rec = recOf(id);
+  if (!rec) return { proven: false, why: "its complete.json could not be read" };
+  const own = await proveIntact(repo, rec, drillPassed, signal);
+  if (!own.proven || drillPassed) return own;
+  const bases = [...new Set(rec.objects.flatMap((o) => (o.base ? [o.base] : [])))];
+  for (const baseId of bases) {
+    const base = recOf(baseId);
+    if (!base) return { proven: false, why: `its base ${baseId} is not in the repository` };
+    const v = await proveIntact(repo, base, false, signal);
+    if (!v.proven) return { proven: false, why: `its base ${baseId}: ${v.why}` };
+  }
+  return bases.length ? { proven: true, how: `${own.how}, and so does every object of its base` } : own;
+}

@@ -10,7 +10,7 @@ import type { ObjectInfo, Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
 import { runJob, type JobResult } from "./job.js";
 import { sweepLeftovers } from "./leftovers.js";
-import { proveIntact } from "./prune-proof.js";
+import { proveWithBases } from "./prune-proof.js";
 import { keepUnprovenPredecessors } from "../retention/unproven-guard.js";
 import { pruneJournal, type PruneJournal } from "../retention/prune-journal.js";
 import { stateOwner } from "../differential/owner.js";
@@ -82,7 +82,7 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
     const decisions = applyRetention(infos, config.retention!, { now, timezone: config.retention!.timezone });
     // Sizes alone cannot show a same-size bit flip: a source's last older backup goes only once a newer one is proven intact.
     const recOf = new Map(listing.map((b) => [b.id, b.complete]));
-    const unproven = await keepUnprovenPredecessors(infos, decisions, (b) => proveIntact(repo, recOf.get(b.id)!, Boolean(b.drillPassed), o.signal));
+    const unproven = await keepUnprovenPredecessors(infos, decisions, (b) => proveWithBases(repo, (id) => recOf.get(id) ?? undefined, b.id, Boolean(b.drillPassed), o.signal));
     for (const u of unproven) ctx.log.warn(`${u.kept}: kept, the newer backup(s) of ${u.source} are not proven intact (${u.why})`);
     const unprovenLines = unproven.map((u) => `kept ${u.kept} (${u.source}): newer backup(s) not proven intact (${u.why}); a passed drill of ${u.newest} lets prune delete it`);
     const drops = decisions.filter((d) => !d.keep);

@@ -8,16 +8,18 @@ import { describe, expect, inject, it } from "vitest";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { startS3FaultProxy } from "../helpers/s3-fault-proxy.js";
 import { s3Client } from "../helpers/s3-fixture.js";
+import { secondApart } from "../helpers/backup-clock.js";
 
 const s3 = inject("s3");
 
-async function backup(repo: TestRepo): Promise<string> {
-  const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
-  expect(r.code).toBe(0);
-  // distinct ids by second, and a strict order for retention
-  const id = JSON.parse(r.stdout).id as string;
-  await new Promise((res) => setTimeout(res, 1100));
-  return id;
+/** Distinct ids by second, and a strict order for retention, without sleeping (test/helpers/backup-clock.ts). */
+const nextSecond = secondApart();
+
+async function backup(repo: TestRepo, args: string[] = [], log?: RegExp): Promise<string> {
+  const r = await runCli(["-c", repo.configFile, "--json", "backup", "now", ...args], { env: nextSecond() });
+  expect(r.code, r.stderr).toBe(0);
+  if (log) expect(r.stderr).toMatch(log);
+  return JSON.parse(r.stdout).id as string;
 }
 
 function flip(bytes: Buffer): Buffer {
@@ -48,6 +50,28 @@ describe("prune keeps the last predecessor of a backup it cannot prove intact (f
     expect(res.plan.find((r: { id: string }) => r.id === old)).toMatchObject({ action: "keep", reasons: [expect.stringMatching(/not proven intact/)] });
     const text = await runCli(["-c", repo.configFile, "prune", "--dry-run"]);
     expect(text.stdout).toContain(`kept ${old} (files): newer backup(s) not proven intact`);
+  });
+
+  it("a differential's own objects are intact but its base has a same-size bit flip: the older full is kept", async () => {
+    const data = tempDir("unproven-diff");
+    writeFileSync(join(data, "a.txt"), "x".repeat(20_000));
+    const repo = makeRepo({ sources: [{ name: "files", type: "files", path: data, differential: { full_every: "7d" } }] });
+    repo.config.state_dir = join(repo.dir, "state");
+    repo.config.lock_dir = repo.dir;
+    repo.config.retention = { keep_last: 1 };
+    repo.write();
+    const old = await backup(repo, ["--full"]);
+    const base = await backup(repo, ["--full"]);
+    writeFileSync(join(data, "b.txt"), "y".repeat(1000));
+    const diff = await backup(repo, [], new RegExp(`files: differential on base ${base}`));
+    const obj = join(repo.dir, "repository/backups", base, "files.tar.zst.age");
+    writeFileSync(obj, flip(readFileSync(obj)));
+
+    const p = await runCli(["-c", repo.configFile, "--json", "prune"]);
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+    const res = JSON.parse(p.stdout);
+    expect(res.deleted).toEqual([]);
+    expect(res.unproven).toEqual([{ source: "files", kept: old, newest: diff, why: expect.stringMatching(new RegExp(`${diff}: its base ${base}: it fails the hash check: .*SHA-256 mismatch`)) }] satisfies Unproven[]);
   });
 });
 
