@@ -127,7 +127,10 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
       }
     }
     // A backup whose delete failed part-way stays recorded, so the next prune finishes it.
-    await (failed.length ? journal.begin(failed.map((f) => f.id)) : journal.end()).catch(() => undefined);
+    // So does a locked one: if its delete was refused after complete.json went, the next prune finishes it;
+    // one that is still complete is left alone by the next prune (only ids without complete.json are finished).
+    const unfinished = [...failed.map((f) => f.id), ...locked];
+    await (unfinished.length ? journal.begin(unfinished) : journal.end()).catch(() => undefined);
     const aborted = store.abortStaleUploads ? await store.abortStaleUploads(new Date(now.getTime() - INCOMPLETE_GRACE_MS)) : [];
     const result = { dry_run: false, plan: rows, deleted, finished_deleting: finished.ids, locked, failed, aborted_uploads: aborted, freed_bytes: freed, leftovers_removed: swept, untrusted, unproven };
     ctx.print(result, () =>
@@ -156,8 +159,15 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
  */
 async function finishStarted(ctx: CommandContext, store: Store, journal: PruneJournal, listed: BackupListing[]): Promise<{ ids: string[]; freed: number }> {
   const pending = new Set(await journal.pending());
+  const since = await journal.startedAt();
   const out = { ids: [] as string[], freed: 0 };
   for (const b of listed.filter((x) => pending.has(x.id) && !x.objects.some((k) => k.key === keys.complete(x.id)))) {
+    // An object stored after the killed prune recorded it (the store's clock against this host's) is
+    // someone else's upload, e.g. a copy re-sending the backup: left to the incomplete-backup grace.
+    if (!since || b.objects.some((k) => !k.lastModified || k.lastModified > since)) {
+      ctx.log.warn(`${b.id}: a killed prune had started to delete it, but it has objects stored since: left to the grace for incomplete backups`);
+      continue;
+    }
     try {
       out.freed += await deleteBackup(store, b.id, b.objects);
       out.ids.push(b.id);

@@ -14,6 +14,8 @@ import { isBackupId } from "../repository/layout.js";
 export interface PruneJournal {
   /** Ids a killed prune had started to delete (empty when the last prune ended). */
   pending(): Promise<string[]>;
+  /** When they were recorded: an object stored later is not the killed prune's to finish. */
+  startedAt(): Promise<Date | undefined>;
   /** Records the ids about to be deleted (durably: written, fsynced, renamed). */
   begin(ids: string[]): Promise<void>;
   /** The run ended: nothing is pending. */
@@ -27,23 +29,31 @@ const MAX_BYTES = 4 * 1024 * 1024;
 /** The journal of one repository (named by its identity: URL and endpoint) under `stateDir`. */
 export function pruneJournal(stateDir: string, repository: string): PruneJournal {
   const file = join(stateDir, "prune", `${createHash("sha256").update(repository).digest("hex").slice(0, 16)}.json`);
+  /** The journal if it is ours (format, repository), else undefined. */
+  async function read(): Promise<{ ids?: unknown; started_at?: unknown } | undefined> {
+    let raw: string;
+    try {
+      const st = await fsp.stat(file);
+      if (!st.isFile() || st.size > MAX_BYTES) return undefined;
+      raw = await fsp.readFile(file, "utf8");
+    } catch {
+      return undefined;
+    }
+    try {
+      const j = JSON.parse(raw);
+      return j?.format === FORMAT && j.repository === repository ? j : undefined;
+    } catch {
+      return undefined;
+    }
+  }
   return {
     async pending() {
-      let raw: string;
-      try {
-        const st = await fsp.stat(file);
-        if (!st.isFile() || st.size > MAX_BYTES) return [];
-        raw = await fsp.readFile(file, "utf8");
-      } catch {
-        return [];
-      }
-      try {
-        const j = JSON.parse(raw);
-        if (j?.format !== FORMAT || j.repository !== repository || !Array.isArray(j.ids)) return [];
-        return j.ids.filter((x: unknown): x is string => typeof x === "string" && isBackupId(x));
-      } catch {
-        return [];
-      }
+      const j = await read();
+      return Array.isArray(j?.ids) ? j.ids.filter((x: unknown): x is string => typeof x === "string" && isBackupId(x)) : [];
+    },
+    async startedAt() {
+      const t = Date.parse(String((await read())?.started_at));
+      return Number.isFinite(t) ? new Date(t) : undefined;
     },
     async begin(ids) {
       await fsp.mkdir(dirname(file), { recursive: true, mode: 0o700 });

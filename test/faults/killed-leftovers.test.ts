@@ -1,6 +1,6 @@
 // Issue 22 item 21 (a, b): what a kill -9 leaves behind, the next run of the same command cleans.
 // Each kill happens at a point the test waits for (a temp file exists; a DELETE is in flight), not after a guessed time.
-import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { randomBytes } from "node:crypto";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -8,6 +8,7 @@ import { describe, expect, inject, it } from "vitest";
 import { makeRepo, runAndKillWhen, runCli, tempDir } from "../helpers/cli.js";
 import { startS3FaultProxy } from "../helpers/s3-fault-proxy.js";
 import { s3Client } from "../helpers/s3-fixture.js";
+import { secondApart } from "../helpers/backup-clock.js";
 
 const s3 = inject("s3");
 
@@ -42,7 +43,12 @@ describe("a killed copy", () => {
 });
 
 describe.skipIf(!s3)("a killed prune", () => {
-  it("leaves a half-deleted backup; the next prune finishes deleting it (not kept 24 h as incomplete)", async () => {
+  const nextSecond = secondApart();
+  it.each([
+    { reupload: false, what: "leaves a half-deleted backup; the next prune finishes deleting it (not kept 24 h as incomplete)" },
+    { reupload: true, what: "leaves a half-deleted backup that is then uploaded to again (a copy re-sending it): the next prune leaves it to the grace" },
+  ])("$what", async ({ reupload }) => {
+    nextSecond.reset();
     const data = tempDir("killprune");
     writeFileSync(join(data, "a.txt"), "z".repeat(10_000));
     const prefix = `killprune-${randomBytes(3).toString("hex")}`;
@@ -51,9 +57,8 @@ describe.skipIf(!s3)("a killed prune", () => {
     repo.config.state_dir = tempDir("killprune-state");
     repo.write();
     const backup = async () => {
-      const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+      const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: nextSecond() }); // distinct ids by second
       expect(r.code).toBe(0);
-      await new Promise((res) => setTimeout(res, 1100)); // distinct ids by second
       return JSON.parse(r.stdout).id as string;
     };
     const old = await backup();
@@ -75,6 +80,18 @@ describe.skipIf(!s3)("a killed prune", () => {
     expect(half).toContain("files.tar.zst.age");
 
     proxy.rules([]);
+    if (reupload) {
+      // Stored after the killed prune recorded the id: not the killed prune's to finish.
+      await admin.send(new PutObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/${old}/files.tar.zst.age`, Body: Buffer.alloc(64), ACL: "bucket-owner-full-control" }));
+      const p = await runCli(["-c", pruner, "--json", "prune"]);
+      expect(p.code, p.stderr).toBe(0);
+      expect(JSON.parse(p.stdout).finished_deleting).toEqual([]);
+      expect(p.stderr).toMatch(new RegExp(`${old}: a killed prune had started to delete it, but it has objects stored since`));
+      expect(await keysOf(old)).toContain("files.tar.zst.age");
+      admin.destroy();
+      await proxy.close();
+      return;
+    }
     const p = await runCli(["-c", pruner, "--json", "prune"]);
     expect(p.code).toBe(0);
     expect(await keysOf(old)).toEqual([]);
