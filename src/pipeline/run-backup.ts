@@ -12,7 +12,7 @@ import { describeError, StrongboxError, wrapError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Progress } from "../progress.js";
 import type { CompleteObject, CompleteRecord } from "../repository/complete.js";
-import { backupClock } from "../repository/backup-clock.js";
+import { backupClock, TEST_CLOCK_OFFSET_VAR } from "../repository/backup-clock.js";
 import { FORMAT, keys, newBackupId } from "../repository/layout.js";
 import type { Manifest } from "../repository/manifest.js";
 import { manifestJson } from "../repository/manifest-write.js";
@@ -79,6 +79,8 @@ export async function runBackup(o: {
 }): Promise<BackupResult> {
   const now = o.now ?? (() => backupClock());
   const started = now();
+  // Test-only: said loudly, so that a leaked setting on a host is seen (a shifted claim can look untrusted).
+  if (!o.now && process.env[TEST_CLOCK_OFFSET_VAR]) o.log.warn(`${TEST_CLOCK_OFFSET_VAR} is set: this backup's times are shifted by ${process.env[TEST_CLOCK_OFFSET_VAR]} ms (a test-only setting; unset it on a host)`);
   const id = newBackupId(started);
   const recipients = o.config.encryption.recipients.map((r) => parseRecipient(r)!);
   // Read before anything is stored: a backup that could not be signed would be untrusted everywhere.
