@@ -1,6 +1,6 @@
 import type { Config, Role } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
-import { requireResolved } from "../config/deferred.js";
+import { requireResolved, unresolvedUnder } from "../config/deferred.js";
 import { StrongboxError } from "../errors.js";
 import { LocalDirStore } from "./local-dir.js";
 import type { S3StoreOptions } from "./s3.js";
@@ -9,12 +9,14 @@ import type { Store } from "./store.js";
 const ms = (d: string) => parseDuration(d)!;
 
 /**
- * verify_after_write HEADs each upload: with the reader's credentials when this host has them,
- * otherwise with the writer's own (the operator then grants the writer s3:GetObject on the prefix).
+ * verify_after_write HEADs each upload: with the reader's credentials when this host has them (configured,
+ * and their variables and files resolved here), otherwise with the writer's own (the operator then grants
+ * the writer s3:GetObject on the prefix).
  */
 function verifyCredentials(cfg: Config, role: Role): { accessKeyId: string; secretAccessKey: string } {
   const c = cfg.repository.s3!.credentials;
-  const creds = c.reader ?? c[role]!;
+  const readerHere = c.reader !== undefined && unresolvedUnder(cfg, [["repository", "s3", "credentials", "reader"]]).length === 0;
+  const creds = readerHere ? c.reader! : c[role]!;
   return { accessKeyId: creds.access_key_id, secretAccessKey: creds.secret_access_key };
 }
 

@@ -102,6 +102,15 @@ sources:
     ]);
   });
 
+  it("verify_after_write on a backup host without the reader's secret: the writer's own credentials check the uploads", async () => {
+    const dir = tempDir("lazy-vaw");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "writer"), "writer-secret\n", { mode: 0o600 });
+    const text = yaml(dir).replace("\${CREDENTIALS_DIRECTORY}/writer", `${dir}/writer`).replace(`${dir}/reader`, `${dir}/no-reader-here`).replace("    credentials:", "    verify_after_write: true\n    credentials:");
+    const cfg = parseConfig(text, { BACKUP_WRITER_KEY_ID: "writer-key" }, "/etc/strongbox/strongbox.yaml");
+    await expect(openStore(cfg, "writer")).resolves.toBeDefined();
+  });
+
   it("an unset variable outside roles, sources and drill still fails the load", () => {
     expect(() => parseConfig(yaml("/nonexistent").replace("http://127.0.0.1:9", "${S3_ENDPOINT}"), {})).toThrow(/repository\.s3\.endpoint: environment variable S3_ENDPOINT is not set/);
   });
