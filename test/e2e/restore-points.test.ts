@@ -5,6 +5,7 @@
 import { appendFileSync, mkdirSync, rmSync, truncateSync, writeFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
+import { secondApart } from "../helpers/backup-clock.js";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { snapshotTree } from "../helpers/tree.js";
@@ -18,8 +19,8 @@ function tree(root: string, files: Record<string, string>): void {
   }
 }
 
-async function backup(repo: TestRepo, args: string[] = [], cfg = repo.configFile): Promise<{ id: string; started_at: string; kinds: Record<string, string> }> {
-  const r = await runCli(["-c", cfg, "--json", "backup", "now", ...args]);
+async function backup(repo: TestRepo, args: string[] = [], cfg = repo.configFile, env?: NodeJS.ProcessEnv): Promise<{ id: string; started_at: string; kinds: Record<string, string> }> {
+  const r = await runCli(["-c", cfg, "--json", "backup", "now", ...args], env ? { env } : {});
   expect(r.stderr).not.toMatch(/"level":"error"/);
   expect(r.code).toBe(0);
   const out = JSON.parse(r.stdout);
@@ -148,10 +149,12 @@ describe("restore points per source (file://)", () => {
     const data = tempDir("rp-dmg");
     tree(data, { "f.txt": "one\n" });
     const repo = makeRepo({ sources: [{ name: "docs", type: "files", path: data }] });
-    const older = await backup(repo);
+    // Distinct seconds (ids have one-second resolution), so that "latest" is the damaged one without sleeping.
+    const nextSecond = secondApart();
+    const older = await backup(repo, [], repo.configFile, nextSecond());
     const atOlder = snapshotTree(data);
     tree(data, { "f.txt": "two\n" });
-    const newest = await backup(repo);
+    const newest = await backup(repo, [], repo.configFile, nextSecond());
     const object = join(repo.dir, "repository/backups", newest.id, "docs.tar.zst.age");
     truncateSync(object, statSync(object).size - 1);
 
