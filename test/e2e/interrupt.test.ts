@@ -6,18 +6,10 @@ import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { s3Client } from "../helpers/s3-fixture.js";
+import { until } from "../helpers/until.js";
 
 const s3 = inject("s3");
 
-async function until<T>(f: () => Promise<T | undefined | false> | T | undefined | false, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await Promise.resolve().then(f).catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Starts the CLI (detached: in a process group of its own, to be signalled as a group). */
 function start(args: string[], env: NodeJS.ProcessEnv, o: { detached?: boolean } = {}) {
