@@ -40,7 +40,7 @@ export async function sweepPartials(parent: string, log: Logger): Promise<void> 
         continue;
       }
     }
-    log.warn(`removing ${path}: left by a restore that was killed before it finished (never part of a restored tree)`);
+    log.warn(prefix === OLD_PREFIX ? `removing ${path}: a tree set aside by a restore with --force that was killed after the new tree was in place` : `removing ${path}: left by a restore that was killed before it finished (never part of a restored tree)`);
     await fsp.rm(path, { recursive: true, force: true });
   }
 }

@@ -110,6 +110,27 @@ describe("file restore staging", () => {
     expect(snapshotTree(join(to, "assets"))).toEqual(before);
   });
 
+  it("a --force restore killed while it removed the old tree (the new one in place): the next restore removes the rest and keeps the new tree", async () => {
+    const data = tempDir("rsx-data");
+    writeFileSync(join(data, "a.txt"), "the tree");
+    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
+    expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
+    const to = tempDir("rsx-to");
+    expect((await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to])).code).toBe(0);
+    const restored = snapshotTree(join(to, "assets"));
+    // the state a kill -9 during the removal leaves: the new tree in place, half of the old one aside
+    const dead = spawnSync("true").pid;
+    const aside = join(to, `.strongbox-replaced-assets-${dead}-0123abcd`);
+    mkdirSync(join(aside, "half"), { recursive: true });
+    writeFileSync(join(aside, "half", "b.txt"), "old tree, half removed");
+
+    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to, "--force"]);
+    expect(r.stderr).toMatch(/removing .*\.strongbox-replaced-assets-\d+-0123abcd: a tree set aside by a restore with --force that was killed after the new tree was in place/);
+    expect(r.code).toBe(0);
+    expect(readdirSync(to)).toEqual(["assets"]);
+    expect(snapshotTree(join(to, "assets"))).toEqual(restored);
+  });
+
   it("--force with a target that is a file: refused before anything is written, no source replaced", async () => {
     const a = tempDir("rsf-a");
     const b = tempDir("rsf-b");
