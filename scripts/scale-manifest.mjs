@@ -43,7 +43,7 @@ try {
   let bytes = 0;
   for (const e of tree()) {
     entries.push(e);
-    if (e.type === "file") (files++, (bytes += e.size));
+    if (e.type === "file") { files++; bytes += e.size; }
   }
   const objectKey = keys.object(id, "tree.tar.zst.age");
   const manifest = { format: FORMAT, id, created_at: new Date().toISOString(), host: hostname(), sources: { tree: { type: "files", path: "/srv/tree", object: objectKey, files, bytes, entries, warnings: [] } } };

@@ -19,6 +19,7 @@ const retryLock = () =>
     return v;
   });
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander passes each command its own argument types
 type Action = (ctx: CommandContext, ...args: any[]) => Promise<unknown>;
 
 export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]) => Promise<void>): Command {

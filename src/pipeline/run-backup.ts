@@ -267,6 +267,7 @@ async function backupSource(
   const { id, compression } = o;
   const source = openSource(cfg);
   const t0 = Date.now();
+  // eslint-disable-next-line prefer-const -- onBytes may run before it is set
   let progress: Progress | undefined;
   const artifact = await source.backup({ log: o.log, signal: o.signal, onBytes: (n) => progress?.add(n), differential: o.differential });
   progress = new Progress(o.log, source.name, artifact.estimatedBytes);

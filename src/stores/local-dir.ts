@@ -1,4 +1,4 @@
-import { constants, createReadStream, promises as fsp } from "node:fs";
+import { constants, promises as fsp } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { NotFoundError, StrongboxError, wrapError } from "../errors.js";

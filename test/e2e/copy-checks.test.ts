@@ -106,7 +106,7 @@ describe("copy checks what the destination already holds", () => {
     planted[100] ^= 1; // same size, other bytes
     writeFileSync(join(destDir, data), planted);
     const c = await runCli(["-c", repo.configFile, "copy", id, "--to", `file://${destDir}`]);
-    expect(c.stdout).not.toMatch(/  copied/);
+    expect(c.stdout).not.toMatch(/ {2}copied/);
     expect(c.stdout).toContain(`${id}  NOT COPIED: the destination already holds ${data}, and it is not this backup's object (SHA-256 mismatch)`);
     expect(c.code).toBe(3);
     expect(existsSync(join(destDir, keys.complete(id)))).toBe(false);

@@ -106,7 +106,7 @@ sources:
     const dir = tempDir("lazy-vaw");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "writer"), "writer-secret\n", { mode: 0o600 });
-    const text = yaml(dir).replace("\${CREDENTIALS_DIRECTORY}/writer", `${dir}/writer`).replace(`${dir}/reader`, `${dir}/no-reader-here`).replace("    credentials:", "    verify_after_write: true\n    credentials:");
+    const text = yaml(dir).replace("${CREDENTIALS_DIRECTORY}/writer", `${dir}/writer`).replace(`${dir}/reader`, `${dir}/no-reader-here`).replace("    credentials:", "    verify_after_write: true\n    credentials:");
     const cfg = parseConfig(text, { BACKUP_WRITER_KEY_ID: "writer-key" }, "/etc/strongbox/strongbox.yaml");
     await expect(openStore(cfg, "writer")).resolves.toBeDefined();
   });

@@ -44,7 +44,6 @@ describe("config check and doctor catch what would only fail at 2 a.m.", () => {
 
 describe.skipIf(!pg)("a database URL without a password", () => {
   it("says that a password is needed and where to put it, not a SCRAM error", async () => {
-    const data = tempDir("msgdata");
     const url = `postgres://postgres@${pg!.host}:${pg!.port}/postgres`;
     const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url }] });
     const r = await runCli(["-c", repo.configFile, "backup", "now"], { env: { PGPASSFILE: "/nonexistent" } });

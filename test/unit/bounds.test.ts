@@ -211,7 +211,10 @@ describe("the manifest reader: any forgery is VERIFY naming the object, never an
       const last = p[p.length - 1];
       const what = rand(3);
       if (what === 0) parent[last] = odd[rand(odd.length)];
-      else if (what === 1) Array.isArray(parent) ? parent.splice(Number(last), 1) : delete parent[last];
+      else if (what === 1) {
+        if (Array.isArray(parent)) parent.splice(Number(last), 1);
+        else delete parent[last];
+      }
       else if (!Array.isArray(parent)) parent[`k${rand(5)}`] = odd[rand(odd.length)];
       else parent.push(odd[rand(odd.length)]);
       const err = await parseManifest(Buffer.from(JSON.stringify(m)), rec).then(
