@@ -16,25 +16,38 @@ async function headerCost(label, recipients) {
   const t0 = performance.now();
   let bytes = 0;
   for (let i = 0; i < N; i++) bytes = (await buildHeader(recipients)).header.length;
-  console.log(`${label.padEnd(22)} header ${String(bytes).padStart(5)} B   build ${((performance.now() - t0) / N).toFixed(2)} ms/object`);
+  console.log(
+    `${label.padEnd(22)} header ${String(bytes).padStart(5)} B   build ${((performance.now() - t0) / N).toFixed(2)} ms/object`,
+  );
   return bytes;
 }
 
 async function decryptCost(label, recipients, identity) {
   const enc = [];
-  await pipeline(Readable.from([Buffer.from("x")]), createEncryptStream(recipients), async (s) => { for await (const c of s) enc.push(c); });
+  await pipeline(Readable.from([Buffer.from("x")]), createEncryptStream(recipients), async (s) => {
+    for await (const c of s) enc.push(c);
+  });
   const file = Buffer.concat(enc);
   const t0 = performance.now();
-  for (let i = 0; i < N; i++) await pipeline(Readable.from([file]), createDecryptStream([identity]), async (s) => { for await (const _ of s); });
+  for (let i = 0; i < N; i++)
+    await pipeline(Readable.from([file]), createDecryptStream([identity]), async (s) => {
+      for await (const _ of s);
+    });
   console.log(`${label.padEnd(22)} open header + 1 byte ${((performance.now() - t0) / N).toFixed(2)} ms/object`);
 }
 
 async function throughput(recipients) {
   const piece = randomBytes(1024 * 1024);
-  const pieces = function* () { for (let i = 0; i < 256; i++) yield piece; };
+  const pieces = function* () {
+    for (let i = 0; i < 256; i++) yield piece;
+  };
   const t0 = performance.now();
-  await pipeline(Readable.from(pieces()), createEncryptStream(recipients), async (s) => { for await (const _ of s); });
-  console.log(`payload encrypt        ${(256 / ((performance.now() - t0) / 1000)).toFixed(0)} MiB/s (256 MiB in 1 MiB pieces, native STREAM)`);
+  await pipeline(Readable.from(pieces()), createEncryptStream(recipients), async (s) => {
+    for await (const _ of s);
+  });
+  console.log(
+    `payload encrypt        ${(256 / ((performance.now() - t0) / 1000)).toFixed(0)} MiB/s (256 MiB in 1 MiB pieces, native STREAM)`,
+  );
 }
 
 const bx = await headerCost("x25519", [x.recipient]);
@@ -42,5 +55,7 @@ const bp = await headerCost("pq-hybrid", [pq.recipient]);
 await headerCost("x25519 + pq-hybrid", [x.recipient, pq.recipient]);
 await decryptCost("x25519", [x.recipient], x.identity);
 await decryptCost("pq-hybrid", [pq.recipient], pq.identity);
-console.log(`a hybrid stanza adds ${bp - bx} B per object over X25519; a backup of S sources stores S + 1 age objects (sources + manifest)`);
+console.log(
+  `a hybrid stanza adds ${bp - bx} B per object over X25519; a backup of S sources stores S + 1 age objects (sources + manifest)`,
+);
 await throughput([x.recipient, pq.recipient]);

@@ -24,20 +24,31 @@ function generate() {
   mkdirSync(join(data, "ASSETS/media"), { recursive: true });
   for (let i = 0; i < 10; i++) {
     const parts = [];
-    for (let left = Math.floor((mediaMb * 1e6) / 10); left > 0; left -= 16 << 20) parts.push(randomBytes(Math.min(16 << 20, left)));
+    for (let left = Math.floor((mediaMb * 1e6) / 10); left > 0; left -= 16 << 20)
+      parts.push(randomBytes(Math.min(16 << 20, left)));
     writeFileSync(join(data, `ASSETS/media/clip-${i}.mp4`), Buffer.concat(parts));
   }
   for (let i = 0; i < SMALL; i++) {
     const dir = join(data, `projects/show-${i % 100}/rundown-${Math.floor(i / 100) % 20}`);
     if (i < 2000) mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `item-${i}.json`), JSON.stringify({ rundown: i, items: Array.from({ length: 20 }, (_, k) => ({ id: k, template: "lower-third", f0: `Name ${i}` })) }));
+    writeFileSync(
+      join(dir, `item-${i}.json`),
+      JSON.stringify({
+        rundown: i,
+        items: Array.from({ length: 20 }, (_, k) => ({ id: k, template: "lower-third", f0: `Name ${i}` })),
+      }),
+    );
   }
   writeFileSync(marker, "");
 }
 
 /** Wall, user+sys CPU and peak RSS of a command, from GNU time. */
 function timed(cmd, args, env = {}) {
-  const r = spawnSync("/usr/bin/time", ["-f", "%e %U %S %M", cmd, ...args], { env: { ...process.env, ...env }, encoding: "utf8", maxBuffer: 1 << 26 });
+  const r = spawnSync("/usr/bin/time", ["-f", "%e %U %S %M", cmd, ...args], {
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr.slice(-2000)}`);
   const [wall, user, sys, rssKb] = r.stderr.trim().split("\n").pop().split(" ").map(Number);
   return { wall, cpu: user + sys, rssMb: rssKb / 1024, stdout: r.stdout };
@@ -80,7 +91,11 @@ function resticRepo(name, path) {
   execFileSync("restic", ["init", "-q"], { env: { ...process.env, ...env } });
   const backup = () => {
     const t = timed("restic", ["backup", "-q", "--json", path], env);
-    const summary = t.stdout.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.message_type === "summary");
+    const summary = t.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .find((l) => l.message_type === "summary");
     return { ...t, stored: summary?.data_added ?? NaN };
   };
   return { backup };
@@ -88,7 +103,14 @@ function resticRepo(name, path) {
 
 function unchanged(backup, label) {
   const rs = Array.from({ length: runs }, () => backup());
-  return { label, wall: median(rs.map((r) => r.wall)), cpu: median(rs.map((r) => r.cpu)), rssMb: Math.max(...rs.map((r) => r.rssMb)), stored: median(rs.map((r) => r.stored)), kind: rs[0].kind };
+  return {
+    label,
+    wall: median(rs.map((r) => r.wall)),
+    cpu: median(rs.map((r) => r.cpu)),
+    rssMb: Math.max(...rs.map((r) => r.rssMb)),
+    stored: median(rs.map((r) => r.stored)),
+    kind: rs[0].kind,
+  };
 }
 
 if (spawnSync("restic", ["version"]).status !== 0) {
@@ -98,7 +120,9 @@ if (spawnSync("restic", ["version"]).status !== 0) {
 generate();
 execFileSync("sync");
 const bytes = Number(execFileSync("du", ["-sb", data]).toString().split("\t")[0]);
-console.log(`\ndifferential benchmark: ${(bytes / 1e6).toFixed(0)} MB, 10 media files + ${SMALL} small files; node ${process.version}; ${execFileSync("nproc").toString().trim()} cores; median of ${runs}\n`);
+console.log(
+  `\ndifferential benchmark: ${(bytes / 1e6).toFixed(0)} MB, 10 media files + ${SMALL} small files; node ${process.version}; ${execFileSync("nproc").toString().trim()} cores; median of ${runs}\n`,
+);
 
 const sb = strongboxRepo("sb", data);
 const full = sb.backup();
@@ -119,7 +143,11 @@ rows.push(unchanged(small.backup, "strongbox, nothing changed, small files only"
 let changedBytes = 0;
 for (let i = 0; i < SMALL; i += 100) {
   const f = join(data, `projects/show-${i % 100}/rundown-${Math.floor(i / 100) % 20}/item-${i}.json`);
-  const body = JSON.stringify({ rundown: i, changed: Date.now(), items: Array.from({ length: 20 }, (_, k) => ({ id: k, template: "full-frame", f0: `Name ${i}` })) });
+  const body = JSON.stringify({
+    rundown: i,
+    changed: Date.now(),
+    items: Array.from({ length: 20 }, (_, k) => ({ id: k, template: "full-frame", f0: `Name ${i}` })),
+  });
   writeFileSync(f, body);
   changedBytes += body.length;
 }
@@ -127,11 +155,29 @@ const onePct = sb.backup();
 rows.push({ label: `strongbox after 1 % of files changed (${(changedBytes / 1e3).toFixed(0)} kB)`, ...onePct });
 rows.push({ label: "restic after the same change", ...rc.backup() });
 
-console.log("what".padEnd(58) + "wall s".padStart(8) + "CPU s".padStart(8) + "RSS MiB".padStart(9) + "stored".padStart(12) + "  kind");
+console.log(
+  "what".padEnd(58) +
+    "wall s".padStart(8) +
+    "CPU s".padStart(8) +
+    "RSS MiB".padStart(9) +
+    "stored".padStart(12) +
+    "  kind",
+);
 for (const r of rows) {
   const stored = r.stored >= 1e6 ? `${(r.stored / 1e6).toFixed(1)} MB` : `${(r.stored / 1e3).toFixed(1)} kB`;
-  console.log(r.label.padEnd(58) + r.wall.toFixed(2).padStart(8) + r.cpu.toFixed(2).padStart(8) + r.rssMb.toFixed(0).padStart(9) + stored.padStart(12) + `  ${r.kind ?? ""}`);
+  console.log(
+    r.label.padEnd(58) +
+      r.wall.toFixed(2).padStart(8) +
+      r.cpu.toFixed(2).padStart(8) +
+      r.rssMb.toFixed(0).padStart(9) +
+      stored.padStart(12) +
+      `  ${r.kind ?? ""}`,
+  );
 }
 const ratio = sbSame.wall / rcSame.wall;
-console.log(`\nunchanged backup: strongbox ${sbSame.wall.toFixed(2)} s vs restic ${rcSame.wall.toFixed(2)} s = ${ratio.toFixed(2)}× restic's time (target ≤ 0.5×: ${ratio <= 0.5 ? "PASS" : "MISS"}); stored ${(sbSame.stored / 1e3).toFixed(1)} kB (target ≤ 1 MB: ${sbSame.stored <= 1e6 ? "PASS" : "MISS"})`);
-console.log(`1 % of files changed: stored ${(onePct.stored / 1e3).toFixed(1)} kB for ${(changedBytes / 1e3).toFixed(1)} kB changed (manifest of the whole tree included)`);
+console.log(
+  `\nunchanged backup: strongbox ${sbSame.wall.toFixed(2)} s vs restic ${rcSame.wall.toFixed(2)} s = ${ratio.toFixed(2)}× restic's time (target ≤ 0.5×: ${ratio <= 0.5 ? "PASS" : "MISS"}); stored ${(sbSame.stored / 1e3).toFixed(1)} kB (target ≤ 1 MB: ${sbSame.stored <= 1e6 ? "PASS" : "MISS"})`,
+);
+console.log(
+  `1 % of files changed: stored ${(onePct.stored / 1e3).toFixed(1)} kB for ${(changedBytes / 1e3).toFixed(1)} kB changed (manifest of the whole tree included)`,
+);

@@ -38,7 +38,11 @@ function sh(cmd, env = {}) {
 function timed(cmd, args, env = {}) {
   const merged = { ...process.env, ...env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete merged[k];
-  const r = spawnSync("/usr/bin/time", ["-f", "%e %M", cmd, ...args], { env: merged, encoding: "utf8", maxBuffer: 1 << 26 });
+  const r = spawnSync("/usr/bin/time", ["-f", "%e %M", cmd, ...args], {
+    env: merged,
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr.slice(-1500)}`);
   const [wall, rssKb] = r.stderr.trim().split("\n").pop().split(" ").map(Number);
   return { s: wall, rss: rssKb / 1024, stdout: r.stdout };
@@ -56,7 +60,13 @@ function compare(label, kind, strongbox, shell, before = () => {}) {
     before();
     b.push(shell());
   }
-  const row = { label, kind, sb: median(a.map((x) => x.s)), rss: Math.max(...a.map((x) => x.rss)), shell: median(b.map((x) => x.s)) };
+  const row = {
+    label,
+    kind,
+    sb: median(a.map((x) => x.s)),
+    rss: Math.max(...a.map((x) => x.rss)),
+    shell: median(b.map((x) => x.s)),
+  };
   row.ratio = row.shell / row.sb;
   rows.push(row);
   print(row);
@@ -66,14 +76,22 @@ function compare(label, kind, strongbox, shell, before = () => {}) {
 /** The line under a two-source row: the same runs with one source at a time, and how much faster side by side was. */
 function printOneAtATime(runsOne, row) {
   const s = median(runsOne.map((x) => x.s));
-  console.log(`${"  the same, strongbox one source at a time".padEnd(46)}${s.toFixed(2).padStart(8)}${Math.max(...runsOne.map((x) => x.rss)).toFixed(0).padStart(8)}   side by side ${(s / row.sb).toFixed(2)}× faster`);
+  console.log(
+    `${"  the same, strongbox one source at a time".padEnd(46)}${s.toFixed(2).padStart(8)}${Math.max(
+      ...runsOne.map((x) => x.rss),
+    )
+      .toFixed(0)
+      .padStart(8)}   side by side ${(s / row.sb).toFixed(2)}× faster`,
+  );
 }
 
 const rows = [];
 function print(r) {
   const target = TARGET[r.kind];
   const mark = r.ratio >= target && r.rss <= TARGET.rssMb ? "PASS" : "MISS";
-  console.log(`${r.label.padEnd(46)}${r.sb.toFixed(2).padStart(8)}${r.rss.toFixed(0).padStart(8)}${r.shell.toFixed(2).padStart(9)}${`${r.ratio.toFixed(2)}×`.padStart(8)}   ≥${target}× ${mark}`);
+  console.log(
+    `${r.label.padEnd(46)}${r.sb.toFixed(2).padStart(8)}${r.rss.toFixed(0).padStart(8)}${r.shell.toFixed(2).padStart(9)}${`${r.ratio.toFixed(2)}×`.padStart(8)}   ≥${target}× ${mark}`,
+  );
 }
 
 function generate() {
@@ -86,7 +104,19 @@ function generate() {
   for (let i = 0; i < smallCount; i++) {
     const dir = join(root, `data/small/show-${i % 100}/rundown-${Math.floor(i / 100) % 20}`);
     if (i < 2000) mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `item-${i}.json`), JSON.stringify({ rundown: i, items: Array.from({ length: 12 }, (_, k) => ({ id: k, template: "lower-third", f0: `Name ${i}`, f1: "Title", duration: 5000 })) }));
+    writeFileSync(
+      join(dir, `item-${i}.json`),
+      JSON.stringify({
+        rundown: i,
+        items: Array.from({ length: 12 }, (_, k) => ({
+          id: k,
+          template: "lower-third",
+          f0: `Name ${i}`,
+          f1: "Title",
+          duration: 5000,
+        })),
+      }),
+    );
   }
   writeFileSync(marker, "");
 }
@@ -100,7 +130,18 @@ function workspace(name, source, repository = null) {
   const recipient = /public key: (age1\S+)/.exec(readFileSync(join(dir, "identity.txt"), "utf8"))[1];
   const cfg = join(dir, "strongbox.yaml");
   const repo = repository ?? `repository: { url: "file://${join(dir, "repo")}" }`;
-  writeFileSync(cfg, [`version: 1`, repo, `encryption: { recipients: ["${recipient}"], identity_file: ${join(dir, "identity.txt")} }`, `lock_dir: ${dir}`, `sources:`, `  - ${source}`, ""].join("\n"));
+  writeFileSync(
+    cfg,
+    [
+      `version: 1`,
+      repo,
+      `encryption: { recipients: ["${recipient}"], identity_file: ${join(dir, "identity.txt")} }`,
+      `lock_dir: ${dir}`,
+      `sources:`,
+      `  - ${source}`,
+      "",
+    ].join("\n"),
+  );
   return { dir, cfg, recipient, identity: join(dir, "identity.txt") };
 }
 
@@ -108,11 +149,28 @@ function filesBench(name, path) {
   const w = workspace(name, `{ name: ${name}, type: files, path: ${path} }`);
   const shellOut = join(w.dir, "shell.tar.zst.age");
   const sb = (...args) => timed(node, [bin, "-q", "-c", w.cfg, ...args]);
-  compare(`${name}: backup`, "backup", () => sb("backup", "now"), () => sh(`tar -C '${path}' -cf - . | zstd -1 -T0 -q | age -r ${w.recipient} > '${shellOut}'`), () => rmSync(join(w.dir, "repo"), { recursive: true, force: true }));
+  compare(
+    `${name}: backup`,
+    "backup",
+    () => sb("backup", "now"),
+    () => sh(`tar -C '${path}' -cf - . | zstd -1 -T0 -q | age -r ${w.recipient} > '${shellOut}'`),
+    () => rmSync(join(w.dir, "repo"), { recursive: true, force: true }),
+  );
   sb("backup", "now");
   const out = join(w.dir, "out");
-  compare(`${name}: restore (every file checked)`, "restore", () => sb("restore", "latest", "--to-dir", out), () => sh(`mkdir -p '${out}' && age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | tar -xf - -C '${out}'`), () => rmSync(out, { recursive: true, force: true }));
-  compare(`${name}: verify (vs tar -t)`, "verify", () => sb("verify", "latest"), () => sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | tar -tf - > /dev/null`));
+  compare(
+    `${name}: restore (every file checked)`,
+    "restore",
+    () => sb("restore", "latest", "--to-dir", out),
+    () => sh(`mkdir -p '${out}' && age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | tar -xf - -C '${out}'`),
+    () => rmSync(out, { recursive: true, force: true }),
+  );
+  compare(
+    `${name}: verify (vs tar -t)`,
+    "verify",
+    () => sb("verify", "latest"),
+    () => sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | tar -tf - > /dev/null`),
+  );
   rmSync(w.dir, { recursive: true, force: true });
 }
 
@@ -124,7 +182,11 @@ function dbBench() {
   execFileSync("test/services/postgres.sh", ["start", pgDir, String(port), "bench-pw"], { stdio: "ignore" });
   const env = { PGPASSWORD: "bench-pw", PGHOST: "127.0.0.1", PGPORT: String(port), PGUSER: "postgres" };
   const url = (db) => `postgres://postgres:bench-pw@127.0.0.1:${port}/${db}`;
-  const pg = (tool, ...args) => execFileSync(join(pgBin, tool), args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "ignore"] }).toString();
+  const pg = (tool, ...args) =>
+    execFileSync(join(pgBin, tool), args, {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "ignore"],
+    }).toString();
   try {
     pg("createdb", "bench");
     pg("pgbench", "-i", "-q", "-s", String(pgScale), "bench");
@@ -133,22 +195,42 @@ function dbBench() {
     const w = workspace("db", `{ name: db, type: postgres, url: "${url("bench")}" }`);
     const shellOut = join(w.dir, "shell.pgdump.zst.age");
     const sb = (...args) => timed(node, [bin, "-q", "-c", w.cfg, ...args], env);
-    compare("db: backup", "backup", () => sb("backup", "now"), () => sh(`${pgBin}/pg_dump -Fc -Z0 bench | zstd -1 -T0 -q | age -r ${w.recipient} > '${shellOut}'`, env), () => rmSync(join(w.dir, "repo"), { recursive: true, force: true }));
+    compare(
+      "db: backup",
+      "backup",
+      () => sb("backup", "now"),
+      () => sh(`${pgBin}/pg_dump -Fc -Z0 bench | zstd -1 -T0 -q | age -r ${w.recipient} > '${shellOut}'`, env),
+      () => rmSync(join(w.dir, "repo"), { recursive: true, force: true }),
+    );
     sb("backup", "now");
     let n = 0;
     const fresh = () => {
       n++;
       pg("createdb", `r${n}`);
     };
-    compare("db: restore (+ row counts)", "restore", () => sb("restore", "latest", "--to-db", url(`r${n}`), "--no-owner"), () => sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | ${pgBin}/pg_restore --no-owner -d r${n}`, env), fresh);
-    compare("db: verify (pg_restore --list reads the TOC only)", "verify", () => sb("verify", "latest"), () => sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | ${pgBin}/pg_restore --list > /dev/null`, env));
+    compare(
+      "db: restore (+ row counts)",
+      "restore",
+      () => sb("restore", "latest", "--to-db", url(`r${n}`), "--no-owner"),
+      () => sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | ${pgBin}/pg_restore --no-owner -d r${n}`, env),
+      fresh,
+    );
+    compare(
+      "db: verify (pg_restore --list reads the TOC only)",
+      "verify",
+      () => sb("verify", "latest"),
+      () => sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | ${pgBin}/pg_restore --list > /dev/null`, env),
+    );
     rmSync(w.dir, { recursive: true, force: true });
 
     // The database and the media in one backup: strongbox runs the two side by side; the shell runs
     // its two pipelines one after the other, as a backup script would. Also timed: strongbox with
     // STRONGBOX_SOURCE_CONCURRENCY=1 (one source at a time), to show what running them at once gives.
     const media = join(root, "data/media");
-    const both = workspace("db+media", `{ name: db, type: postgres, url: "${url("bench")}" }\n  - { name: media, type: files, path: ${media} }`);
+    const both = workspace(
+      "db+media",
+      `{ name: db, type: postgres, url: "${url("bench")}" }\n  - { name: media, type: files, path: ${media} }`,
+    );
     const shellDb = join(both.dir, "shell.pgdump.zst.age");
     const shellMedia = join(both.dir, "shell.tar.zst.age");
     const sb2 = (extra, ...args) => timed(node, [bin, "-q", "-c", both.cfg, ...args], { ...env, ...extra });
@@ -163,7 +245,11 @@ function dbBench() {
         resetRepo();
         return sb2({}, "backup", "now");
       },
-      () => sh(`${pgBin}/pg_dump -Fc -Z0 bench | zstd -1 -T0 -q | age -r ${both.recipient} > '${shellDb}' && tar -C '${media}' -cf - . | zstd -1 -T0 -q | age -r ${both.recipient} > '${shellMedia}'`, env),
+      () =>
+        sh(
+          `${pgBin}/pg_dump -Fc -Z0 bench | zstd -1 -T0 -q | age -r ${both.recipient} > '${shellDb}' && tar -C '${media}' -cf - . | zstd -1 -T0 -q | age -r ${both.recipient} > '${shellMedia}'`,
+          env,
+        ),
     );
     printOneAtATime(oneAtATime, bk);
     const restoreOne = [];
@@ -176,11 +262,26 @@ function dbBench() {
       "db + media: restore",
       "restore",
       () => {
-        restoreOne.push(sb2({ STRONGBOX_SOURCE_CONCURRENCY: "1" }, "restore", "latest", "--to-dir", out, "--to-db", url(`r${n}`), "--no-owner"));
+        restoreOne.push(
+          sb2(
+            { STRONGBOX_SOURCE_CONCURRENCY: "1" },
+            "restore",
+            "latest",
+            "--to-dir",
+            out,
+            "--to-db",
+            url(`r${n}`),
+            "--no-owner",
+          ),
+        );
         freshBoth();
         return sb2({}, "restore", "latest", "--to-dir", out, "--to-db", url(`r${n}`), "--no-owner");
       },
-      () => sh(`age -d -i '${both.identity}' '${shellDb}' | zstd -d -q | ${pgBin}/pg_restore --no-owner -d r${n} && mkdir -p '${out}' && age -d -i '${both.identity}' '${shellMedia}' | zstd -d -q | tar -xf - -C '${out}'`, env),
+      () =>
+        sh(
+          `age -d -i '${both.identity}' '${shellDb}' | zstd -d -q | ${pgBin}/pg_restore --no-owner -d r${n} && mkdir -p '${out}' && age -d -i '${both.identity}' '${shellMedia}' | zstd -d -q | tar -xf - -C '${out}'`,
+          env,
+        ),
       freshBoth,
     );
     printOneAtATime(restoreOne, rs);
@@ -192,7 +293,8 @@ function dbBench() {
 }
 
 async function s3Bench(path) {
-  if (spawnSync("sh", ["-c", "command -v rclone && command -v radosgw"]).status !== 0) return console.log("s3: skipped (needs radosgw and rclone: apt-get install radosgw ceph-mon ceph-osd rclone)");
+  if (spawnSync("sh", ["-c", "command -v rclone && command -v radosgw"]).status !== 0)
+    return console.log("s3: skipped (needs radosgw and rclone: apt-get install radosgw ceph-mon ceph-osd rclone)");
   // A short path (Ceph's admin sockets must fit in 108 bytes) and a second or third port if one is taken.
   let cephDir = "";
   let port = 0;
@@ -210,10 +312,28 @@ async function s3Bench(path) {
   try {
     const key = `BENCH${randomBytes(6).toString("hex").toUpperCase()}`;
     const secret = randomBytes(24).toString("base64url");
-    execFileSync("radosgw-admin", ["-c", join(cephDir, "ceph.conf"), "user", "create", "--uid=bench", "--display-name=bench", `--access-key=${key}`, `--secret-key=${secret}`], { stdio: "ignore" });
+    execFileSync(
+      "radosgw-admin",
+      [
+        "-c",
+        join(cephDir, "ceph.conf"),
+        "user",
+        "create",
+        "--uid=bench",
+        "--display-name=bench",
+        `--access-key=${key}`,
+        `--secret-key=${secret}`,
+      ],
+      { stdio: "ignore" },
+    );
     const endpoint = `http://127.0.0.1:${port}`;
     const { S3Client, CreateBucketCommand } = await import("@aws-sdk/client-s3");
-    const client = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: key, secretAccessKey: secret } });
+    const client = new S3Client({
+      endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: key, secretAccessKey: secret },
+    });
     await client.send(new CreateBucketCommand({ Bucket: "bench" }));
     client.destroy();
     let n = 0;
@@ -222,17 +342,30 @@ async function s3Bench(path) {
       `{ name: media, type: files, path: ${path} }`,
       `repository: { url: "s3://bench/sb", s3: { endpoint: "${endpoint}", force_path_style: true, credentials: { writer: { access_key_id: "${key}", secret_access_key: "${secret}" } } } }`,
     );
-    const rclone = { RCLONE_CONFIG_CEPH_TYPE: "s3", RCLONE_CONFIG_CEPH_PROVIDER: "Ceph", RCLONE_CONFIG_CEPH_ENDPOINT: endpoint, RCLONE_CONFIG_CEPH_ACCESS_KEY_ID: key, RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY: secret, AWS_CA_BUNDLE: undefined };
+    const rclone = {
+      RCLONE_CONFIG_CEPH_TYPE: "s3",
+      RCLONE_CONFIG_CEPH_PROVIDER: "Ceph",
+      RCLONE_CONFIG_CEPH_ENDPOINT: endpoint,
+      RCLONE_CONFIG_CEPH_ACCESS_KEY_ID: key,
+      RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY: secret,
+      AWS_CA_BUNDLE: undefined,
+    };
     compare(
       "s3: backup media to Ceph RGW (vs rclone rcat)",
       "s3",
       () => timed(node, [bin, "-q", "-c", w.cfg, "backup", "now"]),
-      () => sh(`tar -C '${path}' -cf - . | zstd -1 -T0 -q | age -r ${w.recipient} | rclone rcat ceph:bench/shell-${++n}.tar.zst.age`, rclone),
+      () =>
+        sh(
+          `tar -C '${path}' -cf - . | zstd -1 -T0 -q | age -r ${w.recipient} | rclone rcat ceph:bench/shell-${++n}.tar.zst.age`,
+          rclone,
+        ),
       // The memstore OSD holds 2 GiB: emptied before each run (RGW frees deleted objects only at its
       // garbage collection, so that runs too), or a later run finds Ceph full and stalls.
       () => {
         sh("rclone delete ceph:bench", rclone);
-        execFileSync("radosgw-admin", ["-c", join(cephDir, "ceph.conf"), "gc", "process", "--include-all"], { stdio: "ignore" });
+        execFileSync("radosgw-admin", ["-c", join(cephDir, "ceph.conf"), "gc", "process", "--include-all"], {
+          stdio: "ignore",
+        });
       },
     );
   } finally {
@@ -243,12 +376,21 @@ async function s3Bench(path) {
 
 /** A huge tree of empty files: what the manifest, the walk and the tree check must hold within bounded memory. */
 function scaleBench() {
-  const manifestOnly = JSON.parse(execFileSync(node, ["scripts/scale-manifest.mjs", String(scaleFiles)], { encoding: "utf8", maxBuffer: 1 << 20 }).trim().split("\n").pop());
-  console.log(`scale: manifest of ${manifestOnly.entries} entries (synthetic): write ${manifestOnly.write_s} s, read ${manifestOnly.read_s} s, match ${manifestOnly.match_s} s, ${manifestOnly.peak_rss_mb} MB peak RSS ${manifestOnly.peak_rss_mb <= TARGET.rssMb ? "PASS" : "MISS"}`);
+  const manifestOnly = JSON.parse(
+    execFileSync(node, ["scripts/scale-manifest.mjs", String(scaleFiles)], { encoding: "utf8", maxBuffer: 1 << 20 })
+      .trim()
+      .split("\n")
+      .pop(),
+  );
+  console.log(
+    `scale: manifest of ${manifestOnly.entries} entries (synthetic): write ${manifestOnly.write_s} s, read ${manifestOnly.read_s} s, match ${manifestOnly.match_s} s, ${manifestOnly.peak_rss_mb} MB peak RSS ${manifestOnly.peak_rss_mb <= TARGET.rssMb ? "PASS" : "MISS"}`,
+  );
   const tree = join(root, `scale-${scaleFiles}`);
   if (!existsSync(`${tree}.done`)) {
     rmSync(tree, { recursive: true, force: true });
-    execFileSync(node, ["-e", `
+    execFileSync(node, [
+      "-e",
+      `
       const fs = require("node:fs");
       const [root, n] = [process.argv[1], Number(process.argv[2])];
       for (let i = 0; i < n; i++) {
@@ -256,7 +398,10 @@ function scaleBench() {
         if (i % 1000 === 0) fs.mkdirSync(d, { recursive: true });
         fs.closeSync(fs.openSync(d + "/f" + String(i).padStart(7, "0"), "w"));
       }
-      fs.writeFileSync(root + ".done", "");`, tree, String(scaleFiles)]);
+      fs.writeFileSync(root + ".done", "");`,
+      tree,
+      String(scaleFiles),
+    ]);
   }
   const w = workspace("scale", `{ name: scale, type: files, path: ${tree} }`);
   const sb = (...args) => timed(node, [bin, "-q", "-c", w.cfg, ...args]);
@@ -264,13 +409,25 @@ function scaleBench() {
   const line = (label, r, shell) => {
     const row = { label, kind: "scale", sb: r.s, rss: r.rss, shell: shell?.s ?? NaN, ratio: shell ? shell.s / r.s : 0 };
     rows.push(row);
-    const vs = shell ? `${shell.s.toFixed(2).padStart(9)}${`${row.ratio.toFixed(2)}×`.padStart(8)}` : `${"—".padStart(9)}${"—".padStart(8)}`;
-    console.log(`${label.padEnd(46)}${r.s.toFixed(2).padStart(8)}${r.rss.toFixed(0).padStart(8)}${vs}   ≤${TARGET.rssMb} MB ${r.rss <= TARGET.rssMb ? "PASS" : "MISS"}`);
+    const vs = shell
+      ? `${shell.s.toFixed(2).padStart(9)}${`${row.ratio.toFixed(2)}×`.padStart(8)}`
+      : `${"—".padStart(9)}${"—".padStart(8)}`;
+    console.log(
+      `${label.padEnd(46)}${r.s.toFixed(2).padStart(8)}${r.rss.toFixed(0).padStart(8)}${vs}   ≤${TARGET.rssMb} MB ${r.rss <= TARGET.rssMb ? "PASS" : "MISS"}`,
+    );
   };
   const shellOut = join(w.dir, "shell.tar.zst.age");
   const label = `scale (${scaleFiles.toLocaleString("en")} empty files)`;
-  line(`${label}: backup`, sb("backup", "now"), sh(`tar -C '${tree}' -cf - . | zstd -1 -T0 -q | age -r ${w.recipient} > '${shellOut}'`));
-  line(`${label}: verify`, sb("verify", "latest"), sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | tar -tf - > /dev/null`));
+  line(
+    `${label}: backup`,
+    sb("backup", "now"),
+    sh(`tar -C '${tree}' -cf - . | zstd -1 -T0 -q | age -r ${w.recipient} > '${shellOut}'`),
+  );
+  line(
+    `${label}: verify`,
+    sb("verify", "latest"),
+    sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | tar -tf - > /dev/null`),
+  );
   // No tar -x next to it: GNU tar takes ~0.4 ms a file to create them here (~13 minutes for 2 million).
   line(`${label}: restore`, sb("restore", "latest", "--to-dir", out), null);
   rmSync(w.dir, { recursive: true, force: true });
@@ -279,13 +436,21 @@ function scaleBench() {
 TARGET.scale = 0;
 if ([...only].some((k) => k !== "scale")) generate();
 execFileSync("sync");
-console.log(`\nstrongbox bench: node ${process.version}, ${execFileSync("nproc").toString().trim()} cores, median of ${runs}; ratio = shell seconds ÷ strongbox seconds (higher is better)\n`);
-console.log(`${"what".padEnd(46)}${"sb s".padStart(8)}${"RSS MB".padStart(8)}${"shell s".padStart(9)}${"ratio".padStart(8)}   target`);
+console.log(
+  `\nstrongbox bench: node ${process.version}, ${execFileSync("nproc").toString().trim()} cores, median of ${runs}; ratio = shell seconds ÷ strongbox seconds (higher is better)\n`,
+);
+console.log(
+  `${"what".padEnd(46)}${"sb s".padStart(8)}${"RSS MB".padStart(8)}${"shell s".padStart(9)}${"ratio".padStart(8)}   target`,
+);
 if (only.has("media")) filesBench("media", join(root, "data/media"));
 if (only.has("small")) filesBench("small", join(root, "data/small"));
 if (only.has("db")) dbBench();
 if (only.has("s3")) await s3Bench(join(root, "data/media"));
 if (only.has("scale")) scaleBench();
 const missed = rows.filter((r) => r.ratio < TARGET[r.kind] || r.rss > TARGET.rssMb);
-console.log(`\n${rows.length - missed.length} of ${rows.length} lines meet their target; peak RSS ${Math.max(...rows.map((r) => r.rss)).toFixed(0)} MB (target ≤ ${TARGET.rssMb}).`);
-console.log("strongbox also hashes every file and every stored object, fsyncs what it writes, and checks every restored file or table against the manifest.");
+console.log(
+  `\n${rows.length - missed.length} of ${rows.length} lines meet their target; peak RSS ${Math.max(...rows.map((r) => r.rss)).toFixed(0)} MB (target ≤ ${TARGET.rssMb}).`,
+);
+console.log(
+  "strongbox also hashes every file and every stored object, fsyncs what it writes, and checks every restored file or table against the manifest.",
+);

@@ -9,7 +9,9 @@ import { build } from "esbuild";
 
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 15)) {
-  console.error(`build:sea embeds the Node.js that runs it, and strongbox needs >= 22.15 (this is ${process.version}): source scripts/node-env.sh first`);
+  console.error(
+    `build:sea embeds the Node.js that runs it, and strongbox needs >= 22.15 (this is ${process.version}): source scripts/node-env.sh first`,
+  );
   process.exit(2);
 }
 const root = resolve(new URL("..", import.meta.url).pathname);
@@ -37,11 +39,30 @@ await build({
 });
 writeFileSync(
   join(out, "sea-config.json"),
-  JSON.stringify({ main: join(out, "strongbox.cjs"), output: join(out, "sea-prep.blob"), disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false }),
+  JSON.stringify({
+    main: join(out, "strongbox.cjs"),
+    output: join(out, "sea-prep.blob"),
+    disableExperimentalSEAWarning: true,
+    useCodeCache: false,
+    useSnapshot: false,
+  }),
 );
 execFileSync(process.execPath, ["--experimental-sea-config", join(out, "sea-config.json")], { stdio: "inherit" });
 copyFileSync(process.execPath, target);
 chmodSync(target, 0o755);
-execFileSync(process.execPath, [join(root, "node_modules/postject/dist/cli.js"), target, "NODE_SEA_BLOB", join(out, "sea-prep.blob"), "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"], { stdio: ["ignore", "ignore", "pipe"] });
+execFileSync(
+  process.execPath,
+  [
+    join(root, "node_modules/postject/dist/cli.js"),
+    target,
+    "NODE_SEA_BLOB",
+    join(out, "sea-prep.blob"),
+    "--sentinel-fuse",
+    "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
+  ],
+  { stdio: ["ignore", "ignore", "pipe"] },
+);
 for (const f of ["strongbox.cjs", "sea-config.json", "sea-prep.blob"]) rmSync(join(out, f));
-console.log(`${target}: ${(statSync(target).size / 1e6).toFixed(0)} MB, strongbox ${version} on Node.js ${process.version}, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+console.log(
+  `${target}: ${(statSync(target).size / 1e6).toFixed(0)} MB, strongbox ${version} on Node.js ${process.version}, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+);

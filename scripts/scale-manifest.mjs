@@ -28,7 +28,14 @@ function* tree() {
   for (let i = 0; i < N; i++) {
     const d = `d${String(Math.floor(i / PER_DIR)).padStart(4, "0")}`;
     if (i % PER_DIR === 0) yield { path: d, type: "dir", size: 0, mode: 0o755, mtime: "1700000000" };
-    yield { path: `${d}/f${String(i).padStart(7, "0")}`, type: "file", size: i % 4096, mode: 0o644, mtime: "1700000000.123456789", sha256: sha(i) };
+    yield {
+      path: `${d}/f${String(i).padStart(7, "0")}`,
+      type: "file",
+      size: i % 4096,
+      mode: 0o644,
+      mtime: "1700000000.123456789",
+      sha256: sha(i),
+    };
   }
 }
 
@@ -43,19 +50,41 @@ try {
   let bytes = 0;
   for (const e of tree()) {
     entries.push(e);
-    if (e.type === "file") { files++; bytes += e.size; }
+    if (e.type === "file") {
+      files++;
+      bytes += e.size;
+    }
   }
   const objectKey = keys.object(id, "tree.tar.zst.age");
-  const manifest = { format: FORMAT, id, created_at: new Date().toISOString(), host: hostname(), sources: { tree: { type: "files", path: "/srv/tree", object: objectKey, files, bytes, entries, warnings: [] } } };
+  const manifest = {
+    format: FORMAT,
+    id,
+    created_at: new Date().toISOString(),
+    host: hostname(),
+    sources: { tree: { type: "files", path: "/srv/tree", object: objectKey, files, bytes, entries, warnings: [] } },
+  };
   const manifestKey = keys.manifest(id, ".zst");
   const sealed = createSealStream([recipient]);
-  await storeStream(store, manifestKey, [Readable.from(manifestJson(manifest), { highWaterMark: 1 }), createCompressor({ algorithm: "zstd", level: 1, serial: true }), sealed]);
+  await storeStream(store, manifestKey, [
+    Readable.from(manifestJson(manifest), { highWaterMark: 1 }),
+    createCompressor({ algorithm: "zstd", level: 1, serial: true }),
+    sealed,
+  ]);
   entries.close();
   const written = performance.now();
   const rec = {
-    format: FORMAT, id, started_at: manifest.created_at, finished_at: new Date().toISOString(), host: manifest.host, tool_version: "scale", compression: "zstd",
+    format: FORMAT,
+    id,
+    started_at: manifest.created_at,
+    finished_at: new Date().toISOString(),
+    host: manifest.host,
+    tool_version: "scale",
+    compression: "zstd",
     sources: [{ name: "tree", type: "files" }],
-    objects: [{ key: objectKey, size: 0, sha256: sha(0), source: "tree" }, { key: manifestKey, size: sealed.stored.bytes, sha256: sealed.stored.sha256 }],
+    objects: [
+      { key: objectKey, size: 0, sha256: sha(0), source: "tree" },
+      { key: manifestKey, size: sealed.stored.bytes, sha256: sealed.stored.sha256 },
+    ],
     warnings: 0,
   };
   const read = await new Repository(store).readManifest(rec, [identity]);
@@ -76,17 +105,19 @@ try {
   const matched = performance.now();
   const damaged = extracted(true);
   read.sources.tree.entries.close();
-  console.log(JSON.stringify({
-    entries: read.sources.tree.entries.length,
-    files: read.sources.tree.files,
-    stored_bytes: sealed.stored.bytes,
-    write_s: +((written - t0) / 1000).toFixed(2),
-    read_s: +((parsed - written) / 1000).toFixed(2),
-    match_s: +((matched - parsed) / 1000).toFixed(2),
-    clean,
-    damaged,
-    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
-  }));
+  console.log(
+    JSON.stringify({
+      entries: read.sources.tree.entries.length,
+      files: read.sources.tree.files,
+      stored_bytes: sealed.stored.bytes,
+      write_s: +((written - t0) / 1000).toFixed(2),
+      read_s: +((parsed - written) / 1000).toFixed(2),
+      match_s: +((matched - parsed) / 1000).toFixed(2),
+      clean,
+      damaged,
+      peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+    }),
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

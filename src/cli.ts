@@ -14,8 +14,12 @@ import { VERSION } from "./version.js";
 const collect = (value: string, previous: string[]) => [...previous, value];
 /** On every command that takes the repository lock. */
 const retryLock = () =>
-  new Option("--retry-lock <duration>", "if another run holds the repository lock, wait up to DURATION for it (default 0: fail at once)").argParser((v: string) => {
-    if (parseDuration(v) === null) throw new InvalidArgumentError(`--retry-lock must be a duration like 30s or 10m, not '${v}'`);
+  new Option(
+    "--retry-lock <duration>",
+    "if another run holds the repository lock, wait up to DURATION for it (default 0: fail at once)",
+  ).argParser((v: string) => {
+    if (parseDuration(v) === null)
+      throw new InvalidArgumentError(`--retry-lock must be a duration like 30s or 10m, not '${v}'`);
     return v;
   });
 
@@ -39,14 +43,28 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
       await run(action, this, args.slice(0, -1));
     };
 
-  program.command("init [dir]").description("write a sample strongbox.yaml, a new age identity and a signing key").option("--files <path>", "a directory to back up (repeatable; default <dir>/data)", collect, []).option("--pq", "hybrid post-quantum identity (age1pq1…; needs age ≥ 1.3 to restore by hand)").action(bind(async (ctx, dir, o) => (await import("./commands/init.js")).initCommand(ctx, dir, o)));
+  program
+    .command("init [dir]")
+    .description("write a sample strongbox.yaml, a new age identity and a signing key")
+    .option("--files <path>", "a directory to back up (repeatable; default <dir>/data)", collect, [])
+    .option("--pq", "hybrid post-quantum identity (age1pq1…; needs age ≥ 1.3 to restore by hand)")
+    .action(bind(async (ctx, dir, o) => (await import("./commands/init.js")).initCommand(ctx, dir, o)));
   program
     .command("keygen")
     .description("new age identity (age-keygen format; X25519 unless --pq); prints the recipient")
     .option("-o, --output <file>", "write the identity to this file (mode 0600)")
-    .option("--pq", "hybrid post-quantum identity (AGE-SECRET-KEY-PQ-1…, recipient age1pq1…; needs age ≥ 1.3 to restore by hand)")
-    .option("--passphrase", "encrypt the identity file with a passphrase (from $STRONGBOX_IDENTITY_PASSPHRASE or asked on the terminal)")
-    .option("--signing", "an Ed25519 signing key instead (OpenSSH format, for signing.key_file); prints its public line for signing.trusted")
+    .option(
+      "--pq",
+      "hybrid post-quantum identity (AGE-SECRET-KEY-PQ-1…, recipient age1pq1…; needs age ≥ 1.3 to restore by hand)",
+    )
+    .option(
+      "--passphrase",
+      "encrypt the identity file with a passphrase (from $STRONGBOX_IDENTITY_PASSPHRASE or asked on the terminal)",
+    )
+    .option(
+      "--signing",
+      "an Ed25519 signing key instead (OpenSSH format, for signing.key_file); prints its public line for signing.trusted",
+    )
     .option("--weak-passphrase", "with --passphrase: accept a passphrase shorter than 12 characters")
     .action(bind(async (ctx, o) => (await import("./commands/keygen.js")).keygenCommand(ctx, o)));
   const config = program.command("config").description("config file commands");
@@ -60,36 +78,78 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .description("print the config file's JSON Schema (for editors: yaml-language-server, and linters)")
     .action(bind(async (ctx) => (await import("./commands/config-schema.js")).configSchemaCommand(ctx)));
   const backup = program.command("backup").description("backup commands");
-  backup.command("now").description("one backup of all (or the named) sources; prints the backup id").option("--source <name>", "only this source (repeatable)", collect, []).option("--full", "differential files sources take a full backup").addOption(retryLock()).action(bind(async (ctx, o) => (await import("./commands/backup.js")).backupNowCommand(ctx, o)));
-  program.command("list").description("complete backups, newest first").option("--all", "include incomplete backups").action(bind(async (ctx, o) => (await import("./commands/list.js")).listCommand(ctx, o)));
+  backup
+    .command("now")
+    .description("one backup of all (or the named) sources; prints the backup id")
+    .option("--source <name>", "only this source (repeatable)", collect, [])
+    .option("--full", "differential files sources take a full backup")
+    .addOption(retryLock())
+    .action(bind(async (ctx, o) => (await import("./commands/backup.js")).backupNowCommand(ctx, o)));
+  program
+    .command("list")
+    .description("complete backups, newest first")
+    .option("--all", "include incomplete backups")
+    .action(bind(async (ctx, o) => (await import("./commands/list.js")).listCommand(ctx, o)));
   program
     .command("restore <id>")
     .description("restore a backup (an id or 'latest')")
     .option("--source <name>", "only this source (repeatable)", collect, [])
-    .option("--at <time>", "with 'latest': per source, the newest restorable backup at or before TIME (ISO 8601 with zone, or a date = end of that day UTC)")
+    .option(
+      "--at <time>",
+      "with 'latest': per source, the newest restorable backup at or before TIME (ISO 8601 with zone, or a date = end of that day UTC)",
+    )
     .option("--to-dir <dir>", "restore file sources into DIR/<source>")
-    .option("--to-db <url>", "restore database sources into this database (env:VAR reads the URL from $VAR, keeping its password out of ps)")
-    .option("--force", "restore into a non-empty directory, or over a database that has tables (pg_restore --clean --if-exists)")
+    .option(
+      "--to-db <url>",
+      "restore database sources into this database (env:VAR reads the URL from $VAR, keeping its password out of ps)",
+    )
+    .option(
+      "--force",
+      "restore into a non-empty directory, or over a database that has tables (pg_restore --clean --if-exists)",
+    )
     .option("--no-owner", "databases: do not restore ownership or privileges (restoring into another cluster)")
     .option("--jobs <n>", "databases: parallel pg_restore jobs (spools the dump to a 0600 temporary file)")
-    .option("--keep-setuid", "files: keep setuid/setgid bits (stripped by default: a forged backup could plant a setuid binary)")
-    .option("--allow-unsigned", "restore this backup id even if it is untrusted (unsigned, bad or unknown signature); warns loudly")
-    .option("--print-script", "restore nothing: print the POSIX shell steps that restore it by hand (age, zstd, tar, pg_restore, sha256sum, ssh-keygen)")
+    .option(
+      "--keep-setuid",
+      "files: keep setuid/setgid bits (stripped by default: a forged backup could plant a setuid binary)",
+    )
+    .option(
+      "--allow-unsigned",
+      "restore this backup id even if it is untrusted (unsigned, bad or unknown signature); warns loudly",
+    )
+    .option(
+      "--print-script",
+      "restore nothing: print the POSIX shell steps that restore it by hand (age, zstd, tar, pg_restore, sha256sum, ssh-keygen)",
+    )
     .addOption(retryLock())
     // The repository lock keeps a concurrent prune from deleting what is being restored.
-    .action(bind(async (ctx, id, o) => withRepositoryLock(ctx, "restore", async () => (await import("./commands/restore.js")).restoreCommand(ctx, id, o))));
+    .action(
+      bind(async (ctx, id, o) =>
+        withRepositoryLock(ctx, "restore", async () =>
+          (await import("./commands/restore.js")).restoreCommand(ctx, id, o),
+        ),
+      ),
+    );
   program
     .command("verify <target>")
     .description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'")
-    .option("--allow-unsigned", "verify untrusted backups (unsigned, bad or unknown signature) instead of failing them; warns loudly")
+    .option(
+      "--allow-unsigned",
+      "verify untrusted backups (unsigned, bad or unknown signature) instead of failing them; warns loudly",
+    )
     .addOption(retryLock())
     .action(bind(async (ctx, target, o) => (await import("./commands/verify.js")).verifyCommand(ctx, target, o)));
   program
     .command("drill [target]")
     .description("restore a backup (an id, 'latest' or 'random') into scratch space and prove it")
-    .option("--allow-unsigned", "drill this backup id even if it is untrusted (unsigned, bad or unknown signature); warns loudly")
+    .option(
+      "--allow-unsigned",
+      "drill this backup id even if it is untrusted (unsigned, bad or unknown signature); warns loudly",
+    )
     .addOption(retryLock())
-    .action(bind(async (ctx, target, o) => (await import("./commands/drill.js")).drillCommand(ctx, target ?? "latest", o)));
+    .action(
+      bind(async (ctx, target, o) => (await import("./commands/drill.js")).drillCommand(ctx, target ?? "latest", o)),
+    );
   program
     .command("copy <target>")
     .description("copy complete backups (an id, 'latest' or 'all') byte for byte to a second repository (3-2-1)")
@@ -109,12 +169,23 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--schedule <file>", "schedule file (default: schedules/default.yaml next to the config file)")
     .option("--once <job>", "run this one job of the schedule now and exit (for cron and Kubernetes)")
     .option("--grace <duration>", "on SIGTERM, how long the running job may take to finish before it is aborted", "60s")
-    .option("--abort-wait <duration>", "how long an aborted job (deadline, SIGTERM) may take to wind down before the daemon exits anyway", "30s")
+    .option(
+      "--abort-wait <duration>",
+      "how long an aborted job (deadline, SIGTERM) may take to wind down before the daemon exits anyway",
+      "30s",
+    )
     .action(bind(async (ctx, o) => (await import("./commands/daemon.js")).daemonCommand(ctx, o)));
-  program.command("doctor").description("preflight: config, tools, store reachability, TLS, key-file modes, and what each role can and cannot do").action(bind(async (ctx) => (await import("./commands/doctor.js")).doctorCommand(ctx)));
+  program
+    .command("doctor")
+    .description(
+      "preflight: config, tools, store reachability, TLS, key-file modes, and what each role can and cannot do",
+    )
+    .action(bind(async (ctx) => (await import("./commands/doctor.js")).doctorCommand(ctx)));
   program
     .command("policy [role]")
-    .description("print ONE S3 bucket policy with every configured role's statements; with a role (writer, reader, pruner) only that role's part, to merge")
+    .description(
+      "print ONE S3 bucket policy with every configured role's statements; with a role (writer, reader, pruner) only that role's part, to merge",
+    )
     .option("--principal <arn>", PRINCIPAL_HELP, "arn:aws:iam::ACCOUNT-ID:user/strongbox-ROLE")
     .action(bind(async (ctx, role, o) => (await import("./commands/policy.js")).policyCommand(ctx, role, o)));
   return program;
@@ -159,10 +230,15 @@ export async function main(argv: string[]): Promise<number> {
     // The one --json document: the command's result (if it gave one) with the error beside it.
     jsonOutput.finish(jsonFailure(err, message, exitCode));
     if (err instanceof ConfigError && err.issues.length > 1) {
-      process.stderr.write(`strongbox: invalid config:\n${err.issues.map((i) => `  ${escapeControl(redact(i))}`).join("\n")}\n`);
+      process.stderr.write(
+        `strongbox: invalid config:\n${err.issues.map((i) => `  ${escapeControl(redact(i))}`).join("\n")}\n`,
+      );
     } else {
-      process.stderr.write(`strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${escapeControl(message)}\n`);
-      if (ctx?.options.verbose && !(err instanceof StrongboxError) && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + "\n");
+      process.stderr.write(
+        `strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${escapeControl(message)}\n`,
+      );
+      if (ctx?.options.verbose && !(err instanceof StrongboxError) && err instanceof Error && err.stack)
+        process.stderr.write(redact(err.stack) + "\n");
     }
     return exitCode;
   }

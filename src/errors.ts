@@ -3,7 +3,18 @@ import { describeSystemError, isSystemError } from "./system-error.js";
 /** Every failure strongbox reports on purpose is a StrongboxError; its code decides the exit code. */
 /** REFUSED: a safety check stopped the run (prune's max_delete_share); exit 1, like any failed run. */
 /** PARTIAL: a backup was committed, but a source left unreadable paths out (on_unreadable: partial); exit 4. */
-export type ErrorCode = "USAGE" | "CONFIG" | "SOURCE" | "STORE" | "CRYPTO" | "VERIFY" | "LOCKED" | "NOT_FOUND" | "INTERRUPTED" | "REFUSED" | "PARTIAL";
+export type ErrorCode =
+  | "USAGE"
+  | "CONFIG"
+  | "SOURCE"
+  | "STORE"
+  | "CRYPTO"
+  | "VERIFY"
+  | "LOCKED"
+  | "NOT_FOUND"
+  | "INTERRUPTED"
+  | "REFUSED"
+  | "PARTIAL";
 
 export class StrongboxError extends Error {
   constructor(

@@ -46,7 +46,7 @@ export class JsonOutput {
     this.written = true;
     const text = redact(JSON.stringify(this.document(failure), null, 2)) + "\n";
     const buf = Buffer.from(text);
-    for (let off = 0; off < buf.length; ) {
+    for (let off = 0; off < buf.length;) {
       try {
         off += writeSync(this.fd, buf, off);
       } catch (err) {

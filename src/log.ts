@@ -72,4 +72,8 @@ export class Logger {
   }
 }
 
-export const silentLogger = new Logger({ level: "error", human: false, stream: { write: () => true } as unknown as NodeJS.WritableStream });
+export const silentLogger = new Logger({
+  level: "error",
+  human: false,
+  stream: { write: () => true } as unknown as NodeJS.WritableStream,
+});

@@ -113,7 +113,11 @@ export function systemReason(err: SystemError): string {
   const code = err.code!;
   const known = REASONS[code];
   if (known) return `${known} (${code})`;
-  const own = String(err.message ?? "").split("\n")[0].replace(new RegExp(`^(\\w+ )?${code}:?\\s*`), "").replace(/, \w+ .*$|, \w+$/, "").trim();
+  const own = String(err.message ?? "")
+    .split("\n")[0]
+    .replace(new RegExp(`^(\\w+ )?${code}:?\\s*`), "")
+    .replace(/, \w+ .*$|, \w+$/, "")
+    .trim();
   return own ? `${own} (${code})` : code;
 }
 
@@ -133,15 +137,21 @@ export function isNetworkError(err: unknown): boolean {
  * (a write on an open file has no path), or a better one (the object, not its temporary file);
  * `doing` overrides the verb; `endpoint` names what a network error failed to reach.
  */
-export function describeSystemError(err: SystemError, o: { path?: string; doing?: string; endpoint?: string } = {}): string {
+export function describeSystemError(
+  err: SystemError,
+  o: { path?: string; doing?: string; endpoint?: string } = {},
+): string {
   const code = err.code!;
   const reason = systemReason(err);
   if (NETWORK.has(code) || err.syscall === "connect" || err.syscall === "getaddrinfo") {
     const target = o.endpoint ?? (err.address ? `${err.address}${err.port ? `:${err.port}` : ""}` : err.hostname);
-    const lead = CONNECT.has(code) || err.syscall === "connect" || err.syscall === "getaddrinfo" ? `cannot connect to ${target}` : `the connection to ${target} failed`;
+    const lead =
+      CONNECT.has(code) || err.syscall === "connect" || err.syscall === "getaddrinfo"
+        ? `cannot connect to ${target}`
+        : `the connection to ${target} failed`;
     return target ? `${lead}: ${reason}${HINTS[code] ?? ""}` : `${reason}${HINTS[code] ?? ""}`;
   }
-  const doing = o.doing ?? (err.syscall ? DOING[err.syscall] ?? err.syscall : undefined);
+  const doing = o.doing ?? (err.syscall ? (DOING[err.syscall] ?? err.syscall) : undefined);
   const path = o.path ?? err.path;
   const to = !o.path && err.dest ? ` to ${err.dest}` : "";
   return [reason, doing, path && `${path}${to}`].filter(Boolean).join(" ") + (HINTS[code] ?? "");

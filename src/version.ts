@@ -4,4 +4,6 @@ import { readFileSync } from "node:fs";
 declare const __STRONGBOX_VERSION__: string | undefined;
 
 export const VERSION: string =
-  typeof __STRONGBOX_VERSION__ === "string" ? __STRONGBOX_VERSION__ : JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
+  typeof __STRONGBOX_VERSION__ === "string"
+    ? __STRONGBOX_VERSION__
+    : JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;

@@ -23,25 +23,45 @@ export class ArchiveNames {
 
   admit(path: string, type: EntryType): string {
     const rel = safeRelativePath(path);
-    if (Buffer.byteLength(rel) > MAX_PATH_BYTES) throw new StrongboxError("VERIFY", `archive entry ${quoteName(rel.slice(0, 80) + "…")}: name longer than ${MAX_PATH_BYTES} bytes`);
+    if (Buffer.byteLength(rel) > MAX_PATH_BYTES)
+      throw new StrongboxError(
+        "VERIFY",
+        `archive entry ${quoteName(rel.slice(0, 80) + "…")}: name longer than ${MAX_PATH_BYTES} bytes`,
+      );
     for (const name of rel.split("/")) {
-      if (Buffer.byteLength(name) > MAX_COMPONENT_BYTES) throw new StrongboxError("VERIFY", `archive entry ${quoteName(rel)}: a name component longer than ${MAX_COMPONENT_BYTES} bytes`);
+      if (Buffer.byteLength(name) > MAX_COMPONENT_BYTES)
+        throw new StrongboxError(
+          "VERIFY",
+          `archive entry ${quoteName(rel)}: a name component longer than ${MAX_COMPONENT_BYTES} bytes`,
+        );
     }
     if (this.last !== undefined) {
       const order = comparePaths(rel, this.last);
       if (order === 0) throw new StrongboxError("VERIFY", `archive holds ${quoteName(rel)} twice, refusing to restore`);
       if (order < 0) {
-        if (type !== "dir" && this.chain.some((c) => c.path === rel)) throw new StrongboxError("VERIFY", `archive entry ${quoteName(rel)}: a ${type} where the archive already has a directory`);
-        throw new StrongboxError("VERIFY", `archive entry ${quoteName(rel)} comes after ${quoteName(this.last)}, out of the order strongbox writes a tree in: refusing (forged or damaged)`);
+        if (type !== "dir" && this.chain.some((c) => c.path === rel))
+          throw new StrongboxError(
+            "VERIFY",
+            `archive entry ${quoteName(rel)}: a ${type} where the archive already has a directory`,
+          );
+        throw new StrongboxError(
+          "VERIFY",
+          `archive entry ${quoteName(rel)} comes after ${quoteName(this.last)}, out of the order strongbox writes a tree in: refusing (forged or damaged)`,
+        );
       }
     }
     // Keep only the ancestors of this entry; one that is not a directory makes it unsafe.
     while (this.chain.length && !rel.startsWith(`${this.chain[this.chain.length - 1].path}/`)) this.chain.pop();
     for (const c of this.chain) {
-      if (c.type !== "dir" && c.type !== "implicit") throw new StrongboxError("VERIFY", `archive entry ${quoteName(rel)} lies below ${quoteName(c.path)}, which is a ${c.type}: refusing`);
+      if (c.type !== "dir" && c.type !== "implicit")
+        throw new StrongboxError(
+          "VERIFY",
+          `archive entry ${quoteName(rel)} lies below ${quoteName(c.path)}, which is a ${c.type}: refusing`,
+        );
     }
     const known = this.chain.length ? this.chain[this.chain.length - 1].path.length + 1 : 0;
-    for (let cut = rel.indexOf("/", known); cut >= 0; cut = rel.indexOf("/", cut + 1)) this.chain.push({ path: rel.slice(0, cut), type: "implicit" });
+    for (let cut = rel.indexOf("/", known); cut >= 0; cut = rel.indexOf("/", cut + 1))
+      this.chain.push({ path: rel.slice(0, cut), type: "implicit" });
     this.chain.push({ path: rel, type });
     this.last = rel;
     return rel;

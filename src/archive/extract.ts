@@ -1,5 +1,17 @@
 import { createHash } from "node:crypto";
-import { closeSync, constants, createReadStream, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, promises as fsp, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  createReadStream,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lstatSync,
+  openSync,
+  promises as fsp,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { describeError, StrongboxError } from "../errors.js";
 import { describeSystemError } from "../system-error.js";
@@ -36,7 +48,11 @@ function entryError(err: unknown, rel: string, abs?: string): StrongboxError {
   if (err instanceof StrongboxError) return err;
   const e = err as NodeJS.ErrnoException;
   return TARGET_ERRORS.has(e?.code ?? "")
-    ? new StrongboxError("SOURCE", `cannot write the restore target at ${quoteName(rel)}: ${describeSystemError(e, e.path || !abs ? {} : { path: abs })}`, { cause: err })
+    ? new StrongboxError(
+        "SOURCE",
+        `cannot write the restore target at ${quoteName(rel)}: ${describeSystemError(e, e.path || !abs ? {} : { path: abs })}`,
+        { cause: err },
+      )
     : new StrongboxError("VERIFY", `archive entry ${quoteName(rel)}: ${describeError(err)}`, { cause: err });
 }
 
@@ -106,7 +122,6 @@ function guardSink(sink: EntrySink, rel: string, abs: string): EntrySink {
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
-
 /**
  * The sink that writes a tree into `root` and never outside it: no entry is ever written through a
  * symlink (every parent directory is checked, including ones that existed before). Files are
@@ -127,8 +142,10 @@ export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" 
       const abs = join(root, dir);
       try {
         const st = await fsp.lstat(abs);
-        if (st.isSymbolicLink()) throw new StrongboxError("VERIFY", `refusing to restore through a symlink: ${quoteName(dir)}`);
-        if (!st.isDirectory()) throw new StrongboxError("SOURCE", `cannot restore: ${quoteName(dir)} exists and is not a directory`);
+        if (st.isSymbolicLink())
+          throw new StrongboxError("VERIFY", `refusing to restore through a symlink: ${quoteName(dir)}`);
+        if (!st.isDirectory())
+          throw new StrongboxError("SOURCE", `cannot restore: ${quoteName(dir)} exists and is not a directory`);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
         await fsp.mkdir(abs, { mode: 0o700 });
@@ -155,7 +172,10 @@ export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" 
 
   function stripped(rel: string, entry: TarEntry): TarEntry {
     const e = o.keepSetuid ? entry : { ...entry, mode: entry.mode & ~SUID_SGID };
-    if (e.mode !== entry.mode) o.warn(`${quoteName(rel)}: setuid/setgid bits not restored (mode ${entry.mode.toString(8)}; --keep-setuid keeps them)`);
+    if (e.mode !== entry.mode)
+      o.warn(
+        `${quoteName(rel)}: setuid/setgid bits not restored (mode ${entry.mode.toString(8)}; --keep-setuid keeps them)`,
+      );
     return e;
   }
 
@@ -191,7 +211,11 @@ export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" 
         const { abs, mtime } = await slot(rel, e);
         clearSlot(rel, abs);
         if (e.size <= SMALL_FILE) return guardSink(smallFileSink(abs, e, chown), rel, abs);
-        const fh = await fsp.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        const fh = await fsp.open(
+          abs,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+          0o600,
+        );
         let batch: Buffer[] = [];
         let batched = 0;
         const flush = async () => {
@@ -241,7 +265,10 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, o:
 }
 
 /** Reads a tar stream without writing anything: the same pass with the null sink. */
-export async function scanTar(source: AsyncIterable<Buffer>, o: Omit<ExtractOptions, "chown" | "keepSetuid">): Promise<void> {
+export async function scanTar(
+  source: AsyncIterable<Buffer>,
+  o: Omit<ExtractOptions, "chown" | "keepSetuid">,
+): Promise<void> {
   await readTree({ archive: source, sink: nullSink, onEntry: o.onEntry, onBytes: o.onBytes });
 }
 

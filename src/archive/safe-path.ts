@@ -5,7 +5,8 @@ import { StrongboxError } from "../errors.js";
  * absolute paths, `..` components, NUL bytes, Windows drive or backslash tricks.
  */
 export function safeRelativePath(name: string): string {
-  const unsafe = (why: string) => new StrongboxError("VERIFY", `unsafe path in archive, refusing to restore: ${JSON.stringify(name)} (${why})`);
+  const unsafe = (why: string) =>
+    new StrongboxError("VERIFY", `unsafe path in archive, refusing to restore: ${JSON.stringify(name)} (${why})`);
   if (name.includes("\0")) throw unsafe("NUL byte");
   if (name.startsWith("/")) throw unsafe("absolute path");
   if (/^[A-Za-z]:/.test(name) || name.includes("\\")) throw unsafe("drive letter or backslash");

@@ -53,7 +53,14 @@ function isPlainAscii(s: string, max: number): boolean {
 const USTAR = Buffer.from("ustar\0" + "00", "latin1");
 
 /** One 512-byte ustar header at buf[off], which must be zero. */
-function rawHeader(buf: Buffer, off: number, name: string, e: Omit<TarEntry, "path">, typeflag: number, size: number): void {
+function rawHeader(
+  buf: Buffer,
+  off: number,
+  name: string,
+  e: Omit<TarEntry, "path">,
+  typeflag: number,
+  size: number,
+): void {
   buf.write(name, off, 100, "utf8");
   octal(buf, off + 100, 8, e.mode & 0o7777);
   if (!octal(buf, off + 108, 8, e.uid)) octal(buf, off + 108, 8, 0);
@@ -110,7 +117,14 @@ export function writeHeader(buf: Buffer, off: number, plan: HeaderPlan): void {
     buf.write(plan.pax, off + BLOCK, plan.paxBytes, "utf8");
     off += BLOCK + blocksFor(plan.paxBytes);
   }
-  rawHeader(buf, off, isPlainAscii(plan.name, 100) ? plan.name : "strongbox-long-name", e, TYPEFLAG[e.type], e.type === "file" ? e.size : 0);
+  rawHeader(
+    buf,
+    off,
+    isPlainAscii(plan.name, 100) ? plan.name : "strongbox-long-name",
+    e,
+    TYPEFLAG[e.type],
+    e.type === "file" ? e.size : 0,
+  );
 }
 
 /** The header block(s) for an entry: a PAX header first whenever ustar cannot hold a field exactly. */
@@ -161,7 +175,10 @@ function readOctal(h: Buffer, off: number, len: number, field: string): number {
     }
     return v;
   }
-  const s = h.toString("latin1", off, off + len).replace(/[\0 ]+$/, "").replace(/^ +/, "");
+  const s = h
+    .toString("latin1", off, off + len)
+    .replace(/[\0 ]+$/, "")
+    .replace(/^ +/, "");
   if (s === "") return 0;
   if (!/^[0-7]+$/.test(s)) throw corrupt(field);
   const v = parseInt(s, 8);
@@ -182,7 +199,8 @@ export const MAX_MTIME = 253402300799;
 
 /** PAX mtime: decimal seconds with an optional fraction ("1700000000.123456789"), never negative. */
 export function paxTime(value: string): string {
-  if (!/^[0-9]{1,12}(\.[0-9]{1,9})?$/.test(value) || Number(value) > MAX_MTIME) throw corrupt(`PAX mtime=${JSON.stringify(value.slice(0, 40))}`);
+  if (!/^[0-9]{1,12}(\.[0-9]{1,9})?$/.test(value) || Number(value) > MAX_MTIME)
+    throw corrupt(`PAX mtime=${JSON.stringify(value.slice(0, 40))}`);
   return value;
 }
 
@@ -194,7 +212,8 @@ export function isZeroBlock(h: Buffer): boolean {
 export function decodeHeader(h: Buffer): RawHeader {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
-  if (readOctal(h, 148, 8, "checksum") !== sum) throw new StrongboxError("VERIFY", "tar: header checksum mismatch (archive corrupt)");
+  if (readOctal(h, 148, 8, "checksum") !== sum)
+    throw new StrongboxError("VERIFY", "tar: header checksum mismatch (archive corrupt)");
   let name = readString(h, 0, 100);
   // Only POSIX ustar ("ustar\0") has a name prefix; old GNU headers ("ustar  ") keep other fields there.
   if (h.toString("latin1", 257, 263) === "ustar\0") {
@@ -227,9 +246,11 @@ export function parsePax(body: Buffer, into: Record<string, string>): void {
   while (off < body.length) {
     const sp = body.indexOf(0x20, off);
     const digits = sp < 0 ? "" : body.toString("latin1", off, sp);
-    if (!/^[1-9][0-9]{0,7}$/.test(digits)) throw new StrongboxError("VERIFY", "tar: corrupt PAX header (record length)");
+    if (!/^[1-9][0-9]{0,7}$/.test(digits))
+      throw new StrongboxError("VERIFY", "tar: corrupt PAX header (record length)");
     const len = Number(digits);
-    if (off + len > body.length || body[off + len - 1] !== 0x0a) throw new StrongboxError("VERIFY", "tar: corrupt PAX header (record framing)");
+    if (off + len > body.length || body[off + len - 1] !== 0x0a)
+      throw new StrongboxError("VERIFY", "tar: corrupt PAX header (record framing)");
     const rec = body.toString("utf8", sp + 1, off + len - 1);
     const eq = rec.indexOf("=");
     if (eq <= 0) throw new StrongboxError("VERIFY", "tar: corrupt PAX header (record without key)");

@@ -1,7 +1,15 @@
 import { createHash, hash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, promises as fsp, readSync } from "node:fs";
 import { Readable } from "node:stream";
-import { blocksFor, encodeHeader, END_OF_ARCHIVE, paddingFor, planHeader, writeHeader, type TarEntry } from "./tar-header.js";
+import {
+  blocksFor,
+  encodeHeader,
+  END_OF_ARCHIVE,
+  paddingFor,
+  planHeader,
+  writeHeader,
+  type TarEntry,
+} from "./tar-header.js";
 import { dirPrefix, mtimeString, type WalkEntry, type Warn } from "./walk.js";
 
 export interface ManifestEntry {
@@ -20,7 +28,10 @@ export interface FileIdentity {
   ctime: string;
 }
 
-const identity = (st: { ino: bigint; ctimeNs: bigint }): FileIdentity => ({ ino: String(st.ino), ctime: String(st.ctimeNs) });
+const identity = (st: { ino: bigint; ctimeNs: bigint }): FileIdentity => ({
+  ino: String(st.ino),
+  ctime: String(st.ctimeNs),
+});
 
 /** A differential (GNU incremental) archive: directories carry dumpdirs, unchanged files are left out. */
 export interface DifferentialPack {
@@ -85,14 +96,20 @@ const replaced = (path: string) => `${path}: replaced by something else while ba
 function warnOpen(warn: Warn, path: string, code: string | undefined): void {
   warn(cannotOpen(path, code), code === "ENOENT" ? undefined : { kind: "unreadable", path });
 }
-const shrank = (path: string, size: number) => `${path}: shrank while being read; archived zero-padded to ${size} bytes`;
+const shrank = (path: string, size: number) =>
+  `${path}: shrank while being read; archived zero-padded to ${size} bytes`;
 const changedWhileRead = (path: string) => `${path}: changed while being read; the archived copy may be inconsistent`;
 
 /**
  * Archives a small file whole (header + padded body, straight into the batch) with synchronous calls.
  * undefined: skipped (reported); null: no longer small, let the streaming path handle it.
  */
-function packSmallFile(abs: string, e: WalkEntry, out: OutBatch, warn: Warn): { pieces: Buffer[]; entry: ManifestEntry; stat: FileIdentity } | null | undefined {
+function packSmallFile(
+  abs: string,
+  e: WalkEntry,
+  out: OutBatch,
+  warn: Warn,
+): { pieces: Buffer[]; entry: ManifestEntry; stat: FileIdentity } | null | undefined {
   let fd: number;
   try {
     fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -129,7 +146,14 @@ function packSmallFile(abs: string, e: WalkEntry, out: OutBatch, warn: Warn): { 
     if (done < size) warn(shrank(e.path, size), { kind: "changed", path: e.path });
     else if (done > size) warn(changedWhileRead(e.path), { kind: "changed", path: e.path });
     buf.fill(0, body + Math.min(done, size), body + padded);
-    const entry: ManifestEntry = { path: e.path, type: "file", size, mode, mtime, sha256: hash("sha256", buf.subarray(body, body + size), "hex") };
+    const entry: ManifestEntry = {
+      path: e.path,
+      type: "file",
+      size,
+      mode,
+      mtime,
+      sha256: hash("sha256", buf.subarray(body, body + size), "hex"),
+    };
     pieces.push(...out.commit(plan.length + padded));
     return { pieces, entry, stat: identity(st) };
   } finally {
@@ -166,7 +190,11 @@ export function packTar(
   async function* generate(): AsyncGenerator<Buffer> {
     const out = new OutBatch();
     const root = diff?.root ?? o.root;
-    if (root) for (const piece of out.add(encodeHeader({ ...root, path: ".", type: "dir", size: 0, ...(diff ? { dumpdir: diff.dumpdirs.get("") } : {}) }))) yield piece;
+    if (root)
+      for (const piece of out.add(
+        encodeHeader({ ...root, path: ".", type: "dir", size: 0, ...(diff ? { dumpdir: diff.dumpdirs.get("") } : {}) }),
+      ))
+        yield piece;
     for (const e of entries) {
       const same = diff?.unchanged.get(e.path);
       if (same) {
@@ -174,9 +202,25 @@ export function packTar(
         continue;
       }
       if (e.type !== "file") {
-        for (const piece of out.add(encodeHeader(e.type === "dir" && diff ? { ...e, dumpdir: diff.dumpdirs.get(e.path) ?? "\0" } : e))) yield piece;
-        const stat = e.type === "symlink" && e.ino !== undefined && e.ctime !== undefined ? { ino: e.ino, ctime: e.ctime } : undefined;
-        o.onEntry({ path: e.path, type: e.type, size: 0, mode: e.mode, mtime: e.mtime, ...(e.linkname !== undefined ? { target: e.linkname } : {}) }, stat);
+        for (const piece of out.add(
+          encodeHeader(e.type === "dir" && diff ? { ...e, dumpdir: diff.dumpdirs.get(e.path) ?? "\0" } : e),
+        ))
+          yield piece;
+        const stat =
+          e.type === "symlink" && e.ino !== undefined && e.ctime !== undefined
+            ? { ino: e.ino, ctime: e.ctime }
+            : undefined;
+        o.onEntry(
+          {
+            path: e.path,
+            type: e.type,
+            size: 0,
+            mode: e.mode,
+            mtime: e.mtime,
+            ...(e.linkname !== undefined ? { target: e.linkname } : {}),
+          },
+          stat,
+        );
         continue;
       }
       if (e.size <= SMALL_FILE) {
@@ -232,10 +276,14 @@ export function packTar(
         }
         const after = await fh.stat({ bigint: true });
         // Reported once: a file that shrank was already reported as changed.
-        if ((after.size !== st.size || after.mtimeNs !== st.mtimeNs) && !shrunk) o.warn(changedWhileRead(e.path), { kind: "changed", path: e.path });
+        if ((after.size !== st.size || after.mtimeNs !== st.mtimeNs) && !shrunk)
+          o.warn(changedWhileRead(e.path), { kind: "changed", path: e.path });
         const padding = paddingFor(size);
         if (padding.length) for (const piece of out.add(padding)) yield piece;
-        o.onEntry({ path: e.path, type: "file", size, mode: entry.mode, mtime, sha256: hash.digest("hex") }, identity(st));
+        o.onEntry(
+          { path: e.path, type: "file", size, mode: entry.mode, mtime, sha256: hash.digest("hex") },
+          identity(st),
+        );
       } finally {
         await fh.close();
       }

@@ -1,7 +1,17 @@
 import { ByteQueue } from "../byte-queue.js";
 import { StrongboxError } from "../errors.js";
 import { quoteName } from "../terminal-safe.js";
-import { BLOCK, blocksFor, decodeHeader, isZeroBlock, paxInteger, parsePax, paxTime, type EntryType, type TarEntry } from "./tar-header.js";
+import {
+  BLOCK,
+  blocksFor,
+  decodeHeader,
+  isZeroBlock,
+  paxInteger,
+  parsePax,
+  paxTime,
+  type EntryType,
+  type TarEntry,
+} from "./tar-header.js";
 
 /** Reads exact byte counts from an async stream of Buffers, copying each byte at most once more. */
 class ByteReader {
@@ -62,7 +72,10 @@ export const MAX_EXTENDED_BYTES = 1024 * 1024;
  * writes (hard links, devices, FIFOs), and oversized extended headers are all VERIFY errors that
  * name the entry.
  */
-export async function readTar(source: AsyncIterable<Buffer>, onEntry: (e: TarEntry) => Promise<EntrySink | null>): Promise<void> {
+export async function readTar(
+  source: AsyncIterable<Buffer>,
+  onEntry: (e: TarEntry) => Promise<EntrySink | null>,
+): Promise<void> {
   const t = new TarReader(source);
   for (let entry = await t.next(); entry; entry = await t.next()) {
     const sink = await onEntry(entry);
@@ -106,7 +119,8 @@ export class TarReader {
   async next(): Promise<TarEntry | null> {
     if (this.ended) return null;
     while (this.left > 0) this.left -= (await this.r.some(Math.min(this.left, 1024 * 1024))).length;
-    if (this.padding && !(await this.r.exact(this.padding))) throw new StrongboxError("VERIFY", "tar: archive is truncated");
+    if (this.padding && !(await this.r.exact(this.padding)))
+      throw new StrongboxError("VERIFY", "tar: archive is truncated");
     this.padding = 0;
     const r = this.r;
     for (;;) {
@@ -125,11 +139,15 @@ export class TarReader {
       try {
         h = decodeHeader(block);
       } catch (err) {
-        throw new StrongboxError("VERIFY", `${at()}${entries ? " (after the last good entry)" : ""}: ${(err as Error).message.replace(/^tar: /, "")}`);
+        throw new StrongboxError(
+          "VERIFY",
+          `${at()}${entries ? " (after the last good entry)" : ""}: ${(err as Error).message.replace(/^tar: /, "")}`,
+        );
       }
       if (h.typeflag === "x" || h.typeflag === "g" || h.typeflag === "L" || h.typeflag === "K") {
         this.extended += h.size;
-        if (this.extended > MAX_EXTENDED_BYTES) throw new StrongboxError("VERIFY", `${at()}: extended headers larger than ${MAX_EXTENDED_BYTES} bytes`);
+        if (this.extended > MAX_EXTENDED_BYTES)
+          throw new StrongboxError("VERIFY", `${at()}: extended headers larger than ${MAX_EXTENDED_BYTES} bytes`);
         const body = await r.exact(blocksFor(h.size));
         if (!body) throw new StrongboxError("VERIFY", "tar: archive is truncated");
         const data = body.subarray(0, h.size);
@@ -145,13 +163,18 @@ export class TarReader {
       let entry: TarEntry;
       const type = TYPES[h.typeflag];
       try {
-        if (!type) throw new StrongboxError("VERIFY", `is a ${FOREIGN[h.typeflag] ?? `tar entry of type ${JSON.stringify(h.typeflag)}`}, which strongbox never writes; refusing the archive`);
+        if (!type)
+          throw new StrongboxError(
+            "VERIFY",
+            `is a ${FOREIGN[h.typeflag] ?? `tar entry of type ${JSON.stringify(h.typeflag)}`}, which strongbox never writes; refusing the archive`,
+          );
         const size = pax.size !== undefined ? paxInteger(pax.size, "size") : h.size;
         if (type !== "file" && size !== 0) throw new StrongboxError("VERIFY", `a ${type} with a body of ${size} bytes`);
         const linkname = pax.linkpath ?? this.gnuLongLink ?? h.linkname;
         if (type === "symlink" && !linkname) throw new StrongboxError("VERIFY", "a symlink with an empty target");
         // No symlink can hold one (the kernel would cut the target there): a forged target, refused by restore and verify alike.
-        if (type === "symlink" && linkname.includes("\0")) throw new StrongboxError("VERIFY", "a symlink target with a NUL byte");
+        if (type === "symlink" && linkname.includes("\0"))
+          throw new StrongboxError("VERIFY", "a symlink target with a NUL byte");
         entry = {
           path: name.replace(/\/+$/, ""),
           type,
@@ -164,7 +187,10 @@ export class TarReader {
           ...(type === "dir" && pax["GNU.dumpdir"] !== undefined ? { dumpdir: pax["GNU.dumpdir"] } : {}),
         };
       } catch (err) {
-        throw new StrongboxError("VERIFY", `${where}: ${(err as Error).message.replace(/^tar: (corrupt header )?/, "")}`);
+        throw new StrongboxError(
+          "VERIFY",
+          `${where}: ${(err as Error).message.replace(/^tar: (corrupt header )?/, "")}`,
+        );
       }
       this.pax = {};
       this.gnuLongName = this.gnuLongLink = undefined;

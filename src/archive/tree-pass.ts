@@ -139,7 +139,10 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
 
   function problem(text: string): void {
     if (problems.length >= DUMPDIR_LIMIT) {
-      throw new StrongboxError("VERIFY", `directory listings (GNU dumpdirs) do not match the manifest: ${problems.join("; ")}; … and more: refusing (forged or damaged)`);
+      throw new StrongboxError(
+        "VERIFY",
+        `directory listings (GNU dumpdirs) do not match the manifest: ${problems.join("; ")}; … and more: refusing (forged or damaged)`,
+      );
     }
     problems.push(text);
   }
@@ -156,8 +159,14 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
       return null;
     };
     if (kind !== "Y" && kind !== "N" && kind !== "D") return bad(`has an entry of kind ${JSON.stringify(kind ?? "")}`);
-    if (!name || name === "." || name === ".." || name.includes("/")) return bad(`lists the unsafe name ${quoteName(name)}`);
-    if (f.prev !== undefined && name <= f.prev) return bad(name === f.prev ? `lists ${quoteName(name)} twice` : `lists ${quoteName(name)} after ${quoteName(f.prev)}, out of the order strongbox writes`);
+    if (!name || name === "." || name === ".." || name.includes("/"))
+      return bad(`lists the unsafe name ${quoteName(name)}`);
+    if (f.prev !== undefined && name <= f.prev)
+      return bad(
+        name === f.prev
+          ? `lists ${quoteName(name)} twice`
+          : `lists ${quoteName(name)} after ${quoteName(f.prev)}, out of the order strongbox writes`,
+      );
     return { kind, name };
   }
 
@@ -170,11 +179,16 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
   function unheld(f: Frame, it: { kind: Kind; name: string }): void {
     if (it.kind === "Y") {
       if (++vanished > allowance) {
-        throw new StrongboxError("VERIFY", `dumpdir of ${quoteName(f.path || ".")} lists ${quoteName(it.name)} (Y), which the archive does not hold: more such names than the ${allowance} files the manifest says could not be read; refusing (forged or damaged)`);
+        throw new StrongboxError(
+          "VERIFY",
+          `dumpdir of ${quoteName(f.path || ".")} lists ${quoteName(it.name)} (Y), which the archive does not hold: more such names than the ${allowance} files the manifest says could not be read; refusing (forged or damaged)`,
+        );
       }
       return;
     }
-    problem(`dumpdir of ${quoteName(f.path || ".")} lists ${quoteName(it.name)} (${it.kind}), which the manifest does not`);
+    problem(
+      `dumpdir of ${quoteName(f.path || ".")} lists ${quoteName(it.name)} (${it.kind}), which the manifest does not`,
+    );
   }
 
   /** The kind under which `name` is listed in `f` (moving the cursor past it), or undefined. */
@@ -204,11 +218,16 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
       problem(`no dumpdir for ${quoteName(path || ".")} (GNU tar would not remove deleted files there)`);
     } else if (!dumpdir.endsWith("\0") || (dumpdir.length > 1 && !dumpdir.endsWith("\0\0"))) {
       f.dead = true;
-      problem(`dumpdir of ${quoteName(path || ".")} ${dumpdir.endsWith("\0") ? "is not NUL-terminated" : "does not end with NUL"}`);
+      problem(
+        `dumpdir of ${quoteName(path || ".")} ${dumpdir.endsWith("\0") ? "is not NUL-terminated" : "does not end with NUL"}`,
+      );
     }
     frameBytes += f.raw.length;
     if (frameBytes > MAX_OPEN_DUMPDIR_BYTES) {
-      throw new StrongboxError("VERIFY", `dumpdir of ${quoteName(path || ".")}: the open directories' dumpdirs hold more than ${MAX_OPEN_DUMPDIR_BYTES} bytes; refusing (forged or damaged)`);
+      throw new StrongboxError(
+        "VERIFY",
+        `dumpdir of ${quoteName(path || ".")}: the open directories' dumpdirs hold more than ${MAX_OPEN_DUMPDIR_BYTES} bytes; refusing (forged or damaged)`,
+      );
     }
     frames.push(f);
   }
@@ -230,19 +249,28 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
     try {
       return await p;
     } catch (err) {
-      if (err instanceof StrongboxError && o.baseName) throw new StrongboxError(err.code, `${o.baseName}: ${err.message}`, { cause: err });
+      if (err instanceof StrongboxError && o.baseName)
+        throw new StrongboxError(err.code, `${o.baseName}: ${err.message}`, { cause: err });
       throw err;
     }
   }
 
-  async function nextOf(r: TarReader, layer: ArchiveNames, first: boolean): Promise<{ rel: string; e: TarEntry } | undefined> {
+  async function nextOf(
+    r: TarReader,
+    layer: ArchiveNames,
+    first: boolean,
+  ): Promise<{ rel: string; e: TarEntry } | undefined> {
     for (;;) {
       const e = await (r === b ? fromBase(r.next()) : r.next());
       if (!e) return undefined;
       if (isRootEntry(e)) {
         // The base's root is not restored: the root is the differential's.
         if (r !== d) continue;
-        if (!first || rootSeen) throw new StrongboxError("VERIFY", "archive holds the root entry \"./\" twice or not first: refusing (forged or damaged)");
+        if (!first || rootSeen)
+          throw new StrongboxError(
+            "VERIFY",
+            'archive holds the root entry "./" twice or not first: refusing (forged or damaged)',
+          );
         rootSeen = true;
         if (diff) open("", e.dumpdir);
         await o.sink.root?.(e);
@@ -251,7 +279,10 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
       }
       if (r === d && diff && !frames.length) open("", undefined);
       first = false;
-      return { rel: r === b ? await fromBase((async () => layer.admit(e.path, e.type))()) : layer.admit(e.path, e.type), e };
+      return {
+        rel: r === b ? await fromBase((async () => layer.admit(e.path, e.type))()) : layer.admit(e.path, e.type),
+        e,
+      };
     }
   }
 
@@ -264,12 +295,14 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
         const f = parentFrame(rel);
         if (!f) {
           const parent = parentOf(rel);
-          if (noDumpdirReported !== parent) problem(`no dumpdir for ${quoteName(parent || ".")} (GNU tar would not remove deleted files there)`);
+          if (noDumpdirReported !== parent)
+            problem(`no dumpdir for ${quoteName(parent || ".")} (GNU tar would not remove deleted files there)`);
           noDumpdirReported = parent;
         } else if (!f.dead) listed = lookup(f, nameOf(rel));
         if (f && !f.dead) {
           if (listed === undefined) problem(`${quoteName(rel)} is missing from its directory's dumpdir`);
-          else if ((listed === "D") !== isDir(e.type)) problem(`${quoteName(rel)} is a ${e.type}, its dumpdir says ${listed}`);
+          else if ((listed === "D") !== isDir(e.type))
+            problem(`${quoteName(rel)} is a ${e.type}, its dumpdir says ${listed}`);
         }
       }
       if (isDir(e.type)) open(rel, e.dumpdir);
@@ -286,7 +319,11 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
       const hash = createHash("sha256");
       let size = 0;
       const body = reader.body();
-      for (let r = await (reader === b ? fromBase(body.next()) : body.next()); !r.done; r = await (reader === b ? fromBase(body.next()) : body.next())) {
+      for (
+        let r = await (reader === b ? fromBase(body.next()) : body.next());
+        !r.done;
+        r = await (reader === b ? fromBase(body.next()) : body.next())
+      ) {
         const chunk = r.value;
         hash.update(chunk);
         size += chunk.length;
@@ -323,12 +360,18 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
     if (order === 0) {
       const was = bNext!.e.type;
       if (isDir(was) !== isDir(e.type)) {
-        throw new StrongboxError("VERIFY", `${quoteName(rel)} is a ${was} in the base and a ${e.type} in the differential: GNU tar cannot apply such a change safely, and strongbox never writes one; refusing (forged or damaged)`);
+        throw new StrongboxError(
+          "VERIFY",
+          `${quoteName(rel)} is a ${was} in the base and a ${e.type} in the differential: GNU tar cannot apply such a change safely, and strongbox never writes one; refusing (forged or damaged)`,
+        );
       }
       lastBase = { rel, type: was };
       bNext = b ? await nextOf(b, bNames, false) : undefined;
     } else if (lastBase && !isDir(lastBase.type) && rel.startsWith(`${lastBase.rel}/`)) {
-      throw new StrongboxError("VERIFY", `${quoteName(rel)} lies below ${quoteName(lastBase.rel)}, which is a ${lastBase.type} in the base: a hand restore with GNU tar would write through it; refusing (forged or damaged)`);
+      throw new StrongboxError(
+        "VERIFY",
+        `${quoteName(rel)} lies below ${quoteName(lastBase.rel)}, which is a ${lastBase.type} in the base: a hand restore with GNU tar would write through it; refusing (forged or damaged)`,
+      );
     }
     moveTo(rel);
     await emit(rel, e, d, null);

@@ -9,7 +9,12 @@ type CountOptions = { exclude: string[]; oneFileSystem?: boolean };
 /** The bytes of the files below root that a backup archives (excludes applied), by one walk. */
 export function treeBytes(root: string, o: CountOptions): number {
   let bytes = 0;
-  for (const e of walkEntries(root, { exclude: makeExcluder(o.exclude), oneFileSystem: o.oneFileSystem, warn: () => {} })) bytes += e.size;
+  for (const e of walkEntries(root, {
+    exclude: makeExcluder(o.exclude),
+    oneFileSystem: o.oneFileSystem,
+    warn: () => {},
+  }))
+    bytes += e.size;
   return bytes;
 }
 
@@ -34,7 +39,10 @@ export function countTree(root: string, o: CountOptions): TreeSize {
   let listener: ((bytes: number) => void) | undefined;
   let stopped = false;
   // Small: it holds one directory listing at a time.
-  const worker = new Worker(url, { workerData: { root, exclude: o.exclude, oneFileSystem: o.oneFileSystem }, resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 } });
+  const worker = new Worker(url, {
+    workerData: { root, exclude: o.exclude, oneFileSystem: o.oneFileSystem },
+    resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
+  });
   // An ETA is a nicety: the count never keeps the process alive (stop() still ends it when the backup does).
   worker.unref();
   const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));

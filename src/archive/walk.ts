@@ -46,7 +46,10 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
     try {
       names = readdirSync(abs).sort();
     } catch (err) {
-      o.warn(`${rel || "."}: cannot list directory (${(err as NodeJS.ErrnoException).code})`, { kind: "unreadable", path: rel || "." });
+      o.warn(`${rel || "."}: cannot list directory (${(err as NodeJS.ErrnoException).code})`, {
+        kind: "unreadable",
+        path: rel || ".",
+      });
       return;
     }
     for (const name of names) {
@@ -59,10 +62,19 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== "ENOENT") o.warn(`${childRel}: cannot stat (${code})`, { kind: "unreadable", path: childRel });
         // A name that is not UTF-8 is listed with U+FFFD in it, and that name does not exist: say so, never skip it silently.
-        else if (name.includes("\ufffd") && notUtf8Names(abs) > 0) o.warn(`${childRel}: skipped: its name is not UTF-8 (strongbox stores UTF-8 names; rename it)`);
+        else if (name.includes("\ufffd") && notUtf8Names(abs) > 0)
+          o.warn(`${childRel}: skipped: its name is not UTF-8 (strongbox stores UTF-8 names; rename it)`);
         continue;
       }
-      const base = { path: childRel, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: mtimeString(st), ino: String(st.ino), ctime: String(st.ctimeNs) };
+      const base = {
+        path: childRel,
+        mode: Number(st.mode & 0o7777n),
+        uid: Number(st.uid),
+        gid: Number(st.gid),
+        mtime: mtimeString(st),
+        ino: String(st.ino),
+        ctime: String(st.ctimeNs),
+      };
       if (st.isDirectory()) {
         yield { ...base, type: "dir", size: 0 };
         if (o.oneFileSystem && st.dev !== rootStat.dev) continue;
@@ -74,7 +86,8 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
         try {
           linkname = readlinkSync(prefix + childRel);
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "ENOENT") o.warn(`${childRel}: cannot read symlink`, { kind: "unreadable", path: childRel });
+          if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+            o.warn(`${childRel}: cannot read symlink`, { kind: "unreadable", path: childRel });
           continue;
         }
         yield { ...base, type: "symlink", size: 0, linkname };

@@ -28,7 +28,12 @@ export class BackupOutcomeError extends StrongboxError {
 /** What a committed backup left out, in one line (undefined: nothing), and the error code it carries. */
 export function backupShortfall(r: BackupResult): { code: "SOURCE" | "PARTIAL"; message: string } | undefined {
   const failed = r.failed.map((f) => `${f.name} (${f.error})`);
-  const partial = r.sources.filter((s) => r.partial.includes(s.name)).map((s) => `${s.name}: ${s.unreadable} unreadable path(s) left out (${(s.skipped ?? []).slice(0, 5).join(", ")}${s.unreadable! > Math.min(5, s.skipped?.length ?? 0) ? ", …" : ""})`);
+  const partial = r.sources
+    .filter((s) => r.partial.includes(s.name))
+    .map(
+      (s) =>
+        `${s.name}: ${s.unreadable} unreadable path(s) left out (${(s.skipped ?? []).slice(0, 5).join(", ")}${s.unreadable! > Math.min(5, s.skipped?.length ?? 0) ? ", …" : ""})`,
+    );
   const parts = [
     ...(failed.length ? [`committed without the failed source(s) ${failed.join("; ")}`] : []),
     ...(partial.length ? [`partial: ${partial.join("; ")}`] : []),
@@ -37,41 +42,69 @@ export function backupShortfall(r: BackupResult): { code: "SOURCE" | "PARTIAL"; 
   return { code: failed.length ? "SOURCE" : "PARTIAL", message: `backup ${r.id} ${parts.join("; ")}` };
 }
 
-export async function backupNowCommand(ctx: CommandContext, o: { source: string[]; full?: boolean; job?: string; signal?: AbortSignal }): Promise<BackupResult> {
+export async function backupNowCommand(
+  ctx: CommandContext,
+  o: { source: string[]; full?: boolean; job?: string; signal?: AbortSignal },
+): Promise<BackupResult> {
   const config = ctx.config();
   const sources = selectSources(config, o.source);
-  requireResolved(config, sources.map((s) => ["sources", config.sources.indexOf(s)]));
+  requireResolved(
+    config,
+    sources.map((s) => ["sources", config.sources.indexOf(s)]),
+  );
   const store = await openStore(config, "writer");
   let result!: BackupResult;
   // The signal handler is installed before the lock is taken, so no signal can leave the lock behind.
   const go = (signal: AbortSignal) =>
-    withRepositoryLock(ctx, "backup", () =>
-      runJob(ctx, "backup", o.job ?? "backup", async () => {
-        await sweepLeftovers(ctx, store);
-        result = await runBackup({ config, sources, store, log: ctx.log, signal, full: o.full });
-        const warn = result.warnings.length ? ` with ${result.warnings.length} warning(s)` : "";
-        const kinds = result.sources.map((s) => `${s.name} ${formatBytes(s.stored_bytes)}${s.kind === "diff" ? ` (diff of ${s.base}, ${s.files_changed} files changed)` : ""}`);
-        // The webhook's report says which kind each source's backup was.
-        const report = {
-          kind: result.sources.some((s) => s.kind === "diff") ? "diff" : "full",
-          stored_bytes: result.stored_bytes,
-          sources: result.sources.map((s) => ({
-            name: s.name,
-            kind: s.kind,
-            ...(s.base ? { base: s.base } : {}),
-            files_changed: s.files_changed,
-            stored_bytes: s.stored_bytes,
-            ...(s.unreadable ? { unreadable: s.unreadable, skipped: s.skipped } : {}),
-            ...(s.changed ? { changed: s.changed } : {}),
-          })),
-          partial_sources: result.partial,
-          failed_sources: result.failed,
-        };
-        // Committed but not whole: the failure channel (healthchecks /fail, webhook "failure"), and the summary says what is missing.
-        const short = backupShortfall(result);
-        if (short) return { backup_id: result.id, summary: `${short.message}; stored: ${kinds.join(", ")} in ${result.duration_s} s`, report, failed: true };
-        return { backup_id: result.id, summary: `backup ${result.id} complete${warn}: ${kinds.join(", ")} in ${result.duration_s} s`, report };
-      }, { signal }),
+    withRepositoryLock(
+      ctx,
+      "backup",
+      () =>
+        runJob(
+          ctx,
+          "backup",
+          o.job ?? "backup",
+          async () => {
+            await sweepLeftovers(ctx, store);
+            result = await runBackup({ config, sources, store, log: ctx.log, signal, full: o.full });
+            const warn = result.warnings.length ? ` with ${result.warnings.length} warning(s)` : "";
+            const kinds = result.sources.map(
+              (s) =>
+                `${s.name} ${formatBytes(s.stored_bytes)}${s.kind === "diff" ? ` (diff of ${s.base}, ${s.files_changed} files changed)` : ""}`,
+            );
+            // The webhook's report says which kind each source's backup was.
+            const report = {
+              kind: result.sources.some((s) => s.kind === "diff") ? "diff" : "full",
+              stored_bytes: result.stored_bytes,
+              sources: result.sources.map((s) => ({
+                name: s.name,
+                kind: s.kind,
+                ...(s.base ? { base: s.base } : {}),
+                files_changed: s.files_changed,
+                stored_bytes: s.stored_bytes,
+                ...(s.unreadable ? { unreadable: s.unreadable, skipped: s.skipped } : {}),
+                ...(s.changed ? { changed: s.changed } : {}),
+              })),
+              partial_sources: result.partial,
+              failed_sources: result.failed,
+            };
+            // Committed but not whole: the failure channel (healthchecks /fail, webhook "failure"), and the summary says what is missing.
+            const short = backupShortfall(result);
+            if (short)
+              return {
+                backup_id: result.id,
+                summary: `${short.message}; stored: ${kinds.join(", ")} in ${result.duration_s} s`,
+                report,
+                failed: true,
+              };
+            return {
+              backup_id: result.id,
+              summary: `backup ${result.id} complete${warn}: ${kinds.join(", ")} in ${result.duration_s} s`,
+              report,
+            };
+          },
+          { signal },
+        ),
       signal,
     );
   await (o.signal ? go(o.signal) : withInterrupt(ctx.log, go));
@@ -82,13 +115,18 @@ export async function backupNowCommand(ctx: CommandContext, o: { source: string[
     if (!ctx.options.quiet) {
       for (const s of result.sources) {
         const kind = s.kind === "diff" ? `  diff (base ${s.base}, ${s.files_changed} files changed)` : "";
-        lines.push(`  ${s.name.padEnd(16)} ${formatBytes(s.source_bytes).padStart(9)} → ${formatBytes(s.stored_bytes).padStart(9)}  ${s.mb_per_s} MB/s${kind}`);
+        lines.push(
+          `  ${s.name.padEnd(16)} ${formatBytes(s.source_bytes).padStart(9)} → ${formatBytes(s.stored_bytes).padStart(9)}  ${s.mb_per_s} MB/s${kind}`,
+        );
       }
       for (const f of result.failed) lines.push(`  ${f.name.padEnd(16)} FAILED, not in this backup: ${f.error}`);
       for (const s of result.sources.filter((x) => result.partial.includes(x.name))) {
-        lines.push(`  ${s.name.padEnd(16)} PARTIAL: ${s.unreadable} unreadable path(s) left out: ${(s.skipped ?? []).slice(0, 5).join(", ")}${s.unreadable! > Math.min(5, s.skipped?.length ?? 0) ? ", …" : ""}`);
+        lines.push(
+          `  ${s.name.padEnd(16)} PARTIAL: ${s.unreadable} unreadable path(s) left out: ${(s.skipped ?? []).slice(0, 5).join(", ")}${s.unreadable! > Math.min(5, s.skipped?.length ?? 0) ? ", …" : ""}`,
+        );
       }
-      if (result.warnings.length) lines.push(`  ${result.warnings.length} warning(s): ${result.warnings.slice(0, 5).join("; ")}`);
+      if (result.warnings.length)
+        lines.push(`  ${result.warnings.length} warning(s): ${result.warnings.slice(0, 5).join("; ")}`);
     }
     return lines.join("\n");
   });

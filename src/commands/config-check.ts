@@ -12,7 +12,9 @@ export async function configCheckCommand(ctx: CommandContext, o: { schedule?: st
     // Values this host cannot resolve: each stops only the commands that use it, but a check names them all.
     ...unresolvedValues(cfg).map((u) => `${u.problem} (needed by ${u.needed_by})`),
     ...(cfg.lock_dir ? [lockDirProblem(cfg.lock_dir)].filter(Boolean).map((p) => `lock_dir: ${p}`) : []),
-    ...(cfg.encryption.identity_file ? [identityFileProblem(cfg.encryption.identity_file)].filter(Boolean).map((p) => `encryption.identity_file: ${p}`) : []),
+    ...(cfg.encryption.identity_file
+      ? [identityFileProblem(cfg.encryption.identity_file)].filter(Boolean).map((p) => `encryption.identity_file: ${p}`)
+      : []),
   ];
   let signingWarning: string | undefined;
   try {
@@ -33,6 +35,11 @@ export async function configCheckCommand(ctx: CommandContext, o: { schedule?: st
     compression: cfg.compression,
     ...(schedule ? { schedule: { file: o.schedule, jobs: schedule.jobs.map((j) => j.name) } } : {}),
   };
-  const scheduleText = schedule ? `; schedule ${o.schedule}: OK (${schedule.jobs.length} job${schedule.jobs.length === 1 ? "" : "s"})` : "";
-  ctx.print(summary, `${ctx.configFile}: OK (${cfg.sources.length} source${cfg.sources.length === 1 ? "" : "s"}: ${cfg.sources.map((s) => s.name).join(", ")}; repository ${cfg.repository.url})${scheduleText}`);
+  const scheduleText = schedule
+    ? `; schedule ${o.schedule}: OK (${schedule.jobs.length} job${schedule.jobs.length === 1 ? "" : "s"})`
+    : "";
+  ctx.print(
+    summary,
+    `${ctx.configFile}: OK (${cfg.sources.length} source${cfg.sources.length === 1 ? "" : "s"}: ${cfg.sources.map((s) => s.name).join(", ")}; repository ${cfg.repository.url})${scheduleText}`,
+  );
 }

@@ -48,7 +48,11 @@ export class CommandContext {
   async identities(): Promise<Identity[]> {
     const enc = this.config().encryption;
     const file = enc.identity_file;
-    if (!file) throw new StrongboxError("CONFIG", "encryption.identity_file: required to decrypt backups (restore, verify, drill)");
+    if (!file)
+      throw new StrongboxError(
+        "CONFIG",
+        "encryption.identity_file: required to decrypt backups (restore, verify, drill)",
+      );
     const ids = await loadIdentityFile(file, enc.identity_passphrase_file, this.env);
     return ids;
   }

@@ -29,10 +29,17 @@ async function openDestination(ctx: CommandContext, to: string): Promise<Destina
     const store = new LocalDirStore(decodeURIComponent(new URL(to).pathname).replace(/\/+$/, ""));
     return { description: store.description, writer: store, reader: new Repository(store) };
   }
-  if (/^[a-z0-9]+:\/\//i.test(to)) throw new StrongboxError("USAGE", `copy --to: ${to} is neither a file:// URL nor a config file (for S3, give a config file whose writer role writes the copy)`);
+  if (/^[a-z0-9]+:\/\//i.test(to))
+    throw new StrongboxError(
+      "USAGE",
+      `copy --to: ${to} is neither a file:// URL nor a config file (for S3, give a config file whose writer role writes the copy)`,
+    );
   const config = loadConfig(to, ctx.env);
   const writer = await openStore(config, "writer");
-  const reader = config.repository.url.startsWith("file://") || config.repository.s3?.credentials.reader ? new Repository(await openStore(config, "reader")) : undefined;
+  const reader =
+    config.repository.url.startsWith("file://") || config.repository.s3?.credentials.reader
+      ? new Repository(await openStore(config, "reader"))
+      : undefined;
   return { description: writer.description, writer, reader };
 }
 
@@ -62,13 +69,18 @@ const isVerify = (err: unknown): err is StrongboxError => err instanceof Strongb
  * A damaged source backup (or one whose base is damaged) is reported and the others are still
  * copied; the run then exits 3.
  */
-export async function copyCommand(ctx: CommandContext, ref: string, o: { to: string; signal?: AbortSignal; job?: string }): Promise<void> {
+export async function copyCommand(
+  ctx: CommandContext,
+  ref: string,
+  o: { to: string; signal?: AbortSignal; job?: string },
+): Promise<void> {
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
   // A deadline or SIGTERM (the daemon's signal) ends even a stalled read.
   const source = new Repository(abortableStore(await openStore(config, "reader"), o.signal), repositoryOptions(config));
   const dest = await openDestination(ctx, o.to);
-  if (dest.description === source.store.description) throw new StrongboxError("USAGE", `copy --to: ${o.to} is the source repository itself`);
+  if (dest.description === source.store.description)
+    throw new StrongboxError("USAGE", `copy --to: ${o.to} is the source repository itself`);
   const result = {
     to: dest.description,
     copied: [] as { id: string; objects: number; bytes: number; already?: number; unchecked?: number }[],
@@ -95,7 +107,13 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
       }
     }
     const trust = { warn: (m: string) => ctx.log.warn(m) };
-    const wanted = ref === "all" ? listing.filter((b) => b.complete && !b.untrusted?.length).map((b) => b.id).reverse() : [(await source.resolve(ref, [], trust)).id];
+    const wanted =
+      ref === "all"
+        ? listing
+            .filter((b) => b.complete && !b.untrusted?.length)
+            .map((b) => b.id)
+            .reverse()
+        : [(await source.resolve(ref, [], trust)).id];
     // Bases before the differentials that need them.
     const order: string[] = [];
     const records = new Map<string, { rec: CompleteRecord; raw: Buffer }>();
@@ -159,7 +177,10 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
         }
         result.copied.push({ id, ...done });
         ctx.log.info(`copied ${id}`, { ...done, to: dest.description });
-        if (done.unchecked) ctx.log.warn(`${id}: ${done.unchecked} of its objects were already in ${dest.description} and could not be checked (the --to config has no reader credentials): run verify there`);
+        if (done.unchecked)
+          ctx.log.warn(
+            `${id}: ${done.unchecked} of its objects were already in ${dest.description} and could not be checked (the --to config has no reader credentials): run verify there`,
+          );
       } catch (err) {
         if (!isVerify(err)) throw err;
         fail(id, err.message);
@@ -167,13 +188,22 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
     }
     const total = result.copied.reduce((n, c) => n + c.bytes, 0);
     const summary = `copy to ${dest.description}: ${result.copied.length} copied (${formatBytes(total)}), ${result.skipped.length} already there`;
-    if (result.failed.length) return { summary: `${summary}, ${result.failed.length} NOT copied (${result.failed.map((f) => f.id).join(", ")})`, failed: true };
+    if (result.failed.length)
+      return {
+        summary: `${summary}, ${result.failed.length} NOT copied (${result.failed.map((f) => f.id).join(", ")})`,
+        failed: true,
+      };
     return { summary };
   };
 
   /** One object from the source, through its check, into the destination. */
   const copyObject = async (rec: CompleteRecord, key: string) => {
-    await storeStream(dest.writer, key, [await source.getChecked(rec, key), new PassThrough({ highWaterMark: 1024 * 1024 })], o.signal);
+    await storeStream(
+      dest.writer,
+      key,
+      [await source.getChecked(rec, key), new PassThrough({ highWaterMark: 1024 * 1024 })],
+      o.signal,
+    );
   };
   /** complete.json, byte for byte the source's, last: false when the destination already has one. */
   /** complete.json (and its signature) written: how many objects that was, or 0 when the destination already had a complete.json. */
@@ -203,22 +233,38 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
     const markerThere = there.has(keys.complete(id));
     if (markerThere) {
       const theirs = await readAll(await reader.store.get(keys.complete(id)), MAX_COMPLETE_BYTES).catch((err) => {
-        throw isVerify(err) ? new StrongboxError("VERIFY", `the destination holds another complete.json for ${id} (larger than any): not copied`) : err;
+        throw isVerify(err)
+          ? new StrongboxError(
+              "VERIFY",
+              `the destination holds another complete.json for ${id} (larger than any): not copied`,
+            )
+          : err;
       });
-      if (!theirs.equals(raw)) throw new StrongboxError("VERIFY", `the destination holds another complete.json for ${id} than the source's: not copied (check the destination: verify ${id})`);
+      if (!theirs.equals(raw))
+        throw new StrongboxError(
+          "VERIFY",
+          `the destination holds another complete.json for ${id} than the source's: not copied (check the destination: verify ${id})`,
+        );
     }
     let bytes = 0;
     let already = 0;
     for (const obj of rec.objects) {
       const size = there.get(obj.key);
       if (size !== undefined) {
-        if (size !== obj.size) throw new StrongboxError("VERIFY", `the destination already holds ${obj.key} with ${size} bytes, complete.json says ${obj.size}: not copied (remove the partial backup ${id} there, or check it)`);
+        if (size !== obj.size)
+          throw new StrongboxError(
+            "VERIFY",
+            `the destination already holds ${obj.key} with ${size} bytes, complete.json says ${obj.size}: not copied (remove the partial backup ${id} there, or check it)`,
+          );
         // With complete.json there too, sizes are what a listing checks; without it, every byte is.
         if (!markerThere) {
           await drain(await reader.getChecked(rec, obj.key)).catch((err) => {
             if (!isVerify(err)) throw err;
             const why = err.message.replace(`${obj.key}: `, "").replace(/ \((stored object is )?corrupt\)$/, "");
-            throw new StrongboxError("VERIFY", `the destination already holds ${obj.key}, and it is not this backup's object (${why}): not copied (remove the partial backup ${id} there, or check it)`);
+            throw new StrongboxError(
+              "VERIFY",
+              `the destination already holds ${obj.key}, and it is not this backup's object (${why}): not copied (remove the partial backup ${id} there, or check it)`,
+            );
           });
         }
         already++;
@@ -229,7 +275,11 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
     }
     if (markerThere && already === rec.objects.length) return "skipped";
     const committed = markerThere ? 0 : await commit(rec, raw);
-    if (!markerThere && !committed) throw new StrongboxError("VERIFY", `complete.json of ${id} appeared in the destination during the copy: check it (verify ${id} there)`);
+    if (!markerThere && !committed)
+      throw new StrongboxError(
+        "VERIFY",
+        `complete.json of ${id} appeared in the destination during the copy: check it (verify ${id} there)`,
+      );
     return { objects: rec.objects.length + committed, bytes, ...(already ? { already } : {}) };
   };
 
@@ -254,20 +304,38 @@ export async function copyCommand(ctx: CommandContext, ref: string, o: { to: str
     }
     const committed = await commit(rec, raw);
     if (!committed) {
-      if (!there.length) throw new StrongboxError("VERIFY", `the destination already holds a complete.json for ${rec.id} but none of its objects: not copied (check the destination)`);
+      if (!there.length)
+        throw new StrongboxError(
+          "VERIFY",
+          `the destination already holds a complete.json for ${rec.id} but none of its objects: not copied (check the destination)`,
+        );
       return "skipped";
     }
-    return { objects: rec.objects.length + committed, bytes, ...(there.length ? { already: there.length, unchecked: there.length } : {}) };
+    return {
+      objects: rec.objects.length + committed,
+      bytes,
+      ...(there.length ? { already: there.length, unchecked: there.length } : {}),
+    };
   };
 
   // A schedule job notifies like the other jobs; a manual copy does not (as before).
-  const outcome = await withRepositoryLock(ctx, "copy", () => runJob(ctx, "copy", o.job ?? "copy", run, { notify: Boolean(o.job), signal: o.signal }), o.signal);
-  ctx.print(result, () =>
-    [
-      ...result.copied.map((c) => `${c.id}  copied (${c.objects} objects, ${formatBytes(c.bytes)}${c.already ? `; ${c.already} already there${c.unchecked ? ", not checked" : ""}` : ""})`),
-      ...result.skipped.map((s) => `${s.id}  skipped (${s.why})`),
-      ...result.failed.map((f) => `${f.id}  NOT COPIED: ${f.why}`),
-    ].join("\n") || "nothing to copy",
+  const outcome = await withRepositoryLock(
+    ctx,
+    "copy",
+    () => runJob(ctx, "copy", o.job ?? "copy", run, { notify: Boolean(o.job), signal: o.signal }),
+    o.signal,
+  );
+  ctx.print(
+    result,
+    () =>
+      [
+        ...result.copied.map(
+          (c) =>
+            `${c.id}  copied (${c.objects} objects, ${formatBytes(c.bytes)}${c.already ? `; ${c.already} already there${c.unchecked ? ", not checked" : ""}` : ""})`,
+        ),
+        ...result.skipped.map((s) => `${s.id}  skipped (${s.why})`),
+        ...result.failed.map((f) => `${f.id}  NOT COPIED: ${f.why}`),
+      ].join("\n") || "nothing to copy",
   );
   // Every backup that could be copied was; the damaged ones make the run fail at its end.
   if (outcome.failed) throw new StrongboxError("VERIFY", outcome.summary);

@@ -24,8 +24,16 @@ import { verifyCommand } from "./verify.js";
  * Runs one schedule job in-process; the signal aborts it cleanly (upload aborted, scratch removed).
  * It waits up to `lockWaitMs` for a held repository lock.
  */
-async function runScheduleJob(parent: CommandContext, job: ScheduleJob, signal: AbortSignal, metrics: DaemonMetrics, lockWaitMs: number): Promise<void> {
-  const ctx = (job.notify ? parent.withConfig({ notify: job.notify }) : parent).withOptions({ retryLock: `${lockWaitMs / 1000}s` });
+async function runScheduleJob(
+  parent: CommandContext,
+  job: ScheduleJob,
+  signal: AbortSignal,
+  metrics: DaemonMetrics,
+  lockWaitMs: number,
+): Promise<void> {
+  const ctx = (job.notify ? parent.withConfig({ notify: job.notify }) : parent).withOptions({
+    retryLock: `${lockWaitMs / 1000}s`,
+  });
   const onAbort = () => killRunningChildren();
   signal.addEventListener("abort", onAbort, { once: true });
   try {
@@ -73,23 +81,42 @@ async function exitStuck(ctx: CommandContext, why: string): Promise<never> {
   hardExit(1);
 }
 
-export async function daemonCommand(ctx: CommandContext, o: { schedule?: string; once?: string; grace: string; abortWait?: string }): Promise<void> {
+export async function daemonCommand(
+  ctx: CommandContext,
+  o: { schedule?: string; once?: string; grace: string; abortWait?: string },
+): Promise<void> {
   const config = ctx.config();
   // The default sits next to the config file, not in whatever directory the daemon was started from.
   const scheduleFile = o.schedule ?? join(dirname(resolve(ctx.configFile)), "schedules", "default.yaml");
-  const schedule = loadSchedule(scheduleFile, config, o.schedule ? undefined : "the default next to the config; --schedule FILE names another");
+  const schedule = loadSchedule(
+    scheduleFile,
+    config,
+    o.schedule ? undefined : "the default next to the config; --schedule FILE names another",
+  );
   ctx.log.info(`schedule ${scheduleFile}: ${schedule.jobs.length} job(s)`, { schedule: scheduleFile });
   const graceOrNull = parseDuration(o.grace);
-  if (graceOrNull === null) throw new StrongboxError("USAGE", `--grace must be a duration like 60s or 5m, not '${o.grace}'`);
+  if (graceOrNull === null)
+    throw new StrongboxError("USAGE", `--grace must be a duration like 60s or 5m, not '${o.grace}'`);
   const abortWaitOrNull = parseDuration(o.abortWait ?? "30s");
-  if (abortWaitOrNull === null) throw new StrongboxError("USAGE", `--abort-wait must be a duration like 30s, not '${o.abortWait}'`);
+  if (abortWaitOrNull === null)
+    throw new StrongboxError("USAGE", `--abort-wait must be a duration like 30s, not '${o.abortWait}'`);
   const abortWaitMs = abortWaitOrNull;
   const graceMs = graceOrNull;
   // A copy job's destination config, like a relative --schedule default, is found next to the schedule file, not in the daemon's working directory.
-  const specs = new Map(schedule.jobs.map((j) => [j.name, j.to && !/^[a-z0-9]+:\/\//i.test(j.to) ? { ...j, to: resolve(dirname(resolve(scheduleFile)), j.to) } : j]));
+  const specs = new Map(
+    schedule.jobs.map((j) => [
+      j.name,
+      j.to && !/^[a-z0-9]+:\/\//i.test(j.to) ? { ...j, to: resolve(dirname(resolve(scheduleFile)), j.to) } : j,
+    ]),
+  );
   const metrics = new DaemonMetrics();
   // A job waits for a held lock per its retry_lock, the schedule's default, else 10m: never beyond its deadline.
-  const lockWaits = new Map(schedule.jobs.map((j) => [j.name, parseDuration(j.retry_lock ?? schedule.defaults?.retry_lock ?? DEFAULT_RETRY_LOCK)!]));
+  const lockWaits = new Map(
+    schedule.jobs.map((j) => [
+      j.name,
+      parseDuration(j.retry_lock ?? schedule.defaults?.retry_lock ?? DEFAULT_RETRY_LOCK)!,
+    ]),
+  );
   const jobs: ScheduledJob[] = schedule.jobs.map((j) => ({
     name: j.name,
     schedule: new CronSchedule(j.cron, schedule.timezone),
@@ -113,7 +140,13 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
     signal.addEventListener("abort", onDeadline, { once: true });
     ctx.log.info(`job ${job.name} started`, { command: specs.get(job.name)!.command });
     try {
-      await runScheduleJob(ctx, specs.get(job.name)!, signal, metrics, Math.min(lockWaits.get(job.name)!, job.deadlineMs!));
+      await runScheduleJob(
+        ctx,
+        specs.get(job.name)!,
+        signal,
+        metrics,
+        Math.min(lockWaits.get(job.name)!, job.deadlineMs!),
+      );
       if (signal.aborted) throw signal.reason; // finished, but only after it was told to stop: not a success
       stats.lastSuccess = Date.now();
       stats.lastStatus = "success";
@@ -133,7 +166,12 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
       signal.removeEventListener("abort", onDeadline);
     }
   };
-  const scheduler = new Scheduler(jobs, runner, { log: ctx.log, now: Date.now, abortWaitMs, onStuck: (_job, why) => void exitStuck(ctx, why) });
+  const scheduler = new Scheduler(jobs, runner, {
+    log: ctx.log,
+    now: Date.now,
+    abortWaitMs,
+    onStuck: (_job, why) => void exitStuck(ctx, why),
+  });
 
   try {
     await runDaemon();
@@ -148,12 +186,18 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
   async function runDaemon(): Promise<void> {
     if (o.once) {
       const job = jobs.find((j) => j.name === o.once);
-      if (!job) throw new StrongboxError("USAGE", `--once ${o.once}: no such job in ${scheduleFile} (jobs: ${jobs.map((j) => j.name).join(", ")})`);
+      if (!job)
+        throw new StrongboxError(
+          "USAGE",
+          `--once ${o.once}: no such job in ${scheduleFile} (jobs: ${jobs.map((j) => j.name).join(", ")})`,
+        );
       return runOnce(job);
     }
     for (const { job, next } of scheduler.start(Date.now())) {
       metrics.job(job).nextRun = next?.getTime() ?? null;
-      ctx.log.info(`job ${job}: next run ${next ? next.toISOString() : "never (no match within a year)"}`, { timezone: schedule.timezone });
+      ctx.log.info(`job ${job}: next run ${next ? next.toISOString() : "never (no match within a year)"}`, {
+        timezone: schedule.timezone,
+      });
     }
     const server = config.daemon?.listen ? await startHealthServer(config.daemon.listen, metrics) : undefined;
     if (server) ctx.log.info(`health and metrics on http://${config.daemon!.listen}/healthz and /metrics`);
@@ -161,7 +205,9 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
     const stopping = new AbortController();
     const signals = onStopSignals(
       (sig) => {
-        ctx.log.warn(`${sig} received: no new jobs; ${scheduler.busy ? `waiting up to ${o.grace} for ${scheduler.busy}` : "stopping"}`);
+        ctx.log.warn(
+          `${sig} received: no new jobs; ${scheduler.busy ? `waiting up to ${o.grace} for ${scheduler.busy}` : "stopping"}`,
+        );
         stopping.abort();
       },
       (sig) => void exitStuck(ctx, `${sig} received again while stopping`),
@@ -175,7 +221,8 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
       }
       const running = scheduler.busy;
       const how = await scheduler.stop(graceMs);
-      if (how === "stuck") await exitStuck(ctx, `job ${running} did not stop within ${abortWaitMs / 1000} s after the grace period ended`);
+      if (how === "stuck")
+        await exitStuck(ctx, `job ${running} did not stop within ${abortWaitMs / 1000} s after the grace period ended`);
       ctx.log.info(how === "aborted" ? "the running job was aborted after the grace period; stopped" : "stopped");
     } finally {
       signals.release();
@@ -191,16 +238,27 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
    */
   async function runOnce(job: ScheduledJob): Promise<void> {
     let failed: { error: unknown; reason: unknown } | undefined;
-    const single = new Scheduler([job], (j, signal) => runner(j, signal).catch((error) => {
-      failed = { error, reason: signal.aborted ? signal.reason : undefined };
-      throw error;
-    }), { log: ctx.log, now: Date.now, abortWaitMs, onStuck: (_job, why) => void exitStuck(ctx, why) });
+    const single = new Scheduler(
+      [job],
+      (j, signal) =>
+        runner(j, signal).catch((error) => {
+          failed = { error, reason: signal.aborted ? signal.reason : undefined };
+          throw error;
+        }),
+      { log: ctx.log, now: Date.now, abortWaitMs, onStuck: (_job, why) => void exitStuck(ctx, why) },
+    );
     const done = single.run(job, Date.now());
     const signals = onStopSignals(
       (sig) => {
-        ctx.log.warn(`${sig} received: waiting up to ${o.grace} for job ${job.name} to finish (send ${sig} again to exit at once)`);
+        ctx.log.warn(
+          `${sig} received: waiting up to ${o.grace} for job ${job.name} to finish (send ${sig} again to exit at once)`,
+        );
         void single.stop(graceMs, new InterruptedError(sig, `job ${job.name} interrupted by ${sig}`)).then((how) => {
-          if (how === "stuck") void exitStuck(ctx, `job ${job.name} did not stop within ${abortWaitMs / 1000} s after the grace period ended`);
+          if (how === "stuck")
+            void exitStuck(
+              ctx,
+              `job ${job.name} did not stop within ${abortWaitMs / 1000} s after the grace period ended`,
+            );
         });
       },
       (sig) => void exitStuck(ctx, `${sig} received again while stopping`),
@@ -212,7 +270,8 @@ export async function daemonCommand(ctx: CommandContext, o: { schedule?: string;
     }
     if (!failed) return;
     const { error, reason } = failed;
-    if (reason instanceof InterruptedError && error !== reason) throw new InterruptedError(reason.signal, `${reason.message}: stopped cleanly (${describeError(error)})`);
+    if (reason instanceof InterruptedError && error !== reason)
+      throw new InterruptedError(reason.signal, `${reason.message}: stopped cleanly (${describeError(error)})`);
     throw error;
   }
 }

@@ -12,7 +12,9 @@ export interface BackupFinding {
 
 const SHOWN = 5;
 
-const some = (items: string[]) => items.slice(0, SHOWN).join("; ") + (items.length > SHOWN ? `; and ${items.length - SHOWN} more (strongbox list --all)` : "");
+const some = (items: string[]) =>
+  items.slice(0, SHOWN).join("; ") +
+  (items.length > SHOWN ? `; and ${items.length - SHOWN} more (strongbox list --all)` : "");
 
 /**
  * What the repository holds, judged as prune and restore judge it: backups that are not counted
@@ -26,16 +28,23 @@ export async function backupFindings(config: Config, role: Role): Promise<Backup
   try {
     all = await repo.listBackups();
   } catch (err) {
-    return [{ area: "backups", status: "warn", detail: `cannot list backups with the ${role} role: ${describeError(err)}` }];
+    return [
+      { area: "backups", status: "warn", detail: `cannot list backups with the ${role} role: ${describeError(err)}` },
+    ];
   }
   const complete = all.filter((b) => b.complete);
   const untrusted = complete.filter((b) => b.untrusted?.length);
   const damaged = all.filter((b) => b.damaged);
   const out: BackupFinding[] = [
-    { area: "backups", status: "ok", detail: `${complete.length - untrusted.length} trusted complete backup(s)${complete[0] && !untrusted.length ? `, newest ${complete[0].id}` : ""}` },
+    {
+      area: "backups",
+      status: "ok",
+      detail: `${complete.length - untrusted.length} trusted complete backup(s)${complete[0] && !untrusted.length ? `, newest ${complete[0].id}` : ""}`,
+    },
   ];
   const newestTrusted = complete.find((b) => !b.untrusted?.length);
-  if (untrusted.length) out[0].detail = `${complete.length - untrusted.length} trusted complete backup(s)${newestTrusted ? `, newest ${newestTrusted.id}` : ""}`;
+  if (untrusted.length)
+    out[0].detail = `${complete.length - untrusted.length} trusted complete backup(s)${newestTrusted ? `, newest ${newestTrusted.id}` : ""}`;
   if (untrusted.length) {
     out.push({
       area: "untrusted backups",
@@ -51,9 +60,18 @@ export async function backupFindings(config: Config, role: Role): Promise<Backup
       detail: `${backdated.length} stored long after the time they claim, not counted by retention (copies, or back-dated forgeries; sign backups to tell them apart): ${some(backdated.map((b) => `${b.id} (${b.backdated})`))}`,
     });
   }
-  if (damaged.length) out.push({ area: "damaged backups", status: "warn", detail: `${damaged.length} kept for inspection: ${some(damaged.map((b) => `${b.id} (${b.damaged})`))}` });
+  if (damaged.length)
+    out.push({
+      area: "damaged backups",
+      status: "warn",
+      detail: `${damaged.length} kept for inspection: ${some(damaged.map((b) => `${b.id} (${b.damaged})`))}`,
+    });
   if (repo.ignored.count) {
-    out.push({ area: "stray objects", status: "warn", detail: `${repo.ignored.count} object(s) under backups/ whose name is not a backup id, ignored: ${repo.ignored.sample.join(", ")}${repo.ignored.count > repo.ignored.sample.length ? ", …" : ""}` });
+    out.push({
+      area: "stray objects",
+      status: "warn",
+      detail: `${repo.ignored.count} object(s) under backups/ whose name is not a backup id, ignored: ${repo.ignored.sample.join(", ")}${repo.ignored.count > repo.ignored.sample.length ? ", …" : ""}`,
+    });
   }
   return out;
 }

@@ -26,10 +26,22 @@ export function identityFindings(config: Config): IdentityFinding[] {
     kind = identityFileKind(readFileSync(id), id);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return [{ area: "identity file", status: "fail", detail: code ? `${id}: ${code} (restore, verify and drill need it; remove identity_file on a backup-only host)` : (err as Error).message }];
+    return [
+      {
+        area: "identity file",
+        status: "fail",
+        detail: code
+          ? `${id}: ${code} (restore, verify and drill need it; remove identity_file on a backup-only host)`
+          : (err as Error).message,
+      },
+    ];
   }
   const out: IdentityFinding[] = [
-    { area: "identity file", status: mode & 0o077 ? "warn" : "ok", detail: `${id} mode ${mode.toString(8)}${mode & 0o077 ? ": readable by others, chmod 600" : ""}; keep it off backup-only hosts` },
+    {
+      area: "identity file",
+      status: mode & 0o077 ? "warn" : "ok",
+      detail: `${id} mode ${mode.toString(8)}${mode & 0o077 ? ": readable by others, chmod 600" : ""}; keep it off backup-only hosts`,
+    },
     { area: "identity kind", status: "ok", detail: kind },
   ];
   const pf = config.encryption.identity_passphrase_file;
@@ -39,13 +51,25 @@ export function identityFindings(config: Config): IdentityFinding[] {
       const pmode = statSync(pf).mode & 0o777;
       accessSync(pf, constants.R_OK);
       const open = pmode & 0o077;
-      out.push({ area: "passphrase file", status: open ? "warn" : "ok", detail: `${pf} mode ${pmode.toString(8)}${open ? `: readable by ${pmode & 0o007 ? "everyone" : "its group"}, who can then decrypt the identity; chmod 600` : ""}` });
+      out.push({
+        area: "passphrase file",
+        status: open ? "warn" : "ok",
+        detail: `${pf} mode ${pmode.toString(8)}${open ? `: readable by ${pmode & 0o007 ? "everyone" : "its group"}, who can then decrypt the identity; chmod 600` : ""}`,
+      });
     } catch (err) {
-      out.push({ area: "passphrase file", status: "fail", detail: `${pf}: ${(err as NodeJS.ErrnoException).code ?? "unreadable"} (encryption.identity_passphrase_file)` });
+      out.push({
+        area: "passphrase file",
+        status: "fail",
+        detail: `${pf}: ${(err as NodeJS.ErrnoException).code ?? "unreadable"} (encryption.identity_passphrase_file)`,
+      });
     }
   }
   if (kind !== "passphrase-protected" && backupOnly(config)) {
-    out.push({ area: "identity file", status: "warn", detail: `${id} is a plaintext private key on a host with only writer credentials: backups need only the recipients; remove it or protect it with a passphrase (strongbox keygen --passphrase)` });
+    out.push({
+      area: "identity file",
+      status: "warn",
+      detail: `${id} is a plaintext private key on a host with only writer credentials: backups need only the recipients; remove it or protect it with a passphrase (strongbox keygen --passphrase)`,
+    });
   }
   return out;
 }

@@ -24,7 +24,11 @@ export function stateFindings(config: Config): StateFinding[] {
     accessSync(owner.stateDir, constants.W_OK);
     out.push({ area: "state dir", status: "ok", detail: `${owner.stateDir} writable` });
   } catch (err) {
-    out.push({ area: "state dir", status: "fail", detail: `${owner.stateDir}: ${(err as NodeJS.ErrnoException).code} — differential sources would take a full every time (set state_dir)` });
+    out.push({
+      area: "state dir",
+      status: "fail",
+      detail: `${owner.stateDir}: ${(err as NodeJS.ErrnoException).code} — differential sources would take a full every time (set state_dir)`,
+    });
   }
   for (const s of sources) {
     if (s.type !== "files") continue;
@@ -38,7 +42,12 @@ export function stateFindings(config: Config): StateFinding[] {
     });
   }
   if ((config.repository.s3?.object_lock_days ?? 0) > 0) {
-    out.push({ area: "object lock", status: "ok", detail: "differentials extend their base's retention: the writer needs s3:PutObjectRetention (in 'strongbox policy writer'); without it a full is taken" });
+    out.push({
+      area: "object lock",
+      status: "ok",
+      detail:
+        "differentials extend their base's retention: the writer needs s3:PutObjectRetention (in 'strongbox policy writer'); without it a full is taken",
+    });
   }
   return out;
 }

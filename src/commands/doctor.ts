@@ -49,19 +49,40 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
   for (const f of identityFindings(config)) add(f.area, f.status, f.detail);
   for (const f of signingFindings(config)) add(f.area, f.status, f.detail);
   // The identity file's and the signing key's modes are in their own findings above.
-  for (const w of configWarnings(config).filter((x) => !x.startsWith("encryption.identity_file") && !x.startsWith("signing.key_file"))) add("secret file", "warn", w);
+  for (const w of configWarnings(config).filter(
+    (x) => !x.startsWith("encryption.identity_file") && !x.startsWith("signing.key_file"),
+  ))
+    add("secret file", "warn", w);
 
   if (config.lock_dir) add("lock dir", ...lockDirFinding(config.lock_dir));
   for (const f of stateFindings(config)) add(f.area, f.status, f.detail);
-  const targets = [...(config.repository.url.startsWith("s3://") ? [["S3", config.repository.s3?.endpoint ?? "https://s3.amazonaws.com"]] : []), ...config.notify.map((n) => [n.type, n.url])];
+  const targets = [
+    ...(config.repository.url.startsWith("s3://")
+      ? [["S3", config.repository.s3?.endpoint ?? "https://s3.amazonaws.com"]]
+      : []),
+    ...config.notify.map((n) => [n.type, n.url]),
+  ];
   if (["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"].some((k) => ctx.env[k])) {
     // Where each outbound connection goes; the proxy URL is shown without its credentials.
-    add("proxy", "ok", targets.map(([what, url]) => `${what} ${new URL(url).host} ${proxyFor(url, ctx.env) ? `through ${proxyFor(url, ctx.env)}` : "direct (NO_PROXY)"}`).join("; ") || "set, but nothing here goes out over HTTP");
+    add(
+      "proxy",
+      "ok",
+      targets
+        .map(
+          ([what, url]) =>
+            `${what} ${new URL(url).host} ${proxyFor(url, ctx.env) ? `through ${proxyFor(url, ctx.env)}` : "direct (NO_PROXY)"}`,
+        )
+        .join("; ") || "set, but nothing here goes out over HTTP",
+    );
   }
 
   for (const [i, s] of config.sources.entries()) {
     if (unresolvedUnder(config, [["sources", i]]).length) {
-      add(`source ${sourceLabel(config, i)}`, "warn", "not checked: it uses values this host does not have (see config above)");
+      add(
+        `source ${sourceLabel(config, i)}`,
+        "warn",
+        "not checked: it uses values this host does not have (see config above)",
+      );
     } else if (s.type === "files") {
       try {
         accessSync(s.path, constants.R_OK | constants.X_OK);
@@ -75,8 +96,14 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
         try {
           const server = await serverInfo(c);
           const tool = await findPgTool("pg_dump", server.major, s.pg_bin_dir);
-          const ssl = await c.query<{ ssl: boolean }>("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl");
-          add(`source ${s.name}`, "ok", `PostgreSQL ${server.version}; ${tool.path} ${tool.version}; TLS ${ssl.rows[0].ssl ? "on" : "off"}`);
+          const ssl = await c.query<{ ssl: boolean }>(
+            "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl",
+          );
+          add(
+            `source ${s.name}`,
+            "ok",
+            `PostgreSQL ${server.version}; ${tool.path} ${tool.version}; TLS ${ssl.rows[0].ssl ? "on" : "off"}`,
+          );
         } finally {
           await c.end().catch(() => {});
         }
@@ -96,12 +123,22 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
       accessSync(dir, constants.W_OK);
       add("repository", "ok", `${dir} writable`);
     } catch (err) {
-      add("repository", (err as NodeJS.ErrnoException).code === "ENOENT" ? "warn" : "fail", `${dir}: ${(err as NodeJS.ErrnoException).code}${(err as NodeJS.ErrnoException).code === "ENOENT" ? " (created by the first backup)" : ""}`);
+      add(
+        "repository",
+        (err as NodeJS.ErrnoException).code === "ENOENT" ? "warn" : "fail",
+        `${dir}: ${(err as NodeJS.ErrnoException).code}${(err as NodeJS.ErrnoException).code === "ENOENT" ? " (created by the first backup)" : ""}`,
+      );
     }
   } else {
     const endpoint = config.repository.s3?.endpoint ?? "https://s3.amazonaws.com";
     const local = /^http:\/\/(127\.|localhost|\[::1\])/.test(endpoint);
-    add("TLS", endpoint.startsWith("https://") || local ? "ok" : "warn", endpoint.startsWith("https://") ? `${endpoint} uses TLS` : `${endpoint} is plain HTTP${local ? " (loopback)" : ": credentials and metadata cross the network unencrypted"}`);
+    add(
+      "TLS",
+      endpoint.startsWith("https://") || local ? "ok" : "warn",
+      endpoint.startsWith("https://")
+        ? `${endpoint} uses TLS`
+        : `${endpoint} is plain HTTP${local ? " (loopback)" : ": credentials and metadata cross the network unencrypted"}`,
+    );
     // Under backups/ (not a backup id, so no listing takes it for one): the printed policy lets the writer put nowhere else.
     const probeKey = `backups/doctor-probe-${randomBytes(4).toString("hex")}`;
     const probes: string[] = [];
@@ -111,14 +148,26 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
         continue;
       }
       if (unresolvedUnder(config, [["repository", "s3", "credentials", role]]).length) {
-        add(`role ${role}`, "warn", "not checked: its credentials use values this host does not have (see config above)");
+        add(
+          `role ${role}`,
+          "warn",
+          "not checked: its credentials use values this host does not have (see config above)",
+        );
         continue;
       }
       const store = (await openStore(config, role)) as S3Store;
       const results: string[] = [];
       let status: Status = "ok";
-      for (const [action, expected] of Object.entries(EXPECTED[role]) as ["list" | "get" | "delete" | "put", boolean][]) {
-        const key = action === "put" ? (role === "reader" ? `drills/${probeKey.replace("backups/", "")}.json` : probeKey) : `${probeKey}-missing`;
+      for (const [action, expected] of Object.entries(EXPECTED[role]) as [
+        "list" | "get" | "delete" | "put",
+        boolean,
+      ][]) {
+        const key =
+          action === "put"
+            ? role === "reader"
+              ? `drills/${probeKey.replace("backups/", "")}.json`
+              : probeKey
+            : `${probeKey}-missing`;
         const r = await store.probe(action, key);
         if (action === "put" && r === "allowed") probes.push(key);
         results.push(`${action} ${r}`);
@@ -133,7 +182,11 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
         const drillKey = `drills/${probeKey.replace("backups/", "")}-writer.json`;
         if ((await store.probe("put", drillKey)) === "allowed") {
           probes.push(drillKey);
-          add("writer scope", "warn", "the writer can put drill reports (drills/): a stolen writer key could forge drill results; apply the policy 'strongbox policy' prints (the writer writes backups/ only)");
+          add(
+            "writer scope",
+            "warn",
+            "the writer can put drill reports (drills/): a stolen writer key could forge drill results; apply the policy 'strongbox policy' prints (the writer writes backups/ only)",
+          );
         }
       }
       if (role !== "writer" && results.includes("list allowed") && !lister) lister = role;
@@ -143,7 +196,12 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
         const pruner = await openStore(config, "pruner");
         for (const k of probes) await pruner.delete(k).catch(() => {});
         add("probes", "ok", `${probes.length} probe object(s) removed with the pruner role`);
-      } else add("probes", "warn", `left probe object(s) ${probes.join(", ")}: remove them, or configure the pruner role here`);
+      } else
+        add(
+          "probes",
+          "warn",
+          `left probe object(s) ${probes.join(", ")}: remove them, or configure the pruner role here`,
+        );
     }
   }
 
@@ -151,8 +209,18 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
 
   const width = Math.max(...out.map((f) => f.area.length));
   const color = Boolean((ctx.stdout as NodeJS.WriteStream).isTTY);
-  const paint = (s: Status) => (color ? `\x1b[${s === "ok" ? 32 : s === "warn" ? 33 : 31}m${s.toUpperCase().padEnd(4)}\x1b[0m` : s.toUpperCase().padEnd(4));
-  ctx.print({ ok: !out.some((f) => f.status === "fail"), findings: out }, out.map((f) => `${paint(f.status)}  ${f.area.padEnd(width)}  ${f.detail}`).join("\n"));
+  const paint = (s: Status) =>
+    color
+      ? `\x1b[${s === "ok" ? 32 : s === "warn" ? 33 : 31}m${s.toUpperCase().padEnd(4)}\x1b[0m`
+      : s.toUpperCase().padEnd(4);
+  ctx.print(
+    { ok: !out.some((f) => f.status === "fail"), findings: out },
+    out.map((f) => `${paint(f.status)}  ${f.area.padEnd(width)}  ${f.detail}`).join("\n"),
+  );
   const failed = out.filter((f) => f.status === "fail");
-  if (failed.length) throw new StrongboxError("SOURCE", `doctor found ${failed.length} problem(s): ${failed.map((f) => f.area).join(", ")}`);
+  if (failed.length)
+    throw new StrongboxError(
+      "SOURCE",
+      `doctor found ${failed.length} problem(s): ${failed.map((f) => f.area).join(", ")}`,
+    );
 }

@@ -32,12 +32,19 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
         ctx.log.error(`the drill did not stop within ${UNWIND_MS / 1000} s: cleaning up and exiting`);
         void runPendingCleanups()
           .then(() => failUnfinishedJobs(`drill interrupted by ${sig}`))
-          .finally(() => hardExit(exitCodeOf(sig), `drill interrupted by ${sig}: still running ${UNWIND_MS / 1000} s later, exited at once`));
+          .finally(() =>
+            hardExit(
+              exitCodeOf(sig),
+              `drill interrupted by ${sig}: still running ${UNWIND_MS / 1000} s later, exited at once`,
+            ),
+          );
       }, UNWIND_MS);
     },
     (sig) => {
       ctx.log.error(`${sig} received again: exiting at once`);
-      void failUnfinishedJobs(`drill interrupted by ${sig}`, 3000).finally(() => hardExit(exitCodeOf(sig), `drill interrupted by ${sig} twice: exited at once`));
+      void failUnfinishedJobs(`drill interrupted by ${sig}`, 3000).finally(() =>
+        hardExit(exitCodeOf(sig), `drill interrupted by ${sig} twice: exited at once`),
+      );
     },
   );
   return () => {
@@ -46,7 +53,11 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
   };
 }
 
-export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job?: string; daemon?: boolean; signal?: AbortSignal; allowUnsigned?: boolean } = {}): Promise<DrillReport> {
+export async function drillCommand(
+  ctx: CommandContext,
+  ref = "latest",
+  o: { job?: string; daemon?: boolean; signal?: AbortSignal; allowUnsigned?: boolean } = {},
+): Promise<DrillReport> {
   checkBackupRef(ref, ["random"]);
   const config = ctx.config();
   const identities = await ctx.identities();
@@ -55,31 +66,65 @@ export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job
   const repo = new Repository(abortableStore(await openStore(config, "reader"), signal), repositoryOptions(config));
   const release = o.daemon ? () => {} : interruptOnSignal(ctx, ac);
   try {
-    const result = await withRepositoryLock(ctx, "drill", () => runJob(ctx, "drill", o.job ?? "drill", async () => {
-      const trust = { allowUntrusted: o.allowUnsigned, warn: (m: string) => ctx.log.warn(m) };
-      // `latest` is the restore point of every configured source: one drill per backup it takes sources from.
-      let refs = [ref];
-      if (ref === "latest" && config.sources.length) {
-        const point = await repo.restorePoint(config.sources.map((s) => s.name), undefined, trust);
-        for (const s of point.skipped) ctx.log.warn(`skipped backup ${s.id}: ${s.reason}`);
-        refs = [...new Set(point.picks.map((p) => p.backup.id))];
-        if (refs.length > 1) ctx.log.info(`drilling the restore point: ${point.picks.map((p) => `${p.source} from ${p.backup.id}`).join(", ")}`);
-      }
-      const reports: DrillReport[] = [];
-      for (const r of refs) {
-        reports.push(await runDrill({ config, repo, identities, ref: r, log: ctx.log, trust, partOfPoint: ref === "latest" }));
-        if (signal.aborted) throw signal.reason; // interrupted: a failure, audited and sent to /fail, whatever the checks said
-      }
-      const line = (report: DrillReport) => {
-        const failed = report.checks.filter((c) => !c.ok);
-        return report.result === "pass"
-          ? `drill of backup ${report.backup_id}: all ${report.checks.length} checks passed`
-          : `drill of backup ${report.backup_id} FAILED: ${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}`;
-      };
-      const failed = reports.some((r) => r.result !== "pass");
-      const summary = (failed ? reports.filter((r) => r.result !== "pass") : reports).map(line).join("; ");
-      return { backup_id: reports.length === 1 ? reports[0].backup_id : undefined, summary, report: reports.length === 1 ? reports[0] : reports, failed };
-    }, { signal }), signal);
+    const result = await withRepositoryLock(
+      ctx,
+      "drill",
+      () =>
+        runJob(
+          ctx,
+          "drill",
+          o.job ?? "drill",
+          async () => {
+            const trust = { allowUntrusted: o.allowUnsigned, warn: (m: string) => ctx.log.warn(m) };
+            // `latest` is the restore point of every configured source: one drill per backup it takes sources from.
+            let refs = [ref];
+            if (ref === "latest" && config.sources.length) {
+              const point = await repo.restorePoint(
+                config.sources.map((s) => s.name),
+                undefined,
+                trust,
+              );
+              for (const s of point.skipped) ctx.log.warn(`skipped backup ${s.id}: ${s.reason}`);
+              refs = [...new Set(point.picks.map((p) => p.backup.id))];
+              if (refs.length > 1)
+                ctx.log.info(
+                  `drilling the restore point: ${point.picks.map((p) => `${p.source} from ${p.backup.id}`).join(", ")}`,
+                );
+            }
+            const reports: DrillReport[] = [];
+            for (const r of refs) {
+              reports.push(
+                await runDrill({
+                  config,
+                  repo,
+                  identities,
+                  ref: r,
+                  log: ctx.log,
+                  trust,
+                  partOfPoint: ref === "latest",
+                }),
+              );
+              if (signal.aborted) throw signal.reason; // interrupted: a failure, audited and sent to /fail, whatever the checks said
+            }
+            const line = (report: DrillReport) => {
+              const failed = report.checks.filter((c) => !c.ok);
+              return report.result === "pass"
+                ? `drill of backup ${report.backup_id}: all ${report.checks.length} checks passed`
+                : `drill of backup ${report.backup_id} FAILED: ${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}`;
+            };
+            const failed = reports.some((r) => r.result !== "pass");
+            const summary = (failed ? reports.filter((r) => r.result !== "pass") : reports).map(line).join("; ");
+            return {
+              backup_id: reports.length === 1 ? reports[0].backup_id : undefined,
+              summary,
+              report: reports.length === 1 ? reports[0] : reports,
+              failed,
+            };
+          },
+          { signal },
+        ),
+      signal,
+    );
     const reports = (Array.isArray(result.report) ? result.report : [result.report]) as DrillReport[];
     const tty = Boolean((ctx.stdout as NodeJS.WriteStream).isTTY);
     // --json: one report object for one backup (as before); an array when the restore point spans several.
@@ -88,7 +133,10 @@ export async function drillCommand(ctx: CommandContext, ref = "latest", o: { job
     return reports.find((r) => r.result !== "pass") ?? reports[0];
   } catch (err) {
     if (signal.aborted && signal.reason instanceof InterruptedError && err !== signal.reason) {
-      throw new InterruptedError(signal.reason.signal, `${signal.reason.message}: stopped cleanly, scratch space removed`);
+      throw new InterruptedError(
+        signal.reason.signal,
+        `${signal.reason.message}: stopped cleanly, scratch space removed`,
+      );
     }
     throw err;
   } finally {

@@ -5,7 +5,11 @@ import { StrongboxError } from "../errors.js";
 import type { CommandContext } from "./context.js";
 import { writeIdentityFile, writeSigningKeyFile } from "./keygen.js";
 
-export async function initCommand(ctx: CommandContext, dirArg: string | undefined, o: { files?: string[]; pq?: boolean }): Promise<void> {
+export async function initCommand(
+  ctx: CommandContext,
+  dirArg: string | undefined,
+  o: { files?: string[]; pq?: boolean },
+): Promise<void> {
   const dir = resolve(dirArg ?? ".");
   await fsp.mkdir(dir, { recursive: true });
   const configFile = join(dir, "strongbox.yaml");
@@ -17,7 +21,11 @@ export async function initCommand(ctx: CommandContext, dirArg: string | undefine
   const paths = o.files?.length ? o.files.map((p) => resolve(p)) : [join(dir, "data")];
   const names = new Set<string>();
   const files = paths.map((path) => {
-    let name = basename(path).toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^-+/, "") || "files";
+    let name =
+      basename(path)
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, "-")
+        .replace(/^-+/, "") || "files";
     while (names.has(name)) name += "-2";
     names.add(name);
     return { name, path };
@@ -26,9 +34,26 @@ export async function initCommand(ctx: CommandContext, dirArg: string | undefine
   const recipient = await writeIdentityFile(identityFile, { pq: o.pq });
   const signingKey = await writeSigningKeyFile(signingKeyFile);
   const repository = `file://${join(dir, "repository")}`;
-  await fsp.writeFile(configFile, sampleConfig({ recipient, identityFile, repository, files, signing: { keyFile: signingKeyFile, publicKey: signingKey } }), { mode: 0o600, flag: "wx" });
+  await fsp.writeFile(
+    configFile,
+    sampleConfig({
+      recipient,
+      identityFile,
+      repository,
+      files,
+      signing: { keyFile: signingKeyFile, publicKey: signingKey },
+    }),
+    { mode: 0o600, flag: "wx" },
+  );
   ctx.print(
-    { config: configFile, identity_file: identityFile, recipient, signing_key_file: signingKeyFile, signing_public_key: signingKey, repository },
+    {
+      config: configFile,
+      identity_file: identityFile,
+      recipient,
+      signing_key_file: signingKeyFile,
+      signing_public_key: signingKey,
+      repository,
+    },
     `wrote ${configFile}\nwrote ${identityFile} (mode 0600: the private key; keep it off the backup host)\nrecipient: ${recipient}\nwrote ${signingKeyFile} (mode 0600: the backup host's signing key)\nsigning key: ${signingKey}`,
   );
 }

@@ -77,7 +77,8 @@ export async function withInterrupt<T>(log: Logger, job: (signal: AbortSignal) =
     return await job(ac.signal);
   } catch (err) {
     const first = signals.requested();
-    if (first && !(err instanceof InterruptedError)) throw new InterruptedError(first, `interrupted by ${first}: stopped cleanly (${describeError(err)})`);
+    if (first && !(err instanceof InterruptedError))
+      throw new InterruptedError(first, `interrupted by ${first}: stopped cleanly (${describeError(err)})`);
     throw err;
   } finally {
     clearTimeout(backstop);

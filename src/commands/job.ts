@@ -22,7 +22,9 @@ export function failureReason(error: unknown, signal?: AbortSignal): string {
   if (!signal?.aborted || signal.reason === error) return why;
   const reason = describeError(signal.reason);
   if (why.includes(reason)) return why;
-  const echo = /^(interrupted|aborted|the operation was aborted|this operation was aborted)\.?$/i.test(why) || (error as Error)?.name === "AbortError";
+  const echo =
+    /^(interrupted|aborted|the operation was aborted|this operation was aborted)\.?$/i.test(why) ||
+    (error as Error)?.name === "AbortError";
   return echo || reason.includes(why) ? reason : `${reason} (${why})`;
 }
 
@@ -43,7 +45,13 @@ export async function failUnfinishedJobs(reason: string, ms = 15_000): Promise<v
  * Runs a job with notifications (start, then success or failure) and an audit-log line.
  * Notification and audit failures are logged and never change the job's own result or error.
  */
-export async function runJob(ctx: CommandContext, command: string, job: string, fn: () => Promise<JobResult>, o: { notify?: boolean; signal?: AbortSignal } = {}): Promise<JobResult> {
+export async function runJob(
+  ctx: CommandContext,
+  command: string,
+  job: string,
+  fn: () => Promise<JobResult>,
+  o: { notify?: boolean; signal?: AbortSignal } = {},
+): Promise<JobResult> {
   const config = ctx.config();
   const notify = o.notify === false ? notifiersFor(undefined, ctx.log) : notifiersFor(config, ctx.log);
   const started = new Date();

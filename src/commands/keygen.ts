@@ -26,7 +26,10 @@ export const MIN_PASSPHRASE = 12;
 function checkPassphrase(p: string, weak: boolean | undefined): string {
   // Never echo it, nor any part of it: only its length.
   if (!weak && [...p].length < MIN_PASSPHRASE) {
-    throw new StrongboxError("USAGE", `keygen --passphrase: the passphrase has ${[...p].length} characters, fewer than ${MIN_PASSPHRASE} (the encrypted identity can be attacked offline for years): use a longer one, or --weak-passphrase to accept it`);
+    throw new StrongboxError(
+      "USAGE",
+      `keygen --passphrase: the passphrase has ${[...p].length} characters, fewer than ${MIN_PASSPHRASE} (the encrypted identity can be attacked offline for years): use a longer one, or --weak-passphrase to accept it`,
+    );
   }
   return p;
 }
@@ -40,23 +43,36 @@ async function keygenPassphrase(env: NodeJS.ProcessEnv): Promise<string> {
   const fromEnv = env[PASSPHRASE_ENV];
   if (fromEnv) return fromEnv;
   if (!process.stdin.isTTY || !process.stderr.isTTY) {
-    throw new StrongboxError("USAGE", `keygen --passphrase needs ${PASSPHRASE_ENV} or a terminal to ask for the passphrase`);
+    throw new StrongboxError(
+      "USAGE",
+      `keygen --passphrase needs ${PASSPHRASE_ENV} or a terminal to ask for the passphrase`,
+    );
   }
   const p = await promptPassphrase("Passphrase for the identity file: ");
   if (!p) throw new StrongboxError("USAGE", "empty passphrase");
-  if ((await promptPassphrase("Same passphrase again: ")) !== p) throw new StrongboxError("USAGE", "the passphrases differ");
+  if ((await promptPassphrase("Same passphrase again: ")) !== p)
+    throw new StrongboxError("USAGE", "the passphrases differ");
   return p;
 }
 
 /** Writes a new identity file (mode 0600, never over an existing file); returns the recipient. */
-export async function writeIdentityFile(path: string, o: KeygenOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function writeIdentityFile(
+  path: string,
+  o: KeygenOptions = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   const g = await newIdentity(o);
-  const content = o.passphrase ? await encryptIdentityText(g.text, checkPassphrase(await keygenPassphrase(env), o.weakPassphrase)) : g.text;
+  const content = o.passphrase
+    ? await encryptIdentityText(g.text, checkPassphrase(await keygenPassphrase(env), o.weakPassphrase))
+    : g.text;
   try {
     await fsp.writeFile(path, content, { mode: 0o600, flag: "wx" });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new StrongboxError(code === "EEXIST" ? "USAGE" : "SOURCE", code === "EEXIST" ? `${path} already exists; not overwriting an identity` : `cannot write ${path} (${code})`);
+    throw new StrongboxError(
+      code === "EEXIST" ? "USAGE" : "SOURCE",
+      code === "EEXIST" ? `${path} already exists; not overwriting an identity` : `cannot write ${path} (${code})`,
+    );
   }
   return g.recipient;
 }
@@ -72,20 +88,34 @@ export async function writeSigningKeyFile(path: string): Promise<string> {
     await fsp.writeFile(path, g.privateKeyText, { mode: 0o600, flag: "wx" });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new StrongboxError(code === "EEXIST" ? "USAGE" : "SOURCE", code === "EEXIST" ? `${path} already exists; not overwriting a key` : `cannot write ${path} (${code})`);
+    throw new StrongboxError(
+      code === "EEXIST" ? "USAGE" : "SOURCE",
+      code === "EEXIST" ? `${path} already exists; not overwriting a key` : `cannot write ${path} (${code})`,
+    );
   }
   return formatPublicKeyLine(g.publicKey);
 }
 
-export async function keygenCommand(ctx: CommandContext, o: { output?: string; signing?: boolean } & KeygenOptions): Promise<void> {
+export async function keygenCommand(
+  ctx: CommandContext,
+  o: { output?: string; signing?: boolean } & KeygenOptions,
+): Promise<void> {
   if (o.signing) {
-    if (o.pq || o.passphrase) throw new StrongboxError("USAGE", "keygen --signing makes an Ed25519 signing key: --pq and --passphrase do not apply (an unattended backup host must read it)");
+    if (o.pq || o.passphrase)
+      throw new StrongboxError(
+        "USAGE",
+        "keygen --signing makes an Ed25519 signing key: --pq and --passphrase do not apply (an unattended backup host must read it)",
+      );
     if (o.output) {
       const publicKey = await writeSigningKeyFile(o.output);
       ctx.print({ public_key: publicKey, key_file: o.output, kind: "ed25519-signing" }, publicKey);
       return;
     }
-    if (ctx.json) throw new StrongboxError("USAGE", "keygen --signing --json needs -o FILE (a private key is never printed as JSON)");
+    if (ctx.json)
+      throw new StrongboxError(
+        "USAGE",
+        "keygen --signing --json needs -o FILE (a private key is never printed as JSON)",
+      );
     const g = generateSigningKey();
     process.stderr.write(`Public key: ${formatPublicKeyLine(g.publicKey)}\n`);
     ctx.stdout.write(g.privateKeyText);
@@ -93,12 +123,22 @@ export async function keygenCommand(ctx: CommandContext, o: { output?: string; s
   }
   if (o.output) {
     const recipient = await writeIdentityFile(o.output, o, ctx.env);
-    ctx.print({ recipient, identity_file: o.output, kind: o.pq ? "pq-hybrid" : "x25519", passphrase_protected: Boolean(o.passphrase) }, recipient);
+    ctx.print(
+      {
+        recipient,
+        identity_file: o.output,
+        kind: o.pq ? "pq-hybrid" : "x25519",
+        passphrase_protected: Boolean(o.passphrase),
+      },
+      recipient,
+    );
     return;
   }
-  if (o.passphrase) throw new StrongboxError("USAGE", "keygen --passphrase needs -o FILE (an encrypted identity is binary)");
+  if (o.passphrase)
+    throw new StrongboxError("USAGE", "keygen --passphrase needs -o FILE (an encrypted identity is binary)");
   // The identity is a secret: it may go to a terminal or a pipe, never into --json output.
-  if (ctx.json) throw new StrongboxError("USAGE", "keygen --json needs -o FILE (the identity is never printed as JSON)");
+  if (ctx.json)
+    throw new StrongboxError("USAGE", "keygen --json needs -o FILE (the identity is never printed as JSON)");
   const g = await newIdentity(o);
   process.stderr.write(`Public key: ${g.recipient}\n`);
   ctx.stdout.write(g.text);

@@ -6,7 +6,9 @@ import type { Store } from "../stores/store.js";
 
 /** Temp files of killed runs on this host: the repository's (local store) and the S3 spool's. */
 async function leftovers(store: Store, remove: boolean): Promise<LeftoverCount> {
-  const a = store.leftovers ? await store.leftovers({ remove }).catch(() => ({ count: 0, bytes: 0 })) : { count: 0, bytes: 0 };
+  const a = store.leftovers
+    ? await store.leftovers({ remove }).catch(() => ({ count: 0, bytes: 0 }))
+    : { count: 0, bytes: 0 };
   const b = await sweepSpool(tmpdir(), { remove });
   return { count: a.count + b.count, bytes: a.bytes + b.bytes };
 }
@@ -14,7 +16,11 @@ async function leftovers(store: Store, remove: boolean): Promise<LeftoverCount> 
 /** Run at the start of backup and prune: what a kill -9 left behind goes. */
 export async function sweepLeftovers(ctx: { log: Logger }, store: Store): Promise<LeftoverCount> {
   const r = await leftovers(store, true);
-  if (r.count) ctx.log.info(`removed ${r.count} temporary file(s) (${formatBytes(r.bytes)}) left by killed runs`, { files: r.count, bytes: r.bytes });
+  if (r.count)
+    ctx.log.info(`removed ${r.count} temporary file(s) (${formatBytes(r.bytes)}) left by killed runs`, {
+      files: r.count,
+      bytes: r.bytes,
+    });
   return r;
 }
 

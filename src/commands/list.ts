@@ -14,7 +14,12 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
   const drills = await repo.lastDrills();
   // Per configured source (and any other a backup holds): its newest restorable backup, what `restore latest` takes.
   const now = new Date();
-  const names = [...new Set([...ctx.config().sources.map((s) => s.name), ...backups.flatMap((b) => (b.complete?.sources ?? []).map((s) => s.name))])];
+  const names = [
+    ...new Set([
+      ...ctx.config().sources.map((s) => s.name),
+      ...backups.flatMap((b) => (b.complete?.sources ?? []).map((s) => s.name)),
+    ]),
+  ];
   const newest = names.map((name) => {
     const b = backups.find((x) => x.complete?.sources.some((s) => s.name === name) && !unusable(x));
     return { source: name, id: b?.id ?? null, age: b ? ageOf(b.time, now) : null };
@@ -41,7 +46,9 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     sources: b.complete ? b.complete.sources.map((s) => s.name) : [],
     // "diff (base <id>)" when a files source was stored differentially (README, "Differential backups"); bases per source in --json.
     kind: b.complete?.objects.some((x) => x.base) ? "diff" : b.complete ? "full" : null,
-    bases: Object.fromEntries((b.complete?.objects ?? []).filter((x) => x.base && x.source).map((x) => [x.source!, x.base!])),
+    bases: Object.fromEntries(
+      (b.complete?.objects ?? []).filter((x) => x.base && x.source).map((x) => [x.source!, x.base!]),
+    ),
     warnings: b.complete?.warnings ?? 0,
     // Committed with unreadable paths left out (on_unreadable: partial): the sources, whose manifests list the paths.
     ...(b.complete?.partial ? { partial: b.complete.partial } : {}),
@@ -49,18 +56,35 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
   }));
   const leftovers = o.all ? await countLeftovers(store) : { count: 0, bytes: 0 };
   // --json keeps its array shape; the count goes to the log (stderr) there.
-  if (leftovers.count && ctx.json) ctx.log.info("leftovers of killed runs", { leftover_files: leftovers.count, leftover_bytes: leftovers.bytes });
+  if (leftovers.count && ctx.json)
+    ctx.log.info("leftovers of killed runs", { leftover_files: leftovers.count, leftover_bytes: leftovers.bytes });
   const leftoverLine = `leftovers: ${leftovers.count} temporary file(s) of killed runs, ${formatBytes(leftovers.bytes)} (removed by the next backup or prune)`;
   // Keys under backups/ that name no valid backup id (e.g. 20261232T…) belong to no backup: ignored, but said.
   const ig = repo.ignored;
-  const ignoredLine = ig.count ? `ignored: ${ig.count} object(s) under backups/ whose name is not a backup id (${ig.sample.join(", ")}${ig.count > ig.sample.length ? ", …" : ""})` : "";
-  if (ig.count && ctx.json) ctx.log.warn("objects under backups/ that belong to no valid backup id", { ignored_objects: ig.count, examples: ig.sample });
+  const ignoredLine = ig.count
+    ? `ignored: ${ig.count} object(s) under backups/ whose name is not a backup id (${ig.sample.join(", ")}${ig.count > ig.sample.length ? ", …" : ""})`
+    : "";
+  if (ig.count && ctx.json)
+    ctx.log.warn("objects under backups/ that belong to no valid backup id", {
+      ignored_objects: ig.count,
+      examples: ig.sample,
+    });
   ctx.print(rows, () => {
     const tail = o.all ? [leftoverLine, ...(ignoredLine ? [ignoredLine] : [])] : [];
     if (rows.length === 0) return ["no backups", ...tail].join("\n");
     const head = ["ID", "TIME", "HOST", "SIZE", "SOURCES", "KIND", "DRILL"];
     const table = rows.map((r) => [
-      r.untrusted ? `${r.id} (UNTRUSTED)` : r.broken_chain ? `${r.id} (BROKEN CHAIN)` : r.backdated ? `${r.id} (NOT COUNTED)` : r.complete ? (r.partial ? `${r.id} (PARTIAL)` : r.id) : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
+      r.untrusted
+        ? `${r.id} (UNTRUSTED)`
+        : r.broken_chain
+          ? `${r.id} (BROKEN CHAIN)`
+          : r.backdated
+            ? `${r.id} (NOT COUNTED)`
+            : r.complete
+              ? r.partial
+                ? `${r.id} (PARTIAL)`
+                : r.id
+              : `${r.id} (${r.damaged ? "DAMAGED" : "incomplete"})`,
       r.time.replace(/\.\d+Z$/, "Z"),
       r.host ?? "-",
       formatBytes(r.size),
@@ -71,12 +95,38 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
     const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
     const notes = [
       ...rows.filter((r) => r.damaged).map((r) => `${r.id}: ${r.damaged}`),
-      ...rows.filter((r) => r.partial).map((r) => `${r.id}: partial: ${r.partial!.join(", ")} left out paths that could not be read (the manifest lists them)`),
-      ...rows.filter((r) => r.untrusted).map((r) => `${r.id}: untrusted, not counted by retention nor picked as latest: ${r.untrusted!.join("; ")}`),
-      ...rows.filter((r) => !r.untrusted && r.broken_chain).map((r) => `${r.id}: BROKEN CHAIN, not restorable, never latest, not counted by retention: ${r.broken_chain}`),
-      ...rows.filter((r) => !r.untrusted && r.backdated).map((r) => `${r.id}: not counted by retention: ${r.backdated} (a copy, or a back-dated forgery: a trusted signature tells them apart)`),
+      ...rows
+        .filter((r) => r.partial)
+        .map(
+          (r) =>
+            `${r.id}: partial: ${r.partial!.join(", ")} left out paths that could not be read (the manifest lists them)`,
+        ),
+      ...rows
+        .filter((r) => r.untrusted)
+        .map((r) => `${r.id}: untrusted, not counted by retention nor picked as latest: ${r.untrusted!.join("; ")}`),
+      ...rows
+        .filter((r) => !r.untrusted && r.broken_chain)
+        .map((r) => `${r.id}: BROKEN CHAIN, not restorable, never latest, not counted by retention: ${r.broken_chain}`),
+      ...rows
+        .filter((r) => !r.untrusted && r.backdated)
+        .map(
+          (r) =>
+            `${r.id}: not counted by retention: ${r.backdated} (a copy, or a back-dated forgery: a trusted signature tells them apart)`,
+        ),
     ];
-    const points = newest.map((n) => (n.id ? `newest of ${n.source}: ${n.id} (${n.age} old)` : `newest of ${n.source}: none restorable`));
-    return [...[head, ...table].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()), ...notes, ...points, ...tail].join("\n");
+    const points = newest.map((n) =>
+      n.id ? `newest of ${n.source}: ${n.id} (${n.age} old)` : `newest of ${n.source}: none restorable`,
+    );
+    return [
+      ...[head, ...table].map((row) =>
+        row
+          .map((c, i) => c.padEnd(widths[i]))
+          .join("  ")
+          .trimEnd(),
+      ),
+      ...notes,
+      ...points,
+      ...tail,
+    ].join("\n");
   });
 }

@@ -11,7 +11,12 @@ const denied = (err: unknown) => /AccessDenied|HTTP 403|EACCES|EPERM/.test(descr
  * the pruner's credentials may read them. Reads the whole backup, so it runs only when a predecessor
  * is about to go (retention/unproven-guard.ts).
  */
-export async function proveIntact(repo: Repository, rec: CompleteRecord, drillPassed: boolean, signal?: AbortSignal): Promise<ProofVerdict> {
+export async function proveIntact(
+  repo: Repository,
+  rec: CompleteRecord,
+  drillPassed: boolean,
+  signal?: AbortSignal,
+): Promise<ProofVerdict> {
   if (drillPassed) return { proven: true, how: "its last drill passed" };
   try {
     for (const o of rec.objects) {
@@ -21,8 +26,10 @@ export async function proveIntact(repo: Repository, rec: CompleteRecord, drillPa
     return { proven: true, how: "every object matches its SHA-256" };
   } catch (err) {
     if (signal?.aborted || (err instanceof StrongboxError && err.code === "INTERRUPTED")) throw err;
-    if (err instanceof StrongboxError && err.code === "VERIFY") return { proven: false, why: `it fails the hash check: ${err.message}` };
-    if (denied(err)) return { proven: false, why: "no passed drill, and the pruner may not read its objects to hash them" };
+    if (err instanceof StrongboxError && err.code === "VERIFY")
+      return { proven: false, why: `it fails the hash check: ${err.message}` };
+    if (denied(err))
+      return { proven: false, why: "no passed drill, and the pruner may not read its objects to hash them" };
     return { proven: false, why: `no passed drill, and its objects could not be hashed (${describeError(err)})` };
   }
 }

@@ -2,7 +2,13 @@ import { StrongboxError, describeError } from "../errors.js";
 import { formatBytes } from "../progress.js";
 import { keys } from "../repository/layout.js";
 import { Repository, notCounted } from "../repository/repository.js";
-import { applyRetention, deleteShareExcess, hasRules, INCOMPLETE_GRACE_MS, type BackupInfo } from "../retention/policy.js";
+import {
+  applyRetention,
+  deleteShareExcess,
+  hasRules,
+  INCOMPLETE_GRACE_MS,
+  type BackupInfo,
+} from "../retention/policy.js";
 import { repositoryOptions } from "../repository/options.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
@@ -38,10 +44,16 @@ function isDenied(err: unknown): boolean {
   return /AccessDenied|HTTP 403|locked/i.test(describeError(err));
 }
 
-export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; force?: boolean; job?: string; signal?: AbortSignal }): Promise<PruneOutcome> {
+export async function pruneCommand(
+  ctx: CommandContext,
+  o: { dryRun?: boolean; force?: boolean; job?: string; signal?: AbortSignal },
+): Promise<PruneOutcome> {
   const config = ctx.config();
   if (!hasRules(config.retention)) {
-    throw new StrongboxError("CONFIG", "retention: no keep_* rule is configured; refusing to prune (e.g. retention: { keep_daily: 7, keep_weekly: 4 })");
+    throw new StrongboxError(
+      "CONFIG",
+      "retention: no keep_* rule is configured; refusing to prune (e.g. retention: { keep_daily: 7, keep_weekly: 4 })",
+    );
   }
   const store = abortableStore(await openStore(config, "pruner"), o.signal);
   const repo = new Repository(store, repositoryOptions(config));
@@ -59,13 +71,18 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
     // A backup whose complete.json cannot be trusted is never deleted by retention: an operator looks at it.
     for (const b of all.filter((x) => x.damaged)) ctx.log.warn(`${b.id}: damaged, kept for inspection (${b.damaged})`);
     // Nor is a backup whose claimed time the store contradicts (or whose signature fails): not counted, kept, flagged.
-    const untrusted = all.filter((x) => !x.damaged && notCounted(x).length).map((b) => ({ id: b.id, reasons: notCounted(b) }));
-    for (const u of untrusted.slice(0, SHOWN)) ctx.log.warn(`${u.id}: untrusted, not counted by retention and kept (${u.reasons.join("; ")})`);
-    if (untrusted.length > SHOWN) ctx.log.warn(`${untrusted.length - SHOWN} more untrusted backup(s) kept (strongbox list shows each)`);
+    const untrusted = all
+      .filter((x) => !x.damaged && notCounted(x).length)
+      .map((b) => ({ id: b.id, reasons: notCounted(b) }));
+    for (const u of untrusted.slice(0, SHOWN))
+      ctx.log.warn(`${u.id}: untrusted, not counted by retention and kept (${u.reasons.join("; ")})`);
+    if (untrusted.length > SHOWN)
+      ctx.log.warn(`${untrusted.length - SHOWN} more untrusted backup(s) kept (strongbox list shows each)`);
     outcome.untrusted = untrusted.length;
     outcome.damaged = all.filter((x) => x.damaged).length;
     // A differential whose base cannot serve it is not counted: each source keeps its newest backup that restores.
-    for (const b of all.filter((x) => x.brokenChain && !notCounted(x).length).slice(0, SHOWN)) ctx.log.warn(`${b.id}: broken chain, not counted by retention and kept (${b.brokenChain})`);
+    for (const b of all.filter((x) => x.brokenChain && !notCounted(x).length).slice(0, SHOWN))
+      ctx.log.warn(`${b.id}: broken chain, not counted by retention and kept (${b.brokenChain})`);
     const listing = all.filter((x) => !x.damaged);
     const drills = await repo.lastDrills();
     const infos: BackupInfo[] = listing.map((b) => ({
@@ -73,7 +90,10 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
       time: b.time,
       complete: Boolean(b.complete),
       sources: (b.complete?.sources ?? []).map((x) => (typeof x?.name === "string" ? x.name : "?")),
-      lastActivity: b.objects.reduce<Date | undefined>((m, x) => (x.lastModified && (!m || x.lastModified > m) ? x.lastModified : m), undefined),
+      lastActivity: b.objects.reduce<Date | undefined>(
+        (m, x) => (x.lastModified && (!m || x.lastModified > m) ? x.lastModified : m),
+        undefined,
+      ),
       drillPassed: drills.get(b.id)?.result === "pass",
       bases: [...new Set((b.complete?.objects ?? []).flatMap((x) => (x.base ? [x.base] : [])))],
       ...(notCounted(b).length ? { untrusted: notCounted(b) } : {}),
@@ -82,14 +102,28 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
     const decisions = applyRetention(infos, config.retention!, { now, timezone: config.retention!.timezone });
     // Sizes alone cannot show a same-size bit flip: a source's last older backup goes only once a newer one is proven intact.
     const recOf = new Map(listing.map((b) => [b.id, b.complete]));
-    const unproven = await keepUnprovenPredecessors(infos, decisions, (b) => proveWithBases(repo, (id) => recOf.get(id) ?? undefined, b.id, Boolean(b.drillPassed), o.signal));
-    for (const u of unproven) ctx.log.warn(`${u.kept}: kept, the newer backup(s) of ${u.source} are not proven intact (${u.why})`);
-    const unprovenLines = unproven.map((u) => `kept ${u.kept} (${u.source}): newer backup(s) not proven intact (${u.why}); a passed drill of ${u.newest} lets prune delete it`);
+    const unproven = await keepUnprovenPredecessors(infos, decisions, (b) =>
+      proveWithBases(repo, (id) => recOf.get(id) ?? undefined, b.id, Boolean(b.drillPassed), o.signal),
+    );
+    for (const u of unproven)
+      ctx.log.warn(`${u.kept}: kept, the newer backup(s) of ${u.source} are not proven intact (${u.why})`);
+    const unprovenLines = unproven.map(
+      (u) =>
+        `kept ${u.kept} (${u.source}): newer backup(s) not proven intact (${u.why}); a passed drill of ${u.newest} lets prune delete it`,
+    );
     const drops = decisions.filter((d) => !d.keep);
     const timeOf = new Map(listing.map((b) => [b.id, b.time]));
-    const rows = decisions.map((d) => ({ id: d.id, age: ageOf(timeOf.get(d.id)!, now), action: d.keep ? "keep" : "drop", reasons: d.reasons }));
+    const rows = decisions.map((d) => ({
+      id: d.id,
+      age: ageOf(timeOf.get(d.id)!, now),
+      action: d.keep ? "keep" : "drop",
+      reasons: d.reasons,
+    }));
     const flaggedLine = untrusted.length
-      ? `${untrusted.length} untrusted backup(s) kept and not counted: ${untrusted.slice(0, SHOWN).map((u) => u.id).join(", ")}${untrusted.length > SHOWN ? `, and ${untrusted.length - SHOWN} more (strongbox list)` : ""}`
+      ? `${untrusted.length} untrusted backup(s) kept and not counted: ${untrusted
+          .slice(0, SHOWN)
+          .map((u) => u.id)
+          .join(", ")}${untrusted.length > SHOWN ? `, and ${untrusted.length - SHOWN} more (strongbox list)` : ""}`
       : "";
     // One run deleting most of a source's backups is what a steered or mistaken retention looks like.
     const excess = o.force ? [] : deleteShareExcess(infos, decisions, maxShare);
@@ -100,17 +134,31 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
         )
       : undefined;
     if (o.dryRun || refusal) {
-      const shown = { dry_run: Boolean(o.dryRun), plan: rows, untrusted, unproven, ...(refusal ? { refused: excess } : {}) };
+      const shown = {
+        dry_run: Boolean(o.dryRun),
+        plan: rows,
+        untrusted,
+        unproven,
+        ...(refusal ? { refused: excess } : {}),
+      };
       ctx.print(shown, () => [table(rows), ...unprovenLines, ...(flaggedLine ? [flaggedLine] : [])].join("\n"));
       if (refusal) throw refusal;
-      return { summary: `prune (dry run): would drop ${drops.length} of ${decisions.length} backups${untrusted.length ? `; ${flaggedLine}` : ""}` };
+      return {
+        summary: `prune (dry run): would drop ${drops.length} of ${decisions.length} backups${untrusted.length ? `; ${flaggedLine}` : ""}`,
+      };
     }
     const deleted: string[] = [];
     const locked: string[] = [];
     const failed: { id: string; error: string }[] = [];
     let freed = finished.freed;
     // Recorded on this host before the first delete: a kill part-way leaves the rest to the next prune.
-    await journal.begin(drops.map((d) => d.id)).catch((err) => ctx.log.warn(`cannot record the backups being deleted in ${owner.stateDir} (${describeError(err)}): a killed prune would leave them half-deleted for 24 h`));
+    await journal
+      .begin(drops.map((d) => d.id))
+      .catch((err) =>
+        ctx.log.warn(
+          `cannot record the backups being deleted in ${owner.stateDir} (${describeError(err)}): a killed prune would leave them half-deleted for 24 h`,
+        ),
+      );
     for (const d of drops) {
       const b = listing.find((x) => x.id === d.id)!;
       try {
@@ -131,25 +179,52 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
     // one that is still complete is left alone by the next prune (only ids without complete.json are finished).
     const unfinished = [...failed.map((f) => f.id), ...locked];
     await (unfinished.length ? journal.begin(unfinished) : journal.end()).catch(() => undefined);
-    const aborted = store.abortStaleUploads ? await store.abortStaleUploads(new Date(now.getTime() - INCOMPLETE_GRACE_MS)) : [];
-    const result = { dry_run: false, plan: rows, deleted, finished_deleting: finished.ids, locked, failed, aborted_uploads: aborted, freed_bytes: freed, leftovers_removed: swept, untrusted, unproven };
+    const aborted = store.abortStaleUploads
+      ? await store.abortStaleUploads(new Date(now.getTime() - INCOMPLETE_GRACE_MS))
+      : [];
+    const result = {
+      dry_run: false,
+      plan: rows,
+      deleted,
+      finished_deleting: finished.ids,
+      locked,
+      failed,
+      aborted_uploads: aborted,
+      freed_bytes: freed,
+      leftovers_removed: swept,
+      untrusted,
+      unproven,
+    };
     ctx.print(result, () =>
       [
         table(rows),
         `deleted ${deleted.length} backup(s), ${formatBytes(freed)}; ${locked.length} locked; ${aborted.length} stale upload(s) aborted`,
-        ...(finished.ids.length ? [`finished deleting ${finished.ids.length} backup(s) a killed prune had started to delete: ${finished.ids.join(", ")}`] : []),
+        ...(finished.ids.length
+          ? [
+              `finished deleting ${finished.ids.length} backup(s) a killed prune had started to delete: ${finished.ids.join(", ")}`,
+            ]
+          : []),
         ...unprovenLines,
         ...(flaggedLine ? [flaggedLine] : []),
         ...failed.map((f) => `FAILED ${f.id}: ${f.error}`),
       ].join("\n"),
     );
-    if (failed.length) throw new StrongboxError("STORE", `prune could not delete ${failed.length} backup(s): ${failed.map((f) => `${f.id} (${f.error})`).join("; ")}`);
+    if (failed.length)
+      throw new StrongboxError(
+        "STORE",
+        `prune could not delete ${failed.length} backup(s): ${failed.map((f) => `${f.id} (${f.error})`).join("; ")}`,
+      );
     return {
       summary: `prune: deleted ${deleted.length} backup(s) (${formatBytes(freed)}), kept ${decisions.length - drops.length + locked.length}, ${locked.length} locked, ${aborted.length} stale uploads aborted${untrusted.length ? `; ${flaggedLine}` : ""}`,
       ...(untrusted.length ? { report: { untrusted } } : {}),
     };
   };
-  await withRepositoryLock(ctx, "prune", () => runJob(ctx, "prune", o.job ?? "prune", run, { notify: !o.dryRun, signal: o.signal }), o.signal);
+  await withRepositoryLock(
+    ctx,
+    "prune",
+    () => runJob(ctx, "prune", o.job ?? "prune", run, { notify: !o.dryRun, signal: o.signal }),
+    o.signal,
+  );
   return outcome;
 }
 
@@ -157,7 +232,12 @@ export async function pruneCommand(ctx: CommandContext, o: { dryRun?: boolean; f
  * Finishes deleting the backups the journal names whose complete.json is gone (a prune killed while
  * deleting them); one that cannot be deleted now is left to retention (an incomplete backup).
  */
-async function finishStarted(ctx: CommandContext, store: Store, journal: PruneJournal, listed: BackupListing[]): Promise<{ ids: string[]; freed: number }> {
+async function finishStarted(
+  ctx: CommandContext,
+  store: Store,
+  journal: PruneJournal,
+  listed: BackupListing[],
+): Promise<{ ids: string[]; freed: number }> {
   const pending = new Set(await journal.pending());
   const since = await journal.startedAt();
   const out = { ids: [] as string[], freed: 0 };
@@ -165,7 +245,9 @@ async function finishStarted(ctx: CommandContext, store: Store, journal: PruneJo
     // An object stored after the killed prune recorded it (the store's clock against this host's) is
     // someone else's upload, e.g. a copy re-sending the backup: left to the incomplete-backup grace.
     if (!since || b.objects.some((k) => !k.lastModified || k.lastModified > since)) {
-      ctx.log.warn(`${b.id}: a killed prune had started to delete it, but it has objects stored since: left to the grace for incomplete backups`);
+      ctx.log.warn(
+        `${b.id}: a killed prune had started to delete it, but it has objects stored since: left to the grace for incomplete backups`,
+      );
       continue;
     }
     try {
@@ -173,7 +255,9 @@ async function finishStarted(ctx: CommandContext, store: Store, journal: PruneJo
       out.ids.push(b.id);
       ctx.log.info(`finished deleting ${b.id}, which a killed prune had started to delete`);
     } catch (err) {
-      ctx.log.warn(`${b.id}: a killed prune had started to delete it, and it cannot be deleted now (${describeError(err)}): kept`);
+      ctx.log.warn(
+        `${b.id}: a killed prune had started to delete it, and it cannot be deleted now (${describeError(err)}): kept`,
+      );
     }
   }
   return out;
@@ -198,4 +282,3 @@ function table(rows: { id: string; age: string; action: string; reasons: string[
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   return [head, ...body].map((r) => r.map((c, i) => (i === 3 ? c : c.padEnd(w[i]))).join("  ")).join("\n");
 }
-

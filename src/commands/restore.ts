@@ -1,7 +1,13 @@
 import { promises as fsp } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { StrongboxError } from "../errors.js";
-import { commitStaging, createStaging, discardStaging, sweepPartials, type Staging } from "../pipeline/restore-target.js";
+import {
+  commitStaging,
+  createStaging,
+  discardStaging,
+  sweepPartials,
+  type Staging,
+} from "../pipeline/restore-target.js";
 import { forEachSource, type SourceOutcome } from "../pipeline/run-restore.js";
 import type { CompleteRecord } from "../repository/complete.js";
 import type { Manifest } from "../repository/manifest.js";
@@ -19,7 +25,9 @@ import { describeSystemError, isSystemError } from "../system-error.js";
 function intoTarget<T>(dir: string | undefined, work: Promise<T>): Promise<T> {
   return work.catch((err) => {
     if (dir === undefined || err instanceof StrongboxError || !isSystemError(err)) throw err;
-    throw new StrongboxError("SOURCE", `cannot restore into ${resolve(dir)}: ${describeSystemError(err)}`, { cause: err });
+    throw new StrongboxError("SOURCE", `cannot restore into ${resolve(dir)}: ${describeSystemError(err)}`, {
+      cause: err,
+    });
   });
 }
 
@@ -37,10 +45,22 @@ async function isEmptyDir(dir: string): Promise<boolean> {
 export async function restoreCommand(
   ctx: CommandContext,
   ref: string,
-  o: { source: string[]; at?: string; toDir?: string; toDb?: string; force?: boolean; owner?: boolean; jobs?: string; keepSetuid?: boolean; allowUnsigned?: boolean; printScript?: boolean },
+  o: {
+    source: string[];
+    at?: string;
+    toDir?: string;
+    toDb?: string;
+    force?: boolean;
+    owner?: boolean;
+    jobs?: string;
+    keepSetuid?: boolean;
+    allowUnsigned?: boolean;
+    printScript?: boolean;
+  },
 ): Promise<void> {
   const jobs = o.jobs === undefined ? 1 : Number(o.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64)
+    throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
   checkBackupRef(ref);
   if (o.toDb?.startsWith("env:")) {
     // Keeps the target's password out of strongbox's own argv (visible in ps).
@@ -51,19 +71,34 @@ export async function restoreCommand(
   }
   const config = ctx.config();
   // --print-script restores nothing: the script's environment names the targets (src/restore/print-script.ts).
-  if (o.printScript && (o.toDir || o.toDb || o.force)) throw new StrongboxError("USAGE", "--print-script restores nothing: set TARGET (and TARGET_URL) in the script's environment instead of --to-dir, --to-db or --force");
-  if (!o.printScript && !o.toDir && !o.toDb) throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
+  if (o.printScript && (o.toDir || o.toDb || o.force))
+    throw new StrongboxError(
+      "USAGE",
+      "--print-script restores nothing: set TARGET (and TARGET_URL) in the script's environment instead of --to-dir, --to-db or --force",
+    );
+  if (!o.printScript && !o.toDir && !o.toDb)
+    throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
   const at = o.at === undefined ? undefined : parseAt(o.at);
-  if (at && ref !== "latest") throw new StrongboxError("USAGE", `--at picks a restore point: use it with 'latest', not with a backup id (${ref})`);
+  if (at && ref !== "latest")
+    throw new StrongboxError(
+      "USAGE",
+      `--at picks a restore point: use it with 'latest', not with a backup id (${ref})`,
+    );
   const repo = new Repository(await openStore(config, "reader"), repositoryOptions(config));
   if (ref === "latest") {
     // A restore point covers the configured sources. A name outside the config is a typo unless a
     // backup holds it (a source since removed from the config): exit 2, never an empty restore.
     const configured = config.sources.map((s) => s.name);
     const outside = o.source.filter((n) => !configured.includes(n));
-    const held = outside.length ? new Set((await repo.listBackups()).flatMap((b) => (b.complete?.sources ?? []).map((s) => s.name))) : new Set<string>();
+    const held = outside.length
+      ? new Set((await repo.listBackups()).flatMap((b) => (b.complete?.sources ?? []).map((s) => s.name)))
+      : new Set<string>();
     const unknown = outside.filter((n) => !held.has(n));
-    if (unknown.length) throw new StrongboxError("USAGE", `--source ${unknown.join(", ")}: no such source in the config (configured: ${configured.join(", ")}) nor in any backup`);
+    if (unknown.length)
+      throw new StrongboxError(
+        "USAGE",
+        `--source ${unknown.join(", ")}: no such source in the config (configured: ${configured.join(", ")}) nor in any backup`,
+      );
   }
   const trust = { allowUntrusted: o.allowUnsigned, warn: (m: string) => ctx.log.warn(m) };
   /** The backups used and the sources each gives: one for `restore <id>`, one per distinct pick for a restore point. */
@@ -82,7 +117,11 @@ export async function restoreCommand(
   } else {
     const rec = await repo.resolve(ref, [], trust);
     const missing = o.source.filter((n) => !rec.sources.some((s) => s.name === n));
-    if (missing.length) throw new StrongboxError("USAGE", `backup ${rec.id} has no source ${missing.join(", ")} (it has ${rec.sources.map((s) => s.name).join(", ")})`);
+    if (missing.length)
+      throw new StrongboxError(
+        "USAGE",
+        `backup ${rec.id} has no source ${missing.join(", ")} (it has ${rec.sources.map((s) => s.name).join(", ")})`,
+      );
     parts.push({ rec, sources: o.source.length ? o.source : rec.sources.map((s) => s.name) });
   }
   const chosen = parts.flatMap((p) => p.sources);
@@ -90,33 +129,64 @@ export async function restoreCommand(
     // Every source with the backup it comes from: a restore point may take them from several backups.
     const picks = parts.flatMap((p) => p.sources.map((source) => ({ source, rec: p.rec })));
     const identityFile = config.encryption.identity_file && resolve(config.encryption.identity_file);
-    const script = await restoreScript(repo, picks, { identityFile, trustedKeys: (config.signing?.trusted ?? []).map((t) => t.key), repository: repo.store.description, trust });
-    if (ctx.json) ctx.print({ id: parts.length === 1 ? parts[0].rec.id : null, ids: parts.map((p) => p.rec.id), sources: picks.map((p) => p.source), script }, "");
+    const script = await restoreScript(repo, picks, {
+      identityFile,
+      trustedKeys: (config.signing?.trusted ?? []).map((t) => t.key),
+      repository: repo.store.description,
+      trust,
+    });
+    if (ctx.json)
+      ctx.print(
+        {
+          id: parts.length === 1 ? parts[0].rec.id : null,
+          ids: parts.map((p) => p.rec.id),
+          sources: picks.map((p) => p.source),
+          script,
+        },
+        "",
+      );
     else ctx.stdout.write(script);
     return;
   }
   const backupOf = new Map(parts.flatMap((p) => p.sources.map((n) => [n, p.rec.id] as const)));
-  const typeOf = (name: string) => parts.find((p) => p.sources.includes(name))!.rec.sources.find((s) => s.name === name)?.type;
+  const typeOf = (name: string) =>
+    parts.find((p) => p.sources.includes(name))!.rec.sources.find((s) => s.name === name)?.type;
   const targets = new Map<string, string>();
   const dbSources: string[] = [];
   for (const name of chosen) {
     const type = typeOf(name);
     if (type === "files") {
-      if (!o.toDir) throw new StrongboxError("USAGE", `source ${name} holds files: give --to-dir DIR (or leave it out with --source)`);
+      if (!o.toDir)
+        throw new StrongboxError(
+          "USAGE",
+          `source ${name} holds files: give --to-dir DIR (or leave it out with --source)`,
+        );
       const dir = join(resolve(o.toDir), name);
       // With a killed restore's journal there, the check waits until that restore is completed or undone.
-      if (!(await intoTarget(o.toDir, isEmptyDir(dir))) && !o.force && !(await swapPending(dirname(dir)))) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
+      if (!(await intoTarget(o.toDir, isEmptyDir(dir))) && !o.force && !(await swapPending(dirname(dir))))
+        throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
       targets.set(name, dir);
     } else if (type === "postgres") {
-      if (!o.toDb) throw new StrongboxError("USAGE", `source ${name} is a database: give --to-db URL (or leave it out with --source)`);
+      if (!o.toDb)
+        throw new StrongboxError(
+          "USAGE",
+          `source ${name} is a database: give --to-db URL (or leave it out with --source)`,
+        );
       dbSources.push(name);
     }
   }
   // A target that nothing would be restored into is a mistake to say, never to ignore.
-  const what = ref === "latest" ? `the restore point (${chosen.map((n) => `${n} from ${backupOf.get(n)}`).join(", ")})` : `backup ${parts[0].rec.id}${o.source.length ? ` (sources ${chosen.join(", ")})` : ""}`;
+  const what =
+    ref === "latest"
+      ? `the restore point (${chosen.map((n) => `${n} from ${backupOf.get(n)}`).join(", ")})`
+      : `backup ${parts[0].rec.id}${o.source.length ? ` (sources ${chosen.join(", ")})` : ""}`;
   if (o.toDb && !dbSources.length) throw new StrongboxError("USAGE", `--to-db: ${what} holds no database source`);
   if (o.toDir && !targets.size) throw new StrongboxError("USAGE", `--to-dir: ${what} holds no files source`);
-  if (dbSources.length > 1) throw new StrongboxError("USAGE", `${what} holds ${dbSources.length} databases (${dbSources.join(", ")}): restore them one at a time with --source`);
+  if (dbSources.length > 1)
+    throw new StrongboxError(
+      "USAGE",
+      `${what} holds ${dbSources.length} databases (${dbSources.join(", ")}): restore them one at a time with --source`,
+    );
   const identities = await ctx.identities();
   const manifests = new Map<string, Manifest>();
   for (const p of parts) manifests.set(p.rec.id, await repo.readManifest(p.rec, identities));
@@ -130,8 +200,11 @@ export async function restoreCommand(
         await sweepPartials(dir, ctx.log);
       }
       // The sweep may have put back a tree that a killed --force restore had set aside.
-      for (const dir of targets.values()) if (!(await intoTarget(o.toDir, isEmptyDir(dir))) && !o.force) throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
-      for (const [name, dir] of targets) staging.set(name, await intoTarget(o.toDir, createStaging(dir, name, backupOf.get(name)!)));
+      for (const dir of targets.values())
+        if (!(await intoTarget(o.toDir, isEmptyDir(dir))) && !o.force)
+          throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
+      for (const [name, dir] of targets)
+        staging.set(name, await intoTarget(o.toDir, createStaging(dir, name, backupOf.get(name)!)));
       const all: (SourceOutcome & { backup_id: string })[] = [];
       for (const p of parts) {
         const manifest = manifests.get(p.rec.id)!;
@@ -149,7 +222,14 @@ export async function restoreCommand(
           consume: (source, data) =>
             source.restore(
               data,
-              { dir: staging.get(source.name)?.dir, dbUrl: o.toDb, force: Boolean(o.force), noOwner: o.owner === false, jobs, keepSetuid: Boolean(o.keepSetuid) },
+              {
+                dir: staging.get(source.name)?.dir,
+                dbUrl: o.toDb,
+                force: Boolean(o.force),
+                noOwner: o.owner === false,
+                jobs,
+                keepSetuid: Boolean(o.keepSetuid),
+              },
               manifest.sources[source.name],
               { log: ctx.log },
             ),
@@ -170,7 +250,11 @@ export async function restoreCommand(
         // Only a tree that matched its manifest replaces anything; otherwise nothing of it stays.
         // Every source's tree at once, or a journal that the next restore completes (restore-swap.ts).
         if (!bad.length) await intoTarget(o.toDir, commitAll([...staging.values()], ids.join("+"), commitStaging));
-        return { backup_id: ids.length === 1 ? ids[0] : undefined, summary: `restore of ${ids.join(", ")}: ${bad.length ? "MISMATCH" : "ok"}`, failed: bad.length > 0 };
+        return {
+          backup_id: ids.length === 1 ? ids[0] : undefined,
+          summary: `restore of ${ids.join(", ")}: ${bad.length ? "MISMATCH" : "ok"}`,
+          failed: bad.length > 0,
+        };
       },
       { notify: false },
     );
@@ -189,11 +273,18 @@ export async function restoreCommand(
   };
   ctx.print(result, () =>
     [
-      ...outcomes.map((x) => `${x.source} → ${targets.get(x.source) ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} from backup ${x.backup_id} (${x.checks.map((c) => c.detail).join("; ")})`),
+      ...outcomes.map(
+        (x) =>
+          `${x.source} → ${targets.get(x.source) ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} from backup ${x.backup_id} (${x.checks.map((c) => c.detail).join("; ")})`,
+      ),
       ...skipped.map((s) => `skipped ${s.id}: ${s.reason}`),
     ].join("\n"),
   );
-  if (failed.length) throw new StrongboxError("VERIFY", `restored data does not match the manifest (nothing of it was kept): ${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}`);
+  if (failed.length)
+    throw new StrongboxError(
+      "VERIFY",
+      `restored data does not match the manifest (nothing of it was kept): ${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}`,
+    );
 }
 
 /**
@@ -210,5 +301,8 @@ export function parseAt(text: string): Date {
     const d = new Date(text);
     if (!Number.isNaN(d.getTime())) return d;
   }
-  throw new StrongboxError("USAGE", `--at ${JSON.stringify(text).slice(0, 60)}: expected an ISO 8601 time with its zone (2026-12-05T03:00:00Z) or a date (2026-12-05, meaning the end of that day, UTC)`);
+  throw new StrongboxError(
+    "USAGE",
+    `--at ${JSON.stringify(text).slice(0, 60)}: expected an ISO 8601 time with its zone (2026-12-05T03:00:00Z) or a date (2026-12-05, meaning the end of that day, UTC)`,
+  );
 }

@@ -17,13 +17,29 @@ interface VerifyOutcome {
   checks: { name: string; ok: boolean; detail?: string }[];
 }
 
-export async function verifyCommand(ctx: CommandContext, ref: string, o: { job?: string; signal?: AbortSignal; allowUnsigned?: boolean } = {}): Promise<void> {
+export async function verifyCommand(
+  ctx: CommandContext,
+  ref: string,
+  o: { job?: string; signal?: AbortSignal; allowUnsigned?: boolean } = {},
+): Promise<void> {
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
   const identities = await ctx.identities();
   const repo = new Repository(abortableStore(await openStore(config, "reader"), o.signal), repositoryOptions(config)); // a deadline or SIGTERM ends even a stalled read
   const trust: TrustOptions = { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) };
-  await withRepositoryLock(ctx, "verify", () => runJob(ctx, "verify", o.job ?? "verify", async () => verifyAll(ctx, repo, await chooseIds(ctx, repo, ref), ref, identities, trust), { notify: Boolean(o.job), signal: o.signal }), o.signal);
+  await withRepositoryLock(
+    ctx,
+    "verify",
+    () =>
+      runJob(
+        ctx,
+        "verify",
+        o.job ?? "verify",
+        async () => verifyAll(ctx, repo, await chooseIds(ctx, repo, ref), ref, identities, trust),
+        { notify: Boolean(o.job), signal: o.signal },
+      ),
+    o.signal,
+  );
 }
 
 /** The backups `verify <ref>` checks. Chosen inside the job: a stall or failure here is audited and notified like any other. */
@@ -53,7 +69,14 @@ async function chooseIds(ctx: CommandContext, repo: Repository, ref: string): Pr
   return ids;
 }
 
-async function verifyAll(ctx: CommandContext, repo: Repository, ids: string[], ref: string, identities: Identity[], trust: TrustOptions): Promise<JobResult> {
+async function verifyAll(
+  ctx: CommandContext,
+  repo: Repository,
+  ids: string[],
+  ref: string,
+  identities: Identity[],
+  trust: TrustOptions,
+): Promise<JobResult> {
   const config = ctx.config();
   const outcomes: VerifyOutcome[] = [];
   let hardFailure: StrongboxError | undefined;
@@ -78,7 +101,11 @@ async function verifyAll(ctx: CommandContext, repo: Repository, ids: string[], r
       const extras = rec.objects.filter((x) => x.part);
       for (const x of extras) await drainObject(repo, rec, x.key, identities);
       const checks = [
-        { name: "objects match complete.json (size, SHA-256) and decrypt", ok: true, detail: `${rec.objects.length} objects` },
+        {
+          name: "objects match complete.json (size, SHA-256) and decrypt",
+          ok: true,
+          detail: `${rec.objects.length} objects`,
+        },
         ...sources.flatMap((s) => s.checks),
       ];
       const ok = checks.every((c) => c.ok);
@@ -96,11 +123,17 @@ async function verifyAll(ctx: CommandContext, repo: Repository, ids: string[], r
     }
   }
   const ok = outcomes.every((x) => x.ok);
-  ctx.print({ ok, backups: outcomes }, outcomes.map((x) => `${x.id}  ${x.ok ? "OK" : `FAILED${x.error ? `: ${x.error}` : ""}`}`).join("\n"));
+  ctx.print(
+    { ok, backups: outcomes },
+    outcomes.map((x) => `${x.id}  ${x.ok ? "OK" : `FAILED${x.error ? `: ${x.error}` : ""}`}`).join("\n"),
+  );
   if (hardFailure) throw hardFailure;
   if (!ok) {
     const bad = outcomes.filter((x) => !x.ok);
-    throw new StrongboxError("VERIFY", `verification failed for ${bad.length} of ${outcomes.length} backup(s): ${bad.map((x) => x.id).join(", ")}`);
+    throw new StrongboxError(
+      "VERIFY",
+      `verification failed for ${bad.length} of ${outcomes.length} backup(s): ${bad.map((x) => x.id).join(", ")}`,
+    );
   }
   return { backup_id: ids.length === 1 ? ids[0] : undefined, summary: `verified ${ids.length} backup(s): OK` };
 }

@@ -44,7 +44,10 @@ export function sourceLabel(cfg: Config, i: number): string {
 export function neededBy(cfg: Config, at: Path): string {
   const [a, b, , d] = at;
   if (a === "sources") {
-    const what = Object.getOwnPropertyDescriptor(cfg.sources[b as number], "type")?.value === "postgres" ? "backup and drill" : "backup";
+    const what =
+      Object.getOwnPropertyDescriptor(cfg.sources[b as number], "type")?.value === "postgres"
+        ? "backup and drill"
+        : "backup";
     return `${what} of source ${sourceLabel(cfg, b as number)}`;
   }
   if (a === "drill") return "drill";

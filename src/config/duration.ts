@@ -15,5 +15,9 @@ export function parseDuration(s: string): number | null {
 /** Milliseconds as a short duration for messages: "45s", "10m", "1.5h". */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${+(ms / 1000).toFixed(2)}s`;
-  return ms >= 3600_000 ? `${+(ms / 3600_000).toFixed(1)}h` : ms >= 60_000 ? `${+(ms / 60_000).toFixed(1)}m` : `${Math.round(ms / 1000)}s`;
+  return ms >= 3600_000
+    ? `${+(ms / 3600_000).toFixed(1)}h`
+    : ms >= 60_000
+      ? `${+(ms / 60_000).toFixed(1)}m`
+      : `${Math.round(ms / 1000)}s`;
 }

@@ -52,10 +52,18 @@ function walk(parent: Node, prefix: string, section: string | undefined, out: Co
     const item = n.type === "array" ? n.items : undefined;
     const container = Boolean(n.properties || item?.properties || item?.anyOf);
     const here = section ?? (container ? key : "top level");
-    out.push({ path, section: here, type: typeOf(n), default: defaultOf(parent, key, n), description: n.description ?? "", container });
+    out.push({
+      path,
+      section: here,
+      type: typeOf(n),
+      default: defaultOf(parent, key, n),
+      description: n.description ?? "",
+      container,
+    });
     if (n.properties) walk(n, path, here, out);
     if (item?.properties) walk(item, `${path}[]`, here, out);
-    for (const variant of item?.anyOf ?? []) walk(variant, `${path}[]`, `${here} (type: ${variant.properties?.type?.const})`, out);
+    for (const variant of item?.anyOf ?? [])
+      walk(variant, `${path}[]`, `${here} (type: ${variant.properties?.type?.const})`, out);
   }
 }
 

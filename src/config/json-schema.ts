@@ -8,7 +8,11 @@ import { VERSION } from "../version.js";
  * source) stay with `config check`.
  */
 export function configJsonSchema(): Record<string, unknown> {
-  const schema = zodToJsonSchema(configSchema, { target: "jsonSchema7", $refStrategy: "none", effectStrategy: "input" }) as JsonObject;
+  const schema = zodToJsonSchema(configSchema, {
+    target: "jsonSchema7",
+    $refStrategy: "none",
+    effectStrategy: "input",
+  }) as JsonObject;
   allowFileVariants(schema);
   return {
     ...schema,
@@ -32,7 +36,11 @@ function allowFileVariants(node: unknown): void {
   const either: JsonObject[] = [];
   for (const key of FILE_CAPABLE) {
     if (!o.properties[key]) continue;
-    o.properties[`${key}_file`] = { type: "string", minLength: 1, description: `Read ${key} from this file (trailing newline dropped).` };
+    o.properties[`${key}_file`] = {
+      type: "string",
+      minLength: 1,
+      description: `Read ${key} from this file (trailing newline dropped).`,
+    };
     if (o.required?.includes(key)) {
       o.required = o.required.filter((k) => k !== key);
       either.push({ oneOf: [{ required: [key] }, { required: [`${key}_file`] }] });

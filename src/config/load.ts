@@ -70,7 +70,9 @@ function resolve(value: unknown, path: Path, env: NodeJS.ProcessEnv, p: Problems
         continue;
       }
       // The file's name uses a variable that is not set: the value it fills waits with it.
-      const pending = p.deferred.filter((d) => d.at.length === path.length + 1 && d.at[path.length] === k && path.every((x, i) => d.at[i] === x));
+      const pending = p.deferred.filter(
+        (d) => d.at.length === path.length + 1 && d.at[path.length] === k && path.every((x, i) => d.at[i] === x),
+      );
       if (pending.length) {
         for (const d of pending) d.at = [...path, base];
         out[base] = "";
@@ -86,7 +88,12 @@ function resolve(value: unknown, path: Path, env: NodeJS.ProcessEnv, p: Problems
         if (exposed) p.warnings.push(`${formatPath([...path, k])}: ${exposed}`);
       } catch (err) {
         out[base] = "";
-        unresolved(p, [...path, base], [...path, k], `${formatPath([...path, k])}: cannot read ${filePath} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+        unresolved(
+          p,
+          [...path, base],
+          [...path, k],
+          `${formatPath([...path, k])}: cannot read ${filePath} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+        );
       }
     }
     for (const k of SECRET_KEYS) if (typeof out[k] === "string") registerSecret(out[k] as string);
@@ -110,7 +117,9 @@ function validate(resolved: unknown, p: Problems): ReturnType<typeof configSchem
   for (;;) {
     for (const [d, i] of tried) setAt(resolved, d.at, PLACEHOLDERS[i]);
     const result = configSchema.safeParse(resolved);
-    const refused = [...tried.keys()].filter((d) => result.error?.issues.some((issue) => d.at.every((x, i) => issue.path[i] === x)));
+    const refused = [...tried.keys()].filter((d) =>
+      result.error?.issues.some((issue) => d.at.every((x, i) => issue.path[i] === x)),
+    );
     if (!refused.length) return result;
     for (const d of refused) {
       const next = tried.get(d)! + 1;
@@ -134,12 +143,17 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
       const where = err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : "";
       const line = err.linePos ? (text.split("\n")[err.linePos[0].line - 1] ?? "") : "";
       // `{ key: ${VAR} }`: YAML reads the `{` of an unquoted reference as a nested flow mapping.
-      const hint = /[{[][^"'\n]*:\s*\$\{/.test(line) ? ' (inside { … } or [ … ] quote ${VAR} references: "${VAR}")' : "";
-      throw new ConfigError([`${file}: invalid YAML${where}: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}${hint}`]);
+      const hint = /[{[][^"'\n]*:\s*\$\{/.test(line)
+        ? ' (inside { … } or [ … ] quote ${VAR} references: "${VAR}")'
+        : "";
+      throw new ConfigError([
+        `${file}: invalid YAML${where}: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}${hint}`,
+      ]);
     }
     throw err;
   }
-  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError([`${file}: must be a YAML mapping (version, repository, encryption, sources, …)`]);
+  if (!raw || typeof raw !== "object" || Array.isArray(raw))
+    throw new ConfigError([`${file}: must be a YAML mapping (version, repository, encryption, sources, …)`]);
   const p: Problems = { errors: [], warnings: [], deferred: [] };
   const { errors, warnings } = p;
   const resolved = resolve(raw, [], env, p);
@@ -174,7 +188,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     text = readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError([code === "ENOENT" ? `config file not found: ${file} (use -c FILE or STRONGBOX_CONFIG, or run 'strongbox init')` : `cannot read config file ${file}: ${code}`]);
+    throw new ConfigError([
+      code === "ENOENT"
+        ? `config file not found: ${file} (use -c FILE or STRONGBOX_CONFIG, or run 'strongbox init')`
+        : `cannot read config file ${file}: ${code}`,
+    ]);
   }
   return parseConfig(text, env, file);
 }

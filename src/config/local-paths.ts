@@ -26,7 +26,9 @@ export function identityFileProblem(file: string): string | undefined {
 export function exposedSecretFile(file: string): string | undefined {
   try {
     const mode = statSync(file).mode & 0o777;
-    return mode & 0o077 ? `${file} is readable by ${mode & 0o007 ? "everyone" : "its group"} (mode ${mode.toString(8)}): chmod 600 it` : undefined;
+    return mode & 0o077
+      ? `${file} is readable by ${mode & 0o007 ? "everyone" : "its group"} (mode ${mode.toString(8)}): chmod 600 it`
+      : undefined;
   } catch {
     return undefined;
   }

@@ -38,7 +38,8 @@ function comment(indent: string, text: string): string[] {
 /** Comments out lines written at `indent`: "# " after the block's own indentation. */
 const disable = (lines: string[], indent: string) => lines.map((l) => `${indent}# ${l.slice(indent.length)}`);
 
-const isMapping = (v: unknown): v is Mapping => Boolean(v) && typeof v === "object" && !Array.isArray(v) && !(v instanceof Off);
+const isMapping = (v: unknown): v is Mapping =>
+  Boolean(v) && typeof v === "object" && !Array.isArray(v) && !(v instanceof Off);
 const unwrap = (v: unknown) => (v instanceof Off ? v.value : v);
 
 /** A mapping under config path `at` (e.g. `sources[]`), each key preceded by its description. */
@@ -50,7 +51,8 @@ function mapping(value: Mapping, at: string, indent: string, enableAll: boolean)
     const v = unwrap(raw);
     let lines = comment(indent, describeField(path, variant));
     if (isMapping(v)) lines.push(`${indent}${key}:`, ...mapping(v, path, `${indent}  `, enableAll));
-    else if (Array.isArray(v) && v.some((x) => isMapping(unwrap(x)))) lines.push(`${indent}${key}:`, ...list(v, `${path}[]`, `${indent}  `, enableAll));
+    else if (Array.isArray(v) && v.some((x) => isMapping(unwrap(x))))
+      lines.push(`${indent}${key}:`, ...list(v, `${path}[]`, `${indent}  `, enableAll));
     else lines.push(`${indent}${key}: ${scalar(v)}`);
     if (raw instanceof Off && !enableAll) lines = disable(lines, indent);
     out.push(...lines);
@@ -63,7 +65,11 @@ function list(items: unknown[], at: string, indent: string, enableAll: boolean):
   return items.flatMap((raw) => {
     const lines = mapping(unwrap(raw) as Mapping, at, `${indent}  `, enableAll);
     const first = lines.findIndex((l) => !l.trimStart().startsWith("#"));
-    const item = [...lines.slice(0, first).map((l) => l.slice(2)), `${indent}- ${lines[first].trimStart()}`, ...lines.slice(first + 1)];
+    const item = [
+      ...lines.slice(0, first).map((l) => l.slice(2)),
+      `${indent}- ${lines[first].trimStart()}`,
+      ...lines.slice(first + 1),
+    ];
     return raw instanceof Off && !enableAll ? disable(item, indent) : item;
   });
 }
@@ -78,7 +84,10 @@ export interface SampleInput {
 
 /** The settings of the sample: init's own values, and a working example for each optional one. */
 function sampleValues(o: SampleInput): Mapping {
-  const role = (name: string) => ({ access_key_id: `\${BACKUP_${name}_KEY_ID}`, secret_access_key: `\${BACKUP_${name}_SECRET}` });
+  const role = (name: string) => ({
+    access_key_id: `\${BACKUP_${name}_KEY_ID}`,
+    secret_access_key: `\${BACKUP_${name}_SECRET}`,
+  });
   return {
     version: 1,
     repository: {
@@ -95,17 +104,34 @@ function sampleValues(o: SampleInput): Mapping {
         verify_after_write: false,
       }),
     },
-    encryption: { recipients: [o.recipient], identity_file: o.identityFile, identity_passphrase_file: off("/run/secrets/identity-passphrase") },
+    encryption: {
+      recipients: [o.recipient],
+      identity_file: o.identityFile,
+      identity_passphrase_file: off("/run/secrets/identity-passphrase"),
+    },
     ...(o.signing && {
       signing: {
         key_file: o.signing.keyFile,
-        trusted: [{ key: o.signing.publicKey, valid_after: off("2026-01-01T00:00:00Z"), valid_before: off("2027-01-01T00:00:00Z") }],
+        trusted: [
+          {
+            key: o.signing.publicKey,
+            valid_after: off("2026-01-01T00:00:00Z"),
+            valid_before: off("2027-01-01T00:00:00Z"),
+          },
+        ],
         allow_unsigned_before: off("2026-12-01T00:00:00Z"),
       },
     }),
     compression: "zstd",
     sources: [
-      ...o.files.map((f) => ({ name: f.name, type: "files", path: f.path, exclude: ["**/*.tmp"], one_file_system: off(false), on_unreadable: off("fail") })),
+      ...o.files.map((f) => ({
+        name: f.name,
+        type: "files",
+        path: f.path,
+        exclude: ["**/*.tmp"],
+        one_file_system: off(false),
+        on_unreadable: off("fail"),
+      })),
       off({ name: "db", type: "postgres", url: "${DATABASE_URL}", globals: false }),
     ],
     on_unreadable: off("fail"),
@@ -129,6 +155,8 @@ const HEADER = `# strongbox configuration, written by \`strongbox init\`. Every 
  */
 export function sampleConfig(o: SampleInput, opts: { enableAll?: boolean } = {}): string {
   const values = sampleValues(o);
-  const blocks = Object.keys(values).map((key) => mapping({ [key]: values[key] }, "", "", Boolean(opts.enableAll)).join("\n"));
+  const blocks = Object.keys(values).map((key) =>
+    mapping({ [key]: values[key] }, "", "", Boolean(opts.enableAll)).join("\n"),
+  );
   return `${HEADER}\n${blocks.join("\n\n")}\n`;
 }

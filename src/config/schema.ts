@@ -8,7 +8,8 @@ import { isValidTimezone } from "../time/zone.js";
 
 const PLACEHOLDER = /<[^>]*>|example|changeme|xxxxxx/i;
 
-const nonEmpty = (what: string) => z.string({ required_error: `${what} is required` }).min(1, `${what} must not be empty`);
+const nonEmpty = (what: string) =>
+  z.string({ required_error: `${what} is required` }).min(1, `${what} must not be empty`);
 
 const secret = (what: string) =>
   nonEmpty(what).refine((v) => !PLACEHOLDER.test(v) || v.length > 60, { message: `${what} looks like a placeholder` });
@@ -17,7 +18,9 @@ const credentials = (role: string) =>
   z
     .object({
       access_key_id: secret("access_key_id").describe("S3 access key id of this role (or `access_key_id_file`)."),
-      secret_access_key: secret("secret_access_key").describe("S3 secret access key of this role (or `secret_access_key_file`)."),
+      secret_access_key: secret("secret_access_key").describe(
+        "S3 secret access key of this role (or `secret_access_key_file`).",
+      ),
     })
     .strict()
     .optional()
@@ -25,48 +28,69 @@ const credentials = (role: string) =>
 
 const sourceName = z
   .string({ required_error: "name is required" })
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, "name must be letters, digits, '-' or '_' (at most 63), starting with a letter or digit")
-  .describe("The source's name: letters, digits, '-' and '_' (at most 63), starting with a letter or digit; it names the source's objects.");
+  .regex(
+    /^[a-z0-9][a-z0-9_-]{0,62}$/i,
+    "name must be letters, digits, '-' or '_' (at most 63), starting with a letter or digit",
+  )
+  .describe(
+    "The source's name: letters, digits, '-' and '_' (at most 63), starting with a letter or digit; it names the source's objects.",
+  );
 
 const urlString = (what: string, protocols: string[]) =>
   nonEmpty(what).superRefine((v, ctx) => {
-    if (/<[^>]*>/.test(v)) return void ctx.addIssue({ code: "custom", message: `${what} contains a placeholder (${v.match(/<[^>]*>/)![0]})` });
+    if (/<[^>]*>/.test(v))
+      return void ctx.addIssue({
+        code: "custom",
+        message: `${what} contains a placeholder (${v.match(/<[^>]*>/)![0]})`,
+      });
     let u: URL;
     try {
       u = protocols.includes("postgres:") ? parsePgUrl(v) : new URL(v);
     } catch {
       return void ctx.addIssue({ code: "custom", message: `${what} is not a valid URL` });
     }
-    if (!protocols.includes(u.protocol)) ctx.addIssue({ code: "custom", message: `${what} must use ${protocols.join(" or ")}` });
+    if (!protocols.includes(u.protocol))
+      ctx.addIssue({ code: "custom", message: `${what} must use ${protocols.join(" or ")}` });
   });
 
 /** What a files source does with a path it cannot read: fail the source (default), or commit what it could read, marked partial. */
-const onUnreadable = z.enum(["fail", "partial"], { errorMap: () => ({ message: "on_unreadable must be 'fail' or 'partial'" }) });
-const ON_UNREADABLE = "fail: a path that cannot be read fails its source (exit 1); partial: commit what can be read, marked partial (exit 4).";
+const onUnreadable = z.enum(["fail", "partial"], {
+  errorMap: () => ({ message: "on_unreadable must be 'fail' or 'partial'" }),
+});
+const ON_UNREADABLE =
+  "fail: a path that cannot be read fails its source (exit 1); partial: commit what can be read, marked partial (exit 4).";
 
 const filesSource = z
   .object({
     name: sourceName,
     type: z.literal("files").describe("`files`: a directory tree, stored as a tar archive."),
-    path: nonEmpty("path").refine((p) => p.startsWith("/"), "path must be absolute").describe("The directory to back up (absolute path)."),
+    path: nonEmpty("path")
+      .refine((p) => p.startsWith("/"), "path must be absolute")
+      .describe("The directory to back up (absolute path)."),
     exclude: z
       .array(nonEmpty("exclude pattern"))
       .default([])
       .describe("Globs (`*`, `?`, `**`) of paths to leave out; a pattern without `/` matches at any depth."),
     one_file_system: z.boolean().default(false).describe("true: do not descend into other mounts."),
     /** Overrides the global on_unreadable for this source. */
-    on_unreadable: onUnreadable.optional().describe(`This source only; overrides the global on_unreadable. ${ON_UNREADABLE}`),
+    on_unreadable: onUnreadable
+      .optional()
+      .describe(`This source only; overrides the global on_unreadable. ${ON_UNREADABLE}`),
     /** Store only what changed since the last full (README, "Differential backups"); absent: every backup is full. */
     differential: z
       .object({
         full_every: z
           .string()
           .refine((v) => (parseDuration(v) ?? 0) > 0, "full_every must be a duration like 7d or 36h")
-          .describe("Take a full backup when the last full is this old (a duration: s, m, h, d, w, e.g. 7d); in between, only changes."),
+          .describe(
+            "Take a full backup when the last full is this old (a duration: s, m, h, d, w, e.g. 7d); in between, only changes.",
+          ),
       })
       .strict()
       .optional()
-      .describe("Store only what changed since the last full backup (see README, \"Differential backups\"); absent: every backup is full."),
+      .describe(
+        'Store only what changed since the last full backup (see README, "Differential backups"); absent: every backup is full.',
+      ),
   })
   .strict();
 
@@ -79,37 +103,54 @@ const postgresSource = z
     ),
     pg_bin_dir: nonEmpty("pg_bin_dir")
       .optional()
-      .describe("Where pg_dump/pg_restore live (must be >= the server). Default: the newest `/usr/lib/postgresql/*/bin`, then PATH."),
-    globals: z.boolean().default(false).describe("true: also store the roles (`pg_dumpall --globals-only`) as `<name>.globals.sql.age`."),
+      .describe(
+        "Where pg_dump/pg_restore live (must be >= the server). Default: the newest `/usr/lib/postgresql/*/bin`, then PATH.",
+      ),
+    globals: z
+      .boolean()
+      .default(false)
+      .describe("true: also store the roles (`pg_dumpall --globals-only`) as `<name>.globals.sql.age`."),
     schemas: z.array(nonEmpty("schema")).default([]).describe("Only these schemas (exact names); empty: all."),
-    exclude_tables: z.array(nonEmpty("table")).default([]).describe('Tables to leave out: "schema.table", or "table" in any schema (exact names).'),
+    exclude_tables: z
+      .array(nonEmpty("table"))
+      .default([])
+      .describe('Tables to leave out: "schema.table", or "table" in any schema (exact names).'),
   })
   .strict();
 
 const source = z.discriminatedUnion("type", [filesSource, postgresSource], {
   errorMap: (issue, ctx) =>
-    issue.code === "invalid_union_discriminator" ? { message: "type must be 'files' or 'postgres'" } : { message: ctx.defaultError },
+    issue.code === "invalid_union_discriminator"
+      ? { message: "type must be 'files' or 'postgres'" }
+      : { message: ctx.defaultError },
 });
 
 const compression = z
   .string()
-  .regex(/^(zstd(:([1-9]|1\d|2[0-2]))?|gzip(:[1-9])?|none)$/, "compression must be zstd, gzip or none, optionally with a level (zstd:1-22, gzip:1-9)")
+  .regex(
+    /^(zstd(:([1-9]|1\d|2[0-2]))?|gzip(:[1-9])?|none)$/,
+    "compression must be zstd, gzip or none, optionally with a level (zstd:1-22, gzip:1-9)",
+  )
   .default("zstd")
   .describe('zstd, gzip or none, optionally with a level: "zstd:1" to "zstd:22", "gzip:1" to "gzip:9".');
 
-const duration = (what: string) => z.string().refine((v) => parseDuration(v) !== null, `${what} must be a duration like 26h, 90m or 7d`);
+const duration = (what: string) =>
+  z.string().refine((v) => parseDuration(v) !== null, `${what} must be a duration like 26h, 90m or 7d`);
 
 const count = z.number().int().min(0);
 
 /** A timeout: 0 would switch it off, and every network call needs one. */
-const timeout = (what: string) => duration(what).refine((v) => (parseDuration(v) ?? 0) > 0, `${what} must be longer than 0`);
+const timeout = (what: string) =>
+  duration(what).refine((v) => (parseDuration(v) ?? 0) > 0, `${what} must be longer than 0`);
 
 /** A notification target (README, "Notifications and the audit log"); a schedule job may carry its own list. */
 export const notifyEntry = z
   .object({
     type: z
       .enum(["healthchecks", "webhook"])
-      .describe("healthchecks: `GET <url>/start`, then `POST <url>` or `POST <url>/fail` (also Uptime Kuma push URLs); webhook: `POST <url>` with a JSON summary."),
+      .describe(
+        "healthchecks: `GET <url>/start`, then `POST <url>` or `POST <url>/fail` (also Uptime Kuma push URLs); webhook: `POST <url>` with a JSON summary.",
+      ),
     url: urlString("url", ["http:", "https:"]).describe("The http(s) URL to notify (or `url_file`)."),
   })
   .strict();
@@ -117,33 +158,52 @@ export const notifyEntry = z
 const isoTime = (what: string) =>
   z
     .string({ invalid_type_error: `${what} must be an ISO 8601 UTC time in quotes, e.g. "2026-12-01T00:00:00Z"` })
-    .refine((v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/.test(v) && !Number.isNaN(Date.parse(v)), `${what} must be an ISO 8601 UTC time, e.g. 2026-12-01T00:00:00Z`);
+    .refine(
+      (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/.test(v) && !Number.isNaN(Date.parse(v)),
+      `${what} must be an ISO 8601 UTC time, e.g. 2026-12-01T00:00:00Z`,
+    );
 
 /** Signed backups: the key this host signs with, the keys it trusts (rotation: each with a period), the migration cut-off. */
 const signing = z
   .object({
     key_file: nonEmpty("key_file")
       .optional()
-      .describe("The Ed25519 key this host signs backups (and drill reports) with (`strongbox keygen --signing`); hosts that only read need none."),
+      .describe(
+        "The Ed25519 key this host signs backups (and drill reports) with (`strongbox keygen --signing`); hosts that only read need none.",
+      ),
     trusted: z
       .array(
         z
           .object({
-            key: z.string({ required_error: "key is required" }).superRefine((v, ctx) => {
-              try {
-                parsePublicKeyLine(v);
-              } catch (err) {
-                ctx.addIssue({ code: "custom", message: `is not an Ed25519 SSH public key: ${(err as Error).message}` });
-              }
-            }).describe('A trusted public key: one `ssh-ed25519 AAAA… comment` line.'),
-            valid_after: isoTime("valid_after").optional().describe("Trust this key's signatures only on backups dated after this UTC time (quoted ISO 8601)."),
-            valid_before: isoTime("valid_before").optional().describe("Trust this key's signatures only on backups dated before this UTC time (rotation)."),
+            key: z
+              .string({ required_error: "key is required" })
+              .superRefine((v, ctx) => {
+                try {
+                  parsePublicKeyLine(v);
+                } catch (err) {
+                  ctx.addIssue({
+                    code: "custom",
+                    message: `is not an Ed25519 SSH public key: ${(err as Error).message}`,
+                  });
+                }
+              })
+              .describe("A trusted public key: one `ssh-ed25519 AAAA… comment` line."),
+            valid_after: isoTime("valid_after")
+              .optional()
+              .describe("Trust this key's signatures only on backups dated after this UTC time (quoted ISO 8601)."),
+            valid_before: isoTime("valid_before")
+              .optional()
+              .describe("Trust this key's signatures only on backups dated before this UTC time (rotation)."),
           })
           .strict()
-          .refine((t) => !t.valid_after || !t.valid_before || Date.parse(t.valid_after) < Date.parse(t.valid_before), { message: "valid_after must be before valid_before" }),
+          .refine((t) => !t.valid_after || !t.valid_before || Date.parse(t.valid_after) < Date.parse(t.valid_before), {
+            message: "valid_after must be before valid_before",
+          }),
       )
       .default([])
-      .describe("Keys whose signatures count: a backup signed by none of them is UNTRUSTED (never latest, never counted by retention)."),
+      .describe(
+        "Keys whose signatures count: a backup signed by none of them is UNTRUSTED (never latest, never counted by retention).",
+      ),
     allow_unsigned_before: isoTime("allow_unsigned_before")
       .optional()
       .describe("Migration: trust unsigned backups the store dated before this UTC time (quoted ISO 8601)."),
@@ -152,21 +212,32 @@ const signing = z
 
 export const configSchema = z
   .object({
-    version: z.literal(1, { errorMap: () => ({ message: "version must be 1" }) }).describe("The config format's version: 1."),
+    version: z
+      .literal(1, { errorMap: () => ({ message: "version must be 1" }) })
+      .describe("The config format's version: 1."),
     repository: z
       .object({
-        url: nonEmpty("url").superRefine((v, ctx) => {
-          if (!/^(s3:\/\/[^/]+(\/.*)?|file:\/\/\/.+)$/.test(v)) {
-            ctx.addIssue({ code: "custom", message: "url must be s3://bucket[/prefix] or file:///absolute/path" });
-          }
-        }).describe("Where backups go: s3://bucket[/prefix] (needs `s3`), or file:///absolute/path (a local directory or mounted share)."),
+        url: nonEmpty("url")
+          .superRefine((v, ctx) => {
+            if (!/^(s3:\/\/[^/]+(\/.*)?|file:\/\/\/.+)$/.test(v)) {
+              ctx.addIssue({ code: "custom", message: "url must be s3://bucket[/prefix] or file:///absolute/path" });
+            }
+          })
+          .describe(
+            "Where backups go: s3://bucket[/prefix] (needs `s3`), or file:///absolute/path (a local directory or mounted share).",
+          ),
         s3: z
           .object({
             endpoint: urlString("endpoint", ["http:", "https:"])
               .optional()
-              .describe("An S3-compatible endpoint, e.g. https://s3.eu-central-1.amazonaws.com; absent: AWS for the region."),
+              .describe(
+                "An S3-compatible endpoint, e.g. https://s3.eu-central-1.amazonaws.com; absent: AWS for the region.",
+              ),
             region: nonEmpty("region").default("us-east-1").describe("The bucket's region."),
-            force_path_style: z.boolean().default(false).describe("true: bucket in the path, not the host name (most self-hosted servers: MinIO, Ceph)."),
+            force_path_style: z
+              .boolean()
+              .default(false)
+              .describe("true: bucket in the path, not the host name (most self-hosted servers: MinIO, Ceph)."),
             credentials: z
               .object({
                 writer: credentials("The writer role (backup, copy's destination): PutObject only."),
@@ -175,8 +246,12 @@ export const configSchema = z
               })
               .strict()
               .default({})
-              .describe("One set of keys per role; a host needs only the roles of the commands it runs. Absent: the AWS SDK's default chain."),
-            object_lock_days: count.default(0).describe("Days of COMPLIANCE object-lock retention on each upload; 0: none."),
+              .describe(
+                "One set of keys per role; a host needs only the roles of the commands it runs. Absent: the AWS SDK's default chain.",
+              ),
+            object_lock_days: count
+              .default(0)
+              .describe("Days of COMPLIANCE object-lock retention on each upload; 0: none."),
             part_size_mb: z
               .number()
               .int()
@@ -186,7 +261,9 @@ export const configSchema = z
               .describe("Multipart part size in MiB (5 to 5120); 10,000 parts make the largest object."),
             timeouts: z
               .object({
-                connect: timeout("connect").default("10s").describe("Time to open a connection (a duration: s, m, h, d, w)."),
+                connect: timeout("connect")
+                  .default("10s")
+                  .describe("Time to open a connection (a duration: s, m, h, d, w)."),
                 idle: timeout("idle").default("60s").describe("No byte moving for this long fails the request."),
                 request: timeout("request").default("15m").describe("The longest one request (one part) may take."),
               })
@@ -195,17 +272,29 @@ export const configSchema = z
               .describe('Network timeouts (see README, "When S3 stalls or lies").'),
             retry: z
               .object({
-                attempts: z.number().int().min(1).max(50).default(9).describe("Attempts per request (1 to 50), including the first."),
-                base_delay: duration("base_delay").default("0.5s").describe("First backoff delay; it doubles per attempt, with jitter."),
+                attempts: z
+                  .number()
+                  .int()
+                  .min(1)
+                  .max(50)
+                  .default(9)
+                  .describe("Attempts per request (1 to 50), including the first."),
+                base_delay: duration("base_delay")
+                  .default("0.5s")
+                  .describe("First backoff delay; it doubles per attempt, with jitter."),
                 max_delay: duration("max_delay").default("20s").describe("The longest backoff delay."),
               })
               .strict()
               .default({})
-              .describe("Retries of failed S3 requests: exponential backoff with jitter, about a minute in all by default."),
+              .describe(
+                "Retries of failed S3 requests: exponential backoff with jitter, about a minute in all by default.",
+              ),
             verify_after_write: z
               .boolean()
               .default(false)
-              .describe("true: check that each upload is really stored (needs reader credentials or the writer's s3:GetObject)."),
+              .describe(
+                "true: check that each upload is really stored (needs reader credentials or the writer's s3:GetObject).",
+              ),
           })
           .strict()
           .optional()
@@ -218,7 +307,11 @@ export const configSchema = z
         recipients: z
           .array(
             z.string().superRefine((r, ctx) => {
-              if (/example|x{8}/i.test(r)) ctx.addIssue({ code: "custom", message: "is the example recipient: put your own public key (strongbox keygen) here" });
+              if (/example|x{8}/i.test(r))
+                ctx.addIssue({
+                  code: "custom",
+                  message: "is the example recipient: put your own public key (strongbox keygen) here",
+                });
               else {
                 const problem = recipientProblem(r);
                 if (problem) ctx.addIssue({ code: "custom", message: problem });
@@ -230,10 +323,14 @@ export const configSchema = z
             const problem = rs.every((r) => !recipientProblem(r)) && recipientsProblem(rs, MAX_HEADER);
             if (problem) ctx.addIssue({ code: "custom", message: problem });
           })
-          .describe("age public keys (strongbox keygen): all X25519 (age1…) or all hybrid post-quantum (age1pq1…). Public keys only."),
+          .describe(
+            "age public keys (strongbox keygen): all X25519 (age1…) or all hybrid post-quantum (age1pq1…). Public keys only.",
+          ),
         identity_file: nonEmpty("identity_file")
           .optional()
-          .describe("The private age identity; needed only where restore, verify and drill run: keep it off the backup host."),
+          .describe(
+            "The private age identity; needed only where restore, verify and drill run: keep it off the backup host.",
+          ),
         identity_passphrase_file: nonEmpty("identity_passphrase_file")
           .optional()
           .describe("The passphrase of a passphrase-protected identity_file (or set STRONGBOX_IDENTITY_PASSPHRASE)."),
@@ -241,8 +338,13 @@ export const configSchema = z
       .strict()
       .describe("Every object is age-encrypted to these recipients."),
     compression,
-    sources: z.array(source).min(1, "at least one source is required").describe("What to back up: one entry per directory tree or database."),
-    on_unreadable: onUnreadable.default("fail").describe(`What a files source does with a path it cannot read. ${ON_UNREADABLE}`),
+    sources: z
+      .array(source)
+      .min(1, "at least one source is required")
+      .describe("What to back up: one entry per directory tree or database."),
+    on_unreadable: onUnreadable
+      .default("fail")
+      .describe(`What a files source does with a path it cannot read. ${ON_UNREADABLE}`),
     retention: z
       .object({
         keep_last: count.optional().describe("Keep the newest N complete backups of each source."),
@@ -257,24 +359,34 @@ export const configSchema = z
           .optional()
           .describe("The IANA timezone of the hours, days, weeks… above, e.g. Europe/Berlin. Default: UTC."),
         /** How far a backup's claimed time may be from the store's time for its complete.json (retention/plausible-time.ts). */
-        clock_skew: duration("clock_skew").default("15m").describe("How far a backup's claimed time may be from the store's time (a duration)."),
+        clock_skew: duration("clock_skew")
+          .default("15m")
+          .describe("How far a backup's claimed time may be from the store's time (a duration)."),
         /** prune refuses (unless --force) to delete more than this share of one source's trusted complete backups in one run. */
         max_delete_share: z
           .number({ invalid_type_error: "max_delete_share must be a number between 0 and 1, e.g. 0.5" })
           .gt(0, "max_delete_share must be more than 0 (1 switches the check off)")
           .max(1, "max_delete_share must be at most 1 (1 switches the check off)")
           .default(0.5)
-          .describe("One prune refuses (unless --force) to delete more than this share of a source's trusted backups; 1: no limit."),
+          .describe(
+            "One prune refuses (unless --force) to delete more than this share of a source's trusted backups; 1: no limit.",
+          ),
       })
       .strict()
       .optional()
-      .describe("What prune keeps: a backup kept by any keep_* rule stays. Without a keep_* rule, prune refuses to run."),
+      .describe(
+        "What prune keeps: a backup kept by any keep_* rule stays. Without a keep_* rule, prune refuses to run.",
+      ),
     drill: z
       .object({
         postgres_url: urlString("postgres_url", ["postgres:", "postgresql:"])
           .optional()
-          .describe("A server where drill may create scratch databases (not a source's own database); or `postgres_url_file`."),
-        max_backup_age: duration("max_backup_age").optional().describe("The newest complete backup must be younger than this (a duration, e.g. 26h)."),
+          .describe(
+            "A server where drill may create scratch databases (not a source's own database); or `postgres_url_file`.",
+          ),
+        max_backup_age: duration("max_backup_age")
+          .optional()
+          .describe("The newest complete backup must be younger than this (a duration, e.g. 26h)."),
         allow_source_database: z
           .boolean()
           .default(false)
@@ -296,11 +408,18 @@ export const configSchema = z
       .optional()
       .describe("Restore drills (strongbox drill)."),
     signing: signing.optional().describe('Signed backups (see README, "Signed backups").'),
-    notify: z.array(notifyEntry).default([]).describe("Where backup and drill runs (and scheduled jobs) report start, success and failure."),
-    audit_log: nonEmpty("audit_log").optional().describe("A file that gets one JSON line per backup, restore, verify, drill and prune (mode 0600)."),
+    notify: z
+      .array(notifyEntry)
+      .default([])
+      .describe("Where backup and drill runs (and scheduled jobs) report start, success and failure."),
+    audit_log: nonEmpty("audit_log")
+      .optional()
+      .describe("A file that gets one JSON line per backup, restore, verify, drill and prune (mode 0600)."),
     lock_dir: nonEmpty("lock_dir")
       .optional()
-      .describe("The existing, writable directory of the per-repository lock file. Default: $STRONGBOX_LOCK_DIR, else /run/strongbox (as root or when writable), else ~/.local/state/strongbox/locks."),
+      .describe(
+        "The existing, writable directory of the per-repository lock file. Default: $STRONGBOX_LOCK_DIR, else /run/strongbox (as root or when writable), else ~/.local/state/strongbox/locks.",
+      ),
     state_dir: nonEmpty("state_dir")
       .refine((p) => p.startsWith("/"), "state_dir must be absolute")
       .optional()
@@ -313,7 +432,9 @@ export const configSchema = z
           .string()
           .regex(/^(\[[0-9a-f:]+\]|[0-9.]+|localhost):\d{1,5}$/i, "listen must be host:port, e.g. 127.0.0.1:9465")
           .optional()
-          .describe("host:port where strongbox daemon serves /healthz and Prometheus /metrics, e.g. 127.0.0.1:9465; absent: off."),
+          .describe(
+            "host:port where strongbox daemon serves /healthz and Prometheus /metrics, e.g. 127.0.0.1:9465; absent: off.",
+          ),
       })
       .strict()
       .optional()
@@ -323,14 +444,24 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
     cfg.sources.forEach((s, i) => {
-      if (seen.has(s.name)) ctx.addIssue({ code: "custom", path: ["sources", i, "name"], message: `duplicate source name '${s.name}' (also sources[${seen.get(s.name)}])` });
+      if (seen.has(s.name))
+        ctx.addIssue({
+          code: "custom",
+          path: ["sources", i, "name"],
+          message: `duplicate source name '${s.name}' (also sources[${seen.get(s.name)}])`,
+        });
       else seen.set(s.name, i);
     });
     if (cfg.repository.url.startsWith("s3://") && !cfg.repository.s3) {
       ctx.addIssue({ code: "custom", path: ["repository", "s3"], message: "is required for an s3:// repository" });
     }
     cfg.drill?.checks.forEach((c, i) => {
-      if (!seen.has(c.source)) ctx.addIssue({ code: "custom", path: ["drill", "checks", i, "source"], message: `no source named '${c.source}'` });
+      if (!seen.has(c.source))
+        ctx.addIssue({
+          code: "custom",
+          path: ["drill", "checks", i, "source"],
+          message: `no source named '${c.source}'`,
+        });
     });
   });
 

@@ -28,7 +28,10 @@ function decodeBech32(s: string, hrp: string): Uint8Array | null {
 export function isLowOrderPoint(raw: Uint8Array): boolean {
   const { privateKey } = generateKeyPairSync("x25519");
   try {
-    const shared = diffieHellman({ privateKey, publicKey: createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" }) });
+    const shared = diffieHellman({
+      privateKey,
+      publicKey: createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" }),
+    });
     return shared.every((b) => b === 0);
   } catch {
     return true; // OpenSSL refuses an all-zero shared secret itself
@@ -67,9 +70,11 @@ function hybridKeyProblem(raw: Uint8Array): string | null {
   for (let i = 0; i < MLKEM768_T; i += 3) {
     const lo = raw[i] | ((raw[i + 1] & 0x0f) << 8);
     const hi = (raw[i + 1] >> 4) | (raw[i + 2] << 4);
-    if (lo >= MLKEM_Q || hi >= MLKEM_Q) return "is not a valid ML-KEM-768 key (a coefficient is not below q = 3329, which FIPS 203 refuses): not a real age1pq1… public key";
+    if (lo >= MLKEM_Q || hi >= MLKEM_Q)
+      return "is not a valid ML-KEM-768 key (a coefficient is not below q = 3329, which FIPS 203 refuses): not a real age1pq1… public key";
   }
-  if (isLowOrderPoint(raw.subarray(MLKEM768_EK))) return "has a low-order X25519 point in its hybrid key, which age refuses (not a real age1pq1… public key)";
+  if (isLowOrderPoint(raw.subarray(MLKEM768_EK)))
+    return "has a low-order X25519 point in its hybrid key, which age refuses (not a real age1pq1… public key)";
   return null;
 }
 
@@ -81,7 +86,7 @@ function hybridKeyProblem(raw: Uint8Array): string | null {
 export function recipientsProblem(recipients: string[], maxHeader: number): string | null {
   const pq = recipients.filter((r) => r.startsWith("age1pq1")).length;
   if (pq > 0 && pq < recipients.length) {
-    return "mixes post-quantum (age1pq1…) and classic (age1…) recipients: every object would then be only as strong as the classic key, and age refuses this too (\"can't mix post-quantum and classic recipients\"); use only age1pq1… recipients, or only age1…";
+    return 'mixes post-quantum (age1pq1…) and classic (age1…) recipients: every object would then be only as strong as the classic key, and age refuses this too ("can\'t mix post-quantum and classic recipients"); use only age1pq1… recipients, or only age1…';
   }
   const size = HEADER_FIXED + pq * PQ_STANZA + (recipients.length - pq) * X25519_STANZA;
   if (size > maxHeader) {
@@ -136,10 +141,21 @@ export function parseIdentities(text: string, source = "identity file"): Identit
     const line = lines[i].replace(/\r$/, "");
     if (line === "" || line.startsWith("#")) continue;
     if (line !== line.trim()) {
-      const what = line.trim().startsWith("#") ? "is an indented comment (age wants # in the first column)" : line.trim() === "" ? "holds only spaces (age wants an empty line)" : "has spaces around the key";
-      throw new StrongboxError("CRYPTO", `${source}: line ${i + 1} ${what}, which age refuses, so a restore by hand with age -d -i would fail: remove the spaces`);
+      const what = line.trim().startsWith("#")
+        ? "is an indented comment (age wants # in the first column)"
+        : line.trim() === ""
+          ? "holds only spaces (age wants an empty line)"
+          : "has spaces around the key";
+      throw new StrongboxError(
+        "CRYPTO",
+        `${source}: line ${i + 1} ${what}, which age refuses, so a restore by hand with age -d -i would fail: remove the spaces`,
+      );
     }
-    const kind: IdentityKind | null = line.startsWith("AGE-SECRET-KEY-PQ-1") ? "pq-hybrid" : line.startsWith("AGE-SECRET-KEY-1") ? "x25519" : null;
+    const kind: IdentityKind | null = line.startsWith("AGE-SECRET-KEY-PQ-1")
+      ? "pq-hybrid"
+      : line.startsWith("AGE-SECRET-KEY-1")
+        ? "x25519"
+        : null;
     let ok = kind !== null;
     if (ok) {
       try {
@@ -149,7 +165,11 @@ export function parseIdentities(text: string, source = "identity file"): Identit
       }
     }
     // Never echo the line: it may be a secret in another format.
-    if (!ok) throw new StrongboxError("CRYPTO", `${source}: line ${i + 1} is not an age identity (AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1…)`);
+    if (!ok)
+      throw new StrongboxError(
+        "CRYPTO",
+        `${source}: line ${i + 1} is not an age identity (AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1…)`,
+      );
     out.push({ kind: kind!, secret: line });
   }
   if (out.length === 0) throw new StrongboxError("CRYPTO", `${source}: no age identity found`);

@@ -25,7 +25,12 @@ export function sealChunk(key: Uint8Array, counter: number, last: boolean, plain
 }
 
 /** The sealed chunk as [ciphertext, tag]: written out as they are, without a 64 KiB copy per chunk. */
-export function sealChunkParts(key: Uint8Array, counter: number, last: boolean, plaintext: Uint8Array): [Buffer, Buffer] {
+export function sealChunkParts(
+  key: Uint8Array,
+  counter: number,
+  last: boolean,
+  plaintext: Uint8Array,
+): [Buffer, Buffer] {
   const c = createCipheriv("chacha20-poly1305", key, chunkNonce(counter, last), { authTagLength: TAG });
   const ct = c.update(plaintext);
   c.final();
@@ -57,13 +62,15 @@ export class PayloadSealer {
     this.queue.push(plaintext);
     const out: Buffer[] = [];
     // Keep at least one byte back: the final chunk must carry the "last" flag.
-    while (this.queue.length > CHUNK) out.push(...sealChunkParts(this.key, this.counter++, false, this.queue.take(CHUNK)));
+    while (this.queue.length > CHUNK)
+      out.push(...sealChunkParts(this.key, this.counter++, false, this.queue.take(CHUNK)));
     return out;
   }
   /** Seals every whole chunk queued as "not last": a piece cut out of the middle of a stream. */
   pushMiddle(plaintext: Buffer): Buffer[] {
     const out = this.push(plaintext);
-    if (this.queue.length === CHUNK) out.push(...sealChunkParts(this.key, this.counter++, false, this.queue.take(CHUNK)));
+    if (this.queue.length === CHUNK)
+      out.push(...sealChunkParts(this.key, this.counter++, false, this.queue.take(CHUNK)));
     return out;
   }
   end(): Buffer {
@@ -73,7 +80,10 @@ export class PayloadSealer {
 
 /** A payload failure; `released` is the plaintext that authenticated before it, to be passed on first. */
 export class PayloadError extends Error {
-  constructor(message: string, readonly released: Buffer[] = []) {
+  constructor(
+    message: string,
+    readonly released: Buffer[] = [],
+  ) {
     super(message);
   }
 }

@@ -80,12 +80,14 @@ const MAC_LINE = /^--- [A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]$/;
 
 /** Strict line checks the library leaves out; throws VERIFY on a malformed header. */
 function checkHeaderLines(header: Buffer): void {
-  if (header.some((b) => b !== 0x0a && (b < 0x20 || b > 0x7e))) throw corrupt("malformed header (bytes outside printable ASCII)");
+  if (header.some((b) => b !== 0x0a && (b < 0x20 || b > 0x7e)))
+    throw corrupt("malformed header (bytes outside printable ASCII)");
   const lines = header.toString("latin1").split("\n");
   lines.pop(); // the header ends with "\n"
   const mac = lines.pop()!;
   if (!MAC_LINE.test(mac)) throw corrupt("malformed header (bad MAC line)");
-  for (const l of lines) if (l.startsWith("->") && !STANZA_LINE.test(l)) throw corrupt("malformed header (bad stanza arguments)");
+  for (const l of lines)
+    if (l.startsWith("->") && !STANZA_LINE.test(l)) throw corrupt("malformed header (bad stanza arguments)");
 }
 
 /** Authenticates an age header with the library; returns the file key. */
@@ -99,7 +101,12 @@ export async function openHeader(header: Buffer, identities: Identity[], passphr
   } catch (err) {
     const msg = (err as Error).message;
     if (/no identity matched/.test(msg)) {
-      throw new StrongboxError("CRYPTO", passphrases.length ? "age: wrong passphrase (or not a passphrase-encrypted file)" : "age: no identity matches this file (it was encrypted to other recipients: wrong identity file?)");
+      throw new StrongboxError(
+        "CRYPTO",
+        passphrases.length
+          ? "age: wrong passphrase (or not a passphrase-encrypted file)"
+          : "age: no identity matches this file (it was encrypted to other recipients: wrong identity file?)",
+      );
     }
     if (/invalid header HMAC/.test(msg)) throw corrupt("header MAC mismatch (file is corrupt)");
     throw corrupt(`malformed header (${msg.replace(/[^\x20-\x7e]/g, "?").slice(0, 80)})`);
@@ -153,7 +160,8 @@ export function createDecryptStream(identities: Identity[], passphrases: string[
     },
     flush(cb: TransformCallback) {
       try {
-        if (!fileKey) throw corrupt(headerBuf.length ? "file truncated inside the header" : "empty file, not an age file");
+        if (!fileKey)
+          throw corrupt(headerBuf.length ? "file truncated inside the header" : "empty file, not an age file");
         if (!opener) throw corrupt("file truncated before the payload");
         const o = opener;
         emit(this, () => o.end());
@@ -184,7 +192,8 @@ export function findHeaderEnd(buf: Buffer, from = 0): number {
  */
 export function boundedHeaderEnd(buf: Buffer, from = 0): number {
   const end = findHeaderEnd(buf, from);
-  if (end > MAX_HEADER || (end < 0 && buf.length > MAX_HEADER)) throw corrupt("not an age file (no header end within 64 KiB)");
+  if (end > MAX_HEADER || (end < 0 && buf.length > MAX_HEADER))
+    throw corrupt("not an age file (no header end within 64 KiB)");
   return end;
 }
 

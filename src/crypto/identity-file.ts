@@ -39,7 +39,10 @@ export function dearmor(bytes: Buffer, source: string): Buffer {
     return Buffer.from(armor.decode(bytes.toString("latin1")));
   } catch (err) {
     const why = (err as Error).message.replace(/[^\x20-\x7e]/g, "?").slice(0, 60);
-    throw new StrongboxError("CRYPTO", `${source}: not a valid armored age file (${why}); age's armor: "-----BEGIN AGE ENCRYPTED FILE-----", base64 lines of 64 columns (the last shorter), "-----END AGE ENCRYPTED FILE-----"`);
+    throw new StrongboxError(
+      "CRYPTO",
+      `${source}: not a valid armored age file (${why}); age's armor: "-----BEGIN AGE ENCRYPTED FILE-----", base64 lines of 64 columns (the last shorter), "-----END AGE ENCRYPTED FILE-----"`,
+    );
   }
 }
 
@@ -54,17 +57,28 @@ export function identityPassphrase(passphraseFile: string | undefined, env: Node
     try {
       p = readFileSync(passphraseFile, "utf8").replace(/\r?\n$/, "");
     } catch (err) {
-      throw new StrongboxError("CONFIG", `encryption.identity_passphrase_file: cannot read ${passphraseFile}: ${reasonOf(err)}`);
+      throw new StrongboxError(
+        "CONFIG",
+        `encryption.identity_passphrase_file: cannot read ${passphraseFile}: ${reasonOf(err)}`,
+      );
     }
   } else p = env[PASSPHRASE_ENV];
   return p || null;
 }
 
 /** Parses identity file bytes, decrypting them first when they are a passphrase-encrypted age file. */
-export async function readIdentities(bytes: Buffer, source: string, passphrase: () => string | null): Promise<Identity[]> {
+export async function readIdentities(
+  bytes: Buffer,
+  source: string,
+  passphrase: () => string | null,
+): Promise<Identity[]> {
   if (!isEncryptedIdentity(bytes)) return parseIdentities(bytes.toString("utf8"), source);
   const p = passphrase();
-  if (!p) throw new StrongboxError("CONFIG", `${source} is passphrase-protected: set encryption.identity_passphrase_file or ${PASSPHRASE_ENV}`);
+  if (!p)
+    throw new StrongboxError(
+      "CONFIG",
+      `${source} is passphrase-protected: set encryption.identity_passphrase_file or ${PASSPHRASE_ENV}`,
+    );
   const file = isArmored(bytes) ? dearmor(bytes, source) : bytes;
   const chunks: Buffer[] = [];
   try {
@@ -95,7 +109,11 @@ export async function encryptIdentityText(text: string, passphrase: string): Pro
   return Buffer.from(await e.encrypt(text));
 }
 
-export async function loadIdentityFile(file: string, passphraseFile: string | undefined, env: NodeJS.ProcessEnv): Promise<Identity[]> {
+export async function loadIdentityFile(
+  file: string,
+  passphraseFile: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<Identity[]> {
   let bytes: Buffer;
   try {
     bytes = await fsp.readFile(file);

@@ -39,7 +39,14 @@ class JobCutter {
 
   add(b: Buffer): Part[] | undefined {
     if (!b.length) return undefined;
-    this.held.push({ b, own: this.handOver && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer) });
+    this.held.push({
+      b,
+      own:
+        this.handOver &&
+        b.byteOffset === 0 &&
+        b.byteLength === b.buffer.byteLength &&
+        !(b.buffer instanceof SharedArrayBuffer),
+    });
     this.length += b.length;
     if (this.length <= JOB) return undefined;
     const jobLength = this.length - (this.length % this.unit || this.unit);
@@ -139,7 +146,13 @@ class ChunkJobs {
     this.abandoned = true;
     if (!this.sent || this.ended) return;
     this.ended = true;
-    this.pool.run({ op: "forget", key: Buffer.alloc(0), counter: 0, bufs: [], last: true, hash: { id: this.hashId } }, [], this.pinned).catch(() => {});
+    this.pool
+      .run(
+        { op: "forget", key: Buffer.alloc(0), counter: 0, bufs: [], last: true, hash: { id: this.hashId } },
+        [],
+        this.pinned,
+      )
+      .catch(() => {});
   }
 
   private async drain(keep: number): Promise<void> {
@@ -171,7 +184,11 @@ export type SealedStream = Transform & { readonly stored: { bytes: number; sha25
  * to the worker and EMPTIED (length 0) in the writer's hands. Only for writers that never touch a
  * buffer again once written (the backup pipeline's sources and compressors).
  */
-export function createSealStream(recipients: string[], pool: StreamPool = streamPool(), o: { handOver?: boolean } = {}): SealedStream {
+export function createSealStream(
+  recipients: string[],
+  pool: StreamPool = streamPool(),
+  o: { handOver?: boolean } = {},
+): SealedStream {
   if (recipients.length === 0) throw new StrongboxError("CRYPTO", "no age recipients configured");
   let bytes = 0;
   let sha256: string | undefined;
@@ -239,7 +256,12 @@ export interface StoredObject {
  * Fails unless the object has exactly the size and SHA-256 that
  * complete.json records and every age chunk, the last one included, authenticates.
  */
-export function createOpenStream(object: StoredObject, identities: Identity[], onBytes?: (n: number) => void, pool: StreamPool = streamPool()): Transform {
+export function createOpenStream(
+  object: StoredObject,
+  identities: Identity[],
+  onBytes?: (n: number) => void,
+  pool: StreamPool = streamPool(),
+): Transform {
   // Size here, SHA-256 where the jobs run: the last job's answer carries it, and it is checked
   // before that job's plaintext (the end of the object) is released.
   const check = new StoredCheck(object, { hashed: false });
@@ -284,7 +306,8 @@ export function createOpenStream(object: StoredObject, identities: Identity[], o
       (async () => {
         // As the stored bytes are checked before they are decrypted: size and SHA-256 first.
         check.finish();
-        if (!fileKey) throw corrupt(gathered.length ? "file truncated inside the header" : "empty file, not an age file");
+        if (!fileKey)
+          throw corrupt(gathered.length ? "file truncated inside the header" : "empty file, not an age file");
         if (!jobs.key) throw corrupt("file truncated before the payload");
         await jobs.end();
         check.requireDigest();

@@ -5,7 +5,16 @@ import { readFileSync, statSync } from "node:fs";
 import type { Config } from "../config/schema.js";
 import { StrongboxError } from "../errors.js";
 import { reasonOf } from "../system-error.js";
-import { MAX_SIGNATURE_BYTES, parsePrivateKey, parsePublicKeyLine, SignatureFormatError, signMessage, verifyMessage, type SigningKey, type SshPublicKey } from "./ssh-signature.js";
+import {
+  MAX_SIGNATURE_BYTES,
+  parsePrivateKey,
+  parsePublicKeyLine,
+  SignatureFormatError,
+  signMessage,
+  verifyMessage,
+  type SigningKey,
+  type SshPublicKey,
+} from "./ssh-signature.js";
 
 export interface TrustedKey {
   key: SshPublicKey;
@@ -48,7 +57,8 @@ export function trustPolicy(config: Config): TrustPolicy | undefined {
 export function readSigningKey(file: string): SigningKey {
   let text: string;
   try {
-    if (statSync(file).size > 64 * 1024) throw new StrongboxError("CONFIG", `signing.key_file: ${file} is larger than a signing key can be`);
+    if (statSync(file).size > 64 * 1024)
+      throw new StrongboxError("CONFIG", `signing.key_file: ${file} is larger than a signing key can be`);
     text = readFileSync(file, "utf8");
   } catch (err) {
     if (err instanceof StrongboxError) throw err;
@@ -68,7 +78,11 @@ export function readSigningKey(file: string): SigningKey {
 export function backupSigningKey(config: Config): SigningKey | undefined {
   const s = config.signing;
   if (!s) return undefined;
-  if (!s.key_file) throw new StrongboxError("CONFIG", "signing.key_file: required to back up (signing is configured, and an unsigned backup would be untrusted); make one with 'strongbox keygen --signing -o FILE'");
+  if (!s.key_file)
+    throw new StrongboxError(
+      "CONFIG",
+      "signing.key_file: required to back up (signing is configured, and an unsigned backup would be untrusted); make one with 'strongbox keygen --signing -o FILE'",
+    );
   return readSigningKey(s.key_file);
 }
 
@@ -88,17 +102,31 @@ function describeKey(k: SshPublicKey, trusted?: TrustedKey): string {
 }
 
 /** Whether the key is in the policy and valid at the store's time of the signed object. */
-export function findTrusted(policy: TrustPolicy, signer: SshPublicKey, storedAt: Date | undefined): { key?: TrustedKey; problem?: string } {
+export function findTrusted(
+  policy: TrustPolicy,
+  signer: SshPublicKey,
+  storedAt: Date | undefined,
+): { key?: TrustedKey; problem?: string } {
   const matches = policy.keys.filter((t) => t.key.raw.equals(signer.raw));
-  if (matches.length === 0) return { problem: `signed by ${signer.fingerprint}, which is not a trusted key (signing.trusted)` };
+  if (matches.length === 0)
+    return { problem: `signed by ${signer.fingerprint}, which is not a trusted key (signing.trusted)` };
   const bounded = matches.filter((t) => t.validAfter || t.validBefore);
   const open = matches.find((t) => !t.validAfter && !t.validBefore);
   if (open) return { key: open };
-  if (!storedAt) return { problem: `signed by ${describeKey(signer, matches[0])}, which is trusted only for a period, and the store gave no time for it` };
-  const inside = bounded.find((t) => (!t.validAfter || storedAt >= t.validAfter) && (!t.validBefore || storedAt < t.validBefore));
+  if (!storedAt)
+    return {
+      problem: `signed by ${describeKey(signer, matches[0])}, which is trusted only for a period, and the store gave no time for it`,
+    };
+  const inside = bounded.find(
+    (t) => (!t.validAfter || storedAt >= t.validAfter) && (!t.validBefore || storedAt < t.validBefore),
+  );
   if (inside) return { key: inside };
-  const periods = bounded.map((t) => `${t.validAfter?.toISOString() ?? "…"} to ${t.validBefore?.toISOString() ?? "…"}`).join(", ");
-  return { problem: `signed by ${describeKey(signer, matches[0])}, which is trusted only from ${periods}; the store dated it ${storedAt.toISOString()}` };
+  const periods = bounded
+    .map((t) => `${t.validAfter?.toISOString() ?? "…"} to ${t.validBefore?.toISOString() ?? "…"}`)
+    .join(", ");
+  return {
+    problem: `signed by ${describeKey(signer, matches[0])}, which is trusted only from ${periods}; the store dated it ${storedAt.toISOString()}`,
+  };
 }
 
 /**
@@ -106,24 +134,46 @@ export function findTrusted(policy: TrustPolicy, signer: SshPublicKey, storedAt:
  * a number: its listed size, over the limit, so it was not read), for `namespace`. `storedAt` is the
  * store's own time of the signed object (LastModified, which a writer cannot set).
  */
-export function judge(policy: TrustPolicy, o: { sigName: string; namespace: string; message: Buffer; signature: Buffer | null | number; storedAt?: Date }): Verdict {
+export function judge(
+  policy: TrustPolicy,
+  o: { sigName: string; namespace: string; message: Buffer; signature: Buffer | null | number; storedAt?: Date },
+): Verdict {
   const v = judgeSignature(policy, o);
   // The migration cut-off trusts what the store dated before it, signed or not: a signature that does
   // not hold (a junk .sig a forger ADDED later, which needs no overwrite) cannot make it untrusted.
-  if (!v.trusted && o.signature !== null && policy.allowUnsignedBefore && o.storedAt && o.storedAt < policy.allowUnsignedBefore) {
-    return { trusted: true, note: `trusted because the store dated it ${o.storedAt.toISOString()}, before signing.allow_unsigned_before ${policy.allowUnsignedBefore.toISOString()}; its signature does not hold (${v.reason})` };
+  if (
+    !v.trusted &&
+    o.signature !== null &&
+    policy.allowUnsignedBefore &&
+    o.storedAt &&
+    o.storedAt < policy.allowUnsignedBefore
+  ) {
+    return {
+      trusted: true,
+      note: `trusted because the store dated it ${o.storedAt.toISOString()}, before signing.allow_unsigned_before ${policy.allowUnsignedBefore.toISOString()}; its signature does not hold (${v.reason})`,
+    };
   }
   return v;
 }
 
-function judgeSignature(policy: TrustPolicy, o: { sigName: string; namespace: string; message: Buffer; signature: Buffer | null | number; storedAt?: Date }): Verdict {
+function judgeSignature(
+  policy: TrustPolicy,
+  o: { sigName: string; namespace: string; message: Buffer; signature: Buffer | null | number; storedAt?: Date },
+): Verdict {
   if (o.signature === null) {
     if (policy.allowUnsignedBefore && o.storedAt && o.storedAt < policy.allowUnsignedBefore) {
-      return { trusted: true, note: `unsigned, trusted because the store dated it ${o.storedAt.toISOString()}, before signing.allow_unsigned_before ${policy.allowUnsignedBefore.toISOString()}` };
+      return {
+        trusted: true,
+        note: `unsigned, trusted because the store dated it ${o.storedAt.toISOString()}, before signing.allow_unsigned_before ${policy.allowUnsignedBefore.toISOString()}`,
+      };
     }
     return { trusted: false, reason: `unsigned (no ${o.sigName})` };
   }
-  if (typeof o.signature === "number") return { trusted: false, reason: `${o.sigName}: ${o.signature} bytes, more than a signature may have (${MAX_SIGNATURE_BYTES}); not read` };
+  if (typeof o.signature === "number")
+    return {
+      trusted: false,
+      reason: `${o.sigName}: ${o.signature} bytes, more than a signature may have (${MAX_SIGNATURE_BYTES}); not read`,
+    };
   let signer: SshPublicKey;
   try {
     signer = verifyMessage(o.signature, o.namespace, o.message);

@@ -3,7 +3,16 @@
 //   ssh-keygen -Y verify -f allowed_signers -I strongbox -n strongbox-backup -s complete.json.sig < complete.json
 // Everything parsed here may come from a repository a forger writes to: every length is bounded,
 // every field is checked, nothing is trailing, and a signature file is refused unread over 16 KiB.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+  type KeyObject,
+} from "node:crypto";
 
 /** What complete.json's signature is made for; a drill report's namespace differs, so neither replays as the other. */
 export const BACKUP_NAMESPACE = "strongbox-backup";
@@ -82,7 +91,8 @@ class Reader {
   }
   text(field: string, max: number): string {
     const b = this.string(field, max);
-    if (!/^[\x21-\x7e]*$/.test(b.toString("latin1"))) throw new SignatureFormatError(`${this.what}: ${field} is not printable ASCII`);
+    if (!/^[\x21-\x7e]*$/.test(b.toString("latin1")))
+      throw new SignatureFormatError(`${this.what}: ${field} is not printable ASCII`);
     return b.toString("latin1");
   }
   get left(): number {
@@ -103,7 +113,8 @@ function parseKeyBlob(blob: Buffer, what: string): Buffer {
   const type = r.text("key type", 64);
   if (type !== KEY_TYPE) throw new SignatureFormatError(`${what}: key type ${type} is not ${KEY_TYPE}`);
   const raw = r.string("public key", 32);
-  if (raw.length !== 32) throw new SignatureFormatError(`${what}: an Ed25519 public key has 32 bytes, not ${raw.length}`);
+  if (raw.length !== 32)
+    throw new SignatureFormatError(`${what}: an Ed25519 public key has 32 bytes, not ${raw.length}`);
   r.end();
   return Buffer.from(raw);
 }
@@ -121,10 +132,12 @@ export function publicKeyFromRaw(raw: Buffer, comment = ""): SshPublicKey {
 
 /** `ssh-ed25519 AAAA… [comment]` → the key, or a SignatureFormatError naming the problem. */
 export function parsePublicKeyLine(text: string): SshPublicKey {
-  if (typeof text !== "string" || text.length > 1024) throw new SignatureFormatError("not an SSH public key line (too long)");
+  if (typeof text !== "string" || text.length > 1024)
+    throw new SignatureFormatError("not an SSH public key line (too long)");
   const m = /^\s*(\S+)\s+([A-Za-z0-9+/]+={0,2})(?:\s+(.*?))?\s*$/.exec(text);
   if (!m) throw new SignatureFormatError("not an SSH public key line (expected 'ssh-ed25519 AAAA… [comment]')");
-  if (m[1] !== KEY_TYPE) throw new SignatureFormatError(`key type ${m[1].slice(0, 40)} is not ${KEY_TYPE} (strongbox signs with Ed25519)`);
+  if (m[1] !== KEY_TYPE)
+    throw new SignatureFormatError(`key type ${m[1].slice(0, 40)} is not ${KEY_TYPE} (strongbox signs with Ed25519)`);
   const blob = Buffer.from(m[2], "base64");
   if (blob.toString("base64") !== m[2]) throw new SignatureFormatError("the key's base64 is malformed");
   const raw = parseKeyBlob(blob, "public key");
@@ -155,13 +168,31 @@ export function generateSigningKey(comment = DEFAULT_KEY_COMMENT): { privateKeyT
   const seed = Buffer.from(jwk.d!, "base64url");
   const raw = Buffer.from(jwk.x!, "base64url");
   const check = randomBytes(4);
-  let secret = Buffer.concat([check, check, sshString(KEY_TYPE), sshString(raw), sshString(Buffer.concat([seed, raw])), sshString(comment)]);
+  let secret = Buffer.concat([
+    check,
+    check,
+    sshString(KEY_TYPE),
+    sshString(raw),
+    sshString(Buffer.concat([seed, raw])),
+    sshString(comment),
+  ]);
   const pad = (8 - (secret.length % 8)) % 8;
   secret = Buffer.concat([secret, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
-  const body = Buffer.concat([OPENSSH_MAGIC, sshString("none"), sshString("none"), sshString(""), uint32(1), sshString(ed25519Blob(raw)), sshString(secret)]);
+  const body = Buffer.concat([
+    OPENSSH_MAGIC,
+    sshString("none"),
+    sshString("none"),
+    sshString(""),
+    uint32(1),
+    sshString(ed25519Blob(raw)),
+    sshString(secret),
+  ]);
   secret.fill(0);
   seed.fill(0);
-  return { privateKeyText: `${KEY_BEGIN}\n${wrap(body.toString("base64"), 70)}\n${KEY_END}\n`, publicKey: publicKeyFromRaw(raw, comment) };
+  return {
+    privateKeyText: `${KEY_BEGIN}\n${wrap(body.toString("base64"), 70)}\n${KEY_END}\n`,
+    publicKey: publicKeyFromRaw(raw, comment),
+  };
 }
 
 /**
@@ -179,39 +210,52 @@ export function parsePrivateKey(text: string): SigningKey {
     } catch {
       throw new SignatureFormatError("not a readable PKCS#8 private key");
     }
-    if (key.asymmetricKeyType !== "ed25519") throw new SignatureFormatError(`a ${key.asymmetricKeyType} key, not Ed25519`);
+    if (key.asymmetricKeyType !== "ed25519")
+      throw new SignatureFormatError(`a ${key.asymmetricKeyType} key, not Ed25519`);
     const raw = Buffer.from(createPublicKey(key).export({ format: "jwk" }).x!, "base64url");
     return { privateKey: key, publicKey: publicKeyFromRaw(raw) };
   }
   if (!t.startsWith(KEY_BEGIN) || !t.endsWith(KEY_END)) {
-    throw new SignatureFormatError(`not an OpenSSH private key (expected ${KEY_BEGIN}; make one with 'strongbox keygen --signing')`);
+    throw new SignatureFormatError(
+      `not an OpenSSH private key (expected ${KEY_BEGIN}; make one with 'strongbox keygen --signing')`,
+    );
   }
   const b64 = t.slice(KEY_BEGIN.length, t.length - KEY_END.length).replace(/\s+/g, "");
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw new SignatureFormatError("OpenSSH private key: malformed base64");
   const body = Buffer.from(b64, "base64");
-  if (!body.subarray(0, OPENSSH_MAGIC.length).equals(OPENSSH_MAGIC)) throw new SignatureFormatError("OpenSSH private key: bad magic");
+  if (!body.subarray(0, OPENSSH_MAGIC.length).equals(OPENSSH_MAGIC))
+    throw new SignatureFormatError("OpenSSH private key: bad magic");
   const r = new Reader(body.subarray(OPENSSH_MAGIC.length), "OpenSSH private key");
   const cipher = r.text("cipher", 64);
   const kdf = r.text("kdf", 64);
   r.string("kdf options", 1024);
-  if (cipher !== "none" || kdf !== "none") throw new SignatureFormatError(`OpenSSH private key is passphrase-protected (${cipher}): strongbox needs an unencrypted key (ssh-keygen -p -N '' -f FILE removes the passphrase)`);
+  if (cipher !== "none" || kdf !== "none")
+    throw new SignatureFormatError(
+      `OpenSSH private key is passphrase-protected (${cipher}): strongbox needs an unencrypted key (ssh-keygen -p -N '' -f FILE removes the passphrase)`,
+    );
   if (r.uint32("key count") !== 1) throw new SignatureFormatError("OpenSSH private key: holds more than one key");
   const pub = parseKeyBlob(r.string("public key", 1024), "OpenSSH private key");
   const sec = new Reader(r.string("private section", 4096), "OpenSSH private key");
   r.end();
-  if (!sec.bytes(4, "check").equals(sec.bytes(4, "check"))) throw new SignatureFormatError("OpenSSH private key: check bytes differ (corrupt)");
+  if (!sec.bytes(4, "check").equals(sec.bytes(4, "check")))
+    throw new SignatureFormatError("OpenSSH private key: check bytes differ (corrupt)");
   const type = sec.text("key type", 64);
   if (type !== KEY_TYPE) throw new SignatureFormatError(`OpenSSH private key: a ${type} key, not ${KEY_TYPE}`);
   const pub2 = sec.string("public key", 32);
   const priv = sec.string("private key", 64);
-  if (priv.length !== 64 || !pub2.equals(pub) || !priv.subarray(32).equals(pub)) throw new SignatureFormatError("OpenSSH private key: inconsistent Ed25519 key (corrupt)");
+  if (priv.length !== 64 || !pub2.equals(pub) || !priv.subarray(32).equals(pub))
+    throw new SignatureFormatError("OpenSSH private key: inconsistent Ed25519 key (corrupt)");
   const comment = sec.string("comment", 1024).toString("utf8");
   const padding = sec.bytes(sec.left, "padding");
-  if (padding.length >= 8 || padding.some((b, i) => b !== i + 1)) throw new SignatureFormatError("OpenSSH private key: bad padding (corrupt)");
+  if (padding.length >= 8 || padding.some((b, i) => b !== i + 1))
+    throw new SignatureFormatError("OpenSSH private key: bad padding (corrupt)");
   // The public key must really be this seed's (node checks it): a file whose halves disagree would sign unverifiably.
   let privateKey: KeyObject;
   try {
-    privateKey = createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: priv.subarray(0, 32).toString("base64url"), x: pub.toString("base64url") }, format: "jwk" });
+    privateKey = createPrivateKey({
+      key: { kty: "OKP", crv: "Ed25519", d: priv.subarray(0, 32).toString("base64url"), x: pub.toString("base64url") },
+      format: "jwk",
+    });
   } catch {
     throw new SignatureFormatError("OpenSSH private key: the public key does not belong to the private key (corrupt)");
   }
@@ -230,7 +274,15 @@ function signedData(namespace: string, hash: string, message: Buffer): Buffer {
 /** The armored SSHSIG of `message` (sha512, as ssh-keygen -Y sign makes it). */
 export function signMessage(key: SigningKey, namespace: string, message: Buffer): string {
   const sig = sign(null, signedData(namespace, "sha512", message), key.privateKey);
-  const blob = Buffer.concat([MAGIC, uint32(1), sshString(ed25519Blob(key.publicKey.raw)), sshString(namespace), sshString(""), sshString("sha512"), sshString(Buffer.concat([sshString(KEY_TYPE), sshString(sig)]))]);
+  const blob = Buffer.concat([
+    MAGIC,
+    uint32(1),
+    sshString(ed25519Blob(key.publicKey.raw)),
+    sshString(namespace),
+    sshString(""),
+    sshString("sha512"),
+    sshString(Buffer.concat([sshString(KEY_TYPE), sshString(sig)])),
+  ]);
   return armor(blob);
 }
 
@@ -241,13 +293,20 @@ export function armor(blob: Buffer): string {
 /** The SSHSIG blob inside an armored signature; strict: the two armor lines around base64 lines, nothing else. */
 export function dearmor(text: Buffer | string): Buffer {
   const buf = typeof text === "string" ? Buffer.from(text) : text;
-  if (buf.length > MAX_SIGNATURE_BYTES) throw new SignatureFormatError(`signature is ${buf.length} bytes, more than ${MAX_SIGNATURE_BYTES}`);
+  if (buf.length > MAX_SIGNATURE_BYTES)
+    throw new SignatureFormatError(`signature is ${buf.length} bytes, more than ${MAX_SIGNATURE_BYTES}`);
   const s = buf.toString("latin1");
   if (!/^[\x20-\x7e\r\n]*$/.test(s)) throw new SignatureFormatError("signature is not armored text");
-  const lines = s.replace(/\r\n/g, "\n").replace(/\n+$/, "").split("\n").map((l) => l.trimEnd());
-  if (lines[0] !== SIG_BEGIN || lines[lines.length - 1] !== SIG_END || lines.length < 3) throw new SignatureFormatError(`signature is not an armored SSH signature (${SIG_BEGIN} … ${SIG_END})`);
+  const lines = s
+    .replace(/\r\n/g, "\n")
+    .replace(/\n+$/, "")
+    .split("\n")
+    .map((l) => l.trimEnd());
+  if (lines[0] !== SIG_BEGIN || lines[lines.length - 1] !== SIG_END || lines.length < 3)
+    throw new SignatureFormatError(`signature is not an armored SSH signature (${SIG_BEGIN} … ${SIG_END})`);
   const b64 = lines.slice(1, -1).join("");
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0) throw new SignatureFormatError("signature: malformed base64");
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0)
+    throw new SignatureFormatError("signature: malformed base64");
   return Buffer.from(b64, "base64");
 }
 
@@ -275,7 +334,8 @@ export function parseSignature(text: Buffer | string): ParsedSignature {
   const type = sr.text("signature type", 64);
   if (type !== KEY_TYPE) throw new SignatureFormatError(`signature: type ${type} is not ${KEY_TYPE}`);
   const signature = sr.string("signature bytes", 64);
-  if (signature.length !== 64) throw new SignatureFormatError(`signature: an Ed25519 signature has 64 bytes, not ${signature.length}`);
+  if (signature.length !== 64)
+    throw new SignatureFormatError(`signature: an Ed25519 signature has 64 bytes, not ${signature.length}`);
   sr.end();
   return { publicKey: publicKeyFromRaw(raw), namespace, hash, signature: Buffer.from(signature) };
 }
@@ -287,7 +347,8 @@ export function parseSignature(text: Buffer | string): ParsedSignature {
  */
 export function verifyMessage(text: Buffer | string, namespace: string, message: Buffer): SshPublicKey {
   const sig = parseSignature(text);
-  if (sig.namespace !== namespace) throw new SignatureFormatError(`signature is for namespace ${sig.namespace}, not ${namespace}`);
+  if (sig.namespace !== namespace)
+    throw new SignatureFormatError(`signature is for namespace ${sig.namespace}, not ${namespace}`);
   let ok: boolean;
   try {
     ok = verify(null, signedData(namespace, sig.hash, message), nodePublicKey(sig.publicKey.raw), sig.signature);

@@ -62,7 +62,6 @@ function digestOf(m: JobMessage, h: Hash | undefined): { sha256?: string } {
   return { sha256: h.digest("hex") };
 }
 
-
 /** One output buffer (its own ArrayBuffer, so it can be transferred) from the pieces. */
 function joined(parts: Buffer[]): Buffer {
   let n = 0;

@@ -99,5 +99,8 @@ let pool: StreamPool | undefined;
 export function streamPool(): StreamPool {
   // STRONGBOX_CRYPTO_THREADS: how many worker threads (0: inline); default 1.
   const n = Number(process.env.STRONGBOX_CRYPTO_THREADS ?? NaN);
-  return (pool ??= Number.isInteger(n) && n >= 0 && n <= 16 ? new StreamPool({ inline: n === 0, threads: Math.max(1, n) }) : new StreamPool());
+  return (pool ??=
+    Number.isInteger(n) && n >= 0 && n <= 16
+      ? new StreamPool({ inline: n === 0, threads: Math.max(1, n) })
+      : new StreamPool());
 }

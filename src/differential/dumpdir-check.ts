@@ -41,8 +41,11 @@ export function checkDumpdirs(entries: ManifestEntry[], dumpdirs: Map<string, st
     else parsed.set(dir, p);
   }
   const dirs = new Set(["", ...entries.filter((e) => e.type === "dir").map((e) => e.path)]);
-  for (const dir of dumpdirs.keys()) if (!dirs.has(dir)) problems.push(`a dumpdir for ${quoteName(dir)}, which is not a directory of the manifest`);
-  for (const dir of dirs) if (!dumpdirs.has(dir)) problems.push(`no dumpdir for ${quoteName(dir || ".")} (GNU tar would not remove deleted files there)`);
+  for (const dir of dumpdirs.keys())
+    if (!dirs.has(dir)) problems.push(`a dumpdir for ${quoteName(dir)}, which is not a directory of the manifest`);
+  for (const dir of dirs)
+    if (!dumpdirs.has(dir))
+      problems.push(`no dumpdir for ${quoteName(dir || ".")} (GNU tar would not remove deleted files there)`);
   const listed = new Map<string, Set<string>>();
   for (const e of entries) {
     const cut = e.path.lastIndexOf("/");
@@ -54,12 +57,15 @@ export function checkDumpdirs(entries: ManifestEntry[], dumpdirs: Map<string, st
     listed.get(parent)!.add(name);
     const kind = d.get(name);
     if (kind === undefined) problems.push(`${quoteName(e.path)} is missing from its directory's dumpdir`);
-    else if ((kind === "D") !== (e.type === "dir")) problems.push(`${quoteName(e.path)} is a ${e.type}, its dumpdir says ${kind}`);
+    else if ((kind === "D") !== (e.type === "dir"))
+      problems.push(`${quoteName(e.path)} is a ${e.type}, its dumpdir says ${kind}`);
   }
   for (const [dir, d] of parsed) {
     for (const [name, kind] of d) {
       if (listed.get(dir)?.has(name) || kind === "Y") continue;
-      problems.push(`dumpdir of ${quoteName(dir || ".")} lists ${quoteName(name)} (${kind}), which the manifest does not`);
+      problems.push(
+        `dumpdir of ${quoteName(dir || ".")} lists ${quoteName(name)} (${kind}), which the manifest does not`,
+      );
     }
   }
   if (!problems.length) return undefined;

@@ -5,5 +5,9 @@ import { defaultStateDir, type StateOwner } from "./state.js";
 export function stateOwner(config: Config): StateOwner {
   const s3 = config.repository.s3;
   const where = config.repository.url.startsWith("s3://") ? ` at ${s3?.endpoint ?? `aws:${s3?.region ?? ""}`}` : "";
-  return { stateDir: config.state_dir ?? defaultStateDir(), repository: `${config.repository.url}${where}`, recipients: config.encryption.recipients };
+  return {
+    stateDir: config.state_dir ?? defaultStateDir(),
+    repository: `${config.repository.url}${where}`,
+    recipients: config.encryption.recipients,
+  };
 }

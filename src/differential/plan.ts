@@ -26,7 +26,10 @@ const nameOf = (path: string) => path.slice(path.lastIndexOf("/") + 1);
  * type, size, mtime (ns), ctime (ns) and inode all match; unchanged files are never read. Returns
  * the plan, or why this backup must be a full instead.
  */
-export function planDifferential(entries: WalkEntry[], base: FullState): { plan: DiffPlan } | { plan?: undefined; why: string } {
+export function planDifferential(
+  entries: WalkEntry[],
+  base: FullState,
+): { plan: DiffPlan } | { plan?: undefined; why: string } {
   const before = new Map(base.entries.map((e) => [e.path, e]));
   const dirsBefore = new Set(base.dirs);
   const unchanged = new Map<string, ManifestEntry>();
@@ -67,7 +70,9 @@ export function planDifferential(entries: WalkEntry[], base: FullState): { plan:
     listing.get(parentOf(e.path))?.push(kind + nameOf(e.path));
   }
   if (changedBytes * 2 > base.bytes) {
-    return { why: `the differential would hold ${changedBytes} bytes of changed files, more than half of the full's ${base.bytes}` };
+    return {
+      why: `the differential would hold ${changedBytes} bytes of changed files, more than half of the full's ${base.bytes}`,
+    };
   }
   const dumpdirs = new Map<string, string>();
   for (const [dir, names] of listing) dumpdirs.set(dir, names.map((n) => `${n}\0`).join("") + "\0");
@@ -80,7 +85,10 @@ export function stateDirs(recorded: ManifestEntry[]): string[] {
 }
 
 /** The state a full leaves behind: its files as seen by the backup host, with their hashes. */
-export function stateEntries(recorded: ManifestEntry[], stats: Map<string, { ino: string; ctime: string }>): StateEntry[] {
+export function stateEntries(
+  recorded: ManifestEntry[],
+  stats: Map<string, { ino: string; ctime: string }>,
+): StateEntry[] {
   const out: StateEntry[] = [];
   for (const e of recorded) {
     if (e.type === "dir") continue;

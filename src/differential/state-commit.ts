@@ -19,7 +19,9 @@ export function commitFullState(owner: StateOwner, state: NewState): string {
     const e = err as NodeJS.ErrnoException;
     const file = statePath(owner, state.source);
     const why = `cannot write ${file} (${e.code ? String(e.message).split("\n")[0] : String(e)})`;
-    throw new StrongboxError("SOURCE", `source ${state.source}: ${why}: ${afterFailure(owner, state, file)}`, { cause: err });
+    throw new StrongboxError("SOURCE", `source ${state.source}: ${why}: ${afterFailure(owner, state, file)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -27,7 +29,8 @@ export function commitFullState(owner: StateOwner, state: NewState): string {
 function afterFailure(owner: StateOwner, state: NewState, file: string): string {
   const now = loadState(owner, state.source, state.path);
   if (!now.state) return `no state of a full is kept (${now.why}), so the next backup is a full`;
-  if (now.state.full_id === state.full_id) return `the state names this full ${state.full_id} all the same (only syncing its directory failed), so the next backup is a differential on it`;
+  if (now.state.full_id === state.full_id)
+    return `the state names this full ${state.full_id} all the same (only syncing its directory failed), so the next backup is a differential on it`;
   const earlier = now.state.full_id;
   try {
     rmSync(file);

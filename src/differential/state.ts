@@ -1,5 +1,15 @@
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { isBackupId } from "../repository/layout.js";
@@ -102,30 +112,50 @@ export function loadState(owner: StateOwner, source: string, path: string): Stat
     text = readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { why: code === "ENOENT" ? "no state of a previous full on this host" : `the state file ${file} cannot be read (${code})` };
+    return {
+      why:
+        code === "ENOENT"
+          ? "no state of a previous full on this host"
+          : `the state file ${file} cannot be read (${code})`,
+    };
   }
   // "<sha256 of the body>\n<body>": a torn or altered file never passes for a state.
   const nl = text.indexOf("\n");
   const body = text.slice(nl + 1);
-  if (nl !== 64 || text.slice(0, 64) !== sha256(body)) return { why: `the state file ${file} is corrupt (checksum mismatch)` };
+  if (nl !== 64 || text.slice(0, 64) !== sha256(body))
+    return { why: `the state file ${file} is corrupt (checksum mismatch)` };
   let s: FullState;
   try {
     s = JSON.parse(body);
   } catch {
     return { why: `the state file ${file} is corrupt (not JSON)` };
   }
-  if ((s as { format?: unknown } | null)?.format === "strongbox-state/1") return { why: `the state file ${file} was written by an older strongbox, which did not record directories` };
+  if ((s as { format?: unknown } | null)?.format === "strongbox-state/1")
+    return { why: `the state file ${file} was written by an older strongbox, which did not record directories` };
   if (!s || s.format !== STATE_FORMAT) return { why: `the state file ${file} has an unknown format` };
   if (s.repository !== owner.repository) return { why: "the state was made for another repository" };
-  if (s.recipients !== recipientsFingerprint(owner.recipients)) return { why: "the recipients changed since the last full" };
-  if (s.source !== source || s.path !== path) return { why: `the source's path changed since the last full (was ${s.path})` };
-  if (!isBackupId(s.full_id) || Number.isNaN(Date.parse(s.full_started_at)) || !isCount(s.bytes) || !Array.isArray(s.entries) || !Array.isArray(s.full_objects)) {
+  if (s.recipients !== recipientsFingerprint(owner.recipients))
+    return { why: "the recipients changed since the last full" };
+  if (s.source !== source || s.path !== path)
+    return { why: `the source's path changed since the last full (was ${s.path})` };
+  if (
+    !isBackupId(s.full_id) ||
+    Number.isNaN(Date.parse(s.full_started_at)) ||
+    !isCount(s.bytes) ||
+    !Array.isArray(s.entries) ||
+    !Array.isArray(s.full_objects)
+  ) {
     return { why: `the state file ${file} is malformed` };
   }
-  if (!s.full_objects.every((o) => typeof o?.key === "string" && o.key.startsWith(`backups/${s.full_id}/`) && !o.key.includes(".."))) {
+  if (
+    !s.full_objects.every(
+      (o) => typeof o?.key === "string" && o.key.startsWith(`backups/${s.full_id}/`) && !o.key.includes(".."),
+    )
+  ) {
     return { why: `the state file ${file} is malformed (full_objects)` };
   }
-  if (!Array.isArray(s.dirs) || !s.dirs.every((d) => typeof d === "string" && d !== "" && !d.startsWith("/"))) return { why: `the state file ${file} is malformed (dirs)` };
+  if (!Array.isArray(s.dirs) || !s.dirs.every((d) => typeof d === "string" && d !== "" && !d.startsWith("/")))
+    return { why: `the state file ${file} is malformed (dirs)` };
   for (const e of s.entries) {
     const problem = entryProblem(e);
     if (problem) return { why: `the state file ${file} is malformed (${problem})` };
@@ -143,7 +173,12 @@ export function saveState(owner: StateOwner, state: Omit<FullState, "format" | "
   const file = statePath(owner, state.source);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   removeStaleTemps(file);
-  const body = JSON.stringify({ format: STATE_FORMAT, repository: owner.repository, recipients: recipientsFingerprint(owner.recipients), ...state });
+  const body = JSON.stringify({
+    format: STATE_FORMAT,
+    repository: owner.repository,
+    recipients: recipientsFingerprint(owner.recipients),
+    ...state,
+  });
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     const fd = openSync(tmp, "w", 0o600);
@@ -180,6 +215,7 @@ function removeStaleTemps(file: string): void {
   }
   for (const name of names) {
     const pid = name.startsWith(prefix) && name.endsWith(".tmp") ? Number(name.slice(prefix.length, -4)) : NaN;
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) rmSync(join(dirname(file), name), { force: true });
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid))
+      rmSync(join(dirname(file), name), { force: true });
   }
 }

@@ -11,7 +11,8 @@ export async function runSqlCheck(url: string, check: { source: string; name: st
     const res = await client.query({ text: check.sql, rowMode: "array" });
     await client.query("ROLLBACK");
     const rows = res.rows as unknown[][];
-    if (rows.length !== 1 || rows[0].length !== 1) return { name, ok: false, detail: `expected one row with one value, got ${rows.length} row(s)` };
+    if (rows.length !== 1 || rows[0].length !== 1)
+      return { name, ok: false, detail: `expected one row with one value, got ${rows.length} row(s)` };
     const v = rows[0][0];
     return { name, ok: v === true || v === "t" || v === "true", detail: `returned ${JSON.stringify(v)}` };
   } catch (err) {
@@ -22,7 +23,13 @@ export async function runSqlCheck(url: string, check: { source: string; name: st
 }
 
 /** One source's newest complete backup must be younger than the limit (a stale database fails even if files are fresh). */
-export function backupAgeCheck(source: string, newestFinishedAt: Date | undefined, maxAgeMs: number, maxAgeText: string, now: Date): Check {
+export function backupAgeCheck(
+  source: string,
+  newestFinishedAt: Date | undefined,
+  maxAgeMs: number,
+  maxAgeText: string,
+  now: Date,
+): Check {
   const name = `${source}: newest backup is at most ${maxAgeText} old`;
   if (!newestFinishedAt) return { name, ok: false, detail: `no complete backup holds ${source}` };
   const age = now.getTime() - newestFinishedAt.getTime();

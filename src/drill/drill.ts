@@ -52,10 +52,15 @@ export async function runDrill(o: {
   const signer = drillSigningKey(o.config);
   // An untrusted backup (unsigned, forged, dated wrongly) is never latest or random, nor the newest for max_backup_age.
   const complete = (await o.repo.listBackups()).filter((b) => b.complete);
-  if (complete.length === 0) throw new StrongboxError("NOT_FOUND", `no complete backup in ${o.repo.store.description} to drill`);
+  if (complete.length === 0)
+    throw new StrongboxError("NOT_FOUND", `no complete backup in ${o.repo.store.description} to drill`);
   // Nor one whose differential chain is broken: it cannot be restored.
   const backups = complete.filter((b) => !b.untrusted?.length && !b.brokenChain);
-  if (backups.length === 0 && (o.ref === "latest" || o.ref === "random")) throw new StrongboxError("NOT_FOUND", `no trusted complete backup in ${o.repo.store.description} to drill (${complete.length} untrusted: see 'strongbox list')`);
+  if (backups.length === 0 && (o.ref === "latest" || o.ref === "random"))
+    throw new StrongboxError(
+      "NOT_FOUND",
+      `no trusted complete backup in ${o.repo.store.description} to drill (${complete.length} untrusted: see 'strongbox list')`,
+    );
   const chosen =
     o.ref === "latest" ? backups[0].id : o.ref === "random" ? backups[randomInt(backups.length)].id : o.ref;
   if (chosen === o.ref) await o.repo.checkTrusted(chosen, o.trust);
@@ -67,12 +72,18 @@ export async function runDrill(o: {
   const drillCfg = o.config.drill;
   const pgSources = rec.sources.filter((s) => s.type === "postgres").map((s) => s.name);
   if (pgSources.length && !drillCfg?.postgres_url) {
-    throw new StrongboxError("CONFIG", `drill.postgres_url: required to drill backup ${rec.id}, which holds databases (${pgSources.join(", ")})`);
+    throw new StrongboxError(
+      "CONFIG",
+      `drill.postgres_url: required to drill backup ${rec.id}, which holds databases (${pgSources.join(", ")})`,
+    );
   }
   if (drillCfg?.postgres_url && !drillCfg.allow_source_database) {
     for (const s of o.config.sources) {
       if (s.type === "postgres" && sameDatabase(s.url, drillCfg.postgres_url)) {
-        throw new StrongboxError("CONFIG", `drill.postgres_url points at source ${s.name}'s own database; use an admin database on a staging server (or set drill.allow_source_database: true)`);
+        throw new StrongboxError(
+          "CONFIG",
+          `drill.postgres_url points at source ${s.name}'s own database; use an admin database on a staging server (or set drill.allow_source_database: true)`,
+        );
       }
     }
   }
@@ -80,7 +91,11 @@ export async function runDrill(o: {
   const checks: Check[] = [];
   const tRestore = Date.now();
   try {
-    let integrity: Check = { name: "objects match complete.json (SHA-256) and pass age authentication", ok: true, detail: `${rec.objects.length} objects` };
+    let integrity: Check = {
+      name: "objects match complete.json (SHA-256) and pass age authentication",
+      ok: true,
+      detail: `${rec.objects.length} objects`,
+    };
     let manifest;
     try {
       manifest = await o.repo.readManifest(rec, o.identities);
@@ -108,7 +123,12 @@ export async function runDrill(o: {
             label: "drill",
             trust: o.trust,
             consume: (source, layers) =>
-              source.restore(layers, { ...scratch.get(s.name), force: false, noOwner: true }, manifest!.sources[s.name], { log: o.log }),
+              source.restore(
+                layers,
+                { ...scratch.get(s.name), force: false, noOwner: true },
+                manifest!.sources[s.name],
+                { log: o.log },
+              ),
           });
           checks.push(...outcome.checks);
         } catch (err) {
@@ -127,7 +147,11 @@ export async function runDrill(o: {
       if (o.partOfPoint && !rec.sources.some((s) => s.name === c.source)) continue;
       const target = scratch.get(c.source);
       if (!target?.dbUrl) {
-        checks.push({ name: `${c.source}: ${c.name}`, ok: false, detail: `backup ${rec.id} has no restored database for source ${c.source}` });
+        checks.push({
+          name: `${c.source}: ${c.name}`,
+          ok: false,
+          detail: `backup ${rec.id} has no restored database for source ${c.source}`,
+        });
         continue;
       }
       checks.push(await runSqlCheck(target.dbUrl, c));
@@ -135,10 +159,20 @@ export async function runDrill(o: {
     if (drillCfg?.max_backup_age) {
       // Per source: sources may run on different schedules, and each must be fresh on its own.
       const configured = o.config.sources.map((s) => s.name);
-      const names = configured.length ? configured : [...new Set(backups.flatMap((b) => b.complete!.sources.map((s) => s.name)))];
+      const names = configured.length
+        ? configured
+        : [...new Set(backups.flatMap((b) => b.complete!.sources.map((s) => s.name)))];
       for (const name of names) {
         const newest = backups.find((b) => b.complete!.sources.some((s) => s.name === name))?.complete;
-        checks.push(backupAgeCheck(name, newest ? new Date(newest.finished_at) : undefined, parseDuration(drillCfg.max_backup_age)!, drillCfg.max_backup_age, now()));
+        checks.push(
+          backupAgeCheck(
+            name,
+            newest ? new Date(newest.finished_at) : undefined,
+            parseDuration(drillCfg.max_backup_age)!,
+            drillCfg.max_backup_age,
+            now(),
+          ),
+        );
       }
     }
     lap("checks", tChecks);
@@ -154,7 +188,9 @@ export async function runDrill(o: {
     format: "strongbox/1 drill",
     drill_id: drillId,
     backup_id: rec.id,
-    ...(rec.objects.some((x) => x.base) ? { bases: Object.fromEntries(rec.objects.filter((x) => x.base && x.source).map((x) => [x.source!, x.base!])) } : {}),
+    ...(rec.objects.some((x) => x.base)
+      ? { bases: Object.fromEntries(rec.objects.filter((x) => x.base && x.source).map((x) => [x.source!, x.base!])) }
+      : {}),
     ...(rec.partial ? { partial: rec.partial } : {}),
     result: checks.every((c) => c.ok) ? "pass" : "fail",
     started_at: started.toISOString(),
@@ -170,8 +206,12 @@ export async function runDrill(o: {
   const body = Buffer.from(JSON.stringify(report, null, 2) + "\n");
   try {
     // The signature first, so a report that is there always has it; list and prune count only signed reports when signing is configured.
-    if (signer) await o.repo.store.put(keys.drillSig(drillId), Readable.from([signWith(signer, DRILL_NAMESPACE, body)]));
-    else if (o.config.signing) o.log.warn(`drill report ${keys.drill(drillId)} is unsigned (no signing.key_file on this host): list and prune will not count it`);
+    if (signer)
+      await o.repo.store.put(keys.drillSig(drillId), Readable.from([signWith(signer, DRILL_NAMESPACE, body)]));
+    else if (o.config.signing)
+      o.log.warn(
+        `drill report ${keys.drill(drillId)} is unsigned (no signing.key_file on this host): list and prune will not count it`,
+      );
     await o.repo.store.put(keys.drill(drillId), Readable.from([body]));
   } catch (err) {
     o.log.warn(`could not store the drill report under drills/: ${describeError(err)}`);

@@ -53,14 +53,20 @@ export function sameDatabase(a: string, b: string): boolean {
 }
 
 /** Creates `strongbox_drill_<id>` on the drill server (replacing a leftover of a killed drill) and registers its drop. */
-export async function scratchDatabase(adminUrl: string, backupId: string): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+export async function scratchDatabase(
+  adminUrl: string,
+  backupId: string,
+): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
   const name = scratchDbName(backupId);
   const admin = await connect(adminUrl, "drill.postgres_url");
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
   } catch (err) {
-    throw new StrongboxError("SOURCE", `drill.postgres_url: cannot create the scratch database ${name}: ${(err as Error).message}`);
+    throw new StrongboxError(
+      "SOURCE",
+      `drill.postgres_url: cannot create the scratch database ${name}: ${(err as Error).message}`,
+    );
   } finally {
     await admin.end().catch(() => {});
   }

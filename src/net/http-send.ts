@@ -7,14 +7,21 @@ let agents: ReturnType<typeof proxiedAgents> | undefined;
  * One HTTP(S) request through the configured proxy (if any), its response read to the end. The
  * timeout covers the whole exchange: connect, answer and a body that stops arriving.
  */
-export function send(url: string, o: { method: string; headers?: Record<string, string>; body?: string; timeoutMs: number }): Promise<number> {
+export function send(
+  url: string,
+  o: { method: string; headers?: Record<string, string>; body?: string; timeoutMs: number },
+): Promise<number> {
   agents ??= proxiedAgents();
   const u = new URL(url);
   const body = o.body === undefined ? undefined : Buffer.from(o.body);
   return new Promise((resolve, reject) => {
     const req = (u.protocol === "https:" ? https.request : http.request)(
       u,
-      { method: o.method, agent: u.protocol === "https:" ? agents!.https : agents!.http, headers: { ...o.headers, ...(body ? { "content-length": String(body.length) } : {}) } },
+      {
+        method: o.method,
+        agent: u.protocol === "https:" ? agents!.https : agents!.http,
+        headers: { ...o.headers, ...(body ? { "content-length": String(body.length) } : {}) },
+      },
       (res) => {
         res.on("data", () => {});
         res.on("end", () => resolve(res.statusCode ?? 0));

@@ -27,9 +27,15 @@ export function proxyEnv(env: Env = process.env): Env {
 }
 
 /** http and https agents that go through the configured proxy (or directly, when none is set or NO_PROXY matches). */
-export function proxiedAgents(options: AgentOptions = {}, env: Env = process.env): { http: HttpAgent; https: HttpsAgent } {
+export function proxiedAgents(
+  options: AgentOptions = {},
+  env: Env = process.env,
+): { http: HttpAgent; https: HttpsAgent } {
   const proxy = proxyEnv(env);
-  return { http: new http.Agent({ ...options, proxyEnv: proxy }), https: new https.Agent({ ...options, proxyEnv: proxy }) };
+  return {
+    http: new http.Agent({ ...options, proxyEnv: proxy }),
+    https: new https.Agent({ ...options, proxyEnv: proxy }),
+  };
 }
 
 /** The proxy a request to `url` would use, without credentials; undefined when it goes directly. */
@@ -59,7 +65,12 @@ function bypassed(target: URL, noProxy: string): boolean {
     const m = /^(.*?)(?::(\d+))?$/.exec(raw.toLowerCase())!;
     const entry = m[1].replace(/^\[|\]$/g, "").replace(/^\*?\./, ".");
     if (m[2] && m[2] !== port) continue;
-    if (entry.startsWith(".") ? host.endsWith(entry) || host === entry.slice(1) : host === entry || host.endsWith(`.${entry}`)) return true;
+    if (
+      entry.startsWith(".")
+        ? host.endsWith(entry) || host === entry.slice(1)
+        : host === entry || host.endsWith(`.${entry}`)
+    )
+      return true;
   }
   return false;
 }

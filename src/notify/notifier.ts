@@ -50,7 +50,9 @@ async function deliver(log: Logger, what: string, url: string, init: Request, d:
       throw new Error(`HTTP ${status}`);
     } catch (err) {
       if (attempt === attempts) {
-        log.warn(`notification ${what} failed after ${attempts} attempts: ${(err as Error).message}`, { url: redact(url) });
+        log.warn(`notification ${what} failed after ${attempts} attempts: ${(err as Error).message}`, {
+          url: redact(url),
+        });
         return;
       }
       await sleep(d.baseDelayMs * 2 ** (attempt - 1));
@@ -64,11 +66,17 @@ function healthchecks(url: string, log: Logger, d: DeliveryOptions): Notifier {
   return {
     start: () => deliver(log, "healthchecks start", `${base}/start`, { method: "GET" }, d),
     finish: (o) =>
-      deliver(log, `healthchecks ${o.status}`, o.status === "success" ? base : `${base}/fail`, {
-        method: "POST",
-        headers: { "content-type": "text/plain; charset=utf-8" },
-        body: redact(o.summary).slice(0, 10_000),
-      }, d),
+      deliver(
+        log,
+        `healthchecks ${o.status}`,
+        o.status === "success" ? base : `${base}/fail`,
+        {
+          method: "POST",
+          headers: { "content-type": "text/plain; charset=utf-8" },
+          body: redact(o.summary).slice(0, 10_000),
+        },
+        d,
+      ),
   };
 }
 
@@ -78,19 +86,31 @@ function webhook(url: string, log: Logger, d: DeliveryOptions): Notifier {
     start: async () => {},
     finish: (o) => {
       const { summary: _summary, ...body } = o;
-      return deliver(log, "webhook", url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: redact(JSON.stringify(body)),
-      }, d);
+      return deliver(
+        log,
+        "webhook",
+        url,
+        {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: redact(JSON.stringify(body)),
+        },
+        d,
+      );
     },
   };
 }
 
 /** All configured notifiers as one; never throws. */
-export function notifiersFor(config: Config | undefined, log: Logger, delivery: Partial<DeliveryOptions> = {}): Notifier {
+export function notifiersFor(
+  config: Config | undefined,
+  log: Logger,
+  delivery: Partial<DeliveryOptions> = {},
+): Notifier {
   const d = { ...DEFAULT_DELIVERY, ...delivery };
-  const all = (config?.notify ?? []).map((n) => (n.type === "healthchecks" ? healthchecks(n.url, log, d) : webhook(n.url, log, d)));
+  const all = (config?.notify ?? []).map((n) =>
+    n.type === "healthchecks" ? healthchecks(n.url, log, d) : webhook(n.url, log, d),
+  );
   return {
     start: async (job, command) => void (await Promise.all(all.map((n) => n.start(job, command)))),
     finish: async (outcome) => void (await Promise.all(all.map((n) => n.finish(outcome)))),

@@ -33,7 +33,9 @@ export function createCompressor(c: Compression): Transform {
       return zlib.createGzip({ level: c.level ?? 6 });
     case "zstd":
       return c.serial
-        ? zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: c.level ?? DEFAULT_ZSTD_LEVEL } })
+        ? zlib.createZstdCompress({
+            params: { [zlib.constants.ZSTD_c_compressionLevel]: c.level ?? DEFAULT_ZSTD_LEVEL },
+          })
         : new ParallelZstdCompress(c.level ?? DEFAULT_ZSTD_LEVEL);
   }
 }

@@ -19,30 +19,40 @@ export class StoredCheck {
   /** Throws as soon as there are more bytes than recorded. */
   update(chunk: Buffer): void {
     this.size += chunk.length;
-    if (this.size > this.expected.size) throw new StrongboxError("VERIFY", `${this.expected.key}: larger than recorded in complete.json (corrupt)`);
+    if (this.size > this.expected.size)
+      throw new StrongboxError("VERIFY", `${this.expected.key}: larger than recorded in complete.json (corrupt)`);
     this.hash?.update(chunk);
   }
 
   /** Throws unless the size (and, when hashed here, the SHA-256) match. */
   finish(): void {
-    if (this.size !== this.expected.size) throw new StrongboxError("VERIFY", `${this.expected.key}: ${this.size} bytes, complete.json says ${this.expected.size} (truncated)`);
+    if (this.size !== this.expected.size)
+      throw new StrongboxError(
+        "VERIFY",
+        `${this.expected.key}: ${this.size} bytes, complete.json says ${this.expected.size} (truncated)`,
+      );
     if (this.hash) this.finishDigest(this.hash.digest("hex"));
   }
 
   /** Throws unless the SHA-256 of the stored bytes (hex) is the recorded one. */
   finishDigest(sha256: string): void {
-    if (sha256 !== this.expected.sha256) throw new StrongboxError("VERIFY", `${this.expected.key}: SHA-256 mismatch (stored object is corrupt)`);
+    if (sha256 !== this.expected.sha256)
+      throw new StrongboxError("VERIFY", `${this.expected.key}: SHA-256 mismatch (stored object is corrupt)`);
     this.digestChecked = true;
   }
 
   /** Where the digest comes from elsewhere: throws unless it came and was checked. */
   requireDigest(): void {
-    if (!this.digestChecked) throw new StrongboxError("VERIFY", `${this.expected.key}: its SHA-256 was never checked (internal error)`);
+    if (!this.digestChecked)
+      throw new StrongboxError("VERIFY", `${this.expected.key}: its SHA-256 was never checked (internal error)`);
   }
 }
 
 /** A pass-through that fails at the end unless the bytes match the recorded size and SHA-256. */
-export function createHashCheck(expected: { key: string; size: number; sha256: string }, onBytes?: (n: number) => void): Transform {
+export function createHashCheck(
+  expected: { key: string; size: number; sha256: string },
+  onBytes?: (n: number) => void,
+): Transform {
   const check = new StoredCheck(expected);
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {

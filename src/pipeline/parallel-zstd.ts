@@ -36,7 +36,9 @@ function incompressible(parts: Buffer[]): boolean {
   const step = Math.floor((length - SAMPLE) / (SAMPLES - 1));
   let packed = 0;
   for (let i = 0; i < SAMPLES; i++) {
-    packed += zlib.zstdCompressSync(slice(parts, i * step, SAMPLE), { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } }).length;
+    packed += zlib.zstdCompressSync(slice(parts, i * step, SAMPLE), {
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 },
+    }).length;
   }
   return packed >= 0.97 * SAMPLE * SAMPLES;
 }
@@ -116,7 +118,11 @@ export class ParallelZstdCompress extends Transform {
     }
     const block = parts.length === 1 ? parts[0] : Buffer.concat(parts);
     const params = { [zlib.constants.ZSTD_c_compressionLevel]: this.level };
-    this.inflight.push(new Promise<Buffer>((resolve, reject) => zlib.zstdCompress(block, { params }, (err, out) => (err ? reject(err) : resolve(out)))));
+    this.inflight.push(
+      new Promise<Buffer>((resolve, reject) =>
+        zlib.zstdCompress(block, { params }, (err, out) => (err ? reject(err) : resolve(out))),
+      ),
+    );
   }
 
   /** Emits finished blocks in order, until at most `keep` are still in flight. */
@@ -155,7 +161,8 @@ export class ParallelZstdCompress extends Transform {
 
   override _flush(done: TransformCallback): void {
     // Always at least one frame: an empty input still makes a valid (empty) zstd stream.
-    if (this.pendingBytes || this.inflight.length === 0) this.startBlock(this.pendingBytes ? this.takePending(this.pendingBytes) : [Buffer.alloc(0)]);
+    if (this.pendingBytes || this.inflight.length === 0)
+      this.startBlock(this.pendingBytes ? this.takePending(this.pendingBytes) : [Buffer.alloc(0)]);
     this.drain(0).then(() => done(), done);
   }
 }

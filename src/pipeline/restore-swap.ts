@@ -78,17 +78,23 @@ async function pauseForTests(done: number): Promise<void> {
  * Swaps every checked staging directory into place, all or nothing as seen by the next restore.
  * One source is a single rename (restore-target.ts's commitStaging covers it); several get the journal.
  */
-export async function commitAll(stagings: Staging[], backupId: string, commitOne: (s: Staging) => Promise<void>): Promise<void> {
+export async function commitAll(
+  stagings: Staging[],
+  backupId: string,
+  commitOne: (s: Staging) => Promise<void>,
+): Promise<void> {
   if (stagings.length <= 1) {
     for (const s of stagings) await commitOne(s);
     return;
   }
   const dir = dirname(stagings[0].target);
-  if (stagings.some((s) => dirname(s.target) !== dir || dirname(s.dir) !== dir)) throw new Error("restore targets are not in one directory");
+  if (stagings.some((s) => dirname(s.target) !== dir || dirname(s.dir) !== dir))
+    throw new Error("restore targets are not in one directory");
   // Everything that can fail without changing the target, before the journal.
   for (const s of stagings) {
     const existing = await fsp.lstat(s.target).catch(() => null);
-    if (existing && !existing.isDirectory()) throw new StrongboxError("USAGE", `${s.target} exists and is not a directory`);
+    if (existing && !existing.isDirectory())
+      throw new StrongboxError("USAGE", `${s.target} exists and is not a directory`);
     await removeMarker(s);
     await fsp.chmod(s.dir, 0o755);
   }
@@ -100,7 +106,15 @@ export async function commitAll(stagings: Staging[], backupId: string, commitOne
       replaces: await exists(s.target),
     })),
   );
-  const journal: Journal = { note: "", format: "strongbox/1 restore-swap", backup: backupId, pid: process.pid, started_at: new Date().toISOString(), old: entries.map((e) => e.source), entries };
+  const journal: Journal = {
+    note: "",
+    format: "strongbox/1 restore-swap",
+    backup: backupId,
+    pid: process.pid,
+    started_at: new Date().toISOString(),
+    old: entries.map((e) => e.source),
+    entries,
+  };
   await writeJournal(dir, journal);
   for (const [i, e] of entries.entries()) {
     await swapOne(dir, e);
@@ -126,17 +140,38 @@ export async function swapPending(dir: string): Promise<boolean> {
 }
 
 function parseJournal(text: string, dir: string): Journal {
-  const bad = (why: string) => new StrongboxError("USAGE", `${join(dir, JOURNAL_NAME)}: ${why}; it is not a journal strongbox wrote: look at the directory by hand, then remove the file`);
+  const bad = (why: string) =>
+    new StrongboxError(
+      "USAGE",
+      `${join(dir, JOURNAL_NAME)}: ${why}; it is not a journal strongbox wrote: look at the directory by hand, then remove the file`,
+    );
   let j: Journal;
   try {
     j = JSON.parse(text);
   } catch {
     throw bad("not JSON");
   }
-  const name = (v: unknown, prefix: string) => typeof v === "string" && v.startsWith(prefix) && !v.includes("/") && v.length < 200 && v !== "." && v !== "..";
-  if (!j || j.format !== "strongbox/1 restore-swap" || !Number.isSafeInteger(j.pid) || typeof j.backup !== "string" || !Array.isArray(j.entries) || j.entries.length > 1000) throw bad("not a restore journal");
+  const name = (v: unknown, prefix: string) =>
+    typeof v === "string" && v.startsWith(prefix) && !v.includes("/") && v.length < 200 && v !== "." && v !== "..";
+  if (
+    !j ||
+    j.format !== "strongbox/1 restore-swap" ||
+    !Number.isSafeInteger(j.pid) ||
+    typeof j.backup !== "string" ||
+    !Array.isArray(j.entries) ||
+    j.entries.length > 1000
+  )
+    throw bad("not a restore journal");
   for (const e of j.entries) {
-    if (!e || typeof e.source !== "string" || !SOURCE_NAME.test(e.source) || !name(e.staging, PARTIAL_PREFIX) || !name(e.aside, OLD_PREFIX) || typeof e.replaces !== "boolean") throw bad("an entry names something other than a source, a staging or a set-aside directory");
+    if (
+      !e ||
+      typeof e.source !== "string" ||
+      !SOURCE_NAME.test(e.source) ||
+      !name(e.staging, PARTIAL_PREFIX) ||
+      !name(e.aside, OLD_PREFIX) ||
+      typeof e.replaces !== "boolean"
+    )
+      throw bad("an entry names something other than a source, a staging or a set-aside directory");
   }
   return j;
 }
@@ -156,9 +191,15 @@ export async function recoverSwap(dir: string, log: Logger): Promise<void> {
     throw err;
   }
   const j = parseJournal(text, dir);
-  if (j.pid !== process.pid && processAlive(j.pid)) throw new StrongboxError("USAGE", `${path}: a restore (pid ${j.pid}) is swapping trees into ${dir} right now`);
+  if (j.pid !== process.pid && processAlive(j.pid))
+    throw new StrongboxError("USAGE", `${path}: a restore (pid ${j.pid}) is swapping trees into ${dir} right now`);
   const state = await Promise.all(
-    j.entries.map(async (e) => ({ e, staged: await exists(join(dir, e.staging)), target: await exists(join(dir, e.source)), aside: await exists(join(dir, e.aside)) })),
+    j.entries.map(async (e) => ({
+      e,
+      staged: await exists(join(dir, e.staging)),
+      target: await exists(join(dir, e.source)),
+      aside: await exists(join(dir, e.aside)),
+    })),
   );
   // Swapped in: its staging directory gone, a tree in place, and the old one (if any) set aside.
   const done = (s: (typeof state)[number]) => !s.staged && s.target && (s.aside || !s.e.replaces);
@@ -166,10 +207,14 @@ export async function recoverSwap(dir: string, log: Logger): Promise<void> {
   // A source neither swapped in nor still staged lost its new tree: roll back.
   const forward = state.every((s) => s.staged || done(s));
   if (forward) {
-    log.warn(`${describe(j, dir, old)} Completing it: swapping in ${old.join(", ") || "nothing more"} from backup ${j.backup}`);
+    log.warn(
+      `${describe(j, dir, old)} Completing it: swapping in ${old.join(", ") || "nothing more"} from backup ${j.backup}`,
+    );
     for (const s of state) if (s.staged) await swapOne(dir, s.e);
   } else {
-    log.warn(`${describe(j, dir, old)} A staging directory is missing, so it cannot be completed: putting every old tree back`);
+    log.warn(
+      `${describe(j, dir, old)} A staging directory is missing, so it cannot be completed: putting every old tree back`,
+    );
     for (const s of state) {
       const target = join(dir, s.e.source);
       if (done(s)) await fsp.rm(target, { recursive: true, force: true }); // the new tree

@@ -26,7 +26,11 @@ export async function sweepPartials(parent: string, log: Logger): Promise<void> 
     return;
   }
   for (const name of names) {
-    const prefix = name.startsWith(PARTIAL_PREFIX) ? PARTIAL_PREFIX : name.startsWith(OLD_PREFIX) ? OLD_PREFIX : undefined;
+    const prefix = name.startsWith(PARTIAL_PREFIX)
+      ? PARTIAL_PREFIX
+      : name.startsWith(OLD_PREFIX)
+        ? OLD_PREFIX
+        : undefined;
     if (!prefix) continue;
     const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
     if (!pid || processAlive(pid)) continue;
@@ -40,7 +44,11 @@ export async function sweepPartials(parent: string, log: Logger): Promise<void> 
         continue;
       }
     }
-    log.warn(prefix === OLD_PREFIX ? `removing ${path}: a tree set aside by a restore with --force that was killed after the new tree was in place` : `removing ${path}: left by a restore that was killed before it finished (never part of a restored tree)`);
+    log.warn(
+      prefix === OLD_PREFIX
+        ? `removing ${path}: a tree set aside by a restore with --force that was killed after the new tree was in place`
+        : `removing ${path}: left by a restore that was killed before it finished (never part of a restored tree)`,
+    );
     await fsp.rm(path, { recursive: true, force: true });
   }
 }
@@ -81,7 +89,10 @@ export async function commitStaging(s: Staging): Promise<void> {
     return;
   }
   if (!existing.isDirectory()) throw new StrongboxError("USAGE", `${s.target} exists and is not a directory`);
-  const aside = join(dirname(s.target), `${OLD_PREFIX}${basename(s.target)}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const aside = join(
+    dirname(s.target),
+    `${OLD_PREFIX}${basename(s.target)}-${process.pid}-${randomBytes(4).toString("hex")}`,
+  );
   await fsp.rename(s.target, aside);
   await fsp.rename(s.dir, s.target);
   await fsp.rm(aside, { recursive: true, force: true });

@@ -80,7 +80,10 @@ export async function runBackup(o: {
   const now = o.now ?? (() => backupClock());
   const started = now();
   // Test-only: said loudly, so that a leaked setting on a host is seen (a shifted claim can look untrusted).
-  if (!o.now && process.env[TEST_CLOCK_OFFSET_VAR]) o.log.warn(`${TEST_CLOCK_OFFSET_VAR} is set: this backup's times are shifted by ${process.env[TEST_CLOCK_OFFSET_VAR]} ms (a test-only setting; unset it on a host)`);
+  if (!o.now && process.env[TEST_CLOCK_OFFSET_VAR])
+    o.log.warn(
+      `${TEST_CLOCK_OFFSET_VAR} is set: this backup's times are shifted by ${process.env[TEST_CLOCK_OFFSET_VAR]} ms (a test-only setting; unset it on a host)`,
+    );
   const id = newBackupId(started);
   const recipients = o.config.encryption.recipients.map((r) => parseRecipient(r)!);
   // Read before anything is stored: a backup that could not be signed would be untrusted everywhere.
@@ -88,9 +91,24 @@ export async function runBackup(o: {
   const compression = parseCompression(o.config.compression);
   const objects: CompleteObject[] = [];
   const manifest: Manifest = { format: FORMAT, id, created_at: started.toISOString(), host: hostname(), sources: {} };
-  const result: BackupResult = { id, started_at: started.toISOString(), finished_at: "", duration_s: 0, sources: [], stored_bytes: 0, warnings: [], partial: [], failed: [] };
+  const result: BackupResult = {
+    id,
+    started_at: started.toISOString(),
+    finished_at: "",
+    duration_s: 0,
+    sources: [],
+    stored_bytes: 0,
+    warnings: [],
+    partial: [],
+    failed: [],
+  };
   /** compress? → age → hash → store; returns what complete.json records for the object. */
-  const storeObject = async (key: string, stream: Readable, compress: boolean | Compression, signal = o.signal): Promise<CompleteObject> => {
+  const storeObject = async (
+    key: string,
+    stream: Readable,
+    compress: boolean | Compression,
+    signal = o.signal,
+  ): Promise<CompleteObject> => {
     const stages = compress ? [createCompressor(compress === true ? compression : compress)] : [];
     // handOver: the sources' and compressors' buffers are never touched once passed on, so they go to the worker uncopied.
     const sealed = createSealStream(recipients, undefined, { handOver: true });
@@ -107,9 +125,16 @@ export async function runBackup(o: {
     // With Object Lock a base must outlive its differentials: a day's margin covers the backup's own run.
     // A file:// repository is readable here: a full deleted by hand (or lost) is noticed before a differential needs it.
     baseExists: o.config.repository.url.startsWith("file://")
-      ? (baseId: string) => access(join(decodeURIComponent(new URL(o.config.repository.url).pathname), keys.complete(baseId))).then(() => true, () => false)
+      ? (baseId: string) =>
+          access(join(decodeURIComponent(new URL(o.config.repository.url).pathname), keys.complete(baseId))).then(
+            () => true,
+            () => false,
+          )
       : undefined,
-    protectBase: extend ? (keys: string[]) => Promise.all(keys.map((k) => extend(k, lockDays + 1, { signal: o.signal }))).then(() => undefined) : undefined,
+    protectBase: extend
+      ? (keys: string[]) =>
+          Promise.all(keys.map((k) => extend(k, lockDays + 1, { signal: o.signal }))).then(() => undefined)
+      : undefined,
   };
   const commits: { commit: NonNullable<SourceArtifact["commit"]>; key: string }[] = [];
   const bases = new Map<string, string[]>();
@@ -124,9 +149,12 @@ export async function runBackup(o: {
     sourceConcurrency(),
     o.signal,
     async (cfg, _i, signal) => {
-      const resolved = cfg.type === "files" ? { ...cfg, on_unreadable: cfg.on_unreadable ?? o.config.on_unreadable } : cfg;
+      const resolved =
+        cfg.type === "files" ? { ...cfg, on_unreadable: cfg.on_unreadable ?? o.config.on_unreadable } : cfg;
       try {
-        return { done: await backupSource(resolved, { id, compression, differential, storeObject, log: o.log, signal }) };
+        return {
+          done: await backupSource(resolved, { id, compression, differential, storeObject, log: o.log, signal }),
+        };
       } catch (err) {
         if (signal.aborted || !failsOnlyItsSource(err)) throw err;
         o.log.error(`${cfg.name}: failed, left out of backup ${id}: ${describeError(err)}`, { source: cfg.name });
@@ -155,7 +183,8 @@ export async function runBackup(o: {
   // Compressed like the data: a tree's manifest is mostly paths and hashes (20,000 files: 4.2 MB → 0.8 MB).
   const manifestKey = keys.manifest(id, EXTENSION[compression.algorithm]);
   // zstd level 1: mostly SHA-256 hex, which higher levels do not shrink further (measured: level 1 782 kB, 3 945 kB, 19 739 kB).
-  const manifestCompression = compression.algorithm === "zstd" ? { algorithm: "zstd" as const, level: 1, serial: true } : compression;
+  const manifestCompression =
+    compression.algorithm === "zstd" ? { algorithm: "zstd" as const, level: 1, serial: true } : compression;
   try {
     // Its JSON size goes into complete.json: readers refuse a manifest that decompresses to more.
     let manifestBytes = 0;
@@ -181,7 +210,9 @@ export async function runBackup(o: {
     tool_version: VERSION,
     compression: o.config.compression,
     // Only the sources stored: a backup that holds some of them is a complete backup of those.
-    sources: o.sources.filter((s) => done.some((d) => d.entry.name === s.name)).map((s) => ({ name: s.name, type: s.type })),
+    sources: o.sources
+      .filter((s) => done.some((d) => d.entry.name === s.name))
+      .map((s) => ({ name: s.name, type: s.type })),
     objects,
     warnings: result.warnings.length,
     ...(result.partial.length ? { partial: result.partial } : {}),
@@ -194,7 +225,11 @@ export async function runBackup(o: {
         try {
           await extend(k, lockDays + 1, { signal: o.signal });
         } catch (err) {
-          throw wrapError(err, "STORE", `backup ${id}: source ${name}: extending the Object Lock retention of its base`);
+          throw wrapError(
+            err,
+            "STORE",
+            `backup ${id}: source ${name}: extending the Object Lock retention of its base`,
+          );
         }
       }
     }
@@ -202,7 +237,10 @@ export async function runBackup(o: {
   const completeBytes = Buffer.from(JSON.stringify(complete, null, 2) + "\n");
   // The signature goes first, so complete.json stays the last write and a complete backup always has it.
   // complete.json holds every object's SHA-256: signing its exact bytes covers the whole backup.
-  if (signer) await o.store.put(keys.completeSig(id), Readable.from([signWith(signer, BACKUP_NAMESPACE, completeBytes)]), { signal: o.signal });
+  if (signer)
+    await o.store.put(keys.completeSig(id), Readable.from([signWith(signer, BACKUP_NAMESPACE, completeBytes)]), {
+      signal: o.signal,
+    });
   await o.store.put(keys.complete(id), Readable.from([completeBytes]), { signal: o.signal });
   // A full that will become the base of differentials: its commit must be confirmed first, or one lost
   // write makes every later differential unrestorable (differential/state.ts).
@@ -234,12 +272,25 @@ export async function runBackup(o: {
  * re-sends a missing one, and the second answer says whether that copy landed). Not stored: the
  * backup is not committed, exit 1. Cannot tell: committed as far as we know, but not made a base.
  */
-async function confirmCommit(store: Store, id: string, body: Buffer, log: Logger, signal?: AbortSignal): Promise<boolean> {
+async function confirmCommit(
+  store: Store,
+  id: string,
+  body: Buffer,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const key = keys.complete(id);
   let seen = store.confirmStored ? await store.confirmStored(key, body, { signal }) : undefined;
   if (seen === false) seen = await store.confirmStored!(key, body, { signal });
-  if (seen === false) throw new StrongboxError("STORE", `backup ${id}: the store acknowledged ${key} but does not hold it (a lost write): the backup is not committed, and the differential state still names the previous full`);
-  if (seen === undefined) log.warn(`backup ${id}: cannot confirm that ${key} is stored, so this full is not made the base of differentials (the state keeps naming the earlier full, if there is one; else the next backup is a full too)`);
+  if (seen === false)
+    throw new StrongboxError(
+      "STORE",
+      `backup ${id}: the store acknowledged ${key} but does not hold it (a lost write): the backup is not committed, and the differential state still names the previous full`,
+    );
+  if (seen === undefined)
+    log.warn(
+      `backup ${id}: cannot confirm that ${key} is stored, so this full is not made the base of differentials (the state keeps naming the earlier full, if there is one; else the next backup is a full too)`,
+    );
   return seen === true;
 }
 
@@ -259,7 +310,12 @@ async function backupSource(
     id: string;
     compression: Compression;
     differential: Parameters<ReturnType<typeof openSource>["backup"]>[0]["differential"];
-    storeObject: (key: string, stream: Readable, compress: boolean | Compression, signal: AbortSignal) => Promise<CompleteObject>;
+    storeObject: (
+      key: string,
+      stream: Readable,
+      compress: boolean | Compression,
+      signal: AbortSignal,
+    ) => Promise<CompleteObject>;
     log: Logger;
     signal: AbortSignal;
   },
@@ -269,13 +325,22 @@ async function backupSource(
   const t0 = Date.now();
   // eslint-disable-next-line prefer-const -- onBytes may run before it is set
   let progress: Progress | undefined;
-  const artifact = await source.backup({ log: o.log, signal: o.signal, onBytes: (n) => progress?.add(n), differential: o.differential });
+  const artifact = await source.backup({
+    log: o.log,
+    signal: o.signal,
+    onBytes: (n) => progress?.add(n),
+    differential: o.differential,
+  });
   progress = new Progress(o.log, source.name, artifact.estimatedBytes);
   artifact.laterEstimate?.onTotal((n) => progress?.setTotal(n));
   const key = keys.object(id, `${source.name}${artifact.suffix}${EXTENSION[compression.algorithm]}.age`);
   let stored: CompleteObject;
   try {
-    stored = { ...(await o.storeObject(key, artifact.stream, true, o.signal)), source: source.name, ...(artifact.base ? { base: artifact.base.id } : {}) };
+    stored = {
+      ...(await o.storeObject(key, artifact.stream, true, o.signal)),
+      source: source.name,
+      ...(artifact.base ? { base: artifact.base.id } : {}),
+    };
   } catch (err) {
     throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name}`);
   } finally {
@@ -284,9 +349,16 @@ async function backupSource(
   }
   const extras: CompleteObject[] = [];
   for (const extra of artifact.extras ?? []) {
-    const extraKey = keys.object(id, `${source.name}${extra.suffix}${extra.compress ? EXTENSION[compression.algorithm] : ""}.age`);
+    const extraKey = keys.object(
+      id,
+      `${source.name}${extra.suffix}${extra.compress ? EXTENSION[compression.algorithm] : ""}.age`,
+    );
     try {
-      extras.push({ ...(await o.storeObject(extraKey, extra.stream(), extra.compress, o.signal)), source: source.name, part: extra.part });
+      extras.push({
+        ...(await o.storeObject(extraKey, extra.stream(), extra.compress, o.signal)),
+        source: source.name,
+        part: extra.part,
+      });
     } catch (err) {
       throw wrapError(err, "SOURCE", `backup ${id}: source ${source.name} (${extra.part})`);
     }
@@ -304,9 +376,20 @@ async function backupSource(
     stored_bytes: stored.size,
     mb_per_s: Number((progress.done / 1e6 / seconds).toFixed(1)),
     warnings: part.warnings,
-    ...(part.type === "files" ? { unreadable: part.unreadable ?? 0, ...(part.skipped ? { skipped: part.skipped.slice(0, 20) } : {}), changed: part.changed ?? 0 } : {}),
+    ...(part.type === "files"
+      ? {
+          unreadable: part.unreadable ?? 0,
+          ...(part.skipped ? { skipped: part.skipped.slice(0, 20) } : {}),
+          changed: part.changed ?? 0,
+        }
+      : {}),
   };
-  o.log.info(`${source.name}: stored`, { object: key, source_bytes: entry.source_bytes, stored_bytes: entry.stored_bytes, mb_per_s: entry.mb_per_s });
+  o.log.info(`${source.name}: stored`, {
+    object: key,
+    source_bytes: entry.source_bytes,
+    stored_bytes: entry.stored_bytes,
+    mb_per_s: entry.mb_per_s,
+  });
   return { entry, part, stored, extras, commit: artifact.commit, base: artifact.base?.objects };
 }
 
@@ -318,11 +401,18 @@ function isPrematureClose(err: unknown): boolean {
  * Pipes a chain of streams into store.put. Whichever side fails first tears down the other;
  * the error reported is the root cause (a source or crypto failure, not the broken pipe it causes).
  */
-export async function storeStream(store: Store, key: string, chain: (NodeJS.ReadableStream | NodeJS.ReadWriteStream)[], signal?: AbortSignal): Promise<void> {
+export async function storeStream(
+  store: Store,
+  key: string,
+  chain: (NodeJS.ReadableStream | NodeJS.ReadWriteStream)[],
+  signal?: AbortSignal,
+): Promise<void> {
   const streams = chain as unknown as [NodeJS.ReadableStream, ...NodeJS.ReadWriteStream[]];
   const last = chain[chain.length - 1] as unknown as Readable;
   const chainDone = new Promise<void>((resolve, reject) => {
-    pipelineCb(...(streams as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]), (err?: Error | null) => (err ? reject(err) : resolve()));
+    pipelineCb(...(streams as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]), (err?: Error | null) =>
+      err ? reject(err) : resolve(),
+    );
   });
   const onAbort = () => last.destroy(new StrongboxError("SOURCE", "interrupted"));
   if (signal?.aborted) {

@@ -27,8 +27,17 @@ function sourceFor(config: Config, name: string, manifest: Manifest): Source {
   const cfg = config.sources.find((s) => s.name === name);
   if (cfg) return openSource(cfg);
   const m = manifest.sources[name];
-  if (m?.type === "files") return openSource({ name, type: "files", path: m.path, exclude: [], one_file_system: false });
-  if (m?.type === "postgres") return openSource({ name, type: "postgres", url: "postgres://localhost/unused", globals: false, schemas: [], exclude_tables: [] });
+  if (m?.type === "files")
+    return openSource({ name, type: "files", path: m.path, exclude: [], one_file_system: false });
+  if (m?.type === "postgres")
+    return openSource({
+      name,
+      type: "postgres",
+      url: "postgres://localhost/unused",
+      globals: false,
+      schemas: [],
+      exclude_tables: [],
+    });
   throw new StrongboxError("CONFIG", `backup holds source ${name}, which is not in the config`);
 }
 
@@ -54,27 +63,45 @@ export async function forEachSource(o: {
 }): Promise<SourceOutcome[]> {
   const names = o.only.length ? o.only : o.rec.sources.map((s) => s.name);
   const missing = names.filter((n) => !o.rec.sources.some((s) => s.name === n));
-  if (missing.length) throw new StrongboxError("USAGE", `backup ${o.rec.id} has no source ${missing.join(", ")} (it has ${o.rec.sources.map((s) => s.name).join(", ")})`);
+  if (missing.length)
+    throw new StrongboxError(
+      "USAGE",
+      `backup ${o.rec.id} has no source ${missing.join(", ")} (it has ${o.rec.sources.map((s) => s.name).join(", ")})`,
+    );
   // Two sources at once, as a backup runs them (see lanes.ts); outcomes in the order asked.
   return inLanes(names, sourceConcurrency(), o.signal, async (name, _i, signal): Promise<SourceOutcome> => {
     const object = o.rec.objects.find((x) => x.source === name && !x.part);
     const manifest = o.manifest.sources[name];
-    if (!object || !manifest) throw new StrongboxError("VERIFY", `backup ${o.rec.id}: source ${name} has no object or manifest entry`);
+    if (!object || !manifest)
+      throw new StrongboxError("VERIFY", `backup ${o.rec.id}: source ${name} has no object or manifest entry`);
     const source = sourceFor(o.config, name, o.manifest);
     const base = object.base ? await readBase(o.repo, o.rec, name, object.base, o.trust) : undefined;
     const progress = new Progress(o.log, `${o.label} ${name}`, object.size + (base?.object.size ?? 0));
     const read = new Set<string>();
-    const layer = (rec: CompleteRecord, obj: CompleteObject): OpenLayer => (use) => {
-      read.add(obj.key);
-      return readObject({ ...o, signal }, rec, obj, (n) => progress.add(n), use);
+    const layer =
+      (rec: CompleteRecord, obj: CompleteObject): OpenLayer =>
+      (use) => {
+        read.add(obj.key);
+        return readObject({ ...o, signal }, rec, obj, (n) => progress.add(n), use);
+      };
+    const layers: Layers = {
+      read: layer(o.rec, object),
+      ...(base ? { base: { id: base.rec.id, read: layer(base.rec, base.object) } } : {}),
     };
-    const layers: Layers = { read: layer(o.rec, object), ...(base ? { base: { id: base.rec.id, read: layer(base.rec, base.object) } } : {}) };
     const t0 = Date.now();
     try {
       const checks = await o.consume(source, layers);
       // A check that passed without reading every object it stands for would be a lie.
-      if (!read.has(object.key) || (base && !read.has(base.object.key))) throw new Error(`source ${name}: an object was not read`);
-      return { source: name, object: object.key, stored_bytes: object.size, seconds: (Date.now() - t0) / 1000, checks, ...(base ? { base: base.rec.id } : {}) };
+      if (!read.has(object.key) || (base && !read.has(base.object.key)))
+        throw new Error(`source ${name}: an object was not read`);
+      return {
+        source: name,
+        object: object.key,
+        stored_bytes: object.size,
+        seconds: (Date.now() - t0) / 1000,
+        checks,
+        ...(base ? { base: base.rec.id } : {}),
+      };
     } finally {
       progress.finish();
     }
@@ -82,7 +109,13 @@ export async function forEachSource(o: {
 }
 
 /** The full a differential applies on top of: its complete.json and its object of the same source. */
-async function readBase(repo: Repository, rec: CompleteRecord, name: string, baseId: string, trust: TrustOptions = {}): Promise<{ rec: CompleteRecord; object: CompleteObject }> {
+async function readBase(
+  repo: Repository,
+  rec: CompleteRecord,
+  name: string,
+  baseId: string,
+  trust: TrustOptions = {},
+): Promise<{ rec: CompleteRecord; object: CompleteObject }> {
   const what = `backup ${rec.id}: source ${name} is a differential of base ${baseId}`;
   let baseRec: CompleteRecord;
   try {
@@ -91,13 +124,16 @@ async function readBase(repo: Repository, rec: CompleteRecord, name: string, bas
     await repo.checkTrusted(baseId, trust);
     baseRec = await repo.readComplete(baseId);
   } catch (err) {
-    if (err instanceof StrongboxError && err.code === "VERIFY") throw new StrongboxError("VERIFY", `${what}, which is missing, damaged or untrusted: ${err.message}`);
+    if (err instanceof StrongboxError && err.code === "VERIFY")
+      throw new StrongboxError("VERIFY", `${what}, which is missing, damaged or untrusted: ${err.message}`);
     throw err;
   }
   const object = baseRec.objects.find((x) => x.source === name && !x.part);
   const type = baseRec.sources.find((s) => s.name === name)?.type;
-  if (!object || type !== "files") throw new StrongboxError("VERIFY", `${what}, which holds no files object of ${name}`);
-  if (object.base) throw new StrongboxError("VERIFY", `${what}, which is itself a differential (a base must be a full)`);
+  if (!object || type !== "files")
+    throw new StrongboxError("VERIFY", `${what}, which holds no files object of ${name}`);
+  if (object.base)
+    throw new StrongboxError("VERIFY", `${what}, which is itself a differential (a base must be a full)`);
   return { rec: baseRec, object };
 }
 
@@ -133,7 +169,10 @@ async function readObject<T>(
   } catch (err) {
     data.destroy();
     await done;
-    const broken = chainError && (chainError as NodeJS.ErrnoException).code !== "ERR_STREAM_PREMATURE_CLOSE" && chainError.name !== "AbortError";
+    const broken =
+      chainError &&
+      (chainError as NodeJS.ErrnoException).code !== "ERR_STREAM_PREMATURE_CLOSE" &&
+      chainError.name !== "AbortError";
     const root = broken ? chainError : err;
     throw describeDecodeError(root, object.key);
   } finally {
@@ -144,7 +183,10 @@ async function readObject<T>(
 function describeDecodeError(err: unknown, key: string): unknown {
   // Several sources are read at once: a damaged object says which one it is.
   // An error that already names an object (a differential's, read inside its base's) keeps that name.
-  if (err instanceof StrongboxError) return err.code === "VERIFY" && !err.message.includes(key) && !err.message.startsWith("backups/") ? new StrongboxError("VERIFY", `${key}: ${err.message}`, { cause: err }) : err;
+  if (err instanceof StrongboxError)
+    return err.code === "VERIFY" && !err.message.includes(key) && !err.message.startsWith("backups/")
+      ? new StrongboxError("VERIFY", `${key}: ${err.message}`, { cause: err })
+      : err;
   const e = err as NodeJS.ErrnoException;
   // zlib and zstd errors mean the decrypted stream is not what was compressed: corruption.
   if (e?.code?.startsWith("Z_") || /zstd|incorrect header|unexpected end|invalid/i.test(e?.message ?? "")) {
@@ -154,6 +196,11 @@ function describeDecodeError(err: unknown, key: string): unknown {
 }
 
 /** Fetches an object, checks its hash against complete.json and authenticates it with age, keeping nothing. */
-export async function drainObject(repo: Repository, rec: CompleteRecord, key: string, identities: Identity[]): Promise<void> {
+export async function drainObject(
+  repo: Repository,
+  rec: CompleteRecord,
+  key: string,
+  identities: Identity[],
+): Promise<void> {
   await drain(await repo.openDecrypted(rec, key, identities));
 }

@@ -64,7 +64,8 @@ export class FrameScanner {
       case "magic": {
         const magic = f.readUInt32LE(0);
         if (isSkippable(magic)) return this.expect("skipSize", 4);
-        if (magic !== ZSTD_MAGIC) throw new StrongboxError("VERIFY", "zstd: not a zstd frame (bad magic number): the object is corrupt");
+        if (magic !== ZSTD_MAGIC)
+          throw new StrongboxError("VERIFY", "zstd: not a zstd frame (bad magic number): the object is corrupt");
         return this.expect("fhd", 1);
       }
       case "skipSize":
@@ -73,7 +74,8 @@ export class FrameScanner {
         return;
       case "fhd": {
         const fhd = f[0];
-        if (fhd & 0x08) throw new StrongboxError("VERIFY", "zstd: reserved bit set in a frame header: the object is corrupt");
+        if (fhd & 0x08)
+          throw new StrongboxError("VERIFY", "zstd: reserved bit set in a frame header: the object is corrupt");
         const single = (fhd & 0x20) !== 0;
         this.checksum = (fhd & 0x04) !== 0;
         const fcs = [single ? 1 : 0, 2, 4, 8][fhd >> 6];
@@ -144,7 +146,13 @@ export class ZstdFramesDecompress extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    if (!this.sawInput || !this.scanner.atBoundary) return done(new StrongboxError("VERIFY", "zstd: the compressed stream ends inside a frame (truncated): the object is corrupt"));
+    if (!this.sawInput || !this.scanner.atBoundary)
+      return done(
+        new StrongboxError(
+          "VERIFY",
+          "zstd: the compressed stream ends inside a frame (truncated): the object is corrupt",
+        ),
+      );
     this.inner.end();
     this.inner.once("end", () => done());
   }

@@ -16,7 +16,10 @@ export function backupClock(env: NodeJS.ProcessEnv = process.env): Date {
   const raw = env[TEST_CLOCK_OFFSET_VAR];
   if (raw === undefined || raw === "") return new Date();
   if (!/^-?\d{1,9}$/.test(raw) || Math.abs(Number(raw)) > MAX_TEST_OFFSET_MS) {
-    throw new StrongboxError("USAGE", `${TEST_CLOCK_OFFSET_VAR}=${raw}: this test-only setting takes whole milliseconds, at most ±${MAX_TEST_OFFSET_MS}; unset it`);
+    throw new StrongboxError(
+      "USAGE",
+      `${TEST_CLOCK_OFFSET_VAR}=${raw}: this test-only setting takes whole milliseconds, at most ±${MAX_TEST_OFFSET_MS}; unset it`,
+    );
   }
   return new Date(Date.now() + Number(raw));
 }

@@ -62,7 +62,19 @@ export const MAX_COMPLETE_BYTES = 8 * 1024 * 1024;
 /** complete.json nests three deep (root → objects → an object); anything deeper is refused before JSON.parse sees it. */
 const MAX_COMPLETE_DEPTH = 8;
 /** Every key complete.json may hold, level by level; any other is refused (a real writer never writes one). */
-const TOP_KEYS = new Set(["format", "id", "started_at", "finished_at", "host", "tool_version", "compression", "sources", "objects", "warnings", "partial"]);
+const TOP_KEYS = new Set([
+  "format",
+  "id",
+  "started_at",
+  "finished_at",
+  "host",
+  "tool_version",
+  "compression",
+  "sources",
+  "objects",
+  "warnings",
+  "partial",
+]);
 const SOURCE_KEYS = new Set(["name", "type"]);
 const OBJECT_KEYS = new Set(["key", "size", "sha256", "source", "part", "base", "manifest_bytes"]);
 /**
@@ -96,7 +108,8 @@ export function jsonTooDeep(buf: Uint8Array, max: number): boolean {
 }
 
 function onlyKeys(v: Record<string, unknown>, allowed: Set<string>, at: string): void {
-  for (const k of Object.keys(v)) if (!allowed.has(k)) throw new Error(`${at}has an unknown key ${quoteName(k.slice(0, 80))}`);
+  for (const k of Object.keys(v))
+    if (!allowed.has(k)) throw new Error(`${at}has an unknown key ${quoteName(k.slice(0, 80))}`);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -105,7 +118,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** One validated string field, bounded, printable. */
 function text(v: unknown, what: string, max = 256): string {
-  if (typeof v !== "string" || v.length > max || /[\u0000-\u001f\u007f]/.test(v)) throw new Error(`${what} is not a short printable string`);
+  if (typeof v !== "string" || v.length > max || /[\u0000-\u001f\u007f]/.test(v))
+    throw new Error(`${what} is not a short printable string`);
   return v;
 }
 
@@ -130,9 +144,18 @@ function count(v: unknown, what: string): number {
 export function parseComplete(raw: Buffer | string, id: string): CompleteRecord {
   const key = keys.complete(id);
   const bytes = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw;
-  if (bytes.length > MAX_COMPLETE_BYTES) throw new StrongboxError("VERIFY", `${key}: larger than a commit marker may be (> ${MAX_COMPLETE_BYTES} bytes; corrupt or forged)`);
-  if (!isUtf8(bytes)) throw new StrongboxError("VERIFY", `${key}: not valid JSON (not UTF-8 text: corrupt or forged commit marker)`);
-  if (jsonTooDeep(bytes, MAX_COMPLETE_DEPTH)) throw new StrongboxError("VERIFY", `${key}: nested deeper than ${MAX_COMPLETE_DEPTH} levels (corrupt or forged commit marker)`);
+  if (bytes.length > MAX_COMPLETE_BYTES)
+    throw new StrongboxError(
+      "VERIFY",
+      `${key}: larger than a commit marker may be (> ${MAX_COMPLETE_BYTES} bytes; corrupt or forged)`,
+    );
+  if (!isUtf8(bytes))
+    throw new StrongboxError("VERIFY", `${key}: not valid JSON (not UTF-8 text: corrupt or forged commit marker)`);
+  if (jsonTooDeep(bytes, MAX_COMPLETE_DEPTH))
+    throw new StrongboxError(
+      "VERIFY",
+      `${key}: nested deeper than ${MAX_COMPLETE_DEPTH} levels (corrupt or forged commit marker)`,
+    );
   let v: Record<string, unknown>;
   try {
     v = JSON.parse(bytes.toString("utf8"));
@@ -143,23 +166,28 @@ export function parseComplete(raw: Buffer | string, id: string): CompleteRecord 
     if (!isObject(v)) throw new Error("not a JSON object");
     onlyKeys(v, TOP_KEYS, "");
     if (v.format !== FORMAT) throw new Error(`format is not ${FORMAT}`);
-    if (v.id !== id || !isBackupId(id)) throw new Error(`names backup ${quoteName(String(v.id).slice(0, 40))}, not ${id}`);
+    if (v.id !== id || !isBackupId(id))
+      throw new Error(`names backup ${quoteName(String(v.id).slice(0, 40))}, not ${id}`);
     const started = time(v.started_at, "started_at");
     const finished = time(v.finished_at, "finished_at");
-    if (Math.floor(started.getTime() / 1000) * 1000 !== backupTime(id).getTime()) throw new Error(`started_at ${v.started_at} does not match the time in the backup id`);
+    if (Math.floor(started.getTime() / 1000) * 1000 !== backupTime(id).getTime())
+      throw new Error(`started_at ${v.started_at} does not match the time in the backup id`);
     if (finished < started) throw new Error("finished_at is before started_at");
     text(v.host, "host");
     text(v.tool_version, "tool_version", 64);
-    if (!COMPRESSION.test(text(v.compression, "compression", 16))) throw new Error("compression is not zstd, gzip or none");
+    if (!COMPRESSION.test(text(v.compression, "compression", 16)))
+      throw new Error("compression is not zstd, gzip or none");
     count(v.warnings, "warnings");
 
-    if (!Array.isArray(v.sources) || v.sources.length === 0 || v.sources.length > 1000) throw new Error("sources is not a list of sources");
+    if (!Array.isArray(v.sources) || v.sources.length === 0 || v.sources.length > 1000)
+      throw new Error("sources is not a list of sources");
     const types = new Map<string, SourceType>();
     const sources = v.sources.map((s: unknown, i: number) => {
       if (!isObject(s)) throw new Error(`sources[${i}] is not an object`);
       onlyKeys(s, SOURCE_KEYS, `sources[${i}] `);
       const name = s.name;
-      if (typeof name !== "string" || !SOURCE_NAME.test(name)) throw new Error(`sources[${i}].name ${quoteName(String(name).slice(0, 80))} is not a source name`);
+      if (typeof name !== "string" || !SOURCE_NAME.test(name))
+        throw new Error(`sources[${i}].name ${quoteName(String(name).slice(0, 80))} is not a source name`);
       if (s.type !== "files" && s.type !== "postgres") throw new Error(`sources[${i}].type is not files or postgres`);
       if (types.has(name)) throw new Error(`source ${name} is listed twice`);
       types.set(name, s.type);
@@ -178,41 +206,51 @@ export function parseComplete(raw: Buffer | string, id: string): CompleteRecord 
       if (seen.has(k)) throw new Error(`${at}: ${k} is listed twice`);
       seen.add(k);
       const size = count(o.size, `${at}.size`);
-      if (typeof o.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(o.sha256)) throw new Error(`${at}.sha256 is not a SHA-256`);
+      if (typeof o.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(o.sha256))
+        throw new Error(`${at}.sha256 is not a SHA-256`);
       const out: CompleteObject = { key: k, size, sha256: o.sha256 };
       if (o.source === undefined) {
-        if (o.part !== undefined || o.base !== undefined || !isManifestKey(id, k)) throw new Error(`${at}: ${quoteName(k)} is not this backup's manifest key`);
+        if (o.part !== undefined || o.base !== undefined || !isManifestKey(id, k))
+          throw new Error(`${at}: ${quoteName(k)} is not this backup's manifest key`);
         if (o.manifest_bytes !== undefined) {
           const declared = count(o.manifest_bytes, `${at}.manifest_bytes`);
           const most = Math.max(MANIFEST_FLOOR_BYTES, MANIFEST_DECLARED_RATIO * size);
-          if (declared > most) throw new Error(`${at}.manifest_bytes ${declared} is more than a ${size}-byte manifest object can hold (at most ${most})`);
+          if (declared > most)
+            throw new Error(
+              `${at}.manifest_bytes ${declared} is more than a ${size}-byte manifest object can hold (at most ${most})`,
+            );
           out.manifest_bytes = declared;
         }
         manifests++;
         return out;
       }
-      if (o.manifest_bytes !== undefined) throw new Error(`${at}: manifest_bytes on an object that is not the manifest`);
+      if (o.manifest_bytes !== undefined)
+        throw new Error(`${at}: manifest_bytes on an object that is not the manifest`);
       const source = o.source;
-      if (typeof source !== "string" || !types.has(source)) throw new Error(`${at}: source ${quoteName(String(source).slice(0, 80))} is not one of the backup's sources`);
+      if (typeof source !== "string" || !types.has(source))
+        throw new Error(`${at}: source ${quoteName(String(source).slice(0, 80))} is not one of the backup's sources`);
       const prefix = keys.object(id, source);
       if (!k.startsWith(prefix)) throw new Error(`${at}: ${quoteName(k)} is not under ${prefix}*`);
       const rest = k.slice(prefix.length);
       if (o.part === undefined) {
         const m = MAIN_SUFFIX.exec(rest);
-        if (!m || (m[1] === "tar") !== (types.get(source) === "files")) throw new Error(`${at}: ${quoteName(k)} is not a ${types.get(source)} object name`);
+        if (!m || (m[1] === "tar") !== (types.get(source) === "files"))
+          throw new Error(`${at}: ${quoteName(k)} is not a ${types.get(source)} object name`);
         if (mains.has(source)) throw new Error(`source ${source} has two main objects`);
         mains.add(source);
         if (o.base !== undefined) {
           // Hostile input: a base must be another, earlier backup's id, never a path or this backup.
           if (typeof o.base !== "string" || !isBackupId(o.base)) throw new Error(`${at}.base is not a backup id`);
           if (types.get(source) !== "files") throw new Error(`${at}: only files objects can be differential`);
-          if (o.base === id || backupTime(o.base) > backupTime(id)) throw new Error(`${at}.base ${o.base} is not an earlier backup`);
+          if (o.base === id || backupTime(o.base) > backupTime(id))
+            throw new Error(`${at}.base ${o.base} is not an earlier backup`);
           out.base = o.base;
         }
       } else {
         if (o.base !== undefined) throw new Error(`${at}: only a source's main object can have a base`);
         if (typeof o.part !== "string" || !PART.test(o.part)) throw new Error(`${at}.part is not a part name`);
-        if (!rest.startsWith(`.${o.part}`) || !PART_SUFFIX.test(rest.slice(o.part.length + 1))) throw new Error(`${at}: ${quoteName(k)} is not a name for part ${o.part}`);
+        if (!rest.startsWith(`.${o.part}`) || !PART_SUFFIX.test(rest.slice(o.part.length + 1)))
+          throw new Error(`${at}: ${quoteName(k)} is not a name for part ${o.part}`);
         out.part = o.part;
       }
       out.source = source;
@@ -224,7 +262,10 @@ export function parseComplete(raw: Buffer | string, id: string): CompleteRecord 
     if (v.partial !== undefined) {
       if (!Array.isArray(v.partial) || v.partial.length === 0) throw new Error("partial is not a list of sources");
       partial = v.partial.map((n: unknown, i: number) => {
-        if (typeof n !== "string" || types.get(n) !== "files") throw new Error(`partial[${i}] ${quoteName(String(n).slice(0, 80))} is not one of the backup's files sources`);
+        if (typeof n !== "string" || types.get(n) !== "files")
+          throw new Error(
+            `partial[${i}] ${quoteName(String(n).slice(0, 80))} is not one of the backup's files sources`,
+          );
         return n;
       });
       if (new Set(partial).size !== partial.length) throw new Error("partial lists a source twice");

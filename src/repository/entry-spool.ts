@@ -42,7 +42,8 @@ export class EntrySpool<T> {
 
   push(record: T): void {
     const line = `${JSON.stringify(record)}\n`;
-    if (line.length > MAX_LINE_CHARS) throw new Error(`an entry of ${line.length} characters, more than an entry may hold (${MAX_LINE_CHARS})`);
+    if (line.length > MAX_LINE_CHARS)
+      throw new Error(`an entry of ${line.length} characters, more than an entry may hold (${MAX_LINE_CHARS})`);
     if (this.used + line.length * 3 > this.current.length) {
       this.cut();
       if (line.length * 3 > this.current.length) this.current = Buffer.allocUnsafe(line.length * 3);
@@ -131,7 +132,10 @@ export class EntrySpool<T> {
     // A local failure (TMPDIR missing or not writable) is this host's, never the repository's.
     const local = (err: unknown) => {
       const e = err as NodeJS.ErrnoException;
-      return new StrongboxError("SOURCE", `cannot keep the file list of a large tree in ${tmpdir()} (${e.code ?? e.message}): set TMPDIR to a writable directory with room`);
+      return new StrongboxError(
+        "SOURCE",
+        `cannot keep the file list of a large tree in ${tmpdir()} (${e.code ?? e.message}): set TMPDIR to a writable directory with room`,
+      );
     };
     let dir: string;
     try {
@@ -161,10 +165,14 @@ export class EntrySpool<T> {
 
   private write(block: Buffer): void {
     try {
-      for (let off = 0; off < block.length; ) off += writeSync(this.fd!, block, off, block.length - off, this.fileBytes + off);
+      for (let off = 0; off < block.length;)
+        off += writeSync(this.fd!, block, off, block.length - off, this.fileBytes + off);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      throw new StrongboxError("SOURCE", `cannot write the file list of a large tree to ${tmpdir()} (${e.code ?? e.message}): set TMPDIR to a directory with room`);
+      throw new StrongboxError(
+        "SOURCE",
+        `cannot write the file list of a large tree to ${tmpdir()} (${e.code ?? e.message}): set TMPDIR to a directory with room`,
+      );
     }
     this.fileBytes += block.length;
   }

@@ -8,7 +8,10 @@ const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 
 /** `YYYYMMDDTHHMMSSZ-<6 hex>`: sorts by time, and the random tail keeps two hosts from colliding. */
 export function newBackupId(now: Date = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
   return `${stamp}-${randomBytes(3).toString("hex")}`;
 }
 
@@ -19,9 +22,23 @@ export function newBackupId(now: Date = new Date()): string {
  */
 export function isBackupId(s: string): boolean {
   if (!ID_RE.test(s)) return false;
-  const [Y, M, D, h, m, sec] = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8), s.slice(9, 11), s.slice(11, 13), s.slice(13, 15)].map(Number);
+  const [Y, M, D, h, m, sec] = [
+    s.slice(0, 4),
+    s.slice(4, 6),
+    s.slice(6, 8),
+    s.slice(9, 11),
+    s.slice(11, 13),
+    s.slice(13, 15),
+  ].map(Number);
   const t = new Date(Date.UTC(Y, M - 1, D, h, m, sec));
-  return t.getUTCFullYear() === Y && t.getUTCMonth() === M - 1 && t.getUTCDate() === D && t.getUTCHours() === h && t.getUTCMinutes() === m && t.getUTCSeconds() === sec;
+  return (
+    t.getUTCFullYear() === Y &&
+    t.getUTCMonth() === M - 1 &&
+    t.getUTCDate() === D &&
+    t.getUTCHours() === h &&
+    t.getUTCMinutes() === m &&
+    t.getUTCSeconds() === sec
+  );
 }
 
 export function backupTime(id: string): Date {

@@ -97,7 +97,9 @@ function writable(dir: string): boolean {
 export function defaultLockDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.STRONGBOX_LOCK_DIR) return env.STRONGBOX_LOCK_DIR;
   if (process.getuid?.() === 0 || writable("/run/strongbox")) return "/run/strongbox";
-  const state = env.XDG_STATE_HOME ? join(env.XDG_STATE_HOME, "strongbox") : join(env.HOME || homedir(), ".local/state/strongbox");
+  const state = env.XDG_STATE_HOME
+    ? join(env.XDG_STATE_HOME, "strongbox")
+    : join(env.HOME || homedir(), ".local/state/strongbox");
   return join(state, "locks");
 }
 
@@ -111,14 +113,18 @@ async function readLock(path: string): Promise<{ info?: LockInfo; mtime?: Date }
     const [text, st] = await Promise.all([fsp.readFile(path, "utf8"), fsp.stat(path)]);
     try {
       const info = JSON.parse(text) as LockInfo;
-      if (typeof info.pid === "number" && typeof info.host === "string" && typeof info.token === "string") return { info, mtime: st.mtime };
+      if (typeof info.pid === "number" && typeof info.host === "string" && typeof info.token === "string")
+        return { info, mtime: st.mtime };
     } catch {
       // fall through: unreadable content
     }
     return { mtime: st.mtime };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new StrongboxError("LOCKED", `lock held: cannot read the repository lock file ${path} (${(err as NodeJS.ErrnoException).code})`);
+    throw new StrongboxError(
+      "LOCKED",
+      `lock held: cannot read the repository lock file ${path} (${(err as NodeJS.ErrnoException).code})`,
+    );
   }
 }
 
@@ -154,15 +160,29 @@ export async function acquireLock(identity: string, command: string, dir?: strin
   try {
     mkdirSync(lockDir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new StrongboxError("LOCKED", `cannot create the lock directory ${lockDir} (${(err as NodeJS.ErrnoException).code}); set lock_dir in the config`);
+    throw new StrongboxError(
+      "LOCKED",
+      `cannot create the lock directory ${lockDir} (${(err as NodeJS.ErrnoException).code}); set lock_dir in the config`,
+    );
   }
-  const me: LockInfo = { pid: process.pid, host: hostname(), boot: bootId(), command, since: new Date().toISOString(), repository: identity, token: randomBytes(8).toString("hex") };
+  const me: LockInfo = {
+    pid: process.pid,
+    host: hostname(),
+    boot: bootId(),
+    command,
+    since: new Date().toISOString(),
+    repository: identity,
+    token: randomBytes(8).toString("hex"),
+  };
   const tmp = `${path}.${process.pid}.${me.token}.tmp`;
   // 0644: nothing secret in it, and a run as another user (root by hand, the daemon's user) must read who holds it.
   try {
     await fsp.writeFile(tmp, JSON.stringify(me), { mode: 0o644, flag: "wx" });
   } catch (err) {
-    throw new StrongboxError("LOCKED", `cannot write in the lock directory ${lockDir} (${(err as NodeJS.ErrnoException).code}); set lock_dir in the config to a directory this user can write`);
+    throw new StrongboxError(
+      "LOCKED",
+      `cannot write in the lock directory ${lockDir} (${(err as NodeJS.ErrnoException).code}); set lock_dir in the config to a directory this user can write`,
+    );
   }
   const release = async () => {
     held.delete(path);
@@ -177,16 +197,22 @@ export async function acquireLock(identity: string, command: string, dir?: strin
         installExitHook();
         return release;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new StrongboxError("LOCKED", `cannot create lock file ${path}: ${(err as NodeJS.ErrnoException).code}`);
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST")
+          throw new StrongboxError("LOCKED", `cannot create lock file ${path}: ${(err as NodeJS.ErrnoException).code}`);
       }
       const cur = await readLock(path);
       if (!cur) continue; // released meanwhile: try again
       if (cur.info && !holderGone(cur.info)) {
         const h = cur.info;
-        throw new LockHeldError(`lock held: another strongbox run holds the repository lock (${h.command}, pid ${h.pid} on ${h.host}, since ${h.since}); lock file ${path}`, h);
+        throw new LockHeldError(
+          `lock held: another strongbox run holds the repository lock (${h.command}, pid ${h.pid} on ${h.host}, since ${h.since}); lock file ${path}`,
+          h,
+        );
       }
       if (!cur.info && Date.now() - (cur.mtime?.getTime() ?? 0) < UNREADABLE_GRACE_MS) {
-        throw new LockHeldError(`lock held: the repository lock file ${path} is unreadable and recent; if no strongbox runs, remove it`);
+        throw new LockHeldError(
+          `lock held: the repository lock file ${path} is unreadable and recent; if no strongbox runs, remove it`,
+        );
       }
       await takeOver(path, tmp, cur.info?.token ?? `unreadable-${cur.mtime?.getTime()}`);
       const now = await readLock(path);

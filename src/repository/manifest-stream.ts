@@ -7,14 +7,23 @@
 // to JSON.parse, which does all the validation. Only a partial value is kept across chunks, so
 // memory is bounded by maxValueBytes + maxSkeletonBytes whatever the input (which is hostile).
 
-export interface ManifestStreamLimits { maxValueBytes: number; maxSkeletonBytes: number; }
+export interface ManifestStreamLimits {
+  maxValueBytes: number;
+  maxSkeletonBytes: number;
+}
 
 const MAX_DEPTH = 64;
 /** Charged to the skeleton per member of a streamed object, for its bookkeeping (property, key set). */
 const MEMBER_OVERHEAD = 32;
 
-const QUOTE = 0x22, BSLASH = 0x5c, COMMA = 0x2c, COLON = 0x3a;
-const LBRACE = 0x7b, RBRACE = 0x7d, LBRACK = 0x5b, RBRACK = 0x5d;
+const QUOTE = 0x22,
+  BSLASH = 0x5c,
+  COMMA = 0x2c,
+  COLON = 0x3a;
+const LBRACE = 0x7b,
+  RBRACE = 0x7d,
+  LBRACK = 0x5b,
+  RBRACK = 0x5d;
 /** JSON whitespace (exactly the four bytes JSON.parse accepts). */
 const WS = new Uint8Array(256);
 WS[0x20] = WS[0x09] = WS[0x0a] = WS[0x0d] = 1;
@@ -23,10 +32,23 @@ const DELIM = WS.slice();
 DELIM[COMMA] = DELIM[RBRACE] = DELIM[RBRACK] = 1;
 
 // Frame levels and their parser states.
-const TOP = 0, ROOT = 1, SOURCES = 2, SOURCE = 3, ENTRIES = 4;
-const KEY_OR_END = 0, KEY = 1, COLON_ = 2, VALUE = 3, VALUE_OR_END = 4, COMMA_OR_END = 5, DONE = 6;
+const TOP = 0,
+  ROOT = 1,
+  SOURCES = 2,
+  SOURCE = 3,
+  ENTRIES = 4;
+const KEY_OR_END = 0,
+  KEY = 1,
+  COLON_ = 2,
+  VALUE = 3,
+  VALUE_OR_END = 4,
+  COMMA_OR_END = 5,
+  DONE = 6;
 // Kinds of delimited value being scanned.
-const NONE = 0, STRING = 1, CONTAINER = 2, PRIMITIVE = 3;
+const NONE = 0,
+  STRING = 1,
+  CONTAINER = 2,
+  PRIMITIVE = 3;
 
 interface Frame {
   level: number;
@@ -38,7 +60,8 @@ interface Frame {
   count: number; // elements seen (ENTRIES)
 }
 
-const describeByte = (c: number) => (c >= 0x20 && c < 0x7f ? `'${String.fromCharCode(c)}'` : `byte 0x${c.toString(16)}`);
+const describeByte = (c: number) =>
+  c >= 0x20 && c < 0x7f ? `'${String.fromCharCode(c)}'` : `byte 0x${c.toString(16)}`;
 
 class Parser {
   private readonly stack: Frame[] = [this.frame(TOP, VALUE, "")];
@@ -74,12 +97,19 @@ class Parser {
     if (this.kind !== NONE) i = this.scan(buf, 0);
     while (i >= 0 && i < n) {
       const c = buf[i];
-      if (WS[c]) { i++; continue; }
+      if (WS[c]) {
+        i++;
+        continue;
+      }
       const f = this.stack[this.stack.length - 1];
       switch (f.state) {
         case KEY_OR_END:
         case KEY:
-          if (c === RBRACE && f.state === KEY_OR_END) { i++; this.close(); break; }
+          if (c === RBRACE && f.state === KEY_OR_END) {
+            i++;
+            this.close();
+            break;
+          }
           if (c !== QUOTE) this.fail(`expected a key string, got ${describeByte(c)}`, i);
           i = this.begin(buf, i, true);
           break;
@@ -96,15 +126,33 @@ class Parser {
           break;
         case VALUE_OR_END:
         case VALUE: {
-          if (c === RBRACK && f.state === VALUE_OR_END) { i++; this.close(); break; }
+          if (c === RBRACK && f.state === VALUE_OR_END) {
+            i++;
+            this.close();
+            break;
+          }
           if (c === COMMA || c === RBRACE || c === RBRACK) this.fail(`expected a value, got ${describeByte(c)}`, i);
           // Does this value open another streamed level?
           const L = f.level;
-          const child = c === LBRACE
-            ? (L === TOP ? ROOT : L === ROOT && f.key === "sources" ? SOURCES : L === SOURCES ? SOURCE : -1)
-            : c === LBRACK && L === SOURCE && f.key === "entries" ? ENTRIES : -1;
-          if (child < 0) { i = this.begin(buf, i, false); break; }
-          this.stack.push(this.frame(child, child === ENTRIES ? VALUE_OR_END : KEY_OR_END, L === SOURCES ? f.key : f.name));
+          const child =
+            c === LBRACE
+              ? L === TOP
+                ? ROOT
+                : L === ROOT && f.key === "sources"
+                  ? SOURCES
+                  : L === SOURCES
+                    ? SOURCE
+                    : -1
+              : c === LBRACK && L === SOURCE && f.key === "entries"
+                ? ENTRIES
+                : -1;
+          if (child < 0) {
+            i = this.begin(buf, i, false);
+            break;
+          }
+          this.stack.push(
+            this.frame(child, child === ENTRIES ? VALUE_OR_END : KEY_OR_END, L === SOURCES ? f.key : f.name),
+          );
           i++;
           break;
         }
@@ -117,7 +165,8 @@ class Parser {
 
   end(): unknown {
     if (this.kind === PRIMITIVE) this.finish(Buffer.alloc(0), 0); // a primitive may end at end of input
-    if (this.kind !== NONE || this.stack.length !== 1 || this.stack[0].state !== DONE) this.fail("unexpected end of input", 0);
+    if (this.kind !== NONE || this.stack.length !== 1 || this.stack[0].state !== DONE)
+      this.fail("unexpected end of input", 0);
     return this.result;
   }
 
@@ -127,7 +176,10 @@ class Parser {
     this.isKey = isKey;
     this.valStart = i;
     this.esc = false;
-    if (c === QUOTE) { this.kind = STRING; return this.scan(buf, i + 1); }
+    if (c === QUOTE) {
+      this.kind = STRING;
+      return this.scan(buf, i + 1);
+    }
     if (c === LBRACE || c === LBRACK) {
       this.kind = CONTAINER;
       this.depth = 1;
@@ -149,11 +201,16 @@ class Parser {
         const c = buf[i];
         if (esc) esc = false;
         else if (c === BSLASH) esc = true;
-        else if (c === QUOTE) { end = i + 1; break; }
+        else if (c === QUOTE) {
+          end = i + 1;
+          break;
+        }
       }
       this.esc = esc;
     } else if (this.kind === CONTAINER) {
-      let depth = this.depth, inStr = this.inStr, esc = this.esc;
+      let depth = this.depth,
+        inStr = this.inStr,
+        esc = this.esc;
       const maxDepth = MAX_DEPTH - (this.stack.length - 1); // streamed levels already open count too
       for (; i < n; i++) {
         const c = buf[i];
@@ -162,18 +219,37 @@ class Parser {
           else if (c === BSLASH) esc = true;
           else if (c === QUOTE) inStr = false;
         } else if (c === QUOTE) inStr = true;
-        else if (c === LBRACE || c === LBRACK) { if (++depth > maxDepth) this.fail("nesting too deep", i); }
-        else if (c === RBRACE || c === RBRACK) { if (--depth === 0) { end = i + 1; break; } }
+        else if (c === LBRACE || c === LBRACK) {
+          if (++depth > maxDepth) this.fail("nesting too deep", i);
+        } else if (c === RBRACE || c === RBRACK) {
+          if (--depth === 0) {
+            end = i + 1;
+            break;
+          }
+        }
       }
-      this.depth = depth; this.inStr = inStr; this.esc = esc;
+      this.depth = depth;
+      this.inStr = inStr;
+      this.esc = esc;
     } else {
-      for (; i < n; i++) if (DELIM[buf[i]]) { end = i; break; }
+      for (; i < n; i++)
+        if (DELIM[buf[i]]) {
+          end = i;
+          break;
+        }
     }
-    if (end >= 0) { this.finish(buf, end); return end; }
+    if (end >= 0) {
+      this.finish(buf, end);
+      return end;
+    }
     // The value continues in the next chunk: keep a copy of its bytes so far (bounded by the limit).
     const len = n - this.valStart;
-    if (this.partLen + len > this.limits.maxValueBytes) this.fail(`value larger than ${this.limits.maxValueBytes} bytes`, n);
-    if (len > 0) { this.parts.push(Buffer.from(buf.subarray(this.valStart))); this.partLen += len; }
+    if (this.partLen + len > this.limits.maxValueBytes)
+      this.fail(`value larger than ${this.limits.maxValueBytes} bytes`, n);
+    if (len > 0) {
+      this.parts.push(Buffer.from(buf.subarray(this.valStart)));
+      this.partLen += len;
+    }
     this.valStart = 0;
     return -1;
   }
@@ -192,7 +268,11 @@ class Parser {
     }
     this.kind = NONE;
     let value: unknown;
-    try { value = JSON.parse(text); } catch (e) { this.fail(`invalid value (${(e as Error).message})`, end); }
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      this.fail(`invalid value (${(e as Error).message})`, end);
+    }
     const f = this.stack[this.stack.length - 1];
     if (this.isKey) {
       const key = value as string;
@@ -212,7 +292,8 @@ class Parser {
 
   private charge(bytes: number, at: number): void {
     this.skeleton += bytes;
-    if (this.skeleton > this.limits.maxSkeletonBytes) this.fail(`manifest (without entries) larger than ${this.limits.maxSkeletonBytes} bytes`, at);
+    if (this.skeleton > this.limits.maxSkeletonBytes)
+      this.fail(`manifest (without entries) larger than ${this.limits.maxSkeletonBytes} bytes`, at);
   }
 
   /** A streamed level closed: its value is its object, or for an entries array the element count. */
@@ -223,7 +304,11 @@ class Parser {
 
   private assign(value: unknown): void {
     const f = this.stack[this.stack.length - 1];
-    if (f.level === TOP) { this.result = value; f.state = DONE; return; }
+    if (f.level === TOP) {
+      this.result = value;
+      f.state = DONE;
+      return;
+    }
     // defineProperty, like JSON.parse, makes "__proto__" an ordinary own property.
     Object.defineProperty(f.obj, f.key, { value, writable: true, enumerable: true, configurable: true });
     f.state = COMMA_OR_END;

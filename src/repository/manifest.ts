@@ -74,11 +74,13 @@ function entry(e: Record<string, unknown>, at: string): ManifestEntry {
   if (!e || typeof e !== "object" || Array.isArray(e)) fail(`${at} is not an object`);
   for (const k of Object.keys(e)) if (!ENTRY_KEYS.has(k)) fail(`${at} has an unknown key ${quoteName(k.slice(0, 80))}`);
   // A lone surrogate (from a \ud800 escape) has no UTF-8 form: no file system name can hold it.
-  if (!isText(e.path) || !wellFormed(e.path) || safeRelativePath(e.path) !== e.path) fail(`${at}.path ${quoteName(String(e.path).slice(0, 80))} is not a safe relative path`);
+  if (!isText(e.path) || !wellFormed(e.path) || safeRelativePath(e.path) !== e.path)
+    fail(`${at}.path ${quoteName(String(e.path).slice(0, 80))} is not a safe relative path`);
   if (e.type !== "file" && e.type !== "dir" && e.type !== "symlink") fail(`${at}.type is not file, dir or symlink`);
   if (!isCount(e.size) || !isCount(e.mode) || e.mode > 0o7777) fail(`${at}: size or mode out of range`);
   if (!isText(e.mtime, 32) || !/^\d{1,12}(\.\d{1,9})?$/.test(e.mtime)) fail(`${at}.mtime is not decimal seconds`);
-  if (e.type === "file" && (typeof e.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(e.sha256))) fail(`${at}.sha256 is not a SHA-256`);
+  if (e.type === "file" && (typeof e.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(e.sha256)))
+    fail(`${at}.sha256 is not a SHA-256`);
   if (e.target !== undefined && (!isText(e.target) || !wellFormed(e.target))) fail(`${at}.target is not a path`);
   return e as unknown as ManifestEntry;
 }
@@ -89,7 +91,15 @@ interface Tally {
   bytes: number;
 }
 
-function sourceManifest(m: Record<string, unknown>, name: string, type: string, object: string, base: string | undefined, entries: EntrySpool<ManifestEntry> | undefined, tally: Tally): SourceManifest {
+function sourceManifest(
+  m: Record<string, unknown>,
+  name: string,
+  type: string,
+  object: string,
+  base: string | undefined,
+  entries: EntrySpool<ManifestEntry> | undefined,
+  tally: Tally,
+): SourceManifest {
   const at = `sources.${name}`;
   if (!m || typeof m !== "object") fail(`${at} is missing`);
   if (m.type !== type) fail(`${at}.type is ${quoteName(String(m.type))}, complete.json says ${type}`);
@@ -97,17 +107,30 @@ function sourceManifest(m: Record<string, unknown>, name: string, type: string, 
   if (!Array.isArray(m.warnings) || !m.warnings.every((w) => isText(w))) fail(`${at}.warnings is not a list of texts`);
   if (type === "files") {
     // The entries themselves were checked one by one as they streamed past; here only their number is left.
-    if (!isText(m.path) || !isCount(m.files) || !isCount(m.bytes) || !isCount(m.entries)) fail(`${at}: path, files, bytes or entries malformed`);
-    if (m.base !== base) fail(`${at}.base ${quoteName(String(m.base ?? "none"))} is not the base complete.json names (${base ?? "none"})`);
-    if (base !== undefined && (!isCount(m.stored_files) || !isCount(m.stored_bytes))) fail(`${at}: stored_files or stored_bytes malformed`);
+    if (!isText(m.path) || !isCount(m.files) || !isCount(m.bytes) || !isCount(m.entries))
+      fail(`${at}: path, files, bytes or entries malformed`);
+    if (m.base !== base)
+      fail(`${at}.base ${quoteName(String(m.base ?? "none"))} is not the base complete.json names (${base ?? "none"})`);
+    if (base !== undefined && (!isCount(m.stored_files) || !isCount(m.stored_bytes)))
+      fail(`${at}: stored_files or stored_bytes malformed`);
     // The counts are what the entries add up to: a reader trusts neither without the other.
     if (m.files !== tally.files) fail(`${at}.files is ${m.files}, its entries hold ${tally.files} files`);
     if (m.bytes !== tally.bytes) fail(`${at}.bytes is ${m.bytes}, its files add up to ${tally.bytes}`);
     if (base !== undefined && ((m.stored_files as number) > tally.files || (m.stored_bytes as number) > tally.bytes)) {
-      fail(`${at}: stored_files ${m.stored_files} or stored_bytes ${m.stored_bytes} is more than the tree holds (${tally.files} files, ${tally.bytes} bytes)`);
+      fail(
+        `${at}: stored_files ${m.stored_files} or stored_bytes ${m.stored_bytes} is more than the tree holds (${tally.files} files, ${tally.bytes} bytes)`,
+      );
     }
-    if (base === undefined && (m.stored_files !== undefined || m.stored_bytes !== undefined)) fail(`${at}: stored_files or stored_bytes without a base`);
-    if (m.unreadable !== undefined && (!isCount(m.unreadable) || !Array.isArray(m.skipped) || m.skipped.length > 1000 || m.skipped.length > m.unreadable || !m.skipped.every((p) => isText(p)))) {
+    if (base === undefined && (m.stored_files !== undefined || m.stored_bytes !== undefined))
+      fail(`${at}: stored_files or stored_bytes without a base`);
+    if (
+      m.unreadable !== undefined &&
+      (!isCount(m.unreadable) ||
+        !Array.isArray(m.skipped) ||
+        m.skipped.length > 1000 ||
+        m.skipped.length > m.unreadable ||
+        !m.skipped.every((p) => isText(p)))
+    ) {
       fail(`${at}: unreadable or skipped malformed`);
     }
     if (m.unreadable === undefined && m.skipped !== undefined) fail(`${at}: skipped without unreadable`);
@@ -115,11 +138,19 @@ function sourceManifest(m: Record<string, unknown>, name: string, type: string, 
     m.entries = entries ?? new EntrySpool<ManifestEntry>();
   } else {
     if (m.entries !== undefined) fail(`${at} is a ${type} source with file entries`);
-    for (const k of ["server_version", "database", "pg_dump_version"]) if (!isText(m[k], 256)) fail(`${at}.${k} is not a text`);
+    for (const k of ["server_version", "database", "pg_dump_version"])
+      if (!isText(m[k], 256)) fail(`${at}.${k} is not a text`);
     if (!VERSION.test(m.pg_dump_version as string)) fail(`${at}.pg_dump_version is not a version`);
     if (!Array.isArray(m.tables)) fail(`${at}.tables is not a list`);
     (m.tables as Record<string, unknown>[]).forEach((t, i) => {
-      if (!t || !isText(t.schema, 256) || !isText(t.name, 256) || (t.kind !== "r" && t.kind !== "p") || !isCount(t.rows)) fail(`${at}.tables[${i}] malformed`);
+      if (
+        !t ||
+        !isText(t.schema, 256) ||
+        !isText(t.name, 256) ||
+        (t.kind !== "r" && t.kind !== "p") ||
+        !isCount(t.rows)
+      )
+        fail(`${at}.tables[${i}] malformed`);
     });
   }
   return m as unknown as SourceManifest;
@@ -147,19 +178,25 @@ export async function readManifestStream(json: AsyncIterable<Buffer>, rec: Compl
       if (!s) spools.set(name, (s = { entries: new EntrySpool<ManifestEntry>(), tally: { files: 0, bytes: 0 } }));
       const at = `sources.${name}.entries[${i}]`;
       const e = entry(value as Record<string, unknown>, at);
-      if (s.last !== undefined && comparePaths(e.path, s.last) <= 0) fail(`${at} ${quoteName(e.path.slice(0, 80))} is out of tree order (after ${quoteName(s.last.slice(0, 80))})`);
+      if (s.last !== undefined && comparePaths(e.path, s.last) <= 0)
+        fail(`${at} ${quoteName(e.path.slice(0, 80))} is out of tree order (after ${quoteName(s.last.slice(0, 80))})`);
       s.last = e.path;
       if (e.type === "file") {
         s.tally.files++;
         s.tally.bytes += e.size;
-        if (!Number.isSafeInteger(s.tally.bytes)) fail(`${at}: the sizes of the files add up past ${Number.MAX_SAFE_INTEGER}`);
+        if (!Number.isSafeInteger(s.tally.bytes))
+          fail(`${at}: the sizes of the files add up past ${Number.MAX_SAFE_INTEGER}`);
       }
       s.entries.push(e);
       stage = "read";
     })) as Record<string, unknown>;
   } catch (err) {
     closeAll();
-    if (stage === "check" && !(err instanceof StrongboxError && err.code !== "VERIFY")) throw new StrongboxError("VERIFY", `${key}: ${(err as Error).message} (does not agree with complete.json: corrupt or forged)`);
+    if (stage === "check" && !(err instanceof StrongboxError && err.code !== "VERIFY"))
+      throw new StrongboxError(
+        "VERIFY",
+        `${key}: ${(err as Error).message} (does not agree with complete.json: corrupt or forged)`,
+      );
     if (err instanceof StrongboxError) throw err;
     throw new StrongboxError("VERIFY", `${key}: decrypted manifest is not JSON (${(err as Error).message})`);
   }
@@ -171,17 +208,29 @@ export async function readManifestStream(json: AsyncIterable<Buffer>, rec: Compl
     if (!sources || typeof sources !== "object" || Array.isArray(sources)) fail("sources is not an object");
     const listed = rec.sources.map((s) => s.name).sort();
     const held = Object.keys(sources).sort();
-    if (listed.join("\n") !== held.join("\n")) fail(`holds sources ${held.map((n) => quoteName(n)).join(", ")}, complete.json lists ${listed.join(", ")}`);
+    if (listed.join("\n") !== held.join("\n"))
+      fail(`holds sources ${held.map((n) => quoteName(n)).join(", ")}, complete.json lists ${listed.join(", ")}`);
     for (const s of rec.sources) {
       const object = rec.objects.find((o) => o.source === s.name && !o.part)!;
       const spool = spools.get(s.name);
-      sourceManifest(sources[s.name], s.name, s.type, object.key, object.base, spool?.entries, spool?.tally ?? { files: 0, bytes: 0 });
+      sourceManifest(
+        sources[s.name],
+        s.name,
+        s.type,
+        object.key,
+        object.base,
+        spool?.entries,
+        spool?.tally ?? { files: 0, bytes: 0 },
+      );
     }
     return m as unknown as Manifest;
   } catch (err) {
     closeAll();
     if (err instanceof StrongboxError && err.code !== "VERIFY") throw err;
-    throw new StrongboxError("VERIFY", `${key}: ${(err as Error).message} (does not agree with complete.json: corrupt or forged)`);
+    throw new StrongboxError(
+      "VERIFY",
+      `${key}: ${(err as Error).message} (does not agree with complete.json: corrupt or forged)`,
+    );
   }
 }
 
@@ -193,7 +242,10 @@ async function* utf8Only(json: AsyncIterable<Buffer>, key: string): AsyncGenerat
   let carry: Buffer | undefined;
   let offset = 0;
   const refuse = (): never => {
-    throw new StrongboxError("VERIFY", `${key}: the decrypted manifest is not UTF-8 text (near byte ${offset}): corrupt or forged`);
+    throw new StrongboxError(
+      "VERIFY",
+      `${key}: the decrypted manifest is not UTF-8 text (near byte ${offset}): corrupt or forged`,
+    );
   };
   for await (const chunk of json) {
     const c = carry ? Buffer.concat([carry, chunk]) : chunk;
@@ -218,7 +270,10 @@ async function* utf8Only(json: AsyncIterable<Buffer>, key: string): AsyncGenerat
 
 /** The same, for a manifest already in memory. */
 export function parseManifest(body: Buffer, rec: CompleteRecord): Promise<Manifest> {
-  return readManifestStream((async function* () {
-    yield body;
-  })(), rec);
+  return readManifestStream(
+    (async function* () {
+      yield body;
+    })(),
+    rec,
+  );
 }

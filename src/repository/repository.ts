@@ -117,7 +117,10 @@ export async function readAll(stream: Readable, limit = 512 * 1024 * 1024): Prom
 /** Fails early (before keys or network are touched) on something that cannot name a backup. */
 export function checkBackupRef(ref: string, extra: string[] = []): void {
   if (ref === "latest" || extra.includes(ref) || isBackupId(ref)) return;
-  throw new StrongboxError("USAGE", `not a backup id: ${ref} (expected YYYYMMDDTHHMMSSZ-xxxxxx, 'latest'${extra.map((e) => ` or '${e}'`).join("")})`);
+  throw new StrongboxError(
+    "USAGE",
+    `not a backup id: ${ref} (expected YYYYMMDDTHHMMSSZ-xxxxxx, 'latest'${extra.map((e) => ` or '${e}'`).join("")})`,
+  );
 }
 
 /** complete.json markers read at once by listBackups. */
@@ -204,16 +207,25 @@ export class Repository {
     }
     // Only what was passed over on the way to a pick (or to nothing) is reported.
     const oldest = Math.min(...picks.map((p) => p.backup.time.getTime()));
-    const shown = [...skipped].filter(([id]) => none.length || all.find((b) => b.id === id)!.time.getTime() >= oldest).map(([id, reason]) => ({ id, reason }));
+    const shown = [...skipped]
+      .filter(([id]) => none.length || all.find((b) => b.id === id)!.time.getTime() >= oldest)
+      .map(([id, reason]) => ({ id, reason }));
     if (none.length) {
       const when = at ? ` at or before ${at.toISOString()}` : "";
       const count = (kind: string, label: string) => {
         const n = shown.filter((x) => x.reason.startsWith(kind)).length;
         return n ? [`${n} ${label}`] : [];
       };
-      const kinds = [...count("untrusted", "untrusted"), ...count("damaged", "damaged"), ...count("broken chain", "with a broken chain")];
+      const kinds = [
+        ...count("untrusted", "untrusted"),
+        ...count("damaged", "damaged"),
+        ...count("broken chain", "with a broken chain"),
+      ];
       const why = kinds.length ? ` (${kinds.join(", ")}: see 'strongbox list')` : "";
-      throw new StrongboxError("NOT_FOUND", `no ${kinds.length ? "trusted complete" : "complete"} backup holding ${none.join(", ")}${when} in ${this.store.description}${why}`);
+      throw new StrongboxError(
+        "NOT_FOUND",
+        `no ${kinds.length ? "trusted complete" : "complete"} backup holding ${none.join(", ")}${when} in ${this.store.description}${why}`,
+      );
     }
     for (const id of new Set(picks.map((p) => p.backup.id))) {
       const note = picks.find((p) => p.backup.id === id)!.backup.trustNote;
@@ -258,7 +270,10 @@ export class Repository {
         const absent = rec.objects.find((o) => present.get(o.key) !== o.size);
         if (absent) {
           const size = present.get(absent.key);
-          throw new StrongboxError("VERIFY", `backup ${id}: object ${absent.key} ${size === undefined ? "is missing" : `has ${size} bytes, complete.json says ${absent.size}`}`);
+          throw new StrongboxError(
+            "VERIFY",
+            `backup ${id}: object ${absent.key} ${size === undefined ? "is missing" : `has ${size} bytes, complete.json says ${absent.size}`}`,
+          );
         }
         complete = rec;
       } catch (err) {
@@ -311,10 +326,19 @@ export class Repository {
       } catch (err) {
         // Listed small, read large (a store that lies, or a rewrite in between): refused all the same.
         if (!(err instanceof StrongboxError) || err.code !== "VERIFY") throw err;
-        return { trusted: false, reason: `complete.json.sig: more than a signature may have (${MAX_SIGNATURE_BYTES} bytes); not read further` };
+        return {
+          trusted: false,
+          reason: `complete.json.sig: more than a signature may have (${MAX_SIGNATURE_BYTES} bytes); not read further`,
+        };
       }
     }
-    return judge(this.options.trust!, { sigName: "complete.json.sig", namespace: BACKUP_NAMESPACE, message: raw, signature, storedAt });
+    return judge(this.options.trust!, {
+      sigName: "complete.json.sig",
+      namespace: BACKUP_NAMESPACE,
+      message: raw,
+      signature,
+      storedAt,
+    });
   }
 
   /** A backup's complete.json.sig (bounded), or null when it has none. */
@@ -340,8 +364,14 @@ export class Repository {
     const reasons = listing?.untrusted ?? [];
     if (listing?.trustNote) opts.warn?.(`backup ${id}: ${listing.trustNote}`);
     if (!reasons.length) return;
-    if (!opts.allowUntrusted) throw new StrongboxError("VERIFY", `backup ${id} is untrusted: ${reasons.join("; ")} (anyone with write access to the repository could have made it; --allow-unsigned uses it anyway)`);
-    opts.warn?.(`--allow-unsigned: using backup ${id} although it is UNTRUSTED (${reasons.join("; ")}): anyone with write access to the repository could have made it`);
+    if (!opts.allowUntrusted)
+      throw new StrongboxError(
+        "VERIFY",
+        `backup ${id} is untrusted: ${reasons.join("; ")} (anyone with write access to the repository could have made it; --allow-unsigned uses it anyway)`,
+      );
+    opts.warn?.(
+      `--allow-unsigned: using backup ${id} although it is UNTRUSTED (${reasons.join("; ")}): anyone with write access to the repository could have made it`,
+    );
   }
 
   /**
@@ -352,7 +382,9 @@ export class Repository {
    * a forged or junk report never shows "pass" and junk does not use up the count.
    */
   async lastDrills(limit = 200): Promise<Map<string, { result: "pass" | "fail"; drill_id: string; at: string }>> {
-    const newer = (a: ObjectInfo, b: ObjectInfo) => (b.lastModified?.getTime() ?? 0) - (a.lastModified?.getTime() ?? 0) || (a.key < b.key ? 1 : a.key > b.key ? -1 : 0);
+    const newer = (a: ObjectInfo, b: ObjectInfo) =>
+      (b.lastModified?.getTime() ?? 0) - (a.lastModified?.getTime() ?? 0) ||
+      (a.key < b.key ? 1 : a.key > b.key ? -1 : 0);
     let candidates: ObjectInfo[] = [];
     for await (const o of this.store.list(DRILLS)) {
       if (!DRILL_KEY.test(o.key) || o.size > MAX_DRILL_REPORT_BYTES) continue;
@@ -376,14 +408,31 @@ export class Repository {
             if (!(err instanceof NotFoundError)) throw err;
           }
         }
-        const judgeReport = (message: Buffer) => judge(this.options.trust!, { sigName: `${c.key}.sig`, namespace: DRILL_NAMESPACE, message, signature, storedAt: c.lastModified }).trusted;
+        const judgeReport = (message: Buffer) =>
+          judge(this.options.trust!, {
+            sigName: `${c.key}.sig`,
+            namespace: DRILL_NAMESPACE,
+            message,
+            signature,
+            storedAt: c.lastModified,
+          }).trusted;
         if (this.options.trust && signature === null && !judgeReport(Buffer.alloc(0))) continue;
         const body = await readAll(await this.store.get(c.key), MAX_DRILL_REPORT_BYTES);
         if (this.options.trust && !judgeReport(body)) continue;
         const r = JSON.parse(body.toString("utf8"));
-        if (!r || r.format !== "strongbox/1 drill" || r.drill_id !== drillId || typeof r.backup_id !== "string" || !isBackupId(r.backup_id) || (r.result !== "pass" && r.result !== "fail") || typeof r.finished_at !== "string") continue;
+        if (
+          !r ||
+          r.format !== "strongbox/1 drill" ||
+          r.drill_id !== drillId ||
+          typeof r.backup_id !== "string" ||
+          !isBackupId(r.backup_id) ||
+          (r.result !== "pass" && r.result !== "fail") ||
+          typeof r.finished_at !== "string"
+        )
+          continue;
         counted++;
-        if (!out.has(r.backup_id)) out.set(r.backup_id, { result: r.result, drill_id: drillId, at: r.finished_at.slice(0, 40) });
+        if (!out.has(r.backup_id))
+          out.set(r.backup_id, { result: r.result, drill_id: drillId, at: r.finished_at.slice(0, 40) });
       } catch {
         // an unreadable report is not a reason to fail listing
       }
@@ -403,7 +452,10 @@ export class Repository {
         const listing = this.listed.get(id) ?? (await this.listBackups(id)).find((b) => b.id === id);
         if (listing?.complete) return listing.complete;
         if (listing?.damaged) throw new StrongboxError("VERIFY", listing.damaged);
-        throw new StrongboxError("VERIFY", `backup ${id} is incomplete (no complete.json): it never finished, or is being written`);
+        throw new StrongboxError(
+          "VERIFY",
+          `backup ${id} is incomplete (no complete.json): it never finished, or is being written`,
+        );
       }
     }
     const key = keys.complete(id);
@@ -411,8 +463,16 @@ export class Repository {
     try {
       body = await readAll(await this.store.get(key), MAX_COMPLETE_BYTES);
     } catch (err) {
-      if (err instanceof NotFoundError) throw new StrongboxError("VERIFY", `backup ${id} is incomplete (no complete.json): it never finished, or is being written`);
-      if (err instanceof StrongboxError && err.code === "VERIFY") throw new StrongboxError("VERIFY", `${key}: larger than a commit marker may be (> ${MAX_COMPLETE_BYTES} bytes; corrupt or forged)`);
+      if (err instanceof NotFoundError)
+        throw new StrongboxError(
+          "VERIFY",
+          `backup ${id} is incomplete (no complete.json): it never finished, or is being written`,
+        );
+      if (err instanceof StrongboxError && err.code === "VERIFY")
+        throw new StrongboxError(
+          "VERIFY",
+          `${key}: larger than a commit marker may be (> ${MAX_COMPLETE_BYTES} bytes; corrupt or forged)`,
+        );
       throw err;
     }
     onRaw?.(body);
@@ -426,14 +486,21 @@ export class Repository {
   async resolve(ref: string, sources: string[] = [], trust: TrustOptions = {}): Promise<CompleteRecord> {
     if (ref === "latest") {
       const all = await this.listBackups();
-      const holds = (b: BackupListing) => b.complete && sources.every((n) => b.complete!.sources.some((s) => s.name === n));
+      const holds = (b: BackupListing) =>
+        b.complete && sources.every((n) => b.complete!.sources.some((s) => s.name === n));
       // An untrusted backup is never `latest`, however new it claims to be; nor one whose differential chain is broken.
       const latest = all.find((b) => holds(b) && !unusable(b));
       if (!latest) {
         const what = sources.length ? `holding ${sources.join(", ")}` : "";
         const skipped = all.filter((b) => holds(b) && unusable(b)).length;
         const why = skipped ? ` (${skipped} untrusted or unrestorable backup(s) skipped: see 'strongbox list')` : "";
-        throw new StrongboxError("NOT_FOUND", `no ${skipped ? "trusted " : ""}complete backup ${what} in ${this.store.description}${why}`.replace("  ", " "));
+        throw new StrongboxError(
+          "NOT_FOUND",
+          `no ${skipped ? "trusted " : ""}complete backup ${what} in ${this.store.description}${why}`.replace(
+            "  ",
+            " ",
+          ),
+        );
       }
       if (latest.trustNote) trust.warn?.(`backup ${latest.id}: ${latest.trustNote}`);
       return latest.complete!;
@@ -470,7 +537,8 @@ export class Repository {
     try {
       return await this.store.get(key);
     } catch (err) {
-      if (err instanceof NotFoundError) throw new StrongboxError("VERIFY", `backup ${rec.id}: object ${key} is missing`);
+      if (err instanceof NotFoundError)
+        throw new StrongboxError("VERIFY", `backup ${rec.id}: object ${key} is missing`);
       throw err;
     }
   }
@@ -481,7 +549,12 @@ export class Repository {
    * An age failure that looks like a wrong key ("no identity matches") is first checked against
    * the object's SHA-256: damaged bytes are a corrupt backup (VERIFY, exit 3), not a wrong key.
    */
-  async openDecrypted(rec: CompleteRecord, key: string, identities: Identity[], onBytes?: (n: number) => void): Promise<Readable> {
+  async openDecrypted(
+    rec: CompleteRecord,
+    key: string,
+    identities: Identity[],
+    onBytes?: (n: number) => void,
+  ): Promise<Readable> {
     const expected = rec.objects.find((o) => o.key === key);
     if (!expected) throw new StrongboxError("VERIFY", `backup ${rec.id}: complete.json does not list ${key}`);
     const stored = await this.fetch(rec, key);
@@ -503,7 +576,9 @@ export class Repository {
 
   private async explainDecryptFailure(rec: CompleteRecord, key: string, err: unknown): Promise<unknown> {
     // A header that no longer parses ("age: malformed …") is damage too: name its cause, the hash.
-    const fromAge = err instanceof StrongboxError && (err.code === "CRYPTO" || (err.code === "VERIFY" && err.message.startsWith("age:")));
+    const fromAge =
+      err instanceof StrongboxError &&
+      (err.code === "CRYPTO" || (err.code === "VERIFY" && err.message.startsWith("age:")));
     if (!fromAge) return err;
     try {
       await drain(await this.getChecked(rec, key));
@@ -516,26 +591,42 @@ export class Repository {
   async readManifest(rec: CompleteRecord, identities: Identity[]): Promise<Manifest> {
     const object = rec.objects.find((o) => o.source === undefined);
     if (!object) throw new StrongboxError("VERIFY", `backup ${rec.id}: complete.json lists no manifest`);
-    if (object.size > MAX_MANIFEST_BYTES) throw new StrongboxError("VERIFY", `${object.key}: ${object.size} bytes, more than a manifest may hold (${MAX_MANIFEST_BYTES})`);
+    if (object.size > MAX_MANIFEST_BYTES)
+      throw new StrongboxError(
+        "VERIFY",
+        `${object.key}: ${object.size} bytes, more than a manifest may hold (${MAX_MANIFEST_BYTES})`,
+      );
     const limit = manifestLimit(object);
     const plain = await this.openDecrypted(rec, object.key, identities);
     const algorithm = algorithmFromKey(object.key);
     // The limit applies to the decompressed JSON: a small forged object must not inflate without bound.
     // pipeline: a decryption failure reaches the reader, and a reader that stops tears both down.
-    const json = algorithm === "none" ? plain : (pipelineCb(plain, createDecompressor(algorithm), () => {}) as unknown as Readable);
+    const json =
+      algorithm === "none"
+        ? plain
+        : (pipelineCb(plain, createDecompressor(algorithm), () => {}) as unknown as Readable);
     let seen = 0;
     const limited = async function* (): AsyncGenerator<Buffer> {
       try {
         for await (const c of json as AsyncIterable<Buffer>) {
           seen += c.length;
-          if (seen > limit.bytes) throw new StrongboxError("VERIFY", `${object.key}: decompresses to more than ${limit.why} (${limit.bytes} bytes): corrupt or forged`);
+          if (seen > limit.bytes)
+            throw new StrongboxError(
+              "VERIFY",
+              `${object.key}: decompresses to more than ${limit.why} (${limit.bytes} bytes): corrupt or forged`,
+            );
           yield c;
         }
       } catch (err) {
-        throw err instanceof StrongboxError ? err : new StrongboxError("VERIFY", `${object.key}: cannot decompress the manifest (${(err as Error).message})`);
+        throw err instanceof StrongboxError
+          ? err
+          : new StrongboxError("VERIFY", `${object.key}: cannot decompress the manifest (${(err as Error).message})`);
       }
       if (object.manifest_bytes !== undefined && seen !== object.manifest_bytes) {
-        throw new StrongboxError("VERIFY", `${object.key}: decompresses to ${seen} bytes, complete.json says ${object.manifest_bytes}: corrupt or forged`);
+        throw new StrongboxError(
+          "VERIFY",
+          `${object.key}: decompresses to ${seen} bytes, complete.json says ${object.manifest_bytes}: corrupt or forged`,
+        );
       }
     };
     try {
@@ -567,7 +658,8 @@ function judgeChains(all: BackupListing[]): void {
       else if (base.untrusted?.length) problems.push(`${of} is untrusted`);
       else {
         const full = base.complete.objects.find((x) => x.source === o.source && !x.part);
-        if (!full || full.base || base.complete.sources.find((s) => s.name === o.source)?.type !== "files") problems.push(`${of} holds no full of ${o.source}`);
+        if (!full || full.base || base.complete.sources.find((s) => s.name === o.source)?.type !== "files")
+          problems.push(`${of} holds no full of ${o.source}`);
       }
     }
     if (problems.length) b.brokenChain = problems.join("; ");
@@ -589,9 +681,13 @@ const LEGACY_MANIFEST_RATIO = 64;
 
 /** How much a backup's manifest may decompress to: what complete.json declares, or for older backups a multiple of its stored size. */
 export function manifestLimit(object: { size: number; manifest_bytes?: number }): { bytes: number; why: string } {
-  if (object.manifest_bytes !== undefined) return { bytes: Math.min(object.manifest_bytes, MAX_MANIFEST_BYTES), why: "complete.json declares" };
+  if (object.manifest_bytes !== undefined)
+    return { bytes: Math.min(object.manifest_bytes, MAX_MANIFEST_BYTES), why: "complete.json declares" };
   const bytes = Math.min(Math.max(MANIFEST_FLOOR_BYTES, LEGACY_MANIFEST_RATIO * object.size), MAX_MANIFEST_BYTES);
-  return { bytes, why: `a ${object.size}-byte manifest object may hold (max(64 MiB, ${LEGACY_MANIFEST_RATIO} × its size))` };
+  return {
+    bytes,
+    why: `a ${object.size}-byte manifest object may hold (max(64 MiB, ${LEGACY_MANIFEST_RATIO} × its size))`,
+  };
 }
 
 /** Reads a stream to its end, keeping nothing. */

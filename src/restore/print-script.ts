@@ -41,7 +41,8 @@ export interface ScriptOptions {
 
 /** POSIX single quoting: any byte string becomes one word, nothing in it expanded. */
 export function shQuote(s: string): string {
-  if (s.includes("\0")) throw new StrongboxError("VERIFY", "a name holds a NUL byte; it cannot be put in a shell script");
+  if (s.includes("\0"))
+    throw new StrongboxError("VERIFY", "a name holds a NUL byte; it cannot be put in a shell script");
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -54,7 +55,11 @@ function comment(s: string): string {
 function objectFile(rec: CompleteRecord, o: CompleteObject): string {
   const dir = keys.dir(rec.id);
   const name = o.key.startsWith(dir) ? o.key.slice(dir.length) : "";
-  if (!isBackupId(rec.id) || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(name)) throw new StrongboxError("VERIFY", `backup ${rec.id}: object ${JSON.stringify(o.key).slice(0, 200)} is not a name a script may use`);
+  if (!isBackupId(rec.id) || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(name))
+    throw new StrongboxError(
+      "VERIFY",
+      `backup ${rec.id}: object ${JSON.stringify(o.key).slice(0, 200)} is not a name a script may use`,
+    );
   return name;
 }
 
@@ -68,7 +73,8 @@ function decompressor(key: string): string {
 function plan(sources: ScriptSource[]) {
   const seen = new Set<string>();
   return sources.map((s) => {
-    if (!SOURCE_NAME.test(s.source)) throw new StrongboxError("VERIFY", `${JSON.stringify(s.source).slice(0, 80)} is not a source name`);
+    if (!SOURCE_NAME.test(s.source))
+      throw new StrongboxError("VERIFY", `${JSON.stringify(s.source).slice(0, 80)} is not a source name`);
     if (seen.has(s.source)) throw new StrongboxError("USAGE", `source ${s.source} is listed twice`);
     seen.add(s.source);
     const rec = s.backup.rec;
@@ -78,10 +84,19 @@ function plan(sources: ScriptSource[]) {
     const parts = rec.objects.filter((o) => o.source === s.source && o.part);
     let baseMain: CompleteObject | undefined;
     if (main.base) {
-      if (!s.base || s.base.rec.id !== main.base) throw new StrongboxError("VERIFY", `backup ${rec.id}: source ${s.source} is a differential of ${main.base}, which was not given`);
+      if (!s.base || s.base.rec.id !== main.base)
+        throw new StrongboxError(
+          "VERIFY",
+          `backup ${rec.id}: source ${s.source} is a differential of ${main.base}, which was not given`,
+        );
       baseMain = s.base.rec.objects.find((o) => o.source === s.source && !o.part);
-      if (!baseMain || s.base.rec.sources.find((x) => x.name === s.source)?.type !== "files") throw new StrongboxError("VERIFY", `backup ${rec.id}: base ${main.base} holds no files object of ${s.source}`);
-      if (baseMain.base) throw new StrongboxError("VERIFY", `backup ${rec.id}: base ${main.base} is itself a differential (a base must be a full)`);
+      if (!baseMain || s.base.rec.sources.find((x) => x.name === s.source)?.type !== "files")
+        throw new StrongboxError("VERIFY", `backup ${rec.id}: base ${main.base} holds no files object of ${s.source}`);
+      if (baseMain.base)
+        throw new StrongboxError(
+          "VERIFY",
+          `backup ${rec.id}: base ${main.base} is itself a differential (a base must be a full)`,
+        );
     }
     return { ...s, type, main, parts, baseMain };
   });
@@ -91,19 +106,29 @@ export function renderRestoreScript(sources: ScriptSource[], o: ScriptOptions): 
   if (!sources.length) throw new StrongboxError("USAGE", "nothing to restore: no source chosen");
   const p = plan(sources);
   const dbs = p.filter((s) => s.type === "postgres");
-  if (dbs.length > 1) throw new StrongboxError("USAGE", `the restore point holds ${dbs.length} databases (${dbs.map((s) => s.source).join(", ")}): print one script per database with --source`);
+  if (dbs.length > 1)
+    throw new StrongboxError(
+      "USAGE",
+      `the restore point holds ${dbs.length} databases (${dbs.map((s) => s.source).join(", ")}): print one script per database with --source`,
+    );
   const backups = new Map<string, ScriptBackup>();
   for (const s of p) for (const b of [s.base, s.backup]) if (b) backups.set(b.rec.id, b);
   // The identity file's default is the config's path, inside "${IDENTITY:-…}": only characters that
   // mean nothing there (no quote, backslash, $, backquote, } or control character).
-  if (o.identityFile && !/^[^'"\\$`}\u0000-\u001f\u007f]+$/.test(o.identityFile)) throw new StrongboxError("CONFIG", "encryption.identity_file holds a quote, backslash, $, backquote, } or control character: it cannot be a default in a shell script; print the script without it and set IDENTITY by hand");
+  if (o.identityFile && !/^[^'"\\$`}\u0000-\u001f\u007f]+$/.test(o.identityFile))
+    throw new StrongboxError(
+      "CONFIG",
+      "encryption.identity_file holds a quote, backslash, $, backquote, } or control character: it cannot be a default in a shell script; print the script without it and set IDENTITY by hand",
+    );
   const L: string[] = [];
   const say = (...lines: string[]) => L.push(...lines);
   say(
     "#!/bin/sh",
     "# strongbox hand restore, printed by `strongbox restore … --print-script`. It fetches nothing and needs only",
     "# age, zstd (or gzip), tar, pg_restore, sha256sum and ssh-keygen. Run it as an unprivileged user.",
-    comment(`restore point: ${p.map((s) => `${s.source} from ${s.backup.rec.id}${s.base ? ` (differential of ${s.base.rec.id})` : ""}`).join(", ")}`),
+    comment(
+      `restore point: ${p.map((s) => `${s.source} from ${s.backup.rec.id}${s.base ? ` (differential of ${s.base.rec.id})` : ""}`).join(", ")}`,
+    ),
     ...(o.repository ? [comment(`listed in ${o.repository}`)] : []),
     "#   REPO        a local copy of the repository's prefix (the directory that holds backups/), absolute",
     "#   IDENTITY    the age identity file, absolute",
@@ -111,7 +136,9 @@ export function renderRestoreScript(sources: ScriptSource[], o: ScriptOptions): 
     ...(dbs.length ? ["#   TARGET_URL  the database to restore into (create it first; it should be empty)"] : []),
     "set -eu",
     `: "\${REPO:?set REPO to the absolute path of the copied prefix (the directory holding backups/)}"`,
-    o.identityFile ? `IDENTITY="\${IDENTITY:-${o.identityFile}}"` : `: "\${IDENTITY:?set IDENTITY to the absolute path of the age identity file}"`,
+    o.identityFile
+      ? `IDENTITY="\${IDENTITY:-${o.identityFile}}"`
+      : `: "\${IDENTITY:?set IDENTITY to the absolute path of the age identity file}"`,
     `: "\${TARGET:?set TARGET to the absolute path of the directory to restore into}"`,
     ...(dbs.length ? [`: "\${TARGET_URL:?set TARGET_URL to the database to restore into}"`] : []),
     'for v in "$REPO" "$IDENTITY" "$TARGET"; do case $v in /*) ;; *) echo "strongbox hand restore: $v is not an absolute path" >&2; exit 1 ;; esac; done',
@@ -124,26 +151,46 @@ export function renderRestoreScript(sources: ScriptSource[], o: ScriptOptions): 
 
   say("", "# 1. authenticity: complete.json of each backup signed by a trusted key (signing.trusted)");
   const signed = [...backups.values()].filter((b) => b.signed);
-  if (!o.trustedKeys.length) say("# the config trusts no signing key: no signature is checked (anyone who could write to the bucket could have made these backups)");
+  if (!o.trustedKeys.length)
+    say(
+      "# the config trusts no signing key: no signature is checked (anyone who could write to the bucket could have made these backups)",
+    );
   else {
-    say("# (each key's valid_after/valid_before was checked by strongbox against the store's time of complete.json when it printed this)", "ALLOWED=$(mktemp)");
-    for (const k of o.trustedKeys) say(`printf '%s\\n' ${shQuote(`strongbox namespaces="strongbox-backup" ${k}`)} >> "$ALLOWED"`);
+    say(
+      "# (each key's valid_after/valid_before was checked by strongbox against the store's time of complete.json when it printed this)",
+      "ALLOWED=$(mktemp)",
+    );
+    for (const k of o.trustedKeys)
+      say(`printf '%s\\n' ${shQuote(`strongbox namespaces="strongbox-backup" ${k}`)} >> "$ALLOWED"`);
     for (const b of backups.values()) {
       if (!b.signed) {
-        say(comment(`backup ${b.rec.id} is unsigned, trusted by signing.allow_unsigned_before (or --allow-unsigned): no signature to check`));
+        say(
+          comment(
+            `backup ${b.rec.id} is unsigned, trusted by signing.allow_unsigned_before (or --allow-unsigned): no signature to check`,
+          ),
+        );
         continue;
       }
       const dir = `"$REPO"/backups/${shQuote(b.rec.id)}`;
-      say(`ssh-keygen -Y verify -f "$ALLOWED" -I strongbox -n strongbox-backup -s ${dir}/complete.json.sig < ${dir}/complete.json`);
+      say(
+        `ssh-keygen -Y verify -f "$ALLOWED" -I strongbox -n strongbox-backup -s ${dir}/complete.json.sig < ${dir}/complete.json`,
+      );
     }
     if (!signed.length) say("# (none of them is signed)");
   }
 
   say("", "# 2. integrity: every object the restore reads, against complete.json's SHA-256");
   for (const b of backups.values()) {
-    const objs = p.flatMap((s) => (s.backup.rec.id === b.rec.id ? [s.main, ...s.parts] : s.base?.rec.id === b.rec.id && s.baseMain ? [s.baseMain] : []));
+    const objs = p.flatMap((s) =>
+      s.backup.rec.id === b.rec.id
+        ? [s.main, ...s.parts]
+        : s.base?.rec.id === b.rec.id && s.baseMain
+          ? [s.baseMain]
+          : [],
+    );
     const lines = [...new Set(objs)].map((x) => {
-      if (!/^[0-9a-f]{64}$/.test(x.sha256)) throw new StrongboxError("VERIFY", `backup ${b.rec.id}: ${x.key} has no SHA-256`);
+      if (!/^[0-9a-f]{64}$/.test(x.sha256))
+        throw new StrongboxError("VERIFY", `backup ${b.rec.id}: ${x.key} has no SHA-256`);
       return `${shQuote(`${x.sha256}  ${objectFile(b.rec, x)}`)}`;
     });
     say(`(cd "$REPO"/backups/${shQuote(b.rec.id)} && printf '%s\\n' ${lines.join(" ")} | sha256sum -c -)`);
@@ -158,7 +205,11 @@ export function renderRestoreScript(sources: ScriptSource[], o: ScriptOptions): 
     );
   };
   const files = p.filter((s) => s.type === "files");
-  if (files.length) say("", "# 3. files sources, each into an empty directory; a differential: its base full first, then it (GNU tar's incremental extraction)");
+  if (files.length)
+    say(
+      "",
+      "# 3. files sources, each into an empty directory; a differential: its base full first, then it (GNU tar's incremental extraction)",
+    );
   for (const s of files) {
     say(
       `D="$TARGET"/${shQuote(s.source)}`,
@@ -172,7 +223,12 @@ export function renderRestoreScript(sources: ScriptSource[], o: ScriptOptions): 
     } else layer(s.backup.rec, s.main, "$D", false);
   }
   for (const s of dbs) {
-    say("", comment(`4. database ${s.source}: pg_restore (at least as new as the pg_dump that wrote it) into $TARGET_URL, in one transaction`));
+    say(
+      "",
+      comment(
+        `4. database ${s.source}: pg_restore (at least as new as the pg_dump that wrote it) into $TARGET_URL, in one transaction`,
+      ),
+    );
     const path = `"$REPO"/backups/${shQuote(s.backup.rec.id)}/${shQuote(objectFile(s.backup.rec, s.main))}`;
     say(
       `{ age -d -i "$IDENTITY" ${path} || echo age >> "$FAILED"; } | { ${decompressor(s.main.key)} || echo ${shQuote(decompressor(s.main.key).split(" ")[0])} >> "$FAILED"; } \\`,
@@ -181,7 +237,11 @@ export function renderRestoreScript(sources: ScriptSource[], o: ScriptOptions): 
     );
     for (const part of s.parts) {
       say(comment(`roles and other globals (${part.part}), if wanted, with psql as a superuser:`));
-      say(comment(`age -d -i "$IDENTITY" "$REPO"/backups/${s.backup.rec.id}/${objectFile(s.backup.rec, part)} | ${decompressor(part.key)} | psql "$ADMIN_URL"`));
+      say(
+        comment(
+          `age -d -i "$IDENTITY" "$REPO"/backups/${s.backup.rec.id}/${objectFile(s.backup.rec, part)} | ${decompressor(part.key)} | psql "$ADMIN_URL"`,
+        ),
+      );
     }
   }
   say("", 'echo "strongbox hand restore: done"');
@@ -200,7 +260,8 @@ export async function restoreScript(
 ): Promise<string> {
   const signedCache = new Map<string, boolean>();
   const backupOf = async (rec: CompleteRecord): Promise<ScriptBackup> => {
-    if (!signedCache.has(rec.id)) signedCache.set(rec.id, Boolean((await repo.listBackups(rec.id)).find((b) => b.id === rec.id)?.signedBy));
+    if (!signedCache.has(rec.id))
+      signedCache.set(rec.id, Boolean((await repo.listBackups(rec.id)).find((b) => b.id === rec.id)?.signedBy));
     return { rec, signed: signedCache.get(rec.id)! };
   };
   const sources: ScriptSource[] = [];

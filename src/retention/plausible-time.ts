@@ -42,16 +42,24 @@ const iso = (t: number) => new Date(t).toISOString().replace(/\.000Z$/, "Z");
  * `storedAt` absent (a store that reports no time) leaves only the check against `now`.
  */
 export function judgeTime(claim: ClaimedTimes, storedAt: Date | undefined, now: Date, skewMs: number): TimeDistrust[] {
-  const times = [backupTime(claim.id).getTime(), Date.parse(claim.started_at), Date.parse(claim.finished_at)].filter((t) => Number.isFinite(t));
+  const times = [backupTime(claim.id).getTime(), Date.parse(claim.started_at), Date.parse(claim.finished_at)].filter(
+    (t) => Number.isFinite(t),
+  );
   if (times.length === 0) return [];
   const newest = Math.max(...times);
   const finished = Number.isFinite(Date.parse(claim.finished_at)) ? Date.parse(claim.finished_at) : newest;
   const stored = storedAt && Number.isFinite(storedAt.getTime()) ? storedAt.getTime() : undefined;
   const out: TimeDistrust[] = [];
   if (stored !== undefined && finished > stored + skewMs) {
-    out.push({ kind: "future", reason: `claims ${iso(finished)}, in the future of the store's clock (stored at ${iso(stored)})` });
+    out.push({
+      kind: "future",
+      reason: `claims ${iso(finished)}, in the future of the store's clock (stored at ${iso(stored)})`,
+    });
   } else if (newest > now.getTime() + skewMs) {
-    out.push({ kind: "future", reason: `claims ${iso(newest)}, in the future of this host's clock (${iso(now.getTime())})` });
+    out.push({
+      kind: "future",
+      reason: `claims ${iso(newest)}, in the future of this host's clock (${iso(now.getTime())})`,
+    });
   }
   if (stored !== undefined && finished < stored - skewMs) {
     out.push({ kind: "backdated", reason: `back-dated: stored at ${iso(stored)}, claims ${iso(finished)}` });

@@ -54,19 +54,34 @@ function isoWeek(w: Date): string {
 }
 
 const BUCKETS: { rule: keyof RetentionRules; label: string; key: (w: Date) => string }[] = [
-  { rule: "keep_hourly", label: "hourly", key: (w) => `${w.getUTCFullYear()}-${pad(w.getUTCMonth() + 1)}-${pad(w.getUTCDate())}T${pad(w.getUTCHours())}` },
-  { rule: "keep_daily", label: "daily", key: (w) => `${w.getUTCFullYear()}-${pad(w.getUTCMonth() + 1)}-${pad(w.getUTCDate())}` },
+  {
+    rule: "keep_hourly",
+    label: "hourly",
+    key: (w) => `${w.getUTCFullYear()}-${pad(w.getUTCMonth() + 1)}-${pad(w.getUTCDate())}T${pad(w.getUTCHours())}`,
+  },
+  {
+    rule: "keep_daily",
+    label: "daily",
+    key: (w) => `${w.getUTCFullYear()}-${pad(w.getUTCMonth() + 1)}-${pad(w.getUTCDate())}`,
+  },
   { rule: "keep_weekly", label: "weekly", key: isoWeek },
   { rule: "keep_monthly", label: "monthly", key: (w) => `${w.getUTCFullYear()}-${pad(w.getUTCMonth() + 1)}` },
   { rule: "keep_yearly", label: "yearly", key: (w) => String(w.getUTCFullYear()) },
 ];
 
 export function hasRules(rules: RetentionRules | undefined): boolean {
-  return Boolean(rules && (Object.keys(rules) as (keyof RetentionRules)[]).some((k) => k.startsWith("keep_") && (rules[k] ?? 0) > 0));
+  return Boolean(
+    rules && (Object.keys(rules) as (keyof RetentionRules)[]).some((k) => k.startsWith("keep_") && (rules[k] ?? 0) > 0),
+  );
 }
 
 /** The reasons one group (the complete backups holding one source, newest first) keeps, by id. */
-function keepInGroup(group: BackupInfo[], rules: RetentionRules, tz: string, add: (id: string, why: string) => void): void {
+function keepInGroup(
+  group: BackupInfo[],
+  rules: RetentionRules,
+  tz: string,
+  add: (id: string, why: string) => void,
+): void {
   group.slice(0, rules.keep_last ?? 0).forEach((b, i) => add(b.id, `last ${i + 1}/${rules.keep_last}`));
   for (const { rule, label, key } of BUCKETS) {
     const n = rules[rule] ?? 0;
@@ -98,7 +113,11 @@ function keepInGroup(group: BackupInfo[], rules: RetentionRules, tz: string, add
  * store contradicts, a bad signature) takes no slot, is never "newest" nor "newest drill-passed",
  * does not satisfy the guard above, and is itself always kept ("untrusted: …") for an operator.
  */
-export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: { now: Date; timezone?: string }): Decision[] {
+export function applyRetention(
+  backups: BackupInfo[],
+  rules: RetentionRules,
+  o: { now: Date; timezone?: string },
+): Decision[] {
   const tz = o.timezone ?? "UTC";
   // id → reason text → sources it applies to (insertion order kept, so the text reads rule by rule)
   const reasons = new Map<string, Map<string, string[]>>(backups.map((b) => [b.id, new Map()]));
@@ -131,7 +150,11 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
       decisions.push(
         why.length
           ? { id: b.id, keep: true, reasons: why }
-          : { id: b.id, keep: false, reasons: [`no rule keeps it for any of its sources (${b.sources.join(", ") || "none listed"})`] },
+          : {
+              id: b.id,
+              keep: false,
+              reasons: [`no rule keeps it for any of its sources (${b.sources.join(", ") || "none listed"})`],
+            },
       );
     } else {
       const idle = o.now.getTime() - (b.lastActivity ?? b.time).getTime();
@@ -161,7 +184,8 @@ export function applyRetention(backups: BackupInfo[], rules: RetentionRules, o: 
   // Belt and braces: never leave a source (or the repository) without a complete backup.
   const kept = new Set(decisions.filter((d) => d.keep).map((d) => d.id));
   for (const [source, group] of groups) {
-    if (!group.some((b) => kept.has(b.id))) throw new Error(`retention would delete every complete backup of ${source}; refusing`);
+    if (!group.some((b) => kept.has(b.id)))
+      throw new Error(`retention would delete every complete backup of ${source}; refusing`);
   }
   return decisions;
 }

@@ -49,7 +49,9 @@ export function pruneJournal(stateDir: string, repository: string): PruneJournal
   return {
     async pending() {
       const j = await read();
-      return Array.isArray(j?.ids) ? j.ids.filter((x: unknown): x is string => typeof x === "string" && isBackupId(x)) : [];
+      return Array.isArray(j?.ids)
+        ? j.ids.filter((x: unknown): x is string => typeof x === "string" && isBackupId(x))
+        : [];
     },
     async startedAt() {
       const t = Date.parse(String((await read())?.started_at));

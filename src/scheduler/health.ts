@@ -32,7 +32,10 @@ export class DaemonMetrics {
   lastBackupBytes?: number;
   lastBackupFinished?: number;
   /** Per source of the last successful backup: full or differential, files read and stored, bytes stored. */
-  lastBackupSources = new Map<string, { kind: "full" | "diff"; filesChanged?: number; storedBytes: number; unreadable?: number; changed?: number }>();
+  lastBackupSources = new Map<
+    string,
+    { kind: "full" | "diff"; filesChanged?: number; storedBytes: number; unreadable?: number; changed?: number }
+  >();
   /** Per source: whether its last backup run failed (the source was left out of the backup), or stored it. */
   sourceFailed = new Map<string, boolean>();
   /** Whether the last committed backup was partial (a source left unreadable paths out). */
@@ -63,17 +66,25 @@ export class DaemonMetrics {
     for (const w of this.watched) {
       const s = this.jobs.get(w.name) ?? {};
       if (this.running === w.name && this.runningSince !== undefined && now - this.runningSince > w.deadlineMs) {
-        reasons.push(`job ${w.name} has been running for ${secs(now - this.runningSince)}, past its deadline of ${secs(w.deadlineMs)}`);
+        reasons.push(
+          `job ${w.name} has been running for ${secs(now - this.runningSince)}, past its deadline of ${secs(w.deadlineMs)}`,
+        );
       }
-      if (s.deadlineHit) reasons.push(s.lastFailure ?? `job ${w.name}: its last run was aborted at its deadline of ${secs(w.deadlineMs)}`);
+      if (s.deadlineHit)
+        reasons.push(
+          s.lastFailure ?? `job ${w.name}: its last run was aborted at its deadline of ${secs(w.deadlineMs)}`,
+        );
       // A backup that is running within its deadline is not overdue yet: if it runs past its
       // deadline, the line above says so.
-      const runningInTime = this.running === w.name && this.runningSince !== undefined && now - this.runningSince <= w.deadlineMs;
+      const runningInTime =
+        this.running === w.name && this.runningSince !== undefined && now - this.runningSince <= w.deadlineMs;
       if (w.command === "backup" && !runningInTime) {
         const base = s.lastSuccess ?? this.startedAt;
         const due = this.dueAfter(w, base);
         if (due !== null && now > due + w.jitterMs + w.deadlineMs) {
-          reasons.push(`backup job ${w.name} is overdue: no successful run since ${new Date(base).toISOString()}${s.lastSuccess ? "" : " (daemon start)"}; a run was due at ${new Date(due).toISOString()}`);
+          reasons.push(
+            `backup job ${w.name} is overdue: no successful run since ${new Date(base).toISOString()}${s.lastSuccess ? "" : " (daemon start)"}; a run was due at ${new Date(due).toISOString()}`,
+          );
         }
       }
     }
@@ -84,7 +95,14 @@ export class DaemonMetrics {
   recordBackup(r: {
     stored_bytes: number;
     finished_at: string;
-    sources: { name: string; kind: "full" | "diff"; files_changed?: number; stored_bytes: number; unreadable?: number; changed?: number }[];
+    sources: {
+      name: string;
+      kind: "full" | "diff";
+      files_changed?: number;
+      stored_bytes: number;
+      unreadable?: number;
+      changed?: number;
+    }[];
     partial: string[];
     failed: { name: string }[];
   }): void {
@@ -92,7 +110,13 @@ export class DaemonMetrics {
     this.lastBackupFinished = Date.parse(r.finished_at);
     this.lastBackupPartial = r.partial.length > 0;
     for (const s of r.sources) {
-      this.lastBackupSources.set(s.name, { kind: s.kind, filesChanged: s.files_changed, storedBytes: s.stored_bytes, unreadable: s.unreadable, changed: s.changed });
+      this.lastBackupSources.set(s.name, {
+        kind: s.kind,
+        filesChanged: s.files_changed,
+        storedBytes: s.stored_bytes,
+        unreadable: s.unreadable,
+        changed: s.changed,
+      });
       this.sourceFailed.set(s.name, false);
     }
     for (const f of r.failed) this.sourceFailed.set(f.name, true);
@@ -111,31 +135,111 @@ export class DaemonMetrics {
     };
     const per = (f: (s: JobStats) => number | undefined) =>
       [...this.jobs].filter(([, s]) => f(s) !== undefined).map(([n, s]) => [`{job="${n}"}`, f(s)!] as [string, number]);
-    metric("strongbox_job_last_success_timestamp_seconds", "Unix time of the job's last success", "gauge", per((s) => (s.lastSuccess ? s.lastSuccess / 1000 : undefined)));
-    metric("strongbox_job_last_duration_seconds", "Duration of the job's last run", "gauge", per((s) => s.lastDuration));
-    metric("strongbox_job_last_run_success", "1 if the job's last run succeeded, 0 if it failed", "gauge", per((s) => (s.lastStatus ? (s.lastStatus === "success" ? 1 : 0) : undefined)));
-    metric("strongbox_job_next_run_timestamp_seconds", "Unix time of the job's next scheduled run", "gauge", per((s) => (s.nextRun ? s.nextRun / 1000 : undefined)));
-    if (this.lastBackupBytes !== undefined) metric("strongbox_backup_stored_bytes", "Bytes stored by the last successful backup", "gauge", [["", this.lastBackupBytes]]);
+    metric(
+      "strongbox_job_last_success_timestamp_seconds",
+      "Unix time of the job's last success",
+      "gauge",
+      per((s) => (s.lastSuccess ? s.lastSuccess / 1000 : undefined)),
+    );
+    metric(
+      "strongbox_job_last_duration_seconds",
+      "Duration of the job's last run",
+      "gauge",
+      per((s) => s.lastDuration),
+    );
+    metric(
+      "strongbox_job_last_run_success",
+      "1 if the job's last run succeeded, 0 if it failed",
+      "gauge",
+      per((s) => (s.lastStatus ? (s.lastStatus === "success" ? 1 : 0) : undefined)),
+    );
+    metric(
+      "strongbox_job_next_run_timestamp_seconds",
+      "Unix time of the job's next scheduled run",
+      "gauge",
+      per((s) => (s.nextRun ? s.nextRun / 1000 : undefined)),
+    );
+    if (this.lastBackupBytes !== undefined)
+      metric("strongbox_backup_stored_bytes", "Bytes stored by the last successful backup", "gauge", [
+        ["", this.lastBackupBytes],
+      ]);
     const sources = [...this.lastBackupSources];
     const label = (name: string, extra = "") => `{source="${name.replace(/["\\\n]/g, "_")}"${extra}}`;
     if (sources.length) {
-      metric("strongbox_backup_kind", "1 for the kind (full or diff) of the source's last backup, 0 for the other", "gauge", sources.flatMap(([n, s]) => (["full", "diff"] as const).map((k) => [label(n, `,kind="${k}"`), s.kind === k ? 1 : 0] as [string, number])));
-      metric("strongbox_backup_source_stored_bytes", "Bytes stored for the source by the last successful backup", "gauge", sources.map(([n, s]) => [label(n), s.storedBytes]));
+      metric(
+        "strongbox_backup_kind",
+        "1 for the kind (full or diff) of the source's last backup, 0 for the other",
+        "gauge",
+        sources.flatMap(([n, s]) =>
+          (["full", "diff"] as const).map((k) => [label(n, `,kind="${k}"`), s.kind === k ? 1 : 0] as [string, number]),
+        ),
+      );
+      metric(
+        "strongbox_backup_source_stored_bytes",
+        "Bytes stored for the source by the last successful backup",
+        "gauge",
+        sources.map(([n, s]) => [label(n), s.storedBytes]),
+      );
       const changed = sources.filter(([, s]) => s.filesChanged !== undefined);
-      if (changed.length) metric("strongbox_backup_files_changed", "Files read and stored for the source by the last backup (every file for a full)", "gauge", changed.map(([n, s]) => [label(n), s.filesChanged!]));
+      if (changed.length)
+        metric(
+          "strongbox_backup_files_changed",
+          "Files read and stored for the source by the last backup (every file for a full)",
+          "gauge",
+          changed.map(([n, s]) => [label(n), s.filesChanged!]),
+        );
       const files = sources.filter(([, s]) => s.unreadable !== undefined);
       if (files.length) {
-        metric("strongbox_backup_unreadable_paths", "Paths of the source that could not be read and were left out of its last backup (on_unreadable: partial); > 0 means that backup is partial", "gauge", files.map(([n, s]) => [label(n), s.unreadable!]));
-        metric("strongbox_backup_files_changed_while_read", "Files of the source that changed while its last backup read them", "gauge", files.map(([n, s]) => [label(n), s.changed ?? 0]));
+        metric(
+          "strongbox_backup_unreadable_paths",
+          "Paths of the source that could not be read and were left out of its last backup (on_unreadable: partial); > 0 means that backup is partial",
+          "gauge",
+          files.map(([n, s]) => [label(n), s.unreadable!]),
+        );
+        metric(
+          "strongbox_backup_files_changed_while_read",
+          "Files of the source that changed while its last backup read them",
+          "gauge",
+          files.map(([n, s]) => [label(n), s.changed ?? 0]),
+        );
       }
     }
-    if (this.lastBackupPartial !== undefined) metric("strongbox_backup_partial", "1 if the last committed backup is partial (a source left unreadable paths out), 0 if whole", "gauge", [["", this.lastBackupPartial ? 1 : 0]]);
-    if (this.sourceFailed.size) metric("strongbox_backup_source_failed", "1 if the source failed in its last backup run (left out of that backup), 0 if it was stored", "gauge", [...this.sourceFailed].map(([n, f]) => [label(n), f ? 1 : 0]));
-    if (this.lastBackupFinished !== undefined) metric("strongbox_newest_backup_age_seconds", "Age of the newest backup this daemon completed", "gauge", [["", Math.round((now - this.lastBackupFinished) / 1000)]]);
-    if (this.lastDrillPassed !== undefined) metric("strongbox_last_drill_passed", "1 if the last drill passed, 0 if it failed", "gauge", [["", this.lastDrillPassed ? 1 : 0]]);
-    if (this.untrustedBackups !== undefined) metric("strongbox_untrusted_backups", "Backups the last prune did not count (claimed time contradicted by the store, or signature): kept and flagged, see 'strongbox list'", "gauge", [["", this.untrustedBackups]]);
+    if (this.lastBackupPartial !== undefined)
+      metric(
+        "strongbox_backup_partial",
+        "1 if the last committed backup is partial (a source left unreadable paths out), 0 if whole",
+        "gauge",
+        [["", this.lastBackupPartial ? 1 : 0]],
+      );
+    if (this.sourceFailed.size)
+      metric(
+        "strongbox_backup_source_failed",
+        "1 if the source failed in its last backup run (left out of that backup), 0 if it was stored",
+        "gauge",
+        [...this.sourceFailed].map(([n, f]) => [label(n), f ? 1 : 0]),
+      );
+    if (this.lastBackupFinished !== undefined)
+      metric("strongbox_newest_backup_age_seconds", "Age of the newest backup this daemon completed", "gauge", [
+        ["", Math.round((now - this.lastBackupFinished) / 1000)],
+      ]);
+    if (this.lastDrillPassed !== undefined)
+      metric("strongbox_last_drill_passed", "1 if the last drill passed, 0 if it failed", "gauge", [
+        ["", this.lastDrillPassed ? 1 : 0],
+      ]);
+    if (this.untrustedBackups !== undefined)
+      metric(
+        "strongbox_untrusted_backups",
+        "Backups the last prune did not count (claimed time contradicted by the store, or signature): kept and flagged, see 'strongbox list'",
+        "gauge",
+        [["", this.untrustedBackups]],
+      );
     metric("strongbox_job_running", "1 while a job runs", "gauge", [["", this.running ? 1 : 0]]);
-    metric("strongbox_healthy", "1 if /healthz is ok, 0 if a job is past its deadline or a backup is overdue", "gauge", [["", this.health(now).ok ? 1 : 0]]);
+    metric(
+      "strongbox_healthy",
+      "1 if /healthz is ok, 0 if a job is past its deadline or a backup is overdue",
+      "gauge",
+      [["", this.health(now).ok ? 1 : 0]],
+    );
     return lines.join("\n") + "\n";
   }
 }
@@ -149,7 +253,14 @@ export async function startHealthServer(listen: string, metrics: DaemonMetrics):
       const h = metrics.health();
       res.statusCode = h.ok ? 200 : 503;
       res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify({ status: h.ok ? "ok" : "unhealthy", reasons: h.reasons, running: metrics.running ?? null, jobs: Object.fromEntries(metrics.jobs) }));
+      res.end(
+        JSON.stringify({
+          status: h.ok ? "ok" : "unhealthy",
+          reasons: h.reasons,
+          running: metrics.running ?? null,
+          jobs: Object.fromEntries(metrics.jobs),
+        }),
+      );
     } else if (req.url === "/metrics") {
       res.setHeader("content-type", "text/plain; version=0.0.4");
       res.end(metrics.prometheus());

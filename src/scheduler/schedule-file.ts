@@ -8,17 +8,26 @@ import { ConfigError } from "../errors.js";
 import { cronErrors } from "../time/cron.js";
 import { isValidTimezone } from "../time/zone.js";
 
-const durationKey = (what: string, example: string) => z.string().refine((v) => parseDuration(v) !== null, `${what} must be a duration like ${example}`);
+const durationKey = (what: string, example: string) =>
+  z.string().refine((v) => parseDuration(v) !== null, `${what} must be a duration like ${example}`);
 
 const jobSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, "name must be letters, digits, '-' or '_'"),
-    command: z.enum(["backup", "drill", "prune", "verify", "copy"], { errorMap: () => ({ message: "command must be backup, drill, prune, verify or copy" }) }),
+    command: z.enum(["backup", "drill", "prune", "verify", "copy"], {
+      errorMap: () => ({ message: "command must be backup, drill, prune, verify or copy" }),
+    }),
     cron: z.string().superRefine((v, ctx) => {
       for (const e of cronErrors(v)) ctx.addIssue({ code: "custom", message: e });
     }),
-    jitter: z.string().refine((v) => parseDuration(v) !== null, "jitter must be a duration like 5m or 30s").optional(),
-    deadline: z.string().refine((v) => (parseDuration(v) ?? 0) > 0, "deadline must be a duration like 6h or 90m").optional(),
+    jitter: z
+      .string()
+      .refine((v) => parseDuration(v) !== null, "jitter must be a duration like 5m or 30s")
+      .optional(),
+    deadline: z
+      .string()
+      .refine((v) => (parseDuration(v) ?? 0) > 0, "deadline must be a duration like 6h or 90m")
+      .optional(),
     sources: z.array(z.string()).optional(),
     target: z.string().optional(),
     /** copy: the destination, as `copy --to` takes it (a config file or a file:// URL). */
@@ -30,17 +39,28 @@ const jobSchema = z
   })
   .strict()
   .superRefine((j, ctx) => {
-    if (j.sources && j.command !== "backup") ctx.addIssue({ code: "custom", path: ["sources"], message: "only backup jobs take sources" });
-    if (j.target && j.command === "backup") ctx.addIssue({ code: "custom", path: ["target"], message: "backup jobs take no target" });
-    if (j.command === "copy" && !j.to) ctx.addIssue({ code: "custom", path: ["to"], message: "copy jobs need `to`: a config file or a file:// URL, as copy --to takes it" });
-    if (j.to !== undefined && j.command !== "copy") ctx.addIssue({ code: "custom", path: ["to"], message: "only copy jobs take `to`" });
+    if (j.sources && j.command !== "backup")
+      ctx.addIssue({ code: "custom", path: ["sources"], message: "only backup jobs take sources" });
+    if (j.target && j.command === "backup")
+      ctx.addIssue({ code: "custom", path: ["target"], message: "backup jobs take no target" });
+    if (j.command === "copy" && !j.to)
+      ctx.addIssue({
+        code: "custom",
+        path: ["to"],
+        message: "copy jobs need `to`: a config file or a file:// URL, as copy --to takes it",
+      });
+    if (j.to !== undefined && j.command !== "copy")
+      ctx.addIssue({ code: "custom", path: ["to"], message: "only copy jobs take `to`" });
   });
 
 const scheduleSchema = z
   .object({
     timezone: z.string().refine(isValidTimezone, "timezone must be an IANA timezone like Europe/Berlin").default("UTC"),
     /** Settings for every job that does not set its own. */
-    defaults: z.object({ retry_lock: durationKey("retry_lock", "10m or 0s").optional() }).strict().optional(),
+    defaults: z
+      .object({ retry_lock: durationKey("retry_lock", "10m or 0s").optional() })
+      .strict()
+      .optional(),
     jobs: z.array(jobSchema).min(1, "at least one job is required"),
   })
   .strict();
@@ -48,7 +68,13 @@ const scheduleSchema = z
 export type Schedule = z.infer<typeof scheduleSchema>;
 
 /** How long a job may run before it is aborted, when its schedule entry sets no `deadline`. */
-export const DEFAULT_DEADLINES: Record<"backup" | "drill" | "prune" | "verify" | "copy", string> = { backup: "6h", verify: "6h", drill: "4h", prune: "1h", copy: "6h" };
+export const DEFAULT_DEADLINES: Record<"backup" | "drill" | "prune" | "verify" | "copy", string> = {
+  backup: "6h",
+  verify: "6h",
+  drill: "4h",
+  prune: "1h",
+  copy: "6h",
+};
 /** How long a daemon job waits for a held repository lock, unless the schedule says otherwise; never beyond the job's deadline. */
 export const DEFAULT_RETRY_LOCK = "10m";
 export type ScheduleJob = Schedule["jobs"][number];
@@ -60,14 +86,22 @@ export function loadSchedule(file: string, config?: Config, which?: string): Sch
     raw = parseYaml(readFileSync(file, "utf8"));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError([code === "ENOENT" ? `schedule file not found: ${file}${which ? ` (${which})` : ""}` : `${file}: ${(err as Error).message.split("\n")[0]}`]);
+    throw new ConfigError([
+      code === "ENOENT"
+        ? `schedule file not found: ${file}${which ? ` (${which})` : ""}`
+        : `${file}: ${(err as Error).message.split("\n")[0]}`,
+    ]);
   }
   const result = scheduleSchema.safeParse(raw ?? {});
   const errors: string[] = [];
   if (!result.success) {
     for (const i of result.error.issues) {
-      if (i.code === "unrecognized_keys") errors.push(...i.keys.map((k) => `${file}: ${formatPath([...i.path, k])}: unknown key`));
-      else errors.push(`${file}: ${formatPath(i.path)}: ${i.code === "invalid_type" && i.received === "undefined" ? "is required" : i.message}`);
+      if (i.code === "unrecognized_keys")
+        errors.push(...i.keys.map((k) => `${file}: ${formatPath([...i.path, k])}: unknown key`));
+      else
+        errors.push(
+          `${file}: ${formatPath(i.path)}: ${i.code === "invalid_type" && i.received === "undefined" ? "is required" : i.message}`,
+        );
     }
   } else {
     const seen = new Set<string>();
@@ -75,7 +109,8 @@ export function loadSchedule(file: string, config?: Config, which?: string): Sch
       if (seen.has(j.name)) errors.push(`${file}: jobs[${i}].name: duplicate job name '${j.name}'`);
       seen.add(j.name);
       for (const s of j.sources ?? []) {
-        if (config && !config.sources.some((c) => c.name === s)) errors.push(`${file}: jobs[${i}].sources: no source named '${s}' in the config`);
+        if (config && !config.sources.some((c) => c.name === s))
+          errors.push(`${file}: jobs[${i}].sources: no source named '${s}' in the config`);
       }
     });
   }

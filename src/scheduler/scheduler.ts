@@ -116,18 +116,20 @@ export class Scheduler {
           stuckTimer = this.watchAbort(job, "after its deadline");
         }, job.deadlineMs)
       : undefined;
-    const done = this.runner(job, ac.signal).then(
-      () => this.event(this.o.now(), job.name, "finish"),
-      (err) => {
-        this.event(this.o.now(), job.name, "fail", (err as Error)?.message);
-      },
-    ).finally(() => {
-      clearTimeout(deadlineTimer);
-      clearTimeout(stuckTimer);
-      this.running = undefined;
-      const nextJob = this.queue.shift();
-      if (nextJob && !this.stopped) void this.run(nextJob, this.o.now());
-    });
+    const done = this.runner(job, ac.signal)
+      .then(
+        () => this.event(this.o.now(), job.name, "finish"),
+        (err) => {
+          this.event(this.o.now(), job.name, "fail", (err as Error)?.message);
+        },
+      )
+      .finally(() => {
+        clearTimeout(deadlineTimer);
+        clearTimeout(stuckTimer);
+        this.running = undefined;
+        const nextJob = this.queue.shift();
+        if (nextJob && !this.stopped) void this.run(nextJob, this.o.now());
+      });
     this.running = { job, done, ac };
     return done;
   }
@@ -147,7 +149,10 @@ export class Scheduler {
   }
 
   /** Stops scheduling; waits up to graceMs for the running job, then aborts it (with `reason`) and waits for it to wind down. */
-  async stop(graceMs: number, reason: Error = new StrongboxError("SOURCE", "daemon stopping: the job was aborted after the grace period")): Promise<"idle" | "finished" | "aborted" | "stuck"> {
+  async stop(
+    graceMs: number,
+    reason: Error = new StrongboxError("SOURCE", "daemon stopping: the job was aborted after the grace period"),
+  ): Promise<"idle" | "finished" | "aborted" | "stuck"> {
     this.stopped = true;
     this.queue.length = 0;
     this.pending = [];
@@ -162,7 +167,10 @@ export class Scheduler {
     if (finishedInTime) return "finished";
     r.ac.abort(reason);
     const ms = this.o.abortWaitMs ?? 30_000;
-    const wound = await Promise.race([r.done.then(() => true), new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms)))]);
+    const wound = await Promise.race([
+      r.done.then(() => true),
+      new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms))),
+    ]);
     clearTimeout(timer);
     if (!wound) this.event(this.o.now(), r.job.name, "stuck");
     return wound ? "aborted" : "stuck";

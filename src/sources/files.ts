@@ -51,7 +51,10 @@ export class FilesSource implements Source {
   async backup(ctx: JobContext): Promise<SourceArtifact> {
     const root = this.cfg.path;
     const st = await fsp.stat(root).catch((err: NodeJS.ErrnoException) => {
-      throw new StrongboxError("SOURCE", `source ${this.name}: cannot read ${root}: ${err.code === "ENOENT" ? "no such directory (ENOENT)" : reasonOf(err)}`);
+      throw new StrongboxError(
+        "SOURCE",
+        `source ${this.name}: cannot read ${root}: ${err.code === "ENOENT" ? "no such directory (ENOENT)" : reasonOf(err)}`,
+      );
     });
     if (!st.isDirectory()) throw new StrongboxError("SOURCE", `source ${this.name}: ${root} is not a directory`);
     const warnings: string[] = [];
@@ -83,10 +86,20 @@ export class FilesSource implements Source {
     const count = { files: 0, bytes: 0, storedFiles: 0, storedBytes: 0 };
     const rootStat = lstatSync(root, { bigint: true });
     // The root directory itself, first in every archive ("./"): a restore sets its mtime last.
-    const rootEntry = { path: ".", type: "dir" as const, size: 0, mode: Number(rootStat.mode & 0o7777n), uid: Number(rootStat.uid), gid: Number(rootStat.gid), mtime: mtimeString(rootStat) };
+    const rootEntry = {
+      path: ".",
+      type: "dir" as const,
+      size: 0,
+      mode: Number(rootStat.mode & 0o7777n),
+      uid: Number(rootStat.uid),
+      gid: Number(rootStat.gid),
+      mtime: mtimeString(rootStat),
+    };
     // A full that streams its tree has its size counted on a worker thread, while it is archived
     // (started last: nothing below throws before the caller holds it, and stops it).
-    const laterEstimate = listed ? undefined : countTree(root, { exclude: this.cfg.exclude, oneFileSystem: this.cfg.one_file_system });
+    const laterEstimate = listed
+      ? undefined
+      : countTree(root, { exclude: this.cfg.exclude, oneFileSystem: this.cfg.one_file_system });
     const stream = packTar(root, listed ?? walkEntries(root, walk), {
       warn,
       // By default a path that could not be read fails the source: the archive is never finished, so nothing of it is stored.
@@ -170,7 +183,8 @@ export class FilesSource implements Source {
       if (d.forceFull) return { why: "--full was given" };
       const load = loadState(d.owner, this.name, this.cfg.path);
       if (!load.state) return { why: load.why };
-      if (d.baseExists && !(await d.baseExists(load.state.full_id))) return { why: `the last full ${load.state.full_id} is no longer in the repository` };
+      if (d.baseExists && !(await d.baseExists(load.state.full_id)))
+        return { why: `the last full ${load.state.full_id} is no longer in the repository` };
       if (d.now.getTime() - Date.parse(load.state.full_started_at) >= parseDuration(fullEvery)!) {
         return { why: `full_every (${fullEvery}) has passed since the last full ${load.state.full_id}` };
       }
@@ -179,18 +193,23 @@ export class FilesSource implements Source {
         try {
           await d.protectBase(load.state.full_objects.map((o) => o.key));
         } catch (err) {
-          return { why: `the Object Lock retention of base ${load.state.full_id} cannot be extended (${(err as Error).message.split("\n")[0]})` };
+          return {
+            why: `the Object Lock retention of base ${load.state.full_id} cannot be extended (${(err as Error).message.split("\n")[0]})`,
+          };
         }
       }
       return planned;
     };
     const r = await decide();
     if (r.plan) {
-      ctx.log.info(`${this.name}: differential on base ${r.plan.base.full_id}: ${r.plan.changedFiles} new or changed, ${r.plan.unchanged.size} unchanged`, {
-        base: r.plan.base.full_id,
-        files_changed: r.plan.changedFiles,
-        bytes_changed: r.plan.changedBytes,
-      });
+      ctx.log.info(
+        `${this.name}: differential on base ${r.plan.base.full_id}: ${r.plan.changedFiles} new or changed, ${r.plan.unchanged.size} unchanged`,
+        {
+          base: r.plan.base.full_id,
+          files_changed: r.plan.changedFiles,
+          bytes_changed: r.plan.changedBytes,
+        },
+      );
       return r.plan;
     }
     ctx.log.info(`${this.name}: full backup: ${r.why}`, { reason: r.why });
@@ -198,7 +217,8 @@ export class FilesSource implements Source {
   }
 
   private manifestOf(manifest: SourceManifest): FilesManifest {
-    if (manifest.type !== "files") throw new StrongboxError("VERIFY", `source ${this.name}: manifest is not a files manifest`);
+    if (manifest.type !== "files")
+      throw new StrongboxError("VERIFY", `source ${this.name}: manifest is not a files manifest`);
     return manifest;
   }
 
@@ -208,14 +228,32 @@ export class FilesSource implements Source {
    * full are read side by side and merged into one tree, with one namespace and one match, so
    * memory stays bounded whatever the number of entries, and verify reaches restore's verdict.
    */
-  private async read(layers: Layers, manifest: SourceManifest, sink: () => TreeSink, ctx: JobContext): Promise<Check[]> {
+  private async read(
+    layers: Layers,
+    manifest: SourceManifest,
+    sink: () => TreeSink,
+    ctx: JobContext,
+  ): Promise<Check[]> {
     const m = this.manifestOf(manifest);
     const pass = (archive: Readable, base?: Readable) =>
-      readTree({ archive, ...(base ? { base, baseName: `base ${layers.base!.id}` } : {}), expected: m.entries, sink: sink(), onBytes: ctx.onBytes, vanishedAllowance: warningCount(m.warnings) });
+      readTree({
+        archive,
+        ...(base ? { base, baseName: `base ${layers.base!.id}` } : {}),
+        expected: m.entries,
+        sink: sink(),
+        onBytes: ctx.onBytes,
+        vanishedAllowance: warningCount(m.warnings),
+      });
     if (!layers.base) {
       const r = await layers.read((data) => pass(data));
       const detail = describeDiff(r.tree!);
-      return [{ name: `${this.name}: files match the manifest`, ok: !detail, detail: detail ?? `${m.entries.length} entries, ${m.files} files` }];
+      return [
+        {
+          name: `${this.name}: files match the manifest`,
+          ok: !detail,
+          detail: detail ?? `${m.entries.length} entries, ${m.files} files`,
+        },
+      ];
     }
     const base = layers.base;
     // The base is opened first (a missing or damaged base is named as such), then the differential beside it.
@@ -226,9 +264,14 @@ export class FilesSource implements Source {
       {
         name: `${this.name}: files match the manifest (base ${base.id} + differential)`,
         ok: !tree,
-        detail: tree ?? `${m.entries.length} entries, ${m.files} files, ${m.stored_files} of them from the differential`,
+        detail:
+          tree ?? `${m.entries.length} entries, ${m.files} files, ${m.stored_files} of them from the differential`,
       },
-      { name: `${this.name}: directory listings match the manifest (hand restore with GNU tar)`, ok: !dumps, detail: dumps ?? `${r.dumpdirs!.directories} directories` },
+      {
+        name: `${this.name}: directory listings match the manifest (hand restore with GNU tar)`,
+        ok: !dumps,
+        detail: dumps ?? `${r.dumpdirs!.directories} directories`,
+      },
     ];
   }
 

@@ -18,7 +18,10 @@ export function selectSources(cfg: Config, names: string[]): SourceConfig[] {
   if (names.length === 0) return cfg.sources;
   const unknown = names.filter((n) => !cfg.sources.some((s) => s.name === n));
   if (unknown.length) {
-    throw new StrongboxError("USAGE", `--source ${unknown.join(", ")}: no such source (configured: ${cfg.sources.map((s) => s.name).join(", ")})`);
+    throw new StrongboxError(
+      "USAGE",
+      `--source ${unknown.join(", ")}: no such source (configured: ${cfg.sources.map((s) => s.name).join(", ")})`,
+    );
   }
   return cfg.sources.filter((s) => names.includes(s.name));
 }

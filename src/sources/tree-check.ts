@@ -32,7 +32,12 @@ export class TreeMatch {
   private readonly want: Iterator<ManifestEntry>;
   private next: ManifestEntry | undefined;
   private last: string | undefined;
-  private readonly diff: TreeDiff = { missing: [], extra: [], changed: [], counts: { missing: 0, extra: 0, changed: 0 } };
+  private readonly diff: TreeDiff = {
+    missing: [],
+    extra: [],
+    changed: [],
+    counts: { missing: 0, extra: 0, changed: 0 },
+  };
 
   /** Entries taken from `expected` so far (the one in `next` included), and how many it holds, if it says. */
   private taken = 0;
@@ -45,7 +50,8 @@ export class TreeMatch {
   }
 
   see(a: ExtractedFile): void {
-    if (this.last !== undefined && comparePaths(a.path, this.last) <= 0) return this.changed(a.path, `out of tree order (after ${this.last})`);
+    if (this.last !== undefined && comparePaths(a.path, this.last) <= 0)
+      return this.changed(a.path, `out of tree order (after ${this.last})`);
     this.last = a.path;
     while (this.next && comparePaths(this.next.path, a.path) < 0) {
       this.note("missing", this.next.path);
@@ -104,6 +110,12 @@ export function describeDiff(d: TreeDiff): string | undefined {
   const list = (xs: string[], n: number) => xs.join(", ") + (n > xs.length ? `, … (${n - xs.length} more)` : "");
   if (d.counts.missing) parts.push(`${d.counts.missing} missing: ${list(d.missing, d.counts.missing)}`);
   if (d.counts.extra) parts.push(`${d.counts.extra} extra: ${list(d.extra, d.counts.extra)}`);
-  if (d.counts.changed) parts.push(`${d.counts.changed} altered: ${list(d.changed.map((c) => `${c.path} (${c.why})`), d.counts.changed)}`);
+  if (d.counts.changed)
+    parts.push(
+      `${d.counts.changed} altered: ${list(
+        d.changed.map((c) => `${c.path} (${c.why})`),
+        d.counts.changed,
+      )}`,
+    );
   return parts.length ? parts.join("; ") : undefined;
 }

@@ -70,7 +70,9 @@ export function abortableStore(store: Store, signal?: AbortSignal): Store {
     delete: (key) => raced(() => store.delete(key), signal),
   };
   if (store.leftovers) out.leftovers = (o) => raced(() => store.leftovers!(o), signal);
-  if (store.extendRetention) out.extendRetention = (key, days, o) => raced(() => store.extendRetention!(key, days, { ...o, signal }), signal);
-  if (store.abortStaleUploads) out.abortStaleUploads = (before) => raced(() => store.abortStaleUploads!(before), signal);
+  if (store.extendRetention)
+    out.extendRetention = (key, days, o) => raced(() => store.extendRetention!(key, days, { ...o, signal }), signal);
+  if (store.abortStaleUploads)
+    out.abortStaleUploads = (before) => raced(() => store.abortStaleUploads!(before), signal);
   return out;
 }

@@ -41,7 +41,14 @@ export async function sweepSpool(dir: string, o: { remove: boolean }): Promise<L
     const path = join(dir, name);
     const st = await fsp.lstat(path).catch(() => null);
     if (!st?.isFile() || !isOrphan(name, SPOOL_PREFIX, st.mtime)) continue;
-    if (o.remove && (await fsp.unlink(path).then(() => false, () => true))) continue;
+    if (
+      o.remove &&
+      (await fsp.unlink(path).then(
+        () => false,
+        () => true,
+      ))
+    )
+      continue;
     out.count++;
     out.bytes += st.size;
   }

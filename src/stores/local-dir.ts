@@ -89,7 +89,8 @@ export class LocalDirStore implements Store {
       try {
         await fsp.link(tmp, final);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new StrongboxError("STORE", `object already exists, not overwriting: ${key}`);
+        if ((err as NodeJS.ErrnoException).code === "EEXIST")
+          throw new StrongboxError("STORE", `object already exists, not overwriting: ${key}`);
         throw err;
       }
       await fsp.unlink(tmp);
@@ -100,7 +101,12 @@ export class LocalDirStore implements Store {
       await fsp.unlink(tmp).catch(() => {});
       if (err === bodyError) throw err; // the source failed, not the store
       // "disk full (ENOSPC) writing /repo/backups/<id>/<object>": the object's name, not its temporary file's.
-      if (isSystemError(err)) throw new StrongboxError("STORE", describeSystemError(err, err.path && err.path !== tmp ? {} : { path: final, doing: "writing" }), { cause: err });
+      if (isSystemError(err))
+        throw new StrongboxError(
+          "STORE",
+          describeSystemError(err, err.path && err.path !== tmp ? {} : { path: final, doing: "writing" }),
+          { cause: err },
+        );
       throw wrapError(err, "STORE", `${this.description}: writing ${key}`);
     }
   }
@@ -169,7 +175,14 @@ export class LocalDirStore implements Store {
         else if (d.isFile() && d.name.startsWith(TMP_MARK)) {
           const st = await fsp.stat(abs).catch(() => null);
           if (!st || !(isOrphan(d.name, TMP_MARK, st.mtime, now) || (o.before && st.mtime < o.before))) continue;
-          if (o.remove && (await fsp.unlink(abs).then(() => false, () => true))) continue;
+          if (
+            o.remove &&
+            (await fsp.unlink(abs).then(
+              () => false,
+              () => true,
+            ))
+          )
+            continue;
           out.paths.push(relative(this.root, abs).split(sep).join("/"));
           out.bytes += st.size;
         }
@@ -198,7 +211,8 @@ export class LocalDirStore implements Store {
     try {
       await fsp.unlink(join(this.root, key));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw wrapError(err, "STORE", `${this.description}: deleting ${key}`);
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+        throw wrapError(err, "STORE", `${this.description}: deleting ${key}`);
     }
     // Tidy empty directories up to the root.
     let dir = dirname(join(this.root, key));

@@ -15,7 +15,8 @@ const ms = (d: string) => parseDuration(d)!;
  */
 function verifyCredentials(cfg: Config, role: Role): { accessKeyId: string; secretAccessKey: string } {
   const c = cfg.repository.s3!.credentials;
-  const readerHere = c.reader !== undefined && unresolvedUnder(cfg, [["repository", "s3", "credentials", "reader"]]).length === 0;
+  const readerHere =
+    c.reader !== undefined && unresolvedUnder(cfg, [["repository", "s3", "credentials", "reader"]]).length === 0;
   const creds = readerHere ? c.reader! : c[role]!;
   return { accessKeyId: creds.access_key_id, secretAccessKey: creds.secret_access_key };
 }
@@ -23,12 +24,16 @@ function verifyCredentials(cfg: Config, role: Role): { accessKeyId: string; secr
 /** Opens the configured repository with the credentials of one role (README, "S3 setup and least privilege"). The S3 client loads only for s3://. */
 export async function openStore(cfg: Config, role: Role, extra: Partial<S3StoreOptions> = {}): Promise<Store> {
   const url = cfg.repository.url;
-  if (url.startsWith("file://")) return new LocalDirStore(decodeURIComponent(new URL(url).pathname).replace(/\/+$/, ""));
+  if (url.startsWith("file://"))
+    return new LocalDirStore(decodeURIComponent(new URL(url).pathname).replace(/\/+$/, ""));
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url)!;
   const s3 = cfg.repository.s3!;
   const creds = s3.credentials[role];
   if (!creds) {
-    throw new StrongboxError("CONFIG", `repository.s3.credentials.${role}: required for this command (it runs with the ${role} role)`);
+    throw new StrongboxError(
+      "CONFIG",
+      `repository.s3.credentials.${role}: required for this command (it runs with the ${role} role)`,
+    );
   }
   requireResolved(cfg, [["repository", "s3", "credentials", role]]);
   const prefix = m[2].replace(/\/+$/, "");

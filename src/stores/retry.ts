@@ -2,7 +2,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 /** Errors worth another attempt: 5xx, throttling, timeouts and dropped connections — never 4xx auth errors. */
 export function isTransient(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown; transient?: boolean };
+  const e = err as {
+    name?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: unknown;
+    transient?: boolean;
+  };
   if (e?.transient !== undefined) return e.transient;
   const status = e?.$metadata?.httpStatusCode;
   const name = e?.name ?? "";
@@ -13,7 +20,17 @@ export function isTransient(err: unknown): boolean {
   if (e?.$retryable) return true;
   const code = e?.code ?? "";
   return (
-    ["ECONNRESET", "ETIMEDOUT", "EPIPE", "ECONNABORTED", "EAI_AGAIN", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "UND_ERR_SOCKET"].includes(code) ||
+    [
+      "ECONNRESET",
+      "ETIMEDOUT",
+      "EPIPE",
+      "ECONNABORTED",
+      "EAI_AGAIN",
+      "ECONNREFUSED",
+      "ENETUNREACH",
+      "EHOSTUNREACH",
+      "UND_ERR_SOCKET",
+    ].includes(code) ||
     ["TimeoutError", "RequestTimeTooSkewed", "SlowDown", "InternalError", "ServiceUnavailable"].includes(name) ||
     // Node's own words for a response cut short ("aborted", "socket hang up"): the connection died mid-exchange.
     /^(aborted|socket hang up)$/.test(e?.message ?? "")

@@ -59,25 +59,42 @@ export function createS3Client(o: S3ClientOptions): S3Client {
 
 /** An error for "no bytes moved for too long"; transient, so the retry budget applies. */
 export function stallError(what: string, idleMs: number): Error {
-  return Object.assign(new Error(`${what}: no bytes moved for ${Math.round(idleMs / 100) / 10} s`), { name: "TimeoutError", code: "ETIMEDOUT", transient: true });
+  return Object.assign(new Error(`${what}: no bytes moved for ${Math.round(idleMs / 100) / 10} s`), {
+    name: "TimeoutError",
+    code: "ETIMEDOUT",
+    transient: true,
+  });
 }
 
 /** Describes an S3 error in one line, naming what was being done, with a hint for the usual causes. */
 export function describeS3Error(err: unknown, what: string, role: string): StrongboxError {
   if (err instanceof StrongboxError) return err;
-  const e = err as { name?: string; code?: string; message?: string; attempts?: number; $metadata?: { httpStatusCode?: number } };
+  const e = err as {
+    name?: string;
+    code?: string;
+    message?: string;
+    attempts?: number;
+    $metadata?: { httpStatusCode?: number };
+  };
   const status = e.$metadata?.httpStatusCode;
-  let name = e.name && e.name !== "Error" ? e.name : e.code ?? "error";
+  let name = e.name && e.name !== "Error" ? e.name : (e.code ?? "error");
   let hint = "";
-  if (name === "InvalidAccessKeyId") hint = ` — the server does not know the ${role} access key id; check repository.s3.credentials.${role}.access_key_id`;
-  else if (name === "SignatureDoesNotMatch") hint = ` — the ${role} secret access key is wrong for its key id; check repository.s3.credentials.${role}.secret_access_key`;
-  else if (name === "AccessDenied" || status === 403) hint = ` — the ${role} credentials are not allowed to do this (see 'strongbox policy ${role}')`;
+  if (name === "InvalidAccessKeyId")
+    hint = ` — the server does not know the ${role} access key id; check repository.s3.credentials.${role}.access_key_id`;
+  else if (name === "SignatureDoesNotMatch")
+    hint = ` — the ${role} secret access key is wrong for its key id; check repository.s3.credentials.${role}.secret_access_key`;
+  else if (name === "AccessDenied" || status === 403)
+    hint = ` — the ${role} credentials are not allowed to do this (see 'strongbox policy ${role}')`;
   else if (name === "NoSuchBucket") hint = " — the bucket does not exist";
-  else if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ECONNRESET"].includes(e.code ?? "") || /proxy/i.test(e.message ?? "")) {
+  else if (
+    ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ECONNRESET"].includes(e.code ?? "") ||
+    /proxy/i.test(e.message ?? "")
+  ) {
     const proxy = proxyFor(endpointOf(err));
-    hint = proxy ? ` — the proxy ${proxy} is unreachable or refused the connection (HTTPS_PROXY/HTTP_PROXY; NO_PROXY to bypass it)` : " — the endpoint is unreachable or dropped the connection";
-  }
-  else if (name === "TimeoutError" || e.code === "ETIMEDOUT") {
+    hint = proxy
+      ? ` — the proxy ${proxy} is unreachable or refused the connection (HTTPS_PROXY/HTTP_PROXY; NO_PROXY to bypass it)`
+      : " — the endpoint is unreachable or dropped the connection";
+  } else if (name === "TimeoutError" || e.code === "ETIMEDOUT") {
     name = "timeout";
     hint = ` — ${timeoutHint(e.message ?? "")}`;
   }
@@ -85,8 +102,14 @@ export function describeS3Error(err: unknown, what: string, role: string): Stron
   const tries = e.attempts && e.attempts > 1 ? `, gave up after ${e.attempts} attempts` : "";
   // A socket-level failure: "cannot connect to https://…: the endpoint does not speak TLS (EPROTO) — is it http?".
   if (isNetworkError(err) && name !== "timeout") {
-    const sentence = describeSystemError(err as NodeJS.ErrnoException, { endpoint: endpointOf(err).replace(/\/+$/, "") });
-    return new StrongboxError("STORE", `s3: ${what}: ${sentence}${hint.startsWith(" — the proxy") ? hint : ""}${tries}`, { cause: err });
+    const sentence = describeSystemError(err as NodeJS.ErrnoException, {
+      endpoint: endpointOf(err).replace(/\/+$/, ""),
+    });
+    return new StrongboxError(
+      "STORE",
+      `s3: ${what}: ${sentence}${hint.startsWith(" — the proxy") ? hint : ""}${tries}`,
+      { cause: err },
+    );
   }
   return new StrongboxError("STORE", `s3: ${what}: ${name}${st}${hint}${tries}`, { cause: err });
 }
@@ -102,8 +125,11 @@ function timeoutHint(msg: string): string {
   const secs = (ms: string) => `${Math.round(Number(ms) / 100) / 10} s`;
   let m = /no bytes moved for ([\d.]+) s/.exec(msg);
   if (m) return `no bytes moved for ${m[1]} s (repository.s3.timeouts.idle)`;
-  if ((m = /after (\d+) ms of inactivity/.exec(msg))) return `no bytes moved for ${secs(m[1])} (repository.s3.timeouts.idle)`;
-  if ((m = /configured (\d+) ms requestTimeout/.exec(msg))) return `no answer within ${secs(m[1])} (repository.s3.timeouts.request)`;
-  if ((m = /establish a connection .* of (\d+) ms/.exec(msg))) return `could not connect within ${secs(m[1])} (repository.s3.timeouts.connect)`;
+  if ((m = /after (\d+) ms of inactivity/.exec(msg)))
+    return `no bytes moved for ${secs(m[1])} (repository.s3.timeouts.idle)`;
+  if ((m = /configured (\d+) ms requestTimeout/.exec(msg)))
+    return `no answer within ${secs(m[1])} (repository.s3.timeouts.request)`;
+  if ((m = /establish a connection .* of (\d+) ms/.exec(msg)))
+    return `could not connect within ${secs(m[1])} (repository.s3.timeouts.connect)`;
   return "the server did not answer in time (repository.s3.timeouts)";
 }

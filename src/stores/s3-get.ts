@@ -60,7 +60,10 @@ export async function resumableGet(g: ResumableGet): Promise<Readable> {
           yield next.value;
         }
         if (length !== undefined && offset !== length) {
-          throw Object.assign(new Error(`body ended at byte ${offset} of ${length}`), { code: "ECONNRESET", transient: offset < length });
+          throw Object.assign(new Error(`body ended at byte ${offset} of ${length}`), {
+            code: "ECONNRESET",
+            transient: offset < length,
+          });
         }
         return;
       } catch (err) {
@@ -76,13 +79,20 @@ export async function resumableGet(g: ResumableGet): Promise<Readable> {
         try {
           res = await send({ Range: `bytes=${offset}-`, IfMatch: etag });
           if (!res.ContentRange?.startsWith(`bytes ${offset}-`)) {
-            throw new StrongboxError("STORE", `s3: reading ${g.key}: the server ignored the Range request (resuming at byte ${offset})`);
+            throw new StrongboxError(
+              "STORE",
+              `s3: reading ${g.key}: the server ignored the Range request (resuming at byte ${offset})`,
+            );
           }
         } catch (err) {
           if (statusOf(err) === 412 || statusOf(err) === 404) {
-            throw new StrongboxError("STORE", `s3: reading ${g.key}: the object changed or vanished while it was being read (at byte ${offset})`);
+            throw new StrongboxError(
+              "STORE",
+              `s3: reading ${g.key}: the object changed or vanished while it was being read (at byte ${offset})`,
+            );
           }
-          if (err instanceof StrongboxError || !isTransient(err)) throw describeS3Error(err, `reading ${g.key}`, g.role);
+          if (err instanceof StrongboxError || !isTransient(err))
+            throw describeS3Error(err, `reading ${g.key}`, g.role);
           res = undefined; // counted as one more failure on the next turn
         }
       }

@@ -1,4 +1,10 @@
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
 import { describeS3Error } from "./s3-client.js";
 
@@ -9,7 +15,14 @@ export type ProbeResult = "allowed" | "denied" | `error: ${string}`;
  * Tries one permission without changing data: list the prefix, get/delete a key that does not
  * exist (404/204 mean allowed, 403 denied), or put a small probe object.
  */
-export async function probeS3(client: S3Client, bucket: string, prefix: string, role: string, action: ProbeAction, key: string): Promise<ProbeResult> {
+export async function probeS3(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+  role: string,
+  action: ProbeAction,
+  key: string,
+): Promise<ProbeResult> {
   const Key = prefix + key;
   try {
     if (action === "list") await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 }));
@@ -18,7 +31,9 @@ export async function probeS3(client: S3Client, bucket: string, prefix: string, 
     else {
       const body = Buffer.from("strongbox doctor probe\n");
       const md5 = createHash("md5").update(body).digest("base64");
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: body, ContentMD5: md5, ACL: "bucket-owner-full-control" }));
+      await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key, Body: body, ContentMD5: md5, ACL: "bucket-owner-full-control" }),
+      );
     }
     return "allowed";
   } catch (err) {

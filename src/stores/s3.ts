@@ -61,7 +61,9 @@ const statusOf = (err: unknown) => (err as { $metadata?: { httpStatusCode?: numb
 
 /** The server may have acted on the request: the answer, not the request, may be what was lost. A refused connection never reached it. */
 const outcomeUnknown = (err: unknown) =>
-  (statusOf(err) === undefined && !["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"].includes((err as { code?: string })?.code ?? "")) || statusOf(err)! >= 500;
+  (statusOf(err) === undefined &&
+    !["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"].includes((err as { code?: string })?.code ?? "")) ||
+  statusOf(err)! >= 500;
 
 export class S3Store implements Store {
   readonly description: string;
@@ -86,6 +88,16 @@ export class S3Store implements Store {
   }
 
   /** One S3 call under the retry budget; `attempt` is 1-based, for callers that must know whether an earlier attempt may have landed. */
+  private putRetention(
+    key: string,
+    retention: { Mode: "COMPLIANCE" | "GOVERNANCE"; RetainUntilDate: Date | undefined },
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    const command = () =>
+      new PutObjectRetentionCommand({ Bucket: this.o.bucket, Key: this.k(key), Retention: retention });
+    return this.call(() => this.client.send(command(), { abortSignal: signal }), signal);
+  }
+
   private call<T>(fn: (attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
     return retry(fn, { ...this.budget, signal });
   }
@@ -96,20 +108,29 @@ export class S3Store implements Store {
 
   private lockParams(): { ObjectLockMode?: "COMPLIANCE"; ObjectLockRetainUntilDate?: Date } {
     const days = this.o.objectLockDays ?? 0;
-    return days > 0 ? { ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: new Date(Date.now() + days * 86400_000) } : {};
+    return days > 0
+      ? { ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: new Date(Date.now() + days * 86400_000) }
+      : {};
   }
 
   async extendRetention(key: string, days: number, o: { signal?: AbortSignal } = {}): Promise<void> {
     if (days <= 0) return;
     const retention = { Mode: "COMPLIANCE" as const, RetainUntilDate: new Date(Date.now() + days * 86400_000) };
     try {
-      await this.call(() => this.client.send(new PutObjectRetentionCommand({ Bucket: this.o.bucket, Key: this.k(key), Retention: retention }), { abortSignal: o.signal }), o.signal);
+      await this.putRetention(key, retention, o.signal);
     } catch (err) {
       throw describeS3Error(err, `extending the Object Lock retention of ${key}`, this.o.role);
     }
   }
 
-  private async sendPart(uploadId: string, key: string, partNumber: number, part: SpoolFile, md5: Buffer, signal?: AbortSignal): Promise<CompletedPart> {
+  private async sendPart(
+    uploadId: string,
+    key: string,
+    partNumber: number,
+    part: SpoolFile,
+    md5: Buffer,
+    signal?: AbortSignal,
+  ): Promise<CompletedPart> {
     const res = await this.call(async () => {
       const w = watchedUpload(part.path, `uploading ${key} part ${partNumber}`, this.timeouts.idleMs, signal);
       try {
@@ -139,13 +160,24 @@ export class S3Store implements Store {
    * repository lock keeps one writer), and Content-MD5 makes the server store our exact bytes or
    * nothing. A 412 on a first attempt is a real conflict.
    */
-  private async putSingle(key: string, spool: SpoolFile, common: Pick<PutObjectCommandInput, "Bucket" | "Key" | "ACL">, signal?: AbortSignal): Promise<void> {
+  private async putSingle(
+    key: string,
+    spool: SpoolFile,
+    common: Pick<PutObjectCommandInput, "Bucket" | "Key" | "ACL">,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const md5 = spool.md5.digest();
     let mayHaveLanded = false;
     await this.call(async () => {
       const w = spool.size ? watchedUpload(spool.path, `uploading ${key}`, this.timeouts.idleMs, signal) : undefined;
       try {
-        const cmd = new PutObjectCommand({ ...common, IfNoneMatch: "*", ContentLength: spool.size, ContentMD5: md5.toString("base64"), Body: w?.body ?? Buffer.alloc(0) });
+        const cmd = new PutObjectCommand({
+          ...common,
+          IfNoneMatch: "*",
+          ContentLength: spool.size,
+          ContentMD5: md5.toString("base64"),
+          Body: w?.body ?? Buffer.alloc(0),
+        });
         await this.client.send(cmd, { abortSignal: w?.signal ?? signal });
       } catch (e) {
         const err = w ? w.reason(e) : e;
@@ -172,17 +204,27 @@ export class S3Store implements Store {
     const verifier = this.verifier;
     let head;
     try {
-      head = await this.call(() => verifier.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }), { abortSignal: signal }), signal);
+      head = await this.call(
+        () =>
+          verifier.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) }), { abortSignal: signal }),
+        signal,
+      );
     } catch (err) {
       if (statusOf(err) === 404) {
-        const lost = new StrongboxError("STORE", `s3: uploading ${key}: the server acknowledged the upload but did not store it (lost write, found by verify_after_write)`);
+        const lost = new StrongboxError(
+          "STORE",
+          `s3: uploading ${key}: the server acknowledged the upload but did not store it (lost write, found by verify_after_write)`,
+        );
         throw Object.assign(lost, { transient: true });
       }
       throw describeS3Error(err, `checking ${key} after its upload (verify_after_write)`, "verify_after_write");
     }
     const comparable = /^"[0-9a-f]{32}(-\d+)?"$/.test(head.ETag ?? "");
     if (head.ContentLength !== size || (comparable && head.ETag !== etag)) {
-      throw new StrongboxError("STORE", `s3: uploading ${key}: the stored object is not what was sent (size ${head.ContentLength} vs ${size}, ETag ${head.ETag} vs ${etag})`);
+      throw new StrongboxError(
+        "STORE",
+        `s3: uploading ${key}: the stored object is not what was sent (size ${head.ContentLength} vs ${size}, ETag ${head.ETag} vs ${etag})`,
+      );
     }
   }
 
@@ -200,7 +242,7 @@ export class S3Store implements Store {
       // has (it only lengthens it by the seconds since the upload) succeeds on a stored object, 404s on a missing one.
       try {
         const retention = { Mode: "COMPLIANCE" as const, RetainUntilDate: new Date(Date.now() + days * 86400_000) };
-        await this.call(() => this.client.send(new PutObjectRetentionCommand({ Bucket: this.o.bucket, Key: this.k(key), Retention: retention }), { abortSignal: o.signal }), o.signal);
+        await this.putRetention(key, retention, o.signal);
         return true;
       } catch (err) {
         return statusOf(err) === 404 ? false : undefined;
@@ -209,7 +251,20 @@ export class S3Store implements Store {
     const md5 = createHash("md5").update(body).digest("base64");
     try {
       await this.call(
-        () => this.client.send(new PutObjectCommand({ Bucket: this.o.bucket, Key: this.k(key), ACL: "bucket-owner-full-control", ...this.lockParams(), IfNoneMatch: "*", ContentLength: body.length, ContentMD5: md5, Body: body }), { abortSignal: o.signal }),
+        () =>
+          this.client.send(
+            new PutObjectCommand({
+              Bucket: this.o.bucket,
+              Key: this.k(key),
+              ACL: "bucket-owner-full-control",
+              ...this.lockParams(),
+              IfNoneMatch: "*",
+              ContentLength: body.length,
+              ContentMD5: md5,
+              Body: body,
+            }),
+            { abortSignal: o.signal },
+          ),
         o.signal,
       );
       return false;
@@ -233,7 +288,12 @@ export class S3Store implements Store {
     const common = { Bucket: this.o.bucket, Key: this.k(key), ACL: "bucket-owner-full-control" as const, ...lock };
     const startPart = async (s: SpoolFile) => {
       // A CreateMultipartUpload whose answer was lost leaves an empty upload; prune aborts stale ones.
-      uploadId ??= (await this.call(() => this.client.send(new CreateMultipartUploadCommand(common), { abortSignal: o.signal }), o.signal)).UploadId!;
+      uploadId ??= (
+        await this.call(
+          () => this.client.send(new CreateMultipartUploadCommand(common), { abortSignal: o.signal }),
+          o.signal,
+        )
+      ).UploadId!;
       const md5 = s.md5.digest();
       partMd5s.push(md5);
       const p = this.sendPart(uploadId, key, parts.length + 1, s, md5, o.signal).finally(() => discard(s));
@@ -283,11 +343,18 @@ export class S3Store implements Store {
       let mayHaveLanded = false;
       await this.call(async () => {
         try {
-          const cmd = new CompleteMultipartUploadCommand({ Bucket: this.o.bucket, Key: this.k(key), UploadId: uploadId, IfNoneMatch: "*", MultipartUpload: { Parts: done } });
+          const cmd = new CompleteMultipartUploadCommand({
+            Bucket: this.o.bucket,
+            Key: this.k(key),
+            UploadId: uploadId,
+            IfNoneMatch: "*",
+            MultipartUpload: { Parts: done },
+          });
           await this.client.send(cmd, { abortSignal: o.signal });
         } catch (err) {
           // The upload is gone (or the key taken) after an attempt that may have landed: ours completed it (see putSingle).
-          const gone = statusOf(err) === 412 || statusOf(err) === 404 || (err as { name?: string }).name === "NoSuchUpload";
+          const gone =
+            statusOf(err) === 412 || statusOf(err) === 404 || (err as { name?: string }).name === "NoSuchUpload";
           if (gone && mayHaveLanded) return;
           if (outcomeUnknown(err)) mayHaveLanded = true;
           throw err;
@@ -298,7 +365,7 @@ export class S3Store implements Store {
       if (lock.ObjectLockMode) {
         // Some servers (Ceph RGW 16) ignore lock headers on CreateMultipartUpload: set the retention explicitly.
         const retention = { Mode: lock.ObjectLockMode, RetainUntilDate: lock.ObjectLockRetainUntilDate };
-        await this.call(() => this.client.send(new PutObjectRetentionCommand({ Bucket: this.o.bucket, Key: this.k(key), Retention: retention }), { abortSignal: o.signal }), o.signal);
+        await this.putRetention(key, retention, o.signal);
       }
       return { key, size: total };
     } catch (err) {
@@ -317,8 +384,17 @@ export class S3Store implements Store {
       if (isSystemError(err) && !isNetworkError(err)) {
         // The spool directory (TMPDIR) failed, not the store: "disk full (ENOSPC) writing upload parts to /tmp (…)".
         const full = ["ENOSPC", "EDQUOT"].includes(err.code!);
-        const what = describeSystemError(err, full || !err.path ? { doing: "writing upload parts to the spool directory", path: this.spoolDir } : {});
-        throw new StrongboxError("STORE", full ? `${what} (needs ${(this.concurrency + 1) * (this.partSize / 1048576)} MiB free; set TMPDIR to a larger disk)` : what, { cause: err });
+        const what = describeSystemError(
+          err,
+          full || !err.path ? { doing: "writing upload parts to the spool directory", path: this.spoolDir } : {},
+        );
+        throw new StrongboxError(
+          "STORE",
+          full
+            ? `${what} (needs ${(this.concurrency + 1) * (this.partSize / 1048576)} MiB free; set TMPDIR to a larger disk)`
+            : what,
+          { cause: err },
+        );
       }
       throw describeS3Error(err, `uploading ${key}`, this.o.role);
     } finally {
@@ -336,7 +412,11 @@ export class S3Store implements Store {
     do {
       let res;
       try {
-        const cmd = new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: this.k(prefix), ContinuationToken: token });
+        const cmd = new ListObjectsV2Command({
+          Bucket: this.o.bucket,
+          Prefix: this.k(prefix),
+          ContinuationToken: token,
+        });
         res = await this.call(() => this.client.send(cmd));
       } catch (err) {
         throw describeS3Error(err, `listing ${prefix || "/"}`, this.o.role);
@@ -364,7 +444,12 @@ export class S3Store implements Store {
     do {
       let res;
       try {
-        const cmd = new ListMultipartUploadsCommand({ Bucket: this.o.bucket, Prefix: this.o.prefix, KeyMarker: keyMarker, UploadIdMarker: idMarker });
+        const cmd = new ListMultipartUploadsCommand({
+          Bucket: this.o.bucket,
+          Prefix: this.o.prefix,
+          KeyMarker: keyMarker,
+          UploadIdMarker: idMarker,
+        });
         res = await this.call(() => this.client.send(cmd));
       } catch (err) {
         throw describeS3Error(err, "listing multipart uploads", this.o.role);

@@ -18,21 +18,30 @@ const FIELDS = [
 ];
 
 /** Full day and month names (which node-cron took, and so old schedules may hold) to croner's three letters. */
-const FULL_NAMES = /\b(january|february|march|april|june|july|august|september|october|november|december|sunday|monday|tuesday|wednesday|thursday|friday|saturday)\b/gi;
+const FULL_NAMES =
+  /\b(january|february|march|april|june|july|august|september|october|november|december|sunday|monday|tuesday|wednesday|thursday|friday|saturday)\b/gi;
 
 function fieldsOf(expr: string): string[] {
-  return expr.trim().replace(FULL_NAMES, (n) => n.slice(0, 3)).split(/\s+/);
+  return expr
+    .trim()
+    .replace(FULL_NAMES, (n) => n.slice(0, 3))
+    .split(/\s+/);
 }
 
 /** croner on wall-clock times: UTC, 5 or 6 fields, classic day-of-month OR day-of-week. */
 function compile(fields: string[]): Cron {
-  return new Cron(fields.join(" "), { utcOffset: 0, mode: fields.length === 6 ? "6-part" : "5-part", domAndDow: false });
+  return new Cron(fields.join(" "), {
+    utcOffset: 0,
+    mode: fields.length === 6 ? "6-part" : "5-part",
+    domAndDow: false,
+  });
 }
 
 /** Syntax problems, each naming its field; empty when croner can parse the expression. */
 function syntaxErrors(expr: string): string[] {
   const fields = fieldsOf(expr);
-  if (fields.length !== 5 && fields.length !== 6) return [`cron must have 5 fields (or 6 with seconds first), not ${fields.length}`];
+  if (fields.length !== 5 && fields.length !== 6)
+    return [`cron must have 5 fields (or 6 with seconds first), not ${fields.length}`];
   const names = FIELDS.slice(6 - fields.length);
   // Each field alone (the others '*'), so that every bad field is named, not only the first.
   const errors = fields.flatMap((v, i) => {
@@ -56,7 +65,8 @@ function syntaxErrors(expr: string): string[] {
 export function cronErrors(expr: string): string[] {
   const errors = syntaxErrors(expr);
   if (errors.length) return errors;
-  if (new CronSchedule(expr).next(new Date(Date.UTC(2000, 0, 1))) === null) return ["never runs: no date matches its day of month, month and day of week"];
+  if (new CronSchedule(expr).next(new Date(Date.UTC(2000, 0, 1))) === null)
+    return ["never runs: no date matches its day of month, month and day of week"];
   return [];
 }
 

@@ -37,7 +37,8 @@ export function isValidTimezone(tz: string): boolean {
 
 export function wallTime(instant: number, tz: string): Wall {
   const p: Record<string, number> = {};
-  for (const part of formatter(tz).formatToParts(new Date(instant))) if (part.type !== "literal") p[part.type] = Number(part.value);
+  for (const part of formatter(tz).formatToParts(new Date(instant)))
+    if (part.type !== "literal") p[part.type] = Number(part.value);
   return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
 }
 

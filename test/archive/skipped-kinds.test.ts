@@ -38,8 +38,10 @@ describe("warnings about data carry their kind", () => {
         throw new Error("refused: 1 path(s) could not be read");
       },
     });
-    await expect((async () => {
-      for await (const _ of stream);
-    })()).rejects.toThrow(/refused/);
+    await expect(
+      (async () => {
+        for await (const _ of stream);
+      })(),
+    ).rejects.toThrow(/refused/);
   });
 });

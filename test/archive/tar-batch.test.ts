@@ -14,7 +14,21 @@ import { tempDir } from "../helpers/cli.js";
 import { mulberry32 } from "../helpers/random.js";
 
 const KiB = 1024;
-const SIZES = [0, 1, 511, 512, 513, 4 * KiB, 100 * KiB, 256 * KiB - 1, 256 * KiB, 256 * KiB + 1, 300 * KiB, 512 * KiB, 1024 * KiB + 7];
+const SIZES = [
+  0,
+  1,
+  511,
+  512,
+  513,
+  4 * KiB,
+  100 * KiB,
+  256 * KiB - 1,
+  256 * KiB,
+  256 * KiB + 1,
+  300 * KiB,
+  512 * KiB,
+  1024 * KiB + 7,
+];
 
 describe("tar batching", () => {
   it("files of every boundary size, in a random mix, round-trip through GNU tar with their manifest hashes; pieces are >= 512 KiB", async () => {
@@ -33,7 +47,10 @@ describe("tar batching", () => {
     const recorded: ManifestEntry[] = [];
     const pieces: number[] = [];
     const chunks: Buffer[] = [];
-    for await (const c of packTar(src, await walkTree(src, { exclude: () => false, warn: () => {} }), { warn: () => {}, onEntry: (e) => recorded.push(e) })) {
+    for await (const c of packTar(src, await walkTree(src, { exclude: () => false, warn: () => {} }), {
+      warn: () => {},
+      onEntry: (e) => recorded.push(e),
+    })) {
       pieces.push((c as Buffer).length);
       chunks.push(c as Buffer);
     }
@@ -55,7 +72,19 @@ describe("tar batching", () => {
     let seed = 12345;
     const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     const pick = <T>(a: T[]): T => a[Math.floor(rnd() * a.length)];
-    const names = ["a", "dir/b.json", "x".repeat(99), "y".repeat(100), "z".repeat(101), "é/ü.txt", "日本/語", "long/" + "p".repeat(300), "sp ace", "tab\there", "new\nline"];
+    const names = [
+      "a",
+      "dir/b.json",
+      "x".repeat(99),
+      "y".repeat(100),
+      "z".repeat(101),
+      "é/ü.txt",
+      "日本/語",
+      "long/" + "p".repeat(300),
+      "sp ace",
+      "tab\there",
+      "new\nline",
+    ];
     const h = createHash("sha256");
     let n = 0;
     for (let i = 0; i < 20000; i++) {
@@ -63,11 +92,21 @@ describe("tar batching", () => {
       const e: TarEntry = {
         path: pick(names) + (rnd() < 0.5 ? String(i) : ""),
         type,
-        size: type === "file" ? pick([0, 1, 511, 512, 513, Math.floor(rnd() * 1e6), 0o77777777777, 0o77777777777 + 1, 2 ** 40]) : 0,
+        size:
+          type === "file"
+            ? pick([0, 1, 511, 512, 513, Math.floor(rnd() * 1e6), 0o77777777777, 0o77777777777 + 1, 2 ** 40])
+            : 0,
         mode: pick([0o644, 0o755, 0o4755, 0o777, 0o100644]),
         uid: pick([0, 1000, 0o7777777, 0o7777777 + 1, 2 ** 31]),
         gid: pick([0, 1000, 0o7777777 + 1]),
-        mtime: pick(["0", "1700000000", "1700000000.5", "1700000000.123456789", "253402300799", String(Math.floor(rnd() * 2e9)) + "." + String(Math.floor(rnd() * 1e9)).replace(/0+$/, "")]).replace(/\.$/, ""),
+        mtime: pick([
+          "0",
+          "1700000000",
+          "1700000000.5",
+          "1700000000.123456789",
+          "253402300799",
+          String(Math.floor(rnd() * 2e9)) + "." + String(Math.floor(rnd() * 1e9)).replace(/0+$/, ""),
+        ]).replace(/\.$/, ""),
         ...(type === "symlink" ? { linkname: pick(["t", "../x", "q".repeat(100), "q".repeat(101), "ü"]) } : {}),
         ...(type === "dir" && rnd() < 0.3 ? { dumpdir: pick(["\0", "Ya\0Nb\0Dc\0\0", "Yé\0\0"]) } : {}),
       };
@@ -75,6 +114,9 @@ describe("tar batching", () => {
       h.update(b);
       n += b.length;
     }
-    expect([n, h.digest("hex")]).toEqual([29689856, "faad0db953115aa28d93a2c99c804b86326332e581138ef64cac6043253c9fcf"]);
+    expect([n, h.digest("hex")]).toEqual([
+      29689856,
+      "faad0db953115aa28d93a2c99c804b86326332e581138ef64cac6043253c9fcf",
+    ]);
   });
 });

@@ -9,12 +9,21 @@ import { walkTree } from "../../src/archive/walk.js";
 import { tempDir } from "../helpers/cli.js";
 
 describe("packTar destroyed with an error", () => {
-  for (const [label, size] of [["small files", 100_000], ["large files", 2_000_000]] as const) {
+  for (const [label, size] of [
+    ["small files", 100_000],
+    ["large files", 2_000_000],
+  ] as const) {
     it(`${label}: the stream's error is the one it was destroyed with`, async () => {
       const src = tempDir("pack-destroy");
       for (let i = 0; i < 20; i++) writeFileSync(join(src, `f${i}.bin`), randomBytes(size));
-      const tar = packTar(src, await walkTree(src, { exclude: () => false, warn: () => {} }), { warn: () => {}, onEntry: () => {} });
-      const full = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", syscall: "write" });
+      const tar = packTar(src, await walkTree(src, { exclude: () => false, warn: () => {} }), {
+        warn: () => {},
+        onEntry: () => {},
+      });
+      const full = Object.assign(new Error("ENOSPC: no space left on device, write"), {
+        code: "ENOSPC",
+        syscall: "write",
+      });
       const seen = await new Promise<Error>((resolve) => {
         tar.on("error", resolve);
         tar.once("data", () => tar.destroy(full));

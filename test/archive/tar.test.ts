@@ -21,7 +21,9 @@ function craft(entries: (Partial<TarEntry> & { path: string; body?: string })[])
   const parts: Buffer[] = [];
   for (const e of entries) {
     const body = Buffer.from(e.body ?? "");
-    parts.push(encodeHeader({ type: "file", size: body.length, mode: 0o644, uid: 0, gid: 0, mtime: "1700000000", ...e }));
+    parts.push(
+      encodeHeader({ type: "file", size: body.length, mode: 0o644, uid: 0, gid: 0, mtime: "1700000000", ...e }),
+    );
     if (body.length) parts.push(body, paddingFor(body.length));
   }
   parts.push(END_OF_ARCHIVE);
@@ -46,7 +48,9 @@ describe("tar writer and extractor", () => {
   it("writes archives GNU tar reads exactly (ns mtimes via PAX)", async () => {
     const src = tempDir("tar-gnu-src");
     makeSampleTree(src);
-    const tar = await collect(packTar(src, await walkTree(src, { exclude: () => false, warn }), { warn, onEntry: () => {} }));
+    const tar = await collect(
+      packTar(src, await walkTree(src, { exclude: () => false, warn }), { warn, onEntry: () => {} }),
+    );
     const dst = tempDir("tar-gnu-dst");
     writeFileSync(join(dst, "../gnu.tar"), tar);
     execFileSync("tar", ["-xf", join(dst, "../gnu.tar"), "-C", dst]);
@@ -66,9 +70,30 @@ describe("tar writer and extractor", () => {
     ["a '..' path", [{ path: "../evil.txt", body: "x" }], /'\.\.' component/],
     ["a nested '..' path", [{ path: "ok/../../evil.txt", body: "x" }], /'\.\.' component/],
     ["an absolute path", [{ path: "/tmp/strongbox-evil-abs.txt", body: "x" }], /absolute path/],
-    ["a write through a symlink", [{ path: "link", type: "symlink" as const, linkname: "/tmp" }, { path: "link/strongbox-evil.txt", body: "x" }], /which is a symlink/],
-    ["a write through a relative symlink", [{ path: "up", type: "symlink" as const, linkname: ".." }, { path: "up/escaped.txt", body: "x" }], /which is a symlink/],
-    ["the same path twice", [{ path: "a.txt", body: "1" }, { path: "a.txt", body: "2" }], /twice/],
+    [
+      "a write through a symlink",
+      [
+        { path: "link", type: "symlink" as const, linkname: "/tmp" },
+        { path: "link/strongbox-evil.txt", body: "x" },
+      ],
+      /which is a symlink/,
+    ],
+    [
+      "a write through a relative symlink",
+      [
+        { path: "up", type: "symlink" as const, linkname: ".." },
+        { path: "up/escaped.txt", body: "x" },
+      ],
+      /which is a symlink/,
+    ],
+    [
+      "the same path twice",
+      [
+        { path: "a.txt", body: "1" },
+        { path: "a.txt", body: "2" },
+      ],
+      /twice/,
+    ],
   ])("refuses a crafted archive with %s", async (_what, entries, message) => {
     const root = tempDir("tar-evil");
     const target = join(root, "target");
@@ -86,13 +111,17 @@ describe("tar writer and extractor", () => {
     mkdirSync(join(root, "outside"), { recursive: true });
     mkdirSync(target);
     execFileSync("ln", ["-s", join(root, "outside"), join(target, "sub")]);
-    await expect(extractTar(Readable.from([craft([{ path: "sub/x.txt", body: "x" }])]), target, { warn })).rejects.toThrow(/symlink/);
+    await expect(
+      extractTar(Readable.from([craft([{ path: "sub/x.txt", body: "x" }])]), target, { warn }),
+    ).rejects.toThrow(/symlink/);
     expect(existsSync(join(root, "outside/x.txt"))).toBe(false);
   });
 
   it("detects a truncated archive and a corrupt header", async () => {
     const tar = craft([{ path: "a.txt", body: "hello" }]);
-    await expect(extractTar(Readable.from([tar.subarray(0, 700)]), tempDir("tar-trunc"), { warn })).rejects.toThrow(/truncated/);
+    await expect(extractTar(Readable.from([tar.subarray(0, 700)]), tempDir("tar-trunc"), { warn })).rejects.toThrow(
+      /truncated/,
+    );
     const bad = Buffer.from(tar);
     bad[10] ^= 0xff;
     await expect(extractTar(Readable.from([bad]), tempDir("tar-bad"), { warn })).rejects.toThrow(/checksum/);
@@ -129,7 +158,9 @@ describe("tar writer and extractor", () => {
     execFileSync("rm", [join(src, "gone.txt")]);
     const warnings: string[] = [];
     const recorded: ManifestEntry[] = [];
-    const tar = await collect(packTar(src, entries, { warn: (m) => warnings.push(m), onEntry: (e) => recorded.push(e) }));
+    const tar = await collect(
+      packTar(src, entries, { warn: (m) => warnings.push(m), onEntry: (e) => recorded.push(e) }),
+    );
     expect(warnings).toEqual(["gone.txt: vanished before it could be read"]);
     expect(recorded.map((e) => e.path)).toEqual(["kept.txt"]);
     const dst = tempDir("tar-vanish-dst");

@@ -8,13 +8,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A job that notices the abort and then needs `cleanupMs` to tear down (abort the upload, unlink temp files). */
 const job = (cleanupMs: number) => (signal: AbortSignal) =>
-  new Promise<string>((_, reject) => signal.addEventListener("abort", () => setTimeout(() => reject(new Error("upload aborted")), cleanupMs)));
+  new Promise<string>((_, reject) =>
+    signal.addEventListener("abort", () => setTimeout(() => reject(new Error("upload aborted")), cleanupMs)),
+  );
 
 describe("one termination request, however many signals carry it", () => {
   const before = { SIGINT: process.listeners("SIGINT"), SIGTERM: process.listeners("SIGTERM") };
   afterEach(() => {
     // an interrupted run keeps its handler until exit; this process does not exit between tests
-    for (const sig of ["SIGINT", "SIGTERM"] as const) for (const l of process.listeners(sig)) if (!before[sig].includes(l)) process.off(sig, l);
+    for (const sig of ["SIGINT", "SIGTERM"] as const)
+      for (const l of process.listeners(sig)) if (!before[sig].includes(l)) process.off(sig, l);
     vi.restoreAllMocks();
     process.off("exit", exitWatchdog); // process.exit was mocked: no watchdog for the test runner
   });

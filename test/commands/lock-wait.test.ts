@@ -10,13 +10,28 @@ import { until } from "../helpers/until.js";
 
 function held(identity: string, dir: string): string {
   const file = lockPath(identity, dir);
-  writeFileSync(file, JSON.stringify({ pid: process.pid, host: hostname(), boot: "", command: "restore", since: "2026-12-01T10:00:00.000Z", repository: identity, token: "held" }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      pid: process.pid,
+      host: hostname(),
+      boot: "",
+      command: "restore",
+      since: "2026-12-01T10:00:00.000Z",
+      repository: identity,
+      token: "held",
+    }),
+  );
   return file;
 }
 
 function recordingLogger() {
   const lines: { level: string; msg: string }[] = [];
-  const log = new Logger({ level: "debug", human: false, stream: { write: (s: string) => (lines.push(JSON.parse(s)), true) } as unknown as NodeJS.WritableStream });
+  const log = new Logger({
+    level: "debug",
+    human: false,
+    stream: { write: (s: string) => (lines.push(JSON.parse(s)), true) } as unknown as NodeJS.WritableStream,
+  });
   return { log, lines };
 }
 
@@ -32,7 +47,11 @@ describe("acquireLockWaiting", () => {
     ac.abort(new Error("job nightly: deadline 1m exceeded after 1m"));
     await expect(waiting).rejects.toThrow(/deadline 1m exceeded/);
     expect(Date.now() - t).toBeLessThan(500);
-    expect(lines.map((l) => l.msg)).toEqual([expect.stringMatching(/^waiting up to 10m for the repository lock held by restore \(pid \d+ on .*, since 2026-12-01T10:00:00.000Z\)$/)]);
+    expect(lines.map((l) => l.msg)).toEqual([
+      expect.stringMatching(
+        /^waiting up to 10m for the repository lock held by restore \(pid \d+ on .*, since 2026-12-01T10:00:00.000Z\)$/,
+      ),
+    ]);
   });
 
   it("polls with backoff, not in a busy loop, and takes the lock once it is released", async () => {
@@ -43,7 +62,10 @@ describe("acquireLockWaiting", () => {
     const realStat = (await import("node:fs")).promises.readFile;
     // Count the attempts through the lock file reads they make.
     const fsp = (await import("node:fs")).promises as { readFile: typeof realStat };
-    fsp.readFile = ((...a: Parameters<typeof realStat>) => (String(a[0]) === file && polls++, realStat(...a))) as typeof realStat;
+    fsp.readFile = ((...a: Parameters<typeof realStat>) => (
+      String(a[0]) === file && polls++,
+      realStat(...a)
+    )) as typeof realStat;
     try {
       const t0 = Date.now();
       const waiting = acquireLockWaiting("file:///repo-b", "backup", dir, { waitMs: 60_000, log });

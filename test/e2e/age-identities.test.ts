@@ -31,7 +31,9 @@ describe("strongbox keygen and init", () => {
     const none = await runCli(["keygen", "--passphrase", "-o", join(dir, "none.age")]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/STRONGBOX_IDENTITY_PASSPHRASE/);
-    const r = await runCli(["keygen", "--passphrase", "-o", join(dir, "enc.age")], { env: { STRONGBOX_IDENTITY_PASSPHRASE: PASS } });
+    const r = await runCli(["keygen", "--passphrase", "-o", join(dir, "enc.age")], {
+      env: { STRONGBOX_IDENTITY_PASSPHRASE: PASS },
+    });
     expect(r.code).toBe(0);
     const bytes = readFileSync(join(dir, "enc.age"));
     expect(bytes.toString("latin1")).toMatch(/^age-encryption\.org\/v1\n-> scrypt /);
@@ -71,11 +73,18 @@ describe("a backup to two hybrid recipients, restored with either, or with a pas
   writeFileSync(pqFile, pq.text, { mode: 0o600 });
   const pq2File = join(repo.dir, "pq2.txt");
   writeFileSync(pq2File, pq2.text, { mode: 0o600 });
-  const two = repo.write((c) => ((c.encryption.recipients = [pq.recipient, pq2.recipient]), (c.encryption.identity_file = pqFile)));
+  const two = repo.write(
+    (c) => ((c.encryption.recipients = [pq.recipient, pq2.recipient]), (c.encryption.identity_file = pqFile)),
+  );
   let id = "";
 
   it("X25519 and hybrid recipients mixed: backup refuses the config (exit 2)", async () => {
-    const r = await runCli(["-c", repo.write((c) => (c.encryption.recipients = [repo.recipient, pq.recipient])), "backup", "now"]);
+    const r = await runCli([
+      "-c",
+      repo.write((c) => (c.encryption.recipients = [repo.recipient, pq.recipient])),
+      "backup",
+      "now",
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/mixes post-quantum/);
   });
@@ -88,7 +97,12 @@ describe("a backup to two hybrid recipients, restored with either, or with a pas
   });
 
   it("verifies with either hybrid identity", async () => {
-    for (const cfg of [two, repo.write((c) => ((c.encryption.recipients = [pq.recipient, pq2.recipient]), (c.encryption.identity_file = pq2File)))]) {
+    for (const cfg of [
+      two,
+      repo.write(
+        (c) => ((c.encryption.recipients = [pq.recipient, pq2.recipient]), (c.encryption.identity_file = pq2File)),
+      ),
+    ]) {
       const r = await runCli(["-c", cfg, "verify", id]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain(`${id}  OK`);
@@ -97,7 +111,9 @@ describe("a backup to two hybrid recipients, restored with either, or with a pas
 
   it("verifies with a passphrase-protected hybrid identity (file or environment); without the passphrase exit 2, wrong one exit 1", async () => {
     const enc = join(repo.dir, "pq.age");
-    const k = await runCli(["keygen", "--pq", "--passphrase", "-o", enc], { env: { STRONGBOX_IDENTITY_PASSPHRASE: PASS } });
+    const k = await runCli(["keygen", "--pq", "--passphrase", "-o", enc], {
+      env: { STRONGBOX_IDENTITY_PASSPHRASE: PASS },
+    });
     expect(k.code).toBe(0);
     const passFile = join(repo.dir, "pass.txt");
     writeFileSync(passFile, `${PASS}\n`, { mode: 0o600 });
@@ -130,7 +146,10 @@ describe("doctor's identity report", () => {
   const dir = tempDir("doctor-id");
   const base = (identity_file: string, roles: string[]) =>
     ({
-      repository: { url: "s3://b/p", s3: { credentials: Object.fromEntries(roles.map((r) => [r, { access_key_id: "k", secret_access_key: "s" }])) } },
+      repository: {
+        url: "s3://b/p",
+        s3: { credentials: Object.fromEntries(roles.map((r) => [r, { access_key_id: "k", secret_access_key: "s" }])) },
+      },
       encryption: { recipients: [], identity_file },
     }) as unknown as Config;
 
@@ -142,7 +161,9 @@ describe("doctor's identity report", () => {
     expect(w.some((f) => f.status === "warn" && /only writer credentials/.test(f.detail))).toBe(true);
     const all = identityFindings(base(join(dir, "pq.txt"), ["writer", "reader"]));
     expect(all.some((f) => /only writer credentials/.test(f.detail))).toBe(false);
-    writeFileSync(join(dir, "enc.age"), "age-encryption.org/v1\n-> scrypt AAAAAAAAAAAAAAAAAAAAAA 18\nAAAA\n--- x\n", { mode: 0o600 });
+    writeFileSync(join(dir, "enc.age"), "age-encryption.org/v1\n-> scrypt AAAAAAAAAAAAAAAAAAAAAA 18\nAAAA\n--- x\n", {
+      mode: 0o600,
+    });
     const enc = identityFindings(base(join(dir, "enc.age"), ["writer"]));
     expect(enc).toContainEqual({ area: "identity kind", status: "ok", detail: "passphrase-protected" });
     expect(enc.some((f) => /only writer credentials/.test(f.detail))).toBe(false);

@@ -17,7 +17,9 @@ function dataDir(label: string, files: Record<string, string>): string {
 describe("audit20: trust covers what a restore really reads", () => {
   it("a trusted differential whose base's complete.json was overwritten by a forger: restore, verify and drill refuse it (exit 3, naming the base)", async () => {
     const data = dataDir("diff-real", { "a.txt": "real\n", "big.txt": "x".repeat(100_000) });
-    const { repo } = await signedRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }] });
+    const { repo } = await signedRepo({
+      sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }],
+    });
     repo.config.state_dir = join(repo.dir, "state");
     repo.config.lock_dir = repo.dir;
     repo.write();
@@ -34,7 +36,10 @@ describe("audit20: trust covers what a restore really reads", () => {
     // tree that holds a.txt with other bytes, under the base's id. The base's old .sig no longer matches.
     // (On file:// the forger writes files directly; on S3 a PutObject overwrites. The store API refuses, so unlink first.)
     unlinkSync(join(repo.dir, "repository", keys.complete(baseId)));
-    await forgeBackup(writerStore(repo), repo.recipient, { id: baseId, files: { assets: dataDir("diff-evil", { "a.txt": "evil\n" }) } });
+    await forgeBackup(writerStore(repo), repo.recipient, {
+      id: baseId,
+      files: { assets: dataDir("diff-evil", { "a.txt": "evil\n" }) },
+    });
     const l = await runCli(["-c", repo.configFile, "list"]);
     expect(l.stdout).toContain(`${baseId}: untrusted`);
 
@@ -43,7 +48,9 @@ describe("audit20: trust covers what a restore really reads", () => {
       const r = await runCli(["-c", repo.configFile, "restore", ref, "--to-dir", out]);
       if (ref === "latest") {
         // A restore point skips the broken chain (its base is untrusted) and has nothing left: it says why.
-        expect(r.stderr).toMatch(/no trusted complete backup holding assets .*\(1 untrusted, 1 with a broken chain: see 'strongbox list'\)/);
+        expect(r.stderr).toMatch(
+          /no trusted complete backup holding assets .*\(1 untrusted, 1 with a broken chain: see 'strongbox list'\)/,
+        );
         expect(r.code).not.toBe(0);
       } else {
         expect(r.stderr).toMatch(new RegExp(`base ${baseId}.*untrusted`));
@@ -68,7 +75,14 @@ describe("audit20: trust covers what a restore really reads", () => {
       files: { assets: dataDir("dmg-evil", { "a.txt": "evil\n" }) },
       started: new Date(Date.now() + 1500),
       // A part object that is never written: the listing calls the backup damaged, and never judges its signature.
-      complete: (c) => c.objects.push({ key: `${keys.object(c.id, "assets")}.junk.bin.age`, size: 1, sha256: "0".repeat(64), source: "assets", part: "junk" }),
+      complete: (c) =>
+        c.objects.push({
+          key: `${keys.object(c.id, "assets")}.junk.bin.age`,
+          size: 1,
+          sha256: "0".repeat(64),
+          source: "assets",
+          part: "junk",
+        }),
     });
     const out = tempDir("dmg-restore");
     const r = await runCli(["-c", repo.configFile, "restore", evil.id, "--to-dir", out]);
@@ -78,7 +92,9 @@ describe("audit20: trust covers what a restore really reads", () => {
 
   it("copy <differential> does not carry along a base a forger overwrote (untrusted): the differential is NOT COPIED, exit 3", async () => {
     const data = dataDir("copy-real", { "a.txt": "real\n", "big.txt": "x".repeat(100_000) });
-    const { repo } = await signedRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }] });
+    const { repo } = await signedRepo({
+      sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }],
+    });
     repo.config.state_dir = join(repo.dir, "state");
     repo.config.lock_dir = repo.dir;
     repo.write();
@@ -89,7 +105,10 @@ describe("audit20: trust covers what a restore really reads", () => {
     const d = JSON.parse(diff.stdout);
     expect(d.sources[0].base, diff.stderr).toBe(baseId);
     unlinkSync(join(repo.dir, "repository", keys.complete(baseId)));
-    await forgeBackup(writerStore(repo), repo.recipient, { id: baseId, files: { assets: dataDir("copy-evil", { "a.txt": "evil\n" }) } });
+    await forgeBackup(writerStore(repo), repo.recipient, {
+      id: baseId,
+      files: { assets: dataDir("copy-evil", { "a.txt": "evil\n" }) },
+    });
 
     const dest = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
     const c = await runCli(["-c", repo.configFile, "copy", d.id, "--to", dest.configFile]);

@@ -30,13 +30,26 @@ async function backup(repo: TestRepo): Promise<string> {
 
 const oneFile = () => {
   const body = "forged\n";
-  return { tar: archive(fileEntry("f.txt", body)), entries: [{ path: "f.txt", type: "file", size: body.length, mode: 0o644, mtime: "1462140300", sha256: sha256(Buffer.from(body)) }] };
+  return {
+    tar: archive(fileEntry("f.txt", body)),
+    entries: [
+      {
+        path: "f.txt",
+        type: "file",
+        size: body.length,
+        mode: 0o644,
+        mtime: "1462140300",
+        sha256: sha256(Buffer.from(body)),
+      },
+    ],
+  };
 };
 
 /** An id a little newer than now, so that it sorts first (latest, if it were trusted). */
 const newerId = () => newBackupId(new Date(Date.now() + 60_000));
 
-const record = (label: string, r: { seconds: number; peakMb: number; code: number }) => console.log(`[bounds] ${label}: ${r.seconds.toFixed(2)} s, peak RSS ${r.peakMb.toFixed(0)} MB, exit ${r.code}`);
+const record = (label: string, r: { seconds: number; peakMb: number; code: number }) =>
+  console.log(`[bounds] ${label}: ${r.seconds.toFixed(2)} s, peak RSS ${r.peakMb.toFixed(0)} MB, exit ${r.code}`);
 
 describe("complete.json bombs", () => {
   it("a 31M-deep complete.json: list shows it DAMAGED and restore latest uses the real backup, in seconds within 300 MB", async () => {
@@ -64,9 +77,14 @@ describe("complete.json bombs", () => {
     // within the size cap, nesting is refused before JSON.parse
     const deep = newerId();
     mkdirSync(join(store, "backups", deep), { recursive: true });
-    writeFileSync(join(store, keys.complete(deep)), Buffer.concat([Buffer.from('{"format":"strongbox/1","objects":'), Buffer.alloc(8_000_000, 0x5b)]));
+    writeFileSync(
+      join(store, keys.complete(deep)),
+      Buffer.concat([Buffer.from('{"format":"strongbox/1","objects":'), Buffer.alloc(8_000_000, 0x5b)]),
+    );
     const v = await runCli(["-c", repo.configFile, "verify", deep]);
-    expect(v.stdout).toMatch(new RegExp(`^${deep}  FAILED: backups/${deep}/complete.json: nested deeper than 8 levels`));
+    expect(v.stdout).toMatch(
+      new RegExp(`^${deep}  FAILED: backups/${deep}/complete.json: nested deeper than 8 levels`),
+    );
     expect(v.code).toBe(3);
   }, 120_000);
 
@@ -115,9 +133,21 @@ describe("the manifest's decompressed size", () => {
     expect((await runCli(["-c", repo.configFile, "verify", good])).code).toBe(0);
 
     const bombs: [string, (o: Record<string, unknown>, plainBytes: number) => void, RegExp][] = [
-      ["an older backup (no manifest_bytes)", (o) => delete o.manifest_bytes, /decompresses to more than a \d+-byte manifest object may hold \(max\(64 MiB, 64 × its size\)\) \(67108864 bytes\)/],
-      ["manifest_bytes declares 2 GiB", (o, n) => (o.manifest_bytes = n), /manifest_bytes \d+ is more than a \d+-byte manifest object can hold/],
-      ["manifest_bytes declares 1 MB", (o) => (o.manifest_bytes = 1_000_000), /decompresses to more than complete\.json declares \(1000000 bytes\)/],
+      [
+        "an older backup (no manifest_bytes)",
+        (o) => delete o.manifest_bytes,
+        /decompresses to more than a \d+-byte manifest object may hold \(max\(64 MiB, 64 × its size\)\) \(67108864 bytes\)/,
+      ],
+      [
+        "manifest_bytes declares 2 GiB",
+        (o, n) => (o.manifest_bytes = n),
+        /manifest_bytes \d+ is more than a \d+-byte manifest object can hold/,
+      ],
+      [
+        "manifest_bytes declares 1 MB",
+        (o) => (o.manifest_bytes = 1_000_000),
+        /decompresses to more than complete\.json declares \(1000000 bytes\)/,
+      ],
     ];
     for (const [what, declare, why] of bombs) {
       const id = await forgeBackup(store, repo.recipient, {
@@ -126,7 +156,23 @@ describe("the manifest's decompressed size", () => {
       });
       const manifest = JSON.parse(readFileSync(join(store, "backups", id, "complete.json"), "utf8"));
       // The forged manifest, as the helper built it, with the whitespace added and compressed.
-      const head = { format: "strongbox/1", id, created_at: new Date().toISOString(), host: "forger", sources: { assets: { type: "files", path: "/forged", object: keys.object(id, "assets.tar.zst.age"), files: 1, bytes: 7, entries: oneFile().entries, warnings: [] } } };
+      const head = {
+        format: "strongbox/1",
+        id,
+        created_at: new Date().toISOString(),
+        host: "forger",
+        sources: {
+          assets: {
+            type: "files",
+            path: "/forged",
+            object: keys.object(id, "assets.tar.zst.age"),
+            files: 1,
+            bytes: 7,
+            entries: oneFile().entries,
+            warnings: [],
+          },
+        },
+      };
       const { body, plainBytes } = await whitespaceManifest(head);
       const sealed = await ageEncrypt(body, repo.recipient);
       const mkey = keys.manifest(id, ".zst");
@@ -152,10 +198,18 @@ describe("the manifest's decompressed size", () => {
 describe("forged manifests are exit 3 naming the object, never exit 1", () => {
   it("an entry with a 2 MiB extra field (an entry-spool line over 1 MiB)", async () => {
     const { repo, store } = filesRepo();
-    const id = await forgeBackup(store, repo.recipient, { files: { assets: oneFile() }, manifest: (m) => (m.sources.assets.entries[0].pad = "x".repeat(2 * 1024 * 1024)) });
-    for (const cmd of [["verify", id], ["restore", id, "--to-dir", tempDir("bounds-pad")]]) {
+    const id = await forgeBackup(store, repo.recipient, {
+      files: { assets: oneFile() },
+      manifest: (m) => (m.sources.assets.entries[0].pad = "x".repeat(2 * 1024 * 1024)),
+    });
+    for (const cmd of [
+      ["verify", id],
+      ["restore", id, "--to-dir", tempDir("bounds-pad")],
+    ]) {
       const r = await runCli(["-c", repo.configFile, ...cmd]);
-      expect(r.stdout + r.stderr).toMatch(new RegExp(`backups/${id}/manifest\\.json\\.age: sources\\.assets\\.entries\\[0\\] has an unknown key "pad"`));
+      expect(r.stdout + r.stderr).toMatch(
+        new RegExp(`backups/${id}/manifest\\.json\\.age: sources\\.assets\\.entries\\[0\\] has an unknown key "pad"`),
+      );
       expect(r.code).toBe(3);
     }
   }, 60_000);
@@ -165,7 +219,10 @@ describe("forged manifests are exit 3 naming the object, never exit 1", () => {
     const cases: [(m: any) => void, RegExp][] = [
       [(m) => (m.sources.assets.files = 1000), /sources\.assets\.files is 1000, its entries hold 1 files/],
       [(m) => (m.sources.assets.bytes = 1), /sources\.assets\.bytes is 1, its files add up to 7/],
-      [(m) => ((m.sources.assets.base = "20200101T000000Z-000000"), (m.sources.assets.stored_files = 5)), /base|stored/],
+      [
+        (m) => ((m.sources.assets.base = "20200101T000000Z-000000"), (m.sources.assets.stored_files = 5)),
+        /base|stored/,
+      ],
     ];
     for (const [manifest, why] of cases) {
       const id = await forgeBackup(store, repo.recipient, { files: { assets: oneFile() }, manifest });
@@ -175,16 +232,42 @@ describe("forged manifests are exit 3 naming the object, never exit 1", () => {
       expect(r.code).toBe(3);
     }
     // Invalid UTF-8 in a name: the manifest's bytes, not its JSON, are forged.
-    const id = await forgeBackup(store, repo.recipient, { files: { assets: oneFile() }, manifest: (m) => (m.sources.assets.entries[0].path = "f\u00e9.txt") });
+    const id = await forgeBackup(store, repo.recipient, {
+      files: { assets: oneFile() },
+      manifest: (m) => (m.sources.assets.entries[0].path = "f\u00e9.txt"),
+    });
     const rec = JSON.parse(readFileSync(join(store, keys.complete(id)), "utf8"));
-    const plain = Buffer.from(JSON.stringify({ format: "strongbox/1", id, created_at: new Date().toISOString(), host: "forger", sources: { assets: { type: "files", path: "/forged", object: keys.object(id, "assets.tar.zst.age"), files: 1, bytes: 7, entries: [{ ...oneFile().entries[0], path: "f\u00e9.txt" }], warnings: [] } } }));
+    const plain = Buffer.from(
+      JSON.stringify({
+        format: "strongbox/1",
+        id,
+        created_at: new Date().toISOString(),
+        host: "forger",
+        sources: {
+          assets: {
+            type: "files",
+            path: "/forged",
+            object: keys.object(id, "assets.tar.zst.age"),
+            files: 1,
+            bytes: 7,
+            entries: [{ ...oneFile().entries[0], path: "f\u00e9.txt" }],
+            warnings: [],
+          },
+        },
+      }),
+    );
     plain[plain.indexOf(Buffer.from("\u00e9"))] = 0xff;
     const sealed = await ageEncrypt(plain, repo.recipient);
     writeFileSync(join(store, keys.manifest(id)), sealed);
-    Object.assign(rec.objects.find((o: { source?: string }) => o.source === undefined), { size: sealed.length, sha256: sha256(sealed) });
+    Object.assign(
+      rec.objects.find((o: { source?: string }) => o.source === undefined),
+      { size: sealed.length, sha256: sha256(sealed) },
+    );
     writeFileSync(join(store, keys.complete(id)), JSON.stringify(rec));
     const v = await runCli(["-c", repo.configFile, "verify", id]);
-    expect(v.stdout).toMatch(new RegExp(`backups/${id}/manifest\\.json\\.age: the decrypted manifest is not UTF-8 text`));
+    expect(v.stdout).toMatch(
+      new RegExp(`backups/${id}/manifest\\.json\\.age: the decrypted manifest is not UTF-8 text`),
+    );
     expect(v.code).toBe(3);
   }, 60_000);
 });
@@ -203,15 +286,34 @@ describe.skipIf(!inject("s3"))("1,000 junk complete.json files (Ceph, reader rol
     const t0 = Date.now() - 3 * 365 * 86400_000;
     const junk = Array.from({ length: 1000 }, (_, i) => {
       const id = newBackupId(new Date(t0 + i * 3600_000));
-      const valid = { format: "strongbox/1", id, started_at: new Date(t0 + i * 3600_000).toISOString().replace(/\.\d+Z$/, ".000Z"), finished_at: new Date(t0 + i * 3600_000 + 1000).toISOString(), host: "forger", tool_version: "0.1.0", compression: "zstd", sources: [{ name: "assets", type: "files" }], objects: [{ key: keys.object(id, "assets.tar.zst.age"), size: 1, sha256: "0".repeat(64), source: "assets" }, { key: keys.manifest(id, ".zst"), size: 1, sha256: "0".repeat(64) }], warnings: 0 };
+      const valid = {
+        format: "strongbox/1",
+        id,
+        started_at: new Date(t0 + i * 3600_000).toISOString().replace(/\.\d+Z$/, ".000Z"),
+        finished_at: new Date(t0 + i * 3600_000 + 1000).toISOString(),
+        host: "forger",
+        tool_version: "0.1.0",
+        compression: "zstd",
+        sources: [{ name: "assets", type: "files" }],
+        objects: [
+          { key: keys.object(id, "assets.tar.zst.age"), size: 1, sha256: "0".repeat(64), source: "assets" },
+          { key: keys.manifest(id, ".zst"), size: 1, sha256: "0".repeat(64) },
+        ],
+        warnings: 0,
+      };
       const kind = i % 20;
       const body =
-        kind < 5 ? JSON.stringify(valid) // well-formed, objects missing
-        : kind < 10 ? "{ not json"
-        : kind < 14 ? JSON.stringify({ ...valid, extra: "x".repeat(1000) })
-        : kind < 18 ? "[".repeat(100_000)
-        : kind < 19 || i % 200 !== 19 ? JSON.stringify(valid).replace("{", "{" + " ".repeat(1024 * 1024)) // 1 MiB, within the cap
-        : " ".repeat(9 * 1024 * 1024); // past the cap
+        kind < 5
+          ? JSON.stringify(valid) // well-formed, objects missing
+          : kind < 10
+            ? "{ not json"
+            : kind < 14
+              ? JSON.stringify({ ...valid, extra: "x".repeat(1000) })
+              : kind < 18
+                ? "[".repeat(100_000)
+                : kind < 19 || i % 200 !== 19
+                  ? JSON.stringify(valid).replace("{", "{" + " ".repeat(1024 * 1024)) // 1 MiB, within the cap
+                  : " ".repeat(9 * 1024 * 1024); // past the cap
       return { id, body };
     });
     let next = 0;
@@ -219,7 +321,9 @@ describe.skipIf(!inject("s3"))("1,000 junk complete.json files (Ceph, reader rol
       Array.from({ length: 16 }, async () => {
         while (next < junk.length) {
           const j = junk[next++];
-          await w.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/${keys.complete(j.id)}`, Body: j.body }));
+          await w.send(
+            new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/${keys.complete(j.id)}`, Body: j.body }),
+          );
         }
       }),
     );
@@ -231,7 +335,9 @@ describe.skipIf(!inject("s3"))("1,000 junk complete.json files (Ceph, reader rol
     expect(rows).toHaveLength(1001);
     expect(rows[0]).toMatchObject({ id: good, complete: true });
     expect(rows.slice(1).every((r: { complete: boolean; damaged?: string }) => !r.complete && r.damaged)).toBe(true);
-    expect(rows.filter((r: { damaged?: string }) => /larger than a commit marker/.test(r.damaged ?? ""))).toHaveLength(5);
+    expect(rows.filter((r: { damaged?: string }) => /larger than a commit marker/.test(r.damaged ?? ""))).toHaveLength(
+      5,
+    );
     expect(l.peakMb).toBeLessThan(300);
     expect(l.seconds).toBeLessThan(60);
   }, 300_000);
@@ -254,14 +360,30 @@ describe("names that are not UTF-8", () => {
     writeFileSync(Buffer.concat([Buffer.from(`${data}/f`), Buffer.from([0xff]), Buffer.from(".txt")]), "x");
     const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).warnings).toEqual([expect.stringMatching(/^assets: f\ufffd\.txt: skipped: its name is not UTF-8/)]);
+    expect(JSON.parse(r.stdout).warnings).toEqual([
+      expect.stringMatching(/^assets: f\ufffd\.txt: skipped: its name is not UTF-8/),
+    ]);
   }, 60_000);
 
   it("in a forged archive, a name that is not UTF-8 is read as U+FFFD and must still be the manifest's (strict UTF-8) name: else exit 3", async () => {
     const { repo, store } = filesRepo();
     const body = "x\n";
     const id = await forgeBackup(store, repo.recipient, {
-      files: { assets: { tar: archive(badName("fX.txt", body)), entries: [{ path: "f.txt", type: "file", size: body.length, mode: 0o644, mtime: "1462140300", sha256: sha256(Buffer.from(body)) }] } },
+      files: {
+        assets: {
+          tar: archive(badName("fX.txt", body)),
+          entries: [
+            {
+              path: "f.txt",
+              type: "file",
+              size: body.length,
+              mode: 0o644,
+              mtime: "1462140300",
+              sha256: sha256(Buffer.from(body)),
+            },
+          ],
+        },
+      },
     });
     const v = await runCli(["-c", repo.configFile, "verify", id]);
     expect(v.stdout).toMatch(new RegExp(`^${id}  FAILED`));

@@ -12,7 +12,10 @@ describe("config check --schedule validates a schedule file against the config, 
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/schedule .*default\.yaml: OK \(\d+ jobs?\)/);
     const bad = join(tempDir("cc-sched"), "bad.yaml");
-    writeFileSync(bad, 'jobs:\n  - { name: x, command: backup, cron: "61 * * * *" }\n  - { name: y, command: explode, cron: "* * * * *" }\n');
+    writeFileSync(
+      bad,
+      'jobs:\n  - { name: x, command: backup, cron: "61 * * * *" }\n  - { name: y, command: explode, cron: "* * * * *" }\n',
+    );
     const r = await runCli(["-c", repo.configFile, "config", "check", "--schedule", bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/jobs\[0\]/);

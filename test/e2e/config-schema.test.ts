@@ -26,8 +26,16 @@ describe("config schema", async () => {
 
   it("accepts <key>_file secrets and differential sources", () => {
     const c = structuredClone(sample);
-    c.repository = { url: "s3://b/p", s3: { credentials: { writer: { access_key_id: "AKIA7Q3ZK2PLRT", secret_access_key_file: "/run/secrets/writer" } } } };
-    c.sources.push({ name: "db", type: "postgres", url_file: "/run/secrets/db-url" }, { name: "assets", type: "files", path: "/srv/a", differential: { full_every: "7d" } });
+    c.repository = {
+      url: "s3://b/p",
+      s3: {
+        credentials: { writer: { access_key_id: "AKIA7Q3ZK2PLRT", secret_access_key_file: "/run/secrets/writer" } },
+      },
+    };
+    c.sources.push(
+      { name: "db", type: "postgres", url_file: "/run/secrets/db-url" },
+      { name: "assets", type: "files", path: "/srv/a", differential: { full_every: "7d" } },
+    );
     c.state_dir = "/var/lib/strongbox";
     expect(validate(c), JSON.stringify(validate.errors)).toBe(true);
   });

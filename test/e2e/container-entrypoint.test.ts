@@ -26,7 +26,9 @@ describe("the container entrypoint", () => {
   it("refuses to start without a config, naming where it looked and how to mount one (exit 2)", () => {
     const r = run(["backup", "now"], env({ STRONGBOX_CONFIG: "/nonexistent/strongbox.yaml" }));
     expect(r.status).toBe(2);
-    expect(r.stderr.trim()).toBe("strongbox-entrypoint: no config at /nonexistent/strongbox.yaml: mount one (-v ./strongbox.yaml:/nonexistent/strongbox.yaml:ro) or set STRONGBOX_CONFIG");
+    expect(r.stderr.trim()).toBe(
+      "strongbox-entrypoint: no config at /nonexistent/strongbox.yaml: mount one (-v ./strongbox.yaml:/nonexistent/strongbox.yaml:ro) or set STRONGBOX_CONFIG",
+    );
   });
 
   it("passes arguments through; --version and keygen need no config", () => {
@@ -41,29 +43,45 @@ describe("the container entrypoint", () => {
     const ro = tempDir("ep-ro");
     chmodSync(ro, 0o555);
     // root may write anywhere: check as a user for whom the directory really is read-only
-    const asNobody = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", entrypoint] : [entrypoint];
-    const r = spawnSync(asNobody[0], [...asNobody.slice(1), "--version"], { env: env({ TMPDIR: ro }), encoding: "utf8" });
+    const asNobody =
+      process.getuid?.() === 0
+        ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", entrypoint]
+        : [entrypoint];
+    const r = spawnSync(asNobody[0], [...asNobody.slice(1), "--version"], {
+      env: env({ TMPDIR: ro }),
+      encoding: "utf8",
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`${ro} is not writable: mount a tmpfs there \\(--tmpfs ${ro}\\)`));
   });
 
-  it.skipIf(!hasTini && !required)("under tini, SIGTERM reaches strongbox (the script execs it): the daemon stops cleanly, exit 0", async () => {
-    const data = tempDir("ep-data");
-    writeFileSync(join(data, "f.txt"), "x\n");
-    const repo = makeRepo({ sources: [{ name: "a", type: "files", path: data }] });
-    mkdirSync(join(repo.dir, "schedules"));
-    writeFileSync(join(repo.dir, "schedules/default.yaml"), 'jobs:\n  - { name: tick, command: backup, cron: "*/1 * * * * *" }\n');
-    const child = spawn("tini", ["-s", "-g", "--", entrypoint], { env: env({ STRONGBOX_CONFIG: repo.configFile }), stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (d) => (stderr += d));
-    const done = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-    for (let i = 0; i < 100 && !/job tick finished/.test(stderr); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(stderr).toMatch(/schedule .*schedules\/default\.yaml: 1 job/);
-    expect(stderr).toMatch(/job tick finished/);
-    child.kill("SIGTERM");
-    expect(await done).toBe(0);
-    expect(stderr).not.toMatch(/"level":"error"/);
-  }, 30_000);
+  it.skipIf(!hasTini && !required)(
+    "under tini, SIGTERM reaches strongbox (the script execs it): the daemon stops cleanly, exit 0",
+    async () => {
+      const data = tempDir("ep-data");
+      writeFileSync(join(data, "f.txt"), "x\n");
+      const repo = makeRepo({ sources: [{ name: "a", type: "files", path: data }] });
+      mkdirSync(join(repo.dir, "schedules"));
+      writeFileSync(
+        join(repo.dir, "schedules/default.yaml"),
+        'jobs:\n  - { name: tick, command: backup, cron: "*/1 * * * * *" }\n',
+      );
+      const child = spawn("tini", ["-s", "-g", "--", entrypoint], {
+        env: env({ STRONGBOX_CONFIG: repo.configFile }),
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (d) => (stderr += d));
+      const done = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+      for (let i = 0; i < 100 && !/job tick finished/.test(stderr); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(stderr).toMatch(/schedule .*schedules\/default\.yaml: 1 job/);
+      expect(stderr).toMatch(/job tick finished/);
+      child.kill("SIGTERM");
+      expect(await done).toBe(0);
+      expect(stderr).not.toMatch(/"level":"error"/);
+    },
+    30_000,
+  );
 });
 
 describe("the Dockerfile", () => {
@@ -82,7 +100,8 @@ describe("the Dockerfile", () => {
 describe("the compose and Kubernetes examples", () => {
   const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
   it("run the Dockerfile's image (this version) as user 10001 with a read-only root and a writable /tmp", () => {
-    const compose = parse(readFileSync(join(root, "schedules/examples/docker-compose.yaml"), "utf8")).services.strongbox;
+    const compose = parse(readFileSync(join(root, "schedules/examples/docker-compose.yaml"), "utf8")).services
+      .strongbox;
     expect(compose.image).toBe(`strongbox:${version}`);
     expect(compose.read_only).toBe(true);
     expect(compose.user).toBe("10001:10001");

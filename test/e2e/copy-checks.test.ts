@@ -27,7 +27,11 @@ async function backup(config: string, extra: string[] = []): Promise<string> {
 function repoWithData(label: string, differential = false): { repo: TestRepo; data: string; store: string } {
   const data = tempDir(label);
   writeFileSync(join(data, "f.bin"), Buffer.alloc(50_000, 3));
-  const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data, ...(differential ? { differential: { full_every: "7d" } } : {}) }] });
+  const repo = makeRepo({
+    sources: [
+      { name: "assets", type: "files", path: data, ...(differential ? { differential: { full_every: "7d" } } : {}) },
+    ],
+  });
   if (differential) {
     repo.config.state_dir = join(repo.dir, "state");
     repo.write();
@@ -35,7 +39,8 @@ function repoWithData(label: string, differential = false): { repo: TestRepo; da
   return { repo, data, store: join(repo.dir, "repository") };
 }
 
-const objectFiles = (store: string, id: string) => (JSON.parse(readFileSync(join(store, keys.complete(id)), "utf8")).objects as { key: string }[]).map((o) => o.key);
+const objectFiles = (store: string, id: string) =>
+  (JSON.parse(readFileSync(join(store, keys.complete(id)), "utf8")).objects as { key: string }[]).map((o) => o.key);
 
 describe("copy all goes on past a damaged backup", () => {
   it("reports a damaged backup and a differential of a damaged base, copies the others, exits 3 at the end", async () => {
@@ -48,7 +53,10 @@ describe("copy all goes on past a damaged backup", () => {
     const diff2 = await backup(repo.configFile);
     tamper(store, full, "assets.tar.zst.age", (b) => ((b[b.length - 40] ^= 1), b), { rehash: false });
     // and a forged backup whose complete.json is damaged (listed as DAMAGED)
-    const forged = await forgeBackup(store, repo.recipient, { files: { x: { tar: Buffer.alloc(1024), entries: [] } }, complete: (c) => (c.extra = 1) });
+    const forged = await forgeBackup(store, repo.recipient, {
+      files: { x: { tar: Buffer.alloc(1024), entries: [] } },
+      complete: (c) => (c.extra = 1),
+    });
     const destDir = tempDir("copy-go-on-dest");
     const c = await runCli(["-c", repo.configFile, "--json", "copy", "all", "--to", `file://${destDir}`]);
     expect(c.code).toBe(3);
@@ -107,7 +115,9 @@ describe("copy checks what the destination already holds", () => {
     writeFileSync(join(destDir, data), planted);
     const c = await runCli(["-c", repo.configFile, "copy", id, "--to", `file://${destDir}`]);
     expect(c.stdout).not.toMatch(/ {2}copied/);
-    expect(c.stdout).toContain(`${id}  NOT COPIED: the destination already holds ${data}, and it is not this backup's object (SHA-256 mismatch)`);
+    expect(c.stdout).toContain(
+      `${id}  NOT COPIED: the destination already holds ${data}, and it is not this backup's object (SHA-256 mismatch)`,
+    );
     expect(c.code).toBe(3);
     expect(existsSync(join(destDir, keys.complete(id)))).toBe(false);
     const dest = repo.write((cfg) => (cfg.repository.url = `file://${destDir}`));
@@ -116,7 +126,9 @@ describe("copy checks what the destination already holds", () => {
     // another size is refused from the listing alone
     writeFileSync(join(destDir, data), planted.subarray(0, 10));
     const c2 = await runCli(["-c", repo.configFile, "copy", id, "--to", `file://${destDir}`]);
-    expect(c2.stdout).toMatch(new RegExp(`already holds ${data.replace(/\./g, "\\.")} with 10 bytes, complete.json says \\d+`));
+    expect(c2.stdout).toMatch(
+      new RegExp(`already holds ${data.replace(/\./g, "\\.")} with 10 bytes, complete.json says \\d+`),
+    );
     expect(c2.code).toBe(3);
   }, 60_000);
 
@@ -130,7 +142,9 @@ describe("copy checks what the destination already holds", () => {
     const c = await runCli(["-c", repo.configFile, "--json", "copy", id, "--to", `file://${destDir}`]);
     expect(c.code).toBe(0);
     expect(JSON.parse(c.stdout).copied).toEqual([expect.objectContaining({ id, already: 1 })]);
-    expect(readFileSync(join(destDir, keys.complete(id))).equals(readFileSync(join(store, keys.complete(id))))).toBe(true);
+    expect(readFileSync(join(destDir, keys.complete(id))).equals(readFileSync(join(store, keys.complete(id))))).toBe(
+      true,
+    );
     const dest = repo.write((cfg) => (cfg.repository.url = `file://${destDir}`));
     const v = await runCli(["-c", dest, "verify", id]);
     expect(v.stdout.trim()).toBe(`${id}  OK`);
@@ -141,10 +155,15 @@ describe("copy checks what the destination already holds", () => {
     const id = await backup(repo.configFile);
     const destDir = tempDir("copy-other-marker-dest");
     mkdirSync(join(destDir, "backups", id), { recursive: true });
-    const other = readFileSync(join(store, keys.complete(id)), "utf8").replace(/"host": "[^"]*"/, '"host": "elsewhere"');
+    const other = readFileSync(join(store, keys.complete(id)), "utf8").replace(
+      /"host": "[^"]*"/,
+      '"host": "elsewhere"',
+    );
     writeFileSync(join(destDir, keys.complete(id)), other);
     const c = await runCli(["-c", repo.configFile, "copy", "all", "--to", `file://${destDir}`]);
-    expect(c.stdout).toContain(`${id}  NOT COPIED: the destination holds another complete.json for ${id} than the source's`);
+    expect(c.stdout).toContain(
+      `${id}  NOT COPIED: the destination holds another complete.json for ${id} than the source's`,
+    );
     expect(c.code).toBe(3);
     expect(readFileSync(join(destDir, keys.complete(id)), "utf8")).toBe(other);
     expect(readdirSync(join(destDir, "backups", id))).toEqual(["complete.json"]);
@@ -160,16 +179,27 @@ describe.skipIf(!s3)("copy to a destination it cannot read (writer role only, Ce
       repo.write((c) => {
         c.repository = {
           url: `s3://${s3!.bucket}/${prefix}`,
-          s3: { endpoint: s3!.endpoint, region: "us-east-1", force_path_style: true, credentials: Object.fromEntries(rs.map((r) => [r, { access_key_id: s3![r].accessKeyId, secret_access_key: s3![r].secretAccessKey }])) },
+          s3: {
+            endpoint: s3!.endpoint,
+            region: "us-east-1",
+            force_path_style: true,
+            credentials: Object.fromEntries(
+              rs.map((r) => [r, { access_key_id: s3![r].accessKeyId, secret_access_key: s3![r].secretAccessKey }]),
+            ),
+          },
         };
       });
     // One of its objects is already there, put with the writer key (as an interrupted copy leaves it).
     const [data, manifest] = objectFiles(store, id);
     const w = s3Client(s3!.endpoint, s3!.writer);
-    await w.send(new PutObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/${data}`, Body: readFileSync(join(store, data)) }));
+    await w.send(
+      new PutObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/${data}`, Body: readFileSync(join(store, data)) }),
+    );
     w.destroy();
     const c = await runCli(["-c", repo.configFile, "copy", id, "--to", roles(["writer"])]);
-    expect(c.stdout).toContain(`${id}  NOT COPIED: the destination already holds 1 of the 2 objects of ${id} (${data}), which the --to config cannot read to check`);
+    expect(c.stdout).toContain(
+      `${id}  NOT COPIED: the destination already holds 1 of the 2 objects of ${id} (${data}), which the --to config cannot read to check`,
+    );
     expect(c.code).toBe(3);
     const both = roles(["writer", "reader"]);
     expect((await runCli(["-c", both, "--json", "list", "--all"])).stdout).toMatch(/"complete": false/);

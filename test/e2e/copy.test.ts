@@ -30,7 +30,9 @@ function s3Config(like: TestRepo, bucket: string, prefix: string, roles: ("write
         endpoint: s3!.endpoint,
         region: "us-east-1",
         force_path_style: true,
-        credentials: Object.fromEntries(roles.map((r) => [r, { access_key_id: s3![r].accessKeyId, secret_access_key: s3![r].secretAccessKey }])),
+        credentials: Object.fromEntries(
+          roles.map((r) => [r, { access_key_id: s3![r].accessKeyId, secret_access_key: s3![r].secretAccessKey }]),
+        ),
       },
     };
   });
@@ -40,7 +42,9 @@ describe.skipIf(!s3)("strongbox copy", () => {
   it("file:// → Ceph with the writer role only: a differential and its base, verified and restored from the copy; a second run skips both", async () => {
     const data = tempDir("copydata");
     writeFileSync(join(data, "media.bin"), Buffer.alloc(300_000, 7));
-    const src = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }] });
+    const src = makeRepo({
+      sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }],
+    });
     src.config.state_dir = join(src.dir, "state");
     src.write();
     const full = await backup(src.configFile);
@@ -62,8 +66,14 @@ describe.skipIf(!s3)("strongbox copy", () => {
     expect(snapshotTree(join(out, "assets"))).toEqual(snapshotTree(data));
     // complete.json is byte for byte the source's.
     const admin = s3Client(s3!.endpoint, s3!.admin);
-    const copied = await admin.send(new GetObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/${diff}/complete.json` }));
-    expect(Buffer.from(await copied.Body!.transformToByteArray()).equals(readFileSync(join(src.dir, "repository/backups", diff, "complete.json")))).toBe(true);
+    const copied = await admin.send(
+      new GetObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/${diff}/complete.json` }),
+    );
+    expect(
+      Buffer.from(await copied.Body!.transformToByteArray()).equals(
+        readFileSync(join(src.dir, "repository/backups", diff, "complete.json")),
+      ),
+    ).toBe(true);
     admin.destroy();
     // Again, with a writer that cannot list: the destination's refusal to overwrite skips them.
     const again = await runCli(["-c", src.configFile, "copy", "all", "--to", destWriter]);
@@ -77,7 +87,9 @@ describe.skipIf(!s3)("strongbox copy", () => {
     writeFileSync(join(data, "f.bin"), Buffer.alloc(100_000, 1));
     const src = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
     const id = await backup(src.configFile);
-    tamper(join(src.dir, "repository"), id, "assets.tar.zst.age", (b) => ((b[b.length - 50] ^= 1), b), { rehash: false });
+    tamper(join(src.dir, "repository"), id, "assets.tar.zst.age", (b) => ((b[b.length - 50] ^= 1), b), {
+      rehash: false,
+    });
     const prefix = `copybad-${Math.random().toString(16).slice(2, 8)}`;
     const r = await runCli(["-c", src.configFile, "copy", id, "--to", s3Config(src, s3!.bucket, prefix, ["writer"])]);
     expect(r.code).toBe(3);
@@ -91,7 +103,11 @@ describe.skipIf(!s3)("strongbox copy", () => {
   it("Ceph → a second Ceph bucket; listing the destination skips what is there", async () => {
     const data = tempDir("copys3");
     writeFileSync(join(data, "f.txt"), "hello\n");
-    const src = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: s3!, prefix: `src-${Math.random().toString(16).slice(2, 8)}` });
+    const src = makeRepo({
+      sources: [{ name: "assets", type: "files", path: data }],
+      s3: s3!,
+      prefix: `src-${Math.random().toString(16).slice(2, 8)}`,
+    });
     const ids = [await backup(src.configFile)];
     ids.push(await backup(src.configFile));
     const bucket = `strongbox-copy-${Math.random().toString(16).slice(2, 8)}`;
@@ -104,6 +120,9 @@ describe.skipIf(!s3)("strongbox copy", () => {
     expect(v.code).toBe(0);
     expect(v.stdout.trim().split("\n").sort()).toEqual(ids.map((id) => `${id}  OK`).sort());
     const again = await runCli(["-c", src.configFile, "--json", "copy", "all", "--to", dest]);
-    expect(JSON.parse(again.stdout)).toMatchObject({ copied: [], skipped: ids.map((id) => ({ id, why: "already in the destination" })) });
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      copied: [],
+      skipped: ids.map((id) => ({ id, why: "already in the destination" })),
+    });
   });
 });

@@ -11,11 +11,16 @@ import { until } from "../helpers/until.js";
 
 function startDaemon(args: string[]) {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, TMPDIR: process.env.TMPDIR, UV_THREADPOOL_SIZE: "16" }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH, TMPDIR: process.env.TMPDIR, UV_THREADPOOL_SIZE: "16" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   child.stdout.on("data", () => {});
-  const exited = new Promise<{ code: number | null; after: number }>((r) => child.on("close", (code) => r({ code, after: Date.now() - t0 })));
+  const exited = new Promise<{ code: number | null; after: number }>((r) =>
+    child.on("close", (code) => r({ code, after: Date.now() - t0 })),
+  );
   return { child, exited, stderr: () => stderr };
 }
 
@@ -28,10 +33,20 @@ async function stallingServer(): Promise<{ url: string; paths: string[]; close: 
     open.push(res);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, paths, close: () => (server.closeAllConnections(), server.close()) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    paths,
+    close: () => (server.closeAllConnections(), server.close()),
+  };
 }
 
-const audit = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l)) : []);
+const audit = (file: string) =>
+  existsSync(file)
+    ? readFileSync(file, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l))
+    : [];
 
 function setup(): { repo: TestRepo; lockDir: string; auditLog: string; port: number; schedule: string } {
   const data = tempDir("dl");
@@ -64,10 +79,15 @@ describe("daemon deadlines, /healthz and stopping", () => {
     const marker = join(repo.dir, "repository/backups", id, "complete.json");
     rmSync(marker);
     execFileSync("mkfifo", [marker]);
-    writeFileSync(schedule, `jobs:\n  - { name: check, command: verify, target: ${id}, cron: "*/1 * * * * *", deadline: 2s }\n  - { name: nightly, command: backup, cron: "*/1 * * * * *" }\n`);
+    writeFileSync(
+      schedule,
+      `jobs:\n  - { name: check, command: verify, target: ${id}, cron: "*/1 * * * * *", deadline: 2s }\n  - { name: nightly, command: backup, cron: "*/1 * * * * *" }\n`,
+    );
     const d = startDaemon(["-c", withHook, "daemon", "--schedule", schedule, "--grace", "0s", "--abort-wait", "5s"]);
     cleanups.push(() => d.child.kill("SIGKILL"));
-    const failure = await until(() => hook.calls.map((c) => JSON.parse(c.body)).find((b) => b.job === "check" && b.status === "failure"));
+    const failure = await until(() =>
+      hook.calls.map((c) => JSON.parse(c.body)).find((b) => b.job === "check" && b.status === "failure"),
+    );
     expect(failure.error).toMatch(/^job check: deadline 2s exceeded after 2s; aborted/);
     expect(d.stderr()).toMatch(/job check: deadline 2s exceeded after 2s: aborting it/);
     const health = await until(async () => {
@@ -75,14 +95,22 @@ describe("daemon deadlines, /healthz and stopping", () => {
       return res.status === 503 && (await res.json());
     });
     expect(health.status).toBe("unhealthy");
-    expect(health.reasons.join("\n")).toMatch(/job check: deadline 2s exceeded after 2s; aborted|job check has been running for .*, past its deadline of 2s/);
+    expect(health.reasons.join("\n")).toMatch(
+      /job check: deadline 2s exceeded after 2s; aborted|job check has been running for .*, past its deadline of 2s/,
+    );
     // the lock was released: the backup that waited for check ran and succeeded
-    await until(() => hook.calls.map((c) => JSON.parse(c.body)).find((b) => b.job === "nightly" && b.status === "success"));
-    expect(audit(auditLog).some((l) => l.job === "check" && l.result === "failure" && /deadline/.test(l.error))).toBe(true);
+    await until(() =>
+      hook.calls.map((c) => JSON.parse(c.body)).find((b) => b.job === "nightly" && b.status === "success"),
+    );
+    expect(audit(auditLog).some((l) => l.job === "check" && l.result === "failure" && /deadline/.test(l.error))).toBe(
+      true,
+    );
     // The reads of aborted runs are still blocked in open(): stopping must not wait for them.
     d.child.kill("SIGTERM");
     const t = Date.now();
-    const { code } = await new Promise<{ code: number | null; signal: string | null }>((r) => d.child.on("close", (c, s) => r({ code: c, signal: s })));
+    const { code } = await new Promise<{ code: number | null; signal: string | null }>((r) =>
+      d.child.on("close", (c, s) => r({ code: c, signal: s })),
+    );
     expect(Date.now() - t).toBeLessThan(15_000);
     expect(d.stderr()).toMatch(/"stopped"/);
     // exit 0, or, when a blocked thread keeps process.exit from finishing, killed by the watchdog
@@ -107,8 +135,17 @@ describe("daemon deadlines, /healthz and stopping", () => {
     const { code, after } = await d.exited;
     expect(code).toBe(1);
     expect(after).toBeLessThan(20_000);
-    expect(d.stderr()).toMatch(/job nightly did not stop within 4 s after its deadline; exiting so that the service manager can restart strongbox/);
-    expect(audit(auditLog)).toEqual([expect.objectContaining({ command: "backup", job: "nightly", result: "failure", error: expect.stringMatching(/did not stop/) })]);
+    expect(d.stderr()).toMatch(
+      /job nightly did not stop within 4 s after its deadline; exiting so that the service manager can restart strongbox/,
+    );
+    expect(audit(auditLog)).toEqual([
+      expect.objectContaining({
+        command: "backup",
+        job: "nightly",
+        result: "failure",
+        error: expect.stringMatching(/did not stop/),
+      }),
+    ]);
     expect(readdirSync(lockDir)).toEqual([]);
   });
 
@@ -130,7 +167,9 @@ describe("daemon deadlines, /healthz and stopping", () => {
     expect(took).toBeLessThan(1000 + 2000 + 6000);
     expect(d.stderr()).toMatch(/SIGTERM received: no new jobs; waiting up to 1s for check/);
     expect(d.stderr()).toMatch(/job check did not stop within 2 s after the grace period ended; exiting/);
-    expect(audit(auditLog).filter((l) => l.job === "check")).toEqual([expect.objectContaining({ command: "verify", result: "failure" })]);
+    expect(audit(auditLog).filter((l) => l.job === "check")).toEqual([
+      expect.objectContaining({ command: "verify", result: "failure" }),
+    ]);
     expect(readdirSync(lockDir)).toEqual([]);
   });
 
@@ -138,7 +177,9 @@ describe("daemon deadlines, /healthz and stopping", () => {
     const { repo, lockDir, schedule } = setup();
     const big = tempDir("once-big");
     for (let i = 0; i < 8; i++) writeFileSync(join(big, `clip-${i}.bin`), randomBytes(20 * 1024 * 1024));
-    const cfg = repo.write((c) => ((c.sources = [{ name: "media", type: "files", path: big }]), (c.compression = "none")));
+    const cfg = repo.write(
+      (c) => ((c.sources = [{ name: "media", type: "files", path: big }]), (c.compression = "none")),
+    );
     writeFileSync(schedule, `jobs:\n  - { name: nightly, command: backup, cron: "0 2 * * *" }\n`);
     // --grace 0s: the job is aborted at the first SIGTERM (daemon-jobs22.test.ts: within the grace it may finish).
     const d = startDaemon(["-c", cfg, "daemon", "--schedule", schedule, "--once", "nightly", "--grace", "0s"]);

@@ -14,11 +14,16 @@ import { until } from "../helpers/until.js";
 
 function start(args: string[]) {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   child.stdout.on("data", () => {});
-  const exited = new Promise<{ code: number | null; after: number }>((r) => child.on("close", (code) => r({ code, after: Date.now() - t0 })));
+  const exited = new Promise<{ code: number | null; after: number }>((r) =>
+    child.on("close", (code) => r({ code, after: Date.now() - t0 })),
+  );
   return { child, exited, stderr: () => stderr };
 }
 
@@ -27,23 +32,49 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-function setup(files: "small" | "big" = "small"): { repo: TestRepo; lockDir: string; schedule: string; lockFile: string } {
+function setup(files: "small" | "big" = "small"): {
+  repo: TestRepo;
+  lockDir: string;
+  schedule: string;
+  lockFile: string;
+} {
   const data = tempDir("j22");
-  if (files === "big") for (let i = 0; i < 8; i++) writeFileSync(join(data, `clip-${i}.bin`), randomBytes(20 * 1024 * 1024));
+  if (files === "big")
+    for (let i = 0; i < 8; i++) writeFileSync(join(data, `clip-${i}.bin`), randomBytes(20 * 1024 * 1024));
   else writeFileSync(join(data, "a.txt"), "hello");
-  const repo = makeRepo({ sources: [{ name: "files", type: "files", path: data }], compression: files === "big" ? "none" : "zstd" });
+  const repo = makeRepo({
+    sources: [{ name: "files", type: "files", path: data }],
+    compression: files === "big" ? "none" : "zstd",
+  });
   const lockDir = tempDir("j22-locks");
   repo.config.lock_dir = lockDir;
   repo.write();
-  return { repo, lockDir, schedule: join(repo.dir, "s.yaml"), lockFile: lockPath(repositoryIdentity(repo.config.repository.url), lockDir) };
+  return {
+    repo,
+    lockDir,
+    schedule: join(repo.dir, "s.yaml"),
+    lockFile: lockPath(repositoryIdentity(repo.config.repository.url), lockDir),
+  };
 }
 
 /** A lock held by a live process on this host (this test runner), as a manual restore would hold it. */
 function holdLock(file: string): void {
-  writeFileSync(file, JSON.stringify({ pid: process.pid, host: hostname(), boot: "", command: "restore", since: "2026-12-01T10:00:00.000Z", repository: "x", token: "held" }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      pid: process.pid,
+      host: hostname(),
+      boot: "",
+      command: "restore",
+      since: "2026-12-01T10:00:00.000Z",
+      repository: "x",
+      token: "held",
+    }),
+  );
 }
 
-const listed = async (cfg: string) => JSON.parse((await runCli(["-c", cfg, "--json", "list"])).stdout) as { id: string }[];
+const listed = async (cfg: string) =>
+  JSON.parse((await runCli(["-c", cfg, "--json", "list"])).stdout) as { id: string }[];
 
 describe("daemon --once and --grace (item 10)", () => {
   it("SIGTERM while the job runs: it gets the grace period, finishes, and the run exits 0 with a complete backup", async () => {
@@ -64,7 +95,10 @@ describe("daemon --once and --grace (item 10)", () => {
   it("a job still running when the grace ends is aborted cleanly: exit 143, after the grace, not before", async () => {
     const { repo, lockDir, schedule, lockFile } = setup();
     holdLock(lockFile); // the job waits for the lock: it is running, and will not finish by itself
-    writeFileSync(schedule, `defaults: { retry_lock: 5m }\njobs:\n  - { name: nightly, command: backup, cron: "0 2 * * *" }\n`);
+    writeFileSync(
+      schedule,
+      `defaults: { retry_lock: 5m }\njobs:\n  - { name: nightly, command: backup, cron: "0 2 * * *" }\n`,
+    );
     const d = start(["-c", repo.configFile, "daemon", "--schedule", schedule, "--once", "nightly", "--grace", "2s"]);
     cleanups.push(() => d.child.kill("SIGKILL"));
     await until(() => /waiting up to 5m for the repository lock/.test(d.stderr()));
@@ -81,7 +115,10 @@ describe("daemon --once and --grace (item 10)", () => {
   it("a second SIGTERM more than a second after the first ends the run at once, as in the long-running daemon (exit 1)", async () => {
     const { repo, schedule, lockFile } = setup();
     holdLock(lockFile);
-    writeFileSync(schedule, `defaults: { retry_lock: 5m }\njobs:\n  - { name: nightly, command: backup, cron: "0 2 * * *" }\n`);
+    writeFileSync(
+      schedule,
+      `defaults: { retry_lock: 5m }\njobs:\n  - { name: nightly, command: backup, cron: "0 2 * * *" }\n`,
+    );
     const d = start(["-c", repo.configFile, "daemon", "--schedule", schedule, "--once", "nightly", "--grace", "5m"]);
     cleanups.push(() => d.child.kill("SIGKILL"));
     await until(() => /waiting up to 5m for the repository lock/.test(d.stderr()));
@@ -93,7 +130,9 @@ describe("daemon --once and --grace (item 10)", () => {
     d.child.kill("SIGTERM");
     const { code } = await d.exited;
     expect(code).toBe(1);
-    expect(d.stderr()).toMatch(/SIGTERM received again while stopping; exiting so that the service manager can restart strongbox/);
+    expect(d.stderr()).toMatch(
+      /SIGTERM received again while stopping; exiting so that the service manager can restart strongbox/,
+    );
   });
 });
 
@@ -103,10 +142,15 @@ describe("copy as a daemon job (item 11)", () => {
     const hook = await startReceiver();
     cleanups.push(() => void hook.close());
     const auditLog = join(repo.dir, "audit.jsonl");
-    const cfg = repo.write((c) => ((c.notify = [{ type: "webhook", url: `${hook.url}/hook` }]), (c.audit_log = auditLog)));
+    const cfg = repo.write(
+      (c) => ((c.notify = [{ type: "webhook", url: `${hook.url}/hook` }]), (c.audit_log = auditLog)),
+    );
     expect((await runCli(["-c", cfg, "backup", "now"])).code).toBe(0);
     const dest = tempDir("j22-offsite");
-    writeFileSync(schedule, `jobs:\n  - { name: offsite, command: copy, target: latest, to: "file://${dest}", cron: "45 3 * * *" }\n`);
+    writeFileSync(
+      schedule,
+      `jobs:\n  - { name: offsite, command: copy, target: latest, to: "file://${dest}", cron: "45 3 * * *" }\n`,
+    );
     expect((await runCli(["-c", cfg, "config", "check", "--schedule", schedule])).code).toBe(0);
     const r = await runCli(["-c", cfg, "daemon", "--schedule", schedule, "--once", "offsite"]);
     expect(r.stderr).not.toMatch(/"level":"error"/);
@@ -117,16 +161,27 @@ describe("copy as a daemon job (item 11)", () => {
     expect(done).toMatchObject({ command: "copy", status: "success" });
     // A destination config named by a relative path is the one next to the schedule file, wherever the daemon runs.
     const dest2 = tempDir("j22-offsite2");
-    writeFileSync(join(repo.dir, "offsite.yaml"), (await import("yaml")).stringify({ ...repo.config, repository: { url: `file://${dest2}` } }));
-    writeFileSync(schedule, `jobs:\n  - { name: offsite2, command: copy, target: latest, to: offsite.yaml, cron: "45 3 * * *" }\n`);
-    const r2 = await runCli(["-c", cfg, "daemon", "--schedule", schedule, "--once", "offsite2"], { cwd: tempDir("j22-cwd") });
+    writeFileSync(
+      join(repo.dir, "offsite.yaml"),
+      (await import("yaml")).stringify({ ...repo.config, repository: { url: `file://${dest2}` } }),
+    );
+    writeFileSync(
+      schedule,
+      `jobs:\n  - { name: offsite2, command: copy, target: latest, to: offsite.yaml, cron: "45 3 * * *" }\n`,
+    );
+    const r2 = await runCli(["-c", cfg, "daemon", "--schedule", schedule, "--once", "offsite2"], {
+      cwd: tempDir("j22-cwd"),
+    });
     expect(r2.code).toBe(0);
     expect(existsSync(join(dest2, "backups", b.id, "complete.json"))).toBe(true);
   });
 
   it("a copy job without `to`, a `to` on another command, or a retry_lock that is no duration is a schedule error (exit 2)", async () => {
     const { repo, schedule } = setup();
-    writeFileSync(schedule, `defaults: { retry_lock: soon }\njobs:\n  - { name: offsite, command: copy, cron: "45 3 * * *" }\n  - { name: b, command: backup, to: "file:///x", cron: "0 2 * * *", retry_lock: forever }\n`);
+    writeFileSync(
+      schedule,
+      `defaults: { retry_lock: soon }\njobs:\n  - { name: offsite, command: copy, cron: "45 3 * * *" }\n  - { name: b, command: backup, to: "file:///x", cron: "0 2 * * *", retry_lock: forever }\n`,
+    );
     const r = await runCli(["-c", repo.configFile, "config", "check", "--schedule", schedule]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/jobs\[0\]\.to: copy jobs need `to`/);
@@ -143,7 +198,11 @@ describe("waiting for a held repository lock (item 12)", () => {
     holdLock(lockFile);
     const b = start(["-c", repo.configFile, "backup", "now", "--retry-lock", "45s"]);
     cleanups.push(() => b.child.kill("SIGKILL"));
-    await until(() => /waiting up to 45s for the repository lock held by restore \(pid \d+ on .*, since 2026-12-01T10:00:00.000Z\)/.test(b.stderr()));
+    await until(() =>
+      /waiting up to 45s for the repository lock held by restore \(pid \d+ on .*, since 2026-12-01T10:00:00.000Z\)/.test(
+        b.stderr(),
+      ),
+    );
     rmSync(lockFile);
     const { code } = await b.exited;
     expect(code).toBe(0);
@@ -159,7 +218,11 @@ describe("waiting for a held repository lock (item 12)", () => {
     expect(Date.now() - t).toBeGreaterThanOrEqual(2000);
     expect(r.code).toBe(1);
     const errors = r.stderr.split("\n").filter((l) => l.startsWith("strongbox: error"));
-    expect(errors).toEqual([expect.stringMatching(/^strongbox: error: lock held: another strongbox run holds the repository lock \(restore, pid \d+ on .*\); lock file .*; gave up after waiting 2s$/)]);
+    expect(errors).toEqual([
+      expect.stringMatching(
+        /^strongbox: error: lock held: another strongbox run holds the repository lock \(restore, pid \d+ on .*\); lock file .*; gave up after waiting 2s$/,
+      ),
+    ]);
     const bad = await runCli(["-c", repo.configFile, "prune", "--retry-lock", "soon"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--retry-lock must be a duration like 30s or 10m, not 'soon'/);
@@ -168,7 +231,10 @@ describe("waiting for a held repository lock (item 12)", () => {
   it("the daemon waits (schedule defaults.retry_lock, bounded by the job's deadline) and runs the job once the lock is free", async () => {
     const { repo, schedule, lockFile } = setup();
     holdLock(lockFile);
-    writeFileSync(schedule, `defaults: { retry_lock: 10m }\njobs:\n  - { name: nightly, command: backup, cron: "0 2 * * *", deadline: 3m }\n`);
+    writeFileSync(
+      schedule,
+      `defaults: { retry_lock: 10m }\njobs:\n  - { name: nightly, command: backup, cron: "0 2 * * *", deadline: 3m }\n`,
+    );
     const d = start(["-c", repo.configFile, "daemon", "--schedule", schedule, "--once", "nightly"]);
     cleanups.push(() => d.child.kill("SIGKILL"));
     await until(() => /waiting up to 3m for the repository lock held by restore/.test(d.stderr()));
@@ -185,11 +251,18 @@ describe("failure notifications say what /healthz says (item 13)", () => {
     const hook = await startReceiver();
     cleanups.push(() => void hook.close());
     const port = 30000 + Math.floor(Math.random() * 20000);
-    const cfg = repo.write((c) => ((c.notify = [{ type: "webhook", url: `${hook.url}/hook` }]), (c.daemon = { listen: `127.0.0.1:${port}` })));
+    const cfg = repo.write(
+      (c) => (
+        (c.notify = [{ type: "webhook", url: `${hook.url}/hook` }]),
+        (c.daemon = { listen: `127.0.0.1:${port}` })
+      ),
+    );
     writeFileSync(schedule, `jobs:\n  - { name: nightly, command: backup, cron: "*/1 * * * * *", deadline: 1s }\n`);
     const d = start(["-c", cfg, "daemon", "--schedule", schedule, "--grace", "0s"]);
     cleanups.push(() => d.child.kill("SIGKILL"));
-    const failure = await until(() => hook.calls.map((c) => JSON.parse(c.body)).find((b) => b.job === "nightly" && b.status === "failure"));
+    const failure = await until(() =>
+      hook.calls.map((c) => JSON.parse(c.body)).find((b) => b.job === "nightly" && b.status === "failure"),
+    );
     expect(failure.error).toMatch(/^job nightly: deadline 1s exceeded after \d+(\.\d+)?s; aborted/);
     expect(failure.error).not.toMatch(/^interrupted/);
     const health = await until(async () => {

@@ -11,7 +11,10 @@ import { s3Client } from "../helpers/s3-fixture.js";
 const s3 = inject("s3");
 
 function startDaemon(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, TMPDIR: process.env.TMPDIR, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH, TMPDIR: process.env.TMPDIR, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   child.stdout.on("data", () => {});
@@ -66,7 +69,10 @@ jobs:
     repo.config.daemon = { listen: `127.0.0.1:${port}` };
     repo.write();
     const schedule = join(repo.dir, "s.yaml");
-    writeFileSync(schedule, `jobs:\n  - { name: tick, command: backup, cron: "*/1 * * * * *" }\n  - { name: never, command: prune, cron: "0 0 1 1 *" }\n`);
+    writeFileSync(
+      schedule,
+      `jobs:\n  - { name: tick, command: backup, cron: "*/1 * * * * *" }\n  - { name: never, command: prune, cron: "0 0 1 1 *" }\n`,
+    );
     const once = await runCli(["-c", repo.configFile, "daemon", "--schedule", schedule, "--once", "tick"]);
     expect(once.code).toBe(0);
     expect(JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout)).toHaveLength(1);
@@ -98,11 +104,33 @@ jobs:
     // a trailing slash names the same repository, so the same lock
     const file = lockPath(repositoryIdentity(`${repo.config.repository.url}/`), lockDir);
     const host = (await import("node:os")).hostname();
-    writeFileSync(file, JSON.stringify({ pid: process.pid, host, boot: "", command: "backup", since: new Date().toISOString(), token: "t1" }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        pid: process.pid,
+        host,
+        boot: "",
+        command: "backup",
+        since: new Date().toISOString(),
+        token: "t1",
+      }),
+    );
     const held = await runCli(["-c", repo.configFile, "backup", "now"]);
     expect(held.code).toBe(1);
-    expect(held.stderr).toMatch(new RegExp(`lock held: another strongbox run holds the repository lock \\(backup, pid ${process.pid}`));
-    writeFileSync(file, JSON.stringify({ pid: 2 ** 22 + 12345, host, boot: "", command: "backup", since: "2026-01-01T00:00:00Z", token: "t2" }));
+    expect(held.stderr).toMatch(
+      new RegExp(`lock held: another strongbox run holds the repository lock \\(backup, pid ${process.pid}`),
+    );
+    writeFileSync(
+      file,
+      JSON.stringify({
+        pid: 2 ** 22 + 12345,
+        host,
+        boot: "",
+        command: "backup",
+        since: "2026-01-01T00:00:00Z",
+        token: "t2",
+      }),
+    );
     const stale = await runCli(["-c", repo.configFile, "backup", "now"]);
     expect(stale.code).toBe(0);
     const { existsSync } = await import("node:fs");
@@ -116,7 +144,12 @@ describe.skipIf(!s3)("daemon on the real S3 server", () => {
     // Enough data that the upload is still going when SIGTERM arrives (~50 ms after the first part).
     for (let i = 0; i < 6; i++) writeFileSync(join(data, `clip-${i}.bin`), randomBytes(25 * 1024 * 1024));
     const prefix = `daemon-${Math.random().toString(16).slice(2, 8)}`;
-    const repo = makeRepo({ sources: [{ name: "media", type: "files", path: data }], s3: s3!, prefix, compression: "none" });
+    const repo = makeRepo({
+      sources: [{ name: "media", type: "files", path: data }],
+      s3: s3!,
+      prefix,
+      compression: "none",
+    });
     repo.config.repository.s3.part_size_mb = 5;
     repo.config.repository.s3.credentials = { writer: repo.config.repository.s3.credentials.writer };
     repo.write();

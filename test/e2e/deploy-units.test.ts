@@ -4,7 +4,16 @@
 // a scratch root, systemd-sysusers and systemd-tmpfiles in that root, `strongbox config check` on the
 // sample config with the env file, and the compose file parsed.
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -20,7 +29,8 @@ const has = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).stat
 const required = process.env.CI === "true";
 
 /** A unit's values for one key, in order. */
-const values = (unit: string, key: string) => [...read(unit).matchAll(new RegExp(`^${key}=(.*)$`, "gm"))].map((m) => m[1]);
+const values = (unit: string, key: string) =>
+  [...read(unit).matchAll(new RegExp(`^${key}=(.*)$`, "gm"))].map((m) => m[1]);
 
 /** KEY=value lines, as systemd's EnvironmentFile= and compose's env_file read them. */
 function envFile(text: string): Record<string, string> {
@@ -55,9 +65,22 @@ function scratchRoot(o: { binary: boolean }): string {
 }
 
 function verify(r: string) {
-  const v = spawnSync("systemd-analyze", ["verify", `--root=${r}`, "strongbox.service", "strongbox-backup@nightly-backup.service", "strongbox-backup@nightly-backup.timer"], { encoding: "utf8" });
+  const v = spawnSync(
+    "systemd-analyze",
+    [
+      "verify",
+      `--root=${r}`,
+      "strongbox.service",
+      "strongbox-backup@nightly-backup.service",
+      "strongbox-backup@nightly-backup.timer",
+    ],
+    { encoding: "utf8" },
+  );
   // The host's absolute symlinks (runlevel3.target -> multi-user.target, …) do not resolve inside the root: noise.
-  return { status: v.status, problems: v.stderr.split("\n").filter((l) => l && !l.startsWith("Failed to resolve symlink")) };
+  return {
+    status: v.status,
+    problems: v.stderr.split("\n").filter((l) => l && !l.startsWith("Failed to resolve symlink")),
+  };
 }
 
 describe.skipIf(!has("systemd-analyze") && !required)("the systemd units, with systemd-analyze", () => {
@@ -70,14 +93,28 @@ describe.skipIf(!has("systemd-analyze") && !required)("the systemd units, with s
 
   it("run the single executable as user strongbox with the env file, the credentials and hardening that `security` rates OK", () => {
     for (const unit of SERVICES) {
-      expect(values(unit, "ExecStart")[0]).toMatch(/^\/usr\/local\/bin\/strongbox daemon --schedule \/etc\/strongbox\/schedules\/default\.yaml /);
+      expect(values(unit, "ExecStart")[0]).toMatch(
+        /^\/usr\/local\/bin\/strongbox daemon --schedule \/etc\/strongbox\/schedules\/default\.yaml /,
+      );
       expect(values(unit, "User")).toEqual(["strongbox"]);
       expect(values(unit, "EnvironmentFile")).toEqual(["/etc/strongbox/strongbox.env"]);
-      expect(values(unit, "LoadCredential")).toEqual(["writer:/etc/strongbox/secrets/writer", "database-url:/etc/strongbox/secrets/database-url"]);
-      for (const [k, v] of [["NoNewPrivileges", "true"], ["ProtectSystem", "strict"], ["PrivateTmp", "true"], ["StateDirectory", "strongbox"], ["RuntimeDirectory", "strongbox"]]) expect(values(unit, k), `${unit}: ${k}`).toEqual([v]);
+      expect(values(unit, "LoadCredential")).toEqual([
+        "writer:/etc/strongbox/secrets/writer",
+        "database-url:/etc/strongbox/secrets/database-url",
+      ]);
+      for (const [k, v] of [
+        ["NoNewPrivileges", "true"],
+        ["ProtectSystem", "strict"],
+        ["PrivateTmp", "true"],
+        ["StateDirectory", "strongbox"],
+        ["RuntimeDirectory", "strongbox"],
+      ])
+        expect(values(unit, k), `${unit}: ${k}`).toEqual([v]);
       // Node's JIT needs writable executable memory: this one would break it.
       expect(values(unit, "MemoryDenyWriteExecute")).toEqual([]);
-      const s = spawnSync("systemd-analyze", ["security", "--offline=true", join(examples, unit)], { encoding: "utf8" });
+      const s = spawnSync("systemd-analyze", ["security", "--offline=true", join(examples, unit)], {
+        encoding: "utf8",
+      });
       const level = Number(/Overall exposure level for .*: ([\d.]+)/.exec(s.stdout)?.[1]);
       expect(level, `${unit}: ${s.stdout.split("\n").slice(-2).join("")}`).toBeLessThanOrEqual(2);
     }
@@ -87,30 +124,48 @@ describe.skipIf(!has("systemd-analyze") && !required)("the systemd units, with s
   });
 });
 
-describe.skipIf((!has("systemd-sysusers") || process.getuid?.() !== 0) && !required)("strongbox.sysusers.conf and strongbox.tmpfiles.conf", () => {
-  it("create the user the units run as, and the state, log and lock directories it owns, in a scratch root", () => {
-    const r = tempDir("sysusers-root");
-    mkdirSync(join(r, "etc"));
-    const su = spawnSync("systemd-sysusers", [`--root=${r}`, join(examples, "strongbox.sysusers.conf")], { encoding: "utf8" });
-    expect(su.status, su.stderr).toBe(0);
-    const passwd = readFileSync(join(r, "etc/passwd"), "utf8").split("\n").find((l) => l.startsWith("strongbox:"))!;
-    const [, , uid, gid, , home, shell] = passwd.split(":");
-    expect([home, shell]).toEqual(["/var/lib/strongbox", "/usr/sbin/nologin"]);
-    expect(Number(uid)).toBeLessThan(1000);
-    const tf = spawnSync("systemd-tmpfiles", [`--root=${r}`, "--create", join(examples, "strongbox.tmpfiles.conf")], { encoding: "utf8" });
-    expect(tf.status, tf.stderr).toBe(0);
-    for (const [dir, mode] of [["var/lib/strongbox", 0o700], ["var/log/strongbox", 0o750], ["run/strongbox", 0o750]] as const) {
-      const st = statSync(join(r, dir));
-      expect([st.uid, st.gid, st.mode & 0o777], dir).toEqual([Number(uid), Number(gid), mode]);
-    }
-  });
-});
+describe.skipIf((!has("systemd-sysusers") || process.getuid?.() !== 0) && !required)(
+  "strongbox.sysusers.conf and strongbox.tmpfiles.conf",
+  () => {
+    it("create the user the units run as, and the state, log and lock directories it owns, in a scratch root", () => {
+      const r = tempDir("sysusers-root");
+      mkdirSync(join(r, "etc"));
+      const su = spawnSync("systemd-sysusers", [`--root=${r}`, join(examples, "strongbox.sysusers.conf")], {
+        encoding: "utf8",
+      });
+      expect(su.status, su.stderr).toBe(0);
+      const passwd = readFileSync(join(r, "etc/passwd"), "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("strongbox:"))!;
+      const [, , uid, gid, , home, shell] = passwd.split(":");
+      expect([home, shell]).toEqual(["/var/lib/strongbox", "/usr/sbin/nologin"]);
+      expect(Number(uid)).toBeLessThan(1000);
+      const tf = spawnSync("systemd-tmpfiles", [`--root=${r}`, "--create", join(examples, "strongbox.tmpfiles.conf")], {
+        encoding: "utf8",
+      });
+      expect(tf.status, tf.stderr).toBe(0);
+      for (const [dir, mode] of [
+        ["var/lib/strongbox", 0o700],
+        ["var/log/strongbox", 0o750],
+        ["run/strongbox", 0o750],
+      ] as const) {
+        const st = statSync(join(r, dir));
+        expect([st.uid, st.gid, st.mode & 0o777], dir).toEqual([Number(uid), Number(gid), mode]);
+      }
+    });
+  },
+);
 
 describe("strongbox.env and the sample strongbox.yaml", () => {
   const env = envFile(read("strongbox.env"));
   const config = read("strongbox.yaml");
   const credentials = tempDir("units-credentials");
-  for (const name of values("strongbox.service", "LoadCredential").map((c) => c.split(":")[0])) writeFileSync(join(credentials, name), name === "database-url" ? "postgres://strongbox:pw@db.internal:5432/spx\n" : "wJalrXUtnFEMI7K7MDENGbPxRfiCY1x2\n", { mode: 0o600 });
+  for (const name of values("strongbox.service", "LoadCredential").map((c) => c.split(":")[0]))
+    writeFileSync(
+      join(credentials, name),
+      name === "database-url" ? "postgres://strongbox:pw@db.internal:5432/spx\n" : "wJalrXUtnFEMI7K7MDENGbPxRfiCY1x2\n",
+      { mode: 0o600 },
+    );
 
   it("the env file defines every variable the config uses; the credentials the units load are the files it reads", () => {
     const code = config.replace(/(^|\s)#.*$/gm, "");
@@ -119,7 +174,12 @@ describe("strongbox.env and the sample strongbox.yaml", () => {
     used.delete("CREDENTIALS_DIRECTORY"); // systemd's (LoadCredential=), and the compose file's environment
     expect([...used].filter((v) => !(v in env))).toEqual([]);
     const read = [...code.matchAll(/\$\{CREDENTIALS_DIRECTORY\}\/([a-z-]+)/g)].map((m) => m[1]).sort();
-    for (const unit of SERVICES) expect(values(unit, "LoadCredential").map((c) => c.split(":")[0]).sort()).toEqual(read);
+    for (const unit of SERVICES)
+      expect(
+        values(unit, "LoadCredential")
+          .map((c) => c.split(":")[0])
+          .sort(),
+      ).toEqual(read);
   });
 
   it("as shipped, config check names only the two values the operator must put in; with them, it passes (schedule too)", async () => {
@@ -137,7 +197,9 @@ describe("strongbox.env and the sample strongbox.yaml", () => {
 
     const filled = join(dir, "filled.yaml");
     writeFileSync(filled, config.replace(/age1example[\w-]*/, generateIdentity().recipient));
-    const ok = await runCli(["-c", filled, "config", "check", "--schedule", join(root, "schedules/default.yaml")], { env: { ...runEnv, BACKUP_WRITER_KEY_ID: "AKIA7Q3ZK2PLRT" } });
+    const ok = await runCli(["-c", filled, "config", "check", "--schedule", join(root, "schedules/default.yaml")], {
+      env: { ...runEnv, BACKUP_WRITER_KEY_ID: "AKIA7Q3ZK2PLRT" },
+    });
     expect(ok.stderr).toBe("");
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/OK \(2 sources: db, projects; repository s3:\/\/spx-backups\/spx-prod\)/);
@@ -161,11 +223,18 @@ describe("strongbox.env and the sample strongbox.yaml", () => {
     const block = /\*\*Running under systemd\.\*\*[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)![1];
     const binary = values("strongbox.service", "ExecStart")[0].split(" ")[0];
     expect(block).toContain(`install -m 0755 dist/sea/strongbox-linux-x64 ${binary}`);
-    expect(block).toContain(`install -m 0600 schedules/examples/strongbox.env ${values("strongbox.service", "EnvironmentFile")[0]}`);
-    expect(block).toContain(`install -m 0644 schedules/examples/strongbox.yaml ${values("strongbox.service", "Environment")[0].split("=")[1]}`);
-    expect(block).toContain("install -m 0644 schedules/examples/strongbox.sysusers.conf /etc/sysusers.d/strongbox.conf && systemd-sysusers");
+    expect(block).toContain(
+      `install -m 0600 schedules/examples/strongbox.env ${values("strongbox.service", "EnvironmentFile")[0]}`,
+    );
+    expect(block).toContain(
+      `install -m 0644 schedules/examples/strongbox.yaml ${values("strongbox.service", "Environment")[0].split("=")[1]}`,
+    );
+    expect(block).toContain(
+      "install -m 0644 schedules/examples/strongbox.sysusers.conf /etc/sysusers.d/strongbox.conf && systemd-sysusers",
+    );
     for (const c of values("strongbox.service", "LoadCredential")) expect(block).toContain(c.split(":")[1]);
-    for (const [, file] of block.matchAll(/schedules\/examples\/(\S+)/g)) expect(existsSync(join(examples, file)), file).toBe(true);
+    for (const [, file] of block.matchAll(/schedules\/examples\/(\S+)/g))
+      expect(existsSync(join(examples, file)), file).toBe(true);
   });
 });
 
@@ -185,7 +254,9 @@ describe.skipIf(!oldNode)("bin/strongbox under a Node.js older than 22.15", () =
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(new RegExp(`^strongbox needs Node.js >= 22\\.15, but ${oldNode} is v\\d+\\.`));
     expect(r.stderr).not.toMatch(/quickstart/);
-    expect(r.stderr).toContain(`install Node.js 24 LTS (nodejs.org) and run this file with it (/path/to/node24/bin/node ${join(pkg, "bin/strongbox")} …; under systemd, put that node in ExecStart=)`);
+    expect(r.stderr).toContain(
+      `install Node.js 24 LTS (nodejs.org) and run this file with it (/path/to/node24/bin/node ${join(pkg, "bin/strongbox")} …; under systemd, put that node in ExecStart=)`,
+    );
     expect(r.stderr).toMatch(/or use the single executable, which needs no Node\.js/);
   });
 

@@ -23,7 +23,12 @@ const run = promisify(execFile);
 const MTIME = "1462140300";
 
 /** Plaintext chunks → zstd → age → the file `key` of the repository; its size and SHA-256. */
-async function store(repoDir: string, key: string, recipient: string, chunks: AsyncIterable<Buffer | string> | Iterable<Buffer | string>): Promise<{ size: number; sha256: string }> {
+async function store(
+  repoDir: string,
+  key: string,
+  recipient: string,
+  chunks: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+): Promise<{ size: number; sha256: string }> {
   const hash = createHash("sha256");
   let size = 0;
   const count = new Transform({
@@ -33,7 +38,13 @@ async function store(repoDir: string, key: string, recipient: string, chunks: As
       cb(null, c);
     },
   });
-  await pipeline(Readable.from(chunks), createZstdCompress(), createEncryptStream([parseRecipient(recipient)!] as never), count, createWriteStream(join(repoDir, key)));
+  await pipeline(
+    Readable.from(chunks),
+    createZstdCompress(),
+    createEncryptStream([parseRecipient(recipient)!] as never),
+    count,
+    createWriteStream(join(repoDir, key)),
+  );
   return { size, sha256: hash.digest("hex") };
 }
 
@@ -43,13 +54,28 @@ const idAt = (secondsAgo: number) => newBackupId(new Date(Date.now() - secondsAg
  * A base full (one file) and a differential on it, forged; then the differential's data object
  * and/or manifest replaced by streamed ones, and complete.json fixed to match (as a forger can).
  */
-async function forgeDifferential(repo: TestRepo, o: { tar?: () => AsyncIterable<Buffer> | Iterable<Buffer>; manifestEntries?: () => Iterable<string>; manifestFiles?: number }): Promise<string> {
+async function forgeDifferential(
+  repo: TestRepo,
+  o: {
+    tar?: () => AsyncIterable<Buffer> | Iterable<Buffer>;
+    manifestEntries?: () => Iterable<string>;
+    manifestFiles?: number;
+  },
+): Promise<string> {
   const dir = join(repo.dir, "repository");
   const keep = { path: "keep", type: "file", size: 1, mode: 0o644, mtime: MTIME, sha256: sha256(Buffer.from("k")) };
-  const baseId = await forgeBackup(dir, repo.recipient, { id: idAt(60), files: { assets: { tar: archive(fileEntry("keep", "k")), entries: [keep] } } });
+  const baseId = await forgeBackup(dir, repo.recipient, {
+    id: idAt(60),
+    files: { assets: { tar: archive(fileEntry("keep", "k")), entries: [keep] } },
+  });
   const id = await forgeBackup(dir, repo.recipient, {
     id: idAt(30),
-    files: { assets: { tar: archive(paxHeader(paxRecord("GNU.dumpdir", "Nkeep\0\0")), rawHeader({ name: "./", typeflag: "5" })), entries: [keep] } },
+    files: {
+      assets: {
+        tar: archive(paxHeader(paxRecord("GNU.dumpdir", "Nkeep\0\0")), rawHeader({ name: "./", typeflag: "5" })),
+        entries: [keep],
+      },
+    },
     manifest: (m) => Object.assign(m.sources.assets, { base: baseId, stored_files: 0, stored_bytes: 0 }),
     complete: (c) => (c.objects[0].base = baseId),
   });
@@ -67,7 +93,13 @@ async function forgeDifferential(repo: TestRepo, o: { tar?: () => AsyncIterable<
       }
     }
     function* json(): Generator<string> {
-      yield JSON.stringify({ format: "strongbox/1", id, created_at: new Date().toISOString(), host: "forger", sources: {} }).slice(0, -2);
+      yield JSON.stringify({
+        format: "strongbox/1",
+        id,
+        created_at: new Date().toISOString(),
+        host: "forger",
+        sources: {},
+      }).slice(0, -2);
       yield `"assets":{"type":"files","path":"/forged","object":${JSON.stringify(object)},"files":${o.manifestFiles ?? 1},"bytes":1,"warnings":[],"base":"${baseId}","stored_files":0,"stored_bytes":0,"entries":[`;
       let batch = "";
       let first = true;
@@ -90,11 +122,18 @@ async function forgeDifferential(repo: TestRepo, o: { tar?: () => AsyncIterable<
 }
 
 /** `strongbox verify <id>` under /usr/bin/time: exit code, output, seconds and peak RSS (MB). */
-async function timedVerify(repo: TestRepo, id: string): Promise<{ code: number; out: string; seconds: number; rssMb: number }> {
-  const r = await run("/usr/bin/time", ["-f", "TIME %e %M", process.execPath, BIN, "-c", repo.configFile, "verify", id], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME },
-    maxBuffer: 1 << 24,
-  }).then(
+async function timedVerify(
+  repo: TestRepo,
+  id: string,
+): Promise<{ code: number; out: string; seconds: number; rssMb: number }> {
+  const r = await run(
+    "/usr/bin/time",
+    ["-f", "TIME %e %M", process.execPath, BIN, "-c", repo.configFile, "verify", id],
+    {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      maxBuffer: 1 << 24,
+    },
+  ).then(
     (x) => ({ code: 0, stdout: x.stdout, stderr: x.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );
@@ -104,7 +143,14 @@ async function timedVerify(repo: TestRepo, id: string): Promise<{ code: number; 
 
 /** `n` manifest entries below "keep" in tree order: 1,000 files a directory. */
 function* manyEntries(n: number): Generator<string> {
-  yield JSON.stringify({ path: "keep", type: "file", size: 1, mode: 0o644, mtime: MTIME, sha256: sha256(Buffer.from("k")) });
+  yield JSON.stringify({
+    path: "keep",
+    type: "file",
+    size: 1,
+    mode: 0o644,
+    mtime: MTIME,
+    sha256: sha256(Buffer.from("k")),
+  });
   for (let i = 0; i < n; i++) {
     const d = `z${String(Math.floor(i / 1000)).padStart(5, "0")}`;
     if (i % 1000 === 0) yield `{"path":"${d}","type":"dir","size":0,"mode":493,"mtime":"${MTIME}"}`;
@@ -121,14 +167,20 @@ function* dumpdirBomb(count: number, o: { kind: "Y" | "N"; nested: boolean }): G
     return `${s}\0`;
   };
   const listing = o.nested ? names("d") : names();
-  const rootDumpdir = o.nested ? "Dd\0Nkeep\0\0" : Array.from({ length: count }, (_, i) => `Dd${String(i).padStart(5, "0")}\0`).join("") + "Nkeep\0\0";
+  const rootDumpdir = o.nested
+    ? "Dd\0Nkeep\0\0"
+    : Array.from({ length: count }, (_, i) => `Dd${String(i).padStart(5, "0")}\0`).join("") + "Nkeep\0\0";
   yield Buffer.concat([paxHeader(paxRecord("GNU.dumpdir", rootDumpdir)), rawHeader({ name: "./", typeflag: "5" })]);
   const listed = Buffer.from(paxRecord("GNU.dumpdir", listing));
   let path = "";
   for (let i = 0; i < count; i++) {
     path = o.nested ? (path ? `${path}/d` : "d") : `d${String(i).padStart(5, "0")}`;
     const body = Buffer.concat([Buffer.from(paxRecord("path", `${path}/`)), listed]);
-    yield Buffer.concat([rawHeader({ name: "PaxHeader", typeflag: "x", size: octalSize(body.length) }), padTo512(body), rawHeader({ name: "x/", typeflag: "5" })]);
+    yield Buffer.concat([
+      rawHeader({ name: "PaxHeader", typeflag: "x", size: octalSize(body.length) }),
+      padTo512(body),
+      rawHeader({ name: "x/", typeflag: "5" }),
+    ]);
   }
   yield Buffer.alloc(1024);
 }
@@ -141,7 +193,9 @@ describe("differential bombs end in seconds, within 300 MB, with exit 3", () => 
   it("a differential manifest of many entries: streamed against the archive, memory flat between 200,000 and 1,000,000 entries", async () => {
     const figures: { n: number; seconds: number; rssMb: number }[] = [];
     // STRONGBOX_BOMB_ENTRIES=10000000 runs the audit's size alone (by hand: it takes minutes to forge).
-    const sizes = process.env.STRONGBOX_BOMB_ENTRIES ? [Number(process.env.STRONGBOX_BOMB_ENTRIES)] : [200_000, 1_000_000];
+    const sizes = process.env.STRONGBOX_BOMB_ENTRIES
+      ? [Number(process.env.STRONGBOX_BOMB_ENTRIES)]
+      : [200_000, 1_000_000];
     for (const n of sizes) {
       const repo = bombRepo();
       const id = await forgeDifferential(repo, { manifestEntries: () => manyEntries(n), manifestFiles: n + 1 }); // counts that add up: the pass, not the count check, must refuse it
@@ -158,19 +212,36 @@ describe("differential bombs end in seconds, within 300 MB, with exit 3", () => 
   }, 1_200_000);
 
   it.each([
-    ["2,500 sibling directories whose 1 MiB dumpdirs list vanished files (Y)", { kind: "Y" as const, nested: false }, /lists "n0000000" \(Y\), which the archive does not hold/],
-    ["2,500 sibling directories whose 1 MiB dumpdirs list unchanged files (N) nobody holds", { kind: "N" as const, nested: false }, /directory listings \(GNU dumpdirs\) do not match the manifest/],
-    ["2,500 nested directories with 1 MiB dumpdirs", { kind: "Y" as const, nested: true }, /open directories' dumpdirs hold more than 33554432 bytes/],
-  ])("%s", async (_what, shape, says) => {
-    const repo = bombRepo();
-    const id = await forgeDifferential(repo, { tar: () => dumpdirBomb(2500, shape) });
-    const size = JSON.parse(readFileSync(join(repo.dir, "repository/backups", id, "complete.json"), "utf8")).objects[0].size;
-    const v = await timedVerify(repo, id);
-    console.log(`[bombs] ${_what}: object ${size} bytes, verify ${v.seconds} s, ${v.rssMb} MB, exit ${v.code}`);
-    expect(v.code, v.out).toBe(3);
-    expect(v.out).toMatch(says);
-    expect(v.out).toMatch(/assets\.tar\.zst\.age/);
-    expect(v.seconds).toBeLessThan(20);
-    expect(v.rssMb).toBeLessThanOrEqual(300);
-  }, 300_000);
+    [
+      "2,500 sibling directories whose 1 MiB dumpdirs list vanished files (Y)",
+      { kind: "Y" as const, nested: false },
+      /lists "n0000000" \(Y\), which the archive does not hold/,
+    ],
+    [
+      "2,500 sibling directories whose 1 MiB dumpdirs list unchanged files (N) nobody holds",
+      { kind: "N" as const, nested: false },
+      /directory listings \(GNU dumpdirs\) do not match the manifest/,
+    ],
+    [
+      "2,500 nested directories with 1 MiB dumpdirs",
+      { kind: "Y" as const, nested: true },
+      /open directories' dumpdirs hold more than 33554432 bytes/,
+    ],
+  ])(
+    "%s",
+    async (_what, shape, says) => {
+      const repo = bombRepo();
+      const id = await forgeDifferential(repo, { tar: () => dumpdirBomb(2500, shape) });
+      const size = JSON.parse(readFileSync(join(repo.dir, "repository/backups", id, "complete.json"), "utf8"))
+        .objects[0].size;
+      const v = await timedVerify(repo, id);
+      console.log(`[bombs] ${_what}: object ${size} bytes, verify ${v.seconds} s, ${v.rssMb} MB, exit ${v.code}`);
+      expect(v.code, v.out).toBe(3);
+      expect(v.out).toMatch(says);
+      expect(v.out).toMatch(/assets\.tar\.zst\.age/);
+      expect(v.seconds).toBeLessThan(20);
+      expect(v.rssMb).toBeLessThanOrEqual(300);
+    },
+    300_000,
+  );
 });

@@ -14,12 +14,30 @@ import { archive, fileEntry, paxHeader, paxRecord, rawHeader } from "../helpers/
 
 type Entry = Record<string, unknown>;
 const MTIME = "1462140300";
-const file = (path: string, body: string): Entry => ({ path, type: "file", size: Buffer.byteLength(body), mode: 0o644, mtime: MTIME, sha256: sha256(Buffer.from(body)) });
+const file = (path: string, body: string): Entry => ({
+  path,
+  type: "file",
+  size: Buffer.byteLength(body),
+  mode: 0o644,
+  mtime: MTIME,
+  sha256: sha256(Buffer.from(body)),
+});
 const dir = (path: string): Entry => ({ path, type: "dir", size: 0, mode: 0o755, mtime: MTIME });
-const link = (path: string, target: string): Entry => ({ path, type: "symlink", size: 0, mode: 0o777, mtime: MTIME, target });
+const link = (path: string, target: string): Entry => ({
+  path,
+  type: "symlink",
+  size: 0,
+  mode: 0o777,
+  mtime: MTIME,
+  target,
+});
 const dirHeader = (name: string, dumpdir?: string) =>
-  Buffer.concat([...(dumpdir === undefined ? [] : [paxHeader(paxRecord("GNU.dumpdir", dumpdir))]), rawHeader({ name: `${name}/`, typeflag: "5", mode: "0000755\0" })]);
-const linkHeader = (name: string, target: string) => rawHeader({ name, typeflag: "2", linkname: target, mode: "0000777\0" });
+  Buffer.concat([
+    ...(dumpdir === undefined ? [] : [paxHeader(paxRecord("GNU.dumpdir", dumpdir))]),
+    rawHeader({ name: `${name}/`, typeflag: "5", mode: "0000755\0" }),
+  ]);
+const linkHeader = (name: string, target: string) =>
+  rawHeader({ name, typeflag: "2", linkname: target, mode: "0000777\0" });
 const root = (dumpdir: string) => dirHeader(".", dumpdir);
 
 /** A directory outside every restore target that a forged symlink points at: it must stay empty. */
@@ -38,14 +56,20 @@ interface Case {
 const cases: Case[] = [
   {
     what: "a differential that writes below a symlink its base provides",
-    base: { tar: archive(fileEntry("keep", "k"), linkHeader("s", canary)), entries: [file("keep", "k"), link("s", canary)] },
+    base: {
+      tar: archive(fileEntry("keep", "k"), linkHeader("s", canary)),
+      entries: [file("keep", "k"), link("s", canary)],
+    },
     tar: archive(root("Nkeep\0Ns\0\0"), fileEntry("s/evil", "owned")),
     entries: [file("keep", "k"), link("s", canary), file("s/evil", "owned")],
     says: /"s\/evil" lies below "s", which is a symlink/,
   },
   {
     what: "a differential that replaces a base directory with a symlink",
-    base: { tar: archive(dirHeader("d"), fileEntry("d/f", "f"), fileEntry("keep", "k")), entries: [dir("d"), file("d/f", "f"), file("keep", "k")] },
+    base: {
+      tar: archive(dirHeader("d"), fileEntry("d/f", "f"), fileEntry("keep", "k")),
+      entries: [dir("d"), file("d/f", "f"), file("keep", "k")],
+    },
     tar: archive(root("Yd\0Nkeep\0\0"), linkHeader("d", canary)),
     entries: [link("d", canary), file("keep", "k")],
     says: /"d" is a dir in the base and a symlink in the differential/,
@@ -64,7 +88,10 @@ const cases: Case[] = [
   },
   {
     what: "a file of the base that becomes a directory in the differential",
-    base: { tar: archive(fileEntry("keep", "k"), fileEntry("x", "was a file")), entries: [file("keep", "k"), file("x", "was a file")] },
+    base: {
+      tar: archive(fileEntry("keep", "k"), fileEntry("x", "was a file")),
+      entries: [file("keep", "k"), file("x", "was a file")],
+    },
     tar: archive(root("Nkeep\0Dx\0\0"), dirHeader("x", "Yin\0\0"), fileEntry("x/in", "in")),
     entries: [file("keep", "k"), dir("x"), file("x/in", "in")],
     says: /"x" is a file in the base and a dir in the differential/,
@@ -92,7 +119,10 @@ const cases: Case[] = [
   },
   {
     what: "a dumpdir that keeps a base directory (N) the manifest does not hold",
-    base: { tar: archive(dirHeader("d"), fileEntry("d/secret", "s"), fileEntry("keep", "k")), entries: [dir("d"), file("d/secret", "s"), file("keep", "k")] },
+    base: {
+      tar: archive(dirHeader("d"), fileEntry("d/secret", "s"), fileEntry("keep", "k")),
+      entries: [dir("d"), file("d/secret", "s"), file("keep", "k")],
+    },
     tar: archive(root("Nd\0Nkeep\0\0")),
     entries: [file("keep", "k")],
     says: /dumpdir of "\." lists "d" \(N\), which the manifest does not/,
@@ -127,7 +157,9 @@ const idAt = (secondsAgo: number) => newBackupId(new Date(Date.now() - secondsAg
 
 async function forge(repo: TestRepo, c: Case): Promise<string> {
   const store = join(repo.dir, "repository");
-  const baseId = c.base ? await forgeBackup(store, repo.recipient, { id: idAt(60), files: { assets: c.base } }) : undefined;
+  const baseId = c.base
+    ? await forgeBackup(store, repo.recipient, { id: idAt(60), files: { assets: c.base } })
+    : undefined;
   return forgeBackup(store, repo.recipient, {
     id: idAt(30),
     files: { assets: { tar: c.tar, entries: c.entries } },
@@ -141,26 +173,29 @@ async function forge(repo: TestRepo, c: Case): Promise<string> {
 }
 
 describe("verify, restore and drill reach the same verdict on every crafted case (one pass, one namespace)", () => {
-  it.each(cases.map((c) => [c.what, c] as const))("%s: exit 3 from all three, nothing written outside the target", async (_what, c) => {
-    const repo = repoWithBase();
-    const id = await forge(repo, c);
+  it.each(cases.map((c) => [c.what, c] as const))(
+    "%s: exit 3 from all three, nothing written outside the target",
+    async (_what, c) => {
+      const repo = repoWithBase();
+      const id = await forge(repo, c);
 
-    const v = await runCli(["-c", repo.configFile, "verify", id]);
-    expect(v.code, `verify: ${v.stdout}${v.stderr}`).toBe(3);
-    expect(plain(v.stdout + v.stderr)).toMatch(c.says);
+      const v = await runCli(["-c", repo.configFile, "verify", id]);
+      expect(v.code, `verify: ${v.stdout}${v.stderr}`).toBe(3);
+      expect(plain(v.stdout + v.stderr)).toMatch(c.says);
 
-    const where = tempDir("chain-restore");
-    const r = await runCli(["-c", repo.configFile, "restore", id, "--to-dir", join(where, "t")]);
-    expect(r.code, `restore: ${r.stdout}${r.stderr}`).toBe(3);
-    expect(plain(r.stdout + r.stderr)).toMatch(c.says);
-    expect(readdirSync(where).filter((n) => n !== "t")).toEqual([]);
+      const where = tempDir("chain-restore");
+      const r = await runCli(["-c", repo.configFile, "restore", id, "--to-dir", join(where, "t")]);
+      expect(r.code, `restore: ${r.stdout}${r.stderr}`).toBe(3);
+      expect(plain(r.stdout + r.stderr)).toMatch(c.says);
+      expect(readdirSync(where).filter((n) => n !== "t")).toEqual([]);
 
-    const d = await runCli(["-c", repo.configFile, "--json", "drill", id]);
-    expect(d.code, `drill: ${d.stdout}${d.stderr}`).toBe(3);
-    expect(plain(d.stdout + d.stderr)).toMatch(c.says);
+      const d = await runCli(["-c", repo.configFile, "--json", "drill", id]);
+      expect(d.code, `drill: ${d.stdout}${d.stderr}`).toBe(3);
+      expect(plain(d.stdout + d.stderr)).toMatch(c.says);
 
-    expect(readdirSync(canary)).toEqual([]);
-  });
+      expect(readdirSync(canary)).toEqual([]);
+    },
+  );
 
   it("the base-symlink case is the hazard the docs warn of: GNU tar's hand restore writes through the symlink", async () => {
     const c = cases[0];
@@ -169,7 +204,10 @@ describe("verify, restore and drill reach the same verdict on every crafted case
     const backups = join(repo.dir, "repository/backups");
     const baseId = readdirSync(backups).find((x) => x !== id)!;
     const out = tempDir("chain-hand");
-    for (const x of [baseId, id]) execSync(`age -d -i '${repo.identityFile}' '${join(backups, x, "assets.tar.zst.age")}' | zstd -d | tar -x -g /dev/null -C '${out}'`);
+    for (const x of [baseId, id])
+      execSync(
+        `age -d -i '${repo.identityFile}' '${join(backups, x, "assets.tar.zst.age")}' | zstd -d | tar -x -g /dev/null -C '${out}'`,
+      );
     try {
       // This is why the docs say: check the signature and verify before a hand restore.
       expect(readdirSync(canary)).toEqual(["evil"]);
@@ -194,7 +232,9 @@ describe("the backup side never writes a type change GNU tar cannot apply", () =
     mkdirSync(join(data, "d"));
     writeFileSync(join(data, "d/in"), "in\n");
     mkdirSync(join(data, "e"));
-    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }] });
+    const repo = makeRepo({
+      sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }],
+    });
     repo.config.state_dir = join(repo.dir, "state");
     repo.config.lock_dir = repo.dir;
     repo.write();

@@ -14,7 +14,11 @@ import { snapshotTree } from "../helpers/tree.js";
 const s3 = inject("s3");
 
 function setup(data: string, o: { bucket?: string; prefix: string; lockDays?: number }) {
-  const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }], s3: { ...s3!, bucket: o.bucket ?? s3!.bucket }, prefix: o.prefix });
+  const repo = makeRepo({
+    sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }],
+    s3: { ...s3!, bucket: o.bucket ?? s3!.bucket },
+    prefix: o.prefix,
+  });
   repo.config.state_dir = join(repo.dir, "state");
   repo.config.lock_dir = repo.dir;
   if (o.lockDays) repo.config.repository.s3.object_lock_days = o.lockDays;
@@ -65,7 +69,9 @@ describe.skipIf(!s3)("differential backups on Ceph RGW", () => {
     expect([d1.kind, d2.kind, d3.kind]).toEqual(["diff", "diff", "diff"]);
     expect([d1.base, d2.base, d3.base]).toEqual([full.id, full.id, full.id]);
 
-    const readerOnly = repo.write((c) => (c.repository.s3.credentials = { reader: c.repository.s3.credentials.reader }));
+    const readerOnly = repo.write(
+      (c) => (c.repository.s3.credentials = { reader: c.repository.s3.credentials.reader }),
+    );
     const v = await runCli(["-c", readerOnly, "verify", "all"]);
     expect(v.code).toBe(0);
     expect(v.stdout.trim().split("\n").sort()).toEqual(trees.map((t) => `${t.id}  OK`).sort());
@@ -80,14 +86,19 @@ describe.skipIf(!s3)("differential backups on Ceph RGW", () => {
     const client = s3Client(s3!.endpoint, s3!.reader);
     const hand = tempDir("s3diffhand");
     for (const id of [full.id, d1.id, d2.id, d3.id]) {
-      const res = await client.send(new GetObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/${id}/assets.tar.zst.age` }));
+      const res = await client.send(
+        new GetObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/${id}/assets.tar.zst.age` }),
+      );
       writeFileSync(join(hand, `${id}.age`), Buffer.from(await res.Body!.transformToByteArray()));
     }
     client.destroy();
     for (const [i, t] of trees.entries()) {
       const out = join(hand, `out${i}`);
       mkdirSync(out);
-      for (const id of i === 0 ? [full.id] : [full.id, t.id]) execSync(`age -d -i '${repo.identityFile}' '${join(hand, `${id}.age`)}' | zstd -d | tar -x -g /dev/null -C '${out}'`);
+      for (const id of i === 0 ? [full.id] : [full.id, t.id])
+        execSync(
+          `age -d -i '${repo.identityFile}' '${join(hand, `${id}.age`)}' | zstd -d | tar -x -g /dev/null -C '${out}'`,
+        );
       expect(snapshotTree(out), `hand restore of backup ${i}`).toEqual(t.tree);
     }
 
@@ -113,7 +124,10 @@ describe.skipIf(!s3)("differential backups on Ceph RGW", () => {
     expect(noState.log).toMatch(/full backup: no state of a previous full on this host/);
     const other = setup(data, { prefix: `${prefix}-other` });
     await backup(other.writerOnly);
-    copyFileSync(join(other.repo.dir, "state", readdirSync(join(other.repo.dir, "state"))[0], "assets.json"), stateFile());
+    copyFileSync(
+      join(other.repo.dir, "state", readdirSync(join(other.repo.dir, "state"))[0], "assets.json"),
+      stateFile(),
+    );
     const foreign = await backup(writerOnly);
     expect(foreign.kind).toBe("full");
     expect(foreign.log).toMatch(/full backup: the state was made for another repository/);
@@ -129,12 +143,18 @@ describe.skipIf(!s3)("differential backups on Ceph RGW", () => {
     const full = await backup(writerOnly);
     const admin = s3Client(s3!.endpoint, s3!.admin);
     const until = async (id: string, f: string) =>
-      (await admin.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: `locked/backups/${id}/${f}` }))).Retention!.RetainUntilDate!.getTime();
+      (
+        await admin.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: `locked/backups/${id}/${f}` }))
+      ).Retention!.RetainUntilDate!.getTime();
     const before = await until(full.id, "assets.tar.zst.age");
     writeFileSync(join(data, "note.txt"), "changed\n");
     const d = await backup(writerOnly);
     expect(d.kind).toBe("diff");
-    const diffUntil = Math.max(...(await Promise.all(["assets.tar.zst.age", "manifest.json.zst.age", "complete.json"].map((f) => until(d.id, f)))));
+    const diffUntil = Math.max(
+      ...(await Promise.all(
+        ["assets.tar.zst.age", "manifest.json.zst.age", "complete.json"].map((f) => until(d.id, f)),
+      )),
+    );
     for (const f of ["assets.tar.zst.age", "manifest.json.zst.age", "complete.json"]) {
       const baseUntil = await until(full.id, f);
       expect(baseUntil, `base ${f}`).toBeGreaterThanOrEqual(diffUntil);

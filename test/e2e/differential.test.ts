@@ -2,7 +2,19 @@
 // each restored exactly by strongbox and by hand with GNU tar, and every reason for a full.
 import { execFileSync, execSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { stateOwner } from "../../src/differential/owner.js";
@@ -14,9 +26,10 @@ import { snapshotTree } from "../helpers/tree.js";
 import { mulberry32 } from "../helpers/random.js";
 import { secondApart } from "../helpers/backup-clock.js";
 
-
 function differentialRepo(data: string, extra: Record<string, unknown> = {}): TestRepo & { stateDir: string } {
-  const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" }, ...extra }] });
+  const repo = makeRepo({
+    sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" }, ...extra }],
+  });
   const stateDir = join(repo.dir, "state");
   repo.config.state_dir = stateDir;
   repo.config.lock_dir = repo.dir;
@@ -33,13 +46,23 @@ function stateFile(repo: TestRepo): string {
 const nextSecond = secondApart();
 beforeEach(() => nextSecond.reset());
 
-async function backup(repo: TestRepo, args: string[] = []): Promise<{ id: string; kind: string; base?: string; files_changed?: number; stored_bytes: number; log: string }> {
+async function backup(
+  repo: TestRepo,
+  args: string[] = [],
+): Promise<{ id: string; kind: string; base?: string; files_changed?: number; stored_bytes: number; log: string }> {
   const r = await runCli(["-c", repo.configFile, "--json", "backup", "now", ...args], { env: nextSecond() });
   expect(r.stderr).not.toMatch(/"level":"error"/);
   expect(r.code).toBe(0);
   const out = JSON.parse(r.stdout);
   const s = out.sources.find((x: { name: string }) => x.name === "assets");
-  return { id: out.id, kind: s.kind, base: s.base, files_changed: s.files_changed, stored_bytes: s.stored_bytes, log: r.stderr };
+  return {
+    id: out.id,
+    kind: s.kind,
+    base: s.base,
+    files_changed: s.files_changed,
+    stored_bytes: s.stored_bytes,
+    log: r.stderr,
+  };
 }
 
 function objectPath(repo: TestRepo, id: string): string {
@@ -49,7 +72,8 @@ function objectPath(repo: TestRepo, id: string): string {
 /** SPEC §10's hand restore: each object in turn through age, zstd and `tar -x -g /dev/null`. */
 function handRestore(repo: TestRepo, ids: string[]): string {
   const out = tempDir("hand");
-  for (const id of ids) execSync(`age -d -i '${repo.identityFile}' '${objectPath(repo, id)}' | zstd -d | tar -x -g /dev/null -C '${out}'`);
+  for (const id of ids)
+    execSync(`age -d -i '${repo.identityFile}' '${objectPath(repo, id)}' | zstd -d | tar -x -g /dev/null -C '${out}'`);
   return out;
 }
 
@@ -66,14 +90,22 @@ async function restore(repo: TestRepo, id: string): Promise<string> {
 const snap = (dir: string) => snapshotTree(dir);
 
 /** Runs strongbox and SIGKILLs it as soon as a new backup directory holds a partly written object. */
-function killWhileWriting(args: string[], backups: string, known: Set<string>): Promise<{ killed: boolean; written: number }> {
+function killWhileWriting(
+  args: string[],
+  backups: string,
+  known: Set<string>,
+): Promise<{ killed: boolean; written: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: "ignore" });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      stdio: "ignore",
+    });
     let written = 0;
     const poll = setInterval(() => {
       for (const id of readdirSync(backups).filter((x) => !known.has(x))) {
         try {
-          for (const f of readdirSync(join(backups, id))) written = Math.max(written, statSync(join(backups, id, f)).size);
+          for (const f of readdirSync(join(backups, id)))
+            written = Math.max(written, statSync(join(backups, id, f)).size);
         } catch {
           // the directory or file is being renamed: look again
         }
@@ -169,7 +201,10 @@ describe("differential backups through a file:// repository", () => {
     expect(list.stdout).toMatch(new RegExp(`${d3.id}.*diff \\(base ${full.id}\\)`));
     expect(list.stdout).toMatch(new RegExp(`${full.id}.*full`));
     const json = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout);
-    expect(json.find((r: { id: string }) => r.id === d1.id)).toMatchObject({ kind: "diff", bases: { assets: full.id } });
+    expect(json.find((r: { id: string }) => r.id === d1.id)).toMatchObject({
+      kind: "diff",
+      bases: { assets: full.id },
+    });
     expect(json.find((r: { id: string }) => r.id === full.id)).toMatchObject({ kind: "full", bases: {} });
   });
 
@@ -196,8 +231,11 @@ describe("differential backups through a file:// repository", () => {
     const d2 = await backup(repo);
     expect(d2.kind).toBe("diff");
     const hashOf = (id: string) =>
-      JSON.parse(execSync(`age -d -i '${repo.identityFile}' '${join(repo.dir, "repository/backups", id, "manifest.json.zst.age")}' | zstd -d`).toString())
-        .sources.assets.entries.find((e: { path: string }) => e.path === "f7.bin").sha256;
+      JSON.parse(
+        execSync(
+          `age -d -i '${repo.identityFile}' '${join(repo.dir, "repository/backups", id, "manifest.json.zst.age")}' | zstd -d`,
+        ).toString(),
+      ).sources.assets.entries.find((e: { path: string }) => e.path === "f7.bin").sha256;
     expect(hashOf(d.id)).toBe(real);
     expect(hashOf(d2.id)).toBe(fake);
   });
@@ -222,7 +260,9 @@ describe("differential backups through a file:// repository", () => {
     repo.write();
     const elsewhere = await backup(repo);
     expect(elsewhere.kind).toBe("full");
-    expect(elsewhere.log).toMatch(new RegExp(`full backup: the source's path changed since the last full \\(was ${data}\\)`));
+    expect(elsewhere.log).toMatch(
+      new RegExp(`full backup: the source's path changed since the last full \\(was ${data}\\)`),
+    );
   });
 
   it("doctor says, per differential source, which full the next backup builds on or why it is a full", async () => {
@@ -233,13 +273,19 @@ describe("differential backups through a file:// repository", () => {
       const r = await runCli(["-c", repo.configFile, "--json", "doctor"]);
       expect(r.code).toBe(0);
       // "source assets" is also the area of the readability check: keep every finding.
-      return JSON.parse(r.stdout).findings.map((f: { area: string; status: string; detail: string }) => `${f.area}: ${f.status}: ${f.detail}`);
+      return JSON.parse(r.stdout).findings.map(
+        (f: { area: string; status: string; detail: string }) => `${f.area}: ${f.status}: ${f.detail}`,
+      );
     };
     const before = await findings();
     expect(before).toContain(`state dir: ok: ${repo.stateDir} writable`);
-    expect(before).toContain("source assets: ok: differential (full_every 7d): the next backup is a full (no state of a previous full on this host)");
+    expect(before).toContain(
+      "source assets: ok: differential (full_every 7d): the next backup is a full (no state of a previous full on this host)",
+    );
     const full = await backup(repo);
-    expect(await findings()).toContain(`source assets: ok: differential (full_every 7d): last full ${full.id}, 1 files tracked`);
+    expect(await findings()).toContain(
+      `source assets: ok: differential (full_every 7d): last full ${full.id}, 1 files tracked`,
+    );
   });
 
   it("takes a full when the state is missing, corrupt, from another repository, --full, full_every, or the change is large", async () => {
@@ -415,10 +461,18 @@ describe("a forged differential (only the public recipient and write access)", (
     writeFileSync(join(data, "x"), "old\n");
     const repo = differentialRepo(data);
     const full = await backup(repo);
-    const root = Buffer.concat([paxHeader(paxRecord("GNU.dumpdir", "N..\0Yx\0\0")), rawHeader({ name: "./", typeflag: "5" })]);
+    const root = Buffer.concat([
+      paxHeader(paxRecord("GNU.dumpdir", "N..\0Yx\0\0")),
+      rawHeader({ name: "./", typeflag: "5" }),
+    ]);
     const tar = archive(root, fileEntry("x", "hi"));
     const id = await forgeBackup(join(repo.dir, "repository"), repo.recipient, {
-      files: { assets: { tar, entries: [{ path: "x", type: "file", size: 2, mode: 0o644, mtime: "1", sha256: sha256(Buffer.from("hi")) }] } },
+      files: {
+        assets: {
+          tar,
+          entries: [{ path: "x", type: "file", size: 2, mode: 0o644, mtime: "1", sha256: sha256(Buffer.from("hi")) }],
+        },
+      },
       manifest: (m) => Object.assign(m.sources.assets, { base: full.id, stored_files: 1, stored_bytes: 2 }),
       complete: (c) => (c.objects[0].base = full.id),
     });
@@ -451,8 +505,14 @@ describe("differential backups are reported", () => {
       const d = await backup(repo);
       const reports = hook.calls.map((c) => JSON.parse(c.body).report);
       expect(reports[0]).toMatchObject({ kind: "full", sources: [{ name: "assets", kind: "full" }] });
-      expect(reports[1]).toMatchObject({ kind: "diff", sources: [{ name: "assets", kind: "diff", base: full.id, files_changed: 1 }] });
-      const audit = readFileSync(join(repo.dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+      expect(reports[1]).toMatchObject({
+        kind: "diff",
+        sources: [{ name: "assets", kind: "diff", base: full.id, files_changed: 1 }],
+      });
+      const audit = readFileSync(join(repo.dir, "audit.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
       expect(audit.at(-1)).toMatchObject({ backup_id: d.id, report: { kind: "diff" } });
       const drill = await runCli(["-c", repo.configFile, "--json", "drill", d.id]);
       expect(drill.code).toBe(0);

@@ -9,8 +9,18 @@ import { generateIdentity } from "../../src/crypto/age-keys.js";
 import { runCli, tempDir } from "../helpers/cli.js";
 
 const root = new URL("../../", import.meta.url).pathname;
-const docs = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
-const blocks = docs.flatMap((f) => [...readFileSync(join(root, f), "utf8").matchAll(/```yaml\n([\s\S]*?)```/g)].map((m, i) => ({ name: `${f} yaml block ${i + 1}`, text: m[1] })));
+const docs = [
+  "README.md",
+  ...readdirSync(join(root, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
+const blocks = docs.flatMap((f) =>
+  [...readFileSync(join(root, f), "utf8").matchAll(/```yaml\n([\s\S]*?)```/g)].map((m, i) => ({
+    name: `${f} yaml block ${i + 1}`,
+    text: m[1],
+  })),
+);
 
 const work = tempDir("docsyaml");
 const id = generateIdentity();
@@ -31,7 +41,13 @@ function fill(text: string): string {
 function envFor(text: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [, name] of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
-    env[name] = /URL/.test(name) ? "postgres://app:pw@127.0.0.1:5432/app" : /KEY_ID/.test(name) ? "AKIA7Q3ZK2PLRT" : /SECRET/.test(name) ? "wJalrXUtnFEMI7K7MDENGbPxRfiCY1x2" : work;
+    env[name] = /URL/.test(name)
+      ? "postgres://app:pw@127.0.0.1:5432/app"
+      : /KEY_ID/.test(name)
+        ? "AKIA7Q3ZK2PLRT"
+        : /SECRET/.test(name)
+          ? "wJalrXUtnFEMI7K7MDENGbPxRfiCY1x2"
+          : work;
   }
   return env;
 }
@@ -43,7 +59,13 @@ function materialize(c: Record<string, any>): void {
     for (const [k, v] of Object.entries(o)) {
       if (k.endsWith("_file") && typeof v === "string" && k !== "identity_file" && !v.includes("${")) {
         const f = join(work, `secret-${Math.random().toString(16).slice(2)}`);
-        writeFileSync(f, k.startsWith("url") || k.startsWith("postgres_url") ? "postgres://app:pw@127.0.0.1:5432/app\n" : "wJalrXUtnFEMI7K7MDENGbPxRfiCY1x2\n", { mode: 0o600 });
+        writeFileSync(
+          f,
+          k.startsWith("url") || k.startsWith("postgres_url")
+            ? "postgres://app:pw@127.0.0.1:5432/app\n"
+            : "wJalrXUtnFEMI7K7MDENGbPxRfiCY1x2\n",
+          { mode: 0o600 },
+        );
         o[k] = f;
       } else visit(v);
     }
@@ -67,7 +89,11 @@ const minimal = () => ({
   version: 1,
   repository: { url: `file://${join(work, "repo")}` },
   encryption: { recipients: [id.recipient] },
-  sources: [{ name: "db", type: "postgres", url: "postgres://app:pw@127.0.0.1:5432/app" }, { name: "projects", type: "files", path: sourceDir }, { name: "assets", type: "files", path: sourceDir }],
+  sources: [
+    { name: "db", type: "postgres", url: "postgres://app:pw@127.0.0.1:5432/app" },
+    { name: "projects", type: "files", path: sourceDir },
+    { name: "assets", type: "files", path: sourceDir },
+  ],
 });
 
 describe("every yaml block of the README and docs/ passes config check", () => {

@@ -4,7 +4,12 @@ import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 
 const s3 = inject("s3");
 // a failing --json run prints the findings, then the error object
-const findings = (stdout: string) => Object.fromEntries(JSON.parse(stdout.slice(0, stdout.indexOf("\n}\n") + 2)).findings.map((x: { area: string; status: string; detail: string }) => [x.area, `${x.status}: ${x.detail}`]));
+const findings = (stdout: string) =>
+  Object.fromEntries(
+    JSON.parse(stdout.slice(0, stdout.indexOf("\n}\n") + 2)).findings.map(
+      (x: { area: string; status: string; detail: string }) => [x.area, `${x.status}: ${x.detail}`],
+    ),
+  );
 
 describe("doctor fails on what would break a run", () => {
   it("a missing lock_dir or identity file is a FAIL (exit 1), naming it", async () => {
@@ -31,7 +36,8 @@ describe.skipIf(!s3)("doctor on S3: missing bucket, unknown key, wrong secret", 
     const r = await runCli(["-c", cfg, "--json", "doctor"]);
     expect(r.code).toBe(1);
     const f = findings(r.stdout);
-    for (const role of ["writer", "reader", "pruner"]) expect(f[`role ${role}`]).toMatch(/^fail: .*NoSuchBucket.*the bucket does not exist/);
+    for (const role of ["writer", "reader", "pruner"])
+      expect(f[`role ${role}`]).toMatch(/^fail: .*NoSuchBucket.*the bucket does not exist/);
     expect(JSON.stringify(f)).not.toMatch(/get allowed|delete allowed|list allowed/);
   });
 
@@ -39,12 +45,17 @@ describe.skipIf(!s3)("doctor on S3: missing bucket, unknown key, wrong secret", 
     const unknown = repo.write((c) => (c.repository.s3.credentials.pruner.access_key_id = "NOSUCHKEY0000000"));
     const u = await runCli(["-c", unknown, "--json", "doctor"]);
     expect(u.code).toBe(1);
-    expect(findings(u.stdout)["role pruner"]).toMatch(/^fail: .*InvalidAccessKeyId.*does not know the pruner access key id/);
+    expect(findings(u.stdout)["role pruner"]).toMatch(
+      /^fail: .*InvalidAccessKeyId.*does not know the pruner access key id/,
+    );
     const wrong = repo.write((c) => (c.repository.s3.credentials.writer.secret_access_key = "not-the-secret-456"));
     const w = await runCli(["-c", wrong, "--json", "doctor"]);
     expect(w.code).toBe(1);
-    expect(findings(w.stdout)["role writer"]).toMatch(/^fail: .*SignatureDoesNotMatch.*writer secret access key is wrong/);
-    for (const out of [u.stdout + u.stderr, w.stdout + w.stderr]) expect(out).not.toMatch(/not allowed|strongbox policy/);
+    expect(findings(w.stdout)["role writer"]).toMatch(
+      /^fail: .*SignatureDoesNotMatch.*writer secret access key is wrong/,
+    );
+    for (const out of [u.stdout + u.stderr, w.stdout + w.stderr])
+      expect(out).not.toMatch(/not allowed|strongbox policy/);
     expect(w.stdout + w.stderr).not.toContain("not-the-secret-456");
   });
 });

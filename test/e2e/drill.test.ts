@@ -11,7 +11,11 @@ const fx = inject("pg");
 const s3 = inject("s3");
 
 async function scratchDatabases(): Promise<string[]> {
-  return withClient(fx!.url, async (c) => (await c.query("SELECT datname FROM pg_database WHERE datname LIKE 'strongbox_drill_%'")).rows.map((r) => r.datname));
+  return withClient(fx!.url, async (c) =>
+    (await c.query("SELECT datname FROM pg_database WHERE datname LIKE 'strongbox_drill_%'")).rows.map(
+      (r) => r.datname,
+    ),
+  );
 }
 
 describe.skipIf(!fx)("restore drills", () => {
@@ -26,8 +30,17 @@ describe.skipIf(!fx)("restore drills", () => {
     hc = await startReceiver();
     hook = await startReceiver();
     const src = await createDb(fx!, "drill");
-    await withClient(src.url, (c) => c.query("CREATE TABLE users (id int, name text); INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 300) g;"));
-    repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url }, { name: "assets", type: "files", path: data }] });
+    await withClient(src.url, (c) =>
+      c.query(
+        "CREATE TABLE users (id int, name text); INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 300) g;",
+      ),
+    );
+    repo = makeRepo({
+      sources: [
+        { name: "db", type: "postgres", url: src.url },
+        { name: "assets", type: "files", path: data },
+      ],
+    });
     repo.config.drill = {
       postgres_url: fx!.url,
       max_backup_age: "26h",
@@ -53,7 +66,12 @@ describe.skipIf(!fx)("restore drills", () => {
     expect(hc.calls[1].body).toMatch(new RegExp(`backup ${id} complete`));
     expect(hook.calls).toHaveLength(1);
     expect(hook.calls[0].contentType).toBe("application/json");
-    expect(JSON.parse(hook.calls[0].body)).toMatchObject({ job: "backup", command: "backup", status: "success", backup_id: id });
+    expect(JSON.parse(hook.calls[0].body)).toMatchObject({
+      job: "backup",
+      command: "backup",
+      status: "success",
+      backup_id: id,
+    });
 
     hc.calls.length = 0;
     hook.calls.length = 0;
@@ -80,33 +98,54 @@ describe.skipIf(!fx)("restore drills", () => {
     expect(list[0].last_drill).toMatchObject({ result: "pass", drill_id: report.drill_id });
     expect(await scratchDatabases()).toEqual([]);
     expect(readdirSync(tmp)).toEqual([]);
-    const lines = readFileSync(audit, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const lines = readFileSync(audit, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => `${l.command}:${l.result}`)).toEqual(["backup:success", "drill:success"]);
-    expect(lines[1]).toMatchObject({ backup_id: id, host: expect.any(String), user: expect.any(String), duration_s: expect.any(Number) });
+    expect(lines[1]).toMatchObject({
+      backup_id: id,
+      host: expect.any(String),
+      user: expect.any(String),
+      duration_s: expect.any(Number),
+    });
     expect(lines[1].report.result).toBe("pass");
     expect(statSync(audit).mode & 0o777).toBe(0o600);
     expect(hc.calls.map((c) => `${c.method} ${c.path}`)).toEqual(["GET /ping/abc/start", "POST /ping/abc"]);
-    expect(JSON.parse(hook.calls[0].body)).toMatchObject({ command: "drill", status: "success", report: { result: "pass" } });
+    expect(JSON.parse(hook.calls[0].body)).toMatchObject({
+      command: "drill",
+      status: "success",
+      report: { result: "pass" },
+    });
   });
 
   it("a SQL check that is false fails the drill (exit 3), the report and the /fail ping name it", async () => {
     hc.calls.length = 0;
-    const cfg = repo.write((c) => c.drill.checks.push({ source: "db", name: "no admins", sql: "SELECT count(*) = 0 FROM users" }));
+    const cfg = repo.write((c) =>
+      c.drill.checks.push({ source: "db", name: "no admins", sql: "SELECT count(*) = 0 FROM users" }),
+    );
     const d = await runCli(["-c", cfg, "--json", "drill"]);
     expect(d.code).toBe(3);
     const report = JSON.parse(d.stdout.split("\n{")[0]);
     expect(report.result).toBe("fail");
-    expect(report.checks.find((c: { name: string }) => c.name === "db: no admins")).toMatchObject({ ok: false, detail: "returned false" });
+    expect(report.checks.find((c: { name: string }) => c.name === "db: no admins")).toMatchObject({
+      ok: false,
+      detail: "returned false",
+    });
     expect(hc.calls.map((c) => `${c.method} ${c.path}`)).toEqual(["GET /ping/abc/start", "POST /ping/abc/fail"]);
     expect(hc.calls[1].body).toMatch(/db: no admins: returned false/);
     expect(await scratchDatabases()).toEqual([]);
   });
 
   it("a SQL check whose query errors is a failed check, not a crash", async () => {
-    const cfg = repo.write((c) => (c.drill.checks = [{ source: "db", name: "bad sql", sql: "SELECT nonsense FROM nowhere" }]));
+    const cfg = repo.write(
+      (c) => (c.drill.checks = [{ source: "db", name: "bad sql", sql: "SELECT nonsense FROM nowhere" }]),
+    );
     const d = await runCli(["-c", cfg, "--json", "drill"]);
     expect(d.code).toBe(3);
-    expect(JSON.parse(d.stdout.split("\n{")[0]).checks.find((c: { name: string }) => c.name === "db: bad sql").detail).toMatch(/query failed: relation "nowhere" does not exist/);
+    expect(
+      JSON.parse(d.stdout.split("\n{")[0]).checks.find((c: { name: string }) => c.name === "db: bad sql").detail,
+    ).toMatch(/query failed: relation "nowhere" does not exist/);
   });
 
   it("an altered object fails at the hash check (exit 3) and the scratch space is removed", async () => {
@@ -127,7 +166,13 @@ describe.skipIf(!fx)("restore drills", () => {
   });
 
   it("a failing notification endpoint never changes the job's result", async () => {
-    const cfg = repo.write((c) => (c.notify = [{ type: "healthchecks", url: "http://127.0.0.1:9/ping" }, { type: "webhook", url: "http://127.0.0.1:9/hook" }]));
+    const cfg = repo.write(
+      (c) =>
+        (c.notify = [
+          { type: "healthchecks", url: "http://127.0.0.1:9/ping" },
+          { type: "webhook", url: "http://127.0.0.1:9/hook" },
+        ]),
+    );
     const b = await runCli(["-c", cfg, "backup", "now"]);
     expect(b.code).toBe(0);
     expect(b.stderr).toMatch(/notification .* failed after 3 attempts/);
@@ -142,7 +187,11 @@ describe.skipIf(!fx)("restore drills", () => {
 
   it("a drill stopped by SIGTERM mid-restore: no scratch database or directory, an audit line and a /fail ping, exit 143", async () => {
     const src = await createDb(fx!, "bigdrill");
-    await withClient(src.url, (c) => c.query("CREATE TABLE big (id int, v text); INSERT INTO big SELECT g, repeat(md5(g::text), 10) FROM generate_series(1, 400000) g;"));
+    await withClient(src.url, (c) =>
+      c.query(
+        "CREATE TABLE big (id int, v text); INSERT INTO big SELECT g, repeat(md5(g::text), 10) FROM generate_series(1, 400000) g;",
+      ),
+    );
     const big = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url }] });
     big.config.drill = { postgres_url: fx!.url };
     const hc = await startReceiver();
@@ -151,7 +200,10 @@ describe.skipIf(!fx)("restore drills", () => {
     big.write();
     expect((await runCli(["-c", big.configFile, "backup", "now"])).code).toBe(0);
     const tmp = tempDir("drillkill");
-    const child = spawn(process.execPath, [BIN, "-c", big.configFile, "drill"], { env: { PATH: process.env.PATH, TMPDIR: tmp }, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "-c", big.configFile, "drill"], {
+      env: { PATH: process.env.PATH, TMPDIR: tmp },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     child.stderr!.on("data", (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
@@ -170,8 +222,15 @@ describe.skipIf(!fx)("restore drills", () => {
     expect(code).toBe(143);
     expect(await scratchDatabases()).toEqual([]);
     expect(readdirSync(tmp)).toEqual([]);
-    const lines = readFileSync(join(big.dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-    expect(lines.at(-1)).toMatchObject({ command: "drill", result: "failure", error: expect.stringMatching(/interrupted by SIGTERM/) });
+    const lines = readFileSync(join(big.dir, "audit.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines.at(-1)).toMatchObject({
+      command: "drill",
+      result: "failure",
+      error: expect.stringMatching(/interrupted by SIGTERM/),
+    });
     const fail = hc.calls.find((c) => c.path === "/ping/fail");
     expect(fail?.method).toBe("POST");
     expect(fail?.body).toMatch(/interrupted by SIGTERM/);
@@ -185,7 +244,9 @@ describe.skipIf(!s3 || !fx)("drill with the reader role on S3", () => {
     makeSampleTree(data);
     const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: s3! });
     expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
-    const readerOnly = repo.write((c) => (c.repository.s3.credentials = { reader: c.repository.s3.credentials.reader }));
+    const readerOnly = repo.write(
+      (c) => (c.repository.s3.credentials = { reader: c.repository.s3.credentials.reader }),
+    );
     const d = await runCli(["-c", readerOnly, "--json", "drill", "random"]);
     expect(d.stderr).not.toMatch(/could not store/);
     expect(d.code).toBe(0);

@@ -11,9 +11,14 @@ describe.skipIf(!s3)("forged backups on Ceph RGW, read with the reader role", ()
     const data = tempDir("s3forge");
     writeFileSync(join(data, "payload"), "owned\n");
     const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: s3! });
-    const readerOnly = repo.write((c) => (c.repository.s3.credentials = { reader: c.repository.s3.credentials.reader }));
+    const readerOnly = repo.write(
+      (c) => (c.repository.s3.credentials = { reader: c.repository.s3.credentials.reader }),
+    );
     const store = writerStore(repo);
-    const good = await forgeBackup(store, repo.recipient, { files: { assets: data }, started: new Date(Date.now() - 60_000) });
+    const good = await forgeBackup(store, repo.recipient, {
+      files: { assets: data },
+      started: new Date(Date.now() - 60_000),
+    });
     const evil = await forgeBackup(store, repo.recipient, {
       files: { x: data },
       manifest: (m) => ((m.sources["../../x"] = m.sources.x), delete m.sources.x),
@@ -29,10 +34,17 @@ describe.skipIf(!s3)("forged backups on Ceph RGW, read with the reader role", ()
     expect(readdirSync(join(root, "a", "b"))).toEqual([]);
 
     const v = await runCli(["-c", readerOnly, "verify", "all"]);
-    expect(v.stdout.split("\n")).toEqual([expect.stringMatching(new RegExp(`^${evil.id}  FAILED: .*is not a source name`)), `${good.id}  OK`, ""]);
+    expect(v.stdout.split("\n")).toEqual([
+      expect.stringMatching(new RegExp(`^${evil.id}  FAILED: .*is not a source name`)),
+      `${good.id}  OK`,
+      "",
+    ]);
     expect(v.code).toBe(3);
     const l = await runCli(["-c", readerOnly, "--json", "list"]);
-    expect(JSON.parse(l.stdout)).toMatchObject([{ id: evil.id, complete: false, damaged: expect.any(String) }, { id: good.id, complete: true }]);
+    expect(JSON.parse(l.stdout)).toMatchObject([
+      { id: evil.id, complete: false, damaged: expect.any(String) },
+      { id: good.id, complete: true },
+    ]);
     const ok = await runCli(["-c", readerOnly, "restore", "latest", "--to-dir", join(root, "a", "b", "out")]);
     expect(ok.stdout).toMatch(/assets → .*: restored and checked/);
     expect(ok.code).toBe(0);

@@ -32,7 +32,12 @@ function sentinel(): { root: string; toDir: string; outside: () => string[] } {
   const root = tempDir("sentinel");
   const toDir = join(root, "a", "b", "c", "out");
   mkdirSync(join(root, "a", "b", "c"), { recursive: true });
-  return { root, toDir, outside: () => allPaths(root).filter((p) => !["a", "a/b", "a/b/c", "a/b/c/out"].includes(p) && !p.startsWith("a/b/c/out/")) };
+  return {
+    root,
+    toDir,
+    outside: () =>
+      allPaths(root).filter((p) => !["a", "a/b", "a/b/c", "a/b/c/out"].includes(p) && !p.startsWith("a/b/c/out/")),
+  };
 }
 
 function newRepo(): { repo: TestRepo; repoRoot: string } {
@@ -79,13 +84,18 @@ describe("forged backups (made with only the public recipient) are rejected on r
     expect(v.code).toBe(3);
     // latest skips it; with no valid backup left there is nothing to restore
     const l = await runCli(["-c", repo.configFile, "--json", "list", "--all"]);
-    expect(JSON.parse(l.stdout)).toMatchObject([{ id, complete: false, damaged: expect.stringMatching(/is not a source name/) }]);
+    expect(JSON.parse(l.stdout)).toMatchObject([
+      { id, complete: false, damaged: expect.stringMatching(/is not a source name/) },
+    ]);
   });
 
   it("an object key outside its backup's prefix gives exit 3", async () => {
     const { repo } = newRepo();
     const store = writerStore(repo);
-    const other = await forgeBackup(store, repo.recipient, { files: { assets: dataDir("other") }, started: new Date(Date.now() - 3600_000) });
+    const other = await forgeBackup(store, repo.recipient, {
+      files: { assets: dataDir("other") },
+      started: new Date(Date.now() - 3600_000),
+    });
     const { id } = await forgeBackup(store, repo.recipient, {
       files: { assets: dataDir("evil") },
       objectKey: () => keys.object(other.id, "assets2.tar.age"),
@@ -105,10 +115,22 @@ describe("forged backups (made with only the public recipient) are rejected on r
     const { repo } = newRepo();
     const store = writerStore(repo);
     const cases: [string, (m: any) => void, RegExp][] = [
-      ["renamed source", (m) => ((m.sources.other = m.sources.assets), delete m.sources.assets), /holds sources "other", complete.json lists assets/],
-      ["other object", (m) => (m.sources.assets.object = "backups/x/assets.tar.age"), /sources\.assets\.object does not name the object/],
+      [
+        "renamed source",
+        (m) => ((m.sources.other = m.sources.assets), delete m.sources.assets),
+        /holds sources "other", complete.json lists assets/,
+      ],
+      [
+        "other object",
+        (m) => (m.sources.assets.object = "backups/x/assets.tar.age"),
+        /sources\.assets\.object does not name the object/,
+      ],
       ["other id", (m) => (m.id = "20200101T000000Z-abcdef"), /names backup "20200101T000000Z-abcdef"/],
-      ["other type", (m) => (m.sources.assets.type = "postgres"), /sources\.assets\.type is "postgres", complete.json says files/],
+      [
+        "other type",
+        (m) => (m.sources.assets.type = "postgres"),
+        /sources\.assets\.type is "postgres", complete.json says files/,
+      ],
     ];
     for (const [what, manifest, message] of cases) {
       const { id } = await forgeBackup(store, repo.recipient, { files: { assets: dataDir("m") }, manifest });
@@ -133,7 +155,10 @@ describe("forged backups (made with only the public recipient) are rejected on r
     });
     const real = await forgeBackup(store, repo.recipient, { files: { assets: dataDir("new") } });
     const l = await runCli(["-c", repo.configFile, "--json", "list"]);
-    expect(JSON.parse(l.stdout)).toMatchObject([{ id: real.id, complete: true }, { id: old.id, complete: false, damaged: expect.stringMatching(/started_at/) }]);
+    expect(JSON.parse(l.stdout)).toMatchObject([
+      { id: real.id, complete: true },
+      { id: old.id, complete: false, damaged: expect.stringMatching(/started_at/) },
+    ]);
     const la = await runCli(["-c", repo.configFile, "list", "--all"]);
     expect(la.stdout).toContain(`${old.id} (DAMAGED)`);
     const s = sentinel();
@@ -142,7 +167,15 @@ describe("forged backups (made with only the public recipient) are rejected on r
     expect(r.code).toBe(0);
     expect(readFileSync(join(s.toDir, "assets", "a.txt"), "utf8")).toBe("hello new\n");
     const v = await runCli(["-c", repo.configFile, "verify", "all"]);
-    expect(v.stdout.split("\n")).toEqual([`${real.id}  OK`, expect.stringMatching(new RegExp(`^${old.id}  FAILED: .*started_at 2027-01-02T03:04:05.678Z does not match the time in the backup id`)), ""]);
+    expect(v.stdout.split("\n")).toEqual([
+      `${real.id}  OK`,
+      expect.stringMatching(
+        new RegExp(
+          `^${old.id}  FAILED: .*started_at 2027-01-02T03:04:05.678Z does not match the time in the backup id`,
+        ),
+      ),
+      "",
+    ]);
     expect(v.code).toBe(3);
   });
 
@@ -221,13 +254,36 @@ describe("forged backups (made with only the public recipient) are rejected on r
     const { repo } = newRepo();
     const store = writerStore(repo);
     // 5 minutes older: within retention.clock_skew of the store's time (an hour would be back-dated, untrusted)
-    const withAssets = await forgeBackup(store, repo.recipient, { files: { assets: dataDir("older") }, started: new Date(Date.now() - 300_000) });
+    const withAssets = await forgeBackup(store, repo.recipient, {
+      files: { assets: dataDir("older") },
+      started: new Date(Date.now() - 300_000),
+    });
     const newer = await forgeBackup(store, repo.recipient, { files: { docs: dataDir("docs") } });
     const s = sentinel();
-    const r = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--source", "assets", "--to-dir", s.toDir]);
+    const r = await runCli([
+      "-c",
+      repo.configFile,
+      "--json",
+      "restore",
+      "latest",
+      "--source",
+      "assets",
+      "--to-dir",
+      s.toDir,
+    ]);
     expect(JSON.parse(r.stdout)).toMatchObject({ id: withAssets.id, ok: true });
     expect(r.code).toBe(0);
-    const r2 = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--source", "docs", "--to-dir", join(s.root, "a/b/c/out/2")]);
+    const r2 = await runCli([
+      "-c",
+      repo.configFile,
+      "--json",
+      "restore",
+      "latest",
+      "--source",
+      "docs",
+      "--to-dir",
+      join(s.root, "a/b/c/out/2"),
+    ]);
     expect(JSON.parse(r2.stdout)).toMatchObject({ id: newer.id, ok: true });
     expect(s.outside()).toEqual([]);
     expect(sha256(readFileSync(join(s.toDir, "assets", "a.txt")))).toBe(sha256(Buffer.from("hello older\n")));

@@ -28,7 +28,19 @@ function target() {
 
 const evilTar = () => {
   const body = "owned\n";
-  return { tar: archive(fileEntry("authorized_keys", body)), entries: [{ path: "authorized_keys", type: "file", size: body.length, mode: 0o644, mtime: "1462140300", sha256: sha256(Buffer.from(body)) }] };
+  return {
+    tar: archive(fileEntry("authorized_keys", body)),
+    entries: [
+      {
+        path: "authorized_keys",
+        type: "file",
+        size: body.length,
+        mode: 0o644,
+        mtime: "1462140300",
+        sha256: sha256(Buffer.from(body)),
+      },
+    ],
+  };
 };
 
 async function backup(repo: TestRepo, extra: string[] = []): Promise<string> {
@@ -76,7 +88,9 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     const id = await forgeBackup(store, repo.recipient, {
       files: { assets: evilTar() },
       complete: (c) => {
-        const real = JSON.parse(readFileSync(join(store, "backups", good, "complete.json"), "utf8")).objects.find((o: { source?: string }) => o.source === "assets");
+        const real = JSON.parse(readFileSync(join(store, "backups", good, "complete.json"), "utf8")).objects.find(
+          (o: { source?: string }) => o.source === "assets",
+        );
         Object.assign(c.objects[0], { key: real.key, size: real.size, sha256: real.sha256 });
       },
     });
@@ -98,7 +112,10 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/does not agree with complete\.json/);
     expect(readdirSync(t.to)).toEqual([]);
-    const wrongId = await forgeBackup(store, repo.recipient, { files: { assets: evilTar() }, manifest: (m) => (m.id = "20200101T000000Z-000000") });
+    const wrongId = await forgeBackup(store, repo.recipient, {
+      files: { assets: evilTar() },
+      manifest: (m) => (m.id = "20200101T000000Z-000000"),
+    });
     const v = await runCli(["-c", repo.configFile, "verify", wrongId]);
     expect(v.code).toBe(3);
     expect(v.stdout).toMatch(/FAILED: .*names backup "20200101T000000Z-000000"/);
@@ -106,7 +123,10 @@ describe("forged backups (public recipient + write access) cannot harm the resto
 
   it("a forged manifest entry with a traversing path is refused before anything is written", async () => {
     const { repo, store } = filesRepo();
-    const id = await forgeBackup(store, repo.recipient, { files: { assets: evilTar() }, manifest: (m) => (m.sources.assets.entries[0].path = "../../authorized_keys") });
+    const id = await forgeBackup(store, repo.recipient, {
+      files: { assets: evilTar() },
+      manifest: (m) => (m.sources.assets.entries[0].path = "../../authorized_keys"),
+    });
     const t = target();
     const r = await runCli(["-c", repo.configFile, "restore", id, "--to-dir", t.to]);
     expect(r.code).toBe(3);
@@ -126,7 +146,10 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     const list = await runCli(["-c", repo.configFile, "--json", "list"]);
     const rows = JSON.parse(list.stdout);
     expect(rows[0]).toMatchObject({ id: newest, complete: true });
-    expect(rows.find((r: { id: string }) => r.id === old)).toMatchObject({ complete: false, damaged: expect.stringMatching(/started_at .* does not match the time in the backup id/) });
+    expect(rows.find((r: { id: string }) => r.id === old)).toMatchObject({
+      complete: false,
+      damaged: expect.stringMatching(/started_at .* does not match the time in the backup id/),
+    });
 
     const all = await runCli(["-c", repo.configFile, "verify", "all"]);
     expect(all.code).toBe(3);
@@ -178,13 +201,13 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     const files = readdirSync(join(store, "backups", id));
     const data = files.find((f) => f.startsWith("assets."))!;
     // byte 60 lies inside the X25519 stanza's share: every identity then fails to unwrap the key
-    tamper(store, id, data, (b) => (b[60] ^= 0x01, b), { rehash: false });
+    tamper(store, id, data, (b) => ((b[60] ^= 0x01), b), { rehash: false });
     const v = await runCli(["-c", repo.configFile, "verify", id]);
     expect(v.code).toBe(3);
     expect(v.stderr).toMatch(/SHA-256 mismatch/);
     expect(v.stdout).toMatch(new RegExp(`^${id}  FAILED`, "m"));
     const id2 = await backup(repo);
-    tamper(store, id2, "manifest.json.zst.age", (b) => (b[60] ^= 0x01, b), { rehash: false });
+    tamper(store, id2, "manifest.json.zst.age", (b) => ((b[60] ^= 0x01), b), { rehash: false });
     const v2 = await runCli(["-c", repo.configFile, "verify", id2]);
     expect(v2.code).toBe(3);
     expect(v2.stderr).toMatch(/manifest\.json\.zst\.age: SHA-256 mismatch/);
@@ -204,7 +227,10 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     const { rmSync } = await import("node:fs");
     rmSync(join(store, "backups", lost, data));
     const rows = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout);
-    expect(rows.find((r: { id: string }) => r.id === lost)).toMatchObject({ complete: false, damaged: expect.stringMatching(/assets\.tar\.zst\.age is missing/) });
+    expect(rows.find((r: { id: string }) => r.id === lost)).toMatchObject({
+      complete: false,
+      damaged: expect.stringMatching(/assets\.tar\.zst\.age is missing/),
+    });
     const r = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--to-dir", target().to]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).id).toBe(first);
@@ -215,7 +241,12 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     const b = tempDir("src-b");
     writeFileSync(join(a, "a.txt"), "A");
     writeFileSync(join(b, "b.txt"), "B");
-    const repo = makeRepo({ sources: [{ name: "a", type: "files", path: a }, { name: "b", type: "files", path: b }] });
+    const repo = makeRepo({
+      sources: [
+        { name: "a", type: "files", path: a },
+        { name: "b", type: "files", path: b },
+      ],
+    });
     const both = await backup(repo);
     const onlyA = await backup(repo, ["--source", "a"]);
     const t = target();
@@ -223,7 +254,17 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).id).toBe(both);
     expect(readFileSync(join(t.to, "b/b.txt"), "utf8")).toBe("B");
-    const ra = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--source", "a", "--to-dir", target().to]);
+    const ra = await runCli([
+      "-c",
+      repo.configFile,
+      "--json",
+      "restore",
+      "latest",
+      "--source",
+      "a",
+      "--to-dir",
+      target().to,
+    ]);
     expect(JSON.parse(ra.stdout).id).toBe(onlyA);
   });
 
@@ -232,12 +273,20 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     const b = tempDir("age-b");
     writeFileSync(join(a, "a.txt"), "A");
     writeFileSync(join(b, "b.txt"), "B");
-    const repo = makeRepo({ sources: [{ name: "a", type: "files", path: a }, { name: "b", type: "files", path: b }] });
+    const repo = makeRepo({
+      sources: [
+        { name: "a", type: "files", path: a },
+        { name: "b", type: "files", path: b },
+      ],
+    });
     const old = await backup(repo);
     // make that backup two days old: a consistent copy under an older id, then drop the original
     const store = join(repo.dir, "repository");
     const t = new Date(Date.now() - 2 * 86400_000);
-    const oldId = `${t.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-abcdef`;
+    const oldId = `${t
+      .toISOString()
+      .replace(/[-:]/g, "")
+      .replace(/\.\d+Z$/, "Z")}-abcdef`;
     const { cpSync, rmSync } = await import("node:fs");
     cpSync(join(store, "backups", old), join(store, "backups", oldId), { recursive: true });
     rmSync(join(store, "backups", old), { recursive: true });
@@ -254,9 +303,16 @@ describe("forged backups (public recipient + write access) cannot harm the resto
     const cfg = repo.write((c) => (c.drill = { max_backup_age: "26h" }));
     const d = await runCli(["-c", cfg, "--json", "drill", fresh]);
     expect(d.code).toBe(3);
-    const checks = JSON.parse(d.stdout.slice(0, d.stdout.indexOf("\n}\n") + 2)).checks as { name: string; ok: boolean; detail: string }[];
+    const checks = JSON.parse(d.stdout.slice(0, d.stdout.indexOf("\n}\n") + 2)).checks as {
+      name: string;
+      ok: boolean;
+      detail: string;
+    }[];
     expect(checks.find((c) => c.name === "a: newest backup is at most 26h old")?.ok).toBe(true);
-    expect(checks.find((c) => c.name === "b: newest backup is at most 26h old")).toMatchObject({ ok: false, detail: expect.stringMatching(/finished 4[78]\.\d h ago/) });
+    expect(checks.find((c) => c.name === "b: newest backup is at most 26h old")).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/finished 4[78]\.\d h ago/),
+    });
   });
 });
 
@@ -277,7 +333,7 @@ describe.skipIf(!pg)("a postgres dump whose last chunk is tampered (complete.jso
     const store = join(repo.dir, "repository");
     const dump = readdirSync(join(store, "backups", id)).find((f) => f.startsWith("db.pgdump"))!;
     expect(readFileSync(join(store, "backups", id, dump)).length).toBeGreaterThan(3 * 65_536);
-    tamper(store, id, dump, (b) => (b[b.length - 100] ^= 0x40, b), { rehash: true });
+    tamper(store, id, dump, (b) => ((b[b.length - 100] ^= 0x40), b), { rehash: true });
     const bad = await runCli(["-c", repo.configFile, "verify", id]);
     expect(bad.code).toBe(3);
     expect(bad.stdout).toMatch(new RegExp(`^${id}  FAILED: .*final chunk failed authentication`, "m"));

@@ -46,7 +46,10 @@ async function strongboxAccepts(file: string): Promise<boolean> {
 
 /** `age -p -a` run on a terminal (script(1) gives it one), the passphrase typed twice. */
 function agePassphraseArmored(input: string, output: string, passphrase: string): void {
-  execFileSync("script", ["-qec", `age -p -a -o '${output}' '${input}'`, "/dev/null"], { input: `${passphrase}\n${passphrase}\n`, timeout: 30_000 });
+  execFileSync("script", ["-qec", `age -p -a -o '${output}' '${input}'`, "/dev/null"], {
+    input: `${passphrase}\n${passphrase}\n`,
+    timeout: 30_000,
+  });
 }
 
 withAge("identity files: every file strongbox accepts, age -d -i accepts, and the other way round", () => {
@@ -87,7 +90,9 @@ withAge("identity files: every file strongbox accepts, age -d -i accepts, and th
     const file = join(dir, "indented.txt");
     writeFileSync(file, `# ok\n  # indented\n ${key}\n`, { mode: 0o600 });
     const err = await loadIdentityFile(file, undefined, {}).catch((e: Error) => e);
-    expect((err as Error).message).toBe(`${file}: line 2 is an indented comment (age wants # in the first column), which age refuses, so a restore by hand with age -d -i would fail: remove the spaces`);
+    expect((err as Error).message).toBe(
+      `${file}: line 2 is an indented comment (age wants # in the first column), which age refuses, so a restore by hand with age -d -i would fail: remove the spaces`,
+    );
     writeFileSync(file, `${key} \n`, { mode: 0o600 });
     const err2 = (await loadIdentityFile(file, undefined, {}).catch((e: Error) => e)) as Error;
     expect(err2.message).toMatch(/line 1 has spaces around the key, which age refuses/);
@@ -113,8 +118,12 @@ withAgeScript("armored passphrase-protected identity files (age -p -a)", () => {
     expect((await readIdentities(Buffer.from(enc.replace(/\n/g, "\r\n")), "crlf", () => PASS))[0]).toEqual(id.identity);
     const lines = enc.split("\n");
     lines[1] = lines[1].slice(0, 63); // a short line in the middle
-    await expect(readIdentities(Buffer.from(lines.join("\n")), "short.age", () => PASS)).rejects.toThrow(/^short\.age: not a valid armored age file \(invalid line length\); age's armor: /);
-    await expect(readIdentities(Buffer.from(enc), "nopass.age", () => null)).rejects.toThrow(/nopass\.age is passphrase-protected/);
+    await expect(readIdentities(Buffer.from(lines.join("\n")), "short.age", () => PASS)).rejects.toThrow(
+      /^short\.age: not a valid armored age file \(invalid line length\); age's armor: /,
+    );
+    await expect(readIdentities(Buffer.from(enc), "nopass.age", () => null)).rejects.toThrow(
+      /nopass\.age is passphrase-protected/,
+    );
   }, 60_000);
 
   it("a backup verifies with an armored identity file (the CLI path)", async () => {
@@ -123,7 +132,13 @@ withAgeScript("armored passphrase-protected identity files (age -p -a)", () => {
     const repo = makeRepo({ sources: [{ name: "files", type: "files", path: data }] });
     const pass = join(repo.dir, "pass.txt");
     writeFileSync(pass, `${PASS}\n`, { mode: 0o600 });
-    const cfg = repo.write((c) => ((c.encryption.recipients = [id.recipient]), (c.encryption.identity_file = armored), (c.encryption.identity_passphrase_file = pass)));
+    const cfg = repo.write(
+      (c) => (
+        (c.encryption.recipients = [id.recipient]),
+        (c.encryption.identity_file = armored),
+        (c.encryption.identity_passphrase_file = pass)
+      ),
+    );
     const b = await runCli(["-c", cfg, "backup", "now"]);
     expect(b.code, b.stderr).toBe(0);
     const v = await runCli(["-c", cfg, "verify", "latest"]);
@@ -148,13 +163,19 @@ describe("de-armoring by age's rules: every CCTV armor vector reaches its verdic
       try {
         const bin = dearmor(file, name);
         const ids = field("identity");
-        await pipeline(Readable.from([bin]), createDecryptStream(ids.length ? parseIdentities(ids.join("\n")) : [], field("passphrase")), async function (s: AsyncIterable<Buffer>) {
-          for await (const _ of s);
-        });
+        await pipeline(
+          Readable.from([bin]),
+          createDecryptStream(ids.length ? parseIdentities(ids.join("\n")) : [], field("passphrase")),
+          async function (s: AsyncIterable<Buffer>) {
+            for await (const _ of s);
+          },
+        );
       } catch (err) {
         verdict = /not a valid armored age file/.test((err as Error).message) ? "armor failure" : "other failure";
       }
-      expect(verdict).toBe(expected === "success" ? "success" : expected === "armor failure" ? "armor failure" : "other failure");
+      expect(verdict).toBe(
+        expected === "success" ? "success" : expected === "armor failure" ? "armor failure" : "other failure",
+      );
     });
   }
 });
@@ -167,13 +188,18 @@ describe("a wrong passphrase's error never reveals it", () => {
     for (const wrong of ["file", "a", "age", "identity", "line", "cannot decrypt", "passphrase"]) {
       const passFile = join(dir, "wrong-pass.txt");
       writeFileSync(passFile, `${wrong}\n`, { mode: 0o600 });
-      for (const err of [await loadIdentityFile(file, passFile, {}).catch((e: Error) => e), await loadIdentityFile(file, undefined, { STRONGBOX_IDENTITY_PASSPHRASE: wrong }).catch((e: Error) => e)]) {
+      for (const err of [
+        await loadIdentityFile(file, passFile, {}).catch((e: Error) => e),
+        await loadIdentityFile(file, undefined, { STRONGBOX_IDENTITY_PASSPHRASE: wrong }).catch((e: Error) => e),
+      ]) {
         const printed = redact((err as Error).message);
         expect(printed).not.toContain("***");
         messages.add(printed);
       }
     }
-    expect([...messages]).toEqual([`${file}: cannot decrypt the identity file (wrong passphrase (or not a passphrase-encrypted file))`]);
+    expect([...messages]).toEqual([
+      `${file}: cannot decrypt the identity file (wrong passphrase (or not a passphrase-encrypted file))`,
+    ]);
   }, 120_000);
 
   it("through the CLI: verify with the passphrase 'file' prints no mask", async () => {

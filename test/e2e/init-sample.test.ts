@@ -10,7 +10,14 @@ import { SAMPLE_ENV, uncommentLike } from "../helpers/sample-env.js";
 
 describe("strongbox init's sample config, uncommented", async () => {
   const dir = tempDir("initsample");
-  const init = await runCli(["init", join(dir, "cfg"), "--files", join(dir, "projects"), "--files", join(dir, "assets")]);
+  const init = await runCli([
+    "init",
+    join(dir, "cfg"),
+    "--files",
+    join(dir, "projects"),
+    "--files",
+    join(dir, "assets"),
+  ]);
   const configFile = join(dir, "cfg", "strongbox.yaml");
   const written = readFileSync(configFile, "utf8");
   const c = parse(written);

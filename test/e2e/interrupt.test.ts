@@ -10,10 +10,13 @@ import { until } from "../helpers/until.js";
 
 const s3 = inject("s3");
 
-
 /** Starts the CLI (detached: in a process group of its own, to be signalled as a group). */
 function start(args: string[], env: NodeJS.ProcessEnv, o: { detached?: boolean } = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: o.detached });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: o.detached,
+  });
   let stderr = "";
   let stdout = "";
   child.stderr.on("data", (d) => (stderr += d));
@@ -48,13 +51,22 @@ describe.skipIf(!s3)("interrupting a backup to S3 (Ceph RGW)", () => {
   it("SIGTERM to the process and then its group, as `timeout` sends it: one clean stop, exit 143, no lock, no multipart upload, no spool file", async () => {
     const data = bigTree("tmo", 6, 20);
     const prefix = `tmo-${Math.random().toString(16).slice(2, 8)}`;
-    const repo = makeRepo({ sources: [{ name: "media", type: "files", path: data }], s3: s3!, prefix, compression: "none" });
+    const repo = makeRepo({
+      sources: [{ name: "media", type: "files", path: data }],
+      s3: s3!,
+      prefix,
+      compression: "none",
+    });
     repo.config.repository.s3.part_size_mb = 5;
     const lockDir = withLockDir(repo);
     const spool = tempDir("spool");
     const admin = s3Client(s3!.endpoint, s3!.admin);
     const run = start(["-c", repo.configFile, "backup", "now"], { TMPDIR: spool }, { detached: true });
-    await until(async () => ((await admin.send(new ListMultipartUploadsCommand({ Bucket: s3!.bucket, Prefix: prefix }))).Uploads?.length ?? 0) > 0);
+    await until(
+      async () =>
+        ((await admin.send(new ListMultipartUploadsCommand({ Bucket: s3!.bucket, Prefix: prefix }))).Uploads?.length ??
+          0) > 0,
+    );
     expect(readdirSync(lockDir).filter((f) => f.endsWith(".lock"))).toHaveLength(1);
     // What timeout(1) does: the command, then its process group; a second group kill 30 ms later
     // makes sure a distinct second signal arrives (the kernel merges ones that arrive together).
@@ -85,14 +97,21 @@ describe.skipIf(!s3)("interrupting a backup to S3 (Ceph RGW)", () => {
   it("kill -9 leaves spool files: `list --all` counts them, the next backup removes them and takes over the lock", async () => {
     const data = bigTree("k9s3", 4, 20);
     const prefix = `k9-${Math.random().toString(16).slice(2, 8)}`;
-    const repo = makeRepo({ sources: [{ name: "media", type: "files", path: data }], s3: s3!, prefix, compression: "none" });
+    const repo = makeRepo({
+      sources: [{ name: "media", type: "files", path: data }],
+      s3: s3!,
+      prefix,
+      compression: "none",
+    });
     repo.config.repository.s3.part_size_mb = 5;
     const lockDir = withLockDir(repo);
     const spool = tempDir("spool9");
     const run = start(["-c", repo.configFile, "backup", "now"], { TMPDIR: spool });
     // kill once a part file holds data (not on a timer: on a loaded machine the first bytes can
     // take longer than any fixed delay)
-    await until(() => readdirSync(spool).some((f) => f.startsWith("strongbox-part-") && sizeOf(join(spool, f)) >= 64 << 10));
+    await until(() =>
+      readdirSync(spool).some((f) => f.startsWith("strongbox-part-") && sizeOf(join(spool, f)) >= 64 << 10),
+    );
     run.child.kill("SIGKILL");
     await run.exited;
     const left = readdirSync(spool).filter((f) => f.startsWith("strongbox-part-"));
@@ -100,7 +119,9 @@ describe.skipIf(!s3)("interrupting a backup to S3 (Ceph RGW)", () => {
     expect(readdirSync(lockDir).filter((f) => f.endsWith(".lock"))).toHaveLength(1); // the killed run's lock
     const list = await runCli(["-c", repo.configFile, "list", "--all"], { env: { TMPDIR: spool } });
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(new RegExp(`leftovers: ${left.length} temporary file\\(s\\) of killed runs, [\\d.]+ [KMG]i?B`));
+    expect(list.stdout).toMatch(
+      new RegExp(`leftovers: ${left.length} temporary file\\(s\\) of killed runs, [\\d.]+ [KMG]i?B`),
+    );
     const small = tempDir("k9small");
     writeFileSync(join(small, "a.txt"), "a");
     const cfg = repo.write((c) => (c.sources = [{ name: "small", type: "files", path: small }]));
@@ -121,7 +142,9 @@ describe("leftovers and locks on a local repository", () => {
     const run = start(["-c", repo.configFile, "backup", "now"], { TMPDIR: tempDir("t") });
     const tmpFile = await until(() => {
       if (!existsSync(backups)) return undefined;
-      for (const id of readdirSync(backups)) for (const f of readdirSync(join(backups, id))) if (f.startsWith(".strongbox-tmp-") && sizeOf(join(backups, id, f)) >= 64 << 10) return join(backups, id, f);
+      for (const id of readdirSync(backups))
+        for (const f of readdirSync(join(backups, id)))
+          if (f.startsWith(".strongbox-tmp-") && sizeOf(join(backups, id, f)) >= 64 << 10) return join(backups, id, f);
       return undefined;
     });
     run.child.kill("SIGKILL");
@@ -132,7 +155,12 @@ describe("leftovers and locks on a local repository", () => {
     expect(list.stdout).toMatch(/leftovers: 1 temporary file\(s\) of killed runs, [\d.]+ [KMG]i?B/);
     const small = tempDir("k9small2");
     writeFileSync(join(small, "a.txt"), "a");
-    const next = await runCli(["-c", repo.write((c) => (c.sources = [{ name: "small", type: "files", path: small }])), "backup", "now"]);
+    const next = await runCli([
+      "-c",
+      repo.write((c) => (c.sources = [{ name: "small", type: "files", path: small }])),
+      "backup",
+      "now",
+    ]);
     expect(next.code).toBe(0);
     expect(next.stderr).toMatch(/removed 1 temporary file\(s\)/);
     expect(existsSync(tmpFile)).toBe(false);

@@ -14,7 +14,9 @@ function oneDocument(r: CliResult, label: string): any {
   try {
     doc = JSON.parse(r.stdout);
   } catch (err) {
-    throw new Error(`${label}: stdout is not one JSON document (${(err as Error).message}):\n${r.stdout}\nstderr:\n${r.stderr}`);
+    throw new Error(
+      `${label}: stdout is not one JSON document (${(err as Error).message}):\n${r.stdout}\nstderr:\n${r.stderr}`,
+    );
   }
   if (r.code !== 0) {
     expect(doc, label).toMatchObject({ ok: false, exit_code: r.code });
@@ -38,7 +40,11 @@ beforeAll(async () => {
   expect((await runCli(["-c", corrupt.configFile, "backup", "now"])).code).toBe(0);
   const root = join(corrupt.dir, "repository", "backups");
   const id = readdirSync(root)[0];
-  const obj = join(root, id, readdirSync(join(root, id)).find((f) => f.startsWith("assets."))!);
+  const obj = join(
+    root,
+    id,
+    readdirSync(join(root, id)).find((f) => f.startsWith("assets."))!,
+  );
   const bytes = readFileSync(obj);
   bytes[bytes.length >> 1] ^= 0x40;
   writeFileSync(obj, bytes);
@@ -47,24 +53,70 @@ beforeAll(async () => {
 describe("--json: one document on stdout, whatever happens", () => {
   const cases: { name: string; args: () => string[]; code: number }[] = [
     { name: "usage: a missing argument", args: () => ["-c", repo.configFile, "--json", "restore"], code: 2 },
-    { name: "usage: an unknown option", args: () => ["-c", repo.configFile, "--json", "list", "--no-such-flag"], code: 2 },
+    {
+      name: "usage: an unknown option",
+      args: () => ["-c", repo.configFile, "--json", "list", "--no-such-flag"],
+      code: 2,
+    },
     { name: "usage: an unknown command", args: () => ["--json", "no-such-command"], code: 2 },
     { name: "config: no config file", args: () => ["-c", "/nonexistent/strongbox.yaml", "--json", "list"], code: 2 },
-    { name: "config check: an invalid config", args: () => ["-c", repo.write((c) => (c.compression = "rar")), "--json", "config", "check"], code: 2 },
+    {
+      name: "config check: an invalid config",
+      args: () => ["-c", repo.write((c) => (c.compression = "rar")), "--json", "config", "check"],
+      code: 2,
+    },
     { name: "init: a directory that holds a config already", args: () => ["--json", "init", repo.dir], code: 2 },
     { name: "keygen: --json without -o", args: () => ["--json", "keygen"], code: 2 },
-    { name: "backup now: an unknown source", args: () => ["-c", repo.configFile, "--json", "backup", "now", "--source", "nope"], code: 2 },
-    { name: "list: a repository that cannot be read", args: () => ["-c", repo.write((c) => (c.repository.url = `file://${repo.configFile}/x`)), "--json", "list"], code: 1 },
+    {
+      name: "backup now: an unknown source",
+      args: () => ["-c", repo.configFile, "--json", "backup", "now", "--source", "nope"],
+      code: 2,
+    },
+    {
+      name: "list: a repository that cannot be read",
+      args: () => ["-c", repo.write((c) => (c.repository.url = `file://${repo.configFile}/x`)), "--json", "list"],
+      code: 1,
+    },
     { name: "restore: no target", args: () => ["-c", repo.configFile, "--json", "restore", "latest"], code: 2 },
-    { name: "restore: a corrupt backup", args: () => ["-c", corrupt.configFile, "--json", "restore", "latest", "--to-dir", tempDir("json-to")], code: 3 },
+    {
+      name: "restore: a corrupt backup",
+      args: () => ["-c", corrupt.configFile, "--json", "restore", "latest", "--to-dir", tempDir("json-to")],
+      code: 3,
+    },
     { name: "verify: a corrupt backup", args: () => ["-c", corrupt.configFile, "--json", "verify", "latest"], code: 3 },
-    { name: "verify all: a corrupt backup", args: () => ["-c", corrupt.configFile, "--json", "verify", "all"], code: 3 },
+    {
+      name: "verify all: a corrupt backup",
+      args: () => ["-c", corrupt.configFile, "--json", "verify", "all"],
+      code: 3,
+    },
     { name: "drill: a corrupt backup", args: () => ["-c", corrupt.configFile, "--json", "drill", "latest"], code: 3 },
-    { name: "copy: an unusable destination", args: () => ["-c", repo.configFile, "--json", "copy", "latest", "--to", "/nonexistent/dest.yaml"], code: 2 },
+    {
+      name: "copy: an unusable destination",
+      args: () => ["-c", repo.configFile, "--json", "copy", "latest", "--to", "/nonexistent/dest.yaml"],
+      code: 2,
+    },
     { name: "prune: no retention rule", args: () => ["-c", repo.configFile, "--json", "prune", "--dry-run"], code: 2 },
-    { name: "prune: a repository that cannot be read", args: () => ["-c", repo.write((c) => ((c.repository.url = `file://${repo.configFile}/x`), (c.retention = { keep_last: 1 }))), "--json", "prune", "--dry-run"], code: 1 },
-    { name: "daemon: no such job", args: () => ["-c", repo.configFile, "--json", "daemon", "--schedule", writeSchedule(), "--once", "nope"], code: 2 },
-    { name: "doctor: a failed check", args: () => ["-c", repo.write((c) => (c.sources[0].path = "/nonexistent/source")), "--json", "doctor"], code: 1 },
+    {
+      name: "prune: a repository that cannot be read",
+      args: () => [
+        "-c",
+        repo.write((c) => ((c.repository.url = `file://${repo.configFile}/x`), (c.retention = { keep_last: 1 }))),
+        "--json",
+        "prune",
+        "--dry-run",
+      ],
+      code: 1,
+    },
+    {
+      name: "daemon: no such job",
+      args: () => ["-c", repo.configFile, "--json", "daemon", "--schedule", writeSchedule(), "--once", "nope"],
+      code: 2,
+    },
+    {
+      name: "doctor: a failed check",
+      args: () => ["-c", repo.write((c) => (c.sources[0].path = "/nonexistent/source")), "--json", "doctor"],
+      code: 1,
+    },
     { name: "policy: a file:// repository", args: () => ["-c", repo.configFile, "--json", "policy"], code: 2 },
   ];
 
@@ -73,7 +125,10 @@ describe("--json: one document on stdout, whatever happens", () => {
     oneDocument(r, name);
     expect(r.code, `${name}\n${r.stderr}`).toBe(code);
     // The human line stays on stderr, once.
-    expect(r.stderr.split("\n").filter((l) => l.startsWith("strongbox:")).length, `${name}\n${r.stderr}`).toBeLessThanOrEqual(1);
+    expect(
+      r.stderr.split("\n").filter((l) => l.startsWith("strongbox:")).length,
+      `${name}\n${r.stderr}`,
+    ).toBeLessThanOrEqual(1);
   });
 
   it("a failed verify keeps its per-backup verdicts in the one document, with the error beside them", async () => {
@@ -85,7 +140,12 @@ describe("--json: one document on stdout, whatever happens", () => {
   });
 
   it("success paths print one document too (list, verify, config check, daemon --once)", async () => {
-    for (const args of [["list"], ["verify", "latest"], ["config", "check"], ["daemon", "--schedule", writeSchedule(), "--once", "nightly"]]) {
+    for (const args of [
+      ["list"],
+      ["verify", "latest"],
+      ["config", "check"],
+      ["daemon", "--schedule", writeSchedule(), "--once", "nightly"],
+    ]) {
       const r = await runCli(["-c", repo.configFile, "--json", ...args]);
       expect(r.code, r.stderr).toBe(0);
       oneDocument(r, args.join(" "));
@@ -116,7 +176,10 @@ describe("--json when interrupted", () => {
 
   it("SIGTERM during a backup: exit 143 and one document naming the interrupt", async () => {
     const r0 = makeRepo({ sources: [{ name: "db", type: "postgres", url: `postgres://u:p@127.0.0.1:${port}/db` }] });
-    const child = spawn(process.execPath, [BIN, "-c", r0.configFile, "--json", "backup", "now"], { env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "-c", r0.configFile, "--json", "backup", "now"], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));

@@ -37,18 +37,26 @@ describe("a config with ${DATABASE_URL} unset", () => {
     const db = await runCli([...c, "backup", "now", "--source", "db"]);
     expect(db.code).toBe(2);
     expect(db.stderr.trim().split("\n")).toHaveLength(1);
-    expect(db.stderr).toContain(`strongbox: invalid config: ${repo.configFile}: sources[1].url: environment variable DATABASE_URL is not set (needed by backup and drill of source db)`);
+    expect(db.stderr).toContain(
+      `strongbox: invalid config: ${repo.configFile}: sources[1].url: environment variable DATABASE_URL is not set (needed by backup and drill of source db)`,
+    );
     const all = await runCli([...c, "backup", "now"]);
     expect(all.code).toBe(2);
     expect(all.stderr).toMatch(/sources\[1\]\.url: environment variable DATABASE_URL is not set/);
 
     const check = await runCli([...c, "config", "check"]);
     expect(check.code).toBe(2);
-    expect(check.stderr).toMatch(/sources\[1\]\.url: environment variable DATABASE_URL is not set \(needed by backup and drill of source db\)/);
-    expect((await runCli([...c, "config", "check"], { env: { DATABASE_URL: "postgres://u@db.invalid/app" } })).code).toBe(0);
+    expect(check.stderr).toMatch(
+      /sources\[1\]\.url: environment variable DATABASE_URL is not set \(needed by backup and drill of source db\)/,
+    );
+    expect(
+      (await runCli([...c, "config", "check"], { env: { DATABASE_URL: "postgres://u@db.invalid/app" } })).code,
+    ).toBe(0);
 
     const doctor = await runCli([...c, "doctor"]);
-    expect(doctor.stdout).toMatch(/WARN\s+config\s+.*DATABASE_URL is not set \(needed by backup and drill of source db\)/);
+    expect(doctor.stdout).toMatch(
+      /WARN\s+config\s+.*DATABASE_URL is not set \(needed by backup and drill of source db\)/,
+    );
     expect(doctor.stdout).toMatch(/WARN\s+source db\s+not checked/);
     expect(doctor.stdout).toMatch(/OK\s+source files/);
   });
@@ -106,12 +114,17 @@ sources:
     const dir = tempDir("lazy-vaw");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "writer"), "writer-secret\n", { mode: 0o600 });
-    const text = yaml(dir).replace("${CREDENTIALS_DIRECTORY}/writer", `${dir}/writer`).replace(`${dir}/reader`, `${dir}/no-reader-here`).replace("    credentials:", "    verify_after_write: true\n    credentials:");
+    const text = yaml(dir)
+      .replace("${CREDENTIALS_DIRECTORY}/writer", `${dir}/writer`)
+      .replace(`${dir}/reader`, `${dir}/no-reader-here`)
+      .replace("    credentials:", "    verify_after_write: true\n    credentials:");
     const cfg = parseConfig(text, { BACKUP_WRITER_KEY_ID: "writer-key" }, "/etc/strongbox/strongbox.yaml");
     await expect(openStore(cfg, "writer")).resolves.toBeDefined();
   });
 
   it("an unset variable outside roles, sources and drill still fails the load", () => {
-    expect(() => parseConfig(yaml("/nonexistent").replace("http://127.0.0.1:9", "${S3_ENDPOINT}"), {})).toThrow(/repository\.s3\.endpoint: environment variable S3_ENDPOINT is not set/);
+    expect(() => parseConfig(yaml("/nonexistent").replace("http://127.0.0.1:9", "${S3_ENDPOINT}"), {})).toThrow(
+      /repository\.s3\.endpoint: environment variable S3_ENDPOINT is not set/,
+    );
   });
 });

@@ -1,5 +1,14 @@
 import { execSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
@@ -17,7 +26,10 @@ function withoutExcluded(snap: ReturnType<typeof snapshotTree>) {
 describe.each(["zstd", "gzip", "none"])("backup → restore through a file:// repository (%s)", (compression) => {
   const data = tempDir("data");
   makeSampleTree(data);
-  const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data, exclude: ["**/*.tmp"] }], compression });
+  const repo = makeRepo({
+    sources: [{ name: "assets", type: "files", path: data, exclude: ["**/*.tmp"] }],
+    compression,
+  });
   let id = "";
 
   beforeAll(async () => {
@@ -37,7 +49,11 @@ describe.each(["zstd", "gzip", "none"])("backup → restore through a file:// re
     expect(complete).toMatchObject({ format: "strongbox/1", id, compression });
     expect(complete.started_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(complete.objects).toHaveLength(2);
-    expect(readFileSync(join(repo.dir, "repository/backups", id, manifest)).subarray(0, 21).toString()).toBe("age-encryption.org/v1");
+    expect(
+      readFileSync(join(repo.dir, "repository/backups", id, manifest))
+        .subarray(0, 21)
+        .toString(),
+    ).toBe("age-encryption.org/v1");
   });
 
   it("restores the tree exactly: content, modes, mtimes, symlinks, empty dirs", async () => {
@@ -51,7 +67,12 @@ describe.each(["zstd", "gzip", "none"])("backup → restore through a file:// re
   it("restores by hand with the age CLI and tar, as the README says", () => {
     const out = tempDir("hand");
     const flag = { zstd: "--zstd", gzip: "-z", none: "" }[compression];
-    const file = join(repo.dir, "repository/backups", id, `assets.tar${{ zstd: ".zst", gzip: ".gz", none: "" }[compression]}.age`);
+    const file = join(
+      repo.dir,
+      "repository/backups",
+      id,
+      `assets.tar${{ zstd: ".zst", gzip: ".gz", none: "" }[compression]}.age`,
+    );
     execSync(`age -d -i '${repo.identityFile}' '${file}' | tar ${flag} -xf - -C '${out}'`);
     // GNU tar restores nanosecond mtimes from the PAX headers: compare at full precision.
     expect(snapshotTree(out, 0.000001)).toEqual(withoutExcluded(snapshotTree(data, 0.000001)));
@@ -94,7 +115,9 @@ describe("failures are detected and reported with the right exit code", () => {
     const completeFile = join(repo.dir, "repository/backups", id, "complete.json");
     const c = JSON.parse(readFileSync(completeFile, "utf8"));
     const { createHash } = await import("node:crypto");
-    c.objects.find((o: { source?: string }) => o.source === "assets").sha256 = createHash("sha256").update(buf).digest("hex");
+    c.objects.find((o: { source?: string }) => o.source === "assets").sha256 = createHash("sha256")
+      .update(buf)
+      .digest("hex");
     writeFileSync(completeFile, JSON.stringify(c));
     const r = await runCli(["-c", repo.configFile, "verify", id]);
     expect(r.code).toBe(3);
@@ -164,7 +187,9 @@ describe("failures are detected and reported with the right exit code", () => {
     const r = await runCli(["-c", cfg, "backup", "now"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/committed without the failed source\(s\) gone.*no such directory/);
-    const after = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout) as { sources: string[] }[];
+    const after = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout) as {
+      sources: string[];
+    }[];
     expect(after.length).toBe(before + 1);
     expect(after[0].sources).toEqual(["assets"]);
   });

@@ -22,7 +22,11 @@ describe.skipIf(!s3)("a lost write of a full's complete.json never becomes a bas
 
   beforeAll(async () => {
     proxy = await startS3FaultProxy(s3!.endpoint);
-    repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }], s3: { ...s3!, endpoint: proxy.endpoint }, prefix: `lostbase-${Math.random().toString(16).slice(2, 8)}` });
+    repo = makeRepo({
+      sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }],
+      s3: { ...s3!, endpoint: proxy.endpoint },
+      prefix: `lostbase-${Math.random().toString(16).slice(2, 8)}`,
+    });
     repo.config.state_dir = join(repo.dir, "state");
     repo.config.lock_dir = repo.dir;
     repo.config.retention = { keep_last: 2, max_delete_share: 1 };
@@ -38,7 +42,12 @@ describe.skipIf(!s3)("a lost write of a full's complete.json never becomes a bas
   const backup = async (args: string[] = []) => {
     const r = await runCli(["-c", writerOnly, "--json", "backup", "now", ...args]);
     const out = r.code === 0 ? JSON.parse(r.stdout) : undefined;
-    return { ...r, id: out?.id as string, kind: out?.sources[0].kind as string, base: out?.sources[0].base as string | undefined };
+    return {
+      ...r,
+      id: out?.id as string,
+      kind: out?.sources[0].kind as string,
+      base: out?.sources[0].base as string | undefined,
+    };
   };
 
   it("a full whose complete.json every PUT drops: exit 1, the state stays on the intact full; later differentials, prune and restore latest are sound", async () => {
@@ -51,7 +60,9 @@ describe.skipIf(!s3)("a lost write of a full's complete.json never becomes a bas
     proxy.rules([{ method: "PUT", path: /complete\.json$/, fault: { kind: "drop-put" }, times: 100 }]);
     const f2 = await backup(["--full"]);
     expect(f2.code).toBe(1);
-    expect(f2.stderr).toMatch(/the store acknowledged backups\/\d{8}T\d{6}Z-[0-9a-f]{6}\/complete\.json but does not hold it \(a lost write\)/);
+    expect(f2.stderr).toMatch(
+      /the store acknowledged backups\/\d{8}T\d{6}Z-[0-9a-f]{6}\/complete\.json but does not hold it \(a lost write\)/,
+    );
     proxy.rules([]);
 
     const diffs: string[] = [];
@@ -64,7 +75,10 @@ describe.skipIf(!s3)("a lost write of a full's complete.json never becomes a bas
       diffs.push(d.id);
     }
     const expected = snapshotTree(data);
-    const list = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout) as { id: string; broken_chain?: string }[];
+    const list = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout) as {
+      id: string;
+      broken_chain?: string;
+    }[];
     expect(list.filter((x) => x.broken_chain)).toEqual([]);
 
     const p = await runCli(["-c", pruner, "--json", "prune"]);
@@ -81,7 +95,10 @@ describe.skipIf(!s3)("a lost write of a full's complete.json never becomes a bas
     const f = await backup(["--full"]);
     expect(f.code).toBe(0);
     proxy.rules([]);
-    const list = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout) as { id: string; complete: boolean }[];
+    const list = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout) as {
+      id: string;
+      complete: boolean;
+    }[];
     expect(list.find((x) => x.id === f.id)).toMatchObject({ complete: true });
     writeFileSync(join(data, "later.txt"), "later\n");
     const d = await backup();
@@ -94,7 +111,11 @@ describe.skipIf(!s3)("a lost write of a full's complete.json never becomes a bas
   it("with Object Lock (a versioned bucket): a dropped complete.json is not confirmed through PutObjectRetention, and the state stays put", async () => {
     const bucket = `strongbox-lostlock-${Math.random().toString(16).slice(2, 8)}`;
     await createRoleBucket(s3!, bucket, { objectLock: true });
-    const locked = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }], s3: { ...s3!, bucket, endpoint: proxy.endpoint }, prefix: "locked" });
+    const locked = makeRepo({
+      sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }],
+      s3: { ...s3!, bucket, endpoint: proxy.endpoint },
+      prefix: "locked",
+    });
     locked.config.state_dir = join(locked.dir, "state");
     locked.config.lock_dir = locked.dir;
     locked.config.repository.s3.object_lock_days = 1;
@@ -109,11 +130,21 @@ describe.skipIf(!s3)("a lost write of a full's complete.json never becomes a bas
     const f1 = await run();
     expect(f1.code).toBe(0);
     // The object's PUTs are dropped; the PutObjectRetention (a PUT with ?retention) reaches the server.
-    proxy.rules([{ method: "PUT", path: /complete\.json$/, query: /^(?![\s\S]*retention)/, fault: { kind: "drop-put" }, times: 100 }]);
+    proxy.rules([
+      {
+        method: "PUT",
+        path: /complete\.json$/,
+        query: /^(?![\s\S]*retention)/,
+        fault: { kind: "drop-put" },
+        times: 100,
+      },
+    ]);
     const f2 = await run(["--full"]);
     // Ceph RGW answers a retention PUT on a missing key with an error other than 404: the writer
     // cannot tell, so the full is left as written (exit 0) and is not made a base.
-    expect(f2.stderr).toMatch(/does not hold it \(a lost write\)|cannot confirm that backups\/\S+\/complete\.json is stored, so this full is not made the base/);
+    expect(f2.stderr).toMatch(
+      /does not hold it \(a lost write\)|cannot confirm that backups\/\S+\/complete\.json is stored, so this full is not made the base/,
+    );
     proxy.rules([]);
     writeFileSync(join(data, "locked.txt"), "x\n");
     const d = await run();

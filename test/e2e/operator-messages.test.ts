@@ -33,7 +33,9 @@ describe("config check and doctor catch what would only fail at 2 a.m.", () => {
     const cfg = repo.write((c) => c.sources.push({ name: "db", type: "postgres", url_file: secret }));
     const r = await runCli(["-c", cfg, "config", "check"]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(new RegExp(`sources\\[1\\]\\.url_file: ${secret} is readable by everyone \\(mode 644\\): chmod 600 it`));
+    expect(r.stderr).toMatch(
+      new RegExp(`sources\\[1\\]\\.url_file: ${secret} is readable by everyone \\(mode 644\\): chmod 600 it`),
+    );
     expect(r.stderr).toMatch(/encryption\.identity_file: .* is readable by its group \(mode 640\)/);
     expect(r.stderr).not.toMatch(/app:pw/);
     const d = await runCli(["-c", cfg, "doctor"]);
@@ -48,7 +50,9 @@ describe.skipIf(!pg)("a database URL without a password", () => {
     const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url }] });
     const r = await runCli(["-c", repo.configFile, "backup", "now"], { env: { PGPASSFILE: "/nonexistent" } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/asks for a password and none was given: put it in the URL .*PGPASSWORD or a ~\/\.pgpass entry/);
+    expect(r.stderr).toMatch(
+      /asks for a password and none was given: put it in the URL .*PGPASSWORD or a ~\/\.pgpass entry/,
+    );
     expect(r.stderr).not.toMatch(/SCRAM|SASL/);
     // With PGPASSWORD it works (and the password stays out of the output).
     const ok = await runCli(["-c", repo.configFile, "backup", "now"], { env: { PGPASSWORD: pg!.password } });
@@ -63,7 +67,10 @@ describe("the daemon's schedule", () => {
     writeFileSync(join(data, "f.txt"), "x\n");
     const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
     mkdirSync(join(repo.dir, "schedules"));
-    writeFileSync(join(repo.dir, "schedules/default.yaml"), 'jobs:\n  - { name: nightly, command: backup, cron: "15 2 * * *" }\n');
+    writeFileSync(
+      join(repo.dir, "schedules/default.yaml"),
+      'jobs:\n  - { name: nightly, command: backup, cron: "15 2 * * *" }\n',
+    );
     const elsewhere = tempDir("cwd");
     const r = await runCli(["-c", repo.configFile, "daemon", "--once", "nightly"], { cwd: elsewhere });
     expect(r.code).toBe(0);
@@ -71,7 +78,11 @@ describe("the daemon's schedule", () => {
     const missing = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
     const m = await runCli(["-c", missing.configFile, "daemon", "--once", "nightly"], { cwd: repo.dir });
     expect(m.code).toBe(2);
-    expect(m.stderr).toMatch(new RegExp(`schedule file not found: ${join(missing.dir, "schedules/default.yaml")} \\(the default next to the config; --schedule FILE names another\\)`));
+    expect(m.stderr).toMatch(
+      new RegExp(
+        `schedule file not found: ${join(missing.dir, "schedules/default.yaml")} \\(the default next to the config; --schedule FILE names another\\)`,
+      ),
+    );
   });
 
   it("a job's own notify list replaces the config's for that job", async () => {
@@ -94,10 +105,14 @@ describe("the daemon's schedule", () => {
       );
       const check = await runCli(["-c", cfg, "config", "check", "--schedule", schedule]);
       expect(check.code).toBe(0);
-      for (const job of ["plain", "own"]) expect((await runCli(["-c", cfg, "daemon", "--schedule", schedule, "--once", job])).code).toBe(0);
+      for (const job of ["plain", "own"])
+        expect((await runCli(["-c", cfg, "daemon", "--schedule", schedule, "--once", job])).code).toBe(0);
       expect(a.calls.map((c) => JSON.parse(c.body).job)).toEqual(["plain"]);
       expect(b.calls.map((c) => [c.path, JSON.parse(c.body).job])).toEqual([["/own", "own"]]);
-      writeFileSync(schedule, 'jobs:\n  - { name: bad, command: backup, cron: "15 2 * * *", notify: [{ type: pager, url: "x" }] }\n');
+      writeFileSync(
+        schedule,
+        'jobs:\n  - { name: bad, command: backup, cron: "15 2 * * *", notify: [{ type: pager, url: "x" }] }\n',
+      );
       const bad = await runCli(["-c", cfg, "config", "check", "--schedule", schedule]);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/jobs\[0\]\.notify\[0\]\.type/);

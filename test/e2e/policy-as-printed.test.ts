@@ -73,7 +73,11 @@ describe.skipIf(!s3)("the printed bucket policy, applied as printed on Ceph RGW"
   it("the writer cannot list, get or delete", async () => {
     const w = s3Client(s3!.endpoint, s3!.writer);
     const key = `spx-prod/backups/${ids[0]}/complete.json`;
-    for (const cmd of [new ListObjectsV2Command({ Bucket: bucket, Prefix: "spx-prod/" }), new GetObjectCommand({ Bucket: bucket, Key: key }), new DeleteObjectCommand({ Bucket: bucket, Key: key })]) {
+    for (const cmd of [
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: "spx-prod/" }),
+      new GetObjectCommand({ Bucket: bucket, Key: key }),
+      new DeleteObjectCommand({ Bucket: bucket, Key: key }),
+    ]) {
       await expect(w.send(cmd as never)).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
     }
     w.destroy();
@@ -97,7 +101,9 @@ describe.skipIf(!s3)("the printed bucket policy, applied as printed on Ceph RGW"
     const rd = s3Client(s3!.endpoint, s3!.reader);
     const drills = await rd.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "spx-prod/drills/" }));
     expect(drills.Contents?.length).toBe(1);
-    await expect(rd.send(new DeleteObjectCommand({ Bucket: bucket, Key: `spx-prod/backups/${ids[0]}/complete.json` }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    await expect(
+      rd.send(new DeleteObjectCommand({ Bucket: bucket, Key: `spx-prod/backups/${ids[0]}/complete.json` })),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
     rd.destroy();
   });
 
@@ -125,15 +131,21 @@ describe.skipIf(!s3)("the printed bucket policy, applied as printed on Ceph RGW"
     try {
       const key = `spx-prod/backups/${ids[1]}-x/assets.tar.zst.age`;
       const { UploadId } = await w.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
-      await expect(w.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "spx-prod/" }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+      await expect(
+        w.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "spx-prod/" })),
+      ).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
       const listed = await pr.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "spx-prod/" }));
       expect((listed.Uploads ?? []).map((u) => u.UploadId)).toContain(UploadId);
       await pr.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId }));
       const after = await pr.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "spx-prod/" }));
       expect((after.Uploads ?? []).map((u) => u.UploadId)).not.toContain(UploadId);
       const put = (key: string) => new PutObjectCommand({ Bucket: bucket, Key: key, Body: "forged" });
-      await expect(rd.send(put(`spx-prod/backups/${ids[1]}/complete.json.x`))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
-      await expect(pr.send(put(`spx-prod/backups/${ids[1]}/complete.json.x`))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+      await expect(rd.send(put(`spx-prod/backups/${ids[1]}/complete.json.x`))).rejects.toMatchObject({
+        $metadata: { httpStatusCode: 403 },
+      });
+      await expect(pr.send(put(`spx-prod/backups/${ids[1]}/complete.json.x`))).rejects.toMatchObject({
+        $metadata: { httpStatusCode: 403 },
+      });
       await expect(w.send(put("outside-the-prefix.txt"))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
     } finally {
       for (const c of [w, pr, rd]) c.destroy();

@@ -20,7 +20,11 @@ encryption: { recipients: [${generateIdentity().recipient}] }
 sources: [{ name: f, type: files, path: ${dir} }]
 `,
 );
-const forms = [/AWS: arn:aws:iam::<account-id>:user\/<name>/, /Ceph RGW: arn:aws:iam:::user\/<uid> \(empty account, the radosgw-admin uid\)/, /MinIO .*user policy without Principal/];
+const forms = [
+  /AWS: arn:aws:iam::<account-id>:user\/<name>/,
+  /Ceph RGW: arn:aws:iam:::user\/<uid> \(empty account, the radosgw-admin uid\)/,
+  /MinIO .*user policy without Principal/,
+];
 
 describe("the principal placeholder", () => {
   it("without --principal: the policy names ACCOUNT-ID and stderr says it is a placeholder, with each provider's form", async () => {

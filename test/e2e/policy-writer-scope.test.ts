@@ -37,9 +37,28 @@ describe.skipIf(!s3)("the printed policy: the writer writes backups/ and wal/ on
     const w = s3Client(s3!.endpoint, s3!.writer);
     const put = (Key: string) => w.send(new PutObjectCommand({ Bucket: bucket, Key, Body: "{}" }));
     try {
-      const forgedDrill = JSON.stringify({ backup_id: id, result: "pass", drill_id: "20991231T000000Z-ffffff", finished_at: "2099-12-31T00:00:00Z" });
-      await expect(w.send(new PutObjectCommand({ Bucket: bucket, Key: "spx-prod/drills/20991231T000000Z-ffffff.json", Body: forgedDrill }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
-      for (const key of ["spx-prod/elsewhere.json", "spx-prod/doctor/probe", "spx-prod/backupsx/1", "other/backups/x", "backups/x"]) {
+      const forgedDrill = JSON.stringify({
+        backup_id: id,
+        result: "pass",
+        drill_id: "20991231T000000Z-ffffff",
+        finished_at: "2099-12-31T00:00:00Z",
+      });
+      await expect(
+        w.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: "spx-prod/drills/20991231T000000Z-ffffff.json",
+            Body: forgedDrill,
+          }),
+        ),
+      ).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+      for (const key of [
+        "spx-prod/elsewhere.json",
+        "spx-prod/doctor/probe",
+        "spx-prod/backupsx/1",
+        "other/backups/x",
+        "backups/x",
+      ]) {
         await expect(put(key), key).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
       }
       await put("spx-prod/wal/000000010000000000000001"); // kept for point-in-time recovery
@@ -60,7 +79,8 @@ describe.skipIf(!s3)("the printed policy: the writer writes backups/ and wal/ on
 
     // The previous policy (writer Put anywhere under the prefix): doctor says what a stolen key could do.
     const broad = JSON.parse(p.stdout);
-    for (const s of broad.Statement) if (s.Sid === "StrongboxWriterPut") s.Resource = [`arn:aws:s3:::${bucket}/spx-prod/*`];
+    for (const s of broad.Statement)
+      if (s.Sid === "StrongboxWriterPut") s.Resource = [`arn:aws:s3:::${bucket}/spx-prod/*`];
     await admin.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(broad) }));
     admin.destroy();
     const warn = await runCli(["-c", full, "doctor"]);

@@ -29,7 +29,9 @@ describe.skipIf(!fx)("the environment of PostgreSQL tools", () => {
       writeFileSync(join(bin, tool), `#!/bin/sh\nenv -0 > ${log}/${tool}-$$\nexec ${pgBin}/${tool} "$@"\n`);
       chmodSync(join(bin, tool), 0o755);
     }
-    const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: "${DATABASE_URL}", pg_bin_dir: bin, globals: true }] });
+    const repo = makeRepo({
+      sources: [{ name: "db", type: "postgres", url: "${DATABASE_URL}", pg_bin_dir: bin, globals: true }],
+    });
     writeFileSync(repo.configFile, stringify(repo.config));
     const secrets = {
       STRONGBOX_IDENTITY_PASSPHRASE: "passphrase-that-must-stay-home",
@@ -39,16 +41,29 @@ describe.skipIf(!fx)("the environment of PostgreSQL tools", () => {
       DATABASE_URL: src.url,
       SOME_TOKEN: "token-that-must-stay-home",
     };
-    const env = { ...secrets, LANG: "C.UTF-8", LC_MESSAGES: "C", TZ: "UTC", PGSSLMODE: "disable", PGCONNECT_TIMEOUT: "7" };
+    const env = {
+      ...secrets,
+      LANG: "C.UTF-8",
+      LC_MESSAGES: "C",
+      TZ: "UTC",
+      PGSSLMODE: "disable",
+      PGCONNECT_TIMEOUT: "7",
+    };
     const b = await runCli(["-c", repo.configFile, "backup", "now"], { env });
     expect(b.code, b.stderr).toBe(0);
     const dst = await createDb(fx!, "childenvdst");
-    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", "env:TARGET_URL"], { env: { ...env, TARGET_URL: dst.url } });
+    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", "env:TARGET_URL"], {
+      env: { ...env, TARGET_URL: dst.url },
+    });
     expect(r.code, r.stderr).toBe(0);
 
     const seen = readdirSync(log);
     let connecting = 0;
-    for (const tool of ["pg_dump", "pg_dumpall", "pg_restore"]) expect(seen.some((f) => f.startsWith(`${tool}-`)), tool).toBe(true);
+    for (const tool of ["pg_dump", "pg_dumpall", "pg_restore"])
+      expect(
+        seen.some((f) => f.startsWith(`${tool}-`)),
+        tool,
+      ).toBe(true);
     for (const f of seen) {
       const childEnv = Object.fromEntries(
         readFileSync(join(log, f), "utf8")
@@ -59,10 +74,16 @@ describe.skipIf(!fx)("the environment of PostgreSQL tools", () => {
       const names = Object.keys(childEnv);
       for (const [k, v] of Object.entries({ ...secrets, TARGET_URL: dst.url })) {
         expect(names, `${f}: ${k}`).not.toContain(k);
-        expect(Object.values(childEnv).some((x) => x.includes(v)), `${f}: the value of ${k}`).toBe(false);
+        expect(
+          Object.values(childEnv).some((x) => x.includes(v)),
+          `${f}: the value of ${k}`,
+        ).toBe(false);
       }
       // Only what the tools need: nothing outside the inherited set (PWD, SHLVL and _ are the wrapper shell's own).
-      expect(names.filter((k) => !/^(PATH|HOME|LANG|LC_[A-Z_]+|TZ|TMPDIR|PG[A-Z_]+|PWD|SHLVL|_)$/.test(k)), f).toEqual([]);
+      expect(
+        names.filter((k) => !/^(PATH|HOME|LANG|LC_[A-Z_]+|TZ|TMPDIR|PG[A-Z_]+|PWD|SHLVL|_)$/.test(k)),
+        f,
+      ).toEqual([]);
       expect(childEnv).toMatchObject({ LANG: "C.UTF-8", LC_MESSAGES: "C", TZ: "UTC", PGSSLMODE: "disable" });
       expect(childEnv.PATH).toBeTruthy();
       // A tool that connects (not pg_restore --list) gets the connection, its password included, from the URL.
@@ -72,6 +93,8 @@ describe.skipIf(!fx)("the environment of PostgreSQL tools", () => {
       }
     }
     expect(connecting).toBeGreaterThanOrEqual(3);
-    await withClient(dst.url, async (c) => expect((await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n).toBe(2));
+    await withClient(dst.url, async (c) =>
+      expect((await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n).toBe(2),
+    );
   }, 120_000);
 });

@@ -41,7 +41,11 @@ describe.skipIf(!fx)("postgres source on a real PostgreSQL", () => {
     expect(b.stderr).not.toMatch(/error/);
     expect(b.code).toBe(0);
     const id = JSON.parse(b.stdout).id;
-    expect(readdirSync(join(repo.dir, "repository/backups", id)).sort()).toEqual(["complete.json", "db.pgdump.zst.age", "manifest.json.zst.age"]);
+    expect(readdirSync(join(repo.dir, "repository/backups", id)).sort()).toEqual([
+      "complete.json",
+      "db.pgdump.zst.age",
+      "manifest.json.zst.age",
+    ]);
 
     const v = await runCli(["-c", repo.configFile, "verify", id]);
     expect(v.stdout.trim()).toBe(`${id}  OK`);
@@ -105,20 +109,26 @@ describe.skipIf(!fx)("postgres source on a real PostgreSQL", () => {
     await withClient(dst.url, async (c) => {
       const sum = await c.query("SELECT sum(balance)::bigint AS s FROM accounts");
       expect(sum.rows[0].s).toBe("1000000");
-      const moved = await c.query("SELECT (SELECT balance FROM accounts WHERE id = 2) = (SELECT coalesce(sum(amount), 0) FROM ledger) AS ok");
+      const moved = await c.query(
+        "SELECT (SELECT balance FROM accounts WHERE id = 2) = (SELECT coalesce(sum(amount), 0) FROM ledger) AS ok",
+      );
       expect(moved.rows[0].ok).toBe(true);
     });
   });
 
   it("restores by hand with age, zstd and pg_restore, as the README says", async () => {
     const src = await createDb(fx!, "hand");
-    await withClient(src.url, (c) => c.query("CREATE TABLE t (id int, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g;"));
+    await withClient(src.url, (c) =>
+      c.query("CREATE TABLE t (id int, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g;"),
+    );
     const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url }] });
     const id = JSON.parse((await runCli(["-c", repo.configFile, "--json", "backup", "now"])).stdout).id;
     const dst = await createDb(fx!, "handdst");
     const dir = tempDir("pghand");
     const obj = join(repo.dir, "repository/backups", id, "db.pgdump.zst.age");
-    execSync(`age -d -i '${repo.identityFile}' '${obj}' | zstd -d > '${dir}/db.pgdump' && pg_restore -d '${dst.url}' '${dir}/db.pgdump'`);
+    execSync(
+      `age -d -i '${repo.identityFile}' '${obj}' | zstd -d > '${dir}/db.pgdump' && pg_restore -d '${dst.url}' '${dir}/db.pgdump'`,
+    );
     const n = await withClient(dst.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n);
     expect(n).toBe(500);
   });
@@ -129,37 +139,61 @@ describe.skipIf(!fx)("postgres source on a real PostgreSQL", () => {
     const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url }] });
     expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
     const dst = await createDb(fx!, "forcedst");
-    await withClient(dst.url, (c) => c.query("CREATE TABLE t (id int); INSERT INTO t VALUES (42); CREATE TABLE other (x int);"));
+    await withClient(dst.url, (c) =>
+      c.query("CREATE TABLE t (id int); INSERT INTO t VALUES (42); CREATE TABLE other (x int);"),
+    );
     const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", dst.url]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/already has 2 tables.*--force/);
-    expect(await withClient(dst.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n)).toBe(1);
+    expect(await withClient(dst.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n)).toBe(
+      1,
+    );
     const f = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", dst.url, "--force"]);
     expect(f.stderr).not.toMatch(/error/);
     expect(f.code).toBe(0);
-    expect(await withClient(dst.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n)).toBe(10);
+    expect(await withClient(dst.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n)).toBe(
+      10,
+    );
   });
 
   it("restores in parallel (--jobs), without owners (--no-owner), with the target URL from the environment", async () => {
     const src = await createDb(fx!, "jobs");
-    await withClient(src.url, (c) => c.query("CREATE TABLE a (id int); CREATE TABLE b (id int); INSERT INTO a SELECT generate_series(1, 1000); INSERT INTO b SELECT generate_series(1, 2000);"));
+    await withClient(src.url, (c) =>
+      c.query(
+        "CREATE TABLE a (id int); CREATE TABLE b (id int); INSERT INTO a SELECT generate_series(1, 1000); INSERT INTO b SELECT generate_series(1, 2000);",
+      ),
+    );
     const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url }] });
     expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
     const dst = await createDb(fx!, "jobsdst");
-    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", "env:STRONGBOX_TEST_TARGET", "--jobs", "2", "--no-owner"], { env: { STRONGBOX_TEST_TARGET: dst.url } });
+    const r = await runCli(
+      ["-c", repo.configFile, "restore", "latest", "--to-db", "env:STRONGBOX_TEST_TARGET", "--jobs", "2", "--no-owner"],
+      { env: { STRONGBOX_TEST_TARGET: dst.url } },
+    );
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
-    expect(await withClient(dst.url, async (c) => (await c.query("SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) AS n")).rows[0].n)).toBe("3000");
+    expect(
+      await withClient(
+        dst.url,
+        async (c) => (await c.query("SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) AS n")).rows[0].n,
+      ),
+    ).toBe("3000");
   });
 
   it("globals: true stores roles as <source>.globals.sql.age", async () => {
     const src = await createDb(fx!, "glob");
-    await withClient(fx!.url, (c) => c.query("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'spx_app') THEN CREATE ROLE spx_app LOGIN; END IF; END $$"));
+    await withClient(fx!.url, (c) =>
+      c.query(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'spx_app') THEN CREATE ROLE spx_app LOGIN; END IF; END $$",
+      ),
+    );
     const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url, globals: true }] });
     const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
     expect(b.code).toBe(0);
     const id = JSON.parse(b.stdout).id;
-    const sql = execSync(`age -d -i '${repo.identityFile}' '${join(repo.dir, "repository/backups", id, "db.globals.sql.age")}'`).toString();
+    const sql = execSync(
+      `age -d -i '${repo.identityFile}' '${join(repo.dir, "repository/backups", id, "db.globals.sql.age")}'`,
+    ).toString();
     expect(sql).toMatch(/CREATE ROLE spx_app/);
     expect((await runCli(["-c", repo.configFile, "verify", id])).code).toBe(0);
   });
@@ -177,7 +211,11 @@ describe.skipIf(!fx)("postgres source on a real PostgreSQL", () => {
     };
 
     it("wrong password (and the password never shows)", async () => {
-      const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: `postgres://postgres:Wr0ngPassw0rd@${fx!.host}:${fx!.port}/postgres` }] });
+      const repo = makeRepo({
+        sources: [
+          { name: "db", type: "postgres", url: `postgres://postgres:Wr0ngPassw0rd@${fx!.host}:${fx!.port}/postgres` },
+        ],
+      });
       const r = await runCli(["-c", repo.configFile, "backup", "now"]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/password authentication failed/);
@@ -186,7 +224,9 @@ describe.skipIf(!fx)("postgres source on a real PostgreSQL", () => {
     });
 
     it("unreachable host", async () => {
-      const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: "postgres://postgres:x@127.0.0.1:9/postgres" }] });
+      const repo = makeRepo({
+        sources: [{ name: "db", type: "postgres", url: "postgres://postgres:x@127.0.0.1:9/postgres" }],
+      });
       const r = await runCli(["-c", repo.configFile, "backup", "now"]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/cannot connect to postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:9\/postgres.*ECONNREFUSED/);
@@ -195,7 +235,11 @@ describe.skipIf(!fx)("postgres source on a real PostgreSQL", () => {
 
     it("pg_dump killed mid-stream", async () => {
       const src = await createDb(fx!, "killed");
-      await withClient(src.url, (c) => c.query("CREATE TABLE t (v text); INSERT INTO t SELECT repeat(md5(g::text), 20) FROM generate_series(1, 20000) g;"));
+      await withClient(src.url, (c) =>
+        c.query(
+          "CREATE TABLE t (v text); INSERT INTO t SELECT repeat(md5(g::text), 20) FROM generate_series(1, 20000) g;",
+        ),
+      );
       const bin = tempDir("fakebin");
       writeFileSync(
         join(bin, "pg_dump"),
@@ -249,7 +293,8 @@ describe.skipIf(!fx)("postgres checks against the manifest", () => {
     const { parseIdentities, parseRecipient } = await import("../../src/crypto/age-keys.js");
     const seal = async (plain: Buffer, recipient: string) => {
       const chunks: Buffer[] = [];
-      for await (const c of Readable.from([plain]).pipe(createEncryptStream([parseRecipient(recipient)!]))) chunks.push(c as Buffer);
+      for await (const c of Readable.from([plain]).pipe(createEncryptStream([parseRecipient(recipient)!])))
+        chunks.push(c as Buffer);
       return Buffer.concat(chunks);
     };
     const src = await createDb(fx!, "mism");
@@ -270,7 +315,10 @@ describe.skipIf(!fx)("postgres checks against the manifest", () => {
     };
     const chunks: Buffer[] = [];
     // The manifest is compressed like the data (manifest.json.zst.age).
-    for await (const c of Readable.from([readFileSync(join(dir, "manifest.json.zst.age"))]).pipe(createDecryptStream(ids))) chunks.push(c as Buffer);
+    for await (const c of Readable.from([readFileSync(join(dir, "manifest.json.zst.age"))]).pipe(
+      createDecryptStream(ids),
+    ))
+      chunks.push(c as Buffer);
     const manifest = JSON.parse(zstdDecompressSync(Buffer.concat(chunks)).toString());
     manifest.sources.db.tables[0].rows = 8;
     await replace("manifest.json.zst.age", zstdCompressSync(Buffer.from(JSON.stringify(manifest))));
@@ -292,7 +340,11 @@ describe.skipIf(!fx)("verify reads a whole postgres dump", () => {
     const { readFileSync } = await import("node:fs");
     const src = await createDb(fx!, "whole");
     // Enough incompressible rows that pg_restore --list has read the TOC long before the last chunk.
-    await withClient(src.url, (c) => c.query("CREATE TABLE big (id int, h text); INSERT INTO big SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 60000) g;"));
+    await withClient(src.url, (c) =>
+      c.query(
+        "CREATE TABLE big (id int, h text); INSERT INTO big SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 60000) g;",
+      ),
+    );
     const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url }] });
     const id = JSON.parse((await runCli(["-c", repo.configFile, "--json", "backup", "now"])).stdout).id;
     const v = await runCli(["-c", repo.configFile, "verify", "latest"]);

@@ -14,7 +14,12 @@ describe("progress on a terminal", () => {
     const repo = makeRepo({ sources: [{ name: "media", type: "files", path: data }], compression: "none" });
     const cmd = `'${process.execPath}' '${BIN}' -c '${repo.configFile}' backup now`;
     const out = await new Promise<string>((resolve, reject) =>
-      execFile("script", ["-qec", cmd, "/dev/null"], { env: { ...process.env, TERM: "xterm" }, maxBuffer: 1 << 24, timeout: 120_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+      execFile(
+        "script",
+        ["-qec", cmd, "/dev/null"],
+        { env: { ...process.env, TERM: "xterm" }, maxBuffer: 1 << 24, timeout: 120_000 },
+        (err, stdout) => (err ? reject(err) : resolve(stdout)),
+      ),
     );
     const lines = out.split(/\r|\n/).map((l) => l.replace(/\x1b\[K/g, ""));
     // e.g. "media  120.0 MB / 314.6 MB  95.3 MB/s  ETA 0:02" (cut at the terminal's width)

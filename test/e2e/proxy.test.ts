@@ -42,7 +42,9 @@ describe.skipIf(!s3)("outbound proxy", () => {
       expect(proxy.counts.get(endpointHost()) ?? 0).toBeGreaterThan(3);
       expect(proxy.counts.get(new URL(hook.url).host)).toBe(1);
       expect(hook.calls).toHaveLength(1);
-      expect(proxy.auth.every((a) => a === `Basic ${Buffer.from("strongbox:pr0xy-s3cret").toString("base64")}`)).toBe(true);
+      expect(proxy.auth.every((a) => a === `Basic ${Buffer.from("strongbox:pr0xy-s3cret").toString("base64")}`)).toBe(
+        true,
+      );
       const d = await runCli(["-c", cfg, "doctor"], { env });
       expect(d.stdout).toMatch(new RegExp(`proxy\\s+S3 ${endpointHost()} through ${proxy.url}; webhook`));
       for (const out of [b.stdout, b.stderr, v.stderr, d.stdout, d.stderr]) expect(out).not.toContain("pr0xy-s3cret");
@@ -54,7 +56,9 @@ describe.skipIf(!s3)("outbound proxy", () => {
   it("NO_PROXY matching the endpoint sends nothing through the proxy", async () => {
     const before = proxy.total();
     const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: s3! });
-    const b = await runCli(["-c", repo.configFile, "backup", "now"], { env: { HTTP_PROXY: proxy.url, NO_PROXY: `localhost,${new URL(s3!.endpoint).hostname}` } });
+    const b = await runCli(["-c", repo.configFile, "backup", "now"], {
+      env: { HTTP_PROXY: proxy.url, NO_PROXY: `localhost,${new URL(s3!.endpoint).hostname}` },
+    });
     expect(b.code).toBe(0);
     expect(proxy.total()).toBe(before);
   });
@@ -68,15 +72,42 @@ describe.skipIf(!s3)("outbound proxy", () => {
     const t0 = Date.now();
     const r = await runCli(["-c", cfg, "backup", "now"], { env: { HTTP_PROXY: "http://127.0.0.1:9" } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/strongbox: error: .*the proxy http:\/\/127\.0\.0\.1:9 is unreachable or refused the connection/);
-    expect(r.stderr.trim().split("\n").filter((l) => l.startsWith("strongbox:"))).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /strongbox: error: .*the proxy http:\/\/127\.0\.0\.1:9 is unreachable or refused the connection/,
+    );
+    expect(
+      r.stderr
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("strongbox:")),
+    ).toHaveLength(1);
     expect(Date.now() - t0).toBeLessThan(30_000);
   });
 
   it("HTTPS_PROXY: S3 over https and an https webhook go through CONNECT tunnels, every connection", async () => {
     // A self-signed certificate for 127.0.0.1, trusted by the child through NODE_EXTRA_CA_CERTS.
     const dir = tempDir("proxytls");
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2"], { cwd: dir, stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.pem",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-days",
+        "2",
+      ],
+      { cwd: dir, stdio: "ignore" },
+    );
     const tls = { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
     // TLS in front of Ceph RGW (which speaks plain http here), counting the connections it gets.
     const rgw = new URL(s3!.endpoint);
@@ -107,7 +138,11 @@ describe.skipIf(!s3)("outbound proxy", () => {
       });
       const before = new Map(proxy.counts);
       // HTTP_PROXY points nowhere: an https request that used it (or went direct) would show.
-      const env = { HTTPS_PROXY: proxy.url, HTTP_PROXY: "http://127.0.0.1:9", NODE_EXTRA_CA_CERTS: join(dir, "cert.pem") };
+      const env = {
+        HTTPS_PROXY: proxy.url,
+        HTTP_PROXY: "http://127.0.0.1:9",
+        NODE_EXTRA_CA_CERTS: join(dir, "cert.pem"),
+      };
       await backupAndVerify(cfg, env);
       const tunnels = (host: string) => (proxy.counts.get(host) ?? 0) - (before.get(host) ?? 0);
       expect(tunnels(frontHost)).toBeGreaterThanOrEqual(2); // one process each, at least

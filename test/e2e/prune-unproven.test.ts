@@ -46,8 +46,18 @@ describe("prune keeps the last predecessor of a backup it cannot prove intact (f
     expect(p.code).toBe(0);
     const res = JSON.parse(p.stdout);
     expect(res.deleted).toEqual([]);
-    expect(res.unproven).toEqual([{ source: "files", kept: old, newest: newer, why: expect.stringMatching(/fails the hash check: .*files\.tar\.zst\.age: SHA-256 mismatch/) }] satisfies Unproven[]);
-    expect(res.plan.find((r: { id: string }) => r.id === old)).toMatchObject({ action: "keep", reasons: [expect.stringMatching(/not proven intact/)] });
+    expect(res.unproven).toEqual([
+      {
+        source: "files",
+        kept: old,
+        newest: newer,
+        why: expect.stringMatching(/fails the hash check: .*files\.tar\.zst\.age: SHA-256 mismatch/),
+      },
+    ] satisfies Unproven[]);
+    expect(res.plan.find((r: { id: string }) => r.id === old)).toMatchObject({
+      action: "keep",
+      reasons: [expect.stringMatching(/not proven intact/)],
+    });
     const text = await runCli(["-c", repo.configFile, "prune", "--dry-run"]);
     expect(text.stdout).toContain(`kept ${old} (files): newer backup(s) not proven intact`);
   });
@@ -55,7 +65,9 @@ describe("prune keeps the last predecessor of a backup it cannot prove intact (f
   it("a differential's own objects are intact but its base has a same-size bit flip: the older full is kept", async () => {
     const data = tempDir("unproven-diff");
     writeFileSync(join(data, "a.txt"), "x".repeat(20_000));
-    const repo = makeRepo({ sources: [{ name: "files", type: "files", path: data, differential: { full_every: "7d" } }] });
+    const repo = makeRepo({
+      sources: [{ name: "files", type: "files", path: data, differential: { full_every: "7d" } }],
+    });
     repo.config.state_dir = join(repo.dir, "state");
     repo.config.lock_dir = repo.dir;
     repo.config.retention = { keep_last: 1 };
@@ -71,7 +83,16 @@ describe("prune keeps the last predecessor of a backup it cannot prove intact (f
     expect(p.code, p.stdout + p.stderr).toBe(0);
     const res = JSON.parse(p.stdout);
     expect(res.deleted).toEqual([]);
-    expect(res.unproven).toEqual([{ source: "files", kept: old, newest: diff, why: expect.stringMatching(new RegExp(`${diff}: its base ${base}: it fails the hash check: .*SHA-256 mismatch`)) }] satisfies Unproven[]);
+    expect(res.unproven).toEqual([
+      {
+        source: "files",
+        kept: old,
+        newest: diff,
+        why: expect.stringMatching(
+          new RegExp(`${diff}: its base ${base}: it fails the hash check: .*SHA-256 mismatch`),
+        ),
+      },
+    ] satisfies Unproven[]);
   });
 });
 
@@ -102,7 +123,14 @@ describe.skipIf(!s3)("prune with the pruner role on S3", () => {
     expect(p.code).toBe(0);
     const res = JSON.parse(p.stdout);
     expect(res.deleted).toEqual([]);
-    expect(res.unproven).toEqual([{ source: "files", kept: old, newest: newer, why: expect.stringMatching(/fails the hash check: .*SHA-256 mismatch/) }] satisfies Unproven[]);
+    expect(res.unproven).toEqual([
+      {
+        source: "files",
+        kept: old,
+        newest: newer,
+        why: expect.stringMatching(/fails the hash check: .*SHA-256 mismatch/),
+      },
+    ] satisfies Unproven[]);
     expect(dataReads()).toBeGreaterThan(0);
     expect(p.stderr).toMatch(new RegExp(`${old}: kept, the newer backup\\(s\\) of files are not proven intact`));
 

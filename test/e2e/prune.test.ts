@@ -1,4 +1,9 @@
-import { ListMultipartUploadsCommand, ListObjectsV2Command, CreateMultipartUploadCommand, AbortMultipartUploadCommand } from "@aws-sdk/client-s3";
+import {
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  CreateMultipartUploadCommand,
+  AbortMultipartUploadCommand,
+} from "@aws-sdk/client-s3";
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -18,7 +23,12 @@ function ageBackups(repo: TestRepo, id: string, daysAgo: number[], incomplete: n
   const wanted = [...daysAgo.map((d) => ({ d, complete: true })), ...incomplete.map((d) => ({ d, complete: false }))];
   for (const { d, complete } of wanted) {
     const t = new Date(Date.now() - d * 86400_000);
-    const newId = `${t.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, "0")}`;
+    const newId = `${t
+      .toISOString()
+      .replace(/[-:]/g, "")
+      .replace(/\.\d+Z$/, "Z")}-${Math.floor(Math.random() * 0xffffff)
+      .toString(16)
+      .padStart(6, "0")}`;
     cpSync(join(base, id), join(base, newId), { recursive: true });
     const completeFile = join(base, newId, "complete.json");
     if (!complete) renameSync(completeFile, join(base, newId, "not-complete.txt"));
@@ -40,7 +50,10 @@ describe("prune", () => {
   it("deletes complete.json first", async () => {
     const calls: string[] = [];
     const store = { delete: async (k: string) => void calls.push(k) } as unknown as Store;
-    const objs: ObjectInfo[] = ["a.tar.zst.age", "complete.json", "manifest.json.age"].map((f) => ({ key: `backups/X/${f}`, size: 1 }));
+    const objs: ObjectInfo[] = ["a.tar.zst.age", "complete.json", "manifest.json.age"].map((f) => ({
+      key: `backups/X/${f}`,
+      size: 1,
+    }));
     expect(await deleteBackup(store, "X", objs)).toBe(3);
     expect(calls[0]).toBe("backups/X/complete.json");
   });
@@ -59,11 +72,20 @@ describe("prune", () => {
     // ages come from the ids; the copies' files are new, so make the old incomplete one look idle
     const { utimesSync } = await import("node:fs");
     for (const f of readdirSync(join(repo.dir, "repository/backups", inc3))) {
-      utimesSync(join(repo.dir, "repository/backups", inc3, f), new Date(Date.now() - 3 * 86400_000), new Date(Date.now() - 3 * 86400_000));
+      utimesSync(
+        join(repo.dir, "repository/backups", inc3, f),
+        new Date(Date.now() - 3 * 86400_000),
+        new Date(Date.now() - 3 * 86400_000),
+      );
     }
     const dry = await runCli(["-c", repo.configFile, "--json", "prune", "--dry-run"]);
     expect(dry.code).toBe(0);
-    const plan = Object.fromEntries(JSON.parse(dry.stdout).plan.map((r: { id: string; action: string; reasons: string[] }) => [r.id, `${r.action}: ${r.reasons.join("; ")}`]));
+    const plan = Object.fromEntries(
+      JSON.parse(dry.stdout).plan.map((r: { id: string; action: string; reasons: string[] }) => [
+        r.id,
+        `${r.action}: ${r.reasons.join("; ")}`,
+      ]),
+    );
     expect(plan[id]).toBe("keep: last 1/2 of files; newest of files");
     expect(plan[d1]).toBe("keep: last 2/2 of files");
     expect(plan[d2]).toBe("drop: no rule keeps it for any of its sources (files)");
@@ -96,12 +118,19 @@ describe("prune", () => {
     const r2 = await backup("--source", "rundowns");
     const dry = await runCli(["-c", repo.configFile, "--json", "prune", "--dry-run"]);
     expect(dry.code).toBe(0);
-    const plan = Object.fromEntries(JSON.parse(dry.stdout).plan.map((r: { id: string; action: string; reasons: string[] }) => [r.id, `${r.action}: ${r.reasons.join("; ")}`]));
+    const plan = Object.fromEntries(
+      JSON.parse(dry.stdout).plan.map((r: { id: string; action: string; reasons: string[] }) => [
+        r.id,
+        `${r.action}: ${r.reasons.join("; ")}`,
+      ]),
+    );
     expect(plan[full]).toBe("keep: last 1/2 of db, projects; newest of db, projects");
     expect(plan[r2]).toBe("keep: last 1/2 of rundowns; newest of rundowns");
     expect(plan[r1]).toBe("keep: last 2/2 of rundowns");
     const text = await runCli(["-c", repo.configFile, "prune", "--dry-run"]);
-    expect(text.stdout).toMatch(new RegExp(`${full}\\s+\\S+\\s+keep\\s+last 1/2 of db, projects; newest of db, projects`));
+    expect(text.stdout).toMatch(
+      new RegExp(`${full}\\s+\\S+\\s+keep\\s+last 1/2 of db, projects; newest of db, projects`),
+    );
     const p = await runCli(["-c", repo.configFile, "--json", "prune"]);
     expect(p.code).toBe(0);
     expect(JSON.parse(p.stdout).deleted).toEqual([]);
@@ -111,7 +140,9 @@ describe("prune", () => {
     const p2 = await runCli(["-c", repo.configFile, "--json", "prune"]);
     expect(p2.code).toBe(0);
     expect(JSON.parse(p2.stdout).deleted).toEqual([r1]);
-    const left = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout).map((b: { id: string }) => b.id);
+    const left = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout).map(
+      (b: { id: string }) => b.id,
+    );
     expect(left.sort()).toEqual([full, r2, r3].sort());
     // no empty directory is left for the pruned backup
     expect(existsSync(join(repo.dir, "repository/backups", r1))).toBe(false);
@@ -139,10 +170,17 @@ describe.skipIf(!s3)("prune on S3 with the pruner role", () => {
     repo.write();
     const ids: string[] = [];
     const nextSecond = secondApart(); // distinct, ordered ids without sleeping
-    for (let i = 0; i < 3; i++) ids.push(JSON.parse((await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: nextSecond() })).stdout).id);
+    for (let i = 0; i < 3; i++)
+      ids.push(
+        JSON.parse((await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: nextSecond() })).stdout).id,
+      );
     const admin = s3Client(s3!.endpoint, s3!.admin);
-    const young = await admin.send(new CreateMultipartUploadCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/x/young.age` }));
-    const prunerOnly = repo.write((c) => (c.repository.s3.credentials = { pruner: c.repository.s3.credentials.pruner }));
+    const young = await admin.send(
+      new CreateMultipartUploadCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/x/young.age` }),
+    );
+    const prunerOnly = repo.write(
+      (c) => (c.repository.s3.credentials = { pruner: c.repository.s3.credentials.pruner }),
+    );
     // 2 of 3 backups is more than the default retention.max_delete_share (0.5): --force.
     const p = await runCli(["-c", prunerOnly, "--json", "prune", "--force"]);
     expect(p.stderr).not.toMatch(/error/);
@@ -154,9 +192,17 @@ describe.skipIf(!s3)("prune on S3 with the pruner role", () => {
     expect(new Set((left.Contents ?? []).map((o) => o.Key!.split("/")[2]))).toEqual(new Set([ids[2]]));
     const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: s3!.bucket, Prefix: prefix }));
     expect(uploads.Uploads?.map((u) => u.UploadId)).toContain(young.UploadId);
-    await admin.send(new AbortMultipartUploadCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/x/young.age`, UploadId: young.UploadId }));
+    await admin.send(
+      new AbortMultipartUploadCommand({
+        Bucket: s3!.bucket,
+        Key: `${prefix}/backups/x/young.age`,
+        UploadId: young.UploadId,
+      }),
+    );
     // the reader role cannot prune
-    const readerOnly = repo.write((c) => (c.repository.s3.credentials = { reader: c.repository.s3.credentials.reader }));
+    const readerOnly = repo.write(
+      (c) => (c.repository.s3.credentials = { reader: c.repository.s3.credentials.reader }),
+    );
     const r = await runCli(["-c", readerOnly, "prune"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/credentials\.pruner: required/);

@@ -26,7 +26,9 @@ describe("config check: recipients", () => {
   it("refuses post-quantum and classic recipients mixed, and says why (exit 2)", async () => {
     const r = await check([generateIdentity().recipient, (await generatePqIdentity()).recipient]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/encryption\.recipients: mixes post-quantum \(age1pq1…\) and classic \(age1…\) recipients: every object would then be only as strong as the classic key/);
+    expect(r.stderr).toMatch(
+      /encryption\.recipients: mixes post-quantum \(age1pq1…\) and classic \(age1…\) recipients: every object would then be only as strong as the classic key/,
+    );
     expect(r.stderr).toContain("can't mix post-quantum and classic recipients");
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
@@ -47,7 +49,9 @@ describe("config check: recipients", () => {
     for (const bad of [allFf, one]) {
       const r = await check([bad]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/encryption\.recipients\[0\]: is not a valid ML-KEM-768 key \(a coefficient is not below q = 3329/);
+      expect(r.stderr).toMatch(
+        /encryption\.recipients\[0\]: is not a valid ML-KEM-768 key \(a coefficient is not below q = 3329/,
+      );
     }
     // The largest allowed coefficient (3328 = 0xd00) is fine.
     const edge = await editedPq((raw) => {
@@ -61,7 +65,9 @@ describe("config check: recipients", () => {
     const pq = await Promise.all(Array.from({ length: 43 }, async () => (await generatePqIdentity()).recipient));
     const r = await check(pq);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/encryption\.recipients: 43 recipients make every object's age header \d+ bytes, over the 64 KiB that strongbox reads back: at most 42 post-quantum recipients/);
+    expect(r.stderr).toMatch(
+      /encryption\.recipients: 43 recipients make every object's age header \d+ bytes, over the 64 KiB that strongbox reads back: at most 42 post-quantum recipients/,
+    );
     expect((await check(pq.slice(0, 42))).code).toBe(0);
   });
 });

@@ -19,15 +19,25 @@ function tree(root: string, files: Record<string, string>): void {
   }
 }
 
-async function backup(repo: TestRepo, args: string[] = [], cfg = repo.configFile, env?: NodeJS.ProcessEnv): Promise<{ id: string; started_at: string; kinds: Record<string, string> }> {
+async function backup(
+  repo: TestRepo,
+  args: string[] = [],
+  cfg = repo.configFile,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ id: string; started_at: string; kinds: Record<string, string> }> {
   const r = await runCli(["-c", cfg, "--json", "backup", "now", ...args], env ? { env } : {});
   expect(r.stderr).not.toMatch(/"level":"error"/);
   expect(r.code).toBe(0);
   const out = JSON.parse(r.stdout);
-  return { id: out.id, started_at: out.started_at, kinds: Object.fromEntries(out.sources.map((s: { name: string; kind?: string }) => [s.name, s.kind ?? "full"])) };
+  return {
+    id: out.id,
+    started_at: out.started_at,
+    kinds: Object.fromEntries(out.sources.map((s: { name: string; kind?: string }) => [s.name, s.kind ?? "full"])),
+  };
 }
 
-const rows = (sql: string) => (c: { query: (q: string) => Promise<{ rows: unknown[] }> }) => c.query(sql).then((r) => r.rows);
+const rows = (sql: string) => (c: { query: (q: string) => Promise<{ rows: unknown[] }> }) =>
+  c.query(sql).then((r) => r.rows);
 
 describe("restore points per source (file://)", () => {
   it("one full plus hourly --source rundowns backups: restore latest restores every source (and the database), names the ids, --at picks per source", async () => {
@@ -36,7 +46,12 @@ describe("restore points per source (file://)", () => {
     tree(rundowns, { "a.txt": "rundown v1\n", "show/b.txt": "b1\n" });
     tree(media, { "clip.bin": "x".repeat(5000), "stills/s.jpg": "jpeg" });
     const db = fx ? await createDb(fx, "rp") : undefined;
-    if (db) await withClient(db.url, (c) => c.query("CREATE TABLE items (id int PRIMARY KEY, note text); INSERT INTO items SELECT g, 'n' || g FROM generate_series(1, 50) g"));
+    if (db)
+      await withClient(db.url, (c) =>
+        c.query(
+          "CREATE TABLE items (id int PRIMARY KEY, note text); INSERT INTO items SELECT g, 'n' || g FROM generate_series(1, 50) g",
+        ),
+      );
     const sources: Record<string, unknown>[] = [
       { name: "rundowns", type: "files", path: rundowns },
       { name: "media", type: "files", path: media },
@@ -61,14 +76,25 @@ describe("restore points per source (file://)", () => {
     // restore latest --to-dir D --to-db URL: every configured source, each from its newest backup.
     const out = tempDir("rp-out");
     const target = db ? await createDb(fx!, "rptarget") : undefined;
-    const r = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--to-dir", out, ...(target ? ["--to-db", target.url] : [])]);
+    const r = await runCli([
+      "-c",
+      repo.configFile,
+      "--json",
+      "restore",
+      "latest",
+      "--to-dir",
+      out,
+      ...(target ? ["--to-db", target.url] : []),
+    ]);
     expect(r.stderr).not.toMatch(/"level":"error"/);
     expect(r.code).toBe(0);
     const res = JSON.parse(r.stdout);
     expect(res.ok).toBe(true);
     expect(res.id).toBeNull(); // two backups were used
     expect(res.ids.sort()).toEqual([full.id, h2.id].sort());
-    const from = Object.fromEntries(res.sources.map((s: { source: string; backup_id: string }) => [s.source, s.backup_id]));
+    const from = Object.fromEntries(
+      res.sources.map((s: { source: string; backup_id: string }) => [s.source, s.backup_id]),
+    );
     expect(from).toEqual({ rundowns: h2.id, media: full.id, ...(db ? { db: full.id } : {}) });
     expect(snapshotTree(join(out, "rundowns"))).toEqual(rundownsAtH2);
     expect(snapshotTree(join(out, "media"))).toEqual(mediaAtFull);
@@ -80,27 +106,77 @@ describe("restore points per source (file://)", () => {
 
     // The text output names the backup of each source.
     const out2 = tempDir("rp-out2");
-    const t = await runCli(["-c", repo.configFile, "restore", "latest", "--source", "rundowns", "--source", "media", "--to-dir", out2]);
+    const t = await runCli([
+      "-c",
+      repo.configFile,
+      "restore",
+      "latest",
+      "--source",
+      "rundowns",
+      "--source",
+      "media",
+      "--to-dir",
+      out2,
+    ]);
     expect(t.code).toBe(0);
     expect(t.stdout).toMatch(new RegExp(`rundowns → .*restored and checked from backup ${h2.id}`));
     expect(t.stdout).toMatch(new RegExp(`media → .*restored and checked from backup ${full.id}`));
 
     // --at: per source, the newest backup at or before the time.
     const out3 = tempDir("rp-at");
-    const at = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--at", h1.started_at, "--source", "rundowns", "--source", "media", "--to-dir", out3]);
+    const at = await runCli([
+      "-c",
+      repo.configFile,
+      "--json",
+      "restore",
+      "latest",
+      "--at",
+      h1.started_at,
+      "--source",
+      "rundowns",
+      "--source",
+      "media",
+      "--to-dir",
+      out3,
+    ]);
     expect(at.stderr).not.toMatch(/"level":"error"/);
     expect(at.code).toBe(0);
     const atRes = JSON.parse(at.stdout);
-    expect(Object.fromEntries(atRes.sources.map((s: { source: string; backup_id: string }) => [s.source, s.backup_id]))).toEqual({ rundowns: h1.id, media: full.id });
+    expect(
+      Object.fromEntries(atRes.sources.map((s: { source: string; backup_id: string }) => [s.source, s.backup_id])),
+    ).toEqual({ rundowns: h1.id, media: full.id });
     expect(snapshotTree(join(out3, "rundowns"))).toEqual(rundownsAtH1);
     // A date alone is the end of that day (UTC): the newest of today.
     const day = h2.started_at.slice(0, 10);
     const out4 = tempDir("rp-day");
-    const d = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--at", day, "--source", "rundowns", "--to-dir", out4]);
+    const d = await runCli([
+      "-c",
+      repo.configFile,
+      "--json",
+      "restore",
+      "latest",
+      "--at",
+      day,
+      "--source",
+      "rundowns",
+      "--to-dir",
+      out4,
+    ]);
     expect(d.code).toBe(0);
     expect(JSON.parse(d.stdout).sources[0].backup_id).toBe(h2.id);
     // Before the first backup: nothing to restore (exit 1, naming the source); a malformed or zone-less time: exit 2.
-    const before = await runCli(["-c", repo.configFile, "restore", "latest", "--at", "2001-01-01", "--source", "media", "--to-dir", tempDir("rp-none")]);
+    const before = await runCli([
+      "-c",
+      repo.configFile,
+      "restore",
+      "latest",
+      "--at",
+      "2001-01-01",
+      "--source",
+      "media",
+      "--to-dir",
+      tempDir("rp-none"),
+    ]);
     expect(before.code).toBe(1);
     expect(before.stderr).toMatch(/no complete backup holding media at or before 2001-01-01T23:59:59.999Z/);
     for (const bad of ["2026-13-01", "2026-12-05T03:00:00", "yesterday"]) {
@@ -108,24 +184,85 @@ describe("restore points per source (file://)", () => {
       expect(b.code).toBe(2);
       expect(b.stderr).toMatch(/--at .*expected an ISO 8601 time with its zone/);
     }
-    const atWithId = await runCli(["-c", repo.configFile, "restore", h1.id, "--at", h1.started_at, "--to-dir", tempDir("rp-bad")]);
+    const atWithId = await runCli([
+      "-c",
+      repo.configFile,
+      "restore",
+      h1.id,
+      "--at",
+      h1.started_at,
+      "--to-dir",
+      tempDir("rp-bad"),
+    ]);
     expect(atWithId.code).toBe(2);
 
     // A flag that cannot be honoured is exit 2, never ignored.
-    const noDb = await runCli(["-c", repo.configFile, "restore", "latest", "--source", "rundowns", "--to-dir", tempDir("rp-x"), "--to-db", "postgres://localhost/never"]);
+    const noDb = await runCli([
+      "-c",
+      repo.configFile,
+      "restore",
+      "latest",
+      "--source",
+      "rundowns",
+      "--to-dir",
+      tempDir("rp-x"),
+      "--to-db",
+      "postgres://localhost/never",
+    ]);
     expect(noDb.code).toBe(2);
     expect(noDb.stderr).toMatch(/--to-db: the restore point \(rundowns from .*\) holds no database source/);
-    const idNoDb = await runCli(["-c", repo.configFile, "restore", h2.id, "--to-dir", tempDir("rp-x"), "--to-db", "postgres://localhost/never"]);
+    const idNoDb = await runCli([
+      "-c",
+      repo.configFile,
+      "restore",
+      h2.id,
+      "--to-dir",
+      tempDir("rp-x"),
+      "--to-db",
+      "postgres://localhost/never",
+    ]);
     expect(idNoDb.code).toBe(2);
     expect(idNoDb.stderr).toMatch(new RegExp(`--to-db: backup ${h2.id} holds no database source`));
-    const unknown = await runCli(["-c", repo.configFile, "restore", "latest", "--source", "nope", "--to-dir", tempDir("rp-x")]);
+    const unknown = await runCli([
+      "-c",
+      repo.configFile,
+      "restore",
+      "latest",
+      "--source",
+      "nope",
+      "--to-dir",
+      tempDir("rp-x"),
+    ]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/--source nope: no such source in the config \(configured: rundowns, media.*\) nor in any backup/);
-    const notInBackup = await runCli(["-c", repo.configFile, "restore", h2.id, "--source", "media", "--to-dir", tempDir("rp-x")]);
+    expect(unknown.stderr).toMatch(
+      /--source nope: no such source in the config \(configured: rundowns, media.*\) nor in any backup/,
+    );
+    const notInBackup = await runCli([
+      "-c",
+      repo.configFile,
+      "restore",
+      h2.id,
+      "--source",
+      "media",
+      "--to-dir",
+      tempDir("rp-x"),
+    ]);
     expect(notInBackup.code).toBe(2);
     expect(notInBackup.stderr).toMatch(new RegExp(`backup ${h2.id} has no source media`));
     if (db) {
-      const noDir = await runCli(["-c", repo.configFile, "restore", full.id, "--source", "db", "--to-db", target!.url, "--to-dir", tempDir("rp-x"), "--force"]);
+      const noDir = await runCli([
+        "-c",
+        repo.configFile,
+        "restore",
+        full.id,
+        "--source",
+        "db",
+        "--to-db",
+        target!.url,
+        "--to-dir",
+        tempDir("rp-x"),
+        "--force",
+      ]);
       expect(noDir.code).toBe(2);
       expect(noDir.stderr).toMatch(/--to-dir: .* holds no files source/);
     }
@@ -176,7 +313,9 @@ describe("restore points per source (file://)", () => {
   it("a full whose complete.json was lost, then three differentials: BROKEN CHAIN in list, never latest, and prune (keep_last: 2) keeps a restorable backup", async () => {
     const data = tempDir("rp-chain");
     tree(data, { "a.txt": "a\n", "big.bin": "z".repeat(20000) });
-    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }] });
+    const repo = makeRepo({
+      sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }],
+    });
     repo.config.state_dir = join(repo.dir, "state");
     repo.config.lock_dir = repo.dir;
     repo.config.retention = { keep_last: 2, max_delete_share: 1 };
@@ -197,7 +336,10 @@ describe("restore points per source (file://)", () => {
     rmSync(join(repo.dir, "repository/backups", f2.id, "complete.json"));
 
     const lj = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout);
-    for (const id of diffs) expect(lj.find((x: { id: string }) => x.id === id).broken_chain).toBe(`source assets: base ${f2.id} is incomplete (no complete.json)`);
+    for (const id of diffs)
+      expect(lj.find((x: { id: string }) => x.id === id).broken_chain).toBe(
+        `source assets: base ${f2.id} is incomplete (no complete.json)`,
+      );
     expect(lj.find((x: { id: string }) => x.id === f1.id)).toMatchObject({ newest_of: ["assets"] });
     const l = await runCli(["-c", repo.configFile, "list"]);
     expect(l.stdout).toMatch(new RegExp(`${diffs[2]} \\(BROKEN CHAIN\\)`));
@@ -224,7 +366,11 @@ describe("restore points per source (file://)", () => {
     expect(p.code).toBe(0);
     const plan = JSON.parse(p.stdout).plan as { id: string; action: string; reasons: string[] }[];
     expect(plan.find((x) => x.id === f1.id)).toMatchObject({ action: "keep" });
-    for (const id of diffs) expect(plan.find((x) => x.id === id)).toMatchObject({ action: "keep", reasons: [expect.stringMatching(/^unrestorable, not counted: broken chain/)] });
+    for (const id of diffs)
+      expect(plan.find((x) => x.id === id)).toMatchObject({
+        action: "keep",
+        reasons: [expect.stringMatching(/^unrestorable, not counted: broken chain/)],
+      });
     const out2 = tempDir("rp-chain-after");
     const r2 = await runCli(["-c", repo.configFile, "--json", "restore", "latest", "--to-dir", out2]);
     expect(r2.code).toBe(0);

@@ -9,18 +9,33 @@ import { describe, expect, it } from "vitest";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 
 /** Every path of the tree, the root first (as "."), deepest last. */
-const PATHS = [".", "dir", "dir/sub", "dir/sub/small.txt", "dir/big.bin", "dir/link", "top.txt", "toplink", "future.txt"];
+const PATHS = [
+  ".",
+  "dir",
+  "dir/sub",
+  "dir/sub/small.txt",
+  "dir/big.bin",
+  "dir/link",
+  "top.txt",
+  "toplink",
+  "future.txt",
+];
 
 /** A time with all nine digits (never ending in 0), distinct per path: 2023, or 2040 for future.txt. */
 function timeOf(path: string, round: number): string {
   const i = PATHS.indexOf(path) + 1;
   const sec = (path === "future.txt" ? 2_208_988_800 : 1_700_000_000) + i * 1000 + round;
-  return `${sec}.${String(123_456_789 + i * 7_654_321 + round * 1_111_111).padStart(9, "0").slice(0, 8)}${(i % 9) + 1}`;
+  return `${sec}.${String(123_456_789 + i * 7_654_321 + round * 1_111_111)
+    .padStart(9, "0")
+    .slice(0, 8)}${(i % 9) + 1}`;
 }
 
 /** `stat -c %y` of every path (no dereferencing: a symlink's own time), as nanoseconds since the epoch. */
 function statTimes(root: string): Map<string, bigint> {
-  const out = execFileSync("stat", ["-c", "%y", ...PATHS.map((p) => join(root, p))], { env: { ...process.env, TZ: "UTC" }, encoding: "utf8" });
+  const out = execFileSync("stat", ["-c", "%y", ...PATHS.map((p) => join(root, p))], {
+    env: { ...process.env, TZ: "UTC" },
+    encoding: "utf8",
+  });
   const lines = out.trim().split("\n");
   expect(lines).toHaveLength(PATHS.length);
   return new Map(
@@ -34,7 +49,8 @@ function statTimes(root: string): Map<string, bigint> {
 
 /** Sets the paths' mtimes (deepest first, the root last) with GNU touch, which takes nanoseconds. */
 function setTimes(root: string, round: number, paths = PATHS): void {
-  for (const p of [...paths].reverse()) execFileSync("touch", ["-h", "-m", "-d", `@${timeOf(p, round)}`, join(root, p)]);
+  for (const p of [...paths].reverse())
+    execFileSync("touch", ["-h", "-m", "-d", `@${timeOf(p, round)}`, join(root, p)]);
 }
 
 function makeTree(): string {
@@ -81,40 +97,44 @@ async function backup(repo: TestRepo, args: string[] = []): Promise<{ id: string
 }
 
 describe("restored mtimes (issue 22 item 18)", () => {
-  it("files, directories, symlinks and the root come back within the stated precision, after a full and a differential; GNU tar is exact", { timeout: 120_000 }, async () => {
-    const src = makeTree();
-    const other = tempDir("times-other");
-    writeFileSync(join(other, "x"), "x\n");
-    const repo = makeRepo({
-      sources: [
-        { name: "tree", type: "files", path: src, differential: { full_every: "7d" } },
-        { name: "other", type: "files", path: other },
-      ],
-    });
-    repo.config.state_dir = join(repo.dir, "state");
-    repo.write();
+  it(
+    "files, directories, symlinks and the root come back within the stated precision, after a full and a differential; GNU tar is exact",
+    { timeout: 120_000 },
+    async () => {
+      const src = makeTree();
+      const other = tempDir("times-other");
+      writeFileSync(join(other, "x"), "x\n");
+      const repo = makeRepo({
+        sources: [
+          { name: "tree", type: "files", path: src, differential: { full_every: "7d" } },
+          { name: "other", type: "files", path: other },
+        ],
+      });
+      repo.config.state_dir = join(repo.dir, "state");
+      repo.write();
 
-    const full = await backup(repo);
-    expect(full.kind).toBe("full");
-    const recorded = statTimes(src);
-    // The recorded times really have nine digits: this test must not pass on rounded ones.
-    expect([...recorded.values()].every((ns) => ns % 1000n !== 0n)).toBe(true);
-    // Both sources: their staging directories are swapped in together (restore-swap.ts).
-    expectWithinBound(recorded, statTimes(await restore(repo, full.id)));
+      const full = await backup(repo);
+      expect(full.kind).toBe("full");
+      const recorded = statTimes(src);
+      // The recorded times really have nine digits: this test must not pass on rounded ones.
+      expect([...recorded.values()].every((ns) => ns % 1000n !== 0n)).toBe(true);
+      // Both sources: their staging directories are swapped in together (restore-swap.ts).
+      expectWithinBound(recorded, statTimes(await restore(repo, full.id)));
 
-    // The archive records nanoseconds: GNU tar restores them exactly.
-    const hand = tempDir("times-hand");
-    const object = join(repo.dir, "repository/backups", full.id, "tree.tar.zst.age");
-    execSync(`age -d -i '${repo.identityFile}' '${object}' | zstd -d | tar -x -C '${hand}'`);
-    expect(statTimes(hand)).toEqual(recorded);
+      // The archive records nanoseconds: GNU tar restores them exactly.
+      const hand = tempDir("times-hand");
+      const object = join(repo.dir, "repository/backups", full.id, "tree.tar.zst.age");
+      execSync(`age -d -i '${repo.identityFile}' '${object}' | zstd -d | tar -x -C '${hand}'`);
+      expect(statTimes(hand)).toEqual(recorded);
 
-    // A differential: a changed file and symlink, the directories and the root carry new times;
-    // the unchanged files come from the base, with theirs.
-    writeFileSync(join(src, "top.txt"), "changed\n");
-    setTimes(src, 1, [".", "dir", "dir/sub", "top.txt", "toplink"]);
-    const diff = await backup(repo);
-    expect(diff.kind).toBe("diff");
-    // One source: its staging directory is renamed into place alone (restore-target.ts).
-    expectWithinBound(statTimes(src), statTimes(await restore(repo, diff.id, "tree")));
-  });
+      // A differential: a changed file and symlink, the directories and the root carry new times;
+      // the unchanged files come from the base, with theirs.
+      writeFileSync(join(src, "top.txt"), "changed\n");
+      setTimes(src, 1, [".", "dir", "dir/sub", "top.txt", "toplink"]);
+      const diff = await backup(repo);
+      expect(diff.kind).toBe("diff");
+      // One source: its staging directory is renamed into place alone (restore-target.ts).
+      expectWithinBound(statTimes(src), statTimes(await restore(repo, diff.id, "tree")));
+    },
+  );
 });

@@ -25,7 +25,12 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
 
   beforeAll(async () => {
     proxy = await startS3FaultProxy(s3!.endpoint);
-    repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: { ...s3!, endpoint: proxy.endpoint }, prefix, compression: "none" });
+    repo = makeRepo({
+      sources: [{ name: "assets", type: "files", path: data }],
+      s3: { ...s3!, endpoint: proxy.endpoint },
+      prefix,
+      compression: "none",
+    });
     Object.assign(repo.config.repository.s3, {
       part_size_mb: 5,
       timeouts: { connect: "2s", idle: "2s", request: "60s" },
@@ -35,7 +40,10 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
     writerOnly = repo.write((c) => (c.repository.s3.credentials = { writer: c.repository.s3.credentials.writer }));
     // A backup host that also holds the reader's credentials may check each upload.
     writerVerified = repo.write((c) => {
-      c.repository.s3.credentials = { writer: c.repository.s3.credentials.writer, reader: c.repository.s3.credentials.reader };
+      c.repository.s3.credentials = {
+        writer: c.repository.s3.credentials.writer,
+        reader: c.repository.s3.credentials.reader,
+      };
       c.repository.s3.verify_after_write = true;
     });
   });
@@ -60,7 +68,10 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
     const res = await a.send(new ListObjectsV2Command({ Bucket: s3!.bucket, Prefix: `${prefix}/backups/` }));
     const uploads = await a.send(new ListMultipartUploadsCommand({ Bucket: s3!.bucket, Prefix: prefix }));
     a.destroy();
-    return { keys: (res.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith("/complete.json")), uploads: uploads.Uploads?.length ?? 0 };
+    return {
+      keys: (res.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith("/complete.json")),
+      uploads: uploads.Uploads?.length ?? 0,
+    };
   };
   /** The reader's verdict, without the proxy's faults. */
   const verify = async (id: string) => {
@@ -76,8 +87,19 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
 
   it("bursts of 500, 503 SlowDown and resets mid-part: the backup completes and is intact", async () => {
     rules([
-      { method: "PUT", path: /assets\.tar\.age$/, query: /partNumber=1/, fault: { kind: "reset-request", afterBytes: 1024 * 1024 } },
-      { method: "PUT", path: /assets\.tar\.age$/, query: /partNumber=2/, fault: { kind: "status", status: 500 }, times: 2 },
+      {
+        method: "PUT",
+        path: /assets\.tar\.age$/,
+        query: /partNumber=1/,
+        fault: { kind: "reset-request", afterBytes: 1024 * 1024 },
+      },
+      {
+        method: "PUT",
+        path: /assets\.tar\.age$/,
+        query: /partNumber=2/,
+        fault: { kind: "status", status: 500 },
+        times: 2,
+      },
       { method: "PUT", path: /manifest\.json\.age$/, fault: { kind: "status", status: 503 }, times: 2 },
       { method: "PUT", path: /complete\.json$/, fault: { kind: "status", status: 502 } },
     ]);
@@ -96,9 +118,14 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
     rules([{ method: "PUT", path: /assets\.tar\.age$/, fault: { kind: "stall" }, times: 1000 }]);
     const b = await backup();
     expect(b.code).toBe(1);
-    const errors = b.stderr.trim().split("\n").filter((l) => /error/i.test(l));
+    const errors = b.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => /error/i.test(l));
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(/s3: uploading backups\/\d{8}T\d{6}Z-[0-9a-f]{6}\/assets\.tar\.age: timeout .*gave up after 3 attempts/);
+    expect(errors[0]).toMatch(
+      /s3: uploading backups\/\d{8}T\d{6}Z-[0-9a-f]{6}\/assets\.tar\.age: timeout .*gave up after 3 attempts/,
+    );
     // 3 attempts × 2 s idle + backoff + start-up: bounded, far from "hung until SIGTERM".
     expect(b.ms).toBeLessThan(30_000);
     const after = await completes();
@@ -111,7 +138,14 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
       c.repository.s3.credentials = { writer: c.repository.s3.credentials.writer };
       c.repository.s3.timeouts = { connect: "2s", idle: "40s", request: "60s" };
     });
-    rules([{ method: "PUT", path: /assets\.tar\.age$/, query: /partNumber=1/, fault: { kind: "status", status: 403, code: "AccessDenied", early: true } }]);
+    rules([
+      {
+        method: "PUT",
+        path: /assets\.tar\.age$/,
+        query: /partNumber=1/,
+        fault: { kind: "status", status: 403, code: "AccessDenied", early: true },
+      },
+    ]);
     const b = await backup(patient);
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/assets\.tar\.age: AccessDenied \(HTTP 403\) — the writer credentials are not allowed/);
@@ -189,7 +223,9 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
     rules([]);
     const b = await backup();
     expect(b.code).toBe(0);
-    rules([{ method: "GET", path: /assets\.tar\.age$/, fault: { kind: "truncate", afterBytes: 3 * 1024 * 1024 }, times: 2 }]);
+    rules([
+      { method: "GET", path: /assets\.tar\.age$/, fault: { kind: "truncate", afterBytes: 3 * 1024 * 1024 }, times: 2 },
+    ]);
     await restoredIntact(b.id);
     expect(faults()).toBe(2);
     rules([{ method: "GET", path: /assets\.tar\.age$/, fault: { kind: "stall-response", afterBytes: 1024 * 1024 } }]);
@@ -214,6 +250,8 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
     const d = await runCli(["-c", repo.configFile, "drill", "latest"]);
     expect(Date.now() - t0).toBeLessThan(30_000);
     expect(d.code).toBe(0);
-    expect(d.stderr).toMatch(/could not store the drill report under drills\/: s3: uploading drills\/[^ ]+\.json: timeout/);
+    expect(d.stderr).toMatch(
+      /could not store the drill report under drills\/: s3: uploading drills\/[^ ]+\.json: timeout/,
+    );
   });
 });

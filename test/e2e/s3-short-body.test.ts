@@ -20,7 +20,12 @@ describe.skipIf(!s3)("a download cut short before its Content-Length", () => {
 
   beforeAll(async () => {
     proxy = await startS3FaultProxy(s3!.endpoint);
-    repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], s3: { ...s3!, endpoint: proxy.endpoint }, prefix: `short-${randomBytes(3).toString("hex")}`, compression: "none" });
+    repo = makeRepo({
+      sources: [{ name: "assets", type: "files", path: data }],
+      s3: { ...s3!, endpoint: proxy.endpoint },
+      prefix: `short-${randomBytes(3).toString("hex")}`,
+      compression: "none",
+    });
     Object.assign(repo.config.repository.s3, {
       timeouts: { connect: "2s", idle: "5s", request: "60s" },
       retry: { attempts: 3, base_delay: "0.1s", max_delay: "0.5s" },

@@ -1,4 +1,10 @@
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, DeleteObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+} from "@aws-sdk/client-s3";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
@@ -34,7 +40,9 @@ describe.skipIf(!s3)("S3 repository on Ceph RGW with least-privilege roles", () 
     ]) {
       await expect(w.send(cmd as never)).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
     }
-    await expect(w.send(new DeleteObjectCommand({ Bucket: s3!.bucket, Key: key }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    await expect(w.send(new DeleteObjectCommand({ Bucket: s3!.bucket, Key: key }))).rejects.toMatchObject({
+      $metadata: { httpStatusCode: 403 },
+    });
     w.destroy();
   });
 
@@ -46,7 +54,9 @@ describe.skipIf(!s3)("S3 repository on Ceph RGW with least-privilege roles", () 
 
   it("the bucket owner can read what the writer uploaded (bucket-owner-full-control)", async () => {
     const a = s3Client(s3!.endpoint, s3!.admin);
-    const res = await a.send(new GetObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/${id}/complete.json` }));
+    const res = await a.send(
+      new GetObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/${id}/complete.json` }),
+    );
     expect(JSON.parse(await res.Body!.transformToString()).id).toBe(id);
     a.destroy();
   });
@@ -67,17 +77,26 @@ describe.skipIf(!s3)("S3 repository on Ceph RGW with least-privilege roles", () 
     const bad = repo.write((c) => (c.repository.s3.credentials.writer.secret_access_key = "wrong-secret-value-123"));
     const r = await runCli(["-c", bad, "backup", "now"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/SignatureDoesNotMatch.*the writer secret access key is wrong for its key id; check repository\.s3\.credentials\.writer\.secret_access_key/);
+    expect(r.stderr).toMatch(
+      /SignatureDoesNotMatch.*the writer secret access key is wrong for its key id; check repository\.s3\.credentials\.writer\.secret_access_key/,
+    );
     expect(r.stderr).not.toContain("wrong-secret-value-123");
     expect(r.stderr).not.toMatch(/not allowed|strongbox policy/);
-    expect(r.stderr.trim().split("\n").filter((l) => l.includes("error")).length).toBeLessThanOrEqual(2);
+    expect(
+      r.stderr
+        .trim()
+        .split("\n")
+        .filter((l) => l.includes("error")).length,
+    ).toBeLessThanOrEqual(2);
   });
 
   it("an unknown key id names the role and the key, not the policy (exit 1)", async () => {
     const bad = repo.write((c) => (c.repository.s3.credentials.writer.access_key_id = "NOSUCHKEY0000000"));
     const r = await runCli(["-c", bad, "backup", "now"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/InvalidAccessKeyId.*the server does not know the writer access key id; check repository\.s3\.credentials\.writer\.access_key_id/);
+    expect(r.stderr).toMatch(
+      /InvalidAccessKeyId.*the server does not know the writer access key id; check repository\.s3\.credentials\.writer\.access_key_id/,
+    );
     expect(r.stderr).not.toMatch(/not allowed|strongbox policy/);
   });
 
@@ -100,7 +119,10 @@ describe.skipIf(!s3)("S3 repository on Ceph RGW with least-privilege roles", () 
     writeFileSync(join(big, "a.bin"), randomBytes(1024));
     const cfg = repo.write((c) => {
       c.repository.s3.credentials = { writer: c.repository.s3.credentials.writer };
-      c.sources = [{ name: "ok", type: "files", path: big }, { name: "missing", type: "files", path: "/nonexistent/x" }];
+      c.sources = [
+        { name: "ok", type: "files", path: big },
+        { name: "missing", type: "files", path: "/nonexistent/x" },
+      ];
     });
     const r = await runCli(["-c", cfg, "backup", "now"]);
     expect(r.code).toBe(1);
@@ -119,14 +141,20 @@ describe.skipIf(!s3)("S3 repository on Ceph RGW with least-privilege roles", () 
 describe.skipIf(!s3)("Object Lock (COMPLIANCE retention) on Ceph RGW", () => {
   it("uploads carry the retention (single and multipart), and prune cannot destroy locked data", async () => {
     const { createRoleBucket } = await import("../helpers/s3-fixture.js");
-    const { GetObjectRetentionCommand, ListObjectVersionsCommand, DeleteObjectCommand } = await import("@aws-sdk/client-s3");
+    const { GetObjectRetentionCommand, ListObjectVersionsCommand, DeleteObjectCommand } =
+      await import("@aws-sdk/client-s3");
     const { writeFileSync } = await import("node:fs");
     const { randomBytes } = await import("node:crypto");
     const bucket = `strongbox-lock-${Math.random().toString(16).slice(2, 8)}`;
     await createRoleBucket(s3!, bucket, { objectLock: true });
     const data = tempDir("lockdata");
     writeFileSync(join(data, "big.bin"), randomBytes(12 * 1024 * 1024));
-    const repo = makeRepo({ sources: [{ name: "media", type: "files", path: data }], s3: { ...s3!, bucket }, prefix: "locked", compression: "none" });
+    const repo = makeRepo({
+      sources: [{ name: "media", type: "files", path: data }],
+      s3: { ...s3!, bucket },
+      prefix: "locked",
+      compression: "none",
+    });
     repo.config.repository.s3.object_lock_days = 1;
     repo.config.repository.s3.part_size_mb = 5;
     repo.config.retention = { keep_last: 1 };
@@ -141,7 +169,9 @@ describe.skipIf(!s3)("Object Lock (COMPLIANCE retention) on Ceph RGW", () => {
     }
     const admin = s3Client(s3!.endpoint, s3!.admin);
     for (const f of ["media.tar.age", "complete.json"]) {
-      const ret = await admin.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: `locked/backups/${ids[0]}/${f}` }));
+      const ret = await admin.send(
+        new GetObjectRetentionCommand({ Bucket: bucket, Key: `locked/backups/${ids[0]}/${f}` }),
+      );
       expect(ret.Retention?.Mode).toBe("COMPLIANCE");
       const until = ret.Retention!.RetainUntilDate!.getTime();
       expect(until).toBeGreaterThan(Date.now() + 23 * 3600_000);
@@ -149,10 +179,14 @@ describe.skipIf(!s3)("Object Lock (COMPLIANCE retention) on Ceph RGW", () => {
     const p = await runCli(["-c", repo.configFile, "--json", "prune"]);
     expect(p.code).toBe(0);
     // The older backup is gone from view (delete markers), but its locked versions survive.
-    const versions = await admin.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: `locked/backups/${ids[0]}/` }));
+    const versions = await admin.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: `locked/backups/${ids[0]}/` }),
+    );
     const data0 = (versions.Versions ?? []).find((v) => v.Key!.endsWith("media.tar.age"))!;
     expect(data0).toBeDefined();
-    await expect(admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: data0.Key!, VersionId: data0.VersionId! }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    await expect(
+      admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: data0.Key!, VersionId: data0.VersionId! })),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
     const list = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout);
     expect(list.map((b: { id: string }) => b.id)).toEqual([ids[1]]);
     admin.destroy();
@@ -166,17 +200,30 @@ describe.skipIf(!s3)("doctor", () => {
     const r = await runCli(["-c", repo.configFile, "--json", "doctor"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    const f = Object.fromEntries(JSON.parse(r.stdout).findings.map((x: { area: string; status: string; detail: string }) => [x.area, `${x.status}: ${x.detail}`]));
+    const f = Object.fromEntries(
+      JSON.parse(r.stdout).findings.map((x: { area: string; status: string; detail: string }) => [
+        x.area,
+        `${x.status}: ${x.detail}`,
+      ]),
+    );
     expect(f["role writer"]).toBe("ok: put allowed, list denied, get denied, delete denied");
     expect(f["role reader"]).toBe("ok: list allowed, get allowed, put allowed, delete denied");
     expect(f["role pruner"]).toBe("ok: list allowed, get allowed, delete allowed");
     expect(f["probes"]).toMatch(/removed with the pruner role/);
     expect(f["TLS"]).toMatch(/^ok: .*plain HTTP \(loopback\)/);
 
-    const tooMuch = repo.write((c) => (c.repository.s3.credentials.writer = { access_key_id: s3!.admin.accessKeyId, secret_access_key: s3!.admin.secretAccessKey }));
+    const tooMuch = repo.write(
+      (c) =>
+        (c.repository.s3.credentials.writer = {
+          access_key_id: s3!.admin.accessKeyId,
+          secret_access_key: s3!.admin.secretAccessKey,
+        }),
+    );
     const w = await runCli(["-c", tooMuch, "doctor"]);
     expect(w.code).toBe(0);
-    expect(w.stdout).toMatch(/WARN\s+role writer\s+put allowed, list allowed, get allowed, delete allowed — can do more than it needs/);
+    expect(w.stdout).toMatch(
+      /WARN\s+role writer\s+put allowed, list allowed, get allowed, delete allowed — can do more than it needs/,
+    );
 
     const badSecret = repo.write((c) => (c.repository.s3.credentials.reader.secret_access_key = "not-the-secret-123"));
     const b = await runCli(["-c", badSecret, "doctor"]);

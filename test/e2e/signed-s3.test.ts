@@ -47,18 +47,32 @@ describe.skipIf(!s3)("signed backups on Ceph RGW: writer-only forger, reader and
     const real = JSON.parse(b.stdout).id;
     const forgedData = tempDir("s3forged");
     writeFileSync(join(forgedData, "a.txt"), "forged\n");
-    const evil = await forgeBackup(writerStore(repo), repo.recipient, { files: { assets: forgedData }, started: new Date(Date.now() + 2000) });
+    const evil = await forgeBackup(writerStore(repo), repo.recipient, {
+      files: { assets: forgedData },
+      started: new Date(Date.now() + 2000),
+    });
 
     const out = tempDir("s3signed-out");
     const r = await runCli(["-c", reader, "restore", "latest", "--to-dir", out]);
     expect(r.code).toBe(0);
     expect(readFileSync(join(out, "assets", "a.txt"), "utf8")).toBe("real\n");
     const lj = JSON.parse((await runCli(["-c", reader, "--json", "list"])).stdout);
-    expect(lj).toMatchObject([{ id: evil.id, untrusted: ["unsigned (no complete.json.sig)"] }, { id: real, signed_by: expect.stringMatching(/^SHA256:/) }]);
+    expect(lj).toMatchObject([
+      { id: evil.id, untrusted: ["unsigned (no complete.json.sig)"] },
+      { id: real, signed_by: expect.stringMatching(/^SHA256:/) },
+    ]);
     const refused = await runCli(["-c", reader, "restore", evil.id, "--to-dir", tempDir("s3refused")]);
     expect(refused.stderr).toMatch(/is untrusted: unsigned/);
     expect(refused.code).toBe(3);
-    const forced = await runCli(["-c", reader, "restore", evil.id, "--to-dir", tempDir("s3forced"), "--allow-unsigned"]);
+    const forced = await runCli([
+      "-c",
+      reader,
+      "restore",
+      evil.id,
+      "--to-dir",
+      tempDir("s3forced"),
+      "--allow-unsigned",
+    ]);
     expect(forced.stderr).toMatch(/--allow-unsigned: using backup \S+ although it is UNTRUSTED/);
     expect(forced.code).toBe(0);
 
@@ -71,18 +85,49 @@ describe.skipIf(!s3)("signed backups on Ceph RGW: writer-only forger, reader and
     // The writer cannot fake it: an unsigned "pass" for the forgery is not counted (nor, once the
     // printed policy confines the writer to backups/, can it be written at all).
     const fake = `${evil.id.slice(0, 16)}-abcdef`;
-    await writerStore(repo).put(keys.drill(fake), Readable.from([Buffer.from(JSON.stringify({ format: "strongbox/1 drill", drill_id: fake, backup_id: evil.id, result: "pass", finished_at: new Date().toISOString() }))])).catch(() => {});
+    await writerStore(repo)
+      .put(
+        keys.drill(fake),
+        Readable.from([
+          Buffer.from(
+            JSON.stringify({
+              format: "strongbox/1 drill",
+              drill_id: fake,
+              backup_id: evil.id,
+              result: "pass",
+              finished_at: new Date().toISOString(),
+            }),
+          ),
+        ]),
+      )
+      .catch(() => {});
     const final = JSON.parse((await runCli(["-c", reader, "--json", "list"])).stdout);
     expect(final.find((x: { id: string }) => x.id === evil.id).last_drill).toBeNull();
 
     // By hand: the real backup's complete.json and its signature, fetched with the reader role, verify with ssh-keygen.
     const m = /^s3:\/\/([^/]+)\/(.*)$/.exec(repo.config.repository.url)!;
-    const rs = new S3Store({ bucket: m[1], prefix: `${m[2]}/`, endpoint: s3!.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: s3!.reader.accessKeyId, secretAccessKey: s3!.reader.secretAccessKey }, role: "reader" });
+    const rs = new S3Store({
+      bucket: m[1],
+      prefix: `${m[2]}/`,
+      endpoint: s3!.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3!.reader.accessKeyId, secretAccessKey: s3!.reader.secretAccessKey },
+      role: "reader",
+    });
     const dir = tempDir("s3byhand");
     const local = new LocalDirStore(dir);
-    for (const k of [keys.complete(real), keys.completeSig(real)]) await local.put(k, Readable.from([await collect(await rs.get(k))]));
+    for (const k of [keys.complete(real), keys.completeSig(real)])
+      await local.put(k, Readable.from([await collect(await rs.get(k))]));
     writeFileSync(join(dir, "allowed_signers"), `strongbox namespaces="strongbox-backup" ${backupPub}\n`);
-    const v = spawnSync("sh", ["-c", `ssh-keygen -Y verify -f allowed_signers -I strongbox -n strongbox-backup -s backups/${real}/complete.json.sig < backups/${real}/complete.json`], { cwd: dir, encoding: "utf8" });
+    const v = spawnSync(
+      "sh",
+      [
+        "-c",
+        `ssh-keygen -Y verify -f allowed_signers -I strongbox -n strongbox-backup -s backups/${real}/complete.json.sig < backups/${real}/complete.json`,
+      ],
+      { cwd: dir, encoding: "utf8" },
+    );
     if (!v.error) {
       expect(v.stdout).toMatch(/Good "strongbox-backup" signature for strongbox with ED25519 key SHA256:/);
       expect(v.status).toBe(0);

@@ -25,7 +25,11 @@ describe("signed backups: a forger without the signing key", () => {
     const r = await runCli(["--json", "keygen", "--signing", "-o", join(dir, "k")]);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ kind: "ed25519-signing", key_file: join(dir, "k"), public_key: expect.stringMatching(/^ssh-ed25519 /) });
+    expect(out).toMatchObject({
+      kind: "ed25519-signing",
+      key_file: join(dir, "k"),
+      public_key: expect.stringMatching(/^ssh-ed25519 /),
+    });
     expect(readFileSync(join(dir, "k"), "utf8")).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
     const y = spawnSync("ssh-keygen", ["-y", "-f", join(dir, "k")], { encoding: "utf8" });
     if (!y.error) expect(y.stdout.trim()).toBe(out.public_key);
@@ -41,7 +45,10 @@ describe("signed backups: a forger without the signing key", () => {
     const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
     expect(b.code).toBe(0);
     const real = JSON.parse(b.stdout).id;
-    const evil = await forgeBackup(writerStore(repo), repo.recipient, { files: { assets: dataDir("forged") }, started: new Date(Date.now() + 2000) });
+    const evil = await forgeBackup(writerStore(repo), repo.recipient, {
+      files: { assets: dataDir("forged") },
+      started: new Date(Date.now() + 2000),
+    });
 
     const out = tempDir("signed-restore");
     const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", out]);
@@ -50,7 +57,9 @@ describe("signed backups: a forger without the signing key", () => {
 
     const l = await runCli(["-c", repo.configFile, "list"]);
     expect(l.stdout).toMatch(new RegExp(`^${evil.id} \\(UNTRUSTED\\)`, "m"));
-    expect(l.stdout).toContain(`${evil.id}: untrusted, not counted by retention nor picked as latest: unsigned (no complete.json.sig)`);
+    expect(l.stdout).toContain(
+      `${evil.id}: untrusted, not counted by retention nor picked as latest: unsigned (no complete.json.sig)`,
+    );
     const lj = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout);
     expect(lj).toMatchObject([
       { id: evil.id, complete: true, untrusted: ["unsigned (no complete.json.sig)"] },
@@ -59,13 +68,19 @@ describe("signed backups: a forger without the signing key", () => {
     expect(lj[1].untrusted).toBeUndefined();
 
     const refused = await runCli(["-c", repo.configFile, "restore", evil.id, "--to-dir", tempDir("signed-refused")]);
-    expect(refused.stderr).toMatch(new RegExp(`backup ${evil.id} is untrusted: unsigned \\(no complete\\.json\\.sig\\)`));
+    expect(refused.stderr).toMatch(
+      new RegExp(`backup ${evil.id} is untrusted: unsigned \\(no complete\\.json\\.sig\\)`),
+    );
     expect(refused.code).toBe(3);
     const v = await runCli(["-c", repo.configFile, "verify", evil.id]);
     expect(v.stdout).toMatch(new RegExp(`^${evil.id}  FAILED: backup ${evil.id} is untrusted: unsigned`));
     expect(v.code).toBe(3);
     const all = await runCli(["-c", repo.configFile, "verify", "all"]);
-    expect(all.stdout.split("\n")).toEqual([expect.stringMatching(new RegExp(`^${evil.id}  FAILED: .*untrusted`)), `${real}  OK`, ""]);
+    expect(all.stdout.split("\n")).toEqual([
+      expect.stringMatching(new RegExp(`^${evil.id}  FAILED: .*untrusted`)),
+      `${real}  OK`,
+      "",
+    ]);
     expect(all.code).toBe(3);
     const d = await runCli(["-c", repo.configFile, "drill", evil.id]);
     expect(d.stderr).toMatch(/is untrusted: unsigned/);
@@ -99,19 +114,30 @@ describe("signed backups: a forger without the signing key", () => {
     expect(cc.stderr).toMatch(/signing\.key_file: its public key SHA256:\S+ is not in signing\.trusted/);
     expect(cc.code).toBe(0);
     const doc = await runCli(["-c", strangerCfg, "--json", "doctor"]);
-    const f = JSON.parse(doc.stdout).findings.filter((x: { area: string }) => x.area === "signing key").map((x: { status: string; detail: string }) => `${x.status}: ${x.detail}`);
-    expect(f).toEqual([expect.stringMatching(/^ok: .* mode 600; SHA256:/), expect.stringMatching(/^warn: .*is not in signing\.trusted/)]);
+    const f = JSON.parse(doc.stdout)
+      .findings.filter((x: { area: string }) => x.area === "signing key")
+      .map((x: { status: string; detail: string }) => `${x.status}: ${x.detail}`);
+    expect(f).toEqual([
+      expect.stringMatching(/^ok: .* mode 600; SHA256:/),
+      expect.stringMatching(/^warn: .*is not in signing\.trusted/),
+    ]);
 
     const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
     const id = JSON.parse(b.stdout).id;
     const lj = JSON.parse((await runCli(["-c", strangerCfg, "--json", "list"])).stdout);
-    expect(lj[0].untrusted).toEqual([expect.stringMatching(/^complete\.json\.sig: signed by SHA256:\S+, which is not a trusted key/)]);
-    const expired = repo.write((c) => (c.signing.trusted[0].valid_before = new Date(Date.now() - 3600_000).toISOString()));
+    expect(lj[0].untrusted).toEqual([
+      expect.stringMatching(/^complete\.json\.sig: signed by SHA256:\S+, which is not a trusted key/),
+    ]);
+    const expired = repo.write(
+      (c) => (c.signing.trusted[0].valid_before = new Date(Date.now() - 3600_000).toISOString()),
+    );
     const r = await runCli(["-c", expired, "restore", id, "--to-dir", tempDir("expired")]);
     expect(r.stderr).toMatch(/which is trusted only from … to .*; the store dated it/);
     expect(r.code).toBe(3);
     // Rotation: the old key keeps its period, the new key is added: both kinds of backups count.
-    const rotated = repo.write((c) => c.signing.trusted.push({ key: `${other.line} other-host`, valid_after: new Date().toISOString() }));
+    const rotated = repo.write((c) =>
+      c.signing.trusted.push({ key: `${other.line} other-host`, valid_after: new Date().toISOString() }),
+    );
     expect((await runCli(["-c", rotated, "verify", id])).code).toBe(0);
     // A backup host with signing configured but no key refuses to back up (an unsigned backup would be untrusted).
     const noKey = repo.write((c) => delete c.signing.key_file);
@@ -135,7 +161,20 @@ describe("signed backups: a forger without the signing key", () => {
     const undrilled = JSON.parse(b2.stdout).id;
 
     const store = writerStore(repo);
-    const report = (backupId: string, id: string, result: string) => Buffer.from(JSON.stringify({ format: "strongbox/1 drill", drill_id: id, backup_id: backupId, result, started_at: new Date().toISOString(), finished_at: new Date().toISOString(), host: "forger", tool_version: "0", checks: [] }));
+    const report = (backupId: string, id: string, result: string) =>
+      Buffer.from(
+        JSON.stringify({
+          format: "strongbox/1 drill",
+          drill_id: id,
+          backup_id: backupId,
+          result,
+          started_at: new Date().toISOString(),
+          finished_at: new Date().toISOString(),
+          host: "forger",
+          tool_version: "0",
+          checks: [],
+        }),
+      );
     const put = (key: string, body: Buffer) => store.put(key, Readable.from([body]));
     // 1. unsigned "pass" for the undrilled backup, and a "fail" for the real one
     let id = newBackupId(new Date(Date.now() + 1000));
@@ -155,7 +194,10 @@ describe("signed backups: a forger without the signing key", () => {
     }
 
     const lj = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout);
-    expect(lj.find((x: { id: string }) => x.id === real).last_drill).toMatchObject({ result: "pass", drill_id: drillId });
+    expect(lj.find((x: { id: string }) => x.id === real).last_drill).toMatchObject({
+      result: "pass",
+      drill_id: drillId,
+    });
     expect(lj.find((x: { id: string }) => x.id === undrilled).last_drill).toBeNull();
     const l = await runCli(["-c", repo.configFile, "list"]);
     expect(l.stdout).toMatch(new RegExp(`^${undrilled} .* -$`, "m"));
@@ -174,24 +216,35 @@ describe("signed backups: a forger without the signing key", () => {
     expect(old.code).toBe(0);
     const oldId = JSON.parse(old.stdout).id;
     // The cut-off: just after the store dated the old backup (complete.json's mtime is its storedAt here).
-    const cutoff = new Date(statSync(join(repo.dir, "repository", keys.complete(oldId))).mtime.getTime() + 1).toISOString();
+    const cutoff = new Date(
+      statSync(join(repo.dir, "repository", keys.complete(oldId))).mtime.getTime() + 1,
+    ).toISOString();
     // Wait until the store's clock (a new file's mtime) has reached the cut-off, then forge.
     const probe = join(repo.dir, "clock-probe");
-    while ((writeFileSync(probe, ""), statSync(probe).mtime.getTime() < Date.parse(cutoff))) await new Promise((r) => setTimeout(r, 5));
+    while ((writeFileSync(probe, ""), statSync(probe).mtime.getTime() < Date.parse(cutoff)))
+      await new Promise((r) => setTimeout(r, 5));
     const evil = await forgeBackup(writerStore(repo), repo.recipient, { files: { assets: dataDir("late-forgery") } });
     const migrating = repo.write((c) => (c.signing.allow_unsigned_before = cutoff));
     const lj = JSON.parse((await runCli(["-c", migrating, "--json", "list"])).stdout);
     expect(lj.find((x: { id: string }) => x.id === oldId).untrusted).toBeUndefined();
-    expect(lj.find((x: { id: string }) => x.id === oldId).trust_note).toMatch(/^unsigned, trusted because the store dated it /);
+    expect(lj.find((x: { id: string }) => x.id === oldId).trust_note).toMatch(
+      /^unsigned, trusted because the store dated it /,
+    );
     expect(lj.find((x: { id: string }) => x.id === evil.id).untrusted).toEqual(["unsigned (no complete.json.sig)"]);
     const out = tempDir("migrated");
     const r = await runCli(["-c", migrating, "restore", "latest", "--to-dir", out]);
-    expect(r.stderr).toMatch(new RegExp(`backup ${oldId}: unsigned, trusted because the store dated it .* before signing\\.allow_unsigned_before`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `backup ${oldId}: unsigned, trusted because the store dated it .* before signing\\.allow_unsigned_before`,
+      ),
+    );
     expect(r.code).toBe(0);
     expect(readFileSync(join(out, "assets", "a.txt"), "utf8")).toBe("legacy\n");
     // Without the cut-off, the old unsigned backup is untrusted too: latest finds nothing trusted.
     const strict = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", tempDir("strict")]);
-    expect(strict.stderr).toMatch(/no trusted complete backup .*\(2 untrusted( backup\(s\) skipped)?: see 'strongbox list'\)/); // restore latest (a restore point) or resolve('latest')
+    expect(strict.stderr).toMatch(
+      /no trusted complete backup .*\(2 untrusted( backup\(s\) skipped)?: see 'strongbox list'\)/,
+    ); // restore latest (a restore point) or resolve('latest')
     expect(strict.code).toBe(1);
   });
 
@@ -205,7 +258,9 @@ describe("signed backups: a forger without the signing key", () => {
     // The manifest, the files object and complete.json (the signature goes along, uncounted).
     expect(c.stdout).toMatch(new RegExp(`^${id}  copied \\(4 objects`)); // manifest, data, complete.json.sig, complete.json
     expect(c.code).toBe(0);
-    expect(readFileSync(join(dest, keys.completeSig(id)))).toEqual(readFileSync(join(repo.dir, "repository", keys.completeSig(id))));
+    expect(readFileSync(join(dest, keys.completeSig(id)))).toEqual(
+      readFileSync(join(repo.dir, "repository", keys.completeSig(id))),
+    );
     const destCfg = repo.write((cfg) => (cfg.repository.url = `file://${dest}`));
     const lj = JSON.parse((await runCli(["-c", destCfg, "--json", "list"])).stdout);
     expect(lj).toMatchObject([{ id, signed_by: expect.stringMatching(/^SHA256:/) }]);

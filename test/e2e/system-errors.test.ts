@@ -37,7 +37,9 @@ describe.skipIf(!s3)("S3 endpoints", () => {
     const r = await runCli(["-c", cfg, "list"]);
     expect(r.code).toBe(1);
     const url = https.replace(/\/$/, "").replace(/[.]/g, "\\.");
-    expect(errorLine(r)).toMatch(new RegExp(`cannot connect to ${url}: the endpoint does not speak TLS \\(EPROTO\\) — is it http\\?`));
+    expect(errorLine(r)).toMatch(
+      new RegExp(`cannot connect to ${url}: the endpoint does not speak TLS \\(EPROTO\\) — is it http\\?`),
+    );
   });
 
   it("a refused connection: 'cannot connect to http://127.0.0.1:PORT: connection refused (ECONNREFUSED)'", async () => {
@@ -49,7 +51,9 @@ describe.skipIf(!s3)("S3 endpoints", () => {
     });
     const r = await runCli(["-c", cfg, "list"]);
     expect(r.code).toBe(1);
-    expect(errorLine(r)).toMatch(new RegExp(`cannot connect to http://127\\.0\\.0\\.1:${port}: connection refused \\(ECONNREFUSED\\)`));
+    expect(errorLine(r)).toMatch(
+      new RegExp(`cannot connect to http://127\\.0\\.0\\.1:${port}: connection refused \\(ECONNREFUSED\\)`),
+    );
   });
 });
 
@@ -71,12 +75,18 @@ describe.skipIf(process.getuid?.() !== 0)("restore targets", () => {
     chownSync(home, NOBODY, NOBODY);
     chmodSync(home, 0o755);
     const cfg = repo.write((c) => (c.lock_dir = home));
-    const r = await runCollect("runuser", ["-u", "nobody", "--", process.execPath, BIN, "-c", cfg, "restore", "latest", "--to-dir", to], {
-      env: { PATH: process.env.PATH, HOME: home, TMPDIR: home },
-    });
+    const r = await runCollect(
+      "runuser",
+      ["-u", "nobody", "--", process.execPath, BIN, "-c", cfg, "restore", "latest", "--to-dir", to],
+      {
+        env: { PATH: process.env.PATH, HOME: home, TMPDIR: home },
+      },
+    );
     expect(r.code, r.stderr).toBe(1);
     const line = errorLine(r);
-    expect(line).toMatch(new RegExp(`cannot restore into ${to}: permission denied \\(EACCES\\) \\w+ ${join(parent, "locked")}`));
+    expect(line).toMatch(
+      new RegExp(`cannot restore into ${to}: permission denied \\(EACCES\\) \\w+ ${join(parent, "locked")}`),
+    );
     expect(line).not.toMatch(/EACCES: permission denied, /);
   });
 });

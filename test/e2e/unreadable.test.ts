@@ -12,7 +12,9 @@ const NOBODY = 65534;
 
 /** The built CLI run as `nobody` (runuser), as the shipped units and the image run it: not root. */
 function runAsNobody(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return runCollect("runuser", ["-u", "nobody", "--", process.execPath, BIN, ...args], { env: { PATH: process.env.PATH, HOME: home, TMPDIR: "/tmp", ...env } });
+  return runCollect("runuser", ["-u", "nobody", "--", process.execPath, BIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: home, TMPDIR: "/tmp", ...env },
+  });
 }
 
 /** A directory `nobody` may enter and read (temp dirs are made 0700). */
@@ -37,7 +39,10 @@ function treeWithSecrets(): string {
 }
 
 /** A repository `nobody` may write, and a config without the identity file (a backup-only host). */
-function repoForNobody(sources: Record<string, unknown>[], mutate: (c: Record<string, any>) => void = () => {}): { repo: TestRepo; config: string } {
+function repoForNobody(
+  sources: Record<string, unknown>[],
+  mutate: (c: Record<string, any>) => void = () => {},
+): { repo: TestRepo; config: string } {
   const repo = makeRepo({ sources });
   open(repo.dir);
   mkdirSync(join(repo.dir, "repository"));
@@ -53,7 +58,10 @@ function repoForNobody(sources: Record<string, unknown>[], mutate: (c: Record<st
   return { repo, config };
 }
 
-function complete(repo: TestRepo, id: string): { sources: { name: string }[]; partial?: string[]; objects: { key: string; source?: string }[] } {
+function complete(
+  repo: TestRepo,
+  id: string,
+): { sources: { name: string }[]; partial?: string[]; objects: { key: string; source?: string }[] } {
   return JSON.parse(readFileSync(join(repo.dir, "repository/backups", id, "complete.json"), "utf8"));
 }
 
@@ -62,7 +70,10 @@ function backupIds(repo: TestRepo): string[] {
 }
 
 /** The decrypted manifest (age + zstd, as by hand). */
-function manifest(repo: TestRepo, id: string): { sources: Record<string, { unreadable?: number; skipped?: string[]; entries: { path: string }[] }> } {
+function manifest(
+  repo: TestRepo,
+  id: string,
+): { sources: Record<string, { unreadable?: number; skipped?: string[]; entries: { path: string }[] }> } {
   const file = join(repo.dir, "repository/backups", id, "manifest.json.zst.age");
   return JSON.parse(execSync(`age -d -i '${repo.identityFile}' '${file}' | zstd -dc`).toString());
 }
@@ -79,7 +90,9 @@ describe("a source that cannot be read in full", () => {
     ]);
     const r = await runAsNobody(["-c", config, "--json", "backup", "now"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/source docs: 2 path\(s\) could not be read: locked\.txt, secret; nothing of this source was stored/);
+    expect(r.stderr).toMatch(
+      /source docs: 2 path\(s\) could not be read: locked\.txt, secret; nothing of this source was stored/,
+    );
     const out = JSON.parse(r.stdout);
     expect(out.exit_code).toBe(1);
     expect(out.failed).toEqual([{ name: "docs", error: expect.stringMatching(/2 path\(s\) could not be read/) }]);
@@ -123,7 +136,12 @@ describe("a source that cannot be read in full", () => {
       expect(r.stderr).toMatch(/partial: docs: 2 unreadable path\(s\) left out \(locked\.txt, secret\)/);
       const out = JSON.parse(r.stdout);
       expect(out).toMatchObject({ exit_code: 4, partial: ["docs"], failed: [] });
-      expect(out.sources[0]).toMatchObject({ name: "docs", unreadable: 2, skipped: ["locked.txt", "secret"], changed: 0 });
+      expect(out.sources[0]).toMatchObject({
+        name: "docs",
+        unreadable: 2,
+        skipped: ["locked.txt", "secret"],
+        changed: 0,
+      });
 
       expect(complete(repo, out.id).partial).toEqual(["docs"]);
       const m = manifest(repo, out.id).sources.docs;

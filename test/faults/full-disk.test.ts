@@ -30,20 +30,32 @@ describe.skipIf(!isRoot)("full disks", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot write the restore target at "a\.bin": disk full \(ENOSPC\) writing \/\S+\/a\.bin/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
-    expect(r.stderr.trim().split("\n").filter((l) => l.startsWith("strongbox:"))).toHaveLength(1);
+    expect(
+      r.stderr
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("strongbox:")),
+    ).toHaveLength(1);
   });
 
-  it.skipIf(!s3)("a full TMPDIR while spooling S3 parts: the backup fails (exit 1), no complete.json, no spool file left", async () => {
-    const repo = makeRepo({ sources: [{ name: "big", type: "files", path: bigSource() }], s3: s3!, roles: { writer: s3!.writer, reader: s3!.reader } });
-    const tmp = tinyDisk("1m");
-    const cfg = repo.write((c) => (c.repository.s3.part_size_mb = 5));
-    const r = await runCli(["-c", cfg, "backup", "now"], { env: { TMPDIR: tmp } });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/ENOSPC|no space left/i);
-    expect(r.stderr).not.toMatch(/\n\s+at /);
-    expect(readdirSync(tmp)).toEqual([]);
-    const list = await runCli(["-c", cfg, "--json", "list", "--all"]);
-    const rows = JSON.parse(list.stdout) as { complete: boolean }[];
-    expect(rows.every((x) => !x.complete)).toBe(true);
-  });
+  it.skipIf(!s3)(
+    "a full TMPDIR while spooling S3 parts: the backup fails (exit 1), no complete.json, no spool file left",
+    async () => {
+      const repo = makeRepo({
+        sources: [{ name: "big", type: "files", path: bigSource() }],
+        s3: s3!,
+        roles: { writer: s3!.writer, reader: s3!.reader },
+      });
+      const tmp = tinyDisk("1m");
+      const cfg = repo.write((c) => (c.repository.s3.part_size_mb = 5));
+      const r = await runCli(["-c", cfg, "backup", "now"], { env: { TMPDIR: tmp } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/ENOSPC|no space left/i);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(readdirSync(tmp)).toEqual([]);
+      const list = await runCli(["-c", cfg, "--json", "list", "--all"]);
+      const rows = JSON.parse(list.stdout) as { complete: boolean }[];
+      expect(rows.every((x) => !x.complete)).toBe(true);
+    },
+  );
 });

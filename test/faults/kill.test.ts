@@ -19,8 +19,6 @@ const SEED = Number(process.env.STRONGBOX_FAULT_SEED ?? 9);
 const POINTS = 20;
 const MARKER = `plaintext-marker-${randomBytes(6).toString("hex")}`;
 
-
-
 /** Every file below `dir` whose bytes contain `needle`. */
 function filesContaining(dir: string, needle: string): string[] {
   const hits: string[] = [];
@@ -39,15 +37,22 @@ function filesContaining(dir: string, needle: string): string[] {
 
 const stats = { faults: 0, killedMidRun: 0, violations: 0 };
 
-async function checkInvariants(repo: TestRepo, env: NodeJS.ProcessEnv, verified: Set<string>, label: string): Promise<string[]> {
+async function checkInvariants(
+  repo: TestRepo,
+  env: NodeJS.ProcessEnv,
+  verified: Set<string>,
+  label: string,
+): Promise<string[]> {
   const problems: string[] = [];
   const list = await runCli(["-c", repo.configFile, "--json", "list", "--all"], { env });
   if (list.code !== 0) problems.push(`${label}: list exits ${list.code}: ${list.stderr.trim()}`);
-  const rows = list.code === 0 ? (JSON.parse(list.stdout) as { id: string; complete: boolean; damaged?: string }[]) : [];
+  const rows =
+    list.code === 0 ? (JSON.parse(list.stdout) as { id: string; complete: boolean; damaged?: string }[]) : [];
   for (const r of rows.filter((x) => x.damaged)) problems.push(`${label}: ${r.id} damaged: ${r.damaged}`);
   for (const r of rows.filter((x) => x.complete && !verified.has(x.id))) {
     const v = await runCli(["-c", repo.configFile, "verify", r.id], { env });
-    if (v.code !== 0 || v.stdout.trim() !== `${r.id}  OK`) problems.push(`${label}: complete backup ${r.id} does not verify: ${v.stdout.trim()} ${v.stderr.trim()}`);
+    if (v.code !== 0 || v.stdout.trim() !== `${r.id}  OK`)
+      problems.push(`${label}: complete backup ${r.id} does not verify: ${v.stdout.trim()} ${v.stderr.trim()}`);
     else verified.add(r.id);
   }
   const leaks = [...filesContaining(env.TMPDIR!, MARKER), ...filesContaining(join(repo.dir, "repository"), MARKER)];
@@ -56,78 +61,94 @@ async function checkInvariants(repo: TestRepo, env: NodeJS.ProcessEnv, verified:
 }
 
 describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
-  it(`backup (files + database) and prune: ${POINTS} kills each, invariants after every one`, { timeout: 600_000 }, async () => {
-    const rnd = mulberry32(SEED);
-    const data = tempDir("kill-data");
-    mkdirSync(join(data, "media"));
-    for (let i = 0; i < 6; i++) writeFileSync(join(data, "media", `clip-${i}.bin`), Buffer.concat([Buffer.from(MARKER), randomBytes(3 << 20)]));
-    for (let i = 0; i < 300; i++) writeFileSync(join(data, `item-${i}.json`), JSON.stringify({ i, marker: MARKER }));
-    const db = await createDb(pg!, "kill");
-    await withClient(db.url, async (c) => {
-      await c.query("CREATE TABLE t (id int primary key, note text)");
-      await c.query(`INSERT INTO t SELECT g, '${MARKER}' || g FROM generate_series(1, 80000) g`);
-    });
-    const repo = makeRepo({ sources: [{ name: "files", type: "files", path: data }, { name: "db", type: "postgres", url: db.url }] });
-    const tmp = tempDir("kill-tmp");
-    const locks = tempDir("kill-locks");
-    const pruneCfg = repo.write((c) => {
-      // max_delete_share 1: the pool of backups may grow past 4, and this test is about kills, not the share refusal.
-      c.retention = { keep_last: 2, max_delete_share: 1 };
-      c.lock_dir = locks;
-    });
-    repo.write((c) => (c.lock_dir = locks));
-    const cfg = repo.write((c) => (c.lock_dir = locks));
-    const env = { TMPDIR: tmp };
-    const verified = new Set<string>();
-    const problems: string[] = [];
+  it(
+    `backup (files + database) and prune: ${POINTS} kills each, invariants after every one`,
+    { timeout: 600_000 },
+    async () => {
+      const rnd = mulberry32(SEED);
+      const data = tempDir("kill-data");
+      mkdirSync(join(data, "media"));
+      for (let i = 0; i < 6; i++)
+        writeFileSync(join(data, "media", `clip-${i}.bin`), Buffer.concat([Buffer.from(MARKER), randomBytes(3 << 20)]));
+      for (let i = 0; i < 300; i++) writeFileSync(join(data, `item-${i}.json`), JSON.stringify({ i, marker: MARKER }));
+      const db = await createDb(pg!, "kill");
+      await withClient(db.url, async (c) => {
+        await c.query("CREATE TABLE t (id int primary key, note text)");
+        await c.query(`INSERT INTO t SELECT g, '${MARKER}' || g FROM generate_series(1, 80000) g`);
+      });
+      const repo = makeRepo({
+        sources: [
+          { name: "files", type: "files", path: data },
+          { name: "db", type: "postgres", url: db.url },
+        ],
+      });
+      const tmp = tempDir("kill-tmp");
+      const locks = tempDir("kill-locks");
+      const pruneCfg = repo.write((c) => {
+        // max_delete_share 1: the pool of backups may grow past 4, and this test is about kills, not the share refusal.
+        c.retention = { keep_last: 2, max_delete_share: 1 };
+        c.lock_dir = locks;
+      });
+      repo.write((c) => (c.lock_dir = locks));
+      const cfg = repo.write((c) => (c.lock_dir = locks));
+      const env = { TMPDIR: tmp };
+      const verified = new Set<string>();
+      const problems: string[] = [];
 
-    // How long one whole backup takes here, to spread the kill points over it.
-    const t0 = Date.now();
-    const first = await runCli(["-c", cfg, "backup", "now"], { env });
-    expect(first.code).toBe(0);
-    const span = Math.max(400, Date.now() - t0);
+      // How long one whole backup takes here, to spread the kill points over it.
+      const t0 = Date.now();
+      const first = await runCli(["-c", cfg, "backup", "now"], { env });
+      expect(first.code).toBe(0);
+      const span = Math.max(400, Date.now() - t0);
 
-    for (let i = 0; i < POINTS; i++) {
-      const at = Math.floor(rnd() * span * 1.1);
-      const r = await runAndKill(["-c", cfg, "backup", "now"], at, env);
-      stats.faults++;
-      if (r.killed) stats.killedMidRun++;
-      problems.push(...(await checkInvariants(repo, env, verified, `backup kill ${i} at ${at} ms`)));
-    }
-
-    // Prune: keep a pool of complete backups; kill prune at random points; the newest of each source must survive.
-    for (let i = 0; i < POINTS; i++) {
-      while (verified.size < 4 || i === 0) {
-        const b = await runCli(["-c", cfg, "backup", "now"], { env });
-        expect(b.code).toBe(0);
-        await checkInvariants(repo, env, verified, "top-up");
-        if (i === 0) break;
+      for (let i = 0; i < POINTS; i++) {
+        const at = Math.floor(rnd() * span * 1.1);
+        const r = await runAndKill(["-c", cfg, "backup", "now"], at, env);
+        stats.faults++;
+        if (r.killed) stats.killedMidRun++;
+        problems.push(...(await checkInvariants(repo, env, verified, `backup kill ${i} at ${at} ms`)));
       }
-      const before = JSON.parse((await runCli(["-c", cfg, "--json", "list"], { env })).stdout) as { id: string; sources: string[] }[];
-      const newest = before[0]?.id;
-      const at = Math.floor(rnd() * 700);
-      const r = await runAndKill(["-c", pruneCfg, "prune"], at, env);
-      stats.faults++;
-      if (r.killed) stats.killedMidRun++;
-      const after = JSON.parse((await runCli(["-c", cfg, "--json", "list"], { env })).stdout) as { id: string }[];
-      if (newest && !after.some((x) => x.id === newest)) problems.push(`prune kill ${i} at ${at} ms removed the newest complete backup ${newest}`);
-      for (const id of [...verified]) if (!after.some((x) => x.id === id)) verified.delete(id);
-      problems.push(...(await checkInvariants(repo, env, verified, `prune kill ${i} at ${at} ms`)));
-    }
 
-    // Leftovers: the next complete run takes over the dead runs' lock and sweeps their temp files.
-    const last = await runCli(["-c", cfg, "backup", "now"], { env });
-    expect(last.stderr).not.toMatch(/lock held/);
-    expect(last.code).toBe(0);
-    const pruned = await runCli(["-c", pruneCfg, "prune"], { env });
-    expect(pruned.code).toBe(0);
-    const all = await runCli(["-c", cfg, "list", "--all"], { env });
-    expect(all.stdout).toMatch(/leftovers: 0 temporary file\(s\)/);
-    const tempLeft = readdirSync(tmp).filter((n) => n.startsWith("strongbox-"));
-    if (tempLeft.length) problems.push(`temp files left in TMPDIR after a complete run: ${tempLeft.join(", ")}`);
+      // Prune: keep a pool of complete backups; kill prune at random points; the newest of each source must survive.
+      for (let i = 0; i < POINTS; i++) {
+        while (verified.size < 4 || i === 0) {
+          const b = await runCli(["-c", cfg, "backup", "now"], { env });
+          expect(b.code).toBe(0);
+          await checkInvariants(repo, env, verified, "top-up");
+          if (i === 0) break;
+        }
+        const before = JSON.parse((await runCli(["-c", cfg, "--json", "list"], { env })).stdout) as {
+          id: string;
+          sources: string[];
+        }[];
+        const newest = before[0]?.id;
+        const at = Math.floor(rnd() * 700);
+        const r = await runAndKill(["-c", pruneCfg, "prune"], at, env);
+        stats.faults++;
+        if (r.killed) stats.killedMidRun++;
+        const after = JSON.parse((await runCli(["-c", cfg, "--json", "list"], { env })).stdout) as { id: string }[];
+        if (newest && !after.some((x) => x.id === newest))
+          problems.push(`prune kill ${i} at ${at} ms removed the newest complete backup ${newest}`);
+        for (const id of [...verified]) if (!after.some((x) => x.id === id)) verified.delete(id);
+        problems.push(...(await checkInvariants(repo, env, verified, `prune kill ${i} at ${at} ms`)));
+      }
 
-    stats.violations = problems.length;
-    console.log(`[faults] kill -9 seed ${SEED}: ${stats.faults} kills injected (${stats.killedMidRun} while the run was still going), invariant violations: ${stats.violations}`);
-    expect(problems).toEqual([]);
-  });
+      // Leftovers: the next complete run takes over the dead runs' lock and sweeps their temp files.
+      const last = await runCli(["-c", cfg, "backup", "now"], { env });
+      expect(last.stderr).not.toMatch(/lock held/);
+      expect(last.code).toBe(0);
+      const pruned = await runCli(["-c", pruneCfg, "prune"], { env });
+      expect(pruned.code).toBe(0);
+      const all = await runCli(["-c", cfg, "list", "--all"], { env });
+      expect(all.stdout).toMatch(/leftovers: 0 temporary file\(s\)/);
+      const tempLeft = readdirSync(tmp).filter((n) => n.startsWith("strongbox-"));
+      if (tempLeft.length) problems.push(`temp files left in TMPDIR after a complete run: ${tempLeft.join(", ")}`);
+
+      stats.violations = problems.length;
+      console.log(
+        `[faults] kill -9 seed ${SEED}: ${stats.faults} kills injected (${stats.killedMidRun} while the run was still going), invariant violations: ${stats.violations}`,
+      );
+      expect(problems).toEqual([]);
+    },
+  );
 });

@@ -14,7 +14,9 @@ const s3 = inject("s3");
 
 const tempFiles = (dir: string): string[] => {
   try {
-    return (readdirSync(dir, { recursive: true }) as string[]).filter((p) => p.split("/").pop()!.startsWith(".strongbox-tmp-"));
+    return (readdirSync(dir, { recursive: true }) as string[]).filter((p) =>
+      p.split("/").pop()!.startsWith(".strongbox-tmp-"),
+    );
   } catch {
     return [];
   }
@@ -29,7 +31,10 @@ describe("a killed copy", () => {
     expect(b.code).toBe(0);
     const dest = tempDir("killcopy-dest");
     const to = `file://${dest}`;
-    const k = await runAndKillWhen(["-c", repo.configFile, "copy", "latest", "--to", to], () => tempFiles(dest).length > 0);
+    const k = await runAndKillWhen(
+      ["-c", repo.configFile, "copy", "latest", "--to", to],
+      () => tempFiles(dest).length > 0,
+    );
     expect(k.killed).toBe(true);
     expect(tempFiles(dest)).toHaveLength(1);
 
@@ -45,8 +50,14 @@ describe("a killed copy", () => {
 describe.skipIf(!s3)("a killed prune", () => {
   const nextSecond = secondApart();
   it.each([
-    { reupload: false, what: "leaves a half-deleted backup; the next prune finishes deleting it (not kept 24 h as incomplete)" },
-    { reupload: true, what: "leaves a half-deleted backup that is then uploaded to again (a copy re-sending it): the next prune leaves it to the grace" },
+    {
+      reupload: false,
+      what: "leaves a half-deleted backup; the next prune finishes deleting it (not kept 24 h as incomplete)",
+    },
+    {
+      reupload: true,
+      what: "leaves a half-deleted backup that is then uploaded to again (a copy re-sending it): the next prune leaves it to the grace",
+    },
   ])("$what", async ({ reupload }) => {
     nextSecond.reset();
     const data = tempDir("killprune");
@@ -70,11 +81,16 @@ describe.skipIf(!s3)("a killed prune", () => {
     });
     // complete.json goes first; the DELETE of the data object then hangs, and prune is killed there.
     proxy.rules([{ method: "DELETE", path: /files\.tar\.zst\.age$/, fault: { kind: "stall" }, times: 100 }]);
-    const k = await runAndKillWhen(["-c", pruner, "prune"], () => proxy.log.some((e) => e.method === "DELETE" && e.fault === "stall"));
+    const k = await runAndKillWhen(["-c", pruner, "prune"], () =>
+      proxy.log.some((e) => e.method === "DELETE" && e.fault === "stall"),
+    );
     expect(k.killed).toBe(true);
     const admin = s3Client(s3!.endpoint, s3!.admin);
     const keysOf = async (id: string) =>
-      ((await admin.send(new ListObjectsV2Command({ Bucket: s3!.bucket, Prefix: `${prefix}/backups/${id}/` }))).Contents ?? []).map((o) => o.Key!.split("/").pop());
+      (
+        (await admin.send(new ListObjectsV2Command({ Bucket: s3!.bucket, Prefix: `${prefix}/backups/${id}/` })))
+          .Contents ?? []
+      ).map((o) => o.Key!.split("/").pop());
     const half = await keysOf(old);
     expect(half).not.toContain("complete.json");
     expect(half).toContain("files.tar.zst.age");
@@ -82,11 +98,20 @@ describe.skipIf(!s3)("a killed prune", () => {
     proxy.rules([]);
     if (reupload) {
       // Stored after the killed prune recorded the id: not the killed prune's to finish.
-      await admin.send(new PutObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}/backups/${old}/files.tar.zst.age`, Body: Buffer.alloc(64), ACL: "bucket-owner-full-control" }));
+      await admin.send(
+        new PutObjectCommand({
+          Bucket: s3!.bucket,
+          Key: `${prefix}/backups/${old}/files.tar.zst.age`,
+          Body: Buffer.alloc(64),
+          ACL: "bucket-owner-full-control",
+        }),
+      );
       const p = await runCli(["-c", pruner, "--json", "prune"]);
       expect(p.code, p.stderr).toBe(0);
       expect(JSON.parse(p.stdout).finished_deleting).toEqual([]);
-      expect(p.stderr).toMatch(new RegExp(`${old}: a killed prune had started to delete it, but it has objects stored since`));
+      expect(p.stderr).toMatch(
+        new RegExp(`${old}: a killed prune had started to delete it, but it has objects stored since`),
+      );
       expect(await keysOf(old)).toContain("files.tar.zst.age");
       admin.destroy();
       await proxy.close();

@@ -14,7 +14,9 @@ describe.skipIf(!fx)("kill -9 of restore --jobs 2", () => {
       // Two big tables, so both workers are busy in a long COPY or index build when the kill comes.
       for (const t of ["a", "b"]) {
         await c.query(`CREATE TABLE ${t} (id int primary key, note text)`);
-        await c.query(`INSERT INTO ${t} SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 1500000) g`);
+        await c.query(
+          `INSERT INTO ${t} SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 1500000) g`,
+        );
         await c.query(`CREATE INDEX ON ${t} (note)`);
       }
     });
@@ -25,9 +27,19 @@ describe.skipIf(!fx)("kill -9 of restore --jobs 2", () => {
     const watcher = new pg.Client({ connectionString: fx!.url });
     await watcher.connect();
     const sessions = async () =>
-      (await watcher.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [target.name])).rows[0].n;
+      (
+        await watcher.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+          [target.name],
+        )
+      ).rows[0].n;
     const busy = async () =>
-      (await watcher.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query ~* '^(copy|create index|alter table)'", [target.name])).rows[0].n;
+      (
+        await watcher.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query ~* '^(copy|create index|alter table)'",
+          [target.name],
+        )
+      ).rows[0].n;
     // The kill comes when both workers are at work (polled; the CLI's kill helper checks the flag every 20 ms).
     let working = false;
     let polling = true;
@@ -37,7 +49,11 @@ describe.skipIf(!fx)("kill -9 of restore --jobs 2", () => {
         if (!working) await new Promise((r) => setTimeout(r, 20));
       }
     })();
-    const k = await runAndKillWhen(["-c", repo.configFile, "restore", "latest", "--to-db", target.url, "--jobs", "2"], () => working, { TMPDIR: tempDir("rs-tmp") });
+    const k = await runAndKillWhen(
+      ["-c", repo.configFile, "restore", "latest", "--to-db", target.url, "--jobs", "2"],
+      () => working,
+      { TMPDIR: tempDir("rs-tmp") },
+    );
     polling = false;
     await poll;
     expect(k.killed).toBe(true);

@@ -44,10 +44,14 @@ const pg = inject("pg");
 /** restore latest --force, killed -9 right after its first swap. */
 async function killAfterFirstSwap(configFile: string, to: string, extra: string[] = []): Promise<void> {
   const pause = join(tempDir("rsw-pause"), "paused");
-  const child = spawn(process.execPath, [BIN, "-c", configFile, "restore", "latest", "--to-dir", to, "--force", ...extra], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, STRONGBOX_TEST_PAUSE_BETWEEN_SWAPS: pause },
-    stdio: "ignore",
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, "-c", configFile, "restore", "latest", "--to-dir", to, "--force", ...extra],
+    {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, STRONGBOX_TEST_PAUSE_BETWEEN_SWAPS: pause },
+      stdio: "ignore",
+    },
+  );
   const done = new Promise<void>((r) => child.on("close", () => r()));
   const caught = await until(child, () => existsSync(pause));
   child.kill("SIGKILL");
@@ -56,52 +60,82 @@ async function killAfterFirstSwap(configFile: string, to: string, extra: string[
 }
 
 describe("a --force restore of several sources killed between swaps", () => {
-  it("the target names itself unfinished and its old sources; the next restore completes the swap", { timeout: 120_000 }, async () => {
-    const { repo, to, oldTrees, newTrees } = await setup();
-    await killAfterFirstSwap(repo.configFile, to);
-    // mixed on disk, and it says so, plainly, in a file ls shows
-    expect(snapshotTree(join(to, "media"))).toEqual(newTrees.media);
-    expect(snapshotTree(join(to, "text"))).toEqual(oldTrees.text);
-    const journal = JSON.parse(readFileSync(join(to, JOURNAL), "utf8"));
-    expect(journal.old).toEqual(["projects", "text"]);
-    expect(journal.note).toMatch(/unfinished restore of backup \S+ into .*: media came from that backup, projects, text are still the old trees\. The next strongbox restore into this directory completes it/);
+  it(
+    "the target names itself unfinished and its old sources; the next restore completes the swap",
+    { timeout: 120_000 },
+    async () => {
+      const { repo, to, oldTrees, newTrees } = await setup();
+      await killAfterFirstSwap(repo.configFile, to);
+      // mixed on disk, and it says so, plainly, in a file ls shows
+      expect(snapshotTree(join(to, "media"))).toEqual(newTrees.media);
+      expect(snapshotTree(join(to, "text"))).toEqual(oldTrees.text);
+      const journal = JSON.parse(readFileSync(join(to, JOURNAL), "utf8"));
+      expect(journal.old).toEqual(["projects", "text"]);
+      expect(journal.note).toMatch(
+        /unfinished restore of backup \S+ into .*: media came from that backup, projects, text are still the old trees\. The next strongbox restore into this directory completes it/,
+      );
 
-    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to, "--force"]);
-    expect(r.stderr).toMatch(/unfinished restore of backup .* Completing it: swapping in projects, text/);
-    expect(r.code).toBe(0);
-    expect(readdirSync(to).sort()).toEqual(SOURCES);
-    for (const s of SOURCES) expect(snapshotTree(join(to, s))).toEqual(newTrees[s]);
-  });
+      const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to, "--force"]);
+      expect(r.stderr).toMatch(/unfinished restore of backup .* Completing it: swapping in projects, text/);
+      expect(r.code).toBe(0);
+      expect(readdirSync(to).sort()).toEqual(SOURCES);
+      for (const s of SOURCES) expect(snapshotTree(join(to, s))).toEqual(newTrees[s]);
+    },
+  );
 
-  it("a staging directory lost after the kill: the next restore puts every old tree back instead", { timeout: 120_000 }, async () => {
-    const { repo, to, oldTrees } = await setup();
-    await killAfterFirstSwap(repo.configFile, to);
-    const journal = JSON.parse(readFileSync(join(to, JOURNAL), "utf8"));
-    rmSync(join(to, journal.entries[2].staging), { recursive: true });
-    // without --force the next restore refuses the (old, whole) trees once it has put them back
-    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to]);
-    expect(r.stderr).toMatch(/A staging directory is missing, so it cannot be completed: putting every old tree back/);
-    expect(r.stderr).toMatch(/is not empty; refusing to restore over it without --force/);
-    expect(r.code).toBe(2);
-    expect(readdirSync(to).sort()).toEqual(SOURCES);
-    for (const s of SOURCES) expect(snapshotTree(join(to, s))).toEqual(oldTrees[s]);
-  });
+  it(
+    "a staging directory lost after the kill: the next restore puts every old tree back instead",
+    { timeout: 120_000 },
+    async () => {
+      const { repo, to, oldTrees } = await setup();
+      await killAfterFirstSwap(repo.configFile, to);
+      const journal = JSON.parse(readFileSync(join(to, JOURNAL), "utf8"));
+      rmSync(join(to, journal.entries[2].staging), { recursive: true });
+      // without --force the next restore refuses the (old, whole) trees once it has put them back
+      const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to]);
+      expect(r.stderr).toMatch(
+        /A staging directory is missing, so it cannot be completed: putting every old tree back/,
+      );
+      expect(r.stderr).toMatch(/is not empty; refusing to restore over it without --force/);
+      expect(r.code).toBe(2);
+      expect(readdirSync(to).sort()).toEqual(SOURCES);
+      for (const s of SOURCES) expect(snapshotTree(join(to, s))).toEqual(oldTrees[s]);
+    },
+  );
 
-  it.skipIf(!pg)("with a database in the same restore: the database is restored (and its mark cleared) before the first swap", { timeout: 120_000 }, async () => {
-    const src = await createDb(pg!, "rswsrc");
-    await withClient(src.url, (c) => c.query("CREATE TABLE t (id int primary key); INSERT INTO t SELECT generate_series(1, 100)"));
-    const a = tempDir("rswdb-a");
-    const b = tempDir("rswdb-b");
-    writeFileSync(join(a, "x.txt"), "a");
-    writeFileSync(join(b, "y.txt"), "b");
-    const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url: src.url }, { name: "a", type: "files", path: a }, { name: "b", type: "files", path: b }] });
-    expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
-    const to = tempDir("rswdb-to");
-    const dst = await createDb(pg!, "rswdst");
-    await killAfterFirstSwap(repo.configFile, to, ["--to-db", dst.url]);
-    expect(await withClient(dst.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n)).toBe(100);
-    const mark = await withClient(dst.url, (c) => c.query("SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = current_database()"));
-    expect(mark.rows[0].c).toBeNull();
-    expect(JSON.parse(readFileSync(join(to, JOURNAL), "utf8")).old).toEqual(["b"]);
-  });
+  it.skipIf(!pg)(
+    "with a database in the same restore: the database is restored (and its mark cleared) before the first swap",
+    { timeout: 120_000 },
+    async () => {
+      const src = await createDb(pg!, "rswsrc");
+      await withClient(src.url, (c) =>
+        c.query("CREATE TABLE t (id int primary key); INSERT INTO t SELECT generate_series(1, 100)"),
+      );
+      const a = tempDir("rswdb-a");
+      const b = tempDir("rswdb-b");
+      writeFileSync(join(a, "x.txt"), "a");
+      writeFileSync(join(b, "y.txt"), "b");
+      const repo = makeRepo({
+        sources: [
+          { name: "db", type: "postgres", url: src.url },
+          { name: "a", type: "files", path: a },
+          { name: "b", type: "files", path: b },
+        ],
+      });
+      expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
+      const to = tempDir("rswdb-to");
+      const dst = await createDb(pg!, "rswdst");
+      await killAfterFirstSwap(repo.configFile, to, ["--to-db", dst.url]);
+      expect(
+        await withClient(dst.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n),
+      ).toBe(100);
+      const mark = await withClient(dst.url, (c) =>
+        c.query(
+          "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = current_database()",
+        ),
+      );
+      expect(mark.rows[0].c).toBeNull();
+      expect(JSON.parse(readFileSync(join(to, JOURNAL), "utf8")).old).toEqual(["b"]);
+    },
+  );
 });

@@ -41,13 +41,18 @@ function sourceTree(): string {
 }
 
 function repoWithState(stateDir: string): { repo: TestRepo; file: string } {
-  const repo = makeRepo({ sources: [{ name: "tree", type: "files", path: sourceTree(), differential: { full_every: "7d" } }] });
+  const repo = makeRepo({
+    sources: [{ name: "tree", type: "files", path: sourceTree(), differential: { full_every: "7d" } }],
+  });
   repo.config.state_dir = stateDir;
   repo.write();
   return { repo, file: statePath(stateOwner(configSchema.parse(repo.config)), "tree") };
 }
 
-async function backup(repo: TestRepo, args: string[] = []): Promise<{ id: string; kind: string; base?: string; stderr: string }> {
+async function backup(
+  repo: TestRepo,
+  args: string[] = [],
+): Promise<{ id: string; kind: string; base?: string; stderr: string }> {
   const r = await runCli(["-c", repo.configFile, "--json", "backup", "now", ...args]);
   expect(r.code, r.stderr).toBe(0);
   const out = JSON.parse(r.stdout);
@@ -67,31 +72,37 @@ function deadPid(): number {
 }
 
 describe.skipIf(!isRoot)("a full state directory (issue 22 item 23)", () => {
-  it("--full: no temporary file is left, the earlier state (of an older full, which prune may now delete) is removed, the warning says so, and the next backup is a full", { timeout: 120_000 }, async () => {
-    const mnt = tinyDisk("512k");
-    const { repo, file } = repoWithState(mnt);
-    const first = await backup(repo);
-    expect(first.kind).toBe("full");
-    expect(readFileSync(file).length).toBeGreaterThan(40_000);
-    // A killed run's temporary file: never read, and removed, since it takes the directory's room.
-    const stale = `${file}.${deadPid()}.tmp`;
-    writeFileSync(stale, "partly written");
-    const filler = fill(mnt, 8192);
+  it(
+    "--full: no temporary file is left, the earlier state (of an older full, which prune may now delete) is removed, the warning says so, and the next backup is a full",
+    { timeout: 120_000 },
+    async () => {
+      const mnt = tinyDisk("512k");
+      const { repo, file } = repoWithState(mnt);
+      const first = await backup(repo);
+      expect(first.kind).toBe("full");
+      expect(readFileSync(file).length).toBeGreaterThan(40_000);
+      // A killed run's temporary file: never read, and removed, since it takes the directory's room.
+      const stale = `${file}.${deadPid()}.tmp`;
+      writeFileSync(stale, "partly written");
+      const filler = fill(mnt, 8192);
 
-    const forced = await backup(repo, ["--full"]);
-    expect(forced.kind).toBe("full");
-    const warning = forced.stderr.split("\n").find((l) => l.includes("cannot write the differential state"));
-    expect(warning).toMatch(/ENOSPC/);
-    expect(warning).toContain(`the earlier state (of full ${first.id}) was removed, so that no differential is based on a full older than this one, and the next backup is a full`);
-    // Nothing partly written is left, nor the earlier state.
-    expect(readdirSync(dirname(file))).toEqual([]);
+      const forced = await backup(repo, ["--full"]);
+      expect(forced.kind).toBe("full");
+      const warning = forced.stderr.split("\n").find((l) => l.includes("cannot write the differential state"));
+      expect(warning).toMatch(/ENOSPC/);
+      expect(warning).toContain(
+        `the earlier state (of full ${first.id}) was removed, so that no differential is based on a full older than this one, and the next backup is a full`,
+      );
+      // Nothing partly written is left, nor the earlier state.
+      expect(readdirSync(dirname(file))).toEqual([]);
 
-    rmSync(filler);
-    const next = await backup(repo);
-    expect(next.kind).toBe("full");
-    // ...and that full is the base of the next differential again.
-    expect((await backup(repo)).base).toBe(next.id);
-  });
+      rmSync(filler);
+      const next = await backup(repo);
+      expect(next.kind).toBe("full");
+      // ...and that full is the base of the next differential again.
+      expect((await backup(repo)).base).toBe(next.id);
+    },
+  );
 
   it("with no earlier state: the warning says the next backup is a full, and it is", { timeout: 120_000 }, async () => {
     const mnt = tinyDisk("512k");
@@ -102,7 +113,9 @@ describe.skipIf(!isRoot)("a full state directory (issue 22 item 23)", () => {
     expect(first.kind).toBe("full");
     const warning = first.stderr.split("\n").find((l) => l.includes("cannot write the differential state"));
     expect(warning).toMatch(/ENOSPC/);
-    expect(warning).toContain("no state of a full is kept (no state of a previous full on this host), so the next backup is a full");
+    expect(warning).toContain(
+      "no state of a full is kept (no state of a previous full on this host), so the next backup is a full",
+    );
     expect(readdirSync(dirname(file))).toEqual([]);
 
     rmSync(filler);

@@ -12,5 +12,7 @@ const START_MS = -60_000;
  */
 export function secondApart(): (() => NodeJS.ProcessEnv) & { reset(): void } {
   let n = 0;
-  return Object.assign(() => ({ STRONGBOX_TEST_CLOCK_OFFSET_MS: String(START_MS + 1000 * n++) }), { reset: () => void (n = 0) });
+  return Object.assign(() => ({ STRONGBOX_TEST_CLOCK_OFFSET_MS: String(START_MS + 1000 * n++) }), {
+    reset: () => void (n = 0),
+  });
 }

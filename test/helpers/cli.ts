@@ -15,7 +15,11 @@ export interface CliResult {
 }
 
 /** Runs a program to its end, collecting what it prints: the one spawn behind runCli and its variants. */
-export function runCollect(file: string, args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string }): Promise<CliResult> {
+export function runCollect(
+  file: string,
+  args: string[],
+  o: { env: NodeJS.ProcessEnv; cwd?: string },
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { cwd: o.cwd, env: o.env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -28,8 +32,14 @@ export function runCollect(file: string, args: string[], o: { env: NodeJS.Proces
 }
 
 /** Runs the built CLI as a user would (npm test builds dist/ first). */
-export function runCli(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; signalAfterMs?: number } = {}): Promise<CliResult> {
-  return runCollect(process.execPath, [BIN, ...args], { cwd: o.cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...o.env } });
+export function runCli(
+  args: string[],
+  o: { env?: NodeJS.ProcessEnv; cwd?: string; signalAfterMs?: number } = {},
+): Promise<CliResult> {
+  return runCollect(process.execPath, [BIN, ...args], {
+    cwd: o.cwd,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...o.env },
+  });
 }
 
 /** Every directory tempDir made in this test file; test/helpers/remove-temp-dirs.ts removes them after the file. */
@@ -70,10 +80,9 @@ export function makeRepo(o: {
           region: "us-east-1",
           force_path_style: true,
           credentials: Object.fromEntries(
-            Object.entries(o.roles ?? { writer: o.s3.writer, reader: o.s3.reader, pruner: o.s3.pruner }).map(([role, u]) => [
-              role,
-              { access_key_id: u!.accessKeyId, secret_access_key: u!.secretAccessKey },
-            ]),
+            Object.entries(o.roles ?? { writer: o.s3.writer, reader: o.s3.reader, pruner: o.s3.pruner }).map(
+              ([role, u]) => [role, { access_key_id: u!.accessKeyId, secret_access_key: u!.secretAccessKey }],
+            ),
           ),
         },
       }
@@ -105,9 +114,16 @@ export function makeRepo(o: {
 }
 
 /** Starts the CLI; `arm(kill)` decides when to SIGKILL it and returns its disarm; resolves with how it ended (60 s deadline). */
-function runArmed(args: string[], env: NodeJS.ProcessEnv, arm: (kill: () => void) => () => void): Promise<{ killed: boolean; code: number | null }> {
+function runArmed(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  arm: (kill: () => void) => () => void,
+): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: "ignore" });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: "ignore",
+    });
     let killed = false;
     const disarm = arm(() => (killed ||= child.kill("SIGKILL")));
     const deadline = setTimeout(() => reject(new Error(`strongbox ${args.join(" ")} did not end within 60 s`)), 60_000);
@@ -124,7 +140,11 @@ function runArmed(args: string[], env: NodeJS.ProcessEnv, arm: (kill: () => void
  * kill at a known point of the work rather than after a guessed time. `killed` is false when the
  * process ended before the condition held.
  */
-export function runAndKillWhen(args: string[], when: () => boolean, env: NodeJS.ProcessEnv = {}): Promise<{ killed: boolean; code: number | null }> {
+export function runAndKillWhen(
+  args: string[],
+  when: () => boolean,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ killed: boolean; code: number | null }> {
   return runArmed(args, env, (kill) => {
     const poll = setInterval(() => when() && kill(), 20);
     return () => clearInterval(poll);
@@ -132,7 +152,11 @@ export function runAndKillWhen(args: string[], when: () => boolean, env: NodeJS.
 }
 
 /** Starts the CLI and SIGKILLs it after `ms` if it is still running. */
-export function runAndKill(args: string[], ms: number, env: NodeJS.ProcessEnv = {}): Promise<{ killed: boolean; code: number | null }> {
+export function runAndKill(
+  args: string[],
+  ms: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ killed: boolean; code: number | null }> {
   return runArmed(args, env, (kill) => {
     const timer = setTimeout(kill, ms);
     return () => clearTimeout(timer);

@@ -34,7 +34,8 @@ export function readTree(root: string): SourceFile[] {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith(".ts") && !e.name.endsWith(".d.ts")) out.push({ path: relative(root, p).split("\\").join("/"), text: readFileSync(p, "utf8") });
+      else if (e.name.endsWith(".ts") && !e.name.endsWith(".d.ts"))
+        out.push({ path: relative(root, p).split("\\").join("/"), text: readFileSync(p, "utf8") });
     }
   };
   walk(root);
@@ -50,9 +51,21 @@ export function importEdges(files: SourceFile[]): ImportEdge[] {
   for (const f of files) {
     const specs: string[] = [];
     const visit = (n: ts.Node) => {
-      if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) specs.push(n.moduleSpecifier.text);
-      if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword && n.arguments[0] && ts.isStringLiteral(n.arguments[0])) specs.push(n.arguments[0].text);
-      if (ts.isImportTypeNode(n) && ts.isLiteralTypeNode(n.argument) && ts.isStringLiteral(n.argument.literal)) specs.push(n.argument.literal.text);
+      if (
+        (ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) &&
+        n.moduleSpecifier &&
+        ts.isStringLiteral(n.moduleSpecifier)
+      )
+        specs.push(n.moduleSpecifier.text);
+      if (
+        ts.isCallExpression(n) &&
+        n.expression.kind === ts.SyntaxKind.ImportKeyword &&
+        n.arguments[0] &&
+        ts.isStringLiteral(n.arguments[0])
+      )
+        specs.push(n.arguments[0].text);
+      if (ts.isImportTypeNode(n) && ts.isLiteralTypeNode(n.argument) && ts.isStringLiteral(n.argument.literal))
+        specs.push(n.argument.literal.text);
       ts.forEachChild(n, visit);
     };
     visit(parse(f));
@@ -103,9 +116,17 @@ export function importCycles(edges: ImportEdge[]): string[][] {
 
 function functionName(n: ts.Node, sf: ts.SourceFile): string {
   const line = sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1;
-  const named = (x: ts.Node | undefined) => (x && (ts.isIdentifier(x) || ts.isPrivateIdentifier(x) || ts.isStringLiteral(x)) ? x.text : undefined);
-  let name = (ts.isFunctionDeclaration(n) || ts.isMethodDeclaration(n) || ts.isFunctionExpression(n) || ts.isAccessor(n) ? named(n.name) : undefined) ?? (ts.isConstructorDeclaration(n) ? "constructor" : undefined);
-  if (!name && (ts.isVariableDeclaration(n.parent) || ts.isPropertyAssignment(n.parent) || ts.isPropertyDeclaration(n.parent))) name = named(n.parent.name);
+  const named = (x: ts.Node | undefined) =>
+    x && (ts.isIdentifier(x) || ts.isPrivateIdentifier(x) || ts.isStringLiteral(x)) ? x.text : undefined;
+  let name =
+    (ts.isFunctionDeclaration(n) || ts.isMethodDeclaration(n) || ts.isFunctionExpression(n) || ts.isAccessor(n)
+      ? named(n.name)
+      : undefined) ?? (ts.isConstructorDeclaration(n) ? "constructor" : undefined);
+  if (
+    !name &&
+    (ts.isVariableDeclaration(n.parent) || ts.isPropertyAssignment(n.parent) || ts.isPropertyDeclaration(n.parent))
+  )
+    name = named(n.parent.name);
   if (!name) return `(anonymous, line ${line})`;
   const owner = ts.isClassLike(n.parent) ? named(n.parent.name) : undefined;
   return owner ? `${owner}.${name}` : name;
@@ -118,7 +139,8 @@ export function longFunctions(files: SourceFile[], max: number): LongFunction[] 
     const sf = parse(f);
     const visit = (n: ts.Node) => {
       if (ts.isFunctionLike(n) && "body" in n && n.body) {
-        const lines = sf.getLineAndCharacterOfPosition(n.getEnd()).line - sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1;
+        const lines =
+          sf.getLineAndCharacterOfPosition(n.getEnd()).line - sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1;
         if (lines > max) out.push({ id: `${f.path}:${functionName(n, sf)}`, lines });
       }
       ts.forEachChild(n, visit);
@@ -148,7 +170,10 @@ export function copiedBlocks(files: SourceFile[], min: number): CopiedBlock[] {
   const places = new Map<string, { file: number; at: number }[]>();
   lines.forEach((f, file) => {
     for (let at = 0; at + min <= f.code.length; at++) {
-      const key = f.code.slice(at, at + min).map((l) => l.code).join("\n");
+      const key = f.code
+        .slice(at, at + min)
+        .map((l) => l.code)
+        .join("\n");
       places.set(key, [...(places.get(key) ?? []), { file, at }]);
     }
   });
@@ -167,10 +192,14 @@ export function copiedBlocks(files: SourceFile[], min: number): CopiedBlock[] {
         const key = `${p.file}:${p.at - back}:${q.file}:${q.at - back}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        [p, q] = [{ ...p, at: p.at - back }, { ...q, at: q.at - back }];
+        [p, q] = [
+          { ...p, at: p.at - back },
+          { ...q, at: q.at - back },
+        ];
         let len = 0;
         while (p.at + len < fp.length && q.at + len < fq.length && fp[p.at + len].code === fq[q.at + len].code) len++;
-        const span = (f: number, at: number) => `${lines[f].path}:${lines[f].code[at].line}-${lines[f].code[at + len - 1].line}`;
+        const span = (f: number, at: number) =>
+          `${lines[f].path}:${lines[f].code[at].line}-${lines[f].code[at + len - 1].line}`;
         out.push({ a: span(p.file, p.at), b: span(q.file, q.at), lines: len });
       }
     }

@@ -25,10 +25,13 @@ export async function startProxy(): Promise<CountingProxy> {
     count(u.host, req.headers["proxy-authorization"]);
     const headers = { ...req.headers };
     delete headers["proxy-authorization"];
-    const up = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: req.method, headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const up = request(
+      { host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: req.method, headers },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     up.on("error", () => res.destroy());
     req.pipe(up);
   });

@@ -30,7 +30,8 @@ export function startCpuHogs(n: number = availableParallelism()): CpuHogs {
 /** `node test/helpers/cpu-hog.ts [N]`: N hogs (default: one per core) until a signal or until the parent is gone. */
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? availableParallelism());
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`cpu-hog: N must be a whole number from 1 to 64, not ${process.argv[2]}`);
+  if (!Number.isInteger(n) || n < 1 || n > 64)
+    throw new Error(`cpu-hog: N must be a whole number from 1 to 64, not ${process.argv[2]}`);
   const hogs = startCpuHogs(n);
   console.log(`cpu-hog: ${n} busy loop(s), pids ${hogs.pids.join(" ")}`);
   const parent = process.ppid;

@@ -24,9 +24,13 @@ export async function collect(stream: Readable): Promise<Buffer> {
 
 export async function encryptTo(recipient: string, data: Buffer): Promise<Buffer> {
   const out: Buffer[] = [];
-  await pipeline(Readable.from([data]), createEncryptStream([parseRecipient(recipient)!]), async function (src: AsyncIterable<Buffer>) {
-    for await (const c of src) out.push(c);
-  });
+  await pipeline(
+    Readable.from([data]),
+    createEncryptStream([parseRecipient(recipient)!]),
+    async function (src: AsyncIterable<Buffer>) {
+      for await (const c of src) out.push(c);
+    },
+  );
   return Buffer.concat(out);
 }
 
@@ -44,7 +48,10 @@ export function writerStore(repo: TestRepo): Store {
     endpoint: s3.endpoint,
     region: s3.region,
     forcePathStyle: true,
-    credentials: { accessKeyId: s3.credentials.writer.access_key_id, secretAccessKey: s3.credentials.writer.secret_access_key },
+    credentials: {
+      accessKeyId: s3.credentials.writer.access_key_id,
+      secretAccessKey: s3.credentials.writer.secret_access_key,
+    },
     role: "writer",
   });
 }
@@ -63,14 +70,24 @@ export interface ForgeOptions {
   completeText?: (text: string) => string;
 }
 
-export async function forgeBackup(store: Store, recipient: string, o: ForgeOptions): Promise<{ id: string; complete: any }> {
+export async function forgeBackup(
+  store: Store,
+  recipient: string,
+  o: ForgeOptions,
+): Promise<{ id: string; complete: any }> {
   const started = o.started ?? (o.id ? backupTime(o.id) : new Date());
   const id = o.id ?? newBackupId(started);
   const manifest: any = { format: FORMAT, id, created_at: started.toISOString(), host: "forger", sources: {} };
   const objects: any[] = [];
   const sources: any[] = [];
   for (const [name, dir] of Object.entries(o.files)) {
-    const artifact = await new FilesSource({ name: "forged", type: "files", path: dir, exclude: [], one_file_system: false }).backup({ log: silentLogger });
+    const artifact = await new FilesSource({
+      name: "forged",
+      type: "files",
+      path: dir,
+      exclude: [],
+      one_file_system: false,
+    }).backup({ log: silentLogger });
     const plain = await collect(artifact.stream);
     const part: any = await artifact.finish();
     part.entries = part.entries.toArray(); // a plain list, for the tests' manifest hooks to tamper with

@@ -12,7 +12,8 @@ import { newBackupId } from "../../src/repository/layout.js";
 
 export async function ageEncrypt(plain: Buffer, recipient: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of Readable.from([plain]).pipe(createEncryptStream([parseRecipient(recipient)!]))) chunks.push(c as Buffer);
+  for await (const c of Readable.from([plain]).pipe(createEncryptStream([parseRecipient(recipient)!])))
+    chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
 
@@ -34,14 +35,28 @@ export async function forgeBackup(repoDir: string, recipient: string, o: ForgeOp
   const dir = join(repoDir, "backups", id);
   mkdirSync(dir, { recursive: true });
   const objects: Record<string, unknown>[] = [];
-  const manifest: Record<string, any> = { format: "strongbox/1", id, created_at: new Date().toISOString(), host: "forger", sources: {} };
+  const manifest: Record<string, any> = {
+    format: "strongbox/1",
+    id,
+    created_at: new Date().toISOString(),
+    host: "forger",
+    sources: {},
+  };
   for (const [name, f] of Object.entries(o.files)) {
     const key = `backups/${id}/${name}.tar.zst.age`;
     const body = await ageEncrypt(zstdCompressSync(f.tar), recipient);
     writeFileSync(join(repoDir, key), body);
     objects.push({ key, size: body.length, sha256: sha256(body), source: name });
     const files = f.entries.filter((e) => e.type === "file");
-    manifest.sources[name] = { type: "files", path: "/forged", object: key, files: files.length, bytes: files.reduce((n, e) => n + (e.size as number), 0), entries: f.entries, warnings: [] };
+    manifest.sources[name] = {
+      type: "files",
+      path: "/forged",
+      object: key,
+      files: files.length,
+      bytes: files.reduce((n, e) => n + (e.size as number), 0),
+      entries: f.entries,
+      warnings: [],
+    };
   }
   o.manifest?.(manifest);
   const mkey = `backups/${id}/manifest.json.age`;
@@ -72,7 +87,13 @@ export function idTime(id: string): Date {
 }
 
 /** Rewrites an object of a file:// backup with `mutate`, and (if asked) complete.json's record of it to match. */
-export function tamper(repoDir: string, id: string, file: string, mutate: (b: Buffer) => Buffer, o: { rehash: boolean }): void {
+export function tamper(
+  repoDir: string,
+  id: string,
+  file: string,
+  mutate: (b: Buffer) => Buffer,
+  o: { rehash: boolean },
+): void {
   const path = join(repoDir, "backups", id, file);
   const body = mutate(readFileSync(path));
   writeFileSync(path, body);

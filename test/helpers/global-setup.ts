@@ -105,7 +105,9 @@ async function startServices(project: TestProject, services: StartedServices): P
       cephDir = services.add(mkdtempSync(join(tmpdir(), "strongbox-ceph-")));
       port = 20000 + Math.floor(Math.random() * 12000);
       try {
-        execFileSync(join(here, "../services/ceph-rgw.sh"), ["start", cephDir, String(port)], { stdio: ["ignore", "ignore", "inherit"] });
+        execFileSync(join(here, "../services/ceph-rgw.sh"), ["start", cephDir, String(port)], {
+          stdio: ["ignore", "ignore", "inherit"],
+        });
         break;
       } catch (err) {
         await services.stop(cephDir);
@@ -116,7 +118,9 @@ async function startServices(project: TestProject, services: StartedServices): P
     s3 = await createS3Fixture(cephDir, `http://127.0.0.1:${port}`);
     console.log(`[setup] Ceph RGW S3 on 127.0.0.1:${port}, ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   } else if (required) {
-    throw new Error("radosgw/ceph-mon/ceph-osd not installed, and CI requires the S3 suites (apt-get install radosgw ceph-mon ceph-osd ceph-common)");
+    throw new Error(
+      "radosgw/ceph-mon/ceph-osd not installed, and CI requires the S3 suites (apt-get install radosgw ceph-mon ceph-osd ceph-common)",
+    );
   } else {
     console.log("[setup] Ceph RGW not installed: S3 suites are skipped");
   }
@@ -125,17 +129,26 @@ async function startServices(project: TestProject, services: StartedServices): P
   let pgFixture: PgFixture | null = null;
   if (process.env.STRONGBOX_TEST_PG_URL) {
     const u = new URL(process.env.STRONGBOX_TEST_PG_URL);
-    pgFixture = { url: u.toString(), host: u.hostname, port: Number(u.port || 5432), password: decodeURIComponent(u.password) };
+    pgFixture = {
+      url: u.toString(),
+      host: u.hostname,
+      port: Number(u.port || 5432),
+      password: decodeURIComponent(u.password),
+    };
   } else if (spawnSync("sh", ["-c", "ls /usr/lib/postgresql/*/bin/initdb"]).status === 0) {
     let port = 0;
     const password = `pw-${Math.random().toString(36).slice(2)}`;
     for (let attempt = 1; ; attempt++) {
       const dir = mkdtempSync(join(tmpdir(), "strongbox-pg-"));
       // pg_ctl's immediate stop first (no recovery to wait for), then the sweep.
-      services.add(dir, () => execFileSync(join(here, "../services/postgres.sh"), ["stop", dir], { stdio: "inherit", timeout: 30_000 }));
+      services.add(dir, () =>
+        execFileSync(join(here, "../services/postgres.sh"), ["stop", dir], { stdio: "inherit", timeout: 30_000 }),
+      );
       port = 61000 + Math.floor(Math.random() * 4000); // above the ephemeral range, see Ceph above
       try {
-        execFileSync(join(here, "../services/postgres.sh"), ["start", dir, String(port), password], { stdio: ["ignore", "ignore", "inherit"] });
+        execFileSync(join(here, "../services/postgres.sh"), ["start", dir, String(port), password], {
+          stdio: ["ignore", "ignore", "inherit"],
+        });
         break;
       } catch (err) {
         await services.stop(dir);
@@ -143,10 +156,17 @@ async function startServices(project: TestProject, services: StartedServices): P
         console.log(`[setup] PostgreSQL did not start on port ${port}; trying another port`);
       }
     }
-    pgFixture = { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, host: "127.0.0.1", port, password };
+    pgFixture = {
+      url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+      host: "127.0.0.1",
+      port,
+      password,
+    };
     console.log(`[setup] PostgreSQL on 127.0.0.1:${port}`);
   } else if (required) {
-    throw new Error("PostgreSQL server not installed, and CI requires the postgres suites (apt-get install postgresql)");
+    throw new Error(
+      "PostgreSQL server not installed, and CI requires the postgres suites (apt-get install postgresql)",
+    );
   } else {
     console.log("[setup] PostgreSQL server not installed: postgres suites are skipped");
   }

@@ -9,7 +9,9 @@ export interface Received {
 }
 
 /** A real local HTTP server that records every request (healthchecks, webhooks). */
-export async function startReceiver(status = 200): Promise<{ url: string; calls: Received[]; close: () => Promise<void> }> {
+export async function startReceiver(
+  status = 200,
+): Promise<{ url: string; calls: Received[]; close: () => Promise<void> }> {
   const calls: Received[] = [];
   const server: Server = createServer((req, res) => {
     let body = "";

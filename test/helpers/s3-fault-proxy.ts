@@ -2,7 +2,13 @@
 // It listens on 127.0.0.1 only and forwards bytes unchanged, the Host header included: SigV4 signs the
 // Host the client used (the proxy's), and RGW checks the signature against the Host it receives.
 import { createHash } from "node:crypto";
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { Transform, type Readable, type Writable } from "node:stream";
 
@@ -114,12 +120,19 @@ export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
     return undefined;
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse, o: { reqBody?: (r: Readable) => Readable; onResponse?: (up: IncomingMessage) => void } = {}) => {
-    const out = httpRequest({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
-      if (o.onResponse) return o.onResponse(ur);
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.pipe(res);
-    });
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    o: { reqBody?: (r: Readable) => Readable; onResponse?: (up: IncomingMessage) => void } = {},
+  ) => {
+    const out = httpRequest(
+      { host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers },
+      (ur) => {
+        if (o.onResponse) return o.onResponse(ur);
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
     out.on("error", () => req.socket.destroy());
     (o.reqBody ? o.reqBody(req) : req).pipe(out as Writable);
   };
@@ -143,14 +156,20 @@ export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
       case "status": {
         const code = fault.code ?? (fault.status === 503 ? "SlowDown" : "InternalError");
         const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected by the fault proxy</Message></Error>`;
-        const answer = () => res.writeHead(fault.status, { "content-type": "application/xml", "content-length": Buffer.byteLength(body) }).end(body);
+        const answer = () =>
+          res
+            .writeHead(fault.status, { "content-type": "application/xml", "content-length": Buffer.byteLength(body) })
+            .end(body);
         // Like a server that rejects on the headers alone: answer, then read no more of the body.
         if (fault.early) return void (answer(), setImmediate(() => (sock.pause(), sock.removeAllListeners("data"))));
         req.resume();
         return void req.once("end", answer);
       }
       case "reset-request":
-        return void req.pipe(cutAfter(fault.afterBytes, () => sock.destroy())).resume().once("end", () => sock.destroy());
+        return void req
+          .pipe(cutAfter(fault.afterBytes, () => sock.destroy()))
+          .resume()
+          .once("end", () => sock.destroy());
       case "stall-request":
         return void req.pipe(cutAfter(fault.afterBytes, () => req.unpipe())).resume();
       case "stall":
@@ -161,8 +180,13 @@ export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
         return void req.once("end", () => {
           const etag = `"${md5.digest("hex")}"`;
           // A CompleteMultipartUpload (POST ?uploadId) gets a plausible result document; the upload stays open.
-          const b = req.method === "POST" ? `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Key>${path}</Key><ETag>${etag}</ETag></CompleteMultipartUploadResult>` : "";
-          res.writeHead(200, { etag, "content-type": "application/xml", "content-length": Buffer.byteLength(b) }).end(b);
+          const b =
+            req.method === "POST"
+              ? `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Key>${path}</Key><ETag>${etag}</ETag></CompleteMultipartUploadResult>`
+              : "";
+          res
+            .writeHead(200, { etag, "content-type": "application/xml", "content-length": Buffer.byteLength(b) })
+            .end(b);
         });
       }
       case "lost-response":

@@ -1,6 +1,11 @@
 /** A working value for each ${VAR} that `strongbox init`'s sample uses in its commented-out blocks. */
 export const SAMPLE_ENV: Record<string, string> = {
-  ...Object.fromEntries(["WRITER", "READER", "PRUNER"].flatMap((r) => [[`BACKUP_${r}_KEY_ID`, `AKIA7Q3ZK2PL${r}`], [`BACKUP_${r}_SECRET`, `wJalrXUtnFEMI7K7MDENGbPxRfiCY1${r}`]])),
+  ...Object.fromEntries(
+    ["WRITER", "READER", "PRUNER"].flatMap((r) => [
+      [`BACKUP_${r}_KEY_ID`, `AKIA7Q3ZK2PL${r}`],
+      [`BACKUP_${r}_SECRET`, `wJalrXUtnFEMI7K7MDENGbPxRfiCY1${r}`],
+    ]),
+  ),
   DATABASE_URL: "postgres://app:pw@127.0.0.1:5432/app",
   DRILL_ADMIN_URL: "postgres://admin:pw@127.0.0.1:5432/postgres",
   HEALTHCHECKS_URL: "https://hc-ping.com/0a1b2c3d",

@@ -3,7 +3,9 @@ import { expect } from "vitest";
 import { makeRepo, runCli, type TestRepo } from "./cli.js";
 
 /** A repository whose config signs (a key made by `strongbox keygen --signing`) and trusts that key. */
-export async function signedRepo(o: Parameters<typeof makeRepo>[0]): Promise<{ repo: TestRepo; keyFile: string; publicKey: string }> {
+export async function signedRepo(
+  o: Parameters<typeof makeRepo>[0],
+): Promise<{ repo: TestRepo; keyFile: string; publicKey: string }> {
   const repo = makeRepo(o);
   const keyFile = join(repo.dir, "signing.key");
   const k = await runCli(["keygen", "--signing", "-o", keyFile]);

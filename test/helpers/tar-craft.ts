@@ -69,7 +69,10 @@ export function paxHeader(records: string): Buffer {
 /** A GNU long name ('L') or long link ('K') header with its body. */
 export function gnuLong(kind: "L" | "K", value: string): Buffer {
   const body = Buffer.from(value + "\0", "utf8");
-  return Buffer.concat([rawHeader({ name: "././@LongLink", typeflag: kind, size: octalSize(body.length), magic: "ustar  \u0000" }), padTo512(body)]);
+  return Buffer.concat([
+    rawHeader({ name: "././@LongLink", typeflag: kind, size: octalSize(body.length), magic: "ustar  \u0000" }),
+    padTo512(body),
+  ]);
 }
 
 /** A regular file entry with a body. */

@@ -1,5 +1,15 @@
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync, chmodSync } from "node:fs";
+import {
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  chmodSync,
+} from "node:fs";
 import { join } from "node:path";
 
 export interface TreeRecord {
@@ -25,7 +35,14 @@ export function snapshotTree(root: string, mtimePrecisionMs = 1): Record<string,
       } else if (st.isSymbolicLink()) {
         out[r] = { type: "symlink", size: 0, ...base, target: readlinkSync(join(root, r)) };
       } else {
-        out[r] = { type: "file", size: st.size, ...base, sha256: createHash("sha256").update(readFileSync(join(root, r))).digest("hex") };
+        out[r] = {
+          type: "file",
+          size: st.size,
+          ...base,
+          sha256: createHash("sha256")
+            .update(readFileSync(join(root, r)))
+            .digest("hex"),
+        };
       }
     }
   };
@@ -50,6 +67,10 @@ export function makeSampleTree(root: string): void {
   writeFileSync(join(root, `deep/${long}/${"f".repeat(150)}.txt`), "long path\n");
   symlinkSync("../projects/show one", join(root, "ASSETS/link-to-show"));
   symlinkSync("/nonexistent/absolute/target", join(root, "ASSETS/dangling"));
-  utimesSync(join(root, "projects/show one/rundowns/rundown.json"), new Date("2001-02-03T04:05:06.789Z"), new Date("2001-02-03T04:05:06.789Z"));
+  utimesSync(
+    join(root, "projects/show one/rundowns/rundown.json"),
+    new Date("2001-02-03T04:05:06.789Z"),
+    new Date("2001-02-03T04:05:06.789Z"),
+  );
   utimesSync(join(root, "ASSETS/empty dir"), new Date("2010-01-01T00:00:00Z"), new Date("2010-01-01T00:00:00Z"));
 }

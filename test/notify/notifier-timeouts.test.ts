@@ -36,7 +36,12 @@ describe("notification timeouts", () => {
     requests = 0;
     const t0 = Date.now();
     await notifiersFor(config, log, { timeoutMs: 300, attempts: 3, baseDelayMs: 10 }).finish({
-      job: "backup", command: "backup", status: "success", started_at: "", finished_at: "", summary: "ok",
+      job: "backup",
+      command: "backup",
+      status: "success",
+      started_at: "",
+      finished_at: "",
+      summary: "ok",
     });
     return { ms: Date.now() - t0, logged };
   };

@@ -19,7 +19,8 @@ class MemoryStore implements Store {
     return Readable.from([o.body]);
   }
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    for (const [key, o] of [...this.objects].sort(([a], [b]) => (a < b ? -1 : 1))) if (key.startsWith(prefix)) yield { key, size: o.body.length, lastModified: o.at };
+    for (const [key, o] of [...this.objects].sort(([a], [b]) => (a < b ? -1 : 1)))
+      if (key.startsWith(prefix)) yield { key, size: o.body.length, lastModified: o.at };
   }
   async delete(): Promise<void> {}
   /** A well-formed backup that claims `claimed` and was stored at `storedAt`. */
@@ -32,7 +33,11 @@ class MemoryStore implements Store {
       return { key: `backups/${id}/${s}.tar.age`, size: body.length, sha256: "0".repeat(64), source: s };
     });
     this.objects.set(`backups/${id}/manifest.json.age`, { body: Buffer.from("m"), at });
-    objects.push({ key: `backups/${id}/manifest.json.age`, size: 1, sha256: "0".repeat(64) } as (typeof objects)[number]);
+    objects.push({
+      key: `backups/${id}/manifest.json.age`,
+      size: 1,
+      sha256: "0".repeat(64),
+    } as (typeof objects)[number]);
     const complete = {
       format: "strongbox/1",
       id,
@@ -51,16 +56,46 @@ class MemoryStore implements Store {
 }
 
 const NOW = new Date("2026-12-05T03:00:00Z");
-const repoOf = (store: Store, skewMs?: number) => new Repository(store, { now: () => NOW, ...(skewMs === undefined ? {} : { clockSkewMs: skewMs }) });
+const repoOf = (store: Store, skewMs?: number) =>
+  new Repository(store, { now: () => NOW, ...(skewMs === undefined ? {} : { clockSkewMs: skewMs }) });
 
 describe("listBackups: the store's time judges a backup", () => {
-  const CASES: { name: string; claimed: string; stored: string; skewMs?: number; untrusted: RegExp | null; backdated?: RegExp }[] = [
+  const CASES: {
+    name: string;
+    claimed: string;
+    stored: string;
+    skewMs?: number;
+    untrusted: RegExp | null;
+    backdated?: RegExp;
+  }[] = [
     { name: "a real backup", claimed: "2026-12-05T02:00:00.000Z", stored: "2026-12-05T02:00:02Z", untrusted: null },
-    { name: "a forgery dated 2097", claimed: "2097-06-01T12:00:00.000Z", stored: "2026-12-05T02:58:00Z", untrusted: /^claims 2097-06-01T12:00:00\.800Z, in the future of the store's clock/ },
-    { name: "the id 99991231T235959Z", claimed: "9999-12-31T23:59:59.000Z", stored: "2026-12-05T02:58:00Z", untrusted: /in the future/ },
+    {
+      name: "a forgery dated 2097",
+      claimed: "2097-06-01T12:00:00.000Z",
+      stored: "2026-12-05T02:58:00Z",
+      untrusted: /^claims 2097-06-01T12:00:00\.800Z, in the future of the store's clock/,
+    },
+    {
+      name: "the id 99991231T235959Z",
+      claimed: "9999-12-31T23:59:59.000Z",
+      stored: "2026-12-05T02:58:00Z",
+      untrusted: /in the future/,
+    },
     // Back-dated: not counted by retention (notCounted), but no reason to refuse it (a copy looks the same).
-    { name: "a back-dated forgery", claimed: "2026-12-04T02:00:00.000Z", stored: "2026-12-05T02:58:00Z", untrusted: null, backdated: /^back-dated: stored at 2026-12-05T02:58:00Z, claims 2026-12-04T02:00:00\.800Z$/ },
-    { name: "a back-dated one within a 2-day skew", claimed: "2026-12-04T02:00:00.000Z", stored: "2026-12-05T02:58:00Z", skewMs: 2 * 86400_000, untrusted: null },
+    {
+      name: "a back-dated forgery",
+      claimed: "2026-12-04T02:00:00.000Z",
+      stored: "2026-12-05T02:58:00Z",
+      untrusted: null,
+      backdated: /^back-dated: stored at 2026-12-05T02:58:00Z, claims 2026-12-04T02:00:00\.800Z$/,
+    },
+    {
+      name: "a back-dated one within a 2-day skew",
+      claimed: "2026-12-04T02:00:00.000Z",
+      stored: "2026-12-05T02:58:00Z",
+      skewMs: 2 * 86400_000,
+      untrusted: null,
+    },
   ];
   it.each(CASES)("$name", async (c) => {
     const store = new MemoryStore();
@@ -88,14 +123,24 @@ describe("listBackups: the store's time judges a backup", () => {
     const onlyForged = new MemoryStore();
     onlyForged.add("2099-12-31T00:00:00.000Z", "2026-12-05T02:30:00Z", "bbbbbb", ["db"]);
     onlyForged.add("2026-12-05T02:00:00.000Z", "2026-12-05T02:00:01Z", "aaaaaa", ["files"]);
-    await expect(repoOf(onlyForged).resolve("latest", ["db"])).rejects.toThrow(/^no trusted complete backup holding db in memory:\/\/test \(1 untrusted or unrestorable backup\(s\) skipped: see 'strongbox list'\)$/);
-    await expect(repoOf(onlyForged).resolve("latest", ["nothing"])).rejects.toThrow(/^no complete backup holding nothing in memory:\/\/test$/);
+    await expect(repoOf(onlyForged).resolve("latest", ["db"])).rejects.toThrow(
+      /^no trusted complete backup holding db in memory:\/\/test \(1 untrusted or unrestorable backup\(s\) skipped: see 'strongbox list'\)$/,
+    );
+    await expect(repoOf(onlyForged).resolve("latest", ["nothing"])).rejects.toThrow(
+      /^no complete backup holding nothing in memory:\/\/test$/,
+    );
   });
 
   it("keys under backups/ whose id is not a real time are ignored, counted and named", async () => {
     const store = new MemoryStore();
     store.add("2026-12-05T02:00:00.000Z", "2026-12-05T02:00:01Z");
-    for (const k of ["backups/20261232T000000Z-abcdef/complete.json", "backups/20270230T250000Z-abcdef/x", "backups/junk", "backups/\u001b[31mred/complete.json"]) store.objects.set(k, { body: Buffer.from("{}"), at: NOW });
+    for (const k of [
+      "backups/20261232T000000Z-abcdef/complete.json",
+      "backups/20270230T250000Z-abcdef/x",
+      "backups/junk",
+      "backups/\u001b[31mred/complete.json",
+    ])
+      store.objects.set(k, { body: Buffer.from("{}"), at: NOW });
     const repo = repoOf(store);
     const list = await repo.listBackups();
     expect(list.map((b) => b.id)).toEqual(["20261205T020000Z-abcdef"]);

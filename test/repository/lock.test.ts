@@ -10,16 +10,30 @@ const DIST_LOCK = new URL("../../dist/repository/lock.js", import.meta.url).href
 
 describe("repository identity", () => {
   it.each([
-    ["s3://bucket/prefix", "s3://bucket/prefix/", { endpoint: "http://127.0.0.1:7480" }, { endpoint: "http://127.0.0.1:7480/" }],
-    ["s3://bucket//a/b", "s3://bucket/a/b/", { endpoint: "https://S3.example.com:443" }, { endpoint: "https://s3.example.com" }],
+    [
+      "s3://bucket/prefix",
+      "s3://bucket/prefix/",
+      { endpoint: "http://127.0.0.1:7480" },
+      { endpoint: "http://127.0.0.1:7480/" },
+    ],
+    [
+      "s3://bucket//a/b",
+      "s3://bucket/a/b/",
+      { endpoint: "https://S3.example.com:443" },
+      { endpoint: "https://s3.example.com" },
+    ],
     ["s3://bucket", "s3://bucket/", undefined, undefined],
   ])("%s and %s are one repository", (a, b, ea, eb) => {
     expect(repositoryIdentity(a, ea)).toBe(repositoryIdentity(b, eb));
   });
 
   it("tells different repositories apart", () => {
-    expect(repositoryIdentity("s3://bucket/a", { endpoint: "http://h:1" })).not.toBe(repositoryIdentity("s3://bucket/b", { endpoint: "http://h:1" }));
-    expect(repositoryIdentity("s3://bucket/a", { endpoint: "http://h:1" })).not.toBe(repositoryIdentity("s3://bucket/a", { endpoint: "http://h:2" }));
+    expect(repositoryIdentity("s3://bucket/a", { endpoint: "http://h:1" })).not.toBe(
+      repositoryIdentity("s3://bucket/b", { endpoint: "http://h:1" }),
+    );
+    expect(repositoryIdentity("s3://bucket/a", { endpoint: "http://h:1" })).not.toBe(
+      repositoryIdentity("s3://bucket/a", { endpoint: "http://h:2" }),
+    );
     expect(repositoryIdentity("s3://bucket/a")).not.toBe(repositoryIdentity("s3://other/a"));
   });
 
@@ -60,9 +74,31 @@ describe("repository lock", () => {
   it("a live holder on another host is never taken over; a dead PID on this host is", async () => {
     const dir = tempDir("lockdir");
     const file = lockPath("file:///z", dir);
-    writeFileSync(file, JSON.stringify({ pid: 2 ** 22 + 4321, host: "other-host", boot: "", command: "backup", since: "2026-01-01T00:00:00Z", repository: "file:///z", token: "aaaa" }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        pid: 2 ** 22 + 4321,
+        host: "other-host",
+        boot: "",
+        command: "backup",
+        since: "2026-01-01T00:00:00Z",
+        repository: "file:///z",
+        token: "aaaa",
+      }),
+    );
     await expect(acquireLock("file:///z", "backup", dir)).rejects.toThrow(/lock held: .*on other-host/);
-    writeFileSync(file, JSON.stringify({ pid: 2 ** 22 + 4321, host: hostname(), boot: "", command: "backup", since: "2026-01-01T00:00:00Z", repository: "file:///z", token: "bbbb" }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        pid: 2 ** 22 + 4321,
+        host: hostname(),
+        boot: "",
+        command: "backup",
+        since: "2026-01-01T00:00:00Z",
+        repository: "file:///z",
+        token: "bbbb",
+      }),
+    );
     const release = await acquireLock("file:///z", "verify", dir);
     expect(JSON.parse(readFileSync(file, "utf8")).command).toBe("verify");
     await release();
@@ -98,10 +134,25 @@ describe("repository lock", () => {
           Atomics.add(ctl, 0, 1);
         }
       })();`;
-    const workers = Array.from({ length: N }, (_, i) => new Worker(code, { eval: true, workerData: { lib: DIST_LOCK, shared, dir, i, n: N, rounds: ROUNDS } }));
+    const workers = Array.from(
+      { length: N },
+      (_, i) => new Worker(code, { eval: true, workerData: { lib: DIST_LOCK, shared, dir, i, n: N, rounds: ROUNDS } }),
+    );
     const file = lockPath("file:///race", dir);
     for (let r = 0; r < ROUNDS; r++) {
-      if (r % 2 === 1) writeFileSync(file, JSON.stringify({ pid: 2 ** 22 + r, host: hostname(), boot: "", command: "killed", since: "2026-01-01T00:00:00Z", repository: "file:///race", token: `stale${r}` }));
+      if (r % 2 === 1)
+        writeFileSync(
+          file,
+          JSON.stringify({
+            pid: 2 ** 22 + r,
+            host: hostname(),
+            boot: "",
+            command: "killed",
+            since: "2026-01-01T00:00:00Z",
+            repository: "file:///race",
+            token: `stale${r}`,
+          }),
+        );
       Atomics.store(ctl, 1, r + 1);
       Atomics.notify(ctl, 1);
       while (Atomics.load(ctl, 0) < N * (r + 1)) await new Promise((res) => setTimeout(res, 5));

@@ -27,7 +27,10 @@ describe("pruneJournal", () => {
     const file = join(dir, "prune", readdirSync(join(dir, "prune"))[0]);
     writeFileSync(file, "{not json");
     expect(await j.pending()).toEqual([]);
-    writeFileSync(file, JSON.stringify({ format: "strongbox/1 prune-intent", repository: "file:///repo", ids: ["../../etc", ids[0], 7] }));
+    writeFileSync(
+      file,
+      JSON.stringify({ format: "strongbox/1 prune-intent", repository: "file:///repo", ids: ["../../etc", ids[0], 7] }),
+    );
     expect(await j.pending()).toEqual([ids[0]]);
     writeFileSync(file, JSON.stringify({ format: "other", repository: "file:///repo", ids }));
     expect(await j.pending()).toEqual([]);

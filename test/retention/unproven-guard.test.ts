@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import type { BackupInfo, Decision } from "../../src/retention/policy.js";
 import { keepUnprovenPredecessors, type ProofVerdict } from "../../src/retention/unproven-guard.js";
 
-const b = (id: string, day: number, extra: Partial<BackupInfo> = {}): BackupInfo => ({ id, time: new Date(Date.UTC(2026, 10, day)), complete: true, sources: ["files"], ...extra });
+const b = (id: string, day: number, extra: Partial<BackupInfo> = {}): BackupInfo => ({
+  id,
+  time: new Date(Date.UTC(2026, 10, day)),
+  complete: true,
+  sources: ["files"],
+  ...extra,
+});
 
 describe("keepUnprovenPredecessors", () => {
   const backups = [b("new", 3), b("mid", 2), b("old", 1)];
@@ -14,10 +20,15 @@ describe("keepUnprovenPredecessors", () => {
 
   it("keeps the newest dropped predecessor (only it) when no kept backup is proven, and says why", async () => {
     const d = plan();
-    const out = await keepUnprovenPredecessors(backups, d, async (): Promise<ProofVerdict> => ({ proven: false, why: "no passed drill" }));
+    const out = await keepUnprovenPredecessors(backups, d, async (): Promise<ProofVerdict> => ({
+      proven: false,
+      why: "no passed drill",
+    }));
     expect(out).toEqual([{ source: "files", kept: "mid", newest: "new", why: "new: no passed drill" }]);
     expect(d.map((x) => x.keep)).toEqual([true, true, false]);
-    expect(d[1].reasons[0]).toMatch(/^kept: the newer backup\(s\) of files are not proven intact \(new: no passed drill\)/);
+    expect(d[1].reasons[0]).toMatch(
+      /^kept: the newer backup\(s\) of files are not proven intact \(new: no passed drill\)/,
+    );
   });
 
   it("changes nothing when a kept backup is proven", async () => {
@@ -35,7 +46,12 @@ describe("keepUnprovenPredecessors", () => {
   });
 
   it("untrusted backups take no part; a kept differential predecessor keeps its base", async () => {
-    const all = [b("new", 4), b("forged", 3, { untrusted: ["back-dated"] }), b("diff", 2, { bases: ["full"] }), b("full", 1)];
+    const all = [
+      b("new", 4),
+      b("forged", 3, { untrusted: ["back-dated"] }),
+      b("diff", 2, { bases: ["full"] }),
+      b("full", 1),
+    ];
     const d: Decision[] = [
       { id: "new", keep: true, reasons: ["last"] },
       { id: "forged", keep: true, reasons: ["untrusted"] },

@@ -2,10 +2,17 @@
 // store, or its signature) is kept and flagged, takes no slot, and cannot make prune delete a real one.
 import { describe, expect, it } from "vitest";
 import { ageOf } from "../../src/commands/prune.js";
-import { applyRetention, deleteShareExcess, hasRules, type BackupInfo, type RetentionRules } from "../../src/retention/policy.js";
+import {
+  applyRetention,
+  deleteShareExcess,
+  hasRules,
+  type BackupInfo,
+  type RetentionRules,
+} from "../../src/retention/policy.js";
 
 let seq = 0;
-const idAt = (iso: string) => `${iso.replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${(seq++).toString(16).padStart(6, "0")}`;
+const idAt = (iso: string) =>
+  `${iso.replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${(seq++).toString(16).padStart(6, "0")}`;
 function b(iso: string, o: Partial<BackupInfo> = {}): BackupInfo {
   const time = new Date(iso);
   return { id: idAt(time.toISOString()), time, complete: true, sources: ["files"], ...o };
@@ -16,8 +23,16 @@ const AUDIT: RetentionRules = { keep_daily: 7, keep_weekly: 4, keep_monthly: 6, 
 
 /** 19 forgeries spread over 2097–2099 and the one with the largest id there is. */
 const forgeries = () => [
-  ...Array.from({ length: 19 }, (_, i) => b(new Date(Date.UTC(2097 + (i % 3), i % 12, 1 + i, 12)).toISOString(), FORGED)),
-  { id: "99991231T235959Z-ffffff", time: new Date("9999-12-31T23:59:59Z"), complete: true, sources: ["files"], ...FORGED },
+  ...Array.from({ length: 19 }, (_, i) =>
+    b(new Date(Date.UTC(2097 + (i % 3), i % 12, 1 + i, 12)).toISOString(), FORGED),
+  ),
+  {
+    id: "99991231T235959Z-ffffff",
+    time: new Date("9999-12-31T23:59:59Z"),
+    complete: true,
+    sources: ["files"],
+    ...FORGED,
+  },
 ];
 
 interface Case {
@@ -46,19 +61,35 @@ const CASES: Case[] = [
   },
   {
     name: "a back-dated forgery cannot take the daily slot of a real backup",
-    backups: () => ({ real: [b("2026-12-03T02:00:00Z"), b("2026-12-05T02:00:00Z")], forged: [b("2026-12-04T02:00:00Z", { untrusted: ["back-dated: stored at 2026-12-05T02:59:00Z, claims 2026-12-04T02:00:00.500Z"] })] }),
+    backups: () => ({
+      real: [b("2026-12-03T02:00:00Z"), b("2026-12-05T02:00:00Z")],
+      forged: [
+        b("2026-12-04T02:00:00Z", {
+          untrusted: ["back-dated: stored at 2026-12-05T02:59:00Z, claims 2026-12-04T02:00:00.500Z"],
+        }),
+      ],
+    }),
     rules: { keep_daily: 2 },
     drop: [],
   },
   {
     name: "an untrusted backup that passed a drill is not the 'newest drill-passed' keeper",
-    backups: () => ({ real: [b("2026-12-03T02:00:00Z", { drillPassed: true }), b("2026-12-04T02:00:00Z"), b("2026-12-05T02:00:00Z")], forged: [b("2026-12-04T12:00:00Z", { ...FORGED, drillPassed: true })] }),
+    backups: () => ({
+      real: [b("2026-12-03T02:00:00Z", { drillPassed: true }), b("2026-12-04T02:00:00Z"), b("2026-12-05T02:00:00Z")],
+      forged: [b("2026-12-04T12:00:00Z", { ...FORGED, drillPassed: true })],
+    }),
     rules: { keep_last: 1 },
     drop: [1],
   },
   {
     name: "a source with only untrusted backups: they are kept, nothing counted",
-    backups: () => ({ real: [], forged: [b("2026-12-01T02:00:00Z", { ...FORGED, sources: ["db"] }), b("2026-12-02T02:00:00Z", { ...FORGED, sources: ["db"] })] }),
+    backups: () => ({
+      real: [],
+      forged: [
+        b("2026-12-01T02:00:00Z", { ...FORGED, sources: ["db"] }),
+        b("2026-12-02T02:00:00Z", { ...FORGED, sources: ["db"] }),
+      ],
+    }),
     rules: { keep_last: 1 },
     drop: [],
   },
@@ -89,21 +120,57 @@ describe("retention counts only trusted backups", () => {
 });
 
 describe("max_delete_share: the share of a source's trusted complete backups one run may delete", () => {
-  const CASES: { name: string; backups: () => BackupInfo[]; rules: RetentionRules; share: number; excess: { source: string; drop: number; of: number }[] }[] = [
-    { name: "2 of 4 at 0.5 is allowed", backups: () => [1, 2, 3, 4].map((d) => b(`2026-12-0${d}T02:00:00Z`)), rules: { keep_last: 2 }, share: 0.5, excess: [] },
-    { name: "2 of 3 at 0.5 is refused", backups: () => [1, 2, 3].map((d) => b(`2026-12-0${d}T02:00:00Z`)), rules: { keep_last: 1 }, share: 0.5, excess: [{ source: "files", drop: 2, of: 3 }] },
-    { name: "2 of 3 at 0.7 is allowed", backups: () => [1, 2, 3].map((d) => b(`2026-12-0${d}T02:00:00Z`)), rules: { keep_last: 1 }, share: 0.7, excess: [] },
-    { name: "share 1 switches it off", backups: () => [1, 2, 3, 4, 5].map((d) => b(`2026-12-0${d}T02:00:00Z`)), rules: { keep_last: 1 }, share: 1, excess: [] },
+  const CASES: {
+    name: string;
+    backups: () => BackupInfo[];
+    rules: RetentionRules;
+    share: number;
+    excess: { source: string; drop: number; of: number }[];
+  }[] = [
+    {
+      name: "2 of 4 at 0.5 is allowed",
+      backups: () => [1, 2, 3, 4].map((d) => b(`2026-12-0${d}T02:00:00Z`)),
+      rules: { keep_last: 2 },
+      share: 0.5,
+      excess: [],
+    },
+    {
+      name: "2 of 3 at 0.5 is refused",
+      backups: () => [1, 2, 3].map((d) => b(`2026-12-0${d}T02:00:00Z`)),
+      rules: { keep_last: 1 },
+      share: 0.5,
+      excess: [{ source: "files", drop: 2, of: 3 }],
+    },
+    {
+      name: "2 of 3 at 0.7 is allowed",
+      backups: () => [1, 2, 3].map((d) => b(`2026-12-0${d}T02:00:00Z`)),
+      rules: { keep_last: 1 },
+      share: 0.7,
+      excess: [],
+    },
+    {
+      name: "share 1 switches it off",
+      backups: () => [1, 2, 3, 4, 5].map((d) => b(`2026-12-0${d}T02:00:00Z`)),
+      rules: { keep_last: 1 },
+      share: 1,
+      excess: [],
+    },
     {
       name: "old incomplete leftovers count neither way",
-      backups: () => [...[1, 2, 3, 4].map((d) => b(`2026-12-0${d}T02:00:00Z`)), ...[1, 2, 3].map((d) => b(`2026-11-0${d}T02:00:00Z`, { complete: false }))],
+      backups: () => [
+        ...[1, 2, 3, 4].map((d) => b(`2026-12-0${d}T02:00:00Z`)),
+        ...[1, 2, 3].map((d) => b(`2026-11-0${d}T02:00:00Z`, { complete: false })),
+      ],
       rules: { keep_last: 2 },
       share: 0.5,
       excess: [],
     },
     {
       name: "untrusted backups do not dilute the share (10 forgeries do not make 3 of 4 look like 3 of 14)",
-      backups: () => [...[1, 2, 3, 4].map((d) => b(`2026-12-0${d}T02:00:00Z`)), ...Array.from({ length: 10 }, (_, i) => b(`2098-01-${String(i + 1).padStart(2, "0")}T00:00:00Z`, FORGED))],
+      backups: () => [
+        ...[1, 2, 3, 4].map((d) => b(`2026-12-0${d}T02:00:00Z`)),
+        ...Array.from({ length: 10 }, (_, i) => b(`2098-01-${String(i + 1).padStart(2, "0")}T00:00:00Z`, FORGED)),
+      ],
       rules: { keep_last: 1 },
       share: 0.5,
       excess: [{ source: "files", drop: 3, of: 4 }],

@@ -37,7 +37,13 @@ describe("/healthz does not compute schedules per request", () => {
 
   it("a new schedule (watched jobs replaced) is computed afresh", () => {
     let calls = 0;
-    const job = (name: string): WatchedJob => ({ name, command: "backup", deadlineMs: H, jitterMs: 0, nextAfter: (t) => (calls++, t + H) });
+    const job = (name: string): WatchedJob => ({
+      name,
+      command: "backup",
+      deadlineMs: H,
+      jitterMs: 0,
+      nextAfter: (t) => (calls++, t + H),
+    });
     const m = new DaemonMetrics();
     m.watched = [job("a")];
     m.health();

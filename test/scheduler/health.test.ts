@@ -30,10 +30,14 @@ describe("/healthz verdict", () => {
     const m = metrics("2026-11-22T10:00:00Z", [nightly]);
     const h = m.health(T("2026-11-23T08:16:00Z"));
     expect(h.ok).toBe(false);
-    expect(h.reasons).toEqual(["backup job nightly is overdue: no successful run since 2026-11-22T10:00:00.000Z (daemon start); a run was due at 2026-11-23T02:15:00.000Z"]);
+    expect(h.reasons).toEqual([
+      "backup job nightly is overdue: no successful run since 2026-11-22T10:00:00.000Z (daemon start); a run was due at 2026-11-23T02:15:00.000Z",
+    ]);
     m.job("nightly").lastSuccess = T("2026-11-23T02:40:00Z");
     expect(m.health(T("2026-11-23T08:16:00Z")).ok).toBe(true);
-    expect(m.health(T("2026-11-24T08:16:00Z")).reasons[0]).toMatch(/no successful run since 2026-11-23T02:40:00.000Z; a run was due at 2026-11-24T02:15/);
+    expect(m.health(T("2026-11-24T08:16:00Z")).reasons[0]).toMatch(
+      /no successful run since 2026-11-23T02:40:00.000Z; a run was due at 2026-11-24T02:15/,
+    );
   });
 
   it("a backup that started late but is still within its deadline is not overdue; past its deadline, both are said", () => {
@@ -53,10 +57,14 @@ describe("/healthz verdict", () => {
     m.running = "check";
     m.runningSince = T("2026-11-22T03:00:00Z");
     expect(m.health(T("2026-11-22T04:59:00Z")).ok).toBe(true);
-    expect(m.health(T("2026-11-22T05:30:00Z")).reasons).toEqual(["job check has been running for 2.5h, past its deadline of 2h"]);
+    expect(m.health(T("2026-11-22T05:30:00Z")).reasons).toEqual([
+      "job check has been running for 2.5h, past its deadline of 2h",
+    ]);
     m.running = undefined;
     m.job("check").deadlineHit = true;
-    expect(m.health(T("2026-11-22T05:31:00Z")).reasons).toEqual(["job check: its last run was aborted at its deadline of 2h"]);
+    expect(m.health(T("2026-11-22T05:31:00Z")).reasons).toEqual([
+      "job check: its last run was aborted at its deadline of 2h",
+    ]);
     expect(m.prometheus(T("2026-11-22T05:31:00Z"))).toMatch(/strongbox_healthy 0/);
   });
 });

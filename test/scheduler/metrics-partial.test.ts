@@ -6,7 +6,14 @@ const backup = (o: { partial?: string[]; failed?: string[]; unreadable?: number 
   stored_bytes: 100,
   finished_at: "2026-12-05T02:00:00.000Z",
   sources: [
-    { name: "docs", kind: "full" as const, files_changed: 3, stored_bytes: 60, unreadable: o.unreadable ?? 0, changed: 1 },
+    {
+      name: "docs",
+      kind: "full" as const,
+      files_changed: 3,
+      stored_bytes: 60,
+      unreadable: o.unreadable ?? 0,
+      changed: 1,
+    },
     { name: "media", kind: "full" as const, files_changed: 1, stored_bytes: 40, unreadable: 0, changed: 0 },
   ],
   partial: o.partial ?? [],

@@ -14,12 +14,16 @@ describe("cron schedules in a timezone", () => {
   });
 
   it("supports 6 fields with seconds first", () => {
-    expect(iso(new CronSchedule("*/10 * * * * *").next(new Date("2026-11-22T10:00:03Z")))).toBe("2026-11-22T10:00:10.000Z");
+    expect(iso(new CronSchedule("*/10 * * * * *").next(new Date("2026-11-22T10:00:03Z")))).toBe(
+      "2026-11-22T10:00:10.000Z",
+    );
   });
 
   it("runs in the schedule's timezone", () => {
     // 02:15 in Berlin (CET, UTC+1) is 01:15 UTC
-    expect(iso(new CronSchedule("15 2 * * *", "Europe/Berlin").next(new Date("2026-11-22T00:00:00Z")))).toBe("2026-11-22T01:15:00.000Z");
+    expect(iso(new CronSchedule("15 2 * * *", "Europe/Berlin").next(new Date("2026-11-22T00:00:00Z")))).toBe(
+      "2026-11-22T01:15:00.000Z",
+    );
   });
 
   it("spring forward: a wall time inside the skipped hour runs right after the gap, once", () => {
@@ -47,7 +51,13 @@ describe("cron schedules in a timezone", () => {
       runs.push(iso(t)!);
     }
     // wall 02:00 CEST (00:00Z), then 03:00 CEST would be 01:00Z but wall time falls back to 02:00 CET: skipped as a repeat; next new wall time 03:00 CET (02:00Z)
-    expect(runs).toEqual(["2026-10-25T00:00:00.000Z", "2026-10-25T02:00:00.000Z", "2026-10-25T03:00:00.000Z", "2026-10-25T04:00:00.000Z", "2026-10-25T05:00:00.000Z"]);
+    expect(runs).toEqual([
+      "2026-10-25T00:00:00.000Z",
+      "2026-10-25T02:00:00.000Z",
+      "2026-10-25T03:00:00.000Z",
+      "2026-10-25T04:00:00.000Z",
+      "2026-10-25T05:00:00.000Z",
+    ]);
   });
 
   it("classic day-of-month OR day-of-week when both are restricted", () => {
@@ -79,17 +89,29 @@ const flush = () => new Promise((r) => setImmediate(r));
 
 describe("scheduler with an injected clock", () => {
   afterEach(() => void vi.useRealTimers());
-  const everyMinute = (name: string, jitterMs = 0): ScheduledJob => ({ name, schedule: new CronSchedule("* * * * *"), jitterMs });
+  const everyMinute = (name: string, jitterMs = 0): ScheduledJob => ({
+    name,
+    schedule: new CronSchedule("* * * * *"),
+    jitterMs,
+  });
 
   it("never runs two jobs at once: a job due while another runs waits, then runs", async () => {
     let now = T("2026-11-22T10:00:30Z");
     const { runner, open } = controllableRunner();
-    const s = new Scheduler([everyMinute("backup"), everyMinute("prune")], runner, { log: silentLogger, now: () => now });
+    const s = new Scheduler([everyMinute("backup"), everyMinute("prune")], runner, {
+      log: silentLogger,
+      now: () => now,
+    });
     s.start(now);
     now = T("2026-11-22T10:01:00Z");
     s.tick(now);
     expect(s.busy).toBe("backup");
-    expect(s.events.map((e) => `${e.job}:${e.what}`)).toEqual(["backup:due", "prune:due", "backup:start", "prune:wait"]);
+    expect(s.events.map((e) => `${e.job}:${e.what}`)).toEqual([
+      "backup:due",
+      "prune:due",
+      "backup:start",
+      "prune:wait",
+    ]);
     open.get("backup")!.resolve();
     await flush();
     await flush();
@@ -110,7 +132,10 @@ describe("scheduler with an injected clock", () => {
       s.tick(now);
     }
     expect(s.events.filter((e) => e.what === "start")).toHaveLength(1);
-    expect(s.events.filter((e) => e.what === "skip").map((e) => e.detail)).toEqual(["still running from its previous run", "still running from its previous run"]);
+    expect(s.events.filter((e) => e.what === "skip").map((e) => e.detail)).toEqual([
+      "still running from its previous run",
+      "still running from its previous run",
+    ]);
     open.get("backup")!.resolve();
     await flush();
     await flush();
@@ -132,14 +157,24 @@ describe("scheduler with an injected clock", () => {
     await flush();
     now = T("2026-11-22T10:02:00Z");
     s.tick(now);
-    expect(s.events.map((e) => `${e.what}${e.detail ? `(${e.detail})` : ""}`)).toEqual(["due", "start", "fail(store down)", "due", "start"]);
+    expect(s.events.map((e) => `${e.what}${e.detail ? `(${e.detail})` : ""}`)).toEqual([
+      "due",
+      "start",
+      "fail(store down)",
+      "due",
+      "start",
+    ]);
   });
 
   it.each([0, 0.5, 0.999999])("jitter delays the start within [0, jitter) (random=%s)", (r) => {
     let now = T("2026-11-22T10:00:30Z");
     const { runner } = controllableRunner();
     const jitter = 5 * 60_000;
-    const s = new Scheduler([everyMinute("backup", jitter)], runner, { log: silentLogger, now: () => now, random: () => r });
+    const s = new Scheduler([everyMinute("backup", jitter)], runner, {
+      log: silentLogger,
+      now: () => now,
+      random: () => r,
+    });
     s.start(now);
     now = T("2026-11-22T10:01:00Z");
     const wake = s.tick(now)!;
@@ -200,18 +235,30 @@ describe("job deadlines", () => {
   // the outcome does not depend on how fast (or how loaded) the machine is.
   beforeEach(() => void vi.useFakeTimers());
   afterEach(() => void vi.useRealTimers());
-  const job = (name: string, deadlineMs: number): ScheduledJob => ({ name, schedule: new CronSchedule("* * * * *"), jitterMs: 0, deadlineMs });
+  const job = (name: string, deadlineMs: number): ScheduledJob => ({
+    name,
+    schedule: new CronSchedule("* * * * *"),
+    jitterMs: 0,
+    deadlineMs,
+  });
 
   it("a job past its deadline is aborted with a reason naming it; one that stops is not 'stuck'", async () => {
     const { runner, open } = controllableRunner();
     const stuck: string[] = [];
-    const s = new Scheduler([job("verify", 30_000)], runner, { log: silentLogger, now: Date.now, abortWaitMs: 50_000, onStuck: (_j, why) => stuck.push(why) });
+    const s = new Scheduler([job("verify", 30_000)], runner, {
+      log: silentLogger,
+      now: Date.now,
+      abortWaitMs: 50_000,
+      onStuck: (_j, why) => stuck.push(why),
+    });
     const done = s.run(s.jobs[0], Date.now());
     await vi.advanceTimersByTimeAsync(29_999);
     expect(open.get("verify")!.signal.aborted).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     expect(open.get("verify")!.signal.aborted).toBe(true);
-    expect(String(open.get("verify")!.signal.reason.message)).toMatch(/job verify: deadline 30s exceeded after 30s; aborted/);
+    expect(String(open.get("verify")!.signal.reason.message)).toMatch(
+      /job verify: deadline 30s exceeded after 30s; aborted/,
+    );
     await done;
     await vi.advanceTimersByTimeAsync(60_000); // past abortWaitMs: the job stopped, so nothing is stuck
     expect(s.events.map((e) => e.what)).toEqual(["start", "deadline", "fail"]);
@@ -221,7 +268,12 @@ describe("job deadlines", () => {
   it("a job that ignores its abort is reported stuck after abortWaitMs", async () => {
     const stuck: string[] = [];
     const never = () => new Promise<void>(() => {});
-    const s = new Scheduler([job("verify", 20_000)], never, { log: silentLogger, now: Date.now, abortWaitMs: 30_000, onStuck: (_j, why) => stuck.push(why) });
+    const s = new Scheduler([job("verify", 20_000)], never, {
+      log: silentLogger,
+      now: Date.now,
+      abortWaitMs: 30_000,
+      onStuck: (_j, why) => stuck.push(why),
+    });
     void s.run(s.jobs[0], Date.now());
     await vi.advanceTimersByTimeAsync(20_000);
     expect(s.events.map((e) => e.what)).toEqual(["start", "deadline"]);
@@ -234,7 +286,11 @@ describe("job deadlines", () => {
 
   it("stop(): a job that ignores its abort makes stop() return 'stuck' instead of waiting forever", async () => {
     const never = () => new Promise<void>(() => {});
-    const s = new Scheduler([job("verify", 3600_000)], never, { log: silentLogger, now: Date.now, abortWaitMs: 30_000 });
+    const s = new Scheduler([job("verify", 3600_000)], never, {
+      log: silentLogger,
+      now: Date.now,
+      abortWaitMs: 30_000,
+    });
     void s.run(s.jobs[0], Date.now());
     let how: string | undefined;
     void s.stop(10_000).then((h) => (how = h));

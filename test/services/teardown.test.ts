@@ -10,7 +10,8 @@ import { processesUsing, stopProcessesUsing } from "../helpers/service-processes
 
 /** Until `cond` holds, or 20 s (then the test fails on what it expected). */
 async function until(cond: () => boolean): Promise<void> {
-  for (const deadline = Date.now() + 20_000; !cond() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+  for (const deadline = Date.now() + 20_000; !cond() && Date.now() < deadline;)
+    await new Promise((r) => setTimeout(r, 50));
 }
 
 /**
@@ -20,7 +21,9 @@ async function until(cond: () => boolean): Promise<void> {
 function fakeDaemon(dir: string, o: { ignoreTerm?: boolean; cwd?: boolean } = {}): void {
   const body = o.cwd ? "exec sleep 1000" : `${o.ignoreTerm ? 'trap "" TERM; ' : ""}while :; do sleep 0.2; done`;
   const args = o.cwd ? "" : ` fake-daemon -c ${dir}/ceph.conf`;
-  execFileSync("sh", ["-c", `(setsid sh -c '${body}'${args} </dev/null >/dev/null 2>&1 &)`], { cwd: o.cwd ? dir : "/" });
+  execFileSync("sh", ["-c", `(setsid sh -c '${body}'${args} </dev/null >/dev/null 2>&1 &)`], {
+    cwd: o.cwd ? dir : "/",
+  });
 }
 
 const sweepAfter: string[] = [];
@@ -50,7 +53,10 @@ describe("stopping a service's processes", () => {
 
 const have = (bin: string) => spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
 const realServices =
-  !process.env.STRONGBOX_TEST_S3_ENDPOINT && !process.env.STRONGBOX_TEST_PG_URL && ["radosgw", "ceph-mon", "ceph-osd"].every(have) && spawnSync("sh", ["-c", "ls /usr/lib/postgresql/*/bin/initdb"]).status === 0;
+  !process.env.STRONGBOX_TEST_S3_ENDPOINT &&
+  !process.env.STRONGBOX_TEST_PG_URL &&
+  ["radosgw", "ceph-mon", "ceph-osd"].every(have) &&
+  spawnSync("sh", ["-c", "ls /usr/lib/postgresql/*/bin/initdb"]).status === 0;
 
 /** Runs the global setup with its services under a TMPDIR of their own, so that their processes can be found. */
 async function withOwnTmp<T>(run: (root: string) => Promise<T>): Promise<{ root: string; result: T }> {
@@ -68,21 +74,25 @@ async function withOwnTmp<T>(run: (root: string) => Promise<T>): Promise<{ root:
 }
 
 describe.skipIf(!realServices)("the global setup's services (Ceph RGW, PostgreSQL)", () => {
-  it("a setup that fails after both services started stops both: no process is left, and their directories are gone", { timeout: 300_000 }, async () => {
-    const provided: string[] = [];
-    const project = {
-      provide(key: string) {
-        provided.push(key);
-        if (key === "pg") throw new Error("injected failure after both services started");
-      },
-    };
-    const { root } = await withOwnTmp(async () => {
-      await expect(setup(project as never)).rejects.toThrow(/injected failure/);
-    });
-    expect(provided).toEqual(["s3", "pg"]);
-    expect(processesUsing(root)).toEqual([]);
-    expect(readdirSync(root)).toEqual([]);
-  });
+  it(
+    "a setup that fails after both services started stops both: no process is left, and their directories are gone",
+    { timeout: 300_000 },
+    async () => {
+      const provided: string[] = [];
+      const project = {
+        provide(key: string) {
+          provided.push(key);
+          if (key === "pg") throw new Error("injected failure after both services started");
+        },
+      };
+      const { root } = await withOwnTmp(async () => {
+        await expect(setup(project as never)).rejects.toThrow(/injected failure/);
+      });
+      expect(provided).toEqual(["s3", "pg"]);
+      expect(processesUsing(root)).toEqual([]);
+      expect(readdirSync(root)).toEqual([]);
+    },
+  );
 
   it("setup, then teardown: every process is gone when teardown returns", { timeout: 300_000 }, async () => {
     const { root, result: teardown } = await withOwnTmp(() => setup({ provide() {} } as never));

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { backoffDelay, DEFAULT_RETRY, isTransient, retry } from "../../src/stores/retry.js";
 import { describeS3Error } from "../../src/stores/s3-client.js";
 
-const http = (status: number, name = "Error") => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+const http = (status: number, name = "Error") =>
+  Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
 const net = (code: string, message = code) => Object.assign(new Error(message), { code });
 
 describe("retry budget", () => {
@@ -43,22 +44,53 @@ describe("retry budget", () => {
 
   it("stops at the budget and records the attempts; a 403 stops at once", async () => {
     let calls = 0;
-    const err = await retry(async () => { calls++; throw http(503, "SlowDown"); }, { attempts: 4, baseDelayMs: 1, maxDelayMs: 2 }).catch((e) => e);
+    const err = await retry(
+      async () => {
+        calls++;
+        throw http(503, "SlowDown");
+      },
+      { attempts: 4, baseDelayMs: 1, maxDelayMs: 2 },
+    ).catch((e) => e);
     expect(calls).toBe(4);
     expect(describeS3Error(err, "uploading backups/x/complete.json", "writer").message).toBe(
       "s3: uploading backups/x/complete.json: SlowDown (HTTP 503), gave up after 4 attempts",
     );
     calls = 0;
-    await retry(async () => { calls++; throw http(403, "AccessDenied"); }, { attempts: 4, baseDelayMs: 1 }).catch(() => undefined);
+    await retry(
+      async () => {
+        calls++;
+        throw http(403, "AccessDenied");
+      },
+      { attempts: 4, baseDelayMs: 1 },
+    ).catch(() => undefined);
     expect(calls).toBe(1);
   });
 
   it("names which timeout fired, with the key to change", () => {
-    const idle = Object.assign(new Error("@smithy/node-http-handler - the request socket timed out after 60000 ms of inactivity (configured by client requestHandler)."), { name: "TimeoutError" });
-    expect(describeS3Error(idle, "reading k", "reader").message).toBe("s3: reading k: timeout — no bytes moved for 60 s (repository.s3.timeouts.idle)");
-    const req = Object.assign(new Error("@smithy/node-http-handler - [ERROR] a request has exceeded the configured 900000 ms requestTimeout."), { name: "TimeoutError" });
-    expect(describeS3Error(req, "reading k", "reader").message).toMatch(/no answer within 900 s \(repository\.s3\.timeouts\.request\)/);
-    const conn = Object.assign(new Error("@smithy/node-http-handler - the request socket did not establish a connection with the server within the configured timeout of 10000 ms."), { name: "TimeoutError" });
-    expect(describeS3Error(conn, "reading k", "reader").message).toMatch(/could not connect within 10 s \(repository\.s3\.timeouts\.connect\)/);
+    const idle = Object.assign(
+      new Error(
+        "@smithy/node-http-handler - the request socket timed out after 60000 ms of inactivity (configured by client requestHandler).",
+      ),
+      { name: "TimeoutError" },
+    );
+    expect(describeS3Error(idle, "reading k", "reader").message).toBe(
+      "s3: reading k: timeout — no bytes moved for 60 s (repository.s3.timeouts.idle)",
+    );
+    const req = Object.assign(
+      new Error("@smithy/node-http-handler - [ERROR] a request has exceeded the configured 900000 ms requestTimeout."),
+      { name: "TimeoutError" },
+    );
+    expect(describeS3Error(req, "reading k", "reader").message).toMatch(
+      /no answer within 900 s \(repository\.s3\.timeouts\.request\)/,
+    );
+    const conn = Object.assign(
+      new Error(
+        "@smithy/node-http-handler - the request socket did not establish a connection with the server within the configured timeout of 10000 ms.",
+      ),
+      { name: "TimeoutError" },
+    );
+    expect(describeS3Error(conn, "reading k", "reader").message).toMatch(
+      /could not connect within 10 s \(repository\.s3\.timeouts\.connect\)/,
+    );
   });
 });

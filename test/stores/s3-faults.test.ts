@@ -23,7 +23,11 @@ async function readAll(r: Readable): Promise<Buffer> {
 
 function chunked(data: Buffer, size = 256 * 1024): Readable {
   let off = 0;
-  return new Readable({ read() { this.push(off < data.length ? data.subarray(off, (off += size)) : null); } });
+  return new Readable({
+    read() {
+      this.push(off < data.length ? data.subarray(off, (off += size)) : null);
+    },
+  });
 }
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -61,7 +65,10 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
   const faults = () => proxy.log.filter((e) => e.fault).length;
   const timed = async <T>(p: Promise<T>) => {
     const t0 = Date.now();
-    const r = await p.then((v) => ({ ok: true as const, v }), (e: Error) => ({ ok: false as const, e }));
+    const r = await p.then(
+      (v) => ({ ok: true as const, v }),
+      (e: Error) => ({ ok: false as const, e }),
+    );
     return { ...r, ms: Date.now() - t0 };
   };
 
@@ -107,14 +114,31 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
 
   it("a 403 is never retried", async () => {
     const k = key("denied");
-    withRules([{ method: "PUT", path: new RegExp(`${k}$`), fault: { kind: "status", status: 403, code: "AccessDenied" }, times: 100 }]);
-    await expect(store(s3!.writer).put(k, Readable.from([Buffer.from("x")]))).rejects.toThrow(/AccessDenied \(HTTP 403\).*not allowed/);
+    withRules([
+      {
+        method: "PUT",
+        path: new RegExp(`${k}$`),
+        fault: { kind: "status", status: 403, code: "AccessDenied" },
+        times: 100,
+      },
+    ]);
+    await expect(store(s3!.writer).put(k, Readable.from([Buffer.from("x")]))).rejects.toThrow(
+      /AccessDenied \(HTTP 403\).*not allowed/,
+    );
     expect(proxy.log).toHaveLength(1);
   });
 
   it("a connection reset in the middle of a part is retried: the multipart object lands intact", async () => {
     const k = key("reset-mid-part");
-    withRules([{ method: "PUT", path: new RegExp(`${k}$`), query: /partNumber=2/, fault: { kind: "reset-request", afterBytes: 1024 * 1024 }, times: 2 }]);
+    withRules([
+      {
+        method: "PUT",
+        path: new RegExp(`${k}$`),
+        query: /partNumber=2/,
+        fault: { kind: "reset-request", afterBytes: 1024 * 1024 },
+        times: 2,
+      },
+    ]);
     const data = randomBytes(12 * 1024 * 1024 + 777);
     await store(s3!.writer).put(k, chunked(data));
     expect(sha(await direct(k))).toBe(sha(data));
@@ -124,28 +148,57 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
   it("a server that accepts and never answers: a timeout naming the object within the bound", async () => {
     const k = key("stall");
     withRules([{ method: "PUT", path: new RegExp(`${k}$`), fault: { kind: "stall" }, times: 100 }]);
-    const r = await timed(store(s3!.writer, { retry: { ...FAST, attempts: 2 }, timeouts: STALL }).put(k, Readable.from([randomBytes(2000)])));
+    const r = await timed(
+      store(s3!.writer, { retry: { ...FAST, attempts: 2 }, timeouts: STALL }).put(
+        k,
+        Readable.from([randomBytes(2000)]),
+      ),
+    );
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.e.message).toMatch(new RegExp(`uploading ${k}: timeout — no bytes moved for 1\\.5 s \\(repository\\.s3\\.timeouts\\.idle\\), gave up after 2 attempts`));
+    expect(r.e.message).toMatch(
+      new RegExp(
+        `uploading ${k}: timeout — no bytes moved for 1\\.5 s \\(repository\\.s3\\.timeouts\\.idle\\), gave up after 2 attempts`,
+      ),
+    );
     // 2 attempts × 1.5 s idle + backoff; far below it, and far from "hangs until SIGTERM".
     expect(r.ms).toBeLessThan(10_000);
   });
 
   it("a server that stops reading mid-body: the upload watchdog names the object and the part", async () => {
     const k = key("stall-mid-body");
-    withRules([{ method: "PUT", path: new RegExp(`${k}$`), query: /partNumber=1/, fault: { kind: "stall-request", afterBytes: 512 * 1024 }, times: 100 }]);
-    const r = await timed(store(s3!.writer, { retry: { ...FAST, attempts: 2 }, timeouts: STALL }).put(k, chunked(randomBytes(6 * 1024 * 1024))));
+    withRules([
+      {
+        method: "PUT",
+        path: new RegExp(`${k}$`),
+        query: /partNumber=1/,
+        fault: { kind: "stall-request", afterBytes: 512 * 1024 },
+        times: 100,
+      },
+    ]);
+    const r = await timed(
+      store(s3!.writer, { retry: { ...FAST, attempts: 2 }, timeouts: STALL }).put(
+        k,
+        chunked(randomBytes(6 * 1024 * 1024)),
+      ),
+    );
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.e.message).toMatch(new RegExp(`uploading ${k}: timeout — no bytes moved for [\\d.]+ s \\(repository\\.s3\\.timeouts\\.idle\\)`));
+    expect(r.e.message).toMatch(
+      new RegExp(`uploading ${k}: timeout — no bytes moved for [\\d.]+ s \\(repository\\.s3\\.timeouts\\.idle\\)`),
+    );
     expect(r.ms).toBeLessThan(15_000);
   });
 
   it("a link that trickles (never idle, never done): the request timeout really throws", async () => {
     const k = key("trickle");
-    withRules([{ method: "PUT", path: new RegExp(`${k}$`), fault: { kind: "slow", bytesPerSec: 64 * 1024 }, times: 100 }]);
-    const slowStore = store(s3!.writer, { retry: { ...FAST, attempts: 1 }, timeouts: { ...STALL, idleMs: 10_000, requestMs: 2000 } });
+    withRules([
+      { method: "PUT", path: new RegExp(`${k}$`), fault: { kind: "slow", bytesPerSec: 64 * 1024 }, times: 100 },
+    ]);
+    const slowStore = store(s3!.writer, {
+      retry: { ...FAST, attempts: 1 },
+      timeouts: { ...STALL, idleMs: 10_000, requestMs: 2000 },
+    });
     const r = await timed(slowStore.put(k, Readable.from([randomBytes(1024 * 1024)])));
     expect(r.ok).toBe(false);
     if (r.ok) return;
@@ -174,7 +227,13 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
   it("a lost response to an UploadPart and 429s on CreateMultipartUpload: retried, intact", async () => {
     const k = key("lost-part");
     withRules([
-      { method: "POST", path: new RegExp(`${k}$`), query: /^uploads/, fault: { kind: "status", status: 429, code: "SlowDown" }, times: 2 },
+      {
+        method: "POST",
+        path: new RegExp(`${k}$`),
+        query: /^uploads/,
+        fault: { kind: "status", status: 429, code: "SlowDown" },
+        times: 2,
+      },
       { method: "PUT", path: new RegExp(`${k}$`), query: /partNumber=1/, fault: { kind: "lost-response" } },
     ]);
     const data = randomBytes(6 * 1024 * 1024);
@@ -189,7 +248,9 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
     await admin.send(new PutObjectCommand({ Bucket: s3!.bucket, Key: prefix + k, Body: "someone else" }));
     admin.destroy();
     withRules([]);
-    await expect(store(s3!.writer).put(k, Readable.from([Buffer.from("ours")]))).rejects.toThrow(`object already exists, not overwriting: ${k}`);
+    await expect(store(s3!.writer).put(k, Readable.from([Buffer.from("ours")]))).rejects.toThrow(
+      `object already exists, not overwriting: ${k}`,
+    );
   });
 
   it("a PUT answered 200 but never stored goes unnoticed by a writer that cannot read (the documented limit)", async () => {
@@ -222,7 +283,9 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
     const k = key("dropped-complete");
     withRules([{ method: "POST", path: new RegExp(`${k}$`), query: /uploadId/, fault: { kind: "drop-put" } }]);
     const verifyCredentials = { accessKeyId: s3!.reader.accessKeyId, secretAccessKey: s3!.reader.secretAccessKey };
-    await expect(store(s3!.writer, { verifyCredentials }).put(k, chunked(randomBytes(6 * 1024 * 1024)))).rejects.toThrow(
+    await expect(
+      store(s3!.writer, { verifyCredentials }).put(k, chunked(randomBytes(6 * 1024 * 1024))),
+    ).rejects.toThrow(
       `s3: uploading ${k}: the server acknowledged the upload but did not store it (lost write, found by verify_after_write)`,
     );
     await expect(direct(k)).rejects.toBeInstanceOf(NotFoundError);
@@ -252,7 +315,9 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
     });
 
     it("a body reset mid-way resumes with a Range request from the byte reached", async () => {
-      withRules([{ method: "GET", path: /get-source\.bin$/, fault: { kind: "truncate", afterBytes: 1024 * 1024 }, times: 2 }]);
+      withRules([
+        { method: "GET", path: /get-source\.bin$/, fault: { kind: "truncate", afterBytes: 1024 * 1024 }, times: 2 },
+      ]);
       expect(sha(await readAll(await store(s3!.reader).get(k)))).toBe(sha(big));
       expect(proxy.log.filter((e) => e.method === "GET")).toHaveLength(3);
     });
@@ -270,20 +335,30 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
       const r = await timed(store(s3!.reader).get(k).then(readAll));
       expect(r.ok).toBe(false);
       if (r.ok) return;
-      expect(r.e.message).toMatch(new RegExp(`s3: reading ${k} \\(at byte \\d+ of ${big.length}\\): .*gave up after 4 attempts`));
+      expect(r.e.message).toMatch(
+        new RegExp(`s3: reading ${k} \\(at byte \\d+ of ${big.length}\\): .*gave up after 4 attempts`),
+      );
       expect(r.ms).toBeLessThan(10_000);
     });
 
     it("an object replaced between the first byte and the resume is refused (If-Match), never spliced", async () => {
       const k2 = `backups/get-replaced.bin`;
       const admin = s3Client(s3!.endpoint, s3!.admin);
-      await admin.send(new PutObjectCommand({ Bucket: s3!.bucket, Key: prefix + k2, Body: randomBytes(2 * 1024 * 1024) }));
-      withRules([{ method: "GET", path: /get-replaced\.bin$/, fault: { kind: "stall-response", afterBytes: 64 * 1024 } }]);
+      await admin.send(
+        new PutObjectCommand({ Bucket: s3!.bucket, Key: prefix + k2, Body: randomBytes(2 * 1024 * 1024) }),
+      );
+      withRules([
+        { method: "GET", path: /get-replaced\.bin$/, fault: { kind: "stall-response", afterBytes: 64 * 1024 } },
+      ]);
       const body = await store(s3!.reader, { timeouts: STALL }).get(k2);
       // Replace the object while the first response hangs; the resume must not mix two versions.
-      await admin.send(new PutObjectCommand({ Bucket: s3!.bucket, Key: prefix + k2, Body: randomBytes(2 * 1024 * 1024) }));
+      await admin.send(
+        new PutObjectCommand({ Bucket: s3!.bucket, Key: prefix + k2, Body: randomBytes(2 * 1024 * 1024) }),
+      );
       admin.destroy();
-      await expect(readAll(body)).rejects.toThrow(`s3: reading ${k2}: the object changed or vanished while it was being read`);
+      await expect(readAll(body)).rejects.toThrow(
+        `s3: reading ${k2}: the object changed or vanished while it was being read`,
+      );
     });
 
     it("a slow link is not a stall: 1 MiB at 256 KiB/s arrives intact", async () => {

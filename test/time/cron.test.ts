@@ -22,11 +22,15 @@ describe("cron next() jumps to far-away runs instead of stepping minute by minut
     expect(iso(utc.value)).toBe("2027-01-01T00:00:00.000Z");
     expect(utc.ms).toBeLessThan(SANITY_MS);
     // the first call in a process also pays for loading and compiling; the figure that matters is this one
-    const again = timed("yearly UTC (warm)", () => new CronSchedule("0 0 1 1 *").next(new Date("2026-01-02T00:00:00Z")));
+    const again = timed("yearly UTC (warm)", () =>
+      new CronSchedule("0 0 1 1 *").next(new Date("2026-01-02T00:00:00Z")),
+    );
     expect(iso(again.value)).toBe("2027-01-01T00:00:00.000Z");
     expect(again.ms).toBeLessThan(SANITY_MS);
     // midnight of 1 January in Berlin (CET, UTC+1) is 23:00 UTC the day before
-    const berlin = timed("yearly Europe/Berlin", () => new CronSchedule("0 0 1 1 *", "Europe/Berlin").next(new Date("2026-01-02T00:00:00Z")));
+    const berlin = timed("yearly Europe/Berlin", () =>
+      new CronSchedule("0 0 1 1 *", "Europe/Berlin").next(new Date("2026-01-02T00:00:00Z")),
+    );
     expect(iso(berlin.value)).toBe("2026-12-31T23:00:00.000Z");
     expect(berlin.ms).toBeLessThan(SANITY_MS);
   });
@@ -40,7 +44,9 @@ describe("cron next() jumps to far-away runs instead of stepping minute by minut
   });
 
   it("a yearly schedule with seconds (6 fields)", () => {
-    const r = timed("yearly with seconds", () => new CronSchedule("30 15 10 1 1 *", "Europe/Berlin").next(new Date("2026-01-02T00:00:00Z")));
+    const r = timed("yearly with seconds", () =>
+      new CronSchedule("30 15 10 1 1 *", "Europe/Berlin").next(new Date("2026-01-02T00:00:00Z")),
+    );
     expect(iso(r.value)).toBe("2027-01-01T09:15:30.000Z");
     expect(r.ms).toBeLessThan(SANITY_MS);
   });

@@ -12,7 +12,14 @@ import { StrongboxError } from "../../src/errors.js";
 const dir = join(import.meta.dirname, "../vectors/age");
 const names = readdirSync(dir).filter((n) => !n.includes(".") && n !== "README");
 
-interface Vector { expect: string; payload?: string; identities: string[]; passphrases: string[]; armored: boolean; file: Buffer }
+interface Vector {
+  expect: string;
+  payload?: string;
+  identities: string[];
+  passphrases: string[];
+  armored: boolean;
+  file: Buffer;
+}
 
 function load(name: string): Vector {
   const raw = readFileSync(join(dir, name));
@@ -61,30 +68,43 @@ function smallPieces(b: Buffer, seed: number): Buffer[] {
   return out;
 }
 
-const FAILURE_CODE: Record<string, string> = { "no match": "CRYPTO", "HMAC failure": "VERIFY", "header failure": "VERIFY", "payload failure": "VERIFY", "armor failure": "VERIFY" };
+const FAILURE_CODE: Record<string, string> = {
+  "no match": "CRYPTO",
+  "HMAC failure": "VERIFY",
+  "header failure": "VERIFY",
+  "payload failure": "VERIFY",
+  "armor failure": "VERIFY",
+};
 
 describe("CCTV age vectors", () => {
   it("holds the whole vector set", () => expect(names.length).toBe(143));
   for (const name of names) {
-    it(name, async () => {
-      const v = load(name);
-      // Armor is refused: strongbox reads only binary age files.
-      const want = v.armored ? "armor failure" : v.expect;
-      const big = v.file.length > 200_000;
-      // Large vectors are split finely over their first 200 KB (header and several chunk boundaries), whole after.
-      const fine = (seed: number) => (big ? [...smallPieces(v.file.subarray(0, 200_000), seed), v.file.subarray(200_000)] : smallPieces(v.file, seed));
-      for (const pieces of [[v.file], fine(name.length % 7), fine(3)]) {
-        const r = await run(v, pieces);
-        if (want === "success") {
-          expect(r.err).toBeUndefined();
-          expect(r.hash).toBe(v.payload);
-        } else {
-          expect(r.err, `${name} must fail (${want})`).toBeInstanceOf(StrongboxError);
-          expect((r.err as StrongboxError).code).toBe(FAILURE_CODE[want]);
-          if (v.payload && !v.armored) expect(r.hash).toBe(v.payload);
-          else if (want !== "payload failure") expect(r.hash).toBe(createHash("sha256").digest("hex"));
+    it(
+      name,
+      async () => {
+        const v = load(name);
+        // Armor is refused: strongbox reads only binary age files.
+        const want = v.armored ? "armor failure" : v.expect;
+        const big = v.file.length > 200_000;
+        // Large vectors are split finely over their first 200 KB (header and several chunk boundaries), whole after.
+        const fine = (seed: number) =>
+          big
+            ? [...smallPieces(v.file.subarray(0, 200_000), seed), v.file.subarray(200_000)]
+            : smallPieces(v.file, seed);
+        for (const pieces of [[v.file], fine(name.length % 7), fine(3)]) {
+          const r = await run(v, pieces);
+          if (want === "success") {
+            expect(r.err).toBeUndefined();
+            expect(r.hash).toBe(v.payload);
+          } else {
+            expect(r.err, `${name} must fail (${want})`).toBeInstanceOf(StrongboxError);
+            expect((r.err as StrongboxError).code).toBe(FAILURE_CODE[want]);
+            if (v.payload && !v.armored) expect(r.hash).toBe(v.payload);
+            else if (want !== "payload failure") expect(r.hash).toBe(createHash("sha256").digest("hex"));
+          }
         }
-      }
-    }, 120_000);
+      },
+      120_000,
+    );
   }
 });

@@ -44,8 +44,11 @@ describe("age headers near 64 KiB: the verdict does not depend on the piece size
   for (const size of SIZES) {
     it(`${size}-byte pieces: 42 hybrid recipients open, 43 are refused (decrypt stream and stored-object stream)`, async () => {
       expect((await collect(pieces(fits, size), createDecryptStream(identity))).equals(data)).toBe(true);
-      await expect(collect(pieces(over, size), createDecryptStream(identity))).rejects.toThrow(/no header end within 64 KiB/);
-      const open = (enc: Buffer) => createOpenStream({ key: "backups/x/a.age", size: enc.length, sha256: sha(enc) }, identity, undefined, pool);
+      await expect(collect(pieces(over, size), createDecryptStream(identity))).rejects.toThrow(
+        /no header end within 64 KiB/,
+      );
+      const open = (enc: Buffer) =>
+        createOpenStream({ key: "backups/x/a.age", size: enc.length, sha256: sha(enc) }, identity, undefined, pool);
       expect((await collect(pieces(fits, size), open(fits))).equals(data)).toBe(true);
       await expect(collect(pieces(over, size), open(over))).rejects.toThrow(/no header end within 64 KiB/);
     }, 60_000);
@@ -63,7 +66,9 @@ describe("createSealStream and the writer's buffers", () => {
       const enc = await collect(Readable.from([mine]), sealed);
       expect(mine.length).toBe(3 * 1024 * 1024 + 7);
       expect(sha(mine)).toBe(before);
-      expect((await collect(Readable.from([enc]), createDecryptStream(parseIdentities(id.text)))).equals(mine)).toBe(true);
+      expect((await collect(Readable.from([enc]), createDecryptStream(parseIdentities(id.text)))).equals(mine)).toBe(
+        true,
+      );
     });
   }
 
@@ -73,6 +78,8 @@ describe("createSealStream and the writer's buffers", () => {
     const copy = Buffer.from(mine);
     const enc = await collect(Readable.from([mine]), createSealStream([id.recipient], pool, { handOver: true }));
     expect(mine.length).toBe(0);
-    expect((await collect(Readable.from([enc]), createDecryptStream(parseIdentities(id.text)))).equals(copy)).toBe(true);
+    expect((await collect(Readable.from([enc]), createDecryptStream(parseIdentities(id.text)))).equals(copy)).toBe(
+      true,
+    );
   });
 });

@@ -54,8 +54,12 @@ describe("hybrid post-quantum recipients", async () => {
     const e = new Encrypter();
     e.addRecipient(pq.recipient);
     const enc = Buffer.from(await e.encrypt(data));
-    expect((await collect(Readable.from([enc]), createDecryptStream(parseIdentities(pq.text)))).equals(data)).toBe(true);
-    await expect(collect(Readable.from([enc]), createDecryptStream([x.identity]))).rejects.toThrow(/no identity matches/);
+    expect((await collect(Readable.from([enc]), createDecryptStream(parseIdentities(pq.text)))).equals(data)).toBe(
+      true,
+    );
+    await expect(collect(Readable.from([enc]), createDecryptStream([x.identity]))).rejects.toThrow(
+      /no identity matches/,
+    );
   });
 
   it("rejects low-order and malformed recipients", () => {
@@ -67,7 +71,9 @@ describe("hybrid post-quantum recipients", async () => {
     expect(recipientProblem(x.recipient)).toBeNull();
     expect(recipientProblem(x.recipient.toUpperCase())).toMatch(/lower case/);
     expect(recipientProblem("age1pq1qqqq")).toMatch(/post-quantum/);
-    expect(recipientProblem(x.recipient.slice(0, -1) + (x.recipient.endsWith("q") ? "p" : "q"))).toMatch(/not an age recipient/);
+    expect(recipientProblem(x.recipient.slice(0, -1) + (x.recipient.endsWith("q") ? "p" : "q"))).toMatch(
+      /not an age recipient/,
+    );
   });
 
   it("a malformed MAC line is a malformed header, not a MAC mismatch", async () => {
@@ -89,9 +95,15 @@ describe.skipIf(!ageReadsPq)("hybrid interop with the age CLI (age >= 1.3)", () 
     writeFileSync(join(dir, "id.txt"), pq.text, { mode: 0o600 });
     const data = randomBytes(size);
     writeFileSync(join(dir, "s.age"), await collect(Readable.from([data]), createEncryptStream([pq.recipient])));
-    expect(execFileSync("age", ["-d", "-i", join(dir, "id.txt"), join(dir, "s.age")], { maxBuffer: 1 << 26 }).equals(data)).toBe(true);
+    expect(
+      execFileSync("age", ["-d", "-i", join(dir, "id.txt"), join(dir, "s.age")], { maxBuffer: 1 << 26 }).equals(data),
+    ).toBe(true);
     writeFileSync(join(dir, "plain"), data);
     execFileSync("age", ["-r", pq.recipient, "-o", join(dir, "c.age"), join(dir, "plain")]);
-    expect((await collect(Readable.from([readFileSync(join(dir, "c.age"))]), createDecryptStream([pq.identity]))).equals(data)).toBe(true);
+    expect(
+      (await collect(Readable.from([readFileSync(join(dir, "c.age"))]), createDecryptStream([pq.identity]))).equals(
+        data,
+      ),
+    ).toBe(true);
   });
 });

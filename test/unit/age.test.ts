@@ -35,13 +35,18 @@ describe("age format", () => {
 
   it("encrypts to several recipients, each able to decrypt", async () => {
     const other = generateIdentity();
-    const enc = await collect(Readable.from([Buffer.from("shared")]), createEncryptStream([recipient, parseRecipient(other.recipient)!]));
+    const enc = await collect(
+      Readable.from([Buffer.from("shared")]),
+      createEncryptStream([recipient, parseRecipient(other.recipient)!]),
+    );
     expect((await collect(Readable.from([enc]), createDecryptStream([other.identity]))).toString()).toBe("shared");
   });
 
   it("refuses a wrong identity with a clear error", async () => {
     const enc = await collect(Readable.from([Buffer.from("x")]), createEncryptStream([recipient]));
-    await expect(collect(Readable.from([enc]), createDecryptStream([generateIdentity().identity]))).rejects.toThrow(/no identity matches/);
+    await expect(collect(Readable.from([enc]), createDecryptStream([generateIdentity().identity]))).rejects.toThrow(
+      /no identity matches/,
+    );
   });
 
   it("detects a flipped payload byte, a truncation at a chunk boundary, and trailing data", async () => {
@@ -49,16 +54,24 @@ describe("age format", () => {
     const enc = await collect(Readable.from([data]), createEncryptStream([recipient]));
     const flipped = Buffer.from(enc);
     flipped[flipped.length - 100] ^= 1;
-    await expect(collect(Readable.from([flipped]), createDecryptStream([id.identity]))).rejects.toThrow(/authentication/);
+    await expect(collect(Readable.from([flipped]), createDecryptStream([id.identity]))).rejects.toThrow(
+      /authentication/,
+    );
     const headerEnd = enc.indexOf("\n", enc.indexOf("\n--- ") + 1) + 1 + 16;
     const cut = enc.subarray(0, headerEnd + 2 * (65536 + 16));
-    await expect(collect(Readable.from([cut]), createDecryptStream([id.identity]))).rejects.toThrow(/truncated|authentication/);
+    await expect(collect(Readable.from([cut]), createDecryptStream([id.identity]))).rejects.toThrow(
+      /truncated|authentication/,
+    );
     const trailing = Buffer.concat([enc, Buffer.from("junk")]);
-    await expect(collect(Readable.from([trailing]), createDecryptStream([id.identity]))).rejects.toBeInstanceOf(StrongboxError);
+    await expect(collect(Readable.from([trailing]), createDecryptStream([id.identity]))).rejects.toBeInstanceOf(
+      StrongboxError,
+    );
   });
 
   it("rejects non-age input", async () => {
-    await expect(collect(Readable.from([Buffer.from("hello world\n")]), createDecryptStream([id.identity]))).rejects.toThrow(/not an age|truncated/);
+    await expect(
+      collect(Readable.from([Buffer.from("hello world\n")]), createDecryptStream([id.identity])),
+    ).rejects.toThrow(/not an age|truncated/);
   });
 
   it("rejects a tampered header (MAC)", async () => {
@@ -80,7 +93,9 @@ describe.skipIf(!hasAge && !required)("age interoperability with the age CLI", (
     const data = randomBytes(size);
     const enc = await collect(Readable.from([data]), createEncryptStream([parseRecipient(id.recipient)!]));
     writeFileSync(join(dir, "s.age"), enc);
-    const out = execFileSync("age", ["-d", "-i", join(dir, "id.txt"), join(dir, "s.age")], { maxBuffer: 64 * 1024 * 1024 });
+    const out = execFileSync("age", ["-d", "-i", join(dir, "id.txt"), join(dir, "s.age")], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
     expect(out.equals(data)).toBe(true);
   });
 
@@ -92,7 +107,10 @@ describe.skipIf(!hasAge && !required)("age interoperability with the age CLI", (
     const data = randomBytes(size);
     writeFileSync(join(dir, "plain"), data);
     execFileSync("age", ["-r", pub, "-o", join(dir, "c.age"), join(dir, "plain")]);
-    const out = await collect(Readable.from([readFileSync(join(dir, "c.age"))]), createDecryptStream(parseIdentities(text)));
+    const out = await collect(
+      Readable.from([readFileSync(join(dir, "c.age"))]),
+      createDecryptStream(parseIdentities(text)),
+    );
     expect(out.equals(data)).toBe(true);
     expect(parseRecipient(pub)).toBe(pub);
     expect(parseIdentities(text)[0].kind).toBe("x25519");

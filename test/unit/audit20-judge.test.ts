@@ -13,7 +13,13 @@ const before = new Date("2026-11-01T00:00:00Z");
 const after = new Date("2026-12-02T00:00:00Z");
 const junk = Buffer.from("-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n");
 const foreign = Buffer.from(signMessage(stranger, BACKUP_NAMESPACE, message));
-const o = (signature: Buffer | number, storedAt: Date) => ({ sigName: "complete.json.sig", namespace: BACKUP_NAMESPACE, message, signature, storedAt });
+const o = (signature: Buffer | number, storedAt: Date) => ({
+  sigName: "complete.json.sig",
+  namespace: BACKUP_NAMESPACE,
+  message,
+  signature,
+  storedAt,
+});
 
 describe("audit20: allow_unsigned_before and a signature added later", () => {
   it("a junk, oversized or foreign signature next to a complete.json stored before the cut-off leaves it trusted, with a note naming the signature's problem", () => {
@@ -27,6 +33,7 @@ describe("audit20: allow_unsigned_before and a signature added later", () => {
   it("after the cut-off a bad signature is still untrusted; a valid one names its signer, before or after", () => {
     for (const signature of [junk, 20_000, foreign]) expect(judge(policy, o(signature, after)).trusted).toBe(false);
     const good = Buffer.from(signMessage(trusted, BACKUP_NAMESPACE, message));
-    for (const at of [before, after]) expect(judge(policy, o(good, at))).toMatchObject({ trusted: true, signer: expect.stringMatching(/^SHA256:/) });
+    for (const at of [before, after])
+      expect(judge(policy, o(good, at))).toMatchObject({ trusted: true, signer: expect.stringMatching(/^SHA256:/) });
   });
 });

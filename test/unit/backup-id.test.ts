@@ -51,9 +51,19 @@ describe("complete.json: the id must match started_at", () => {
     });
   const CASES: [string, string, string, RegExp | null][] = [
     ["same second", "20261205T030000Z-abcdef", "2026-12-05T03:00:00.789Z", null],
-    ["a second later", "20261205T030000Z-abcdef", "2026-12-05T03:00:01.000Z", /started_at .* does not match the time in the backup id/],
+    [
+      "a second later",
+      "20261205T030000Z-abcdef",
+      "2026-12-05T03:00:01.000Z",
+      /started_at .* does not match the time in the backup id/,
+    ],
     ["another year", "20261205T030000Z-abcdef", "2027-12-05T03:00:00.000Z", /does not match the time in the backup id/],
-    ["an id that is no time", "20261232T030000Z-abcdef", "2027-01-01T03:00:00.000Z", /not 20261232T030000Z-abcdef|names backup/],
+    [
+      "an id that is no time",
+      "20261232T030000Z-abcdef",
+      "2027-01-01T03:00:00.000Z",
+      /not 20261232T030000Z-abcdef|names backup/,
+    ],
   ];
   it.each(CASES)("%s", (_, id, started, err) => {
     const parse = () => parseComplete(rec(id, started), id);

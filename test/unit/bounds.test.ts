@@ -53,22 +53,47 @@ describe("complete.json is bounded and exact", () => {
     expect(rec.objects[1].manifest_bytes).toBe(400);
     expect(rec.objects[0].manifest_bytes).toBeUndefined();
     // an older backup has none
-    expect(parseComplete(text(record((c) => delete c.objects[1].manifest_bytes)), id).objects[1].manifest_bytes).toBeUndefined();
+    expect(
+      parseComplete(text(record((c) => delete c.objects[1].manifest_bytes)), id).objects[1].manifest_bytes,
+    ).toBeUndefined();
   });
 
   it("refuses an unknown key at every level, naming it", () => {
-    expect(verifyError(() => parseComplete(text(record((c) => (c.signed_by = "x"))), id)).message).toMatch(/has an unknown key "signed_by"/);
-    expect(verifyError(() => parseComplete(text(record((c) => (c.objects[0].mode = 1))), id)).message).toMatch(/objects\[0\] has an unknown key "mode"/);
-    expect(verifyError(() => parseComplete(text(record((c) => (c.sources[0].path = "/etc"))), id)).message).toMatch(/sources\[0\] has an unknown key "path"/);
-    expect(verifyError(() => parseComplete(Buffer.from(text(record()).toString().replace('"format"', '"__proto__": {}, "format"')), id)).message).toMatch(/unknown key "__proto__"/);
-    expect(verifyError(() => parseComplete(text(record((c) => (c.objects[0] = [1]))), id)).message).toMatch(/objects\[0\] is not an object/);
+    expect(verifyError(() => parseComplete(text(record((c) => (c.signed_by = "x"))), id)).message).toMatch(
+      /has an unknown key "signed_by"/,
+    );
+    expect(verifyError(() => parseComplete(text(record((c) => (c.objects[0].mode = 1))), id)).message).toMatch(
+      /objects\[0\] has an unknown key "mode"/,
+    );
+    expect(verifyError(() => parseComplete(text(record((c) => (c.sources[0].path = "/etc"))), id)).message).toMatch(
+      /sources\[0\] has an unknown key "path"/,
+    );
+    expect(
+      verifyError(() =>
+        parseComplete(Buffer.from(text(record()).toString().replace('"format"', '"__proto__": {}, "format"')), id),
+      ).message,
+    ).toMatch(/unknown key "__proto__"/);
+    expect(verifyError(() => parseComplete(text(record((c) => (c.objects[0] = [1]))), id)).message).toMatch(
+      /objects\[0\] is not an object/,
+    );
   });
 
   it("manifest_bytes only on the manifest's record, and no more than its stored size can hold", () => {
-    expect(verifyError(() => parseComplete(text(record((c) => (c.objects[0].manifest_bytes = 5))), id)).message).toMatch(/manifest_bytes on an object that is not the manifest/);
-    expect(verifyError(() => parseComplete(text(record((c) => (c.objects[1].manifest_bytes = -1))), id)).message).toMatch(/manifest_bytes is not a whole number/);
+    expect(
+      verifyError(() => parseComplete(text(record((c) => (c.objects[0].manifest_bytes = 5))), id)).message,
+    ).toMatch(/manifest_bytes on an object that is not the manifest/);
+    expect(
+      verifyError(() => parseComplete(text(record((c) => (c.objects[1].manifest_bytes = -1))), id)).message,
+    ).toMatch(/manifest_bytes is not a whole number/);
     // 2 GiB declared for a 73 KB object: more than max(64 MiB, 1024 × 73 KB)
-    expect(verifyError(() => parseComplete(text(record((c) => Object.assign(c.objects[1], { size: 73_000, manifest_bytes: 2 * 1024 ** 3 }))), id)).message).toMatch(/manifest_bytes 2147483648 is more than a 73000-byte manifest object can hold/);
+    expect(
+      verifyError(() =>
+        parseComplete(
+          text(record((c) => Object.assign(c.objects[1], { size: 73_000, manifest_bytes: 2 * 1024 ** 3 }))),
+          id,
+        ),
+      ).message,
+    ).toMatch(/manifest_bytes 2147483648 is more than a 73000-byte manifest object can hold/);
   });
 
   it("a 31M-deep document is refused in milliseconds, without JSON.parse (size), and a deep one within the size cap too (depth)", () => {
@@ -76,12 +101,17 @@ describe("complete.json is bounded and exact", () => {
     let t = Date.now();
     expect(verifyError(() => parseComplete(deep, id)).message).toMatch(/larger than a commit marker may be/);
     expect(Date.now() - t).toBeLessThan(500);
-    const within = Buffer.concat([Buffer.from('{"format":"strongbox/1","x":'), Buffer.alloc(MAX_COMPLETE_BYTES - 100, 0x5b)]);
+    const within = Buffer.concat([
+      Buffer.from('{"format":"strongbox/1","x":'),
+      Buffer.alloc(MAX_COMPLETE_BYTES - 100, 0x5b),
+    ]);
     t = Date.now();
     expect(verifyError(() => parseComplete(within, id)).message).toMatch(/nested deeper than 8 levels/);
     expect(Date.now() - t).toBeLessThan(500);
     // brackets inside strings are text, not nesting
-    expect(parseComplete(text(record((c) => (c.host = "[[[[[[[[[[[[{{{{{{{{{{"))), id).host).toBe("[[[[[[[[[[[[{{{{{{{{{{");
+    expect(parseComplete(text(record((c) => (c.host = "[[[[[[[[[[[[{{{{{{{{{{"))), id).host).toBe(
+      "[[[[[[[[[[[[{{{{{{{{{{",
+    );
   });
 
   it("10,000 objects of the longest names a writer makes fit well within the cap", () => {
@@ -89,9 +119,26 @@ describe("complete.json is bounded and exact", () => {
     const big = record((c) => {
       c.sources = [{ name: src, type: "files" }];
       c.objects = [
-        { key: keys.object(id, `${src}.tar.zst.age`), size: Number.MAX_SAFE_INTEGER, sha256: sha, source: src, base: "20261119T021500Z-abcdef" },
-        ...Array.from({ length: 9_998 }, (_, i) => ({ key: keys.object(id, `${src}.${"p".repeat(28)}${String(i).padStart(4, "0")}.${"e".repeat(16)}.zst.age`), size: Number.MAX_SAFE_INTEGER, sha256: sha, source: src, part: `${"p".repeat(28)}${String(i).padStart(4, "0")}` })),
-        { key: keys.manifest(id, ".zst"), size: Number.MAX_SAFE_INTEGER, sha256: sha, manifest_bytes: Number.MAX_SAFE_INTEGER },
+        {
+          key: keys.object(id, `${src}.tar.zst.age`),
+          size: Number.MAX_SAFE_INTEGER,
+          sha256: sha,
+          source: src,
+          base: "20261119T021500Z-abcdef",
+        },
+        ...Array.from({ length: 9_998 }, (_, i) => ({
+          key: keys.object(id, `${src}.${"p".repeat(28)}${String(i).padStart(4, "0")}.${"e".repeat(16)}.zst.age`),
+          size: Number.MAX_SAFE_INTEGER,
+          sha256: sha,
+          source: src,
+          part: `${"p".repeat(28)}${String(i).padStart(4, "0")}`,
+        })),
+        {
+          key: keys.manifest(id, ".zst"),
+          size: Number.MAX_SAFE_INTEGER,
+          sha256: sha,
+          manifest_bytes: Number.MAX_SAFE_INTEGER,
+        },
       ];
     });
     const body = text(big);
@@ -119,13 +166,32 @@ describe("the manifest's decompressed size", () => {
 describe("the manifest: every forged input is VERIFY and names the object", () => {
   const mkey = keys.manifest(id, ".zst");
   const rec = parseComplete(text(record()), id);
-  const entry = (path: string, extra: Record<string, unknown> = {}) => ({ path, type: "file", size: 3, mode: 0o644, mtime: "1700000000", sha256: sha, ...extra });
+  const entry = (path: string, extra: Record<string, unknown> = {}) => ({
+    path,
+    type: "file",
+    size: 3,
+    mode: 0o644,
+    mtime: "1700000000",
+    sha256: sha,
+    ...extra,
+  });
   const manifest = (entries: unknown[], counts: Record<string, unknown> = {}) => ({
     format: "strongbox/1",
     id,
     created_at: "2026-11-20T02:15:00.123Z",
     host: "h",
-    sources: { assets: { type: "files", path: "/d", object: keys.object(id, "assets.tar.zst.age"), files: 2, bytes: 6, entries, warnings: [], ...counts } },
+    sources: {
+      assets: {
+        type: "files",
+        path: "/d",
+        object: keys.object(id, "assets.tar.zst.age"),
+        files: 2,
+        bytes: 6,
+        entries,
+        warnings: [],
+        ...counts,
+      },
+    },
   });
   const refused = async (body: Buffer | object, why: RegExp) => {
     const err = await parseManifest(Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body)), rec).then(
@@ -144,14 +210,29 @@ describe("the manifest: every forged input is VERIFY and names the object", () =
   });
 
   it("counts that are not what the entries add up to", async () => {
-    await refused(manifest([entry("a"), entry("b")], { files: 3 }), /sources\.assets\.files is 3, its entries hold 2 files/);
-    await refused(manifest([entry("a"), entry("b")], { bytes: 7 }), /sources\.assets\.bytes is 7, its files add up to 6/);
-    await refused(manifest([entry("a"), entry("b")], { stored_files: 1, stored_bytes: 3 }), /stored_files or stored_bytes without a base/);
-    await refused(manifest([entry("a", { size: Number.MAX_SAFE_INTEGER }), entry("b", { size: 5 })], { bytes: 1 }), /add up past/);
+    await refused(
+      manifest([entry("a"), entry("b")], { files: 3 }),
+      /sources\.assets\.files is 3, its entries hold 2 files/,
+    );
+    await refused(
+      manifest([entry("a"), entry("b")], { bytes: 7 }),
+      /sources\.assets\.bytes is 7, its files add up to 6/,
+    );
+    await refused(
+      manifest([entry("a"), entry("b")], { stored_files: 1, stored_bytes: 3 }),
+      /stored_files or stored_bytes without a base/,
+    );
+    await refused(
+      manifest([entry("a", { size: Number.MAX_SAFE_INTEGER }), entry("b", { size: 5 })], { bytes: 1 }),
+      /add up past/,
+    );
   });
 
   it("an entry with an unknown key (a 2 MiB one would overflow the spool's line) is refused, not spooled", async () => {
-    await refused(manifest([entry("a", { pad: "x".repeat(2 * 1024 * 1024) }), entry("b")]), /entries\[0\] has an unknown key "pad"/);
+    await refused(
+      manifest([entry("a", { pad: "x".repeat(2 * 1024 * 1024) }), entry("b")]),
+      /entries\[0\] has an unknown key "pad"/,
+    );
   });
 
   it("names that are not UTF-8, or hold a lone surrogate", async () => {
@@ -165,7 +246,10 @@ describe("the manifest: every forged input is VERIFY and names the object", () =
     };
     const { readManifestStream } = await import("../../src/repository/manifest.js");
     expect((await readManifestStream(split(), rec)).id).toBe(id);
-    await refused(Buffer.from(JSON.stringify(manifest([entry("a"), entry("b")])).replace('"path":"a"', '"path":"a\\ud800"')), /entries\[0\]\.path .* is not a safe relative path/);
+    await refused(
+      Buffer.from(JSON.stringify(manifest([entry("a"), entry("b")])).replace('"path":"a"', '"path":"a\\ud800"')),
+      /entries\[0\]\.path .* is not a safe relative path/,
+    );
   });
 });
 
@@ -197,9 +281,27 @@ describe("the manifest reader: any forgery is VERIFY naming the object, never an
   // Deterministic: a small LCG.
   let seed = 20;
   const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
-  const odd: unknown[] = [null, true, -1, 1.5, 2 ** 60, "", "x".repeat(5000), [], {}, [1], { a: 1 }, "\ud800", "../x", "/abs", "a\u0000b"];
+  const odd: unknown[] = [
+    null,
+    true,
+    -1,
+    1.5,
+    2 ** 60,
+    "",
+    "x".repeat(5000),
+    [],
+    {},
+    [1],
+    { a: 1 },
+    "\ud800",
+    "../x",
+    "/abs",
+    "a\u0000b",
+  ];
   const paths = (o: any, at: (string | number)[] = []): (string | number)[][] =>
-    o && typeof o === "object" ? [at, ...Object.keys(o).flatMap((k) => paths(o[k], [...at, Array.isArray(o) ? Number(k) : k]))] : [at];
+    o && typeof o === "object"
+      ? [at, ...Object.keys(o).flatMap((k) => paths(o[k], [...at, Array.isArray(o) ? Number(k) : k]))]
+      : [at];
 
   it("structural mutations (a value replaced, removed, or a key added anywhere)", async () => {
     let refusedCount = 0;
@@ -214,8 +316,7 @@ describe("the manifest reader: any forgery is VERIFY naming the object, never an
       else if (what === 1) {
         if (Array.isArray(parent)) parent.splice(Number(last), 1);
         else delete parent[last];
-      }
-      else if (!Array.isArray(parent)) parent[`k${rand(5)}`] = odd[rand(odd.length)];
+      } else if (!Array.isArray(parent)) parent[`k${rand(5)}`] = odd[rand(odd.length)];
       else parent.push(odd[rand(odd.length)]);
       const err = await parseManifest(Buffer.from(JSON.stringify(m)), rec).then(
         () => undefined,

@@ -22,7 +22,15 @@ describe("the schema describes every key", () => {
   });
   it("covers every key of the zod schema, nested ones and both kinds of source", () => {
     expect(fields.length).toBeGreaterThanOrEqual(90);
-    for (const p of ["version", "repository.s3.timeouts.idle", "sources[].path", "sources[].exclude_tables", "drill.checks[].sql", "signing.trusted[].valid_before", "daemon.listen"]) {
+    for (const p of [
+      "version",
+      "repository.s3.timeouts.idle",
+      "sources[].path",
+      "sources[].exclude_tables",
+      "drill.checks[].sql",
+      "signing.trusted[].valid_before",
+      "daemon.listen",
+    ]) {
       expect(fields.map((f) => f.path)).toContain(p);
     }
     expect(Object.keys(configSchema._def.schema.shape).every((k) => fields.some((f) => f.path === k))).toBe(true);
@@ -36,7 +44,9 @@ describe("the schema describes every key", () => {
     expect(at("sources[].url_file").default).toBe("required (or `url`)");
   });
   it("the JSON Schema (`strongbox config schema`) carries the descriptions", () => {
-    const s = configJsonSchema() as { properties: Record<string, { description?: string; properties?: Record<string, { description?: string }> }> };
+    const s = configJsonSchema() as {
+      properties: Record<string, { description?: string; properties?: Record<string, { description?: string }> }>;
+    };
     expect(s.properties.compression.description).toMatch(/zstd/);
     expect(s.properties.repository.properties!.url.description).toMatch(/s3:\/\//);
   });
@@ -62,7 +72,10 @@ describe("strongbox init's sample config", () => {
     identityFile: "/tmp/strongbox-identity.txt",
     repository: "file:///tmp/strongbox-repository",
     files: [{ name: "data", path: "/tmp/data" }],
-    signing: { keyFile: "/tmp/strongbox-signing.key", publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILwWN22Beq9/rnbt1e1yeuEkaY5qtv6TWc6weu7ygAK0 strongbox-signing" },
+    signing: {
+      keyFile: "/tmp/strongbox-signing.key",
+      publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILwWN22Beq9/rnbt1e1yeuEkaY5qtv6TWc6weu7ygAK0 strongbox-signing",
+    },
   };
   const written = sampleConfig(input);
   const enabled = sampleConfig(input, { enableAll: true });
@@ -79,7 +92,9 @@ describe("strongbox init's sample config", () => {
     const raw = parse(enabled, { uniqueKeys: true });
     const shown = Object.keys(configSchema._def.schema.shape).filter((k) => k !== "lock_dir");
     expect(Object.keys(raw).sort()).toEqual(shown.sort());
-    expect(Object.keys(raw.repository.s3)).toEqual(Object.keys(configSchema._def.schema.shape.repository.shape.s3.unwrap().shape));
+    expect(Object.keys(raw.repository.s3)).toEqual(
+      Object.keys(configSchema._def.schema.shape.repository.shape.s3.unwrap().shape),
+    );
     const cfg = parseConfig(enabled, SAMPLE_ENV, "sample");
     expect(cfg.sources.map((s) => s.type)).toEqual(["files", "postgres"]);
     const validate = new Ajv({ strict: false, allErrors: true }).compile(configJsonSchema());

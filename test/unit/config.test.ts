@@ -39,27 +39,86 @@ const BROKEN: [string, Mutation, RegExp][] = [
   ["missing repository", (c) => delete c.repository, /repository: is required/],
   ["bad repository scheme", (c) => (c.repository.url = "ftp://host/x"), /repository\.url: url must be s3:\/\//],
   ["s3 url without s3 section", (c) => delete c.repository.s3, /repository\.s3: is required for an s3:\/\/ repository/],
-  ["example recipient", (c) => (c.encryption.recipients = ["age1examplexxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]), /encryption\.recipients\[0\]: is the example recipient/],
-  ["malformed recipient", (c) => (c.encryption.recipients = ["age1qqqq"]), /encryption\.recipients\[0\]: is not an age recipient \(age1… or age1pq1…\)/],
-  ["low-order recipient", (c) => (c.encryption.recipients = ["age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq5cu47z"]), /encryption\.recipients\[0\]: is a low-order X25519 point/],
+  [
+    "example recipient",
+    (c) => (c.encryption.recipients = ["age1examplexxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]),
+    /encryption\.recipients\[0\]: is the example recipient/,
+  ],
+  [
+    "malformed recipient",
+    (c) => (c.encryption.recipients = ["age1qqqq"]),
+    /encryption\.recipients\[0\]: is not an age recipient \(age1… or age1pq1…\)/,
+  ],
+  [
+    "low-order recipient",
+    (c) => (c.encryption.recipients = ["age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq5cu47z"]),
+    /encryption\.recipients\[0\]: is a low-order X25519 point/,
+  ],
   ["no recipients", (c) => (c.encryption.recipients = []), /encryption\.recipients: at least one recipient/],
-  ["empty secret", (c) => { delete c.repository.s3.credentials.writer.secret_access_key_file; c.repository.s3.credentials.writer.secret_access_key = ""; }, /credentials\.writer\.secret_access_key: secret_access_key must not be empty/],
-  ["unreadable secret file", (c) => (c.repository.s3.credentials.writer.secret_access_key_file = "/nonexistent/secret"), /credentials\.writer\.secret_access_key_file: cannot read \/nonexistent\/secret/],
-  ["unset environment variable", (c) => (c.sources[1].url = "${STRONGBOX_TEST_UNSET_VAR}"), /sources\[1\]\.url: environment variable STRONGBOX_TEST_UNSET_VAR is not set/],
+  [
+    "empty secret",
+    (c) => {
+      delete c.repository.s3.credentials.writer.secret_access_key_file;
+      c.repository.s3.credentials.writer.secret_access_key = "";
+    },
+    /credentials\.writer\.secret_access_key: secret_access_key must not be empty/,
+  ],
+  [
+    "unreadable secret file",
+    (c) => (c.repository.s3.credentials.writer.secret_access_key_file = "/nonexistent/secret"),
+    /credentials\.writer\.secret_access_key_file: cannot read \/nonexistent\/secret/,
+  ],
+  [
+    "unset environment variable",
+    (c) => (c.sources[1].url = "${STRONGBOX_TEST_UNSET_VAR}"),
+    /sources\[1\]\.url: environment variable STRONGBOX_TEST_UNSET_VAR is not set/,
+  ],
   ["relative source path", (c) => (c.sources[0].path = "relative/dir"), /sources\[0\]\.path: path must be absolute/],
-  ["unknown source type", (c) => (c.sources[0].type = "mysql"), /sources\[0\]\.type: type must be 'files' or 'postgres'/],
-  ["duplicate source names", (c) => (c.sources[1] = { ...c.sources[0] }), /sources\[1\]\.name: duplicate source name 'projects'/],
+  [
+    "unknown source type",
+    (c) => (c.sources[0].type = "mysql"),
+    /sources\[0\]\.type: type must be 'files' or 'postgres'/,
+  ],
+  [
+    "duplicate source names",
+    (c) => (c.sources[1] = { ...c.sources[0] }),
+    /sources\[1\]\.name: duplicate source name 'projects'/,
+  ],
   ["bad source name", (c) => (c.sources[0].name = "my projects!"), /sources\[0\]\.name: name must be letters/],
   ["bad compression", (c) => (c.compression = "lz4"), /compression: compression must be zstd, gzip or none/],
   ["bad compression level", (c) => (c.compression = "zstd:99"), /compression: compression must be/],
   ["negative retention", (c) => (c.retention = { keep_last: -1 }), /retention\.keep_last: /],
-  ["bad duration", (c) => (c.drill = { max_backup_age: "a day" }), /drill\.max_backup_age: max_backup_age must be a duration/],
-  ["bad s3 timeout", (c) => (c.repository.s3.timeouts = { idle: "forever" }), /repository\.s3\.timeouts\.idle: idle must be a duration/],
-  ["zero s3 timeout", (c) => (c.repository.s3.timeouts = { connect: "0s" }), /repository\.s3\.timeouts\.connect: connect must be longer than 0/],
+  [
+    "bad duration",
+    (c) => (c.drill = { max_backup_age: "a day" }),
+    /drill\.max_backup_age: max_backup_age must be a duration/,
+  ],
+  [
+    "bad s3 timeout",
+    (c) => (c.repository.s3.timeouts = { idle: "forever" }),
+    /repository\.s3\.timeouts\.idle: idle must be a duration/,
+  ],
+  [
+    "zero s3 timeout",
+    (c) => (c.repository.s3.timeouts = { connect: "0s" }),
+    /repository\.s3\.timeouts\.connect: connect must be longer than 0/,
+  ],
   ["zero s3 retry attempts", (c) => (c.repository.s3.retry = { attempts: 0 }), /repository\.s3\.retry\.attempts: /],
-  ["placeholder notify url", (c) => (c.notify = [{ type: "healthchecks", url: "https://hc.example.com/ping/<uuid>" }]), /notify\[0\]\.url: url contains a placeholder \(<uuid>\)/],
-  ["drill check on unknown source", (c) => (c.drill = { checks: [{ source: "nope", name: "x", sql: "select true" }] }), /drill\.checks\[0\]\.source: no source named 'nope'/],
-  ["both secret and secret file", (c) => (c.repository.s3.credentials.writer.secret_access_key = "x1234"), /secret_access_key_file: give either secret_access_key or secret_access_key_file/],
+  [
+    "placeholder notify url",
+    (c) => (c.notify = [{ type: "healthchecks", url: "https://hc.example.com/ping/<uuid>" }]),
+    /notify\[0\]\.url: url contains a placeholder \(<uuid>\)/,
+  ],
+  [
+    "drill check on unknown source",
+    (c) => (c.drill = { checks: [{ source: "nope", name: "x", sql: "select true" }] }),
+    /drill\.checks\[0\]\.source: no source named 'nope'/,
+  ],
+  [
+    "both secret and secret file",
+    (c) => (c.repository.s3.credentials.writer.secret_access_key = "x1234"),
+    /secret_access_key_file: give either secret_access_key or secret_access_key_file/,
+  ],
   ["sources not a list", (c) => (c.sources = { name: "x" }), /sources: Expected array/],
 ];
 
@@ -73,7 +132,9 @@ describe("config validation", () => {
   it("interpolates ${VAR} from the environment", () => {
     const c = valid();
     c.sources[1].url = "${DB_URL}";
-    expect((parseConfig(stringify(c), { DB_URL: "postgres://u@h/d" }).sources[1] as { url: string }).url).toBe("postgres://u@h/d");
+    expect((parseConfig(stringify(c), { DB_URL: "postgres://u@h/d" }).sources[1] as { url: string }).url).toBe(
+      "postgres://u@h/d",
+    );
   });
 
   it("reports every error at once, each with its path", () => {
@@ -143,7 +204,10 @@ describe("bad flags and arguments: exit 2 with a clear one-line message", () => 
 
 describe("an unquoted ${VAR} in a flow mapping", () => {
   it("is a parse error that says to quote it", () => {
-    const text = 'version: 1\nrepository:\n  url: s3://b/p\n  s3:\n    credentials:\n      writer: { access_key_id: ${KEY_ID}, secret_access_key: x }\n';
-    expect(() => parseConfig(text, { KEY_ID: "AKIA" })).toThrow(/invalid YAML at line 6.*quote \$\{VAR\} references: "\$\{VAR\}"/);
+    const text =
+      "version: 1\nrepository:\n  url: s3://b/p\n  s3:\n    credentials:\n      writer: { access_key_id: ${KEY_ID}, secret_access_key: x }\n";
+    expect(() => parseConfig(text, { KEY_ID: "AKIA" })).toThrow(
+      /invalid YAML at line 6.*quote \$\{VAR\} references: "\$\{VAR\}"/,
+    );
   });
 });

@@ -9,7 +9,8 @@ const HOG = new URL("../helpers/cpu-hog.ts", import.meta.url).pathname;
 
 /** Until `cond` holds, or 20 s (then the test fails on what it expected). */
 async function until(cond: () => boolean): Promise<void> {
-  for (const deadline = Date.now() + 20_000; !cond() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+  for (const deadline = Date.now() + 20_000; !cond() && Date.now() < deadline;)
+    await new Promise((r) => setTimeout(r, 20));
 }
 
 /** The hog pids a `node cpu-hog.ts N` program prints on its first line. */
@@ -42,7 +43,9 @@ describe("CPU hogs", () => {
     expect(pids.filter(running)).toEqual([]);
 
     // A parent that dies without a word (SIGKILL): the program notices and stops its hogs.
-    const parent = spawn("sh", ["-c", `"${process.execPath}" "${HOG}" 1 & wait`], { stdio: ["ignore", "pipe", "inherit"] });
+    const parent = spawn("sh", ["-c", `"${process.execPath}" "${HOG}" 1 & wait`], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     const orphaned = await printedPids(parent.stdout!);
     parent.kill("SIGKILL");
     await until(() => orphaned.every((p) => !running(p)));

@@ -11,19 +11,61 @@ import { applyRetention } from "../../src/retention/policy.js";
 
 const SHA = "a".repeat(64);
 const walk = (path: string, type: WalkEntry["type"], o: Partial<WalkEntry> = {}): WalkEntry => ({
-  path, type, size: type === "file" ? 10 : 0, mode: 0o644, uid: 0, gid: 0, mtime: "100.5", ino: "7", ctime: "100500000000", ...o,
+  path,
+  type,
+  size: type === "file" ? 10 : 0,
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  mtime: "100.5",
+  ino: "7",
+  ctime: "100500000000",
+  ...o,
 });
 const state = (entries: FullState["entries"], bytes = 1000): FullState => ({
-  format: "strongbox-state/2", repository: "r", recipients: "x", source: "s", path: "/p", full_id: "20261101T000000Z-aaaaaa",
-  full_started_at: "2026-11-01T00:00:00.000Z", full_objects: [], bytes, entries, dirs: [],
+  format: "strongbox-state/2",
+  repository: "r",
+  recipients: "x",
+  source: "s",
+  path: "/p",
+  full_id: "20261101T000000Z-aaaaaa",
+  full_started_at: "2026-11-01T00:00:00.000Z",
+  full_objects: [],
+  bytes,
+  entries,
+  dirs: [],
 });
-const fileState = (path: string, o: Partial<FullState["entries"][number]> = {}) => ({ path, type: "file" as const, size: 10, mtime: "100.5", ctime: "100500000000", ino: "7", sha256: SHA, ...o });
+const fileState = (path: string, o: Partial<FullState["entries"][number]> = {}) => ({
+  path,
+  type: "file" as const,
+  size: 10,
+  mtime: "100.5",
+  ctime: "100500000000",
+  ino: "7",
+  sha256: SHA,
+  ...o,
+});
 
 describe("change detection", () => {
   it("a file is unchanged only when type, size, mtime, ctime and inode all match", () => {
-    const base = state([fileState("a"), fileState("b"), fileState("c"), fileState("d"), fileState("e"), fileState("f")]);
+    const base = state([
+      fileState("a"),
+      fileState("b"),
+      fileState("c"),
+      fileState("d"),
+      fileState("e"),
+      fileState("f"),
+    ]);
     const r = planDifferential(
-      [walk("a", "file"), walk("b", "file", { size: 11 }), walk("c", "file", { mtime: "100.6" }), walk("d", "file", { ctime: "1" }), walk("e", "file", { ino: "8" }), walk("f", "symlink", { linkname: "x" }), walk("g", "file")],
+      [
+        walk("a", "file"),
+        walk("b", "file", { size: 11 }),
+        walk("c", "file", { mtime: "100.6" }),
+        walk("d", "file", { ctime: "1" }),
+        walk("e", "file", { ino: "8" }),
+        walk("f", "symlink", { linkname: "x" }),
+        walk("g", "file"),
+      ],
       base,
     );
     expect(r.plan).toBeDefined();
@@ -35,12 +77,25 @@ describe("change detection", () => {
 
   it("every directory gets a dumpdir; an empty one is a single NUL", () => {
     const r = planDifferential([walk("d", "dir"), walk("d/e", "dir"), walk("d/x", "file")], state([fileState("d/x")]));
-    expect(r.plan!.dumpdirs).toEqual(new Map([["", "Dd\0\0"], ["d", "De\0Nx\0\0"], ["d/e", "\0"]]));
+    expect(r.plan!.dumpdirs).toEqual(
+      new Map([
+        ["", "Dd\0\0"],
+        ["d", "De\0Nx\0\0"],
+        ["d/e", "\0"],
+      ]),
+    );
   });
 
   it("a differential larger than half of the full, or a symlink turned directory, is a full", () => {
-    expect(planDifferential([walk("big", "file", { size: 600 })], state([], 1000))).toMatchObject({ why: expect.stringMatching(/more than half/) });
-    expect(planDifferential([walk("l", "dir")], state([{ path: "l", type: "symlink", size: 0, mtime: "1", ctime: "1", ino: "1", target: "x" }]))).toMatchObject({
+    expect(planDifferential([walk("big", "file", { size: 600 })], state([], 1000))).toMatchObject({
+      why: expect.stringMatching(/more than half/),
+    });
+    expect(
+      planDifferential(
+        [walk("l", "dir")],
+        state([{ path: "l", type: "symlink", size: 0, mtime: "1", ctime: "1", ino: "1", target: "x" }]),
+      ),
+    ).toMatchObject({
       why: "l changed from a symlink to a directory",
     });
   });
@@ -49,7 +104,12 @@ describe("change detection", () => {
 describe("dumpdirs are hostile input", () => {
   it("parses Y/N/D entries and refuses unsafe names, duplicates and bad framing", () => {
     expect(parseDumpdir("\0")).toEqual(new Map());
-    expect(parseDumpdir("Ya\0Db\0\0")).toEqual(new Map([["a", "Y"], ["b", "D"]]));
+    expect(parseDumpdir("Ya\0Db\0\0")).toEqual(
+      new Map([
+        ["a", "Y"],
+        ["b", "D"],
+      ]),
+    );
     expect(parseDumpdir("N..\0\0")).toMatch(/unsafe name/);
     expect(parseDumpdir("Na/b\0\0")).toMatch(/unsafe name/);
     expect(parseDumpdir("Ya\0Na\0\0")).toMatch(/twice/);
@@ -63,14 +123,63 @@ describe("dumpdirs are hostile input", () => {
     { path: "top", type: "file", size: 1, mode: 0o644, mtime: "1", sha256: SHA },
   ];
   it("must describe exactly the manifest's tree", () => {
-    expect(checkDumpdirs(entries, new Map([["", "Dd\0Ntop\0\0"], ["d", "Yf\0\0"]]))).toBeUndefined();
+    expect(
+      checkDumpdirs(
+        entries,
+        new Map([
+          ["", "Dd\0Ntop\0\0"],
+          ["d", "Yf\0\0"],
+        ]),
+      ),
+    ).toBeUndefined();
     // A file that vanished while the backup read it may stay listed as Y.
-    expect(checkDumpdirs(entries, new Map([["", "Dd\0Ntop\0Ygone\0\0"], ["d", "Yf\0\0"]]))).toBeUndefined();
+    expect(
+      checkDumpdirs(
+        entries,
+        new Map([
+          ["", "Dd\0Ntop\0Ygone\0\0"],
+          ["d", "Yf\0\0"],
+        ]),
+      ),
+    ).toBeUndefined();
     expect(checkDumpdirs(entries, new Map([["", "Dd\0Ntop\0\0"]]))).toMatch(/no dumpdir for "?d/);
-    expect(checkDumpdirs(entries, new Map([["", "Dd\0\0"], ["d", "Yf\0\0"]]))).toMatch(/top.* missing from its directory's dumpdir/);
-    expect(checkDumpdirs(entries, new Map([["", "Yd\0Ntop\0\0"], ["d", "Yf\0\0"]]))).toMatch(/is a dir, its dumpdir says Y/);
-    expect(checkDumpdirs(entries, new Map([["", "Dd\0Ntop\0Nold\0\0"], ["d", "Yf\0\0"]]))).toMatch(/lists "?old"? \(N\)/);
-    expect(checkDumpdirs(entries, new Map([["", "Dd\0Ntop\0\0"], ["d", "Yf\0\0"], ["top", "\0"]]))).toMatch(/not a directory of the manifest/);
+    expect(
+      checkDumpdirs(
+        entries,
+        new Map([
+          ["", "Dd\0\0"],
+          ["d", "Yf\0\0"],
+        ]),
+      ),
+    ).toMatch(/top.* missing from its directory's dumpdir/);
+    expect(
+      checkDumpdirs(
+        entries,
+        new Map([
+          ["", "Yd\0Ntop\0\0"],
+          ["d", "Yf\0\0"],
+        ]),
+      ),
+    ).toMatch(/is a dir, its dumpdir says Y/);
+    expect(
+      checkDumpdirs(
+        entries,
+        new Map([
+          ["", "Dd\0Ntop\0Nold\0\0"],
+          ["d", "Yf\0\0"],
+        ]),
+      ),
+    ).toMatch(/lists "?old"? \(N\)/);
+    expect(
+      checkDumpdirs(
+        entries,
+        new Map([
+          ["", "Dd\0Ntop\0\0"],
+          ["d", "Yf\0\0"],
+          ["top", "\0"],
+        ]),
+      ),
+    ).toMatch(/not a directory of the manifest/);
   });
 });
 
@@ -78,8 +187,18 @@ describe("complete.json's base is hostile input", () => {
   const id = "20261122T021500Z-3fa9c1";
   const rec = (base: unknown, o: Record<string, unknown> = {}) =>
     JSON.stringify({
-      format: "strongbox/1", id, started_at: "2026-11-22T02:15:00.100Z", finished_at: "2026-11-22T02:16:00.000Z", host: "h", tool_version: "1", compression: "zstd", warnings: 0,
-      sources: [{ name: "assets", type: "files" }, { name: "db", type: "postgres" }],
+      format: "strongbox/1",
+      id,
+      started_at: "2026-11-22T02:15:00.100Z",
+      finished_at: "2026-11-22T02:16:00.000Z",
+      host: "h",
+      tool_version: "1",
+      compression: "zstd",
+      warnings: 0,
+      sources: [
+        { name: "assets", type: "files" },
+        { name: "db", type: "postgres" },
+      ],
       objects: [
         { key: `backups/${id}/assets.tar.zst.age`, size: 1, sha256: SHA, source: "assets", base, ...o },
         { key: `backups/${id}/db.pgdump.zst.age`, size: 1, sha256: SHA, source: "db" },

@@ -29,18 +29,37 @@ describe("references from src/ to the docs", () => {
     const readme = readFileSync(join(root, "README.md"), "utf8");
     const tests = readme.slice(readme.indexOf("\n## Tests\n"), readme.indexOf("\n## Commands\n"));
     expect(tests).toContain("[docs/architecture.md](docs/architecture.md)");
-    expect(headings("docs/architecture.md")).toEqual(expect.arrayContaining(["Layers", "Where each flow lives", "Adding a source type", "Adding a store", "Errors and exit codes", "Tests"]));
+    expect(headings("docs/architecture.md")).toEqual(
+      expect.arrayContaining([
+        "Layers",
+        "Where each flow lives",
+        "Adding a source type",
+        "Adding a store",
+        "Errors and exit codes",
+        "Tests",
+      ]),
+    );
   });
 
   it("never cite SPEC (not in the repository)", () => {
-    const cites = src.flatMap((f) => f.text.split("\n").flatMap((l, i) => (/\bSPEC\b/.test(l) ? [`${f.path}:${i + 1}`] : [])));
+    const cites = src.flatMap((f) =>
+      f.text.split("\n").flatMap((l, i) => (/\bSPEC\b/.test(l) ? [`${f.path}:${i + 1}`] : [])),
+    );
     expect(cites).toEqual([]);
   });
 
   it("each name a section that exists", () => {
-    const refs = src.flatMap((f) => [...f.text.matchAll(REFERENCE)].map((m) => ({ where: f.path, file: m[1].startsWith("README") ? "README.md" : m[1], section: m[2] })));
+    const refs = src.flatMap((f) =>
+      [...f.text.matchAll(REFERENCE)].map((m) => ({
+        where: f.path,
+        file: m[1].startsWith("README") ? "README.md" : m[1],
+        section: m[2],
+      })),
+    );
     expect(refs.length).toBeGreaterThan(20);
-    const missing = refs.filter((r) => !headings(r.file).some((h) => h === r.section || h.replace(/ \(.*\)$/, "") === r.section));
+    const missing = refs.filter(
+      (r) => !headings(r.file).some((h) => h === r.section || h.replace(/ \(.*\)$/, "") === r.section),
+    );
     expect(missing).toEqual([]);
   });
 });

@@ -21,8 +21,42 @@ type Rng = ReturnType<typeof rng>;
 
 // ---- random JSON text generator (text, not values: whitespace, escapes and number spellings vary) ----
 
-const CHARS = ["a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u0000", "\u001f", "é", "€", "😀", "\u2028", "{", "}", "[", "]", ",", ":"];
-const NUMBERS = ["0", "-0", "1", "-1", "1e-7", "1E+3", "0.5", "-12.25e2", "123456789012345678901234567890", "1.7976931348623157e308", "5e-324"];
+const CHARS = [
+  "a",
+  "Z",
+  "0",
+  " ",
+  '"',
+  "\\",
+  "/",
+  "\n",
+  "\t",
+  "\u0000",
+  "\u001f",
+  "é",
+  "€",
+  "😀",
+  "\u2028",
+  "{",
+  "}",
+  "[",
+  "]",
+  ",",
+  ":",
+];
+const NUMBERS = [
+  "0",
+  "-0",
+  "1",
+  "-1",
+  "1e-7",
+  "1E+3",
+  "0.5",
+  "-12.25e2",
+  "123456789012345678901234567890",
+  "1.7976931348623157e308",
+  "5e-324",
+];
 
 function ws(r: Rng): string {
   if (r.next() < 0.6) return "";
@@ -32,16 +66,36 @@ function ws(r: Rng): string {
 }
 
 function strText(r: Rng, raw: string): string {
-  let s = "\"";
+  let s = '"';
   for (const ch of raw) {
     const code = ch.codePointAt(0)!;
-    const plain = ch !== "\"" && ch !== "\\" && code >= 0x20 && (code < 0xd800 || code > 0xdfff); // lone surrogates: escaped only
-    if (plain && r.next() < 0.8) { s += ch; continue; }
-    const short: Record<string, string> = { "\"": "\\\"", "\\": "\\\\", "/": "\\/", "\n": "\\n", "\t": "\\t", "\b": "\\b", "\f": "\\f", "\r": "\\r" };
+    const plain = ch !== '"' && ch !== "\\" && code >= 0x20 && (code < 0xd800 || code > 0xdfff); // lone surrogates: escaped only
+    if (plain && r.next() < 0.8) {
+      s += ch;
+      continue;
+    }
+    const short: Record<string, string> = {
+      '"': '\\"',
+      "\\": "\\\\",
+      "/": "\\/",
+      "\n": "\\n",
+      "\t": "\\t",
+      "\b": "\\b",
+      "\f": "\\f",
+      "\r": "\\r",
+    };
     if (short[ch] && r.next() < 0.5) s += short[ch];
-    else for (let k = 0; k < ch.length; k++) s += "\\u" + ch.charCodeAt(k).toString(16).padStart(4, "0").replace(/[a-f]/g, (x) => (r.next() < 0.5 ? x.toUpperCase() : x));
+    else
+      for (let k = 0; k < ch.length; k++)
+        s +=
+          "\\u" +
+          ch
+            .charCodeAt(k)
+            .toString(16)
+            .padStart(4, "0")
+            .replace(/[a-f]/g, (x) => (r.next() < 0.5 ? x.toUpperCase() : x));
   }
-  return s + "\"";
+  return s + '"';
 }
 
 function randomString(r: Rng): string {
@@ -56,28 +110,45 @@ const KEYS = ["a", "b", "entries", "sources", "path", "__proto__", "1", "é", ""
 function valueText(r: Rng, depth: number): string {
   const t = depth > 4 ? r.int(4) : r.int(7);
   switch (t) {
-    case 0: return r.pick(NUMBERS);
-    case 1: return r.pick(["true", "false", "null"]);
-    case 2: case 3: return strText(r, randomString(r));
-    case 4: case 5: { // object, duplicate keys allowed here (JSON.parse semantics)
+    case 0:
+      return r.pick(NUMBERS);
+    case 1:
+      return r.pick(["true", "false", "null"]);
+    case 2:
+    case 3:
+      return strText(r, randomString(r));
+    case 4:
+    case 5: {
+      // object, duplicate keys allowed here (JSON.parse semantics)
       const n = r.int(4);
-      const members = Array.from({ length: n }, () => ws(r) + strText(r, r.pick(KEYS)) + ws(r) + ":" + ws(r) + valueText(r, depth + 1) + ws(r));
+      const members = Array.from(
+        { length: n },
+        () => ws(r) + strText(r, r.pick(KEYS)) + ws(r) + ":" + ws(r) + valueText(r, depth + 1) + ws(r),
+      );
       return "{" + (n ? members.join(",") : ws(r)) + "}";
     }
     default: {
       const n = r.int(4);
-      return "[" + (n ? Array.from({ length: n }, () => ws(r) + valueText(r, depth + 1) + ws(r)).join(",") : ws(r)) + "]";
+      return (
+        "[" + (n ? Array.from({ length: n }, () => ws(r) + valueText(r, depth + 1) + ws(r)).join(",") : ws(r)) + "]"
+      );
     }
   }
 }
 
 /** A random value that is not an object (objects at the streamed levels must not repeat keys). */
 function nonObjectText(r: Rng, depth: number): string {
-  for (;;) { const v = valueText(r, depth); if (!v.startsWith("{")) return v; }
+  for (;;) {
+    const v = valueText(r, depth);
+    if (!v.startsWith("{")) return v;
+  }
 }
 
 function objectText(r: Rng, members: [string, string][]): string {
-  for (let k = members.length - 1; k > 0; k--) { const j = r.int(k + 1); [members[k], members[j]] = [members[j], members[k]]; }
+  for (let k = members.length - 1; k > 0; k--) {
+    const j = r.int(k + 1);
+    [members[k], members[j]] = [members[j], members[k]];
+  }
   if (!members.length) return "{" + ws(r) + "}";
   return "{" + members.map(([k, v]) => ws(r) + strText(r, k) + ws(r) + ":" + ws(r) + v + ws(r)).join(",") + "}";
 }
@@ -85,18 +156,34 @@ function objectText(r: Rng, members: [string, string][]): string {
 function entryText(r: Rng, i: number): string {
   if (r.next() < 0.2) return valueText(r, 4);
   const hex = Array.from({ length: 64 }, () => "0123456789abcdef"[r.int(16)]).join("");
-  return objectText(r, [["path", strText(r, `dir/${randomString(r)}${i}`)], ["type", "\"file\""], ["size", String(r.int(1e6))],
-    ["mode", "420"], ["mtime", "\"1700000000.5\""], ["sha256", `"${hex}"`], ...(r.next() < 0.3 ? [["x", valueText(r, 4)] as [string, string]] : [])]);
+  return objectText(r, [
+    ["path", strText(r, `dir/${randomString(r)}${i}`)],
+    ["type", '"file"'],
+    ["size", String(r.int(1e6))],
+    ["mode", "420"],
+    ["mtime", '"1700000000.5"'],
+    ["sha256", `"${hex}"`],
+    ...(r.next() < 0.3 ? [["x", valueText(r, 4)] as [string, string]] : []),
+  ]);
 }
 
 function sourceText(r: Rng): string {
   const roll = r.next();
   if (roll < 0.1) return nonObjectText(r, 2); // not an object: returned as parsed
-  const members: [string, string][] = [["type", "\"files\""], ["path", strText(r, "/srv/" + randomString(r))], ["files", "3"], ["warnings", valueText(r, 2)]];
-  if (roll < 0.2) members.push(["entries", r.pick(["{}", "3", "null", "\"x\""])]); // entries not an array
+  const members: [string, string][] = [
+    ["type", '"files"'],
+    ["path", strText(r, "/srv/" + randomString(r))],
+    ["files", "3"],
+    ["warnings", valueText(r, 2)],
+  ];
+  if (roll < 0.2)
+    members.push(["entries", r.pick(["{}", "3", "null", '"x"'])]); // entries not an array
   else if (roll < 0.9) {
     const n = r.int(6);
-    members.push(["entries", "[" + (n ? Array.from({ length: n }, (_, i) => ws(r) + entryText(r, i) + ws(r)).join(",") : ws(r)) + "]"]);
+    members.push([
+      "entries",
+      "[" + (n ? Array.from({ length: n }, (_, i) => ws(r) + entryText(r, i) + ws(r)).join(",") : ws(r)) + "]",
+    ]);
   }
   if (r.next() < 0.3) members.push([r.pick(["sources", "1", "__proto__"]), valueText(r, 2)]);
   return objectText(r, members);
@@ -105,9 +192,22 @@ function sourceText(r: Rng): string {
 function documentText(r: Rng): string {
   const roll = r.next();
   if (roll < 0.05) return ws(r) + nonObjectText(r, 1) + ws(r); // root not an object
-  const names = [...new Set(Array.from({ length: r.int(4) }, () => r.pick(["db", "files", "1", "__proto__", "é😀", "entries", ""])))];
-  const sources = roll < 0.1 ? nonObjectText(r, 1) : objectText(r, names.map((n) => [n, sourceText(r)]));
-  const members: [string, string][] = [["format", "\"strongbox/1\""], ["id", strText(r, "20240101T000000Z-" + randomString(r))], ["created_at", "\"2024-01-01T00:00:00Z\""], ["host", strText(r, randomString(r))]];
+  const names = [
+    ...new Set(Array.from({ length: r.int(4) }, () => r.pick(["db", "files", "1", "__proto__", "é😀", "entries", ""]))),
+  ];
+  const sources =
+    roll < 0.1
+      ? nonObjectText(r, 1)
+      : objectText(
+          r,
+          names.map((n) => [n, sourceText(r)]),
+        );
+  const members: [string, string][] = [
+    ["format", '"strongbox/1"'],
+    ["id", strText(r, "20240101T000000Z-" + randomString(r))],
+    ["created_at", '"2024-01-01T00:00:00Z"'],
+    ["host", strText(r, randomString(r))],
+  ];
   if (r.next() < 0.95) members.push(["sources", sources]);
   if (r.next() < 0.3) members.push(["extra", valueText(r, 1)]);
   return ws(r) + objectText(r, members) + ws(r);
@@ -123,16 +223,27 @@ async function* chunks(buf: Buffer, sizes: (() => number) | number): AsyncGenera
   }
 }
 
-interface Outcome { result: unknown; entries: Map<string, unknown[]> }
+interface Outcome {
+  result: unknown;
+  entries: Map<string, unknown[]>;
+}
 
-async function run(buf: Buffer, sizes: (() => number) | number, limits?: Parameters<typeof parseManifestStream>[2]): Promise<Outcome> {
+async function run(
+  buf: Buffer,
+  sizes: (() => number) | number,
+  limits?: Parameters<typeof parseManifestStream>[2],
+): Promise<Outcome> {
   const entries = new Map<string, unknown[]>();
-  const result = await parseManifestStream(chunks(buf, sizes), (name, value, index) => {
-    const list = entries.get(name) ?? [];
-    expect(index).toBe(list.length);
-    list.push(value);
-    entries.set(name, list);
-  }, limits);
+  const result = await parseManifestStream(
+    chunks(buf, sizes),
+    (name, value, index) => {
+      const list = entries.get(name) ?? [];
+      expect(index).toBe(list.length);
+      list.push(value);
+      entries.set(name, list);
+    },
+    limits,
+  );
   return { result, entries };
 }
 
@@ -154,7 +265,12 @@ function reference(text: string): Outcome {
 }
 
 async function outcome(p: Promise<Outcome>): Promise<Outcome | Error> {
-  try { return await p; } catch (e) { expect(e).toBeInstanceOf(Error); return e as Error; }
+  try {
+    return await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(Error);
+    return e as Error;
+  }
 }
 
 describe("parseManifestStream", () => {
@@ -175,35 +291,88 @@ describe("parseManifestStream", () => {
   it("streams entries whose keys are spelled with escapes, and leaves deeper look-alikes alone", async () => {
     const text = `{"sour\\u0063es":{"s\\u00e9":{"entr\\u0069es":[1,{"entries":[2]}]},"b":[{"entries":[3]}]},"x":{"sources":{"c":{"entries":[4]}}}}`;
     const got = await run(Buffer.from(text), 1);
-    expect(got.result).toStrictEqual({ sources: { "sé": { entries: 2 }, b: [{ entries: [3] }] }, x: { sources: { c: { entries: [4] } } } });
+    expect(got.result).toStrictEqual({
+      sources: { sé: { entries: 2 }, b: [{ entries: [3] }] },
+      x: { sources: { c: { entries: [4] } } },
+    });
     expect(got.entries).toStrictEqual(new Map([["sé", [1, { entries: [2] }]]]));
   });
 
   it("matches JSON.parse on hand-picked edge cases (both throw or both agree)", async () => {
-    const cases = ["", " ", "{", "}", "[]", "\"x\"", "123", "-0", " 1e-7 ", "nul", "null", "tru e", "01", "1.", "-", "[1,]", "{,}", "{\"a\":1,}",
-      "{\"a\" 1}", "{\"a\":}", "{\"a\":1 \"b\":2}", "{'a':1}", "{\"a\":1}x", "{\"a\":1}{}", "{\"a\":1}\u00a0", "\ufeff{}", "{\"a\":\"\\x\"}",
-      "{\"a\":\"\\u12\"}", "{\"a\":\"tab\there\"}", "{\"sources\":[]}", "{\"sources\":{\"a\":[1,2]}}", "{\"sources\":{\"a\":{\"entries\":{}}}}",
-      "{\"sources\":{\"a\":{\"entries\":[1,,2]}}}", "{\"sources\":{\"a\":{\"entries\":[1 2]}}}", "{\"sources\":{\"a\":{\"entries\":[1\"a\"]}}}",
-      "{\"sources\":{\"a\":{\"entries\":[,]}}}", "{\"sources\":{\"a\":{\"entries\":[]}}}", "{\"sources\":{\"a\":{\"entries\":[1]]}}}",
-      "{\"sources\":{\"a\":{\"entries\":[[}]}}}", "{\"sources\":{\"a\":{\"entries\":[{\"a\":1]]}}}", "{\"sources\":{}}  \n", "{\"a\":[1,{\"b\":\"]\"}]}",
-      "{\"a\":tru}", "{\"a\":truex}", "{\"a\":\"\\ud83d\\ude00\\ud800\"}", "{\"__proto__\":{\"x\":1},\"sources\":{\"__proto__\":{\"entries\":[1]}}}"];
+    const cases = [
+      "",
+      " ",
+      "{",
+      "}",
+      "[]",
+      '"x"',
+      "123",
+      "-0",
+      " 1e-7 ",
+      "nul",
+      "null",
+      "tru e",
+      "01",
+      "1.",
+      "-",
+      "[1,]",
+      "{,}",
+      '{"a":1,}',
+      '{"a" 1}',
+      '{"a":}',
+      '{"a":1 "b":2}',
+      "{'a':1}",
+      '{"a":1}x',
+      '{"a":1}{}',
+      '{"a":1}\u00a0',
+      "\ufeff{}",
+      '{"a":"\\x"}',
+      '{"a":"\\u12"}',
+      '{"a":"tab\there"}',
+      '{"sources":[]}',
+      '{"sources":{"a":[1,2]}}',
+      '{"sources":{"a":{"entries":{}}}}',
+      '{"sources":{"a":{"entries":[1,,2]}}}',
+      '{"sources":{"a":{"entries":[1 2]}}}',
+      '{"sources":{"a":{"entries":[1"a"]}}}',
+      '{"sources":{"a":{"entries":[,]}}}',
+      '{"sources":{"a":{"entries":[]}}}',
+      '{"sources":{"a":{"entries":[1]]}}}',
+      '{"sources":{"a":{"entries":[[}]}}}',
+      '{"sources":{"a":{"entries":[{"a":1]]}}}',
+      '{"sources":{}}  \n',
+      '{"a":[1,{"b":"]"}]}',
+      '{"a":tru}',
+      '{"a":truex}',
+      '{"a":"\\ud83d\\ude00\\ud800"}',
+      '{"__proto__":{"x":1},"sources":{"__proto__":{"entries":[1]}}}',
+    ];
     for (const text of cases) {
       let want: Outcome | Error;
-      try { want = reference(text); } catch (e) { want = e as Error; }
+      try {
+        want = reference(text);
+      } catch (e) {
+        want = e as Error;
+      }
       for (const sizes of [1, 3, 1000]) {
         const got = await outcome(run(Buffer.from(text, "utf8"), sizes));
         if (want instanceof Error) expect(got, text).toBeInstanceOf(Error);
         else expect(got, text).toStrictEqual(want);
       }
     }
-    const proto = await run(Buffer.from("{\"__proto__\":{\"x\":1}}"), 1);
+    const proto = await run(Buffer.from('{"__proto__":{"x":1}}'), 1);
     expect(Object.getPrototypeOf(proto.result)).toBe(Object.prototype);
     expect(Object.keys(proto.result as object)).toStrictEqual(["__proto__"]);
   });
 
   it("decodes invalid and split UTF-8 like JSON.parse(buffer.toString())", async () => {
-    const buf = Buffer.concat([Buffer.from("{\"host\":\"a"), Buffer.from([0xff, 0xc3, 0x22]), Buffer.from(",\"sources\":{\"é\":{\"entries\":[\"€"),
-      Buffer.from([0xe2, 0x82]), Buffer.from("\"]}}}")]);
+    const buf = Buffer.concat([
+      Buffer.from('{"host":"a'),
+      Buffer.from([0xff, 0xc3, 0x22]),
+      Buffer.from(',"sources":{"é":{"entries":["€'),
+      Buffer.from([0xe2, 0x82]),
+      Buffer.from('"]}}}'),
+    ]);
     const want = reference(buf.toString("utf8"));
     for (const sizes of [1, 2, 5, buf.length]) expect(await run(buf, sizes)).toStrictEqual(want);
   });
@@ -223,7 +392,10 @@ describe("parseManifestStream", () => {
 
   it("on a corrupted byte, throws exactly when JSON.parse does and otherwise agrees", async () => {
     const r = rng(3);
-    const bytes = [0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x20, 0x0a, 0x30, 0x2d, 0x65, 0x2e, 0x74, 0x6e, 0x61, 0x00, 0x7f, 0xff, 0xc3, 0x80];
+    const bytes = [
+      0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x20, 0x0a, 0x30, 0x2d, 0x65, 0x2e, 0x74, 0x6e, 0x61, 0x00, 0x7f,
+      0xff, 0xc3, 0x80,
+    ];
     let agreed = 0;
     for (let d = 0; d < 60; d++) {
       const base = Buffer.from(documentText(r), "utf8");
@@ -231,11 +403,19 @@ describe("parseManifestStream", () => {
         const buf = Buffer.from(base);
         buf[r.int(buf.length)] = r.next() < 0.8 ? r.pick(bytes) : r.int(256);
         let want: Outcome | Error;
-        try { want = reference(buf.toString("utf8")); } catch (e) { want = e as Error; }
+        try {
+          want = reference(buf.toString("utf8"));
+        } catch (e) {
+          want = e as Error;
+        }
         const got = await outcome(run(buf, () => 1 + r.int(40)));
         if (want instanceof Error) expect(got).toBeInstanceOf(Error);
-        else if (got instanceof Error) expect(got.message).toMatch(/duplicate key/); // our extra rejection
-        else { expect(got).toStrictEqual(want); agreed++; }
+        else if (got instanceof Error)
+          expect(got.message).toMatch(/duplicate key/); // our extra rejection
+        else {
+          expect(got).toStrictEqual(want);
+          agreed++;
+        }
       }
     }
     expect(agreed).toBeGreaterThan(100);
@@ -243,25 +423,34 @@ describe("parseManifestStream", () => {
 
   it("rejects duplicate keys at the streamed levels, follows JSON.parse deeper", async () => {
     const bad = [
-      "{\"sources\":{\"a\":{\"entries\":[1],\"entries\":[2]}}}",
-      "{\"sources\":{\"a\":{\"entries\":[1],\"entri\\u0065s\":[2]}}}",
-      "{\"sources\":{\"a\":{\"entries\":[1]},\"a\":{\"entries\":[2]}}}",
-      "{\"sources\":{\"a\":{}},\"sources\":{\"b\":{}}}",
-      "{\"id\":\"x\",\"id\":\"y\"}",
-      "{\"sources\":{\"a\":{\"path\":1,\"path\":2}}}",
+      '{"sources":{"a":{"entries":[1],"entries":[2]}}}',
+      '{"sources":{"a":{"entries":[1],"entri\\u0065s":[2]}}}',
+      '{"sources":{"a":{"entries":[1]},"a":{"entries":[2]}}}',
+      '{"sources":{"a":{}},"sources":{"b":{}}}',
+      '{"id":"x","id":"y"}',
+      '{"sources":{"a":{"path":1,"path":2}}}',
     ];
     for (const text of bad) await expect(run(Buffer.from(text), 2), text).rejects.toThrow(/duplicate key/);
-    const deep = "{\"sources\":{\"a\":{\"entries\":[{\"p\":1,\"p\":2}],\"w\":{\"k\":1,\"k\":[3]}}}}";
+    const deep = '{"sources":{"a":{"entries":[{"p":1,"p":2}],"w":{"k":1,"k":[3]}}}}';
     expect(await run(Buffer.from(deep), 1)).toStrictEqual(reference(deep));
   });
 
   it("throws on a value over maxValueBytes without buffering the rest", async () => {
-    for (const [prefix, filler] of [["{\"host\":\"", "a"], ["{\"sources\":{\"a\":{\"entries\":[\"", "\\\\"], ["{\"n\":", "1"], ["{\"", "k"], ["[", "[1,\"x\"],"]] as const) {
+    for (const [prefix, filler] of [
+      ['{"host":"', "a"],
+      ['{"sources":{"a":{"entries":["', "\\\\"],
+      ['{"n":', "1"],
+      ['{"', "k"],
+      ["[", '[1,"x"],'],
+    ] as const) {
       let sent = 0;
       async function* endless(): AsyncGenerator<Buffer> {
         const block = Buffer.from(filler.repeat(Math.ceil(65536 / filler.length)));
         yield Buffer.from(prefix);
-        for (;;) { sent += block.length; yield block; }
+        for (;;) {
+          sent += block.length;
+          yield block;
+        }
       }
       await expect(parseManifestStream(endless(), () => {}, { maxValueBytes: 1 << 20 })).rejects.toThrow(/larger than/);
       expect(sent).toBeLessThan((1 << 20) + 2 * 65536);
@@ -270,8 +459,11 @@ describe("parseManifestStream", () => {
     let sent = 0;
     async function* endless(): AsyncGenerator<Buffer> {
       const block = Buffer.alloc(1 << 20, 0x61);
-      yield Buffer.from("\"");
-      for (;;) { sent += block.length; yield block; }
+      yield Buffer.from('"');
+      for (;;) {
+        sent += block.length;
+        yield block;
+      }
     }
     await expect(parseManifestStream(endless(), () => {})).rejects.toThrow(/larger than/);
     expect(sent).toBeLessThanOrEqual(17 << 20);
@@ -280,18 +472,31 @@ describe("parseManifestStream", () => {
   it("throws on a skeleton over maxSkeletonBytes, but entries do not count", async () => {
     let sent = 0;
     async function* endless(): AsyncGenerator<Buffer> {
-      yield Buffer.from("{\"sources\":{\"a\":{\"warnings\":[],");
-      for (let i = 0; ; i++) { const b = Buffer.from(`"k${i}":"${"x".repeat(1000)}",`); sent += b.length; yield b; }
+      yield Buffer.from('{"sources":{"a":{"warnings":[],');
+      for (let i = 0; ; i++) {
+        const b = Buffer.from(`"k${i}":"${"x".repeat(1000)}",`);
+        sent += b.length;
+        yield b;
+      }
     }
-    await expect(parseManifestStream(endless(), () => {}, { maxSkeletonBytes: 1 << 20 })).rejects.toThrow(/without entries/);
+    await expect(parseManifestStream(endless(), () => {}, { maxSkeletonBytes: 1 << 20 })).rejects.toThrow(
+      /without entries/,
+    );
     expect(sent).toBeLessThan((1 << 20) + 4096);
-    const many = Buffer.from(`{"sources":{"a":{"entries":[${Array.from({ length: 5000 }, (_, i) => `"${"y".repeat(300)}${i}"`).join(",")}]}}}`);
+    const many = Buffer.from(
+      `{"sources":{"a":{"entries":[${Array.from({ length: 5000 }, (_, i) => `"${"y".repeat(300)}${i}"`).join(",")}]}}}`,
+    );
     const got = await run(many, 4096, { maxSkeletonBytes: 1024 });
     expect(got.entries.get("a")).toHaveLength(5000);
   });
 
   it("throws on nesting deeper than 64", async () => {
-    for (const text of ["[".repeat(100), "[".repeat(65) + "]".repeat(65), "{\"sources\":{\"a\":{\"entries\":[" + "[".repeat(61), "{\"a\":" + "{\"b\":".repeat(70)]) {
+    for (const text of [
+      "[".repeat(100),
+      "[".repeat(65) + "]".repeat(65),
+      '{"sources":{"a":{"entries":[' + "[".repeat(61),
+      '{"a":' + '{"b":'.repeat(70),
+    ]) {
       await expect(run(Buffer.from(text), 16), text.slice(0, 40)).rejects.toThrow(/nesting too deep/);
     }
     const ok = "[".repeat(64) + "]".repeat(64);
@@ -303,7 +508,10 @@ describe("parseManifestStream", () => {
   it("streams 200,000 entries in order, each as soon as it is complete", async () => {
     const n = 200_000;
     const parts = [`{"format":"strongbox/1","sources":{"files":{"type":"files","entries":[`];
-    for (let i = 0; i < n; i++) parts.push(`${i ? "," : ""}{"path":"f${i}","type":"file","size":${i},"mode":420,"mtime":"1700000000.5","sha256":"${"ab".repeat(32)}"}`);
+    for (let i = 0; i < n; i++)
+      parts.push(
+        `${i ? "," : ""}{"path":"f${i}","type":"file","size":${i},"mode":420,"mtime":"1700000000.5","sha256":"${"ab".repeat(32)}"}`,
+      );
     parts.push(`],"warnings":[]}}}`);
     const buf = Buffer.from(parts.join(""));
     let seen = 0;
@@ -317,17 +525,30 @@ describe("parseManifestStream", () => {
     }
     let wrong = 0;
     const result = await parseManifestStream(feed(), (name, value, index) => {
-      if (name !== "files" || index !== seen || (value as { path: string }).path !== `f${seen}` || (value as { size: number }).size !== seen) wrong++;
+      if (
+        name !== "files" ||
+        index !== seen ||
+        (value as { path: string }).path !== `f${seen}` ||
+        (value as { size: number }).size !== seen
+      )
+        wrong++;
       seen++;
     });
     expect(wrong).toBe(0);
     expect(checked).toBe(true);
     expect(seen).toBe(n);
-    expect(result).toStrictEqual({ format: "strongbox/1", sources: { files: { type: "files", entries: n, warnings: [] } } });
+    expect(result).toStrictEqual({
+      format: "strongbox/1",
+      sources: { files: { type: "files", entries: n, warnings: [] } },
+    });
   });
 
   it("propagates an error thrown by onEntry", async () => {
-    const text = "{\"sources\":{\"a\":{\"entries\":[1,2,3]}}}";
-    await expect(parseManifestStream(chunks(Buffer.from(text), 4), (_s, v) => { if (v === 2) throw new Error("stop"); })).rejects.toThrow("stop");
+    const text = '{"sources":{"a":{"entries":[1,2,3]}}}';
+    await expect(
+      parseManifestStream(chunks(Buffer.from(text), 4), (_s, v) => {
+        if (v === 2) throw new Error("stop");
+      }),
+    ).rejects.toThrow("stop");
   });
 });

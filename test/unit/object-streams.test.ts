@@ -47,21 +47,31 @@ describe.each([
     expect(pool.threaded).toBe(mode !== "inline");
   });
 
-  it.each(SIZES)("%i bytes: the age CLI and the in-thread decrypter read it, size and SHA-256 are of the stored bytes", async (size) => {
-    const data = randomBytes(size);
-    const sealed = createSealStream([id.recipient], pool);
-    const enc = await collect(pieces(data, 300_000), sealed);
-    expect(sealed.stored).toEqual({ bytes: enc.length, sha256: sha(enc) });
-    expect((await collect(Readable.from([enc]), createDecryptStream([id.identity]))).equals(data)).toBe(true);
-    if (hasAge || required) {
-      writeFileSync(join(dir, "s.age"), enc);
-      expect(execFileSync("age", ["-d", "-i", join(dir, "id.txt"), join(dir, "s.age")], { maxBuffer: 1 << 26 }).equals(data)).toBe(true);
-    }
-    for (const cut of [7, 65_552, 1 << 20]) {
-      const out = await collect(pieces(enc, cut), createOpenStream({ key: "k", size: enc.length, sha256: sha(enc) }, [id.identity], undefined, pool));
-      expect(out.equals(data)).toBe(true);
-    }
-  });
+  it.each(SIZES)(
+    "%i bytes: the age CLI and the in-thread decrypter read it, size and SHA-256 are of the stored bytes",
+    async (size) => {
+      const data = randomBytes(size);
+      const sealed = createSealStream([id.recipient], pool);
+      const enc = await collect(pieces(data, 300_000), sealed);
+      expect(sealed.stored).toEqual({ bytes: enc.length, sha256: sha(enc) });
+      expect((await collect(Readable.from([enc]), createDecryptStream([id.identity]))).equals(data)).toBe(true);
+      if (hasAge || required) {
+        writeFileSync(join(dir, "s.age"), enc);
+        expect(
+          execFileSync("age", ["-d", "-i", join(dir, "id.txt"), join(dir, "s.age")], { maxBuffer: 1 << 26 }).equals(
+            data,
+          ),
+        ).toBe(true);
+      }
+      for (const cut of [7, 65_552, 1 << 20]) {
+        const out = await collect(
+          pieces(enc, cut),
+          createOpenStream({ key: "k", size: enc.length, sha256: sha(enc) }, [id.identity], undefined, pool),
+        );
+        expect(out.equals(data)).toBe(true);
+      }
+    },
+  );
 
   async function sealed(size: number): Promise<Buffer> {
     return collect(pieces(randomBytes(size), 1 << 20), createSealStream([id.recipient], pool));
@@ -86,13 +96,19 @@ describe.each([
     expect((err as StrongboxError).code).toBe("VERIFY");
     expect((err as Error).message).toMatch(/^age: chunk failed authentication|SHA-256 mismatch/);
     // With complete.json re-hashed to match, only age authentication can find it.
-    await expect(open(enc, { size: enc.length, sha256: sha(enc) })).rejects.toThrow(/^age: chunk failed authentication/);
+    await expect(open(enc, { size: enc.length, sha256: sha(enc) })).rejects.toThrow(
+      /^age: chunk failed authentication/,
+    );
   });
 
   it("an object cut short, or longer than recorded, names the key and complete.json", async () => {
     const enc = await sealed(500_000);
-    await expect(open(enc.subarray(0, enc.length - 1000), { size: enc.length, sha256: sha(enc) })).rejects.toThrow(/a\.tar\.zst\.age: \d+ bytes, complete\.json says \d+ \(truncated\)/);
-    await expect(open(Buffer.concat([enc, Buffer.alloc(10)]), { size: enc.length, sha256: sha(enc) })).rejects.toThrow(/larger than recorded in complete\.json/);
+    await expect(open(enc.subarray(0, enc.length - 1000), { size: enc.length, sha256: sha(enc) })).rejects.toThrow(
+      /a\.tar\.zst\.age: \d+ bytes, complete\.json says \d+ \(truncated\)/,
+    );
+    await expect(open(Buffer.concat([enc, Buffer.alloc(10)]), { size: enc.length, sha256: sha(enc) })).rejects.toThrow(
+      /larger than recorded in complete\.json/,
+    );
     await expect(open(enc.subarray(0, 50), { size: enc.length, sha256: sha(enc) })).rejects.toThrow(/truncated/);
   });
 
@@ -100,24 +116,32 @@ describe.each([
     const enc = await sealed(3 * 65536 + 100);
     const good = sha(enc);
     enc[enc.length - 20] ^= 1;
-    await expect(open(enc, { size: enc.length, sha256: good })).rejects.toThrow(/SHA-256 mismatch \(stored object is corrupt\)/);
+    await expect(open(enc, { size: enc.length, sha256: good })).rejects.toThrow(
+      /SHA-256 mismatch \(stored object is corrupt\)/,
+    );
   });
 
   it("intact bytes with a different recorded SHA-256 fail the SHA-256 check", async () => {
     const enc = await sealed(100_000);
-    await expect(open(enc, { size: enc.length, sha256: "0".repeat(64) })).rejects.toThrow(/SHA-256 mismatch \(stored object is corrupt\)/);
+    await expect(open(enc, { size: enc.length, sha256: "0".repeat(64) })).rejects.toThrow(
+      /SHA-256 mismatch \(stored object is corrupt\)/,
+    );
   });
 
   it("the wrong identity is a CRYPTO error, not a VERIFY one", async () => {
     const enc = await sealed(1000);
-    const err = await open(enc, { size: enc.length, sha256: sha(enc) }, parseIdentities(generateIdentity().text)).catch((e: unknown) => e);
+    const err = await open(enc, { size: enc.length, sha256: sha(enc) }, parseIdentities(generateIdentity().text)).catch(
+      (e: unknown) => e,
+    );
     expect((err as StrongboxError).code).toBe("CRYPTO");
     expect((err as Error).message).toMatch(/no identity matches/);
   });
 
   it("many objects at once keep their bytes apart", async () => {
     const datas = [1, 2, 3, 4, 5, 6].map((i) => randomBytes(i * 150_001));
-    const encs = await Promise.all(datas.map((d) => collect(pieces(d, 64_000), createSealStream([id.recipient], pool))));
+    const encs = await Promise.all(
+      datas.map((d) => collect(pieces(d, 64_000), createSealStream([id.recipient], pool))),
+    );
     const outs = await Promise.all(encs.map((e) => open(e, { size: e.length, sha256: sha(e) })));
     outs.forEach((o, i) => expect(o.equals(datas[i])).toBe(true));
   });
@@ -132,7 +156,10 @@ describe("stored-bytes hashes kept where the jobs run", () => {
     expect(heldHashes()).toBe(0);
     const cases = [
       { make: () => createSealStream([id.recipient], pool), src: data },
-      { make: () => createOpenStream({ key: "k", size: enc.length, sha256: sha(enc) }, [id.identity], undefined, pool), src: enc },
+      {
+        make: () => createOpenStream({ key: "k", size: enc.length, sha256: sha(enc) }, [id.identity], undefined, pool),
+        src: enc,
+      },
     ];
     for (const { make, src } of cases) {
       const t = make();
@@ -156,7 +183,11 @@ describe("stored-bytes hashes: the hash never comes from part of an object", () 
 
   it("a crypto worker replaced between two jobs of one seal fails the seal; it never records a digest of part of the object", async () => {
     const pool = new StreamPool();
-    const slots = (pool as unknown as { slots: ({ worker: { terminate(): Promise<number> }; pending: Map<number, unknown> } | undefined)[] }).slots;
+    const slots = (
+      pool as unknown as {
+        slots: ({ worker: { terminate(): Promise<number> }; pending: Map<number, unknown> } | undefined)[];
+      }
+    ).slots;
     const until = async (cond: () => boolean) => {
       while (!cond()) await new Promise((r) => setTimeout(r, 5));
     };
@@ -193,7 +224,17 @@ describe("stored-bytes hashes: the hash never comes from part of an object", () 
 
   it("an internal error on a job drops the object's hash", () => {
     const before = heldHashes();
-    expect(() => runJob({ op: "open", seq: 1, key: new Uint8Array(3), counter: 0, bufs: [new Uint8Array(100)], last: true, hash: { id: 987654, prefix: new Uint8Array(10) } })).toThrow();
+    expect(() =>
+      runJob({
+        op: "open",
+        seq: 1,
+        key: new Uint8Array(3),
+        counter: 0,
+        bufs: [new Uint8Array(100)],
+        last: true,
+        hash: { id: 987654, prefix: new Uint8Array(10) },
+      }),
+    ).toThrow();
     expect(heldHashes()).toBe(before);
   });
 });

@@ -3,7 +3,9 @@ import { displayUrl, libpqEnv } from "../../src/sources/postgres/connection.js";
 
 describe("postgres connection settings", () => {
   it("turns a URL into libpq environment variables, TLS settings included", () => {
-    expect(libpqEnv("postgres://app:p%40ss@db.internal:6543/spx?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem")).toMatchObject({
+    expect(
+      libpqEnv("postgres://app:p%40ss@db.internal:6543/spx?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem"),
+    ).toMatchObject({
       PGHOST: "db.internal",
       PGPORT: "6543",
       PGUSER: "app",
@@ -15,7 +17,10 @@ describe("postgres connection settings", () => {
   });
 
   it("supports a unix socket directory given as ?host=", () => {
-    expect(libpqEnv("postgresql://postgres@/app?host=/var/run/postgresql")).toMatchObject({ PGHOST: "/var/run/postgresql", PGDATABASE: "app" });
+    expect(libpqEnv("postgresql://postgres@/app?host=/var/run/postgresql")).toMatchObject({
+      PGHOST: "/var/run/postgresql",
+      PGDATABASE: "app",
+    });
   });
 
   it("shows URLs without their password", () => {

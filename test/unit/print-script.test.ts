@@ -18,7 +18,7 @@ const HOSTILE = [
   "`touch PWNED`",
   "${HOME}",
   "a\nb",
-  "\"; touch PWNED; \"",
+  '"; touch PWNED; "',
   "\\'\\",
   "-n",
   "*",
@@ -68,7 +68,10 @@ describe("shQuote", () => {
 
 describe("renderRestoreScript with hostile records", () => {
   it("a valid record gives a script sh -n accepts, every name quoted", () => {
-    const s = renderRestoreScript(good, { trustedKeys: ["ssh-ed25519 AAAAC3Nza it's $(touch PWNED)"], identityFile: "/etc/strongbox/identity file.txt" });
+    const s = renderRestoreScript(good, {
+      trustedKeys: ["ssh-ed25519 AAAAC3Nza it's $(touch PWNED)"],
+      identityFile: "/etc/strongbox/identity file.txt",
+    });
     const file = join(tempDir("psn"), "s.sh");
     writeFileSync(file, s);
     expect(spawnSync("/bin/sh", ["-n", file]).status).toBe(0);
@@ -79,35 +82,95 @@ describe("renderRestoreScript with hostile records", () => {
     const dir = tempDir("psk");
     const r = spawnSync("/bin/sh", ["-c", line.replace('>> "$ALLOWED"', "> out")], { cwd: dir, encoding: "utf8" });
     expect(r.status).toBe(0);
-    expect(readFileSync(join(dir, "out"), "utf8")).toBe(`strongbox namespaces="strongbox-backup" ssh-ed25519 AAAAC3Nza it's $(touch PWNED)\n`);
+    expect(readFileSync(join(dir, "out"), "utf8")).toBe(
+      `strongbox namespaces="strongbox-backup" ssh-ed25519 AAAAC3Nza it's $(touch PWNED)\n`,
+    );
     expect(existsSync(join(dir, "PWNED"))).toBe(false);
   });
 
   it.each([
-    ["a source name that is a command", { source: "x;touch PWNED", backup: { rec: rec(ID), signed: false } }, /is not a source name/],
+    [
+      "a source name that is a command",
+      { source: "x;touch PWNED", backup: { rec: rec(ID), signed: false } },
+      /is not a source name/,
+    ],
     [
       "an object key with a quote",
-      { source: "projects", backup: { rec: rec(ID, { objects: [{ key: `backups/${ID}/projects'$(id).tar.zst.age`, size: 1, sha256: "b".repeat(64), source: "projects" }] }), signed: false } },
+      {
+        source: "projects",
+        backup: {
+          rec: rec(ID, {
+            objects: [
+              { key: `backups/${ID}/projects'$(id).tar.zst.age`, size: 1, sha256: "b".repeat(64), source: "projects" },
+            ],
+          }),
+          signed: false,
+        },
+      },
       /is not a name a script may use/,
     ],
     [
       "an object key outside its backup",
-      { source: "projects", backup: { rec: rec(ID, { objects: [{ key: `backups/../../etc/passwd`, size: 1, sha256: "b".repeat(64), source: "projects" }] }), signed: false } },
+      {
+        source: "projects",
+        backup: {
+          rec: rec(ID, {
+            objects: [{ key: `backups/../../etc/passwd`, size: 1, sha256: "b".repeat(64), source: "projects" }],
+          }),
+          signed: false,
+        },
+      },
       /is not a name a script may use/,
     ],
     [
       "a backup id that is a path",
-      { source: "projects", backup: { rec: rec("../../x", { objects: [{ key: "backups/../../x/projects.tar.zst.age", size: 1, sha256: "b".repeat(64), source: "projects" }] }), signed: false } },
+      {
+        source: "projects",
+        backup: {
+          rec: rec("../../x", {
+            objects: [
+              { key: "backups/../../x/projects.tar.zst.age", size: 1, sha256: "b".repeat(64), source: "projects" },
+            ],
+          }),
+          signed: false,
+        },
+      },
       /is not a name a script may use/,
     ],
     [
       "a hash that is not one",
-      { source: "projects", backup: { rec: rec(ID, { objects: [{ key: `backups/${ID}/projects.tar.zst.age`, size: 1, sha256: "x' ; touch PWNED #", source: "projects" }] }), signed: false } },
+      {
+        source: "projects",
+        backup: {
+          rec: rec(ID, {
+            objects: [
+              { key: `backups/${ID}/projects.tar.zst.age`, size: 1, sha256: "x' ; touch PWNED #", source: "projects" },
+            ],
+          }),
+          signed: false,
+        },
+      },
       /has no SHA-256/,
     ],
     [
       "a differential without its base",
-      { source: "projects", backup: { rec: rec(ID, { objects: [{ key: `backups/${ID}/projects.tar.zst.age`, size: 1, sha256: "b".repeat(64), source: "projects", base: "20261115T021500Z-aaaaaa" }] }), signed: false } },
+      {
+        source: "projects",
+        backup: {
+          rec: rec(ID, {
+            objects: [
+              {
+                key: `backups/${ID}/projects.tar.zst.age`,
+                size: 1,
+                sha256: "b".repeat(64),
+                source: "projects",
+                base: "20261115T021500Z-aaaaaa",
+              },
+            ],
+          }),
+          signed: false,
+        },
+      },
       /differential of 20261115T021500Z-aaaaaa, which was not given/,
     ],
   ] as [string, ScriptSource, RegExp][])("%s is refused", (_what, source, err) => {
@@ -115,7 +178,9 @@ describe("renderRestoreScript with hostile records", () => {
   });
 
   it("an identity path that would break its default is refused; a hostile repository description stays one comment line", () => {
-    expect(() => renderRestoreScript(good, { trustedKeys: [], identityFile: '/x/"$(touch PWNED)"' })).toThrow(/identity_file holds a quote/);
+    expect(() => renderRestoreScript(good, { trustedKeys: [], identityFile: '/x/"$(touch PWNED)"' })).toThrow(
+      /identity_file holds a quote/,
+    );
     const s = renderRestoreScript(good, { trustedKeys: [], repository: "file:///r\ntouch PWNED" });
     expect(s).not.toMatch(/^touch PWNED/m);
     expect(renderRestoreScript(good, { trustedKeys: [], repository: "file:///r\u001b[2J" })).not.toContain("\u001b");

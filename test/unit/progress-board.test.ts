@@ -4,7 +4,12 @@ import { Progress } from "../../src/progress.js";
 
 function fakeLog() {
   const calls: string[] = [];
-  const log = { human: true, status: (l: string) => calls.push(`status ${l}`), clearStatus: () => calls.push("clear"), info: () => {} } as unknown as Logger;
+  const log = {
+    human: true,
+    status: (l: string) => calls.push(`status ${l}`),
+    clearStatus: () => calls.push("clear"),
+    info: () => {},
+  } as unknown as Logger;
   return { log, calls };
 }
 

@@ -2,7 +2,11 @@ import { describe, expect, it } from "vitest";
 import { proxyFor } from "../../src/net/proxy.js";
 
 describe("which proxy a URL goes through", () => {
-  const env = { HTTPS_PROXY: "http://user:pw@proxy.corp:3128", HTTP_PROXY: "http://plain.corp:8080", NO_PROXY: "localhost,.internal.example,rgw.lan:7480,10.0.0.5" };
+  const env = {
+    HTTPS_PROXY: "http://user:pw@proxy.corp:3128",
+    HTTP_PROXY: "http://plain.corp:8080",
+    NO_PROXY: "localhost,.internal.example,rgw.lan:7480,10.0.0.5",
+  };
   it.each([
     ["https://s3.eu-central-1.amazonaws.com", "http://proxy.corp:3128"],
     ["http://hc.example.com/ping", "http://plain.corp:8080"],

@@ -6,8 +6,18 @@ import { parseConfig } from "../../src/config/load.js";
 import { tempDir } from "../helpers/cli.js";
 
 const root = new URL("../../", import.meta.url).pathname;
-const docs = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
-const blocks = docs.flatMap((f) => [...readFileSync(join(root, f), "utf8").matchAll(/```yaml\n([\s\S]*?)```/g)].map((m, i) => ({ name: `${f} yaml block ${i + 1}`, text: m[1] })));
+const docs = [
+  "README.md",
+  ...readdirSync(join(root, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
+const blocks = docs.flatMap((f) =>
+  [...readFileSync(join(root, f), "utf8").matchAll(/```yaml\n([\s\S]*?)```/g)].map((m, i) => ({
+    name: `${f} yaml block ${i + 1}`,
+    text: m[1],
+  })),
+);
 
 describe("every yaml block of the README and docs/", () => {
   it("there are blocks to check", () => expect(blocks.length).toBeGreaterThanOrEqual(2));

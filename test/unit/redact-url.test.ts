@@ -8,6 +8,8 @@ describe("URL password masking", () => {
     expect(out).not.toMatch(/ss|w0rd/);
   });
   it("still masks an ordinary password and leaves a URL without one alone", () => {
-    expect(redact("postgres://app:secret@h/db and postgres://h2/db")).toBe("postgres://app:***@h/db and postgres://h2/db");
+    expect(redact("postgres://app:secret@h/db and postgres://h2/db")).toBe(
+      "postgres://app:***@h/db and postgres://h2/db",
+    );
   });
 });

@@ -19,7 +19,9 @@ describe("storeStream with a signal aborted before it starts", () => {
     });
     const ac = new AbortController();
     ac.abort();
-    await expect(storeStream(store, "backups/x/db.pgdump.zst.age", [source, new PassThrough()], ac.signal)).rejects.toThrow(/interrupted/);
+    await expect(
+      storeStream(store, "backups/x/db.pgdump.zst.age", [source, new PassThrough()], ac.signal),
+    ).rejects.toThrow(/interrupted/);
     expect(puts).toEqual([]);
     expect(destroyed).toBe(true);
   });

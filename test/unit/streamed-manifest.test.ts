@@ -11,14 +11,22 @@ import { describeDiff, TreeMatch } from "../../src/sources/tree-check.js";
 import { tempDir } from "../helpers/cli.js";
 import { mulberry32 } from "../helpers/random.js";
 
-const file = (path: string, sha = "a".repeat(64), size = 1): ManifestEntry => ({ path, type: "file", size, mode: 0o644, mtime: "1", sha256: sha });
+const file = (path: string, sha = "a".repeat(64), size = 1): ManifestEntry => ({
+  path,
+  type: "file",
+  size,
+  mode: 0o644,
+  mtime: "1",
+  sha256: sha,
+});
 
 describe("tree order (path-order.ts) is the walk's order", () => {
   it("sorting a tree's paths with comparePaths gives exactly what the walk lists", () => {
     const rnd = mulberry32(7);
     // Names around '/' (0x2f) in code-unit order: ' ', '!', '-', '.', '0', 'A', 'a', '~', 'é', '😀'.
     const alphabet = [" ", "!", "-", ".", "0", "A", "a", "~", "é", "😀"];
-    const name = () => Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join("");
+    const name = () =>
+      Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join("");
     for (let round = 0; round < 5; round++) {
       const root = tempDir("order");
       const dirs = [""];
@@ -48,7 +56,14 @@ describe("tree order (path-order.ts) is the walk's order", () => {
   });
 
   it("puts a directory's contents right after it, before siblings that sort above '/'", () => {
-    expect(["a.txt", "a/x", "a", "a b", "a-b", "b"].sort(comparePaths)).toEqual(["a", "a/x", "a b", "a-b", "a.txt", "b"]);
+    expect(["a.txt", "a/x", "a", "a b", "a-b", "b"].sort(comparePaths)).toEqual([
+      "a",
+      "a/x",
+      "a b",
+      "a-b",
+      "a.txt",
+      "b",
+    ]);
   });
 });
 
@@ -56,7 +71,9 @@ describe("entry spool", () => {
   for (const limit of [1 << 30, 64 * 1024]) {
     it(`gives back every record in order, as records and as JSON (${limit > 1e6 ? "in memory" : "through a temporary file"})`, () => {
       const spool = new EntrySpool<ManifestEntry>(limit);
-      const all = Array.from({ length: 30_000 }, (_, i) => file(`d/${String(i).padStart(6, "0")} é\n"quoted"`, i.toString(16).padStart(64, "0"), i));
+      const all = Array.from({ length: 30_000 }, (_, i) =>
+        file(`d/${String(i).padStart(6, "0")} é\n"quoted"`, i.toString(16).padStart(64, "0"), i),
+      );
       for (const e of all) spool.push(e);
       expect(spool.length).toBe(all.length);
       expect(spool.toArray()).toEqual(all);
@@ -89,13 +106,39 @@ describe("manifest JSON written piece by piece", () => {
     const list = Array.from({ length: 2000 }, (_, i) => file(`f${String(i).padStart(5, "0")}`));
     for (const e of list) entries.push(e);
     const empty = new EntrySpool<ManifestEntry>();
-    const db = { type: "postgres" as const, object: "o2", server_version: "18", database: "x", pg_dump_version: "18.1", tables: [], warnings: [] };
+    const db = {
+      type: "postgres" as const,
+      object: "o2",
+      server_version: "18",
+      database: "x",
+      pg_dump_version: "18.1",
+      tables: [],
+      warnings: [],
+    };
     const m = {
-      format: "strongbox/1" as const, id: "20261202T000000Z-abcdef", created_at: "2026-12-02T00:00:00.000Z", host: "h",
-      sources: { tree: { type: "files" as const, path: "/srv", object: "o1", files: 2000, bytes: 2000, entries, warnings: ["w"] }, db, none: { type: "files" as const, path: "/e", object: "o3", files: 0, bytes: 0, entries: empty, warnings: [] } },
+      format: "strongbox/1" as const,
+      id: "20261202T000000Z-abcdef",
+      created_at: "2026-12-02T00:00:00.000Z",
+      host: "h",
+      sources: {
+        tree: {
+          type: "files" as const,
+          path: "/srv",
+          object: "o1",
+          files: 2000,
+          bytes: 2000,
+          entries,
+          warnings: ["w"],
+        },
+        db,
+        none: { type: "files" as const, path: "/e", object: "o3", files: 0, bytes: 0, entries: empty, warnings: [] },
+      },
     };
     const parsed = JSON.parse(Buffer.concat([...manifestJson(m)]).toString());
-    expect(parsed).toEqual({ ...m, sources: { tree: { ...m.sources.tree, entries: list }, db, none: { ...m.sources.none, entries: [] } } });
+    expect(parsed).toEqual({
+      ...m,
+      sources: { tree: { ...m.sources.tree, entries: list }, db, none: { ...m.sources.none, entries: [] } },
+    });
     entries.close();
   });
 });

@@ -9,32 +9,94 @@ import { tempDir } from "../helpers/cli.js";
 
 /** An error as Node makes it (uvException): "CODE: text, syscall 'path'". */
 function sys(code: string, syscall: string, path?: string, text = "text"): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${code}: ${text}, ${syscall}${path ? ` '${path}'` : ""}`), { code, syscall, errno: -1, ...(path ? { path } : {}) });
+  return Object.assign(new Error(`${code}: ${text}, ${syscall}${path ? ` '${path}'` : ""}`), {
+    code,
+    syscall,
+    errno: -1,
+    ...(path ? { path } : {}),
+  });
 }
 
 describe("describeSystemError", () => {
   const cases: [string, NodeJS.ErrnoException, Parameters<typeof describeSystemError>[1], string][] = [
-    ["ENOSPC on a write (no path in the error)", sys("ENOSPC", "write", undefined, "no space left on device"), { path: "/repo/backups/x/db.dump.zst.age" }, "disk full (ENOSPC) writing /repo/backups/x/db.dump.zst.age"],
-    ["EACCES on mkdir", sys("EACCES", "mkdir", "/x/y", "permission denied"), {}, "permission denied (EACCES) creating /x/y"],
-    ["EACCES on lstat", sys("EACCES", "lstat", "/x/y", "permission denied"), {}, "permission denied (EACCES) examining /x/y"],
-    ["EROFS on open", sys("EROFS", "open", "/mnt/ro/f", "read-only file system"), {}, "read-only file system (EROFS) opening /mnt/ro/f"],
-    ["EMFILE on open", sys("EMFILE", "open", "/data/f", "too many open files"), {}, "too many open files in this process (raise its limit: ulimit -n, or LimitNOFILE= in the unit) (EMFILE) opening /data/f"],
-    ["EDQUOT on a write", sys("EDQUOT", "write"), { path: "/home/u/f" }, "disk quota exceeded (EDQUOT) writing /home/u/f"],
-    ["EIO on a read", sys("EIO", "read"), { path: "/nfs/f" }, "input/output error (a failing disk or a lost network mount) (EIO) reading /nfs/f"],
-    ["a rename names both ends", Object.assign(sys("EXDEV", "rename", "/a"), { dest: "/b" }), {}, "on another file system (EXDEV) renaming /a to /b"],
-    ["an unknown code keeps Node's words", sys("ESTALE", "open", "/nfs/f", "stale file handle"), {}, "stale file handle (ESTALE) opening /nfs/f"],
+    [
+      "ENOSPC on a write (no path in the error)",
+      sys("ENOSPC", "write", undefined, "no space left on device"),
+      { path: "/repo/backups/x/db.dump.zst.age" },
+      "disk full (ENOSPC) writing /repo/backups/x/db.dump.zst.age",
+    ],
+    [
+      "EACCES on mkdir",
+      sys("EACCES", "mkdir", "/x/y", "permission denied"),
+      {},
+      "permission denied (EACCES) creating /x/y",
+    ],
+    [
+      "EACCES on lstat",
+      sys("EACCES", "lstat", "/x/y", "permission denied"),
+      {},
+      "permission denied (EACCES) examining /x/y",
+    ],
+    [
+      "EROFS on open",
+      sys("EROFS", "open", "/mnt/ro/f", "read-only file system"),
+      {},
+      "read-only file system (EROFS) opening /mnt/ro/f",
+    ],
+    [
+      "EMFILE on open",
+      sys("EMFILE", "open", "/data/f", "too many open files"),
+      {},
+      "too many open files in this process (raise its limit: ulimit -n, or LimitNOFILE= in the unit) (EMFILE) opening /data/f",
+    ],
+    [
+      "EDQUOT on a write",
+      sys("EDQUOT", "write"),
+      { path: "/home/u/f" },
+      "disk quota exceeded (EDQUOT) writing /home/u/f",
+    ],
+    [
+      "EIO on a read",
+      sys("EIO", "read"),
+      { path: "/nfs/f" },
+      "input/output error (a failing disk or a lost network mount) (EIO) reading /nfs/f",
+    ],
+    [
+      "a rename names both ends",
+      Object.assign(sys("EXDEV", "rename", "/a"), { dest: "/b" }),
+      {},
+      "on another file system (EXDEV) renaming /a to /b",
+    ],
+    [
+      "an unknown code keeps Node's words",
+      sys("ESTALE", "open", "/nfs/f", "stale file handle"),
+      {},
+      "stale file handle (ESTALE) opening /nfs/f",
+    ],
   ];
   it.each(cases)("%s", (_label, err, o, want) => {
     expect(describeSystemError(err, o)).toBe(want);
   });
 
   it("network errors: 'cannot connect to X: reason (CODE)', with the hint for EPROTO", () => {
-    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED", syscall: "connect", address: "127.0.0.1", port: 9 });
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), {
+      code: "ECONNREFUSED",
+      syscall: "connect",
+      address: "127.0.0.1",
+      port: 9,
+    });
     expect(describeSystemError(refused)).toBe("cannot connect to 127.0.0.1:9: connection refused (ECONNREFUSED)");
-    const proto = Object.assign(new Error("write EPROTO 40E7…:error:0A00010B:SSL routines:ssl3_get_record:wrong version number"), { code: "EPROTO", syscall: "write" });
-    expect(describeSystemError(proto, { endpoint: "https://127.0.0.1:7480" })).toBe("cannot connect to https://127.0.0.1:7480: the endpoint does not speak TLS (EPROTO) — is it http?");
+    const proto = Object.assign(
+      new Error("write EPROTO 40E7…:error:0A00010B:SSL routines:ssl3_get_record:wrong version number"),
+      { code: "EPROTO", syscall: "write" },
+    );
+    expect(describeSystemError(proto, { endpoint: "https://127.0.0.1:7480" })).toBe(
+      "cannot connect to https://127.0.0.1:7480: the endpoint does not speak TLS (EPROTO) — is it http?",
+    );
     const reset = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET", syscall: "read" });
-    expect(describeSystemError(reset, { endpoint: "https://s3.example" })).toBe("the connection to https://s3.example failed: connection reset by the other end (ECONNRESET)");
+    expect(describeSystemError(reset, { endpoint: "https://s3.example" })).toBe(
+      "the connection to https://s3.example failed: connection reset by the other end (ECONNRESET)",
+    );
   });
 
   it("describeError (errors.ts) uses it: a real ENOENT and EEXIST, once each code, never doubled", () => {
@@ -55,7 +117,11 @@ describe("describeSystemError", () => {
   });
 
   it("Node's own ERR_ codes are not system errors", () => {
-    expect(isSystemError(Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }))).toBe(false);
-    expect(describeError(Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }))).toBe("ERR_STREAM_PREMATURE_CLOSE: Premature close");
+    expect(isSystemError(Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }))).toBe(
+      false,
+    );
+    expect(describeError(Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }))).toBe(
+      "ERR_STREAM_PREMATURE_CLOSE: Premature close",
+    );
   });
 });

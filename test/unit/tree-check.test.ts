@@ -13,8 +13,16 @@ describe("file-tree check against the manifest", () => {
     const dir = tempDir("treecheck");
     makeSampleTree(dir);
     const manifest: ManifestEntry[] = [];
-    for await (const _ of packTar(dir, await walkTree(dir, { exclude: () => false, warn: () => {} }), { warn: () => {}, onEntry: (e) => manifest.push(e) }));
-    expect(diffTree(manifest, await scanDirectory(dir))).toEqual({ missing: [], extra: [], changed: [], counts: { missing: 0, extra: 0, changed: 0 } });
+    for await (const _ of packTar(dir, await walkTree(dir, { exclude: () => false, warn: () => {} }), {
+      warn: () => {},
+      onEntry: (e) => manifest.push(e),
+    }));
+    expect(diffTree(manifest, await scanDirectory(dir))).toEqual({
+      missing: [],
+      extra: [],
+      changed: [],
+      counts: { missing: 0, extra: 0, changed: 0 },
+    });
 
     unlinkSync(join(dir, "ASSETS/script.sh"));
     writeFileSync(join(dir, "projects/show one/intruder.json"), "{}");

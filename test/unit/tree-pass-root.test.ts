@@ -13,7 +13,11 @@ import { archive, fileEntry, paxHeader, paxRecord, rawHeader } from "../helpers/
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const expected: ManifestEntry[] = [{ path: "a", type: "file", size: 1, mode: 0o644, mtime: "1", sha256: sha("a") }];
 /** "./" with a nanosecond PAX mtime (1700000000.123456789 s). */
-const root = () => Buffer.concat([paxHeader(paxRecord("mtime", "1700000000.123456789")), rawHeader({ name: "./", typeflag: "5", mode: "0000755\0" })]);
+const root = () =>
+  Buffer.concat([
+    paxHeader(paxRecord("mtime", "1700000000.123456789")),
+    rawHeader({ name: "./", typeflag: "5", mode: "0000755\0" }),
+  ]);
 
 async function pass(tar: Buffer, sink: TreeSink): Promise<string | undefined> {
   return readTree({ archive: Readable.from([tar]), expected, sink }).then(
@@ -33,7 +37,9 @@ describe("a full's root entry", () => {
   });
 
   it("a full without one (written before) restores as before", async () => {
-    expect(await pass(archive(fileEntry("a", "a")), diskSink(tempDir("root-entry"), { warn: () => {} }))).toBeUndefined();
+    expect(
+      await pass(archive(fileEntry("a", "a")), diskSink(tempDir("root-entry"), { warn: () => {} })),
+    ).toBeUndefined();
   });
 
   it("one that is not first, or comes twice, is refused by restore and verify alike", async () => {

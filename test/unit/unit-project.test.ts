@@ -14,7 +14,9 @@ const NEEDS = /\binject\(|global-setup|\brunCli\b|\brunMeasured\b|\bBIN\b|dist\/
 
 describe("the unit project (npm run test:unit)", () => {
   const test = unitConfig.test!;
-  const files = globSync(test.include!, { cwd: root }).filter((f) => !test.exclude!.some((x) => globSync(x, { cwd: root }).includes(f)));
+  const files = globSync(test.include!, { cwd: root }).filter(
+    (f) => !test.exclude!.some((x) => globSync(x, { cwd: root }).includes(f)),
+  );
 
   it("has no global setup (no Ceph, no PostgreSQL) and runs without a build", () => {
     expect(test.globalSetup ?? []).toEqual([]);
@@ -39,9 +41,23 @@ describe("type-checking the tests", () => {
   });
 });
 
+describe("lint and format", () => {
+  it("npm test runs `npm run lint` (ESLint and Prettier's check) before the suite, so .ci/run does", () => {
+    expect(pkg.scripts.test.split(" && ")).toEqual([
+      "npm run typecheck",
+      "npm run lint",
+      "npm run build",
+      "vitest run",
+    ]);
+    expect(pkg.scripts.lint).toBe("eslint . && prettier --check .");
+  });
+});
+
 describe("README's development commands", () => {
   const tests = read("README.md").split("\n## Tests\n")[1].split("\n## ")[0];
-  const commands = [...tests.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split("\n").filter((l) => l.trim()));
+  const commands = [...tests.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) =>
+    m[1].split("\n").filter((l) => l.trim()),
+  );
 
   it("name scripts that exist: npm test, npm run test:unit, npm run typecheck", () => {
     const runs = commands.map((c) => /^npm (?:run )?([\w:]+)/.exec(c)?.[1]).filter((s): s is string => !!s);

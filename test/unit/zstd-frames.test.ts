@@ -56,7 +56,9 @@ describe("parallel zstd compression", () => {
     const compressed = Buffer.concat(out);
     expect(new FrameScanner().split(compressed)).toHaveLength(5);
     expect((await decompress([compressed])).equals(input)).toBe(true);
-    expect(execFileSync("zstd", ["-d", "-c", "-q"], { input: compressed, maxBuffer: 1 << 26 }).equals(input)).toBe(true);
+    expect(execFileSync("zstd", ["-d", "-c", "-q"], { input: compressed, maxBuffer: 1 << 26 }).equals(input)).toBe(
+      true,
+    );
     const empty: Buffer[] = [];
     for await (const c of Readable.from([]).pipe(new ParallelZstdCompress(1))) empty.push(c as Buffer);
     expect((await decompress([Buffer.concat(empty)])).length).toBe(0);
@@ -84,7 +86,11 @@ describe("incompressible blocks as raw zstd frames", () => {
     const { randomBytes } = await import("node:crypto");
     const { execFileSync } = await import("node:child_process");
     const media = randomBytes(9 * 1024 * 1024);
-    const json = Buffer.from(JSON.stringify(Array.from({ length: 120_000 }, (_, i) => ({ id: i, template: "lower-third", name: `Name ${i}` }))));
+    const json = Buffer.from(
+      JSON.stringify(
+        Array.from({ length: 120_000 }, (_, i) => ({ id: i, template: "lower-third", name: `Name ${i}` })),
+      ),
+    );
     const squeeze = async (input: Buffer) => {
       const out: Buffer[] = [];
       const chunks = [];

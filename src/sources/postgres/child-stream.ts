@@ -11,10 +11,14 @@ import { adoptGroup, inGroupDyingWithUs, terminate } from "./process-group.js";
  * (PGPASSWORD, PGPASSFILE, PGSSL*, PGSERVICE… as the operator set them) and Kerberos' for GSSAPI.
  * Nothing else: STRONGBOX_IDENTITY_PASSPHRASE, S3 keys, DATABASE_URL and every other secret stay here.
  */
-const INHERITED = /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|TZ|TZDIR|TMPDIR|LC_[A-Z_]+|PG[A-Z_]+|KRB5CCNAME|KRB5_CONFIG|KRB5_KTNAME|KRB5_CLIENT_KTNAME)$/;
+const INHERITED =
+  /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|TZ|TZDIR|TMPDIR|LC_[A-Z_]+|PG[A-Z_]+|KRB5CCNAME|KRB5_CONFIG|KRB5_KTNAME|KRB5_CLIENT_KTNAME)$/;
 
 /** The environment of a child: the inherited variables, then `extra` (the connection's PG* variables). */
-export function childEnv(extra: Record<string, string> = {}, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function childEnv(
+  extra: Record<string, string> = {},
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(from)) if (v !== undefined && INHERITED.test(k)) env[k] = v;
   return { ...env, ...extra };
@@ -79,7 +83,8 @@ export function spawnDataStream(
     transform(chunk: Buffer, _enc, cb) {
       if (o.magic && head.length < o.magic.length) {
         head = Buffer.concat([head, chunk]).subarray(0, o.magic.length);
-        if (head.length === o.magic.length && !head.equals(o.magic)) return cb(new StrongboxError("SOURCE", `${tool} output does not start with ${o.magic.toString("latin1")}`));
+        if (head.length === o.magic.length && !head.equals(o.magic))
+          return cb(new StrongboxError("SOURCE", `${tool} output does not start with ${o.magic.toString("latin1")}`));
       }
       seen += chunk.length;
       cb(null, chunk);
@@ -107,7 +112,9 @@ export function spawnDataStream(
  */
 const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
 function diesWithParent(path: string, args: string[]): [string, string[]] {
-  return SETPRIV && process.platform === "linux" ? [SETPRIV, ["--pdeathsig", "KILL", "--", path, ...args]] : [path, args];
+  return SETPRIV && process.platform === "linux"
+    ? [SETPRIV, ["--pdeathsig", "KILL", "--", path, ...args]]
+    : [path, args];
 }
 
 /**
@@ -115,7 +122,14 @@ function diesWithParent(path: string, args: string[]): [string, string[]] {
  * `fd` is handed to the child as its file descriptor 3 (e.g. an unlinked temporary file).
  * `group` (a tool that forks workers, without input): the tool and its workers die with strongbox (process-group.ts).
  */
-export function runWithInput(tool: string, path: string, args: string[], env: Record<string, string>, input: Readable | null, o: { fd?: number; group?: boolean } = {}): Promise<string> {
+export function runWithInput(
+  tool: string,
+  path: string,
+  args: string[],
+  env: Record<string, string>,
+  input: Readable | null,
+  o: { fd?: number; group?: boolean } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const group = Boolean(o.group && !input && process.platform !== "win32");
     const [cmd, argv] = group ? inGroupDyingWithUs(path, args) : diesWithParent(path, args);
@@ -140,13 +154,15 @@ export function runWithInput(tool: string, path: string, args: string[], env: Re
       // The input may have failed before it was handed over (a corrupt object read ahead while the
       // database was being prepared): its error event is past, and piping it would feed the tool nothing, forever.
       if (input.errored) fail(input.errored);
-      else if (input.destroyed && !input.readableEnded) fail(new StrongboxError("SOURCE", `${tool}: its input was closed before it was read`));
+      else if (input.destroyed && !input.readableEnded)
+        fail(new StrongboxError("SOURCE", `${tool}: its input was closed before it was read`));
       else input.pipe(child.stdin!);
     }
     child.on("error", (err) => reject(new StrongboxError("SOURCE", `${tool}: ${err.message}`)));
     child.on("close", (code, signal) => {
       if (inputError) return reject(inputError);
-      if (code !== 0 || signal) return reject(new StrongboxError("SOURCE", describeExit(tool, { code, signal, stderr: stderr() })));
+      if (code !== 0 || signal)
+        return reject(new StrongboxError("SOURCE", describeExit(tool, { code, signal, stderr: stderr() })));
       resolve(stdout);
     });
   });

@@ -53,7 +53,11 @@ export async function connect(url: string, what: string): Promise<pg.Client> {
   if (password) registerSecret(password);
   // Loaded on first use: a files-only backup never pays for the driver.
   const { default: driver } = await import("pg");
-  const client = new driver.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: "strongbox" });
+  const client = new driver.Client({
+    connectionString: url,
+    connectionTimeoutMillis: 10_000,
+    application_name: "strongbox",
+  });
   client.on("error", () => {}); // a dropped connection surfaces on the next query
   try {
     await client.connect();
@@ -61,8 +65,14 @@ export async function connect(url: string, what: string): Promise<pg.Client> {
     await client.end().catch(() => {});
     const e = err as NodeJS.ErrnoException;
     // node-postgres answers a password request it cannot meet with SCRAM internals; say what is missing.
-    if (!password && /client password must be a string|password authentication failed|no password supplied/i.test(e.message ?? "")) {
-      throw new StrongboxError("SOURCE", `${what}: ${displayUrl(url)} asks for a password and none was given: put it in the URL (postgres://user:PASSWORD@host/db), use url_file, or set PGPASSWORD or a ~/.pgpass entry`);
+    if (
+      !password &&
+      /client password must be a string|password authentication failed|no password supplied/i.test(e.message ?? "")
+    ) {
+      throw new StrongboxError(
+        "SOURCE",
+        `${what}: ${displayUrl(url)} asks for a password and none was given: put it in the URL (postgres://user:PASSWORD@host/db), use url_file, or set PGPASSWORD or a ~/.pgpass entry`,
+      );
     }
     throw new StrongboxError("SOURCE", `${what}: cannot connect to ${displayUrl(url)}: ${e.message || e.code}`);
   }
@@ -77,7 +87,10 @@ export interface TableInfo {
 }
 
 /** Ordinary and partitioned tables outside the system schemas, not owned by extensions. */
-export async function listTables(client: pg.Client, filter: { schemas: string[]; exclude: string[] }): Promise<{ schema: string; name: string; kind: "r" | "p" }[]> {
+export async function listTables(
+  client: pg.Client,
+  filter: { schemas: string[]; exclude: string[] },
+): Promise<{ schema: string; name: string; kind: "r" | "p" }[]> {
   const res = await client.query<{ schema: string; name: string; kind: "r" | "p" }>(`
     SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -93,7 +106,10 @@ export async function listTables(client: pg.Client, filter: { schemas: string[];
   );
 }
 
-export async function countRows(client: pg.Client, tables: { schema: string; name: string; kind: "r" | "p" }[]): Promise<TableInfo[]> {
+export async function countRows(
+  client: pg.Client,
+  tables: { schema: string; name: string; kind: "r" | "p" }[],
+): Promise<TableInfo[]> {
   const out: TableInfo[] = [];
   for (const t of tables) {
     const q = `SELECT count(*)::bigint AS n FROM ${client.escapeIdentifier(t.schema)}.${client.escapeIdentifier(t.name)}`;
@@ -108,7 +124,9 @@ export function majorOf(versionNum: number): number {
 }
 
 /** The connected server's version (text and major) and current database. */
-export async function serverInfo(client: pg.Client): Promise<{ num: number; version: string; db: string; major: number }> {
+export async function serverInfo(
+  client: pg.Client,
+): Promise<{ num: number; version: string; db: string; major: number }> {
   const r = await client.query<{ num: number; version: string; db: string }>(
     "SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version, current_database() AS db",
   );

@@ -9,7 +9,8 @@ import type { ChildProcess } from "node:child_process";
  * workers included. The shell exits with the tool's status; strongbox then closes the pipe, and the
  * watcher takes down anything of the group still left.
  */
-const WRAPPER = 'exec 9<&0; "$@" 9<&- </dev/null & p=$!; ( cat <&9 >/dev/null 2>&1; kill -s KILL 0 ) </dev/null >/dev/null 2>&1 & exec 9<&-; wait $p';
+const WRAPPER =
+  'exec 9<&0; "$@" 9<&- </dev/null & p=$!; ( cat <&9 >/dev/null 2>&1; kill -s KILL 0 ) </dev/null >/dev/null 2>&1 & exec 9<&-; wait $p';
 
 /** The command and arguments that run `path args` in its own process group, dying with strongbox (spawn it with detached: true, stdin a pipe). */
 export function inGroupDyingWithUs(path: string, args: string[]): [string, string[]] {

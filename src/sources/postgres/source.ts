@@ -41,10 +41,16 @@ export class PostgresSource implements Source {
       // One snapshot for the row counts and the dump: the manifest describes exactly what the dump holds.
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       const snapshot = (await client.query<{ s: string }>("SELECT pg_export_snapshot() AS s")).rows[0].s;
-      const tables = await countRows(client, await listTables(client, { schemas: this.cfg.schemas, exclude: this.cfg.exclude_tables }));
-      ctx.log.info(`${this.name}: dumping ${server.db} (PostgreSQL ${server.version}, ${tables.length} tables) with ${pgDump.path} ${pgDump.version}`, {
-        url: displayUrl(this.cfg.url),
-      });
+      const tables = await countRows(
+        client,
+        await listTables(client, { schemas: this.cfg.schemas, exclude: this.cfg.exclude_tables }),
+      );
+      ctx.log.info(
+        `${this.name}: dumping ${server.db} (PostgreSQL ${server.version}, ${tables.length} tables) with ${pgDump.path} ${pgDump.version}`,
+        {
+          url: displayUrl(this.cfg.url),
+        },
+      );
       const args = [
         "--format=custom",
         "--compress=0",
@@ -56,7 +62,14 @@ export class PostgresSource implements Source {
       const stream = spawnDataStream("pg_dump", pgDump.path, args, libpqEnv(this.cfg.url), { magic: PGDMP });
       if (ctx.onBytes) stream.on("data", (c: Buffer) => ctx.onBytes!(c.length));
       // The snapshot lives as long as its transaction: release it only when pg_dump is done.
-      stream.once("close", () => void client.query("COMMIT").catch(() => {}).finally(() => client.end().catch(() => {})));
+      stream.once(
+        "close",
+        () =>
+          void client
+            .query("COMMIT")
+            .catch(() => {})
+            .finally(() => client.end().catch(() => {})),
+      );
       handedOver = true;
       const manifest: PostgresManifest = {
         type: "postgres",
@@ -71,7 +84,9 @@ export class PostgresSource implements Source {
         stream,
         suffix: ".pgdump",
         estimatedBytes: Number(size.rows[0].n),
-        extras: globals ? [{ part: "globals", suffix: ".globals.sql", compress: false, stream: () => Readable.from([globals]) }] : [],
+        extras: globals
+          ? [{ part: "globals", suffix: ".globals.sql", compress: false, stream: () => Readable.from([globals]) }]
+          : [],
         finish: async () => manifest,
       };
     } finally {
@@ -84,25 +99,42 @@ export class PostgresSource implements Source {
     const tool = await findPgTool("pg_dumpall", major, this.cfg.pg_bin_dir);
     const env = libpqEnv(this.cfg.url);
     try {
-      return Buffer.from(await runWithInput("pg_dumpall", tool.path, ["--globals-only", "--no-password", "-l", db], env, null));
+      return Buffer.from(
+        await runWithInput("pg_dumpall", tool.path, ["--globals-only", "--no-password", "-l", db], env, null),
+      );
     } catch (err) {
       if (!/permission denied|must be superuser/i.test(String((err as Error).message))) throw err;
       ctx.log.warn(`${this.name}: the server refuses to dump role passwords; globals are dumped without them`);
-      return Buffer.from(await runWithInput("pg_dumpall", tool.path, ["--globals-only", "--no-role-passwords", "--no-password", "-l", db], env, null));
+      return Buffer.from(
+        await runWithInput(
+          "pg_dumpall",
+          tool.path,
+          ["--globals-only", "--no-role-passwords", "--no-password", "-l", db],
+          env,
+          null,
+        ),
+      );
     }
   }
 
   private manifestOf(m: SourceManifest): PostgresManifest {
-    if (m.type !== "postgres") throw new StrongboxError("VERIFY", `source ${this.name}: manifest is not a postgres manifest`);
+    if (m.type !== "postgres")
+      throw new StrongboxError("VERIFY", `source ${this.name}: manifest is not a postgres manifest`);
     return m;
   }
 
   restore(layers: Layers, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
-    if (layers.base) throw new StrongboxError("VERIFY", `source ${this.name}: a database backup cannot be differential`);
+    if (layers.base)
+      throw new StrongboxError("VERIFY", `source ${this.name}: a database backup cannot be differential`);
     return layers.read((data) => this.restoreDump(data, target, manifest, ctx));
   }
 
-  private async restoreDump(data: Readable, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
+  private async restoreDump(
+    data: Readable,
+    target: RestoreTarget,
+    manifest: SourceManifest,
+    ctx: JobContext,
+  ): Promise<Check[]> {
     const m = this.manifestOf(manifest);
     if (!target.dbUrl) throw new StrongboxError("USAGE", `source ${this.name}: restoring a database needs --to-db URL`);
     const url = target.dbUrl;
@@ -110,12 +142,18 @@ export class PostgresSource implements Source {
     let major: number;
     try {
       major = (await serverInfo(client)).major;
-      const unfinished = await client.query<{ c: string | null }>("SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = current_database()");
+      const unfinished = await client.query<{ c: string | null }>(
+        "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = current_database()",
+      );
       const note = unfinished.rows[0]?.c;
-      if (note?.startsWith("strongbox: a restore")) ctx.log.warn(`target database ${databaseName(url)}: ${note}; its content may be incomplete`);
+      if (note?.startsWith("strongbox: a restore"))
+        ctx.log.warn(`target database ${databaseName(url)}: ${note}; its content may be incomplete`);
       const existing = await listTables(client, { schemas: [], exclude: [] });
       if (existing.length && !target.force) {
-        throw new StrongboxError("USAGE", `target database ${databaseName(url)} already has ${existing.length} tables; refusing to restore over it without --force`);
+        throw new StrongboxError(
+          "USAGE",
+          `target database ${databaseName(url)} already has ${existing.length} tables; refusing to restore over it without --force`,
+        );
       }
     } finally {
       await client.end().catch(() => {});
@@ -127,8 +165,14 @@ export class PostgresSource implements Source {
     if (target.force) args.push("--clean", "--if-exists");
     if (target.noOwner) args.push("--no-owner", "--no-privileges");
     const env = libpqEnv(url);
-    ctx.log.info(`${this.name}: restoring into ${displayUrl(url)} with ${pgRestore.path} ${pgRestore.version}${jobs > 1 ? ` (${jobs} jobs)` : ""}`);
-    await markRestore(url, `strongbox: a restore into this database started ${new Date().toISOString()} and has not finished (pid ${process.pid})`, ctx);
+    ctx.log.info(
+      `${this.name}: restoring into ${displayUrl(url)} with ${pgRestore.path} ${pgRestore.version}${jobs > 1 ? ` (${jobs} jobs)` : ""}`,
+    );
+    await markRestore(
+      url,
+      `strongbox: a restore into this database started ${new Date().toISOString()} and has not finished (pid ${process.pid})`,
+      ctx,
+    );
     if (jobs === 1) {
       // Streamed from stdin; one transaction, so a failed or killed restore leaves the target as it was.
       await runWithInput("pg_restore", pgRestore.path, [...args, "--single-transaction"], env, data);
@@ -141,7 +185,14 @@ export class PostgresSource implements Source {
       try {
         await rm(dir, { recursive: true, force: true });
         for await (const chunk of data as AsyncIterable<Buffer>) await fh.write(chunk);
-        await runWithInput("pg_restore", pgRestore.path, [...args, `--jobs=${jobs}`, "/dev/fd/3"], withConnectionCheck(env, major), null, { fd: fh.fd, group: true });
+        await runWithInput(
+          "pg_restore",
+          pgRestore.path,
+          [...args, `--jobs=${jobs}`, "/dev/fd/3"],
+          withConnectionCheck(env, major),
+          null,
+          { fd: fh.fd, group: true },
+        );
       } finally {
         await fh.close().catch(() => {});
         await rm(dir, { recursive: true, force: true });
@@ -159,12 +210,17 @@ export class PostgresSource implements Source {
       const mismatches: string[] = [];
       for (const t of m.tables) {
         const [got] = await countRows(client, [t]).catch(() => [{ rows: -1 }]);
-        if (got.rows !== t.rows) mismatches.push(`${t.schema}.${t.name}: ${got.rows < 0 ? "missing" : got.rows} rows, manifest says ${t.rows}`);
+        if (got.rows !== t.rows)
+          mismatches.push(
+            `${t.schema}.${t.name}: ${got.rows < 0 ? "missing" : got.rows} rows, manifest says ${t.rows}`,
+          );
       }
       return {
         name: `${this.name}: row counts match the manifest`,
         ok: mismatches.length === 0,
-        detail: mismatches.length ? mismatches.slice(0, 20).join("; ") : `${m.tables.length} tables, ${m.tables.reduce((n, t) => n + t.rows, 0)} rows`,
+        detail: mismatches.length
+          ? mismatches.slice(0, 20).join("; ")
+          : `${m.tables.length} tables, ${m.tables.reduce((n, t) => n + t.rows, 0)} rows`,
       };
     } finally {
       await client.end().catch(() => {});
@@ -173,7 +229,8 @@ export class PostgresSource implements Source {
 
   /** Without a database: the dump must parse (pg_restore --list) and hold data for every table. */
   verify(layers: Layers, manifest: SourceManifest): Promise<Check[]> {
-    if (layers.base) throw new StrongboxError("VERIFY", `source ${this.name}: a database backup cannot be differential`);
+    if (layers.base)
+      throw new StrongboxError("VERIFY", `source ${this.name}: a database backup cannot be differential`);
     return layers.read((data) => this.verifyDump(data, manifest));
   }
 
@@ -190,12 +247,16 @@ export class PostgresSource implements Source {
       throw err;
     }
     const dataEntries = toc.split("\n").filter((l) => / TABLE DATA /.test(l));
-    const missing = m.tables.filter((t) => t.kind !== "p" && !dataEntries.some((l) => l.includes(` TABLE DATA ${t.schema} ${t.name} `)));
+    const missing = m.tables.filter(
+      (t) => t.kind !== "p" && !dataEntries.some((l) => l.includes(` TABLE DATA ${t.schema} ${t.name} `)),
+    );
     return [
       {
         name: `${this.name}: dump parses (pg_restore --list) and holds every table`,
         ok: missing.length === 0,
-        detail: missing.length ? `no data for ${missing.map((t) => `${t.schema}.${t.name}`).join(", ")}` : `${dataEntries.length} table data entries`,
+        detail: missing.length
+          ? `no data for ${missing.map((t) => `${t.schema}.${t.name}`).join(", ")}`
+          : `${dataEntries.length} table data entries`,
       },
     ];
   }
@@ -209,7 +270,9 @@ export class PostgresSource implements Source {
 async function markRestore(url: string, note: string | null, ctx: JobContext): Promise<void> {
   const client = await connect(url, "restore target");
   try {
-    await client.query(`COMMENT ON DATABASE ${client.escapeIdentifier(databaseName(url))} IS ${note === null ? "NULL" : client.escapeLiteral(note)}`);
+    await client.query(
+      `COMMENT ON DATABASE ${client.escapeIdentifier(databaseName(url))} IS ${note === null ? "NULL" : client.escapeLiteral(note)}`,
+    );
   } catch (err) {
     ctx.log.debug(`cannot mark the target database (${(err as Error).message})`);
   } finally {

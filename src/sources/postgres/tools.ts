@@ -35,7 +35,10 @@ export async function findPgTool(tool: string, minMajor: number, binDir?: string
   else {
     const base = "/usr/lib/postgresql";
     if (existsSync(base)) {
-      for (const v of readdirSync(base).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a))) candidates.push(join(base, v, "bin", tool));
+      for (const v of readdirSync(base)
+        .filter((d) => /^\d+$/.test(d))
+        .sort((a, b) => Number(b) - Number(a)))
+        candidates.push(join(base, v, "bin", tool));
     }
     candidates.push(tool);
   }
@@ -50,7 +53,10 @@ export async function findPgTool(tool: string, minMajor: number, binDir?: string
   }
   const where = binDir ? `pg_bin_dir ${binDir}` : "PATH and /usr/lib/postgresql/*/bin";
   if (found.length === 0) {
-    throw new StrongboxError("SOURCE", `${tool} not found in ${where}: install postgresql-client-${minMajor}${binDir ? "" : " or set pg_bin_dir"}`);
+    throw new StrongboxError(
+      "SOURCE",
+      `${tool} not found in ${where}: install postgresql-client-${minMajor}${binDir ? "" : " or set pg_bin_dir"}`,
+    );
   }
   const newest = found.sort((a, b) => b.major - a.major)[0];
   throw new StrongboxError(
