@@ -238,8 +238,9 @@ async function finishStarted(
   journal: PruneJournal,
   listed: BackupListing[],
 ): Promise<{ ids: string[]; freed: number }> {
-  const pending = new Set(await journal.pending());
-  const since = await journal.startedAt();
+  const recorded = await journal.pending();
+  const pending = new Set(recorded.ids);
+  const since = recorded.startedAt;
   const out = { ids: [] as string[], freed: 0 };
   for (const b of listed.filter((x) => pending.has(x.id) && !x.objects.some((k) => k.key === keys.complete(x.id)))) {
     // An object stored after the killed prune recorded it (the store's clock against this host's) is

@@ -12,10 +12,11 @@ import { isBackupId } from "../repository/layout.js";
  * in the repository can add an id here, so no writer can make prune delete a good backup this way.
  */
 export interface PruneJournal {
-  /** Ids a killed prune had started to delete (empty when the last prune ended). */
-  pending(): Promise<string[]>;
-  /** When they were recorded: an object stored later is not the killed prune's to finish. */
-  startedAt(): Promise<Date | undefined>;
+  /**
+   * Ids a killed prune had started to delete (empty when the last prune ended), and when they were
+   * recorded: an object stored later is not the killed prune's to finish. One read of the file.
+   */
+  pending(): Promise<{ ids: string[]; startedAt?: Date }>;
   /** Records the ids about to be deleted (durably: written, fsynced, renamed). */
   begin(ids: string[]): Promise<void>;
   /** The run ended: nothing is pending. */
@@ -49,13 +50,11 @@ export function pruneJournal(stateDir: string, repository: string): PruneJournal
   return {
     async pending() {
       const j = await read();
-      return Array.isArray(j?.ids)
+      const ids = Array.isArray(j?.ids)
         ? j.ids.filter((x: unknown): x is string => typeof x === "string" && isBackupId(x))
         : [];
-    },
-    async startedAt() {
-      const t = Date.parse(String((await read())?.started_at));
-      return Number.isFinite(t) ? new Date(t) : undefined;
+      const t = Date.parse(String(j?.started_at));
+      return Number.isFinite(t) ? { ids, startedAt: new Date(t) } : { ids };
     },
     async begin(ids) {
       await fsp.mkdir(dirname(file), { recursive: true, mode: 0o700 });
