@@ -1,6 +1,6 @@
 import { requireResolved } from "../config/deferred.js";
 import { EXIT, StrongboxError } from "../errors.js";
-import { runBackup, type BackupResult } from "../pipeline/run-backup.js";
+import { runBackup, type BackupResult } from "../engine/backup.js";
 import { formatBytes } from "../progress.js";
 import { selectSources } from "../sources/open-source.js";
 import { openStore } from "../stores/open-store.js";

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import { loadConfig } from "../config/load.js";
 import { NotFoundError, StrongboxError } from "../errors.js";
-import { storeStream } from "../pipeline/run-backup.js";
+import { storeStream } from "../engine/backup.js";
 import { formatBytes } from "../progress.js";
 import { MAX_COMPLETE_BYTES, parseComplete, type CompleteRecord } from "../repository/complete.js";
 import { BACKUPS, idOfKey, keys } from "../repository/layout.js";

@@ -11,7 +11,7 @@ import { InterruptedError } from "../errors.js";
 import { hardExit } from "../hard-exit.js";
 import { DEFAULT_DEADLINES, DEFAULT_RETRY_LOCK } from "../scheduler/schedule-file.js";
 import { BackupOutcomeError, backupNowCommand } from "./backup.js";
-import type { BackupResult } from "../pipeline/run-backup.js";
+import type { BackupResult } from "../engine/backup.js";
 import { copyCommand } from "./copy.js";
 import { onStopSignals } from "./interrupt.js";
 import { failUnfinishedJobs, failureReason } from "./job.js";

@@ -1,6 +1,6 @@
-import { formatReport, type DrillReport } from "../drill/report.js";
-import { runDrill } from "../drill/drill.js";
-import { runPendingCleanups } from "../drill/scratch.js";
+import { formatReport, type DrillReport } from "../engine/drill/report.js";
+import { runDrill } from "../engine/drill/drill.js";
+import { runPendingCleanups } from "../engine/drill/scratch.js";
 import { InterruptedError, StrongboxError } from "../errors.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
 import { killRunningChildren } from "../sources/postgres/child-stream.js";

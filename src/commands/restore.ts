@@ -1,24 +1,18 @@
 import { promises as fsp } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { StrongboxError } from "../errors.js";
-import {
-  commitStaging,
-  createStaging,
-  discardStaging,
-  sweepPartials,
-  type Staging,
-} from "../pipeline/restore-target.js";
-import { forEachSource, type SourceOutcome } from "../pipeline/run-restore.js";
+import { commitStaging, createStaging, discardStaging, sweepPartials, type Staging } from "../engine/restore-target.js";
+import { forEachSource, type SourceOutcome } from "../engine/restore.js";
 import type { CompleteRecord } from "../repository/complete.js";
 import type { Manifest } from "../repository/manifest.js";
-import { commitAll, recoverSwap, swapPending } from "../pipeline/restore-swap.js";
+import { commitAll, recoverSwap, swapPending } from "../engine/restore-swap.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
 import { runJob } from "./job.js";
 import { repositoryOptions } from "../repository/options.js";
-import { restoreScript } from "../restore/print-script.js";
+import { restoreScript } from "../engine/restore-script.js";
 import { describeSystemError, isSystemError } from "../system-error.js";
 
 /** A system error on the restore target in one sentence: "cannot restore into DIR: permission denied (EACCES) creating DIR/x". */
@@ -70,7 +64,7 @@ export async function restoreCommand(
     o = { ...o, toDb: value };
   }
   const config = ctx.config();
-  // --print-script restores nothing: the script's environment names the targets (src/restore/print-script.ts).
+  // --print-script restores nothing: the script's environment names the targets (src/engine/restore-script.ts).
   if (o.printScript && (o.toDir || o.toDb || o.force))
     throw new StrongboxError(
       "USAGE",

@@ -1,6 +1,6 @@
 import { isBackupId } from "../repository/layout.js";
 import { StrongboxError } from "../errors.js";
-import { drainObject, forEachSource } from "../pipeline/run-restore.js";
+import { drainObject, forEachSource } from "../engine/restore.js";
 import { checkBackupRef, Repository, type TrustOptions } from "../repository/repository.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";

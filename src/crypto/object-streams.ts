@@ -6,7 +6,7 @@
 // to one worker), the digest coming back with the last job.
 import { Transform, type TransformCallback } from "node:stream";
 import { StrongboxError } from "../errors.js";
-import { StoredCheck } from "../pipeline/hashing.js";
+import { StoredCheck } from "../codecs/hashing.js";
 import { boundedHeaderEnd, corrupt, Gathered, openHeader, startFile } from "./age.js";
 import type { Identity } from "./age-keys.js";
 import { CHUNK, NONCE_SIZE, SEALED, payloadKey } from "./age-stream.js";

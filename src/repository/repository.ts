@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { PassThrough, pipeline as pipelineCb, type Readable } from "node:stream";
 import { createOpenStream } from "../crypto/object-streams.js";
-import { algorithmFromKey, createDecompressor } from "../pipeline/compress.js";
-import { createHashCheck } from "../pipeline/hashing.js";
+import { algorithmFromKey, createDecompressor } from "../codecs/compress.js";
+import { createHashCheck } from "../codecs/hashing.js";
 import type { Identity } from "../crypto/age-keys.js";
 import { NotFoundError, StrongboxError } from "../errors.js";
 import type { ObjectInfo, Store } from "../stores/store.js";

@@ -40,7 +40,6 @@ export interface S3ClientOptions {
 }
 
 export function createS3Client(o: S3ClientOptions): S3Client {
-  if (o.endpoint) configuredEndpoint = o.endpoint;
   return new S3Client({
     region: o.region,
     endpoint: o.endpoint,
@@ -66,8 +65,20 @@ export function stallError(what: string, idleMs: number): Error {
   });
 }
 
-/** Describes an S3 error in one line, naming what was being done, with a hint for the usual causes. */
-export function describeS3Error(err: unknown, what: string, role: string): StrongboxError {
+/** AWS's endpoint, where a config names none. */
+export const DEFAULT_ENDPOINT = "https://s3.amazonaws.com";
+
+/**
+ * Describes an S3 error in one line, naming what was being done, with a hint for the usual causes.
+ * `endpoint` is the endpoint of the store that failed (a run may open two: copy), to name what a
+ * connection could not reach and the proxy it went through.
+ */
+export function describeS3Error(
+  err: unknown,
+  what: string,
+  role: string,
+  endpoint: string = DEFAULT_ENDPOINT,
+): StrongboxError {
   if (err instanceof StrongboxError) return err;
   const e = err as {
     name?: string;
@@ -90,7 +101,7 @@ export function describeS3Error(err: unknown, what: string, role: string): Stron
     ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ECONNRESET"].includes(e.code ?? "") ||
     /proxy/i.test(e.message ?? "")
   ) {
-    const proxy = proxyFor(endpointOf(err));
+    const proxy = proxyFor(endpoint);
     hint = proxy
       ? ` — the proxy ${proxy} is unreachable or refused the connection (HTTPS_PROXY/HTTP_PROXY; NO_PROXY to bypass it)`
       : " — the endpoint is unreachable or dropped the connection";
@@ -103,7 +114,7 @@ export function describeS3Error(err: unknown, what: string, role: string): Stron
   // A socket-level failure: "cannot connect to https://…: the endpoint does not speak TLS (EPROTO) — is it http?".
   if (isNetworkError(err) && name !== "timeout") {
     const sentence = describeSystemError(err as NodeJS.ErrnoException, {
-      endpoint: endpointOf(err).replace(/\/+$/, ""),
+      endpoint: endpoint.replace(/\/+$/, ""),
     });
     return new StrongboxError(
       "STORE",
@@ -112,12 +123,6 @@ export function describeS3Error(err: unknown, what: string, role: string): Stron
     );
   }
   return new StrongboxError("STORE", `s3: ${what}: ${name}${st}${hint}${tries}`, { cause: err });
-}
-
-/** The S3 endpoint of this process (one repository per run), to name the proxy a connection error went through. */
-let configuredEndpoint = "https://s3.amazonaws.com";
-function endpointOf(_err: unknown): string {
-  return configuredEndpoint;
 }
 
 /** Which of the three timeouts ended a request, in the user's words, with the config key to change. */

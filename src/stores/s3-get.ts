@@ -12,6 +12,8 @@ export interface ResumableGet {
   s3Key: string;
   key: string;
   role: string;
+  /** The store's endpoint, named by a connection error. */
+  endpoint?: string;
   budget: RetryBudget;
   idleMs: number;
   signal?: AbortSignal;
@@ -32,7 +34,7 @@ export async function resumableGet(g: ResumableGet): Promise<Readable> {
     first = await retry(() => send({}), { ...g.budget, signal: g.signal });
   } catch (err) {
     if ((err as { name?: string }).name === "NoSuchKey" || statusOf(err) === 404) throw new NotFoundError(g.key);
-    throw describeS3Error(err, `reading ${g.key}`, g.role);
+    throw describeS3Error(err, `reading ${g.key}`, g.role, g.endpoint);
   }
   const etag = first.ETag;
   const length = first.ContentLength;
@@ -73,7 +75,7 @@ export async function resumableGet(g: ResumableGet): Promise<Readable> {
         failures++;
         if (!isTransient(err) || failures >= g.budget.attempts) {
           if (failures > 1) Object.assign(err as object, { attempts: failures });
-          throw describeS3Error(err, `reading ${g.key} (at byte ${offset} of ${length ?? "?"})`, g.role);
+          throw describeS3Error(err, `reading ${g.key} (at byte ${offset} of ${length ?? "?"})`, g.role, g.endpoint);
         }
         await sleep(backoffDelay(failures, g.budget.baseDelayMs, g.budget.maxDelayMs), undefined, { signal: g.signal });
         try {
@@ -92,7 +94,7 @@ export async function resumableGet(g: ResumableGet): Promise<Readable> {
             );
           }
           if (err instanceof StrongboxError || !isTransient(err))
-            throw describeS3Error(err, `reading ${g.key}`, g.role);
+            throw describeS3Error(err, `reading ${g.key}`, g.role, g.endpoint);
           res = undefined; // counted as one more failure on the next turn
         }
       }

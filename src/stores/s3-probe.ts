@@ -22,6 +22,7 @@ export async function probeS3(
   role: string,
   action: ProbeAction,
   key: string,
+  endpoint?: string,
 ): Promise<ProbeResult> {
   const Key = prefix + key;
   try {
@@ -42,6 +43,6 @@ export async function probeS3(
     if (e.name !== "NoSuchBucket" && (e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404)) return "allowed";
     const badKey = e.name === "SignatureDoesNotMatch" || e.name === "InvalidAccessKeyId";
     if (e.$metadata?.httpStatusCode === 403 && !badKey) return "denied";
-    return `error: ${describeS3Error(err, action, role).message}`;
+    return `error: ${describeS3Error(err, action, role, endpoint).message}`;
   }
 }

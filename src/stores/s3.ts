@@ -87,6 +87,11 @@ export class S3Store implements Store {
     this.verifier = o.verifyCredentials ? createS3Client({ ...conn, credentials: o.verifyCredentials }) : undefined;
   }
 
+  /** An S3 error of this store in one line: its role's hints, and its own endpoint (a run may open two stores). */
+  private describe(err: unknown, what: string, role = this.o.role): StrongboxError {
+    return describeS3Error(err, what, role, this.o.endpoint);
+  }
+
   /** One S3 call under the retry budget; `attempt` is 1-based, for callers that must know whether an earlier attempt may have landed. */
   private putRetention(
     key: string,
@@ -119,7 +124,7 @@ export class S3Store implements Store {
     try {
       await this.putRetention(key, retention, o.signal);
     } catch (err) {
-      throw describeS3Error(err, `extending the Object Lock retention of ${key}`, this.o.role);
+      throw this.describe(err, `extending the Object Lock retention of ${key}`);
     }
   }
 
@@ -217,7 +222,7 @@ export class S3Store implements Store {
         );
         throw Object.assign(lost, { transient: true });
       }
-      throw describeS3Error(err, `checking ${key} after its upload (verify_after_write)`, "verify_after_write");
+      throw this.describe(err, `checking ${key} after its upload (verify_after_write)`, "verify_after_write");
     }
     const comparable = /^"[0-9a-f]{32}(-\d+)?"$/.test(head.ETag ?? "");
     if (head.ContentLength !== size || (comparable && head.ETag !== etag)) {
@@ -396,14 +401,21 @@ export class S3Store implements Store {
           { cause: err },
         );
       }
-      throw describeS3Error(err, `uploading ${key}`, this.o.role);
+      throw this.describe(err, `uploading ${key}`);
     } finally {
       for (const s of [...spools]) await discard(s);
     }
   }
 
   get(key: string, o: { signal?: AbortSignal } = {}): Promise<Readable> {
-    const g = { client: this.client, bucket: this.o.bucket, s3Key: this.k(key), key, role: this.o.role };
+    const g = {
+      client: this.client,
+      bucket: this.o.bucket,
+      s3Key: this.k(key),
+      key,
+      role: this.o.role,
+      endpoint: this.o.endpoint,
+    };
     return resumableGet({ ...g, budget: this.budget, idleMs: this.timeouts.idleMs, signal: o.signal });
   }
 
@@ -419,7 +431,7 @@ export class S3Store implements Store {
         });
         res = await this.call(() => this.client.send(cmd));
       } catch (err) {
-        throw describeS3Error(err, `listing ${prefix || "/"}`, this.o.role);
+        throw this.describe(err, `listing ${prefix || "/"}`);
       }
       for (const obj of res.Contents ?? []) {
         if (!obj.Key) continue;
@@ -433,7 +445,7 @@ export class S3Store implements Store {
     try {
       await this.call(() => this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key: this.k(key) })));
     } catch (err) {
-      throw describeS3Error(err, `deleting ${key}`, this.o.role);
+      throw this.describe(err, `deleting ${key}`);
     }
   }
 
@@ -452,7 +464,7 @@ export class S3Store implements Store {
         });
         res = await this.call(() => this.client.send(cmd));
       } catch (err) {
-        throw describeS3Error(err, "listing multipart uploads", this.o.role);
+        throw this.describe(err, "listing multipart uploads");
       }
       for (const u of res.Uploads ?? []) {
         if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= before) continue;
@@ -461,7 +473,7 @@ export class S3Store implements Store {
           await this.call(() => this.client.send(cmd));
           out.push(u.Key.slice(this.o.prefix.length));
         } catch (err) {
-          throw describeS3Error(err, `aborting the multipart upload of ${u.Key}`, this.o.role);
+          throw this.describe(err, `aborting the multipart upload of ${u.Key}`);
         }
       }
       keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
@@ -472,7 +484,7 @@ export class S3Store implements Store {
 
   /** Tries one permission without changing data (doctor). */
   probe(action: ProbeAction, key: string): Promise<ProbeResult> {
-    return probeS3(this.client, this.o.bucket, this.o.prefix, this.o.role, action, key);
+    return probeS3(this.client, this.o.bucket, this.o.prefix, this.o.role, action, key, this.o.endpoint);
   }
 
   destroy(): void {

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { renderRestoreScript, shQuote, type ScriptSource } from "../../src/restore/print-script.js";
+import { renderRestoreScript, shQuote, type ScriptSource } from "../../src/engine/restore-script.js";
 import type { CompleteRecord } from "../../src/repository/complete.js";
 import { tempDir } from "../helpers/cli.js";
 

@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { storeStream } from "../../src/pipeline/run-backup.js";
+import { storeStream } from "../../src/engine/backup.js";
 import type { Store } from "../../src/stores/store.js";
 
 describe("storeStream with a signal aborted before it starts", () => {

@@ -3,7 +3,7 @@
 import { Readable } from "node:stream";
 import { zstdCompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { FrameScanner, ZstdFramesDecompress } from "../../src/pipeline/zstd-frames.js";
+import { FrameScanner, ZstdFramesDecompress } from "../../src/codecs/zstd-frames.js";
 import { mulberry32 } from "../helpers/random.js";
 
 async function decompress(chunks: Buffer[]): Promise<Buffer> {
@@ -46,7 +46,7 @@ describe("zstd frames", () => {
 
 describe("parallel zstd compression", () => {
   it("writes 2 MiB frames that strongbox's reader and the zstd CLI both read back whole", async () => {
-    const { ParallelZstdCompress } = await import("../../src/pipeline/parallel-zstd.js");
+    const { ParallelZstdCompress } = await import("../../src/codecs/parallel-zstd.js");
     const { execFileSync } = await import("node:child_process");
     const input = Buffer.concat([data(5_000_000), Buffer.alloc(4_500_000, 3)]);
     const out: Buffer[] = [];
@@ -67,7 +67,7 @@ describe("parallel zstd compression", () => {
 
 describe("incompressible blocks as raw zstd frames", () => {
   it("a raw frame of any size reads back whole with strongbox's reader, node:zlib and the zstd CLI", async () => {
-    const { rawFrame } = await import("../../src/pipeline/parallel-zstd.js");
+    const { rawFrame } = await import("../../src/codecs/parallel-zstd.js");
     const { execFileSync } = await import("node:child_process");
     const { randomBytes } = await import("node:crypto");
     const { zstdDecompressSync } = await import("node:zlib");
@@ -82,7 +82,7 @@ describe("incompressible blocks as raw zstd frames", () => {
   });
 
   it("random data is stored raw, compressible data is compressed, and a mix of both reads back in order", async () => {
-    const { ParallelZstdCompress } = await import("../../src/pipeline/parallel-zstd.js");
+    const { ParallelZstdCompress } = await import("../../src/codecs/parallel-zstd.js");
     const { randomBytes } = await import("node:crypto");
     const { execFileSync } = await import("node:child_process");
     const media = randomBytes(9 * 1024 * 1024);

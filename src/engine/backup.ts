@@ -21,7 +21,7 @@ import type { SourceArtifact } from "../sources/source.js";
 import { stateOwner } from "../differential/owner.js";
 import type { Store } from "../stores/store.js";
 import { VERSION } from "../version.js";
-import { createCompressor, EXTENSION, parseCompression, type Compression } from "./compress.js";
+import { createCompressor, EXTENSION, parseCompression, type Compression } from "../codecs/compress.js";
 import { inLanes, sourceConcurrency } from "./lanes.js";
 
 export interface BackupResult {

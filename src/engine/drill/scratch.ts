@@ -1,9 +1,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { StrongboxError } from "../errors.js";
-import { connect } from "../sources/postgres/connection.js";
-import { parsePgUrl } from "../sources/postgres/url.js";
+import { StrongboxError } from "../../errors.js";
+import { connect } from "../../sources/postgres/connection.js";
+import { parsePgUrl } from "../../sources/postgres/url.js";
 
 /** Cleanups that must run however a drill ends: normally, on failure, or on SIGINT/SIGTERM. */
 const pending = new Set<() => Promise<void>>();

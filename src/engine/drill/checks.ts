@@ -1,5 +1,5 @@
-import { connect } from "../sources/postgres/connection.js";
-import type { Check } from "../sources/source.js";
+import { connect } from "../../sources/postgres/connection.js";
+import type { Check } from "../../sources/source.js";
 
 /** A configured SQL check: one row, one column, true. A query error is a failed check, not a crash. */
 export async function runSqlCheck(url: string, check: { source: string; name: string; sql: string }): Promise<Check> {

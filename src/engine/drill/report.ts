@@ -1,4 +1,4 @@
-import type { Check } from "../sources/source.js";
+import type { Check } from "../../sources/source.js";
 
 export interface DrillReport {
   format: "strongbox/1 drill";

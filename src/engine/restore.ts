@@ -9,7 +9,7 @@ import type { Manifest } from "../repository/manifest.js";
 import { drain, type Repository, type TrustOptions } from "../repository/repository.js";
 import { openSource } from "../sources/open-source.js";
 import type { Check, Layers, OpenLayer, Source } from "../sources/source.js";
-import { algorithmFromKey, createDecompressor } from "./compress.js";
+import { algorithmFromKey, createDecompressor } from "../codecs/compress.js";
 import { inLanes, sourceConcurrency } from "./lanes.js";
 
 export interface SourceOutcome {
