@@ -31,6 +31,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["differential/"],
   ["sources/"],
   ["pipeline/", "drill/", "restore/"],
+  ["browse/"],
   ["notify/", "scheduler/"],
   ["commands/"],
   ["cli.ts"],
