@@ -151,8 +151,12 @@ describe("browsing a full and a differential", () => {
     await browseScenario(differentialRepo(data), data);
   }, 300_000);
 
-  it.skipIf(!s3)("Ceph RGW (reader role): ls, find, diff, dump and restore --include", async () => {
-    const data = tempDir("browse-s3");
-    await browseScenario(differentialRepo(data, { s3 }), data);
-  }, 300_000);
+  it.skipIf(!s3)(
+    "Ceph RGW (reader role): ls, find, diff, dump and restore --include",
+    async () => {
+      const data = tempDir("browse-s3");
+      await browseScenario(differentialRepo(data, { s3 }), data);
+    },
+    300_000,
+  );
 });
