@@ -121,6 +121,18 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
       "--print-script",
       "restore nothing: print the POSIX shell steps that restore it by hand (age, zstd, tar, pg_restore, sha256sum, ssh-keygen)",
     )
+    .option(
+      "--include <pattern>",
+      "files: restore only paths matching this glob, and what they hold (repeatable)",
+      collect,
+      [],
+    )
+    .option(
+      "--exclude <pattern>",
+      "files: leave out paths matching this glob, and what they hold (repeatable)",
+      collect,
+      [],
+    )
     .addOption(retryLock())
     // The repository lock keeps a concurrent prune from deleting what is being restored.
     .action(
@@ -188,6 +200,32 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     )
     .option("--principal <arn>", PRINCIPAL_HELP, "arn:aws:iam::ACCOUNT-ID:user/strongbox-ROLE")
     .action(bind(async (ctx, role, o) => (await import("./commands/policy.js")).policyCommand(ctx, role, o)));
+  const browse = () => import("./commands/browse.js");
+  program
+    .command("ls <id> [path]")
+    .description("list a backup's files from its manifest (an id or 'latest'): type, mode, size, mtime, path")
+    .option("--source <name>", "only this files source")
+    .option("--long", "add each file's SHA-256")
+    .action(bind(async (ctx, id, path, o) => (await browse()).lsCommand(ctx, id, path, o)));
+  program
+    .command("find <pattern>")
+    .description("every backup that holds a path matching the glob, with size and mtime (newest first)")
+    .option("--source <name>", "only this files source")
+    .option("--since <time>", "only backups taken at or after TIME (ISO 8601 with zone, or a date)")
+    .option(
+      "--until <time>",
+      "only backups taken at or before TIME (ISO 8601 with zone, or a date = end of that day UTC)",
+    )
+    .action(bind(async (ctx, pattern, o) => (await browse()).findCommand(ctx, pattern, o)));
+  program
+    .command("diff <id1> <id2>")
+    .description("added, removed, modified and type-changed paths between two backups (from their manifests)")
+    .option("--source <name>", "only this files source")
+    .action(bind(async (ctx, a, b, o) => (await browse()).diffCommand(ctx, a, b, o)));
+  program
+    .command("dump <id> <source> <path>")
+    .description("write one file of a backup to stdout, checked against the manifest's SHA-256 before its last bytes")
+    .action(bind(async (ctx, id, source, path) => (await browse()).dumpCommand(ctx, id, source, path)));
   return program;
 }
 

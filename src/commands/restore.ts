@@ -14,6 +14,7 @@ import { runJob } from "./job.js";
 import { repositoryOptions } from "../repository/options.js";
 import { restoreScript } from "../engine/restore-script.js";
 import { describeSystemError, isSystemError } from "../system-error.js";
+import { checkSelection, partialSelector } from "./restore-select.js";
 
 /** A system error on the restore target in one sentence: "cannot restore into DIR: permission denied (EACCES) creating DIR/x". */
 function intoTarget<T>(dir: string | undefined, work: Promise<T>): Promise<T> {
@@ -50,8 +51,17 @@ export async function restoreCommand(
     keepSetuid?: boolean;
     allowUnsigned?: boolean;
     printScript?: boolean;
+    include?: string[];
+    exclude?: string[];
   },
 ): Promise<void> {
+  // Compiled first: a bad pattern is a usage error before keys or network are touched.
+  const select = partialSelector(o.include ?? [], o.exclude ?? []);
+  if (select && o.printScript)
+    throw new StrongboxError(
+      "USAGE",
+      "--include/--exclude select what restore writes: they do not apply to --print-script",
+    );
   const jobs = o.jobs === undefined ? 1 : Number(o.jobs);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64)
     throw new StrongboxError("USAGE", `--jobs must be a whole number from 1 to 64, not '${o.jobs}'`);
@@ -184,6 +194,7 @@ export async function restoreCommand(
   const identities = await ctx.identities();
   const manifests = new Map<string, Manifest>();
   for (const p of parts) manifests.set(p.rec.id, await repo.readManifest(p.rec, identities));
+  if (select) checkSelection(select, parts, manifests, [...targets.keys()]);
   for (const p of parts) ctx.log.info(`restoring backup ${p.rec.id}`, { sources: p.sources });
   const ids = parts.map((p) => p.rec.id);
   const staging = new Map<string, Staging>();
@@ -223,6 +234,7 @@ export async function restoreCommand(
                 noOwner: o.owner === false,
                 jobs,
                 keepSetuid: Boolean(o.keepSetuid),
+                ...(select ? { select } : {}),
               },
               manifest.sources[source.name],
               { log: ctx.log },
@@ -286,7 +298,7 @@ export async function restoreCommand(
  * date alone (2026-12-05), which means the end of that day in UTC. A time without a zone is refused:
  * whose local time it is would be a guess.
  */
-export function parseAt(text: string): Date {
+export function parseAt(text: string, flag = "--at"): Date {
   const date = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
   if (date) {
     const d = new Date(`${text}T23:59:59.999Z`);
@@ -297,6 +309,6 @@ export function parseAt(text: string): Date {
   }
   throw new StrongboxError(
     "USAGE",
-    `--at ${JSON.stringify(text).slice(0, 60)}: expected an ISO 8601 time with its zone (2026-12-05T03:00:00Z) or a date (2026-12-05, meaning the end of that day, UTC)`,
+    `${flag} ${JSON.stringify(text).slice(0, 60)}: expected an ISO 8601 time with its zone (2026-12-05T03:00:00Z) or a date (2026-12-05, meaning the end of that day, UTC)`,
   );
 }

@@ -15,6 +15,7 @@ import { reasonOf } from "../system-error.js";
 import { EntrySpool } from "../repository/entry-spool.js";
 import type { FilesManifest, SourceManifest } from "../repository/manifest.js";
 import { nullSink, readTree, type TreeSink } from "../archive/tree-pass.js";
+import { selectSink } from "../archive/select-sink.js";
 import { describeDiff } from "./tree-check.js";
 import type { Check, JobContext, Layers, RestoreTarget, Source, SourceArtifact } from "./source.js";
 
@@ -227,13 +228,9 @@ export class FilesSource implements Source {
    * full is read and matched against the streamed manifest as it goes; a differential and its base
    * full are read side by side and merged into one tree, with one namespace and one match, so
    * memory stays bounded whatever the number of entries, and verify reaches restore's verdict.
+   * Public for the sinks of browse/ (dump): the same pass, the same checks.
    */
-  private async read(
-    layers: Layers,
-    manifest: SourceManifest,
-    sink: () => TreeSink,
-    ctx: JobContext,
-  ): Promise<Check[]> {
+  async read(layers: Layers, manifest: SourceManifest, sink: () => TreeSink, ctx: JobContext): Promise<Check[]> {
     const m = this.manifestOf(manifest);
     const pass = (archive: Readable, base?: Readable) =>
       readTree({
@@ -279,7 +276,10 @@ export class FilesSource implements Source {
     const dir = target.dir;
     if (!dir) throw new StrongboxError("USAGE", `source ${this.name}: restoring files needs --to-dir`);
     const warn = (m: string) => ctx.log.warn(`${this.name}: ${m}`);
-    return this.read(layers, manifest, () => diskSink(dir, { keepSetuid: target.keepSetuid, warn }), ctx);
+    const disk = () => diskSink(dir, { keepSetuid: target.keepSetuid, warn });
+    // --include/--exclude: the whole tree is read and checked, only the selected entries are written.
+    const select = target.select;
+    return this.read(layers, manifest, select ? () => selectSink(disk(), select) : disk, ctx);
   }
 
   async verify(layers: Layers, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {

@@ -59,6 +59,8 @@ export interface RestoreTarget {
   jobs?: number;
   /** Files: keep setuid/setgid bits (stripped by default). */
   keepSetuid?: boolean;
+  /** Files (--include/--exclude): only the paths this selects are written; the whole tree is still checked. */
+  select?: (path: string) => boolean;
 }
 
 export interface Check {

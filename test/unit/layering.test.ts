@@ -31,6 +31,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["differential/"],
   ["sources/"],
   ["engine/"],
+  ["browse/"],
   ["notify/", "scheduler/"],
   ["commands/"],
   ["cli.ts"],
