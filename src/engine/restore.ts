@@ -7,7 +7,7 @@ import { Progress } from "../progress.js";
 import type { CompleteObject, CompleteRecord } from "../repository/complete.js";
 import type { Manifest } from "../repository/manifest.js";
 import { drain, type Repository, type TrustOptions } from "../repository/repository.js";
-import { openSource } from "../sources/open-source.js";
+import { storedSource } from "../sources/open-source.js";
 import type { Check, Layers, OpenLayer, Source } from "../sources/source.js";
 import { algorithmFromKey, createDecompressor } from "../codecs/compress.js";
 import { inLanes, sourceConcurrency } from "./lanes.js";
@@ -22,23 +22,16 @@ export interface SourceOutcome {
   base?: string;
 }
 
-/** The configured source of that name, or a stand-in built from the backup's own record. */
+/** The source that reads a stored one: of the type the backup's manifest gives, whatever the config says. */
 function sourceFor(config: Config, name: string, manifest: Manifest): Source {
-  const cfg = config.sources.find((s) => s.name === name);
-  if (cfg) return openSource(cfg);
   const m = manifest.sources[name];
-  if (m?.type === "files")
-    return openSource({ name, type: "files", path: m.path, exclude: [], one_file_system: false });
-  if (m?.type === "postgres")
-    return openSource({
-      name,
-      type: "postgres",
-      url: "postgres://localhost/unused",
-      globals: false,
-      schemas: [],
-      exclude_tables: [],
-    });
-  throw new StrongboxError("CONFIG", `backup holds source ${name}, which is not in the config`);
+  if (m?.type !== "files" && m?.type !== "postgres")
+    throw new StrongboxError("VERIFY", `backup's manifest gives source ${name} no known type`);
+  return storedSource(
+    name,
+    m.type,
+    config.sources.find((s) => s.name === name),
+  );
 }
 
 /**

@@ -17,7 +17,16 @@ import type { FilesManifest, SourceManifest } from "../repository/manifest.js";
 import { nullSink, readTree, type TreeSink } from "../archive/tree-pass.js";
 import { selectSink } from "../archive/select-sink.js";
 import { describeDiff } from "./tree-check.js";
-import type { Check, JobContext, Layers, RestoreTarget, Source, SourceArtifact } from "./source.js";
+import {
+  configToBackUp,
+  type Check,
+  type JobContext,
+  type Layers,
+  type RestoreTarget,
+  type Source,
+  type SourceArtifact,
+  type StoredSourceSettings,
+} from "./source.js";
 
 /** Warnings a manifest lists; beyond them it says how many more the log holds. */
 const MAX_WARNINGS = 1000;
@@ -45,12 +54,16 @@ export class FilesSource implements Source {
   readonly type = "files" as const;
   readonly name: string;
 
-  constructor(private readonly cfg: FilesSourceConfig) {
+  constructor(private readonly cfg: FilesSourceConfig | StoredSourceSettings) {
     this.name = cfg.name;
   }
 
+  private get conf(): FilesSourceConfig {
+    return configToBackUp(this.cfg, this.name);
+  }
+
   async backup(ctx: JobContext): Promise<SourceArtifact> {
-    const root = this.cfg.path;
+    const root = this.conf.path;
     const st = await fsp.stat(root).catch((err: NodeJS.ErrnoException) => {
       throw new StrongboxError(
         "SOURCE",
@@ -72,9 +85,9 @@ export class FilesSource implements Source {
       } else if (what?.kind === "changed") tally.changed++;
       ctx.log.warn(`${this.name}: ${msg}`);
     };
-    const partial = this.cfg.on_unreadable === "partial";
-    const walk = { exclude: makeExcluder(this.cfg.exclude), oneFileSystem: this.cfg.one_file_system, warn };
-    const tracked = Boolean(this.cfg.differential && ctx.differential);
+    const partial = this.conf.on_unreadable === "partial";
+    const walk = { exclude: makeExcluder(this.conf.exclude), oneFileSystem: this.conf.one_file_system, warn };
+    const tracked = Boolean(this.conf.differential && ctx.differential);
     // A differential is planned against the whole tree; a full streams it (its size, for the ETA, is counted beside it).
     const listed = tracked ? await walkTree(root, walk) : undefined;
     const plan = listed ? await this.choose(listed, ctx) : undefined;
@@ -100,7 +113,7 @@ export class FilesSource implements Source {
     // (started last: nothing below throws before the caller holds it, and stops it).
     const laterEstimate = listed
       ? undefined
-      : countTree(root, { exclude: this.cfg.exclude, oneFileSystem: this.cfg.one_file_system });
+      : countTree(root, { exclude: this.conf.exclude, oneFileSystem: this.conf.one_file_system });
     const stream = packTar(root, listed ?? walkEntries(root, walk), {
       warn,
       // By default a path that could not be read fails the source: the archive is never finished, so nothing of it is stored.
@@ -179,10 +192,10 @@ export class FilesSource implements Source {
   /** A differential if the state allows one, else undefined (a full), with a log line that says why. */
   private async choose(entries: WalkEntry[], ctx: JobContext): Promise<DiffPlan | undefined> {
     const d = ctx.differential!;
-    const fullEvery = this.cfg.differential!.full_every;
+    const fullEvery = this.conf.differential!.full_every;
     const decide = async (): Promise<{ plan: DiffPlan } | { plan?: undefined; why: string }> => {
       if (d.forceFull) return { why: "--full was given" };
-      const load = loadState(d.owner, this.name, this.cfg.path);
+      const load = loadState(d.owner, this.name, this.conf.path);
       if (!load.state) return { why: load.why };
       if (d.baseExists && !(await d.baseExists(load.state.full_id)))
         return { why: `the last full ${load.state.full_id} is no longer in the repository` };

@@ -2,7 +2,7 @@ import type { Config, SourceConfig } from "../config/schema.js";
 import { StrongboxError } from "../errors.js";
 import { FilesSource } from "./files.js";
 import { PostgresSource } from "./postgres/source.js";
-import type { Source } from "./source.js";
+import type { Source, StoredSourceSettings } from "./source.js";
 
 export function openSource(cfg: SourceConfig): Source {
   switch (cfg.type) {
@@ -10,6 +10,23 @@ export function openSource(cfg: SourceConfig): Source {
       return new FilesSource(cfg);
     case "postgres":
       return new PostgresSource(cfg);
+  }
+}
+
+/**
+ * A source to restore or verify a stored one. Its type is the repository's (the backup's manifest),
+ * never the config's: a config that no longer has the source, or has another type under its name,
+ * still reads what was stored. Of the config only the host's settings are taken (pg_bin_dir), and only
+ * from a configured source of the same type.
+ */
+export function storedSource(name: string, type: Source["type"], configured?: SourceConfig): Source {
+  const settings: StoredSourceSettings =
+    configured?.type === "postgres" && type === "postgres" ? { name, pg_bin_dir: configured.pg_bin_dir } : { name };
+  switch (type) {
+    case "files":
+      return new FilesSource(settings);
+    case "postgres":
+      return new PostgresSource(settings);
   }
 }
 

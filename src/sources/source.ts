@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { StrongboxError } from "../errors.js";
 import type { TreeSize } from "../archive/tree-size.js";
 import type { Logger } from "../log.js";
 import type { StateOwner } from "../differential/state.js";
@@ -67,6 +68,22 @@ export interface Check {
   name: string;
   ok: boolean;
   detail?: string;
+}
+
+/**
+ * What a source opened to read a stored backup (restore, verify, drill) takes from the config: its name
+ * and the host's own settings, never the type or what to back up (those are the repository's).
+ */
+export interface StoredSourceSettings {
+  name: string;
+  /** Where the PostgreSQL client tools are on this host. */
+  pg_bin_dir?: string;
+}
+
+/** The source's full config, which a backup needs; one opened only to read a stored backup has none. */
+export function configToBackUp<T extends { type: string }>(cfg: T | StoredSourceSettings, name: string): T {
+  if ("type" in cfg) return cfg;
+  throw new StrongboxError("CONFIG", `source ${name} is not configured here: it can be restored, not backed up`);
 }
 
 export interface Source {

@@ -5,7 +5,16 @@ import { Readable } from "node:stream";
 import type { PostgresSourceConfig } from "../../config/schema.js";
 import { StrongboxError } from "../../errors.js";
 import type { PostgresManifest, SourceManifest } from "../../repository/manifest.js";
-import type { Layers, Check, JobContext, RestoreTarget, Source, SourceArtifact } from "../source.js";
+import {
+  configToBackUp,
+  type Layers,
+  type Check,
+  type JobContext,
+  type RestoreTarget,
+  type Source,
+  type SourceArtifact,
+  type StoredSourceSettings,
+} from "../source.js";
 import { runWithInput, spawnDataStream } from "./child-stream.js";
 import { connect, countRows, databaseName, displayUrl, libpqEnv, listTables, serverInfo } from "./connection.js";
 import { findPgTool } from "./tools.js";
@@ -26,29 +35,33 @@ export class PostgresSource implements Source {
   readonly type = "postgres" as const;
   readonly name: string;
 
-  constructor(private readonly cfg: PostgresSourceConfig) {
+  constructor(private readonly cfg: PostgresSourceConfig | StoredSourceSettings) {
     this.name = cfg.name;
   }
 
+  private get conf(): PostgresSourceConfig {
+    return configToBackUp(this.cfg, this.name);
+  }
+
   async backup(ctx: JobContext): Promise<SourceArtifact> {
-    const client = await connect(this.cfg.url, `source ${this.name}`);
+    const client = await connect(this.conf.url, `source ${this.name}`);
     let handedOver = false;
     try {
       const server = await serverInfo(client);
       const pgDump = await findPgTool("pg_dump", server.major, this.cfg.pg_bin_dir);
       const size = await client.query<{ n: string }>("SELECT pg_database_size(current_database())::bigint AS n");
-      const globals = this.cfg.globals ? await this.dumpGlobals(server.major, server.db, ctx) : undefined;
+      const globals = this.conf.globals ? await this.dumpGlobals(server.major, server.db, ctx) : undefined;
       // One snapshot for the row counts and the dump: the manifest describes exactly what the dump holds.
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       const snapshot = (await client.query<{ s: string }>("SELECT pg_export_snapshot() AS s")).rows[0].s;
       const tables = await countRows(
         client,
-        await listTables(client, { schemas: this.cfg.schemas, exclude: this.cfg.exclude_tables }),
+        await listTables(client, { schemas: this.conf.schemas, exclude: this.conf.exclude_tables }),
       );
       ctx.log.info(
         `${this.name}: dumping ${server.db} (PostgreSQL ${server.version}, ${tables.length} tables) with ${pgDump.path} ${pgDump.version}`,
         {
-          url: displayUrl(this.cfg.url),
+          url: displayUrl(this.conf.url),
         },
       );
       const args = [
@@ -56,10 +69,10 @@ export class PostgresSource implements Source {
         "--compress=0",
         `--snapshot=${snapshot}`,
         "--no-password",
-        ...this.cfg.schemas.map((s) => `--schema=${exact(s)}`),
-        ...this.cfg.exclude_tables.map((t) => `--exclude-table=${tablePattern(t)}`),
+        ...this.conf.schemas.map((s) => `--schema=${exact(s)}`),
+        ...this.conf.exclude_tables.map((t) => `--exclude-table=${tablePattern(t)}`),
       ];
-      const stream = spawnDataStream("pg_dump", pgDump.path, args, libpqEnv(this.cfg.url), { magic: PGDMP });
+      const stream = spawnDataStream("pg_dump", pgDump.path, args, libpqEnv(this.conf.url), { magic: PGDMP });
       if (ctx.onBytes) stream.on("data", (c: Buffer) => ctx.onBytes!(c.length));
       // The snapshot lives as long as its transaction: release it only when pg_dump is done.
       stream.once(
@@ -97,7 +110,7 @@ export class PostgresSource implements Source {
   /** Roles and tablespaces (pg_dumpall --globals-only); without role passwords where the server refuses them. */
   private async dumpGlobals(major: number, db: string, ctx: JobContext): Promise<Buffer> {
     const tool = await findPgTool("pg_dumpall", major, this.cfg.pg_bin_dir);
-    const env = libpqEnv(this.cfg.url);
+    const env = libpqEnv(this.conf.url);
     try {
       return Buffer.from(
         await runWithInput("pg_dumpall", tool.path, ["--globals-only", "--no-password", "-l", db], env, null),
