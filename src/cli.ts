@@ -133,6 +133,10 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
       collect,
       [],
     )
+    .option(
+      "--to-source-paths",
+      "files: restore each source into its configured path (needs --force when that is not empty; same staging and rename)",
+    )
     .addOption(retryLock())
     // The repository lock keeps a concurrent prune from deleting what is being restored.
     .action(

@@ -15,6 +15,7 @@ import { repositoryOptions } from "../repository/options.js";
 import { restoreScript } from "../engine/restore-script.js";
 import { describeSystemError, isSystemError } from "../system-error.js";
 import { checkSelection, partialSelector } from "./restore-select.js";
+import { checkSourcePathsFlags, configuredPath, oneParent } from "./restore-source-paths.js";
 
 /** A system error on the restore target in one sentence: "cannot restore into DIR: permission denied (EACCES) creating DIR/x". */
 function intoTarget<T>(dir: string | undefined, work: Promise<T>): Promise<T> {
@@ -53,6 +54,7 @@ export async function restoreCommand(
     printScript?: boolean;
     include?: string[];
     exclude?: string[];
+    toSourcePaths?: boolean;
   },
 ): Promise<void> {
   // Compiled first: a bad pattern is a usage error before keys or network are touched.
@@ -80,7 +82,8 @@ export async function restoreCommand(
       "USAGE",
       "--print-script restores nothing: set TARGET (and TARGET_URL) in the script's environment instead of --to-dir, --to-db or --force",
     );
-  if (!o.printScript && !o.toDir && !o.toDb)
+  checkSourcePathsFlags(o);
+  if (!o.printScript && !o.toDir && !o.toDb && !o.toSourcePaths)
     throw new StrongboxError("USAGE", "restore needs a target: --to-dir DIR (files) and/or --to-db URL (databases)");
   const at = o.at === undefined ? undefined : parseAt(o.at);
   if (at && ref !== "latest")
@@ -160,12 +163,12 @@ export async function restoreCommand(
   for (const name of chosen) {
     const type = typeOf(name);
     if (type === "files") {
-      if (!o.toDir)
+      if (!o.toDir && !o.toSourcePaths)
         throw new StrongboxError(
           "USAGE",
           `source ${name} holds files: give --to-dir DIR (or leave it out with --source)`,
         );
-      const dir = join(resolve(o.toDir), name);
+      const dir = o.toSourcePaths ? configuredPath(config, name) : join(resolve(o.toDir!), name);
       // With a killed restore's journal there, the check waits until that restore is completed or undone.
       if (!(await intoTarget(o.toDir, isEmptyDir(dir))) && !o.force && !(await swapPending(dirname(dir))))
         throw new StrongboxError("USAGE", `${dir} is not empty; refusing to restore over it without --force`);
@@ -185,7 +188,9 @@ export async function restoreCommand(
       ? `the restore point (${chosen.map((n) => `${n} from ${backupOf.get(n)}`).join(", ")})`
       : `backup ${parts[0].rec.id}${o.source.length ? ` (sources ${chosen.join(", ")})` : ""}`;
   if (o.toDb && !dbSources.length) throw new StrongboxError("USAGE", `--to-db: ${what} holds no database source`);
-  if (o.toDir && !targets.size) throw new StrongboxError("USAGE", `--to-dir: ${what} holds no files source`);
+  if ((o.toDir || o.toSourcePaths) && !targets.size)
+    throw new StrongboxError("USAGE", `${o.toDir ? "--to-dir" : "--to-source-paths"}: ${what} holds no files source`);
+  if (o.toSourcePaths) oneParent(targets);
   if (dbSources.length > 1)
     throw new StrongboxError(
       "USAGE",
