@@ -288,19 +288,30 @@ export async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
-const run = main(process.argv);
-guardUnsettled(run, (line) => {
-  jsonOutput.finish({ error: line.replace(/^strongbox: /, "").trim(), error_code: "INTERNAL", exit_code: EXIT.FAILED });
-  process.stderr.write(line);
-});
-run.then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    const message = `internal error: ${redact(describeError(err))}`;
-    jsonOutput.finish(jsonFailure(err, message, EXIT.FAILED));
-    process.stderr.write(`strongbox: ${message}\n`);
-    process.exitCode = EXIT.FAILED;
-  },
-);
+/** Runs the command line this process was started with: the program's entry point. */
+function start(): void {
+  const run = main(process.argv);
+  guardUnsettled(run, (line) => {
+    jsonOutput.finish({
+      error: line.replace(/^strongbox: /, "").trim(),
+      error_code: "INTERNAL",
+      exit_code: EXIT.FAILED,
+    });
+    process.stderr.write(line);
+  });
+  run.then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      const message = `internal error: ${redact(describeError(err))}`;
+      jsonOutput.finish(jsonFailure(err, message, EXIT.FAILED));
+      process.stderr.write(`strongbox: ${message}\n`);
+      process.exitCode = EXIT.FAILED;
+    },
+  );
+}
+
+// A test seam: test/helpers/run-in-process.ts sets this symbol before importing this module, to call
+// main() itself with its own arguments, environment and output. A process started any other way runs.
+if (!(globalThis as { [key: symbol]: unknown })[Symbol.for("strongbox.in-process")]) start();

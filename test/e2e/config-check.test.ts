@@ -1,7 +1,9 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 
 describe("config check --schedule validates a schedule file against the config, running nothing", () => {
   it("a good schedule: OK; a bad one: every problem at once, exit 2", async () => {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { BIN, makeRepo, tempDir } from "../helpers/cli.js";
+import { until } from "../helpers/until.js";
 
 const root = new URL("../../", import.meta.url).pathname;
 const entrypoint = join(root, "docker/entrypoint.sh");
@@ -73,7 +74,8 @@ describe("the container entrypoint", () => {
       let stderr = "";
       child.stderr.on("data", (d) => (stderr += d));
       const done = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-      for (let i = 0; i < 100 && !/job tick finished/.test(stderr); i++) await new Promise((r) => setTimeout(r, 100));
+      // Until the first run has finished, however slow start-up is on a loaded machine (it used to give up after 10 s).
+      await until(() => /job tick finished/.test(stderr) || child.exitCode !== null);
       expect(stderr).toMatch(/schedule .*schedules\/default\.yaml: 1 job/);
       expect(stderr).toMatch(/job tick finished/);
       child.kill("SIGTERM");

@@ -11,6 +11,7 @@ import { lockPath, repositoryIdentity } from "../../src/repository/lock.js";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { startReceiver } from "../helpers/http-receiver.js";
 import { until } from "../helpers/until.js";
+import { freePort } from "../helpers/free-port.js";
 
 function start(args: string[]) {
   const t0 = Date.now();
@@ -250,7 +251,7 @@ describe("failure notifications say what /healthz says (item 13)", () => {
     const { repo, schedule } = setup("big");
     const hook = await startReceiver();
     cleanups.push(() => void hook.close());
-    const port = 30000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     const cfg = repo.write(
       (c) => (
         (c.notify = [{ type: "webhook", url: `${hook.url}/hook` }]),

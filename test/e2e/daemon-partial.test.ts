@@ -4,6 +4,7 @@ import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BIN, makeRepo, tempDir } from "../helpers/cli.js";
+import { freePort } from "../helpers/free-port.js";
 
 async function until<T>(f: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
@@ -37,7 +38,7 @@ describe("daemon /metrics after a partial backup that left a failed source out",
       chmodSync(repo.dir, 0o755);
       mkdirSync(join(repo.dir, "repository"));
       chownSync(join(repo.dir, "repository"), 65534, 65534);
-      const port = 30000 + Math.floor(Math.random() * 20000);
+      const port = await freePort();
       const config = repo.write((c) => {
         delete c.encryption.identity_file;
         c.lock_dir = home;

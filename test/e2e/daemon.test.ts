@@ -7,6 +7,7 @@ import { describe, expect, inject, it } from "vitest";
 import { lockPath, repositoryIdentity } from "../../src/repository/lock.js";
 import { BIN, makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { s3Client } from "../helpers/s3-fixture.js";
+import { freePort } from "../helpers/free-port.js";
 
 const s3 = inject("s3");
 
@@ -65,7 +66,7 @@ jobs:
     const data = tempDir("once");
     writeFileSync(join(data, "a.txt"), "hello");
     const repo = makeRepo({ sources: [{ name: "files", type: "files", path: data }] });
-    const port = 30000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     repo.config.daemon = { listen: `127.0.0.1:${port}` };
     repo.write();
     const schedule = join(repo.dir, "s.yaml");

@@ -12,12 +12,15 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { BIN, runCli, tempDir } from "../helpers/cli.js";
+import { secondApart } from "../helpers/backup-clock.js";
 import { forgeBackup, writerStore } from "../helpers/forge-store.js";
 import { KEY_PLACEHOLDER, signedRepo } from "../helpers/signing.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { makeSampleTree, snapshotTree } from "../helpers/tree.js";
 
 const fx = inject("pg");
+/** Consecutive backups of one repository in distinct, increasing seconds: `latest` is the later one. */
+const nextSecond = secondApart();
 const root = new URL("../../", import.meta.url).pathname;
 const read = (f: string) => readFileSync(join(root, f), "utf8");
 const section = (text: string, heading: string) =>
@@ -73,12 +76,14 @@ describe("docs/format.md and README: hand restores, as printed", () => {
       });
       repo.config.state_dir = join(repo.dir, "state");
       repo.write();
-      const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+      const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: nextSecond() });
       expect(b.code).toBe(0);
       const fullId = JSON.parse(b.stdout).id;
       writeFileSync(join(data, "added after the full.txt"), "new\n");
       rmSync(join(data, "projects/show one/rundowns"), { recursive: true });
-      const d = await runCli(["-c", repo.configFile, "--json", "backup", "now", "--source", "projects"]);
+      const d = await runCli(["-c", repo.configFile, "--json", "backup", "now", "--source", "projects"], {
+        env: nextSecond(),
+      });
       expect(d.code).toBe(0);
       const diff = JSON.parse(d.stdout);
       expect(diff.sources[0].base).toBe(fullId);
@@ -120,12 +125,12 @@ describe("docs/format.md and README: hand restores, as printed", () => {
       });
       repo.config.state_dir = join(repo.dir, "state");
       repo.write();
-      const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+      const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: nextSecond() });
       expect(b.code).toBe(0);
       const base = JSON.parse(b.stdout).id;
       writeFileSync(join(data, "changed.txt"), "after the full\n");
       rmSync(join(data, "ASSETS"), { recursive: true });
-      const d = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+      const d = await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: nextSecond() });
       expect(d.code).toBe(0);
       const id = JSON.parse(d.stdout).id;
       expect(JSON.parse(d.stdout).sources[0].base).toBe(base);

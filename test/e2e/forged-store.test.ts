@@ -3,7 +3,9 @@ import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
 import { keys } from "../../src/repository/layout.js";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { forgeBackup, sha256, writerStore } from "../helpers/forge-store.js";
 
 /** Every path under root, relative, sorted. */

@@ -4,7 +4,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { forgeBackup, sha256, tamper } from "../helpers/forge.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { archive, fileEntry } from "../helpers/tar-craft.js";

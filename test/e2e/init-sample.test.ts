@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { sampleConfig } from "../../src/config/sample.js";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { tempDir } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { SAMPLE_ENV, uncommentLike } from "../helpers/sample-env.js";
 
 describe("strongbox init's sample config, uncommented", async () => {

@@ -11,6 +11,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { secondApart } from "../helpers/backup-clock.js";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { makeSampleTree, snapshotTree } from "../helpers/tree.js";
@@ -89,8 +90,11 @@ describe("failures are detected and reported with the right exit code", () => {
   const data = tempDir("data");
   makeSampleTree(data);
   const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
+  // One repository for every test here: each backup a second after the last, so `latest` and list's
+  // newest-first order are the backup made last, never one of an earlier test made in the same second.
+  const nextSecond = secondApart();
   const backup = async () => {
-    const r = await runCli(["-c", repo.configFile, "backup", "now"]);
+    const r = await runCli(["-c", repo.configFile, "backup", "now"], { env: nextSecond() });
     expect(r.code).toBe(0);
     return r.stdout.trim().split("\n")[0];
   };
@@ -184,7 +188,7 @@ describe("failures are detected and reported with the right exit code", () => {
   it("a missing source directory fails that source (exit 1); the other source is committed without it (issue 21)", async () => {
     const before = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout).length;
     const cfg = repo.write((c) => c.sources.push({ name: "gone", type: "files", path: "/nonexistent/strongbox-dir" }));
-    const r = await runCli(["-c", cfg, "backup", "now"]);
+    const r = await runCli(["-c", cfg, "backup", "now"], { env: nextSecond() });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/committed without the failed source\(s\) gone.*no such directory/);
     const after = JSON.parse((await runCli(["-c", repo.configFile, "--json", "list"])).stdout) as {

@@ -8,6 +8,7 @@ import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { startS3FaultProxy, type S3FaultProxy } from "../helpers/s3-fault-proxy.js";
 import { createRoleBucket } from "../helpers/s3-fixture.js";
 import { snapshotTree } from "../helpers/tree.js";
+import { secondApart } from "../helpers/backup-clock.js";
 
 const s3 = inject("s3");
 
@@ -39,8 +40,10 @@ describe.skipIf(!s3)("a lost write of a full's complete.json never becomes a bas
     await proxy?.close();
   });
 
+  /** Each backup a second after the last: `latest`, keep_last and list's order follow the order they were made. */
+  const nextSecond = secondApart();
   const backup = async (args: string[] = []) => {
-    const r = await runCli(["-c", writerOnly, "--json", "backup", "now", ...args]);
+    const r = await runCli(["-c", writerOnly, "--json", "backup", "now", ...args], { env: nextSecond() });
     const out = r.code === 0 ? JSON.parse(r.stdout) : undefined;
     return {
       ...r,
@@ -123,7 +126,7 @@ describe.skipIf(!s3)("a lost write of a full's complete.json never becomes a bas
     locked.write();
     const w = locked.write((c) => (c.repository.s3.credentials = { writer: c.repository.s3.credentials.writer }));
     const run = async (args: string[] = []) => {
-      const r = await runCli(["-c", w, "--json", "backup", "now", ...args]);
+      const r = await runCli(["-c", w, "--json", "backup", "now", ...args], { env: nextSecond() });
       return { ...r, out: r.code === 0 ? JSON.parse(r.stdout) : undefined };
     };
     proxy.rules([]);

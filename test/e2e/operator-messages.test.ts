@@ -4,9 +4,11 @@ import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { startReceiver } from "../helpers/http-receiver.js";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { runInProcess } from "../helpers/run-in-process.js";
 
 const pg = inject("pg");
 
+// config check and doctor run in-process (test/helpers/run-in-process.ts); backups and the daemon in a real process.
 describe("config check and doctor catch what would only fail at 2 a.m.", () => {
   it("a configured lock_dir or identity_file that does not exist fails config check (exit 2), both named at once", async () => {
     const data = tempDir("msgdata");
@@ -15,11 +17,11 @@ describe("config check and doctor catch what would only fail at 2 a.m.", () => {
       c.lock_dir = "/nonexistent/strongbox-lock";
       c.encryption.identity_file = "/nonexistent/identity.txt";
     });
-    const r = await runCli(["-c", cfg, "config", "check"]);
+    const r = await runInProcess(["-c", cfg, "config", "check"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/lock_dir: \/nonexistent\/strongbox-lock: ENOENT — create it/);
     expect(r.stderr).toMatch(/encryption\.identity_file: \/nonexistent\/identity\.txt: ENOENT/);
-    const ok = await runCli(["-c", repo.configFile, "config", "check"]);
+    const ok = await runInProcess(["-c", repo.configFile, "config", "check"]);
     expect(ok.code).toBe(0);
   });
 
@@ -31,14 +33,14 @@ describe("config check and doctor catch what would only fail at 2 a.m.", () => {
     chmodSync(secret, 0o644);
     chmodSync(repo.identityFile, 0o640);
     const cfg = repo.write((c) => c.sources.push({ name: "db", type: "postgres", url_file: secret }));
-    const r = await runCli(["-c", cfg, "config", "check"]);
+    const r = await runInProcess(["-c", cfg, "config", "check"]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(
       new RegExp(`sources\\[1\\]\\.url_file: ${secret} is readable by everyone \\(mode 644\\): chmod 600 it`),
     );
     expect(r.stderr).toMatch(/encryption\.identity_file: .* is readable by its group \(mode 640\)/);
     expect(r.stderr).not.toMatch(/app:pw/);
-    const d = await runCli(["-c", cfg, "doctor"]);
+    const d = await runInProcess(["-c", cfg, "doctor"]);
     expect(d.stdout).toMatch(/WARN\s+secret file\s+sources\[1\]\.url_file: .*\(mode 644\)/);
     expect(d.stdout).toMatch(/WARN\s+identity file .* mode 640: readable by others/);
   });
@@ -103,7 +105,7 @@ describe("the daemon's schedule", () => {
           "",
         ].join("\n"),
       );
-      const check = await runCli(["-c", cfg, "config", "check", "--schedule", schedule]);
+      const check = await runInProcess(["-c", cfg, "config", "check", "--schedule", schedule]);
       expect(check.code).toBe(0);
       for (const job of ["plain", "own"])
         expect((await runCli(["-c", cfg, "daemon", "--schedule", schedule, "--once", job])).code).toBe(0);
@@ -113,7 +115,7 @@ describe("the daemon's schedule", () => {
         schedule,
         'jobs:\n  - { name: bad, command: backup, cron: "15 2 * * *", notify: [{ type: pager, url: "x" }] }\n',
       );
-      const bad = await runCli(["-c", cfg, "config", "check", "--schedule", schedule]);
+      const bad = await runInProcess(["-c", cfg, "config", "check", "--schedule", schedule]);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/jobs\[0\]\.notify\[0\]\.type/);
     } finally {

@@ -7,12 +7,15 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { runCli, tempDir } from "../helpers/cli.js";
+import { secondApart } from "../helpers/backup-clock.js";
 import { tamper } from "../helpers/forge.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { signedRepo } from "../helpers/signing.js";
 import { makeSampleTree, snapshotTree } from "../helpers/tree.js";
 
 const pg = inject("pg");
+/** Consecutive backups of one repository in distinct, increasing seconds: `latest` is the later one. */
+const nextSecond = secondApart();
 
 function runScript(script: string, env: Record<string, string>) {
   const file = join(tempDir("ps-script"), "restore.sh");
@@ -49,7 +52,7 @@ describe("restore --print-script", () => {
       });
       repo.config.state_dir = join(repo.dir, "state");
       repo.write();
-      const full = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+      const full = await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: nextSecond() });
       expect(full.code).toBe(0);
       // the differential: a change, a deletion, an addition, in files and rows
       writeFileSync(join(data, "many", "f-1.txt"), "changed\n");
@@ -59,7 +62,7 @@ describe("restore --print-script", () => {
         await withClient(src.url, (c) =>
           c.query("DELETE FROM users WHERE id > 250; UPDATE users SET name = 'changed' WHERE id = 1;"),
         );
-      const diff = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+      const diff = await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: nextSecond() });
       expect(diff.code).toBe(0);
       const d = JSON.parse(diff.stdout);
       const projects = d.sources.find((s: { name: string }) => s.name === "projects");

@@ -4,7 +4,9 @@ import { bech32 } from "@scure/base";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { generateIdentity, generatePqIdentity } from "../../src/crypto/age-keys.js";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 
 /** A hybrid recipient with its 1216 key bytes changed by `edit` (re-encoded, so only the key is wrong). */
 async function editedPq(edit: (raw: Uint8Array) => void): Promise<string> {

@@ -6,7 +6,9 @@ import { appendFileSync, mkdirSync, rmSync, truncateSync, writeFileSync, statSyn
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { secondApart } from "../helpers/backup-clock.js";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { snapshotTree } from "../helpers/tree.js";
 

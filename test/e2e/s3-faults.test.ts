@@ -149,8 +149,9 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
     const b = await backup(patient);
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/assets\.tar\.age: AccessDenied \(HTTP 403\) — the writer credentials are not allowed/);
-    // ~0.4 s here; a half-sent part left on its socket kept the process alive for seconds.
-    expect(b.ms).toBeLessThan(5_000);
+    // ~0.4 s here; a half-sent part left on its socket kept the process alive until the 40 s idle timeout.
+    // The bound is half that: a loaded machine (start-up of the CLI alone can take seconds) stays under it.
+    expect(b.ms).toBeLessThan(20_000);
   });
 
   it("a lost response to the complete.json PUT: the backup exits 0 and really is complete", async () => {

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
+import { secondApart } from "../helpers/backup-clock.js";
 import { BIN, makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { snapshotTree } from "../helpers/tree.js";
@@ -25,16 +26,19 @@ async function until(child: ChildProcess, cond: () => boolean, limitMs = 60_000)
 }
 
 async function setup() {
+  // The old tree's backup, then the new one's a second later by the backups' clock: `latest` is the new one
+  // however fast the two runs follow each other (ids have one-second resolution).
+  const nextSecond = secondApart();
   const data = Object.fromEntries(SOURCES.map((s) => [s, tempDir(`rsw-${s}`)]));
   for (const s of SOURCES) writeFileSync(join(data[s], "a.txt"), `${s}: old`);
   const repo = makeRepo({ sources: SOURCES.map((name) => ({ name, type: "files", path: data[name] })) });
-  expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
+  expect((await runCli(["-c", repo.configFile, "backup", "now"], { env: nextSecond() })).code).toBe(0);
   const to = tempDir("rsw-to");
   expect((await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to])).code).toBe(0);
   const oldTrees = Object.fromEntries(SOURCES.map((s) => [s, snapshotTree(join(to, s))]));
   for (const s of SOURCES) writeFileSync(join(data[s], "a.txt"), `${s}: new`);
   for (const s of SOURCES) writeFileSync(join(data[s], "b.txt"), `${s}: added`);
-  expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
+  expect((await runCli(["-c", repo.configFile, "backup", "now"], { env: nextSecond() })).code).toBe(0);
   const newTrees = Object.fromEntries(SOURCES.map((s) => [s, snapshotTree(data[s])]));
   return { repo, to, oldTrees, newTrees };
 }

@@ -1,28 +1,12 @@
 // Repository.listBackups judges each complete backup's claimed time by the store's time for its
 // complete.json, counts keys that name no valid backup id, and resolve("latest") skips untrusted ones.
-import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { NotFoundError } from "../../src/errors.js";
 import { notCounted, Repository } from "../../src/repository/repository.js";
-import type { ObjectInfo, Store } from "../../src/stores/store.js";
+import type { Store } from "../../src/stores/store.js";
+import { MemoryStore as BaseMemoryStore } from "../helpers/memory-store.js";
 
-/** A store that holds objects in memory, each with the time the "server" stored it. */
-class MemoryStore implements Store {
-  readonly description = "memory://test";
-  readonly objects = new Map<string, { body: Buffer; at: Date }>();
-  async put(): Promise<ObjectInfo> {
-    throw new Error("read-only");
-  }
-  async get(key: string): Promise<Readable> {
-    const o = this.objects.get(key);
-    if (!o) throw new NotFoundError(key);
-    return Readable.from([o.body]);
-  }
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    for (const [key, o] of [...this.objects].sort(([a], [b]) => (a < b ? -1 : 1)))
-      if (key.startsWith(prefix)) yield { key, size: o.body.length, lastModified: o.at };
-  }
-  async delete(): Promise<void> {}
+/** The in-memory store, with a way to put a well-formed backup dated as a test needs. */
+class MemoryStore extends BaseMemoryStore {
   /** A well-formed backup that claims `claimed` and was stored at `storedAt`. */
   add(claimed: string, storedAt: string, tail = "abcdef", sources = ["files"]): string {
     const id = `${claimed.slice(0, 19).replace(/[-:]/g, "")}Z-${tail}`;
