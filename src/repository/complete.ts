@@ -20,7 +20,7 @@ export interface CompleteObject {
   manifest_bytes?: number;
 }
 
-export type SourceType = "files" | "postgres";
+export type SourceType = "files" | "postgres" | "postgres-cluster";
 
 /** The plaintext commit marker (docs/format.md, "`complete.json`"): nothing secret, enough to check integrity without the key. */
 export interface CompleteRecord {

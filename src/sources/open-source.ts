@@ -10,6 +10,9 @@ export function openSource(cfg: SourceConfig): Source {
       return new FilesSource(cfg);
     case "postgres":
       return new PostgresSource(cfg);
+    case "postgres-cluster":
+      // Its WAL is archived by `strongbox wal push`; base backups come with the cluster source itself.
+      throw new StrongboxError("SOURCE", `source ${cfg.name}: postgres-cluster base backups are not available yet`);
   }
 }
 
