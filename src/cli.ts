@@ -121,6 +121,10 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
       "--print-script",
       "restore nothing: print the POSIX shell steps that restore it by hand (age, zstd, tar, pg_restore, sha256sum, ssh-keygen)",
     )
+    .option("--target-time <time>", "clusters: recover up to this time (ISO 8601 with zone)")
+    .option("--target-lsn <lsn>", "clusters: recover up to this WAL location (e.g. 0/3000028)")
+    .option("--target-xid <xid>", "clusters: recover up to this transaction id")
+    .option("--target-action <action>", "clusters: at the target, promote (default), pause or shutdown")
     .addOption(retryLock())
     // The repository lock keeps a concurrent prune from deleting what is being restored.
     .action(

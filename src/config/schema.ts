@@ -133,6 +133,12 @@ const postgresClusterSource = z
       .describe(
         "Where pg_basebackup/pg_verifybackup live (the server's major version). Default: the newest `/usr/lib/postgresql/*/bin`, then PATH.",
       ),
+    checkpoint: z
+      .enum(["fast", "spread"])
+      .default("fast")
+      .describe(
+        "pg_basebackup --checkpoint: fast starts the base backup at once; spread waits for a spread checkpoint (less I/O).",
+      ),
     wal: z
       .object({
         max_lag: z

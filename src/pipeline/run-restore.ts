@@ -38,6 +38,14 @@ function sourceFor(config: Config, name: string, manifest: Manifest): Source {
       schemas: [],
       exclude_tables: [],
     });
+  if (m?.type === "postgres-cluster")
+    return openSource({
+      name,
+      type: "postgres-cluster",
+      url: "postgres://localhost/unused",
+      checkpoint: "fast",
+      wal: { max_lag: "5m" },
+    });
   throw new StrongboxError("CONFIG", `backup holds source ${name}, which is not in the config`);
 }
 

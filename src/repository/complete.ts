@@ -188,7 +188,8 @@ export function parseComplete(raw: Buffer | string, id: string): CompleteRecord 
       const name = s.name;
       if (typeof name !== "string" || !SOURCE_NAME.test(name))
         throw new Error(`sources[${i}].name ${quoteName(String(name).slice(0, 80))} is not a source name`);
-      if (s.type !== "files" && s.type !== "postgres") throw new Error(`sources[${i}].type is not files or postgres`);
+      if (s.type !== "files" && s.type !== "postgres" && s.type !== "postgres-cluster")
+        throw new Error(`sources[${i}].type is not files, postgres or postgres-cluster`);
       if (types.has(name)) throw new Error(`source ${name} is listed twice`);
       types.set(name, s.type);
       return { name, type: s.type as SourceType };

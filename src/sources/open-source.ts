@@ -2,6 +2,7 @@ import type { Config, SourceConfig } from "../config/schema.js";
 import { StrongboxError } from "../errors.js";
 import { FilesSource } from "./files.js";
 import { PostgresSource } from "./postgres/source.js";
+import { ClusterSource } from "./postgres-cluster/source.js";
 import type { Source } from "./source.js";
 
 export function openSource(cfg: SourceConfig): Source {
@@ -11,8 +12,7 @@ export function openSource(cfg: SourceConfig): Source {
     case "postgres":
       return new PostgresSource(cfg);
     case "postgres-cluster":
-      // Its WAL is archived by `strongbox wal push`; base backups come with the cluster source itself.
-      throw new StrongboxError("SOURCE", `source ${cfg.name}: postgres-cluster base backups are not available yet`);
+      return new ClusterSource(cfg);
   }
 }
 

@@ -59,6 +59,18 @@ export interface RestoreTarget {
   jobs?: number;
   /** Files: keep setuid/setgid bits (stripped by default). */
   keepSetuid?: boolean;
+  /** A postgres-cluster source: where recovery stops, and how the restored cluster fetches WAL. */
+  recovery?: RecoveryTarget;
+}
+
+/** Point-in-time recovery settings written into a restored cluster (postgresql.auto.conf). */
+export interface RecoveryTarget {
+  time?: string;
+  lsn?: string;
+  xid?: string;
+  action: "promote" | "pause" | "shutdown";
+  /** The restore_command, e.g. `strongbox -c /etc/strongbox.yaml wal fetch %f %p`. */
+  restoreCommand: string;
 }
 
 export interface Check {
@@ -69,7 +81,7 @@ export interface Check {
 
 export interface Source {
   readonly name: string;
-  readonly type: "files" | "postgres";
+  readonly type: "files" | "postgres" | "postgres-cluster";
   backup(ctx: JobContext): Promise<SourceArtifact>;
   /** Restores the decrypted, decompressed archive and checks the result against the manifest. */
   restore(layers: Layers, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]>;
