@@ -41,7 +41,8 @@ export function recoveryTarget(o: ClusterRestoreOptions, configFile: string): Re
         "USAGE",
         `--target-time ${JSON.stringify(o.targetTime.slice(0, 60))}: expected an ISO 8601 time with its zone (2026-12-05T03:00:00Z)`,
       );
-    time = o.targetTime;
+    // PostgreSQL refuses the ISO "T" and "Z" in recovery_target_time: the same instant in its own form.
+    time = o.targetTime.replace(/[Tt]/, " ").replace(/[Zz]$/, "+00");
   }
   if (o.targetLsn !== undefined && !isLsn(o.targetLsn))
     throw new StrongboxError(

@@ -304,7 +304,7 @@ export async function restoreCommand(
     [
       ...outcomes.map(
         (x) =>
-          `${x.source} → ${targets.get(x.source) ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} from backup ${x.backup_id} (${x.checks.map((c) => c.detail).join("; ")})`,
+          `${x.source} → ${targets.get(x.source) ?? cluster?.dir ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} from backup ${x.backup_id} (${x.checks.map((c) => c.detail).join("; ")})`,
       ),
       ...skipped.map((s) => `skipped ${s.id}: ${s.reason}`),
       ...(cluster && !failed.length

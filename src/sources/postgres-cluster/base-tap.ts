@@ -6,6 +6,7 @@ const KEEP: Record<string, { head?: number; tail?: number }> = {
   backup_label: { head: 64 * 1024 },
   "global/pg_control": { head: 8 },
   backup_manifest: { tail: 64 * 1024 },
+  PG_VERSION: { head: 16 },
 };
 
 export interface TapResult {

@@ -1,4 +1,5 @@
 import { promises as fsp } from "node:fs";
+import { join } from "node:path";
 import type { PostgresClusterSourceConfig } from "../../config/schema.js";
 import { diskSink } from "../../archive/extract.js";
 import { nullSink } from "../../archive/tree-pass.js";
@@ -98,9 +99,10 @@ export class ClusterSource implements Source {
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     await fsp.chmod(dir, 0o700);
     const facts = await layers.read((data) =>
-      readBase(data, m, diskSink(dir, { warn: (w) => ctx.log.warn(w), keepSetuid: false }), ctx.onBytes),
+      readBase(data, m, diskSink(dir, { warn: (w) => ctx.log.warn(w), keepSetuid: false, chown: false }), ctx.onBytes),
     );
-    if (facts.owner && process.getuid?.() === 0) await fsp.chown(dir, facts.owner.uid, facts.owner.gid).catch(() => {});
+    // As root: the whole data directory belongs to the cluster's owner (PG_VERSION's), whoever wrote each file.
+    if (facts.owner && process.getuid?.() === 0) await chownTree(dir, facts.owner);
     const verified = await this.verifyBackup(dir, m);
     if (!verified.ok) return [verified];
     await writeRecovery(dir, target.recovery, `strongbox restore of ${m.start_lsn} (${m.start_time})`, facts.owner);
@@ -139,6 +141,11 @@ export class ClusterSource implements Source {
       },
     ];
   }
+}
+
+async function chownTree(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+  await fsp.lchown(dir, owner.uid, owner.gid);
+  for (const rel of await fsp.readdir(dir, { recursive: true })) await fsp.lchown(join(dir, rel), owner.uid, owner.gid);
 }
 
 /** pg_basebackup can write one tablespace to stdout; say what that means here. */
