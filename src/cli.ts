@@ -192,6 +192,19 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     )
     .option("--principal <arn>", PRINCIPAL_HELP, "arn:aws:iam::ACCOUNT-ID:user/strongbox-ROLE")
     .action(bind(async (ctx, role, o) => (await import("./commands/policy.js")).policyCommand(ctx, role, o)));
+  const wal = program.command("wal").description("WAL archiving of a postgres-cluster source (docs/wal-archiving.md)");
+  wal
+    .command("push <path>")
+    .description("archive_command: store one WAL file (%p) with the writer role; exit 0 once it is stored")
+    .option("--system-id <id>", "the cluster's system identifier (default: from the segment, else ./global/pg_control)")
+    .action(bind(async (ctx, path, o) => (await import("./commands/wal.js")).walPushCommand(ctx, path, o)));
+  wal
+    .command("fetch <name> <dest>")
+    .description("restore_command: write archived WAL file NAME (%f) to DEST (%p) atomically; exit 1 when not archived")
+    .option("--system-id <id>", "the cluster's system identifier (default: from ./global/pg_control)")
+    .action(
+      bind(async (ctx, name, dest, o) => (await import("./commands/wal.js")).walFetchCommand(ctx, name, dest, o)),
+    );
   return program;
 }
 

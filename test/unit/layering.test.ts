@@ -30,7 +30,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["retention/"],
   ["differential/"],
   ["sources/"],
-  ["pipeline/", "drill/", "restore/"],
+  ["pipeline/", "drill/", "restore/", "wal/"],
   ["notify/", "scheduler/"],
   ["commands/"],
   ["cli.ts"],
