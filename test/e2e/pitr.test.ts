@@ -1,5 +1,6 @@
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { clusterAt, freePort, giveToPostgres, initCluster, PG_BIN, type TestCluster } from "../helpers/pg-cluster.js";
 import { until } from "../helpers/until.js";
@@ -27,12 +28,16 @@ async function switchAndWaitArchived(c: TestCluster): Promise<void> {
  * The whole point-in-time story on a real PostgreSQL: archive with `wal push`, take a base backup,
  * write rows, note T, drop a table, restore to T into a new data directory, start it.
  */
-async function pitrRoundTrip(makeConfig: (url: string) => TestRepo): Promise<void> {
+async function pitrRoundTrip(
+  makeConfig: (url: string) => { repo: TestRepo; host: string; restore: string },
+): Promise<void> {
   const work = tempDir("pitr");
   const src = await initCluster(work, PASSWORD, []);
-  const repo = makeConfig(src.url());
+  const { repo, host, restore } = makeConfig(src.url());
+  // The server runs wal push and wal fetch as the postgres user: it reads the config and identity and writes wal/.
+  mkdirSync(join(repo.dir, "repository"), { recursive: true });
   giveToPostgres(repo.dir);
-  const settings = archiveSettings(repo.configFile);
+  const settings = archiveSettings(host);
   const live = clusterAt(src.dataDir, src.port, PASSWORD, settings);
   const restoredDir = join(work, "restored");
   const restored = clusterAt(restoredDir, await freePort(), PASSWORD);
@@ -41,7 +46,7 @@ async function pitrRoundTrip(makeConfig: (url: string) => TestRepo): Promise<voi
     await live.query(
       "CREATE TABLE kept (id int); CREATE TABLE doomed (id int); INSERT INTO kept SELECT generate_series(1, 100)",
     );
-    const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+    const b = await runCli(["-c", host, "--json", "backup", "now"]);
     expect(b.stderr).not.toMatch(/error/i);
     expect(b.code).toBe(0);
     await live.query("INSERT INTO kept SELECT generate_series(101, 150); INSERT INTO doomed VALUES (1)");
@@ -53,7 +58,7 @@ async function pitrRoundTrip(makeConfig: (url: string) => TestRepo): Promise<voi
 
     const r = await runCli([
       "-c",
-      repo.configFile,
+      restore,
       "--json",
       "restore",
       "latest",
@@ -84,8 +89,35 @@ async function pitrRoundTrip(makeConfig: (url: string) => TestRepo): Promise<voi
   }
 }
 
+const s3 = inject("s3");
+
 describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", () => {
   it("file://: base backup, WAL by wal push, restore to T: rows written after the base are there, the drop is not", async () => {
-    await pitrRoundTrip((url) => makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] }));
+    await pitrRoundTrip((url) => {
+      const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
+      return { repo, host: repo.configFile, restore: repo.configFile };
+    });
   }, 240_000);
+
+  it.skipIf(!s3)(
+    "Ceph RGW: base backup and wal push with a writer that can only PutObject (no identity), restore and wal fetch with the reader",
+    async () => {
+      await pitrRoundTrip((url) => {
+        const repo = makeRepo({
+          sources: [{ name: "cluster", type: "postgres-cluster", url }],
+          s3: s3!,
+          roles: { writer: s3!.writer, reader: s3!.reader },
+        });
+        // The database host: the writer's key and the recipients, nothing that reads or decrypts.
+        const host = repo.write((c) => {
+          delete c.repository.s3.credentials.reader;
+          delete c.encryption.identity_file;
+        });
+        // The restore host: the reader's key and the identity, nothing that writes.
+        const restore = repo.write((c) => delete c.repository.s3.credentials.writer);
+        return { repo, host, restore };
+      });
+    },
+    240_000,
+  );
 });
