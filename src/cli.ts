@@ -137,6 +137,10 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
       "--to-source-paths",
       "files: restore each source into its configured path (needs --force when that is not empty; same staging and rename)",
     )
+    .option("--target-time <time>", "clusters: recover up to this time (ISO 8601 with zone)")
+    .option("--target-lsn <lsn>", "clusters: recover up to this WAL location (e.g. 0/3000028)")
+    .option("--target-xid <xid>", "clusters: recover up to this transaction id")
+    .option("--target-action <action>", "clusters: at the target, promote (default), pause or shutdown")
     .addOption(retryLock())
     // The repository lock keeps a concurrent prune from deleting what is being restored.
     .action(
@@ -230,6 +234,19 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .command("dump <id> <source> <path>")
     .description("write one file of a backup to stdout, checked against the manifest's SHA-256 before its last bytes")
     .action(bind(async (ctx, id, source, path) => (await browse()).dumpCommand(ctx, id, source, path)));
+  const wal = program.command("wal").description("WAL archiving of a postgres-cluster source (docs/wal-archiving.md)");
+  wal
+    .command("push <path>")
+    .description("archive_command: store one WAL file (%p) with the writer role; exit 0 once it is stored")
+    .option("--system-id <id>", "the cluster's system identifier (default: from the segment, else ./global/pg_control)")
+    .action(bind(async (ctx, path, o) => (await import("./commands/wal.js")).walPushCommand(ctx, path, o)));
+  wal
+    .command("fetch <name> <dest>")
+    .description("restore_command: write archived WAL file NAME (%f) to DEST (%p) atomically; exit 1 when not archived")
+    .option("--system-id <id>", "the cluster's system identifier (default: from ./global/pg_control)")
+    .action(
+      bind(async (ctx, name, dest, o) => (await import("./commands/wal.js")).walFetchCommand(ctx, name, dest, o)),
+    );
   return program;
 }
 

@@ -16,6 +16,13 @@ import { restoreScript } from "../engine/restore-script.js";
 import { describeSystemError, isSystemError } from "../system-error.js";
 import { checkSelection, partialSelector } from "./restore-select.js";
 import { checkSourcePathsFlags, configuredPath, oneParent } from "./restore-source-paths.js";
+import {
+  clearTarget,
+  clusterTarget,
+  recoveryTarget,
+  startCommand,
+  type ClusterRestoreOptions,
+} from "./cluster-restore.js";
 
 /** A system error on the restore target in one sentence: "cannot restore into DIR: permission denied (EACCES) creating DIR/x". */
 function intoTarget<T>(dir: string | undefined, work: Promise<T>): Promise<T> {
@@ -55,7 +62,7 @@ export async function restoreCommand(
     include?: string[];
     exclude?: string[];
     toSourcePaths?: boolean;
-  },
+  } & ClusterRestoreOptions,
 ): Promise<void> {
   // Compiled first: a bad pattern is a usage error before keys or network are touched.
   const select = partialSelector(o.include ?? [], o.exclude ?? []);
@@ -160,6 +167,7 @@ export async function restoreCommand(
     parts.find((p) => p.sources.includes(name))!.rec.sources.find((s) => s.name === name)?.type;
   const targets = new Map<string, string>();
   const dbSources: string[] = [];
+  const clusters: string[] = [];
   for (const name of chosen) {
     const type = typeOf(name);
     if (type === "files") {
@@ -180,15 +188,29 @@ export async function restoreCommand(
           `source ${name} is a database: give --to-db URL (or leave it out with --source)`,
         );
       dbSources.push(name);
+    } else if (type === "postgres-cluster") {
+      if (!o.toDir)
+        throw new StrongboxError(
+          "USAGE",
+          `source ${name} is a cluster: give --to-dir DATADIR (or leave it out with --source)`,
+        );
+      clusters.push(name);
     }
   }
+  if (clusters.length && (targets.size || clusters.length > 1))
+    throw new StrongboxError(
+      "USAGE",
+      `--to-dir: a cluster (${clusters.join(", ")}) is restored alone into its data directory: choose it with --source`,
+    );
+  const recovery = clusters.length ? recoveryTarget(o, ctx.configFile) : undefined;
+  const cluster = clusters.length ? await intoTarget(o.toDir, clusterTarget(o.toDir!)) : undefined;
   // A target that nothing would be restored into is a mistake to say, never to ignore.
   const what =
     ref === "latest"
       ? `the restore point (${chosen.map((n) => `${n} from ${backupOf.get(n)}`).join(", ")})`
       : `backup ${parts[0].rec.id}${o.source.length ? ` (sources ${chosen.join(", ")})` : ""}`;
   if (o.toDb && !dbSources.length) throw new StrongboxError("USAGE", `--to-db: ${what} holds no database source`);
-  if ((o.toDir || o.toSourcePaths) && !targets.size)
+  if ((o.toDir || o.toSourcePaths) && !targets.size && !cluster)
     throw new StrongboxError("USAGE", `${o.toDir ? "--to-dir" : "--to-source-paths"}: ${what} holds no files source`);
   if (o.toSourcePaths) oneParent(targets);
   if (dbSources.length > 1)
@@ -233,7 +255,8 @@ export async function restoreCommand(
             source.restore(
               data,
               {
-                dir: staging.get(source.name)?.dir,
+                dir: staging.get(source.name)?.dir ?? cluster?.dir,
+                recovery,
                 dbUrl: o.toDb,
                 force: Boolean(o.force),
                 noOwner: o.owner === false,
@@ -269,10 +292,14 @@ export async function restoreCommand(
       },
       { notify: false },
     );
+  } catch (err) {
+    if (cluster) await clearTarget(cluster);
+    throw err;
   } finally {
     for (const s of staging.values()) await discardStaging(s);
   }
   const failed = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
+  if (failed.length && cluster) await clearTarget(cluster);
   // `id`: the one backup used (null when the restore point took sources from several); `ids`: all of them.
   const result = {
     id: ids.length === 1 ? ids[0] : null,
@@ -280,15 +307,22 @@ export async function restoreCommand(
     ...(at ? { at: at.toISOString() } : {}),
     skipped,
     ok: failed.length === 0,
-    sources: outcomes.map((x) => ({ ...x, target: targets.get(x.source) ?? o.toDb })),
+    sources: outcomes.map((x) => ({ ...x, target: targets.get(x.source) ?? cluster?.dir ?? o.toDb })),
+    ...(cluster && !failed.length ? { start: startCommand(cluster.dir), recovery } : {}),
   };
   ctx.print(result, () =>
     [
       ...outcomes.map(
         (x) =>
-          `${x.source} → ${targets.get(x.source) ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} from backup ${x.backup_id} (${x.checks.map((c) => c.detail).join("; ")})`,
+          `${x.source} → ${targets.get(x.source) ?? cluster?.dir ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} from backup ${x.backup_id} (${x.checks.map((c) => c.detail).join("; ")})`,
       ),
       ...skipped.map((s) => `skipped ${s.id}: ${s.reason}`),
+      ...(cluster && !failed.length
+        ? [
+            `start the restored cluster (it recovers from the WAL archive, then ${(recovery!.time ?? recovery!.lsn ?? recovery!.xid) ? recovery!.action + "s at the target" : "promotes at the end of the archive"}):`,
+            `  ${startCommand(cluster.dir)}`,
+          ]
+        : []),
     ].join("\n"),
   );
   if (failed.length)

@@ -118,10 +118,47 @@ const postgresSource = z
   })
   .strict();
 
-const source = z.discriminatedUnion("type", [filesSource, postgresSource], {
+/** A whole PostgreSQL cluster: physical base backups plus continuous WAL archiving (docs/wal-archiving.md). */
+const postgresClusterSource = z
+  .object({
+    name: sourceName,
+    type: z
+      .literal("postgres-cluster")
+      .describe("`postgres-cluster`: a whole cluster, base backups (pg_basebackup) plus archived WAL (`wal push`)."),
+    url: urlString("url", ["postgres:", "postgresql:"]).describe(
+      "A postgres:// URL of a role with REPLICATION (for pg_basebackup and the doctor's checks); password in it, or `url_file`.",
+    ),
+    pg_bin_dir: nonEmpty("pg_bin_dir")
+      .optional()
+      .describe(
+        "Where pg_basebackup/pg_verifybackup live (the server's major version). Default: the newest `/usr/lib/postgresql/*/bin`, then PATH.",
+      ),
+    checkpoint: z
+      .enum(["fast", "spread"])
+      .default("fast")
+      .describe(
+        "pg_basebackup --checkpoint: fast starts the base backup at once; spread waits for a spread checkpoint (less I/O).",
+      ),
+    wal: z
+      .object({
+        max_lag: z
+          .string()
+          .refine((v) => (parseDuration(v) ?? 0) > 0, "max_lag must be a duration longer than 0, like 5m or 90s")
+          .default("5m")
+          .describe(
+            "The newest archived WAL segment older than this fails doctor, /healthz and drill (a duration, e.g. 5m).",
+          ),
+      })
+      .strict()
+      .default({})
+      .describe("WAL archiving settings."),
+  })
+  .strict();
+
+const source = z.discriminatedUnion("type", [filesSource, postgresSource, postgresClusterSource], {
   errorMap: (issue, ctx) =>
     issue.code === "invalid_union_discriminator"
-      ? { message: "type must be 'files' or 'postgres'" }
+      ? { message: "type must be 'files', 'postgres' or 'postgres-cluster'" }
       : { message: ctx.defaultError },
 });
 
@@ -469,4 +506,5 @@ export type Config = z.infer<typeof configSchema>;
 export type SourceConfig = Config["sources"][number];
 export type FilesSourceConfig = z.infer<typeof filesSource>;
 export type PostgresSourceConfig = z.infer<typeof postgresSource>;
+export type PostgresClusterSourceConfig = z.infer<typeof postgresClusterSource>;
 export type Role = "writer" | "reader" | "pruner";

@@ -25,7 +25,7 @@ export interface SourceOutcome {
 /** The source that reads a stored one: of the type the backup's manifest gives, whatever the config says. */
 function sourceFor(config: Config, name: string, manifest: Manifest): Source {
   const m = manifest.sources[name];
-  if (m?.type !== "files" && m?.type !== "postgres")
+  if (m?.type !== "files" && m?.type !== "postgres" && m?.type !== "postgres-cluster")
     throw new StrongboxError("VERIFY", `backup's manifest gives source ${name} no known type`);
   return storedSource(
     name,

@@ -20,7 +20,7 @@ export interface CompleteObject {
   manifest_bytes?: number;
 }
 
-export type SourceType = "files" | "postgres";
+export type SourceType = "files" | "postgres" | "postgres-cluster";
 
 /** The plaintext commit marker (docs/format.md, "`complete.json`"): nothing secret, enough to check integrity without the key. */
 export interface CompleteRecord {
@@ -45,8 +45,9 @@ export interface CompleteRecord {
 export const SOURCE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const COMPRESSION = /^(zstd|gzip|none)(:\d{1,2})?$/;
-/** A source's objects: `<source>.tar|.pgdump` (main) or `<source>.<part>.<ext>` (extras), then compression, then `.age`. */
-const MAIN_SUFFIX = /^\.(tar|pgdump)(\.zst|\.gz)?\.age$/;
+/** A source's objects: `<source>.tar|.pgdump|.base.tar` (main) or `<source>.<part>.<ext>` (extras), then compression, then `.age`. */
+const MAIN_SUFFIX = /^\.(tar|pgdump|base\.tar)(\.zst|\.gz)?\.age$/;
+const MAIN_OF: Record<SourceType, string> = { files: "tar", postgres: "pgdump", "postgres-cluster": "base.tar" };
 const PART = /^[a-z][a-z0-9-]{0,31}$/;
 const PART_SUFFIX = /^\.[a-z0-9]{1,16}(\.zst|\.gz)?\.age$/;
 
@@ -188,7 +189,8 @@ export function parseComplete(raw: Buffer | string, id: string): CompleteRecord 
       const name = s.name;
       if (typeof name !== "string" || !SOURCE_NAME.test(name))
         throw new Error(`sources[${i}].name ${quoteName(String(name).slice(0, 80))} is not a source name`);
-      if (s.type !== "files" && s.type !== "postgres") throw new Error(`sources[${i}].type is not files or postgres`);
+      if (s.type !== "files" && s.type !== "postgres" && s.type !== "postgres-cluster")
+        throw new Error(`sources[${i}].type is not files, postgres or postgres-cluster`);
       if (types.has(name)) throw new Error(`source ${name} is listed twice`);
       types.set(name, s.type);
       return { name, type: s.type as SourceType };
@@ -234,7 +236,7 @@ export function parseComplete(raw: Buffer | string, id: string): CompleteRecord 
       const rest = k.slice(prefix.length);
       if (o.part === undefined) {
         const m = MAIN_SUFFIX.exec(rest);
-        if (!m || (m[1] === "tar") !== (types.get(source) === "files"))
+        if (!m || m[1] !== MAIN_OF[types.get(source)!])
           throw new Error(`${at}: ${quoteName(k)} is not a ${types.get(source)} object name`);
         if (mains.has(source)) throw new Error(`source ${source} has two main objects`);
         mains.add(source);

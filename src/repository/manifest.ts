@@ -8,6 +8,7 @@ import type { CompleteRecord } from "./complete.js";
 import { EntrySpool } from "./entry-spool.js";
 import { parseManifestStream } from "./manifest-stream.js";
 import { FORMAT, keys } from "./layout.js";
+import { checkClusterManifest } from "./cluster-manifest.js";
 
 export interface FilesManifest {
   type: "files";
@@ -45,7 +46,25 @@ export interface PostgresManifest {
   warnings: string[];
 }
 
-export type SourceManifest = FilesManifest | PostgresManifest;
+/** A postgres-cluster base backup: where its WAL starts and ends, so that recovery and prune know what it needs. */
+export interface ClusterManifest {
+  type: "postgres-cluster";
+  object: string;
+  server_version: string;
+  pg_basebackup_version: string;
+  /** pg_control's system identifier, decimal (a 64-bit number). */
+  system_identifier: string;
+  timeline: number;
+  start_lsn: string;
+  stop_lsn: string;
+  /** The segment holding start_lsn: the oldest WAL this base needs. */
+  start_wal: string;
+  start_time: string;
+  stop_time: string;
+  warnings: string[];
+}
+
+export type SourceManifest = FilesManifest | PostgresManifest | ClusterManifest;
 
 /** The encrypted manifest (docs/format.md, "The manifest"): everything restore, verify and drill check against. */
 export interface Manifest {
@@ -136,6 +155,9 @@ function sourceManifest(
     if (m.unreadable === undefined && m.skipped !== undefined) fail(`${at}: skipped without unreadable`);
     if (m.changed !== undefined && !isCount(m.changed)) fail(`${at}.changed is not a count`);
     m.entries = entries ?? new EntrySpool<ManifestEntry>();
+  } else if (type === "postgres-cluster") {
+    if (m.entries !== undefined) fail(`${at} is a ${type} source with file entries`);
+    checkClusterManifest(m, at, fail);
   } else {
     if (m.entries !== undefined) fail(`${at} is a ${type} source with file entries`);
     for (const k of ["server_version", "database", "pg_dump_version"])

@@ -2,6 +2,7 @@ import type { Config, SourceConfig } from "../config/schema.js";
 import { StrongboxError } from "../errors.js";
 import { FilesSource } from "./files.js";
 import { PostgresSource } from "./postgres/source.js";
+import { ClusterSource } from "./postgres-cluster/source.js";
 import type { Source, StoredSourceSettings } from "./source.js";
 
 export function openSource(cfg: SourceConfig): Source {
@@ -10,6 +11,8 @@ export function openSource(cfg: SourceConfig): Source {
       return new FilesSource(cfg);
     case "postgres":
       return new PostgresSource(cfg);
+    case "postgres-cluster":
+      return new ClusterSource(cfg);
   }
 }
 
@@ -21,12 +24,16 @@ export function openSource(cfg: SourceConfig): Source {
  */
 export function storedSource(name: string, type: Source["type"], configured?: SourceConfig): Source {
   const settings: StoredSourceSettings =
-    configured?.type === "postgres" && type === "postgres" ? { name, pg_bin_dir: configured.pg_bin_dir } : { name };
+    (configured?.type === "postgres" || configured?.type === "postgres-cluster") && configured.type === type
+      ? { name, pg_bin_dir: configured.pg_bin_dir }
+      : { name };
   switch (type) {
     case "files":
       return new FilesSource(settings);
     case "postgres":
       return new PostgresSource(settings);
+    case "postgres-cluster":
+      return new ClusterSource(settings);
   }
 }
 

@@ -62,6 +62,18 @@ export interface RestoreTarget {
   keepSetuid?: boolean;
   /** Files (--include/--exclude): only the paths this selects are written; the whole tree is still checked. */
   select?: (path: string) => boolean;
+  /** A postgres-cluster source: where recovery stops, and how the restored cluster fetches WAL. */
+  recovery?: RecoveryTarget;
+}
+
+/** Point-in-time recovery settings written into a restored cluster (postgresql.auto.conf). */
+export interface RecoveryTarget {
+  time?: string;
+  lsn?: string;
+  xid?: string;
+  action: "promote" | "pause" | "shutdown";
+  /** The restore_command, e.g. `strongbox -c /etc/strongbox.yaml wal fetch %f %p`. */
+  restoreCommand: string;
 }
 
 export interface Check {
@@ -88,7 +100,7 @@ export function configToBackUp<T extends { type: string }>(cfg: T | StoredSource
 
 export interface Source {
   readonly name: string;
-  readonly type: "files" | "postgres";
+  readonly type: "files" | "postgres" | "postgres-cluster";
   backup(ctx: JobContext): Promise<SourceArtifact>;
   /** Restores the decrypted, decompressed archive and checks the result against the manifest. */
   restore(layers: Layers, target: RestoreTarget, manifest: SourceManifest, ctx: JobContext): Promise<Check[]>;

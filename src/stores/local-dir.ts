@@ -18,7 +18,7 @@ function checkKey(key: string): void {
   }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+export async function fsyncDir(dir: string): Promise<void> {
   const fh = await fsp.open(dir, constants.O_RDONLY);
   try {
     await fh.sync();

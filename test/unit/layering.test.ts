@@ -30,6 +30,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["retention/"],
   ["differential/"],
   ["sources/"],
+  ["wal/"],
   ["engine/"],
   ["browse/"],
   ["notify/", "scheduler/"],

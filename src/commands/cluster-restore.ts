@@ -1,0 +1,98 @@
+import { promises as fsp } from "node:fs";
+import { resolve } from "node:path";
+import { StrongboxError } from "../errors.js";
+import { isLsn } from "../repository/lsn.js";
+import type { RecoveryTarget } from "../sources/source.js";
+
+export interface ClusterRestoreOptions {
+  targetTime?: string;
+  targetLsn?: string;
+  targetXid?: string;
+  targetAction?: string;
+}
+
+/** A word as one POSIX shell word. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** This strongbox as a command another process (the restored server's restore_command) can run. */
+export function selfCommand(): string {
+  const script = process.argv[1];
+  const words = script && script !== process.execPath ? [process.execPath, resolve(script)] : [process.execPath];
+  return words.map(shellWord).join(" ");
+}
+
+/**
+ * The recovery settings of a cluster restore from --target-time/--target-lsn/--target-xid (at most
+ * one) and --target-action; a malformed value is a usage error naming the flag.
+ */
+export function recoveryTarget(o: ClusterRestoreOptions, configFile: string): RecoveryTarget {
+  const given = [o.targetTime, o.targetLsn, o.targetXid].filter((v) => v !== undefined);
+  if (given.length > 1)
+    throw new StrongboxError("USAGE", "give at most one of --target-time, --target-lsn and --target-xid");
+  let time: string | undefined;
+  if (o.targetTime !== undefined) {
+    if (
+      !/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$/i.test(o.targetTime) ||
+      Number.isNaN(Date.parse(o.targetTime))
+    )
+      throw new StrongboxError(
+        "USAGE",
+        `--target-time ${JSON.stringify(o.targetTime.slice(0, 60))}: expected an ISO 8601 time with its zone (2026-12-05T03:00:00Z)`,
+      );
+    // PostgreSQL refuses the ISO "T" and "Z" in recovery_target_time: the same instant in its own form.
+    time = o.targetTime.replace(/[Tt]/, " ").replace(/[Zz]$/, "+00");
+  }
+  if (o.targetLsn !== undefined && !isLsn(o.targetLsn))
+    throw new StrongboxError(
+      "USAGE",
+      `--target-lsn ${JSON.stringify(String(o.targetLsn).slice(0, 40))}: expected an LSN such as 0/3000028`,
+    );
+  if (o.targetXid !== undefined && !/^[1-9]\d{0,19}$/.test(o.targetXid))
+    throw new StrongboxError(
+      "USAGE",
+      `--target-xid ${JSON.stringify(o.targetXid.slice(0, 40))}: expected a transaction id (a number)`,
+    );
+  const action = o.targetAction ?? "promote";
+  if (action !== "promote" && action !== "pause" && action !== "shutdown")
+    throw new StrongboxError(
+      "USAGE",
+      `--target-action must be promote, pause or shutdown, not ${JSON.stringify(String(action).slice(0, 40))}`,
+    );
+  if (o.targetAction !== undefined && !given.length)
+    throw new StrongboxError("USAGE", "--target-action needs --target-time, --target-lsn or --target-xid");
+  return {
+    ...(time !== undefined ? { time } : {}),
+    ...(o.targetLsn !== undefined ? { lsn: o.targetLsn.toUpperCase() } : {}),
+    ...(o.targetXid !== undefined ? { xid: o.targetXid } : {}),
+    action,
+    restoreCommand: `${selfCommand()} -c ${shellWord(resolve(configFile))} wal fetch %f %p`,
+  };
+}
+
+/** The data directory a cluster restore writes: absent or empty (a cluster is never restored over another). */
+export async function clusterTarget(toDir: string): Promise<{ dir: string; existed: boolean }> {
+  const dir = resolve(toDir);
+  const st = await fsp.lstat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return null;
+    throw err;
+  });
+  if (st && !st.isDirectory()) throw new StrongboxError("USAGE", `${dir} exists and is not a directory`);
+  if (st && (await fsp.readdir(dir)).length)
+    throw new StrongboxError("USAGE", `${dir} is not empty; a cluster is restored into an empty or new data directory`);
+  return { dir, existed: Boolean(st) };
+}
+
+/** After a failed cluster restore: nothing of it stays (the directory was empty or absent before). */
+export async function clearTarget(t: { dir: string; existed: boolean }): Promise<void> {
+  if (!t.existed) return void (await fsp.rm(t.dir, { recursive: true, force: true }));
+  for (const name of await fsp.readdir(t.dir).catch(() => [] as string[]))
+    await fsp.rm(`${t.dir}/${name}`, { recursive: true, force: true });
+}
+
+/** How to start the restored cluster (printed after the restore). */
+export function startCommand(dir: string, pgCtl = "pg_ctl"): string {
+  const asOwner = process.getuid?.() === 0 ? "runuser -u postgres -- " : "";
+  return `${asOwner}${pgCtl} -D ${shellWord(dir)} -l ${shellWord(`${dir}.log`)} start`;
+}

@@ -1,0 +1,37 @@
+import { abortableStore } from "../stores/abortable.js";
+import { openStore } from "../stores/open-store.js";
+import { controlSystemId, parseSystemId } from "../wal/header.js";
+import { fetchWal } from "../wal/fetch.js";
+import { pushWal } from "../wal/push.js";
+import type { CommandContext } from "./context.js";
+
+export interface WalOptions {
+  systemId?: string;
+  signal?: AbortSignal;
+}
+
+/** `archive_command`: writer role and recipients only. Exit 0 means stored (now or before); anything else, PostgreSQL retries. */
+export async function walPushCommand(ctx: CommandContext, path: string, o: WalOptions = {}): Promise<void> {
+  const config = ctx.config();
+  const systemId = o.systemId === undefined ? undefined : parseSystemId(o.systemId);
+  const store = abortableStore(await openStore(config, "writer"), o.signal);
+  const r = await pushWal(config, store, path, { systemId, signal: o.signal });
+  ctx.log.debug(`${r.name}: ${r.stored ? "archived as" : "already archived as"} ${r.key}`);
+  ctx.print(r, "");
+}
+
+/** `restore_command`: reader role and identity; a file that is not archived exits 1 (the end of recovery). */
+export async function walFetchCommand(
+  ctx: CommandContext,
+  name: string,
+  dest: string,
+  o: WalOptions = {},
+): Promise<void> {
+  const config = ctx.config();
+  const systemId = o.systemId === undefined ? await controlSystemId(".") : parseSystemId(o.systemId);
+  const identities = await ctx.identities();
+  const store = abortableStore(await openStore(config, "reader"), o.signal);
+  const r = await fetchWal(store, identities, systemId, name, dest, o.signal);
+  ctx.log.debug(`${name}: restored from ${r.key} (${r.size} bytes)`);
+  ctx.print({ name, ...r }, "");
+}

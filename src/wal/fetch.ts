@@ -1,0 +1,158 @@
+import { createHash } from "node:crypto";
+import { createWriteStream, promises as fsp } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Identity } from "../crypto/age-keys.js";
+import { MAX_HEADER } from "../crypto/age.js";
+import { createDecryptStream } from "../crypto/age.js";
+import { NotFoundError, StrongboxError } from "../errors.js";
+import { algorithmFromKey, createDecompressor } from "../codecs/compress.js";
+import { tempName } from "../stores/leftovers.js";
+import { fsyncDir } from "../stores/local-dir.js";
+import type { Store } from "../stores/store.js";
+import { LONG_HEADER_BYTES, MAX_SEGMENT, readSegmentHeader } from "./header.js";
+import { hex8, parseWalKey, parseWalName, walRoot, type ParsedWalKey, type WalName } from "./names.js";
+import { MAX_TEXT_FILE } from "./push.js";
+
+/** The most plaintext one WAL file may hold. */
+export const plaintextLimit = (w: WalName) =>
+  w.kind === "segment" || w.kind === "partial" ? MAX_SEGMENT : MAX_TEXT_FILE;
+/** The most a stored WAL object may take: its plaintext, zstd's worst case, age's tags and header. */
+export const storedLimit = (w: WalName) => {
+  const n = plaintextLimit(w);
+  return n + Math.ceil(n / 64) + MAX_HEADER + 64 * 1024;
+};
+
+/**
+ * The stored candidates for one WAL file name. More than one means two different files were
+ * pushed under one name (a forger, or a cluster restored without turning archiving off): the caller
+ * refuses rather than guessing.
+ */
+export async function walCandidates(store: Store, systemId: string, w: WalName): Promise<ParsedWalKey[]> {
+  const prefix = `${walRoot(systemId)}${hex8(w.timeline)}/${w.name}.`;
+  const out: ParsedWalKey[] = [];
+  for await (const o of store.list(prefix)) {
+    const p = parseWalKey(o.key);
+    if (p && p.wal.name === w.name && p.systemId === systemId) {
+      if (o.size > storedLimit(w))
+        throw new StrongboxError("VERIFY", `${o.key}: ${o.size} bytes, too large for a ${w.kind}: refusing it`);
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+/** Counts and hashes the plaintext, stops past the limit, keeps the page header. */
+class Checked extends Transform {
+  private readonly hash = createHash("sha256");
+  private readonly heads: Buffer[] = [];
+  size = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly what: string,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.size < LONG_HEADER_BYTES) this.heads.push(chunk.subarray(0, LONG_HEADER_BYTES - this.size));
+    this.size += chunk.length;
+    if (this.size > this.limit)
+      return cb(new StrongboxError("VERIFY", `${this.what}: decompresses to more than ${this.limit} bytes`));
+    this.hash.update(chunk);
+    cb(null, chunk);
+  }
+  sha256 = () => this.hash.digest("hex");
+  head = () => Buffer.concat(this.heads);
+}
+
+/** Checks a fetched file's plaintext against its key: hash, and for segments the page header and size. */
+function checkPlaintext(c: ParsedWalKey, got: { sha256: string; size: number; head: Buffer }): void {
+  if (got.sha256 !== c.sha256)
+    throw new StrongboxError("VERIFY", `${c.key}: its content's SHA-256 is ${got.sha256}, not the one in its name`);
+  const w = c.wal;
+  if (w.kind !== "segment" && w.kind !== "partial") return;
+  const h = readSegmentHeader(got.head, w, c.key);
+  if (h.systemId !== c.systemId)
+    throw new StrongboxError("VERIFY", `${c.key}: system identifier ${h.systemId} in its header, not ${c.systemId}`);
+  if (w.kind === "segment" ? got.size !== h.segmentSize : got.size > h.segmentSize)
+    throw new StrongboxError(
+      "VERIFY",
+      `${c.key}: ${got.size} bytes, but its header says segments are ${h.segmentSize}`,
+    );
+}
+
+/** Decrypts and checks one stored WAL object into `sink` (a file, or nothing for verify); every byte is checked. */
+export async function readWalObject(
+  store: Store,
+  c: ParsedWalKey,
+  identities: Identity[],
+  sink: NodeJS.WritableStream,
+  signal?: AbortSignal,
+): Promise<{ size: number }> {
+  const checked = new Checked(plaintextLimit(c.wal), c.key);
+  const body = await store.get(c.key, { signal });
+  await pipeline(body, createDecryptStream(identities), createDecompressor(algorithmFromKey(c.key)), checked, sink, {
+    signal,
+  }).catch((err: unknown) => {
+    if (err instanceof StrongboxError)
+      throw new StrongboxError(
+        err.code === "STORE" ? "STORE" : "VERIFY",
+        err.message.includes(c.key) ? err.message : `${c.key}: ${err.message}`,
+      );
+    throw new StrongboxError("VERIFY", `${c.key}: ${(err as Error).message ?? String(err)}`);
+  });
+  checkPlaintext(c, { sha256: checked.sha256(), size: checked.size, head: checked.head() });
+  return { size: checked.size };
+}
+
+/** The one stored object of `name`: NOT_FOUND when none (the end of recovery), VERIFY when several. */
+export async function findWal(store: Store, systemId: string, name: string): Promise<ParsedWalKey> {
+  const w = parseWalName(name);
+  if (!w) throw new StrongboxError("USAGE", `${JSON.stringify(name).slice(0, 80)}: not a WAL file name`);
+  const found = await walCandidates(store, systemId, w);
+  if (found.length === 0)
+    throw new NotFoundError(`${walRoot(systemId)}${hex8(w.timeline)}/${name} (WAL file ${name} is not archived)`);
+  if (found.length > 1)
+    throw new StrongboxError(
+      "VERIFY",
+      `${name}: ${found.length} different files are archived under this name, refusing to pick one: ${found
+        .slice(0, 3)
+        .map((c) => c.key)
+        .join(", ")}`,
+    );
+  return found[0];
+}
+
+/**
+ * `restore_command`: writes the archived `name` to `dest` atomically (a temporary file beside it,
+ * fsynced, checked, renamed, the directory fsynced), or nothing.
+ */
+export async function fetchWal(
+  store: Store,
+  identities: Identity[],
+  systemId: string,
+  name: string,
+  dest: string,
+  signal?: AbortSignal,
+): Promise<{ key: string; size: number }> {
+  const c = await findWal(store, systemId, name);
+  const tmp = join(dirname(dest), tempName(`.${basename(dest)}.strongbox-`));
+  try {
+    const { size } = await readWalObject(
+      store,
+      c,
+      identities,
+      createWriteStream(tmp, { flags: "wx", mode: 0o600 }),
+      signal,
+    );
+    const fh = await fsp.open(tmp, "r+");
+    await fh.sync().finally(() => fh.close());
+    await fsp.rename(tmp, dest);
+    await fsyncDir(dirname(dest));
+    return { key: c.key, size };
+  } catch (err) {
+    await fsp.unlink(tmp).catch(() => {});
+    throw err;
+  }
+}
