@@ -7,6 +7,7 @@ import { DaemonMetrics, startHealthServer } from "../scheduler/health.js";
 import { daemonStateFile, loadDaemonState, saveDaemonState } from "../scheduler/daemon-state.js";
 import { drillAllowance, sourceAllowances } from "../scheduler/max-age.js";
 import type { RunRecord } from "../scheduler/run-record.js";
+import { daemonView, isLoopback, renderStatus } from "../scheduler/status-page.js";
 import { stateOwner } from "../differential/owner.js";
 import { loadSchedule, type ScheduleJob } from "../scheduler/schedule-file.js";
 import { Scheduler, type ScheduledJob } from "../scheduler/scheduler.js";
@@ -268,8 +269,16 @@ export async function daemonCommand(
         timezone: schedule.timezone,
       });
     }
-    const server = config.daemon?.listen ? await startHealthServer(config.daemon.listen, metrics) : undefined;
-    if (server) ctx.log.info(`health and metrics on http://${config.daemon!.listen}/healthz and /metrics`);
+    const listen = config.daemon?.listen;
+    // The status page shows backup names and failures: on a loopback listener only (`strongbox ui` serves it elsewhere, with a token).
+    const pageHere =
+      listen !== undefined && isLoopback(listen.slice(0, listen.lastIndexOf(":")).replace(/^\[|\]$/g, ""));
+    const page = pageHere ? { render: () => renderStatus(daemonView(metrics)) } : undefined;
+    const server = listen ? await startHealthServer(listen, metrics, page) : undefined;
+    if (server)
+      ctx.log.info(
+        `health and metrics on http://${listen}/healthz and /metrics${page ? `, status page on http://${listen}/` : " (status page: only on a 127.0.0.1 listener)"}`,
+      );
 
     const stopping = new AbortController();
     const signals = onStopSignals(

@@ -2,6 +2,7 @@ import type { Server } from "node:http";
 import { formatDuration } from "../config/duration.js";
 import { http } from "../net/builtins.js";
 import { pushRun, type RunRecord } from "./run-record.js";
+import { serveStatusPage } from "./status-page.js";
 
 export interface JobStats {
   lastStart?: number;
@@ -307,11 +308,18 @@ export class DaemonMetrics {
   }
 }
 
-export async function startHealthServer(listen: string, metrics: DaemonMetrics): Promise<Server> {
+/** The status page on the health listener: `render` builds it; `token` (when set) is required to see it. */
+export interface PageOptions {
+  render: () => string;
+  token?: string;
+}
+
+export async function startHealthServer(listen: string, metrics: DaemonMetrics, page?: PageOptions): Promise<Server> {
   const i = listen.lastIndexOf(":");
   const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
   const port = Number(listen.slice(i + 1));
   const server = http.createServer((req, res) => {
+    if (page && serveStatusPage(req, res, page.render, page.token)) return;
     if (req.url === "/healthz") {
       const h = metrics.health();
       res.statusCode = h.ok ? 200 : 503;
