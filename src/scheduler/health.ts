@@ -310,7 +310,7 @@ export class DaemonMetrics {
 
 /** The status page on the health listener: `render` builds it; `token` (when set) is required to see it. */
 export interface PageOptions {
-  render: () => string;
+  render: () => string | Promise<string>;
   token?: string;
 }
 

@@ -169,7 +169,7 @@ function authorized(req: IncomingMessage, token: string): boolean {
 export function serveStatusPage(
   req: IncomingMessage,
   res: ServerResponse,
-  render: () => string,
+  render: () => string | Promise<string>,
   token: string | undefined,
 ): boolean {
   const path = (req.url ?? "").split("?")[0];
@@ -190,6 +190,16 @@ export function serveStatusPage(
     return true;
   }
   res.setHeader("content-type", "text/html; charset=utf-8");
-  res.end(render());
+  // Rendered only for a request that passed the token check (`strongbox ui` reads the repository to render).
+  Promise.resolve()
+    .then(render)
+    .then(
+      (html) => res.end(html),
+      () => {
+        res.statusCode = 503;
+        res.setHeader("content-type", "text/plain; charset=utf-8");
+        res.end("cannot read the repository now (the log says why)\n");
+      },
+    );
   return true;
 }
