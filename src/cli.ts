@@ -196,6 +196,12 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     )
     .action(bind(async (ctx, o) => (await import("./commands/daemon.js")).daemonCommand(ctx, o)));
   program
+    .command("ui")
+    .description("serve the read-only status page from the repository (reader role) until Ctrl-C")
+    .option("--listen <host:port>", "where to listen; other than 127.0.0.1 needs --token-file", "127.0.0.1:8080")
+    .option("--token-file <file>", "the access token (HTTP Basic password or Bearer), 16+ characters")
+    .action(bind(async (ctx, o) => (await import("./commands/ui.js")).uiCommand(ctx, o)));
+  program
     .command("doctor")
     .description(
       "preflight: config, tools, store reachability, TLS, key-file modes, and what each role can and cannot do",

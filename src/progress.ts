@@ -28,6 +28,14 @@ function draw(log: Logger, board: Map<Progress, string>): void {
   else log.clearStatus();
 }
 
+/** Every step in progress in this process, for the status page's live view. */
+const live = new Set<Progress>();
+
+/** The steps in progress now: label, bytes, total, rate, ETA (the fields of the structured progress line). */
+export function liveProgress(now = Date.now()): Record<string, unknown>[] {
+  return [...live].map((p) => p.snapshot(now));
+}
+
 /**
  * Progress of one long step: a live line on a terminal (bytes, rate, ETA), a structured log line
  * every `logEveryMs` otherwise. Steps that run at once share the status line.
@@ -43,7 +51,13 @@ export class Progress {
     private readonly label: string,
     private total: number | undefined,
     private readonly logEveryMs = 10_000,
-  ) {}
+  ) {
+    live.add(this);
+  }
+
+  snapshot(now = Date.now()): Record<string, unknown> {
+    return this.fields(now);
+  }
 
   add(n: number): void {
     this.bytes += n;
@@ -71,6 +85,7 @@ export class Progress {
   }
 
   finish(): void {
+    live.delete(this);
     const board = boards.get(this.log);
     if (!board) return this.log.clearStatus();
     board.delete(this);

@@ -4,6 +4,11 @@ import { parseDuration } from "../config/duration.js";
 import { describeError, StrongboxError } from "../errors.js";
 import { CronSchedule } from "../scheduler/cron.js";
 import { DaemonMetrics, startHealthServer } from "../scheduler/health.js";
+import { daemonStateFile, loadDaemonState, saveDaemonState } from "../scheduler/daemon-state.js";
+import { drillAllowance, sourceAllowances } from "../scheduler/max-age.js";
+import type { RunRecord } from "../scheduler/run-record.js";
+import { daemonView, isLoopback, renderStatus } from "../scheduler/status-page.js";
+import { stateOwner } from "../differential/owner.js";
 import { loadSchedule, type ScheduleJob } from "../scheduler/schedule-file.js";
 import { Scheduler, type ScheduledJob } from "../scheduler/scheduler.js";
 import { killRunningChildren } from "../sources/postgres/child-stream.js";
@@ -30,6 +35,7 @@ async function runScheduleJob(
   signal: AbortSignal,
   metrics: DaemonMetrics,
   lockWaitMs: number,
+  rec: Pick<RunRecord, "backup" | "drill">,
 ): Promise<void> {
   const ctx = (job.notify ? parent.withConfig({ notify: job.notify }) : parent).withOptions({
     retryLock: `${lockWaitMs / 1000}s`,
@@ -44,18 +50,36 @@ async function runScheduleJob(
           r = await backupNowCommand(ctx, { source: job.sources ?? [], job: job.name, signal });
         } catch (err) {
           // Committed without a source, or partial: /metrics shows what was stored, and what was not; the job still failed.
-          if (err instanceof BackupOutcomeError) metrics.recordBackup(err.result);
+          if (err instanceof BackupOutcomeError) {
+            metrics.recordBackup(err.result);
+            rec.backup = backupRecord(err.result);
+          }
           throw err;
         }
         metrics.recordBackup(r);
+        rec.backup = backupRecord(r);
         return;
       }
       case "drill":
         try {
           const report = await drillCommand(ctx, job.target ?? "latest", { job: job.name, daemon: true, signal });
-          metrics.lastDrillPassed = report.result === "pass";
+          metrics.recordDrill(report.result === "pass");
+          rec.drill = {
+            id: report.drill_id,
+            backup_id: report.backup_id,
+            result: report.result,
+            checks: report.checks,
+          };
         } catch (err) {
-          if (err instanceof StrongboxError && err.code === "VERIFY") metrics.lastDrillPassed = false;
+          if (err instanceof StrongboxError && err.code === "VERIFY") {
+            metrics.recordDrill(false);
+            rec.drill = {
+              id: "",
+              backup_id: "",
+              result: "fail",
+              checks: [{ name: "drill", ok: false, detail: err.message }],
+            };
+          }
           throw err;
         }
         return;
@@ -74,11 +98,33 @@ async function runScheduleJob(
   }
 }
 
+function backupRecord(r: BackupResult): RunRecord["backup"] {
+  return {
+    id: r.id,
+    stored_bytes: r.stored_bytes,
+    partial: r.partial,
+    failed: r.failed.map((f) => f.name),
+    sources: r.sources.map((s) => ({ name: s.name, kind: s.kind, stored_bytes: s.stored_bytes })),
+  };
+}
+
 /** The last resort for a job that ignores its abort: record it as failed, release locks (exit hook), and exit. */
 async function exitStuck(ctx: CommandContext, why: string): Promise<never> {
   ctx.log.error(`${why}; exiting so that the service manager can restart strongbox`);
   await failUnfinishedJobs(why, 5000);
   hardExit(1);
+}
+
+/** What each source's newest backup, and the last passing drill, may age under the schedule (from now on). */
+function watchFreshness(metrics: DaemonMetrics, allSources: string[], sourcesOf: (job: string) => string[]): void {
+  const now = Date.now();
+  const allow = sourceAllowances(
+    metrics.watched.map((w) => ({ watched: w, sources: sourcesOf(w.name) })),
+    allSources,
+    now,
+  );
+  for (const [s, ms] of allow) metrics.sourceMaxAge.set(s, ms);
+  metrics.drillMaxAgeMs = drillAllowance(metrics.watched, now);
 }
 
 export async function daemonCommand(
@@ -130,6 +176,17 @@ export async function daemonCommand(
     jitterMs: j.jitterMs,
     nextAfter: (t: number) => j.schedule.next(new Date(t))?.getTime() ?? null,
   }));
+  watchFreshness(
+    metrics,
+    config.sources.map((s) => s.name),
+    (n) => specs.get(n)!.sources ?? [],
+  );
+  // What the last daemon knew (last success per job, newest backup per source, the drill): survives a restart.
+  const owner = stateOwner(config);
+  const stateFile = daemonStateFile(owner.stateDir, owner.repository);
+  const loaded = loadDaemonState(stateFile, metrics);
+  if (loaded.problem) ctx.log.warn(`ignoring the saved daemon results: ${loaded.problem}`);
+  else if (loaded.restored) ctx.log.info(`restored the last results from ${stateFile}`);
   const runner = async (job: ScheduledJob, signal: AbortSignal) => {
     const stats = metrics.job(job.name);
     const t0 = Date.now();
@@ -139,6 +196,7 @@ export async function daemonCommand(
     const onDeadline = () => (stats.deadlineHit = /deadline/.test(String((signal.reason as Error)?.message)));
     signal.addEventListener("abort", onDeadline, { once: true });
     ctx.log.info(`job ${job.name} started`, { command: specs.get(job.name)!.command });
+    const rec: Pick<RunRecord, "backup" | "drill" | "failure"> = {};
     try {
       await runScheduleJob(
         ctx,
@@ -146,6 +204,7 @@ export async function daemonCommand(
         signal,
         metrics,
         Math.min(lockWaits.get(job.name)!, job.deadlineMs!),
+        rec,
       );
       if (signal.aborted) throw signal.reason; // finished, but only after it was told to stop: not a success
       stats.lastSuccess = Date.now();
@@ -156,7 +215,7 @@ export async function daemonCommand(
     } catch (err) {
       stats.lastStatus = "failure";
       // The same words as its failure notification (runJob) and /healthz.
-      stats.lastFailure = failureReason(err, signal);
+      stats.lastFailure = rec.failure = failureReason(err, signal);
       ctx.log.error(`job ${job.name} failed: ${stats.lastFailure}`);
       throw err;
     } finally {
@@ -164,6 +223,17 @@ export async function daemonCommand(
       metrics.running = undefined;
       metrics.runningSince = undefined;
       signal.removeEventListener("abort", onDeadline);
+      const command = specs.get(job.name)!.command;
+      metrics.recordRun({
+        job: job.name,
+        command,
+        started: t0,
+        duration_s: stats.lastDuration,
+        status: stats.lastStatus!,
+        ...rec,
+      });
+      const problem = saveDaemonState(stateFile, metrics);
+      if (problem) ctx.log.warn(problem);
     }
   };
   const scheduler = new Scheduler(jobs, runner, {
@@ -199,8 +269,16 @@ export async function daemonCommand(
         timezone: schedule.timezone,
       });
     }
-    const server = config.daemon?.listen ? await startHealthServer(config.daemon.listen, metrics) : undefined;
-    if (server) ctx.log.info(`health and metrics on http://${config.daemon!.listen}/healthz and /metrics`);
+    const listen = config.daemon?.listen;
+    // The status page shows backup names and failures: on a loopback listener only (`strongbox ui` serves it elsewhere, with a token).
+    const pageHere =
+      listen !== undefined && isLoopback(listen.slice(0, listen.lastIndexOf(":")).replace(/^\[|\]$/g, ""));
+    const page = pageHere ? { render: () => renderStatus(daemonView(metrics)) } : undefined;
+    const server = listen ? await startHealthServer(listen, metrics, page) : undefined;
+    if (server)
+      ctx.log.info(
+        `health and metrics on http://${listen}/healthz and /metrics${page ? `, status page on http://${listen}/` : " (status page: only on a 127.0.0.1 listener)"}`,
+      );
 
     const stopping = new AbortController();
     const signals = onStopSignals(

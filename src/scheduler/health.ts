@@ -1,6 +1,8 @@
 import type { Server } from "node:http";
 import { formatDuration } from "../config/duration.js";
 import { http } from "../net/builtins.js";
+import { pushRun, type RunRecord } from "./run-record.js";
+import { serveStatusPage } from "./status-page.js";
 
 export interface JobStats {
   lastStart?: number;
@@ -43,6 +45,17 @@ export class DaemonMetrics {
   lastDrillPassed?: boolean;
   /** Backups with a valid complete.json that the last prune did not count (time or signature): flagged, kept. */
   untrustedBackups?: number;
+  /** Per source: when its newest backup known to this daemon finished (ms); kept across restarts in state_dir. */
+  readonly sourceBackupAt = new Map<string, number>();
+  /** Per source: the most its newest backup may age under the schedule (ms), from the backup jobs that cover it. */
+  readonly sourceMaxAge = new Map<string, number>();
+  /** When the last drill finished, and the last one that passed (ms). */
+  lastDrillAt?: number;
+  lastDrillPassedAt?: number;
+  /** The most the last passing drill may age under the schedule (ms), from the drill jobs. */
+  drillMaxAgeMs?: number;
+  /** The last runs, oldest first (bounded): the status page's timeline. */
+  readonly history: RunRecord[] = [];
   running?: string;
   runningSince?: number;
   watched: WatchedJob[] = [];
@@ -88,7 +101,31 @@ export class DaemonMetrics {
         }
       }
     }
+    reasons.push(...this.staleSources(now));
     return { ok: reasons.length === 0, reasons };
+  }
+
+  /** Freshness: each source whose newest backup is older than its schedule allows (known across restarts). */
+  staleSources(now = Date.now()): string[] {
+    const out: string[] = [];
+    for (const [source, max] of this.sourceMaxAge) {
+      const at = this.sourceBackupAt.get(source);
+      if (at !== undefined && now - at > max)
+        out.push(
+          `source ${source}: its newest backup finished ${new Date(at).toISOString()}, ${secs(now - at)} ago; its schedule allows ${secs(max)}`,
+        );
+    }
+    return out;
+  }
+
+  recordRun(r: RunRecord): void {
+    pushRun(this.history, r);
+  }
+
+  recordDrill(passed: boolean, at = Date.now()): void {
+    this.lastDrillPassed = passed;
+    this.lastDrillAt = at;
+    if (passed) this.lastDrillPassedAt = at;
   }
 
   /** A committed backup (whole, partial, or without a failed source): what /metrics says of its sources. */
@@ -118,6 +155,7 @@ export class DaemonMetrics {
         changed: s.changed,
       });
       this.sourceFailed.set(s.name, false);
+      this.sourceBackupAt.set(s.name, this.lastBackupFinished);
     }
     for (const f of r.failed) this.sourceFailed.set(f.name, true);
   }
@@ -226,6 +264,32 @@ export class DaemonMetrics {
       metric("strongbox_last_drill_passed", "1 if the last drill passed, 0 if it failed", "gauge", [
         ["", this.lastDrillPassed ? 1 : 0],
       ]);
+    const ages = [...this.sourceBackupAt];
+    if (ages.length)
+      metric(
+        "strongbox_source_backup_age_seconds",
+        "Age of the source's newest backup this daemon knows of (kept across restarts)",
+        "gauge",
+        ages.map(([n, at]) => [label(n), Math.round((now - at) / 1000)]),
+      );
+    if (this.sourceMaxAge.size)
+      metric(
+        "strongbox_source_backup_max_age_seconds",
+        "The most the source's newest backup may age under the schedule: longest gap between its backup runs, plus jitter and deadline",
+        "gauge",
+        [...this.sourceMaxAge].map(([n, ms]) => [label(n), Math.round(ms / 1000)]),
+      );
+    if (this.lastDrillPassedAt !== undefined)
+      metric("strongbox_drill_last_pass_age_seconds", "Age of the last drill that passed", "gauge", [
+        ["", Math.round((now - this.lastDrillPassedAt) / 1000)],
+      ]);
+    if (this.drillMaxAgeMs !== undefined)
+      metric(
+        "strongbox_drill_max_age_seconds",
+        "The most the last passing drill may age under the schedule: longest gap between drill runs, plus jitter and deadline",
+        "gauge",
+        [["", Math.round(this.drillMaxAgeMs / 1000)]],
+      );
     if (this.untrustedBackups !== undefined)
       metric(
         "strongbox_untrusted_backups",
@@ -244,11 +308,18 @@ export class DaemonMetrics {
   }
 }
 
-export async function startHealthServer(listen: string, metrics: DaemonMetrics): Promise<Server> {
+/** The status page on the health listener: `render` builds it; `token` (when set) is required to see it. */
+export interface PageOptions {
+  render: () => string | Promise<string>;
+  token?: string;
+}
+
+export async function startHealthServer(listen: string, metrics: DaemonMetrics, page?: PageOptions): Promise<Server> {
   const i = listen.lastIndexOf(":");
   const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
   const port = Number(listen.slice(i + 1));
   const server = http.createServer((req, res) => {
+    if (page && serveStatusPage(req, res, page.render, page.token)) return;
     if (req.url === "/healthz") {
       const h = metrics.health();
       res.statusCode = h.ok ? 200 : 503;
