@@ -5,6 +5,7 @@
 #   radosgw, ceph-*       — the real S3 server the S3 suites run against
 #   postgresql            — a throwaway cluster (initdb/pg_ctl) for the postgres suites
 #   prometheus            — promtool, which tests the alert rules in deploy/prometheus
+#   restic                — a peer that `npm run bench` times beside strongbox (optional)
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
@@ -24,6 +25,7 @@ command -v ceph >/dev/null || need+=(ceph-common)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v pg_dump >/dev/null || need+=(postgresql-client)
 command -v runuser >/dev/null || need+=(util-linux)
+command -v restic >/dev/null || need+=(restic)
 command -v npm >/dev/null || need+=(nodejs npm)
 command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then

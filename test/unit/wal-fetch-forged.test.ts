@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
 import { createEncryptStream } from "../../src/crypto/age.js";
 import { StrongboxError } from "../../src/errors.js";
-import { createCompressor } from "../../src/pipeline/compress.js";
+import { createCompressor } from "../../src/codecs/compress.js";
 import { LocalDirStore } from "../../src/stores/local-dir.js";
 import { fetchWal } from "../../src/wal/fetch.js";
 import { makeSegment, segName, sha256, SEG, SYSID } from "../helpers/wal-craft.js";

@@ -54,12 +54,9 @@ export class PostgresSource implements Source {
       // One snapshot for the row counts and the dump: the manifest describes exactly what the dump holds.
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       const snapshot = (await client.query<{ s: string }>("SELECT pg_export_snapshot() AS s")).rows[0].s;
-      const tables = await countRows(
-        client,
-        await listTables(client, { schemas: this.conf.schemas, exclude: this.conf.exclude_tables }),
-      );
+      const listed = await listTables(client, { schemas: this.conf.schemas, exclude: this.conf.exclude_tables });
       ctx.log.info(
-        `${this.name}: dumping ${server.db} (PostgreSQL ${server.version}, ${tables.length} tables) with ${pgDump.path} ${pgDump.version}`,
+        `${this.name}: dumping ${server.db} (PostgreSQL ${server.version}, ${listed.length} tables) with ${pgDump.path} ${pgDump.version}`,
         {
           url: displayUrl(this.conf.url),
         },
@@ -73,6 +70,15 @@ export class PostgresSource implements Source {
         ...this.conf.exclude_tables.map((t) => `--exclude-table=${tablePattern(t)}`),
       ];
       const stream = spawnDataStream("pg_dump", pgDump.path, args, libpqEnv(this.conf.url), { magic: PGDMP });
+      // The row counts run in this transaction's snapshot while pg_dump reads the same one: counting
+      // first kept the dump waiting for a scan of every table. The pg client runs its queries in
+      // order, so the COMMIT below waits for them; a failed count fails the dump at once.
+      const counted = countRows(client, listed).catch((err: unknown) => {
+        const e = new StrongboxError("SOURCE", `source ${this.name}: counting rows: ${(err as Error).message}`);
+        stream.destroy(e);
+        throw e;
+      });
+      counted.catch(() => {}); // reported by the stream, and again by finish() if it is reached
       if (ctx.onBytes) stream.on("data", (c: Buffer) => ctx.onBytes!(c.length));
       // The snapshot lives as long as its transaction: release it only when pg_dump is done.
       stream.once(
@@ -84,15 +90,15 @@ export class PostgresSource implements Source {
             .finally(() => client.end().catch(() => {})),
       );
       handedOver = true;
-      const manifest: PostgresManifest = {
+      const manifest = async (): Promise<PostgresManifest> => ({
         type: "postgres",
         object: "",
         server_version: server.version,
         database: server.db,
         pg_dump_version: pgDump.version,
-        tables: tables.map((t) => ({ schema: t.schema, name: t.name, kind: t.kind, rows: t.rows })),
+        tables: (await counted).map((t) => ({ schema: t.schema, name: t.name, kind: t.kind, rows: t.rows })),
         warnings: [],
-      };
+      });
       return {
         stream,
         suffix: ".pgdump",
@@ -100,7 +106,7 @@ export class PostgresSource implements Source {
         extras: globals
           ? [{ part: "globals", suffix: ".globals.sql", compress: false, stream: () => Readable.from([globals]) }]
           : [],
-        finish: async () => manifest,
+        finish: manifest,
       };
     } finally {
       if (!handedOver) await client.end().catch(() => {});
