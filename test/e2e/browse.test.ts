@@ -138,6 +138,8 @@ async function browseScenario(repo: TestRepo, data: string) {
   );
   expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
   expect(got["projects/alpha/plan.txt"]).toEqual(tree["projects/alpha/plan.txt"]);
+  // The parent that was not selected itself is written with its own mode and time.
+  expect(got["projects"]).toEqual(tree["projects"]);
   expect(readFileSync(join(folder, "assets/projects/alpha/new.txt"), "utf8")).toBe("new in the differential\n");
   const none = await cli(repo, ["restore", diff, "--to-dir", tempDir("browse-none"), "--include", "nothing*"]);
   expect(none.code).toBe(1);
