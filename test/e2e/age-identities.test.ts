@@ -7,7 +7,9 @@ import { describe, expect, it } from "vitest";
 import { generatePqIdentity, parseIdentities } from "../../src/crypto/age-keys.js";
 import { identityFindings } from "../../src/commands/doctor-identity.js";
 import type { Config } from "../../src/config/schema.js";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 
 const PASS = "correct horse battery staple";
 

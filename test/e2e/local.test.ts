@@ -13,7 +13,9 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { secondApart } from "../helpers/backup-clock.js";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { makeSampleTree, snapshotTree } from "../helpers/tree.js";
 
 function objectsOf(repo: TestRepo, id: string): string[] {

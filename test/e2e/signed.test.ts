@@ -9,7 +9,9 @@ import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { DRILL_NAMESPACE, generateSigningKey, parsePrivateKey, signMessage } from "../../src/crypto/ssh-signature.js";
 import { keys, newBackupId } from "../../src/repository/layout.js";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { tempDir } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { signedRepo } from "../helpers/signing.js";
 import { forgeBackup, writerStore } from "../helpers/forge-store.js";
 
