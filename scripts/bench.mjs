@@ -58,16 +58,22 @@ function timed(cmd, args, env = {}) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Runs strongbox and the shell `runs` times each, alternating; `before` resets state before each run. */
-function measure(label, kind, strongbox, shell, before, work, n) {
+/** `runs` runs of x and of y, alternating, each after its `before`. */
+function alternate(x, y, beforeX, beforeY = beforeX) {
   const a = [];
   const b = [];
   for (let i = 0; i < runs; i++) {
-    before();
-    a.push(strongbox());
-    before();
-    b.push(shell());
+    beforeX();
+    a.push(x());
+    beforeY();
+    b.push(y());
   }
+  return [a, b];
+}
+
+/** Runs strongbox and the shell `runs` times each, alternating; `before` resets state before each run. */
+function measure(label, kind, strongbox, shell, before, work, n) {
+  const [a, b] = alternate(strongbox, shell, before);
   const row = {
     label,
     kind,
@@ -127,14 +133,7 @@ function print(r) {
 
 /** A line against a peer that does the same job its own way (restic): strongbox ÷ peer, higher is better. */
 function peer(label, sb, other, beforeSb, beforeOther = beforeSb) {
-  const a = [];
-  const b = [];
-  for (let i = 0; i < runs; i++) {
-    beforeSb();
-    a.push(sb());
-    beforeOther();
-    b.push(other());
-  }
+  const [a, b] = alternate(sb, other, beforeSb, beforeOther);
   const [s, o] = [median(a.map((x) => x.s)), median(b.map((x) => x.s))];
   const rss = Math.max(...b.map((x) => x.rss));
   console.log(
