@@ -5,10 +5,9 @@ import { formatBytes } from "../progress.js";
 import { selectSources } from "../sources/open-source.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
-import { withInterrupt } from "./interrupt.js";
-import { runJob } from "./job.js";
+import type { JobResult } from "./job.js";
 import { sweepLeftovers } from "./leftovers.js";
-import { withRepositoryLock } from "./repository-lock.js";
+import { runCommand } from "./lifecycle.js";
 
 /**
  * A backup that was committed, but not whole: a source failed (exit 1) or left unreadable paths
@@ -42,6 +41,44 @@ export function backupShortfall(r: BackupResult): { code: "SOURCE" | "PARTIAL"; 
   return { code: failed.length ? "SOURCE" : "PARTIAL", message: `backup ${r.id} ${parts.join("; ")}` };
 }
 
+/** A committed backup as a job's outcome: its summary, and the report the webhook gets (which kind each source's backup was). */
+function backupJobResult(result: BackupResult): JobResult {
+  const warn = result.warnings.length ? ` with ${result.warnings.length} warning(s)` : "";
+  const kinds = result.sources.map(
+    (s) =>
+      `${s.name} ${formatBytes(s.stored_bytes)}${s.kind === "diff" ? ` (diff of ${s.base}, ${s.files_changed} files changed)` : ""}`,
+  );
+  const report = {
+    kind: result.sources.some((s) => s.kind === "diff") ? "diff" : "full",
+    stored_bytes: result.stored_bytes,
+    sources: result.sources.map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      ...(s.base ? { base: s.base } : {}),
+      files_changed: s.files_changed,
+      stored_bytes: s.stored_bytes,
+      ...(s.unreadable ? { unreadable: s.unreadable, skipped: s.skipped } : {}),
+      ...(s.changed ? { changed: s.changed } : {}),
+    })),
+    partial_sources: result.partial,
+    failed_sources: result.failed,
+  };
+  // Committed but not whole: the failure channel (healthchecks /fail, webhook "failure"), and the summary says what is missing.
+  const short = backupShortfall(result);
+  if (short)
+    return {
+      backup_id: result.id,
+      summary: `${short.message}; stored: ${kinds.join(", ")} in ${result.duration_s} s`,
+      report,
+      failed: true,
+    };
+  return {
+    backup_id: result.id,
+    summary: `backup ${result.id} complete${warn}: ${kinds.join(", ")} in ${result.duration_s} s`,
+    report,
+  };
+}
+
 export async function backupNowCommand(
   ctx: CommandContext,
   o: { source: string[]; full?: boolean; job?: string; signal?: AbortSignal },
@@ -54,60 +91,11 @@ export async function backupNowCommand(
   );
   const store = await openStore(config, "writer");
   let result!: BackupResult;
-  // The signal handler is installed before the lock is taken, so no signal can leave the lock behind.
-  const go = (signal: AbortSignal) =>
-    withRepositoryLock(
-      ctx,
-      "backup",
-      () =>
-        runJob(
-          ctx,
-          "backup",
-          o.job ?? "backup",
-          async () => {
-            await sweepLeftovers(ctx, store);
-            result = await runBackup({ config, sources, store, log: ctx.log, signal, full: o.full });
-            const warn = result.warnings.length ? ` with ${result.warnings.length} warning(s)` : "";
-            const kinds = result.sources.map(
-              (s) =>
-                `${s.name} ${formatBytes(s.stored_bytes)}${s.kind === "diff" ? ` (diff of ${s.base}, ${s.files_changed} files changed)` : ""}`,
-            );
-            // The webhook's report says which kind each source's backup was.
-            const report = {
-              kind: result.sources.some((s) => s.kind === "diff") ? "diff" : "full",
-              stored_bytes: result.stored_bytes,
-              sources: result.sources.map((s) => ({
-                name: s.name,
-                kind: s.kind,
-                ...(s.base ? { base: s.base } : {}),
-                files_changed: s.files_changed,
-                stored_bytes: s.stored_bytes,
-                ...(s.unreadable ? { unreadable: s.unreadable, skipped: s.skipped } : {}),
-                ...(s.changed ? { changed: s.changed } : {}),
-              })),
-              partial_sources: result.partial,
-              failed_sources: result.failed,
-            };
-            // Committed but not whole: the failure channel (healthchecks /fail, webhook "failure"), and the summary says what is missing.
-            const short = backupShortfall(result);
-            if (short)
-              return {
-                backup_id: result.id,
-                summary: `${short.message}; stored: ${kinds.join(", ")} in ${result.duration_s} s`,
-                report,
-                failed: true,
-              };
-            return {
-              backup_id: result.id,
-              summary: `backup ${result.id} complete${warn}: ${kinds.join(", ")} in ${result.duration_s} s`,
-              report,
-            };
-          },
-          { signal },
-        ),
-      signal,
-    );
-  await (o.signal ? go(o.signal) : withInterrupt(ctx.log, go));
+  await runCommand(ctx, { command: "backup", job: o.job, signal: o.signal, interrupt: true }, async (signal) => {
+    await sweepLeftovers(ctx, store);
+    result = await runBackup({ config, sources, store, log: ctx.log, signal, full: o.full });
+    return backupJobResult(result);
+  });
   const short = backupShortfall(result);
   const exitCode = short ? (short.code === "PARTIAL" ? EXIT.PARTIAL : EXIT.FAILED) : EXIT.OK;
   ctx.print({ ...result, exit_code: exitCode, ...(short ? { error: short.message } : {}) }, () => {

@@ -13,9 +13,8 @@ import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
-import { runJob } from "./job.js";
 import { sweepLeftovers } from "./leftovers.js";
-import { withRepositoryLock } from "./repository-lock.js";
+import { runCommand } from "./lifecycle.js";
 
 interface Destination {
   description: string;
@@ -319,12 +318,7 @@ export async function copyCommand(
   };
 
   // A schedule job notifies like the other jobs; a manual copy does not (as before).
-  const outcome = await withRepositoryLock(
-    ctx,
-    "copy",
-    () => runJob(ctx, "copy", o.job ?? "copy", run, { notify: Boolean(o.job), signal: o.signal }),
-    o.signal,
-  );
+  const outcome = await runCommand(ctx, { command: "copy", job: o.job, notify: Boolean(o.job), signal: o.signal }, run);
   ctx.print(
     result,
     () =>

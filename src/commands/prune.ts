@@ -14,14 +14,14 @@ import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
-import { runJob, type JobResult } from "./job.js";
+import type { JobResult } from "./job.js";
 import { sweepLeftovers } from "./leftovers.js";
 import { proveWithBases } from "./prune-proof.js";
 import { keepUnprovenPredecessors } from "../retention/unproven-guard.js";
 import { pruneJournal, type PruneJournal } from "../retention/prune-journal.js";
 import { stateOwner } from "../differential/owner.js";
 import type { BackupListing } from "../repository/repository.js";
-import { withRepositoryLock } from "./repository-lock.js";
+import { runCommand } from "./lifecycle.js";
 
 /** A backup's age for the plan; a time after `now` is no age at all (and such a backup is flagged untrusted). */
 export function ageOf(time: Date, now: Date): string {
@@ -219,12 +219,7 @@ export async function pruneCommand(
       ...(untrusted.length ? { report: { untrusted } } : {}),
     };
   };
-  await withRepositoryLock(
-    ctx,
-    "prune",
-    () => runJob(ctx, "prune", o.job ?? "prune", run, { notify: !o.dryRun, signal: o.signal }),
-    o.signal,
-  );
+  await runCommand(ctx, { command: "prune", job: o.job, notify: !o.dryRun, signal: o.signal }, run);
   return outcome;
 }
 

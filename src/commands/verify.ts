@@ -5,8 +5,8 @@ import { checkBackupRef, Repository, type TrustOptions } from "../repository/rep
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import type { Identity } from "../crypto/age-keys.js";
-import { runJob, type JobResult } from "./job.js";
-import { withRepositoryLock } from "./repository-lock.js";
+import type { JobResult } from "./job.js";
+import { runCommand } from "./lifecycle.js";
 import type { CommandContext } from "./context.js";
 import { repositoryOptions } from "../repository/options.js";
 
@@ -27,18 +27,8 @@ export async function verifyCommand(
   const identities = await ctx.identities();
   const repo = new Repository(abortableStore(await openStore(config, "reader"), o.signal), repositoryOptions(config)); // a deadline or SIGTERM ends even a stalled read
   const trust: TrustOptions = { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) };
-  await withRepositoryLock(
-    ctx,
-    "verify",
-    () =>
-      runJob(
-        ctx,
-        "verify",
-        o.job ?? "verify",
-        async () => verifyAll(ctx, repo, await chooseIds(ctx, repo, ref), ref, identities, trust),
-        { notify: Boolean(o.job), signal: o.signal },
-      ),
-    o.signal,
+  await runCommand(ctx, { command: "verify", job: o.job, notify: Boolean(o.job), signal: o.signal }, async () =>
+    verifyAll(ctx, repo, await chooseIds(ctx, repo, ref), ref, identities, trust),
   );
 }
 

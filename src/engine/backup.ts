@@ -1,6 +1,4 @@
-import { access } from "node:fs/promises";
 import { hostname } from "node:os";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline as pipelineCb } from "node:stream";
 import type { Config } from "../config/schema.js";
@@ -123,14 +121,8 @@ export async function runBackup(o: {
     forceFull: Boolean(o.full),
     now: started,
     // With Object Lock a base must outlive its differentials: a day's margin covers the backup's own run.
-    // A file:// repository is readable here: a full deleted by hand (or lost) is noticed before a differential needs it.
-    baseExists: o.config.repository.url.startsWith("file://")
-      ? (baseId: string) =>
-          access(join(decodeURIComponent(new URL(o.config.repository.url).pathname), keys.complete(baseId))).then(
-            () => true,
-            () => false,
-          )
-      : undefined,
+    // Where the writer may look (a file:// repository): a full deleted by hand (or lost) is noticed before a differential needs it.
+    baseExists: o.store.has ? (baseId: string) => o.store.has!(keys.complete(baseId)) : undefined,
     protectBase: extend
       ? (keys: string[]) =>
           Promise.all(keys.map((k) => extend(k, lockDays + 1, { signal: o.signal }))).then(() => undefined)

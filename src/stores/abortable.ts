@@ -69,6 +69,7 @@ export function abortableStore(store: Store, signal?: AbortSignal): Store {
     },
     delete: (key) => raced(() => store.delete(key), signal),
   };
+  if (store.has) out.has = (key) => raced(() => store.has!(key), signal);
   if (store.leftovers) out.leftovers = (o) => raced(() => store.leftovers!(o), signal);
   if (store.extendRetention)
     out.extendRetention = (key, days, o) => raced(() => store.extendRetention!(key, days, { ...o, signal }), signal);

@@ -122,6 +122,15 @@ export class LocalDirStore implements Store {
     }
   }
 
+  /** A local repository is readable by every role. */
+  async has(key: string): Promise<boolean> {
+    checkKey(key);
+    return fsp.access(join(this.root, key)).then(
+      () => true,
+      () => false,
+    );
+  }
+
   async get(key: string): Promise<Readable> {
     checkKey(key);
     const path = join(this.root, key);

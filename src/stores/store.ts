@@ -33,6 +33,11 @@ export interface Store {
    * full becomes the base of differentials (differential/state.ts).
    */
   confirmStored?(key: string, body: Buffer, o?: { signal?: AbortSignal }): Promise<boolean | undefined>;
+  /**
+   * Whether `key` is stored, asked with the powers of the role that opened the store. Absent where that
+   * role cannot look (an S3 writer may not read): the caller then cannot tell.
+   */
+  has?(key: string): Promise<boolean>;
   /** Temporary files of killed writers (and empty backup directories): counted, and removed when asked. */
   leftovers?(o: { remove: boolean }): Promise<{ count: number; bytes: number }>;
 }

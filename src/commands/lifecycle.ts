@@ -1,0 +1,35 @@
+import type { CommandContext } from "./context.js";
+import { withInterrupt } from "./interrupt.js";
+import { runJob, type JobResult } from "./job.js";
+import { withRepositoryLock } from "./repository-lock.js";
+
+/** How a command runs as a job. */
+export interface CommandRun {
+  /** The command's name: the lock holder's, and the job record's and notifications' command. */
+  command: string;
+  /** The job's name (a schedule job's); the command's own by default. */
+  job?: string;
+  /** Whether the job's start and outcome are notified (the audit line is written either way). */
+  notify?: boolean;
+  /** The daemon's signal (a deadline, SIGTERM). Without it, `interrupt` handles SIGINT/SIGTERM of a CLI run. */
+  signal?: AbortSignal;
+  /** Stop cleanly on SIGINT/SIGTERM when run from the CLI (no `signal`), and exit 130/143. */
+  interrupt?: boolean;
+}
+
+/**
+ * The one lifecycle of a command that works on the repository: SIGINT/SIGTERM handling (installed
+ * before the lock is taken, so no signal can leave the lock behind), this host's repository lock
+ * (with --retry-lock's bounded wait), then the job: its record, notifications and audit line. The
+ * job's error is rethrown as it is; cli.ts turns it into the exit code (src/errors.ts).
+ */
+export function runCommand(
+  ctx: CommandContext,
+  run: CommandRun,
+  fn: (signal: AbortSignal | undefined) => Promise<JobResult>,
+): Promise<JobResult> {
+  const job = (signal?: AbortSignal) =>
+    runJob(ctx, run.command, run.job ?? run.command, () => fn(signal), { notify: run.notify, signal });
+  const locked = (signal?: AbortSignal) => withRepositoryLock(ctx, run.command, () => job(signal), signal);
+  return run.signal || !run.interrupt ? locked(run.signal) : withInterrupt(ctx.log, locked);
+}
