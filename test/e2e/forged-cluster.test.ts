@@ -105,7 +105,11 @@ const CASES: {
     tar: { extra: [rawHeader({ name: "pg_tblspc/16384", typeflag: "2", linkname: "/etc" })] },
     error: /is a symlink/,
   },
-  { name: "an entry twice", tar: { extra: [fileEntry("PG_VERSION", "15\n")] }, error: /holds ["']PG_VERSION["'] twice/ },
+  {
+    name: "an entry twice",
+    tar: { extra: [fileEntry("PG_VERSION", "15\n")] },
+    error: /holds ["']PG_VERSION["'] twice/,
+  },
   {
     name: "a file below a file",
     tar: { extra: [fileEntry("PG_VERSION/x", "1")] },
