@@ -205,6 +205,13 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .action(
       bind(async (ctx, name, dest, o) => (await import("./commands/wal.js")).walFetchCommand(ctx, name, dest, o)),
     );
+  program
+    .command("pitr")
+    .description("point-in-time recovery of a postgres-cluster source")
+    .command("setup")
+    .description("print the postgresql.conf settings (archive_command …) and the replication role SQL")
+    .option("--source <name>", "the postgres-cluster source (needed when there are several)")
+    .action(bind(async (ctx, o) => (await import("./commands/pitr-setup.js")).pitrSetupCommand(ctx, o)));
   return program;
 }
 

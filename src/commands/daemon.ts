@@ -19,6 +19,7 @@ import type { CommandContext } from "./context.js";
 import { drillCommand } from "./drill.js";
 import { pruneCommand } from "./prune.js";
 import { verifyCommand } from "./verify.js";
+import { watchWal } from "./daemon-wal.js";
 
 /**
  * Runs one schedule job in-process; the signal aborts it cleanly (upload aborted, scratch removed).
@@ -110,6 +111,7 @@ export async function daemonCommand(
     ]),
   );
   const metrics = new DaemonMetrics();
+  watchWal(metrics, config, ctx.env);
   // A job waits for a held lock per its retry_lock, the schedule's default, else 10m: never beyond its deadline.
   const lockWaits = new Map(
     schedule.jobs.map((j) => [

@@ -3,6 +3,8 @@ import { openStore } from "../stores/open-store.js";
 import { controlSystemId, parseSystemId } from "../wal/header.js";
 import { fetchWal } from "../wal/fetch.js";
 import { pushWal } from "../wal/push.js";
+import { recordPushed } from "../wal/last-pushed.js";
+import { defaultStateDir } from "../differential/state.js";
 import type { CommandContext } from "./context.js";
 
 export interface WalOptions {
@@ -17,6 +19,10 @@ export async function walPushCommand(ctx: CommandContext, path: string, o: WalOp
   const store = abortableStore(await openStore(config, "writer"), o.signal);
   const r = await pushWal(config, store, path, { systemId, signal: o.signal });
   ctx.log.debug(`${r.name}: ${r.stored ? "archived as" : "already archived as"} ${r.key}`);
+  // For /metrics and doctor: the newest archived file and when (the writer cannot list the repository).
+  await recordPushed(config.state_dir ?? defaultStateDir(ctx.env), r.systemId, r.name).catch((err: unknown) =>
+    ctx.log.warn(`could not record the newest archived WAL file in the state directory: ${(err as Error).message}`),
+  );
   ctx.print(r, "");
 }
 

@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import { formatDuration } from "../config/duration.js";
 import { http } from "../net/builtins.js";
+import type { LastPushed } from "../wal/last-pushed.js";
 
 export interface JobStats {
   lastStart?: number;
@@ -43,6 +44,10 @@ export class DaemonMetrics {
   lastDrillPassed?: boolean;
   /** Backups with a valid complete.json that the last prune did not count (time or signature): flagged, kept. */
   untrustedBackups?: number;
+  /** postgres-cluster sources: the newest WAL file `wal push` archived per cluster, and the lag allowed (wal.max_lag). */
+  wal?: { maxLagMs: number; newest: LastPushed[] };
+  /** Called before each /healthz and /metrics answer (re-reads the WAL records). */
+  refresh?: () => Promise<void>;
   running?: string;
   runningSince?: number;
   watched: WatchedJob[] = [];
@@ -88,7 +93,24 @@ export class DaemonMetrics {
         }
       }
     }
+    reasons.push(...this.walReasons(now));
     return { ok: reasons.length === 0, reasons };
+  }
+
+  /** The archive lags when its newest WAL file is older than wal.max_lag (or none came since the daemon started). */
+  private walReasons(now: number): string[] {
+    if (!this.wal) return [];
+    const { maxLagMs, newest } = this.wal;
+    if (newest.length === 0)
+      return now - this.startedAt > maxLagMs
+        ? [`no WAL file archived by wal push on this host (wal.max_lag ${secs(maxLagMs)})`]
+        : [];
+    return newest
+      .filter((w) => now - w.at > maxLagMs)
+      .map(
+        (w) =>
+          `WAL archiving of cluster ${w.systemId} lags: the newest archived file ${w.name} is ${secs(now - w.at)} old, more than wal.max_lag ${secs(maxLagMs)}`,
+      );
   }
 
   /** A committed backup (whole, partial, or without a failed source): what /metrics says of its sources. */
@@ -233,6 +255,13 @@ export class DaemonMetrics {
         "gauge",
         [["", this.untrustedBackups]],
       );
+    if (this.wal?.newest.length)
+      metric(
+        "strongbox_wal_newest_archived_age_seconds",
+        "Age of the newest WAL file wal push archived on this host, per cluster (system id)",
+        "gauge",
+        this.wal.newest.map((w) => [`{system_id="${w.systemId}"}`, Math.round((now - w.at) / 1000)]),
+      );
     metric("strongbox_job_running", "1 while a job runs", "gauge", [["", this.running ? 1 : 0]]);
     metric(
       "strongbox_healthy",
@@ -248,7 +277,8 @@ export async function startHealthServer(listen: string, metrics: DaemonMetrics):
   const i = listen.lastIndexOf(":");
   const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
   const port = Number(listen.slice(i + 1));
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
+    await metrics.refresh?.().catch(() => {});
     if (req.url === "/healthz") {
       const h = metrics.health();
       res.statusCode = h.ok ? 200 : 503;

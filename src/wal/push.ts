@@ -16,6 +16,7 @@ export const MAX_TEXT_FILE = 1 << 20;
 
 export interface PushResult {
   name: string;
+  systemId: string;
   key: string;
   bytes: number;
   /** false: the same content was already stored (PostgreSQL retried after a lost answer). */
@@ -130,7 +131,7 @@ export async function pushWal(config: Config, store: Store, path: string, o: Pus
     if (second.sha256 !== first.sha256 || second.size !== first.size)
       throw new StrongboxError("SOURCE", `${path} changed while it was archived; stored under ${key}, not trusted`);
   }
-  return { name: w.name, key, bytes: first.size, stored };
+  return { name: w.name, systemId, key, bytes: first.size, stored };
 }
 
 /** A create-only put that found its key taken (both stores say so in these words, stores/local-dir.ts and s3.ts). */

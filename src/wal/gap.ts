@@ -1,0 +1,220 @@
+import { Writable } from "node:stream";
+import type { Identity } from "../crypto/age-keys.js";
+import { StrongboxError } from "../errors.js";
+import type { ObjectInfo, Store } from "../stores/store.js";
+import { readWalObject } from "./fetch.js";
+import {
+  formatLsn,
+  hex8,
+  parseLsn,
+  parseWalKey,
+  segmentName,
+  segmentNumber,
+  walRoot,
+  type ParsedWalKey,
+} from "./names.js";
+
+/** One timeline of the path recovery follows: it holds the WAL from `begin` (inclusive) to `end` (exclusive). */
+export interface TimelineSpan {
+  timeline: number;
+  begin: bigint;
+  end: bigint | null;
+}
+
+export interface WalChainInput {
+  systemId: string;
+  /** Where the base backup starts: its timeline and start LSN. */
+  start: { timeline: number; lsn: bigint };
+  /** wal_segment_size of the cluster (the base backup's manifest or pg_control says it). */
+  segmentSize: number;
+  /** The listing of `wal/<systemId>/` (anything else in it is ignored). */
+  objects: Iterable<ObjectInfo>;
+  /** The text of a stored .history file (decrypted and checked); called only for the timelines needed. */
+  readHistory(key: ParsedWalKey): Promise<string>;
+}
+
+export type WalChainResult =
+  | {
+      ok: true;
+      /** The timelines followed, oldest first. */
+      timelines: TimelineSpan[];
+      first: string;
+      last: string;
+      /** The stored object of each segment of the path, in order: what a deep check reads. */
+      keys: ParsedWalKey[];
+    }
+  | { ok: false; name: string; reason: string };
+
+/** Parses a timeline history file: "parentTLI<tab>switchpoint<tab>reason" lines, oldest first. */
+export function parseHistory(text: string, timeline: number): TimelineSpan[] {
+  const spans: TimelineSpan[] = [];
+  let begin = 0n;
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    const m = /^(\d{1,10})\s+([0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})(\s|$)/.exec(line);
+    if (!m) throw new Error(`line ${JSON.stringify(line.slice(0, 60))} is not "timeline switchpoint reason"`);
+    const tli = Number(m[1]);
+    const end = parseLsn(m[2])!;
+    const prev = spans.at(-1);
+    if ((prev && tli <= prev.timeline) || tli >= timeline || end < begin)
+      throw new Error(`timeline ${tli} at ${m[2]} is out of order`);
+    spans.push({ timeline: tli, begin, end });
+    begin = end;
+  }
+  spans.push({ timeline, begin, end: null });
+  return spans;
+}
+
+/** The stored objects of `wal/<sysid>/`, by WAL file name. */
+function byName(systemId: string, objects: Iterable<ObjectInfo>): Map<string, ParsedWalKey[]> {
+  const out = new Map<string, ParsedWalKey[]>();
+  for (const o of objects) {
+    const p = parseWalKey(o.key);
+    if (!p || p.systemId !== systemId) continue;
+    const list = out.get(p.wal.name) ?? [];
+    list.push(p);
+    out.set(p.wal.name, list);
+  }
+  return out;
+}
+
+/** The one object stored under `name`, or why there is not one. */
+function single(files: Map<string, ParsedWalKey[]>, name: string): ParsedWalKey | string {
+  const c = files.get(name) ?? [];
+  if (c.length === 0) return "missing";
+  if (c.length > 1) return `${c.length} different files archived under this name (${c.map((k) => k.key).join(", ")})`;
+  return c[0];
+}
+
+/**
+ * The path of timelines from the base backup's to the newest one that descends from it: the newest
+ * timeline whose history has the start timeline, still running at the start LSN.
+ */
+async function timelinePath(
+  input: WalChainInput,
+  files: Map<string, ParsedWalKey[]>,
+): Promise<TimelineSpan[] | { name: string; reason: string }> {
+  const { start } = input;
+  // Every newer timeline with a file archived: each must have its history (a segment without one is a gap).
+  const newer = [...files.values()]
+    .flat()
+    .filter((k) => k.wal.timeline > start.timeline)
+    .map((k) => k.wal.timeline)
+    .sort((a, b) => b - a);
+  for (const tli of new Set(newer)) {
+    const name = `${hex8(tli)}.history`;
+    const h = single(files, name);
+    if (typeof h === "string") return { name, reason: h };
+    let spans: TimelineSpan[];
+    try {
+      spans = parseHistory(await input.readHistory(h), tli);
+    } catch (err) {
+      return { name, reason: `damaged: ${(err as Error).message}` };
+    }
+    const at = spans.find((s) => s.timeline === start.timeline);
+    if (at && at.end !== null && start.lsn < at.end) return spans.filter((s) => s.timeline >= start.timeline);
+  }
+  return [{ timeline: start.timeline, begin: 0n, end: null }];
+}
+
+/**
+ * Checks that the archive holds every segment recovery needs from the base backup's start LSN to
+ * the newest archived segment, following timeline history: the first missing or doubtful segment
+ * (or history file) is reported by name. Stops at the first problem, so a forged listing cannot
+ * make it walk further than the objects it holds.
+ */
+export async function checkWalChain(input: WalChainInput): Promise<WalChainResult> {
+  const files = byName(input.systemId, input.objects);
+  const path = await timelinePath(input, files);
+  if (!Array.isArray(path)) return { ok: false, ...path };
+  const size = input.segmentSize;
+  const beginSeg = (s: TimelineSpan) => s.begin / BigInt(size);
+  const onPath = (k: ParsedWalKey) => {
+    if (k.wal.kind !== "segment") return false;
+    const span = path.find((s) => s.timeline === k.wal.timeline);
+    const segno = segmentNumber(k.wal.segment!, size);
+    return span !== undefined && segno >= beginSeg(span) && (span.end === null || segno <= span.end / BigInt(size));
+  };
+  const startSeg = input.start.lsn / BigInt(size);
+  let lastSeg = startSeg;
+  for (const list of files.values())
+    for (const k of list)
+      if (onPath(k)) lastSeg = [lastSeg, segmentNumber(k.wal.segment!, size)].reduce((a, b) => (b > a ? b : a));
+  const keys: ParsedWalKey[] = [];
+  for (let segno = startSeg; segno <= lastSeg; segno++) {
+    // Recovery reads each segment from the newest timeline that had begun by then.
+    const span = [...path].reverse().find((s) => beginSeg(s) <= segno)!;
+    const name = segmentName(span.timeline, segno, size);
+    const k = single(files, name);
+    if (typeof k === "string") return { ok: false, name, reason: k };
+    keys.push(k);
+  }
+  return { ok: true, timelines: path, first: keys[0].wal.name, last: keys.at(-1)!.wal.name, keys };
+}
+
+/** A sink that only counts: a deep check reads every byte and keeps none. */
+const discard = () =>
+  new Writable({
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
+
+export interface WalVerifyReport {
+  timelines: number[];
+  first: string;
+  last: string;
+  segments: number;
+  /** Whether every segment was decrypted and checked (hash, header), not just listed. */
+  deep: boolean;
+}
+
+/**
+ * The WAL part of verify: lists `wal/<sysid>/`, checks the chain from the base backup's start, and
+ * with `deep` decrypts and checks every segment of it. A gap or damage is a VERIFY error (exit 3)
+ * naming the segment.
+ */
+export async function verifyWal(
+  store: Store,
+  identities: Identity[],
+  o: {
+    systemId: string;
+    start: { timeline: number; lsn: bigint };
+    segmentSize: number;
+    deep?: boolean;
+    signal?: AbortSignal;
+  },
+): Promise<WalVerifyReport> {
+  const objects: ObjectInfo[] = [];
+  for await (const obj of store.list(walRoot(o.systemId))) objects.push(obj);
+  const readHistory = async (k: ParsedWalKey) => {
+    const chunks: Buffer[] = [];
+    const sink = new Writable({
+      write(c: Buffer, _e, cb) {
+        chunks.push(c);
+        cb();
+      },
+    });
+    await readWalObject(store, k, identities, sink, o.signal);
+    return Buffer.concat(chunks).toString("utf8");
+  };
+  const r = await checkWalChain({ ...o, objects, readHistory });
+  if (!r.ok)
+    throw new StrongboxError(
+      "VERIFY",
+      `WAL ${r.name}: ${r.reason} (needed from ${formatLsn(o.start.lsn)} on timeline ${o.start.timeline})`,
+    );
+  if (o.deep)
+    for (const k of r.keys)
+      await readWalObject(store, k, identities, discard(), o.signal).catch((err: unknown) => {
+        throw new StrongboxError("VERIFY", `WAL ${k.wal.name}: damaged: ${(err as Error).message}`);
+      });
+  return {
+    timelines: r.timelines.map((t) => t.timeline),
+    first: r.first,
+    last: r.last,
+    segments: r.keys.length,
+    deep: Boolean(o.deep),
+  };
+}
