@@ -2,29 +2,17 @@
 // values of its variables filled in) on a real base backup, with nothing but age, zstd, tar and
 // PostgreSQL's own tools on PATH; the result passes pg_verifybackup like strongbox's own restore.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { initCluster, PG_BIN } from "../helpers/pg-cluster.js";
+import { fill, handBlocks } from "../helpers/pitr-docs.js";
 
-const root = new URL("../../", import.meta.url).pathname;
-const doc = readFileSync(join(root, "docs/point-in-time-recovery.md"), "utf8");
-const section = doc.slice(doc.indexOf("## Restoring a cluster by hand"));
-const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]);
-
-function fill(block: string, values: Record<string, string>): string {
-  let out = block;
-  for (const [name, value] of Object.entries(values)) {
-    const re = new RegExp(`^${name}=\\S+`, "m");
-    expect(out, `the block sets ${name}`).toMatch(re);
-    out = out.replace(re, `${name}='${value}'`);
-  }
-  return out;
-}
+const blocks = handBlocks;
 
 describe("docs/point-in-time-recovery.md: the base backup restored by hand, as printed", () => {
-  it("has its block", () => expect(blocks).toHaveLength(1));
+  it("has its blocks: the base, the shell restore_command", () => expect(blocks).toHaveLength(2));
 
   it.skipIf(!PG_BIN)(
     "age -d | zstd -d | tar -x gives a data directory pg_verifybackup accepts",

@@ -20,18 +20,39 @@ function pgControl(sysid = SYSID): Buffer {
 const label = (lsn = "0/2000028", tli = 1) =>
   `START WAL LOCATION: ${lsn} (file 000000010000000000000002)\nCHECKPOINT LOCATION: 0/2000060\nBACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: 2026-12-05 08:00:00 UTC\nLABEL: strongbox\nSTART TIMELINE: ${tli}\n`;
 
-const backupManifest = (start = "0/2000028", end = "0/2000100") =>
-  `{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [],\n"WAL-Ranges": [\n{ "Timeline": 1, "Start-LSN": "${start}", "End-LSN": "${end}" }\n],\n"Manifest-Checksum": "00"}\n`;
+/** A backup_manifest as pg_basebackup writes it: every file's size and SHA-256, the WAL range, its own checksum. */
+function backupManifest(files: Record<string, Buffer>, start = "0/2000028", end = "0/2000100"): string {
+  const lines = Object.entries(files).map(
+    ([path, body]) =>
+      `{ "Path": "${path}", "Size": ${body.length}, "Last-Modified": "2026-12-05 08:00:00 GMT", "Checksum-Algorithm": "SHA256", "Checksum": "${sha256(body)}" }`,
+  );
+  const text = `{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [\n${lines.join(",\n")}\n],\n"WAL-Ranges": [\n{ "Timeline": 1, "Start-LSN": "${start}", "End-LSN": "${end}" }\n],\n`;
+  return `${text}"Manifest-Checksum": "${sha256(Buffer.from(text))}"}\n`;
+}
 
-/** A base backup as pg_basebackup streams it (the parts that matter here). */
-function baseTar(o: { extra?: Buffer[]; label?: string; manifest?: string; control?: Buffer } = {}): Buffer {
+/** A base backup as pg_basebackup streams it (the parts that matter here), its backup_manifest true to its files unless told. */
+function baseTar(
+  o: {
+    extra?: Buffer[];
+    label?: string;
+    manifest?: (files: Record<string, Buffer>) => string;
+    control?: Buffer;
+    version?: string;
+  } = {},
+): Buffer {
+  const files: Record<string, Buffer> = {
+    PG_VERSION: Buffer.from("15\n"),
+    backup_label: Buffer.from(o.label ?? label()),
+    "global/pg_control": o.control ?? pgControl(),
+  };
+  const manifest = (o.manifest ?? ((f) => backupManifest(f)))(files);
   return archive(
-    fileEntry("PG_VERSION", "15\n"),
-    fileEntry("backup_label", o.label ?? label()),
+    fileEntry("PG_VERSION", o.version ?? files.PG_VERSION),
+    fileEntry("backup_label", files.backup_label),
     rawHeader({ name: "global", typeflag: "5", mode: "0000700\0" }),
-    fileEntry("global/pg_control", o.control ?? pgControl()),
+    fileEntry("global/pg_control", files["global/pg_control"]),
     ...(o.extra ?? []),
-    fileEntry("backup_manifest", o.manifest ?? backupManifest()),
+    fileEntry("backup_manifest", manifest),
   );
 }
 
@@ -105,7 +126,11 @@ const CASES: {
     tar: { extra: [rawHeader({ name: "pg_tblspc/16384", typeflag: "2", linkname: "/etc" })] },
     error: /is a symlink/,
   },
-  { name: "an entry twice", tar: { extra: [fileEntry("PG_VERSION", "15\n")] }, error: /holds ["']PG_VERSION["'] twice/ },
+  {
+    name: "an entry twice",
+    tar: { extra: [fileEntry("PG_VERSION", "15\n")] },
+    error: /holds ["']PG_VERSION["'] twice/,
+  },
   {
     name: "a file below a file",
     tar: { extra: [fileEntry("PG_VERSION/x", "1")] },
@@ -118,11 +143,16 @@ const CASES: {
   },
   {
     name: "a backup_manifest with another WAL range",
-    tar: { manifest: backupManifest("0/2000028", "0/9000000") },
+    tar: { manifest: (f) => backupManifest(f, "0/2000028", "0/9000000") },
     error: /WAL range/,
   },
   { name: "another system identifier", tar: { control: pgControl(42n) }, error: /system identifier is 42/ },
   { name: "no backup_label", tar: { label: "" }, error: /backup_label has no START WAL LOCATION/ },
+  {
+    name: "a file that does not match the backup_manifest (pg_verifybackup)",
+    tar: { version: "16\n" },
+    error: /pg_verifybackup.*PG_VERSION/,
+  },
   {
     name: "a stop LSN before the start",
     edit: (m) => (m.stop_lsn = "0/1000000"),

@@ -1,9 +1,11 @@
-import { mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { clusterAt, freePort, giveToPostgres, initCluster, PG_BIN, type TestCluster } from "../helpers/pg-cluster.js";
 import { until } from "../helpers/until.js";
+import { fill, handBlocks } from "../helpers/pitr-docs.js";
 
 const PASSWORD = "pitr-test-pw";
 
@@ -30,6 +32,7 @@ async function switchAndWaitArchived(c: TestCluster): Promise<void> {
  */
 async function pitrRoundTrip(
   makeConfig: (url: string) => { repo: TestRepo; host: string; restore: string },
+  afterRestore?: (dataDir: string, repo: TestRepo, work: string) => void,
 ): Promise<void> {
   const work = tempDir("pitr");
   const src = await initCluster(work, PASSWORD, []);
@@ -74,6 +77,7 @@ async function pitrRoundTrip(
     const out = JSON.parse(r.stdout);
     expect(out.ok).toBe(true);
     expect(out.recovery).toMatchObject({ action: "promote" });
+    afterRestore?.(restoredDir, repo, work);
     giveToPostgres(restoredDir);
     restored.start();
     await until(
@@ -91,12 +95,37 @@ async function pitrRoundTrip(
 
 const s3 = inject("s3");
 
+/** docs/point-in-time-recovery.md's shell restore_command, installed as printed, in place of strongbox's. */
+function handFetch(dataDir: string, repo: TestRepo, work: string): void {
+  const walDir = join(repo.dir, "repository", "wal");
+  const [sysid] = readdirSync(walDir);
+  const script = join(work, "strongbox-wal-fetch");
+  const block = fill(handBlocks[1], {
+    SCRIPT: script,
+    REPO: join(repo.dir, "repository"),
+    SYSID: sysid,
+    IDENTITY: repo.identityFile,
+  });
+  execFileSync("bash", ["-euo", "pipefail", "-c", block], { cwd: work, env: { PATH: "/usr/bin:/bin" } });
+  const auto = join(dataDir, "postgresql.auto.conf");
+  const conf = readFileSync(auto, "utf8");
+  expect(conf).toMatch(/^restore_command = .*wal fetch %f %p'$/m);
+  writeFileSync(auto, conf.replace(/^restore_command = .*$/m, `restore_command = '${script} %f %p'`));
+}
+
 describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", () => {
   it("file://: base backup, WAL by wal push, restore to T: rows written after the base are there, the drop is not", async () => {
     await pitrRoundTrip((url) => {
       const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
       return { repo, host: repo.configFile, restore: repo.configFile };
     });
+  }, 240_000);
+
+  it("file://, by hand: the docs' shell restore_command (age -d, zstd -d, sha256sum) recovers to T the same", async () => {
+    await pitrRoundTrip((url) => {
+      const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
+      return { repo, host: repo.configFile, restore: repo.configFile };
+    }, handFetch);
   }, 240_000);
 
   it.skipIf(!s3)(

@@ -1,8 +1,8 @@
 import { promises as fsp } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PostgresClusterSourceConfig } from "../../config/schema.js";
 import { diskSink } from "../../archive/extract.js";
-import { nullSink } from "../../archive/tree-pass.js";
 import { StrongboxError } from "../../errors.js";
 import { parseBackupLabel, parseWalRanges } from "../../repository/lsn.js";
 import type { ClusterManifest, SourceManifest } from "../../repository/manifest.js";
@@ -143,17 +143,29 @@ export class ClusterSource implements Source {
     }
   }
 
-  /** Without writing: the same pass as restore, checked against the manifest (pg_verifybackup needs a directory). */
-  async verify(layers: Layers, manifest: SourceManifest): Promise<Check[]> {
+  /**
+   * The same pass as restore, into a scratch directory under TMPDIR that is removed afterwards, and the
+   * same pg_verifybackup: verify reaches exactly restore's verdict (it needs the cluster's size on disk).
+   */
+  async verify(layers: Layers, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
     const m = this.manifest(manifest);
-    const facts = await layers.read((data) => readBase(data, m, nullSink));
-    return [
-      {
-        name: `${this.name}: base backup reads and agrees with the manifest`,
-        ok: true,
-        detail: `${facts.entries} entries, ${facts.bytes} bytes, WAL ${m.start_lsn}-${m.stop_lsn} on timeline ${m.timeline}`,
-      },
-    ];
+    const scratch = await fsp.mkdtemp(join(tmpdir(), "strongbox-verify-cluster-"));
+    try {
+      const dir = join(scratch, "data");
+      await fsp.mkdir(dir, { mode: 0o700 });
+      const sink = diskSink(dir, { warn: () => {}, keepSetuid: false, chown: false });
+      const facts = await layers.read((data) => readBase(data, m, sink, ctx.onBytes));
+      return [
+        {
+          name: `${this.name}: base backup reads and agrees with the manifest`,
+          ok: true,
+          detail: `${facts.entries} entries, ${facts.bytes} bytes, WAL ${m.start_lsn}-${m.stop_lsn} on timeline ${m.timeline}`,
+        },
+        await this.verifyBackup(dir, m),
+      ];
+    } finally {
+      await fsp.rm(scratch, { recursive: true, force: true });
+    }
   }
 }
 
