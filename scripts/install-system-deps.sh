@@ -5,6 +5,7 @@
 #   radosgw, ceph-*       — the real S3 server the S3 suites run against
 #   postgresql            — a throwaway cluster (initdb/pg_ctl) for the postgres suites
 #   prometheus            — promtool, which tests the alert rules in deploy/prometheus
+#   chromium              — headless browser for the status page test (driven by playwright-core)
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
@@ -26,6 +27,7 @@ command -v pg_dump >/dev/null || need+=(postgresql-client)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v npm >/dev/null || need+=(nodejs npm)
 command -v promtool >/dev/null || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get update -qq
