@@ -6,6 +6,7 @@
 #   postgresql            — a throwaway cluster (initdb/pg_ctl) for the postgres suites
 #   prometheus            — promtool, which tests the alert rules in deploy/prometheus
 #   restic                — a peer that `npm run bench` times beside strongbox (optional)
+#   chromium              — headless browser for the status page test (driven by playwright-core)
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
@@ -28,6 +29,7 @@ command -v runuser >/dev/null || need+=(util-linux)
 command -v restic >/dev/null || need+=(restic)
 command -v npm >/dev/null || need+=(nodejs npm)
 command -v promtool >/dev/null || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get update -qq

@@ -4,7 +4,8 @@ import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { DaemonMetrics } from "../../src/scheduler/health.js";
 import { startHealthServer } from "../../src/scheduler/health.js";
-import { daemonView, esc, renderStatus, STATUS_CSP } from "../../src/scheduler/status-page.js";
+import { daemonView } from "../../src/scheduler/daemon-view.js";
+import { esc, renderStatus, STATUS_CSP } from "../../src/scheduler/status-page.js";
 
 const EVIL = `<script>alert("x")</script>'"&\u0007\u001b[31m\u2028<img src=x onerror=alert(1)>`;
 
