@@ -1,6 +1,6 @@
 import { isBackupId } from "../repository/layout.js";
 import { StrongboxError } from "../errors.js";
-import { drainObject, forEachSource } from "../engine/restore.js";
+import { verifyBackup } from "../engine/verify.js";
 import { checkBackupRef, Repository, type TrustOptions } from "../repository/repository.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
@@ -72,32 +72,7 @@ async function verifyAll(
   let hardFailure: StrongboxError | undefined;
   for (const id of ids) {
     try {
-      // The verdict restore would reach: an untrusted backup is FAILED with its reason (exit 3).
-      await repo.checkTrusted(id, trust);
-      const rec = await repo.readComplete(id);
-      const manifest = await repo.readManifest(rec, identities);
-      const sources = await forEachSource({
-        repo,
-        rec,
-        manifest,
-        identities,
-        config,
-        only: [],
-        log: ctx.log,
-        label: `verify ${id}`,
-        trust,
-        consume: (source, data) => source.verify(data, manifest.sources[source.name], { log: ctx.log }),
-      });
-      const extras = rec.objects.filter((x) => x.part);
-      for (const x of extras) await drainObject(repo, rec, x.key, identities);
-      const checks = [
-        {
-          name: "objects match complete.json (size, SHA-256) and decrypt",
-          ok: true,
-          detail: `${rec.objects.length} objects`,
-        },
-        ...sources.flatMap((s) => s.checks),
-      ];
+      const checks = await verifyBackup({ repo, id, identities, config, log: ctx.log, trust });
       const ok = checks.every((c) => c.ok);
       outcomes.push({ id, ok, checks });
       if (ok) ctx.log.info(`${id}: OK`);
