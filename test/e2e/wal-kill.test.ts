@@ -10,36 +10,18 @@ import { readWalObject } from "../../src/wal/fetch.js";
 import { verifyWal } from "../../src/wal/gap.js";
 import { parseWalKey } from "../../src/wal/names.js";
 import { makeRepo, runAndKill, runCli, tempDir } from "../helpers/cli.js";
+import { mulberry32 } from "../helpers/random.js";
 import { makeDataDir, makeSegment, segName, sha256, SEG, SYSID } from "../helpers/wal-craft.js";
 
 const RUNS = 30;
 const SEED = 24;
 
-/** mulberry32: the kill points are the same on every run of the suite. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe("kill -9 of wal push", () => {
   const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url: "${PG_URL}" }] });
   const data = makeDataDir(tempDir("pgdata-kill"), SYSID);
   const store = new LocalDirStore(join(repo.dir, "repository"));
-  const args = (name: string) => [
-    "-c",
-    repo.configFile,
-    "wal",
-    "push",
-    join(data, "pg_wal", name),
-    "--system-id",
-    `${SYSID}`,
-  ];
+  const config = repo.write((c) => (c.state_dir = tempDir("walstate")));
+  const args = (name: string) => ["-c", config, "wal", "push", join(data, "pg_wal", name), "--system-id", `${SYSID}`];
   const dir = join(repo.dir, "repository", "wal", `${SYSID}`, "00000001");
   const storedOf = (name: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(`${name}.`)) : []);
 
@@ -63,7 +45,7 @@ describe("kill -9 of wal push", () => {
     const t0 = Date.now();
     expect(await runCli(args(first))).toMatchObject({ code: 0, stderr: "" });
     const span = Date.now() - t0;
-    const rand = prng(SEED);
+    const rand = mulberry32(SEED); // the kill points are the same on every run of the suite
     const outcomes = { killedBefore: 0, killedAfter: 0, finished: 0 };
     for (let i = 1; i <= RUNS; i++) {
       const name = segName(1, 0x100 + i);

@@ -19,6 +19,7 @@ describe.skipIf(!s3)("wal push with a writer that can only PutObject, wal fetch 
   const writerOnly = repo.write((c) => {
     c.repository.s3.credentials = { writer: c.repository.s3.credentials.writer };
     delete c.encryption.identity_file;
+    c.state_dir = tempDir("walstate");
   });
   const readerOnly = repo.write((c) => (c.repository.s3.credentials = { reader: c.repository.s3.credentials.reader }));
   const data = makeDataDir(tempDir("pgdata-s3"), SYSID);

@@ -17,7 +17,10 @@ function walKeys(repoDir: string): string[] {
 describe("wal push and wal fetch (file://)", () => {
   const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url: "${PG_REPLICATION_URL}" }] });
   // The database host: recipients and the writer's store, no identity.
-  const pushConfig = repo.write((c) => delete c.encryption.identity_file);
+  const pushConfig = repo.write((c) => {
+    delete c.encryption.identity_file;
+    c.state_dir = tempDir("walstate");
+  });
   const data = makeDataDir(tempDir("pgdata"), SYSID);
   const push = (path: string, cwd = data) => runCli(["-c", pushConfig, "wal", "push", path], { cwd });
   const fetch = (name: string, dest: string) =>
