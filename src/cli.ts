@@ -98,7 +98,10 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
       "--at <time>",
       "with 'latest': per source, the newest restorable backup at or before TIME (ISO 8601 with zone, or a date = end of that day UTC)",
     )
-    .option("--to-dir <dir>", "restore file sources into DIR/<source>")
+    .option(
+      "--to-dir <dir>",
+      "restore file sources into DIR/<source>; a postgres-cluster source into DIR itself (a new data directory)",
+    )
     .option(
       "--to-db <url>",
       "restore database sources into this database (env:VAR reads the URL from $VAR, keeping its password out of ps)",
