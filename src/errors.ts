@@ -2,6 +2,11 @@ import { describeSystemError, isSystemError } from "./system-error.js";
 
 /** Every failure strongbox reports on purpose is a StrongboxError; its code decides the exit code. */
 /** REFUSED: a safety check stopped the run (prune's max_delete_share); exit 1, like any failed run. */
+/**
+ * RECOVERY_STOP: `wal fetch` (PostgreSQL's restore_command) failed for any reason other than "not
+ * archived". PostgreSQL takes an exit status up to 125 for the end of the archive and would end
+ * recovery there (promoting early, without the WAL after it); above 125 it stops recovery instead.
+ */
 /** PARTIAL: a backup was committed, but a source left unreadable paths out (on_unreadable: partial); exit 4. */
 export type ErrorCode =
   | "USAGE"
@@ -14,7 +19,8 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "INTERRUPTED"
   | "REFUSED"
-  | "PARTIAL";
+  | "PARTIAL"
+  | "RECOVERY_STOP";
 
 export class StrongboxError extends Error {
   constructor(
@@ -55,7 +61,7 @@ export class InterruptedError extends StrongboxError {
  * could not be read were left out, as on_unreadable: partial allows). Not 0: nobody looks again at
  * a success; not 1: a failure means nothing new was stored for the source, and a partial run did store it.
  */
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, VERIFY: 3, PARTIAL: 4 } as const;
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, VERIFY: 3, PARTIAL: 4, RECOVERY_STOP: 255 } as const;
 
 /** The one place that maps errors to exit codes (docs/architecture.md, "Errors and exit codes"). */
 export function exitCodeFor(err: unknown): number {
@@ -68,6 +74,8 @@ export function exitCodeFor(err: unknown): number {
         return EXIT.VERIFY;
       case "PARTIAL":
         return EXIT.PARTIAL;
+      case "RECOVERY_STOP":
+        return EXIT.RECOVERY_STOP;
       case "INTERRUPTED":
         return (err as InterruptedError).signal === "SIGINT" ? 130 : 143;
       default:

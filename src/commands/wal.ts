@@ -1,3 +1,4 @@
+import { describeError, InterruptedError, NotFoundError, StrongboxError } from "../errors.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import { controlSystemId, parseSystemId } from "../wal/header.js";
@@ -26,13 +27,26 @@ export async function walPushCommand(ctx: CommandContext, path: string, o: WalOp
   ctx.print(r, "");
 }
 
-/** `restore_command`: reader role and identity; a file that is not archived exits 1 (the end of recovery). */
+/**
+ * `restore_command`: reader role and identity. A file that is not archived exits 1 (the end of
+ * recovery); every other failure (a damaged or doubled file, a dead store, a wrong key, a bad
+ * config) exits 255, so that PostgreSQL stops recovery instead of ending it early and promoting.
+ */
 export async function walFetchCommand(
   ctx: CommandContext,
   name: string,
   dest: string,
   o: WalOptions = {},
 ): Promise<void> {
+  try {
+    await fetchInto(ctx, name, dest, o);
+  } catch (err) {
+    if (err instanceof NotFoundError || err instanceof InterruptedError) throw err;
+    throw new StrongboxError("RECOVERY_STOP", `${describeError(err)} (recovery stops here: exit 255)`, { cause: err });
+  }
+}
+
+async function fetchInto(ctx: CommandContext, name: string, dest: string, o: WalOptions): Promise<void> {
   const config = ctx.config();
   const systemId = o.systemId === undefined ? await controlSystemId(".") : parseSystemId(o.systemId);
   const identities = await ctx.identities();

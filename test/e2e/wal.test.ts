@@ -62,11 +62,31 @@ describe("wal push and wal fetch (file://)", () => {
     const keys = walKeys(repo.dir).filter((k) => k.includes(name));
     expect(keys).toHaveLength(2);
     const f = await fetch(name, "pg_wal/RECOVERYXLOG-5");
-    expect(f.code).not.toBe(0);
+    expect(f.code).toBe(255); // above 125: PostgreSQL stops recovery rather than ending it here
     expect(f.stderr.trim().split("\n")).toHaveLength(1);
     expect(f.stderr).toContain(`${name}: 2 different files are archived under this name`);
     for (const k of keys) expect(f.stderr).toContain(k);
     expect(existsSync(join(data, "pg_wal", "RECOVERYXLOG-5"))).toBe(false);
+  });
+
+  it("any failure but 'not archived' exits 255, so PostgreSQL stops recovery instead of promoting early", async () => {
+    const name = segName(1, 0x21);
+    writeFileSync(join(data, "pg_wal", name), makeSegment({ sysid: SYSID, tli: 1, segno: 0x21 }));
+    expect((await push(`pg_wal/${name}`)).code).toBe(0);
+    // No identity on this host: the file is archived but cannot be read.
+    const noKey = await runCli(["-c", pushConfig, "wal", "fetch", name, "pg_wal/RECOVERYXLOG-k"], { cwd: data });
+    expect(noKey.code).toBe(255);
+    expect(noKey.stderr.trim().split("\n")).toHaveLength(1);
+    expect(noKey.stderr).toMatch(/recovery stops here: exit 255\)\n$/);
+    // A damaged object: every byte is checked before the file is written.
+    const key = walKeys(repo.dir).find((k) => k.includes(name))!;
+    const path = join(repo.dir, "repository", key);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 100] ^= 0xff;
+    writeFileSync(path, bytes);
+    const damaged = await fetch(name, "pg_wal/RECOVERYXLOG-d");
+    expect(damaged.code).toBe(255);
+    expect(existsSync(join(data, "pg_wal", "RECOVERYXLOG-d"))).toBe(false);
   });
 
   it("a file that is not archived exits 1 with one line and writes nothing", async () => {
