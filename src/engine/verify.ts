@@ -4,6 +4,7 @@ import type { Logger } from "../log.js";
 import type { Repository, TrustOptions } from "../repository/repository.js";
 import type { Check } from "../sources/source.js";
 import { drainObject, forEachSource } from "./restore.js";
+import { verifyClusterWal } from "./verify-wal.js";
 
 /**
  * Checks one backup as restore would read it, writing nothing: trusted (signed, where signing is
@@ -38,6 +39,7 @@ export async function verifyBackup(o: {
   });
   const extras = rec.objects.filter((x) => x.part);
   for (const x of extras) await drainObject(repo, rec, x.key, identities);
+  const wal = await verifyClusterWal(repo.store, manifest, identities);
   return [
     {
       name: "objects match complete.json (size, SHA-256) and decrypt",
@@ -45,5 +47,6 @@ export async function verifyBackup(o: {
       detail: `${rec.objects.length} objects`,
     },
     ...sources.flatMap((s) => s.checks),
+    ...wal,
   ];
 }

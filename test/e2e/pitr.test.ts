@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
@@ -58,6 +58,11 @@ async function pitrRoundTrip(
     );
     await live.query("DROP TABLE doomed");
     await switchAndWaitArchived(live);
+    // verify: the base, and every archived segment from its start on, each decrypted and checked.
+    const v = await runCli(["-c", restore, "--json", "verify", "latest"]);
+    expect(v.stderr).not.toMatch(/error/i);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/archived WAL from the base backup's start has no gap and every segment reads/);
 
     const r = await runCli([
       "-c",
@@ -119,6 +124,32 @@ describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", 
       const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
       return { repo, host: repo.configFile, restore: repo.configFile };
     });
+  }, 240_000);
+
+  it("file://: a missing or damaged WAL segment after the base makes verify exit 3, naming it", async () => {
+    let repo: TestRepo | undefined;
+    await pitrRoundTrip((url) => {
+      repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
+      return { repo, host: repo.configFile, restore: repo.configFile };
+    });
+    const root = join(repo!.dir, "repository");
+    const segments = (readdirSync(join(root, "wal"), { recursive: true }) as string[])
+      .filter((p) => /\/[0-9A-F]{24}\.[0-9a-f]{64}\./.test(p))
+      .sort();
+    expect(segments.length).toBeGreaterThanOrEqual(3);
+    const middle = segments[Math.floor(segments.length / 2)];
+    const name = /([0-9A-F]{24})\./.exec(middle)![1];
+    const path = join(root, "wal", middle);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 50] ^= 0xff;
+    writeFileSync(path, bytes);
+    const damaged = await runCli(["-c", repo!.configFile, "verify", "latest"]);
+    expect(damaged.code).toBe(3);
+    expect(damaged.stderr).toContain(`WAL ${name}: damaged`);
+    rmSync(path);
+    const missing = await runCli(["-c", repo!.configFile, "verify", "latest"]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain(`WAL ${name}`);
   }, 240_000);
 
   it("file://, by hand: the docs' shell restore_command (age -d, zstd -d, sha256sum) recovers to T the same", async () => {
