@@ -14,6 +14,9 @@ import { lockDirProblem } from "../config/local-paths.js";
 import { configWarnings } from "../config/load.js";
 import { sourceLabel, unresolvedUnder, unresolvedValues } from "../config/deferred.js";
 import { stateFindings } from "./doctor-state.js";
+import { clusterFindings } from "./doctor-cluster.js";
+import { readPushed } from "../wal/last-pushed.js";
+import { defaultStateDir } from "../differential/state.js";
 import { proxyFor } from "../net/proxy.js";
 import { StrongboxError } from "../errors.js";
 
@@ -83,6 +86,9 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
         "warn",
         "not checked: it uses values this host does not have (see config above)",
       );
+    } else if (s.type === "postgres-cluster") {
+      const pushed = await readPushed(config.state_dir ?? defaultStateDir(ctx.env));
+      for (const f of await clusterFindings(s, pushed)) add(f.area, f.status, f.detail);
     } else if (s.type === "files") {
       try {
         accessSync(s.path, constants.R_OK | constants.X_OK);

@@ -46,6 +46,10 @@ async function pitrRoundTrip(
   const restored = clusterAt(restoredDir, await freePort(), PASSWORD);
   try {
     live.start();
+    // doctor reads the cluster's archiving settings (the host's config names the superuser here).
+    const d = await runCli(["-c", host, "doctor"]);
+    expect(d.stdout).toMatch(/source cluster.*PostgreSQL 1\d.*pg_basebackup.*archiving with wal push/);
+    expect(d.stdout).not.toMatch(/source cluster.*(wal_level|archive_mode|archive_command) is/);
     await live.query(
       "CREATE TABLE kept (id int); CREATE TABLE doomed (id int); INSERT INTO kept SELECT generate_series(1, 100)",
     );

@@ -77,7 +77,7 @@ const BROKEN: [string, Mutation, RegExp][] = [
   [
     "unknown source type",
     (c) => (c.sources[0].type = "mysql"),
-    /sources\[0\]\.type: type must be 'files' or 'postgres'/,
+    /sources\[0\]\.type: type must be 'files', 'postgres' or 'postgres-cluster'/,
   ],
   [
     "duplicate source names",
