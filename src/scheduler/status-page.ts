@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { isIPv4 } from "node:net";
 import { formatDuration } from "../config/duration.js";
 import { formatBytes } from "../progress.js";
 import type { RunRecord } from "./run-record.js";
@@ -124,7 +125,8 @@ ${sourcesTable(v)}
 
 /** True when the listener is reachable only from this host: the page needs no token there. */
 export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
+  // An address, not a name: "127.example.com" resolves wherever its owner likes.
+  return host === "localhost" || host === "::1" || (isIPv4(host) && host.startsWith("127."));
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
