@@ -74,6 +74,23 @@ export function recoveryTarget(o: ClusterRestoreOptions, configFile: string): Re
   };
 }
 
+/** Recovery target flags on a restore that holds no cluster would be ignored: a usage error instead. */
+export function noClusterFlags(o: ClusterRestoreOptions): void {
+  const given = (
+    [
+      ["--target-time", o.targetTime],
+      ["--target-lsn", o.targetLsn],
+      ["--target-xid", o.targetXid],
+      ["--target-action", o.targetAction],
+    ] as const
+  ).find(([, v]) => v !== undefined);
+  if (given)
+    throw new StrongboxError(
+      "USAGE",
+      `${given[0]} says where a cluster's recovery stops, but this restore holds no postgres-cluster source`,
+    );
+}
+
 /** The data directory a cluster restore writes: absent or empty (a cluster is never restored over another). */
 export async function clusterTarget(toDir: string): Promise<{ dir: string; existed: boolean }> {
   const dir = resolve(toDir);
