@@ -84,8 +84,14 @@ export function compilePattern(text: string): PathPattern {
   if (!p) fail(text, "names no path");
   const { re, end } = translate(p, 0, "");
   if (end !== p.length) fail(text, "unbalanced '}' or ','");
-  const whole = new RegExp(anchored ? `^${re}$` : `(?:^|/)${re}$`, "s");
-  const prefix = new RegExp(anchored ? `^${re}(?:/|$)` : `(?:^|/)${re}(?:/|$)`, "s");
+  let whole: RegExp;
+  let prefix: RegExp;
+  try {
+    whole = new RegExp(anchored ? `^${re}$` : `(?:^|/)${re}$`, "s");
+    prefix = new RegExp(anchored ? `^${re}(?:/|$)` : `(?:^|/)${re}(?:/|$)`, "s");
+  } catch (err) {
+    fail(text, `not a valid pattern (${(err as Error).message.replace(/^.*: /, "")})`);
+  }
   return { text, matches: (path) => whole.test(path), covers: (path) => prefix.test(path) };
 }
 

@@ -35,7 +35,8 @@ class Rows<T> {
 
   add(row: T): void {
     this.count++;
-    if (!this.ctx.json) this.ctx.stdout.write(`${escapeControl(this.line(row))}\n`);
+    // One row, one line: a forged name's newline or tab must not forge a row or a column.
+    if (!this.ctx.json) this.ctx.stdout.write(`${oneLine(this.line(row))}\n`);
     else if (this.rows.length < MAX_JSON_ROWS) this.rows.push(row);
   }
 
@@ -43,6 +44,8 @@ class Rows<T> {
     return this.count > this.rows.length && this.ctx.json;
   }
 }
+
+const oneLine = (s: string) => escapeControl(s).replace(/\n/g, "\\n").replace(/\t/g, "\\t");
 
 async function reader(ctx: CommandContext): Promise<Repository> {
   const config = ctx.config();

@@ -16,6 +16,9 @@ export function shellWord(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Text PostgreSQL passes through archive_command/restore_command as it is: its own %f, %p and %% stay for the rest. */
+export const percentLiteral = (s: string) => s.replace(/%/g, "%%");
+
 /** This strongbox as a command another process (the restored server's restore_command) can run. */
 export function selfCommand(): string {
   const script = process.argv[1];
@@ -67,8 +70,25 @@ export function recoveryTarget(o: ClusterRestoreOptions, configFile: string): Re
     ...(o.targetLsn !== undefined ? { lsn: o.targetLsn.toUpperCase() } : {}),
     ...(o.targetXid !== undefined ? { xid: o.targetXid } : {}),
     action,
-    restoreCommand: `${selfCommand()} -c ${shellWord(resolve(configFile))} wal fetch %f %p`,
+    restoreCommand: `${percentLiteral(selfCommand())} -c ${percentLiteral(shellWord(resolve(configFile)))} wal fetch %f %p`,
   };
+}
+
+/** Recovery target flags on a restore that holds no cluster would be ignored: a usage error instead. */
+export function noClusterFlags(o: ClusterRestoreOptions): void {
+  const given = (
+    [
+      ["--target-time", o.targetTime],
+      ["--target-lsn", o.targetLsn],
+      ["--target-xid", o.targetXid],
+      ["--target-action", o.targetAction],
+    ] as const
+  ).find(([, v]) => v !== undefined);
+  if (given)
+    throw new StrongboxError(
+      "USAGE",
+      `${given[0]} says where a cluster's recovery stops, but this restore holds no postgres-cluster source`,
+    );
 }
 
 /** The data directory a cluster restore writes: absent or empty (a cluster is never restored over another). */

@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from "node:path";
 import type { Config, PostgresClusterSourceConfig } from "../config/schema.js";
 import { StrongboxError } from "../errors.js";
 import { parsePgUrl } from "../sources/postgres/url.js";
+import { percentLiteral } from "./cluster-restore.js";
 import type { CommandContext } from "./context.js";
 
 /** The role the source's url names; an unresolved or user-less url: a name to choose. */
@@ -37,7 +38,7 @@ const shQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/
 export function pitrSettings(config: Config, configFile: string, bin: string, name?: string) {
   const s = clusterSource(config, name);
   const cfg = isAbsolute(configFile) ? configFile : resolve(configFile);
-  const cmd = (sub: string) => `${shQuote(bin)} -c ${shQuote(cfg)} ${sub}`;
+  const cmd = (sub: string) => `${percentLiteral(shQuote(bin))} -c ${percentLiteral(shQuote(cfg))} ${sub}`;
   const role = replicationRole(s);
   return {
     source: s.name,

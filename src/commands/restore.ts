@@ -19,6 +19,7 @@ import { checkSourcePathsFlags, configuredPath, oneParent } from "./restore-sour
 import {
   clearTarget,
   clusterTarget,
+  noClusterFlags,
   recoveryTarget,
   startCommand,
   type ClusterRestoreOptions,
@@ -203,6 +204,7 @@ export async function restoreCommand(
       `--to-dir: a cluster (${clusters.join(", ")}) is restored alone into its data directory: choose it with --source`,
     );
   const recovery = clusters.length ? recoveryTarget(o, ctx.configFile) : undefined;
+  if (!clusters.length) noClusterFlags(o);
   const cluster = clusters.length ? await intoTarget(o.toDir, clusterTarget(o.toDir!)) : undefined;
   // A target that nothing would be restored into is a mistake to say, never to ignore.
   const what =

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { isIPv4 } from "node:net";
 import { formatDuration } from "../config/duration.js";
 import { formatBytes } from "../progress.js";
 import type { RunRecord } from "./run-record.js";
@@ -124,7 +125,15 @@ ${sourcesTable(v)}
 
 /** True when the listener is reachable only from this host: the page needs no token there. */
 export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
+  // An address, not a name: "127.example.com" resolves wherever its owner likes.
+  return host === "localhost" || host === "::1" || (isIPv4(host) && host.startsWith("127."));
+}
+
+/** The host name of a Host header ("localhost:8080" → "localhost", "[::1]:80" → "::1"). */
+function hostName(header: string | undefined): string {
+  const h = header ?? "";
+  if (h.startsWith("[")) return h.slice(1, h.indexOf("]") < 0 ? undefined : h.indexOf("]"));
+  return h.replace(/:\d*$/, "");
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -154,6 +163,13 @@ export function serveStatusPage(
   res.setHeader("x-content-type-options", "nosniff");
   res.setHeader("referrer-policy", "no-referrer");
   res.setHeader("cache-control", "no-store");
+  // Without a token, only a request addressed to a loopback name: a site that re-points its own name at
+  // 127.0.0.1 (DNS rebinding) makes the browser send "Host: its.name", and must not read the page.
+  if (token === undefined && !isLoopback(hostName(req.headers.host))) {
+    res.statusCode = 403;
+    res.end("the status page without a token answers requests to localhost or 127.0.0.1 only\n");
+    return true;
+  }
   if (token !== undefined && !authorized(req, token)) {
     res.statusCode = 401;
     res.setHeader("www-authenticate", 'Basic realm="strongbox", charset="UTF-8"');

@@ -27,9 +27,10 @@ export const storedLimit = (w: WalName) => {
 /**
  * The stored candidates for one WAL file name. More than one means two different files were
  * pushed under one name (a forger, or a cluster restored without turning archiving off): the caller
- * refuses rather than guessing.
+ * refuses rather than guessing, so the listing stops at `max` candidates: a forger who writes a million
+ * objects under one name makes it neither slower nor larger.
  */
-export async function walCandidates(store: Store, systemId: string, w: WalName): Promise<ParsedWalKey[]> {
+export async function walCandidates(store: Store, systemId: string, w: WalName, max = 2): Promise<ParsedWalKey[]> {
   const prefix = `${walRoot(systemId)}${hex8(w.timeline)}/${w.name}.`;
   const out: ParsedWalKey[] = [];
   for await (const o of store.list(prefix)) {
@@ -38,6 +39,7 @@ export async function walCandidates(store: Store, systemId: string, w: WalName):
       if (o.size > storedLimit(w))
         throw new StrongboxError("VERIFY", `${o.key}: ${o.size} bytes, too large for a ${w.kind}: refusing it`);
       out.push(p);
+      if (out.length >= max) break;
     }
   }
   return out;
@@ -116,10 +118,7 @@ export async function findWal(store: Store, systemId: string, name: string): Pro
   if (found.length > 1)
     throw new StrongboxError(
       "VERIFY",
-      `${name}: ${found.length} different files are archived under this name, refusing to pick one: ${found
-        .slice(0, 3)
-        .map((c) => c.key)
-        .join(", ")}`,
+      `${name}: 2 different files are archived under this name, refusing to pick one: ${found.map((c) => c.key).join(", ")} (the listing stops at the second)`,
     );
   return found[0];
 }

@@ -1,6 +1,7 @@
 // Forged postgres-cluster base backups, written with only the public recipient: restore and verify
 // refuse each one with exit 3 and a line naming the problem, and a refused restore keeps nothing.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { zstdCompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
@@ -38,6 +39,8 @@ function baseTar(
     manifest?: (files: Record<string, Buffer>) => string;
     control?: Buffer;
     version?: string;
+    /** The uid PG_VERSION's tar header gives (octal, as tar writes it). */
+    uid?: string;
   } = {},
 ): Buffer {
   const files: Record<string, Buffer> = {
@@ -47,7 +50,7 @@ function baseTar(
   };
   const manifest = (o.manifest ?? ((f) => backupManifest(f)))(files);
   return archive(
-    fileEntry("PG_VERSION", o.version ?? files.PG_VERSION),
+    fileEntry("PG_VERSION", o.version ?? files.PG_VERSION, o.uid ? { uid: o.uid } : {}),
     fileEntry("backup_label", files.backup_label),
     rawHeader({ name: "global", typeflag: "5", mode: "0000700\0" }),
     fileEntry("global/pg_control", files["global/pg_control"]),
@@ -195,4 +198,19 @@ describe("forged postgres-cluster base backups", () => {
       expect(existsSync(join(target, "..", "..", "escaped"))).toBe(false);
     });
   }
+});
+
+describe.skipIf(process.getuid?.() !== 0)("a cluster restored as root", () => {
+  it("belongs to this host's postgres account, never to the uid a forged archive names", async () => {
+    const repo = makeRepo({
+      sources: [{ name: "cluster", type: "postgres-cluster", url: "postgres://replicator:pw@127.0.0.1:1/postgres" }],
+    });
+    const id = await forgeCluster(repo, baseTar({ uid: "0010042\0" })); // uid 4130: anyone's on this host
+    const target = join(tempDir("forged-owner"), "data");
+    const r = await runCli(["-c", repo.configFile, "restore", id, "--to-dir", target, "--target-lsn", "0/3000000"]);
+    expect(r.code, r.stderr).toBe(0);
+    const postgres = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }));
+    for (const f of ["", "PG_VERSION", "global/pg_control", "postgresql.auto.conf"])
+      expect([f, statSync(join(target, f)).uid]).toEqual([f, postgres]);
+  });
 });

@@ -115,11 +115,17 @@ export class ClusterSource implements Source {
     const facts = await layers.read((data) =>
       readBase(data, m, diskSink(dir, { warn: (w) => ctx.log.warn(w), keepSetuid: false, chown: false }), ctx.onBytes),
     );
-    // As root: the whole data directory belongs to the cluster's owner (PG_VERSION's), whoever wrote each file.
-    if (facts.owner && process.getuid?.() === 0) await chownTree(dir, facts.owner);
+    // As root: the whole data directory belongs to this host's postgres account (the one the printed start
+    // command runs the server as). Never the archive's uid: a forger names any, and another host's differs.
+    const owner = process.getuid?.() === 0 ? await localPostgres() : undefined;
+    if (process.getuid?.() === 0 && !owner)
+      ctx.log.warn(
+        `${this.name}: no postgres account on this host: ${dir} stays root's; chown it to the server's user`,
+      );
+    if (owner) await chownTree(dir, owner);
     const verified = await this.verifyBackup(dir, m);
     if (!verified.ok) return [verified];
-    await writeRecovery(dir, target.recovery, `strongbox restore of ${m.start_lsn} (${m.start_time})`, facts.owner);
+    await writeRecovery(dir, target.recovery, `strongbox restore of ${m.start_lsn} (${m.start_time})`, owner);
     return [
       {
         name: `${this.name}: base backup extracted and checked`,
@@ -167,6 +173,17 @@ export class ClusterSource implements Source {
       await fsp.rm(scratch, { recursive: true, force: true });
     }
   }
+}
+
+/** This host's `postgres` account (/etc/passwd), or undefined. */
+async function localPostgres(): Promise<{ uid: number; gid: number } | undefined> {
+  const passwd = await fsp.readFile("/etc/passwd", "utf8").catch(() => "");
+  const f = passwd
+    .split("\n")
+    .find((l) => l.startsWith("postgres:"))
+    ?.split(":");
+  const [uid, gid] = [Number(f?.[2]), Number(f?.[3])];
+  return f && Number.isInteger(uid) && Number.isInteger(gid) && uid > 0 ? { uid, gid } : undefined;
 }
 
 async function chownTree(dir: string, owner: { uid: number; gid: number }): Promise<void> {
