@@ -1,3 +1,4 @@
+import { confString } from "../sources/postgres-cluster/recovery.js";
 import { isAbsolute, resolve } from "node:path";
 import type { Config, PostgresClusterSourceConfig } from "../config/schema.js";
 import { StrongboxError } from "../errors.js";
@@ -29,8 +30,6 @@ function clusterSource(config: Config, name?: string): PostgresClusterSourceConf
   );
 }
 
-/** A value inside single quotes in postgresql.conf. */
-const confQuote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 /** A word for the shell PostgreSQL runs archive_command with. */
 const shQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
@@ -59,7 +58,7 @@ export async function pitrSetupCommand(ctx: CommandContext, o: { source?: string
   const bin = resolve(process.argv[1] ?? "strongbox");
   const p = pitrSettings(ctx.config(), ctx.configFile, bin, o.source);
   const conf = Object.entries(p.settings)
-    .map(([k, v]) => `${k} = ${k === "archive_command" ? confQuote(v) : v}`)
+    .map(([k, v]) => `${k} = ${k === "archive_command" ? confString(v) : v}`)
     .join("\n");
   ctx.print(
     p,
@@ -73,7 +72,7 @@ export async function pitrSetupCommand(ctx: CommandContext, o: { source?: string
       p.pg_hba,
       "",
       "# A restore writes this itself; for a restore by hand:",
-      `# restore_command = ${confQuote(p.restore_command)}`,
+      `# restore_command = ${confString(p.restore_command)}`,
     ].join("\n"),
   );
 }

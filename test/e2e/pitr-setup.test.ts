@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { makeRepo, runCli } from "../helpers/cli.js";
+import { copyFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 
 describe("strongbox pitr setup", () => {
   const repo = makeRepo({
@@ -17,6 +19,18 @@ describe("strongbox pitr setup", () => {
     expect(r.stdout).not.toContain("s3cretPw");
     const json = JSON.parse((await runCli(["-c", repo.configFile, "--json", "pitr", "setup"])).stdout);
     expect(json).toMatchObject({ source: "cluster", role: "repl", settings: { archive_mode: "on" } });
+  });
+
+  it("a backslash in the config's path is doubled, as postgresql.conf reads escapes in quoted values", async () => {
+    const dir = join(tempDir("pitr-setup"), "back\\slash");
+    mkdirSync(dir);
+    const cfg = join(dir, "strongbox.yaml");
+    copyFileSync(repo.configFile, cfg);
+    const r = await runCli(["-c", cfg, "pitr", "setup"]);
+    expect(r.code).toBe(0);
+    const line = r.stdout.split("\n").find((l) => l.startsWith("archive_command = "))!;
+    expect(line).toContain("back\\\\slash"); // the shell word 'back\slash', each backslash doubled
+    expect(line).not.toMatch(/[^\\]\\s/);
   });
 
   it("needs a postgres-cluster source, and --source when there are several", async () => {
