@@ -9,6 +9,7 @@ import { newBackupId } from "../../src/repository/layout.js";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { ageEncrypt, idTime, sha256 } from "../helpers/forge.js";
 import { archive, fileEntry, rawHeader } from "../helpers/tar-craft.js";
+import { makeSegment } from "../helpers/wal-craft.js";
 
 const SYSID = 7345678901234567890n;
 
@@ -175,6 +176,17 @@ describe("forged postgres-cluster base backups", () => {
       sources: [{ name: "cluster", type: "postgres-cluster", url: "postgres://replicator:pw@127.0.0.1:1/postgres" }],
     });
     const id = await forgeCluster(repo, baseTar());
+    // Without the WAL from the base's start, verify fails on that alone: the base itself passed.
+    const noWal = await runCli(["-c", repo.configFile, "verify", id]);
+    expect(noWal.stdout.trim()).toMatch(new RegExp(`^${id}  FAILED: WAL 000000010000000000000002: `));
+    expect(noWal.code).toBe(3);
+    // With its start segment archived (by wal push, as the writer), the backup verifies.
+    const data = tempDir("forged-cluster-wal");
+    mkdirSync(join(data, "pg_wal"));
+    writeFileSync(join(data, "pg_wal", "000000010000000000000002"), makeSegment({ sysid: SYSID, tli: 1, segno: 2 }));
+    expect(
+      (await runCli(["-c", repo.configFile, "wal", "push", "pg_wal/000000010000000000000002"], { cwd: data })).code,
+    ).toBe(0);
     const v = await runCli(["-c", repo.configFile, "verify", id]);
     expect(v.stdout.trim()).toBe(`${id}  OK`);
     expect(v.code).toBe(0);
