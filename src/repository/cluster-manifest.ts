@@ -1,6 +1,6 @@
 import { isLsn, lsnValue } from "./lsn.js";
 
-const VERSION = /^\d{1,3}(\.\d{1,4}){0,2}/;
+const VERSION = /^\d{1,3}(\.\d{1,4}){0,2}$/;
 const isText = (v: unknown, max = 256): v is string => typeof v === "string" && v.length <= max;
 const isTime = (v: unknown): v is string => isText(v, 40) && !Number.isNaN(Date.parse(v));
 

@@ -80,7 +80,7 @@ const fail = (why: string): never => {
 };
 const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const isText = (v: unknown, max = 4096): v is string => typeof v === "string" && v.length <= max;
-const VERSION = /^\d{1,3}(\.\d{1,4}){0,2}/;
+const VERSION = /^\d{1,3}(\.\d{1,4}){0,2}$/;
 
 /** In u-mode a surrogate pair is one code point: this matches only a lone surrogate. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;

@@ -162,6 +162,11 @@ const CASES: {
     edit: (m) => (m.stop_lsn = "0/1000000"),
     error: /stop_lsn 0\/1000000 is before start_lsn/,
   },
+  {
+    name: "a server version with a terminal escape after the number",
+    edit: (m) => (m.server_version = "15\u001b[2J"),
+    error: /server_version is not a version/,
+  },
   { name: "a malformed LSN", edit: (m) => (m.start_lsn = "0/../x"), error: /start_lsn or stop_lsn is not an LSN/ },
   {
     name: "a start segment of another timeline",
