@@ -66,7 +66,6 @@ const LONG_ALLOWED = [
   "commands/doctor.ts:doctorCommand",
   "commands/prune.ts:pruneCommand",
   "commands/prune.ts:run",
-  "commands/restore.ts:restoreCommand",
   "engine/drill/drill.ts:runDrill",
   "engine/backup.ts:runBackup",
   "repository/complete.ts:parseComplete",
