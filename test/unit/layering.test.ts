@@ -60,8 +60,6 @@ const LONG_ALLOWED = [
   "archive/tar-pack.ts:generate",
   "archive/tree-pass.ts:readTree",
   "cli.ts:buildProgram",
-  "commands/copy.ts:copyCommand",
-  "commands/copy.ts:run",
   "commands/daemon.ts:daemonCommand",
   "commands/doctor.ts:doctorCommand",
   "commands/prune.ts:pruneCommand",
