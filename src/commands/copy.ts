@@ -1,3 +1,4 @@
+import { fileUrlPath, isFileUrl } from "../config/file-url.js";
 import { loadConfig } from "../config/load.js";
 import { StrongboxError } from "../errors.js";
 import { copyBackups, type CopyDestination, type CopyResult } from "../engine/copy.js";
@@ -12,8 +13,8 @@ import { sweepLeftovers } from "./leftovers.js";
 import { runCommand } from "./lifecycle.js";
 
 async function openDestination(ctx: CommandContext, to: string): Promise<CopyDestination> {
-  if (to.startsWith("file://")) {
-    const store = new LocalDirStore(decodeURIComponent(new URL(to).pathname).replace(/\/+$/, ""));
+  if (isFileUrl(to)) {
+    const store = new LocalDirStore(fileUrlPath(to, "USAGE", "copy --to"));
     return { description: store.description, writer: store, reader: new Repository(store) };
   }
   if (/^[a-z0-9]+:\/\//i.test(to))
@@ -24,7 +25,7 @@ async function openDestination(ctx: CommandContext, to: string): Promise<CopyDes
   const config = loadConfig(to, ctx.env);
   const writer = await openStore(config, "writer");
   const reader =
-    config.repository.url.startsWith("file://") || config.repository.s3?.credentials.reader
+    isFileUrl(config.repository.url) || config.repository.s3?.credentials.reader
       ? new Repository(await openStore(config, "reader"))
       : undefined;
   return { description: writer.description, writer, reader };
