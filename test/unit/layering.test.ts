@@ -60,7 +60,6 @@ const LONG_ALLOWED = [
   "archive/tar-pack.ts:generate",
   "archive/tree-pass.ts:readTree",
   "cli.ts:buildProgram",
-  "commands/daemon.ts:daemonCommand",
   "commands/doctor.ts:doctorCommand",
   "commands/prune.ts:pruneCommand",
   "commands/prune.ts:run",
