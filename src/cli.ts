@@ -2,7 +2,6 @@ import "./heap-tuning.js";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CommandContext, type GlobalOptions } from "./commands/context.js";
 import { PRINCIPAL_HELP } from "./commands/policy-help.js";
-import { withRepositoryLock } from "./commands/repository-lock.js";
 import { parseDuration } from "./config/duration.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
 import { jsonOutput } from "./json-output.js";
@@ -145,14 +144,8 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--target-xid <xid>", "clusters: recover up to this transaction id")
     .option("--target-action <action>", "clusters: at the target, promote (default), pause or shutdown")
     .addOption(retryLock())
-    // The repository lock keeps a concurrent prune from deleting what is being restored.
-    .action(
-      bind(async (ctx, id, o) =>
-        withRepositoryLock(ctx, "restore", async () =>
-          (await import("./commands/restore.js")).restoreCommand(ctx, id, o),
-        ),
-      ),
-    );
+    // The repository lock (taken by restoreCommand) keeps a concurrent prune from deleting what is being restored.
+    .action(bind(async (ctx, id, o) => (await import("./commands/restore.js")).restoreCommand(ctx, id, o)));
   program
     .command("verify <target>")
     .description("download, authenticate, decrypt and check a backup: an id, 'latest' or 'all'")

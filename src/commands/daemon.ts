@@ -129,10 +129,29 @@ function watchFreshness(metrics: DaemonMetrics, allSources: string[], sourcesOf:
   metrics.drillMaxAgeMs = drillAllowance(metrics.watched, now);
 }
 
-export async function daemonCommand(
-  ctx: CommandContext,
-  o: { schedule?: string; once?: string; grace: string; abortWait?: string },
-): Promise<void> {
+/** A daemon's schedule, read and checked: its jobs, their destinations, lock waits, deadlines and stop rules. */
+interface DaemonPlan {
+  scheduleFile: string;
+  timezone?: string;
+  jobs: ScheduledJob[];
+  /** Each job's spec, a copy job's relative `to` resolved next to the schedule file. */
+  specs: Map<string, ScheduleJob>;
+  /** How long each job waits for a held repository lock. */
+  lockWaits: Map<string, number>;
+  grace: string;
+  graceMs: number;
+  abortWaitMs: number;
+}
+
+/** A running daemon: its plan, what it knows (metrics, saved to the state file after each job), and the job runner. */
+interface Daemon {
+  ctx: CommandContext;
+  plan: DaemonPlan;
+  metrics: DaemonMetrics;
+  runner: (job: ScheduledJob, signal: AbortSignal) => Promise<void>;
+}
+
+function planDaemon(ctx: CommandContext, o: { schedule?: string; grace: string; abortWait?: string }): DaemonPlan {
   const config = ctx.config();
   // The default sits next to the config file, not in whatever directory the daemon was started from.
   const scheduleFile = o.schedule ?? join(dirname(resolve(ctx.configFile)), "schedules", "default.yaml");
@@ -142,14 +161,12 @@ export async function daemonCommand(
     o.schedule ? undefined : "the default next to the config; --schedule FILE names another",
   );
   ctx.log.info(`schedule ${scheduleFile}: ${schedule.jobs.length} job(s)`, { schedule: scheduleFile });
-  const graceOrNull = parseDuration(o.grace);
-  if (graceOrNull === null)
+  const graceMs = parseDuration(o.grace);
+  if (graceMs === null)
     throw new StrongboxError("USAGE", `--grace must be a duration like 60s or 5m, not '${o.grace}'`);
-  const abortWaitOrNull = parseDuration(o.abortWait ?? "30s");
-  if (abortWaitOrNull === null)
+  const abortWaitMs = parseDuration(o.abortWait ?? "30s");
+  if (abortWaitMs === null)
     throw new StrongboxError("USAGE", `--abort-wait must be a duration like 30s, not '${o.abortWait}'`);
-  const abortWaitMs = abortWaitOrNull;
-  const graceMs = graceOrNull;
   // A copy job's destination config, like a relative --schedule default, is found next to the schedule file, not in the daemon's working directory.
   const specs = new Map(
     schedule.jobs.map((j) => [
@@ -157,8 +174,6 @@ export async function daemonCommand(
       j.to && !/^[a-z0-9]+:\/\//i.test(j.to) ? { ...j, to: resolve(dirname(resolve(scheduleFile)), j.to) } : j,
     ]),
   );
-  const metrics = new DaemonMetrics();
-  watchWal(metrics, config, ctx.env);
   // A job waits for a held lock per its retry_lock, the schedule's default, else 10m: never beyond its deadline.
   const lockWaits = new Map(
     schedule.jobs.map((j) => [
@@ -172,9 +187,17 @@ export async function daemonCommand(
     jitterMs: j.jitter ? parseDuration(j.jitter)! : 0,
     deadlineMs: parseDuration(j.deadline ?? DEFAULT_DEADLINES[j.command])!,
   }));
-  metrics.watched = jobs.map((j) => ({
+  return { scheduleFile, timezone: schedule.timezone, jobs, specs, lockWaits, grace: o.grace, graceMs, abortWaitMs };
+}
+
+/** What the daemon watches (jobs, WAL, freshness), with what the last daemon knew restored from its state file. */
+function daemonMetrics(ctx: CommandContext, plan: DaemonPlan): { metrics: DaemonMetrics; stateFile: string } {
+  const config = ctx.config();
+  const metrics = new DaemonMetrics();
+  watchWal(metrics, config, ctx.env);
+  metrics.watched = plan.jobs.map((j) => ({
     name: j.name,
-    command: specs.get(j.name)!.command,
+    command: plan.specs.get(j.name)!.command,
     deadlineMs: j.deadlineMs!,
     jitterMs: j.jitterMs,
     nextAfter: (t: number) => j.schedule.next(new Date(t))?.getTime() ?? null,
@@ -182,7 +205,7 @@ export async function daemonCommand(
   watchFreshness(
     metrics,
     config.sources.map((s) => s.name),
-    (n) => specs.get(n)!.sources ?? [],
+    (n) => plan.specs.get(n)!.sources ?? [],
   );
   // What the last daemon knew (last success per job, newest backup per source, the drill): survives a restart.
   const owner = stateOwner(config);
@@ -190,25 +213,34 @@ export async function daemonCommand(
   const loaded = loadDaemonState(stateFile, metrics);
   if (loaded.problem) ctx.log.warn(`ignoring the saved daemon results: ${loaded.problem}`);
   else if (loaded.restored) ctx.log.info(`restored the last results from ${stateFile}`);
-  const runner = async (job: ScheduledJob, signal: AbortSignal) => {
+  return { metrics, stateFile };
+}
+
+/**
+ * One job's run in the daemon: its command's own lifecycle (lock, job record, notifications) inside;
+ * around it, what the daemon shows: running since, success or failure in the words of its notification,
+ * whether its deadline ended it, and the run record, saved to the state file whatever happened.
+ */
+function jobRunner(
+  ctx: CommandContext,
+  plan: DaemonPlan,
+  metrics: DaemonMetrics,
+  stateFile: string,
+): (job: ScheduledJob, signal: AbortSignal) => Promise<void> {
+  return async (job, signal) => {
     const stats = metrics.job(job.name);
+    const command = plan.specs.get(job.name)!.command;
     const t0 = Date.now();
     stats.lastStart = t0;
     metrics.running = job.name;
     metrics.runningSince = t0;
     const onDeadline = () => (stats.deadlineHit = /deadline/.test(String((signal.reason as Error)?.message)));
     signal.addEventListener("abort", onDeadline, { once: true });
-    ctx.log.info(`job ${job.name} started`, { command: specs.get(job.name)!.command });
+    ctx.log.info(`job ${job.name} started`, { command });
     const rec: Pick<RunRecord, "backup" | "drill" | "failure"> = {};
     try {
-      await runScheduleJob(
-        ctx,
-        specs.get(job.name)!,
-        signal,
-        metrics,
-        Math.min(lockWaits.get(job.name)!, job.deadlineMs!),
-        rec,
-      );
+      const lockWaitMs = Math.min(plan.lockWaits.get(job.name)!, job.deadlineMs!);
+      await runScheduleJob(ctx, plan.specs.get(job.name)!, signal, metrics, lockWaitMs, rec);
       if (signal.aborted) throw signal.reason; // finished, but only after it was told to stop: not a success
       stats.lastSuccess = Date.now();
       stats.lastStatus = "success";
@@ -226,28 +258,24 @@ export async function daemonCommand(
       metrics.running = undefined;
       metrics.runningSince = undefined;
       signal.removeEventListener("abort", onDeadline);
-      const command = specs.get(job.name)!.command;
-      metrics.recordRun({
-        job: job.name,
-        command,
-        started: t0,
-        duration_s: stats.lastDuration,
-        status: stats.lastStatus!,
-        ...rec,
-      });
+      const status = stats.lastStatus!;
+      metrics.recordRun({ job: job.name, command, started: t0, duration_s: stats.lastDuration, status, ...rec });
       const problem = saveDaemonState(stateFile, metrics);
       if (problem) ctx.log.warn(problem);
     }
   };
-  const scheduler = new Scheduler(jobs, runner, {
-    log: ctx.log,
-    now: Date.now,
-    abortWaitMs,
-    onStuck: (_job, why) => void exitStuck(ctx, why),
-  });
+}
 
+export async function daemonCommand(
+  ctx: CommandContext,
+  o: { schedule?: string; once?: string; grace: string; abortWait?: string },
+): Promise<void> {
+  const plan = planDaemon(ctx, o);
+  const { metrics, stateFile } = daemonMetrics(ctx, plan);
+  const daemon: Daemon = { ctx, plan, metrics, runner: jobRunner(ctx, plan, metrics, stateFile) };
   try {
-    await runDaemon();
+    if (o.once) await runOnce(daemon, onceJob(plan, o.once));
+    else await runDaemon(daemon);
   } finally {
     // A call abandoned on a stalled store (an fs request, a socket) would keep the process alive: it ends anyway.
     setTimeout(() => {
@@ -255,104 +283,120 @@ export async function daemonCommand(
       hardExit(typeof process.exitCode === "number" ? process.exitCode : 0);
     }, 5000).unref();
   }
+}
 
-  async function runDaemon(): Promise<void> {
-    if (o.once) {
-      const job = jobs.find((j) => j.name === o.once);
-      if (!job)
-        throw new StrongboxError(
-          "USAGE",
-          `--once ${o.once}: no such job in ${scheduleFile} (jobs: ${jobs.map((j) => j.name).join(", ")})`,
-        );
-      return runOnce(job);
-    }
-    for (const { job, next } of scheduler.start(Date.now())) {
-      metrics.job(job).nextRun = next?.getTime() ?? null;
-      ctx.log.info(`job ${job}: next run ${next ? next.toISOString() : "never (no match within a year)"}`, {
-        timezone: schedule.timezone,
-      });
-    }
-    const listen = config.daemon?.listen;
-    // The status page shows backup names and failures: on a loopback listener only (`strongbox ui` serves it elsewhere, with a token).
-    const pageHere =
-      listen !== undefined && isLoopback(listen.slice(0, listen.lastIndexOf(":")).replace(/^\[|\]$/g, ""));
-    const page = pageHere ? { render: () => renderStatus(daemonView(metrics)) } : undefined;
-    const server = listen ? await startHealthServer(listen, metrics, page) : undefined;
-    if (server)
-      ctx.log.info(
-        `health and metrics on http://${listen}/healthz and /metrics${page ? `, status page on http://${listen}/` : " (status page: only on a 127.0.0.1 listener)"}`,
+function onceJob(plan: DaemonPlan, name: string): ScheduledJob {
+  const job = plan.jobs.find((j) => j.name === name);
+  if (!job)
+    throw new StrongboxError(
+      "USAGE",
+      `--once ${name}: no such job in ${plan.scheduleFile} (jobs: ${plan.jobs.map((j) => j.name).join(", ")})`,
+    );
+  return job;
+}
+
+/** The health server, and the status page on a loopback listener only (`strongbox ui` serves it elsewhere, with a token). */
+async function serveHealth(d: Daemon): Promise<{ close(): void } | undefined> {
+  const listen = d.ctx.config().daemon?.listen;
+  if (!listen) return undefined;
+  const pageHere = isLoopback(listen.slice(0, listen.lastIndexOf(":")).replace(/^\[|\]$/g, ""));
+  const page = pageHere ? { render: () => renderStatus(daemonView(d.metrics)) } : undefined;
+  const server = await startHealthServer(listen, d.metrics, page);
+  d.ctx.log.info(
+    `health and metrics on http://${listen}/healthz and /metrics${page ? `, status page on http://${listen}/` : " (status page: only on a 127.0.0.1 listener)"}`,
+  );
+  return server;
+}
+
+/** The long-running daemon: jobs on their schedules until SIGTERM/SIGINT, then --grace for the running one. */
+async function runDaemon(d: Daemon): Promise<void> {
+  const { ctx, plan, metrics } = d;
+  const scheduler = new Scheduler(plan.jobs, d.runner, {
+    log: ctx.log,
+    now: Date.now,
+    abortWaitMs: plan.abortWaitMs,
+    onStuck: (_job, why) => void exitStuck(ctx, why),
+  });
+  for (const { job, next } of scheduler.start(Date.now())) {
+    metrics.job(job).nextRun = next?.getTime() ?? null;
+    ctx.log.info(`job ${job}: next run ${next ? next.toISOString() : "never (no match within a year)"}`, {
+      timezone: plan.timezone,
+    });
+  }
+  const server = await serveHealth(d);
+  const stopping = new AbortController();
+  const signals = onStopSignals(
+    (sig) => {
+      ctx.log.warn(
+        `${sig} received: no new jobs; ${scheduler.busy ? `waiting up to ${plan.grace} for ${scheduler.busy}` : "stopping"}`,
       );
-
-    const stopping = new AbortController();
-    const signals = onStopSignals(
-      (sig) => {
-        ctx.log.warn(
-          `${sig} received: no new jobs; ${scheduler.busy ? `waiting up to ${o.grace} for ${scheduler.busy}` : "stopping"}`,
-        );
-        stopping.abort();
-      },
-      (sig) => void exitStuck(ctx, `${sig} received again while stopping`),
-    );
-    try {
-      while (!stopping.signal.aborted) {
-        const wake = scheduler.tick(Date.now());
-        for (const j of jobs) metrics.job(j.name).nextRun = scheduler.nextRun(j.name);
-        const delay = Math.max(50, Math.min((wake ?? Date.now() + 60_000) - Date.now(), 60_000));
-        await sleep(delay, undefined, { signal: stopping.signal }).catch(() => {});
-      }
-      const running = scheduler.busy;
-      const how = await scheduler.stop(graceMs);
-      if (how === "stuck")
-        await exitStuck(ctx, `job ${running} did not stop within ${abortWaitMs / 1000} s after the grace period ended`);
-      ctx.log.info(how === "aborted" ? "the running job was aborted after the grace period; stopped" : "stopped");
-    } finally {
-      signals.release();
-      server?.close();
+      stopping.abort();
+    },
+    (sig) => void exitStuck(ctx, `${sig} received again while stopping`),
+  );
+  try {
+    while (!stopping.signal.aborted) {
+      const wake = scheduler.tick(Date.now());
+      for (const j of plan.jobs) metrics.job(j.name).nextRun = scheduler.nextRun(j.name);
+      const delay = Math.max(50, Math.min((wake ?? Date.now() + 60_000) - Date.now(), 60_000));
+      await sleep(delay, undefined, { signal: stopping.signal }).catch(() => {});
     }
+    const running = scheduler.busy;
+    const how = await scheduler.stop(plan.graceMs);
+    if (how === "stuck")
+      await exitStuck(
+        ctx,
+        `job ${running} did not stop within ${plan.abortWaitMs / 1000} s after the grace period ended`,
+      );
+    ctx.log.info(how === "aborted" ? "the running job was aborted after the grace period; stopped" : "stopped");
+  } finally {
+    signals.release();
+    server?.close();
   }
+}
 
-  /**
-   * --once: the job runs under the same rules as in the long-running daemon (its deadline; on
-   * SIGTERM/SIGINT it gets --grace to finish, and a run that finished in time exits 0; after the
-   * grace it is aborted and the run exits 130/143; a second signal, or a job that ignores its
-   * abort, ends the run at once).
-   */
-  async function runOnce(job: ScheduledJob): Promise<void> {
-    let failed: { error: unknown; reason: unknown } | undefined;
-    const single = new Scheduler(
-      [job],
-      (j, signal) =>
-        runner(j, signal).catch((error) => {
-          failed = { error, reason: signal.aborted ? signal.reason : undefined };
-          throw error;
-        }),
-      { log: ctx.log, now: Date.now, abortWaitMs, onStuck: (_job, why) => void exitStuck(ctx, why) },
-    );
-    const done = single.run(job, Date.now());
-    const signals = onStopSignals(
-      (sig) => {
-        ctx.log.warn(
-          `${sig} received: waiting up to ${o.grace} for job ${job.name} to finish (send ${sig} again to exit at once)`,
-        );
-        void single.stop(graceMs, new InterruptedError(sig, `job ${job.name} interrupted by ${sig}`)).then((how) => {
-          if (how === "stuck")
-            void exitStuck(
-              ctx,
-              `job ${job.name} did not stop within ${abortWaitMs / 1000} s after the grace period ended`,
-            );
-        });
-      },
-      (sig) => void exitStuck(ctx, `${sig} received again while stopping`),
-    );
-    try {
-      await done;
-    } finally {
-      signals.release();
-    }
-    if (!failed) return;
-    const { error, reason } = failed;
-    if (reason instanceof InterruptedError && error !== reason)
-      throw new InterruptedError(reason.signal, `${reason.message}: stopped cleanly (${describeError(error)})`);
-    throw error;
+/**
+ * --once: the job runs under the same rules as in the long-running daemon (its deadline; on
+ * SIGTERM/SIGINT it gets --grace to finish, and a run that finished in time exits 0; after the
+ * grace it is aborted and the run exits 130/143; a second signal, or a job that ignores its
+ * abort, ends the run at once).
+ */
+async function runOnce(d: Daemon, job: ScheduledJob): Promise<void> {
+  const { ctx, plan } = d;
+  let failed: { error: unknown; reason: unknown } | undefined;
+  const single = new Scheduler(
+    [job],
+    (j, signal) =>
+      d.runner(j, signal).catch((error) => {
+        failed = { error, reason: signal.aborted ? signal.reason : undefined };
+        throw error;
+      }),
+    { log: ctx.log, now: Date.now, abortWaitMs: plan.abortWaitMs, onStuck: (_job, why) => void exitStuck(ctx, why) },
+  );
+  const done = single.run(job, Date.now());
+  const signals = onStopSignals(
+    (sig) => {
+      ctx.log.warn(
+        `${sig} received: waiting up to ${plan.grace} for job ${job.name} to finish (send ${sig} again to exit at once)`,
+      );
+      void single.stop(plan.graceMs, new InterruptedError(sig, `job ${job.name} interrupted by ${sig}`)).then((how) => {
+        if (how === "stuck")
+          void exitStuck(
+            ctx,
+            `job ${job.name} did not stop within ${plan.abortWaitMs / 1000} s after the grace period ended`,
+          );
+      });
+    },
+    (sig) => void exitStuck(ctx, `${sig} received again while stopping`),
+  );
+  try {
+    await done;
+  } finally {
+    signals.release();
   }
+  if (!failed) return;
+  const { error, reason } = failed;
+  if (reason instanceof InterruptedError && error !== reason)
+    throw new InterruptedError(reason.signal, `${reason.message}: stopped cleanly (${describeError(error)})`);
+  throw error;
 }

@@ -1,3 +1,4 @@
+import { fileUrlPath, isFileUrl } from "../config/file-url.js";
 import { accessSync, constants, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import type { Role } from "../config/schema.js";
@@ -122,9 +123,9 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
   const url = config.repository.url;
   // The role that lists the backups below: any on file://, on S3 one whose list probe succeeded.
   let lister: Role | undefined;
-  if (url.startsWith("file://")) {
+  if (isFileUrl(url)) {
     lister = "reader";
-    const dir = decodeURIComponent(new URL(url).pathname);
+    const dir = fileUrlPath(url);
     try {
       accessSync(dir, constants.W_OK);
       add("repository", "ok", `${dir} writable`);

@@ -1,3 +1,4 @@
+import { fileUrlOf } from "../config/file-url.js";
 import { existsSync, promises as fsp } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { sampleConfig } from "../config/sample.js";
@@ -33,7 +34,7 @@ export async function initCommand(
   for (const f of files) await fsp.mkdir(f.path, { recursive: true });
   const recipient = await writeIdentityFile(identityFile, { pq: o.pq });
   const signingKey = await writeSigningKeyFile(signingKeyFile);
-  const repository = `file://${join(dir, "repository")}`;
+  const repository = fileUrlOf(join(dir, "repository"));
   await fsp.writeFile(
     configFile,
     sampleConfig({

@@ -28,8 +28,29 @@ export function runCommand(
   run: CommandRun,
   fn: (signal: AbortSignal | undefined) => Promise<JobResult>,
 ): Promise<JobResult> {
-  const job = (signal?: AbortSignal) =>
-    runJob(ctx, run.command, run.job ?? run.command, () => fn(signal), { notify: run.notify, signal });
-  const locked = (signal?: AbortSignal) => withRepositoryLock(ctx, run.command, () => job(signal), signal);
+  return withCommandLock(ctx, run, (signal) => commandJob(ctx, run, signal, () => fn(signal)));
+}
+
+/**
+ * The first half of the lifecycle, for a command that prepares under the lock before its job starts
+ * (restore: resolving the backups and checking the targets is not yet the restore): signals, then the
+ * repository lock, released however `fn` ends. `fn` starts the job with commandJob.
+ */
+export function withCommandLock<T>(
+  ctx: CommandContext,
+  run: CommandRun,
+  fn: (signal: AbortSignal | undefined) => Promise<T>,
+): Promise<T> {
+  const locked = (signal?: AbortSignal) => withRepositoryLock(ctx, run.command, () => fn(signal), signal);
   return run.signal || !run.interrupt ? locked(run.signal) : withInterrupt(ctx.log, locked);
+}
+
+/** The second half: the job's record, notifications and audit line. */
+export function commandJob(
+  ctx: CommandContext,
+  run: CommandRun,
+  signal: AbortSignal | undefined,
+  fn: () => Promise<JobResult>,
+): Promise<JobResult> {
+  return runJob(ctx, run.command, run.job ?? run.command, fn, { notify: run.notify, signal });
 }

@@ -3,6 +3,7 @@ import { MAX_HEADER } from "../crypto/age.js";
 import { recipientProblem, recipientsProblem } from "../crypto/age-keys.js";
 import { parsePublicKeyLine } from "../crypto/ssh-signature.js";
 import { parsePgUrl } from "../sources/postgres/url.js";
+import { isFileUrl, parseFileUrl } from "./file-url.js";
 import { parseDuration } from "./duration.js";
 import { isValidTimezone } from "../time/zone.js";
 
@@ -256,7 +257,9 @@ export const configSchema = z
       .object({
         url: nonEmpty("url")
           .superRefine((v, ctx) => {
-            if (!/^(s3:\/\/[^/]+(\/.*)?|file:\/\/\/.+)$/.test(v)) {
+            const file = isFileUrl(v) ? parseFileUrl(v) : undefined;
+            if (file && "problem" in file) ctx.addIssue({ code: "custom", message: `url ${file.problem}` });
+            else if (!file && !/^s3:\/\/[^/]+(\/.*)?$/.test(v)) {
               ctx.addIssue({ code: "custom", message: "url must be s3://bucket[/prefix] or file:///absolute/path" });
             }
           })

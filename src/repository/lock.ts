@@ -1,3 +1,4 @@
+import { fileUrlPath, isFileUrl } from "../config/file-url.js";
 import { createHash, randomBytes } from "node:crypto";
 import { accessSync, constants, mkdirSync, promises as fsp, readFileSync, realpathSync, unlinkSync } from "node:fs";
 import { homedir, hostname } from "node:os";
@@ -64,7 +65,7 @@ function realish(path: string): string {
  * host case, and symlinks in a file:// path do not make a second lock.
  */
 export function repositoryIdentity(url: string, s3?: { endpoint?: string }): string {
-  if (url.startsWith("file://")) return `file://${realish(decodeURIComponent(new URL(url).pathname))}`;
+  if (isFileUrl(url)) return `file://${realish(fileUrlPath(url))}`;
   const m = /^s3:\/\/([^/]+)\/*(.*)$/.exec(url);
   if (!m) return url;
   const prefix = m[2].split("/").filter(Boolean).join("/");

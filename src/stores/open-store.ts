@@ -1,3 +1,4 @@
+import { fileUrlPath, isFileUrl } from "../config/file-url.js";
 import type { Config, Role } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
 import { requireResolved, unresolvedUnder } from "../config/deferred.js";
@@ -24,8 +25,7 @@ function verifyCredentials(cfg: Config, role: Role): { accessKeyId: string; secr
 /** Opens the configured repository with the credentials of one role (README, "S3 setup and least privilege"). The S3 client loads only for s3://. */
 export async function openStore(cfg: Config, role: Role, extra: Partial<S3StoreOptions> = {}): Promise<Store> {
   const url = cfg.repository.url;
-  if (url.startsWith("file://"))
-    return new LocalDirStore(decodeURIComponent(new URL(url).pathname).replace(/\/+$/, ""));
+  if (isFileUrl(url)) return new LocalDirStore(fileUrlPath(url));
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url)!;
   const s3 = cfg.repository.s3!;
   const creds = s3.credentials[role];
