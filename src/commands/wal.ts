@@ -1,3 +1,7 @@
+import type { Config } from "../config/schema.js";
+import { readSigningKey, trustPolicy } from "../crypto/signing.js";
+import type { SigningKey } from "../crypto/ssh-signature.js";
+import { describeIgnored } from "../wal/select.js";
 import { describeError, InterruptedError, NotFoundError, StrongboxError } from "../errors.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
@@ -17,14 +21,26 @@ export interface WalOptions {
 export async function walPushCommand(ctx: CommandContext, path: string, o: WalOptions = {}): Promise<void> {
   const config = ctx.config();
   const systemId = o.systemId === undefined ? undefined : parseSystemId(o.systemId);
+  const signingKey = walSigningKey(config);
   const store = abortableStore(await openStore(config, "writer"), o.signal);
-  const r = await pushWal(config, store, path, { systemId, signal: o.signal });
+  const r = await pushWal(config, store, path, { systemId, signingKey, signal: o.signal });
   ctx.log.debug(`${r.name}: ${r.stored ? "archived as" : "already archived as"} ${r.key}`);
   // For /metrics and doctor: the newest archived file and when (the writer cannot list the repository).
   await recordPushed(config.state_dir ?? defaultStateDir(ctx.env), r.systemId, r.name).catch((err: unknown) =>
     ctx.log.warn(`could not record the newest archived WAL file in the state directory: ${(err as Error).message}`),
   );
   ctx.print(r, "");
+}
+
+/** The key `wal push` signs with: none without `signing`; a CONFIG error when signing is configured but this host has no key. */
+function walSigningKey(config: Config): SigningKey | undefined {
+  if (!config.signing) return undefined;
+  if (!config.signing.key_file)
+    throw new StrongboxError(
+      "CONFIG",
+      "signing.key_file: required for wal push (signing is configured, and unsigned WAL is not replayed by a host that trusts signing keys); make one with 'strongbox keygen --signing -o FILE'",
+    );
+  return readSigningKey(config.signing.key_file);
 }
 
 /**
@@ -51,7 +67,10 @@ async function fetchInto(ctx: CommandContext, name: string, dest: string, o: Wal
   const systemId = o.systemId === undefined ? await controlSystemId(".") : parseSystemId(o.systemId);
   const identities = await ctx.identities();
   const store = abortableStore(await openStore(config, "reader"), o.signal);
-  const r = await fetchWal(store, identities, systemId, name, dest, o.signal);
+  const policy = trustPolicy(config);
+  const r = await fetchWal(store, identities, systemId, name, dest, o.signal, policy);
+  const ignored = policy ? describeIgnored(r.ignored) : undefined;
+  if (ignored) ctx.log.warn(`${name}: ${ignored}`);
   ctx.log.debug(`${name}: restored from ${r.key} (${r.size} bytes)`);
-  ctx.print({ name, ...r }, "");
+  ctx.print({ name, key: r.key, size: r.size }, "");
 }

@@ -1,4 +1,5 @@
 import type { Identity } from "../crypto/age-keys.js";
+import type { TrustPolicy } from "../crypto/signing.js";
 import { StrongboxError } from "../errors.js";
 import type { ClusterManifest, Manifest } from "../repository/manifest.js";
 import type { Check } from "../sources/source.js";
@@ -29,13 +30,15 @@ export function segmentSizeOf(name: string, m: ClusterManifest): number {
  * The WAL part of verifying a cluster backup: every segment from the base's start LSN to the newest
  * archived one is there, on the timelines the history files give, and each decrypts and matches its
  * name, hash and header. A gap or a damaged segment is a VERIFY error naming it: a point-in-time
- * restore from this base could not get past it.
+ * restore from this base could not get past it. With `policy`, only trusted (signed) WAL counts, as
+ * for `wal fetch`.
  */
 export async function verifyClusterWal(
   store: Store,
   manifest: Manifest,
   identities: Identity[],
   signal?: AbortSignal,
+  policy?: TrustPolicy,
 ): Promise<Check[]> {
   const checks: Check[] = [];
   for (const [name, m] of Object.entries(manifest.sources)) {
@@ -46,11 +49,12 @@ export async function verifyClusterWal(
       segmentSize: segmentSizeOf(name, m),
       deep: true,
       signal,
+      policy,
     });
     checks.push({
       name: `${name}: archived WAL from the base backup's start has no gap and every segment reads`,
       ok: true,
-      detail: `${report.segments} segments, ${report.first} to ${report.last}, timelines ${report.timelines.join(", ")}`,
+      detail: `${report.segments} segments, ${report.first} to ${report.last}, timelines ${report.timelines.join(", ")}${report.ignored ? `; ${report.ignored}` : ""}`,
     });
   }
   return checks;

@@ -1,5 +1,6 @@
 import type { Config } from "../config/schema.js";
 import type { Identity } from "../crypto/age-keys.js";
+import { trustPolicy } from "../crypto/signing.js";
 import type { Logger } from "../log.js";
 import type { Repository, TrustOptions } from "../repository/repository.js";
 import type { Check } from "../sources/source.js";
@@ -41,7 +42,7 @@ export async function verifyBackup(o: {
   for (const x of extras) await drainObject(repo, rec, x.key, identities);
   // The WAL a recovery from a cluster's base would replay; a failed base is already the verdict.
   const baseOk = sources.every((s) => s.checks.every((c) => c.ok));
-  const wal = baseOk ? await verifyClusterWal(repo.store, manifest, identities) : [];
+  const wal = baseOk ? await verifyClusterWal(repo.store, manifest, identities, undefined, trustPolicy(o.config)) : [];
   return [
     {
       name: "objects match complete.json (size, SHA-256) and decrypt",

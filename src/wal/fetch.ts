@@ -4,6 +4,7 @@ import { basename, dirname, join } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Identity } from "../crypto/age-keys.js";
+import type { TrustPolicy } from "../crypto/signing.js";
 import { MAX_HEADER } from "../crypto/age.js";
 import { createDecryptStream } from "../crypto/age.js";
 import { NotFoundError, StrongboxError } from "../errors.js";
@@ -14,6 +15,7 @@ import type { Store } from "../stores/store.js";
 import { LONG_HEADER_BYTES, MAX_SEGMENT, readSegmentHeader } from "./header.js";
 import { hex8, parseWalKey, parseWalName, walRoot, type ParsedWalKey, type WalName } from "./names.js";
 import { MAX_TEXT_FILE } from "./push.js";
+import { chooseWal, describeIgnored, distinctHashes, type IgnoredWal, type WalCandidate } from "./select.js";
 
 /** The most plaintext one WAL file may hold. */
 export const plaintextLimit = (w: WalName) =>
@@ -24,25 +26,40 @@ export const storedLimit = (w: WalName) => {
   return n + Math.ceil(n / 64) + MAX_HEADER + 64 * 1024;
 };
 
+/** The most objects one WAL file name may have before fetch refuses it (a forger's flood, never PostgreSQL). */
+export const MAX_OBJECTS_PER_NAME = 1000;
+
 /**
- * The stored candidates for one WAL file name. More than one means two different files were
- * pushed under one name (a forger, or a cluster restored without turning archiving off): the caller
- * refuses rather than guessing, so the listing stops at `max` candidates: a forger who writes a million
- * objects under one name makes it neither slower nor larger.
+ * The stored candidates for one WAL file name, and the objects under its prefix that are not keys
+ * strongbox writes (ignored, and named). Bounded whatever a forger writes: without a trust policy the
+ * listing stops at the second different file (fetch refuses two anyway); with one, every candidate must
+ * be judged (a forged one may list first), so more than MAX_OBJECTS_PER_NAME objects is refused.
  */
-export async function walCandidates(store: Store, systemId: string, w: WalName, max = 2): Promise<ParsedWalKey[]> {
+export async function walCandidates(
+  store: Store,
+  systemId: string,
+  w: WalName,
+  policy?: TrustPolicy,
+): Promise<{ candidates: WalCandidate[]; ignored: IgnoredWal[] }> {
   const prefix = `${walRoot(systemId)}${hex8(w.timeline)}/${w.name}.`;
-  const out: ParsedWalKey[] = [];
+  const candidates: WalCandidate[] = [];
+  const ignored: IgnoredWal[] = [];
+  let seen = 0;
   for await (const o of store.list(prefix)) {
+    if (++seen > MAX_OBJECTS_PER_NAME)
+      throw new StrongboxError(
+        "VERIFY",
+        `${prefix}*: more than ${MAX_OBJECTS_PER_NAME} objects under this WAL file name, refusing to judge them`,
+      );
     const p = parseWalKey(o.key);
-    if (p && p.wal.name === w.name && p.systemId === systemId) {
-      if (o.size > storedLimit(w))
-        throw new StrongboxError("VERIFY", `${o.key}: ${o.size} bytes, too large for a ${w.kind}: refusing it`);
-      out.push(p);
-      if (out.length >= max) break;
+    if (!p || p.wal.name !== w.name || p.systemId !== systemId) {
+      ignored.push({ key: o.key, reason: "not a WAL key strongbox writes" });
+      continue;
     }
+    candidates.push({ key: p, size: o.size, ...(o.lastModified ? { storedAt: o.lastModified } : {}) });
+    if (!policy && distinctHashes(candidates) >= 2) break;
   }
-  return out;
+  return { candidates, ignored };
 }
 
 /** Counts and hashes the plaintext, stops past the limit, keeps the page header. */
@@ -108,19 +125,36 @@ export async function readWalObject(
   return { size: checked.size };
 }
 
-/** The one stored object of `name`: NOT_FOUND when none (the end of recovery), VERIFY when several. */
-export async function findWal(store: Store, systemId: string, name: string): Promise<ParsedWalKey> {
+/**
+ * The stored object recovery takes for `name` (chooseWal): NOT_FOUND when none counts (the end of
+ * recovery), VERIFY when it is doubled or too large. `ignored` names what did not count.
+ */
+export async function findWal(
+  store: Store,
+  systemId: string,
+  name: string,
+  policy?: TrustPolicy,
+): Promise<{ key: ParsedWalKey; ignored: IgnoredWal[] }> {
   const w = parseWalName(name);
   if (!w) throw new StrongboxError("USAGE", `${JSON.stringify(name).slice(0, 80)}: not a WAL file name`);
-  const found = await walCandidates(store, systemId, w);
-  if (found.length === 0)
-    throw new NotFoundError(`${walRoot(systemId)}${hex8(w.timeline)}/${name} (WAL file ${name} is not archived)`);
-  if (found.length > 1)
+  const listed = await walCandidates(store, systemId, w, policy);
+  const choice = chooseWal(listed.candidates, policy);
+  const ignored = [...listed.ignored, ...choice.ignored];
+  const also = describeIgnored(ignored);
+  const suffix = policy && also ? `; ${also}` : "";
+  if (choice.kind === "missing")
+    throw new NotFoundError(
+      `${walRoot(systemId)}${hex8(w.timeline)}/${name} (WAL file ${name} is not archived${suffix})`,
+    );
+  if (choice.kind === "refused")
     throw new StrongboxError(
       "VERIFY",
-      `${name}: 2 different files are archived under this name, refusing to pick one: ${found.map((c) => c.key).join(", ")} (the listing stops at the second)`,
+      `${name}: ${choice.reason}${policy ? "" : " (the listing stops at the second)"}`,
     );
-  return found[0];
+  const c = choice.chosen;
+  if (c.size > storedLimit(w))
+    throw new StrongboxError("VERIFY", `${c.key.key}: ${c.size} bytes, too large for a ${w.kind}: refusing it`);
+  return { key: c.key, ignored };
 }
 
 /**
@@ -134,8 +168,9 @@ export async function fetchWal(
   name: string,
   dest: string,
   signal?: AbortSignal,
-): Promise<{ key: string; size: number }> {
-  const c = await findWal(store, systemId, name);
+  policy?: TrustPolicy,
+): Promise<{ key: string; size: number; ignored: IgnoredWal[] }> {
+  const { key: c, ignored } = await findWal(store, systemId, name, policy);
   const tmp = join(dirname(dest), tempName(`.${basename(dest)}.strongbox-`));
   try {
     const { size } = await readWalObject(
@@ -149,7 +184,7 @@ export async function fetchWal(
     await fh.sync().finally(() => fh.close());
     await fsp.rename(tmp, dest);
     await fsyncDir(dirname(dest));
-    return { key: c.key, size };
+    return { key: c.key, size, ignored };
   } catch (err) {
     await fsp.unlink(tmp).catch(() => {});
     throw err;

@@ -3,11 +3,15 @@ import type { Identity } from "../crypto/age-keys.js";
 import { StrongboxError } from "../errors.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
 import { readWalObject } from "./fetch.js";
+import type { TrustPolicy } from "../crypto/signing.js";
+import { chooseWal, describeIgnored, type IgnoredWal, type WalCandidate, type WalChoice } from "./select.js";
 import {
   formatLsn,
   hex8,
   parseLsn,
   parseWalKey,
+  parseWalName,
+  type WalName,
   segmentName,
   segmentNumber,
   walRoot,
@@ -31,6 +35,8 @@ export interface WalChainInput {
   objects: Iterable<ObjectInfo>;
   /** The text of a stored .history file (decrypted and checked); called only for the timelines needed. */
   readHistory(key: ParsedWalKey): Promise<string>;
+  /** signing.trusted: untrusted objects are ignored, as `wal fetch` ignores them (wal/select.ts). */
+  policy?: TrustPolicy;
 }
 
 export type WalChainResult =
@@ -42,8 +48,10 @@ export type WalChainResult =
       last: string;
       /** The stored object of each segment of the path, in order: what a deep check reads. */
       keys: ParsedWalKey[];
+      /** Objects that did not count (untrusted under the policy), when there were any. */
+      ignored?: IgnoredWal[];
     }
-  | { ok: false; name: string; reason: string };
+  | { ok: false; name: string; reason: string; ignored?: IgnoredWal[] };
 
 /** Parses a timeline history file: "parentTLI<tab>switchpoint<tab>reason" lines, oldest first. */
 export function parseHistory(text: string, timeline: number): TimelineSpan[] {
@@ -66,26 +74,40 @@ export function parseHistory(text: string, timeline: number): TimelineSpan[] {
   return spans;
 }
 
-/** The stored objects of `wal/<sysid>/`, by WAL file name. */
-function byName(systemId: string, objects: Iterable<ObjectInfo>): Map<string, ParsedWalKey[]> {
-  const out = new Map<string, ParsedWalKey[]>();
+/** The stored objects of `wal/<sysid>/`, by WAL file name, each name with the choice `wal fetch` makes. */
+function byName(
+  systemId: string,
+  objects: Iterable<ObjectInfo>,
+  policy: TrustPolicy | undefined,
+): { files: Map<string, WalChoice>; ignored: IgnoredWal[] } {
+  const lists = new Map<string, WalCandidate[]>();
   for (const o of objects) {
     const p = parseWalKey(o.key);
     if (!p || p.systemId !== systemId) continue;
-    const list = out.get(p.wal.name) ?? [];
-    list.push(p);
-    out.set(p.wal.name, list);
+    const list = lists.get(p.wal.name) ?? [];
+    list.push({ key: p, size: o.size, ...(o.lastModified ? { storedAt: o.lastModified } : {}) });
+    lists.set(p.wal.name, list);
   }
-  return out;
+  const files = new Map<string, WalChoice>();
+  const ignored: IgnoredWal[] = [];
+  for (const [name, list] of lists) {
+    const choice = chooseWal(list, policy);
+    ignored.push(...choice.ignored);
+    if (choice.kind !== "missing") files.set(name, choice);
+  }
+  return { files, ignored };
 }
 
-/** The one object stored under `name`, or why there is not one. */
-function single(files: Map<string, ParsedWalKey[]>, name: string): ParsedWalKey | string {
-  const c = files.get(name) ?? [];
-  if (c.length === 0) return "missing";
-  if (c.length > 1) return `${c.length} different files archived under this name (${c.map((k) => k.key).join(", ")})`;
-  return c[0];
+/** The one object recovery takes for `name`, or why there is not one. */
+function single(files: Map<string, WalChoice>, name: string): ParsedWalKey | string {
+  const c = files.get(name);
+  if (!c || c.kind === "missing") return "missing";
+  if (c.kind === "refused") return c.reason;
+  return c.chosen.key;
 }
+
+/** The WAL names that have an object that counts. */
+const counted = (files: Map<string, WalChoice>) => [...files.keys()].map((n) => parseWalName(n)!);
 
 /**
  * The path of timelines from the base backup's to the newest one that descends from it: the newest
@@ -93,14 +115,13 @@ function single(files: Map<string, ParsedWalKey[]>, name: string): ParsedWalKey 
  */
 async function timelinePath(
   input: WalChainInput,
-  files: Map<string, ParsedWalKey[]>,
+  files: Map<string, WalChoice>,
 ): Promise<TimelineSpan[] | { name: string; reason: string }> {
   const { start } = input;
   // Every newer timeline with a file archived: each must have its history (a segment without one is a gap).
-  const newer = [...files.values()]
-    .flat()
-    .filter((k) => k.wal.timeline > start.timeline)
-    .map((k) => k.wal.timeline)
+  const newer = counted(files)
+    .filter((w) => w.timeline > start.timeline)
+    .map((w) => w.timeline)
     .sort((a, b) => b - a);
   for (const tli of new Set(newer)) {
     const name = `${hex8(tli)}.history`;
@@ -125,32 +146,33 @@ async function timelinePath(
  * make it walk further than the objects it holds.
  */
 export async function checkWalChain(input: WalChainInput): Promise<WalChainResult> {
-  const files = byName(input.systemId, input.objects);
+  const listed = byName(input.systemId, input.objects, input.policy);
+  const { files } = listed;
+  const ignored = listed.ignored.length ? { ignored: listed.ignored } : {};
   const path = await timelinePath(input, files);
-  if (!Array.isArray(path)) return { ok: false, ...path };
+  if (!Array.isArray(path)) return { ok: false, ...path, ...ignored };
   const size = input.segmentSize;
   const beginSeg = (s: TimelineSpan) => s.begin / BigInt(size);
-  const onPath = (k: ParsedWalKey) => {
-    if (k.wal.kind !== "segment") return false;
-    const span = path.find((s) => s.timeline === k.wal.timeline);
-    const segno = segmentNumber(k.wal.segment!, size);
+  const onPath = (w: WalName) => {
+    if (w.kind !== "segment") return false;
+    const span = path.find((s) => s.timeline === w.timeline);
+    const segno = segmentNumber(w.segment!, size);
     return span !== undefined && segno >= beginSeg(span) && (span.end === null || segno <= span.end / BigInt(size));
   };
   const startSeg = input.start.lsn / BigInt(size);
   let lastSeg = startSeg;
-  for (const list of files.values())
-    for (const k of list)
-      if (onPath(k)) lastSeg = [lastSeg, segmentNumber(k.wal.segment!, size)].reduce((a, b) => (b > a ? b : a));
+  for (const w of counted(files))
+    if (onPath(w)) lastSeg = [lastSeg, segmentNumber(w.segment!, size)].reduce((a, b) => (b > a ? b : a));
   const keys: ParsedWalKey[] = [];
   for (let segno = startSeg; segno <= lastSeg; segno++) {
     // Recovery reads each segment from the newest timeline that had begun by then.
     const span = [...path].reverse().find((s) => beginSeg(s) <= segno)!;
     const name = segmentName(span.timeline, segno, size);
     const k = single(files, name);
-    if (typeof k === "string") return { ok: false, name, reason: k };
+    if (typeof k === "string") return { ok: false, name, reason: k, ...ignored };
     keys.push(k);
   }
-  return { ok: true, timelines: path, first: keys[0].wal.name, last: keys.at(-1)!.wal.name, keys };
+  return { ok: true, timelines: path, first: keys[0].wal.name, last: keys.at(-1)!.wal.name, keys, ...ignored };
 }
 
 /** A sink that only counts: a deep check reads every byte and keeps none. */
@@ -168,6 +190,8 @@ export interface WalVerifyReport {
   segments: number;
   /** Whether every segment was decrypted and checked (hash, header), not just listed. */
   deep: boolean;
+  /** One line naming the objects that did not count (untrusted), when there were any. */
+  ignored?: string;
 }
 
 /**
@@ -184,6 +208,7 @@ export async function verifyWal(
     segmentSize: number;
     deep?: boolean;
     signal?: AbortSignal;
+    policy?: TrustPolicy;
   },
 ): Promise<WalVerifyReport> {
   const objects: ObjectInfo[] = [];
@@ -200,10 +225,11 @@ export async function verifyWal(
     return Buffer.concat(chunks).toString("utf8");
   };
   const r = await checkWalChain({ ...o, objects, readHistory });
+  const ignored = describeIgnored(r.ignored ?? []);
   if (!r.ok)
     throw new StrongboxError(
       "VERIFY",
-      `WAL ${r.name}: ${r.reason} (needed from ${formatLsn(o.start.lsn)} on timeline ${o.start.timeline})`,
+      `WAL ${r.name}: ${r.reason} (needed from ${formatLsn(o.start.lsn)} on timeline ${o.start.timeline})${ignored ? `; ${ignored}` : ""}`,
     );
   if (o.deep)
     for (const k of r.keys)
@@ -216,5 +242,6 @@ export async function verifyWal(
     last: r.last,
     segments: r.keys.length,
     deep: Boolean(o.deep),
+    ...(ignored ? { ignored } : {}),
   };
 }

@@ -63,12 +63,14 @@ export const formatLsn = (lsn: bigint) =>
 export const walRoot = (systemId: string) => `wal/${systemId}/`;
 
 /**
- * The key of one archived WAL file: `wal/<sysid>/<timeline>/<name>.<sha256 of the plaintext>.<ext>.age`.
+ * The key of one archived WAL file: `wal/<sysid>/<timeline>/<name>.<sha256 of the plaintext>[.<signature>].<ext>.age`.
  * The content is part of the key, so a create-only put of the same file again finds it stored (a retry:
- * success), and a different file under the same name lands beside it (never over it).
+ * success), and a different file under the same name lands beside it (never over it). A host with a
+ * signing key puts its raw Ed25519 signature (128 hex digits, wal/signature.ts) in the key too:
+ * deterministic, so a retry still computes the same key.
  */
-export function walKey(systemId: string, w: WalName, sha256: string, ext: string): string {
-  return `${walRoot(systemId)}${hex8(w.timeline)}/${w.name}.${sha256}${ext}.age`;
+export function walKey(systemId: string, w: WalName, sha256: string, ext: string, signature?: string): string {
+  return `${walRoot(systemId)}${hex8(w.timeline)}/${w.name}.${sha256}${signature ? `.${signature}` : ""}${ext}.age`;
 }
 
 export interface ParsedWalKey {
@@ -76,16 +78,23 @@ export interface ParsedWalKey {
   systemId: string;
   wal: WalName;
   sha256: string;
+  /** The raw Ed25519 signature in the key (128 hex digits), absent in an unsigned key. */
+  signature?: string;
   ext: "" | ".zst" | ".gz";
 }
 
-const KEY = /^wal\/([1-9][0-9]{0,19})\/([0-9A-F]{8})\/([0-9A-F.a-z]{8,48})\.([0-9a-f]{64})(\.zst|\.gz|)\.age$/;
+/** The longest key `walKey` writes; anything longer is refused before a regular expression sees it. */
+export const MAX_WAL_KEY = 320;
+
+const KEY =
+  /^wal\/([1-9][0-9]{0,19})\/([0-9A-F]{8})\/([0-9A-F.a-z]{8,48})\.([0-9a-f]{64})(?:\.([0-9a-f]{128}))?(\.zst|\.gz|)\.age$/;
 
 /** A key as `walKey` writes it, or null (anything else under wal/ is not a WAL file of ours). */
 export function parseWalKey(key: string): ParsedWalKey | null {
-  const m = KEY.exec(key);
+  const m = key.length <= MAX_WAL_KEY ? KEY.exec(key) : null;
   if (!m) return null;
   const wal = parseWalName(m[3]);
   if (!wal || hex8(wal.timeline) !== m[2]) return null;
-  return { key, systemId: m[1], wal, sha256: m[4], ext: m[5] as ParsedWalKey["ext"] };
+  const ext = m[6] as ParsedWalKey["ext"];
+  return { key, systemId: m[1], wal, sha256: m[4], ...(m[5] ? { signature: m[5] } : {}), ext };
 }

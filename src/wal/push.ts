@@ -4,12 +4,14 @@ import { basename } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import type { Config } from "../config/schema.js";
 import { createEncryptStream } from "../crypto/age.js";
+import type { SigningKey } from "../crypto/ssh-signature.js";
 import { StrongboxError } from "../errors.js";
 import { createCompressor, EXTENSION, parseCompression } from "../codecs/compress.js";
 import type { Store } from "../stores/store.js";
 import { describeSystemError, isSystemError } from "../system-error.js";
 import { controlSystemId, LONG_HEADER_BYTES, MAX_SEGMENT, readSegmentHeader } from "./header.js";
 import { parseWalName, walKey, type WalName } from "./names.js";
+import { signWal } from "./signature.js";
 
 /** A .history or .backup file is a few lines of text; anything larger is not one. */
 export const MAX_TEXT_FILE = 1 << 20;
@@ -87,6 +89,8 @@ export interface PushOptions {
   systemId?: string;
   /** The data directory (default: the working directory, where PostgreSQL runs archive_command). */
   dataDir?: string;
+  /** The host's signing key: the key name then carries its signature over the file (wal/signature.ts). */
+  signingKey?: SigningKey;
   signal?: AbortSignal;
 }
 
@@ -109,7 +113,8 @@ export async function pushWal(config: Config, store: Store, path: string, o: Pus
   const first = await scanFile(path);
   const systemId = await systemIdOf(w, first, path, o);
   const compression = { ...parseCompression(config.compression), serial: true };
-  const key = walKey(systemId, w, first.sha256, EXTENSION[compression.algorithm]);
+  const signature = o.signingKey ? signWal(o.signingKey, systemId, w, first.sha256) : undefined;
+  const key = walKey(systemId, w, first.sha256, EXTENSION[compression.algorithm], signature);
   // The second pass is the one stored: it must be the bytes the key names (PostgreSQL does not change
   // a file it is archiving; anything else fails here, and PostgreSQL retries).
   const again = new ScanStream();

@@ -45,7 +45,7 @@ describe("the WAL gap check", () => {
   it("names a segment with two different files archived under its name", async () => {
     const r = await check([...segs(1, 3, 6), key(seg(1, 5), 1, 7)]);
     expect(r).toMatchObject({ ok: false, name: seg(1, 5) });
-    if (!r.ok) expect(r.reason).toMatch(/^2 different files archived under this name/);
+    if (!r.ok) expect(r.reason).toMatch(/^2 different files are archived under this name/);
   });
 
   it("crosses a timeline switch: the switch segment comes from the new timeline", async () => {
