@@ -1,8 +1,8 @@
 import "./heap-tuning.js";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { CommandContext, type GlobalOptions } from "./commands/context.js";
+// Only types from the command modules: each command loads its own graph when it runs (start-up cost).
+import type { CommandContext, GlobalOptions } from "./commands/context.js";
 import { PRINCIPAL_HELP } from "./commands/policy-help.js";
-import { withRepositoryLock } from "./commands/repository-lock.js";
 import { parseDuration } from "./config/duration.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
 import { jsonOutput } from "./json-output.js";
@@ -148,7 +148,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     // The repository lock keeps a concurrent prune from deleting what is being restored.
     .action(
       bind(async (ctx, id, o) =>
-        withRepositoryLock(ctx, "restore", async () =>
+        (await import("./commands/repository-lock.js")).withRepositoryLock(ctx, "restore", async () =>
           (await import("./commands/restore.js")).restoreCommand(ctx, id, o),
         ),
       ),
@@ -287,6 +287,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   let ctx: CommandContext | undefined;
   const program = buildProgram(async (action, cmd, args) => {
+    const { CommandContext } = await import("./commands/context.js");
     ctx = new CommandContext(cmd.optsWithGlobals() as GlobalOptions);
     await action(ctx, ...args);
   });
