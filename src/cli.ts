@@ -1,6 +1,7 @@
 import "./heap-tuning.js";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { CommandContext, type GlobalOptions } from "./commands/context.js";
+// Only types from the command modules: each command loads its own graph when it runs (start-up cost).
+import type { CommandContext, GlobalOptions } from "./commands/context.js";
 import { PRINCIPAL_HELP } from "./commands/policy-help.js";
 import { parseDuration } from "./config/duration.js";
 import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from "./errors.js";
@@ -280,6 +281,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   let ctx: CommandContext | undefined;
   const program = buildProgram(async (action, cmd, args) => {
+    const { CommandContext } = await import("./commands/context.js");
     ctx = new CommandContext(cmd.optsWithGlobals() as GlobalOptions);
     await action(ctx, ...args);
   });

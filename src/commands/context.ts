@@ -1,7 +1,6 @@
 import { configPath, configWarnings, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import type { Identity } from "../crypto/age-keys.js";
-import { loadIdentityFile } from "../crypto/identity-file.js";
 import { StrongboxError } from "../errors.js";
 import { jsonOutput } from "../json-output.js";
 import { Logger, type Level } from "../log.js";
@@ -53,6 +52,8 @@ export class CommandContext {
         "CONFIG",
         "encryption.identity_file: required to decrypt backups (restore, verify, drill)",
       );
+    // Loaded here, not at start-up: it brings the age library, which the commands that only encrypt do not need.
+    const { loadIdentityFile } = await import("../crypto/identity-file.js");
     const ids = await loadIdentityFile(file, enc.identity_passphrase_file, this.env);
     return ids;
   }

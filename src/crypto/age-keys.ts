@@ -1,9 +1,9 @@
 // age recipients and identities. Parsing and unwrapping come from the age reference library
-// (`age-encryption`); only X25519 key generation stays synchronous on node:crypto.
+// (`age-encryption`, loaded on first use: age-library.ts); X25519 key generation and checks stay on node:crypto.
 import { createPublicKey, diffieHellman, generateKeyPairSync } from "node:crypto";
 import { bech32 } from "@scure/base";
-import { Decrypter, Encrypter, generateHybridIdentity, identityToRecipient } from "age-encryption";
 import { StrongboxError } from "../errors.js";
+import { ageLibrary } from "./age-library.js";
 
 export type IdentityKind = "x25519" | "pq-hybrid";
 
@@ -13,9 +13,9 @@ export interface Identity {
   readonly secret: string;
 }
 
-const SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
+export const SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
 
-function decodeBech32(s: string, hrp: string): Uint8Array | null {
+export function decodeBech32(s: string, hrp: string): Uint8Array | null {
   try {
     const d = bech32.decode(s as `${string}1${string}`, 2000);
     return d.prefix === hrp ? bech32.fromWords(d.words) : null;
@@ -43,7 +43,7 @@ export function recipientProblem(s: string): string | null {
   if (s !== s.toLowerCase()) return "is not an age recipient (age1… or age1pq1…): must be lower case";
   if (s.startsWith("age1pq1")) {
     try {
-      new Encrypter().addRecipient(s);
+      new (ageLibrary().Encrypter)().addRecipient(s);
     } catch {
       return "is not a valid age hybrid post-quantum recipient (age1pq1…)";
     }
@@ -117,6 +117,7 @@ export function generateIdentity(): { identity: Identity; text: string; recipien
 
 /** A hybrid ML-KEM-768 + X25519 identity (age 1.3's AGE-SECRET-KEY-PQ-1…), as age-keygen -pq writes it. */
 export async function generatePqIdentity(): Promise<{ identity: Identity; text: string; recipient: string }> {
+  const { generateHybridIdentity, identityToRecipient } = ageLibrary();
   const secret = await generateHybridIdentity();
   const recipient = await identityToRecipient(secret);
   return { identity: { kind: "pq-hybrid", secret }, text: identityText(recipient, secret), recipient };
@@ -159,7 +160,7 @@ export function parseIdentities(text: string, source = "identity file"): Identit
     let ok = kind !== null;
     if (ok) {
       try {
-        new Decrypter().addIdentity(line); // the library validates the encoding and key length
+        new (ageLibrary().Decrypter)().addIdentity(line); // the library validates the encoding and key length
       } catch {
         ok = false;
       }

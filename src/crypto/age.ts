@@ -2,9 +2,10 @@
 // comes from the age reference library (`age-encryption`); the payload stays on age-stream.ts, native STREAM.
 import { randomBytes } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
-import { Decrypter, Encrypter } from "age-encryption";
 import { StrongboxError } from "../errors.js";
 import type { Identity } from "./age-keys.js";
+import { ageLibrary } from "./age-library.js";
+import { buildX25519Header, isX25519Recipient } from "./age-x25519.js";
 import { NONCE_SIZE, PayloadError, PayloadOpener, PayloadSealer, payloadKey } from "./age-stream.js";
 
 export { CHUNK } from "./age-stream.js";
@@ -13,12 +14,14 @@ const VERSION = "age-encryption.org/v1\n";
 const HEADER_OVERHEAD = NONCE_SIZE + 16; // what follows the header in an empty file: nonce + one empty sealed chunk
 
 /**
- * Builds a header for a fresh file key with the library: it encrypts an empty file to the recipients
- * plus one recipient of ours that only records the file key and adds no stanza.
+ * Builds a header for a fresh file key: for X25519 recipients only, on node:crypto (age-x25519.ts);
+ * otherwise with the library, which encrypts an empty file to the recipients plus one recipient of
+ * ours that only records the file key and adds no stanza.
  */
 export async function buildHeader(recipients: string[]): Promise<{ header: Buffer; fileKey: Buffer }> {
+  if (recipients.length > 0 && recipients.every(isX25519Recipient)) return buildX25519Header(recipients);
   let fileKey: Buffer | null = null;
-  const e = new Encrypter();
+  const e = new (ageLibrary().Encrypter)();
   for (const r of recipients) e.addRecipient(r);
   e.addRecipient({ wrapFileKey: (k: Uint8Array) => ((fileKey = Buffer.from(k)), []) });
   const empty = await e.encrypt(new Uint8Array(0));
@@ -93,7 +96,7 @@ function checkHeaderLines(header: Buffer): void {
 /** Authenticates an age header with the library; returns the file key. */
 export async function openHeader(header: Buffer, identities: Identity[], passphrases: string[] = []): Promise<Buffer> {
   checkHeaderLines(header);
-  const d = new Decrypter();
+  const d = new (ageLibrary().Decrypter)();
   for (const id of identities) d.addIdentity(id.secret);
   for (const p of passphrases) d.addPassphrase(p);
   try {
