@@ -207,7 +207,7 @@ const signing = z
     key_file: nonEmpty("key_file")
       .optional()
       .describe(
-        "The Ed25519 key this host signs backups (and drill reports) with (`strongbox keygen --signing`); hosts that only read need none.",
+        "The Ed25519 key this host signs backups, drill reports and archived WAL (`wal push`) with (`strongbox keygen --signing`); hosts that only read need none.",
       ),
     trusted: z
       .array(

@@ -38,7 +38,7 @@ export async function verifyClusterWal(
   manifest: Manifest,
   identities: Identity[],
   signal?: AbortSignal,
-  policy?: TrustPolicy,
+  trust: { policy?: TrustPolicy; warn?: (message: string) => void } = {},
 ): Promise<Check[]> {
   const checks: Check[] = [];
   for (const [name, m] of Object.entries(manifest.sources)) {
@@ -49,8 +49,9 @@ export async function verifyClusterWal(
       segmentSize: segmentSizeOf(name, m),
       deep: true,
       signal,
-      policy,
+      policy: trust.policy,
     });
+    if (report.ignored) trust.warn?.(`source ${name}: ${report.ignored}`);
     checks.push({
       name: `${name}: archived WAL from the base backup's start has no gap and every segment reads`,
       ok: true,

@@ -42,7 +42,12 @@ export async function verifyBackup(o: {
   for (const x of extras) await drainObject(repo, rec, x.key, identities);
   // The WAL a recovery from a cluster's base would replay; a failed base is already the verdict.
   const baseOk = sources.every((s) => s.checks.every((c) => c.ok));
-  const wal = baseOk ? await verifyClusterWal(repo.store, manifest, identities, undefined, trustPolicy(o.config)) : [];
+  const wal = baseOk
+    ? await verifyClusterWal(repo.store, manifest, identities, undefined, {
+        policy: trustPolicy(o.config),
+        warn: (m) => o.log.warn(m),
+      })
+    : [];
   return [
     {
       name: "objects match complete.json (size, SHA-256) and decrypt",

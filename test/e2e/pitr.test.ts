@@ -6,6 +6,8 @@ import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js
 import { clusterAt, freePort, giveToPostgres, initCluster, PG_BIN, type TestCluster } from "../helpers/pg-cluster.js";
 import { until } from "../helpers/until.js";
 import { fill, handBlocks } from "../helpers/pitr-docs.js";
+import { encryptTo, sha256 } from "../helpers/forge-store.js";
+import { signedRepo } from "../helpers/signing.js";
 
 const PASSWORD = "pitr-test-pw";
 
@@ -161,6 +163,43 @@ describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", 
       const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
       return { repo, host: repo.configFile, restore: repo.configFile };
     }, handFetch);
+  }, 240_000);
+
+  it("file://, signing configured: WAL is signed, restore to T replays only signed WAL; a forged .history is ignored", async () => {
+    const { repo } = await signedRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url: "" }] });
+    let restoredDir = "";
+    const history = Buffer.from("1\tFF/0\tforged\n");
+    const sealed = await encryptTo(repo.recipient, history);
+    await pitrRoundTrip(
+      (url) => {
+        repo.config.sources[0].url = url;
+        repo.write();
+        return { repo, host: repo.configFile, restore: repo.configFile };
+      },
+      (dataDir, r) => {
+        // A writer-key forger's timeline 2, branching far ahead: trusted, recovery would follow it and promote to 3.
+        restoredDir = dataDir;
+        const [sysid] = readdirSync(join(r.dir, "repository", "wal"));
+        const dir = join(r.dir, "repository", "wal", sysid, "00000002");
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, `00000002.history.${sha256(history)}.age`), sealed);
+        giveToPostgres(r.dir);
+      },
+    );
+    const keys = (readdirSync(join(repo.dir, "repository", "wal"), { recursive: true }) as string[]).filter((k) =>
+      k.endsWith(".zst.age"),
+    );
+    expect(keys.length).toBeGreaterThanOrEqual(3);
+    for (const k of keys) expect(k).toMatch(/\.[0-9a-f]{64}\.[0-9a-f]{128}\.zst\.age$/);
+    // The recovered cluster promoted to timeline 2, the next after the real 1: the forged history was not fetched.
+    const wal = readdirSync(join(restoredDir, "pg_wal"));
+    expect(wal).toContain("00000002.history");
+    expect(wal).not.toContain("00000003.history");
+    const v = await runCli(["-c", repo.configFile, "verify", "latest"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout + v.stderr).toMatch(
+      /ignored 1 untrusted WAL object: wal\/\d+\/00000002\/00000002\.history\..*\(unsigned\)/,
+    );
   }, 240_000);
 
   it.skipIf(!s3)(
