@@ -22,6 +22,8 @@ import { pruneJournal, type PruneJournal } from "../retention/prune-journal.js";
 import { stateOwner } from "../differential/owner.js";
 import type { BackupListing } from "../repository/repository.js";
 import { runCommand } from "./lifecycle.js";
+import { pruneWal, walLines, type WalPruneOutcome } from "../engine/prune-wal.js";
+import { walKeepPlan } from "../wal/retention.js";
 
 /** A backup's age for the plan; a time after `now` is no age at all (and such a backup is flagged untrusted). */
 export function ageOf(time: Date, now: Date): string {
@@ -133,15 +135,39 @@ export async function pruneCommand(
           `prune refused: it would delete ${excess.map((e) => `${e.drop} of ${e.of} trusted complete backups of source ${e.source}`).join(", ")}, more than retention.max_delete_share (${maxShare}); no backup deleted. If that is intended: strongbox prune --force`,
         )
       : undefined;
+    // The bases whose WAL stays: kept by retention (or not deletable), counted, complete.
+    const keptBases = (extra: string[]) =>
+      listing
+        .filter((b) => b.complete && !notCounted(b).length && !b.brokenChain)
+        .filter((b) => extra.includes(b.id) || decisions.some((d) => d.id === b.id && d.keep))
+        .map((b) => ({ id: b.id, complete: b.complete! }));
+    const walPrune = async (extra: string[]): Promise<WalPruneOutcome> => {
+      const w = await pruneWal(store, walKeepPlan(keptBases(extra)), {
+        dryRun: Boolean(o.dryRun),
+        isDenied,
+        signal: o.signal,
+      });
+      for (const line of walLines(w, Boolean(o.dryRun)).warnings) ctx.log.warn(line);
+      return w;
+    };
     if (o.dryRun || refusal) {
+      const wal = refusal ? undefined : await walPrune([]);
       const shown = {
         dry_run: Boolean(o.dryRun),
         plan: rows,
         untrusted,
         unproven,
         ...(refusal ? { refused: excess } : {}),
+        ...(wal ? { wal } : {}),
       };
-      ctx.print(shown, () => [table(rows), ...unprovenLines, ...(flaggedLine ? [flaggedLine] : [])].join("\n"));
+      ctx.print(shown, () =>
+        [
+          table(rows),
+          ...(wal ? walLines(wal, true).info : []),
+          ...unprovenLines,
+          ...(flaggedLine ? [flaggedLine] : []),
+        ].join("\n"),
+      );
       if (refusal) throw refusal;
       return {
         summary: `prune (dry run): would drop ${drops.length} of ${decisions.length} backups${untrusted.length ? `; ${flaggedLine}` : ""}`,
@@ -179,6 +205,8 @@ export async function pruneCommand(
     // one that is still complete is left alone by the next prune (only ids without complete.json are finished).
     const unfinished = [...failed.map((f) => f.id), ...locked];
     await (unfinished.length ? journal.begin(unfinished) : journal.end()).catch(() => undefined);
+    // WAL after the backups: a base whose delete failed or was refused still needs its WAL.
+    const wal = await walPrune(unfinished);
     const aborted = store.abortStaleUploads
       ? await store.abortStaleUploads(new Date(now.getTime() - INCOMPLETE_GRACE_MS))
       : [];
@@ -194,11 +222,13 @@ export async function pruneCommand(
       leftovers_removed: swept,
       untrusted,
       unproven,
+      wal,
     };
     ctx.print(result, () =>
       [
         table(rows),
         `deleted ${deleted.length} backup(s), ${formatBytes(freed)}; ${locked.length} locked; ${aborted.length} stale upload(s) aborted`,
+        ...walLines(wal, false).info,
         ...(finished.ids.length
           ? [
               `finished deleting ${finished.ids.length} backup(s) a killed prune had started to delete: ${finished.ids.join(", ")}`,
@@ -207,8 +237,14 @@ export async function pruneCommand(
         ...unprovenLines,
         ...(flaggedLine ? [flaggedLine] : []),
         ...failed.map((f) => `FAILED ${f.id}: ${f.error}`),
+        ...wal.failed.map((f) => `FAILED ${f.key}: ${f.error}`),
       ].join("\n"),
     );
+    if (wal.failed.length && !failed.length)
+      throw new StrongboxError(
+        "STORE",
+        `prune could not delete ${wal.failed.length} WAL file(s): ${wal.failed.map((f) => `${f.key} (${f.error})`).join("; ")}`,
+      );
     if (failed.length)
       throw new StrongboxError(
         "STORE",
