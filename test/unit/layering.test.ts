@@ -64,8 +64,6 @@ const LONG_ALLOWED = [
   "commands/copy.ts:run",
   "commands/daemon.ts:daemonCommand",
   "commands/doctor.ts:doctorCommand",
-  "commands/prune.ts:pruneCommand",
-  "commands/prune.ts:run",
   "commands/restore.ts:restoreCommand",
   "engine/drill/drill.ts:runDrill",
   "engine/backup.ts:runBackup",
