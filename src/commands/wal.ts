@@ -7,7 +7,7 @@ import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
 import { controlSystemId, parseSystemId } from "../wal/header.js";
 import { fetchWal } from "../wal/fetch.js";
-import { pushWal } from "../wal/push.js";
+import { pushWal, walLockOptions } from "../wal/push.js";
 import { recordPushed } from "../wal/last-pushed.js";
 import { defaultStateDir } from "../differential/state.js";
 import type { CommandContext } from "./context.js";
@@ -22,7 +22,7 @@ export async function walPushCommand(ctx: CommandContext, path: string, o: WalOp
   const config = ctx.config();
   const systemId = o.systemId === undefined ? undefined : parseSystemId(o.systemId);
   const signingKey = walSigningKey(config);
-  const store = abortableStore(await openStore(config, "writer"), o.signal);
+  const store = abortableStore(await openStore(config, "writer", walLockOptions(config)), o.signal);
   const r = await pushWal(config, store, path, { systemId, signingKey, signal: o.signal });
   ctx.log.debug(`${r.name}: ${r.stored ? "archived as" : "already archived as"} ${r.key}`);
   // For /metrics and doctor: the newest archived file and when (the writer cannot list the repository).

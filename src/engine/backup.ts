@@ -9,10 +9,10 @@ import { BACKUP_NAMESPACE } from "../crypto/ssh-signature.js";
 import { describeError, StrongboxError, wrapError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Progress } from "../progress.js";
-import type { CompleteObject, CompleteRecord } from "../repository/complete.js";
+import type { CompleteObject, CompleteRecord, WalStart } from "../repository/complete.js";
 import { backupClock, TEST_CLOCK_OFFSET_VAR } from "../repository/backup-clock.js";
 import { FORMAT, keys, newBackupId } from "../repository/layout.js";
-import type { Manifest } from "../repository/manifest.js";
+import type { Manifest, SourceManifest } from "../repository/manifest.js";
 import { manifestJson } from "../repository/manifest-write.js";
 import { openSource } from "../sources/open-source.js";
 import type { SourceArtifact } from "../sources/source.js";
@@ -204,7 +204,7 @@ export async function runBackup(o: {
     // Only the sources stored: a backup that holds some of them is a complete backup of those.
     sources: o.sources
       .filter((s) => done.some((d) => d.entry.name === s.name))
-      .map((s) => ({ name: s.name, type: s.type })),
+      .map((s) => ({ name: s.name, type: s.type, ...walStartOf(manifest.sources[s.name]) })),
     objects,
     warnings: result.warnings.length,
     ...(result.partial.length ? { partial: result.partial } : {}),
@@ -423,4 +423,10 @@ export async function storeStream(
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/** A cluster base's WAL start for complete.json: what prune needs to know which archived WAL it keeps. */
+function walStartOf(part: SourceManifest | undefined): { wal?: WalStart } {
+  if (part?.type !== "postgres-cluster") return {};
+  return { wal: { system_identifier: part.system_identifier, timeline: part.timeline, start_wal: part.start_wal } };
 }

@@ -22,6 +22,17 @@ export interface CompleteObject {
 
 export type SourceType = "files" | "postgres" | "postgres-cluster";
 
+/**
+ * A postgres-cluster base backup's WAL start, in plaintext so that prune (which may read complete.json
+ * and nothing else) knows which archived WAL a kept base still needs. Nothing secret: the cluster's
+ * system identifier, the timeline and the name of the first segment recovery from this base reads.
+ */
+export interface WalStart {
+  system_identifier: string;
+  timeline: number;
+  start_wal: string;
+}
+
 /** The plaintext commit marker (docs/format.md, "`complete.json`"): nothing secret, enough to check integrity without the key. */
 export interface CompleteRecord {
   format: typeof FORMAT;
@@ -31,7 +42,7 @@ export interface CompleteRecord {
   host: string;
   tool_version: string;
   compression: string;
-  sources: { name: string; type: SourceType }[];
+  sources: { name: string; type: SourceType; wal?: WalStart }[];
   objects: CompleteObject[];
   warnings: number;
   /**
@@ -76,7 +87,8 @@ const TOP_KEYS = new Set([
   "warnings",
   "partial",
 ]);
-const SOURCE_KEYS = new Set(["name", "type"]);
+const SOURCE_KEYS = new Set(["name", "type", "wal"]);
+const WAL_KEYS = new Set(["system_identifier", "timeline", "start_wal"]);
 const OBJECT_KEYS = new Set(["key", "size", "sha256", "source", "part", "base", "manifest_bytes"]);
 /**
  * A manifest's JSON is mostly paths and SHA-256 hex: zstd and gzip shrink it 3-10 times, never
@@ -111,6 +123,22 @@ export function jsonTooDeep(buf: Uint8Array, max: number): boolean {
 function onlyKeys(v: Record<string, unknown>, allowed: Set<string>, at: string): void {
   for (const k of Object.keys(v))
     if (!allowed.has(k)) throw new Error(`${at}has an unknown key ${quoteName(k.slice(0, 80))}`);
+}
+
+/** A source's `wal` record, hostile: a decimal 64-bit system identifier, a timeline, a segment name of that timeline. */
+function walStart(v: unknown, at: string): WalStart {
+  if (!isObject(v)) throw new Error(`${at} is not an object`);
+  onlyKeys(v, WAL_KEYS, `${at} `);
+  const sysid = v.system_identifier;
+  if (typeof sysid !== "string" || !/^[1-9]\d{0,19}$/.test(sysid) || BigInt(sysid) >= 2n ** 64n)
+    throw new Error(`${at}.system_identifier is not a 64-bit number`);
+  const tli = v.timeline;
+  if (typeof tli !== "number" || !Number.isInteger(tli) || tli < 1 || tli > 0xffffffff)
+    throw new Error(`${at}.timeline is not a timeline number`);
+  const seg = v.start_wal;
+  if (typeof seg !== "string" || !/^[0-9A-F]{24}$/.test(seg) || parseInt(seg.slice(0, 8), 16) !== tli)
+    throw new Error(`${at}.start_wal is not a WAL segment name of timeline ${tli}`);
+  return { system_identifier: sysid, timeline: tli, start_wal: seg };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -193,7 +221,9 @@ export function parseComplete(raw: Buffer | string, id: string): CompleteRecord 
         throw new Error(`sources[${i}].type is not files, postgres or postgres-cluster`);
       if (types.has(name)) throw new Error(`source ${name} is listed twice`);
       types.set(name, s.type);
-      return { name, type: s.type as SourceType };
+      if (s.wal === undefined) return { name, type: s.type as SourceType };
+      if (s.type !== "postgres-cluster") throw new Error(`sources[${i}].wal: only a postgres-cluster source has one`);
+      return { name, type: s.type as SourceType, wal: walStart(s.wal, `sources[${i}].wal`) };
     });
 
     if (!Array.isArray(v.objects) || v.objects.length > 10_000) throw new Error("objects is not a list");

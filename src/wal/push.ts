@@ -147,3 +147,14 @@ export function isAlreadyStored(err: unknown): boolean {
     /^object already exists, not overwriting: /.test(err.message)
   );
 }
+
+/**
+ * The Object Lock retention WAL is stored with: a day more than the configured period. A base backup's
+ * objects are locked until their upload + the period, and the WAL it needs is pushed from its start on,
+ * possibly before its last object is uploaded: the day covers a backup's own run, so the WAL a locked
+ * base needs is locked at least as long as the base (the same margin the base of a differential gets).
+ */
+export function walLockOptions(config: Config): { objectLockDays?: number } {
+  const days = config.repository.s3?.object_lock_days ?? 0;
+  return days > 0 ? { objectLockDays: days + 1 } : {};
+}

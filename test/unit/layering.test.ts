@@ -61,8 +61,6 @@ const LONG_ALLOWED = [
   "archive/tree-pass.ts:readTree",
   "cli.ts:buildProgram",
   "commands/doctor.ts:doctorCommand",
-  "commands/prune.ts:pruneCommand",
-  "commands/prune.ts:run",
   "engine/drill/drill.ts:runDrill",
   "engine/backup.ts:runBackup",
   "repository/complete.ts:parseComplete",
