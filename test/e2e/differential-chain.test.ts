@@ -8,7 +8,10 @@ import { mkdirSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from "
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { newBackupId } from "../../src/repository/layout.js";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+// No process boundary is needed here (file:// repositories, no signals or timing): main() runs in-process.
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
+import { secondApart } from "../helpers/backup-clock.js";
 import { forgeBackup, sha256 } from "../helpers/forge.js";
 import { archive, fileEntry, paxHeader, paxRecord, rawHeader } from "../helpers/tar-craft.js";
 
@@ -218,8 +221,9 @@ describe("verify, restore and drill reach the same verdict on every crafted case
 });
 
 describe("the backup side never writes a type change GNU tar cannot apply", () => {
+  const clock = secondApart(); // one after the other in-process: distinct, increasing seconds
   async function backup(repo: TestRepo): Promise<{ id: string; kind: string; log: string }> {
-    const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+    const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: clock() });
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     return { id: out.id, kind: out.sources[0].kind, log: r.stderr };

@@ -33,16 +33,30 @@ function have(bin: string): boolean {
 
 /**
  * The services' directories, each registered before its service starts: teardown, a setup that fails
- * half-way, and (as a last resort) this process exiting stop every process using them.
+ * half-way, and (as a last resort) this process exiting or being told to stop (Ctrl-C, SIGTERM: a
+ * signal's default action ends a process without its "exit" handlers) stop every process using them.
  */
-class StartedServices {
+export class StartedServices {
   private readonly started: { dir: string; stop?: () => void }[] = [];
   private readonly onExit = () => this.started.forEach((s) => killProcessesUsingNow(s.dir));
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    this.onExit();
+    this.unhook();
+    process.kill(process.pid, signal); // then end as the signal would have ended it
+  };
 
   add(dir: string, stop?: () => void): string {
-    if (this.started.length === 0) process.on("exit", this.onExit);
+    if (this.started.length === 0) {
+      process.on("exit", this.onExit);
+      process.once("SIGINT", this.onSignal).once("SIGTERM", this.onSignal).once("SIGHUP", this.onSignal);
+    }
     this.started.push({ dir, stop });
     return dir;
+  }
+
+  private unhook(): void {
+    process.off("exit", this.onExit);
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(sig, this.onSignal);
   }
 
   /** Stops the processes of `dir` (its own stop first, then SIGTERM/SIGKILL to the rest) and removes it. */
@@ -64,7 +78,7 @@ class StartedServices {
   async stopAll(): Promise<void> {
     const errors: string[] = [];
     for (const { dir } of [...this.started].reverse()) await this.stop(dir).catch((e: Error) => errors.push(e.message));
-    process.off("exit", this.onExit);
+    this.unhook();
     if (errors.length) throw new Error(errors.join("; "));
   }
 }

@@ -1,8 +1,10 @@
 // The suite leaves nothing running: the global setup's teardown stops every process its throwaway
 // services started (SIGTERM, a bounded wait, then SIGKILL), after a normal run and when setup fails
 // half-way; processes of other suites on the same machine are left alone.
-import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, readdirSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { chmodSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/cli.js";
 import setup from "../helpers/global-setup.js";
@@ -49,6 +51,43 @@ describe("stopping a service's processes", () => {
     expect(processesUsing(other)).toHaveLength(1);
     expect(await stopProcessesUsing(other)).toEqual([]);
   });
+});
+
+describe("a run that is told to stop (Ctrl-C, SIGTERM)", () => {
+  const setupFile = new URL("../helpers/global-setup.ts", import.meta.url).pathname;
+  const viteNode = new URL("../../node_modules/vite-node/vite-node.mjs", import.meta.url).pathname;
+
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    it(
+      `${signal}: the services' processes are stopped, and the run ends by the signal`,
+      { timeout: 120_000 },
+      async () => {
+        const service = tempDir("svc-signal");
+        sweepAfter.push(service);
+        fakeDaemon(service);
+        await until(() => processesUsing(service).length === 1);
+        // A process that registered the service as the global setup does, then waits to be stopped.
+        const script = join(tempDir("svc-signal-run"), "run.ts");
+        writeFileSync(
+          script,
+          `import { StartedServices } from ${JSON.stringify(setupFile)};\n` +
+            `new StartedServices().add(${JSON.stringify(service)});\n` +
+            `console.log("registered");\nsetInterval(() => {}, 1000);\n`,
+        );
+        const run = spawn(process.execPath, [viteNode, script], { stdio: ["ignore", "pipe", "inherit"] });
+        const exited = once(run, "exit");
+        let out = "";
+        await new Promise<void>((resolve, reject) => {
+          run.stdout.on("data", (d) => (out += d).includes("registered") && resolve());
+          run.once("exit", () => reject(new Error(`it ended before registering the service: ${out}`)));
+        });
+        run.kill(signal);
+        expect((await exited)[1]).toBe(signal);
+        await until(() => processesUsing(service).length === 0);
+        expect(processesUsing(service)).toEqual([]);
+      },
+    );
+  }
 });
 
 const have = (bin: string) => spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;

@@ -91,12 +91,21 @@ describe("entry spool", () => {
   });
 
   it("a temporary file is unlinked at once: nothing is left in TMPDIR", () => {
-    const before = readdirSync(tmpdir()).filter((n) => n.startsWith("strongbox-entries-")).length;
-    const spool = new EntrySpool<ManifestEntry>(1024);
-    for (let i = 0; i < 5000; i++) spool.push(file(`f${i}`));
-    expect(spool.toArray()).toHaveLength(5000);
-    expect(readdirSync(tmpdir()).filter((n) => n.startsWith("strongbox-entries-")).length).toBe(before);
-    spool.close();
+    // A TMPDIR of its own: other test files run backups side by side, and theirs come and go in /tmp.
+    const own = tempDir("spool-tmp");
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = own;
+    try {
+      const spool = new EntrySpool<ManifestEntry>(1024);
+      for (let i = 0; i < 5000; i++) spool.push(file(`f${i}`));
+      expect(tmpdir()).toBe(own);
+      expect(spool.toArray()).toHaveLength(5000);
+      expect(readdirSync(own)).toEqual([]);
+      spool.close();
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
   });
 });
 
