@@ -7,10 +7,13 @@
 //   s3     the media to a local Ceph RGW             vs tar | zstd -1 -T0 | age | rclone rcat
 // and restore + verify of each against the reverse pipelines; with db, also the database and the
 // media in one backup and one restore (strongbox runs sources side by side; the shell, one after the other).
+//   wal    wal push, one process per 16 MiB segment, to file:// and Ceph RGW vs dd conv=fsync
+//   base   a postgres-cluster base backup                vs pg_basebackup -Ft -D - | zstd -1 -T0 | age -r
+//          (both in scripts/bench-pitr.mjs; BENCH_WAL_SEGMENTS=20 BENCH_BASE_SCALE=20)
 //   scale  a tree of 2,000,000 empty files (2,000 directories): backup, verify and restore once
 //          each, time and peak RSS against tar; and scripts/scale-manifest.mjs (the manifest
 //          path alone, with synthetic entries). Not in the default set: it takes ~15 minutes.
-// BENCH_ONLY=media,small,db,s3[,scale]  BENCH_RUNS=3 (median; strongbox and shell alternate)
+// BENCH_ONLY=media,small,db,s3,wal,base[,scale]  BENCH_RUNS=3 (median; strongbox and shell alternate)
 // BENCH_SCALE_FILES=2000000
 // BENCH_MEDIA_MB=600  BENCH_SMALL=20000  BENCH_PG_SCALE=60  BENCH_DIR=.bench
 import { execFileSync, spawnSync } from "node:child_process";
@@ -19,9 +22,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { limitOf, measureStages, sumWork, workOf } from "./bench-limit.mjs";
+import { baseBench, makeSegments, walBench, walPushLines } from "./bench-pitr.mjs";
 
 const root = resolve(process.env.BENCH_DIR ?? ".bench");
-const only = new Set((process.env.BENCH_ONLY ?? "media,small,db,s3").split(","));
+const only = new Set((process.env.BENCH_ONLY ?? "media,small,db,s3,wal,base").split(","));
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const mediaMb = Number(process.env.BENCH_MEDIA_MB ?? 600);
 const smallCount = Number(process.env.BENCH_SMALL ?? 20_000);
@@ -448,8 +452,10 @@ function dbBench() {
 }
 
 async function s3Bench(path) {
-  if (spawnSync("sh", ["-c", "command -v rclone && command -v radosgw"]).status !== 0)
-    return console.log("s3: skipped (needs radosgw and rclone: apt-get install radosgw ceph-mon ceph-osd rclone)");
+  if (spawnSync("sh", ["-c", "command -v radosgw"]).status !== 0)
+    return console.log("s3: skipped (needs radosgw: apt-get install radosgw ceph-mon ceph-osd rclone)");
+  const media = only.has("s3") && spawnSync("sh", ["-c", "command -v rclone"]).status === 0;
+  if (only.has("s3") && !media) console.log("s3: media line skipped (needs rclone: apt-get install rclone)");
   // A short path (Ceph's admin sockets must fit in 108 bytes) and a second or third port if one is taken.
   let cephDir = "";
   let port = 0;
@@ -505,6 +511,17 @@ async function s3Bench(path) {
       RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY: secret,
       AWS_CA_BUNDLE: undefined,
     };
+    // The wal line to Ceph (bench-pitr.mjs), while Ceph is up.
+    if (walSegments) {
+      const ww = workspace(
+        "wal-s3",
+        `{ name: cluster, type: postgres-cluster, url: "postgres://unused@localhost/postgres" }`,
+        `repository: { url: "s3://bench/wal", s3: { endpoint: "${endpoint}", force_path_style: true, credentials: { writer: { access_key_id: "${key}", secret_access_key: "${secret}" } } } }`,
+      );
+      walPushLines(benchKit, "wal: push to Ceph RGW (vs dd conv=fsync)", ww.cfg, walSegments);
+      rmSync(ww.dir, { recursive: true, force: true });
+    }
+    if (!media) return;
     compare(
       "s3: backup media to Ceph RGW (vs rclone rcat)",
       "s3",
@@ -589,7 +606,7 @@ function scaleBench() {
 }
 
 TARGET.scale = 0;
-if ([...only].some((k) => k !== "scale")) generate();
+if ([...only].some((k) => !["scale", "wal", "base"].includes(k))) generate();
 execFileSync("sync");
 const started = Date.now();
 mkdirSync(join(root, "work"), { recursive: true });
@@ -611,7 +628,16 @@ console.log(
 if (only.has("media")) filesBench("media", join(root, "data/media"));
 if (only.has("small")) filesBench("small", join(root, "data/small"));
 if (only.has("db")) dbBench();
-if (only.has("s3")) await s3Bench(join(root, "data/media"));
+/** What bench-pitr.mjs's lines use of this file. */
+const benchKit = { timed, sh, compare, workspace, print, node, bin };
+const walSegments = only.has("wal") ? { dir: join(root, "work", "wal-segments"), paths: [] } : null;
+if (walSegments) {
+  walSegments.paths = makeSegments(walSegments.dir, Number(process.env.BENCH_WAL_SEGMENTS ?? 20));
+  walBench(benchKit, walSegments);
+}
+if (only.has("s3") || walSegments) await s3Bench(join(root, "data/media"));
+if (walSegments) rmSync(walSegments.dir, { recursive: true, force: true });
+if (only.has("base")) baseBench(benchKit, { root, scale: Number(process.env.BENCH_BASE_SCALE ?? 20) });
 if (only.has("scale")) scaleBench();
 const missed = rows.filter((r) => !meets(r));
 console.log(

@@ -1,9 +1,9 @@
 // age recipients and identities. Parsing and unwrapping come from the age reference library
-// (`age-encryption`, loaded on first use: age-library.ts); X25519 key generation and checks stay on node:crypto.
+// (`age-encryption`, loaded only where it is used, as it is most of a command's start-up); X25519 key
+// generation and the key checks (the library's own, on @scure/base as it does them) run without it.
 import { createPublicKey, diffieHellman, generateKeyPairSync } from "node:crypto";
 import { bech32 } from "@scure/base";
 import { StrongboxError } from "../errors.js";
-import { ageLibrary } from "./age-library.js";
 
 export type IdentityKind = "x25519" | "pq-hybrid";
 
@@ -42,17 +42,35 @@ export function isLowOrderPoint(raw: Uint8Array): boolean {
 export function recipientProblem(s: string): string | null {
   if (s !== s.toLowerCase()) return "is not an age recipient (age1… or age1pq1…): must be lower case";
   if (s.startsWith("age1pq1")) {
-    try {
-      new (ageLibrary().Encrypter)().addRecipient(s);
-    } catch {
-      return "is not a valid age hybrid post-quantum recipient (age1pq1…)";
-    }
-    return hybridKeyProblem(decodeBech32(s, "age1pq")!);
+    const raw = hybridRecipientBytes(s);
+    return raw ? hybridKeyProblem(raw) : "is not a valid age hybrid post-quantum recipient (age1pq1…)";
   }
   const raw = decodeBech32(s, "age");
   if (!raw || raw.length !== 32) return "is not an age recipient (age1… or age1pq1…)";
   if (isLowOrderPoint(raw)) return "is a low-order X25519 point, which age refuses (not a real public key)";
   return null;
+}
+
+/** The age library's check of an age1pq1… recipient (HybridRecipient): bech32 of any length, 1216 bytes. */
+function hybridRecipientBytes(s: string): Uint8Array | null {
+  try {
+    const { prefix, words } = bech32.decode(s as `${string}1${string}`, false);
+    const bytes = bech32.fromWords(words);
+    return prefix.toLowerCase() === "age1pq" && bytes.length === 1216 ? bytes : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The age library's check of an identity line (X25519Identity, HybridIdentity): bech32, its prefix, 32 bytes. */
+function identityValid(line: string, kind: IdentityKind): boolean {
+  try {
+    const { prefix, bytes } = bech32.decodeToBytes(line);
+    const want = kind === "pq-hybrid" ? "AGE-SECRET-KEY-PQ-" : "AGE-SECRET-KEY-";
+    return prefix.toUpperCase() === want && bytes.length === 32;
+  } catch {
+    return false;
+  }
 }
 
 /** ML-KEM-768 (FIPS 203): q, and the encapsulation key's length (t-hat, 1152 bytes, then the 32-byte seed rho). */
@@ -117,7 +135,7 @@ export function generateIdentity(): { identity: Identity; text: string; recipien
 
 /** A hybrid ML-KEM-768 + X25519 identity (age 1.3's AGE-SECRET-KEY-PQ-1…), as age-keygen -pq writes it. */
 export async function generatePqIdentity(): Promise<{ identity: Identity; text: string; recipient: string }> {
-  const { generateHybridIdentity, identityToRecipient } = ageLibrary();
+  const { generateHybridIdentity, identityToRecipient } = await import("age-encryption");
   const secret = await generateHybridIdentity();
   const recipient = await identityToRecipient(secret);
   return { identity: { kind: "pq-hybrid", secret }, text: identityText(recipient, secret), recipient };
@@ -157,14 +175,7 @@ export function parseIdentities(text: string, source = "identity file"): Identit
       : line.startsWith("AGE-SECRET-KEY-1")
         ? "x25519"
         : null;
-    let ok = kind !== null;
-    if (ok) {
-      try {
-        new (ageLibrary().Decrypter)().addIdentity(line); // the library validates the encoding and key length
-      } catch {
-        ok = false;
-      }
-    }
+    const ok = kind !== null && identityValid(line, kind);
     // Never echo the line: it may be a secret in another format.
     if (!ok)
       throw new StrongboxError(

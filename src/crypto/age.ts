@@ -4,7 +4,6 @@ import { randomBytes } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { StrongboxError } from "../errors.js";
 import type { Identity } from "./age-keys.js";
-import { ageLibrary } from "./age-library.js";
 import { buildX25519Header, isX25519Recipient } from "./age-x25519.js";
 import { NONCE_SIZE, PayloadError, PayloadOpener, PayloadSealer, payloadKey } from "./age-stream.js";
 
@@ -21,7 +20,7 @@ const HEADER_OVERHEAD = NONCE_SIZE + 16; // what follows the header in an empty 
 export async function buildHeader(recipients: string[]): Promise<{ header: Buffer; fileKey: Buffer }> {
   if (recipients.length > 0 && recipients.every(isX25519Recipient)) return buildX25519Header(recipients);
   let fileKey: Buffer | null = null;
-  const e = new (ageLibrary().Encrypter)();
+  const e = new (await import("age-encryption")).Encrypter();
   for (const r of recipients) e.addRecipient(r);
   e.addRecipient({ wrapFileKey: (k: Uint8Array) => ((fileKey = Buffer.from(k)), []) });
   const empty = await e.encrypt(new Uint8Array(0));
@@ -96,7 +95,7 @@ function checkHeaderLines(header: Buffer): void {
 /** Authenticates an age header with the library; returns the file key. */
 export async function openHeader(header: Buffer, identities: Identity[], passphrases: string[] = []): Promise<Buffer> {
   checkHeaderLines(header);
-  const d = new (ageLibrary().Decrypter)();
+  const d = new (await import("age-encryption")).Decrypter();
   for (const id of identities) d.addIdentity(id.secret);
   for (const p of passphrases) d.addPassphrase(p);
   try {

@@ -57,4 +57,15 @@ describe("start-up: a command loads only what it needs", () => {
     expect(r.modules).toContain("dist/wal/push.js");
     for (const m of HEAVY) expect(r.modules).not.toContain(m);
   });
+
+  it("a backup of a files source to file:// loads neither the age library, the AWS SDK nor pg", async () => {
+    const tree = tempDir("tree");
+    writeFileSync(join(tree, "a.txt"), "a small file\n");
+    const files = makeRepo({ sources: [{ name: "files", type: "files", path: tree }] });
+    const r = await traced(["-q", "-c", files.configFile, "backup", "now"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.modules).toContain("dist/engine/backup.js");
+    for (const m of HEAVY.filter((h) => h !== "dist/engine/backup.js")) expect(r.modules).not.toContain(m);
+  });
 });
