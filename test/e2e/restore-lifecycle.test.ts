@@ -72,3 +72,16 @@ describe("restore along the command lifecycle", () => {
     expect(JSON.parse(readFileSync(lockFile, "utf8")).token).toBe("held"); // the holder's lock is left alone
   });
 });
+
+describe("copy along the command lifecycle", () => {
+  it("SIGTERM while it waits for the lock: stops cleanly, exit 143, nothing copied (it was killed by the signal before)", async () => {
+    const { repo } = await heldRepository();
+    const dest = tempDir("rl-copy");
+    const r = startRestore(["-c", repo.configFile, "copy", "latest", "--to", `file://${dest}`, "--retry-lock", "45s"]);
+    await until(() => /waiting up to 45s for the repository lock/.test(r.stderr()));
+    r.child.kill("SIGTERM");
+    expect(await r.exited).toEqual({ code: 143, signal: null });
+    expect(r.stderr()).toMatch(/SIGTERM received: stopping cleanly/);
+    expect(existsSync(join(dest, "backups"))).toBe(false);
+  });
+});
