@@ -54,11 +54,12 @@ export async function copyCommand(
   // A schedule job notifies like the other jobs; a manual copy does not (as before).
   const outcome = await runCommand(
     ctx,
-    { command: "copy", job: o.job, notify: Boolean(o.job), signal: o.signal },
-    async () => {
+    // From the CLI, SIGINT/SIGTERM stop it cleanly (as backup and restore): while it waits for the lock, or between writes.
+    { command: "copy", job: o.job, notify: Boolean(o.job), signal: o.signal, interrupt: true },
+    async (signal) => {
       // Temp files a killed copy left in the destination (its own name pattern: this host, a dead PID; or a day old).
       result.leftovers_removed = await sweepLeftovers(ctx, dest.writer);
-      return copyBackups({ source, dest, ref, log: ctx.log, signal: o.signal, result });
+      return copyBackups({ source, dest, ref, log: ctx.log, signal, result });
     },
   );
   ctx.print(

@@ -1,15 +1,9 @@
 import type { PostgresClusterSourceConfig } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
-import { describeError } from "../errors.js";
-import { connect, serverInfo } from "../sources/postgres/connection.js";
-import { findPgTool } from "../sources/postgres/tools.js";
 import type { LastPushed } from "../wal/last-pushed.js";
+import { probeServer, type Finding } from "./doctor-probe.js";
 
-export interface ClusterFinding {
-  area: string;
-  status: "ok" | "warn" | "fail";
-  detail: string;
-}
+export type ClusterFinding = Finding;
 
 interface Settings {
   wal_level?: string;
@@ -76,38 +70,28 @@ export function judgeWalLag(name: string, pushed: LastPushed[], maxLagMs: number
 /** doctor's checks of a postgres-cluster source: the server, its archiving settings, pg_basebackup, WAL lag. */
 export async function clusterFindings(s: PostgresClusterSourceConfig, pushed: LastPushed[]): Promise<ClusterFinding[]> {
   const maxLagMs = parseDuration(s.wal.max_lag) ?? 300_000;
-  const out: ClusterFinding[] = [];
-  try {
-    const c = await connect(s.url, `source ${s.name}`);
-    try {
-      const server = await serverInfo(c);
-      const tool = await findPgTool("pg_basebackup", server.major, s.pg_bin_dir);
-      const rows = await c.query<{ name: keyof Settings; setting: string }>(
-        "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'archive_mode', 'archive_command', 'archive_timeout')",
-      );
-      const settings: Settings = Object.fromEntries(rows.rows.map((r) => [r.name, r.setting]));
-      const role = await c.query<{ r: boolean }>(
-        "SELECT rolreplication OR rolsuper AS r FROM pg_roles WHERE rolname = current_user",
-      );
-      const problems = judgeClusterSettings(s.name, settings, Boolean(role.rows[0]?.r), maxLagMs);
-      out.push(
-        ...(problems.some((p) => p.status === "fail")
-          ? []
-          : [
-              {
-                area: `source ${s.name}`,
-                status: "ok" as const,
-                detail: `PostgreSQL ${server.version}; ${tool.path} ${tool.version}; archiving with wal push`,
-              },
-            ]),
-        ...problems,
-      );
-    } finally {
-      await c.end().catch(() => {});
-    }
-  } catch (err) {
-    out.push({ area: `source ${s.name}`, status: "fail", detail: describeError(err) });
-  }
+  const out = await probeServer(s, "pg_basebackup", async (c, server, tool) => {
+    const rows = await c.query<{ name: keyof Settings; setting: string }>(
+      "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'archive_mode', 'archive_command', 'archive_timeout')",
+    );
+    const settings: Settings = Object.fromEntries(rows.rows.map((r) => [r.name, r.setting]));
+    const role = await c.query<{ r: boolean }>(
+      "SELECT rolreplication OR rolsuper AS r FROM pg_roles WHERE rolname = current_user",
+    );
+    const problems = judgeClusterSettings(s.name, settings, Boolean(role.rows[0]?.r), maxLagMs);
+    return [
+      ...(problems.some((p) => p.status === "fail")
+        ? []
+        : [
+            {
+              area: `source ${s.name}`,
+              status: "ok" as const,
+              detail: `PostgreSQL ${server.version}; ${tool.path} ${tool.version}; archiving with wal push`,
+            },
+          ]),
+      ...problems,
+    ];
+  });
   out.push(judgeWalLag(s.name, pushed, maxLagMs));
   return out;
 }

@@ -2,9 +2,6 @@ import { fileUrlPath, isFileUrl } from "../config/file-url.js";
 import { accessSync, constants, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import type { Role } from "../config/schema.js";
-import { describeError } from "../errors.js";
-import { connect, serverInfo } from "../sources/postgres/connection.js";
-import { findPgTool } from "../sources/postgres/tools.js";
 import { openStore } from "../stores/open-store.js";
 import type { S3Store } from "../stores/s3.js";
 import type { CommandContext } from "./context.js";
@@ -16,6 +13,7 @@ import { configWarnings } from "../config/load.js";
 import { sourceLabel, unresolvedUnder, unresolvedValues } from "../config/deferred.js";
 import { stateFindings } from "./doctor-state.js";
 import { clusterFindings } from "./doctor-cluster.js";
+import { probeServer } from "./doctor-probe.js";
 import { readPushed } from "../wal/last-pushed.js";
 import { defaultStateDir } from "../differential/state.js";
 import { proxyFor } from "../net/proxy.js";
@@ -98,25 +96,14 @@ export async function doctorCommand(ctx: CommandContext): Promise<void> {
         add(`source ${s.name}`, "fail", `${s.path}: ${(err as NodeJS.ErrnoException).code}`);
       }
     } else {
-      try {
-        const c = await connect(s.url, `source ${s.name}`);
-        try {
-          const server = await serverInfo(c);
-          const tool = await findPgTool("pg_dump", server.major, s.pg_bin_dir);
-          const ssl = await c.query<{ ssl: boolean }>(
-            "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl",
-          );
-          add(
-            `source ${s.name}`,
-            "ok",
-            `PostgreSQL ${server.version}; ${tool.path} ${tool.version}; TLS ${ssl.rows[0].ssl ? "on" : "off"}`,
-          );
-        } finally {
-          await c.end().catch(() => {});
-        }
-      } catch (err) {
-        add(`source ${s.name}`, "fail", describeError(err));
-      }
+      const found = await probeServer(s, "pg_dump", async (c, server, tool) => {
+        const ssl = await c.query<{ ssl: boolean }>(
+          "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl",
+        );
+        const detail = `PostgreSQL ${server.version}; ${tool.path} ${tool.version}; TLS ${ssl.rows[0].ssl ? "on" : "off"}`;
+        return [{ area: `source ${s.name}`, status: "ok", detail }];
+      });
+      for (const f of found) add(f.area, f.status, f.detail);
     }
   }
 

@@ -24,7 +24,7 @@ it("copy --to: a file:// URL with a host or a relative path is refused (exit 2, 
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
     }
     expect(existsSync(`/${name}`)).toBe(false);
-    
+
     expect(readdirSync(here)).toEqual([]);
   } finally {
     rmSync(`/${name}`, { recursive: true, force: true });
