@@ -52,10 +52,12 @@ export async function walCandidates(
         `${prefix}*: more than ${MAX_OBJECTS_PER_NAME} objects under this WAL file name, refusing to judge them`,
       );
     const p = parseWalKey(o.key);
-    if (!p || p.wal.name !== w.name || p.systemId !== systemId) {
+    if (!p) {
       ignored.push({ key: o.key, reason: "not a WAL key strongbox writes" });
       continue;
     }
+    // The prefix also lists this segment's own .partial and .backup files: other WAL files, not candidates.
+    if (p.wal.name !== w.name || p.systemId !== systemId) continue;
     candidates.push({ key: p, size: o.size, ...(o.lastModified ? { storedAt: o.lastModified } : {}) });
     if (!policy && distinctHashes(candidates) >= 2) break;
   }
