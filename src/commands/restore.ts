@@ -22,6 +22,7 @@ import {
   noClusterFlags,
   recoveryTarget,
   startCommand,
+  startToTarget,
   type ClusterRestoreOptions,
 } from "./cluster-restore.js";
 
@@ -227,6 +228,19 @@ export async function restoreCommand(
   for (const p of parts) ctx.log.info(`restoring backup ${p.rec.id}`, { sources: p.sources });
   const ids = parts.map((p) => p.rec.id);
   const staging = new Map<string, Staging>();
+  /** restore --start: the restored cluster recovers on a throwaway server, which is stopped again. */
+  const startCluster = (name: string) => {
+    const m = manifests.get(backupOf.get(name)!)!.sources[name];
+    if (m.type !== "postgres-cluster") throw new StrongboxError("VERIFY", `source ${name}: not a cluster manifest`);
+    const cfg = config.sources.find((s) => s.name === name);
+    return startToTarget(
+      cluster!.dir,
+      m,
+      recovery!,
+      ctx.log,
+      cfg?.type === "postgres-cluster" ? cfg.pg_bin_dir : undefined,
+    );
+  };
   const restoreAll = () =>
     withInterrupt(ctx.log, async (signal) => {
       for (const dir of new Set([...targets.values()].map((d) => dirname(d)))) {
@@ -302,6 +316,7 @@ export async function restoreCommand(
   }
   const failed = outcomes.flatMap((x) => x.checks.filter((c) => !c.ok));
   if (failed.length && cluster) await clearTarget(cluster);
+  const reached = cluster && !failed.length && o.start ? await startCluster(clusters[0]) : undefined;
   // `id`: the one backup used (null when the restore point took sources from several); `ids`: all of them.
   const result = {
     id: ids.length === 1 ? ids[0] : null,
@@ -311,6 +326,7 @@ export async function restoreCommand(
     ok: failed.length === 0,
     sources: outcomes.map((x) => ({ ...x, target: targets.get(x.source) ?? cluster?.dir ?? o.toDb })),
     ...(cluster && !failed.length ? { start: startCommand(cluster.dir), recovery } : {}),
+    ...(reached ? { reached } : {}),
   };
   ctx.print(result, () =>
     [
@@ -319,6 +335,11 @@ export async function restoreCommand(
           `${x.source} → ${targets.get(x.source) ?? cluster?.dir ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} from backup ${x.backup_id} (${x.checks.map((c) => c.detail).join("; ")})`,
       ),
       ...skipped.map((s) => `skipped ${s.id}: ${s.reason}`),
+      ...(reached
+        ? [
+            `recovered to ${reached.target} and ${reached.state}: replayed up to LSN ${reached.lsn ?? "(none)"}, last transaction ${reached.time ?? "(none replayed)"}; the server is stopped again`,
+          ]
+        : []),
       ...(cluster && !failed.length
         ? [
             `start the restored cluster (it recovers from the WAL archive, then ${(recovery!.time ?? recovery!.lsn ?? recovery!.xid) ? recovery!.action + "s at the target" : "promotes at the end of the archive"}):`,
