@@ -342,7 +342,9 @@ export async function restoreCommand(
         : []),
       ...(cluster && !failed.length
         ? [
-            `start the restored cluster (it recovers from the WAL archive, then ${(recovery!.time ?? recovery!.lsn ?? recovery!.xid) ? recovery!.action + "s at the target" : "promotes at the end of the archive"}):`,
+            reached
+              ? "start the restored cluster:"
+              : `start the restored cluster (it recovers from the WAL archive, then ${(recovery!.time ?? recovery!.lsn ?? recovery!.xid) ? recovery!.action + "s at the target" : "promotes at the end of the archive"}):`,
             `  ${startCommand(cluster.dir)}`,
           ]
         : []),

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, promises as fsp } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import type pg from "pg";
 import { StrongboxError } from "../../errors.js";
@@ -266,7 +266,8 @@ async function runServer<T>(
   const port = await freePort();
   const args = await serverArgs(o, runDir, port);
   if (owner.name) for (const f of await fsp.readdir(runDir)) await fsp.chown(join(runDir, f), owner.uid, owner.gid);
-  const user = o.user ?? owner.name ?? "postgres";
+  // initdb names the bootstrap superuser after the account that ran it.
+  const user = o.user ?? owner.name ?? userInfo().username;
   const url = (db = "postgres") =>
     `postgresql://${encodeURIComponent(user)}@localhost:${port}/${encodeURIComponent(db)}?host=${encodeURIComponent(runDir)}`;
   o.log.info(
