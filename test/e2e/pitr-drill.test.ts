@@ -1,10 +1,11 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { clusterAt, freePort, giveToPostgres, initCluster, PG_BIN, type TestCluster } from "../helpers/pg-cluster.js";
 import { closeSegment, pushSettings, serverNow } from "../helpers/pitr-live.js";
+import { until } from "../helpers/until.js";
 
 const PASSWORD = "pitr-drill-pw";
 
@@ -125,6 +126,22 @@ describe.skipIf(!PG_BIN)("drill and restore --start of a postgres-cluster source
     } finally {
       restored.stop();
     }
+  }, 240_000);
+
+  it("a drill stopped by SIGTERM while its server recovers: the server is stopped, the scratch space removed, exit 143", async () => {
+    const child = spawn(process.execPath, [BIN, "-c", repo.configFile, "drill", "latest"], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: scratch },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+    await until(() => processesUnder(scratch).some((l) => /postgres/.test(l)), 120_000);
+    child.kill("SIGTERM");
+    const code = (await exited) ?? (child.signalCode === "SIGTERM" ? 143 : null);
+    expect(stderr).toMatch(/error: drill interrupted by SIGTERM/);
+    expect(code).toBe(143);
+    expectNothingLeft();
   }, 240_000);
 
   it("a damaged, then a missing WAL segment in the middle fails the drill (exit 3) naming it; nothing is left running", async () => {
