@@ -93,7 +93,7 @@ export function noClusterFlags(o: ClusterRestoreOptions): void {
   if (given)
     throw new StrongboxError(
       "USAGE",
-      `${given[0]} says where a cluster's recovery stops, but this restore holds no postgres-cluster source`,
+      `${given[0]} ${given[0] === "--start" ? "starts a restored cluster's recovery" : "says where a cluster's recovery stops"}, but this restore holds no postgres-cluster source`,
     );
 }
 
