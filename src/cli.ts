@@ -144,6 +144,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--target-lsn <lsn>", "clusters: recover up to this WAL location (e.g. 0/3000028)")
     .option("--target-xid <xid>", "clusters: recover up to this transaction id")
     .option("--target-action <action>", "clusters: at the target, promote (default), pause or shutdown")
+    .option("--start", "clusters: start a throwaway server to recover to the target, report what it reached, stop it")
     .addOption(retryLock())
     // The repository lock (taken by restoreCommand) keeps a concurrent prune from deleting what is being restored.
     .action(bind(async (ctx, id, o) => (await import("./commands/restore.js")).restoreCommand(ctx, id, o)));
@@ -163,6 +164,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
       "--allow-unsigned",
       "drill this backup id even if it is untrusted (unsigned, bad or unknown signature); warns loudly",
     )
+    .option("--target-time <time>", "clusters: recover up to this time (default: to the newest archived WAL)")
     .addOption(retryLock())
     .action(
       bind(async (ctx, target, o) => (await import("./commands/drill.js")).drillCommand(ctx, target ?? "latest", o)),

@@ -2,13 +2,18 @@ import { promises as fsp } from "node:fs";
 import { resolve } from "node:path";
 import { StrongboxError } from "../errors.js";
 import { isLsn } from "../repository/lsn.js";
+import type { Logger } from "../log.js";
+import type { ClusterManifest } from "../repository/manifest.js";
 import type { RecoveryTarget } from "../sources/source.js";
+import { withRecoveredServer, type RecoveryPoint } from "../sources/postgres-cluster/recover-run.js";
 
 export interface ClusterRestoreOptions {
   targetTime?: string;
   targetLsn?: string;
   targetXid?: string;
   targetAction?: string;
+  /** Run the server until it reaches the target, then stop it (restore --start). */
+  start?: boolean;
 }
 
 /** A word as one POSIX shell word. */
@@ -82,12 +87,13 @@ export function noClusterFlags(o: ClusterRestoreOptions): void {
       ["--target-lsn", o.targetLsn],
       ["--target-xid", o.targetXid],
       ["--target-action", o.targetAction],
+      ["--start", o.start || undefined],
     ] as const
   ).find(([, v]) => v !== undefined);
   if (given)
     throw new StrongboxError(
       "USAGE",
-      `${given[0]} says where a cluster's recovery stops, but this restore holds no postgres-cluster source`,
+      `${given[0]} ${given[0] === "--start" ? "starts a restored cluster's recovery" : "says where a cluster's recovery stops"}, but this restore holds no postgres-cluster source`,
     );
 }
 
@@ -115,4 +121,42 @@ export async function clearTarget(t: { dir: string; existed: boolean }): Promise
 export function startCommand(dir: string, pgCtl = "pg_ctl"): string {
   const asOwner = process.getuid?.() === 0 ? "runuser -u postgres -- " : "";
   return `${asOwner}${pgCtl} -D ${shellWord(dir)} -l ${shellWord(`${dir}.log`)} start`;
+}
+
+/** How long `restore --start` lets recovery run before it gives up (a long archive replays for hours). */
+const START_TIMEOUT_MS = 12 * 3600_000;
+
+/** What a recovery target means in words: the target, or the end of the archive. */
+export function targetText(t: RecoveryTarget): string {
+  if (t.time !== undefined) return `time ${t.time}`;
+  if (t.lsn !== undefined) return `LSN ${t.lsn}`;
+  if (t.xid !== undefined) return `transaction ${t.xid}`;
+  return "the end of the WAL archive";
+}
+
+/**
+ * restore --start: a throwaway server recovers the restored data directory to its target and is
+ * stopped again. `shutdown` ends as `pause` does: a stopped server held at the target.
+ */
+export async function startToTarget(
+  dir: string,
+  m: ClusterManifest,
+  t: RecoveryTarget,
+  log: Logger,
+  pgBinDir?: string,
+  signal?: AbortSignal,
+): Promise<RecoveryPoint & { target: string }> {
+  const { point } = await withRecoveredServer(
+    {
+      dataDir: dir,
+      major: Number(m.server_version.split(".")[0]),
+      pgBinDir,
+      targetAction: t.action === "shutdown" ? "pause" : undefined,
+      timeoutMs: START_TIMEOUT_MS,
+      log,
+      signal,
+    },
+    async () => {},
+  );
+  return { ...point, target: targetText(t) };
 }

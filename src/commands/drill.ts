@@ -12,6 +12,7 @@ import { hardExit } from "../hard-exit.js";
 import { failUnfinishedJobs, runJob } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
 import { repositoryOptions } from "../repository/options.js";
+import { recoveryTarget } from "./cluster-restore.js";
 
 /** Time an interrupted drill gets to unwind by itself before cleanup, audit and /fail are forced. */
 const UNWIND_MS = 20_000;
@@ -56,9 +57,14 @@ function interruptOnSignal(ctx: CommandContext, ac: AbortController): () => void
 export async function drillCommand(
   ctx: CommandContext,
   ref = "latest",
-  o: { job?: string; daemon?: boolean; signal?: AbortSignal; allowUnsigned?: boolean } = {},
+  o: { job?: string; daemon?: boolean; signal?: AbortSignal; allowUnsigned?: boolean; targetTime?: string } = {},
 ): Promise<DrillReport> {
   checkBackupRef(ref, ["random"]);
+  // A cluster recovers to the target time, held there (pause), or to the end of the archive.
+  const clusterRecovery = recoveryTarget(
+    { targetTime: o.targetTime, targetAction: o.targetTime === undefined ? undefined : "pause" },
+    ctx.configFile,
+  );
   const config = ctx.config();
   const identities = await ctx.identities();
   const ac = new AbortController();
@@ -102,6 +108,8 @@ export async function drillCommand(
                   log: ctx.log,
                   trust,
                   partOfPoint: ref === "latest",
+                  clusterRecovery,
+                  signal,
                 }),
               );
               if (signal.aborted) throw signal.reason; // interrupted: a failure, audited and sent to /fail, whatever the checks said

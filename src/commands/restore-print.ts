@@ -3,6 +3,7 @@ import type { RestoreOutcome, RestorePart } from "../engine/restore-run.js";
 import { restoreScript } from "../engine/restore-script.js";
 import type { Repository, TrustOptions } from "../repository/repository.js";
 import type { RecoveryTarget } from "../sources/source.js";
+import type { RecoveryPoint } from "../sources/postgres-cluster/recover-run.js";
 import type { CommandContext } from "./context.js";
 import { startCommand } from "./cluster-restore.js";
 
@@ -47,9 +48,10 @@ export function printRestore(
     cluster?: { dir: string };
     recovery?: RecoveryTarget;
     toDb?: string;
+    reached?: RecoveryPoint & { target: string };
   },
 ): void {
-  const { outcomes, targets, cluster, recovery, skipped } = r;
+  const { outcomes, targets, cluster, recovery, skipped, reached } = r;
   const ok = outcomes.every((x) => x.checks.every((c) => c.ok));
   // `id`: the one backup used (null when the restore point took sources from several); `ids`: all of them.
   const result = {
@@ -60,6 +62,7 @@ export function printRestore(
     ok,
     sources: outcomes.map((x) => ({ ...x, target: targets.get(x.source) ?? cluster?.dir ?? r.toDb })),
     ...(cluster && ok ? { start: startCommand(cluster.dir), recovery } : {}),
+    ...(reached ? { reached } : {}),
   };
   ctx.print(result, () =>
     [
@@ -68,9 +71,16 @@ export function printRestore(
           `${x.source} → ${targets.get(x.source) ?? cluster?.dir ?? "database"}: ${x.checks.every((c) => c.ok) ? "restored and checked" : "MISMATCH"} from backup ${x.backup_id} (${x.checks.map((c) => c.detail).join("; ")})`,
       ),
       ...skipped.map((s) => `skipped ${s.id}: ${s.reason}`),
+      ...(reached
+        ? [
+            `recovered to ${reached.target} and ${reached.state}: replayed up to LSN ${reached.lsn ?? "(none)"}, last transaction ${reached.time ?? "(none replayed)"}; the server is stopped again`,
+          ]
+        : []),
       ...(cluster && ok
         ? [
-            `start the restored cluster (it recovers from the WAL archive, then ${(recovery!.time ?? recovery!.lsn ?? recovery!.xid) ? recovery!.action + "s at the target" : "promotes at the end of the archive"}):`,
+            reached
+              ? "start the restored cluster:"
+              : `start the restored cluster (it recovers from the WAL archive, then ${(recovery!.time ?? recovery!.lsn ?? recovery!.xid) ? recovery!.action + "s at the target" : "promotes at the end of the archive"}):`,
             `  ${startCommand(cluster.dir)}`,
           ]
         : []),

@@ -1,11 +1,11 @@
 import { StrongboxError } from "../errors.js";
-import { restoreParts } from "../engine/restore-run.js";
-import type { Manifest } from "../repository/manifest.js";
+import { restoreParts, type RestorePart } from "../engine/restore-run.js";
+import type { ClusterManifest, Manifest } from "../repository/manifest.js";
 import { Repository } from "../repository/repository.js";
 import { repositoryOptions } from "../repository/options.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
-import { clearTarget } from "./cluster-restore.js";
+import { clearTarget, startToTarget } from "./cluster-restore.js";
 import { commandJob, withCommandLock, type CommandRun } from "./lifecycle.js";
 import { checkSelection } from "./restore-select.js";
 import { checkRestoreFlags, planTargets, resolveParts, type RestoreFlags } from "./restore-plan.js";
@@ -62,11 +62,43 @@ export async function restoreCommand(ctx: CommandContext, ref: string, flags: Re
       throw err;
     }
     if (done.failed.length && cluster) await clearTarget(cluster);
-    printRestore(ctx, { ids, at: req.at, skipped, outcomes: done.outcomes, targets, cluster, recovery, toDb: o.toDb });
+    // restore --start: the restored cluster recovers on a throwaway server, which is stopped again.
+    const reached =
+      cluster && !done.failed.length && o.start
+        ? await startToTarget(
+            cluster.dir,
+            clusterManifest(manifests, parts),
+            recovery!,
+            ctx.log,
+            clusterBinDir(ctx, parts),
+            signal,
+          )
+        : undefined;
+    printRestore(ctx, {
+      ...{ ids, at: req.at, skipped, outcomes: done.outcomes, targets, cluster, recovery, toDb: o.toDb },
+      reached,
+    });
     if (done.failed.length)
       throw new StrongboxError(
         "VERIFY",
         `restored data does not match the manifest (nothing of it was kept): ${done.failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}`,
       );
   });
+}
+
+/** The manifest part of the one cluster a cluster restore holds. */
+function clusterManifest(manifests: Map<string, Manifest>, parts: RestorePart[]): ClusterManifest {
+  for (const p of parts)
+    for (const name of p.sources) {
+      const m = manifests.get(p.rec.id)?.sources[name];
+      if (m?.type === "postgres-cluster") return m;
+    }
+  throw new StrongboxError("VERIFY", "the restored backup holds no cluster manifest");
+}
+
+/** The configured pg_bin_dir of the cluster source being restored, if the config has it. */
+function clusterBinDir(ctx: CommandContext, parts: RestorePart[]): string | undefined {
+  const names = new Set(parts.flatMap((p) => p.sources));
+  const cfg = ctx.config().sources.find((s) => names.has(s.name) && s.type === "postgres-cluster");
+  return cfg?.type === "postgres-cluster" ? cfg.pg_bin_dir : undefined;
 }

@@ -435,9 +435,16 @@ export const configSchema = z
           .array(
             z
               .object({
-                source: sourceName.describe("The postgres source whose restored database the query runs on."),
+                source: sourceName.describe(
+                  "The postgres (or postgres-cluster) source whose restored database the query runs on.",
+                ),
                 name: nonEmpty("name").describe("The check's name in the report."),
                 sql: nonEmpty("sql").describe("A query that must return a single true."),
+                database: nonEmpty("database")
+                  .optional()
+                  .describe(
+                    "postgres-cluster sources: the database of the recovered cluster the query runs in (default postgres).",
+                  ),
               })
               .strict(),
           )

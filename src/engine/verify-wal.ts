@@ -26,6 +26,15 @@ export function segmentSizeOf(name: string, m: ClusterManifest): number {
   return fits[0];
 }
 
+/** Where the WAL a base backup needs starts, in verifyWal's terms. */
+export function walChainOf(name: string, m: ClusterManifest) {
+  return {
+    systemId: m.system_identifier,
+    start: { timeline: m.timeline, lsn: parseLsn(m.start_lsn)! },
+    segmentSize: segmentSizeOf(name, m),
+  };
+}
+
 /**
  * The WAL part of verifying a cluster backup: every segment from the base's start LSN to the newest
  * archived one is there, on the timelines the history files give, and each decrypts and matches its
@@ -44,9 +53,7 @@ export async function verifyClusterWal(
   for (const [name, m] of Object.entries(manifest.sources)) {
     if (m.type !== "postgres-cluster") continue;
     const report = await verifyWal(store, identities, {
-      systemId: m.system_identifier,
-      start: { timeline: m.timeline, lsn: parseLsn(m.start_lsn)! },
-      segmentSize: segmentSizeOf(name, m),
+      ...walChainOf(name, m),
       deep: true,
       signal,
       policy: trust.policy,

@@ -16,6 +16,7 @@ describe("restore: recovery target flags without a cluster", () => {
       ["--target-time", "2026-12-05T03:00:00Z"],
       ["--target-lsn", "0/3000028"],
       ["--target-xid", "1234"],
+      ["--start"],
     ]) {
       const to = tempDir("tflags-to");
       const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to, ...flag]);

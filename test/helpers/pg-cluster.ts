@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
+import { freePort } from "../../src/sources/postgres-cluster/recover-run.js";
 import { withClient } from "./pg.js";
 
 /** The newest installed PostgreSQL server binaries ("" when none). */
@@ -28,16 +28,7 @@ export function giveToPostgres(path: string): void {
   execFileSync("chown", ["-R", "postgres:", path]);
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface TestCluster {
   dataDir: string;

@@ -11,9 +11,10 @@ import { keys, newBackupId } from "../../repository/layout.js";
 import type { Repository, TrustOptions } from "../../repository/repository.js";
 import { drillSigningKey, signWith } from "../../crypto/signing.js";
 import { DRILL_NAMESPACE } from "../../crypto/ssh-signature.js";
-import type { Check } from "../../sources/source.js";
+import type { Check, RecoveryTarget } from "../../sources/source.js";
 import { VERSION } from "../../version.js";
 import { backupAgeCheck, runSqlCheck } from "./checks.js";
+import { clusterScratch, drillCluster, type ClusterRecoveryReport } from "./cluster.js";
 import type { DrillReport } from "./report.js";
 import { runPendingCleanups, sameDatabase, scratchDatabase, scratchDir } from "./scratch.js";
 
@@ -41,6 +42,9 @@ export async function runDrill(o: {
    * the drill of the backup that does, and are left out here.
    */
   partOfPoint?: boolean;
+  /** Where a postgres-cluster source's recovery stops (restore_command and target); without it such a backup is not drilled. */
+  clusterRecovery?: RecoveryTarget;
+  signal?: AbortSignal;
 }): Promise<DrillReport> {
   const now = o.now ?? (() => new Date());
   const started = now();
@@ -89,6 +93,9 @@ export async function runDrill(o: {
   }
 
   const checks: Check[] = [];
+  /** Clusters whose SQL checks ran on their recovered server (drillCluster), and where each recovery got to. */
+  const clustersDone = new Set<string>();
+  const recovered: Record<string, ClusterRecoveryReport> = {};
   const tRestore = Date.now();
   try {
     let integrity: Check = {
@@ -104,11 +111,19 @@ export async function runDrill(o: {
       if (couldNotRun(err)) throw err;
       integrity = { ...integrity, ok: false, detail: describeError(err) };
     }
-    const scratch = new Map<string, { dir?: string; dbUrl?: string }>();
+    const scratch = new Map<
+      string,
+      { dir?: string; dbUrl?: string; recovery?: RecoveryTarget; cluster?: { dir: string } }
+    >();
     if (manifest) {
       for (const s of rec.sources) {
         if (s.type === "files") scratch.set(s.name, { dir: (await scratchDir(rec.id)).path });
-        else scratch.set(s.name, { dbUrl: (await scratchDatabase(drillCfg!.postgres_url!, rec.id)).url });
+        else if (s.type === "postgres-cluster") {
+          if (!o.clusterRecovery)
+            throw new StrongboxError("USAGE", `backup ${rec.id} holds a cluster (${s.name}): no recovery settings`);
+          const cluster = await clusterScratch(rec.id);
+          scratch.set(s.name, { dir: cluster.dir, recovery: o.clusterRecovery, cluster });
+        } else scratch.set(s.name, { dbUrl: (await scratchDatabase(drillCfg!.postgres_url!, rec.id)).url });
       }
       for (const s of rec.sources) {
         try {
@@ -131,6 +146,25 @@ export async function runDrill(o: {
               ),
           });
           checks.push(...outcome.checks);
+          const cluster = scratch.get(s.name)?.cluster;
+          const m = manifest.sources[s.name];
+          if (cluster && m.type === "postgres-cluster" && outcome.checks.every((c) => c.ok)) {
+            const got = await drillCluster({
+              name: s.name,
+              manifest: m,
+              store: o.repo.store,
+              identities: o.identities,
+              config: o.config,
+              recovery: o.clusterRecovery!,
+              scratch: cluster,
+              started,
+              log: o.log,
+              signal: o.signal,
+            });
+            checks.push(...got.checks);
+            clustersDone.add(s.name);
+            if (got.recovery) recovered[s.name] = got.recovery;
+          }
         } catch (err) {
           if (couldNotRun(err)) throw err;
           const verify = err instanceof StrongboxError && err.code === "VERIFY";
@@ -146,6 +180,7 @@ export async function runDrill(o: {
     for (const c of drillCfg?.checks ?? []) {
       if (o.partOfPoint && !rec.sources.some((s) => s.name === c.source)) continue;
       const target = scratch.get(c.source);
+      if (clustersDone.has(c.source)) continue;
       if (!target?.dbUrl) {
         checks.push({
           name: `${c.source}: ${c.name}`,
@@ -198,6 +233,7 @@ export async function runDrill(o: {
     host: hostname(),
     tool_version: VERSION,
     checks,
+    ...(Object.keys(recovered).length ? { recovery: recovered } : {}),
     durations_s: durations,
     stored_bytes: stored,
     restore_mb_per_s: Number((stored / 1e6 / Math.max(durations.restore, 0.001)).toFixed(2)),

@@ -1,0 +1,289 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, promises as fsp } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import type pg from "pg";
+import { StrongboxError } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import { findPgTool } from "../postgres/tools.js";
+
+/** Where a recovery run stopped: the last replayed WAL record and transaction, and how the server ended up. */
+export interface RecoveryPoint {
+  /** pg_last_wal_replay_lsn(): the last WAL record replayed (null when none was). */
+  lsn: string | null;
+  /** pg_last_xact_replay_timestamp() in UTC, ISO 8601 (null when no transaction was replayed). */
+  time: string | null;
+  /** "promoted" (recovery ended, the server left it) or "paused" (held at the target, still in recovery). */
+  state: "promoted" | "paused";
+}
+
+export interface RecoveryRunOptions {
+  /** A restored data directory (restore --source cluster --to-dir), with recovery.signal and its settings. */
+  dataDir: string;
+  /** The cluster's major version (the manifest's server_version): the server binary must be this one. */
+  major: number;
+  pgBinDir?: string;
+  /** Overrides recovery_target_action ("pause" holds the server at the target, so nothing is promoted). */
+  targetAction?: "promote" | "pause";
+  /** How long recovery may take before the run gives up. */
+  timeoutMs: number;
+  /** The role the checks connect as, over the private socket (trust): the cluster's superuser. */
+  user?: string;
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+export interface RecoveredServer {
+  point: RecoveryPoint;
+  /** A connection URL to one database of the running server, over its private socket. */
+  url(database?: string): string;
+}
+
+const LOG_TAIL = 16 * 1024;
+const STOP_MS = 60_000;
+
+/** The `postgres` server binary of exactly `major`: pg_bin_dir, else Debian's /usr/lib/postgresql/<major>/bin, else PATH. */
+export async function serverBinary(major: number, pgBinDir?: string): Promise<string> {
+  const debian = `/usr/lib/postgresql/${major}/bin`;
+  const dir = pgBinDir ?? (existsSync(join(debian, "postgres")) ? debian : undefined);
+  const tool = await findPgTool("postgres", major, dir);
+  if (tool.major !== major)
+    throw new StrongboxError(
+      "SOURCE",
+      `the cluster is PostgreSQL ${major}, but the server binary found is ${tool.path} ${tool.version}: install postgresql-${major} or point pg_bin_dir at its bin directory`,
+    );
+  return tool.path;
+}
+
+/** A TCP port nothing listens on now (the server itself listens only on its private socket). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The account that owns the data directory; as root the server runs as it (PostgreSQL refuses root). */
+async function ownerOf(dataDir: string): Promise<{ uid: number; gid: number; name?: string }> {
+  const st = await fsp.stat(dataDir);
+  if (process.getuid?.() !== 0) return { uid: st.uid, gid: st.gid };
+  const passwd = await fsp.readFile("/etc/passwd", "utf8").catch(() => "");
+  const name = passwd
+    .split("\n")
+    .map((l) => l.split(":"))
+    .find((f) => Number(f[2]) === st.uid)?.[0];
+  if (st.uid === 0 || !name)
+    throw new StrongboxError(
+      "SOURCE",
+      `${dataDir} belongs to ${st.uid === 0 ? "root" : `uid ${st.uid}, which has no account here`}: PostgreSQL cannot run on it (chown it to the postgres account)`,
+    );
+  return { uid: st.uid, gid: st.gid, name };
+}
+
+/**
+ * The command line of the throwaway server: the restored settings, but never archiving, never
+ * streaming from a primary, no TCP listener, its socket and access rules in the private run directory.
+ */
+async function serverArgs(o: RecoveryRunOptions, runDir: string, port: number): Promise<string[]> {
+  const hba = join(runDir, "pg_hba.conf");
+  await fsp.writeFile(hba, "local all all trust\n", { mode: 0o600 });
+  const args = ["-D", o.dataDir];
+  if (!existsSync(join(o.dataDir, "postgresql.conf"))) {
+    // Debian keeps postgresql.conf under /etc: the base backup has none, and the defaults do for a recovery.
+    const conf = join(runDir, "postgresql.conf");
+    await fsp.writeFile(conf, "", { mode: 0o600 });
+    args.push("-c", `config_file=${conf}`);
+  }
+  const settings = {
+    port: String(port),
+    listen_addresses: "",
+    unix_socket_directories: runDir,
+    unix_socket_permissions: "0700",
+    hba_file: hba,
+    archive_mode: "off",
+    archive_command: "",
+    primary_conninfo: "",
+    primary_slot_name: "",
+    hot_standby: "on",
+    ssl: "off",
+    logging_collector: "off",
+    log_destination: "stderr",
+    ...(o.targetAction ? { recovery_target_action: o.targetAction } : {}),
+  };
+  for (const [k, v] of Object.entries(settings)) args.push("-c", `${k}=${v}`);
+  return args;
+}
+
+/** Starts the server as the data directory's owner; its output is kept as a bounded tail for errors. */
+function spawnServer(
+  binary: string,
+  args: string[],
+  owner: { name?: string },
+): { child: ChildProcess; tail: () => string } {
+  const [cmd, argv] = owner.name ? ["runuser", ["-u", owner.name, "--", binary, ...args]] : [binary, args];
+  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+  let buf = "";
+  const keep = (d: Buffer) => (buf = (buf + d.toString("utf8")).slice(-LOG_TAIL));
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  child.on("error", (err) => keep(Buffer.from(`${err.message}\n`)));
+  return { child, tail: () => buf.trim().split("\n").slice(-20).join("\n") };
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("close", () => resolve());
+  });
+}
+
+/** Fast shutdown (SIGINT to the postmaster), then immediate (SIGQUIT), then SIGKILL, each with a deadline. */
+async function stopServer(child: ChildProcess, dataDir: string): Promise<void> {
+  const gone = exited(child);
+  const pid = Number((await fsp.readFile(join(dataDir, "postmaster.pid"), "utf8").catch(() => "")).split("\n")[0]);
+  for (const sig of ["SIGINT", "SIGQUIT", "SIGKILL"] as const) {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      if (pid > 0) process.kill(pid, sig);
+      else child.kill(sig);
+    } catch {
+      // already gone
+    }
+    if (sig === "SIGKILL") child.kill("SIGKILL");
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), STOP_MS / 3)));
+    const done = await Promise.race([gone.then(() => true), late]);
+    clearTimeout(timer);
+    if (done) return;
+  }
+  await gone;
+}
+
+const STATE_SQL = `SELECT pg_is_in_recovery() AS r,
+  CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END AS paused,
+  pg_last_wal_replay_lsn()::text AS lsn,
+  to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time`;
+
+/** Errors that mean "not yet": the server is starting or replaying up to a consistent state. */
+function notYet(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return (
+    e.code === "57P03" ||
+    e.code === "ECONNREFUSED" ||
+    e.code === "ENOENT" ||
+    /starting up|not yet accepting/.test(e.message ?? "")
+  );
+}
+
+/** Polls the server until recovery is over (promoted) or held at its target (paused); the server's exit fails the run. */
+async function waitForTarget(
+  o: RecoveryRunOptions,
+  url: string,
+  child: ChildProcess,
+  tail: () => string,
+): Promise<RecoveryPoint> {
+  const { default: driver } = await import("pg");
+  const deadline = Date.now() + o.timeoutMs;
+  let delay = 100;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new StrongboxError(
+        "SOURCE",
+        `the recovering PostgreSQL server stopped (${child.exitCode !== null ? `exit code ${child.exitCode}` : child.signalCode}) before reaching its target; its log ends:\n${tail()}`,
+      );
+    if (o.signal?.aborted) throw o.signal.reason;
+    if (Date.now() > deadline)
+      throw new StrongboxError(
+        "SOURCE",
+        `recovery did not reach its target within ${Math.round(o.timeoutMs / 1000)} s; the server's log ends:\n${tail()}`,
+      );
+    const client: pg.Client = new driver.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    try {
+      await client.connect();
+      const [s] = (await client.query(STATE_SQL)).rows as {
+        r: boolean;
+        paused: boolean;
+        lsn: string | null;
+        time: string | null;
+      }[];
+      if (!s.r || s.paused) return { lsn: s.lsn, time: s.time, state: s.r ? "paused" : "promoted" };
+    } catch (err) {
+      if (!notYet(err))
+        throw new StrongboxError(
+          "SOURCE",
+          `the recovering PostgreSQL server: ${(err as Error).message}; its log ends:\n${tail()}`,
+        );
+    } finally {
+      await client.end().catch(() => {});
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 1000);
+  }
+}
+
+/**
+ * The server's private directory (socket, access file): short, as a socket path must be (107 bytes),
+ * so under /tmp rather than a deep TMPDIR; owned by the server's account, mode 0700.
+ */
+async function privateRunDir(owner: { uid: number; gid: number; name?: string }): Promise<string> {
+  const dir = await fsp.mkdtemp(join(existsSync("/tmp") ? "/tmp" : tmpdir(), "strongbox-pg-"));
+  await fsp.chmod(dir, 0o700);
+  if (owner.name) await fsp.chown(dir, owner.uid, owner.gid);
+  return dir;
+}
+
+/**
+ * Starts a throwaway server of the cluster's major version on a restored data directory, waits until
+ * recovery reaches its target (promoted, or paused there), hands the running server to `use` (checks
+ * run then), and stops it cleanly however that ends. It never archives and listens on no TCP port.
+ */
+export async function withRecoveredServer<T>(
+  o: RecoveryRunOptions,
+  use: (server: RecoveredServer) => Promise<T>,
+): Promise<{ point: RecoveryPoint; result: T }> {
+  const binary = await serverBinary(o.major, o.pgBinDir);
+  const owner = await ownerOf(o.dataDir);
+  const runDir = await privateRunDir(owner);
+  try {
+    return await runServer(o, binary, owner, runDir, use);
+  } finally {
+    await fsp.rm(runDir, { recursive: true, force: true });
+  }
+}
+
+async function runServer<T>(
+  o: RecoveryRunOptions,
+  binary: string,
+  owner: { uid: number; gid: number; name?: string },
+  runDir: string,
+  use: (server: RecoveredServer) => Promise<T>,
+): Promise<{ point: RecoveryPoint; result: T }> {
+  const port = await freePort();
+  const args = await serverArgs(o, runDir, port);
+  if (owner.name) for (const f of await fsp.readdir(runDir)) await fsp.chown(join(runDir, f), owner.uid, owner.gid);
+  // initdb names the bootstrap superuser after the account that ran it.
+  const user = o.user ?? owner.name ?? userInfo().username;
+  const url = (db = "postgres") =>
+    `postgresql://${encodeURIComponent(user)}@localhost:${port}/${encodeURIComponent(db)}?host=${encodeURIComponent(runDir)}`;
+  o.log.info(
+    `starting a throwaway PostgreSQL ${o.major} on ${o.dataDir} (socket in ${runDir}, port ${port}) to recover`,
+  );
+  const { child, tail } = spawnServer(binary, args, owner);
+  const onAbort = () => void stopServer(child, o.dataDir);
+  o.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const point = await waitForTarget(o, url(), child, tail);
+    o.log.info(
+      `recovery ${point.state === "paused" ? "paused at its target" : "ended"}: replayed to ${point.lsn ?? "nothing"} (${point.time ?? "no transaction"})`,
+    );
+    return { point, result: await use({ point, url }) };
+  } finally {
+    o.signal?.removeEventListener("abort", onAbort);
+    await stopServer(child, o.dataDir);
+  }
+}
