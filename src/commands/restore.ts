@@ -253,6 +253,7 @@ export async function restoreCommand(
           label: "restore",
           signal,
           trust: { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) },
+          ...(select ? { select } : {}),
           consume: (source, data) =>
             source.restore(
               data,
