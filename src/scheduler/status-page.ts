@@ -88,7 +88,7 @@ function runRow(r: RunRecord, browse: boolean): string {
         .join("")}</ul>`
     : "";
   const what = b
-    ? `backup ${browse ? link("/browse", { id: b.id }, b.id) : esc(b.id)}${b.partial.length ? ` ${mark(false, `partial: ${b.partial.join(", ")}`)}` : ""}${b.failed.length ? ` ${mark(false, `failed: ${b.failed.join(", ")}`)}` : ""}`
+    ? `${browse ? link("/browse", { id: b.id }, `backup ${b.id}`) : `backup ${esc(b.id)}`}${b.partial.length ? ` ${mark(false, `partial: ${b.partial.join(", ")}`)}` : ""}${b.failed.length ? ` ${mark(false, `failed: ${b.failed.join(", ")}`)}` : ""}`
     : d
       ? `drill${d.id ? ` ${esc(d.id)}` : ""}${d.backup_id ? ` of ${esc(d.backup_id)}` : ""}`
       : "";

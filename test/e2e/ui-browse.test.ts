@@ -121,7 +121,7 @@ describe("strongbox ui: browse and download", () => {
     expect(html).toContain(
       `<span class="bad">FAIL</span> &#60;img src=x onerror=alert(1)&#62;&#34;&#39;\ufffdgnp.exe: `,
     );
-    expect(html).toContain(`<a href="/browse?id=${real}">${real}</a>`);
+    expect(html).toContain(`<a href="/browse?id=${real}">backup ${real}</a>`);
     expectEscaped(html);
   });
 
