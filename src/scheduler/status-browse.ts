@@ -166,19 +166,22 @@ function directoryPage(tree: OpenedTree, source: string, dir: string, page: numb
     ...(page > 1 ? [link("/browse", { id, source, path: dir, page: page - 1 }, "previous page")] : []),
     ...(more ? [link("/browse", { id, source, path: dir, page: page + 1 }, "next page")] : []),
   ];
-  return `<h1>Backup ${esc(id)}: ${esc(source)}/${esc(dir)}</h1><p>${nav.join(" · ")}</p>
+  return `<h1>Backup ${esc(id)}: ${esc(source)}/${esc(visible(dir))}</h1><p>${nav.join(" · ")}</p>
 <p class="muted">Page ${page}: entries ${skip + 1}–${skip + shown.length}${more ? " (more on the next page)" : ""}.</p>
 <table><tr><th>Type</th><th>Mode</th><th>Size</th><th>Modified</th><th>Name</th></tr>${rows.join("")}</table>`;
 }
 
+/** A name on one line, its newline, return and tab shown as \n, \r, \t (HTML would fold them into spaces). */
+const visible = (s: string) => s.replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t");
+
 function entryRow(id: string, source: string, prefix: string, e: ManifestEntry): string {
-  const name = e.path.slice(prefix.length);
+  const name = visible(e.path.slice(prefix.length));
   const shown =
     e.type === "dir"
       ? link("/browse", { id, source, path: e.path }, `${name}/`)
       : e.type === "file"
         ? link("/download", { id, source, path: e.path }, name)
-        : `${esc(name)} → ${esc(e.target ?? "")}`;
+        : `${esc(name)} → ${esc(visible(e.target ?? ""))}`;
   const mtime = Math.floor(Number(e.mtime)) * 1000;
   const when = Number.isFinite(mtime) && Math.abs(mtime) < 8.64e15 ? new Date(mtime).toISOString() : e.mtime;
   return `<tr><td>${esc(e.type)}</td><td>${e.mode.toString(8).padStart(4, "0")}</td><td>${e.type === "file" ? esc(formatBytes(e.size)) : ""}</td><td>${esc(when)}</td><td class="path">${shown}</td></tr>`;

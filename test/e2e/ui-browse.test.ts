@@ -56,6 +56,16 @@ function expectEscaped(html: string) {
   );
 }
 
+/** Names a forger may write into a manifest: markup, quotes, a newline, bidi controls, an overlong one. */
+const NAMES = [
+  `<img src=x onerror=alert(3)>`,
+  `"quoted" 'single' &amp; <`,
+  "line1\nline2\r\t",
+  "\u202eevil\u2066txt.exe",
+  "javascript:alert(1)",
+  "n".repeat(3000),
+];
+
 const rowsOf = (html: string) => (html.match(/<tr><td>/g) ?? []).length;
 
 describe("strongbox ui: browse and download", () => {
@@ -94,6 +104,15 @@ describe("strongbox ui: browse and download", () => {
     const names = Array.from({ length: 20_000 }, (_, i) => `f${String(i).padStart(6, "0")}.txt`).sort(comparePaths);
     ids.huge = await forgeBackup(store(), repo.recipient, {
       files: { assets: { tar: archive(), entries: names.map((n) => entry(n, x)) } },
+    });
+    // Hostile names in a manifest (browsing reads the manifest only: the archive need not hold them).
+    ids.names = await forgeBackup(store(), repo.recipient, {
+      files: { assets: { tar: archive(), entries: [...NAMES].sort(comparePaths).map((n) => entry(n, x)) } },
+    });
+    // A hostile source name: complete.json is refused, and the page shows why (an error text).
+    ids.damaged = await forgeBackup(store(), repo.recipient, {
+      files: { assets: { tar: archive(fileEntry("x", x)), entries: [entry("x", x)] } },
+      complete: (c) => (c.sources[0].name = `<img src=x onerror=alert(2)>`),
     });
     // A drill report whose check names and details are hostile.
     const drillId = "20991231T000000Z-abcdef";
@@ -199,6 +218,43 @@ describe("strongbox ui: browse and download", () => {
     expect(failure).toBeInstanceOf(Error);
     expect(got).toBeLessThan(8_000_000);
     await until(() => ui.log().includes("withheld"));
+  });
+
+  it("hostile names in paths, source names, query parameters and error texts are escaped on every page", async () => {
+    const main = await (await fetch(`${ui.base}/`)).text();
+    expectEscaped(main);
+    expect(main).toContain("onerror=alert(2)"); // the damaged backup's error text is shown, as text
+    const listing = await fetch(`${ui.base}/browse?id=${ids.names}&source=assets`);
+    expect(listing.status).toBe(200);
+    const html = await listing.text();
+    expectEscaped(html);
+    expect(rowsOf(html)).toBe(NAMES.length);
+    expect(html).toContain("&#60;img src=x onerror=alert(3)&#62;");
+    expect(html).toContain("&#34;quoted&#34; &#39;single&#39; &#38;amp; &#60;");
+    expect(html).toContain(String.raw`line1\nline2\r\t`);
+    expect(html).toContain("\ufffdevil\ufffdtxt.exe");
+    expect(html).toContain("n".repeat(3000));
+    // Each name links to its download with the name URL-encoded: no quote or newline reaches an attribute.
+    for (const href of html.match(/href="[^"]*"/g)!)
+      expect(href).toMatch(/^href="\/[a-z]*(\?[A-Za-z0-9%&#;=._~*()!'-]*)?"$/);
+    expect(html).toContain(`path=${encodeURIComponent(NAMES[2])}`);
+    // The archive does not hold them: the download is refused before a byte, with an escaped error.
+    const got = await fetch(`${ui.base}/download?id=${ids.names}&source=assets&path=${encodeURIComponent(NAMES[0])}`);
+    expect(got.status).toBe(502);
+    expect(got.headers.get("content-type")).toBe("text/plain; charset=utf-8");
+    expect(got.headers.get("x-content-type-options")).toBe("nosniff");
+    // A hostile source name or path in the query: refused with the name escaped.
+    for (const q of [
+      `/browse?id=${real}&source=${encodeURIComponent(NAMES[0])}`,
+      `/browse?id=${real}&source=docs&path=${encodeURIComponent(NAMES[3])}`,
+      `/browse?id=${ids.damaged}`,
+    ]) {
+      const r = await fetch(`${ui.base}${q}`);
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      const page = await r.text();
+      expectEscaped(page);
+      expect(page).toMatch(/alert|evil|source name/);
+    }
   });
 
   it(`a directory of 20,000 entries: pages of ${PAGE_ENTRIES}, memory bounded`, async () => {
