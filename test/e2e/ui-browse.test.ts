@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { comparePaths } from "../../src/archive/path-order.js";
 import { PAGE_ENTRIES } from "../../src/scheduler/status-browse.js";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
-import { forgeBackup, sha256 } from "../helpers/forge.js";
+import { fileManifestEntry as entry, forgeBackup } from "../helpers/forge.js";
 import { archive, fileEntry } from "../helpers/tar-craft.js";
 import { until } from "../helpers/until.js";
 
@@ -37,15 +37,6 @@ async function startUi(config: string) {
     },
   };
 }
-
-const entry = (path: string, body: Buffer) => ({
-  path,
-  type: "file",
-  size: body.length,
-  mode: 0o644,
-  mtime: "1762140300",
-  sha256: sha256(body),
-});
 
 /** No markup from the repository: only the page's own tags, and never a raw bidi override. */
 function expectEscaped(html: string) {
