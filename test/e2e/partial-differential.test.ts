@@ -90,6 +90,15 @@ describe("restore --include of a differential reads only the objects it needs", 
     expect(readdirSync(join(changed.result.to, "assets")).sort()).toEqual(["new.txt", "notes.txt"]);
     expect(readFileSync(join(changed.result.to, "assets", "notes.txt"), "utf8")).toBe("second, longer\n");
 
+    // dump reads the same way: a changed file from the differential alone, an unchanged one through its base.
+    const dumped = await fetched(() => runCli(["-c", repo.configFile, "dump", diff.id, "assets", "notes.txt"]));
+    expect([dumped.result.code, dumped.result.stdout]).toEqual([0, "second, longer\n"]);
+    expect(dumped.keys).toContain(diffObject);
+    expect(dumped.keys).not.toContain(baseObject);
+    const dumpedBig = await fetched(() => runCli(["-c", repo.configFile, "dump", diff.id, "assets", "big.bin"]));
+    expect(dumpedBig.result.code).toBe(0);
+    expect(dumpedBig.keys).toContain(baseObject);
+
     const unchanged = await restore(["big.bin"]);
     expect(unchanged.result.r.code, unchanged.result.r.stderr).toBe(0);
     expect(unchanged.keys).toEqual(expect.arrayContaining([diffObject, baseObject]));
