@@ -11,7 +11,10 @@ export const discard: EntrySink = { write() {}, end() {} };
  * their own modes and times: they are held (at most the tree's depth) until something below them
  * is selected, and dropped when the pass leaves them without that.
  */
-export function selectSink(inner: TreeSink, select: (path: string) => boolean): TreeSink {
+export function selectSink(
+  inner: TreeSink,
+  select: (path: string) => boolean,
+): TreeSink & { selects: (path: string) => boolean } {
   let pending: { rel: string; e: TarEntry }[] = [];
   /** Whether `rel` is written; first its held parents, outermost first. */
   async function chosen(rel: string, e: TarEntry): Promise<boolean> {
@@ -31,5 +34,6 @@ export function selectSink(inner: TreeSink, select: (path: string) => boolean): 
     symlink: async (rel, e) => ((await chosen(rel, e)) ? inner.symlink(rel, e) : undefined),
     file: async (rel, e) => ((await chosen(rel, e)) ? inner.file(rel, e) : discard),
     finish: () => inner.finish(),
+    selects: select,
   };
 }

@@ -53,6 +53,11 @@ export interface TreePassOptions {
    * files that vanished or could not be read while the backup ran, one warning each.
    */
   vanishedAllowance?: number;
+  /**
+   * Only the entries this selects are matched against `expected` (which the caller filters the same
+   * way): a differential read without its base for a partial restore holds the selection, not the tree.
+   */
+  only?: (path: string) => boolean;
 }
 
 export interface TreePassResult {
@@ -333,7 +338,7 @@ export async function readTree(o: TreePassOptions): Promise<TreePassResult> {
       await out.end();
       seen = { path: rel, type: "file", size, sha256: hash.digest("hex") };
     }
-    match?.see(seen);
+    if (!o.only || o.only(rel)) match?.see(seen);
     o.onEntry?.(seen);
   }
 

@@ -48,6 +48,7 @@ export async function dumpFile(o: {
     label: "dump",
     signal: o.signal,
     trust: o.trust,
+    select: (p) => p === path,
     consume: (source, layers) => {
       if (!(source instanceof FilesSource))
         throw new StrongboxError("USAGE", `source ${o.source} is not a files source`);

@@ -4,7 +4,15 @@ import { describeError, StrongboxError } from "../errors.js";
 import { Repository, unusable, type BackupListing } from "../repository/repository.js";
 import { repositoryOptions } from "../repository/options.js";
 import type { RunRecord } from "../scheduler/run-record.js";
-import { isLoopback, renderStatus, serveStatusPage, SHOWN_RUNS, type StatusView } from "../scheduler/status-page.js";
+import { BROWSE_ROUTES, serveBrowse, type BrowseAccess } from "../scheduler/status-browse.js";
+import {
+  admitRequest,
+  isLoopback,
+  renderStatus,
+  serveStatusPage,
+  SHOWN_RUNS,
+  type StatusView,
+} from "../scheduler/status-page.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
 import { onStopSignals } from "./interrupt.js";
@@ -53,11 +61,11 @@ function backupRun(b: BackupListing): RunRecord {
 }
 
 /** What a reader sees in the repository: per source its newest restorable backup, the backups, their drills. */
-async function repositoryView(ctx: CommandContext): Promise<StatusView> {
+async function repositoryView(ctx: CommandContext, browse: StatusView["browse"]): Promise<StatusView> {
   const config = ctx.config();
   const repo = new Repository(await openStore(config, "reader"), repositoryOptions(config));
   const backups = (await repo.listBackups()).slice(0, SHOWN_RUNS);
-  const drills = await repo.lastDrills();
+  const drills = await repo.lastDrills(200, { checks: true });
   const names = [
     ...new Set([
       ...config.sources.map((s) => s.name),
@@ -73,7 +81,7 @@ async function repositoryView(ctx: CommandContext): Promise<StatusView> {
     started: Date.parse(d.at) || 0,
     duration_s: 0,
     status: d.result === "pass" ? "success" : "failure",
-    drill: { id: d.drill_id, backup_id: backupId, result: d.result, checks: [] },
+    drill: { id: d.drill_id, backup_id: backupId, result: d.result, checks: d.checks ?? [] },
   }));
   const lastDrill = drillRuns.sort((a, b) => b.started - a.started)[0];
   return {
@@ -83,6 +91,26 @@ async function repositoryView(ctx: CommandContext): Promise<StatusView> {
     lastDrill: lastDrill ? { at: lastDrill.started, result: lastDrill.drill!.result } : undefined,
     runs: [...runs, ...drillRuns].sort((a, b) => b.started - a.started).slice(0, SHOWN_RUNS),
     nextRuns: [],
+    browse,
+  };
+}
+
+/** Browsing is on when this host can decrypt: the identity loads (else the page says it needs it). */
+async function browseAccess(ctx: CommandContext): Promise<BrowseAccess | undefined> {
+  const config = ctx.config();
+  if (!config.encryption.identity_file) return undefined;
+  let identities;
+  try {
+    identities = await ctx.identities();
+  } catch (err) {
+    ctx.log.warn(`status page: browsing is off: ${describeError(err)}`);
+    return undefined;
+  }
+  return {
+    repo: async () => new Repository(await openStore(config, "reader"), repositoryOptions(config)),
+    identities,
+    config,
+    log: ctx.log,
   };
 }
 
@@ -102,10 +130,14 @@ export async function uiCommand(ctx: CommandContext, o: { listen: string; tokenF
       `--listen ${o.listen} is reachable from other hosts: give --token-file FILE (an access token of 16+ characters), or listen on 127.0.0.1`,
     );
   const token = o.tokenFile ? readToken(o.tokenFile) : undefined;
+  const access = await browseAccess(ctx);
+  const browse: StatusView["browse"] = access
+    ? { on: true }
+    : { on: false, why: "Browsing backups needs the identity (encryption.identity_file) on this host." };
   let cached: { at: number; html: Promise<string> } | undefined;
   const render = () => {
     if (!cached || Date.now() - cached.at > CACHE_MS)
-      cached = { at: Date.now(), html: repositoryView(ctx).then(renderStatus) };
+      cached = { at: Date.now(), html: repositoryView(ctx, browse).then(renderStatus) };
     return cached.html;
   };
   const server = http.createServer((req, res) => {
@@ -115,7 +147,9 @@ export async function uiCommand(ctx: CommandContext, o: { listen: string; tokenF
         ctx.log.warn(`status page: cannot read the repository: ${describeError(err)}`);
         throw err;
       });
-    if (!serveStatusPage(req, res, page, token)) {
+    if (BROWSE_ROUTES.includes((req.url ?? "").split("?")[0])) {
+      if (admitRequest(req, res, token)) serveBrowse(req, res, access);
+    } else if (!serveStatusPage(req, res, page, token)) {
       res.statusCode = 404;
       res.end("not found\n");
     }

@@ -110,6 +110,7 @@ async function restorePart(r: RestoreRun, p: RestorePart, staging: Map<string, S
     label: "restore",
     signal: r.signal,
     trust: r.trust,
+    ...(r.target.select ? { select: r.target.select } : {}),
     consume: (source, data) =>
       source.restore(
         data,

@@ -11,6 +11,7 @@ import { storedSource } from "../sources/open-source.js";
 import type { Check, Layers, OpenLayer, Source } from "../sources/source.js";
 import { algorithmFromKey, createDecompressor } from "../codecs/compress.js";
 import { inLanes, sourceConcurrency } from "./lanes.js";
+import { baseNeeded } from "../differential/needs-base.js";
 
 export interface SourceOutcome {
   source: string;
@@ -53,6 +54,11 @@ export async function forEachSource(o: {
   signal?: AbortSignal;
   /** How a differential's base is judged (--allow-unsigned lets an untrusted base through, loudly). */
   trust?: TrustOptions;
+  /**
+   * A partial restore's selection: a differential whose selected entries its own object holds alone
+   * is read without its base's object (differential/needs-base.ts).
+   */
+  select?: (path: string) => boolean;
 }): Promise<SourceOutcome[]> {
   const names = o.only.length ? o.only : o.rec.sources.map((s) => s.name);
   const missing = names.filter((n) => !o.rec.sources.some((s) => s.name === n));
@@ -68,7 +74,8 @@ export async function forEachSource(o: {
     if (!object || !manifest)
       throw new StrongboxError("VERIFY", `backup ${o.rec.id}: source ${name} has no object or manifest entry`);
     const source = sourceFor(o.config, name, o.manifest);
-    const base = object.base ? await readBase(o.repo, o.rec, name, object.base, o.trust) : undefined;
+    const chain = object.base ? await readBase(o.repo, o.rec, name, object.base, o.trust) : undefined;
+    const base = chain && (await baseRead(o, name, chain.rec)) ? chain : undefined;
     const progress = new Progress(o.log, `${o.label} ${name}`, object.size + (base?.object.size ?? 0));
     const read = new Set<string>();
     const layer =
@@ -80,6 +87,7 @@ export async function forEachSource(o: {
     const layers: Layers = {
       read: layer(o.rec, object),
       ...(base ? { base: { id: base.rec.id, read: layer(base.rec, base.object) } } : {}),
+      ...(chain && !base ? { withoutBase: chain.rec.id } : {}),
     };
     const t0 = Date.now();
     try {
@@ -93,12 +101,36 @@ export async function forEachSource(o: {
         stored_bytes: object.size,
         seconds: (Date.now() - t0) / 1000,
         checks,
-        ...(base ? { base: base.rec.id } : {}),
+        ...(chain ? { base: chain.rec.id } : {}),
       };
     } finally {
       progress.finish();
     }
   });
+}
+
+/**
+ * Whether a differential's base object is read: always, but for a partial restore whose selection
+ * the differential holds alone, judged from the two manifests (the base's is small beside its object).
+ */
+async function baseRead(
+  o: { repo: Repository; manifest: Manifest; identities: Identity[]; select?: (path: string) => boolean; log: Logger },
+  name: string,
+  baseRec: CompleteRecord,
+): Promise<boolean> {
+  const diff = o.manifest.sources[name];
+  if (!o.select || diff?.type !== "files") return true;
+  const manifest = await o.repo.readManifest(baseRec, o.identities);
+  try {
+    const base = manifest.sources[name];
+    if (base?.type !== "files") return true;
+    const needed = baseNeeded(diff.entries, base.entries, o.select);
+    if (!needed)
+      o.log.info(`${name}: the selection lies wholly in the differential: base ${baseRec.id}'s object is not read`);
+    return needed;
+  } finally {
+    for (const s of Object.values(manifest.sources)) if (s.type === "files") s.entries.close();
+  }
 }
 
 /** The full a differential applies on top of: its complete.json and its object of the same source. */

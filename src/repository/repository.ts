@@ -381,7 +381,7 @@ export class Repository {
    * a signing policy only reports with a valid trusted signature (namespace strongbox-drill) count, so
    * a forged or junk report never shows "pass" and junk does not use up the count.
    */
-  async lastDrills(limit = 200): Promise<Map<string, { result: "pass" | "fail"; drill_id: string; at: string }>> {
+  async lastDrills(limit = 200, o: { checks?: boolean } = {}): Promise<Map<string, LastDrill>> {
     const newer = (a: ObjectInfo, b: ObjectInfo) =>
       (b.lastModified?.getTime() ?? 0) - (a.lastModified?.getTime() ?? 0) ||
       (a.key < b.key ? 1 : a.key > b.key ? -1 : 0);
@@ -393,7 +393,7 @@ export class Repository {
       if (candidates.length >= 2 * MAX_DRILL_READS) candidates = candidates.sort(newer).slice(0, MAX_DRILL_READS);
     }
     candidates = candidates.sort(newer).slice(0, MAX_DRILL_READS);
-    const out = new Map<string, { result: "pass" | "fail"; drill_id: string; at: string }>();
+    const out = new Map<string, LastDrill>();
     let counted = 0;
     for (const c of candidates) {
       if (counted >= limit) break;
@@ -432,7 +432,12 @@ export class Repository {
           continue;
         counted++;
         if (!out.has(r.backup_id))
-          out.set(r.backup_id, { result: r.result, drill_id: drillId, at: r.finished_at.slice(0, 40) });
+          out.set(r.backup_id, {
+            result: r.result,
+            drill_id: drillId,
+            at: r.finished_at.slice(0, 40),
+            ...(o.checks ? { checks: drillChecks(r.checks) } : {}),
+          });
       } catch {
         // an unreadable report is not a reason to fail listing
       }
@@ -699,5 +704,29 @@ export async function drain(stream: Readable): Promise<void> {
 const DRILL_KEY = /^drills\/(\d{8}T\d{6}Z-[0-9a-f]{6})\.json$/;
 /** A real report is a few KiB (one line per check); more is not a report. */
 const MAX_DRILL_REPORT_BYTES = 256 * 1024;
+/** A backup's newest drill as lastDrills() reads it; `checks` only when asked for (the status page). */
+export interface LastDrill {
+  result: "pass" | "fail";
+  drill_id: string;
+  at: string;
+  checks?: { name: string; ok: boolean; detail?: string }[];
+}
+
+/** Checks shown at most per drill, and characters kept of a check's name or detail (a report is hostile). */
+const MAX_DRILL_CHECKS = 50;
+const MAX_CHECK_TEXT = 500;
+
+/** A report's checks, each well-formed one kept (name, ok, detail), bounded in count and length. */
+function drillChecks(raw: unknown): { name: string; ok: boolean; detail?: string }[] {
+  if (!Array.isArray(raw)) return [];
+  const out: { name: string; ok: boolean; detail?: string }[] = [];
+  for (const c of raw.slice(0, MAX_DRILL_CHECKS)) {
+    if (!c || typeof c.name !== "string" || typeof c.ok !== "boolean") continue;
+    const detail = typeof c.detail === "string" ? { detail: c.detail.slice(0, MAX_CHECK_TEXT) } : {};
+    out.push({ name: c.name.slice(0, MAX_CHECK_TEXT), ok: c.ok, ...detail });
+  }
+  return out;
+}
+
 /** Reports read at most per lastDrills(), junk included. */
 const MAX_DRILL_READS = 1000;

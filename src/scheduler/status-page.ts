@@ -18,6 +18,8 @@ export interface StatusView {
   runs: RunRecord[];
   nextRuns: { job: string; command: string; at: number | null }[];
   running?: { job: string; since: number; steps: Record<string, unknown>[] };
+  /** Browsing backups (`strongbox ui`): on with the identity (backup ids link to /browse), else why not. */
+  browse?: { on: true } | { on: false; why: string };
 }
 
 /** Rows shown (and points charted) at most, whatever the history holds. */
@@ -27,20 +29,37 @@ const CSS = `body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}table{b
 td,th{border-bottom:1px solid #ddd;padding:.25em .7em;text-align:left;vertical-align:top}th{background:#f4f4f4}
 .ok{color:#176b2c;font-weight:600}.bad{color:#b00020;font-weight:600}.muted{color:#777}
 svg{border:1px solid #ddd;background:#fcfcfc;margin-right:1em}polyline{fill:none;stroke-width:2}
-figure{display:inline-block;margin:0 1em 1em 0}.c1{stroke:#2563eb}.c2{stroke:#d97706}ul.checks{margin:0;padding-left:1.2em}`;
+figure{display:inline-block;margin:0 1em 1em 0}.c1{stroke:#2563eb}.c2{stroke:#d97706}ul.checks{margin:0;padding-left:1.2em}
+.path{word-break:break-all;max-width:60em}`;
 
 /** Only the stylesheet (by hash), nothing else: no script, no image, no frame, no form, no base. */
 export const STATUS_CSP = `default-src 'none'; style-src 'sha256-${createHash("sha256").update(CSS).digest("base64")}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 
-/** Escapes text for HTML element content and quoted attributes; control characters become U+FFFD. */
+/**
+ * Escapes text for HTML element content and quoted attributes; control characters, and the bidi
+ * controls that would let a name reorder the text after it on screen, become U+FFFD.
+ */
 export function esc(s: unknown): string {
   return String(s)
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]/g, "\ufffd")
+    .replace(
+      /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g,
+      "\ufffd",
+    )
     .replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-const iso = (ms: number | null | undefined) => (ms == null ? "—" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z"));
-const mark = (ok: boolean, text: string) => `<span class="${ok ? "ok" : "bad"}">${esc(text)}</span>`;
+/** A link to a page of this server: the query's values URL-encoded, the whole escaped for the attribute. */
+export function link(path: string, query: Record<string, string | number | undefined>, text: string): string {
+  const q = Object.entries(query)
+    .filter(([, v]) => v !== undefined && v !== "")
+    .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
+    .join("&");
+  return `<a href="${esc(q ? `${path}?${q}` : path)}">${esc(text)}</a>`;
+}
+
+export const iso = (ms: number | null | undefined) =>
+  ms == null ? "—" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
+export const mark = (ok: boolean, text: string) => `<span class="${ok ? "ok" : "bad"}">${esc(text)}</span>`;
 
 function sourcesTable(v: StatusView): string {
   const rows = v.sources.map((s) => {
@@ -54,7 +73,7 @@ function sourcesTable(v: StatusView): string {
   return `<h2>Sources</h2><table><tr><th>Source</th><th>Newest backup</th><th>Age</th><th>Schedule allows</th><th>Last run</th></tr>${rows.join("")}</table>${drill}`;
 }
 
-function runRow(r: RunRecord): string {
+function runRow(r: RunRecord, browse: boolean): string {
   const b = r.backup;
   const kinds = b
     ? b.sources.map((s) => `${esc(s.name)}: ${esc(s.kind)} ${esc(formatBytes(s.stored_bytes))}`).join("<br>")
@@ -69,7 +88,7 @@ function runRow(r: RunRecord): string {
         .join("")}</ul>`
     : "";
   const what = b
-    ? `backup ${esc(b.id)}${b.partial.length ? ` ${mark(false, `partial: ${b.partial.join(", ")}`)}` : ""}${b.failed.length ? ` ${mark(false, `failed: ${b.failed.join(", ")}`)}` : ""}`
+    ? `${browse ? link("/browse", { id: b.id }, `backup ${b.id}`) : `backup ${esc(b.id)}`}${b.partial.length ? ` ${mark(false, `partial: ${b.partial.join(", ")}`)}` : ""}${b.failed.length ? ` ${mark(false, `failed: ${b.failed.join(", ")}`)}` : ""}`
     : d
       ? `drill${d.id ? ` ${esc(d.id)}` : ""}${d.backup_id ? ` of ${esc(d.backup_id)}` : ""}`
       : "";
@@ -99,28 +118,36 @@ function liveSection(v: StatusView): string {
   return `<p>Running: <b>${esc(v.running.job)}</b> since ${iso(v.running.since)} (${esc(formatDuration(v.now - v.running.since))})</p><ul>${steps.join("")}</ul>`;
 }
 
+/** The document around a page's body: the one stylesheet, nothing else loaded. */
+export function pageShell(title: string, body: string, refresh = true): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">${refresh ? `<meta http-equiv="refresh" content="10">` : ""}<meta name="referrer" content="no-referrer"><title>${esc(title)}</title><style>${CSS}</style></head><body>
+${body}
+</body></html>`;
+}
+
 export function renderStatus(v: StatusView): string {
   const runs = v.runs.slice(0, SHOWN_RUNS);
   const backups = runs.filter((r) => r.backup).reverse();
   const next = v.nextRuns.map((n) => `<tr><td>${esc(n.job)}</td><td>${esc(n.command)}</td><td>${iso(n.at)}</td></tr>`);
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><meta name="referrer" content="no-referrer"><title>${esc(v.title)}</title><style>${CSS}</style></head><body>
-<h1>${esc(v.title)}</h1><p class="muted">As of ${iso(v.now)}. Read-only; refreshes every 10 s.</p>
+  return pageShell(
+    v.title,
+    `<h1>${esc(v.title)}</h1><p class="muted">As of ${iso(v.now)}. Read-only; refreshes every 10 s.</p>
 ${sourcesTable(v)}
 <h2>Now</h2>${liveSection(v)}
 <h2>Next runs</h2><table><tr><th>Job</th><th>Command</th><th>Next run</th></tr>${next.join("")}</table>
 <h2>Size and duration of backups</h2>${chart(
-    "Stored bytes per backup",
-    backups.map((r) => r.backup!.stored_bytes),
-    formatBytes,
-    "c1",
-  )}${chart(
-    "Duration per backup",
-    backups.map((r) => r.duration_s),
-    (s) => formatDuration(s * 1000),
-    "c2",
-  )}
-<h2>Timeline</h2><table><tr><th>Started</th><th>Job</th><th>Command</th><th>Status</th><th>Duration</th><th>Stored</th><th>What</th></tr>${runs.map(runRow).join("")}</table>
-</body></html>`;
+      "Stored bytes per backup",
+      backups.map((r) => r.backup!.stored_bytes),
+      formatBytes,
+      "c1",
+    )}${chart(
+      "Duration per backup",
+      backups.map((r) => r.duration_s),
+      (s) => formatDuration(s * 1000),
+      "c2",
+    )}
+<h2>Timeline</h2>${v.browse && !v.browse.on ? `<p class="muted">${esc(v.browse.why)}</p>` : ""}<table><tr><th>Started</th><th>Job</th><th>Command</th><th>Status</th><th>Duration</th><th>Stored</th><th>What</th></tr>${runs.map((r) => runRow(r, v.browse?.on === true)).join("")}</table>`,
+  );
 }
 
 /** True when the listener is reachable only from this host: the page needs no token there. */
@@ -150,15 +177,12 @@ function authorized(req: IncomingMessage, token: string): boolean {
   return given !== undefined && timingSafeEqual(digest(given), digest(token));
 }
 
-/** Serves the page (GET / or /status) with its headers; false when the request is for something else. */
-export function serveStatusPage(
-  req: IncomingMessage,
-  res: ServerResponse,
-  render: () => string | Promise<string>,
-  token: string | undefined,
-): boolean {
-  const path = (req.url ?? "").split("?")[0];
-  if (path !== "/" && path !== "/status") return false;
+/**
+ * The checks every route of the page makes, with the headers they all send: true when the request may
+ * be answered; false when it has been answered already (403 for a foreign Host without a token, 401
+ * without the token, 405 for anything but GET/HEAD).
+ */
+export function admitRequest(req: IncomingMessage, res: ServerResponse, token: string | undefined): boolean {
   res.setHeader("content-security-policy", STATUS_CSP);
   res.setHeader("x-content-type-options", "nosniff");
   res.setHeader("referrer-policy", "no-referrer");
@@ -168,19 +192,32 @@ export function serveStatusPage(
   if (token === undefined && !isLoopback(hostName(req.headers.host))) {
     res.statusCode = 403;
     res.end("the status page without a token answers requests to localhost or 127.0.0.1 only\n");
-    return true;
+    return false;
   }
   if (token !== undefined && !authorized(req, token)) {
     res.statusCode = 401;
     res.setHeader("www-authenticate", 'Basic realm="strongbox", charset="UTF-8"');
     res.end("the status page needs the access token (HTTP Basic password, or Authorization: Bearer)\n");
-    return true;
+    return false;
   }
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.statusCode = 405;
     res.end("read-only\n");
-    return true;
+    return false;
   }
+  return true;
+}
+
+/** Serves the page (GET / or /status) with its headers; false when the request is for something else. */
+export function serveStatusPage(
+  req: IncomingMessage,
+  res: ServerResponse,
+  render: () => string | Promise<string>,
+  token: string | undefined,
+): boolean {
+  const path = (req.url ?? "").split("?")[0];
+  if (path !== "/" && path !== "/status") return false;
+  if (!admitRequest(req, res, token)) return true;
   res.setHeader("content-type", "text/html; charset=utf-8");
   // Rendered only for a request that passed the token check (`strongbox ui` reads the repository to render).
   Promise.resolve()

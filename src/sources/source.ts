@@ -48,6 +48,12 @@ export type OpenLayer = <T>(use: (data: Readable) => Promise<T>) => Promise<T>;
 export interface Layers {
   read: OpenLayer;
   base?: { id: string; read: OpenLayer };
+  /**
+   * A differential read WITHOUT its base (set only when `base` is absent): a partial restore whose
+   * selection the differential's object holds alone (differential/needs-base.ts). Only the selected
+   * entries are matched against the manifest.
+   */
+  withoutBase?: string;
 }
 
 export interface RestoreTarget {

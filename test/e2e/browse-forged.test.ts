@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { comparePaths } from "../../src/archive/path-order.js";
 import { newBackupId } from "../../src/repository/layout.js";
 import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
-import { forgeBackup, sha256 } from "../helpers/forge.js";
+import { fileManifestEntry as entry, forgeBackup } from "../helpers/forge.js";
 import { runMeasured } from "../helpers/measure.js";
 import { archive, fileEntry } from "../helpers/tar-craft.js";
 
@@ -18,15 +18,6 @@ function filesRepo(): { repo: TestRepo; store: string } {
   const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
   return { repo, store: join(repo.dir, "repository") };
 }
-
-const entry = (path: string, body: Buffer) => ({
-  path,
-  type: "file",
-  size: body.length,
-  mode: 0o644,
-  mtime: "1762140300",
-  sha256: sha256(body),
-});
 
 /** A well-formed files source of one file `name`; `entries` may be changed by a case. */
 function oneFile(name: string, body = Buffer.from("owned\n")) {

@@ -19,6 +19,16 @@ export async function ageEncrypt(plain: Buffer, recipient: string): Promise<Buff
 
 export const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
+/** A manifest entry of a file `path` holding `body` (mode 644, a fixed mtime). */
+export const fileManifestEntry = (path: string, body: Buffer) => ({
+  path,
+  type: "file",
+  size: body.length,
+  mode: 0o644,
+  mtime: "1762140300",
+  sha256: sha256(body),
+});
+
 export interface ForgeOptions {
   /** Plaintext tar per files source (before compression). */
   files: Record<string, { tar: Buffer; entries: Record<string, unknown>[] }>;
