@@ -1,5 +1,5 @@
 /**
- * Which archived WAL prune may delete (docs/wal-archiving.md, "Retention: what prune deletes").
+ * Which archived WAL prune may delete (docs/wal-archiving.md, "Retention").
  *
  * Recovery from a base backup reads WAL from the segment that holds its start LSN on, on its timeline
  * and the timelines that descend from it. So a WAL file that every kept base starts after, on a
