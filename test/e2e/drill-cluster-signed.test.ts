@@ -77,7 +77,7 @@ describe("cluster drill with signed WAL", () => {
       store: new LocalDirStore(store),
       identities: parseIdentities(readFileSync(repo.identityFile, "utf8")),
       config,
-      recovery: {},
+      recovery: { action: "promote", restoreCommand: "false" },
       scratch: { dir: dataDir },
       started: new Date(),
       log: silentLogger,
