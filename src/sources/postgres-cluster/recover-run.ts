@@ -122,13 +122,29 @@ async function serverArgs(o: RecoveryRunOptions, runDir: string, port: number): 
   return args;
 }
 
+/**
+ * The server's command line: through setpriv (util-linux), which as root switches to the data
+ * directory's owner, and always asks the kernel to send the server SIGQUIT (immediate shutdown) when
+ * this process dies, so that a strongbox killed outright (no cleanup runs) leaves no server behind.
+ * Without setpriv (not Linux), as before: the server directly, as this user.
+ */
+export function serverCommand(binary: string, args: string[], owner: { uid: number; gid: number; name?: string }) {
+  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
+  if (!setpriv) {
+    if (owner.name) throw new StrongboxError("SOURCE", "setpriv (util-linux) is needed to run PostgreSQL as its owner");
+    return { cmd: binary, argv: args };
+  }
+  const user = owner.name ? [`--reuid=${owner.uid}`, `--regid=${owner.gid}`, "--init-groups"] : [];
+  return { cmd: setpriv, argv: [...user, "--pdeathsig", "SIGQUIT", "--", binary, ...args] };
+}
+
 /** Starts the server as the data directory's owner; its output is kept as a bounded tail for errors. */
 function spawnServer(
   binary: string,
   args: string[],
-  owner: { name?: string },
+  owner: { uid: number; gid: number; name?: string },
 ): { child: ChildProcess; tail: () => string } {
-  const [cmd, argv] = owner.name ? ["runuser", ["-u", owner.name, "--", binary, ...args]] : [binary, args];
+  const { cmd, argv } = serverCommand(binary, args, owner);
   const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env: process.env });
   let buf = "";
   const keep = (d: Buffer) => (buf = (buf + d.toString("utf8")).slice(-LOG_TAIL));
