@@ -2,7 +2,7 @@ import { Writable } from "node:stream";
 import type { Identity } from "../crypto/age-keys.js";
 import { StrongboxError } from "../errors.js";
 import type { ObjectInfo, Store } from "../stores/store.js";
-import { readWalObject } from "./fetch.js";
+import { MAX_OBJECTS_PER_NAME, readWalObject } from "./fetch.js";
 import type { TrustPolicy } from "../crypto/signing.js";
 import { chooseWal, describeIgnored, type IgnoredWal, type WalCandidate, type WalChoice } from "./select.js";
 import {
@@ -95,7 +95,29 @@ function byName(
     ignored.push(...choice.ignored);
     if (choice.kind !== "missing") files.set(name, choice);
   }
+  // fetch refuses a name with more objects under its prefix than it judges: so does the chain.
+  for (const [prefix, n] of perFetchPrefix(systemId, objects))
+    if (n > MAX_OBJECTS_PER_NAME)
+      files.set(prefix.slice(walRoot(systemId).length + 9, -1), {
+        kind: "refused",
+        reason: `${prefix}*: more than ${MAX_OBJECTS_PER_NAME} objects under this WAL file name, refusing to judge them`,
+        ignored: [],
+      });
   return { files, ignored };
+}
+
+/** How many objects (of any form) list under each segment's or history file's prefix, as `wal fetch` lists it. */
+function perFetchPrefix(systemId: string, objects: Iterable<ObjectInfo>): Map<string, number> {
+  const root = walRoot(systemId);
+  const counts = new Map<string, number>();
+  for (const o of objects) {
+    if (!o.key.startsWith(root)) continue;
+    const m = /^([0-9A-F]{8})\/((?:[0-9A-F]{24}|[0-9A-F]{8}\.history))\./.exec(o.key.slice(root.length));
+    if (!m || m[2].slice(0, 8) !== m[1]) continue;
+    const prefix = `${root}${m[1]}/${m[2]}.`;
+    counts.set(prefix, (counts.get(prefix) ?? 0) + 1);
+  }
+  return counts;
 }
 
 /** The one object recovery takes for `name`, or why there is not one. */

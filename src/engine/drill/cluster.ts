@@ -2,6 +2,7 @@ import { chmod } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../../config/schema.js";
 import type { Identity } from "../../crypto/age-keys.js";
+import { trustPolicy } from "../../crypto/signing.js";
 import { describeError, StrongboxError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { ClusterManifest } from "../../repository/manifest.js";
@@ -60,7 +61,14 @@ export async function drillCluster(o: {
   const chain = walChainOf(name, m);
   let last: string;
   try {
-    last = (await verifyWal(o.store, o.identities, { ...chain, signal: o.signal })).last;
+    // Judged as recovery's `wal fetch` will judge it: with signing, only trusted WAL counts.
+    const report = await verifyWal(o.store, o.identities, {
+      ...chain,
+      signal: o.signal,
+      policy: trustPolicy(o.config),
+    });
+    if (report.ignored) o.log.warn(`source ${name}: ${report.ignored}`);
+    last = report.last;
   } catch (err) {
     if (!(err instanceof StrongboxError && err.code === "VERIFY")) throw err;
     const check = {

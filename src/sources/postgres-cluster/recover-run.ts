@@ -107,6 +107,9 @@ async function serverArgs(o: RecoveryRunOptions, runDir: string, port: number): 
     hba_file: hba,
     archive_mode: "off",
     archive_command: "",
+    // Commands a restored configuration may hold (a standby's pg_archivecleanup): none runs here.
+    archive_cleanup_command: "",
+    recovery_end_command: "",
     primary_conninfo: "",
     primary_slot_name: "",
     hot_standby: "on",
@@ -119,20 +122,51 @@ async function serverArgs(o: RecoveryRunOptions, runDir: string, port: number): 
   return args;
 }
 
+/**
+ * The server's command line: through setpriv (util-linux), which as root switches to the data
+ * directory's owner, and always asks the kernel to send the server SIGQUIT (immediate shutdown) when
+ * this process dies, so that a strongbox killed outright (no cleanup runs) leaves no server behind.
+ * Without setpriv (not Linux), as before: the server directly, as this user.
+ */
+export function serverCommand(binary: string, args: string[], owner: { uid: number; gid: number; name?: string }) {
+  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
+  if (!setpriv) {
+    if (owner.name) throw new StrongboxError("SOURCE", "setpriv (util-linux) is needed to run PostgreSQL as its owner");
+    return { cmd: binary, argv: args };
+  }
+  const user = owner.name ? [`--reuid=${owner.uid}`, `--regid=${owner.gid}`, "--init-groups"] : [];
+  return { cmd: setpriv, argv: [...user, "--pdeathsig", "SIGQUIT", "--", binary, ...args] };
+}
+
 /** Starts the server as the data directory's owner; its output is kept as a bounded tail for errors. */
 function spawnServer(
   binary: string,
   args: string[],
-  owner: { name?: string },
+  owner: { uid: number; gid: number; name?: string },
 ): { child: ChildProcess; tail: () => string } {
-  const [cmd, argv] = owner.name ? ["runuser", ["-u", owner.name, "--", binary, ...args]] : [binary, args];
+  const { cmd, argv } = serverCommand(binary, args, owner);
   const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env: process.env });
   let buf = "";
   const keep = (d: Buffer) => (buf = (buf + d.toString("utf8")).slice(-LOG_TAIL));
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
   child.on("error", (err) => keep(Buffer.from(`${err.message}\n`)));
-  return { child, tail: () => buf.trim().split("\n").slice(-20).join("\n") };
+  return { child, tail: () => oneLine(buf) };
+}
+
+/** The log's last lines on one line (an error is one line): " | " between them, tabs as spaces, other control characters as U+FFFD. */
+function oneLine(log: string): string {
+  return log
+    .trim()
+    .split(/\r?\n/)
+    .slice(-20)
+    .map((l) =>
+      l
+        .replace(/\t/g, " ")
+        .replace(/[\u0000-\u001f\u007f-\u009f]/g, "\ufffd")
+        .trim(),
+    )
+    .join(" | ");
 }
 
 function exited(child: ChildProcess): Promise<void> {
@@ -194,13 +228,13 @@ async function waitForTarget(
     if (child.exitCode !== null || child.signalCode !== null)
       throw new StrongboxError(
         "SOURCE",
-        `the recovering PostgreSQL server stopped (${child.exitCode !== null ? `exit code ${child.exitCode}` : child.signalCode}) before reaching its target; its log ends:\n${tail()}`,
+        `the recovering PostgreSQL server stopped (${child.exitCode !== null ? `exit code ${child.exitCode}` : child.signalCode}) before reaching its target; its log ends: ${tail()}`,
       );
     if (o.signal?.aborted) throw o.signal.reason;
     if (Date.now() > deadline)
       throw new StrongboxError(
         "SOURCE",
-        `recovery did not reach its target within ${Math.round(o.timeoutMs / 1000)} s; the server's log ends:\n${tail()}`,
+        `recovery did not reach its target within ${Math.round(o.timeoutMs / 1000)} s; the server's log ends: ${tail()}`,
       );
     const client: pg.Client = new driver.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
     try {
@@ -216,7 +250,7 @@ async function waitForTarget(
       if (!notYet(err))
         throw new StrongboxError(
           "SOURCE",
-          `the recovering PostgreSQL server: ${(err as Error).message}; its log ends:\n${tail()}`,
+          `the recovering PostgreSQL server: ${(err as Error).message}; its log ends: ${tail()}`,
         );
     } finally {
       await client.end().catch(() => {});

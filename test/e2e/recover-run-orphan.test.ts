@@ -1,0 +1,65 @@
+// The throwaway recovery server does not outlive strongbox: killed with SIGKILL (no cleanup runs),
+// the server it started gets a signal from the kernel and stops, instead of running on unowned.
+import { spawn } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/cli.js";
+import { until } from "../helpers/until.js";
+
+/** Whether `pid` is a live process (a zombie no one reaped yet is not). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+describe("the throwaway recovery server", () => {
+  it("stops when the strongbox process that started it is killed", async () => {
+    const root = tempDir("recover-orphan");
+    chmodSync(root, 0o755);
+    const bin = join(root, "bin");
+    mkdirSync(bin, { mode: 0o755 });
+    const pidFile = join(root, "server.pid");
+    // A "server" that never opens its socket: recovery waits on it until strongbox is killed.
+    writeFileSync(
+      join(bin, "postgres"),
+      `#!/bin/sh\nif [ "$1" = "--version" ]; then echo "postgres (PostgreSQL) 15.8"; exit 0; fi\necho $$ > ${pidFile}\nexec sleep 300\n`,
+    );
+    chmodSync(join(bin, "postgres"), 0o755);
+    const dataDir = join(root, "data");
+    mkdirSync(dataDir, { mode: 0o700 });
+    if (process.getuid?.() === 0) {
+      chownSync(dataDir, 65534, 65534);
+      chownSync(root, 65534, 65534);
+    }
+    const dist = resolve("dist");
+    const script = join(root, "run.mjs");
+    writeFileSync(
+      script,
+      `import { withRecoveredServer } from ${JSON.stringify(join(dist, "sources/postgres-cluster/recover-run.js"))};
+import { silentLogger } from ${JSON.stringify(join(dist, "log.js"))};
+await withRecoveredServer({ dataDir: ${JSON.stringify(dataDir)}, major: 15, pgBinDir: ${JSON.stringify(bin)}, timeoutMs: 300000, log: silentLogger }, async () => {});
+`,
+    );
+    const child = spawn(process.execPath, [script], { stdio: "ignore" });
+    try {
+      await until(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "", 20_000);
+      const server = Number(readFileSync(pidFile, "utf8"));
+      expect(alive(server)).toBe(true);
+      // As root it runs as the data directory's owner, never as root.
+      if (process.getuid?.() === 0)
+        expect(readFileSync(`/proc/${server}/status`, "utf8")).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
+      child.kill("SIGKILL");
+      await until(() => !alive(server), 20_000); // the server stopped after strongbox was killed
+    } finally {
+      child.kill("SIGKILL");
+      if (existsSync(pidFile)) {
+        const pid = Number(readFileSync(pidFile, "utf8"));
+        if (pid > 0 && alive(pid)) process.kill(pid, "SIGKILL");
+      }
+    }
+  });
+});
