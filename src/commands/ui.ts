@@ -130,10 +130,12 @@ export async function uiCommand(ctx: CommandContext, o: { listen: string; tokenF
       `--listen ${o.listen} is reachable from other hosts: give --token-file FILE (an access token of 16+ characters), or listen on 127.0.0.1`,
     );
   const token = o.tokenFile ? readToken(o.tokenFile) : undefined;
-  const access = await browseAccess(ctx);
-  const browse: StatusView["browse"] = access
-    ? { on: true }
-    : { on: false, why: "Browsing backups needs the identity (encryption.identity_file) on this host." };
+  // Browsing serves decrypted files: on 127.0.0.1 every local user and process reaches the port, so
+  // it needs the token there too (the status page itself shows only what the reader role can list).
+  const access = token
+    ? ((await browseAccess(ctx)) ?? "Browsing backups needs the identity (encryption.identity_file) on this host.")
+    : "Browsing backups serves decrypted files, so it needs --token-file, also on 127.0.0.1 (every local user can reach that port).";
+  const browse: StatusView["browse"] = typeof access === "string" ? { on: false, why: access } : { on: true };
   let cached: { at: number; html: Promise<string> } | undefined;
   const render = () => {
     if (!cached || Date.now() - cached.at > CACHE_MS)

@@ -68,15 +68,16 @@ function fail(res: ServerResponse, err: unknown, html: boolean): void {
 const home = `<p>${link("/", {}, "Back to the status page")}</p>`;
 
 /**
- * Answers /browse and /download (the caller made the token and Host checks). Without the identity
- * (`access` undefined) both answer 403 and say why. GET only: a download is not repeated for HEAD.
+ * Answers /browse and /download (the caller made the token and Host checks). When browsing is off
+ * (`access` is the reason why, as a string) both answer 403 and say why. GET only: a download is not
+ * repeated for HEAD.
  */
-export function serveBrowse(req: IncomingMessage, res: ServerResponse, access: BrowseAccess | undefined): void {
+export function serveBrowse(req: IncomingMessage, res: ServerResponse, access: BrowseAccess | string): void {
   const route = (req.url ?? "").split("?")[0];
-  if (!access) {
+  if (typeof access === "string") {
     res.statusCode = 403;
     res.setHeader("content-type", "text/plain; charset=utf-8");
-    res.end("browsing backups needs the identity (encryption.identity_file) on this host\n");
+    res.end(`${access}\n`);
     return;
   }
   if (req.method !== "GET") {

@@ -15,10 +15,27 @@ import { until } from "../helpers/until.js";
 /** A file name (so no "/") that is markup, quotes and a right-to-left override. */
 const HOSTILE = `<img src=x onerror=alert(1)>"'\u202egnp.exe`;
 
-/** Starts `strongbox ui` on a free loopback port; resolves once it answers. */
-async function startUi(config: string) {
+/** The access token every test but one gives: browsing serves decrypted files, so it needs one, also on loopback. */
+const TOKEN = "ui-browse-test-token-0123456789";
+
+/** fetch with the test's token. */
+function authed(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, {
+    ...init,
+    headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${TOKEN}` },
+  });
+}
+
+/** Starts `strongbox ui` on a free loopback port (with --token-file unless `token` is false); resolves once it answers. */
+async function startUi(config: string, token = true) {
   const port = 30000 + Math.floor(Math.random() * 20000);
-  const child = spawn(process.execPath, [BIN, "-c", config, "ui", "--listen", `127.0.0.1:${port}`], {
+  const tokenArgs: string[] = [];
+  if (token) {
+    const file = join(tempDir("uib-token"), "token");
+    writeFileSync(file, `${TOKEN}\n`, { mode: 0o600 });
+    tokenArgs.push("--token-file", file);
+  }
+  const child = spawn(process.execPath, [BIN, "-c", config, "ui", "--listen", `127.0.0.1:${port}`, ...tokenArgs], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR },
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -26,7 +43,7 @@ async function startUi(config: string) {
   child.stderr.on("data", (d) => (log += d));
   const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
   const base = `http://127.0.0.1:${port}`;
-  await until(() => fetch(`${base}/`).then((r) => r.ok));
+  await until(() => authed(`${base}/`).then((r) => r.ok));
   return {
     base,
     pid: child.pid!,
@@ -126,7 +143,7 @@ describe("strongbox ui: browse and download", () => {
   });
 
   it("the page shows each drill check (name, pass/fail, value) and links every backup to its tree", async () => {
-    const html = await (await fetch(`${ui.base}/`)).text();
+    const html = await (await authed(`${ui.base}/`)).text();
     expect(html).toMatch(/<li><span class="ok">ok<\/span> docs: files match the manifest/);
     expect(html).toContain(
       `<span class="bad">FAIL</span> &#60;img src=x onerror=alert(1)&#62;&#34;&#39;\ufffdgnp.exe: `,
@@ -136,24 +153,24 @@ describe("strongbox ui: browse and download", () => {
   });
 
   it("browses a directory and downloads a file: the bytes are the file's, as an attachment", async () => {
-    const root = await fetch(`${ui.base}/browse?id=${real}&source=docs`);
+    const root = await authed(`${ui.base}/browse?id=${real}&source=docs`);
     expect(root.status).toBe(200);
     expect(root.headers.get("content-security-policy")).toMatch(/^default-src 'none'/);
     const html = await root.text();
     expect(html).toContain(`<a href="/download?id=${real}&#38;source=docs&#38;path=a.txt">a.txt</a>`);
     expect(html).toContain(`<a href="/browse?id=${real}&#38;source=docs&#38;path=sub">sub/</a>`);
-    const sub = await (await fetch(`${ui.base}/browse?id=${real}&source=docs&path=sub`)).text();
+    const sub = await (await authed(`${ui.base}/browse?id=${real}&source=docs&path=sub`)).text();
     expectEscaped(sub);
     expect(sub).toContain(`path=sub%2F${encodeURIComponent(HOSTILE).replace(/'/g, "&#39;")}`);
 
-    const file = await fetch(`${ui.base}/download?id=${real}&source=docs&path=sub/b.bin`);
+    const file = await authed(`${ui.base}/download?id=${real}&source=docs&path=sub/b.bin`);
     expect(file.status).toBe(200);
     expect(file.headers.get("content-type")).toBe("application/octet-stream");
     expect(file.headers.get("x-content-type-options")).toBe("nosniff");
     expect(file.headers.get("content-disposition")).toBe(`attachment; filename="b.bin"; filename*=UTF-8''b.bin`);
     expect(Buffer.from(await file.arrayBuffer()).equals(Buffer.alloc(70_000, 7))).toBe(true);
 
-    const odd = await fetch(`${ui.base}/download?id=${real}&source=docs&path=${encodeURIComponent(`sub/${HOSTILE}`)}`);
+    const odd = await authed(`${ui.base}/download?id=${real}&source=docs&path=${encodeURIComponent(`sub/${HOSTILE}`)}`);
     expect(odd.status).toBe(200);
     const disposition = odd.headers.get("content-disposition")!;
     expect(disposition).toMatch(/^attachment; filename="[A-Za-z0-9._ -]+"; filename\*=UTF-8''[A-Za-z0-9%._~-]+$/);
@@ -161,7 +178,7 @@ describe("strongbox ui: browse and download", () => {
   });
 
   it("refuses what the manifest does not hold, '..', other methods and foreign Host headers", async () => {
-    const get = (q: string, init?: RequestInit) => fetch(`${ui.base}${q}`, init);
+    const get = (q: string, init?: RequestInit) => authed(`${ui.base}${q}`, init);
     expect((await get(`/download?id=${real}&source=docs&path=nope.txt`)).status).toBe(404);
     expect((await get(`/download?id=${real}&source=docs&path=../a.txt`)).status).toBe(400);
     expect((await get(`/download?id=${real}&source=docs&path=sub`)).status).toBe(400);
@@ -169,7 +186,8 @@ describe("strongbox ui: browse and download", () => {
     expect((await get(`/browse?id=latest`)).status).toBe(400);
     expect((await get(`/download?id=${real}&source=docs&path=a.txt`, { method: "POST" })).status).toBe(405);
     expect((await get(`/download?id=${real}&source=docs&path=a.txt`, { method: "HEAD" })).status).toBe(405);
-    // DNS rebinding: a page served under another name must not read a file through the browser.
+    // Without the token nothing is served (a page under another name, DNS rebinding, never has it:
+    // a browser sends credentials for 127.0.0.1 only to 127.0.0.1).
     const { request } = await import("node:http");
     const status = await new Promise<number>((resolve, reject) =>
       request(`${ui.base}/download?id=${real}&source=docs&path=a.txt`, { headers: { host: "evil.example" } }, (r) => {
@@ -179,12 +197,13 @@ describe("strongbox ui: browse and download", () => {
         .on("error", reject)
         .end(),
     );
-    expect(status).toBe(403);
+    expect(status).toBe(401);
+    expect((await fetch(`${ui.base}/download?id=${real}&source=docs&path=a.txt`)).status).toBe(401);
   });
 
   it("a forged manifest whose path escapes cannot be browsed or downloaded: one line naming the object", async () => {
     for (const q of [`/browse?id=${ids.escape}&source=assets`, `/download?id=${ids.escape}&source=assets&path=x`]) {
-      const r = await fetch(`${ui.base}${q}`);
+      const r = await authed(`${ui.base}${q}`);
       expect(r.status).toBe(502);
       const text = await r.text();
       expect(text).toMatch(/unsafe path/);
@@ -194,7 +213,7 @@ describe("strongbox ui: browse and download", () => {
   });
 
   it("a file that does not match its SHA-256: the response ends short of its Content-Length, never complete", async () => {
-    const r = await fetch(`${ui.base}/download?id=${ids.lie}&source=assets&path=big.bin`);
+    const r = await authed(`${ui.base}/download?id=${ids.lie}&source=assets&path=big.bin`);
     expect(r.status).toBe(200);
     expect(r.headers.get("content-length")).toBe("8000000");
     let got = 0;
@@ -212,10 +231,10 @@ describe("strongbox ui: browse and download", () => {
   });
 
   it("hostile names in paths, source names, query parameters and error texts are escaped on every page", async () => {
-    const main = await (await fetch(`${ui.base}/`)).text();
+    const main = await (await authed(`${ui.base}/`)).text();
     expectEscaped(main);
     expect(main).toContain("onerror=alert(2)"); // the damaged backup's error text is shown, as text
-    const listing = await fetch(`${ui.base}/browse?id=${ids.names}&source=assets`);
+    const listing = await authed(`${ui.base}/browse?id=${ids.names}&source=assets`);
     expect(listing.status).toBe(200);
     const html = await listing.text();
     expectEscaped(html);
@@ -230,7 +249,7 @@ describe("strongbox ui: browse and download", () => {
       expect(href).toMatch(/^href="\/[a-z]*(\?[A-Za-z0-9%&#;=._~*()!'-]*)?"$/);
     expect(html).toContain(`path=${encodeURIComponent(NAMES[2])}`);
     // The archive does not hold them: the download is refused before a byte, with an escaped error.
-    const got = await fetch(`${ui.base}/download?id=${ids.names}&source=assets&path=${encodeURIComponent(NAMES[0])}`);
+    const got = await authed(`${ui.base}/download?id=${ids.names}&source=assets&path=${encodeURIComponent(NAMES[0])}`);
     expect(got.status).toBe(502);
     expect(got.headers.get("content-type")).toBe("text/plain; charset=utf-8");
     expect(got.headers.get("x-content-type-options")).toBe("nosniff");
@@ -240,7 +259,7 @@ describe("strongbox ui: browse and download", () => {
       `/browse?id=${real}&source=docs&path=${encodeURIComponent(NAMES[3])}`,
       `/browse?id=${ids.damaged}`,
     ]) {
-      const r = await fetch(`${ui.base}${q}`);
+      const r = await authed(`${ui.base}${q}`);
       expect(r.status).toBeGreaterThanOrEqual(400);
       const page = await r.text();
       expectEscaped(page);
@@ -249,15 +268,15 @@ describe("strongbox ui: browse and download", () => {
   });
 
   it(`a directory of 20,000 entries: pages of ${PAGE_ENTRIES}, memory bounded`, async () => {
-    const first = await (await fetch(`${ui.base}/browse?id=${ids.huge}&source=assets`)).text();
+    const first = await (await authed(`${ui.base}/browse?id=${ids.huge}&source=assets`)).text();
     expect(rowsOf(first)).toBe(PAGE_ENTRIES);
     expect(first).toContain("f000000.txt");
     expect(first).toContain(`page=2">next page</a>`);
-    const last = await (await fetch(`${ui.base}/browse?id=${ids.huge}&source=assets&page=100`)).text();
+    const last = await (await authed(`${ui.base}/browse?id=${ids.huge}&source=assets&page=100`)).text();
     expect(rowsOf(last)).toBe(PAGE_ENTRIES);
     expect(last).toContain("f019999.txt");
     expect(last).not.toContain("next page");
-    const beyond = await (await fetch(`${ui.base}/browse?id=${ids.huge}&source=assets&page=101`)).text();
+    const beyond = await (await authed(`${ui.base}/browse?id=${ids.huge}&source=assets&page=101`)).text();
     expect(rowsOf(beyond)).toBe(0);
     const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${ui.pid}/status`, "utf8"))![1]) * 1024;
     console.log(`ui peak RSS after browsing 20,000 entries: ${(hwm / 1e6).toFixed(0)} MB`);
@@ -275,13 +294,37 @@ describe("strongbox ui without the identity", () => {
     const id = JSON.parse(b.stdout).id;
     const ui = await startUi(repo.write((c) => delete c.encryption.identity_file));
     try {
-      const html = await (await fetch(`${ui.base}/`)).text();
+      const html = await (await authed(`${ui.base}/`)).text();
       expect(html).toContain("Browsing backups needs the identity");
       expect(html).not.toContain(`href="/browse`);
       for (const q of [`/browse?id=${id}&source=docs`, `/download?id=${id}&source=docs&path=a.txt`]) {
-        const r = await fetch(`${ui.base}${q}`);
+        const r = await authed(`${ui.base}${q}`);
         expect(r.status).toBe(403);
         expect(await r.text()).toMatch(/needs the identity/);
+      }
+    } finally {
+      expect(await ui.stop()).toBe(0);
+    }
+  });
+
+  it("with the identity but no --token-file (loopback): browsing is off, since every local user reaches the port", async () => {
+    const data = tempDir("uib-notoken");
+    writeFileSync(join(data, "secret.txt"), "only root may read this");
+    const repo = makeRepo({ sources: [{ name: "docs", type: "files", path: data }] });
+    const b = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+    expect(b.code).toBe(0);
+    const id = JSON.parse(b.stdout).id;
+    const ui = await startUi(repo.configFile, false);
+    try {
+      const html = await (await fetch(`${ui.base}/`)).text();
+      expect(html).toContain("needs --token-file, also on 127.0.0.1");
+      expect(html).not.toContain(`href="/browse`);
+      for (const q of [`/browse?id=${id}&source=docs`, `/download?id=${id}&source=docs&path=secret.txt`]) {
+        const r = await fetch(`${ui.base}${q}`);
+        expect(r.status).toBe(403);
+        const text = await r.text();
+        expect(text).toMatch(/needs --token-file/);
+        expect(text).not.toContain("only root may read this");
       }
     } finally {
       expect(await ui.stop()).toBe(0);
