@@ -36,6 +36,7 @@ export async function restoreCommand(ctx: CommandContext, ref: string, flags: Re
     for (const p of parts) ctx.log.info(`restoring backup ${p.rec.id}`, { sources: p.sources });
     const ids = parts.map((p) => p.rec.id);
     let done!: Awaited<ReturnType<typeof restoreParts>>;
+    let reached: Awaited<ReturnType<typeof startToTarget>> | undefined;
     try {
       await commandJob(ctx, run, signal, async () => {
         done = await restoreParts({
@@ -51,29 +52,29 @@ export async function restoreCommand(ctx: CommandContext, ref: string, flags: Re
             ...(req.select ? { select: req.select } : {}),
           },
         });
-        return {
-          backup_id: ids.length === 1 ? ids[0] : undefined,
-          summary: `restore of ${ids.join(", ")}: ${done.failed.length ? "MISMATCH" : "ok"}`,
-          failed: done.failed.length > 0,
-        };
-      });
-    } catch (err) {
-      if (cluster) await clearTarget(cluster);
-      throw err;
-    }
-    if (done.failed.length && cluster) await clearTarget(cluster);
-    // restore --start: the restored cluster recovers on a throwaway server, which is stopped again.
-    const reached =
-      cluster && !done.failed.length && o.start
-        ? await startToTarget(
+        // restore --start, inside the job (a recovery that fails is a failed restore in the audit
+        // log): the restored cluster recovers on a throwaway server, which is stopped again. If that
+        // fails, the restored and checked data directory stays, with the server's log.
+        if (cluster && !done.failed.length && o.start)
+          reached = await startToTarget(
             cluster.dir,
             clusterManifest(manifests, parts),
             recovery!,
             ctx.log,
             clusterBinDir(ctx, parts),
             signal,
-          )
-        : undefined;
+          );
+        return {
+          backup_id: ids.length === 1 ? ids[0] : undefined,
+          summary: `restore of ${ids.join(", ")}: ${done.failed.length ? "MISMATCH" : reached ? `ok, recovered to ${reached.target}` : "ok"}`,
+          failed: done.failed.length > 0,
+        };
+      });
+    } catch (err) {
+      if (cluster && !done) await clearTarget(cluster);
+      throw err;
+    }
+    if (done.failed.length && cluster) await clearTarget(cluster);
     printRestore(ctx, {
       ...{ ids, at: req.at, skipped, outcomes: done.outcomes, targets, cluster, recovery, toDb: o.toDb },
       reached,

@@ -119,11 +119,22 @@ export async function runPrune(deps: PruneDeps, o: PruneOptions): Promise<PruneR
   return { ...plan, done: true, ...gone, freed: gone.freed + finished.freed, aborted, swept, wal };
 }
 
-/** The bases whose WAL stays: kept by retention (or not deletable), counted, complete. */
+/**
+ * The bases whose WAL stays: every complete backup prune keeps: kept by retention, not deletable, or
+ * kept because retention does not count it (untrusted, backdated, broken chain: an operator looks at
+ * those, and a real base flagged by a skewed clock still needs its WAL). One more base can only lower
+ * the minimum start (wal/retention.ts), so a forged one can make prune keep more WAL, never less.
+ */
 function keptBases(listing: BackupListing[], decisions: Decision[], extra: string[]) {
   return listing
-    .filter((b) => b.complete && !notCounted(b).length && !b.brokenChain)
-    .filter((b) => extra.includes(b.id) || decisions.some((d) => d.id === b.id && d.keep))
+    .filter((b) => b.complete)
+    .filter(
+      (b) =>
+        notCounted(b).length > 0 ||
+        b.brokenChain !== undefined ||
+        extra.includes(b.id) ||
+        decisions.some((d) => d.id === b.id && d.keep),
+    )
     .map((b) => ({ id: b.id, complete: b.complete! }));
 }
 

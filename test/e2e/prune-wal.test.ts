@@ -147,3 +147,34 @@ describe.each(backends)("prune deletes WAL no kept base needs ($name)", ({ s3: f
     },
   );
 });
+
+describe("prune keeps the WAL of every base it keeps (file://)", () => {
+  it("a base retention does not count (backdated: its claimed time is 10 days before the store's) keeps its WAL", async () => {
+    const data = tempDir("pw-flagged");
+    writeFileSync(join(data, "x"), "x");
+    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
+    repo.config.state_dir = join(repo.dir, "state");
+    repo.config.retention = { keep_last: 1 };
+    repo.write();
+    const store = writerStore(repo);
+    const now = Date.now();
+    // Kept by prune but not counted by retention: a real base whose host clock was wrong looks like this.
+    const flagged = await forgeBase(store, repo, data, new Date(now - 10 * 86_400_000), seg(1, 2));
+    const newest = await forgeBase(store, repo, data, new Date(now - 4_000), seg(1, 5));
+    await passedDrill(repo, undefined, newest);
+    const wal = [1, 2, 3, 4, 5, 6].map((n) => walKey(SYSID, seg(1, n)));
+    for (const k of wal) await store.put(k, Readable.from([Buffer.from("junk")]));
+
+    const r = await runCli(["-c", repo.configFile, "--json", "prune"]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.deleted).toEqual([]);
+    expect(r.stderr).toContain(`${flagged}: untrusted, not counted by retention and kept`);
+    // Only the segment before the flagged base's start goes; everything it needs stays.
+    expect(out.wal.clusters.find((c: any) => c.system_identifier === SYSID)).toMatchObject({
+      deleted: 1,
+      kept_from: seg(1, 2),
+    });
+    expect(await listWal(store, repo, undefined)).toEqual(wal.slice(1).sort());
+  });
+});
