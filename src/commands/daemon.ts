@@ -21,6 +21,7 @@ import type { BackupResult } from "../engine/backup.js";
 import { copyCommand } from "./copy.js";
 import { onStopSignals } from "./interrupt.js";
 import { failUnfinishedJobs, failureReason } from "./job.js";
+import { readToken } from "./ui.js";
 import type { CommandContext } from "./context.js";
 import { drillCommand } from "./drill.js";
 import { pruneCommand } from "./prune.js";
@@ -295,15 +296,19 @@ function onceJob(plan: DaemonPlan, name: string): ScheduledJob {
   return job;
 }
 
-/** The health server, and the status page on a loopback listener only (`strongbox ui` serves it elsewhere, with a token). */
+/**
+ * The health server, and the status page: on a loopback listener, or on any listener with
+ * `daemon.token_file` (then the page needs the token; /healthz and /metrics never do).
+ */
 async function serveHealth(d: Daemon): Promise<{ close(): void } | undefined> {
-  const listen = d.ctx.config().daemon?.listen;
+  const { listen, token_file } = d.ctx.config().daemon ?? {};
   if (!listen) return undefined;
-  const pageHere = isLoopback(listen.slice(0, listen.lastIndexOf(":")).replace(/^\[|\]$/g, ""));
-  const page = pageHere ? { render: () => renderStatus(daemonView(d.metrics)) } : undefined;
+  const token = token_file ? readToken(token_file, "daemon.token_file") : undefined;
+  const pageHere = token !== undefined || isLoopback(listen.slice(0, listen.lastIndexOf(":")).replace(/^\[|\]$/g, ""));
+  const page = pageHere ? { render: () => renderStatus(daemonView(d.metrics)), token } : undefined;
   const server = await startHealthServer(listen, d.metrics, page);
   d.ctx.log.info(
-    `health and metrics on http://${listen}/healthz and /metrics${page ? `, status page on http://${listen}/` : " (status page: only on a 127.0.0.1 listener)"}`,
+    `health and metrics on http://${listen}/healthz and /metrics${page ? `, status page on http://${listen}/${token ? " (token required)" : ""}` : " (status page: only on a 127.0.0.1 listener, or with daemon.token_file)"}`,
   );
   return server;
 }

@@ -21,15 +21,15 @@ import { onStopSignals } from "./interrupt.js";
 const CACHE_MS = 30_000;
 
 /** The access token: the file's first line, at least 16 characters. */
-function readToken(file: string): string {
+/** The status page's access token: the first line of `file`, 16+ characters (`what` names the setting in errors). */
+export function readToken(file: string, what = "--token-file"): string {
   let token: string;
   try {
     token = readFileSync(file, "utf8").split("\n")[0].trim();
   } catch (err) {
-    throw new StrongboxError("USAGE", `--token-file ${file}: ${describeError(err)}`);
+    throw new StrongboxError("USAGE", `${what} ${file}: ${describeError(err)}`);
   }
-  if (token.length < 16)
-    throw new StrongboxError("USAGE", `--token-file ${file}: the token must be at least 16 characters`);
+  if (token.length < 16) throw new StrongboxError("USAGE", `${what} ${file}: the token must be at least 16 characters`);
   return token;
 }
 

@@ -166,6 +166,9 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   const signingKey = result.data!.signing?.key_file;
   const keyExposed = signingKey ? exposedSecretFile(signingKey) : undefined;
   if (keyExposed) warnings.push(`signing.key_file: ${keyExposed}`);
+  const tokenFile = result.data!.daemon?.token_file;
+  const tokenExposed = tokenFile ? exposedSecretFile(tokenFile) : undefined;
+  if (tokenExposed) warnings.push(`daemon.token_file: ${tokenExposed}`);
   WARNINGS.set(result.data!, warnings);
   deferUnresolved(result.data!, p.deferred, file);
   return result.data!;

@@ -482,6 +482,11 @@ export const configSchema = z
           .describe(
             "host:port where strongbox daemon serves /healthz and Prometheus /metrics, e.g. 127.0.0.1:9465; absent: off.",
           ),
+        token_file: nonEmpty("daemon.token_file")
+          .optional()
+          .describe(
+            "A file whose first line is an access token (16+ characters, chmod 600). With it the status page is served on any `listen` address and needs the token (HTTP Basic password or Bearer); without it only on 127.0.0.1. /healthz and /metrics never need it.",
+          ),
       })
       .strict()
       .optional()
