@@ -145,6 +145,7 @@ export async function startToTarget(
   log: Logger,
   pgBinDir?: string,
   signal?: AbortSignal,
+  env?: Record<string, string>,
 ): Promise<RecoveryPoint & { target: string }> {
   const { point } = await withRecoveredServer(
     {
@@ -155,6 +156,7 @@ export async function startToTarget(
       timeoutMs: START_TIMEOUT_MS,
       log,
       signal,
+      env,
     },
     async () => {},
   );

@@ -4,6 +4,8 @@ import type { ClusterManifest, Manifest } from "../repository/manifest.js";
 import { Repository } from "../repository/repository.js";
 import { repositoryOptions } from "../repository/options.js";
 import { openStore } from "../stores/open-store.js";
+import { configEnvNames } from "../config/load.js";
+import { recoveryEnv } from "../sources/postgres-cluster/recover-run.js";
 import type { CommandContext } from "./context.js";
 import { clearTarget, startToTarget } from "./cluster-restore.js";
 import { commandJob, withCommandLock, type CommandRun } from "./lifecycle.js";
@@ -63,6 +65,7 @@ export async function restoreCommand(ctx: CommandContext, ref: string, flags: Re
             ctx.log,
             clusterBinDir(ctx, parts),
             signal,
+            recoveryEnv(configEnvNames(config)),
           );
         return {
           backup_id: ids.length === 1 ? ids[0] : undefined,

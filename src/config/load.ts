@@ -36,6 +36,8 @@ interface Problems {
   errors: string[];
   warnings: string[];
   deferred: Unresolved[];
+  /** The environment variables the config names (${VAR}). */
+  referenced: Set<string>;
 }
 
 function unresolved(p: Problems, at: Path, key: Path, problem: string): void {
@@ -48,6 +50,7 @@ function resolve(value: unknown, path: Path, env: NodeJS.ProcessEnv, p: Problems
   if (typeof value === "string") {
     return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name: string | undefined) => {
       if (!name) return "$";
+      p.referenced.add(name);
       const v = env[name];
       if (v === undefined) {
         unresolved(p, path, path, `${formatPath(path)}: environment variable ${name} is not set`);
@@ -154,7 +157,7 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   }
   if (!raw || typeof raw !== "object" || Array.isArray(raw))
     throw new ConfigError([`${file}: must be a YAML mapping (version, repository, encryption, sources, …)`]);
-  const p: Problems = { errors: [], warnings: [], deferred: [] };
+  const p: Problems = { errors: [], warnings: [], deferred: [], referenced: new Set() };
   const { errors, warnings } = p;
   const resolved = resolve(raw, [], env, p);
   const result = validate(resolved, p);
@@ -170,11 +173,18 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   const tokenExposed = tokenFile ? exposedSecretFile(tokenFile) : undefined;
   if (tokenExposed) warnings.push(`daemon.token_file: ${tokenExposed}`);
   WARNINGS.set(result.data!, warnings);
+  REFERENCED.set(result.data!, [...p.referenced]);
   deferUnresolved(result.data!, p.deferred, file);
   return result.data!;
 }
 
 const WARNINGS = new WeakMap<Config, string[]>();
+const REFERENCED = new WeakMap<Config, string[]>();
+
+/** The environment variables the config names (its ${VAR} references): what a child running strongbox with it needs. */
+export function configEnvNames(cfg: Config): string[] {
+  return REFERENCED.get(cfg) ?? [];
+}
 
 /** What loading found worth a warning (secret files others may read), for the commands to log. */
 export function configWarnings(cfg: Config): string[] {

@@ -44,7 +44,9 @@ import { silentLogger } from ${JSON.stringify(join(dist, "log.js"))};
 await withRecoveredServer({ dataDir: ${JSON.stringify(dataDir)}, major: 15, pgBinDir: ${JSON.stringify(bin)}, timeoutMs: 300000, log: silentLogger }, async () => {});
 `,
     );
-    const child = spawn(process.execPath, [script], { stdio: "ignore" });
+    // Only the basics and STRONGBOX_* variables reach the server (its restore_command runs strongbox).
+    const env = { ...process.env, UNRELATED_SECRET: "leak-me-123", STRONGBOX_IDENTITY_PASSPHRASE: "for-wal-fetch" };
+    const child = spawn(process.execPath, [script], { stdio: "ignore", env });
     try {
       await until(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "", 20_000);
       const server = Number(readFileSync(pidFile, "utf8"));
@@ -52,6 +54,9 @@ await withRecoveredServer({ dataDir: ${JSON.stringify(dataDir)}, major: 15, pgBi
       // As root it runs as the data directory's owner, never as root.
       if (process.getuid?.() === 0)
         expect(readFileSync(`/proc/${server}/status`, "utf8")).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
+      const environ = readFileSync(`/proc/${server}/environ`, "utf8").split("\0");
+      expect(environ).toContain("STRONGBOX_IDENTITY_PASSPHRASE=for-wal-fetch");
+      expect(environ.join("\n")).not.toContain("leak-me-123");
       child.kill("SIGKILL");
       await until(() => !alive(server), 20_000); // the server stopped after strongbox was killed
     } finally {

@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { parseConfig } from "../../src/config/load.js";
+import { configEnvNames, parseConfig } from "../../src/config/load.js";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
 import { ConfigError } from "../../src/errors.js";
 import { runCli, tempDir } from "../helpers/cli.js";
@@ -135,6 +135,13 @@ describe("config validation", () => {
     expect((parseConfig(stringify(c), { DB_URL: "postgres://u@h/d" }).sources[1] as { url: string }).url).toBe(
       "postgres://u@h/d",
     );
+  });
+
+  it("remembers which environment variables it names, for a child that runs strongbox with it", () => {
+    const c = valid();
+    c.sources[1].url = "${DB_URL}";
+    const cfg = parseConfig(stringify(c), { DB_URL: "postgres://u@h/d", OTHER: "x" });
+    expect(configEnvNames(cfg)).toEqual(["DB_URL"]);
   });
 
   it("reports every error at once, each with its path", () => {

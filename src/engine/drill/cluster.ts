@@ -6,7 +6,8 @@ import { trustPolicy } from "../../crypto/signing.js";
 import { describeError, StrongboxError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { ClusterManifest } from "../../repository/manifest.js";
-import { withRecoveredServer, type RecoveryPoint } from "../../sources/postgres-cluster/recover-run.js";
+import { configEnvNames } from "../../config/load.js";
+import { recoveryEnv, withRecoveredServer, type RecoveryPoint } from "../../sources/postgres-cluster/recover-run.js";
 import type { Check, RecoveryTarget } from "../../sources/source.js";
 import type { Store } from "../../stores/store.js";
 import { verifyWal } from "../../wal/gap.js";
@@ -92,6 +93,7 @@ export async function drillCluster(o: {
         timeoutMs: RECOVERY_TIMEOUT_MS,
         log: o.log,
         signal: o.signal,
+        env: recoveryEnv(configEnvNames(o.config)),
       },
       async (server) => {
         const checks: Check[] = [];

@@ -32,6 +32,27 @@ export interface RecoveryRunOptions {
   user?: string;
   log: Logger;
   signal?: AbortSignal;
+  /**
+   * The environment the server (and so its restore_command, `strongbox wal fetch`) gets: recoveryEnv().
+   * Default: recoveryEnv([]), the basics and strongbox's own STRONGBOX_* variables.
+   */
+  env?: Record<string, string>;
+}
+
+/** What any process needs of the environment: where programs and home are, locale, time zone, temporary directory. */
+const BASICS = /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|TZ|TZDIR|TMPDIR|LC_[A-Z_]+)$/;
+
+/**
+ * The throwaway server's environment: the basics, strongbox's STRONGBOX_* variables and the variables
+ * the config names (`names`, its ${VAR} references), which the restore_command (`strongbox wal
+ * fetch` with the same config) needs; no other variable of strongbox's environment (another secret,
+ * libpq's PG* settings for the production server) reaches PostgreSQL or its children.
+ */
+export function recoveryEnv(names: readonly string[], from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(from))
+    if (v !== undefined && (BASICS.test(k) || k.startsWith("STRONGBOX_") || names.includes(k))) env[k] = v;
+  return env;
 }
 
 export interface RecoveredServer {
@@ -143,9 +164,10 @@ function spawnServer(
   binary: string,
   args: string[],
   owner: { uid: number; gid: number; name?: string },
+  env: Record<string, string>,
 ): { child: ChildProcess; tail: () => string } {
   const { cmd, argv } = serverCommand(binary, args, owner);
-  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env });
   let buf = "";
   const keep = (d: Buffer) => (buf = (buf + d.toString("utf8")).slice(-LOG_TAIL));
   child.stdout!.on("data", keep);
@@ -307,7 +329,7 @@ async function runServer<T>(
   o.log.info(
     `starting a throwaway PostgreSQL ${o.major} on ${o.dataDir} (socket in ${runDir}, port ${port}) to recover`,
   );
-  const { child, tail } = spawnServer(binary, args, owner);
+  const { child, tail } = spawnServer(binary, args, owner, o.env ?? recoveryEnv([]));
   const onAbort = () => void stopServer(child, o.dataDir);
   o.signal?.addEventListener("abort", onAbort, { once: true });
   try {
