@@ -217,6 +217,13 @@ export interface WalVerifyReport {
 }
 
 /**
+ * How many objects under `wal/<sysid>/` verify and a drill hold in memory to judge the chain (a few
+ * hundred bytes each). 500,000 segments is 8 TB of 16 MiB WAL after what prune keeps; more than that is
+ * refused with one line instead of growing without bound on what a forger may have written.
+ */
+export const MAX_WAL_OBJECTS = 500_000;
+
+/**
  * The WAL part of verify: lists `wal/<sysid>/`, checks the chain from the base backup's start, and
  * with `deep` decrypts and checks every segment of it. A gap or damage is a VERIFY error (exit 3)
  * naming the segment.
@@ -231,10 +238,20 @@ export async function verifyWal(
     deep?: boolean;
     signal?: AbortSignal;
     policy?: TrustPolicy;
+    /** MAX_WAL_OBJECTS unless a test sets it. */
+    maxObjects?: number;
   },
 ): Promise<WalVerifyReport> {
   const objects: ObjectInfo[] = [];
-  for await (const obj of store.list(walRoot(o.systemId))) objects.push(obj);
+  const max = o.maxObjects ?? MAX_WAL_OBJECTS;
+  for await (const obj of store.list(walRoot(o.systemId))) {
+    if (objects.length === max)
+      throw new StrongboxError(
+        "VERIFY",
+        `${walRoot(o.systemId)} holds more than ${max} objects: refusing to judge the WAL chain (prune deletes WAL no kept base needs; a flood of keys there is the work of a writer key)`,
+      );
+    objects.push(obj);
+  }
   const readHistory = async (k: ParsedWalKey) => {
     const chunks: Buffer[] = [];
     const sink = new Writable({

@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LocalDirStore } from "../../src/stores/local-dir.js";
 import { MAX_OBJECTS_PER_NAME, walCandidates } from "../../src/wal/fetch.js";
-import { checkWalChain } from "../../src/wal/gap.js";
+import { checkWalChain, verifyWal } from "../../src/wal/gap.js";
 import { parseLsn, parseWalName } from "../../src/wal/names.js";
 import { tempDir } from "../helpers/cli.js";
 
@@ -48,5 +48,24 @@ describe("a WAL file name flooded with objects", () => {
       readHistory: () => Promise.reject(new Error("unexpected read")),
     });
     expect(r2).toMatchObject({ ok: true, last: seg(5) });
+  });
+});
+
+describe("a WAL archive flooded with keys", () => {
+  it("verify refuses to hold more than its bound in memory: one line naming the prefix", async () => {
+    const root = tempDir("wal-flood-all");
+    const keys = [real(3), real(4), ...Array.from({ length: 20 }, (_, i) => `wal/${SYS}/${h8(1)}/junk-${i}`)];
+    for (const k of keys) {
+      mkdirSync(dirname(join(root, k)), { recursive: true });
+      writeFileSync(join(root, k), "x");
+    }
+    const o = { systemId: SYS, start: { timeline: 1, lsn: parseLsn("0/3000028")! }, segmentSize: SEG };
+    await expect(verifyWal(new LocalDirStore(root), [], { ...o, maxObjects: 10 })).rejects.toThrow(
+      new RegExp(`^wal/${SYS}/ holds more than 10 objects: refusing to judge the WAL chain`),
+    );
+    // Within the bound the same listing is judged (and passes: 3 and 4 are there).
+    await expect(verifyWal(new LocalDirStore(root), [], { ...o, maxObjects: 100 })).resolves.toMatchObject({
+      last: seg(4),
+    });
   });
 });
