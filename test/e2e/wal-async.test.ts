@@ -1,0 +1,90 @@
+// Asynchronous archiving (wal.async): `wal push` hands ready files to a detached worker, which
+// stores several at once; a later `wal push` of a stored file is acknowledged from the spool without
+// touching the store, and never for content other than what was stored.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { processesLeft } from "../helpers/processes.js";
+import { until } from "../helpers/until.js";
+import { makeDataDir, makeSegment, segName, sha256, SYSID } from "../helpers/wal-craft.js";
+
+/** The objects stored for WAL file `name` in the file:// repository under `root`. */
+const storedOf = (root: string, name: string) => {
+  const dir = join(root, "wal", `${SYSID}`, "00000001");
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(`${name}.`) && f.endsWith(".age")) : [];
+};
+
+describe("wal push with wal.async", () => {
+  const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url: "${PG_URL}" }] });
+  const root = join(repo.dir, "repository");
+  const stateDir = tempDir("walstate-async");
+  const spool = join(stateDir, "wal-spool", `${SYSID}`);
+  const asyncOn = (c: Record<string, any>, processes = 2) => {
+    c.state_dir = stateDir;
+    c.sources[0].wal = { async: { processes, queue_max: 8, timeout: "60s" } };
+  };
+  const config = repo.write((c) => asyncOn(c));
+  const data = makeDataDir(tempDir("pgdata-async"), SYSID);
+  const segs = new Map<string, Buffer>();
+  /** A segment in pg_wal, marked ready as PostgreSQL does. */
+  const ready = (segno: number, fill?: Buffer) => {
+    const name = segName(1, segno);
+    const seg = makeSegment({ sysid: SYSID, tli: 1, segno, fill });
+    writeFileSync(join(data, "pg_wal", name), seg);
+    writeFileSync(join(data, "pg_wal", "archive_status", `${name}.ready`), "");
+    segs.set(name, seg);
+    return name;
+  };
+  const push = (cfg: string, name: string) => runCli(["-c", cfg, "wal", "push", `pg_wal/${name}`], { cwd: data });
+  const workers = () => processesLeft(`wal push-worke[r] ${data}/pg_wal`);
+
+  afterAll(async () => {
+    const left = await workers();
+    for (const pid of left.split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+    expect(left, "no worker left running").toBe("");
+  });
+
+  it("the worker stores every ready file; a stored one is acknowledged without the store, a changed one is not", async () => {
+    mkdirSync(join(data, "pg_wal", "archive_status"), { recursive: true });
+    const names = [1, 2, 3, 4, 5].map((n) => ready(0x10 + n));
+    const r = await push(config, names[0]);
+    expect(r).toMatchObject({ code: 0, stderr: "" });
+    expect(storedOf(root, names[0])).toEqual([`${names[0]}.${sha256(segs.get(names[0])!)}.zst.age`]);
+    // The worker goes on with the rest of the ready files, without being asked.
+    await until(() => names.every((n) => storedOf(root, n).length === 1));
+    await until(() => names.every((n) => existsSync(join(spool, `${n}.ok`))));
+
+    // Idle: the worker exits by itself, and its lock goes with it.
+    expect(await workers()).toBe("");
+    expect(existsSync(join(spool, "worker.lock"))).toBe(false);
+
+    // Acknowledged from the spool: a config whose repository is a plain file cannot store anything.
+    const broken = join(repo.dir, "not-a-repository");
+    writeFileSync(broken, "");
+    const brokenConfig = repo.write((c) => {
+      asyncOn(c);
+      c.repository = { url: `file://${broken}` };
+    });
+    expect(await push(brokenConfig, names[2])).toMatchObject({ code: 0, stderr: "" });
+
+    // The same name with other bytes: the record does not acknowledge it, and the worker cannot store it.
+    writeFileSync(join(data, "pg_wal", names[3]), makeSegment({ sysid: SYSID, tli: 1, segno: 0x14 }));
+    const changed = await push(brokenConfig, names[3]);
+    expect(changed.code).not.toBe(0);
+    expect(changed.stderr).toMatch(
+      new RegExp(`${names[3]}: the archiving worker could not store it: .*not-a-repository`),
+    );
+    expect(changed.stderr.trim().split("\n")).toHaveLength(1);
+    expect(storedOf(root, names[3])).toHaveLength(1);
+
+    // A worker keeps the config it started with; once it is idle and gone, the next one takes the fixed one.
+    expect(await workers()).toBe("");
+    // With the real repository, the retry stores the new bytes beside the old ones and is then acknowledged.
+    expect(await push(config, names[3])).toMatchObject({ code: 0, stderr: "" });
+    expect(storedOf(root, names[3])).toHaveLength(2);
+
+    expect(await workers()).toBe("");
+    expect(readFileSync(join(spool, "worker.log"), "utf8")).toMatch(new RegExp(`${names[4]}: stored as wal/`));
+  }, 180_000);
+});
