@@ -93,7 +93,7 @@ export async function pushThroughSpool(
   const done = async (stored: boolean) => {
     const r = await readRecord(spool, name);
     if (!acknowledges(r, name, sha256)) return undefined;
-    if (parseWalName(name)?.kind === "segment") await pruneRecords(spool, name);
+    if (parseWalName(name)?.kind === "segment") await pruneRecords(spool, name, dirname(path));
     return { name, systemId: sysid, key: r!.key, bytes: r!.size, stored };
   };
   const now = await done(false);

@@ -120,11 +120,15 @@ export const isReady = (walDir: string, name: string) =>
     () => false,
   );
 
-/** Removes the records of segments before `segment` (PostgreSQL asks for them no more): the spool stays bounded. */
-export async function pruneRecords(dir: string, segment: string): Promise<void> {
+/**
+ * Removes the records of segments before `segment` that are no longer marked ready in `walDir`
+ * (PostgreSQL archived them and asks for them no more): the spool stays bounded.
+ */
+export async function pruneRecords(dir: string, segment: string, walDir: string): Promise<void> {
   for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
     const name = f.endsWith(".ok") ? f.slice(0, -3) : "";
-    if (parseWalName(name)?.kind === "segment" && name < segment) await fsp.rm(join(dir, f), { force: true });
+    if (parseWalName(name)?.kind === "segment" && name < segment && !(await isReady(walDir, name)))
+      await fsp.rm(join(dir, f), { force: true });
   }
 }
 

@@ -1,10 +1,10 @@
 // Asynchronous archiving (wal.async): `wal push` hands ready files to a detached worker, which
 // stores several at once; a later `wal push` of a stored file is acknowledged from the spool without
 // touching the store, and never for content other than what was stored.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, runAndKillWhen, runCli, tempDir } from "../helpers/cli.js";
 import { processesLeft } from "../helpers/processes.js";
 import { until } from "../helpers/until.js";
 import { makeDataDir, makeSegment, segName, sha256, SYSID } from "../helpers/wal-craft.js";
@@ -36,7 +36,13 @@ describe("wal push with wal.async", () => {
     segs.set(name, seg);
     return name;
   };
-  const push = (cfg: string, name: string) => runCli(["-c", cfg, "wal", "push", `pg_wal/${name}`], { cwd: data });
+  /** `wal push` as PostgreSQL runs it: on exit 0 it marks the file done. */
+  const push = async (cfg: string, name: string) => {
+    const r = await runCli(["-c", cfg, "wal", "push", `pg_wal/${name}`], { cwd: data });
+    const status = join(data, "pg_wal", "archive_status", name);
+    if (r.code === 0 && existsSync(`${status}.ready`)) renameSync(`${status}.ready`, `${status}.done`);
+    return r;
+  };
   const workers = () => processesLeft(`wal push-worke[r] ${data}/pg_wal`);
 
   afterAll(async () => {
@@ -86,5 +92,52 @@ describe("wal push with wal.async", () => {
 
     expect(await workers()).toBe("");
     expect(readFileSync(join(spool, "worker.log"), "utf8")).toMatch(new RegExp(`${names[4]}: stored as wal/`));
+  }, 180_000);
+
+  it("kill -9 of the worker mid-push, then of a waiting wal push: no record without its object, and the retry stores it", async () => {
+    const names = [0x30, 0x31, 0x32, 0x33, 0x34, 0x35].map((n) => ready(n));
+    const walDir = join(root, "wal", `${SYSID}`, "00000001");
+    const lockPid = () => Number(readFileSync(join(spool, "worker.lock"), "utf8"));
+    const putStarted = () => existsSync(walDir) && readdirSync(walDir).some((f) => f.includes(".strongbox-tmp-"));
+    /** Every record in the spool names an object that is stored. */
+    const recordsBacked = () => {
+      for (const f of readdirSync(spool).filter((f) => f.endsWith(".ok"))) {
+        const { key } = JSON.parse(readFileSync(join(spool, f), "utf8")) as { key: string };
+        expect(existsSync(join(root, key)), `${f} names ${key}`).toBe(true);
+      }
+    };
+    const one = repo.write((c) => asyncOn(c, 1));
+    const waiting = push(one, names[0]);
+    // Killed after it started storing a file (its temporary object is in the repository).
+    const pid = await until(() => existsSync(join(spool, "worker.lock")) && putStarted() && lockPid());
+    process.kill(pid, "SIGKILL");
+    await until(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    recordsBacked();
+    // The waiting wal push finds the worker dead and starts another one.
+    expect(await waiting).toMatchObject({ code: 0, stderr: "" });
+    recordsBacked();
+
+    // kill -9 of a wal push while it waits: the worker goes on; a record is still only ever for a stored object.
+    const more = [0x40, 0x41, 0x42, 0x43].map((n) => ready(n));
+    const late = await runAndKillWhen(["-c", one, "wal", "push", join(data, "pg_wal", more[3])], () => putStarted());
+    expect(late.killed).toBe(true);
+    recordsBacked();
+    const fetched = tempDir("fetched");
+    for (const name of [...names, ...more]) {
+      expect(await push(one, name), name).toMatchObject({ code: 0, stderr: "" });
+      recordsBacked();
+      const dest = join(fetched, name);
+      const f = await runCli(["-c", repo.configFile, "wal", "fetch", name, dest, "--system-id", `${SYSID}`]);
+      expect(f, name).toMatchObject({ code: 0, stderr: "" });
+      expect(readFileSync(dest).equals(segs.get(name)!), name).toBe(true);
+    }
+    expect(await workers()).toBe("");
   }, 180_000);
 });
