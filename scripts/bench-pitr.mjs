@@ -94,14 +94,15 @@ export function walBench(b, segments) {
   );
   walPushLines(b, "wal: push to file:// (vs dd conv=fsync)", w.cfg, segments);
   rmSync(w.dir, { recursive: true, force: true });
-  walAsyncLine(b, segments);
+  walAsyncLine(b, "wal: push to file:// with wal.async (2 processes)", segments);
 }
 
 /** `wal push` of every segment in order with wal.async, as PostgreSQL runs it (ready marks, done on exit 0). */
-function walAsyncLine(b, segments) {
+export function walAsyncLine(b, label, segments, repository = null) {
   const w = b.workspace(
-    "wal-async",
+    repository ? "wal-async-s3" : "wal-async",
     `{ name: cluster, type: postgres-cluster, url: "postgres://unused@localhost/postgres", wal: { async: { processes: 2, queue_max: 32 } } }`,
+    repository,
   );
   appendFileSync(w.cfg, `state_dir: ${join(w.dir, "state")}\n`);
   const status = join(segments.dir, "pg_wal", "archive_status");
@@ -117,7 +118,7 @@ function walAsyncLine(b, segments) {
   const sb = { s: runs.reduce((a, x) => a + x.s, 0), cpu: runs.reduce((a, x) => a + x.cpu, 0) };
   const n = segments.paths.length;
   console.log(
-    `wal: push to file:// with wal.async (2 processes): ${(n / sb.s).toFixed(2)} segments/s (${((n * 16) / sb.s).toFixed(0)} MiB/s), ${(sb.cpu / n).toFixed(2)} core-s per archive_command (the worker's own CPU not counted)`,
+    `${label}: ${(n / sb.s).toFixed(2)} segments/s (${((n * 16) / sb.s).toFixed(0)} MiB/s), ${(sb.cpu / n).toFixed(2)} core-s per archive_command (the worker's own CPU not counted)`,
   );
   rmSync(status, { recursive: true, force: true });
   rmSync(w.dir, { recursive: true, force: true });

@@ -26,6 +26,12 @@ export function asyncSettings(config: Config): AsyncSettings | undefined {
   return undefined;
 }
 
+/** Which repository a spool record is for: its URL, and the S3 endpoint when one is set. */
+export const repositoryId = (config: Config) =>
+  config.repository.s3?.endpoint
+    ? `${config.repository.url} at ${config.repository.s3.endpoint}`
+    : config.repository.url;
+
 /** The cluster a WAL file belongs to, as `wal push` finds it: --system-id, a segment's header, else pg_control. */
 export async function systemIdOfFile(path: string, given: string | undefined): Promise<string | undefined> {
   if (given) return given;
@@ -83,6 +89,7 @@ export async function pushThroughSpool(
   env: NodeJS.ProcessEnv,
   stateDir: string,
   settings: AsyncSettings,
+  repository: string,
   path: string,
   sysid: string,
 ): Promise<AsyncPush> {
@@ -92,7 +99,7 @@ export async function pushThroughSpool(
   const sha256 = await fileSha256(path);
   const done = async (stored: boolean) => {
     const r = await readRecord(spool, name);
-    if (!acknowledges(r, name, sha256)) return undefined;
+    if (!acknowledges(r, name, sha256, repository)) return undefined;
     if (parseWalName(name)?.kind === "segment") await pruneRecords(spool, name, dirname(path));
     return { name, systemId: sysid, key: r!.key, bytes: r!.size, stored };
   };

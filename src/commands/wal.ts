@@ -14,7 +14,7 @@ import { defaultStateDir } from "../differential/state.js";
 import { isReady, spoolDir } from "../wal/spool.js";
 import { runSpoolWorker } from "../wal/spool-worker.js";
 import type { CommandContext } from "./context.js";
-import { asyncSettings, pushThroughSpool, systemIdOfFile } from "./wal-async.js";
+import { asyncSettings, pushThroughSpool, repositoryId, systemIdOfFile } from "./wal-async.js";
 
 export interface WalOptions {
   systemId?: string;
@@ -47,7 +47,7 @@ async function pushAsync(ctx: CommandContext, config: Config, path: string, syst
   const sysid = await systemIdOfFile(path, systemId);
   if (!sysid) return undefined;
   const stateDir = config.state_dir ?? defaultStateDir(ctx.env);
-  return pushThroughSpool(ctx.configFile, ctx.env, stateDir, settings, path, sysid);
+  return pushThroughSpool(ctx.configFile, ctx.env, stateDir, settings, repositoryId(config), path, sysid);
 }
 
 /** The spool's worker (started by `wal push` with `wal.async`): stores the ready files in `walDir`, then exits when idle. */
@@ -60,6 +60,7 @@ export async function walPushWorkerCommand(ctx: CommandContext, walDir: string, 
   await runSpoolWorker({
     walDir,
     spool: spoolDir(config.state_dir ?? defaultStateDir(ctx.env), systemId),
+    repository: repositoryId(config),
     processes: settings.processes,
     queueMax: settings.queue_max,
     idleMs: IDLE_MS,

@@ -18,6 +18,8 @@ export interface SpoolWorkerOptions {
   /** pg_wal: the files and their archive_status/*.ready marks (read only: PostgreSQL owns both). */
   walDir: string;
   spool: string;
+  /** The repository's URL, written into each record. */
+  repository: string;
   /** How many files are stored at once. */
   processes: number;
   /** How many ready files, in WAL order, are looked at: the queue never runs further ahead. */
@@ -83,7 +85,7 @@ async function pending(o: SpoolWorkerOptions, inFlight: Map<string, unknown>, fa
     const st = await fsp.stat(join(o.walDir, name)).catch(() => undefined);
     if (!st) continue; // gone: archived and recycled meanwhile
     const r = await readRecord(o.spool, name);
-    if (r && r.size === st.size && r.mtimeMs === st.mtimeMs) continue; // stored; waiting for PostgreSQL to ask
+    if (r && r.repository === o.repository && r.size === st.size && r.mtimeMs === st.mtimeMs) continue; // stored; waiting for PostgreSQL to ask
     out.push(name);
   }
   return out;
@@ -97,7 +99,8 @@ async function storeOne(o: SpoolWorkerOptions, name: string, failed: Set<string>
     const sha256 = parseWalKey(r.key)?.sha256;
     if (!sha256) throw new Error(`${name}: stored under ${r.key}, which holds no SHA-256`);
     // Only now, after the store confirmed: the record `wal push` acknowledges.
-    await writeRecord(o.spool, { name, sha256, key: r.key, size: r.bytes, mtimeMs: st.mtimeMs });
+    const record = { name, sha256, key: r.key, repository: o.repository, size: r.bytes, mtimeMs: st.mtimeMs };
+    await writeRecord(o.spool, record);
     await clearSpoolError(o.spool, name);
     o.log(`${name}: ${r.stored ? "stored as" : "already stored as"} ${r.key}`);
   } catch (err) {

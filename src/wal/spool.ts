@@ -15,6 +15,8 @@ export interface SpoolRecord {
   /** SHA-256 of the plaintext stored, which the key also holds. */
   sha256: string;
   key: string;
+  /** The repository's URL it was stored in: a record never acknowledges a file for another repository. */
+  repository: string;
   size: number;
   /** The file's mtime when it was pushed: lets the worker skip a file it stored already (never an acknowledgement). */
   mtimeMs: number;
@@ -67,6 +69,7 @@ export async function readRecord(dir: string, name: string): Promise<SpoolRecord
       r.name === name &&
       typeof r.sha256 === "string" &&
       typeof r.key === "string" &&
+      typeof r.repository === "string" &&
       typeof r.size === "number" &&
       typeof r.mtimeMs === "number";
     return ok ? (r as SpoolRecord) : undefined;
@@ -75,9 +78,9 @@ export async function readRecord(dir: string, name: string): Promise<SpoolRecord
   }
 }
 
-/** Whether `r` says that exactly this content (`sha256`) of `name` is stored: the key must say the same. */
-export function acknowledges(r: SpoolRecord | undefined, name: string, sha256: string): boolean {
-  if (!r || r.name !== name || r.sha256 !== sha256) return false;
+/** Whether `r` says that exactly this content (`sha256`) of `name` is stored in `repository`: the key must say the same. */
+export function acknowledges(r: SpoolRecord | undefined, name: string, sha256: string, repository: string): boolean {
+  if (!r || r.name !== name || r.sha256 !== sha256 || r.repository !== repository) return false;
   const k = parseWalKey(r.key);
   return k !== null && k.wal.name === name && k.sha256 === sha256;
 }

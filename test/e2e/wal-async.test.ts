@@ -1,7 +1,7 @@
 // Asynchronous archiving (wal.async): `wal push` hands ready files to a detached worker, which
 // stores several at once; a later `wal push` of a stored file is acknowledged from the spool without
 // touching the store, and never for content other than what was stored.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeRepo, runAndKillWhen, runCli, tempDir } from "../helpers/cli.js";
@@ -65,28 +65,35 @@ describe("wal push with wal.async", () => {
     expect(await workers()).toBe("");
     expect(existsSync(join(spool, "worker.lock"))).toBe(false);
 
-    // Acknowledged from the spool: a config whose repository is a plain file cannot store anything.
-    const broken = join(repo.dir, "not-a-repository");
-    writeFileSync(broken, "");
-    const brokenConfig = repo.write((c) => {
-      asyncOn(c);
-      c.repository = { url: `file://${broken}` };
-    });
-    expect(await push(brokenConfig, names[2])).toMatchObject({ code: 0, stderr: "" });
+    // Acknowledged from the spool, without the store: with wal/ a plain file, no put could succeed.
+    renameSync(join(root, "wal"), join(root, "wal.away"));
+    writeFileSync(join(root, "wal"), "");
+    expect(await push(config, names[2])).toMatchObject({ code: 0, stderr: "" });
 
     // The same name with other bytes: the record does not acknowledge it, and the worker cannot store it.
     writeFileSync(join(data, "pg_wal", names[3]), makeSegment({ sysid: SYSID, tli: 1, segno: 0x14 }));
-    const changed = await push(brokenConfig, names[3]);
+    const changed = await push(config, names[3]);
     expect(changed.code).not.toBe(0);
     expect(changed.stderr).toMatch(
-      new RegExp(`${names[3]}: the archiving worker could not store it: .*not-a-repository`),
+      new RegExp(`^strongbox: error: ${names[3]}: the archiving worker could not store it: .*ENOTDIR`),
     );
     expect(changed.stderr.trim().split("\n")).toHaveLength(1);
+    expect(await workers()).toBe("");
+    rmSync(join(root, "wal"));
+    renameSync(join(root, "wal.away"), join(root, "wal"));
     expect(storedOf(root, names[3])).toHaveLength(1);
 
-    // A worker keeps the config it started with; once it is idle and gone, the next one takes the fixed one.
+    // A record is for its repository only: another one's config does not take it as stored there.
+    const other = join(repo.dir, "not-a-repository");
+    writeFileSync(other, "");
+    const otherConfig = repo.write((c) => {
+      asyncOn(c);
+      c.repository = { url: `file://${other}` };
+    });
+    expect((await push(otherConfig, names[1])).code).not.toBe(0);
     expect(await workers()).toBe("");
-    // With the real repository, the retry stores the new bytes beside the old ones and is then acknowledged.
+
+    // PostgreSQL's retry, the repository back: the new bytes are stored beside the old ones, then acknowledged.
     expect(await push(config, names[3])).toMatchObject({ code: 0, stderr: "" });
     expect(storedOf(root, names[3])).toHaveLength(2);
 
