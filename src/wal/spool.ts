@@ -124,12 +124,13 @@ export const isReady = (walDir: string, name: string) =>
   );
 
 /**
- * Removes the records of segments before `segment` that are no longer marked ready in `walDir`
+ * Removes the records (and error lines) of segments before `segment` that are no longer marked ready in `walDir`
  * (PostgreSQL archived them and asks for them no more): the spool stays bounded.
  */
 export async function pruneRecords(dir: string, segment: string, walDir: string): Promise<void> {
   for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
-    const name = f.endsWith(".ok") ? f.slice(0, -3) : "";
+    // A record, an error line, or a temporary file a killed worker left behind.
+    const name = /^([0-9A-F]{24})\.(ok|error)(\.\d+\.tmp)?$/.exec(f)?.[1] ?? "";
     if (parseWalName(name)?.kind === "segment" && name < segment && !(await isReady(walDir, name)))
       await fsp.rm(join(dir, f), { force: true });
   }

@@ -114,6 +114,7 @@ describe("wal push with wal.async", () => {
       }
     };
     const one = repo.write((c) => asyncOn(c, 1));
+    writeFileSync(join(spool, `${segName(1, 0x13)}.ok.999.tmp`), "{"); // as a worker killed mid-write leaves it
     const waiting = push(one, names[0]);
     // Killed after it started storing a file (its temporary object is in the repository).
     const pid = await until(() => existsSync(join(spool, "worker.lock")) && putStarted() && lockPid());
@@ -130,6 +131,10 @@ describe("wal push with wal.async", () => {
     // The waiting wal push finds the worker dead and starts another one.
     expect(await waiting).toMatchObject({ code: 0, stderr: "" });
     recordsBacked();
+    // That acknowledgement removed what the spool held for older segments PostgreSQL is done with.
+    expect(existsSync(join(spool, `${segName(1, 0x11)}.ok`))).toBe(false);
+    expect(existsSync(join(spool, `${segName(1, 0x13)}.ok.999.tmp`))).toBe(false);
+    expect(existsSync(join(spool, `${segName(1, 0x12)}.ok`)), "still marked ready").toBe(true);
 
     // kill -9 of a wal push while it waits: the worker goes on; a record is still only ever for a stored object.
     const more = [0x40, 0x41, 0x42, 0x43].map((n) => ready(n));
