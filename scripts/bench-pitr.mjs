@@ -3,14 +3,16 @@
 //         segment as archive_command runs it, to file:// (and to Ceph RGW when bench.mjs has it up),
 //         beside `dd conv=fsync` of each segment, one process each: pg_receivewal's local write (the
 //         write and fsync of each segment) without a server to stream from. Also the CPU time of one
-//         push and of a bare `strongbox --version` (the CLI start-up in every push).
+//         push and of a bare `strongbox --version` (the CLI start-up in every push). Then the same
+//         segments with wal.async (processes 2): each marked ready, pushed in order and marked done on
+//         exit 0 as PostgreSQL does; segments/s is the wall time of all the pushes.
 //   base  backup of a postgres-cluster source (a pgbench database at BENCH_BASE_SCALE, default 20)
 //         against pg_basebackup -D - -Ft -X none | zstd -1 -T0 | age -r.
 // Figures only: nothing here fails.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { appendFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 
 const SEG = 16 * 1024 * 1024;
 const SYSID = 7300000000000000123n;
@@ -91,6 +93,34 @@ export function walBench(b, segments) {
     `{ name: cluster, type: postgres-cluster, url: "postgres://unused@localhost/postgres" }`,
   );
   walPushLines(b, "wal: push to file:// (vs dd conv=fsync)", w.cfg, segments);
+  rmSync(w.dir, { recursive: true, force: true });
+  walAsyncLine(b, "wal: push to file:// with wal.async (2 processes)", segments);
+}
+
+/** `wal push` of every segment in order with wal.async, as PostgreSQL runs it (ready marks, done on exit 0). */
+export function walAsyncLine(b, label, segments, repository = null) {
+  const w = b.workspace(
+    repository ? "wal-async-s3" : "wal-async",
+    `{ name: cluster, type: postgres-cluster, url: "postgres://unused@localhost/postgres", wal: { async: { processes: 2, queue_max: 32 } } }`,
+    repository,
+  );
+  appendFileSync(w.cfg, `state_dir: ${join(w.dir, "state")}\n`);
+  const status = join(segments.dir, "pg_wal", "archive_status");
+  mkdirSync(status, { recursive: true });
+  for (const p of segments.paths) writeFileSync(join(status, `${basename(p)}.ready`), "");
+  const ready = (p) => join(status, `${basename(p)}.ready`);
+  // In order, one at a time, each marked done after its exit 0, as PostgreSQL does.
+  const runs = segments.paths.map((p) => {
+    const r = b.timed(b.node, [b.bin, "-q", "-c", w.cfg, "wal", "push", p]);
+    renameSync(ready(p), ready(p).replace(/\.ready$/, ".done"));
+    return r;
+  });
+  const sb = { s: runs.reduce((a, x) => a + x.s, 0), cpu: runs.reduce((a, x) => a + x.cpu, 0) };
+  const n = segments.paths.length;
+  console.log(
+    `${label}: ${(n / sb.s).toFixed(2)} segments/s (${((n * 16) / sb.s).toFixed(0)} MiB/s), ${(sb.cpu / n).toFixed(2)} core-s per archive_command (the worker's own CPU not counted)`,
+  );
+  rmSync(status, { recursive: true, force: true });
   rmSync(w.dir, { recursive: true, force: true });
 }
 

@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { limitOf, measureStages, sumWork, workOf } from "./bench-limit.mjs";
-import { baseBench, makeSegments, walBench, walPushLines } from "./bench-pitr.mjs";
+import { baseBench, makeSegments, walAsyncLine, walBench, walPushLines } from "./bench-pitr.mjs";
 
 const root = resolve(process.env.BENCH_DIR ?? ".bench");
 const only = new Set((process.env.BENCH_ONLY ?? "media,small,db,s3,wal,base").split(","));
@@ -520,6 +520,12 @@ async function s3Bench(path) {
       );
       walPushLines(benchKit, "wal: push to Ceph RGW (vs dd conv=fsync)", ww.cfg, walSegments);
       rmSync(ww.dir, { recursive: true, force: true });
+      walAsyncLine(
+        benchKit,
+        "wal: push to Ceph RGW with wal.async (2 processes)",
+        walSegments,
+        `repository: { url: "s3://bench/wal-async", s3: { endpoint: "${endpoint}", force_path_style: true, credentials: { writer: { access_key_id: "${key}", secret_access_key: "${secret}" } } } }`,
+      );
     }
     if (!media) return;
     compare(

@@ -246,6 +246,11 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .option("--system-id <id>", "the cluster's system identifier (default: from the segment, else ./global/pg_control)")
     .action(bind(async (ctx, path, o) => (await import("./commands/wal.js")).walPushCommand(ctx, path, o)));
   wal
+    .command("push-worker <dir>", { hidden: true })
+    .description("the asynchronous archiving worker that wal push starts (wal.async)")
+    .option("--system-id <id>", "the cluster's system identifier")
+    .action(bind(async (ctx, dir, o) => (await import("./commands/wal.js")).walPushWorkerCommand(ctx, dir, o)));
+  wal
     .command("fetch <name> <dest>")
     .description("restore_command: write archived WAL file NAME (%f) to DEST (%p) atomically; exit 1 when not archived")
     .option("--system-id <id>", "the cluster's system identifier (default: from ./global/pg_control)")

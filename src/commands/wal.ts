@@ -1,3 +1,4 @@
+import { basename, dirname } from "node:path";
 import type { Config } from "../config/schema.js";
 import { readSigningKey, trustPolicy } from "../crypto/signing.js";
 import type { SigningKey } from "../crypto/ssh-signature.js";
@@ -10,7 +11,10 @@ import { fetchWal } from "../wal/fetch.js";
 import { pushWal, walLockOptions } from "../wal/push.js";
 import { recordPushed } from "../wal/last-pushed.js";
 import { defaultStateDir } from "../differential/state.js";
+import { isReady, spoolDir } from "../wal/spool.js";
+import { runSpoolWorker } from "../wal/spool-worker.js";
 import type { CommandContext } from "./context.js";
+import { asyncSettings, pushThroughSpool, repositoryId, systemIdOfFile } from "./wal-async.js";
 
 export interface WalOptions {
   systemId?: string;
@@ -21,9 +25,7 @@ export interface WalOptions {
 export async function walPushCommand(ctx: CommandContext, path: string, o: WalOptions = {}): Promise<void> {
   const config = ctx.config();
   const systemId = o.systemId === undefined ? undefined : parseSystemId(o.systemId);
-  const signingKey = walSigningKey(config);
-  const store = abortableStore(await openStore(config, "writer", walLockOptions(config)), o.signal);
-  const r = await pushWal(config, store, path, { systemId, signingKey, signal: o.signal });
+  const r = (await pushAsync(ctx, config, path, systemId)) ?? (await pushNow(config, path, systemId, o.signal));
   ctx.log.debug(`${r.name}: ${r.stored ? "archived as" : "already archived as"} ${r.key}`);
   // For /metrics and doctor: the newest archived file and when (the writer cannot list the repository).
   await recordPushed(config.state_dir ?? defaultStateDir(ctx.env), r.systemId, r.name).catch((err: unknown) =>
@@ -31,6 +33,44 @@ export async function walPushCommand(ctx: CommandContext, path: string, o: WalOp
   );
   ctx.print(r, "");
 }
+
+async function pushNow(config: Config, path: string, systemId: string | undefined, signal?: AbortSignal) {
+  const signingKey = walSigningKey(config);
+  const store = abortableStore(await openStore(config, "writer", walLockOptions(config)), signal);
+  return pushWal(config, store, path, { systemId, signingKey, signal });
+}
+
+/** With `wal.async`, a file PostgreSQL marked ready goes through the spool's worker; undefined: push it here. */
+async function pushAsync(ctx: CommandContext, config: Config, path: string, systemId: string | undefined) {
+  const settings = asyncSettings(config);
+  if (!settings || !(await isReady(dirname(path), basename(path)))) return undefined;
+  const sysid = await systemIdOfFile(path, systemId);
+  if (!sysid) return undefined;
+  const stateDir = config.state_dir ?? defaultStateDir(ctx.env);
+  return pushThroughSpool(ctx.configFile, ctx.env, stateDir, settings, repositoryId(config), path, sysid);
+}
+
+/** The spool's worker (started by `wal push` with `wal.async`): stores the ready files in `walDir`, then exits when idle. */
+export async function walPushWorkerCommand(ctx: CommandContext, walDir: string, o: WalOptions = {}): Promise<void> {
+  const config = ctx.config();
+  const settings = asyncSettings(config);
+  if (!settings || o.systemId === undefined)
+    throw new StrongboxError("USAGE", "wal push-worker is started by wal push, with wal.async configured");
+  const systemId = parseSystemId(o.systemId);
+  await runSpoolWorker({
+    walDir,
+    spool: spoolDir(config.state_dir ?? defaultStateDir(ctx.env), systemId),
+    repository: repositoryId(config),
+    processes: settings.processes,
+    queueMax: settings.queue_max,
+    idleMs: IDLE_MS,
+    push: (path) => pushNow(config, path, systemId, o.signal),
+    log: (line) => ctx.log.info(line),
+  });
+}
+
+/** A worker with nothing ready for this long exits; the next `wal push` starts another. */
+const IDLE_MS = 2000;
 
 /** The key `wal push` signs with: none without `signing`; a CONFIG error when signing is configured but this host has no key. */
 function walSigningKey(config: Config): SigningKey | undefined {

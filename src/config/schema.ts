@@ -149,6 +149,37 @@ const postgresClusterSource = z
           .describe(
             "The newest archived WAL segment older than this fails doctor, /healthz and drill (a duration, e.g. 5m).",
           ),
+        async: z
+          .object({
+            processes: z
+              .number()
+              .int()
+              .min(1)
+              .max(16)
+              .default(2)
+              .describe("How many WAL files the background worker stores at once (1 to 16)."),
+            queue_max: z
+              .number()
+              .int()
+              .min(1)
+              .max(1024)
+              .default(16)
+              .describe(
+                "How many ready WAL files, in WAL order, the worker takes ahead of the one asked for (1 to 1024).",
+              ),
+            timeout: z
+              .string()
+              .refine((v) => (parseDuration(v) ?? 0) > 0, "timeout must be a duration longer than 0, like 60s")
+              .default("60s")
+              .describe(
+                "How long `wal push` waits for the worker to store its file before it fails (PostgreSQL then retries).",
+              ),
+          })
+          .strict()
+          .optional()
+          .describe(
+            'Asynchronous archiving (docs/wal-archiving.md, "Asynchronous archiving"): `wal push` hands ready files to a background worker that stores several at once. Absent: each `wal push` stores its own file.',
+          ),
       })
       .strict()
       .default({})

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { clusterAt, freePort, giveToPostgres, initCluster, PG_BIN, type TestCluster } from "../helpers/pg-cluster.js";
+import { processesLeft } from "../helpers/processes.js";
 import { until } from "../helpers/until.js";
 import { fill, handBlocks } from "../helpers/pitr-docs.js";
 import { encryptTo, sha256 } from "../helpers/forge-store.js";
@@ -130,6 +131,24 @@ describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", 
       const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
       return { repo, host: repo.configFile, restore: repo.configFile };
     });
+  }, 240_000);
+
+  it("file://, wal.async: the same round trip with WAL stored by the spool's worker", async () => {
+    let host = "";
+    await pitrRoundTrip((url) => {
+      const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
+      host = repo.write((c) => {
+        c.state_dir = join(repo.dir, "state");
+        c.sources[0].wal = { async: { processes: 2 } };
+      });
+      mkdirSync(join(repo.dir, "state"));
+      return { repo, host, restore: repo.configFile };
+    });
+    const log = readdirSync(join(host, "..", "state", "wal-spool"), { recursive: true }).filter((f) =>
+      String(f).endsWith("worker.log"),
+    );
+    expect(log).toHaveLength(1);
+    expect(await processesLeft(`-c ${host} wal push-worke[r]`)).toBe("");
   }, 240_000);
 
   it("file://: a missing or damaged WAL segment after the base makes verify exit 3, naming it", async () => {

@@ -1,0 +1,112 @@
+import { promises as fsp } from "node:fs";
+import { join } from "node:path";
+import { describeError } from "../errors.js";
+import { parseWalKey } from "./names.js";
+import type { PushResult } from "./push.js";
+import {
+  clearSpoolError,
+  hasSpoolError,
+  readRecord,
+  readyFiles,
+  releaseLock,
+  takeLock,
+  writeRecord,
+  writeSpoolError,
+} from "./spool.js";
+
+export interface SpoolWorkerOptions {
+  /** pg_wal: the files and their archive_status/*.ready marks (read only: PostgreSQL owns both). */
+  walDir: string;
+  spool: string;
+  /** The repository's URL, written into each record. */
+  repository: string;
+  /** How many files are stored at once. */
+  processes: number;
+  /** How many ready files, in WAL order, are looked at: the queue never runs further ahead. */
+  queueMax: number;
+  /** Nothing ready for this long: the worker exits. */
+  idleMs: number;
+  /** The synchronous push of one file (the same code `wal push` runs without the spool). */
+  push: (path: string) => Promise<PushResult>;
+  log: (line: string) => void;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The resident half of asynchronous archiving: holds the spool's lock, stores ready files up to
+ * `processes` at once, and records each one only after the store confirmed it. Returns at once when
+ * another live worker holds the lock, and when nothing has been ready for `idleMs`.
+ */
+export async function runSpoolWorker(o: SpoolWorkerOptions): Promise<void> {
+  if (!(await takeLock(o.spool))) return;
+  try {
+    await drain(o);
+  } finally {
+    await releaseLock(o.spool);
+  }
+}
+
+async function drain(o: SpoolWorkerOptions): Promise<void> {
+  const inFlight = new Map<string, Promise<void>>();
+  // Failed in this run: tried again once `wal push` asks again (it removes the error line).
+  const failed = new Set<string>();
+  let idleSince = Date.now();
+  let wait = 20;
+  for (;;) {
+    for (const name of await pending(o, inFlight, failed)) {
+      if (inFlight.size >= o.processes) break;
+      inFlight.set(
+        name,
+        storeOne(o, name, failed).finally(() => inFlight.delete(name)),
+      );
+    }
+    if (inFlight.size === 0) {
+      if (Date.now() - idleSince >= o.idleMs) return;
+      await sleep(wait);
+      wait = Math.min(wait * 2, 500);
+      continue;
+    }
+    idleSince = Date.now();
+    wait = 20;
+    await Promise.race([...inFlight.values(), sleep(200)]);
+  }
+}
+
+/** The first `queueMax` ready files that are neither being stored, nor stored already, nor failed and not asked again. */
+async function pending(o: SpoolWorkerOptions, inFlight: Map<string, unknown>, failed: Set<string>): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of (await readyFiles(o.walDir)).slice(0, o.queueMax)) {
+    if (inFlight.has(name)) continue;
+    if (failed.has(name)) {
+      if (await hasSpoolError(o.spool, name)) continue;
+      failed.delete(name);
+    }
+    const st = await fsp.stat(join(o.walDir, name)).catch(() => undefined);
+    if (!st) continue; // gone: archived and recycled meanwhile
+    const r = await readRecord(o.spool, name);
+    if (r && r.repository === o.repository && r.size === st.size && r.mtimeMs === st.mtimeMs) continue; // stored; waiting for PostgreSQL to ask
+    out.push(name);
+  }
+  return out;
+}
+
+async function storeOne(o: SpoolWorkerOptions, name: string, failed: Set<string>): Promise<void> {
+  const path = join(o.walDir, name);
+  try {
+    const st = await fsp.stat(path);
+    const r = await o.push(path);
+    const sha256 = parseWalKey(r.key)?.sha256;
+    if (!sha256) throw new Error(`${name}: stored under ${r.key}, which holds no SHA-256`);
+    // Only now, after the store confirmed: the record `wal push` acknowledges.
+    const record = { name, sha256, key: r.key, repository: o.repository, size: r.bytes, mtimeMs: st.mtimeMs };
+    await writeRecord(o.spool, record);
+    await clearSpoolError(o.spool, name);
+    o.log(`${name}: ${r.stored ? "stored as" : "already stored as"} ${r.key}`);
+  } catch (err) {
+    failed.add(name);
+    const line = describeError(err);
+    o.log(`${name}: ${line}`);
+    await writeSpoolError(o.spool, name, line).catch(() => undefined);
+  }
+}
