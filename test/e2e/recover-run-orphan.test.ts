@@ -54,6 +54,8 @@ await withRecoveredServer({ dataDir: ${JSON.stringify(dataDir)}, major: 15, pgBi
       // As root it runs as the data directory's owner, never as root.
       if (process.getuid?.() === 0)
         expect(readFileSync(`/proc/${server}/status`, "utf8")).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
+      // Read once the shell has become `sleep` (during the exec /proc shows an empty environment).
+      await until(() => readFileSync(`/proc/${server}/cmdline`, "utf8").startsWith("sleep\0"), 20_000);
       const environ = readFileSync(`/proc/${server}/environ`, "utf8").split("\0");
       expect(environ).toContain("STRONGBOX_IDENTITY_PASSPHRASE=for-wal-fetch");
       expect(environ.join("\n")).not.toContain("leak-me-123");
