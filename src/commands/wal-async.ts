@@ -14,6 +14,7 @@ import {
   pruneRecords,
   readRecord,
   readSpoolError,
+  removeRecord,
   spoolDir,
   spoolLog,
 } from "../wal/spool.js";
@@ -106,6 +107,8 @@ export async function pushThroughSpool(
   const now = await done(false);
   if (now) return now;
   await clearSpoolError(spool, name); // asks a worker that failed on it to try again
+  // A record that does not name these bytes (same size and mtime, other content) would keep the worker from storing them.
+  await removeRecord(spool, name);
   const deadline = Date.now() + parseDuration(settings.timeout)!;
   let child: ChildProcess | undefined;
   for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {

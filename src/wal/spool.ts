@@ -89,6 +89,8 @@ export const writeSpoolError = (dir: string, name: string, message: string) =>
   writeAtomic(errorFile(dir, name), message.replace(/\s+/g, " ").slice(0, 1000) + "\n");
 export const readSpoolError = async (dir: string, name: string) => (await readSmall(errorFile(dir, name)))?.trim();
 export const clearSpoolError = (dir: string, name: string) => fsp.rm(errorFile(dir, name), { force: true });
+/** Removes the record of `name` (one that does not acknowledge the file as it is now: the worker stores it again). */
+export const removeRecord = (dir: string, name: string) => fsp.rm(recordFile(dir, name), { force: true });
 export const hasSpoolError = (dir: string, name: string) =>
   fsp.stat(errorFile(dir, name)).then(
     () => true,
@@ -136,10 +138,26 @@ export async function pruneRecords(dir: string, segment: string, walDir: string)
   }
 }
 
-/** The pid of the live worker holding the spool's lock, if any (a lock left by a dead process is stale). */
+/**
+ * A worker refreshes its lock's mtime every few hundred milliseconds: a lock not refreshed for this long is
+ * stale even when its pid is alive (the pid was reused by another process after a reboot or a kill -9).
+ */
+export const STALE_LOCK_MS = 30_000;
+
+/** The pid of the live worker holding the spool's lock, if any (a lock left by a dead process, or not refreshed, is stale). */
 export async function lockHolder(dir: string): Promise<number | undefined> {
+  const fresh = await fsp.stat(lockFile(dir)).then(
+    (st) => Date.now() - st.mtimeMs < STALE_LOCK_MS,
+    () => false,
+  );
   const pid = Number((await readSmall(lockFile(dir)))?.trim());
-  return Number.isSafeInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
+  return fresh && Number.isSafeInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
+}
+
+/** Marks the lock as still held (its mtime is now): see STALE_LOCK_MS. */
+export async function refreshLock(dir: string): Promise<void> {
+  const now = new Date();
+  await fsp.utimes(lockFile(dir), now, now).catch(() => undefined);
 }
 
 /** Takes the worker's lock (create-only, with this pid); a stale one is removed first. false: a live worker holds it. */

@@ -1,0 +1,69 @@
+// Asynchronous archiving must not stall on what a previous life left in the spool: a lock whose pid
+// now belongs to another process (pid reuse after a reboot or a kill -9), and a record that matches the
+// file's size and modification time but not its bytes (a file put back with its mtime kept).
+import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { processesLeft } from "../helpers/processes.js";
+import { makeDataDir, makeSegment, segName, sha256, SYSID } from "../helpers/wal-craft.js";
+
+describe("wal.async with a stale spool", () => {
+  const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url: "${PG_URL}" }] });
+  const root = join(repo.dir, "repository");
+  const stateDir = tempDir("walstate-stale");
+  const spool = join(stateDir, "wal-spool", `${SYSID}`);
+  const config = repo.write((c) => {
+    c.state_dir = stateDir;
+    c.sources[0].wal = { async: { processes: 1, queue_max: 8, timeout: "10s" } };
+  });
+  const data = makeDataDir(tempDir("pgdata-stale"), SYSID);
+  mkdirSync(join(data, "pg_wal", "archive_status"), { recursive: true });
+  const stored = (name: string) => {
+    const dir = join(root, "wal", `${SYSID}`, "00000001");
+    return existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(`${name}.`) && f.endsWith(".age")) : [];
+  };
+  const ready = (segno: number, fill?: Buffer) => {
+    const name = segName(1, segno);
+    const seg = makeSegment({ sysid: SYSID, tli: 1, segno, fill });
+    writeFileSync(join(data, "pg_wal", name), seg);
+    writeFileSync(join(data, "pg_wal", "archive_status", `${name}.ready`), "");
+    return { name, seg };
+  };
+  const push = (name: string) => runCli(["-c", config, "wal", "push", `pg_wal/${name}`], { cwd: data });
+  const workers = () => processesLeft(`wal push-worke[r] ${data}/pg_wal`);
+
+  afterAll(async () => {
+    const left = await workers();
+    for (const pid of left.split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+    expect(left, "no worker left running").toBe("");
+  });
+
+  it("a lock held by a live pid that has not been touched for long is stale: a worker starts", async () => {
+    mkdirSync(spool, { recursive: true, mode: 0o700 });
+    // This test's own pid: alive, and no archiving worker (as when the pid was reused after a reboot).
+    writeFileSync(join(spool, "worker.lock"), `${process.pid}\n`);
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(join(spool, "worker.lock"), hourAgo, hourAgo);
+    const { name, seg } = ready(0x50);
+    const r = await push(name);
+    rmSync(join(spool, "worker.lock"), { force: true }); // in case no worker replaced it
+    expect(r).toMatchObject({ code: 0, stderr: "" });
+    expect(stored(name)).toEqual([`${name}.${sha256(seg)}.zst.age`]);
+  }, 60_000);
+
+  it("a record with the file's size and mtime but other bytes does not keep the worker from storing it", async () => {
+    const { name } = ready(0x51, Buffer.from("first"));
+    const path = join(data, "pg_wal", name);
+    const mtime = new Date(Date.now() - 60_000); // whole milliseconds, so that it can be put back exactly
+    utimesSync(path, mtime, mtime);
+    expect(await push(name)).toMatchObject({ code: 0, stderr: "" });
+    // Other bytes, same size, the old mtime kept (a copy with -p), marked ready again.
+    const other = makeSegment({ sysid: SYSID, tli: 1, segno: 0x51, fill: Buffer.from("second") });
+    writeFileSync(path, other);
+    utimesSync(path, mtime, mtime);
+    writeFileSync(join(data, "pg_wal", "archive_status", `${name}.ready`), "");
+    expect(await push(name)).toMatchObject({ code: 0, stderr: "" });
+    expect(stored(name)).toContain(`${name}.${sha256(other)}.zst.age`);
+  }, 60_000);
+});
