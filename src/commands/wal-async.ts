@@ -17,6 +17,7 @@ import {
   removeRecord,
   spoolDir,
   spoolLog,
+  untrustedSpool,
 } from "../wal/spool.js";
 
 export type AsyncSettings = NonNullable<PostgresClusterSourceConfig["wal"]["async"]>;
@@ -97,6 +98,8 @@ export async function pushThroughSpool(
   const name = basename(path);
   const spool = spoolDir(stateDir, sysid);
   await fsp.mkdir(spool, { recursive: true, mode: 0o700 });
+  const untrusted = await untrustedSpool(spool);
+  if (untrusted) throw new StrongboxError("CONFIG", untrusted);
   const sha256 = await fileSha256(path);
   const done = async (stored: boolean) => {
     const r = await readRecord(spool, name);

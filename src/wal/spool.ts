@@ -23,6 +23,24 @@ export interface SpoolRecord {
 }
 
 export const spoolDir = (stateDir: string, systemId: string) => join(stateDir, "wal-spool", systemId);
+
+/**
+ * Why the spool (and `wal-spool/` above it) cannot be trusted, if it cannot: its records make `wal push` exit 0,
+ * so another account able to write them could have PostgreSQL drop WAL that was never stored.
+ */
+export async function untrustedSpool(spool: string): Promise<string | undefined> {
+  const uid = process.getuid?.();
+  for (const dir of [spool, join(spool, "..")]) {
+    const st = await fsp.lstat(dir);
+    const mode = st.mode & 0o777;
+    if (!st.isDirectory()) return `${dir}: not a directory`;
+    if (uid !== undefined && st.uid !== uid)
+      return `${dir}: owned by uid ${st.uid}, not by this account (uid ${uid}): its records would not be trustworthy`;
+    if (mode & 0o022)
+      return `${dir}: writable by ${mode & 0o002 ? "everyone" : "its group"} (mode ${mode.toString(8)}): another account could forge its records; chmod 700 it`;
+  }
+  return undefined;
+}
 const recordFile = (dir: string, name: string) => join(dir, `${name}.ok`);
 const errorFile = (dir: string, name: string) => join(dir, `${name}.error`);
 const lockFile = (dir: string) => join(dir, "worker.lock");

@@ -1,7 +1,7 @@
 // Asynchronous archiving must not stall on what a previous life left in the spool: a lock whose pid
 // now belongs to another process (pid reuse after a reboot or a kill -9), and a record that matches the
 // file's size and modification time but not its bytes (a file put back with its mtime kept).
-import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
@@ -65,5 +65,31 @@ describe("wal.async with a stale spool", () => {
     writeFileSync(join(data, "pg_wal", "archive_status", `${name}.ready`), "");
     expect(await push(name)).toMatchObject({ code: 0, stderr: "" });
     expect(stored(name)).toContain(`${name}.${sha256(other)}.zst.age`);
+  }, 60_000);
+
+  it("a spool another user can write is not trusted: a forged record acknowledges nothing", async () => {
+    // Its own data directory: a worker of the tests above, still idling, would store a file ready in theirs.
+    const own = makeDataDir(tempDir("pgdata-open"), SYSID);
+    mkdirSync(join(own, "pg_wal", "archive_status"), { recursive: true });
+    const name = segName(1, 0x53);
+    const seg = makeSegment({ sysid: SYSID, tli: 1, segno: 0x53 });
+    writeFileSync(join(own, "pg_wal", name), seg);
+    writeFileSync(join(own, "pg_wal", "archive_status", `${name}.ready`), "");
+    const open = tempDir("walstate-open");
+    const openSpool = join(open, "wal-spool", `${SYSID}`);
+    mkdirSync(openSpool, { recursive: true });
+    chmodSync(openSpool, 0o777); // as a shared state_dir lets another account write
+    const key = `wal/${SYSID}/00000001/${name}.${sha256(seg)}.zst.age`;
+    const record = { name, sha256: sha256(seg), key, repository: `file://${root}`, size: seg.length, mtimeMs: 0 };
+    writeFileSync(join(openSpool, `${name}.ok`), JSON.stringify(record));
+    const cfg = repo.write((c) => {
+      c.state_dir = open;
+      c.sources[0].wal = { async: { processes: 1, queue_max: 8, timeout: "10s" } };
+    });
+    const r = await runCli(["-c", cfg, "wal", "push", `pg_wal/${name}`], { cwd: own });
+    expect(stored(name)).toEqual([]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^strongbox: error: ${openSpool}: writable by everyone \\(mode 777\\)`));
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
   }, 60_000);
 });
