@@ -72,6 +72,21 @@ async function startWorker(configFile: string, env: NodeJS.ProcessEnv, walDir: s
   }
 }
 
+/** The last line of the worker's log (read from its last 4 KiB), without the program's prefix. */
+async function lastLogLine(spool: string): Promise<string> {
+  const h = await fsp.open(spoolLog(spool), "r").catch(() => undefined);
+  if (!h) return "no log";
+  try {
+    const { size } = await h.stat();
+    const buf = Buffer.alloc(Math.min(size, 4096));
+    await h.read(buf, 0, buf.length, size - buf.length);
+    const line = buf.toString("utf8").trim().split("\n").pop() ?? "";
+    return line.replace(/^strongbox: (error: )?/, "").slice(0, 500) || "no message";
+  } finally {
+    await h.close();
+  }
+}
+
 export interface AsyncPush {
   name: string;
   systemId: string;
@@ -122,6 +137,12 @@ export async function pushThroughSpool(
     if (ok) return ok;
     const failed = await readSpoolError(spool, name);
     if (failed) throw new StrongboxError("STORE", `${name}: the archiving worker could not store it: ${failed}`);
+    // A worker that failed as a whole (not on this file) would only fail again: say why now, not at the timeout.
+    if (child?.exitCode)
+      throw new StrongboxError(
+        "STORE",
+        `${name}: the archiving worker exited with code ${child.exitCode}: ${await lastLogLine(spool)} (its log is ${spoolLog(spool)})`,
+      );
     if (Date.now() > deadline)
       throw new StrongboxError(
         "STORE",

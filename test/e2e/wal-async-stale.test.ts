@@ -92,4 +92,28 @@ describe("wal.async with a stale spool", () => {
     expect(r.stderr).toMatch(new RegExp(`^strongbox: error: ${openSpool}: writable by everyone \\(mode 777\\)`));
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
   }, 60_000);
+
+  it("a worker that fails as a whole: wal push exits 1 at once with its one-line reason", async () => {
+    const own = makeDataDir(tempDir("pgdata-broken"), SYSID);
+    mkdirSync(join(own, "pg_wal", "archive_status"), { recursive: true });
+    const name = segName(1, 0x54);
+    writeFileSync(join(own, "pg_wal", name), makeSegment({ sysid: SYSID, tli: 1, segno: 0x54 }));
+    writeFileSync(join(own, "pg_wal", "archive_status", `${name}.ready`), "");
+    const broken = tempDir("walstate-broken");
+    const brokenSpool = join(broken, "wal-spool", `${SYSID}`);
+    mkdirSync(join(brokenSpool, "worker.lock"), { recursive: true, mode: 0o700 }); // no worker can take that lock
+    chmodSync(join(broken, "wal-spool"), 0o700);
+    const cfg = repo.write((c) => {
+      c.state_dir = broken;
+      c.sources[0].wal = { async: { processes: 1, queue_max: 8, timeout: "30s" } };
+    });
+    const started = Date.now();
+    const r = await runCli(["-c", cfg, "wal", "push", `pg_wal/${name}`], { cwd: own });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(`^strongbox: error: ${name}: the archiving worker exited with code 1: .*worker.lock`),
+    );
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(Date.now() - started, "long before wal.async.timeout").toBeLessThan(20_000);
+  }, 60_000);
 });
