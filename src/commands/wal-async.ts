@@ -14,8 +14,10 @@ import {
   pruneRecords,
   readRecord,
   readSpoolError,
+  removeRecord,
   spoolDir,
   spoolLog,
+  untrustedSpool,
 } from "../wal/spool.js";
 
 export type AsyncSettings = NonNullable<PostgresClusterSourceConfig["wal"]["async"]>;
@@ -70,6 +72,21 @@ async function startWorker(configFile: string, env: NodeJS.ProcessEnv, walDir: s
   }
 }
 
+/** The last line of the worker's log (read from its last 4 KiB), without the program's prefix. */
+async function lastLogLine(spool: string): Promise<string> {
+  const h = await fsp.open(spoolLog(spool), "r").catch(() => undefined);
+  if (!h) return "no log";
+  try {
+    const { size } = await h.stat();
+    const buf = Buffer.alloc(Math.min(size, 4096));
+    await h.read(buf, 0, buf.length, size - buf.length);
+    const line = buf.toString("utf8").trim().split("\n").pop() ?? "";
+    return line.replace(/^strongbox: (error: )?/, "").slice(0, 500) || "no message";
+  } finally {
+    await h.close();
+  }
+}
+
 export interface AsyncPush {
   name: string;
   systemId: string;
@@ -96,6 +113,8 @@ export async function pushThroughSpool(
   const name = basename(path);
   const spool = spoolDir(stateDir, sysid);
   await fsp.mkdir(spool, { recursive: true, mode: 0o700 });
+  const untrusted = await untrustedSpool(spool);
+  if (untrusted) throw new StrongboxError("CONFIG", untrusted);
   const sha256 = await fileSha256(path);
   const done = async (stored: boolean) => {
     const r = await readRecord(spool, name);
@@ -106,6 +125,8 @@ export async function pushThroughSpool(
   const now = await done(false);
   if (now) return now;
   await clearSpoolError(spool, name); // asks a worker that failed on it to try again
+  // A record that does not name these bytes (same size and mtime, other content) would keep the worker from storing them.
+  await removeRecord(spool, name);
   const deadline = Date.now() + parseDuration(settings.timeout)!;
   let child: ChildProcess | undefined;
   for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {
@@ -116,6 +137,12 @@ export async function pushThroughSpool(
     if (ok) return ok;
     const failed = await readSpoolError(spool, name);
     if (failed) throw new StrongboxError("STORE", `${name}: the archiving worker could not store it: ${failed}`);
+    // A worker that failed as a whole (not on this file) would only fail again: say why now, not at the timeout.
+    if (child?.exitCode)
+      throw new StrongboxError(
+        "STORE",
+        `${name}: the archiving worker exited with code ${child.exitCode}: ${await lastLogLine(spool)} (its log is ${spoolLog(spool)})`,
+      );
     if (Date.now() > deadline)
       throw new StrongboxError(
         "STORE",

@@ -8,6 +8,7 @@ import {
   hasSpoolError,
   readRecord,
   readyFiles,
+  refreshLock,
   releaseLock,
   takeLock,
   writeRecord,
@@ -54,6 +55,7 @@ async function drain(o: SpoolWorkerOptions): Promise<void> {
   let idleSince = Date.now();
   let wait = 20;
   for (;;) {
+    await refreshLock(o.spool);
     for (const name of await pending(o, inFlight, failed)) {
       if (inFlight.size >= o.processes) break;
       inFlight.set(

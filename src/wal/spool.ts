@@ -23,6 +23,24 @@ export interface SpoolRecord {
 }
 
 export const spoolDir = (stateDir: string, systemId: string) => join(stateDir, "wal-spool", systemId);
+
+/**
+ * Why the spool (and `wal-spool/` above it) cannot be trusted, if it cannot: its records make `wal push` exit 0,
+ * so another account able to write them could have PostgreSQL drop WAL that was never stored.
+ */
+export async function untrustedSpool(spool: string): Promise<string | undefined> {
+  const uid = process.getuid?.();
+  for (const dir of [spool, join(spool, "..")]) {
+    const st = await fsp.lstat(dir);
+    const mode = st.mode & 0o777;
+    if (!st.isDirectory()) return `${dir}: not a directory`;
+    if (uid !== undefined && st.uid !== uid)
+      return `${dir}: owned by uid ${st.uid}, not by this account (uid ${uid}): its records would not be trustworthy`;
+    if (mode & 0o022)
+      return `${dir}: writable by ${mode & 0o002 ? "everyone" : "its group"} (mode ${mode.toString(8)}): another account could forge its records; chmod 700 it`;
+  }
+  return undefined;
+}
 const recordFile = (dir: string, name: string) => join(dir, `${name}.ok`);
 const errorFile = (dir: string, name: string) => join(dir, `${name}.error`);
 const lockFile = (dir: string) => join(dir, "worker.lock");
@@ -89,6 +107,8 @@ export const writeSpoolError = (dir: string, name: string, message: string) =>
   writeAtomic(errorFile(dir, name), message.replace(/\s+/g, " ").slice(0, 1000) + "\n");
 export const readSpoolError = async (dir: string, name: string) => (await readSmall(errorFile(dir, name)))?.trim();
 export const clearSpoolError = (dir: string, name: string) => fsp.rm(errorFile(dir, name), { force: true });
+/** Removes the record of `name` (one that does not acknowledge the file as it is now: the worker stores it again). */
+export const removeRecord = (dir: string, name: string) => fsp.rm(recordFile(dir, name), { force: true });
 export const hasSpoolError = (dir: string, name: string) =>
   fsp.stat(errorFile(dir, name)).then(
     () => true,
@@ -136,10 +156,26 @@ export async function pruneRecords(dir: string, segment: string, walDir: string)
   }
 }
 
-/** The pid of the live worker holding the spool's lock, if any (a lock left by a dead process is stale). */
+/**
+ * A worker refreshes its lock's mtime every few hundred milliseconds: a lock not refreshed for this long is
+ * stale even when its pid is alive (the pid was reused by another process after a reboot or a kill -9).
+ */
+export const STALE_LOCK_MS = 30_000;
+
+/** The pid of the live worker holding the spool's lock, if any (a lock left by a dead process, or not refreshed, is stale). */
 export async function lockHolder(dir: string): Promise<number | undefined> {
+  const fresh = await fsp.stat(lockFile(dir)).then(
+    (st) => Date.now() - st.mtimeMs < STALE_LOCK_MS,
+    () => false,
+  );
   const pid = Number((await readSmall(lockFile(dir)))?.trim());
-  return Number.isSafeInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
+  return fresh && Number.isSafeInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
+}
+
+/** Marks the lock as still held (its mtime is now): see STALE_LOCK_MS. */
+export async function refreshLock(dir: string): Promise<void> {
+  const now = new Date();
+  await fsp.utimes(lockFile(dir), now, now).catch(() => undefined);
 }
 
 /** Takes the worker's lock (create-only, with this pid); a stale one is removed first. false: a live worker holds it. */

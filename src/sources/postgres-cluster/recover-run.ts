@@ -39,8 +39,12 @@ export interface RecoveryRunOptions {
   env?: Record<string, string>;
 }
 
-/** What any process needs of the environment: where programs and home are, locale, time zone, temporary directory. */
-const BASICS = /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|TZ|TZDIR|TMPDIR|LC_[A-Z_]+)$/;
+/**
+ * What any process needs of the environment: where programs and home are, locale, time zone, temporary
+ * directory, and the outbound proxy (HTTPS_PROXY and the rest, either case) through which strongbox reaches S3.
+ */
+const BASICS =
+  /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|TZ|TZDIR|TMPDIR|LC_[A-Z_]+|(HTTPS?|NO)_PROXY|(https?|no)_proxy)$/;
 
 /**
  * The throwaway server's environment: the basics, strongbox's STRONGBOX_* variables and the variables
