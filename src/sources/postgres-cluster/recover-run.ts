@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type pg from "pg";
 import { StrongboxError } from "../../errors.js";
 import type { Logger } from "../../log.js";
+import { PROCESS_BASICS } from "../postgres/child-stream.js";
 import { findPgTool } from "../postgres/tools.js";
 
 /** Where a recovery run stopped: the last replayed WAL record and transaction, and how the server ended up. */
@@ -39,15 +40,11 @@ export interface RecoveryRunOptions {
   env?: Record<string, string>;
 }
 
-/**
- * What any process needs of the environment: where programs and home are, locale, time zone, temporary
- * directory, and the outbound proxy (HTTPS_PROXY and the rest, either case) through which strongbox reaches S3.
- */
-const BASICS =
-  /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|TZ|TZDIR|TMPDIR|LC_[A-Z_]+|(HTTPS?|NO)_PROXY|(https?|no)_proxy)$/;
+/** The outbound proxy (HTTPS_PROXY and the rest, either case) through which strongbox reaches S3. */
+const PROXY = /^((HTTPS?|NO)_PROXY|(https?|no)_proxy)$/;
 
 /**
- * The throwaway server's environment: the basics, strongbox's STRONGBOX_* variables and the variables
+ * The throwaway server's environment: the basics (PROCESS_BASICS), the proxy, strongbox's STRONGBOX_* variables and the variables
  * the config names (`names`, its ${VAR} references), which the restore_command (`strongbox wal
  * fetch` with the same config) needs; no other variable of strongbox's environment (another secret,
  * libpq's PG* settings for the production server) reaches PostgreSQL or its children.
@@ -55,7 +52,8 @@ const BASICS =
 export function recoveryEnv(names: readonly string[], from: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(from))
-    if (v !== undefined && (BASICS.test(k) || k.startsWith("STRONGBOX_") || names.includes(k))) env[k] = v;
+    if (v !== undefined && (PROCESS_BASICS.test(k) || PROXY.test(k) || k.startsWith("STRONGBOX_") || names.includes(k)))
+      env[k] = v;
   return env;
 }
 

@@ -5,14 +5,16 @@ import { StrongboxError } from "../../errors.js";
 import { redact } from "../../secrets.js";
 import { adoptGroup, inGroupDyingWithUs, terminate } from "./process-group.js";
 
+/** What any process needs of the environment: where programs and home are, locale, time zone, temporary directory. */
+export const PROCESS_BASICS = /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|TZ|TZDIR|TMPDIR|LC_[A-Z_]+)$/;
+
 /**
- * What a child (pg_dump, pg_restore, pg_dumpall, psql) inherits of strongbox's environment: where
- * programs and home are, locale and time zone, the temporary directory, libpq's own PG* variables
- * (PGPASSWORD, PGPASSFILE, PGSSL*, PGSERVICE… as the operator set them) and Kerberos' for GSSAPI.
- * Nothing else: STRONGBOX_IDENTITY_PASSPHRASE, S3 keys, DATABASE_URL and every other secret stay here.
+ * What a child (pg_dump, pg_restore, pg_dumpall, psql) inherits of strongbox's environment: the
+ * basics, libpq's own PG* variables (PGPASSWORD, PGPASSFILE, PGSSL*, PGSERVICE… as the operator set
+ * them) and Kerberos' for GSSAPI. Nothing else: STRONGBOX_IDENTITY_PASSPHRASE, S3 keys, DATABASE_URL
+ * and every other secret stay here.
  */
-const INHERITED =
-  /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|TZ|TZDIR|TMPDIR|LC_[A-Z_]+|PG[A-Z_]+|KRB5CCNAME|KRB5_CONFIG|KRB5_KTNAME|KRB5_CLIENT_KTNAME)$/;
+const LIBPQ = /^(PG[A-Z_]+|KRB5CCNAME|KRB5_CONFIG|KRB5_KTNAME|KRB5_CLIENT_KTNAME)$/;
 
 /** The environment of a child: the inherited variables, then `extra` (the connection's PG* variables). */
 export function childEnv(
@@ -20,7 +22,8 @@ export function childEnv(
   from: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(from)) if (v !== undefined && INHERITED.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries(from))
+    if (v !== undefined && (PROCESS_BASICS.test(k) || LIBPQ.test(k))) env[k] = v;
   return { ...env, ...extra };
 }
 
