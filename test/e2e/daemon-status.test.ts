@@ -1,28 +1,11 @@
 // Issue 25: a restarted daemon still knows its last results (state_dir): /metrics, /healthz and the status
 // page show the backup and the drill the previous daemon ran, and the page's numbers match `list --json`.
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BIN, makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { startDaemon as daemon } from "../helpers/daemon-process.js";
 import { until } from "../helpers/until.js";
-
-function daemon(config: string, schedule: string) {
-  const child = spawn(process.execPath, [BIN, "-c", config, "daemon", "--schedule", schedule], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let log = "";
-  child.stderr.on("data", (d) => (log += d));
-  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-  return {
-    log: () => log,
-    stop: async () => {
-      child.kill("SIGTERM");
-      return exited;
-    },
-  };
-}
 
 describe("daemon results across a restart", () => {
   it(

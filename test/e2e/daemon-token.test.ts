@@ -1,31 +1,14 @@
 // Issue 25: the daemon serves its status page on a non-loopback listener only with daemon.token_file,
 // and then only to a request that has the token; /healthz and /metrics never need it.
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BIN, makeRepo, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
 import { freePort } from "../helpers/free-port.js";
+import { startDaemon as daemon } from "../helpers/daemon-process.js";
 import { until } from "../helpers/until.js";
 
 const TOKEN = "daemon-token-test-0123456789";
-
-function daemon(config: string, schedule: string) {
-  const child = spawn(process.execPath, [BIN, "-c", config, "daemon", "--schedule", schedule], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let log = "";
-  child.stderr.on("data", (d) => (log += d));
-  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-  return {
-    log: () => log,
-    stop: async () => {
-      child.kill("SIGTERM");
-      return exited;
-    },
-  };
-}
 
 describe("daemon status page off loopback", () => {
   it.each([
