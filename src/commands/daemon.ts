@@ -8,7 +8,7 @@ import { daemonStateFile, loadDaemonState, saveDaemonState } from "../scheduler/
 import { drillAllowance, sourceAllowances } from "../scheduler/max-age.js";
 import type { RunRecord } from "../scheduler/run-record.js";
 import { daemonView } from "../scheduler/daemon-view.js";
-import { isLoopback, renderStatus } from "../scheduler/status-page.js";
+import { isLoopback, readToken, renderStatus } from "../scheduler/status-page.js";
 import { stateOwner } from "../differential/owner.js";
 import { loadSchedule, type ScheduleJob } from "../scheduler/schedule-file.js";
 import { Scheduler, type ScheduledJob } from "../scheduler/scheduler.js";
@@ -21,7 +21,6 @@ import type { BackupResult } from "../engine/backup.js";
 import { copyCommand } from "./copy.js";
 import { onStopSignals } from "./interrupt.js";
 import { failUnfinishedJobs, failureReason } from "./job.js";
-import { readToken } from "./ui.js";
 import type { CommandContext } from "./context.js";
 import { drillCommand } from "./drill.js";
 import { pruneCommand } from "./prune.js";

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { http } from "../net/builtins.js";
 import { describeError, StrongboxError } from "../errors.js";
 import { Repository, unusable, type BackupListing } from "../repository/repository.js";
@@ -8,6 +7,7 @@ import { BROWSE_ROUTES, serveBrowse, type BrowseAccess } from "../scheduler/stat
 import {
   admitRequest,
   isLoopback,
+  readToken,
   renderStatus,
   serveStatusPage,
   SHOWN_RUNS,
@@ -21,18 +21,6 @@ import { onStopSignals } from "./interrupt.js";
 const CACHE_MS = 30_000;
 
 /** The access token: the file's first line, at least 16 characters. */
-/** The status page's access token: the first line of `file`, 16+ characters (`what` names the setting in errors). */
-export function readToken(file: string, what = "--token-file"): string {
-  let token: string;
-  try {
-    token = readFileSync(file, "utf8").split("\n")[0].trim();
-  } catch (err) {
-    throw new StrongboxError("USAGE", `${what} ${file}: ${describeError(err)}`);
-  }
-  if (token.length < 16) throw new StrongboxError("USAGE", `${what} ${file}: the token must be at least 16 characters`);
-  return token;
-}
-
 function backupRun(b: BackupListing): RunRecord {
   const c = b.complete;
   const started = Date.parse(c?.started_at ?? "") || b.time.getTime();

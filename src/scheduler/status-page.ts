@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isIPv4 } from "node:net";
 import { formatDuration } from "../config/duration.js";
+import { describeError, StrongboxError } from "../errors.js";
 import { formatBytes } from "../progress.js";
 import type { RunRecord } from "./run-record.js";
 
@@ -164,6 +166,18 @@ function hostName(header: string | undefined): string {
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
+
+/** The status page's access token: the first line of `file`, 16+ characters (`what` names the setting in errors). */
+export function readToken(file: string, what = "--token-file"): string {
+  let token: string;
+  try {
+    token = readFileSync(file, "utf8").split("\n")[0].trim();
+  } catch (err) {
+    throw new StrongboxError("USAGE", `${what} ${file}: ${describeError(err)}`);
+  }
+  if (token.length < 16) throw new StrongboxError("USAGE", `${what} ${file}: the token must be at least 16 characters`);
+  return token;
+}
 
 /** The token, as HTTP Basic auth (any user name; what a browser prompts for) or a Bearer token. */
 function authorized(req: IncomingMessage, token: string): boolean {
