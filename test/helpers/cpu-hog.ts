@@ -32,9 +32,11 @@ async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? availableParallelism());
   if (!Number.isInteger(n) || n < 1 || n > 64)
     throw new Error(`cpu-hog: N must be a whole number from 1 to 64, not ${process.argv[2]}`);
+  // Read before the pids are printed: whoever reads them may kill the parent at once, and a parent
+  // read afterwards would already be the new one (init), so its loss would never be seen.
+  const parent = process.ppid;
   const hogs = startCpuHogs(n);
   console.log(`cpu-hog: ${n} busy loop(s), pids ${hogs.pids.join(" ")}`);
-  const parent = process.ppid;
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, () => resolve());
     const watch = setInterval(() => process.ppid !== parent && resolve(), 250);
