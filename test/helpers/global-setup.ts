@@ -1,7 +1,7 @@
 // Starts the real services the suite needs (Ceph RGW as S3), once per run, and stops them after.
 // A missing service skips its suites locally; with CI=true (or STRONGBOX_REQUIRE_SERVICES=1) it fails the run.
 // Everything it starts is stopped at the end, and also when setup fails half-way: test/services/teardown.test.ts.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,13 +31,18 @@ function have(bin: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
 }
 
+const REAPER = new URL("./service-reaper.ts", import.meta.url).pathname;
+
 /**
  * The services' directories, each registered before its service starts: teardown, a setup that fails
  * half-way, and (as a last resort) this process exiting or being told to stop (Ctrl-C, SIGTERM: a
  * signal's default action ends a process without its "exit" handlers) stop every process using them.
+ * Under vitest neither handler runs on a signal (vitest's own ends the process first), so a reaper
+ * process (service-reaper.ts) also holds the directories and stops what is left once this process ends.
  */
 export class StartedServices {
   private readonly started: { dir: string; stop?: () => void }[] = [];
+  private reaper?: ChildProcess;
   private readonly onExit = () => this.started.forEach((s) => killProcessesUsingNow(s.dir));
   private readonly onSignal = (signal: NodeJS.Signals) => {
     this.onExit();
@@ -49,12 +54,16 @@ export class StartedServices {
     if (this.started.length === 0) {
       process.on("exit", this.onExit);
       process.once("SIGINT", this.onSignal).once("SIGTERM", this.onSignal).once("SIGHUP", this.onSignal);
+      this.reaper = startReaper();
     }
+    this.reaper?.stdin?.write(`${dir}\n`);
     this.started.push({ dir, stop });
     return dir;
   }
 
   private unhook(): void {
+    this.reaper?.stdin?.end(); // nothing is left for it: it exits
+    this.reaper = undefined;
     process.off("exit", this.onExit);
     for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(sig, this.onSignal);
   }
@@ -81,6 +90,15 @@ export class StartedServices {
     this.unhook();
     if (errors.length) throw new Error(errors.join("; "));
   }
+}
+
+/** The reaper: detached (its own session), and neither it nor its stdin keeps this process alive. */
+function startReaper(): ChildProcess {
+  const reaper = spawn(process.execPath, [REAPER], { detached: true, cwd: "/", stdio: ["pipe", "ignore", "inherit"] });
+  reaper.on("error", (e) => console.error(`[setup] service reaper: ${e.message}`));
+  reaper.unref();
+  (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return reaper;
 }
 
 export default async function setup(project: TestProject) {

@@ -1,0 +1,39 @@
+// The last guard of the suite's throwaway services, in a process of its own that outlives the test run.
+// A run stopped by a signal does not get to its teardown, and not even to the global setup's own signal
+// and "exit" handlers: vitest's SIGINT/SIGTERM handler ends the process first. Ceph and PostgreSQL,
+// which fork away, then kept running. This program is started (detached, in its own session, so the
+// terminal's Ctrl-C does not reach it) by the global setup, reads the services' directories on stdin,
+// one per line, and when stdin ends, which is when the run's process has ended in any way, SIGKILL
+// included, stops every process still using them and removes them. After a normal teardown there is
+// nothing left, and it exits at once. Only node: imports and a helper that has only those, so that
+// Node runs this file as it is: `node test/helpers/service-reaper.ts`.
+import { rmSync } from "node:fs";
+import { stopProcessesUsing } from "./service-processes.ts";
+
+const dirs: string[] = [];
+let pending = "";
+let swept = false;
+
+async function sweep(): Promise<void> {
+  if (swept) return;
+  swept = true;
+  for (const dir of dirs) {
+    const left = await stopProcessesUsing(dir, { termMs: 5000 });
+    if (left.length) console.error(`service-reaper: processes of ${dir} outlived SIGKILL: ${left.join(", ")}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", (chunk: string) => {
+  pending += chunk;
+  for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+    const dir = pending.slice(0, nl);
+    pending = pending.slice(nl + 1);
+    if (dir.startsWith("/") && dir.length > 1) dirs.push(dir);
+  }
+});
+process.stdin.once("end", () => void sweep());
+process.stdin.once("close", () => void sweep());
+process.stdin.once("error", () => void sweep());
