@@ -53,7 +53,7 @@ async function checkInvariants(
   verified: Set<string>,
   label: string,
   clean: Set<string>,
-): Promise<string[]> {
+): Promise<{ problems: string[]; rows: { id: string; complete: boolean }[] }> {
   const problems: string[] = [];
   const list = await runInProcess(["-c", repo.configFile, "--json", "list", "--all"], { env });
   if (list.code !== 0) problems.push(`${label}: list exits ${list.code}: ${list.stderr.trim()}`);
@@ -71,7 +71,7 @@ async function checkInvariants(
     ...filesContaining(join(repo.dir, "repository"), MARKER, clean),
   ];
   if (leaks.length) problems.push(`${label}: plaintext on disk: ${leaks.join(", ")}`);
-  return problems;
+  return { problems, rows };
 }
 
 describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
@@ -82,13 +82,17 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
       const rnd = mulberry32(SEED);
       const data = tempDir("kill-data");
       mkdirSync(join(data, "media"));
+      // Small data: the kills, not the sizes, are the subject; the kill points are spread over a whole run's time.
       for (let i = 0; i < 6; i++)
-        writeFileSync(join(data, "media", `clip-${i}.bin`), Buffer.concat([Buffer.from(MARKER), randomBytes(3 << 20)]));
+        writeFileSync(
+          join(data, "media", `clip-${i}.bin`),
+          Buffer.concat([Buffer.from(MARKER), randomBytes(256 << 10)]),
+        );
       for (let i = 0; i < 300; i++) writeFileSync(join(data, `item-${i}.json`), JSON.stringify({ i, marker: MARKER }));
       const db = await createDb(pg!, "kill");
       await withClient(db.url, async (c) => {
         await c.query("CREATE TABLE t (id int primary key, note text)");
-        await c.query(`INSERT INTO t SELECT g, '${MARKER}' || g FROM generate_series(1, 80000) g`);
+        await c.query(`INSERT INTO t SELECT g, '${MARKER}' || g FROM generate_series(1, 20000) g`);
       });
       const repo = makeRepo({
         sources: [
@@ -115,13 +119,25 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
       const first = await runCli(["-c", cfg, "backup", "now"], { env });
       expect(first.code).toBe(0);
       const span = Math.max(400, Date.now() - t0);
+      const known = new Set(
+        (JSON.parse((await runInProcess(["-c", cfg, "--json", "list"], { env })).stdout) as { id: string }[]).map(
+          (x) => x.id,
+        ),
+      );
+      const left = { nothing: 0, incomplete: 0, complete: 0, pruneDeletedNothing: 0, pruneDeletedSome: 0 };
 
       for (let i = 0; i < POINTS; i++) {
         const at = Math.floor(rnd() * span * 1.1);
         const r = await runAndKill(["-c", cfg, "backup", "now"], at, env);
         stats.faults++;
         if (r.killed) stats.killedMidRun++;
-        problems.push(...(await checkInvariants(repo, env, verified, `backup kill ${i} at ${at} ms`, clean)));
+        const check = await checkInvariants(repo, env, verified, `backup kill ${i} at ${at} ms`, clean);
+        problems.push(...check.problems);
+        // Which class of kill point this was, by what the run left: nothing yet, a backup without its
+        // complete.json (killed while it read, dumped and wrote), or a complete backup (killed after it).
+        const added = check.rows.filter((x) => !known.has(x.id));
+        added.forEach((x) => known.add(x.id));
+        left[added.some((x) => x.complete) ? "complete" : added.length ? "incomplete" : "nothing"]++;
       }
 
       // Prune: keep a pool of complete backups; kill prune at random points; the newest of each source must survive.
@@ -129,7 +145,7 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
         while (verified.size < 4 || i === 0) {
           const b = await runInProcess(["-c", cfg, "backup", "now"], { env });
           expect(b.code).toBe(0);
-          await checkInvariants(repo, env, verified, "top-up", clean);
+          (await checkInvariants(repo, env, verified, "top-up", clean)).rows.forEach((x) => known.add(x.id));
           if (i === 0) break;
         }
         const before = JSON.parse((await runInProcess(["-c", cfg, "--json", "list"], { env })).stdout) as {
@@ -147,7 +163,8 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
         if (newest && !after.some((x) => x.id === newest))
           problems.push(`prune kill ${i} at ${at} ms removed the newest complete backup ${newest}`);
         for (const id of [...verified]) if (!after.some((x) => x.id === id)) verified.delete(id);
-        problems.push(...(await checkInvariants(repo, env, verified, `prune kill ${i} at ${at} ms`, clean)));
+        problems.push(...(await checkInvariants(repo, env, verified, `prune kill ${i} at ${at} ms`, clean)).problems);
+        left[after.length === before.length ? "pruneDeletedNothing" : "pruneDeletedSome"]++;
       }
 
       // Leftovers: the next complete run takes over the dead runs' lock and sweeps their temp files.
@@ -163,7 +180,9 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
 
       stats.violations = problems.length;
       console.log(
-        `[faults] kill -9 seed ${SEED}: ${stats.faults} kills injected (${stats.killedMidRun} while the run was still going), invariant violations: ${stats.violations}`,
+        `[faults] kill -9 seed ${SEED}: ${stats.faults} kills injected (${stats.killedMidRun} while the run was still going), invariant violations: ${stats.violations}; ` +
+          `backup kills that left nothing ${left.nothing}, an incomplete backup ${left.incomplete}, a complete one ${left.complete}; ` +
+          `prune kills before any delete ${left.pruneDeletedNothing}, after some ${left.pruneDeletedSome}`,
       );
       expect(problems).toEqual([]);
     },
