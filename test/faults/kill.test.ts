@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { makeRepo, runAndKill, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, runAndKill, runAndKillWhen, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { runInProcess } from "../helpers/run-in-process.js";
 import { mulberry32 } from "../helpers/random.js";
 import { createDb, withClient } from "../helpers/pg.js";
@@ -46,6 +46,33 @@ function filesContaining(dir: string, needle: string, clean: Set<string>): strin
 }
 
 const stats = { faults: 0, killedMidRun: 0, violations: 0 };
+
+/** How many files are below `dir` now (a directory removed while it is read ends the count early). */
+function fileCount(dir: string): number {
+  let n = 0;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }))
+      if (e.isDirectory()) walk(join(d, e.name));
+      else n++;
+  };
+  try {
+    walk(dir);
+  } catch {
+    // gone or changing under us: what was counted so far
+  }
+  return n;
+}
+
+/**
+ * Runs the CLI and kills it: at `ms` after its start (any point, start-up included), or, with `ms`
+ * undefined, as soon as the number of files under `dir` differs from now (its first write or delete
+ * there: a point a timer finds only by luck on a busy or a fast machine).
+ */
+function killAtTimeOrChange(args: string[], env: NodeJS.ProcessEnv, dir: string, ms: number | undefined) {
+  if (ms !== undefined) return runAndKill(args, ms, env);
+  const start = fileCount(dir);
+  return runAndKillWhen(args, () => fileCount(dir) !== start, env);
+}
 
 async function checkInvariants(
   repo: TestRepo,
@@ -126,12 +153,15 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
       );
       const left = { nothing: 0, incomplete: 0, complete: 0, pruneDeletedNothing: 0, pruneDeletedSome: 0 };
 
+      // Every other kill at a seeded time over a whole run, the others at the run's first write.
+      const backups = join(repo.dir, "repository", "backups");
       for (let i = 0; i < POINTS; i++) {
-        const at = Math.floor(rnd() * span * 1.1);
-        const r = await runAndKill(["-c", cfg, "backup", "now"], at, env);
+        const at = i % 2 ? undefined : Math.floor(rnd() * span * 1.1);
+        const label = `backup kill ${i} ${at === undefined ? "at its first write" : `at ${at} ms`}`;
+        const r = await killAtTimeOrChange(["-c", cfg, "backup", "now"], env, backups, at);
         stats.faults++;
         if (r.killed) stats.killedMidRun++;
-        const check = await checkInvariants(repo, env, verified, `backup kill ${i} at ${at} ms`, clean);
+        const check = await checkInvariants(repo, env, verified, label, clean);
         problems.push(...check.problems);
         // Which class of kill point this was, by what the run left: nothing yet, a backup without its
         // complete.json (killed while it read, dumped and wrote), or a complete backup (killed after it).
@@ -153,18 +183,21 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
           sources: string[];
         }[];
         const newest = before[0]?.id;
-        const at = Math.floor(rnd() * 700);
-        const r = await runAndKill(["-c", pruneCfg, "prune"], at, env);
+        // Every other kill at a seeded time, the others at prune's first delete.
+        const at = i % 2 ? undefined : Math.floor(rnd() * 700);
+        const label = `prune kill ${i} ${at === undefined ? "at its first delete" : `at ${at} ms`}`;
+        const filesBefore = fileCount(backups);
+        const r = await killAtTimeOrChange(["-c", pruneCfg, "prune"], env, backups, at);
         stats.faults++;
         if (r.killed) stats.killedMidRun++;
         const after = JSON.parse((await runInProcess(["-c", cfg, "--json", "list"], { env })).stdout) as {
           id: string;
         }[];
         if (newest && !after.some((x) => x.id === newest))
-          problems.push(`prune kill ${i} at ${at} ms removed the newest complete backup ${newest}`);
+          problems.push(`${label} removed the newest complete backup ${newest}`);
         for (const id of [...verified]) if (!after.some((x) => x.id === id)) verified.delete(id);
-        problems.push(...(await checkInvariants(repo, env, verified, `prune kill ${i} at ${at} ms`, clean)).problems);
-        left[after.length === before.length ? "pruneDeletedNothing" : "pruneDeletedSome"]++;
+        problems.push(...(await checkInvariants(repo, env, verified, label, clean)).problems);
+        left[fileCount(backups) === filesBefore ? "pruneDeletedNothing" : "pruneDeletedSome"]++;
       }
 
       // Leftovers: the next complete run takes over the dead runs' lock and sweeps their temp files.
