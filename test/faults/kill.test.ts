@@ -47,21 +47,23 @@ function filesContaining(dir: string, needle: string, clean: Set<string>): strin
 
 const stats = { faults: 0, killedMidRun: 0, violations: 0 };
 
-/** How many files are below `dir` now (a directory removed while it is read ends the count early). */
-function fileCount(dir: string): number {
-  let n = 0;
+/** The files below `dir` now (a directory removed while it is read ends the walk early). */
+function filesUnder(dir: string): string[] {
+  const files: string[] = [];
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true }))
       if (e.isDirectory()) walk(join(d, e.name));
-      else n++;
+      else files.push(join(d, e.name));
   };
   try {
     walk(dir);
   } catch {
-    // gone or changing under us: what was counted so far
+    // gone or changing under us: what was found so far
   }
-  return n;
+  return files;
 }
+
+const fileCount = (dir: string) => filesUnder(dir).length;
 
 /**
  * Runs the CLI and kills it: at `ms` after its start (any point, start-up included), or, with `ms`
@@ -158,16 +160,18 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
       for (let i = 0; i < POINTS; i++) {
         const at = i % 2 ? undefined : Math.floor(rnd() * span * 1.1);
         const label = `backup kill ${i} ${at === undefined ? "at its first write" : `at ${at} ms`}`;
+        const filesBefore = new Set(filesUnder(backups));
         const r = await killAtTimeOrChange(["-c", cfg, "backup", "now"], env, backups, at);
         stats.faults++;
         if (r.killed) stats.killedMidRun++;
         const check = await checkInvariants(repo, env, verified, label, clean);
         problems.push(...check.problems);
-        // Which class of kill point this was, by what the run left: nothing yet, a backup without its
-        // complete.json (killed while it read, dumped and wrote), or a complete backup (killed after it).
+        // Which class of kill point this was, by what the run left: nothing yet, files of a backup
+        // without its complete.json (killed while it wrote), or a complete backup (killed after it).
         const added = check.rows.filter((x) => !known.has(x.id));
         added.forEach((x) => known.add(x.id));
-        left[added.some((x) => x.complete) ? "complete" : added.length ? "incomplete" : "nothing"]++;
+        const wrote = filesUnder(backups).some((f) => !filesBefore.has(f));
+        left[added.some((x) => x.complete) ? "complete" : wrote ? "incomplete" : "nothing"]++;
       }
 
       // Prune: keep a pool of complete backups; kill prune at random points; the newest of each source must survive.
@@ -214,7 +218,7 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
       stats.violations = problems.length;
       console.log(
         `[faults] kill -9 seed ${SEED}: ${stats.faults} kills injected (${stats.killedMidRun} while the run was still going), invariant violations: ${stats.violations}; ` +
-          `backup kills that left nothing ${left.nothing}, an incomplete backup ${left.incomplete}, a complete one ${left.complete}; ` +
+          `backup kills that left nothing new ${left.nothing}, files of an unfinished backup ${left.incomplete}, a complete one ${left.complete}; ` +
           `prune kills before any delete ${left.pruneDeletedNothing}, after some ${left.pruneDeletedSome}`,
       );
       expect(problems).toEqual([]);
