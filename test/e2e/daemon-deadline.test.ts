@@ -178,7 +178,8 @@ describe("daemon deadlines, /healthz and stopping", () => {
   it("--once: SIGTERM twice (process and group) stops the job cleanly, exit 143, lock released, no complete backup", async () => {
     const { repo, lockDir, schedule } = await setup();
     const big = tempDir("once-big");
-    for (let i = 0; i < 8; i++) writeFileSync(join(big, `clip-${i}.bin`), randomBytes(20 * 1024 * 1024));
+    // 64 MiB: the job is still writing long after its backup's directory appears, when the SIGTERMs come.
+    for (let i = 0; i < 4; i++) writeFileSync(join(big, `clip-${i}.bin`), randomBytes(16 * 1024 * 1024));
     const cfg = repo.write(
       (c) => ((c.sources = [{ name: "media", type: "files", path: big }]), (c.compression = "none")),
     );

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { makeRepo, runAndKill, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, runAndKill, runAndKillWhen, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
 import { runInProcess } from "../helpers/run-in-process.js";
 import { mulberry32 } from "../helpers/random.js";
 import { createDb, withClient } from "../helpers/pg.js";
@@ -47,13 +47,42 @@ function filesContaining(dir: string, needle: string, clean: Set<string>): strin
 
 const stats = { faults: 0, killedMidRun: 0, violations: 0 };
 
+/** The files below `dir` now (a directory removed while it is read ends the walk early). */
+function filesUnder(dir: string): string[] {
+  const files: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }))
+      if (e.isDirectory()) walk(join(d, e.name));
+      else files.push(join(d, e.name));
+  };
+  try {
+    walk(dir);
+  } catch {
+    // gone or changing under us: what was found so far
+  }
+  return files;
+}
+
+const fileCount = (dir: string) => filesUnder(dir).length;
+
+/**
+ * Runs the CLI and kills it: at `ms` after its start (any point, start-up included), or, with `ms`
+ * undefined, as soon as the number of files under `dir` differs from now (its first write or delete
+ * there: a point a timer finds only by luck on a busy or a fast machine).
+ */
+function killAtTimeOrChange(args: string[], env: NodeJS.ProcessEnv, dir: string, ms: number | undefined) {
+  if (ms !== undefined) return runAndKill(args, ms, env);
+  const start = fileCount(dir);
+  return runAndKillWhen(args, () => fileCount(dir) !== start, env);
+}
+
 async function checkInvariants(
   repo: TestRepo,
   env: NodeJS.ProcessEnv,
   verified: Set<string>,
   label: string,
   clean: Set<string>,
-): Promise<string[]> {
+): Promise<{ problems: string[]; rows: { id: string; complete: boolean }[] }> {
   const problems: string[] = [];
   const list = await runInProcess(["-c", repo.configFile, "--json", "list", "--all"], { env });
   if (list.code !== 0) problems.push(`${label}: list exits ${list.code}: ${list.stderr.trim()}`);
@@ -71,7 +100,7 @@ async function checkInvariants(
     ...filesContaining(join(repo.dir, "repository"), MARKER, clean),
   ];
   if (leaks.length) problems.push(`${label}: plaintext on disk: ${leaks.join(", ")}`);
-  return problems;
+  return { problems, rows };
 }
 
 describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
@@ -82,13 +111,17 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
       const rnd = mulberry32(SEED);
       const data = tempDir("kill-data");
       mkdirSync(join(data, "media"));
+      // Small data: the kills, not the sizes, are the subject; the kill points are spread over a whole run's time.
       for (let i = 0; i < 6; i++)
-        writeFileSync(join(data, "media", `clip-${i}.bin`), Buffer.concat([Buffer.from(MARKER), randomBytes(3 << 20)]));
+        writeFileSync(
+          join(data, "media", `clip-${i}.bin`),
+          Buffer.concat([Buffer.from(MARKER), randomBytes(256 << 10)]),
+        );
       for (let i = 0; i < 300; i++) writeFileSync(join(data, `item-${i}.json`), JSON.stringify({ i, marker: MARKER }));
       const db = await createDb(pg!, "kill");
       await withClient(db.url, async (c) => {
         await c.query("CREATE TABLE t (id int primary key, note text)");
-        await c.query(`INSERT INTO t SELECT g, '${MARKER}' || g FROM generate_series(1, 80000) g`);
+        await c.query(`INSERT INTO t SELECT g, '${MARKER}' || g FROM generate_series(1, 20000) g`);
       });
       const repo = makeRepo({
         sources: [
@@ -115,13 +148,30 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
       const first = await runCli(["-c", cfg, "backup", "now"], { env });
       expect(first.code).toBe(0);
       const span = Math.max(400, Date.now() - t0);
+      const known = new Set(
+        (JSON.parse((await runInProcess(["-c", cfg, "--json", "list"], { env })).stdout) as { id: string }[]).map(
+          (x) => x.id,
+        ),
+      );
+      const left = { nothing: 0, incomplete: 0, complete: 0, pruneDeletedNothing: 0, pruneDeletedSome: 0 };
 
+      // Every other kill at a seeded time over a whole run, the others at the run's first write.
+      const backups = join(repo.dir, "repository", "backups");
       for (let i = 0; i < POINTS; i++) {
-        const at = Math.floor(rnd() * span * 1.1);
-        const r = await runAndKill(["-c", cfg, "backup", "now"], at, env);
+        const at = i % 2 ? undefined : Math.floor(rnd() * span * 1.1);
+        const label = `backup kill ${i} ${at === undefined ? "at its first write" : `at ${at} ms`}`;
+        const filesBefore = new Set(filesUnder(backups));
+        const r = await killAtTimeOrChange(["-c", cfg, "backup", "now"], env, backups, at);
         stats.faults++;
         if (r.killed) stats.killedMidRun++;
-        problems.push(...(await checkInvariants(repo, env, verified, `backup kill ${i} at ${at} ms`, clean)));
+        const check = await checkInvariants(repo, env, verified, label, clean);
+        problems.push(...check.problems);
+        // Which class of kill point this was, by what the run left: nothing yet, files of a backup
+        // without its complete.json (killed while it wrote), or a complete backup (killed after it).
+        const added = check.rows.filter((x) => !known.has(x.id));
+        added.forEach((x) => known.add(x.id));
+        const wrote = filesUnder(backups).some((f) => !filesBefore.has(f));
+        left[added.some((x) => x.complete) ? "complete" : wrote ? "incomplete" : "nothing"]++;
       }
 
       // Prune: keep a pool of complete backups; kill prune at random points; the newest of each source must survive.
@@ -129,7 +179,7 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
         while (verified.size < 4 || i === 0) {
           const b = await runInProcess(["-c", cfg, "backup", "now"], { env });
           expect(b.code).toBe(0);
-          await checkInvariants(repo, env, verified, "top-up", clean);
+          (await checkInvariants(repo, env, verified, "top-up", clean)).rows.forEach((x) => known.add(x.id));
           if (i === 0) break;
         }
         const before = JSON.parse((await runInProcess(["-c", cfg, "--json", "list"], { env })).stdout) as {
@@ -137,17 +187,21 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
           sources: string[];
         }[];
         const newest = before[0]?.id;
-        const at = Math.floor(rnd() * 700);
-        const r = await runAndKill(["-c", pruneCfg, "prune"], at, env);
+        // Every other kill at a seeded time, the others at prune's first delete.
+        const at = i % 2 ? undefined : Math.floor(rnd() * 700);
+        const label = `prune kill ${i} ${at === undefined ? "at its first delete" : `at ${at} ms`}`;
+        const filesBefore = fileCount(backups);
+        const r = await killAtTimeOrChange(["-c", pruneCfg, "prune"], env, backups, at);
         stats.faults++;
         if (r.killed) stats.killedMidRun++;
         const after = JSON.parse((await runInProcess(["-c", cfg, "--json", "list"], { env })).stdout) as {
           id: string;
         }[];
         if (newest && !after.some((x) => x.id === newest))
-          problems.push(`prune kill ${i} at ${at} ms removed the newest complete backup ${newest}`);
+          problems.push(`${label} removed the newest complete backup ${newest}`);
         for (const id of [...verified]) if (!after.some((x) => x.id === id)) verified.delete(id);
-        problems.push(...(await checkInvariants(repo, env, verified, `prune kill ${i} at ${at} ms`, clean)));
+        problems.push(...(await checkInvariants(repo, env, verified, label, clean)).problems);
+        left[fileCount(backups) === filesBefore ? "pruneDeletedNothing" : "pruneDeletedSome"]++;
       }
 
       // Leftovers: the next complete run takes over the dead runs' lock and sweeps their temp files.
@@ -163,7 +217,9 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
 
       stats.violations = problems.length;
       console.log(
-        `[faults] kill -9 seed ${SEED}: ${stats.faults} kills injected (${stats.killedMidRun} while the run was still going), invariant violations: ${stats.violations}`,
+        `[faults] kill -9 seed ${SEED}: ${stats.faults} kills injected (${stats.killedMidRun} while the run was still going), invariant violations: ${stats.violations}; ` +
+          `backup kills that left nothing new ${left.nothing}, files of an unfinished backup ${left.incomplete}, a complete one ${left.complete}; ` +
+          `prune kills before any delete ${left.pruneDeletedNothing}, after some ${left.pruneDeletedSome}`,
       );
       expect(problems).toEqual([]);
     },

@@ -85,7 +85,8 @@ describe("interrupted file restores", () => {
 
   it("SIGTERM mid-restore stops it cleanly: exit 143, nothing in the target, the lock released", async () => {
     const data = tempDir("rt-data");
-    for (let i = 0; i < 6; i++) writeFileSync(join(data, `f${i}.bin`), randomBytes(25 << 20));
+    // 60 MiB: still being written long after its staging directory appears (a SIGTERM too late would see exit 0).
+    for (let i = 0; i < 6; i++) writeFileSync(join(data, `f${i}.bin`), randomBytes(10 << 20));
     const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }], compression: "none" });
     const locks = tempDir("rt-locks");
     const cfg = repo.write((c) => (c.lock_dir = locks));
@@ -98,9 +99,12 @@ describe("interrupted file restores", () => {
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-    // wait until it is writing into its staging directory, then ask it to stop
-    for (let i = 0; i < 400 && !readdirSync(to).some((n) => n.startsWith(".strongbox-partial-")); i++)
-      await new Promise((r) => setTimeout(r, 10));
+    // Wait until it is writing into its staging directory (however long a busy machine takes to get
+    // there: a SIGTERM before its handlers are in place would end it by the signal), then ask it to stop.
+    const staging = () => readdirSync(to).some((n) => n.startsWith(".strongbox-partial-"));
+    for (const end = Date.now() + 60_000; !staging(); await new Promise((r) => setTimeout(r, 10)))
+      if (Date.now() > end || child.exitCode !== null)
+        throw new Error(`restore never wrote its staging directory: ${stderr}`);
     child.kill("SIGTERM");
     expect(await exited).toBe(143);
     expect(stderr).toMatch(/interrupted by SIGTERM/);

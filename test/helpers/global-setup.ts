@@ -1,13 +1,15 @@
 // Starts the real services the suite needs (Ceph RGW as S3), once per run, and stops them after.
 // A missing service skips its suites locally; with CI=true (or STRONGBOX_REQUIRE_SERVICES=1) it fails the run.
 // Everything it starts is stopped at the end, and also when setup fails half-way: test/services/teardown.test.ts.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { createS3Fixture, type S3Fixture } from "./s3-fixture.js";
-import { killProcessesUsingNow, stopProcessesUsing } from "./service-processes.js";
+import { StartedServices } from "./started-services.js";
+
+export { StartedServices };
 
 export interface PgFixture {
   /** Superuser URL (password auth over TCP) of the throwaway cluster's "postgres" database. */
@@ -31,80 +33,21 @@ function have(bin: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
 }
 
-const REAPER = new URL("./service-reaper.ts", import.meta.url).pathname;
+export default function setup(project: TestProject) {
+  return setupWith(project, startServices);
+}
 
 /**
- * The services' directories, each registered before its service starts: teardown, a setup that fails
- * half-way, and (as a last resort) this process exiting or being told to stop (Ctrl-C, SIGTERM: a
- * signal's default action ends a process without its "exit" handlers) stop every process using them.
- * Under vitest neither handler runs on a signal (vitest's own ends the process first), so a reaper
- * process (service-reaper.ts) also holds the directories and stops what is left once this process ends.
+ * Runs `start` (the real services' start-up, or a stand-in in test/services/teardown.test.ts) and returns
+ * the teardown that stops what it started; when `start` fails half-way, stops what it had started, then throws.
  */
-export class StartedServices {
-  private readonly started: { dir: string; stop?: () => void }[] = [];
-  private reaper?: ChildProcess;
-  private readonly onExit = () => this.started.forEach((s) => killProcessesUsingNow(s.dir));
-  private readonly onSignal = (signal: NodeJS.Signals) => {
-    this.onExit();
-    this.unhook();
-    process.kill(process.pid, signal); // then end as the signal would have ended it
-  };
-
-  add(dir: string, stop?: () => void): string {
-    if (this.started.length === 0) {
-      process.on("exit", this.onExit);
-      process.once("SIGINT", this.onSignal).once("SIGTERM", this.onSignal).once("SIGHUP", this.onSignal);
-      this.reaper = startReaper();
-    }
-    this.reaper?.stdin?.write(`${dir}\n`);
-    this.started.push({ dir, stop });
-    return dir;
-  }
-
-  private unhook(): void {
-    this.reaper?.stdin?.end(); // nothing is left for it: it exits
-    this.reaper = undefined;
-    process.off("exit", this.onExit);
-    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(sig, this.onSignal);
-  }
-
-  /** Stops the processes of `dir` (its own stop first, then SIGTERM/SIGKILL to the rest) and removes it. */
-  async stop(dir: string): Promise<void> {
-    const i = this.started.findIndex((s) => s.dir === dir);
-    if (i < 0) return;
-    const [{ stop }] = this.started.splice(i, 1);
-    try {
-      stop?.();
-    } catch {
-      // the sweep below stops what the service's own stop could not
-    }
-    const left = await stopProcessesUsing(dir);
-    if (left.length) throw new Error(`teardown: processes of ${dir} outlived SIGKILL: ${left.join(", ")}`);
-    rmSync(dir, { recursive: true, force: true });
-  }
-
-  /** Stops everything, the last started first; throws naming what could not be stopped. */
-  async stopAll(): Promise<void> {
-    const errors: string[] = [];
-    for (const { dir } of [...this.started].reverse()) await this.stop(dir).catch((e: Error) => errors.push(e.message));
-    this.unhook();
-    if (errors.length) throw new Error(errors.join("; "));
-  }
-}
-
-/** The reaper: detached (its own session), and neither it nor its stdin keeps this process alive. */
-function startReaper(): ChildProcess {
-  const reaper = spawn(process.execPath, [REAPER], { detached: true, cwd: "/", stdio: ["pipe", "ignore", "inherit"] });
-  reaper.on("error", (e) => console.error(`[setup] service reaper: ${e.message}`));
-  reaper.unref();
-  (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-  return reaper;
-}
-
-export default async function setup(project: TestProject) {
+export async function setupWith(
+  project: TestProject,
+  start: (project: TestProject, services: StartedServices) => Promise<void>,
+): Promise<() => Promise<void>> {
   const services = new StartedServices();
   try {
-    await startServices(project, services);
+    await start(project, services);
   } catch (err) {
     await services.stopAll().catch((e: Error) => console.error(`[setup] ${e.message}`));
     throw err;

@@ -2,7 +2,7 @@
 // A run stopped by a signal does not get to its teardown, and not even to the global setup's own signal
 // and "exit" handlers: vitest's SIGINT/SIGTERM handler ends the process first. Ceph and PostgreSQL,
 // which fork away, then kept running. This program is started (detached, in its own session, so the
-// terminal's Ctrl-C does not reach it) by the global setup, reads the services' directories on stdin,
+// terminal's Ctrl-C does not reach it) by the global setup (started-services.ts), reads the services' directories on stdin,
 // one per line, and when stdin ends, which is when the run's process has ended in any way, SIGKILL
 // included, stops every process still using them and removes them. After a normal teardown there is
 // nothing left, and it exits at once. Only node: imports and a helper that has only those, so that

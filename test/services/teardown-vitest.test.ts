@@ -1,5 +1,5 @@
 // A real vitest run stopped by a signal leaves no service running. vitest's own SIGINT/SIGTERM handler
-// ends its process before the global setup's handlers run (test/helpers/global-setup.ts): the reaper
+// ends its process before the global setup's handlers run (test/helpers/started-services.ts): the reaper
 // process (test/helpers/service-reaper.ts) is what stops the services then. Before it, a `.ci/run`
 // stopped with SIGTERM left Ceph's mon, osd and radosgw and the PostgreSQL server running.
 import { execFileSync, spawn } from "node:child_process";
@@ -31,7 +31,7 @@ function project(service: string): string {
   const dir = tempDir("vitest-run");
   symlinkSync(join(repo, "node_modules"), join(dir, "node_modules"));
   mkdirSync(join(dir, "t"));
-  const setupModule = JSON.stringify(join(repo, "test/helpers/global-setup.ts"));
+  const setupModule = JSON.stringify(join(repo, "test/helpers/started-services.ts"));
   writeFileSync(
     join(dir, "setup.ts"),
     `import { StartedServices } from ${setupModule};\n` +
