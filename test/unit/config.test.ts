@@ -5,7 +5,9 @@ import { stringify } from "yaml";
 import { configEnvNames, parseConfig } from "../../src/config/load.js";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
 import { ConfigError } from "../../src/errors.js";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { tempDir } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 
 const dir = tempDir("config");
 const secretFile = join(dir, "writer-secret");
