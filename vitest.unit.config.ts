@@ -9,7 +9,6 @@ export const needsServicesOrBuild = [
   "test/stores/s3.test.ts",
   "test/stores/s3-faults.test.ts",
   "test/repository/lock.test.ts",
-  "test/unit/config.test.ts",
   "test/unit/object-streams.test.ts",
   "test/unit/settle-guard.test.ts",
   "test/services/teardown.test.ts",

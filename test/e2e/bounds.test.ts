@@ -9,9 +9,12 @@ import { createZstdCompress } from "node:zlib";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { describe, expect, inject, it } from "vitest";
 import { keys, newBackupId } from "../../src/repository/layout.js";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
 import { ageEncrypt, forgeBackup, sha256 } from "../helpers/forge.js";
 import { runMeasured } from "../helpers/measure.js";
+// Runs whose time and peak RSS are asserted are real processes (runMeasured); the others only check a
+// verdict, an exit code and a line, and run in-process (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 import { archive, fileEntry } from "../helpers/tar-craft.js";
 

@@ -7,9 +7,12 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { comparePaths } from "../../src/archive/path-order.js";
 import { newBackupId } from "../../src/repository/layout.js";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
 import { fileManifestEntry as entry, forgeBackup } from "../helpers/forge.js";
 import { runMeasured } from "../helpers/measure.js";
+// In-process: the forged cases need no process boundary (see test/helpers/run-in-process.ts); the
+// memory bound of find over 200 backups stays a real process (runMeasured: its peak RSS).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { archive, fileEntry } from "../helpers/tar-craft.js";
 
 function filesRepo(): { repo: TestRepo; store: string } {

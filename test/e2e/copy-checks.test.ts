@@ -8,7 +8,9 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { join } from "node:path";
 import { beforeEach, describe, expect, inject, it } from "vitest";
 import { keys } from "../../src/repository/layout.js";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { secondApart } from "../helpers/backup-clock.js";
 import { forgeBackup, sha256, tamper } from "../helpers/forge.js";
 import { s3Client } from "../helpers/s3-fixture.js";

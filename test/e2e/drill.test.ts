@@ -2,7 +2,9 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { BIN, makeRepo, runCli as runProcess, tempDir, type TestRepo } from "../helpers/cli.js";
+// In-process (see test/helpers/run-in-process.ts), but for the drill stopped by SIGTERM: real processes.
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { startReceiver } from "../helpers/http-receiver.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { makeSampleTree } from "../helpers/tree.js";
@@ -198,7 +200,7 @@ describe.skipIf(!fx)("restore drills", () => {
     big.config.notify = [{ type: "healthchecks", url: `${hc.url}/ping` }];
     big.config.audit_log = join(big.dir, "audit.jsonl");
     big.write();
-    expect((await runCli(["-c", big.configFile, "backup", "now"])).code).toBe(0);
+    expect((await runProcess(["-c", big.configFile, "backup", "now"])).code).toBe(0);
     const tmp = tempDir("drillkill");
     const child = spawn(process.execPath, [BIN, "-c", big.configFile, "drill"], {
       env: { PATH: process.env.PATH, TMPDIR: tmp },

@@ -5,12 +5,18 @@
 // newest. Also: one prune may not delete more than retention.max_delete_share without --force.
 import { readFileSync, utimesSync, writeFileSync, cpSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { beforeEach, describe, expect, inject, it } from "vitest";
+import { secondApart } from "../helpers/backup-clock.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { forgeBackup, writerStore } from "../helpers/forge-store.js";
 import type { S3Fixture } from "../helpers/s3-fixture.js";
 
 const s3 = inject("s3");
+// In-process runs are quick: the backups of a test get one second each, in the order they are made.
+const nextSecond = secondApart();
+beforeEach(() => nextSecond.reset());
 const AUDIT = { keep_daily: 7, keep_weekly: 4, keep_monthly: 6, keep_yearly: 2 };
 
 const backends: { name: string; s3?: S3Fixture; skip: boolean }[] = [
@@ -19,7 +25,7 @@ const backends: { name: string; s3?: S3Fixture; skip: boolean }[] = [
 ];
 
 async function backupNow(repo: TestRepo): Promise<string> {
-  const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+  const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: nextSecond() });
   expect(r.stderr).not.toMatch(/error/i);
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout).id;

@@ -13,7 +13,9 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { secondApart } from "../helpers/backup-clock.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 import { makeSampleTree, snapshotTree } from "../helpers/tree.js";

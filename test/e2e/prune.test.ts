@@ -10,7 +10,9 @@ import { Readable } from "node:stream";
 import { describe, expect, inject, it } from "vitest";
 import { deleteBackup } from "../../src/commands/prune.js";
 import type { ObjectInfo, Store } from "../../src/stores/store.js";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { secondApart } from "../helpers/backup-clock.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 
@@ -108,8 +110,9 @@ describe("prune", () => {
     const repo = makeRepo({ sources: Object.entries(dirs).map(([name, path]) => ({ name, type: "files", path })) });
     repo.config.retention = { keep_last: 2 };
     repo.write();
+    const nextSecond = secondApart(); // distinct, ordered ids without sleeping
     const backup = async (...args: string[]) => {
-      const r = await runCli(["-c", repo.configFile, "--json", "backup", "now", ...args]);
+      const r = await runCli(["-c", repo.configFile, "--json", "backup", "now", ...args], { env: nextSecond() });
       expect(r.code).toBe(0);
       return JSON.parse(r.stdout).id as string;
     };

@@ -1,12 +1,15 @@
 // The CLI against real Ceph RGW through the fault proxy: backup with the writer, verify/restore/drill
 // with the reader. Every run ends in success with intact data (verified afterwards) or in a clear
 // one-line error with the right exit code in bounded time — never a complete-looking broken backup.
+// The commands run in-process (test/helpers/run-in-process.ts: same arguments, exit code and output),
+// but for the 403 case, whose subject is that the process itself ends at once (no socket left behind).
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, runCli as runProcess, tempDir, type TestRepo } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { startS3FaultProxy, type Rule, type S3FaultProxy } from "../helpers/s3-fault-proxy.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 import { makeSampleTree, snapshotTree } from "../helpers/tree.js";
@@ -57,9 +60,9 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
     proxy.log.length = 0;
   };
   const faults = () => proxy.log.filter((e) => e.fault).length;
-  const backup = async (cfg = writerOnly) => {
+  const backup = async (cfg = writerOnly, run = runCli) => {
     const t0 = Date.now();
-    const r = await runCli(["-c", cfg, "--json", "backup", "now"]);
+    const r = await run(["-c", cfg, "--json", "backup", "now"]);
     return { ...r, ms: Date.now() - t0, id: r.code === 0 ? (JSON.parse(r.stdout).id as string) : "" };
   };
   /** complete.json keys straight from RGW, around the proxy. */
@@ -146,7 +149,7 @@ describe.skipIf(!s3)("backup, verify, restore and drill through an S3 that lies 
         fault: { kind: "status", status: 403, code: "AccessDenied", early: true },
       },
     ]);
-    const b = await backup(patient);
+    const b = await backup(patient, runProcess); // a real process: its end is what is measured
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/assets\.tar\.age: AccessDenied \(HTTP 403\) — the writer credentials are not allowed/);
     // ~0.4 s here; a half-sent part left on its socket kept the process alive until the 40 s idle timeout.

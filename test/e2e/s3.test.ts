@@ -7,7 +7,9 @@ import {
 } from "@aws-sdk/client-s3";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, runCli as runProcess, tempDir } from "../helpers/cli.js";
+// In-process (see test/helpers/run-in-process.ts), but for the dead endpoint: "not a hang" is about the process.
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { secondApart } from "../helpers/backup-clock.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 import { makeSampleTree, snapshotTree } from "../helpers/tree.js";
@@ -105,7 +107,7 @@ describe.skipIf(!s3)("S3 repository on Ceph RGW with least-privilege roles", () 
       c.repository.s3.endpoint = "http://127.0.0.1:9";
       c.repository.s3.retry = { attempts: 3, base_delay: "0.1s", max_delay: "0.2s" };
     });
-    const r = await runCli(["-c", dead, "list"]);
+    const r = await runProcess(["-c", dead, "list"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/unreachable|ECONNREFUSED/);
     expect(r.stderr).toMatch(/gave up after 3 attempts/);

@@ -2,9 +2,9 @@
 // stderr }), but main() of src/cli.ts runs in the test's own process. A test switches by import:
 //   import { runInProcess as runCli } from "../helpers/run-in-process.js";
 // For commands that need no process boundary only. Keep runCli (a real process) for signals, kills,
-// timing of a whole run, the installed binary, and S3 repositories (the S3 client is still shared per
-// process, so two repositories in one process would meet it). Runs are serialized: each one owns
-// process.env, the working directory and what is written to stdout/stderr while it runs.
+// timing or memory of a whole run, and the installed binary. S3 repositories are fine here: each store
+// has its own client and names its own endpoint (nothing S3 is module-wide). Runs are serialized: each
+// one owns process.env, the working directory and what is written to stdout/stderr while it runs.
 import { describeError } from "../../src/errors.js";
 import { jsonOutput } from "../../src/json-output.js";
 import { redact } from "../../src/secrets.js";

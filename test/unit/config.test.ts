@@ -5,7 +5,9 @@ import { stringify } from "yaml";
 import { configEnvNames, parseConfig } from "../../src/config/load.js";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
 import { ConfigError } from "../../src/errors.js";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { tempDir } from "../helpers/cli.js";
+// In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
+import { runInProcess } from "../helpers/run-in-process.js";
 
 const dir = tempDir("config");
 const secretFile = join(dir, "writer-secret");
@@ -170,7 +172,7 @@ describe("config validation", () => {
     mutate(c);
     const file = join(dir, `c-${Math.random().toString(16).slice(2)}.yaml`);
     writeFileSync(file, stringify(c));
-    const r = await runCli(["-c", file, "config", "check"]);
+    const r = await runInProcess(["-c", file, "config", "check"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -180,7 +182,7 @@ describe("config validation", () => {
   it("`config check` passes a valid config (exit 0)", async () => {
     const file = join(dir, "valid.yaml");
     writeFileSync(file, stringify(valid()));
-    const r = await runCli(["-c", file, "config", "check"]);
+    const r = await runInProcess(["-c", file, "config", "check"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/OK \(2 sources/);
@@ -202,7 +204,7 @@ describe("bad flags and arguments: exit 2 with a clear one-line message", () => 
     [["--quiet", "--verbose", "list"], /cannot be used with option/],
   ];
   it.each(CASES)("strongbox %j", async (args, message) => {
-    const r = await runCli(args);
+    const r = await runInProcess(args);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
