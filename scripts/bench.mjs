@@ -15,6 +15,8 @@
 //          path alone, with synthetic entries). Not in the default set: it takes ~15 minutes.
 // BENCH_ONLY=media,small,db,s3,wal,base[,scale]  BENCH_RUNS=3 (median; strongbox and shell alternate)
 // BENCH_SCALE_FILES=2000000
+// BENCH_LINES=backup,restore,verify,restic: which lines of media and small (default all; the backup
+// the other lines read is then taken once, untimed)
 // BENCH_MEDIA_MB=600  BENCH_SMALL=20000  BENCH_PG_SCALE=60  BENCH_DIR=.bench
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -27,6 +29,7 @@ import { baseBench, makeSegments, walAsyncLine, walBench, walPushLines } from ".
 const root = resolve(process.env.BENCH_DIR ?? ".bench");
 const only = new Set((process.env.BENCH_ONLY ?? "media,small,db,s3,wal,base").split(","));
 const runs = Number(process.env.BENCH_RUNS ?? 3);
+const lines = new Set((process.env.BENCH_LINES ?? "backup,restore,verify,restic").split(","));
 const mediaMb = Number(process.env.BENCH_MEDIA_MB ?? 600);
 const smallCount = Number(process.env.BENCH_SMALL ?? 20_000);
 const pgScale = Number(process.env.BENCH_PG_SCALE ?? 60);
@@ -250,33 +253,38 @@ function filesBench(name, path) {
   lineWork[name] = work;
   const shellOut = join(w.dir, "shell.tar.zst.age");
   const sb = (...args) => timed(node, [bin, "-q", "-c", w.cfg, ...args]);
-  compare(
-    `${name}: backup`,
-    "backup",
-    () => sb("backup", "now"),
-    () => sh(`tar -C '${path}' -cf - . | zstd -1 -T0 -q | age -r ${w.recipient} > '${shellOut}'`),
-    () => rmSync(join(w.dir, "repo"), { recursive: true, force: true }),
-    work.backup,
-  );
+  const shellBackup = () => sh(`tar -C '${path}' -cf - . | zstd -1 -T0 -q | age -r ${w.recipient} > '${shellOut}'`);
+  if (lines.has("backup"))
+    compare(
+      `${name}: backup`,
+      "backup",
+      () => sb("backup", "now"),
+      shellBackup,
+      () => rmSync(join(w.dir, "repo"), { recursive: true, force: true }),
+      work.backup,
+    );
+  else shellBackup();
   sb("backup", "now");
   const out = join(w.dir, "out");
-  compare(
-    `${name}: restore (every file checked)`,
-    "restore",
-    () => sb("restore", "latest", "--to-dir", out),
-    () => sh(`mkdir -p '${out}' && age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | tar -xf - -C '${out}'`),
-    () => rmSync(out, { recursive: true, force: true }),
-    work.restore,
-  );
-  compare(
-    `${name}: verify (vs tar -t)`,
-    "verify",
-    () => sb("verify", "latest"),
-    () => sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | tar -tf - > /dev/null`),
-    () => {},
-    work.verify,
-  );
-  resticLines(name, path, w, sb);
+  if (lines.has("restore"))
+    compare(
+      `${name}: restore (every file checked)`,
+      "restore",
+      () => sb("restore", "latest", "--to-dir", out),
+      () => sh(`mkdir -p '${out}' && age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | tar -xf - -C '${out}'`),
+      () => rmSync(out, { recursive: true, force: true }),
+      work.restore,
+    );
+  if (lines.has("verify"))
+    compare(
+      `${name}: verify (vs tar -t)`,
+      "verify",
+      () => sb("verify", "latest"),
+      () => sh(`age -d -i '${w.identity}' '${shellOut}' | zstd -d -q | tar -tf - > /dev/null`),
+      () => {},
+      work.verify,
+    );
+  if (lines.has("restic")) resticLines(name, path, w, sb);
   rmSync(w.dir, { recursive: true, force: true });
 }
 

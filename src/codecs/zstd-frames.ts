@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from "node:stream";
 import zlib from "node:zlib";
 import { StrongboxError } from "../errors.js";
+import { head, MAX_RAW_FRAME, rawCandidate, rawContent } from "./zstd-raw.js";
 
 const ZSTD_MAGIC = 0xfd2fb528;
 const isSkippable = (magic: number) => (magic & 0xfffffff0) === 0x184d2a50;
@@ -110,25 +111,32 @@ export class FrameScanner {
 /**
  * zstd decompression that reads every frame of the stream. node:zlib's decompressor drops the rest
  * of an input chunk after a frame ends (measured on Node 24); here each frame reaches it in writes of
- * its own. A stream that stops inside a frame is a VERIFY error, as is a stream with no frame at all.
+ * its own. A frame of raw blocks (what strongbox stores for media) is not sent to zlib at all: its
+ * blocks' bytes are handed on as they are (zstd-raw.ts). A stream that stops inside a frame is a
+ * VERIFY error, as is a stream with no frame at all.
  */
 export class ZstdFramesDecompress extends Transform {
   private readonly scanner = new FrameScanner();
-  // 1 MiB output pieces: the default 16 KiB costs a JS callback and a buffer per 16 KiB (a third of a restore).
-  private readonly inner = zlib.createZstdDecompress({ chunkSize: 1024 * 1024 });
+  /** zlib's decompressor, made for the first frame it must read, and ended before raw output that follows it. */
+  private inner: zlib.ZstdDecompress | undefined;
   private sawInput = false;
+  /** The current frame's pieces, held until its end decides whether it is raw; or "zlib" once it is streamed to zlib. */
+  private frame: Buffer[] | "zlib" = [];
+  private held = 0;
+  private headerOk = false;
 
-  constructor() {
-    super();
-    // Backpressure: a reader that stops pauses the decompressor, which then holds back its write callbacks.
-    this.inner.on("data", (d: Buffer) => {
-      if (!this.push(d)) this.inner.pause();
-    });
-    this.inner.on("error", (err) => this.destroy(err));
+  /** Raw output waiting for the reader: one piece at a time, so that a reader's read() does not concatenate them. */
+  private waiting: (() => void) | undefined;
+
+  private wanted(): Promise<void> {
+    return new Promise((resolve) => (this.waiting = resolve));
   }
 
   override _read(size: number): void {
-    this.inner.resume();
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.();
+    this.inner?.resume();
     super._read(size);
   }
 
@@ -140,9 +148,69 @@ export class ZstdFramesDecompress extends Transform {
       return done(err as Error);
     }
     if (chunk.length) this.sawInput = true;
-    for (let i = 0; i < pieces.length - 1; i++) this.inner.write(pieces[i]);
-    if (pieces.length) this.inner.write(pieces[pieces.length - 1], () => done());
-    else done();
+    (async () => {
+      for (let i = 0; i < pieces.length; i++)
+        await this.piece(pieces[i], i < pieces.length - 1 || this.scanner.atBoundary);
+    })().then(() => done(), done);
+  }
+
+  /** One piece of the current frame; `ends`: the frame ends with it. */
+  private async piece(p: Buffer, ends: boolean): Promise<void> {
+    if (this.frame === "zlib") {
+      await this.toZlib(p);
+    } else {
+      this.frame.push(p);
+      this.held += p.length;
+      // Judged from its header, once that has come (a header is at most 18 bytes).
+      const judged = this.headerOk || rawCandidate(head(this.frame, 18));
+      if (judged && judged !== "zlib") this.headerOk = true;
+      if (judged === "zlib" || this.held > MAX_RAW_FRAME + 1024) {
+        const held = this.frame;
+        this.frame = "zlib";
+        for (const h of held) await this.toZlib(h);
+      } else if (ends) {
+        const content = rawContent(this.frame);
+        const held = this.frame;
+        this.frame = "zlib";
+        if (content) {
+          await this.endInner();
+          for (const c of content) if (!this.push(c)) await this.wanted();
+        } else for (const h of held) await this.toZlib(h);
+      }
+    }
+    if (ends) {
+      this.frame = [];
+      this.held = 0;
+      this.headerOk = false;
+    }
+  }
+
+  /** Writes to zlib's decompressor (made on first use); resolves once it has taken the bytes. */
+  private toZlib(p: Buffer): Promise<void> {
+    if (!this.inner) {
+      // 1 MiB output pieces: the default 16 KiB costs a JS callback and a buffer per 16 KiB (a third of a restore).
+      const inner = zlib.createZstdDecompress({ chunkSize: 1024 * 1024 });
+      // Backpressure: a reader that stops pauses the decompressor, which then holds back its write callbacks.
+      inner.on("data", (d: Buffer) => {
+        if (!this.push(d)) inner.pause();
+      });
+      inner.on("error", (err) => this.destroy(err));
+      this.inner = inner;
+    }
+    const inner = this.inner;
+    return new Promise((resolve) => inner.write(p, () => resolve()));
+  }
+
+  /** Ends zlib's decompressor, if one is running, once all its output is out (raw output must not overtake it). */
+  private async endInner(): Promise<void> {
+    const inner = this.inner;
+    if (!inner) return;
+    this.inner = undefined;
+    await new Promise<void>((resolve, reject) => {
+      inner.once("end", resolve);
+      inner.once("error", reject);
+      inner.end();
+    });
   }
 
   override _flush(done: TransformCallback): void {
@@ -153,12 +221,11 @@ export class ZstdFramesDecompress extends Transform {
           "zstd: the compressed stream ends inside a frame (truncated): the object is corrupt",
         ),
       );
-    this.inner.end();
-    this.inner.once("end", () => done());
+    this.endInner().then(() => done(), done);
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    this.inner.destroy();
+    this.inner?.destroy();
     cb(err);
   }
 }
