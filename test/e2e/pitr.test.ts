@@ -29,24 +29,29 @@ async function switchAndWaitArchived(c: TestCluster): Promise<void> {
   }, 60_000);
 }
 
+/** What a source cluster left in its repository: a base backup, then WAL up to past T, all archived. */
+interface Archived {
+  repo: TestRepo;
+  /** The database host's config (writes) and the restore host's (reads). */
+  host: string;
+  restore: string;
+  work: string;
+  /** A moment after rows 101-150 and the insert into doomed, before doomed was dropped. */
+  t: string;
+}
+
 /**
- * The whole point-in-time story on a real PostgreSQL: archive with `wal push`, take a base backup,
- * write rows, note T, drop a table, restore to T into a new data directory, start it.
+ * The archiving half of the point-in-time story on a real PostgreSQL: archive with `wal push`, take a base
+ * backup, write rows, note T, drop a table, archive past it, verify. The server is stopped at the end.
  */
-async function pitrRoundTrip(
-  makeConfig: (url: string) => { repo: TestRepo; host: string; restore: string },
-  afterRestore?: (dataDir: string, repo: TestRepo, work: string) => void,
-): Promise<void> {
+async function archivePastT(makeConfig: (url: string) => { repo: TestRepo; host: string; restore: string }) {
   const work = tempDir("pitr");
   const src = await initCluster(work, PASSWORD, []);
   const { repo, host, restore } = makeConfig(src.url());
   // The server runs wal push and wal fetch as the postgres user: it reads the config and identity and writes wal/.
   mkdirSync(join(repo.dir, "repository"), { recursive: true });
   giveToPostgres(repo.dir);
-  const settings = archiveSettings(host);
-  const live = clusterAt(src.dataDir, src.port, PASSWORD, settings);
-  const restoredDir = join(work, "restored");
-  const restored = clusterAt(restoredDir, await freePort(), PASSWORD);
+  const live = clusterAt(src.dataDir, src.port, PASSWORD, archiveSettings(host));
   try {
     live.start();
     // doctor reads the cluster's archiving settings (the host's config names the superuser here).
@@ -70,26 +75,31 @@ async function pitrRoundTrip(
     expect(v.stderr).not.toMatch(/error/i);
     expect(v.code).toBe(0);
     expect(v.stdout).toMatch(/archived WAL from the base backup's start has no gap and every segment reads/);
+    return { repo, host, restore, work, t };
+  } finally {
+    live.stop();
+  }
+}
 
+let restores = 0;
+/**
+ * The restoring half: restore to T into a new data directory, start it: the rows written after the base
+ * are there, the drop is not, and archiving is off.
+ */
+async function restoreToT(a: Archived, afterRestore?: (dataDir: string, repo: TestRepo, work: string) => void) {
+  const restoredDir = join(a.work, `restored-${++restores}`);
+  const restored = clusterAt(restoredDir, await freePort(), PASSWORD);
+  try {
     const r = await runCli([
-      "-c",
-      restore,
-      "--json",
-      "restore",
-      "latest",
-      "--source",
-      "cluster",
-      "--to-dir",
-      restoredDir,
-      "--target-time",
-      t,
+      ...["-c", a.restore, "--json", "restore", "latest", "--source", "cluster"],
+      ...["--to-dir", restoredDir, "--target-time", a.t],
     ]);
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.ok).toBe(true);
     expect(out.recovery).toMatchObject({ action: "promote" });
-    afterRestore?.(restoredDir, repo, work);
+    afterRestore?.(restoredDir, a.repo, a.work);
     giveToPostgres(restoredDir);
     restored.start();
     await until(
@@ -101,9 +111,27 @@ async function pitrRoundTrip(
     expect(await restored.query("SHOW archive_mode")).toEqual([{ archive_mode: "off" }]);
   } finally {
     restored.stop();
-    live.stop();
   }
 }
+
+/** The whole point-in-time story, on a cluster and repository of its own. */
+async function pitrRoundTrip(
+  makeConfig: (url: string) => { repo: TestRepo; host: string; restore: string },
+  afterRestore?: (dataDir: string, repo: TestRepo, work: string) => void,
+): Promise<void> {
+  await restoreToT(await archivePastT(makeConfig), afterRestore);
+}
+
+/**
+ * The plain file:// archive, made once: the plain restore, the by-hand restore and the damaged-segment
+ * verify all read it (each made its own, identical, before). Whichever test comes first makes it.
+ */
+let plainArchive: Promise<Archived> | undefined;
+const plain = () =>
+  (plainArchive ??= archivePastT((url) => {
+    const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
+    return { repo, host: repo.configFile, restore: repo.configFile };
+  }));
 
 const s3 = inject("s3");
 
@@ -127,10 +155,7 @@ function handFetch(dataDir: string, repo: TestRepo, work: string): void {
 
 describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", () => {
   it("file://: base backup, WAL by wal push, restore to T: rows written after the base are there, the drop is not", async () => {
-    await pitrRoundTrip((url) => {
-      const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
-      return { repo, host: repo.configFile, restore: repo.configFile };
-    });
+    await restoreToT(await plain());
   }, 240_000);
 
   it("file://, wal.async: the same round trip with WAL stored by the spool's worker", async () => {
@@ -151,13 +176,13 @@ describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", 
     expect(await processesLeft(`-c ${host} wal push-worke[r]`)).toBe("");
   }, 240_000);
 
+  it("file://, by hand: the docs' shell restore_command (age -d, zstd -d, sha256sum) recovers to T the same", async () => {
+    await restoreToT(await plain(), handFetch);
+  }, 240_000);
+
   it("file://: a missing or damaged WAL segment after the base makes verify exit 3, naming it", async () => {
-    let repo: TestRepo | undefined;
-    await pitrRoundTrip((url) => {
-      repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
-      return { repo, host: repo.configFile, restore: repo.configFile };
-    });
-    const root = join(repo!.dir, "repository");
+    const { repo } = await plain();
+    const root = join(repo.dir, "repository");
     const segments = (readdirSync(join(root, "wal"), { recursive: true }) as string[])
       .filter((p) => /\/[0-9A-F]{24}\.[0-9a-f]{64}\./.test(p))
       .sort();
@@ -168,20 +193,13 @@ describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", 
     const bytes = readFileSync(path);
     bytes[bytes.length - 50] ^= 0xff;
     writeFileSync(path, bytes);
-    const damaged = await runCli(["-c", repo!.configFile, "verify", "latest"]);
+    const damaged = await runCli(["-c", repo.configFile, "verify", "latest"]);
     expect(damaged.code).toBe(3);
     expect(damaged.stderr).toContain(`WAL ${name}: damaged`);
     rmSync(path);
-    const missing = await runCli(["-c", repo!.configFile, "verify", "latest"]);
+    const missing = await runCli(["-c", repo.configFile, "verify", "latest"]);
     expect(missing.code).toBe(3);
     expect(missing.stderr).toContain(`WAL ${name}`);
-  }, 240_000);
-
-  it("file://, by hand: the docs' shell restore_command (age -d, zstd -d, sha256sum) recovers to T the same", async () => {
-    await pitrRoundTrip((url) => {
-      const repo = makeRepo({ sources: [{ name: "cluster", type: "postgres-cluster", url }] });
-      return { repo, host: repo.configFile, restore: repo.configFile };
-    }, handFetch);
   }, 240_000);
 
   it("file://, signing configured: WAL is signed, restore to T replays only signed WAL; a forged .history is ignored", async () => {

@@ -3,7 +3,8 @@ import { chmodSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { createDb, withClient } from "../helpers/pg.js";
 
 const fx = inject("pg");

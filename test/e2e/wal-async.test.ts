@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeRepo, runAndKillWhen, runCli, tempDir } from "../helpers/cli.js";
 import { processesLeft } from "../helpers/processes.js";
+import { runInProcess } from "../helpers/run-in-process.js";
 import { until } from "../helpers/until.js";
 import { makeDataDir, makeSegment, segName, sha256, SYSID } from "../helpers/wal-craft.js";
 
@@ -146,7 +147,8 @@ describe("wal push with wal.async", () => {
       expect(await push(one, name), name).toMatchObject({ code: 0, stderr: "" });
       recordsBacked();
       const dest = join(fetched, name);
-      const f = await runCli(["-c", repo.configFile, "wal", "fetch", name, dest, "--system-id", `${SYSID}`]);
+      // fetch reads what the push stored: no process of its own needed
+      const f = await runInProcess(["-c", repo.configFile, "wal", "fetch", name, dest, "--system-id", `${SYSID}`]);
       expect(f, name).toMatchObject({ code: 0, stderr: "" });
       expect(readFileSync(dest).equals(segs.get(name)!), name).toBe(true);
     }

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../../src/sources/postgres-cluster/recover-run.js";
+import { tempDir } from "./cli.js";
 import { withClient } from "./pg.js";
 
 /** The newest installed PostgreSQL server binaries ("" when none). */
@@ -75,8 +76,8 @@ export function clusterAt(dataDir: string, port: number, password: string, setti
   };
 }
 
-/** initdb a fresh cluster under `parent` (password auth over TCP, a replication entry), not started. */
-export async function initCluster(parent: string, password: string, settings: string[]): Promise<TestCluster> {
+/** initdb into `parent`/data (password auth over TCP, a replication entry); --no-sync: a test server needs no fsync. */
+function initdb(parent: string, password: string): string {
   openParents(parent);
   const dataDir = join(parent, "data");
   mkdirSync(dataDir, { mode: 0o700 });
@@ -96,6 +97,27 @@ export async function initCluster(parent: string, password: string, settings: st
     "-E",
     "UTF8",
     "--locale=C.UTF-8",
+    "--no-sync",
   ]);
+  return dataDir;
+}
+
+/**
+ * One initdb per password in this test file's process, never started: every cluster of the file is a copy
+ * of it (`cp -a` takes a fraction of initdb's time). The copies share a system identifier: each test
+ * archives into its own repository, so none tells them apart by it.
+ */
+const templates = new Map<string, string>();
+function template(password: string): string {
+  let dataDir = templates.get(password);
+  if (!dataDir) templates.set(password, (dataDir = initdb(tempDir("pg-template"), password)));
+  return dataDir;
+}
+
+/** A fresh cluster under `parent` (password auth over TCP, a replication entry), not started. */
+export async function initCluster(parent: string, password: string, settings: string[]): Promise<TestCluster> {
+  openParents(parent);
+  const dataDir = join(parent, "data");
+  execFileSync("cp", ["-a", template(password), dataDir]);
   return clusterAt(dataDir, await freePort(), password, settings);
 }
