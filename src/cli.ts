@@ -337,6 +337,9 @@ function start(): void {
   run.then(
     (code) => {
       process.exitCode = code;
+      // Stopped by a signal: exit now that the output is written; a call the stop abandoned (a store
+      // that never answers) must not keep the process alive.
+      if (code === 130 || code === 143) void import("./hard-exit.js").then((m) => m.hardExit(code));
     },
     (err) => {
       const message = `internal error: ${redact(describeError(err))}`;

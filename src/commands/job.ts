@@ -31,6 +31,9 @@ export function failureReason(error: unknown, signal?: AbortSignal): string {
 /** Jobs still running: a forced exit (signal, deadline, stuck job) still records and notifies them. */
 const unfinished = new Set<(error: Error) => Promise<void>>();
 
+/** Whether a job has started and not finished (its audit line and notification are still to come). */
+export const hasUnfinishedJobs = (): boolean => unfinished.size > 0;
+
 /** Audits and notifies every job that has not finished as failed with `reason`, within `ms`. */
 export async function failUnfinishedJobs(reason: string, ms = 15_000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -1,5 +1,5 @@
 import type { CommandContext } from "./context.js";
-import { withInterrupt } from "./interrupt.js";
+import { withInterrupt, type InterruptOptions } from "./interrupt.js";
 import { runJob, type JobResult } from "./job.js";
 import { withRepositoryLock } from "./repository-lock.js";
 
@@ -13,8 +13,11 @@ export interface CommandRun {
   notify?: boolean;
   /** The daemon's signal (a deadline, SIGTERM). Without it, `interrupt` handles SIGINT/SIGTERM of a CLI run. */
   signal?: AbortSignal;
-  /** Stop cleanly on SIGINT/SIGTERM when run from the CLI (no `signal`), and exit 130/143. */
-  interrupt?: boolean;
+  /**
+   * Stop cleanly on SIGINT/SIGTERM when run from the CLI (no `signal`), and exit 130/143; the options
+   * name the stop, set its unwind time and what is cleaned up if the job does not unwind in time.
+   */
+  interrupt?: boolean | InterruptOptions;
 }
 
 /**
@@ -42,7 +45,8 @@ export function withCommandLock<T>(
   fn: (signal: AbortSignal | undefined) => Promise<T>,
 ): Promise<T> {
   const locked = (signal?: AbortSignal) => withRepositoryLock(ctx, run.command, () => fn(signal), signal);
-  return run.signal || !run.interrupt ? locked(run.signal) : withInterrupt(ctx.log, locked);
+  if (run.signal || !run.interrupt) return locked(run.signal);
+  return withInterrupt(ctx.log, locked, run.interrupt === true ? {} : run.interrupt);
 }
 
 /** The second half: the job's record, notifications and audit line. */

@@ -5,6 +5,7 @@ import { hasRules } from "../retention/policy.js";
 import { repositoryOptions } from "../repository/options.js";
 import { abortableStore } from "../stores/abortable.js";
 import { openStore } from "../stores/open-store.js";
+import type { Store } from "../stores/store.js";
 import type { CommandContext } from "./context.js";
 import type { JobResult } from "./job.js";
 import { sweepLeftovers } from "./leftovers.js";
@@ -34,9 +35,9 @@ export async function pruneCommand(
       "retention: no keep_* rule is configured; refusing to prune (e.g. retention: { keep_daily: 7, keep_weekly: 4 })",
     );
   }
-  const store = abortableStore(await openStore(config, "pruner"), o.signal);
+  const opened = await openStore(config, "pruner");
   const owner = stateOwner(config);
-  const deps = {
+  const deps = (store: Store) => ({
     store,
     repo: new Repository(store, repositoryOptions(config)),
     journal: pruneJournal(owner.stateDir, owner.repository),
@@ -44,15 +45,16 @@ export async function pruneCommand(
     retention: config.retention!,
     stateDir: owner.stateDir,
     sweep: () => sweepLeftovers(ctx, store),
-  };
+  });
   const outcome: PruneOutcome = { untrusted: 0, damaged: 0 };
-  const run = async (): Promise<JobResult> => {
-    const r = await runPrune(deps, o);
+  const run = async (signal: AbortSignal | undefined): Promise<JobResult> => {
+    // a deadline or SIGTERM ends even a stalled call; what was deleted stays in the journal for the next run
+    const r = await runPrune(deps(abortableStore(opened, signal)), { ...o, signal });
     outcome.untrusted = r.untrusted.length;
     outcome.damaged = r.damaged;
     return r.done ? printDone(ctx, r) : printPlan(ctx, r, Boolean(o.dryRun));
   };
-  await runCommand(ctx, { command: "prune", job: o.job, notify: !o.dryRun, signal: o.signal }, run);
+  await runCommand(ctx, { command: "prune", job: o.job, notify: !o.dryRun, signal: o.signal, interrupt: true }, run);
   return outcome;
 }
 

@@ -25,11 +25,13 @@ export async function verifyCommand(
   checkBackupRef(ref, ["all"]);
   const config = ctx.config();
   const identities = await ctx.identities();
-  const repo = new Repository(abortableStore(await openStore(config, "reader"), o.signal), repositoryOptions(config)); // a deadline or SIGTERM ends even a stalled read
+  const store = await openStore(config, "reader");
   const trust: TrustOptions = { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) };
-  await runCommand(ctx, { command: "verify", job: o.job, notify: Boolean(o.job), signal: o.signal }, async () =>
-    verifyAll(ctx, repo, await chooseIds(ctx, repo, ref), ref, identities, trust),
-  );
+  const run = { command: "verify", job: o.job, notify: Boolean(o.job), signal: o.signal, interrupt: true };
+  await runCommand(ctx, run, async (signal) => {
+    const repo = new Repository(abortableStore(store, signal), repositoryOptions(config)); // a deadline or SIGTERM ends even a stalled read
+    return verifyAll(ctx, repo, await chooseIds(ctx, repo, ref), ref, identities, trust, signal);
+  });
 }
 
 /** The backups `verify <ref>` checks. Chosen inside the job: a stall or failure here is audited and notified like any other. */
@@ -66,18 +68,20 @@ async function verifyAll(
   ref: string,
   identities: Identity[],
   trust: TrustOptions,
+  signal?: AbortSignal,
 ): Promise<JobResult> {
   const config = ctx.config();
   const outcomes: VerifyOutcome[] = [];
   let hardFailure: StrongboxError | undefined;
   for (const id of ids) {
     try {
-      const checks = await verifyBackup({ repo, id, identities, config, log: ctx.log, trust });
+      const checks = await verifyBackup({ repo, id, identities, config, log: ctx.log, trust, signal });
       const ok = checks.every((c) => c.ok);
       outcomes.push({ id, ok, checks });
       if (ok) ctx.log.info(`${id}: OK`);
       else ctx.log.error(`${id}: FAILED`, { failed: checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`) });
     } catch (err) {
+      if (signal?.aborted) throw err; // stopped: not a verdict on this backup, and the next are not checked
       if (!(err instanceof StrongboxError) || err.code !== "VERIFY") {
         hardFailure ??= err instanceof StrongboxError ? err : new StrongboxError("STORE", String(err));
         if (ref !== "all") throw err;

@@ -110,7 +110,7 @@ export async function runPrune(deps: PruneDeps, o: PruneOptions): Promise<PruneR
   };
   if (o.dryRun || plan.excess.length)
     return { ...plan, done: false, ...(plan.excess.length ? {} : { wal: await walPrune([]) }) };
-  const gone = await deleteDrops(deps, plan, listing);
+  const gone = await deleteDrops(deps, plan, listing, o.signal);
   // WAL after the backups: a base whose delete failed or was refused still needs its WAL.
   const wal = await walPrune([...gone.failed.map((f) => f.id), ...gone.locked]);
   const aborted = deps.store.abortStaleUploads
@@ -216,7 +216,7 @@ async function planPrune(
 }
 
 /** Deletes what retention dropped, recorded in the journal first: a kill part-way leaves the rest to the next prune. */
-async function deleteDrops(deps: PruneDeps, plan: PrunePlan, listing: BackupListing[]) {
+async function deleteDrops(deps: PruneDeps, plan: PrunePlan, listing: BackupListing[], signal?: AbortSignal) {
   const deleted: string[] = [];
   const locked: string[] = [];
   const failed: { id: string; error: string }[] = [];
@@ -235,6 +235,8 @@ async function deleteDrops(deps: PruneDeps, plan: PrunePlan, listing: BackupList
       deleted.push(d.id);
       deps.log.info(`pruned ${d.id}`, { reasons: d.reasons });
     } catch (err) {
+      // Stopped (SIGTERM, a deadline): the journal keeps every drop, and the next prune finishes the started one.
+      if (signal?.aborted) throw err;
       if (isDenied(err)) {
         locked.push(d.id);
         deps.log.warn(`${d.id}: cannot be deleted yet (Object Lock or permissions): kept`);

@@ -20,6 +20,8 @@ export async function verifyBackup(o: {
   config: Config;
   log: Logger;
   trust: TrustOptions;
+  /** A deadline or SIGTERM: ends the WAL walk (the store's reads end with it when it is abortable). */
+  signal?: AbortSignal;
 }): Promise<Check[]> {
   const { repo, id, identities } = o;
   // The verdict restore would reach: an untrusted backup is FAILED with its reason (exit 3).
@@ -43,7 +45,7 @@ export async function verifyBackup(o: {
   // The WAL a recovery from a cluster's base would replay; a failed base is already the verdict.
   const baseOk = sources.every((s) => s.checks.every((c) => c.ok));
   const wal = baseOk
-    ? await verifyClusterWal(repo.store, manifest, identities, undefined, {
+    ? await verifyClusterWal(repo.store, manifest, identities, o.signal, {
         policy: trustPolicy(o.config),
         warn: (m) => o.log.warn(m),
       })

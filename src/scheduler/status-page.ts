@@ -169,13 +169,15 @@ const digest = (s: string) => createHash("sha256").update(s).digest();
 
 /** The status page's access token: the first line of `file`, 16+ characters (`what` names the setting in errors). */
 export function readToken(file: string, what = "--token-file"): string {
+  // A flag's file is a usage error; a config key's (daemon.token_file) is a config error. Both exit 2.
+  const code = what.startsWith("--") ? "USAGE" : "CONFIG";
   let token: string;
   try {
     token = readFileSync(file, "utf8").split("\n")[0].trim();
   } catch (err) {
-    throw new StrongboxError("USAGE", `${what} ${file}: ${describeError(err)}`);
+    throw new StrongboxError(code, `${what} ${file}: ${describeError(err)}`);
   }
-  if (token.length < 16) throw new StrongboxError("USAGE", `${what} ${file}: the token must be at least 16 characters`);
+  if (token.length < 16) throw new StrongboxError(code, `${what} ${file}: the token must be at least 16 characters`);
   return token;
 }
 

@@ -30,6 +30,41 @@ export interface SpoolWorkerOptions {
   /** The synchronous push of one file (the same code `wal push` runs without the spool). */
   push: (path: string) => Promise<PushResult>;
   log: (line: string) => void;
+  /** After a failed store, the file waits this long before its next try, twice as long after each next failure in a row… */
+  retryBaseMs?: number;
+  /** …up to this (a full disk or a store that is down is not hammered; the backoff is bounded). */
+  retryMaxMs?: number;
+  /** The clock of the backoff and of the idle exit (tests inject one). */
+  now?: () => number;
+}
+
+const RETRY_BASE_MS = 1000;
+const RETRY_MAX_MS = 60_000;
+
+/**
+ * Failed files and when each may be tried again: a bounded exponential backoff over the failures in a
+ * row (any file's; a stored file ends the run of failures).
+ */
+class Backoff {
+  private readonly retryAt = new Map<string, number>();
+  private streak = 0;
+  constructor(private readonly o: SpoolWorkerOptions) {}
+  private now = () => (this.o.now ?? Date.now)();
+  failed(name: string): void {
+    const base = this.o.retryBaseMs ?? RETRY_BASE_MS;
+    const delay = Math.min(base * 2 ** Math.min(this.streak, 30), this.o.retryMaxMs ?? RETRY_MAX_MS);
+    this.streak++;
+    this.retryAt.set(name, this.now() + delay);
+  }
+  stored(): void {
+    this.streak = 0;
+  }
+  has = (name: string) => this.retryAt.has(name);
+  /** Whether `name` must still wait before its next try. */
+  waiting = (name: string) => (this.retryAt.get(name) ?? 0) > this.now();
+  forget = (name: string) => this.retryAt.delete(name);
+  /** Whether a failed file is still within its backoff: the worker is not idle then. */
+  pendingRetry = () => [...this.retryAt.keys()].some(this.waiting);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -50,9 +85,10 @@ export async function runSpoolWorker(o: SpoolWorkerOptions): Promise<void> {
 
 async function drain(o: SpoolWorkerOptions): Promise<void> {
   const inFlight = new Map<string, Promise<void>>();
-  // Failed in this run: tried again once `wal push` asks again (it removes the error line).
-  const failed = new Set<string>();
-  let idleSince = Date.now();
+  // Failed in this run: tried again once its backoff is over and `wal push` asks again (it removes the error line).
+  const failed = new Backoff(o);
+  const now = o.now ?? Date.now;
+  let idleSince = now();
   let wait = 20;
   for (;;) {
     await refreshLock(o.spool);
@@ -64,25 +100,26 @@ async function drain(o: SpoolWorkerOptions): Promise<void> {
       );
     }
     if (inFlight.size === 0) {
-      if (Date.now() - idleSince >= o.idleMs) return;
+      if (failed.pendingRetry()) idleSince = now();
+      if (now() - idleSince >= o.idleMs) return;
       await sleep(wait);
       wait = Math.min(wait * 2, 500);
       continue;
     }
-    idleSince = Date.now();
+    idleSince = now();
     wait = 20;
     await Promise.race([...inFlight.values(), sleep(200)]);
   }
 }
 
 /** The first `queueMax` ready files that are neither being stored, nor stored already, nor failed and not asked again. */
-async function pending(o: SpoolWorkerOptions, inFlight: Map<string, unknown>, failed: Set<string>): Promise<string[]> {
+async function pending(o: SpoolWorkerOptions, inFlight: Map<string, unknown>, failed: Backoff): Promise<string[]> {
   const out: string[] = [];
   for (const name of (await readyFiles(o.walDir)).slice(0, o.queueMax)) {
     if (inFlight.has(name)) continue;
     if (failed.has(name)) {
-      if (await hasSpoolError(o.spool, name)) continue;
-      failed.delete(name);
+      if (failed.waiting(name) || (await hasSpoolError(o.spool, name))) continue;
+      failed.forget(name);
     }
     const st = await fsp.stat(join(o.walDir, name)).catch(() => undefined);
     if (!st) continue; // gone: archived and recycled meanwhile
@@ -93,7 +130,7 @@ async function pending(o: SpoolWorkerOptions, inFlight: Map<string, unknown>, fa
   return out;
 }
 
-async function storeOne(o: SpoolWorkerOptions, name: string, failed: Set<string>): Promise<void> {
+async function storeOne(o: SpoolWorkerOptions, name: string, failed: Backoff): Promise<void> {
   const path = join(o.walDir, name);
   try {
     const st = await fsp.stat(path);
@@ -104,9 +141,10 @@ async function storeOne(o: SpoolWorkerOptions, name: string, failed: Set<string>
     const record = { name, sha256, key: r.key, repository: o.repository, size: r.bytes, mtimeMs: st.mtimeMs };
     await writeRecord(o.spool, record);
     await clearSpoolError(o.spool, name);
+    failed.stored();
     o.log(`${name}: ${r.stored ? "stored as" : "already stored as"} ${r.key}`);
   } catch (err) {
-    failed.add(name);
+    failed.failed(name);
     const line = describeError(err);
     o.log(`${name}: ${line}`);
     await writeSpoolError(o.spool, name, line).catch(() => undefined);
