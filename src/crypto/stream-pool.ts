@@ -94,11 +94,6 @@ export class StreamPool {
       slot.worker.postMessage(msg, transfer);
     });
   }
-
-  /** How many worker threads are running now (tests: a small object starts none). */
-  get running(): number {
-    return this.slots.filter(Boolean).length;
-  }
 }
 
 /** A job in this thread, after the current callbacks (as a worker's answer would come). */
