@@ -26,10 +26,17 @@ export interface TreeSize {
 }
 
 /**
- * Counts on a worker thread, so the main thread walks the tree only once (to archive it); where no
- * worker can start (the single-file build), counts inline first, as a second walk.
+ * A backup over sooner than this shows no ETA, so it never starts the count: a worker thread costs
+ * about 0.2 CPU-seconds to start, more than the whole backup of a few small files.
  */
-export function countTree(root: string, o: CountOptions): TreeSize {
+export const COUNT_AFTER_MS = 1000;
+
+/**
+ * Counts on a worker thread, so the main thread walks the tree only once (to archive it), started
+ * `afterMs` into the backup; where no worker can start (the single-file build), counts inline first,
+ * as a second walk.
+ */
+export function countTree(root: string, o: CountOptions & { afterMs?: number }): TreeSize {
   const url = workerFile(import.meta.url, "archive", "count-worker.js");
   if (!url) {
     const bytes = treeBytes(root, o);
@@ -38,20 +45,27 @@ export function countTree(root: string, o: CountOptions): TreeSize {
   let total: number | undefined;
   let listener: ((bytes: number) => void) | undefined;
   let stopped = false;
-  // Small: it holds one directory listing at a time.
-  const worker = new Worker(url, {
-    workerData: { root, exclude: o.exclude, oneFileSystem: o.oneFileSystem },
-    resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
-  });
-  // An ETA is a nicety: the count never keeps the process alive (stop() still ends it when the backup does).
-  worker.unref();
-  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-  worker.on("message", (m: { bytes?: number }) => {
-    if (typeof m.bytes !== "number" || stopped) return;
-    total = m.bytes;
-    listener?.(total);
-  });
-  worker.on("error", () => {}); // an ETA is a nicety: a failed count only leaves it out
+  let exited: Promise<void> | undefined;
+  let worker: Worker | undefined;
+  const start = () => {
+    // Small: it holds one directory listing at a time.
+    const w = new Worker(url, {
+      workerData: { root, exclude: o.exclude, oneFileSystem: o.oneFileSystem },
+      resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
+    });
+    // An ETA is a nicety: the count never keeps the process alive (stop() still ends it when the backup does).
+    w.unref();
+    exited = new Promise<void>((resolve) => w.once("exit", () => resolve()));
+    w.on("message", (m: { bytes?: number }) => {
+      if (typeof m.bytes !== "number" || stopped) return;
+      total = m.bytes;
+      listener?.(total);
+    });
+    w.on("error", () => {}); // an ETA is a nicety: a failed count only leaves it out
+    worker = w;
+  };
+  const timer = setTimeout(start, o.afterMs ?? COUNT_AFTER_MS);
+  timer.unref();
   return {
     onTotal: (cb) => {
       if (stopped) return;
@@ -61,7 +75,8 @@ export function countTree(root: string, o: CountOptions): TreeSize {
     stop: async () => {
       stopped = true;
       listener = undefined;
-      await worker.terminate();
+      clearTimeout(timer);
+      await worker?.terminate();
       await exited;
     },
   };

@@ -134,9 +134,13 @@ class ChunkJobs {
     const { bufs, transfer } = pack(parts);
     const hash = { id: this.hashId, ...(this.prefix ? { prefix: this.prefix } : {}) };
     this.prefix = undefined;
+    // The whole object in one job (a small one): the pool may run it here rather than start a worker for it.
+    const whole = last && !this.sent;
     this.sent = true;
     if (last) this.ended = true;
-    const p = this.pool.run({ op: this.op, key: this.key!, counter, bufs, last, hash }, transfer, this.pinned);
+    const p = this.pool.run({ op: this.op, key: this.key!, counter, bufs, last, hash }, transfer, this.pinned, {
+      whole,
+    });
     p.catch(() => {}); // awaited in order by drain; an early rejection is not unhandled
     this.queue.push(p);
   }

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../log.js";
-import { send } from "../net/http-send.js";
 import { redact } from "../secrets.js";
 
 /** What a job tells the outside world when it ends (README, "Notifications and the audit log"). */
@@ -38,6 +37,8 @@ interface Request {
 
 /** One HTTP request (through HTTPS_PROXY/HTTP_PROXY unless NO_PROXY) with a timeout and retries; a failure is logged, never thrown. */
 async function deliver(log: Logger, what: string, url: string, init: Request, d: DeliveryOptions): Promise<void> {
+  // Loaded here: node:http and node:https are start-up cost for every job that notifies no one.
+  const { send } = await import("../net/http-send.js");
   const attempts = d.attempts;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {

@@ -67,5 +67,7 @@ describe("start-up: a command loads only what it needs", () => {
     expect(r.code).toBe(0);
     expect(r.modules).toContain("dist/engine/backup.js");
     for (const m of HEAVY.filter((h) => h !== "dist/engine/backup.js")) expect(r.modules).not.toContain(m);
+    // node:http and node:https load only when a notification is sent.
+    expect(r.modules).not.toContain("dist/net/builtins.js");
   });
 });
