@@ -25,7 +25,13 @@ export function openBlockPipe(): { writeFd: number; closeWriteEnd: () => void; r
     if (spawnSync("mkfifo", ["-m", "600", path], { stdio: "ignore" }).status !== 0) return undefined;
     // The read end first, non-blocking (a FIFO without a writer would block its open), then the write end.
     const readFd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    const writeFd = openSync(path, constants.O_WRONLY);
+    let writeFd: number;
+    try {
+      writeFd = openSync(path, constants.O_WRONLY);
+    } catch {
+      closeSync(readFd);
+      return undefined;
+    }
     let open = true;
     const closeWriteEnd = () => {
       if (open) closeSync(writeFd);
