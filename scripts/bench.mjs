@@ -13,7 +13,8 @@
 //   scale  a tree of 2,000,000 empty files (2,000 directories): backup, verify and restore once
 //          each, time and peak RSS against tar; and scripts/scale-manifest.mjs (the manifest
 //          path alone, with synthetic entries). Not in the default set: it takes ~15 minutes.
-// BENCH_ONLY=media,small,db,s3,wal,base[,scale]  BENCH_RUNS=3 (median; strongbox and shell alternate)
+//   db-backup  the database backup line alone (its limit without pg_restore; no restore, verify or media)
+// BENCH_ONLY=media,small,db,s3,wal,base[,scale|db-backup]  BENCH_RUNS=3 (median; strongbox and shell alternate)
 // BENCH_SCALE_FILES=2000000
 // BENCH_LINES=backup,restore,verify,restic: which lines of media and small (default all; the backup
 // the other lines read is then taken once, untimed)
@@ -293,7 +294,7 @@ function filesBench(name, path) {
  * alone into an empty database, pg_restore --list, and the zstd CLI on the dump. pg_dump and pg_restore
  * (with the server behind them) are counted as one core busy for their wall time, and as a chain.
  */
-function dbWork(pgBin, env, pg) {
+function dbWork(pgBin, env, pg, backupOnly = false) {
   const dir = join(root, "work", "db-limit");
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -312,9 +313,12 @@ function dbWork(pgBin, env, pg) {
   const counted = sh(`${pgBin}/psql -q -o /dev/null -f '${countSql}' bench`, env).s;
   const z = sh(`zstd -1 -T1 -q -f '${dump}' -o '${dump}.zst'`).cpu;
   const d = sh(`zstd -d -q -c '${dump}.zst' > /dev/null`).cpu;
-  pg("createdb", "limit");
-  const restored = sh(`${pgBin}/pg_restore --no-owner -d limit '${dump}'`, env).s;
-  pg("dropdb", "limit");
+  let restored = NaN;
+  if (!backupOnly) {
+    pg("createdb", "limit");
+    restored = sh(`${pgBin}/pg_restore --no-owner -d limit '${dump}'`, env).s;
+    pg("dropdb", "limit");
+  }
   const listed = sh(`${pgBin}/pg_restore --list '${dump}' > /dev/null`).cpu;
   const [plain, stored] = [statSync(dump).size, statSync(`${dump}.zst`).size];
   rmSync(dir, { recursive: true, force: true });
@@ -346,7 +350,9 @@ function dbBench() {
     pg("pgbench", "-i", "-q", "-s", String(pgScale), "bench");
     const mb = Number(pg("psql", "-tAc", "SELECT pg_database_size('bench')", "bench").trim()) / 1e6;
     console.log(`db: pgbench scale ${pgScale}, ${mb.toFixed(0)} MB on disk`);
-    const work = dbWork(pgBin, env, pg);
+    // BENCH_ONLY=db-backup (without db): the backup line alone.
+    const backupOnly = !only.has("db");
+    const work = dbWork(pgBin, env, pg, backupOnly);
     const w = workspace("db", `{ name: db, type: postgres, url: "${url("bench")}" }`);
     const shellOut = join(w.dir, "shell.pgdump.zst.age");
     const sb = (...args) => timed(node, [bin, "-q", "-c", w.cfg, ...args], env);
@@ -358,6 +364,7 @@ function dbBench() {
       () => rmSync(join(w.dir, "repo"), { recursive: true, force: true }),
       work.backup,
     );
+    if (backupOnly) return;
     sb("backup", "now");
     let n = 0;
     const fresh = () => {
@@ -641,7 +648,7 @@ console.log(
 );
 if (only.has("media")) filesBench("media", join(root, "data/media"));
 if (only.has("small")) filesBench("small", join(root, "data/small"));
-if (only.has("db")) dbBench();
+if (only.has("db") || only.has("db-backup")) dbBench();
 /** What bench-pitr.mjs's lines use of this file. */
 const benchKit = { timed, sh, compare, workspace, print, node, bin };
 const walSegments = only.has("wal") ? { dir: join(root, "work", "wal-segments"), paths: [] } : null;

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { Transform, type Readable } from "node:stream";
 import { StrongboxError } from "../../errors.js";
 import { redact } from "../../secrets.js";
+import { openBlockPipe } from "./block-pipe.js";
 import { adoptGroup, inGroupDyingWithUs, terminate } from "./process-group.js";
 
 /** What any process needs of the environment: where programs and home are, locale, time zone, temporary directory. */
@@ -73,7 +74,15 @@ export function spawnDataStream(
   env: Record<string, string>,
   o: { magic?: Buffer } = {},
 ): Readable {
-  const child = spawn(path, args, { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  // stdout into pooled blocks where a block pipe can be made (block-pipe.ts), else an ordinary pipe.
+  const pipe = openBlockPipe();
+  let child: ChildProcess;
+  try {
+    child = spawn(path, args, { env: childEnv(env), stdio: ["ignore", pipe ? pipe.writeFd : "pipe", "pipe"] });
+  } finally {
+    pipe?.closeWriteEnd(); // the child holds its own copy: its exit is the reader's end of file
+  }
+  const source = pipe ? pipe.readable : child.stdout!;
   track(child);
   const stderr = tail(child);
   const exited = new Promise<ChildResult>((resolve) => {
@@ -85,7 +94,7 @@ export function spawnDataStream(
   const out = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       if (o.magic && head.length < o.magic.length) {
-        head = Buffer.concat([head, chunk]).subarray(0, o.magic.length);
+        head = Buffer.concat([head, chunk.subarray(0, o.magic.length - head.length)]);
         if (head.length === o.magic.length && !head.equals(o.magic))
           return cb(new StrongboxError("SOURCE", `${tool} output does not start with ${o.magic.toString("latin1")}`));
       }
@@ -101,11 +110,12 @@ export function spawnDataStream(
     },
     destroy(err, cb) {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      if (pipe) source.destroy();
       cb(err);
     },
   });
-  child.stdout!.on("error", (err) => out.destroy(err));
-  child.stdout!.pipe(out);
+  source.on("error", (err) => out.destroy(err));
+  source.pipe(out);
   return out;
 }
 
