@@ -77,6 +77,8 @@ async function verifyAll(
     try {
       const checks = await verifyBackup({ repo, id, identities, config, log: ctx.log, trust, signal });
       const ok = checks.every((c) => c.ok);
+      // A check failed while stopping (the signal kills pg_restore --list): the stop's doing, not a verdict.
+      if (!ok && signal?.aborted) throw signal.reason;
       outcomes.push({ id, ok, checks });
       if (ok) ctx.log.info(`${id}: OK`);
       else ctx.log.error(`${id}: FAILED`, { failed: checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`) });

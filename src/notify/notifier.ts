@@ -37,11 +37,12 @@ interface Request {
 
 /** One HTTP request (through HTTPS_PROXY/HTTP_PROXY unless NO_PROXY) with a timeout and retries; a failure is logged, never thrown. */
 async function deliver(log: Logger, what: string, url: string, init: Request, d: DeliveryOptions): Promise<void> {
-  // Loaded here: node:http and node:https are start-up cost for every job that notifies no one.
-  const { send } = await import("../net/http-send.js");
   const attempts = d.attempts;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
+      // Loaded here: node:http and node:https are start-up cost for every job that notifies no one.
+      // Inside the try: a failure to load it is a failed attempt, never an exception for the job.
+      const { send } = await import("../net/http-send.js");
       const status = await send(url, { ...init, timeoutMs: d.timeoutMs });
       if (status >= 200 && status < 300) return;
       if (status < 500 && status !== 429) {

@@ -264,6 +264,8 @@ export async function verifyWal(
     return Buffer.concat(chunks).toString("utf8");
   };
   const r = await checkWalChain({ ...o, objects, readHistory });
+  // A history file's read ended by the stop is reported by the chain check as damaged: it is the stop.
+  if (!r.ok && o.signal?.aborted) throw o.signal.reason;
   const ignored = describeIgnored(r.ignored ?? []);
   if (!r.ok)
     throw new StrongboxError(
@@ -273,6 +275,8 @@ export async function verifyWal(
   if (o.deep)
     for (const k of r.keys)
       await readWalObject(store, k, identities, discard(), o.signal).catch((err: unknown) => {
+        // Stopped (a signal, a deadline): the stop is the outcome, not a damaged segment.
+        if (o.signal?.aborted) throw o.signal.reason;
         throw new StrongboxError("VERIFY", `WAL ${k.wal.name}: damaged: ${(err as Error).message}`);
       });
   return {
