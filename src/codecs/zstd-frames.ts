@@ -201,16 +201,20 @@ export class ZstdFramesDecompress extends Transform {
     return new Promise((resolve) => inner.write(p, () => resolve()));
   }
 
-  /** Ends zlib's decompressor, if one is running, once all its output is out (raw output must not overtake it). */
+  /**
+   * Ends zlib's decompressor, if one is running, once all its output is out (raw output must not overtake it).
+   * It stays `inner` until then: paused by a slow reader with output still buffered, it ends only once
+   * _read resumes it.
+   */
   private async endInner(): Promise<void> {
     const inner = this.inner;
     if (!inner) return;
-    this.inner = undefined;
     await new Promise<void>((resolve, reject) => {
       inner.once("end", resolve);
       inner.once("error", reject);
       inner.end();
     });
+    if (this.inner === inner) this.inner = undefined;
   }
 
   override _flush(done: TransformCallback): void {
