@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from "node:fs";
+import { closeSync, constants, fstatSync, mkdtempSync, openSync, rmSync, type Stats } from "node:fs";
 import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +32,11 @@ export function openBlockPipe(): { writeFd: number; closeWriteEnd: () => void; r
       closeSync(readFd);
       return undefined;
     }
+    if (!ourFifo(fstatSync(readFd), fstatSync(writeFd))) {
+      closeSync(readFd);
+      closeSync(writeFd);
+      return undefined;
+    }
     let open = true;
     const closeWriteEnd = () => {
       if (open) closeSync(writeFd);
@@ -43,6 +48,22 @@ export function openBlockPipe(): { writeFd: number; closeWriteEnd: () => void; r
   } finally {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Whether both ends opened are the FIFO this process made: a FIFO, ours, readable and writable by us
+ * alone, and the same one at both ends. The directory is private (0700), but under a TMPDIR that others
+ * can write without the sticky bit it could be renamed away and replaced between mkfifo and open; then
+ * the dump would flow through someone else's FIFO. Anything else falls back to an ordinary pipe.
+ */
+export function ourFifo(read: Stats, write: Stats, uid = process.getuid?.()): boolean {
+  return (
+    read.isFIFO() &&
+    (uid === undefined || read.uid === uid) &&
+    (read.mode & 0o777) === 0o600 &&
+    read.dev === write.dev &&
+    read.ino === write.ino
+  );
 }
 
 /**
