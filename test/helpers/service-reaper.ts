@@ -18,9 +18,13 @@ async function sweep(): Promise<void> {
   if (swept) return;
   swept = true;
   for (const dir of dirs) {
-    const left = await stopProcessesUsing(dir, { termMs: 5000 });
-    if (left.length) console.error(`service-reaper: processes of ${dir} outlived SIGKILL: ${left.join(", ")}`);
-    else rmSync(dir, { recursive: true, force: true });
+    try {
+      const left = await stopProcessesUsing(dir, { termMs: 5000 });
+      if (left.length) console.error(`service-reaper: processes of ${dir} outlived SIGKILL: ${left.join(", ")}`);
+      else rmSync(dir, { recursive: true, force: true });
+    } catch (e) {
+      console.error(`service-reaper: ${dir}: ${(e as Error).message}`); // and on to the next directory
+    }
   }
   process.exit(0);
 }
