@@ -12,7 +12,6 @@ export const needsServicesOrBuild = [
   "test/unit/object-streams.test.ts",
   "test/unit/settle-guard.test.ts",
   "test/services/teardown.test.ts",
-  "test/services/teardown-vitest.test.ts",
 ];
 
 export default defineConfig({
