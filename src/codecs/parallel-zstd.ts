@@ -122,16 +122,18 @@ export class ParallelZstdCompress extends Transform {
   }
 
   private startBlock(parts: Buffer[]): void {
-    // A pooled block goes back only once nothing reads it: after rawFrame's copy, or when zstd has
-    // finished with it (its callback), success or not.
+    if (incompressible(parts)) {
+      // rawFrame copies the parts: a pooled one goes back at once (no gathering first, which would copy twice)
+      this.inflight.push(Promise.resolve(rawFrame(parts)));
+      for (const p of parts) if (blockPool.owns(p)) blockPool.give(p);
+      return;
+    }
+    // A pooled block goes back only once nothing reads it: when zstd has finished with it (its
+    // callback), success or not.
     const { input, owned } = gather(parts);
     const release = () => {
       if (owned) blockPool.give(owned);
     };
-    if (incompressible(parts)) {
-      this.inflight.push(Promise.resolve(rawFrame(parts)));
-      return release();
-    }
     const params = { [zlib.constants.ZSTD_c_compressionLevel]: this.level };
     this.inflight.push(
       new Promise<Buffer>((resolve, reject) =>
