@@ -12,6 +12,7 @@ export const needsServicesOrBuild = [
   "test/unit/object-streams.test.ts",
   "test/unit/settle-guard.test.ts",
   "test/services/teardown.test.ts",
+  "test/unit/pipe-leftover.test.ts",
 ];
 
 export default defineConfig({

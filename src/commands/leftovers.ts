@@ -1,16 +1,19 @@
 import { tmpdir } from "node:os";
 import type { Logger } from "../log.js";
 import { formatBytes } from "../progress.js";
-import { sweepSpool, type LeftoverCount } from "../stores/leftovers.js";
+import { PIPE_PREFIX } from "../sources/postgres/block-pipe.js";
+import { sweepSpool } from "../stores/leftovers.js";
+import { sweepOrphans, type LeftoverCount } from "../temp-names.js";
 import type { Store } from "../stores/store.js";
 
-/** Temp files of killed runs on this host: the repository's (local store) and the S3 spool's. */
+/** Temp files of killed runs on this host: the repository's (local store), the S3 spool's, and dump FIFOs' directories. */
 async function leftovers(store: Store, remove: boolean): Promise<LeftoverCount> {
   const a = store.leftovers
     ? await store.leftovers({ remove }).catch(() => ({ count: 0, bytes: 0 }))
     : { count: 0, bytes: 0 };
   const b = await sweepSpool(tmpdir(), { remove });
-  return { count: a.count + b.count, bytes: a.bytes + b.bytes };
+  const c = await sweepOrphans(tmpdir(), PIPE_PREFIX, "dir", { remove });
+  return { count: a.count + b.count + c.count, bytes: a.bytes + b.bytes };
 }
 
 /** Run at the start of backup and prune: what a kill -9 left behind goes. */

@@ -196,6 +196,7 @@ export async function acquireLock(identity: string, command: string, dir?: strin
         await fsp.link(tmp, path);
         held.set(path, me.token);
         installExitHook();
+        await sweepDeadTemps(path);
         return release;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST")
@@ -220,6 +221,7 @@ export async function acquireLock(identity: string, command: string, dir?: strin
       if (now?.info?.token === me.token) {
         held.set(path, me.token);
         installExitHook();
+        await sweepDeadTemps(path);
         return release;
       }
     }
@@ -236,9 +238,8 @@ async function takeOver(path: string, tmp: string, staleToken: string): Promise<
     await fsp.link(tmp, marker);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    // Another contender claims it; a marker left by a contender that died mid-takeover expires.
-    const st = await fsp.stat(marker).catch(() => null);
-    if (st && Date.now() - st.mtime.getTime() > UNREADABLE_GRACE_MS) await fsp.unlink(marker).catch(() => {});
+    // Another contender claims it, or one killed mid-takeover left its marker: that one is cleared.
+    await clearDeadClaim(marker, tmp);
     await new Promise((r) => setTimeout(r, 20 + Math.random() * 30));
     return;
   }
@@ -249,5 +250,50 @@ async function takeOver(path: string, tmp: string, staleToken: string): Promise<
     if (curToken === staleToken) await fsp.rename(tmp, path);
   } finally {
     await fsp.unlink(marker).catch(() => {});
+  }
+}
+
+const recordToken = (r: { info?: LockInfo; mtime?: Date }) => r.info?.token ?? `unreadable-${r.mtime?.getTime()}`;
+
+/**
+ * Removes a claim file (a takeover marker: a hard link to its contender's own lock record) whose
+ * contender is gone (same host, PID dead), so a kill -9 in the middle of a takeover does not lock the
+ * repository out; an unreadable one only after UNREADABLE_GRACE_MS. Clearing is itself claimed (one
+ * clearer per dead record) and re-checked under that claim, so it never removes a live contender's
+ * marker that replaced the dead one. A clear claim left by a clearer killed in its two steps expires.
+ */
+async function clearDeadClaim(claim: string, tmp: string): Promise<void> {
+  const rec = await readLock(claim).catch(() => null);
+  if (!rec) return;
+  const dead = rec.info ? holderGone(rec.info) : Date.now() - (rec.mtime?.getTime() ?? 0) > UNREADABLE_GRACE_MS;
+  if (!dead) return;
+  const token = recordToken(rec);
+  const clearing = `${claim}.clear-${token}`;
+  try {
+    await fsp.link(tmp, clearing);
+  } catch {
+    const st = await fsp.stat(clearing).catch(() => null);
+    if (st && Date.now() - st.mtime.getTime() > UNREADABLE_GRACE_MS) await fsp.unlink(clearing).catch(() => {});
+    return;
+  }
+  try {
+    const again = await readLock(claim).catch(() => null);
+    if (again && recordToken(again) === token) await fsp.unlink(claim).catch(() => {});
+  } finally {
+    await fsp.unlink(clearing).catch(() => {});
+  }
+}
+
+/** Temp lock records (`<lock>.<pid>.<token>.tmp`) of runs killed before they linked or removed theirs. */
+async function sweepDeadTemps(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  const names = await fsp.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.startsWith(prefix) ? name.slice(prefix.length) : "");
+    if (!m || Number(m[1]) === process.pid) continue;
+    const rec = await readLock(join(dir, name)).catch(() => null);
+    if (rec?.info && rec.info.pid === Number(m[1]) && holderGone(rec.info))
+      await fsp.unlink(join(dir, name)).catch(() => {});
   }
 }

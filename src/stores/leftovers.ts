@@ -1,58 +1,7 @@
-import { createHash, randomBytes } from "node:crypto";
-import { promises as fsp } from "node:fs";
-import { hostname } from "node:os";
-import { join } from "node:path";
-import { processAlive } from "../process-alive.js";
-
-export interface LeftoverCount {
-  count: number;
-  bytes: number;
-}
-
-/** Temp files of another host (a shared mount) or of an old naming are left this long before they count as orphaned. */
-export const FOREIGN_LEFTOVER_AGE_MS = 24 * 3600_000;
-
-const hostTag = () => createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
-
-/** `<prefix><host>-<pid>-<random>`: whoever finds it later can tell whether its writer still runs. */
-export function tempName(prefix: string): string {
-  return `${prefix}${hostTag()}-${process.pid}-${randomBytes(6).toString("hex")}`;
-}
-
-/** A temp file whose writer is gone: this host and its PID dead, or (another host, old name) older than a day. */
-export function isOrphan(name: string, prefix: string, mtime: Date, now = Date.now()): boolean {
-  if (!name.startsWith(prefix)) return false;
-  const m = /^([0-9a-f]{8})-(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
-  if (m && m[1] === hostTag()) return Number(m[2]) !== process.pid && !processAlive(Number(m[2]));
-  return now - mtime.getTime() > FOREIGN_LEFTOVER_AGE_MS;
-}
-
-/** S3 multipart spool files (ciphertext parts) left in `dir` by killed runs: counted, and removed when asked. */
-export async function sweepSpool(dir: string, o: { remove: boolean }): Promise<LeftoverCount> {
-  const out = { count: 0, bytes: 0 };
-  let names: string[];
-  try {
-    names = await fsp.readdir(dir);
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    if (!name.startsWith(SPOOL_PREFIX)) continue;
-    const path = join(dir, name);
-    const st = await fsp.lstat(path).catch(() => null);
-    if (!st?.isFile() || !isOrphan(name, SPOOL_PREFIX, st.mtime)) continue;
-    if (
-      o.remove &&
-      (await fsp.unlink(path).then(
-        () => false,
-        () => true,
-      ))
-    )
-      continue;
-    out.count++;
-    out.bytes += st.size;
-  }
-  return out;
-}
+import { sweepOrphans, type LeftoverCount } from "../temp-names.js";
 
 export const SPOOL_PREFIX = "strongbox-part-";
+
+/** S3 multipart spool files (ciphertext parts) left in `dir` by killed runs: counted, and removed when asked. */
+export const sweepSpool = (dir: string, o: { remove: boolean }): Promise<LeftoverCount> =>
+  sweepOrphans(dir, SPOOL_PREFIX, "file", o);

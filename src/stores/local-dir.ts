@@ -3,7 +3,7 @@ import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { NotFoundError, StrongboxError, wrapError } from "../errors.js";
 import { describeSystemError, isSystemError } from "../system-error.js";
-import { isOrphan, tempName } from "./leftovers.js";
+import { isOrphan, tempName } from "../temp-names.js";
 import { markErrors, type ObjectInfo, type Store } from "./store.js";
 
 const TMP_MARK = ".strongbox-tmp-";

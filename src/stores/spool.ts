@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
-import { SPOOL_PREFIX, tempName } from "./leftovers.js";
+import { tempName } from "../temp-names.js";
+import { SPOOL_PREFIX } from "./leftovers.js";
 
 /** One multipart part (ciphertext only) on disk, so memory stays flat however big the part. */
 export interface SpoolFile {

@@ -9,7 +9,7 @@ import { MAX_HEADER } from "../crypto/age.js";
 import { createDecryptStream } from "../crypto/age.js";
 import { NotFoundError, StrongboxError } from "../errors.js";
 import { algorithmFromKey, createDecompressor } from "../codecs/compress.js";
-import { tempName } from "../stores/leftovers.js";
+import { tempName } from "../temp-names.js";
 import { fsyncDir } from "../stores/local-dir.js";
 import type { Store } from "../stores/store.js";
 import { LONG_HEADER_BYTES, MAX_SEGMENT, readSegmentHeader } from "./header.js";

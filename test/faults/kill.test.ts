@@ -178,7 +178,7 @@ describe.skipIf(!pg)(`kill -9 at random points (seed ${SEED})`, () => {
       for (let i = 0; i < POINTS; i++) {
         while (verified.size < 4 || i === 0) {
           const b = await runInProcess(["-c", cfg, "backup", "now"], { env });
-          expect(b.code).toBe(0);
+          expect(b.code, b.stderr).toBe(0);
           (await checkInvariants(repo, env, verified, "top-up", clean)).rows.forEach((x) => known.add(x.id));
           if (i === 0) break;
         }

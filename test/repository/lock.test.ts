@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -102,6 +102,60 @@ describe("repository lock", () => {
     const release = await acquireLock("file:///z", "verify", dir);
     expect(JSON.parse(readFileSync(file, "utf8")).command).toBe("verify");
     await release();
+  });
+
+  // A contender killed (kill -9) between claiming a takeover and finishing it leaves its marker, a hard
+  // link to its own lock record. The next run must not be locked out for the marker's grace time.
+  it("a takeover marker left by a killed contender does not lock the repository out", async () => {
+    const dir = tempDir("lockdir");
+    const file = lockPath("file:///m", dir);
+    const dead = (pid: number, token: string) =>
+      JSON.stringify({
+        pid,
+        host: hostname(),
+        boot: "",
+        command: "prune",
+        since: "2026-01-01T00:00:00Z",
+        repository: "file:///m",
+        token,
+      });
+    writeFileSync(file, dead(2 ** 22 + 11, "stale1"));
+    const tmp = `${file}.${2 ** 22 + 12}.ab12.tmp`;
+    writeFileSync(tmp, dead(2 ** 22 + 12, "ab12"));
+    linkSync(tmp, `${file}.takeover-stale1`);
+    const release = await acquireLock("file:///m", "backup", dir);
+    expect(JSON.parse(readFileSync(file, "utf8")).command).toBe("backup");
+    await release();
+    // The dead contender's temp record is swept too: nothing is left.
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it("a takeover marker of a live contender is respected", async () => {
+    const dir = tempDir("lockdir");
+    const file = lockPath("file:///n", dir);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        pid: 2 ** 22 + 13,
+        host: hostname(),
+        boot: "",
+        command: "x",
+        since: "",
+        repository: "",
+        token: "s",
+      }),
+    );
+    const live = JSON.stringify({
+      pid: process.ppid,
+      host: hostname(),
+      boot: "",
+      command: "y",
+      since: "",
+      repository: "",
+      token: "t",
+    });
+    writeFileSync(`${file}.takeover-s`, live);
+    await expect(acquireLock("file:///n", "backup", dir)).rejects.toThrow(/contended/);
   });
 
   // Real parallelism: worker threads race through link()/rename() on the same directory.

@@ -1,10 +1,14 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, constants, fstatSync, mkdtempSync, openSync, rmSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, mkdirSync, openSync, rmSync, type Stats } from "node:fs";
 import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { BLOCK, blockPool } from "../../codecs/block-pool.js";
+import { tempName } from "../../temp-names.js";
+
+/** Its private directory's name: `tempName`, so the next backup removes one that a kill -9 left (commands/leftovers.ts). */
+export const PIPE_PREFIX = "strongbox-pipe-";
 
 /**
  * A pipe for a tool's stdout whose read end fills pooled 2 MiB blocks in place (codecs/block-pool.ts).
@@ -20,7 +24,9 @@ export function openBlockPipe(): { writeFd: number; closeWriteEnd: () => void; r
   if (process.platform !== "linux") return undefined;
   let dir: string | undefined;
   try {
-    dir = mkdtempSync(join(tmpdir(), "strongbox-pipe-"));
+    const d = join(tmpdir(), tempName(PIPE_PREFIX));
+    mkdirSync(d, { mode: 0o700 });
+    dir = d;
     const path = join(dir, "out");
     if (spawnSync("mkfifo", ["-m", "600", path], { stdio: "ignore" }).status !== 0) return undefined;
     // The read end first, non-blocking (a FIFO without a writer would block its open), then the write end.
