@@ -29,8 +29,10 @@ export interface LeftoverCount {
 
 /**
  * Entries named `tempName(prefix)` in `dir` whose writer is gone: counted, and removed when asked.
- * `kind` says what such an entry is (a spool file, or a private directory holding a FIFO); anything
- * else under that prefix (a symlink, another kind) is never touched.
+ * Only this user's own entries of `kind` are touched: a spool file (unlinked), or block-pipe's private
+ * directory (mode 0700), from which only its FIFO `out` is unlinked before the directory itself is
+ * removed; never a recursive removal, which another local user could steer through a symlink swapped
+ * into a directory of theirs. Anything else under the prefix (a symlink, another owner) stays.
  */
 export async function sweepOrphans(
   dir: string,
@@ -39,6 +41,7 @@ export async function sweepOrphans(
   o: { remove: boolean },
 ): Promise<LeftoverCount> {
   const out = { count: 0, bytes: 0 };
+  const uid = process.getuid?.();
   let names: string[];
   try {
     names = await fsp.readdir(dir);
@@ -49,16 +52,23 @@ export async function sweepOrphans(
     if (!name.startsWith(prefix)) continue;
     const path = join(dir, name);
     const st = await fsp.lstat(path).catch(() => null);
-    if (!st || !(kind === "file" ? st.isFile() : st.isDirectory()) || !isOrphan(name, prefix, st.mtime)) continue;
-    if (o.remove) {
-      const gone = await (kind === "file" ? fsp.unlink(path) : fsp.rm(path, { recursive: true, force: true })).then(
-        () => true,
-        () => false,
-      );
-      if (!gone) continue;
-    }
+    if (!st || (uid !== undefined && st.uid !== uid) || !isOrphan(name, prefix, st.mtime)) continue;
+    if (kind === "file" ? !st.isFile() : !st.isDirectory() || (st.mode & 0o777) !== 0o700) continue;
+    if (o.remove && !(await (kind === "file" ? removed(fsp.unlink(path)) : removePipeDir(path)))) continue;
     out.count++;
     if (kind === "file") out.bytes += st.size;
   }
   return out;
+}
+
+const removed = (p: Promise<unknown>): Promise<boolean> =>
+  p.then(
+    () => true,
+    () => false,
+  );
+
+/** A pipe directory holds at most its FIFO: that name alone goes, then the (then empty) directory. */
+async function removePipeDir(path: string): Promise<boolean> {
+  await fsp.unlink(join(path, "out")).catch(() => {});
+  return removed(fsp.rmdir(path));
 }

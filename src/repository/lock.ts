@@ -4,13 +4,15 @@ import { accessSync, constants, mkdirSync, promises as fsp, readFileSync, realpa
 import { homedir, hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { StrongboxError } from "../errors.js";
-import { processAlive } from "../process-alive.js";
+import { processAlive, processStart } from "../process-alive.js";
 
 export interface LockInfo {
   pid: number;
   host: string;
   /** Tells a PID reused after a reboot from the holder itself. */
   boot: string;
+  /** The holder's start time (processStart): tells a PID reused without a reboot from the holder. Absent in older records. */
+  start?: string;
   command: string;
   since: string;
   repository: string;
@@ -37,11 +39,14 @@ function bootId(): string {
 }
 
 /** A holder is gone only when it ran on this host (same boot) and its PID no longer exists. */
-export function holderGone(h: Pick<LockInfo, "pid" | "host" | "boot">): boolean {
+export function holderGone(h: Pick<LockInfo, "pid" | "host" | "boot" | "start">): boolean {
   if (h.host !== hostname()) return false;
   const boot = bootId();
   if (h.boot && boot && h.boot !== boot) return true;
-  return !processAlive(h.pid);
+  if (!processAlive(h.pid)) return true;
+  // Alive: the holder itself, unless that PID now belongs to a process started at another time.
+  const now = h.start ? processStart(h.pid) : undefined;
+  return now !== undefined && now !== h.start;
 }
 
 /** The longest existing ancestor resolved through symlinks, the rest appended as written. */
@@ -170,6 +175,7 @@ export async function acquireLock(identity: string, command: string, dir?: strin
     pid: process.pid,
     host: hostname(),
     boot: bootId(),
+    start: processStart(process.pid),
     command,
     since: new Date().toISOString(),
     repository: identity,
@@ -196,7 +202,7 @@ export async function acquireLock(identity: string, command: string, dir?: strin
         await fsp.link(tmp, path);
         held.set(path, me.token);
         installExitHook();
-        await sweepDeadTemps(path);
+        await sweepDeadTemps(path, me.token);
         return release;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST")
@@ -221,11 +227,13 @@ export async function acquireLock(identity: string, command: string, dir?: strin
       if (now?.info?.token === me.token) {
         held.set(path, me.token);
         installExitHook();
-        await sweepDeadTemps(path);
+        await sweepDeadTemps(path, me.token);
         return release;
       }
     }
-    throw new LockHeldError(`lock held: could not take the repository lock ${path} (contended)`);
+    throw new LockHeldError(
+      `lock held: could not take the repository lock ${path} (contended: another run is taking over its stale lock; a ${basename(path)}.takeover-* file there that stays names it)`,
+    );
   } finally {
     await fsp.unlink(tmp).catch(() => {});
   }
@@ -257,23 +265,26 @@ const recordToken = (r: { info?: LockInfo; mtime?: Date }) => r.info?.token ?? `
 
 /**
  * Removes a claim file (a takeover marker: a hard link to its contender's own lock record) whose
- * contender is gone (same host, PID dead), so a kill -9 in the middle of a takeover does not lock the
- * repository out; an unreadable one only after UNREADABLE_GRACE_MS. Clearing is itself claimed (one
- * clearer per dead record) and re-checked under that claim, so it never removes a live contender's
- * marker that replaced the dead one. A clear claim left by a clearer killed in its two steps expires.
+ * contender is gone (same host, PID dead or reused), so a kill -9 in the middle of a takeover does not
+ * lock the repository out; an unreadable one only after UNREADABLE_GRACE_MS. Clearing is itself
+ * claimed (one clearer per dead record) and re-checked under that claim, so it never removes a live
+ * contender's marker that replaced the dead one. A clear claim whose clearer is gone is removed the
+ * same way, by its holder's liveness and not by its age, so a stalled (not dead) clearer keeps it.
  */
 async function clearDeadClaim(claim: string, tmp: string): Promise<void> {
   const rec = await readLock(claim).catch(() => null);
-  if (!rec) return;
-  const dead = rec.info ? holderGone(rec.info) : Date.now() - (rec.mtime?.getTime() ?? 0) > UNREADABLE_GRACE_MS;
-  if (!dead) return;
+  if (!rec || !recordDead(rec)) return;
   const token = recordToken(rec);
   const clearing = `${claim}.clear-${token}`;
   try {
     await fsp.link(tmp, clearing);
   } catch {
-    const st = await fsp.stat(clearing).catch(() => null);
-    if (st && Date.now() - st.mtime.getTime() > UNREADABLE_GRACE_MS) await fsp.unlink(clearing).catch(() => {});
+    const other = await readLock(clearing).catch(() => null);
+    if (other && recordDead(other)) {
+      // Its clearer died: remove that exact record (re-read just before) and let the next attempt clear.
+      const again = await readLock(clearing).catch(() => null);
+      if (again && recordToken(again) === recordToken(other)) await fsp.unlink(clearing).catch(() => {});
+    }
     return;
   }
   try {
@@ -284,16 +295,30 @@ async function clearDeadClaim(claim: string, tmp: string): Promise<void> {
   }
 }
 
-/** Temp lock records (`<lock>.<pid>.<token>.tmp`) of runs killed before they linked or removed theirs. */
-async function sweepDeadTemps(path: string): Promise<void> {
+const recordDead = (r: { info?: LockInfo; mtime?: Date }) =>
+  r.info ? holderGone(r.info) : Date.now() - (r.mtime?.getTime() ?? 0) > UNREADABLE_GRACE_MS;
+
+/**
+ * What killed runs left beside the lock, swept once this run holds it: temp records
+ * (`<lock>.<pid>.<token>.tmp`), and takeover markers and clear claims (`<lock>.takeover-…`) of runs
+ * that are gone. With the lock ours, a marker for any other token can no longer lead to a takeover
+ * (takeOver renames only over the exact stale lock it names), so removing a dead one is safe.
+ */
+async function sweepDeadTemps(path: string, mine: string): Promise<void> {
   const dir = dirname(path);
   const prefix = `${basename(path)}.`;
   const names = await fsp.readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
-    const m = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.startsWith(prefix) ? name.slice(prefix.length) : "");
-    if (!m || Number(m[1]) === process.pid) continue;
+    if (!name.startsWith(prefix)) continue;
+    const rest = name.slice(prefix.length);
+    const tmp = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(rest);
+    const claim = /^takeover-([^/]+)$/.exec(rest);
+    if (!tmp && !claim) continue;
+    if (tmp && Number(tmp[1]) === process.pid) continue;
+    if (claim && claim[1].startsWith(`${mine}.`)) continue;
+    if (claim && claim[1] === mine) continue;
     const rec = await readLock(join(dir, name)).catch(() => null);
-    if (rec?.info && rec.info.pid === Number(m[1]) && holderGone(rec.info))
-      await fsp.unlink(join(dir, name)).catch(() => {});
+    if (!rec?.info || (tmp && rec.info.pid !== Number(tmp[1])) || !holderGone(rec.info)) continue;
+    await fsp.unlink(join(dir, name)).catch(() => {});
   }
 }

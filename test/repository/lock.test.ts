@@ -130,6 +130,23 @@ describe("repository lock", () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it("a clear claim left by a killed clearer, a reused PID, and dead markers do not lock it out or stay", async () => {
+    const dir = tempDir("lockdir");
+    const file = lockPath("file:///o", dir);
+    const rec = (pid: number, token: string, start?: string) =>
+      JSON.stringify({ pid, host: hostname(), boot: "", start, command: "prune", since: "", repository: "", token });
+    writeFileSync(file, rec(2 ** 22 + 21, "5a1e"));
+    // A contender killed mid-takeover, and the clearer of its marker killed mid-clear.
+    writeFileSync(`${file}.takeover-5a1e`, rec(2 ** 22 + 22, "c0de"));
+    writeFileSync(`${file}.takeover-5a1e.clear-c0de`, rec(2 ** 22 + 23, "dead"));
+    // A marker of an older takeover whose contender's PID now belongs to another process (started at another time).
+    writeFileSync(`${file}.takeover-01d`, rec(process.ppid, "beef", "1"));
+    const release = await acquireLock("file:///o", "backup", dir);
+    expect(JSON.parse(readFileSync(file, "utf8")).command).toBe("backup");
+    await release();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it("a takeover marker of a live contender is respected", async () => {
     const dir = tempDir("lockdir");
     const file = lockPath("file:///n", dir);

@@ -2,7 +2,7 @@
 // in TMPDIR. It is named after its process, so the next backup's sweep (commands/leftovers.ts) can tell
 // that its writer is gone and remove it; a live run's directory, or anything else, is never touched.
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PIPE_PREFIX } from "../../src/sources/postgres/block-pipe.js";
@@ -41,5 +41,31 @@ describe("block-pipe's private directory after a kill -9", () => {
     expect(existsSync(join(tmp, left))).toBe(false);
     expect(existsSync(join(tmp, live))).toBe(true);
     expect(readdirSync(tmp)).toHaveLength(3);
+  });
+
+  it("is never removed recursively: only its FIFO, then the empty directory; another mode or owner stays", async () => {
+    const tmp = tempDir("pipe-tmp");
+    const dead = (n: number) => tempName(PIPE_PREFIX).replace(`-${process.pid}-`, `-${2 ** 22 + n}-`);
+    // A dead run's own directory with its FIFO: removed.
+    const own = join(tmp, dead(1));
+    mkdirSync(own, { mode: 0o700 });
+    writeFileSync(join(own, "out"), "");
+    // Something else in one (a directory someone could swap for a symlink): the directory stays, and so does it.
+    const other = join(tmp, dead(2));
+    mkdirSync(join(other, "s"), { recursive: true, mode: 0o700 });
+    chmodSync(other, 0o700);
+    writeFileSync(join(other, "s", "precious"), "x");
+    // Not the mode block-pipe makes: untouched.
+    const open = join(tmp, dead(3));
+    mkdirSync(open, { mode: 0o755 });
+    chmodSync(open, 0o755);
+    const owned = join(tmp, dead(4));
+    mkdirSync(owned, { mode: 0o700 });
+    if (process.getuid?.() === 0) chownSync(owned, 65534, 65534);
+    await sweepOrphans(tmp, PIPE_PREFIX, "dir", { remove: true });
+    expect(existsSync(own)).toBe(false);
+    expect(existsSync(join(other, "s", "precious"))).toBe(true);
+    expect(existsSync(open)).toBe(true);
+    if (process.getuid?.() === 0) expect(existsSync(owned)).toBe(true);
   });
 });

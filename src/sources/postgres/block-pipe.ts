@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, constants, fstatSync, mkdirSync, openSync, rmSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, mkdirSync, openSync, rmdirSync, unlinkSync, type Stats } from "node:fs";
 import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,8 +52,22 @@ export function openBlockPipe(): { writeFd: number; closeWriteEnd: () => void; r
   } catch {
     return undefined;
   } finally {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    // Its FIFO by name, then the directory: never a recursive removal (see temp-names.ts, sweepOrphans).
+    if (dir)
+      removeQuietly(
+        () => unlinkSync(join(dir!, "out")),
+        () => rmdirSync(dir!),
+      );
   }
+}
+
+function removeQuietly(...steps: (() => void)[]): void {
+  for (const step of steps)
+    try {
+      step();
+    } catch {
+      // gone already, or not ours to remove
+    }
 }
 
 /**
