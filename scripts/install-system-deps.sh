@@ -6,6 +6,7 @@
 #   postgresql            — a throwaway cluster (initdb/pg_ctl) for the postgres suites
 #   prometheus            — promtool, which tests the alert rules in deploy/prometheus
 #   restic                — a peer that `npm run bench` times beside strongbox (optional)
+#   rclone                — the bench's shell pipeline to S3 (`… | rclone rcat`) for the media-to-S3 line
 #   chromium              — headless browser for the status page test (driven by playwright-core)
 set -euo pipefail
 SUDO=""
@@ -27,6 +28,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v pg_dump >/dev/null || need+=(postgresql-client)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v restic >/dev/null || need+=(restic)
+command -v rclone >/dev/null || need+=(rclone)
 command -v npm >/dev/null || need+=(nodejs npm)
 command -v promtool >/dev/null || need+=(prometheus)
 [ -x /usr/bin/chromium ] || need+=(chromium)

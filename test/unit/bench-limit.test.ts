@@ -26,6 +26,16 @@ describe("the bench's limit", () => {
     expect(lib.workOf({ op: "restore", plain: GB, stored: GB }, costs).disk).toBe(0);
   });
 
+  it("a restore is never below the file system's time to create its files (tar -x's wall time)", () => {
+    // 20,000 small files: little CPU, but seconds of file creation no number of cores shortens
+    const w = lib.workOf(
+      { op: "restore", plain: GB / 30, stored: GB / 100, perFile: true, toolCpu: 0.3, createWall: 7 },
+      costs,
+    );
+    expect(w.disk).toBe(7);
+    expect(lib.limitOf(w, 2)).toBe(7);
+  });
+
   it("is never below the longest chain one thread must do in order, nor below the disk", () => {
     const db = lib.workOf(
       { op: "backup", plain: GB, stored: GB / 10, perFile: false, toolCpu: 3, toolChain: 3 },
