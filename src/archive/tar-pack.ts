@@ -1,5 +1,6 @@
 import { createHash, hash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, promises as fsp, readSync } from "node:fs";
+import { BLOCK, blockPool } from "../codecs/block-pool.js";
 import { Readable } from "node:stream";
 import {
   blocksFor,
@@ -256,9 +257,21 @@ export function packTar(
         let done = 0;
         let shrunk = false;
         while (done < size) {
-          const want = Math.min(READ_SIZE, size - done);
-          const buf = Buffer.allocUnsafe(want);
-          const { bytesRead } = await fh.read(buf, 0, want, done);
+          // A whole pooled block where the file still has one (handed on whole: the compressor gives
+          // it back when zstd is done with it); otherwise a buffer of its own.
+          const pooled = size - done >= BLOCK;
+          const want = pooled ? BLOCK : Math.min(READ_SIZE, size - done);
+          let buf = pooled ? blockPool.take() : Buffer.allocUnsafe(want);
+          const { bytesRead } = await fh.read(buf, 0, want, done).catch((err: unknown) => {
+            if (pooled) blockPool.give(buf);
+            throw err;
+          });
+          if (pooled && bytesRead < want) {
+            // Shorter than a block (the file shrank): its bytes in a buffer of their own, the block back.
+            const own = Buffer.from(buf.subarray(0, bytesRead));
+            blockPool.give(buf);
+            buf = own;
+          }
           if (bytesRead === 0) {
             o.warn(shrank(e.path, size), { kind: "changed", path: e.path });
             shrunk = true;
@@ -268,7 +281,7 @@ export function packTar(
             done = size;
             break;
           }
-          const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
+          const chunk = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
           hash.update(chunk);
           done += bytesRead;
           o.onBytes?.(bytesRead);

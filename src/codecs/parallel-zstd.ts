@@ -10,16 +10,17 @@ const RAW_BLOCK = 128 * 1024;
 const SAMPLE = 16 * 1024;
 const SAMPLES = 4;
 
-/** `len` bytes at `offset` of the parts, copied only where they span two parts. */
-function slice(parts: Buffer[], offset: number, len: number): Buffer {
-  for (const p of parts) {
-    if (offset < p.length) {
-      if (offset + len <= p.length) return p.subarray(offset, offset + len);
-      return Buffer.concat(parts).subarray(offset, offset + len); // rare: a sample across a seam
-    }
-    offset -= p.length;
-  }
-  return Buffer.alloc(0);
+/** `len` bytes at `offset` of the parts: a view of one part, or (across a seam) a copy of just those bytes. */
+export function slice(parts: Buffer[], offset: number, len: number): Buffer {
+  let i = 0;
+  while (i < parts.length && offset >= parts[i].length) offset -= parts[i++].length;
+  if (i === parts.length) return Buffer.alloc(0);
+  if (offset + len <= parts[i].length) return parts[i].subarray(offset, offset + len);
+  // Across a seam (a tar header before every file puts one in most blocks): copy only the sample.
+  const out = Buffer.allocUnsafe(len);
+  let n = 0;
+  for (; i < parts.length && n < len; i++, offset = 0) n += parts[i].copy(out, n, offset, offset + (len - n));
+  return n === len ? out : out.subarray(0, n);
 }
 
 const total = (parts: Buffer[]) => parts.reduce((n, p) => n + p.length, 0);
@@ -171,6 +172,15 @@ export class ParallelZstdCompress extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (blockPool.owns(chunk)) {
+      // A whole pooled block (a file's data, a tool's output) is its own frame, never split: what is
+      // pending before it (a tar header, a small file's slab) leaves as a shorter frame first. Split,
+      // its pieces could not go back to the pool; whole, it goes back once zstd is done with it.
+      if (this.pendingBytes) this.startBlock(this.takePending(this.pendingBytes));
+      this.startBlock([chunk]);
+      this.drain(this.share - 1).then(() => done(), done);
+      return;
+    }
     if (chunk.length) {
       this.pending.push(chunk);
       this.pendingBytes += chunk.length;
