@@ -74,7 +74,8 @@ withAge("identity files: every file strongbox accepts, age -d -i accepts, and th
     ["a byte-order mark", `\ufeff${key}\n`, false],
     ["only comments", "# nothing here\n", false],
     ["an empty file", "", false],
-    ["a mangled key", `${key.slice(0, -1)}Q\n`, false],
+    // One character of the checksum changed (to Q, or to P where it was Q: 1 key in 32 ends in Q).
+    ["a mangled key", `${key.slice(0, -1)}${key.endsWith("Q") ? "P" : "Q"}\n`, false],
   ];
   for (const [name, text, expected] of variants) {
     it(name, async () => {
