@@ -2,7 +2,7 @@ import { tmpdir } from "node:os";
 import type { Logger } from "../log.js";
 import { formatBytes } from "../progress.js";
 import { PIPE_PREFIX } from "../sources/postgres/block-pipe.js";
-import { sweepSpool } from "../stores/leftovers.js";
+import { SPOOL_PREFIX } from "../stores/spool.js";
 import { sweepOrphans, type LeftoverCount } from "../temp-names.js";
 import type { Store } from "../stores/store.js";
 
@@ -11,9 +11,9 @@ async function leftovers(store: Store, remove: boolean): Promise<LeftoverCount> 
   const a = store.leftovers
     ? await store.leftovers({ remove }).catch(() => ({ count: 0, bytes: 0 }))
     : { count: 0, bytes: 0 };
-  const b = await sweepSpool(tmpdir(), { remove });
+  const b = await sweepOrphans(tmpdir(), SPOOL_PREFIX, "file", { remove });
   const c = await sweepOrphans(tmpdir(), PIPE_PREFIX, "dir", { remove });
-  return { count: a.count + b.count + c.count, bytes: a.bytes + b.bytes };
+  return { count: a.count + b.count + c.count, bytes: a.bytes + b.bytes + c.bytes };
 }
 
 /** Run at the start of backup and prune: what a kill -9 left behind goes. */

@@ -2,7 +2,9 @@ import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { tempName } from "../temp-names.js";
-import { SPOOL_PREFIX } from "./leftovers.js";
+
+/** Spool files' names: `tempName`, so the next backup or prune removes one that a kill -9 left (commands/leftovers.ts). */
+export const SPOOL_PREFIX = "strongbox-part-";
 
 /** One multipart part (ciphertext only) on disk, so memory stays flat however big the part. */
 export interface SpoolFile {
