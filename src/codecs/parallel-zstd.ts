@@ -178,15 +178,14 @@ export class ParallelZstdCompress extends Transform {
       // its pieces could not go back to the pool; whole, it goes back once zstd is done with it.
       if (this.pendingBytes) this.startBlock(this.takePending(this.pendingBytes));
       this.startBlock([chunk]);
-      this.drain(this.share - 1).then(() => done(), done);
-      return;
+    } else {
+      if (chunk.length) {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+      }
+      if (this.pendingBytes < BLOCK) return done();
+      while (this.pendingBytes >= BLOCK) this.startBlock(this.takePending(BLOCK));
     }
-    if (chunk.length) {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
-    }
-    if (this.pendingBytes < BLOCK) return done();
-    while (this.pendingBytes >= BLOCK) this.startBlock(this.takePending(BLOCK));
     this.drain(this.share - 1).then(() => done(), done);
   }
 
