@@ -46,6 +46,10 @@ describe("repository identity", () => {
   });
 });
 
+/** A lock record as acquireLock writes it, of a run on this host: `start` only where a test sets one. */
+const lockRecord = (pid: number, token: string, start?: string) =>
+  JSON.stringify({ pid, host: hostname(), boot: "", start, command: "prune", since: "", repository: "", token });
+
 describe("repository lock", () => {
   it("is written whole before it appears, holds out a second taker, and is released", async () => {
     const dir = tempDir("lockdir");
@@ -109,19 +113,9 @@ describe("repository lock", () => {
   it("a takeover marker left by a killed contender does not lock the repository out", async () => {
     const dir = tempDir("lockdir");
     const file = lockPath("file:///m", dir);
-    const dead = (pid: number, token: string) =>
-      JSON.stringify({
-        pid,
-        host: hostname(),
-        boot: "",
-        command: "prune",
-        since: "2026-01-01T00:00:00Z",
-        repository: "file:///m",
-        token,
-      });
-    writeFileSync(file, dead(2 ** 22 + 11, "stale1"));
+    writeFileSync(file, lockRecord(2 ** 22 + 11, "stale1"));
     const tmp = `${file}.${2 ** 22 + 12}.ab12.tmp`;
-    writeFileSync(tmp, dead(2 ** 22 + 12, "ab12"));
+    writeFileSync(tmp, lockRecord(2 ** 22 + 12, "ab12"));
     linkSync(tmp, `${file}.takeover-stale1`);
     const release = await acquireLock("file:///m", "backup", dir);
     expect(JSON.parse(readFileSync(file, "utf8")).command).toBe("backup");
@@ -133,14 +127,12 @@ describe("repository lock", () => {
   it("a clear claim left by a killed clearer, a reused PID, and dead markers do not lock it out or stay", async () => {
     const dir = tempDir("lockdir");
     const file = lockPath("file:///o", dir);
-    const rec = (pid: number, token: string, start?: string) =>
-      JSON.stringify({ pid, host: hostname(), boot: "", start, command: "prune", since: "", repository: "", token });
-    writeFileSync(file, rec(2 ** 22 + 21, "5a1e"));
+    writeFileSync(file, lockRecord(2 ** 22 + 21, "5a1e"));
     // A contender killed mid-takeover, and the clearer of its marker killed mid-clear.
-    writeFileSync(`${file}.takeover-5a1e`, rec(2 ** 22 + 22, "c0de"));
-    writeFileSync(`${file}.takeover-5a1e.clear-c0de`, rec(2 ** 22 + 23, "dead"));
+    writeFileSync(`${file}.takeover-5a1e`, lockRecord(2 ** 22 + 22, "c0de"));
+    writeFileSync(`${file}.takeover-5a1e.clear-c0de`, lockRecord(2 ** 22 + 23, "dead"));
     // A marker of an older takeover whose contender's PID now belongs to another process (started at another time).
-    writeFileSync(`${file}.takeover-01d`, rec(process.ppid, "beef", "1"));
+    writeFileSync(`${file}.takeover-01d`, lockRecord(process.ppid, "beef", "1"));
     const release = await acquireLock("file:///o", "backup", dir);
     expect(JSON.parse(readFileSync(file, "utf8")).command).toBe("backup");
     await release();
@@ -150,28 +142,8 @@ describe("repository lock", () => {
   it("a takeover marker of a live contender is respected", async () => {
     const dir = tempDir("lockdir");
     const file = lockPath("file:///n", dir);
-    writeFileSync(
-      file,
-      JSON.stringify({
-        pid: 2 ** 22 + 13,
-        host: hostname(),
-        boot: "",
-        command: "x",
-        since: "",
-        repository: "",
-        token: "s",
-      }),
-    );
-    const live = JSON.stringify({
-      pid: process.ppid,
-      host: hostname(),
-      boot: "",
-      command: "y",
-      since: "",
-      repository: "",
-      token: "t",
-    });
-    writeFileSync(`${file}.takeover-s`, live);
+    writeFileSync(file, lockRecord(2 ** 22 + 13, "s"));
+    writeFileSync(`${file}.takeover-s`, lockRecord(process.ppid, "t"));
     await expect(acquireLock("file:///n", "backup", dir)).rejects.toThrow(/contended/);
   });
 
