@@ -19,13 +19,13 @@ async function until(cond: () => boolean): Promise<void> {
 /**
  * A daemon as Ceph's are: forked away (its parent is init) into its own session, naming `dir` in its
  * arguments, or (`cwd`) only running in it as PostgreSQL's children do. `ignoreTerm` needs SIGKILL.
+ * Neither forks once started: a shell loop's `sleep` is, between fork and exec, a second process with
+ * the same arguments, and the counts below would see it now and then.
  */
 function fakeDaemon(dir: string, o: { ignoreTerm?: boolean; cwd?: boolean } = {}): void {
-  const body = o.cwd ? "exec sleep 1000" : `${o.ignoreTerm ? 'trap "" TERM; ' : ""}while :; do sleep 0.2; done`;
-  const args = o.cwd ? "" : ` fake-daemon -c ${dir}/ceph.conf`;
-  execFileSync("sh", ["-c", `(setsid sh -c '${body}'${args} </dev/null >/dev/null 2>&1 &)`], {
-    cwd: o.cwd ? dir : "/",
-  });
+  const script = `${o.ignoreTerm ? 'process.on("SIGTERM", () => {}); ' : ""}setInterval(() => {}, 1e9)`;
+  const cmd = o.cwd ? "sleep 1000" : `'${process.execPath}' -e '${script}' fake-daemon -c ${dir}/ceph.conf`;
+  execFileSync("sh", ["-c", `(setsid ${cmd} </dev/null >/dev/null 2>&1 &)`], { cwd: o.cwd ? dir : "/" });
 }
 
 const sweepAfter: string[] = [];
