@@ -1,5 +1,6 @@
 // issue 26: a database backup counted every table's rows before it started pg_dump, so the dump waited
-// for a scan of the whole database. The counts now run beside pg_dump, in the same snapshot.
+// for a scan of the whole database. The counts then ran beside pg_dump; now they come from the dump's
+// own output (postgres-dump-rows.test.ts), and pg_dump still starts at once, in the counts' snapshot.
 import { describe, expect, inject, it } from "vitest";
 import pg from "pg";
 import { makeRepo, runCli } from "../helpers/cli.js";
@@ -21,7 +22,7 @@ describe.skipIf(!fx)("database backup: row counts beside pg_dump", () => {
       await locker.query("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
       backup = runCli(["-c", repo.configFile, "backup", "now"]);
       // Counting first, pg_dump would not connect until the lock is gone: strongbox's own session
-      // (counting, waiting) and pg_dump's both say application_name strongbox. (Asked from a session
+      // (holding the snapshot) and pg_dump's (waiting) both say application_name strongbox. (Asked from a session
       // of its own: the locker's transaction sees pg_stat_activity as it was at its first look.)
       await until(
         () =>

@@ -66,13 +66,14 @@ export function describeExit(tool: string, r: ChildResult): string {
  * Spawns a tool whose stdout is the data. The returned stream ends only after the process exited
  * successfully; a non-zero exit, a signal, or output without the expected magic bytes makes it
  * fail, so a broken dump can never be stored as complete. Destroying the stream kills the process.
+ * `observe` sees every chunk, in order, before it is passed on (and must not keep it).
  */
 export function spawnDataStream(
   tool: string,
   path: string,
   args: string[],
   env: Record<string, string>,
-  o: { magic?: Buffer } = {},
+  o: { magic?: Buffer; observe?: (chunk: Buffer) => void } = {},
 ): Readable {
   // stdout into pooled blocks where a block pipe can be made (block-pipe.ts), else an ordinary pipe.
   const pipe = openBlockPipe();
@@ -99,6 +100,7 @@ export function spawnDataStream(
           return cb(new StrongboxError("SOURCE", `${tool} output does not start with ${o.magic.toString("latin1")}`));
       }
       seen += chunk.length;
+      o.observe?.(chunk);
       cb(null, chunk);
     },
     flush(cb) {

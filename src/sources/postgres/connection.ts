@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { tableKey } from "./dump-rows.js";
 import { StrongboxError } from "../../errors.js";
 import { registerSecret } from "../../secrets.js";
 import { parsePgUrl } from "./url.js";
@@ -104,6 +105,45 @@ export async function listTables(
       (filter.schemas.length === 0 || filter.schemas.includes(t.schema)) &&
       !filter.exclude.some((x) => x === `${t.schema}.${t.name}` || x === t.name),
   );
+}
+
+/**
+ * Each listed table with the tables whose rows its count(*) also counts: itself and every table that
+ * inherits from it, partitions included, at any depth (each with its relkind: a partitioned table holds
+ * no rows of its own).
+ */
+export async function inheritanceTrees(
+  client: pg.Client,
+  tables: { schema: string; name: string }[],
+): Promise<Map<string, { schema: string; name: string; kind: string }[]>> {
+  const res = await client.query<{
+    root_schema: string;
+    root_name: string;
+    schema: string;
+    name: string;
+    kind: string;
+  }>(
+    `WITH RECURSIVE listed AS (
+       SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN unnest($1::text[], $2::text[]) AS l(schema, name) ON l.schema = n.nspname AND l.name = c.relname
+        WHERE c.relkind IN ('r', 'p')),
+     tree(root, rel) AS (
+       SELECT oid, oid FROM listed
+       UNION ALL
+       SELECT t.root, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.rel)
+     SELECT rn.nspname AS root_schema, r.relname AS root_name, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind
+       FROM tree t JOIN pg_class r ON r.oid = t.root JOIN pg_namespace rn ON rn.oid = r.relnamespace
+       JOIN pg_class c ON c.oid = t.rel JOIN pg_namespace n ON n.oid = c.relnamespace`,
+    [tables.map((t) => t.schema), tables.map((t) => t.name)],
+  );
+  const trees = new Map<string, { schema: string; name: string; kind: string }[]>();
+  for (const r of res.rows) {
+    const key = tableKey(r.root_schema, r.root_name);
+    const tree = trees.get(key) ?? [];
+    tree.push({ schema: r.schema, name: r.name, kind: r.kind });
+    trees.set(key, tree);
+  }
+  return trees;
 }
 
 export async function countRows(

@@ -2,6 +2,8 @@ import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
+import type pg from "pg";
 import type { PostgresSourceConfig } from "../../config/schema.js";
 import { StrongboxError } from "../../errors.js";
 import type { PostgresManifest, SourceManifest } from "../../repository/manifest.js";
@@ -16,7 +18,18 @@ import {
   type StoredSourceSettings,
 } from "../source.js";
 import { runWithInput, spawnDataStream } from "./child-stream.js";
-import { connect, countRows, databaseName, displayUrl, libpqEnv, listTables, serverInfo } from "./connection.js";
+import {
+  connect,
+  countRows,
+  databaseName,
+  displayUrl,
+  inheritanceTrees,
+  libpqEnv,
+  listTables,
+  serverInfo,
+  type TableInfo,
+} from "./connection.js";
+import { DumpRowCounter, rowsOf } from "./dump-rows.js";
 import { findPgTool } from "./tools.js";
 
 const PGDMP = Buffer.from("PGDMP", "latin1");
@@ -55,6 +68,7 @@ export class PostgresSource implements Source {
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       const snapshot = (await client.query<{ s: string }>("SELECT pg_export_snapshot() AS s")).rows[0].s;
       const listed = await listTables(client, { schemas: this.conf.schemas, exclude: this.conf.exclude_tables });
+      const trees = await inheritanceTrees(client, listed);
       ctx.log.info(
         `${this.name}: dumping ${server.db} (PostgreSQL ${server.version}, ${listed.length} tables) with ${pgDump.path} ${pgDump.version}`,
         {
@@ -69,26 +83,17 @@ export class PostgresSource implements Source {
         ...this.conf.schemas.map((s) => `--schema=${exact(s)}`),
         ...this.conf.exclude_tables.map((t) => `--exclude-table=${tablePattern(t)}`),
       ];
-      const stream = spawnDataStream("pg_dump", pgDump.path, args, libpqEnv(this.conf.url), { magic: PGDMP });
-      // The row counts run in this transaction's snapshot while pg_dump reads the same one: counting
-      // first kept the dump waiting for a scan of every table. The pg client runs its queries in
-      // order, so the COMMIT below waits for them; a failed count fails the dump at once.
-      const counted = countRows(client, listed).catch((err: unknown) => {
-        const e = new StrongboxError("SOURCE", `source ${this.name}: counting rows: ${(err as Error).message}`);
-        stream.destroy(e);
-        throw e;
+      const counter = new DumpRowCounter();
+      const stream = spawnDataStream("pg_dump", pgDump.path, args, libpqEnv(this.conf.url), {
+        magic: PGDMP,
+        observe: (c) => counter.push(c),
       });
-      counted.catch(() => {}); // reported by the stream, and again by finish() if it is reached
       if (ctx.onBytes) stream.on("data", (c: Buffer) => ctx.onBytes!(c.length));
-      // The snapshot lives as long as its transaction: release it only when pg_dump is done.
-      stream.once(
-        "close",
-        () =>
-          void client
-            .query("COMMIT")
-            .catch(() => {})
-            .finally(() => client.end().catch(() => {})),
-      );
+      const counted = rowsOnceDumped(this.name, stream, counter, client, listed, trees, ctx).catch((err: unknown) => {
+        if (err instanceof StrongboxError) throw err;
+        throw new StrongboxError("SOURCE", `source ${this.name}: counting rows: ${(err as Error).message}`);
+      });
+      counted.catch(() => {}); // a failed dump is reported by the stream; a failed count by finish()
       handedOver = true;
       const manifest = async (): Promise<PostgresManifest> => ({
         type: "postgres",
@@ -278,6 +283,38 @@ export class PostgresSource implements Source {
           : `${dataEntries.length} table data entries`,
       },
     ];
+  }
+}
+
+/**
+ * The listed tables' rows, once the dump has ended: counted in the dump as it streamed past
+ * (dump-rows.ts), not by a second scan of every table; a table the dump cannot account for is counted
+ * with count(*) in the snapshot, still held. The snapshot's transaction ends only then.
+ */
+async function rowsOnceDumped(
+  name: string,
+  stream: Readable,
+  counter: DumpRowCounter,
+  client: pg.Client,
+  listed: Awaited<ReturnType<typeof listTables>>,
+  trees: Awaited<ReturnType<typeof inheritanceTrees>>,
+  ctx: JobContext,
+): Promise<TableInfo[]> {
+  try {
+    await finished(stream);
+    const { rows, why } = rowsOf(listed, trees, counter.result());
+    const recount = listed.filter((_, i) => rows[i] === null);
+    if (recount.length) {
+      ctx.log.debug(`${name}: ${recount.length} tables counted with count(*): ${why}`);
+      const got = (await countRows(client, recount)).values();
+      for (let i = 0; i < rows.length; i++) rows[i] ??= got.next().value!.rows;
+    }
+    return listed.map((t, i) => ({ ...t, rows: rows[i]! }));
+  } finally {
+    void client
+      .query("COMMIT")
+      .catch(() => {})
+      .finally(() => client.end().catch(() => {}));
   }
 }
 

@@ -1,0 +1,350 @@
+// Rows per table, counted from pg_dump's own output as it streams to the repository: the custom format
+// without compression (`pg_dump -Fc -Z0`, what the postgres source runs) is a header, a table of
+// contents, then one block per TABLE DATA entry holding its COPY text in length-prefixed chunks. A COPY
+// text row ends with the one newline it holds (a newline inside a value is written as `\n`), so a table's
+// rows are the newlines of its block. Layout: PostgreSQL's src/bin/pg_dump/pg_backup_archiver.c
+// (WriteHead, WriteToc, WriteInt, WriteStr) and pg_backup_custom.c (_StartData, _EndData, the LO blocks).
+//
+// This reads the output of the pg_dump strongbox itself started, never a repository object. Anything it
+// does not expect (another archive version, compression, a malformed block, a TOC over the bound) makes
+// it stop and say why; the source then counts with SELECT count(*) in the dump's snapshot, as before.
+
+/** Archive versions whose TOC layout this knows: 1.12 (PostgreSQL 9.5) to 1.16 (17, 18). */
+const MIN_VERSION = 12;
+const MAX_VERSION = 16;
+const BLK_DATA = 1;
+const BLK_BLOBS = 3;
+/** A larger table of contents (a schema of tens of thousands of objects) is counted the old way. */
+const TOC_LIMIT = 32 * 1024 * 1024;
+
+class NeedMore extends Error {}
+
+/** A cursor over the bytes held so far; running past their end throws NeedMore. */
+class Cursor {
+  pos = 0;
+  intSize = 4;
+  constructor(readonly buf: Buffer) {}
+  byte(): number {
+    if (this.pos >= this.buf.length) throw new NeedMore();
+    return this.buf[this.pos++];
+  }
+  int(): number {
+    const sign = this.byte();
+    let v = 0;
+    for (let i = 0; i < this.intSize; i++) v += this.byte() * 2 ** (8 * i);
+    return sign ? -v : v;
+  }
+  str(): string | null {
+    const at = this.pos;
+    return this.skipStr() ? this.buf.toString("utf8", at + 1 + this.intSize, this.pos) : null;
+  }
+  /** Past a string; false if it was NULL. */
+  skipStr(): boolean {
+    const n = this.int();
+    if (n < 0) return false;
+    this.skip(n);
+    return true;
+  }
+  skip(n: number): void {
+    if (this.pos + n > this.buf.length) throw new NeedMore();
+    this.pos += n;
+  }
+}
+
+/** The TABLE DATA entries of the table of contents (dumpId → schema and table), and where the data begins. */
+function readToc(c: Cursor): { tables: Map<number, { schema: string; name: string }>; end: number } {
+  c.skip(5);
+  if (c.buf.toString("latin1", 0, 5) !== "PGDMP") throw new Error("not a pg_dump custom-format archive");
+  const [major, minor] = [c.byte(), c.byte()];
+  c.byte();
+  if (major !== 1 || minor < MIN_VERSION || minor > MAX_VERSION) throw new Error(`archive version 1.${minor}`);
+  c.intSize = c.byte();
+  const offSize = c.byte();
+  if (c.intSize < 1 || c.intSize > 6 || offSize < 1 || offSize > 16) throw new Error("unexpected int or offset size");
+  if (c.byte() !== 1) throw new Error("not the custom format");
+  const compression = minor >= 15 ? c.byte() : c.int();
+  if (compression !== 0) throw new Error("a compressed archive");
+  for (let i = 0; i < 7; i++) c.int(); // creation time
+  for (let i = 0; i < 3; i++) c.skipStr(); // database, server version, pg_dump version
+  const count = c.int();
+  const tables = new Map<number, { schema: string; name: string }>();
+  for (let i = 0; i < count; i++) {
+    const dumpId = c.int();
+    c.int(); // had a data dumper
+    c.skipStr(); // table oid
+    c.skipStr(); // oid
+    const tag = c.str();
+    const desc = c.str();
+    c.int(); // section
+    for (let j = 0; j < 3; j++) c.skipStr(); // definition, drop and copy statements
+    const namespace = c.str();
+    c.skipStr(); // tablespace
+    if (minor >= 14) c.skipStr(); // table access method
+    if (minor >= 16) c.int(); // relkind
+    c.skipStr(); // owner
+    c.skipStr(); // with oids
+    while (c.skipStr()); // dependencies, to a NULL
+    c.byte(); // data offset: its state, then offSize bytes
+    c.skip(offSize);
+    if (desc === "TABLE DATA") {
+      if (tag === null || namespace === null || tables.has(dumpId)) throw new Error("an unexpected TABLE DATA entry");
+      tables.set(dumpId, { schema: namespace, name: tag });
+    }
+  }
+  return { tables, end: c.pos };
+}
+
+type State = "block" | "id" | "len" | "body" | "lo" | "lolen" | "lobody";
+
+/** What pg_dump writes after a table's COPY rows: the end-of-data line `\.` and two empty lines. */
+const TERMINATOR = Buffer.from("\\.\n\n\n", "latin1");
+
+/**
+ * Fed every byte of pg_dump's output in order (push), it knows at the end (result) how many rows each
+ * table's block held. It never throws: what it cannot follow it records, and stops. It keeps no
+ * reference to a chunk after push returns (chunks may be pooled and reused).
+ */
+export class DumpRowCounter {
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private nextTry = 0;
+  private tables: Map<number, { schema: string; name: string }> | null = null;
+  private rows = new Map<number, number>();
+  private failed: string | null = null;
+  private intSize = 4;
+  private state: State = "block";
+  private blockType = 0;
+  private current = -1;
+  private newlines = 0;
+  private left = 0;
+  /** A number split between two chunks: its bytes so far. */
+  private partial: number[] = [];
+  /** The last bytes (up to 6) of the current block's content: a reference into the chunk, or a copy. */
+  private tailOf: Buffer | null = null;
+  private tailEnd = 0;
+  private tail: number[] = [];
+
+  push(chunk: Buffer): void {
+    if (this.failed !== null) return;
+    try {
+      if (this.tables === null) {
+        this.head.push(chunk);
+        this.headBytes += chunk.length;
+        // Parse again only once the bytes held have doubled: linear however small the chunks.
+        if (this.headBytes >= this.nextTry) this.toc();
+        this.bound();
+      } else this.data(chunk, 0);
+      this.tail = this.tailBytes(); // the chunk is not ours to keep
+      this.tailOf = null;
+    } catch (err) {
+      this.fail((err as Error).message);
+    }
+  }
+
+  /** The table of contents, if the bytes held have all of it; then the data after it. */
+  private toc(): void {
+    const all = Buffer.concat(this.head, this.headBytes);
+    const c = new Cursor(all);
+    let toc;
+    try {
+      toc = readToc(c);
+    } catch (err) {
+      if (!(err instanceof NeedMore)) throw err;
+      this.head = [all];
+      this.nextTry = this.headBytes * 2;
+      return;
+    }
+    this.tables = toc.tables;
+    this.intSize = c.intSize;
+    this.head = [];
+    this.data(all, toc.end);
+  }
+
+  private bound(): void {
+    if (this.tables === null && this.headBytes > TOC_LIMIT)
+      this.fail(`a table of contents over ${TOC_LIMIT >> 20} MiB`);
+  }
+
+  private fail(why: string): void {
+    this.failed = why;
+    this.head = [];
+  }
+
+  private tailBytes(): number[] {
+    if (this.tailOf === null) return this.tail;
+    return [...this.tailOf.subarray(Math.max(0, this.tailEnd - 6), this.tailEnd)];
+  }
+
+  /** Content bytes [s, e) of the current table's block: its newlines, and its last bytes. */
+  private content(b: Buffer, s: number, e: number): void {
+    // pg_dump writes a row a chunk: the first newline is then the last byte, and one search is enough.
+    let i = b.indexOf(10, s);
+    if (i === e - 1) this.newlines++;
+    else for (; i !== -1 && i < e; i = b.indexOf(10, i + 1)) this.newlines++;
+    if (e - s >= 6) {
+      this.tailOf = b;
+      this.tailEnd = e;
+    } else {
+      const t = this.tailBytes();
+      for (let i = s; i < e; i++) t.push(b[i]);
+      this.tail = t.slice(-6);
+      this.tailOf = null;
+    }
+  }
+
+  /** The end of a table's block: its rows are its newlines, less the end-of-data lines if they are there. */
+  private endBlock(): void {
+    const t = this.tailBytes();
+    const ends = TERMINATOR.equals(Buffer.from(t.slice(-5))) && (t.length === 5 || t[0] === 10);
+    this.rows.set(this.current, this.newlines - (ends ? 3 : 0));
+  }
+
+  private data(b: Buffer, pos: number): void {
+    const intBytes = 1 + this.intSize;
+    while (pos < b.length) {
+      if (this.state === "len" && this.intSize === 4) pos = this.rowsFast(b, pos);
+      const state = this.state;
+      if (pos >= b.length) break;
+      if (state === "body" || state === "lobody") {
+        const end = Math.min(b.length, pos + this.left);
+        if (state === "body") this.content(b, pos, end);
+        this.left -= end - pos;
+        pos = end;
+        if (this.left === 0) this.state = state === "body" ? "len" : "lolen";
+      } else if (state === "block") {
+        this.blockType = b[pos++];
+        if (this.blockType !== BLK_DATA && this.blockType !== BLK_BLOBS)
+          throw new Error(`an unknown block type ${this.blockType}`);
+        this.state = "id";
+      } else if (this.partial.length === 0 && pos + intBytes <= b.length) {
+        let v = 0;
+        for (let i = 0; i < this.intSize; i++) v += b[pos + 1 + i] * 2 ** (8 * i);
+        this.step(b[pos] ? -v : v);
+        pos += intBytes;
+      } else {
+        // A number split between chunks.
+        while (this.partial.length < intBytes && pos < b.length) this.partial.push(b[pos++]);
+        if (this.partial.length < intBytes) return;
+        const p = this.partial;
+        this.partial = [];
+        let v = 0;
+        for (let i = 0; i < this.intSize; i++) v += p[1 + i] * 2 ** (8 * i);
+        this.step(p[0] ? -v : v);
+      }
+    }
+  }
+
+  /**
+   * The hot loop, in a table's block with 4-byte numbers: whole chunks (a row each, as pg_dump writes
+   * them) while they lie inside this buffer. Returns where it stopped; anything else is left to data().
+   */
+  private rowsFast(b: Buffer, pos: number): number {
+    let newlines = this.newlines;
+    let lastEnd = -1;
+    while (this.partial.length === 0 && pos + 5 <= b.length && b[pos] === 0) {
+      const len = b[pos + 1] + b[pos + 2] * 0x100 + b[pos + 3] * 0x10000 + b[pos + 4] * 0x1000000;
+      const end = pos + 5 + len;
+      if (len === 0 || len < 6 || end > b.length) break;
+      let i = b.indexOf(10, pos + 5);
+      if (i === end - 1) newlines++;
+      else for (; i !== -1 && i < end; i = b.indexOf(10, i + 1)) newlines++;
+      lastEnd = end;
+      pos = end;
+    }
+    this.newlines = newlines;
+    if (lastEnd >= 0) [this.tailOf, this.tailEnd] = [b, lastEnd];
+    return pos;
+  }
+
+  /** What a number read means, by where it is. */
+  private step(v: number): void {
+    switch (this.state) {
+      case "id":
+        if (this.blockType === BLK_DATA) {
+          if (!this.tables!.has(v) || this.rows.has(v)) throw new Error(`a data block for entry ${v}`);
+          [this.current, this.newlines, this.tail, this.tailOf] = [v, 0, [], null];
+          this.state = "len";
+        } else this.state = "lo";
+        return;
+      case "len":
+      case "lolen":
+        if (v < 0) throw new Error("a negative chunk length");
+        if (v > 0) {
+          this.left = v;
+          this.state = this.state === "len" ? "body" : "lobody";
+        } else if (this.state === "lolen") this.state = "lo";
+        else {
+          this.endBlock();
+          this.state = "block";
+        }
+        return;
+      case "lo": // a large object's OID, or 0 at the end of the block
+        this.state = v === 0 ? "block" : "lolen";
+        return;
+    }
+  }
+
+  /**
+   * Once the output has ended: rows per "schema.name" (every TABLE DATA entry had its block, and the
+   * output ended between blocks), or why it could not count.
+   */
+  result(): { rows: Map<string, number> } | { error: string } {
+    if (this.failed === null && this.tables === null && this.headBytes > 0) {
+      try {
+        this.toc();
+      } catch (err) {
+        this.fail((err as Error).message);
+      }
+      this.tail = this.tailBytes();
+      this.tailOf = null;
+    }
+    if (this.failed !== null) return { error: this.failed };
+    if (this.tables === null) return { error: "the output ended inside the table of contents" };
+    if (this.state !== "block" || this.partial.length) return { error: "the output ended inside a block" };
+    const rows = new Map<string, number>();
+    for (const [id, t] of this.tables) {
+      const n = this.rows.get(id);
+      if (n === undefined) return { error: `no data block for ${t.schema}.${t.name}` };
+      rows.set(tableKey(t.schema, t.name), n);
+    }
+    return { rows };
+  }
+}
+
+/** One key per table, whatever its name holds. */
+export function tableKey(schema: string, name: string): string {
+  return `${schema}\u0000${name}`;
+}
+
+/**
+ * Each listed table's rows as its count(*) would give them: its own block's and those of every table
+ * that inherits from it (`trees`, from the catalog in the dump's snapshot). null where the dump cannot
+ * say (a member without a block of its own: a foreign table, one left out of the dump, a name in
+ * another encoding; or a dump that could not be followed): `why` says why, for the first.
+ */
+export function rowsOf(
+  listed: { schema: string; name: string }[],
+  trees: Map<string, { schema: string; name: string; kind: string }[]>,
+  counted: { rows: Map<string, number> } | { error: string },
+): { rows: (number | null)[]; why: string | null } {
+  if ("error" in counted) return { rows: listed.map(() => null), why: counted.error };
+  let why: string | null = null;
+  const rows = listed.map((t) => {
+    let n = 0;
+    for (const m of trees.get(tableKey(t.schema, t.name)) ?? []) {
+      if (m.kind === "p") continue; // a partitioned table holds no rows of its own
+      const got = counted.rows.get(tableKey(m.schema, m.name));
+      if (got === undefined) {
+        why ??= `no data in the dump for ${m.schema}.${m.name}`;
+        return null;
+      }
+      n += got;
+    }
+    if (!trees.has(tableKey(t.schema, t.name))) {
+      why ??= `${t.schema}.${t.name} is not in the catalog`;
+      return null;
+    }
+    return n;
+  });
+  return { rows, why };
+}
