@@ -26,6 +26,8 @@ const SCHEMA = `
   CREATE TABLE blanks (s text); INSERT INTO blanks VALUES (''), ('');
   CREATE TABLE parent (v int); INSERT INTO parent VALUES (1), (2);
   CREATE TABLE child () INHERITS (parent); INSERT INTO child VALUES (3), (4), (5);
+  CREATE TABLE dp (v int); CREATE TABLE da () INHERITS (dp); CREATE TABLE db () INHERITS (dp);
+  CREATE TABLE dg () INHERITS (da, db); INSERT INTO dg VALUES (1), (2), (3); INSERT INTO dp VALUES (10);
   CREATE TABLE meas (k int) PARTITION BY RANGE (k);
   CREATE TABLE meas_a PARTITION OF meas FOR VALUES FROM (0) TO (100);
   CREATE TABLE meas_b PARTITION OF meas FOR VALUES FROM (100) TO (1000) PARTITION BY RANGE (k);
@@ -65,6 +67,7 @@ describe.skipIf(!fx)("row counts from the dump stream", () => {
     });
     expect(want.get(tableKey("public", "parent"))).toBe(5);
     expect(want.get(tableKey("public", "meas"))).toBe(130);
+    expect(want.get(tableKey("public", "dp"))).toBe(4); // dg inherits twice from dp: counted once
     for (const size of [7, 4099, 65_536, dump.length]) {
       const counter = new DumpRowCounter();
       for (let at = 0; at < dump.length; at += size) counter.push(dump.subarray(at, at + size));
@@ -107,5 +110,27 @@ describe.skipIf(!fx)("row counts from the dump stream", () => {
       expect(r.stdout + r.stderr).toContain(`${want.size} tables, ${total} rows`);
       expect(await counts(dst.url)).toEqual(want);
     }
+  });
+  it("in a LATIN1 database, a name outside ASCII is counted with count(*), never given another table's rows", async () => {
+    const name = `t_dumprows_latin1_${process.pid}`;
+    await withClient(fx!.url, (c) =>
+      c.query(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'`),
+    );
+    const url = fx!.url.replace(/\/postgres$/, `/${name}`);
+    // "Ã©" in LATIN1 is the bytes of "é" in UTF-8.
+    await withClient(url, (c) =>
+      c.query(`CREATE TABLE "Ã©" (v int); INSERT INTO "Ã©" VALUES (1);
+               CREATE TABLE "é" (v int); INSERT INTO "é" VALUES (1), (2);
+               CREATE TABLE plain (v int); INSERT INTO plain VALUES (1), (2), (3);`),
+    );
+    const repo = makeRepo({ sources: [{ name: "db", type: "postgres", url }] });
+    const b = await runCli(["-c", repo.configFile, "-v", "backup", "now"]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).toContain("2 tables counted with count(*): no data in the dump for public.");
+    const dst = await createDb(fx!, "dumprowslatin1dst");
+    const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", dst.url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toContain("3 tables, 6 rows");
+    await withClient(fx!.url, (c) => c.query(`DROP DATABASE ${name}`));
   });
 });

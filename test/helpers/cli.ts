@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
@@ -43,13 +42,9 @@ export function runCli(
 }
 
 /** Every directory tempDir made in this test file; test/helpers/remove-temp-dirs.ts removes them after the file. */
-export const madeTempDirs: string[] = [];
+import { tempDir } from "./temp-dir.js";
 
-export function tempDir(label: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `strongbox-${label}-`));
-  madeTempDirs.push(dir);
-  return dir;
-}
+export { madeTempDirs, tempDir } from "./temp-dir.js";
 
 export interface TestRepo {
   dir: string;

@@ -3,7 +3,7 @@
 import { chmodSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll } from "vitest";
-import { madeTempDirs } from "./cli.js";
+import { madeTempDirs } from "./temp-dir.js";
 
 /** Tests make directories unreadable or unwritable (a full disk, a read-only target): undo that first. */
 function makeRemovable(dir: string): void {

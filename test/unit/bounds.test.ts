@@ -372,7 +372,8 @@ describe("the entry spool", () => {
       expect((err as StrongboxError).code).toBe("SOURCE");
       expect((err as Error).message).toMatch(/set TMPDIR/);
     } finally {
-      process.env.TMPDIR = saved;
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
     }
   });
 });

@@ -10,13 +10,15 @@ const int = (v: number) => {
   b.writeUInt32LE(Math.abs(v), 1);
   return b;
 };
-const str = (s: string | null) => (s === null ? int(-1) : Buffer.concat([int(Buffer.byteLength(s)), Buffer.from(s)]));
+const str = (s: string | Buffer | null) =>
+  s === null ? int(-1) : Buffer.concat([int(Buffer.byteLength(s)), Buffer.from(s)]);
 
 interface Entry {
   id: number;
   desc: string;
   schema?: string;
-  tag?: string;
+  tag?: string | Buffer;
+  defn?: string;
 }
 
 /** A custom-format archive as pg_dump 15 writes it to a pipe (version 1.14, 4-byte ints, 8-byte offsets). */
@@ -29,7 +31,7 @@ function archive(o: { version?: number; compression?: number; entries: Entry[]; 
     head.push(int(e.id), int(e.desc === "TABLE DATA" ? 1 : 0), str("0"), str("0"), str(e.tag ?? "x"), str(e.desc));
     head.push(
       int(2),
-      str(""),
+      str(e.defn ?? ""),
       str(""),
       str(null),
       str(e.schema ?? "public"),
@@ -139,6 +141,44 @@ describe("row counts from a custom-format archive", () => {
     for (const size of [3, Infinity]) {
       const r = count(bytes, size);
       expect("error" in r && r.error).toMatch(why);
+    }
+  });
+
+  const encoding = (name: string): Entry => ({
+    id: 9,
+    desc: "ENCODING",
+    tag: "ENCODING",
+    defn: `SET client_encoding = '${name}';\n`,
+  });
+  it("matches a name outside ASCII only in a UTF-8 dump, and leaves out a name given twice", () => {
+    const entries = (enc: Entry[], names: (string | Buffer)[]) => [
+      ...enc,
+      ...names.map((tag, i) => ({ id: 20 + i, desc: "TABLE DATA", tag })),
+    ];
+    const blocks = (n: number) => Array.from({ length: n }, (_, i) => data(20 + i, ["1\n".repeat(i + 1)]));
+    const names = ["a", "é"];
+    const rows = (enc: Entry[], tags: (string | Buffer)[] = names) => {
+      const r = count(archive({ entries: entries(enc, tags), blocks: blocks(tags.length) }), 5);
+      return "rows" in r ? Object.fromEntries([...r.rows].map(([k, v]) => [k.split("\u0000")[1], v])) : r.error;
+    };
+    expect(rows([encoding("UTF8")])).toEqual({ a: 1, é: 2 });
+    expect(rows([encoding("LATIN1")])).toEqual({ a: 1 }); // é's bytes would be another name in LATIN1
+    expect(rows([encoding("SQL_ASCII")])).toEqual({ a: 1 });
+    expect(rows([])).toEqual({ a: 1 }); // no ENCODING entry: ASCII only
+    expect(rows([encoding("UTF8")], ["a", Buffer.from([0xc3, 0x28])])).toEqual({ a: 1 }); // not UTF-8
+    expect(rows([encoding("UTF8")], ["a", "b", "a"])).toEqual({ b: 2 }); // a twice: neither
+  });
+
+  it("keeps no chunk it was given: each is overwritten as soon as push returns", () => {
+    for (const size of [1, 3, 64, 4096]) {
+      const bytes = good();
+      const c = new DumpRowCounter();
+      for (let at = 0; at < bytes.length; at += size) {
+        const chunk = Buffer.from(bytes.subarray(at, at + size));
+        c.push(chunk);
+        chunk.fill(0xaa);
+      }
+      expect(c.result(), `chunks of ${size}`).toEqual(count(good()));
     }
   });
 

@@ -129,7 +129,7 @@ export async function inheritanceTrees(
         WHERE c.relkind IN ('r', 'p')),
      tree(root, rel) AS (
        SELECT oid, oid FROM listed
-       UNION ALL
+       UNION -- not ALL: a table that inherits from two tables under one root is counted once, as count(*) does
        SELECT t.root, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.rel)
      SELECT rn.nspname AS root_schema, r.relname AS root_name, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind
        FROM tree t JOIN pg_class r ON r.oid = t.root JOIN pg_namespace rn ON rn.oid = r.relnamespace

@@ -19,6 +19,11 @@ const TOC_LIMIT = 32 * 1024 * 1024;
 
 class NeedMore extends Error {}
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A table's name as the TOC gives it, or null where it cannot be matched to the catalog's. */
+type TableName = { schema: string; name: string } | null;
+
 /** A cursor over the bytes held so far; running past their end throws NeedMore. */
 class Cursor {
   pos = 0;
@@ -34,9 +39,15 @@ class Cursor {
     for (let i = 0; i < this.intSize; i++) v += this.byte() * 2 ** (8 * i);
     return sign ? -v : v;
   }
-  str(): string | null {
+  /** A string (NULL is null); one that is not UTF-8 is undefined. */
+  str(): string | null | undefined {
     const at = this.pos;
-    return this.skipStr() ? this.buf.toString("utf8", at + 1 + this.intSize, this.pos) : null;
+    if (!this.skipStr()) return null;
+    try {
+      return UTF8.decode(this.buf.subarray(at + 1 + this.intSize, this.pos));
+    } catch {
+      return undefined;
+    }
   }
   /** Past a string; false if it was NULL. */
   skipStr(): boolean {
@@ -51,8 +62,12 @@ class Cursor {
   }
 }
 
-/** The TABLE DATA entries of the table of contents (dumpId → schema and table), and where the data begins. */
-function readToc(c: Cursor): { tables: Map<number, { schema: string; name: string }>; end: number } {
+/**
+ * The TABLE DATA entries of the table of contents (dumpId → schema and table), and where the data
+ * begins. Names are in the dump's encoding (its ENCODING entry) and the catalog's (node-postgres) in
+ * UTF-8: outside UTF-8 only an ASCII name is taken as what it says; any other is null (not matched).
+ */
+function readToc(c: Cursor): { tables: Map<number, TableName>; end: number } {
   c.skip(5);
   if (c.buf.toString("latin1", 0, 5) !== "PGDMP") throw new Error("not a pg_dump custom-format archive");
   const [major, minor] = [c.byte(), c.byte()];
@@ -67,7 +82,8 @@ function readToc(c: Cursor): { tables: Map<number, { schema: string; name: strin
   for (let i = 0; i < 7; i++) c.int(); // creation time
   for (let i = 0; i < 3; i++) c.skipStr(); // database, server version, pg_dump version
   const count = c.int();
-  const tables = new Map<number, { schema: string; name: string }>();
+  const data = new Map<number, { schema: string | null | undefined; name: string | null | undefined }>();
+  let utf8 = false;
   for (let i = 0; i < count; i++) {
     const dumpId = c.int();
     c.int(); // had a data dumper
@@ -76,7 +92,10 @@ function readToc(c: Cursor): { tables: Map<number, { schema: string; name: strin
     const tag = c.str();
     const desc = c.str();
     c.int(); // section
-    for (let j = 0; j < 3; j++) c.skipStr(); // definition, drop and copy statements
+    const definition = desc === "ENCODING" ? c.str() : c.skipStr();
+    if (desc === "ENCODING") utf8 = /^SET client_encoding = '(UTF8|UTF-8|UNICODE)';/i.test(String(definition));
+    c.skipStr(); // drop statement
+    c.skipStr(); // copy statement
     const namespace = c.str();
     c.skipStr(); // tablespace
     if (minor >= 14) c.skipStr(); // table access method
@@ -87,10 +106,15 @@ function readToc(c: Cursor): { tables: Map<number, { schema: string; name: strin
     c.byte(); // data offset: its state, then offSize bytes
     c.skip(offSize);
     if (desc === "TABLE DATA") {
-      if (tag === null || namespace === null || tables.has(dumpId)) throw new Error("an unexpected TABLE DATA entry");
-      tables.set(dumpId, { schema: namespace, name: tag });
+      if (data.has(dumpId)) throw new Error("an unexpected TABLE DATA entry");
+      data.set(dumpId, { schema: namespace, name: tag });
     }
   }
+  const usable = (s: string | null | undefined): s is string =>
+    typeof s === "string" && (utf8 || /^[\x00-\x7f]*$/.test(s));
+  const tables = new Map<number, TableName>();
+  for (const [id, t] of data)
+    tables.set(id, usable(t.schema) && usable(t.name) ? { schema: t.schema, name: t.name } : null);
   return { tables, end: c.pos };
 }
 
@@ -108,7 +132,7 @@ export class DumpRowCounter {
   private head: Buffer[] = [];
   private headBytes = 0;
   private nextTry = 0;
-  private tables: Map<number, { schema: string; name: string }> | null = null;
+  private tables: Map<number, TableName> | null = null;
   private rows = new Map<number, number>();
   private failed: string | null = null;
   private intSize = 4;
@@ -128,7 +152,7 @@ export class DumpRowCounter {
     if (this.failed !== null) return;
     try {
       if (this.tables === null) {
-        this.head.push(chunk);
+        this.head.push(Buffer.from(chunk)); // a copy: the chunk is not ours to keep
         this.headBytes += chunk.length;
         // Parse again only once the bytes held have doubled: linear however small the chunks.
         if (this.headBytes >= this.nextTry) this.toc();
@@ -301,12 +325,18 @@ export class DumpRowCounter {
     if (this.failed !== null) return { error: this.failed };
     if (this.tables === null) return { error: "the output ended inside the table of contents" };
     if (this.state !== "block" || this.partial.length) return { error: "the output ended inside a block" };
+    // A name twice (two entries the encoding made alike) says nothing of either: both are left out.
     const rows = new Map<string, number>();
+    const twice = new Set<string>();
     for (const [id, t] of this.tables) {
       const n = this.rows.get(id);
-      if (n === undefined) return { error: `no data block for ${t.schema}.${t.name}` };
-      rows.set(tableKey(t.schema, t.name), n);
+      if (n === undefined) return { error: `no data block for ${t ? `${t.schema}.${t.name}` : `entry ${id}`}` };
+      if (t === null) continue;
+      const key = tableKey(t.schema, t.name);
+      if (rows.has(key)) twice.add(key);
+      rows.set(key, n);
     }
+    for (const key of twice) rows.delete(key);
     return { rows };
   }
 }
