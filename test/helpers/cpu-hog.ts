@@ -36,13 +36,15 @@ async function main(): Promise<void> {
   // read afterwards would already be the new one (init), so its loss would never be seen.
   const parent = process.ppid;
   const hogs = startCpuHogs(n);
-  console.log(`cpu-hog: ${n} busy loop(s), pids ${hogs.pids.join(" ")}`);
-  await new Promise<void>((resolve) => {
+  // The signals are caught before the pids are printed: whoever reads them may signal at once.
+  const ended = new Promise<void>((resolve) => {
     for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, () => resolve());
     const watch = setInterval(() => process.ppid !== parent && resolve(), 250);
     watch.unref();
     setInterval(() => {}, 60_000); // keeps the program alive until one of the above
   });
+  console.log(`cpu-hog: ${n} busy loop(s), pids ${hogs.pids.join(" ")}`);
+  await ended;
   await hogs.stop();
   process.exit(0);
 }

@@ -3,7 +3,7 @@
 import { globSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import unitConfig, { needsServicesOrBuild, ownProcess } from "../../vitest.unit.config.js";
+import unitConfig, { needsServicesOrBuild } from "../../vitest.unit.config.js";
 
 const root = new URL("../../", import.meta.url).pathname;
 const read = (f: string) => readFileSync(join(root, f), "utf8");
@@ -12,19 +12,11 @@ const pkg = JSON.parse(read("package.json")) as { scripts: Record<string, string
 /** What a test file does that the unit project cannot give it: the services (injected or started), the built CLI, dist/. */
 const NEEDS = /\binject\(|global-setup|\brunCli\b|\brunMeasured\b|\bBIN\b|dist\//;
 
-/** The files a project of the unit config runs. */
-function filesOf(project: { include?: string[]; exclude?: string[] }): string[] {
-  return globSync(project.include!, { cwd: root }).filter(
-    (f) => !(project.exclude ?? []).some((x) => globSync(x, { cwd: root }).includes(f)),
-  );
-}
-
 describe("the unit project (npm run test:unit)", () => {
   const test = unitConfig.test!;
-  const projects = (test.projects as { test: { name: string; include?: string[]; exclude?: string[] } }[]).map(
-    (p) => p.test,
+  const files = globSync(test.include!, { cwd: root }).filter(
+    (f) => !test.exclude!.some((x) => globSync(x, { cwd: root }).includes(f)),
   );
-  const files = projects.flatMap(filesOf);
 
   it("has no global setup (no Ceph, no PostgreSQL) and runs without a build", () => {
     expect(test.globalSetup ?? []).toEqual([]);
@@ -36,15 +28,6 @@ describe("the unit project (npm run test:unit)", () => {
     expect(files.filter((f) => f.startsWith("test/e2e/") || f.startsWith("test/faults/"))).toEqual([]);
     expect(files.filter((f) => f !== "test/unit/unit-project.test.ts" && NEEDS.test(read(f)))).toEqual([]); // (this file names them)
     for (const f of needsServicesOrBuild) expect(read(f), f).toMatch(NEEDS);
-  });
-
-  it("runs a file in a shared process only if it sends no signal to its own process", () => {
-    const shared = filesOf(projects.find((p) => p.name === "unit")!);
-    expect(shared.length).toBeGreaterThan(30);
-    expect(new Set(files).size).toBe(files.length); // no file in both
-    const signals = /process\.kill\(process\.pid|process\.emit\("SIG/;
-    expect(shared.filter((f) => signals.test(read(f)))).toEqual([]);
-    for (const f of ownProcess) expect(read(f), f).toMatch(/SIG(INT|TERM)/);
   });
 });
 
