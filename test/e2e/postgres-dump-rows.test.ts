@@ -5,11 +5,13 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
 import { DumpRowCounter, rowsOf, tableKey } from "../../src/sources/postgres/dump-rows.js";
 import { inheritanceTrees, listTables } from "../../src/sources/postgres/connection.js";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { createDb, withClient } from "../helpers/pg.js";
+import { until } from "../helpers/until.js";
 
 const fx = inject("pg");
 const pgBin = execFileSync("sh", ["-c", "ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1"])
@@ -52,6 +54,21 @@ async function counts(url: string): Promise<Map<string, number>> {
   });
 }
 
+/** A pg_bin_dir whose pg_dump compresses whatever it is asked: output the counter refuses to follow. */
+function compressingPgDump(): string {
+  const dir = tempDir("pgbin");
+  mkdirSync(dir, { recursive: true });
+  for (const tool of ["pg_dump", "pg_restore", "pg_dumpall"]) {
+    const body =
+      tool === "pg_dump"
+        ? `args=(); for a in "$@"; do [ "$a" = --compress=0 ] && a=--compress=1; args+=("$a"); done; exec ${pgBin}/pg_dump "\${args[@]}"`
+        : `exec ${pgBin}/${tool} "$@"`;
+    writeFileSync(join(dir, tool), `#!/bin/bash\n${body}\n`);
+    chmodSync(join(dir, tool), 0o755);
+  }
+  return dir;
+}
+
 describe.skipIf(!fx)("row counts from the dump stream", () => {
   it("equal count(*) for every table, however the output is cut into chunks", async () => {
     const db = await createDb(fx!, "dumprows");
@@ -85,17 +102,7 @@ describe.skipIf(!fx)("row counts from the dump stream", () => {
     await withClient(db.url, (c) => c.query(SCHEMA));
     const want = await counts(db.url);
     const total = [...want.values()].reduce((a, b) => a + b, 0);
-    // A pg_dump that compresses whatever it is asked: output the counter refuses to follow.
-    const wrapped = tempDir("pgbin");
-    mkdirSync(wrapped, { recursive: true });
-    for (const tool of ["pg_dump", "pg_restore", "pg_dumpall"]) {
-      const body =
-        tool === "pg_dump"
-          ? `args=(); for a in "$@"; do [ "$a" = --compress=0 ] && a=--compress=1; args+=("$a"); done; exec ${pgBin}/pg_dump "\${args[@]}"`
-          : `exec ${pgBin}/${tool} "$@"`;
-      writeFileSync(join(wrapped, tool), `#!/bin/bash\n${body}\n`);
-      chmodSync(join(wrapped, tool), 0o755);
-    }
+    const wrapped = compressingPgDump();
     for (const bin of [undefined, wrapped]) {
       const repo = makeRepo({
         sources: [{ name: "db", type: "postgres", url: db.url, ...(bin && { pg_bin_dir: bin }) }],
@@ -132,5 +139,42 @@ describe.skipIf(!fx)("row counts from the dump stream", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toContain("3 tables, 6 rows");
     await withClient(fx!.url, (c) => c.query(`DROP DATABASE ${name}`));
+  });
+  it("a server's idle-in-transaction timeout does not end the snapshot's session while pg_dump waits", async () => {
+    const db = await createDb(fx!, "dumprowsidle");
+    await withClient(db.url, (c) =>
+      c.query(
+        `CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2);
+         ALTER DATABASE ${db.name} SET idle_in_transaction_session_timeout = '300ms'`,
+      ),
+    );
+    // The fallback (a compressed dump) needs the snapshot's session after the dump, and pg_dump waits
+    // on a lock until strongbox's session has sat idle in its transaction well past the timeout.
+    const repo = makeRepo({
+      sources: [{ name: "db", type: "postgres", url: db.url, pg_bin_dir: compressingPgDump() }],
+    });
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    let backup: ReturnType<typeof runCli> | undefined;
+    try {
+      await locker.query("SET idle_in_transaction_session_timeout = 0; BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
+      backup = runCli(["-c", repo.configFile, "-v", "backup", "now"]);
+      await until(
+        () =>
+          withClient(db.url, (c) =>
+            c.query<{ n: string }>(
+              `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'strongbox'
+                 AND state = 'idle in transaction' AND state_change < now() - interval '1 second'`,
+            ),
+          ).then((r) => Number(r.rows[0].n) >= 1),
+        30_000, // without the fix, the session is gone and this never holds
+      );
+    } finally {
+      await locker.query("COMMIT").catch(() => {});
+      await locker.end();
+    }
+    const b = await backup!;
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).toContain("1 tables counted with count(*): a compressed archive");
   });
 });

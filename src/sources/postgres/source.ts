@@ -67,8 +67,8 @@ export class PostgresSource implements Source {
       // One snapshot for the row counts and the dump: the manifest describes exactly what the dump holds.
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       // Idle while pg_dump runs, then maybe needed for count(*): a server's idle-in-transaction timeout
-      // must not end it half-way (pg_dump lifts it for its own session too).
-      await client.query("SET LOCAL idle_in_transaction_session_timeout = 0");
+      // (PostgreSQL 9.6 and later) must not end it half-way (pg_dump lifts it for its own session too).
+      if (server.num >= 90600) await client.query("SET LOCAL idle_in_transaction_session_timeout = 0");
       const snapshot = (await client.query<{ s: string }>("SELECT pg_export_snapshot() AS s")).rows[0].s;
       const listed = await listTables(client, { schemas: this.conf.schemas, exclude: this.conf.exclude_tables });
       const trees = await inheritanceTrees(client, listed);
