@@ -8,7 +8,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
 import { DumpRowCounter, rowsOf, tableKey } from "../../src/sources/postgres/dump-rows.js";
-import { inheritanceTrees, listTables } from "../../src/sources/postgres/connection.js";
+import { countRows, inheritanceTrees, listTables } from "../../src/sources/postgres/connection.js";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { until } from "../helpers/until.js";
@@ -40,17 +40,11 @@ const SCHEMA = `
   SELECT lo_from_bytea(0, decode(repeat('0a', 70000), 'hex'));
 `;
 
+/** count(*) of every table (the old way, and what a restore checks against). */
 async function counts(url: string): Promise<Map<string, number>> {
   return withClient(url, async (c) => {
-    const listed = await listTables(c, { schemas: [], exclude: [] });
-    const out = new Map<string, number>();
-    for (const t of listed) {
-      const r = await c.query<{ n: string }>(
-        `SELECT count(*) AS n FROM ${c.escapeIdentifier(t.schema)}.${c.escapeIdentifier(t.name)}`,
-      );
-      out.set(tableKey(t.schema, t.name), Number(r.rows[0].n));
-    }
-    return out;
+    const counted = await countRows(c, await listTables(c, { schemas: [], exclude: [] }));
+    return new Map(counted.map((t) => [tableKey(t.schema, t.name), t.rows]));
   });
 }
 

@@ -19,6 +19,22 @@ const TOC_LIMIT = 32 * 1024 * 1024;
 
 class NeedMore extends Error {}
 
+/** pg_dump's WriteInt: a sign byte, then `size` bytes, least significant first. */
+function intAt(bytes: ArrayLike<number>, at: number, size: number): number {
+  let v = 0;
+  for (let i = 0; i < size; i++) v += bytes[at + 1 + i] * 2 ** (8 * i);
+  return bytes[at] ? -v : v;
+}
+
+/** The newlines in bytes [s, e) of `b`. pg_dump writes a row a chunk: the first is then the last byte. */
+function newlinesIn(b: Buffer, s: number, e: number): number {
+  let i = b.indexOf(10, s);
+  if (i === e - 1) return 1;
+  let n = 0;
+  for (; i !== -1 && i < e; i = b.indexOf(10, i + 1)) n++;
+  return n;
+}
+
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 /** A table's name as the TOC gives it, or null where it cannot be matched to the catalog's. */
@@ -34,10 +50,8 @@ class Cursor {
     return this.buf[this.pos++];
   }
   int(): number {
-    const sign = this.byte();
-    let v = 0;
-    for (let i = 0; i < this.intSize; i++) v += this.byte() * 2 ** (8 * i);
-    return sign ? -v : v;
+    this.skip(1 + this.intSize);
+    return intAt(this.buf, this.pos - 1 - this.intSize, this.intSize);
   }
   /** A string (NULL is null); one that is not UTF-8 is undefined. */
   str(): string | null | undefined {
@@ -201,10 +215,7 @@ export class DumpRowCounter {
 
   /** Content bytes [s, e) of the current table's block: its newlines, and its last bytes. */
   private content(b: Buffer, s: number, e: number): void {
-    // pg_dump writes a row a chunk: the first newline is then the last byte, and one search is enough.
-    let i = b.indexOf(10, s);
-    if (i === e - 1) this.newlines++;
-    else for (; i !== -1 && i < e; i = b.indexOf(10, i + 1)) this.newlines++;
+    this.newlines += newlinesIn(b, s, e);
     if (e - s >= 6) {
       this.tailOf = b;
       this.tailEnd = e;
@@ -241,9 +252,7 @@ export class DumpRowCounter {
           throw new Error(`an unknown block type ${this.blockType}`);
         this.state = "id";
       } else if (this.partial.length === 0 && pos + intBytes <= b.length) {
-        let v = 0;
-        for (let i = 0; i < this.intSize; i++) v += b[pos + 1 + i] * 2 ** (8 * i);
-        this.step(b[pos] ? -v : v);
+        this.step(intAt(b, pos, this.intSize));
         pos += intBytes;
       } else {
         // A number split between chunks.
@@ -251,9 +260,7 @@ export class DumpRowCounter {
         if (this.partial.length < intBytes) return;
         const p = this.partial;
         this.partial = [];
-        let v = 0;
-        for (let i = 0; i < this.intSize; i++) v += p[1 + i] * 2 ** (8 * i);
-        this.step(p[0] ? -v : v);
+        this.step(intAt(p, 0, this.intSize));
       }
     }
   }
@@ -268,10 +275,8 @@ export class DumpRowCounter {
     while (this.partial.length === 0 && pos + 5 <= b.length && b[pos] === 0) {
       const len = b[pos + 1] + b[pos + 2] * 0x100 + b[pos + 3] * 0x10000 + b[pos + 4] * 0x1000000;
       const end = pos + 5 + len;
-      if (len === 0 || len < 6 || end > b.length) break;
-      let i = b.indexOf(10, pos + 5);
-      if (i === end - 1) newlines++;
-      else for (; i !== -1 && i < end; i = b.indexOf(10, i + 1)) newlines++;
+      if (len < 6 || end > b.length) break; // a short chunk (its tail is kept by content()), or split
+      newlines += newlinesIn(b, pos + 5, end);
       lastEnd = end;
       pos = end;
     }
@@ -315,12 +320,10 @@ export class DumpRowCounter {
   result(): { rows: Map<string, number> } | { error: string } {
     if (this.failed === null && this.tables === null && this.headBytes > 0) {
       try {
-        this.toc();
+        this.toc(); // into a buffer of its own: the tail may point into it
       } catch (err) {
         this.fail((err as Error).message);
       }
-      this.tail = this.tailBytes();
-      this.tailOf = null;
     }
     if (this.failed !== null) return { error: this.failed };
     if (this.tables === null) return { error: "the output ended inside the table of contents" };
@@ -360,8 +363,13 @@ export function rowsOf(
   if ("error" in counted) return { rows: listed.map(() => null), why: counted.error };
   let why: string | null = null;
   const rows = listed.map((t) => {
+    const tree = trees.get(tableKey(t.schema, t.name));
+    if (!tree) {
+      why ??= `${t.schema}.${t.name} is not in the catalog`;
+      return null;
+    }
     let n = 0;
-    for (const m of trees.get(tableKey(t.schema, t.name)) ?? []) {
+    for (const m of tree) {
       if (m.kind === "p") continue; // a partitioned table holds no rows of its own
       const got = counted.rows.get(tableKey(m.schema, m.name));
       if (got === undefined) {
@@ -369,10 +377,6 @@ export function rowsOf(
         return null;
       }
       n += got;
-    }
-    if (!trees.has(tableKey(t.schema, t.name))) {
-      why ??= `${t.schema}.${t.name} is not in the catalog`;
-      return null;
     }
     return n;
   });
