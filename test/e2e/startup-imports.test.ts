@@ -21,8 +21,21 @@ async function traced(args: string[], cwd?: string) {
   const modules = readFileSync(trace, "utf8")
     .split("\n")
     .filter((u) => u.startsWith("file:"))
-    .map((u) => u.replace(/^.*\/node_modules\/((@[^/]+\/)?[^/]+).*$/, "$1").replace(/^.*\/dist\//, "dist/"));
+    .flatMap(bundledModules)
+    .map((u) => u.replace(/^(.*\/)?node_modules\/((@[^/]+\/)?[^/]+).*$/, "$2").replace(/^.*\/dist\//, "dist/"));
   return { ...r, modules: [...new Set(modules)] };
+}
+
+// bin/strongbox runs dist/bundle/ (scripts/bundle.mjs); each of its files stands for the modules built into it.
+const BUNDLE_INPUTS: Record<string, string[]> = JSON.parse(
+  readFileSync(new URL("../../dist/bundle-inputs.json", import.meta.url), "utf8"),
+);
+function bundledModules(url: string): string[] {
+  const m = /\/dist\/bundle\/([^/]+)$/.exec(url);
+  if (!m) return [url];
+  const inputs = BUNDLE_INPUTS[m[1]!];
+  if (!inputs) throw new Error(`${url} is not in dist/bundle-inputs.json: a stale build?`);
+  return inputs;
 }
 
 const CONFIG_STACK = ["yaml", "zod", "dist/config/load.js", "dist/config/schema.js"];

@@ -1,0 +1,41 @@
+// Part of `npm run build`: bundles dist/ into dist/bundle/ (esbuild, ES modules, code splitting), which
+// bin/strongbox runs. Loading a few large files costs Node less than resolving and loading ~500 small
+// ones (README, "Performance": start-up). Splitting keeps each command's code in its own chunks, loaded
+// when that command runs, as from dist/. The worker threads' entries sit beside the chunks, where
+// src/worker-file.ts looks for them.
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { build } from "esbuild";
+
+const root = resolve(new URL("..", import.meta.url).pathname);
+const out = join(root, "dist/bundle");
+const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
+rmSync(out, { recursive: true, force: true });
+const { metafile } = await build({
+  entryPoints: ["cli.js", "crypto/stream-worker.js", "archive/count-worker.js"].map((f) => join(root, "dist", f)),
+  entryNames: "[name]",
+  chunkNames: "chunk-[hash]",
+  outdir: out,
+  bundle: true,
+  splitting: true,
+  platform: "node",
+  format: "esm",
+  target: "node22",
+  define: { __STRONGBOX_VERSION__: JSON.stringify(version) },
+  // CommonJS dependencies (pg, the AWS SDK) call require() on Node's built-ins.
+  banner: {
+    js: 'import { createRequire as __sbRequire } from "node:module"; const require = __sbRequire(import.meta.url);',
+  },
+  // pg's optional native binding is never used (strongbox uses the pure-JS client).
+  external: ["pg-native"],
+  logLevel: "warning",
+  metafile: true,
+});
+// Which source modules each output file holds, for test/e2e/startup-imports.test.ts (not shipped).
+const inputs = Object.fromEntries(
+  Object.entries(metafile.outputs).map(([file, o]) => [
+    file.replace(/^(.*\/)?dist\/bundle\//, ""),
+    Object.keys(o.inputs),
+  ]),
+);
+writeFileSync(join(root, "dist/bundle-inputs.json"), JSON.stringify(inputs));
