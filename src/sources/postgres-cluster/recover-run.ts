@@ -227,14 +227,16 @@ const STATE_SQL = `SELECT pg_is_in_recovery() AS r,
   pg_last_wal_replay_lsn()::text AS lsn,
   to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time`;
 
-/** Errors that mean "not yet": the server is starting or replaying up to a consistent state. */
-function notYet(err: unknown): boolean {
+/**
+ * Errors of a poll that mean "ask again": the server is starting or replaying up to a consistent state,
+ * or it dropped the connection because it is going down (its exit is then reported by the next poll,
+ * with its log: a recovery that stops on a WAL segment it could not fetch ends this way).
+ */
+export function pollAgain(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   return (
-    e.code === "57P03" ||
-    e.code === "ECONNREFUSED" ||
-    e.code === "ENOENT" ||
-    /starting up|not yet accepting/.test(e.message ?? "")
+    ["57P01", "57P02", "57P03", "ECONNREFUSED", "ECONNRESET", "EPIPE", "ENOENT"].includes(e.code ?? "") ||
+    /starting up|not yet accepting|shutting down|Connection terminated unexpectedly/.test(e.message ?? "")
   );
 }
 
@@ -271,7 +273,7 @@ async function waitForTarget(
       }[];
       if (!s.r || s.paused) return { lsn: s.lsn, time: s.time, state: s.r ? "paused" : "promoted" };
     } catch (err) {
-      if (!notYet(err))
+      if (!pollAgain(err))
         throw new StrongboxError(
           "SOURCE",
           `the recovering PostgreSQL server: ${(err as Error).message}; its log ends: ${tail()}`,
