@@ -52,7 +52,13 @@ describe("npm pack → npm install -g --prefix → the installed binary runs the
       expect(await run(["--version"])).toMatch(/^\d+\.\d+\.\d+/);
       // The installed package carries the docs and the example units, not the single-file build.
       const pkg = join(prefix, "lib", "node_modules", "strongbox");
-      for (const f of ["README.md", "docs/format.md", "docs/operations.md", "schedules/default.yaml", "dist/bundle/cli.js"])
+      for (const f of [
+        "README.md",
+        "docs/format.md",
+        "docs/operations.md",
+        "schedules/default.yaml",
+        "dist/bundle/cli.js",
+      ])
         expect(existsSync(join(pkg, f)), f).toBe(true);
       expect(existsSync(join(pkg, "dist", "sea"))).toBe(false);
       // scripts/quickstart.sh's steps, with the installed binary: init, config check, backup, list, verify, restore, diff.
