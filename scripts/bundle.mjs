@@ -1,8 +1,10 @@
-// Part of `npm run build`: bundles dist/ into dist/bundle/ (esbuild, ES modules, code splitting), which
-// bin/strongbox runs. Loading a few large files costs Node less than resolving and loading ~500 small
-// ones (README, "Performance": start-up). Splitting keeps each command's code in its own chunks, loaded
-// when that command runs, as from dist/. The worker threads' entries sit beside the chunks, where
-// src/worker-file.ts looks for them.
+// Part of `npm run build`: bundles dist/ and the dependencies it imports into dist/bundle/ (esbuild, ES
+// modules, code splitting), which bin/strongbox runs. Loading a few large files costs Node less than
+// resolving and loading hundreds of small ones (README, "Performance": start-up). Splitting keeps each
+// command's code in its own chunks, loaded when that command runs, as from dist/. The worker threads'
+// entries sit beside the chunks, where src/worker-file.ts looks for them. heap-tuning.js is an entry of
+// its own, which bin/strongbox runs before cli.js: an ES module's imports run before its body, so
+// inside cli.js it would run after the chunks cli.js imports.
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
@@ -12,7 +14,9 @@ const out = join(root, "dist/bundle");
 const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
 rmSync(out, { recursive: true, force: true });
 const { metafile } = await build({
-  entryPoints: ["cli.js", "crypto/stream-worker.js", "archive/count-worker.js"].map((f) => join(root, "dist", f)),
+  entryPoints: ["heap-tuning.js", "cli.js", "crypto/stream-worker.js", "archive/count-worker.js"].map((f) =>
+    join(root, "dist", f),
+  ),
   entryNames: "[name]",
   chunkNames: "chunk-[hash]",
   outdir: out,
@@ -21,6 +25,8 @@ const { metafile } = await build({
   platform: "node",
   format: "esm",
   target: "node22",
+  // Class and function names as in the source (an error's name, commander's CommanderError).
+  keepNames: true,
   define: { __STRONGBOX_VERSION__: JSON.stringify(version) },
   // CommonJS dependencies (pg, the AWS SDK) call require() on Node's built-ins.
   banner: {
