@@ -36,6 +36,8 @@ export interface SpoolWorkerOptions {
   retryMaxMs?: number;
   /** The clock of the backoff and of the idle exit (tests inject one). */
   now?: () => number;
+  /** The longest pause between two looks at an idle spool (default 500 ms; a test with its own clock shortens it). */
+  idlePollMaxMs?: number;
 }
 
 const RETRY_BASE_MS = 1000;
@@ -103,7 +105,7 @@ async function drain(o: SpoolWorkerOptions): Promise<void> {
       if (failed.pendingRetry()) idleSince = now();
       if (now() - idleSince >= o.idleMs) return;
       await sleep(wait);
-      wait = Math.min(wait * 2, 500);
+      wait = Math.min(wait * 2, o.idlePollMaxMs ?? 500);
       continue;
     }
     idleSince = now();

@@ -33,6 +33,8 @@ describe("spool worker backoff", () => {
       retryBaseMs: 1000,
       retryMaxMs: 4000,
       now,
+      // The clock is the test's: the worker's real-time pauses only make the test wait for its passes.
+      idlePollMaxMs: 20,
       push: async () => {
         tries.push(clock);
         throw new Error("no space left on device");
