@@ -1,7 +1,7 @@
 // CPU hogs, to run tests on a machine whose cores are busy: N child processes, each a shell busy loop.
 // They are always killed at the end: by stop(), when this process exits, and (run as a program, as
 // scripts/test-under-load.sh does: `node test/helpers/cpu-hog.ts N`) on SIGINT/SIGTERM or when the
-// program's parent goes away. Only node: imports, so that Node runs this file as it is.
+// program's parent goes away; and a loop ends by itself once this process is gone (SIGKILL). Only node: imports, so that Node runs this file as it is.
 import { spawn, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 
@@ -13,8 +13,15 @@ export interface CpuHogs {
 
 const ended = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
 
+/**
+ * One core's busy loop, which also ends by itself once the process that started it is gone (looked at
+ * every 200,000 turns, a fraction of a second): a hog's owner killed with SIGKILL runs no handler.
+ */
+const BUSY_LOOP =
+  'p=$PPID; i=0; while :; do i=$((i + 1)); if [ $i -ge 200000 ]; then i=0; kill -0 "$p" 2>/dev/null || exit 0; fi; done';
+
 export function startCpuHogs(n: number = availableParallelism()): CpuHogs {
-  const children = Array.from({ length: n }, () => spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
+  const children = Array.from({ length: n }, () => spawn("sh", ["-c", BUSY_LOOP], { stdio: "ignore" }));
   const killAll = () => children.forEach((c) => ended(c) || c.kill("SIGKILL"));
   process.on("exit", killAll);
   return {

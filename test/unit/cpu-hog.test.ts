@@ -71,4 +71,14 @@ describe("CPU hogs", () => {
     await until(() => stillRunning(orphaned).length === 0);
     expect(stillRunning(orphaned)).toEqual([]);
   });
+
+  it("as a program killed with SIGKILL (no handler runs): its busy loops end by themselves", async () => {
+    const prog = spawn(process.execPath, [HOG, "2"], { stdio: ["ignore", "pipe", "inherit"] });
+    const hogs = (await printedPids(prog.stdout!)).map((pid) => ({ pid, start: startTime(pid) }));
+    expect(stillRunning(hogs)).toHaveLength(2);
+    prog.kill("SIGKILL");
+    await once(prog, "exit");
+    await until(() => stillRunning(hogs).length === 0);
+    expect(stillRunning(hogs)).toEqual([]);
+  });
 });
