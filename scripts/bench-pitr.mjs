@@ -13,6 +13,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { startService } from "./bench-services.mjs";
 
 const SEG = 16 * 1024 * 1024;
 const SYSID = 7300000000000000123n;
@@ -131,7 +132,7 @@ export function baseBench(b, o) {
   const pgDir = join(o.root, "pg-base");
   const port = 45000 + Math.floor(Math.random() * 10000);
   rmSync(pgDir, { recursive: true, force: true });
-  execFileSync("test/services/postgres.sh", ["start", pgDir, String(port), "bench-pw"], { stdio: "ignore" });
+  const stopPg = startService("postgres.sh", pgDir, String(port), "bench-pw");
   const env = { PGPASSWORD: "bench-pw", PGHOST: "127.0.0.1", PGPORT: String(port), PGUSER: "postgres" };
   const pg = (tool, ...args) =>
     execFileSync(join(pgBin, tool), args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "ignore"] });
@@ -155,7 +156,7 @@ export function baseBench(b, o) {
     );
     rmSync(w.dir, { recursive: true, force: true });
   } finally {
-    execFileSync("test/services/postgres.sh", ["stop", pgDir], { stdio: "ignore" });
+    stopPg();
     rmSync(pgDir, { recursive: true, force: true });
   }
 }

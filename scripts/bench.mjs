@@ -26,6 +26,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { limitOf, measureStages, sumWork, workOf } from "./bench-limit.mjs";
 import { baseBench, makeSegments, walAsyncLine, walBench, walPushLines } from "./bench-pitr.mjs";
+import { startService } from "./bench-services.mjs";
 
 const root = resolve(process.env.BENCH_DIR ?? ".bench");
 const only = new Set((process.env.BENCH_ONLY ?? "media,small,db,s3,wal,base").split(","));
@@ -369,7 +370,7 @@ function dbBench() {
   const pgDir = join(root, "pg");
   const port = 45000 + Math.floor(Math.random() * 10000);
   rmSync(pgDir, { recursive: true, force: true });
-  execFileSync("test/services/postgres.sh", ["start", pgDir, String(port), "bench-pw"], { stdio: "ignore" });
+  const stopPg = startService("postgres.sh", pgDir, String(port), "bench-pw");
   const env = { PGPASSWORD: "bench-pw", PGHOST: "127.0.0.1", PGPORT: String(port), PGUSER: "postgres" };
   const url = (db) => `postgres://postgres:bench-pw@127.0.0.1:${port}/${db}`;
   const pg = (tool, ...args) =>
@@ -493,7 +494,7 @@ function dbBench() {
     printOneAtATime(restoreOne, rs);
     rmSync(both.dir, { recursive: true, force: true });
   } finally {
-    execFileSync("test/services/postgres.sh", ["stop", pgDir], { stdio: "ignore" });
+    stopPg();
     rmSync(pgDir, { recursive: true, force: true });
   }
 }
@@ -506,14 +507,14 @@ async function s3Bench(path) {
   // A short path (Ceph's admin sockets must fit in 108 bytes) and a second or third port if one is taken.
   let cephDir = "";
   let port = 0;
+  let stopCeph = () => {};
   for (let attempt = 1; ; attempt++) {
     cephDir = mkdtempSync(join(tmpdir(), "strongbox-bench-ceph-"));
     port = 20000 + Math.floor(Math.random() * 12000);
     try {
-      execFileSync("test/services/ceph-rgw.sh", ["start", cephDir, String(port)], { stdio: "ignore" });
+      stopCeph = startService("ceph-rgw.sh", cephDir, String(port));
       break;
     } catch (err) {
-      execFileSync("test/services/ceph-rgw.sh", ["stop", cephDir], { stdio: "ignore" });
       if (attempt === 3) throw err;
     }
   }
@@ -594,7 +595,7 @@ async function s3Bench(path) {
       },
     );
   } finally {
-    execFileSync("test/services/ceph-rgw.sh", ["stop", cephDir], { stdio: "ignore" });
+    stopCeph();
     rmSync(cephDir, { recursive: true, force: true });
   }
 }
