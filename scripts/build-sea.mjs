@@ -3,9 +3,10 @@
 // Steps: bundle dist/ into one CommonJS file (esbuild), make a SEA blob (node --experimental-sea-config),
 // inject it into a copy of this Node binary (postject).
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { chmodSync, copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { build } from "esbuild";
+import { bundleBase, root, version } from "./bundle-base.mjs";
 
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 15)) {
@@ -14,27 +15,20 @@ if (major < 22 || (major === 22 && minor < 15)) {
   );
   process.exit(2);
 }
-const root = resolve(new URL("..", import.meta.url).pathname);
 const out = join(root, "dist/sea");
-const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
 const target = join(out, `strongbox-${process.platform}-${process.arch}`);
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
 const t0 = Date.now();
 await build({
+  ...bundleBase,
   entryPoints: [join(root, "dist/cli.js")],
-  bundle: true,
-  platform: "node",
   format: "cjs",
-  target: "node22",
   outfile: join(out, "strongbox.cjs"),
-  define: { __STRONGBOX_VERSION__: JSON.stringify(version), "import.meta.url": "__sea_import_meta_url" },
+  define: { ...bundleBase.define, "import.meta.url": "__sea_import_meta_url" },
   // Modules that compute their own directory from import.meta.url (worker-file, version) get the executable's.
   banner: { js: 'const __sea_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
-  // pg's optional native binding is never used (strongbox uses the pure-JS client).
-  external: ["pg-native"],
-  logLevel: "warning",
   logOverride: { "empty-import-meta": "silent" },
 });
 writeFileSync(

@@ -5,36 +5,27 @@
 // entries sit beside the chunks, where src/worker-file.ts looks for them. heap-tuning.js is an entry of
 // its own, which bin/strongbox runs before cli.js: an ES module's imports run before its body, so
 // inside cli.js it would run after the chunks cli.js imports.
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { build } from "esbuild";
+import { bundleBase, root } from "./bundle-base.mjs";
 
-const root = resolve(new URL("..", import.meta.url).pathname);
 const out = join(root, "dist/bundle");
-const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
 rmSync(out, { recursive: true, force: true });
 const { metafile } = await build({
+  ...bundleBase,
   entryPoints: ["heap-tuning.js", "cli.js", "crypto/stream-worker.js", "archive/count-worker.js"].map((f) =>
     join(root, "dist", f),
   ),
   entryNames: "[name]",
   chunkNames: "chunk-[hash]",
   outdir: out,
-  bundle: true,
   splitting: true,
-  platform: "node",
   format: "esm",
-  target: "node22",
-  // Class and function names as in the source (an error's name, commander's CommanderError).
-  keepNames: true,
-  define: { __STRONGBOX_VERSION__: JSON.stringify(version) },
   // CommonJS dependencies (pg, the AWS SDK) call require() on Node's built-ins.
   banner: {
     js: 'import { createRequire as __sbRequire } from "node:module"; const require = __sbRequire(import.meta.url);',
   },
-  // pg's optional native binding is never used (strongbox uses the pure-JS client).
-  external: ["pg-native"],
-  logLevel: "warning",
   metafile: true,
 });
 // Which source modules each output file holds, for test/e2e/startup-imports.test.ts (not shipped).
