@@ -10,6 +10,7 @@
 import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 import SlowFirstSequencer from "./test/helpers/slow-first.js";
+import { replacesModules } from "./vitest.unit.config.js";
 
 /** Files that must not share the machine with another test file. */
 export const ALONE: string[] = [];
@@ -28,17 +29,34 @@ const common = {
   pool: "forks" as const,
 };
 
+/** Files share their worker process and its module registry (see vitest.unit.config.ts), but for these. */
+const shared = { poolOptions: { forks: { isolate: false } } };
+const isolated = { poolOptions: { forks: { isolate: true } } };
+
 export default defineConfig({
   test: {
-    // The global setup is the root's only (not the projects'): it runs once, and both projects get its services.
+    // The global setup is the root's only (not the projects'): it runs once, and every project gets its services.
     globalSetup: ["test/helpers/global-setup.ts"],
     reporters: ["default", "./test/helpers/summary-reporter.ts"],
     maxWorkers: workers,
     sequence: { sequencer: SlowFirstSequencer },
+    ...shared,
     projects: [
-      { test: { ...common, name: "shared", include: ["test/**/*.test.ts"], exclude: ALONE } },
+      {
+        test: {
+          ...common,
+          ...shared,
+          name: "shared",
+          include: ["test/**/*.test.ts"],
+          exclude: [...ALONE, ...replacesModules],
+        },
+      },
+      // vi.mock's stand-ins: a fresh module registry for each of these files, after the shared ones.
+      { test: { ...common, ...isolated, name: "isolated", include: replacesModules } },
       // singleFork: one file at a time, in one process, after the shared ones have all ended.
-      { test: { ...common, name: "alone", include: ALONE, poolOptions: { forks: { singleFork: true } } } },
+      {
+        test: { ...common, name: "alone", include: ALONE, poolOptions: { forks: { singleFork: true, isolate: true } } },
+      },
     ],
   },
 });

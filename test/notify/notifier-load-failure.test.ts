@@ -30,5 +30,7 @@ describe("a notification whose HTTP code cannot be loaded", () => {
     await expect(n.finish({ ...outcome, summary: "ok" })).resolves.toBeUndefined();
     expect(logged).toMatch(/notification webhook failed/);
     expect(logged).toMatch(/notification healthchecks start failed/);
+    // The stand-in above (vitest wraps its throw), not a refused connection to port 9:
+    expect(logged).toMatch(/EMFILE|error when mocking a module/);
   });
 });

@@ -3,7 +3,7 @@
 import { globSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import unitConfig, { needsServicesOrBuild } from "../../vitest.unit.config.js";
+import unitConfig, { needsServicesOrBuild, replacesModules } from "../../vitest.unit.config.js";
 
 const root = new URL("../../", import.meta.url).pathname;
 const read = (f: string) => readFileSync(join(root, f), "utf8");
@@ -14,9 +14,17 @@ const NEEDS = /\binject\(|global-setup|\brunCli\b|\brunMeasured\b|\bBIN\b|dist\/
 
 describe("the unit project (npm run test:unit)", () => {
   const test = unitConfig.test!;
-  const files = globSync(test.include!, { cwd: root }).filter(
-    (f) => !test.exclude!.some((x) => globSync(x, { cwd: root }).includes(f)),
-  );
+  type Project = {
+    test: { name: string; include: string[]; exclude?: string[]; poolOptions?: { forks?: { isolate?: boolean } } };
+  };
+  const projects = test.projects as Project[];
+  const filesOf = (p: Project) =>
+    globSync(p.test.include, { cwd: root }).filter(
+      (f) => !(p.test.exclude ?? []).some((x) => globSync(x, { cwd: root }).includes(f)),
+    );
+  const files = projects.flatMap(filesOf);
+  /** What makes a file unsafe to share a module registry with others: it replaces or resets modules. */
+  const REPLACES = /\bvi\.(?:mock|doMock|unmock|doUnmock|resetModules)\(/;
 
   it("has no global setup (no Ceph, no PostgreSQL) and runs without a build", () => {
     expect(test.globalSetup ?? []).toEqual([]);
@@ -25,9 +33,19 @@ describe("the unit project (npm run test:unit)", () => {
 
   it("leaves out every file that needs a service or the built CLI, and only those", () => {
     expect(files.length).toBeGreaterThan(30);
+    expect(new Set(files).size).toBe(files.length); // no file in two projects
     expect(files.filter((f) => f.startsWith("test/e2e/") || f.startsWith("test/faults/"))).toEqual([]);
     expect(files.filter((f) => f !== "test/unit/unit-project.test.ts" && NEEDS.test(read(f)))).toEqual([]); // (this file names them)
     for (const f of needsServicesOrBuild) expect(read(f), f).toMatch(NEEDS);
+  });
+
+  it("runs a file that replaces a module (vi.mock) in a registry of its own, and only those", () => {
+    const shared = projects.filter((p) => p.test.poolOptions?.forks?.isolate === false).flatMap(filesOf);
+    const isolated = projects.filter((p) => p.test.poolOptions?.forks?.isolate !== false).flatMap(filesOf);
+    expect(shared.length).toBeGreaterThan(30);
+    expect(shared.filter((f) => f !== "test/unit/unit-project.test.ts" && REPLACES.test(read(f)))).toEqual([]); // (this file names them)
+    expect(isolated.sort()).toEqual([...replacesModules].sort());
+    for (const f of replacesModules) expect(read(f), f).toMatch(REPLACES);
   });
 });
 
