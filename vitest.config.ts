@@ -10,7 +10,6 @@
 import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 import SlowFirstSequencer from "./test/helpers/slow-first.js";
-import { replacesModules } from "./vitest.unit.config.js";
 
 /** Files that must not share the machine with another test file. */
 export const ALONE: string[] = [];
@@ -29,34 +28,17 @@ const common = {
   pool: "forks" as const,
 };
 
-/** Files share their worker process and its module registry (see vitest.unit.config.ts), but for these. */
-const shared = { poolOptions: { forks: { isolate: false } } };
-const isolated = { poolOptions: { forks: { isolate: true } } };
-
 export default defineConfig({
   test: {
-    // The global setup is the root's only (not the projects'): it runs once, and every project gets its services.
+    // The global setup is the root's only (not the projects'): it runs once, and both projects get its services.
     globalSetup: ["test/helpers/global-setup.ts"],
     reporters: ["default", "./test/helpers/summary-reporter.ts"],
     maxWorkers: workers,
     sequence: { sequencer: SlowFirstSequencer },
-    ...shared,
     projects: [
-      {
-        test: {
-          ...common,
-          ...shared,
-          name: "shared",
-          include: ["test/**/*.test.ts"],
-          exclude: [...ALONE, ...replacesModules],
-        },
-      },
-      // vi.mock's stand-ins: a fresh module registry for each of these files, after the shared ones.
-      { test: { ...common, ...isolated, name: "isolated", include: replacesModules } },
+      { test: { ...common, name: "shared", include: ["test/**/*.test.ts"], exclude: ALONE } },
       // singleFork: one file at a time, in one process, after the shared ones have all ended.
-      {
-        test: { ...common, name: "alone", include: ALONE, poolOptions: { forks: { singleFork: true, isolate: true } } },
-      },
+      { test: { ...common, name: "alone", include: ALONE, poolOptions: { forks: { singleFork: true } } } },
     ],
   },
 });

@@ -51,12 +51,21 @@ describe("status page in headless Chromium", () => {
       let ui: ReturnType<typeof start> | undefined;
       try {
         const base = `http://127.0.0.1:${port}`;
-        await until(async () => {
-          const t = await (await fetch(`${base}/metrics`)).text();
-          const backups = [...t.matchAll(/strongbox_job_last_run_success\{job="nightly"\} 1/g)].length;
-          return /strongbox_last_drill_passed 1/.test(t) && backups > 0;
-        }, 120_000);
-        await until(async () => (await (await fetch(`${base}/`)).text()).split("backup 2").length > 3, 60_000);
+        const daemonLog = () => daemon.log().split("\n").slice(-15).join("\n");
+        await until(
+          async () => {
+            const t = await (await fetch(`${base}/metrics`)).text();
+            const backups = [...t.matchAll(/strongbox_job_last_run_success\{job="nightly"\} 1/g)].length;
+            return /strongbox_last_drill_passed 1/.test(t) && backups > 0;
+          },
+          120_000,
+          () => `a backup and a passed drill in /metrics; the daemon's log ends:\n${daemonLog()}`,
+        );
+        await until(
+          async () => (await (await fetch(`${base}/`)).text()).split("backup 2").length > 3,
+          60_000,
+          () => `three backups on the page; the daemon's log ends:\n${daemonLog()}`,
+        );
         expect(await daemon.stop(), daemon.log()).toBe(0);
         // The page as the stopped daemon left it: a restarted one on the same state shows the same runs.
         const quiet = join(repo.dir, "quiet.yaml");
@@ -69,7 +78,11 @@ describe("status page in headless Chromium", () => {
           const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
           const refused: string[] = [];
           page.on("console", (m) => refused.push(m.text()));
-          await until(async () => (await page.goto(`${base}/`))?.status() === 200);
+          await until(
+            async () => (await page.goto(`${base}/`))?.status() === 200,
+            60_000,
+            () => `the restarted daemon's page; its log ends:\n${again.log().split("\n").slice(-15).join("\n")}`,
+          );
           const list = JSON.parse((await runCli(["-c", config, "list", "--json"])).stdout) as {
             id: string;
             size: number;

@@ -1,7 +1,11 @@
-/** Polls `f` every 50 ms until it returns something truthy (a throw counts as not yet); fails after `ms`. */
+/**
+ * Polls `f` every 50 ms until it returns something truthy (a throw counts as not yet); fails after `ms`,
+ * with `what` (a string, or a function asked then, e.g. for a child's log) in the error.
+ */
 export async function until<T>(
   f: () => Promise<T | undefined | false> | T | undefined | false,
   ms = 60_000,
+  what?: string | (() => string),
 ): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -9,7 +13,10 @@ export async function until<T>(
       .then(f)
       .catch(() => undefined);
     if (v) return v;
-    if (Date.now() > end) throw new Error("timed out waiting");
+    if (Date.now() > end) {
+      const detail = typeof what === "function" ? what() : what;
+      throw new Error(detail ? `timed out waiting for ${detail}` : "timed out waiting");
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
