@@ -7,18 +7,26 @@ import { sweepOrphans, type LeftoverCount } from "../temp-names.js";
 import type { Store } from "../stores/store.js";
 
 /** Temp files of killed runs on this host: the repository's (local store), the S3 spool's, and dump FIFOs' directories. */
-async function leftovers(store: Store, remove: boolean): Promise<LeftoverCount> {
+async function leftovers(store: Store, remove: boolean, everywhere: boolean): Promise<LeftoverCount> {
   const a = store.leftovers
-    ? await store.leftovers({ remove }).catch(() => ({ count: 0, bytes: 0 }))
+    ? await store.leftovers({ remove, everywhere }).catch(() => ({ count: 0, bytes: 0 }))
     : { count: 0, bytes: 0 };
   const b = await sweepOrphans(tmpdir(), SPOOL_PREFIX, "file", { remove });
   const c = await sweepOrphans(tmpdir(), PIPE_PREFIX, "dir", { remove });
   return { count: a.count + b.count + c.count, bytes: a.bytes + b.bytes + c.bytes };
 }
 
-/** Run at the start of backup and prune: what a kill -9 left behind goes. */
-export async function sweepLeftovers(ctx: { log: Logger }, store: Store): Promise<LeftoverCount> {
-  const r = await leftovers(store, true);
+/**
+ * Run at the start of backup, copy and prune: what a kill -9 left behind goes. Backup and copy look
+ * only where temp files are written now, a cost that does not grow with the repository; prune, which
+ * lists the whole repository anyway, looks `everywhere`.
+ */
+export async function sweepLeftovers(
+  ctx: { log: Logger },
+  store: Store,
+  o: { everywhere?: boolean } = {},
+): Promise<LeftoverCount> {
+  const r = await leftovers(store, true, o.everywhere ?? false);
   if (r.count)
     ctx.log.info(`removed ${r.count} temporary file(s) (${formatBytes(r.bytes)}) left by killed runs`, {
       files: r.count,
@@ -27,4 +35,5 @@ export async function sweepLeftovers(ctx: { log: Logger }, store: Store): Promis
   return r;
 }
 
-export const countLeftovers = (store: Store): Promise<LeftoverCount> => leftovers(store, false);
+/** `list --all`: everywhere, like prune's sweep. */
+export const countLeftovers = (store: Store): Promise<LeftoverCount> => leftovers(store, false, true);

@@ -44,7 +44,7 @@ export async function pruneCommand(
     log: ctx.log,
     retention: config.retention!,
     stateDir: owner.stateDir,
-    sweep: () => sweepLeftovers(ctx, store),
+    sweep: () => sweepLeftovers(ctx, store, { everywhere: true }),
   });
   const outcome: PruneOutcome = { untrusted: 0, damaged: 0 };
   const run = async (signal: AbortSignal | undefined): Promise<JobResult> => {

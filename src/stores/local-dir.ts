@@ -7,6 +7,13 @@ import { isOrphan, tempName } from "../temp-names.js";
 import { markErrors, type ObjectInfo, type Store } from "./store.js";
 
 const TMP_MARK = ".strongbox-tmp-";
+/**
+ * Where put() writes an object before it links it to its name: one directory, so that finding what a
+ * killed run left reads this directory only, not the whole repository (which grows with every backup
+ * and every WAL segment). Earlier builds wrote their temp files beside their objects: the
+ * everywhere sweep (prune, `list --all`) still finds those.
+ */
+const TMP_DIR = ".strongbox-tmp";
 const WRITE_BATCH = 1024 * 1024;
 const SYNC_EVERY = 32 * 1024 * 1024;
 /** An empty backup directory younger than this may be one a running backup just created. */
@@ -42,10 +49,11 @@ export class LocalDirStore implements Store {
   async put(key: string, body: Readable, o: { signal?: AbortSignal } = {}): Promise<ObjectInfo> {
     checkKey(key);
     const final = join(this.root, key);
-    const tmp = join(dirname(final), tempName(TMP_MARK));
+    const tmp = join(this.root, TMP_DIR, tempName(TMP_MARK));
     let bodyError: unknown;
     try {
       await fsp.mkdir(dirname(final), { recursive: true });
+      await fsp.mkdir(dirname(tmp), { recursive: true });
       const fh = await fsp.open(tmp, "wx", 0o600);
       let size = 0;
       try {
@@ -157,6 +165,7 @@ export class LocalDirStore implements Store {
         const abs = join(dir, d.name);
         const key = relative(this.root, abs).split(sep).join("/");
         if (d.isDirectory()) {
+          if (key === TMP_DIR) continue;
           if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* walk.call(this, abs);
         } else if (d.isFile() && !d.name.startsWith(TMP_MARK) && key.startsWith(prefix)) {
           const st = await fsp.stat(abs).catch(() => null);
@@ -167,11 +176,20 @@ export class LocalDirStore implements Store {
     yield* walk.call(this, start);
   }
 
-  /** Temp files of writers that are gone (or started before `before`), and empty backup directories. */
-  private async sweep(o: { remove: boolean; before?: Date }): Promise<{ paths: string[]; bytes: number }> {
+  /**
+   * Temp files of writers that are gone (or started before `before`) in the temp directory; with
+   * `everywhere`, also those beside objects (older versions) and empty backup directories, which walks
+   * the whole repository.
+   */
+  private async sweep(o: {
+    remove: boolean;
+    before?: Date;
+    everywhere?: boolean;
+  }): Promise<{ paths: string[]; bytes: number }> {
     const out = { paths: [] as string[], bytes: 0 };
     const now = Date.now();
-    const walk = async (dir: string, depth: number): Promise<void> => {
+    const tmpDir = join(this.root, TMP_DIR);
+    const walk = async (dir: string, depth: number, deep: boolean): Promise<void> => {
       let entries;
       try {
         entries = await fsp.readdir(dir, { withFileTypes: true });
@@ -180,8 +198,9 @@ export class LocalDirStore implements Store {
       }
       for (const d of entries) {
         const abs = join(dir, d.name);
-        if (d.isDirectory()) await walk(abs, depth + 1);
-        else if (d.isFile() && d.name.startsWith(TMP_MARK)) {
+        if (d.isDirectory()) {
+          if (deep && abs !== tmpDir) await walk(abs, depth + 1, deep);
+        } else if (d.isFile() && d.name.startsWith(TMP_MARK)) {
           const st = await fsp.stat(abs).catch(() => null);
           if (!st || !(isOrphan(d.name, TMP_MARK, st.mtime, now) || (o.before && st.mtime < o.before))) continue;
           if (
@@ -197,20 +216,21 @@ export class LocalDirStore implements Store {
         }
       }
       // backups/<id>/ left empty by a kill before its first object, or by a prune of an older version
-      if (o.remove && depth === 2 && relative(this.root, dir).startsWith("backups")) {
+      if (o.remove && deep && depth === 2 && relative(this.root, dir).startsWith("backups")) {
         const st = await fsp.stat(dir).catch(() => null);
         if (st && now - st.mtime.getTime() > EMPTY_DIR_AGE_MS) await fsp.rmdir(dir).catch(() => {});
       }
     };
-    await walk(this.root, 0);
+    await walk(tmpDir, 1, false);
+    if (o.everywhere) await walk(this.root, 0, true);
     return out;
   }
 
   async abortStaleUploads(before: Date): Promise<string[]> {
-    return (await this.sweep({ remove: true, before })).paths;
+    return (await this.sweep({ remove: true, before, everywhere: true })).paths;
   }
 
-  async leftovers(o: { remove: boolean }): Promise<{ count: number; bytes: number }> {
+  async leftovers(o: { remove: boolean; everywhere?: boolean }): Promise<{ count: number; bytes: number }> {
     const r = await this.sweep(o);
     return { count: r.paths.length, bytes: r.bytes };
   }

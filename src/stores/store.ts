@@ -38,8 +38,12 @@ export interface Store {
    * role cannot look (an S3 writer may not read): the caller then cannot tell.
    */
   has?(key: string): Promise<boolean>;
-  /** Temporary files of killed writers (and empty backup directories): counted, and removed when asked. */
-  leftovers?(o: { remove: boolean }): Promise<{ count: number; bytes: number }>;
+  /**
+   * Temporary files of killed writers: counted, and removed when asked. Only where this version writes
+   * them (cheap, at every backup), unless `everywhere`: then the whole repository is searched (older
+   * versions' temp files, empty backup directories), at the cost of reading every directory.
+   */
+  leftovers?(o: { remove: boolean; everywhere?: boolean }): Promise<{ count: number; bytes: number }>;
 }
 
 /** Iterates a body, remembering an error it throws, so a store can tell a failing source from its own failure. */

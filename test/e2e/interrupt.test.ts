@@ -143,13 +143,12 @@ describe("leftovers and locks on a local repository", () => {
     const data = bigTree("k9local", 8, 20);
     const repo = makeRepo({ sources: [{ name: "media", type: "files", path: data }], compression: "none" });
     const lockDir = withLockDir(repo);
-    const backups = join(repo.dir, "repository/backups");
+    const temps = join(repo.dir, "repository/.strongbox-tmp"); // where an object is written before it is named
     const run = start(["-c", repo.configFile, "backup", "now"], { TMPDIR: tempDir("t") });
     const tmpFile = await until(() => {
-      if (!existsSync(backups)) return undefined;
-      for (const id of readdirSync(backups))
-        for (const f of readdirSync(join(backups, id)))
-          if (f.startsWith(".strongbox-tmp-") && sizeOf(join(backups, id, f)) >= 64 << 10) return join(backups, id, f);
+      if (!existsSync(temps)) return undefined;
+      for (const f of readdirSync(temps))
+        if (f.startsWith(".strongbox-tmp-") && sizeOf(join(temps, f)) >= 64 << 10) return join(temps, f);
       return undefined;
     });
     run.child.kill("SIGKILL");

@@ -104,9 +104,9 @@ describe("wal push with wal.async", () => {
 
   it("kill -9 of the worker mid-push, then of a waiting wal push: no record without its object, and the retry stores it", async () => {
     const names = [0x30, 0x31, 0x32, 0x33, 0x34, 0x35].map((n) => ready(n));
-    const walDir = join(root, "wal", `${SYSID}`, "00000001");
     const lockPid = () => Number(readFileSync(join(spool, "worker.lock"), "utf8"));
-    const putStarted = () => existsSync(walDir) && readdirSync(walDir).some((f) => f.includes(".strongbox-tmp-"));
+    const temps = join(root, ".strongbox-tmp"); // where the store writes an object before it names it
+    const putStarted = () => existsSync(temps) && readdirSync(temps).some((f) => f.includes(".strongbox-tmp-"));
     /** Every record in the spool names an object that is stored. */
     const recordsBacked = () => {
       for (const f of readdirSync(spool).filter((f) => f.endsWith(".ok"))) {

@@ -1,7 +1,7 @@
-import { readdirSync } from "node:fs";
+import { mkdirSync, promises as fsp, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { LocalDirStore } from "../../src/stores/local-dir.js";
 import { storeContract } from "../contract/store-contract.js";
 import { tempDir } from "../helpers/cli.js";
@@ -18,8 +18,8 @@ describe("LocalDirStore specifics", () => {
       },
     });
     await expect(store.put("tmpcheck/a", body)).rejects.toThrow(/boom/);
-    const left = readdirSync(join(root, "tmpcheck"));
-    expect(left).toEqual([]);
+    expect(readdirSync(join(root, "tmpcheck"))).toEqual([]);
+    expect(readdirSync(join(root, ".strongbox-tmp"))).toEqual([]);
   });
 
   it("writes objects readable only by the owner", async () => {
@@ -31,4 +31,69 @@ describe("LocalDirStore specifics", () => {
   it("refuses keys that would escape the root", async () => {
     await expect(store.put("../escape", Readable.from([Buffer.from("x")]))).rejects.toThrow(/invalid object key/);
   });
+
+  it("writes an object under .strongbox-tmp/ first, where neither list nor a sweep sees a running writer's file", async () => {
+    const r = tempDir("local-tmpdir");
+    const s = new LocalDirStore(r);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const body = Readable.from(
+      (async function* () {
+        yield Buffer.from("first part");
+        await held;
+        yield Buffer.from(", second part");
+      })(),
+    );
+    const put = s.put("backups/b1/files.tar", body);
+    await vi.waitFor(() => expect(readdirSync(join(r, ".strongbox-tmp"))).toHaveLength(1));
+    expect(readdirSync(join(r, "backups/b1"))).toEqual([]); // nothing beside the object while it is written
+    expect(await collect(s.list(""))).toEqual([]);
+    expect(await s.leftovers({ remove: true, everywhere: true })).toEqual({ count: 0, bytes: 0 }); // its writer runs
+    release();
+    await put;
+    expect(readdirSync(join(r, ".strongbox-tmp"))).toEqual([]);
+    expect((await collect(s.list(""))).map((o) => o.key)).toEqual(["backups/b1/files.tar"]);
+  });
+
+  it("sweeps only .strongbox-tmp/ unless asked to look everywhere (older builds' temp files, empty backup dirs)", async () => {
+    const r = tempDir("local-sweep");
+    const s = new LocalDirStore(r);
+    for (let i = 0; i < 40; i++) await s.put(`wal/1/00000001/seg${i}`, Readable.from([Buffer.from("w")]));
+    await s.put("backups/b1/manifest.json", Readable.from([Buffer.from("{}")]));
+    const old = new Date(Date.now() - 3 * 86400_000);
+    /** A killed writer's temp file, of another host (a shared mount), old enough to be an orphan. */
+    const orphan = (dir: string, bytes: number) => {
+      mkdirSync(join(r, dir), { recursive: true });
+      const f = join(r, dir, ".strongbox-tmp-0badc0de-4242-00");
+      writeFileSync(f, Buffer.alloc(bytes));
+      utimesSync(f, old, old);
+    };
+    orphan(".strongbox-tmp", 100);
+    orphan("backups/b1", 7); // where builds before the temp directory wrote it
+    mkdirSync(join(r, "backups/b2"));
+    utimesSync(join(r, "backups/b2"), old, old); // a killed backup's empty directory
+
+    const readdir = vi.spyOn(fsp, "readdir");
+    try {
+      expect(await s.leftovers({ remove: false })).toEqual({ count: 1, bytes: 100 });
+      expect(readdir).toHaveBeenCalledTimes(1); // the temp directory alone, however big the repository
+      readdir.mockClear();
+      expect(await s.leftovers({ remove: false, everywhere: true })).toEqual({ count: 2, bytes: 107 });
+      expect(readdir.mock.calls.length).toBeGreaterThan(5);
+    } finally {
+      readdir.mockRestore();
+    }
+    expect(await s.leftovers({ remove: true })).toEqual({ count: 1, bytes: 100 });
+    expect(readdirSync(join(r, "backups"))).toEqual(["b1", "b2"]);
+    expect(await s.leftovers({ remove: true, everywhere: true })).toEqual({ count: 1, bytes: 7 });
+    expect(readdirSync(join(r, "backups"))).toEqual(["b1"]);
+    expect(readdirSync(join(r, "backups/b1"))).toEqual(["manifest.json"]);
+    expect(await collect(s.list("wal/"))).toHaveLength(40);
+  });
 });
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
