@@ -292,6 +292,12 @@ export class S3Store implements Store {
     const lock = this.lockParams();
     const common = { Bucket: this.o.bucket, Key: this.k(key), ACL: "bucket-owner-full-control" as const, ...lock };
     const startPart = async (s: SpoolFile) => {
+      // Backpressure: never more than `concurrency` parts on the wire, and one more filling its spool
+      // while they go (so (concurrency + 1) × partSize on disk). Waiting here, before this part goes,
+      // and not after, keeps `concurrency` parts going while the next one is produced.
+      while (inflight.size >= this.concurrency) await Promise.race(inflight);
+      // Surface a failed part at once rather than after the whole stream.
+      if (failure) throw failure;
       // A CreateMultipartUpload whose answer was lost leaves an empty upload; prune aborts stale ones.
       uploadId ??= (
         await this.call(
@@ -311,16 +317,13 @@ export class S3Store implements Store {
         },
       );
       inflight.add(tracked);
-      // Backpressure: never more than `concurrency` parts on the wire (and on disk).
-      while (inflight.size >= this.concurrency) await Promise.race(inflight);
-      // Surface a failed part at once rather than after the whole stream.
-      if (failure) throw failure;
     };
     try {
       let cur = await newSpool(this.spoolDir);
       spools.add(cur);
       for await (const chunk of markErrors(body as AsyncIterable<Buffer>, (e) => (bodyError = e))) {
         if (o.signal?.aborted) throw o.signal.reason ?? new Error("aborted");
+        if (failure) throw failure;
         let off = 0;
         while (off < chunk.length) {
           const n = Math.min(chunk.length - off, this.partSize - cur.size);

@@ -3,7 +3,7 @@
 import { ListMultipartUploadsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { NotFoundError } from "../../src/errors.js";
 import { S3Store, type S3StoreOptions } from "../../src/stores/s3.js";
 import { startS3FaultProxy, type Rule, type S3FaultProxy } from "../helpers/s3-fault-proxy.js";
@@ -143,6 +143,38 @@ describe.skipIf(!s3)("S3Store under injected faults (fault proxy → Ceph RGW)",
     await store(s3!.writer).put(k, chunked(data));
     expect(sha(await direct(k))).toBe(sha(data));
     expect(faults()).toBe(2);
+  });
+
+  it("two parts held on the wire: the third is produced meanwhile, and no fourth (concurrency 2, 3 spools)", async () => {
+    const k = key("in-flight");
+    const MiB = 1024 * 1024;
+    // The server reads parts 1 and 2 whole and does not answer (until the test aborts the upload).
+    withRules([
+      { method: "PUT", path: new RegExp(`${k}$`), query: /partNumber=[12](&|$)/, fault: { kind: "stall" }, times: 2 },
+    ]);
+    let pulled = 0;
+    const body = new Readable({
+      highWaterMark: 64 * 1024,
+      read() {
+        if (pulled >= 40 * MiB) return void this.push(null);
+        pulled += 256 * 1024;
+        this.push(Buffer.alloc(256 * 1024, 7));
+      },
+    });
+    const ac = new AbortController();
+    const slowTimeouts = { ...TIMEOUTS, idleMs: 120_000, requestMs: 120_000 }; // no retry while the test looks
+    const put = store(s3!.writer, { concurrency: 2, timeouts: slowTimeouts })
+      .put(k, body, { signal: ac.signal })
+      .catch((e: Error) => e);
+    try {
+      await vi.waitFor(() => expect(faults()).toBe(2), { timeout: 30_000, interval: 50 });
+      await vi.waitFor(() => expect(pulled).toBeGreaterThanOrEqual(15 * MiB), { timeout: 30_000, interval: 50 });
+      // The third part is full and waits for a slot: the body is not read further (its buffer aside).
+      expect(pulled).toBeLessThanOrEqual(15 * MiB + 512 * 1024);
+    } finally {
+      ac.abort();
+    }
+    expect(await put).toBeInstanceOf(Error);
   });
 
   it("a server that accepts and never answers: a timeout naming the object within the bound", async () => {
