@@ -1,5 +1,5 @@
 import { constants, promises as fsp } from "node:fs";
-import { dirname, join, relative, sep } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { NotFoundError, StrongboxError, wrapError } from "../errors.js";
 import { describeSystemError, isSystemError } from "../system-error.js";
@@ -10,8 +10,9 @@ const TMP_MARK = ".strongbox-tmp-";
 /**
  * Where put() writes an object before it links it to its name: one directory, so that finding what a
  * killed run left reads this directory only, not the whole repository (which grows with every backup
- * and every WAL segment). Earlier builds wrote their temp files beside their objects: the
- * everywhere sweep (prune, `list --all`) still finds those.
+ * and every WAL segment). Earlier builds wrote their temp files beside their objects, and so does a
+ * put that may not use this directory (see ownTempDir): the everywhere sweep (prune, `list --all`)
+ * finds those.
  */
 const TMP_DIR = ".strongbox-tmp";
 const WRITE_BATCH = 1024 * 1024;
@@ -46,14 +47,35 @@ export class LocalDirStore implements Store {
     this.description = `file://${root}`;
   }
 
+  /**
+   * `.strongbox-tmp/` when this process may write there and link from there to `finalDir`: a real
+   * directory (not a symlink), its own user's (a repository shared by two users, e.g. `wal push` as
+   * postgres and backups as strongbox, never locks one out), on `finalDir`'s filesystem (a link
+   * cannot cross one). Else undefined: the temp file goes beside its object, as earlier builds did,
+   * where only the everywhere sweep (prune) finds a killed run's.
+   */
+  private async ownTempDir(finalDir?: string): Promise<string | undefined> {
+    const dir = join(this.root, TMP_DIR);
+    if (finalDir) await fsp.mkdir(dir, { mode: 0o700 }).catch(() => {});
+    const [t, f] = await Promise.all([
+      fsp.lstat(dir).catch(() => null),
+      finalDir ? fsp.stat(finalDir).catch(() => null) : null,
+    ]);
+    const uid = process.getuid?.();
+    if (!t?.isDirectory() || (uid !== undefined && t.uid !== uid)) return undefined;
+    if (finalDir && t.dev !== f?.dev) return undefined;
+    return dir;
+  }
+
   async put(key: string, body: Readable, o: { signal?: AbortSignal } = {}): Promise<ObjectInfo> {
     checkKey(key);
     const final = join(this.root, key);
-    const tmp = join(this.root, TMP_DIR, tempName(TMP_MARK));
+    let tmp = join(dirname(final), tempName(TMP_MARK));
     let bodyError: unknown;
     try {
       await fsp.mkdir(dirname(final), { recursive: true });
-      await fsp.mkdir(dirname(tmp), { recursive: true });
+      const own = await this.ownTempDir(dirname(final));
+      if (own) tmp = join(own, basename(tmp));
       const fh = await fsp.open(tmp, "wx", 0o600);
       let size = 0;
       try {
@@ -189,6 +211,7 @@ export class LocalDirStore implements Store {
     const out = { paths: [] as string[], bytes: 0 };
     const now = Date.now();
     const tmpDir = join(this.root, TMP_DIR);
+    const own = await this.ownTempDir();
     const walk = async (dir: string, depth: number, deep: boolean): Promise<void> => {
       let entries;
       try {
@@ -221,7 +244,7 @@ export class LocalDirStore implements Store {
         if (st && now - st.mtime.getTime() > EMPTY_DIR_AGE_MS) await fsp.rmdir(dir).catch(() => {});
       }
     };
-    await walk(tmpDir, 1, false);
+    if (own) await walk(own, 1, false);
     if (o.everywhere) await walk(this.root, 0, true);
     return out;
   }

@@ -29,7 +29,8 @@ function start(args: string[]) {
 describe("status page in headless Chromium", () => {
   it.skipIf(!has && !required)(
     "shows the daemon's backups and drill as list --json has them; ui asks for its token",
-    { timeout: 180_000 },
+    // Above the sum of its waits' own bounds (120 + 60 + 60 + 60 s), so a slow wait fails with its name.
+    { timeout: 420_000 },
     async () => {
       expect(has, `${CHROMIUM} is missing (apt-get install chromium); CI requires it`).toBe(true);
       const docs = tempDir("sb-docs");
@@ -118,7 +119,11 @@ describe("status page in headless Chromium", () => {
         ui = start(["-c", config, "ui", "--listen", `0.0.0.0:${uiPort}`, "--token-file", tokenFile]);
         // Without credentials Chromium's navigation fails on the Basic challenge; its request API shows the 401.
         const anon = await browser.newContext();
-        const denied = await until(() => anon.request.get(`http://127.0.0.1:${uiPort}/`));
+        const denied = await until(
+          () => anon.request.get(`http://127.0.0.1:${uiPort}/`),
+          60_000,
+          () => `strongbox ui to answer; its log ends:\n${ui!.log().split("\n").slice(-15).join("\n")}`,
+        );
         expect(denied.status()).toBe(401);
         const ctx = await browser.newContext({
           httpCredentials: { username: "me", password: "browser-token-0123456789" },

@@ -60,6 +60,7 @@ async function runNow(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string
     return { code, ...out };
   } finally {
     jsonOutput.finish = saved.finish;
+    jsonOutput.enabled = false; // as a fresh process has it: the next file in this worker may not run main()
     process.stdout.write = saved.stdout;
     process.stderr.write = saved.stderr;
     if (o.cwd) process.chdir(saved.cwd);

@@ -14,7 +14,12 @@ export async function until<T>(
       .catch(() => undefined);
     if (v) return v;
     if (Date.now() > end) {
-      const detail = typeof what === "function" ? what() : what;
+      let detail: string | undefined;
+      try {
+        detail = typeof what === "function" ? what() : what;
+      } catch (err) {
+        detail = `(its description failed: ${(err as Error).message})`;
+      }
       throw new Error(detail ? `timed out waiting for ${detail}` : "timed out waiting");
     }
     await new Promise((r) => setTimeout(r, 50));

@@ -1,4 +1,4 @@
-import { mkdirSync, promises as fsp, readdirSync, utimesSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, promises as fsp, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it, vi } from "vitest";
@@ -35,24 +35,37 @@ describe("LocalDirStore specifics", () => {
   it("writes an object under .strongbox-tmp/ first, where neither list nor a sweep sees a running writer's file", async () => {
     const r = tempDir("local-tmpdir");
     const s = new LocalDirStore(r);
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const body = Readable.from(
-      (async function* () {
-        yield Buffer.from("first part");
-        await held;
-        yield Buffer.from(", second part");
-      })(),
-    );
-    const put = s.put("backups/b1/files.tar", body);
+    const put = heldPut(s, "backups/b1/files.tar");
     await vi.waitFor(() => expect(readdirSync(join(r, ".strongbox-tmp"))).toHaveLength(1));
     expect(readdirSync(join(r, "backups/b1"))).toEqual([]); // nothing beside the object while it is written
     expect(await collect(s.list(""))).toEqual([]);
     expect(await s.leftovers({ remove: true, everywhere: true })).toEqual({ count: 0, bytes: 0 }); // its writer runs
-    release();
-    await put;
+    put.release();
+    await put.done;
     expect(readdirSync(join(r, ".strongbox-tmp"))).toEqual([]);
     expect((await collect(s.list(""))).map((o) => o.key)).toEqual(["backups/b1/files.tar"]);
+  });
+
+  it("writes beside the object when .strongbox-tmp is not its own real directory (a symlink; another user's)", async () => {
+    const uid = process.getuid!();
+    for (const kind of ["symlink", ...(uid === 0 ? ["another user's"] : [])]) {
+      const r = tempDir("local-foreign-tmp");
+      const elsewhere = tempDir("local-elsewhere");
+      if (kind === "symlink") symlinkSync(elsewhere, join(r, ".strongbox-tmp"));
+      else {
+        mkdirSync(join(r, ".strongbox-tmp"), { mode: 0o700 });
+        chownSync(join(r, ".strongbox-tmp"), 65534, 65534); // nobody: as if `wal push` ran first as postgres
+      }
+      const s = new LocalDirStore(r);
+      const put = heldPut(s, "wal/1/seg");
+      await vi.waitFor(() => expect(readdirSync(join(r, "wal/1")), kind).toHaveLength(1));
+      expect(readdirSync(join(r, "wal/1"))[0], kind).toMatch(/^\.strongbox-tmp-/);
+      expect(readdirSync(elsewhere), kind).toEqual([]); // nothing written through a symlink
+      put.release();
+      await put.done;
+      expect(readdirSync(join(r, "wal/1")), kind).toEqual(["seg"]);
+      expect(await s.leftovers({ remove: true, everywhere: true }), kind).toEqual({ count: 0, bytes: 0 });
+    }
   });
 
   it("sweeps only .strongbox-tmp/ unless asked to look everywhere (older builds' temp files, empty backup dirs)", async () => {
@@ -91,6 +104,20 @@ describe("LocalDirStore specifics", () => {
     expect(await collect(s.list("wal/"))).toHaveLength(40);
   });
 });
+
+/** A put whose body stops after its first bytes until `release()`: its temp file can be looked at. */
+function heldPut(s: LocalDirStore, key: string) {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const body = Readable.from(
+    (async function* () {
+      yield Buffer.from("first part");
+      await held;
+      yield Buffer.from(", second part");
+    })(),
+  );
+  return { done: s.put(key, body), release };
+}
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
