@@ -23,8 +23,8 @@ describe("the unit project (npm run test:unit)", () => {
       (f) => !(p.test.exclude ?? []).some((x) => globSync(x, { cwd: root }).includes(f)),
     );
   const files = projects.flatMap(filesOf);
-  /** What makes a file unsafe to share a module registry with others: it replaces or resets modules. */
-  const REPLACES = /\bvi\.(?:mock|doMock|unmock|doUnmock|resetModules)\(/;
+  /** What makes a file unsafe to share a registry: it replaces or resets modules, or stubs env or globals (never undone). */
+  const REPLACES = /\bvi\.(?:mock|doMock|unmock|doUnmock|resetModules|stubEnv|stubGlobal)\(/;
 
   it("has no global setup (no Ceph, no PostgreSQL) and runs without a build", () => {
     expect(test.globalSetup ?? []).toEqual([]);
@@ -40,8 +40,10 @@ describe("the unit project (npm run test:unit)", () => {
   });
 
   it("runs a file that replaces a module (vi.mock) in a registry of its own, and only those", () => {
-    const shared = projects.filter((p) => p.test.poolOptions?.forks?.isolate === false).flatMap(filesOf);
-    const isolated = projects.filter((p) => p.test.poolOptions?.forks?.isolate !== false).flatMap(filesOf);
+    // A project shares its registry unless it says isolate: true (the root's false is inherited).
+    expect(test.poolOptions?.forks?.isolate).toBe(false);
+    const shared = projects.filter((p) => p.test.poolOptions?.forks?.isolate !== true).flatMap(filesOf);
+    const isolated = projects.filter((p) => p.test.poolOptions?.forks?.isolate === true).flatMap(filesOf);
     expect(shared.length).toBeGreaterThan(30);
     expect(shared.filter((f) => f !== "test/unit/unit-project.test.ts" && REPLACES.test(read(f)))).toEqual([]); // (this file names them)
     expect(isolated.sort()).toEqual([...replacesModules].sort());
