@@ -23,7 +23,9 @@ function start(args: string[]) {
   let log = "";
   child.stderr.on("data", (d) => (log += d));
   const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-  return { log: () => log, stop: () => (child.kill("SIGTERM"), exited) };
+  /** Its log's last 15 lines, for a wait's timeout message. */
+  const tail = () => log.split("\n").slice(-15).join("\n");
+  return { log: () => log, tail, stop: () => (child.kill("SIGTERM"), exited) };
 }
 
 describe("status page in headless Chromium", () => {
@@ -52,7 +54,6 @@ describe("status page in headless Chromium", () => {
       let ui: ReturnType<typeof start> | undefined;
       try {
         const base = `http://127.0.0.1:${port}`;
-        const daemonLog = () => daemon.log().split("\n").slice(-15).join("\n");
         await until(
           async () => {
             const t = await (await fetch(`${base}/metrics`)).text();
@@ -60,12 +61,12 @@ describe("status page in headless Chromium", () => {
             return /strongbox_last_drill_passed 1/.test(t) && backups > 0;
           },
           120_000,
-          () => `a backup and a passed drill in /metrics; the daemon's log ends:\n${daemonLog()}`,
+          () => `a backup and a passed drill in /metrics; the daemon's log ends:\n${daemon.tail()}`,
         );
         await until(
           async () => (await (await fetch(`${base}/`)).text()).split("backup 2").length > 3,
           60_000,
-          () => `three backups on the page; the daemon's log ends:\n${daemonLog()}`,
+          () => `three backups on the page; the daemon's log ends:\n${daemon.tail()}`,
         );
         expect(await daemon.stop(), daemon.log()).toBe(0);
         // The page as the stopped daemon left it: a restarted one on the same state shows the same runs.
@@ -82,7 +83,7 @@ describe("status page in headless Chromium", () => {
           await until(
             async () => (await page.goto(`${base}/`))?.status() === 200,
             60_000,
-            () => `the restarted daemon's page; its log ends:\n${again.log().split("\n").slice(-15).join("\n")}`,
+            () => `the restarted daemon's page; its log ends:\n${again.tail()}`,
           );
           const list = JSON.parse((await runCli(["-c", config, "list", "--json"])).stdout) as {
             id: string;
@@ -122,7 +123,7 @@ describe("status page in headless Chromium", () => {
         const denied = await until(
           () => anon.request.get(`http://127.0.0.1:${uiPort}/`),
           60_000,
-          () => `strongbox ui to answer; its log ends:\n${ui!.log().split("\n").slice(-15).join("\n")}`,
+          () => `strongbox ui to answer; its log ends:\n${ui!.tail()}`,
         );
         expect(denied.status()).toBe(401);
         const ctx = await browser.newContext({
