@@ -32,6 +32,8 @@ export interface JobReply {
   failure?: string;
   /** With `hash`, on the last job: the SHA-256 (hex) of the object's stored bytes. */
   sha256?: string;
+  /** A worker's seal: the raw frames it was handed, sealed and given back to be filled again (block-pool.ts). */
+  back?: ArrayBuffer[];
 }
 
 /** The running SHA-256 of each object whose jobs run on this thread. */

@@ -2,6 +2,7 @@
 // of the process, so that sealing and opening run beside the main thread's tar, hashing and I/O.
 // Where no worker can be started (the single-file build) the jobs run inline.
 import { Worker } from "node:worker_threads";
+import { framePool } from "../codecs/block-pool.js";
 import { workerFile } from "../worker-file.js";
 import { runJob, type JobMessage, type JobReply } from "./stream-jobs.js";
 
@@ -40,6 +41,7 @@ export class StreamPool {
     const worker = new Worker(this.url!, { execArgv: [] });
     const slot: Slot = { worker, pending: new Map() };
     worker.on("message", (r: JobReply) => {
+      if (r.back) for (const ab of r.back) framePool.adopt(ab);
       const p = slot.pending.get(r.seq);
       slot.pending.delete(r.seq);
       this.refresh(slot);
