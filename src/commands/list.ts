@@ -58,7 +58,7 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
   // --json keeps its array shape; the count goes to the log (stderr) there.
   if (leftovers.count && ctx.json)
     ctx.log.info("leftovers of killed runs", { leftover_files: leftovers.count, leftover_bytes: leftovers.bytes });
-  const leftoverLine = `leftovers: ${leftovers.count} temporary file(s) of killed runs, ${formatBytes(leftovers.bytes)} (removed by the next backup or prune)`;
+  const leftoverLine = `leftovers: ${leftovers.count} temporary file(s) of killed runs, ${formatBytes(leftovers.bytes)} (prune removes them all; backup and copy those in .strongbox-tmp/ and $TMPDIR)`;
   // Keys under backups/ that name no valid backup id (e.g. 20261232T…) belong to no backup: ignored, but said.
   const ig = repo.ignored;
   const ignoredLine = ig.count
