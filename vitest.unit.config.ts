@@ -16,6 +16,7 @@ export const needsServicesOrBuild = [
   "test/stores/s3-faults.test.ts",
   "test/repository/lock.test.ts",
   "test/unit/object-streams.test.ts",
+  "test/unit/frame-pool.test.ts",
   "test/unit/settle-guard.test.ts",
   "test/services/teardown.test.ts",
   "test/unit/pipe-leftover.test.ts",

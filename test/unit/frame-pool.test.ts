@@ -1,7 +1,10 @@
 // Raw frames (incompressible blocks, codecs/parallel-zstd.ts rawFrame) are sealed by the crypto
 // worker and come back with its answer, to be filled again (codecs/block-pool.ts, FramePool). With
-// `poison`, a frame is overwritten the moment it comes back: one reused while anything still needed
-// its bytes would show as wrong bytes in the decrypted output.
+// `poison`, a frame is overwritten the moment it comes back, and every byte must still decrypt
+// exactly. Reuse while something still reads a frame cannot happen by construction (the transfer to
+// the worker detaches every view here); a pool that hands one frame out twice shows as a detached
+// buffer or wrong bytes, and a worker that keeps its frames as no reuse. The worker runs from dist/
+// (src/worker-file.ts), so `npm test` runs this file, after the build, not `npm run test:unit`.
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";

@@ -9,8 +9,12 @@ const root = new URL("../../", import.meta.url).pathname;
 const read = (f: string) => readFileSync(join(root, f), "utf8");
 const pkg = JSON.parse(read("package.json")) as { scripts: Record<string, string> };
 
-/** What a test file does that the unit project cannot give it: the services (injected or started), the built CLI, dist/. */
-const NEEDS = /\binject\(|global-setup|\brunCli\b|\brunMeasured\b|\bBIN\b|dist\//;
+/**
+ * What a test file does that the unit project cannot give it: the services (injected or started), the
+ * built CLI, dist/, or a crypto worker thread it requires (the worker's entry is the built one, see
+ * src/worker-file.ts).
+ */
+const NEEDS = /\binject\(|global-setup|\brunCli\b|\brunMeasured\b|\bBIN\b|dist\/|\.threaded\)\.toBe\(true\)/;
 
 describe("the unit project (npm run test:unit)", () => {
   const test = unitConfig.test!;
