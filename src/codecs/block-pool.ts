@@ -44,11 +44,18 @@ export class BlockPool {
 /** The process's pool: a source fills its blocks, the compressor gives them back. */
 export const blockPool = new BlockPool();
 
+/** zstd's largest block (RFC 8878 §3.1.1.2.3): a raw frame holds its bytes in blocks of this size. */
+export const RAW_BLOCK = 128 * 1024;
+
 /**
- * rawFrame's output for a whole block: the frame header (9 bytes), one 3-byte header per 128 KiB raw
- * block, and the block's bytes. Media backs up as a stream of these.
+ * The size of rawFrame's output for `length` bytes: the frame header (9 bytes), one 3-byte header per
+ * raw block (at least one), and the bytes. Here, not beside rawFrame, so that the crypto worker can
+ * know a whole block's frame (RAW_FRAME) without loading the compressor.
  */
-export const RAW_FRAME = 9 + 3 * (BLOCK / (128 * 1024)) + BLOCK;
+export const rawFrameSize = (length: number): number => 9 + 3 * Math.max(1, Math.ceil(length / RAW_BLOCK)) + length;
+
+/** rawFrame's output for a whole block. Media backs up as a stream of these. */
+export const RAW_FRAME = rawFrameSize(BLOCK);
 
 /**
  * Raw frames of whole blocks, filled again. A fresh 2 MiB buffer costs the main thread a page fault
