@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
@@ -124,7 +124,8 @@ async function pitrRoundTrip(
 
 /**
  * The plain file:// archive, made once: the plain restore, the by-hand restore and the damaged-segment
- * verify all read it (each made its own, identical, before). Whichever test comes first makes it.
+ * verify all read it (each made its own, identical, before). Whichever test comes first makes it; the
+ * damaged-segment test damages a copy of it.
  */
 let plainArchive: Promise<Archived> | undefined;
 const plain = () =>
@@ -181,8 +182,12 @@ describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", 
   }, 240_000);
 
   it("file://: a missing or damaged WAL segment after the base makes verify exit 3, naming it", async () => {
+    // The shared archive stays intact for the tests that restore from it, whatever their order: this one
+    // damages a copy.
     const { repo } = await plain();
-    const root = join(repo.dir, "repository");
+    const root = join(tempDir("pitr-damaged"), "repository");
+    cpSync(join(repo.dir, "repository"), root, { recursive: true });
+    const config = repo.write((c) => (c.repository.url = `file://${root}`));
     const segments = (readdirSync(join(root, "wal"), { recursive: true }) as string[])
       .filter((p) => /\/[0-9A-F]{24}\.[0-9a-f]{64}\./.test(p))
       .sort();
@@ -193,11 +198,11 @@ describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", 
     const bytes = readFileSync(path);
     bytes[bytes.length - 50] ^= 0xff;
     writeFileSync(path, bytes);
-    const damaged = await runCli(["-c", repo.configFile, "verify", "latest"]);
+    const damaged = await runCli(["-c", config, "verify", "latest"]);
     expect(damaged.code).toBe(3);
     expect(damaged.stderr).toContain(`WAL ${name}: damaged`);
     rmSync(path);
-    const missing = await runCli(["-c", repo.configFile, "verify", "latest"]);
+    const missing = await runCli(["-c", config, "verify", "latest"]);
     expect(missing.code).toBe(3);
     expect(missing.stderr).toContain(`WAL ${name}`);
   }, 240_000);
