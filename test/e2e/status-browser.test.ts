@@ -1,8 +1,10 @@
 // Issue 25: the status page in a real browser (Debian's chromium via playwright-core, no browser download):
 // a daemon with real backups and a drill; the numbers shown match `list --json`; the token rule of
-// `strongbox ui`; no script runs and the CSP refuses nothing. Leaves docs/status-page.png for the README.
+// `strongbox ui`; no script runs and the CSP refuses nothing. The screenshot goes to a temp dir;
+// STRONGBOX_UPDATE_SCREENSHOT=1 writes it to docs/status-page.png, the README's picture, instead (an
+// ordinary run used to rewrite that tracked file every time).
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { describe, expect, it } from "vitest";
@@ -13,7 +15,9 @@ import { until } from "../helpers/until.js";
 const CHROMIUM = "/usr/bin/chromium";
 const has = existsSync(CHROMIUM) && spawnSync(CHROMIUM, ["--version"]).status === 0;
 const required = process.env.CI === "true";
-const screenshot = new URL("../../docs/status-page.png", import.meta.url).pathname;
+const screenshot = process.env.STRONGBOX_UPDATE_SCREENSHOT
+  ? new URL("../../docs/status-page.png", import.meta.url).pathname
+  : join(tempDir("status-shot"), "status-page.png");
 
 function start(args: string[]) {
   const child = spawn(process.execPath, [BIN, ...args], {
@@ -109,6 +113,7 @@ describe("status page in headless Chromium", () => {
           expect(await page.locator("script").count()).toBe(0);
           expect(refused).toEqual([]); // no CSP violation reported
           await page.screenshot({ path: screenshot, fullPage: false });
+          expect(readFileSync(screenshot).subarray(1, 4).toString()).toBe("PNG");
         } finally {
           await again.stop();
         }
