@@ -22,7 +22,7 @@ export const ALONE: string[] = [];
 export const workers = Number(process.env.STRONGBOX_TEST_WORKERS) || Math.max(2, availableParallelism());
 
 const common = {
-  setupFiles: ["test/helpers/remove-temp-dirs.ts"],
+  setupFiles: ["test/helpers/die-with-run.ts", "test/helpers/remove-temp-dirs.ts"],
   testTimeout: 60_000,
   hookTimeout: 120_000,
   pool: "forks" as const,

@@ -29,7 +29,7 @@ export const replacesModules = [
 ];
 
 const common = {
-  setupFiles: ["test/helpers/remove-temp-dirs.ts"],
+  setupFiles: ["test/helpers/die-with-run.ts", "test/helpers/remove-temp-dirs.ts"],
   // The tar fuzz runs 300 inputs here (2000 in `npm test`) unless STRONGBOX_FUZZ_RUNS says otherwise.
   env: { STRONGBOX_FUZZ_RUNS: process.env.STRONGBOX_FUZZ_RUNS ?? "300" },
   testTimeout: 60_000,

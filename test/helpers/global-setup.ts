@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { createS3Fixture, type S3Fixture } from "./s3-fixture.js";
-import { StartedServices } from "./started-services.js";
+import { listTempDirs, StartedServices } from "./started-services.js";
 
 export { StartedServices };
 
@@ -56,6 +56,7 @@ export async function setupWith(
 }
 
 async function startServices(project: TestProject, services: StartedServices): Promise<void> {
+  listTempDirs(services);
   let cephDir: string | undefined;
   let s3: S3Fixture | null = null;
   if (process.env.STRONGBOX_TEST_S3_ENDPOINT) {

@@ -5,19 +5,38 @@
 // terminal's Ctrl-C does not reach it) by the global setup (started-services.ts), reads the services' directories on stdin,
 // one per line, and when stdin ends, which is when the run's process has ended in any way, SIGKILL
 // included, stops every process still using them and removes them. After a normal teardown there is
-// nothing left, and it exits at once. Only node: imports and a helper that has only those, so that
+// nothing left, and it exits at once. A line "+FILE" names a file listing more directories, one per line:
+// the temp dirs the test files made (temp-dir.ts), read at the sweep. Only node: imports and a helper that has only those, so that
 // Node runs this file as it is: `node test/helpers/service-reaper.ts`.
-import { rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { stopProcessesUsing } from "./service-processes.ts";
 
 const dirs: string[] = [];
+const lists: string[] = [];
 let pending = "";
+
+/** The directories the lists name that still exist: those of files that did not get to clean up. */
+function listed(): string[] {
+  const found = new Set<string>();
+  for (const list of lists) {
+    let text = "";
+    try {
+      text = readFileSync(list, "utf8");
+    } catch {
+      continue; // removed by a normal teardown
+    }
+    // Only the suite's own temp dirs (tempDir names them strongbox-*), whatever else the file says.
+    for (const dir of text.split("\n")) if (/^\/.+\/strongbox-[^/]+$/.test(dir) && existsSync(dir)) found.add(dir);
+  }
+  return [...found];
+}
 let swept = false;
 
 async function sweep(): Promise<void> {
   if (swept) return;
   swept = true;
-  for (const dir of dirs) {
+  // The test files' dirs first (their PostgreSQL servers, daemons and commands), then the services.
+  for (const dir of [...listed(), ...dirs]) {
     try {
       const left = await stopProcessesUsing(dir, { termMs: 5000 });
       if (left.length) console.error(`service-reaper: processes of ${dir} outlived SIGKILL: ${left.join(", ")}`);
@@ -35,7 +54,8 @@ process.stdin.on("data", (chunk: string) => {
   for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
     const dir = pending.slice(0, nl);
     pending = pending.slice(nl + 1);
-    if (dir.startsWith("/") && dir.length > 1) dirs.push(dir);
+    if (dir.startsWith("+/")) lists.push(dir.slice(1));
+    else if (dir.startsWith("/") && dir.length > 1) dirs.push(dir);
   }
 });
 process.stdin.once("end", () => void sweep());

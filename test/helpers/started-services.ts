@@ -1,7 +1,9 @@
 // The services the global setup started, and how they are stopped (test/helpers/global-setup.ts). A module
 // of its own, without the S3 client's imports, so that test/services/teardown.test.ts's child runs load fast.
 import { spawn, type ChildProcess } from "node:child_process";
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { killProcessesUsingNow, stopProcessesUsing } from "./service-processes.js";
 
 const REAPER = new URL("./service-reaper.ts", import.meta.url).pathname;
@@ -32,6 +34,14 @@ export class StartedServices {
     this.reaper?.stdin?.write(`${dir}\n`);
     this.started.push({ dir, stop });
     return dir;
+  }
+
+  /**
+   * Has the reaper also stop what runs in every directory listed in `file` (one per line, appended to
+   * while the run goes on) and remove them, should the run end without its teardown.
+   */
+  reapDirsListedIn(file: string): void {
+    this.reaper?.stdin?.write(`+${file}\n`);
   }
 
   private unhook(): void {
@@ -72,4 +82,17 @@ function startReaper(): ChildProcess {
   reaper.unref();
   (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   return reaper;
+}
+
+/**
+ * Starts the run's list of the temp dirs its files make (temp-dir.ts appends to it; the forks inherit
+ * STRONGBOX_TEST_TEMP_REGISTRY), for the reaper: a run that ends without its teardown leaves no test's
+ * PostgreSQL, daemon or command running in them, and no temp dir behind.
+ */
+export function listTempDirs(services: StartedServices): string {
+  const registry = join(services.add(mkdtempSync(join(tmpdir(), "strongbox-run-"))), "temp-dirs");
+  writeFileSync(registry, "");
+  services.reapDirsListedIn(registry);
+  process.env.STRONGBOX_TEST_TEMP_REGISTRY = registry;
+  return registry;
 }

@@ -2,13 +2,16 @@
 // ends its process before the global setup's handlers run (test/helpers/started-services.ts): the reaper
 // process (test/helpers/service-reaper.ts) is what stops the services then. Before it, a `.ci/run`
 // stopped with SIGTERM left Ceph's mon, osd and radosgw and the PostgreSQL server running.
+// The worker fork ends too (die-with-run.ts), even one whose test handles SIGINT as an in-process command
+// does; and what a test started in its temp dir (a server of its own, as pitr's PostgreSQL) is stopped and
+// the dir removed (the run's temp-dir list, read by the reaper). Before, both outlived the run.
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/cli.js";
-import { processesUsing, stopProcessesUsing } from "../helpers/service-processes.js";
+import { processesUsing, running, stopProcessesUsing } from "../helpers/service-processes.js";
 
 const repo = new URL("../../", import.meta.url).pathname;
 
@@ -24,26 +27,39 @@ afterAll(async () => {
 });
 
 /**
- * A project whose global setup registers `service` as the suite's does (StartedServices.add) and says
- * "registered", and whose one test waits far longer than this test does.
+ * A project whose global setup registers `service` and the temp-dir list as the suite's does
+ * (StartedServices.add, listTempDirs) and says "registered", with the suite's die-with-run setup file. Its
+ * one test makes a temp dir (tempDir), starts a detached process there (as a test's PostgreSQL is), handles
+ * SIGINT (as an in-process command does), writes its fork's pid and the dir to `started`, and waits far
+ * longer than this test does.
  */
-function project(service: string): string {
+function project(service: string): { dir: string; started: string } {
   const dir = tempDir("vitest-run");
   symlinkSync(join(repo, "node_modules"), join(dir, "node_modules"));
   mkdirSync(join(dir, "t"));
-  const setupModule = JSON.stringify(join(repo, "test/helpers/started-services.ts"));
+  const helper = (name: string) => JSON.stringify(join(repo, "test/helpers", name));
+  const started = join(dir, "started.json");
   writeFileSync(
     join(dir, "setup.ts"),
-    `import { StartedServices } from ${setupModule};\n` +
-      `export default function () {\n  new StartedServices().add(${JSON.stringify(service)});\n` +
-      `  console.log("registered");\n}\n`,
+    `import { listTempDirs, StartedServices } from ${helper("started-services.ts")};\n` +
+      `export default function () {\n  const s = new StartedServices();\n  s.add(${JSON.stringify(service)});\n` +
+      `  listTempDirs(s);\n  console.log("registered");\n}\n`,
   );
   writeFileSync(
     join(dir, "t/wait.test.ts"),
-    `import { it } from "vitest";\nit("waits", () => new Promise((r) => setTimeout(r, 600_000)), 700_000);\n`,
+    `import { execFileSync } from "node:child_process";\nimport { writeFileSync } from "node:fs";\n` +
+      `import { it } from "vitest";\nimport { tempDir } from ${helper("temp-dir.ts")};\n` +
+      `it("waits", () => {\n  const own = tempDir("reaped");\n` +
+      `  execFileSync("sh", ["-c", "(setsid sh -c 'while :; do sleep 0.2; done' </dev/null >/dev/null 2>&1 &)"], { cwd: own });\n` +
+      `  process.on("SIGINT", () => {});\n` +
+      `  writeFileSync(${JSON.stringify(started)}, JSON.stringify({ pid: process.pid, own }));\n` +
+      `  return new Promise((r) => setTimeout(r, 600_000));\n}, 700_000);\n`,
   );
-  writeFileSync(join(dir, "vitest.config.ts"), `export default { test: { globalSetup: ["./setup.ts"] } };\n`);
-  return dir;
+  writeFileSync(
+    join(dir, "vitest.config.ts"),
+    `export default { test: { globalSetup: ["./setup.ts"], setupFiles: [${helper("die-with-run.ts")}] } };\n`,
+  );
+  return { dir, started };
 }
 
 describe("a vitest run told to stop", () => {
@@ -59,7 +75,8 @@ describe("a vitest run told to stop", () => {
       await until(() => processesUsing(service).length === 1);
       expect(processesUsing(service)).toHaveLength(1);
 
-      const dir = project(service);
+      const { dir, started } = project(service);
+      sweepAfter.push(dir); // the run itself (its processes work in dir), should this test fail before it ends
       const run = spawn(process.execPath, [join(repo, "node_modules/vitest/vitest.mjs"), "run"], {
         cwd: dir,
         stdio: ["ignore", "pipe", "pipe"],
@@ -72,10 +89,20 @@ describe("a vitest run told to stop", () => {
         run.stderr.on("data", seen);
         run.once("exit", () => reject(new Error(`vitest ended before its setup registered the service: ${out}`)));
       });
+      await until(() => existsSync(started));
+      const test = JSON.parse(readFileSync(started, "utf8")) as { pid: number; own: string };
+      sweepAfter.push(test.own);
+      await until(() => processesUsing(test.own).length > 0); // the loop (and its sleep)
+      expect(processesUsing(test.own).length, "the test's own detached process").toBeGreaterThan(0);
       run.kill(signal);
       await exited;
       await until(() => processesUsing(service).length === 0);
       expect(processesUsing(service)).toEqual([]);
+      await until(() => !running(test.pid));
+      expect(running(test.pid), "the worker fork outlived the run").toBe(false);
+      await until(() => processesUsing(test.own).length === 0 && !existsSync(test.own));
+      expect(processesUsing(test.own)).toEqual([]);
+      expect(existsSync(test.own), "the test's temp dir").toBe(false);
     });
   }
 });
