@@ -1,14 +1,14 @@
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { pruneJournal } from "../../src/retention/prune-journal.js";
+import { tempDir } from "../helpers/temp-dir.js";
 
 describe("pruneJournal", () => {
   const ids = ["20261201T010203Z-abcdef", "20261202T010203Z-012345"];
 
   it("records ids before deletes, reads them back, and is empty once the run ended", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "strongbox-journal-"));
+    const dir = tempDir("journal");
     const j = pruneJournal(dir, "file:///repo");
     expect((await j.pending()).ids).toEqual([]);
     const before = Date.now();
@@ -25,7 +25,7 @@ describe("pruneJournal", () => {
   });
 
   it("ignores junk: not JSON, another format, ids that are not backup ids", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "strongbox-journal-"));
+    const dir = tempDir("journal");
     const j = pruneJournal(dir, "file:///repo");
     await j.begin(ids);
     const file = join(dir, "prune", readdirSync(join(dir, "prune"))[0]);
