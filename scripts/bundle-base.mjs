@@ -17,5 +17,10 @@ export const bundleBase = {
   define: { __STRONGBOX_VERSION__: JSON.stringify(version) },
   // pg's optional native binding is never used (strongbox uses the pure-JS client).
   external: ["pg-native"],
+  // A package's ES build before its CommonJS one (for packages without "exports": the AWS SDK's and
+  // Smithy's dist-es/ before dist-cjs/). esbuild can then drop what strongbox does not use, and skip
+  // the CommonJS wrappers: the AWS SDK's chunks shrank from 1.1 MB to ~0.3 MB and load in ~125 ms
+  // instead of ~195 ms. No other package resolves differently (compared by the bundle's module list).
+  mainFields: ["module", "main"],
   logLevel: "warning",
 };
