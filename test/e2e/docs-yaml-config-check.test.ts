@@ -6,7 +6,8 @@ import { formatPublicKeyLine, generateSigningKey } from "../../src/crypto/ssh-si
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 
 const root = new URL("../../", import.meta.url).pathname;
 const docs = [

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 
 const s3 = inject("s3");
 // a failing --json run prints the findings, then the error object

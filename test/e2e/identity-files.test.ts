@@ -12,7 +12,8 @@ import { createDecryptStream } from "../../src/crypto/age.js";
 import { generateIdentity, parseIdentities } from "../../src/crypto/age-keys.js";
 import { dearmor, loadIdentityFile, readIdentities } from "../../src/crypto/identity-file.js";
 import { redact } from "../../src/secrets.js";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const required = process.env.CI === "true";

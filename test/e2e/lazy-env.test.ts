@@ -7,7 +7,8 @@ import { describe, expect, inject, it } from "vitest";
 import { parseConfig } from "../../src/config/load.js";
 import { ConfigError } from "../../src/errors.js";
 import { openStore } from "../../src/stores/open-store.js";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { createDb } from "../helpers/pg.js";
 
 const fx = inject("pg");

@@ -4,7 +4,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { startS3FaultProxy, type S3FaultProxy } from "../helpers/s3-fault-proxy.js";
 import { createRoleBucket } from "../helpers/s3-fixture.js";
 import { snapshotTree } from "../helpers/tree.js";

@@ -6,7 +6,8 @@ import { CreateBucketCommand, PutBucketPolicyCommand, PutObjectCommand } from "@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 
 const s3 = inject("s3");

@@ -5,7 +5,8 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-s
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { startS3FaultProxy } from "../helpers/s3-fault-proxy.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 import { secondApart } from "../helpers/backup-clock.js";

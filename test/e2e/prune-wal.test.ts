@@ -11,7 +11,8 @@ import { Readable } from "node:stream";
 import { describe, expect, inject, it } from "vitest";
 import { keys, newBackupId } from "../../src/repository/layout.js";
 import type { Store } from "../../src/stores/store.js";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { forgeBackup, writerStore } from "../helpers/forge-store.js";
 import { s3Client, type S3Fixture } from "../helpers/s3-fixture.js";
 

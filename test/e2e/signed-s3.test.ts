@@ -8,7 +8,8 @@ import { Readable } from "node:stream";
 import { describe, expect, inject, it } from "vitest";
 import { keys } from "../../src/repository/layout.js";
 import { LocalDirStore } from "../../src/stores/local-dir.js";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { collect, forgeBackup, writerStore } from "../helpers/forge-store.js";
 import { S3Store } from "../../src/stores/s3.js";
 

@@ -2,7 +2,8 @@ import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { s3Client } from "../helpers/s3-fixture.js";
 import { makeDataDir, makeSegment, segName, sha256, SYSID } from "../helpers/wal-craft.js";
 
