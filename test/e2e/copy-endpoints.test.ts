@@ -2,7 +2,8 @@
 // not the one opened last (each store keeps its endpoint; no module-wide "the endpoint of this run").
 import { createServer } from "node:net";
 import { describe, expect, inject, it } from "vitest";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 
 const s3 = inject("s3");
 

@@ -4,7 +4,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 
 const dir = tempDir("principal");
 const config = join(dir, "strongbox.yaml");

@@ -3,7 +3,8 @@
 // own output (postgres-dump-rows.test.ts), and pg_dump still starts at once, in the counts' snapshot.
 import { describe, expect, inject, it } from "vitest";
 import pg from "pg";
-import { makeRepo, runCli } from "../helpers/cli.js";
+import { makeRepo } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { until } from "../helpers/until.js";
 

@@ -9,7 +9,8 @@ import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
 import { DumpRowCounter, rowsOf, tableKey } from "../../src/sources/postgres/dump-rows.js";
 import { countRows, inheritanceTrees, listTables } from "../../src/sources/postgres/connection.js";
-import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { until } from "../helpers/until.js";
 

@@ -6,7 +6,8 @@ import { execFileSync, execSync } from "node:child_process";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+import { makeRepo, tempDir, type TestRepo } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 
 /** Every path of the tree, the root first (as "."), deepest last. */
 const PATHS = [

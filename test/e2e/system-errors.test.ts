@@ -5,7 +5,8 @@ import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { BIN, makeRepo, runCli, runCollect, tempDir, type CliResult } from "../helpers/cli.js";
+import { BIN, makeRepo, runCollect, tempDir, type CliResult } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 
 const s3 = inject("s3");
 const NOBODY = 65534;

@@ -5,7 +5,8 @@ import { execSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, makeRepo, runCli, runCollect, tempDir, type CliResult, type TestRepo } from "../helpers/cli.js";
+import { BIN, makeRepo, runCollect, tempDir, type CliResult, type TestRepo } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { startReceiver } from "../helpers/http-receiver.js";
 
 const NOBODY = 65534;
