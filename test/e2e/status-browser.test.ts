@@ -15,9 +15,10 @@ import { until } from "../helpers/until.js";
 const CHROMIUM = "/usr/bin/chromium";
 const has = existsSync(CHROMIUM) && spawnSync(CHROMIUM, ["--version"]).status === 0;
 const required = process.env.CI === "true";
-const screenshot = process.env.STRONGBOX_UPDATE_SCREENSHOT
-  ? new URL("../../docs/status-page.png", import.meta.url).pathname
-  : join(tempDir("status-shot"), "status-page.png");
+const screenshot =
+  process.env.STRONGBOX_UPDATE_SCREENSHOT === "1"
+    ? new URL("../../docs/status-page.png", import.meta.url).pathname
+    : join(tempDir("status-shot"), "status-page.png");
 
 function start(args: string[]) {
   const child = spawn(process.execPath, [BIN, ...args], {

@@ -32,19 +32,30 @@ function listed(): string[] {
 }
 let swept = false;
 
+/** Stops every process using `dir` and removes it; says so (and goes on) when it cannot. */
+async function reap(dir: string): Promise<void> {
+  try {
+    const left = await stopProcessesUsing(dir, { termMs: 5000 });
+    if (left.length) console.error(`service-reaper: processes of ${dir} outlived SIGKILL: ${left.join(", ")}`);
+    else rmSync(dir, { recursive: true, force: true });
+  } catch (e) {
+    console.error(`service-reaper: ${dir}: ${(e as Error).message}`); // and on to the next directory
+  }
+}
+
 async function sweep(): Promise<void> {
   if (swept) return;
   swept = true;
-  // The test files' dirs first (their PostgreSQL servers, daemons and commands), then the services.
-  for (const dir of [...listed(), ...dirs]) {
-    try {
-      const left = await stopProcessesUsing(dir, { termMs: 5000 });
-      if (left.length) console.error(`service-reaper: processes of ${dir} outlived SIGKILL: ${left.join(", ")}`);
-      else rmSync(dir, { recursive: true, force: true });
-    } catch (e) {
-      console.error(`service-reaper: ${dir}: ${(e as Error).message}`); // and on to the next directory
+  // The test files' dirs first (their PostgreSQL servers, daemons and commands), read again until no new
+  // one shows (a fork still busy at the first read may list more), then the services' (the list's own
+  // directory among them).
+  const done = new Set<string>();
+  for (let next = listed(); next.length; next = listed().filter((d) => !done.has(d)))
+    for (const dir of next) {
+      done.add(dir);
+      await reap(dir);
     }
-  }
+  for (const dir of dirs) await reap(dir);
   process.exit(0);
 }
 

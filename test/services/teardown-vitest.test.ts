@@ -7,7 +7,7 @@
 // the dir removed (the run's temp-dir list, read by the reaper). Before, both outlived the run.
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/cli.js";
@@ -23,7 +23,10 @@ async function until(cond: () => boolean): Promise<void> {
 
 const sweepAfter: string[] = [];
 afterAll(async () => {
-  for (const dir of sweepAfter) await stopProcessesUsing(dir, { termMs: 1000 });
+  for (const dir of sweepAfter) {
+    await stopProcessesUsing(dir, { termMs: 1000 });
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /**
@@ -47,12 +50,13 @@ function project(service: string): { dir: string; started: string } {
   );
   writeFileSync(
     join(dir, "t/wait.test.ts"),
-    `import { execFileSync } from "node:child_process";\nimport { writeFileSync } from "node:fs";\n` +
+    `import { execFileSync } from "node:child_process";\nimport { renameSync, writeFileSync } from "node:fs";\n` +
       `import { it } from "vitest";\nimport { tempDir } from ${helper("temp-dir.ts")};\n` +
       `it("waits", () => {\n  const own = tempDir("reaped");\n` +
       `  execFileSync("sh", ["-c", "(setsid sh -c 'while :; do sleep 0.2; done' </dev/null >/dev/null 2>&1 &)"], { cwd: own });\n` +
       `  process.on("SIGINT", () => {});\n` +
-      `  writeFileSync(${JSON.stringify(started)}, JSON.stringify({ pid: process.pid, own }));\n` +
+      `  writeFileSync(${JSON.stringify(`${started}.part`)}, JSON.stringify({ pid: process.pid, own }));\n` +
+      `  renameSync(${JSON.stringify(`${started}.part`)}, ${JSON.stringify(started)});\n` +
       `  return new Promise((r) => setTimeout(r, 600_000));\n}, 700_000);\n`,
   );
   writeFileSync(
@@ -77,9 +81,14 @@ describe("a vitest run told to stop", () => {
 
       const { dir, started } = project(service);
       sweepAfter.push(dir); // the run itself (its processes work in dir), should this test fail before it ends
+      // A process group of its own, as a terminal gives a command: SIGINT goes to all of it (a Ctrl-C,
+      // which the fork's in-process command catches), SIGTERM to vitest alone (a CI runner's stop). Its
+      // temp dirs are listed for the reaper even if this run keeps them (STRONGBOX_KEEP_TEST_TMP).
       const run = spawn(process.execPath, [join(repo, "node_modules/vitest/vitest.mjs"), "run"], {
         cwd: dir,
         stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+        env: { ...process.env, STRONGBOX_KEEP_TEST_TMP: "" },
       });
       const exited = once(run, "exit");
       let out = "";
@@ -94,7 +103,8 @@ describe("a vitest run told to stop", () => {
       sweepAfter.push(test.own);
       await until(() => processesUsing(test.own).length > 0); // the loop (and its sleep)
       expect(processesUsing(test.own).length, "the test's own detached process").toBeGreaterThan(0);
-      run.kill(signal);
+      if (signal === "SIGINT") process.kill(-run.pid!, signal);
+      else run.kill(signal);
       await exited;
       await until(() => processesUsing(service).length === 0);
       expect(processesUsing(service)).toEqual([]);
