@@ -5,7 +5,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { BIN, makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { BIN, makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { snapshotTree } from "../helpers/tree.js";
 

@@ -7,7 +7,8 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { secondApart } from "../helpers/backup-clock.js";
-import { BIN, makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { BIN, makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { snapshotTree } from "../helpers/tree.js";
 
