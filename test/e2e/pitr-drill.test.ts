@@ -3,6 +3,8 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, wr
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+// The base backup in-process; the drills stay processes (their restore_command runs this binary).
+import { runInProcess } from "../helpers/run-in-process.js";
 import { clusterAt, freePort, giveToPostgres, initCluster, PG_BIN, type TestCluster } from "../helpers/pg-cluster.js";
 import { closeSegment, pushSettings, serverNow } from "../helpers/pitr-live.js";
 import { until } from "../helpers/until.js";
@@ -49,7 +51,7 @@ describe.skipIf(!PG_BIN)("drill and restore --start of a postgres-cluster source
     try {
       live.start();
       await live.query("CREATE TABLE kept (id int); INSERT INTO kept SELECT generate_series(1, 100)");
-      const b = await runCli(["-c", repo.configFile, "backup", "now"]);
+      const b = await runInProcess(["-c", repo.configFile, "backup", "now"]);
       expect(b.stderr).not.toMatch(/error/i);
       expect(b.code).toBe(0);
       await live.query("INSERT INTO kept SELECT generate_series(101, 150)");

@@ -3,6 +3,9 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } f
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { BIN, makeRepo, runCli, tempDir, type TestRepo } from "../helpers/cli.js";
+// doctor, backup and verify in-process; restore --target-time stays a process: it writes its own
+// binary into the restored cluster's restore_command, which the server then runs.
+import { runInProcess } from "../helpers/run-in-process.js";
 import { clusterAt, freePort, giveToPostgres, initCluster, PG_BIN, type TestCluster } from "../helpers/pg-cluster.js";
 import { processesLeft } from "../helpers/processes.js";
 import { until } from "../helpers/until.js";
@@ -55,13 +58,13 @@ async function archivePastT(makeConfig: (url: string) => { repo: TestRepo; host:
   try {
     live.start();
     // doctor reads the cluster's archiving settings (the host's config names the superuser here).
-    const d = await runCli(["-c", host, "doctor"]);
+    const d = await runInProcess(["-c", host, "doctor"]);
     expect(d.stdout).toMatch(/source cluster.*PostgreSQL 1\d.*pg_basebackup.*archiving with wal push/);
     expect(d.stdout).not.toMatch(/source cluster.*(wal_level|archive_mode|archive_command) is/);
     await live.query(
       "CREATE TABLE kept (id int); CREATE TABLE doomed (id int); INSERT INTO kept SELECT generate_series(1, 100)",
     );
-    const b = await runCli(["-c", host, "--json", "backup", "now"]);
+    const b = await runInProcess(["-c", host, "--json", "backup", "now"]);
     expect(b.stderr).not.toMatch(/error/i);
     expect(b.code).toBe(0);
     await live.query("INSERT INTO kept SELECT generate_series(101, 150); INSERT INTO doomed VALUES (1)");
@@ -71,7 +74,7 @@ async function archivePastT(makeConfig: (url: string) => { repo: TestRepo; host:
     await live.query("DROP TABLE doomed");
     await switchAndWaitArchived(live);
     // verify: the base, and every archived segment from its start on, each decrypted and checked.
-    const v = await runCli(["-c", restore, "--json", "verify", "latest"]);
+    const v = await runInProcess(["-c", restore, "--json", "verify", "latest"]);
     expect(v.stderr).not.toMatch(/error/i);
     expect(v.code).toBe(0);
     expect(v.stdout).toMatch(/archived WAL from the base backup's start has no gap and every segment reads/);
@@ -198,11 +201,11 @@ describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", 
     const bytes = readFileSync(path);
     bytes[bytes.length - 50] ^= 0xff;
     writeFileSync(path, bytes);
-    const damaged = await runCli(["-c", config, "verify", "latest"]);
+    const damaged = await runInProcess(["-c", config, "verify", "latest"]);
     expect(damaged.code).toBe(3);
     expect(damaged.stderr).toContain(`WAL ${name}: damaged`);
     rmSync(path);
-    const missing = await runCli(["-c", config, "verify", "latest"]);
+    const missing = await runInProcess(["-c", config, "verify", "latest"]);
     expect(missing.code).toBe(3);
     expect(missing.stderr).toContain(`WAL ${name}`);
   }, 240_000);
@@ -237,7 +240,7 @@ describe.skipIf(!PG_BIN)("point-in-time recovery of a postgres-cluster source", 
     const wal = readdirSync(join(restoredDir, "pg_wal"));
     expect(wal).toContain("00000002.history");
     expect(wal).not.toContain("00000003.history");
-    const v = await runCli(["-c", repo.configFile, "verify", "latest"]);
+    const v = await runInProcess(["-c", repo.configFile, "verify", "latest"]);
     expect(v.code).toBe(0);
     expect(v.stdout + v.stderr).toMatch(
       /ignored 1 untrusted WAL object: wal\/\d+\/00000002\/00000002\.history\..*\(unsigned\)/,
