@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatBytes } from "../../src/progress.js";
 import { secondApart } from "../helpers/backup-clock.js";
-import { BIN, makeRepo, runCli, tempDir } from "../helpers/cli.js";
+import { BIN, makeRepo, tempDir } from "../helpers/cli.js";
+import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { until } from "../helpers/until.js";
 
 describe("strongbox ui", () => {
