@@ -3,8 +3,7 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { startReceiver } from "../helpers/http-receiver.js";
-import { makeRepo, tempDir } from "../helpers/cli.js";
-import { runInProcess as runCli } from "../helpers/run-in-process.js";
+import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { runInProcess } from "../helpers/run-in-process.js";
 
 const pg = inject("pg");

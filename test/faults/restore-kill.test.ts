@@ -5,7 +5,9 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { BIN, makeRepo, runAndKill, runAndKillWhen, tempDir } from "../helpers/cli.js";
+// runProcess where a run must write its temp files under the TMPDIR it is given (os.tmpdir() is fixed
+// per process: in-process it would not be the test's).
+import { BIN, makeRepo, runAndKill, runAndKillWhen, runCli as runProcess, tempDir } from "../helpers/cli.js";
 import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { processesLeft, processesMatching } from "../helpers/processes.js";
 import { mulberry32 } from "../helpers/random.js";
@@ -154,7 +156,7 @@ describe.skipIf(!pg)("interrupted database restores", () => {
       const tmp = tempDir("rk-tmp");
 
       const single = await createDb(pg!, "rkone");
-      const ok = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", single.url], {
+      const ok = await runProcess(["-c", repo.configFile, "restore", "latest", "--to-db", single.url], {
         env: { TMPDIR: tmp },
       });
       expect(ok.code).toBe(0);
@@ -193,7 +195,7 @@ describe.skipIf(!pg)("interrupted database restores", () => {
       expect(await pgRestoresOn(par.name)).toBe("");
       expect(grepTree(tmp, MARKER)).toEqual([]);
       expect(grepTree(tmp, "PGDMP")).toEqual([]);
-      const again = await runCli(
+      const again = await runProcess(
         ["-c", repo.configFile, "restore", "latest", "--to-db", par.url, "--jobs", "2", "--force"],
         { env: { TMPDIR: tmp } },
       );

@@ -5,7 +5,9 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { BIN, makeRepo, tempDir } from "../helpers/cli.js";
+// runProcess where a run must write its temp files under the TMPDIR it is given (os.tmpdir() is fixed
+// per process: in-process it would not be the test's).
+import { BIN, makeRepo, runCli as runProcess, tempDir } from "../helpers/cli.js";
 import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { createDb, withClient } from "../helpers/pg.js";
 import { snapshotTree } from "../helpers/tree.js";
@@ -232,7 +234,7 @@ describe.skipIf(!pg)("database restores killed while pg_restore works", () => {
       );
       expect(note.rows[0].c).toMatch(/^strongbox: a restore into this database started .* and has not finished/);
 
-      const again = await runCli(["-c", repo.configFile, "restore", "latest", "--to-db", par.url, "--jobs", "2"], {
+      const again = await runProcess(["-c", repo.configFile, "restore", "latest", "--to-db", par.url, "--jobs", "2"], {
         env: { TMPDIR: tmp },
       });
       expect(again.stderr).toMatch(
@@ -247,7 +249,7 @@ describe.skipIf(!pg)("database restores killed while pg_restore works", () => {
         expect(again.code).toBe(2);
         expect(again.stderr).toMatch(/refusing to restore over it without --force/);
       }
-      const forced = await runCli(
+      const forced = await runProcess(
         ["-c", repo.configFile, "--json", "restore", "latest", "--to-db", par.url, "--jobs", "2", "--force"],
         { env: { TMPDIR: tmp } },
       );

@@ -52,6 +52,11 @@ async function runNow(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string
     written = true;
     out.stdout += redact(JSON.stringify(this.document(failure), null, 2)) + "\n";
   };
+  // Node's own warnings (a deprecation, too many listeners) go to a real run's stderr: here too, so a
+  // test that wants an empty stderr still sees them (each deprecation is emitted once per process).
+  const warned = (w: Error & { code?: string }) =>
+    (out.stderr += `(node:${process.pid}) ${w.code ? `[${w.code}] ` : ""}${w.name}: ${w.message}\n`);
+  process.on("warning", warned);
   try {
     const code = await main([process.execPath, "strongbox", ...args]).catch((err: unknown) => {
       process.stderr.write(`strongbox: internal error: ${redact(describeError(err))}\n`);
@@ -59,6 +64,7 @@ async function runNow(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string
     });
     return { code, ...out };
   } finally {
+    process.off("warning", warned);
     jsonOutput.finish = saved.finish;
     jsonOutput.enabled = false; // as a fresh process has it: the next file in this worker may not run main()
     process.stdout.write = saved.stdout;
