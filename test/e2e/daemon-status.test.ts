@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { startDaemon as daemon } from "../helpers/daemon-process.js";
 import { until } from "../helpers/until.js";
+import { freePort } from "../helpers/free-port.js";
 
 describe("daemon results across a restart", () => {
   it(
@@ -15,7 +16,7 @@ describe("daemon results across a restart", () => {
       const docs = tempDir("ds-docs");
       writeFileSync(join(docs, "a.txt"), "a".repeat(5000));
       const repo = makeRepo({ sources: [{ name: "docs", type: "files", path: docs }] });
-      const port = 30000 + Math.floor(Math.random() * 20000);
+      const port = await freePort(); // the kernel's pick: never a port an outgoing connection holds
       const base = `http://127.0.0.1:${port}`;
       const config = repo.write((c) => {
         c.state_dir = tempDir("ds-state");

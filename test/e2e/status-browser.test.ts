@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { formatBytes } from "../../src/progress.js";
 import { BIN, makeRepo, runCli, tempDir } from "../helpers/cli.js";
 import { until } from "../helpers/until.js";
+import { freePort } from "../helpers/free-port.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const has = existsSync(CHROMIUM) && spawnSync(CHROMIUM, ["--version"]).status === 0;
@@ -43,7 +44,7 @@ describe("status page in headless Chromium", () => {
       const docs = tempDir("sb-docs");
       writeFileSync(join(docs, "a.txt"), "a".repeat(20_000));
       const repo = makeRepo({ sources: [{ name: "docs", type: "files", path: docs }] });
-      const port = 30000 + Math.floor(Math.random() * 20000);
+      const port = await freePort(); // the kernel's pick: never a port an outgoing connection holds
       const config = repo.write((c) => {
         c.state_dir = tempDir("sb-state");
         c.lock_dir = tempDir("sb-lock");
@@ -122,7 +123,7 @@ describe("status page in headless Chromium", () => {
         // strongbox ui on a non-loopback address: the browser gets 401 without the token, the page with it.
         const tokenFile = join(repo.dir, "token");
         writeFileSync(tokenFile, "browser-token-0123456789\n", { mode: 0o600 });
-        const uiPort = port + 1;
+        const uiPort = await freePort();
         ui = start(["-c", config, "ui", "--listen", `0.0.0.0:${uiPort}`, "--token-file", tokenFile]);
         // Without credentials Chromium's navigation fails on the Basic challenge; its request API shows the 401.
         const anon = await browser.newContext();

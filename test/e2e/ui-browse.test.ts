@@ -12,6 +12,7 @@ import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { fileManifestEntry as entry, forgeBackup } from "../helpers/forge.js";
 import { archive, fileEntry } from "../helpers/tar-craft.js";
 import { until } from "../helpers/until.js";
+import { freePort } from "../helpers/free-port.js";
 
 /** A file name (so no "/") that is markup, quotes and a right-to-left override. */
 const HOSTILE = `<img src=x onerror=alert(1)>"'\u202egnp.exe`;
@@ -29,7 +30,7 @@ function authed(url: string, init: RequestInit = {}): Promise<Response> {
 
 /** Starts `strongbox ui` on a free loopback port (with --token-file unless `token` is false); resolves once it answers. */
 async function startUi(config: string, token = true) {
-  const port = 30000 + Math.floor(Math.random() * 20000);
+  const port = await freePort(); // the kernel's pick: never a port an outgoing connection holds
   const tokenArgs: string[] = [];
   if (token) {
     const file = join(tempDir("uib-token"), "token");
@@ -44,7 +45,11 @@ async function startUi(config: string, token = true) {
   child.stderr.on("data", (d) => (log += d));
   const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
   const base = `http://127.0.0.1:${port}`;
-  await until(() => authed(`${base}/`).then((r) => r.ok));
+  await until(
+    () => authed(`${base}/`).then((r) => r.ok),
+    60_000,
+    () => `strongbox ui to answer on ${base}; its log ends: ${log.trim().split("\n").slice(-10).join(" | ")}`,
+  );
   return {
     base,
     pid: child.pid!,

@@ -9,6 +9,7 @@ import { secondApart } from "../helpers/backup-clock.js";
 import { BIN, makeRepo, tempDir } from "../helpers/cli.js";
 import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { until } from "../helpers/until.js";
+import { freePort } from "../helpers/free-port.js";
 
 describe("strongbox ui", () => {
   it(
@@ -36,7 +37,7 @@ describe("strongbox ui", () => {
 
       const tokenFile = join(repo.dir, "ui-token");
       writeFileSync(tokenFile, "a-long-enough-token-1234\n", { mode: 0o600 });
-      const port = 30000 + Math.floor(Math.random() * 20000);
+      const port = await freePort(); // the kernel's pick: never a port an outgoing connection holds
       const child = spawn(
         process.execPath,
         [BIN, "-c", config, "ui", "--listen", `0.0.0.0:${port}`, "--token-file", tokenFile],
