@@ -19,10 +19,25 @@ function startDaemon(args: string[]) {
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   child.stdout.on("data", () => {});
-  const exited = new Promise<{ code: number | null; after: number }>((r) =>
+  const closed = new Promise<{ code: number | null; after: number }>((r) =>
     child.on("close", (code) => r({ code, after: Date.now() - t0 })),
   );
-  return { child, exited, stderr: () => stderr };
+  /** The daemon's exit; fails within the test's own time, with the daemon's log, if it never comes. */
+  const exited = (ms = 30_000) =>
+    Promise.race([
+      closed,
+      new Promise<never>((_, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`the daemon did not exit within ${ms} ms; its log:\n${stderr}`)),
+          ms,
+        );
+        void closed.then(() => clearTimeout(t));
+      }),
+    ]);
+  /** Waits for `f` (up to 30 s), naming `what` and ending with the daemon's log if it never holds. */
+  const waitFor = <T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false) =>
+    until(f, 30_000, () => `${what}; the daemon's log:\n${stderr}`);
+  return { child, exited, waitFor, stderr: () => stderr };
 }
 
 /** An HTTP endpoint that accepts requests and never answers: a hung monitoring server. */
@@ -86,12 +101,12 @@ describe("daemon deadlines, /healthz and stopping", () => {
     );
     const d = startDaemon(["-c", withHook, "daemon", "--schedule", schedule, "--grace", "0s", "--abort-wait", "5s"]);
     cleanups.push(() => d.child.kill("SIGKILL"));
-    const failure = await until(() =>
+    const failure = await d.waitFor("the check job's failure webhook", () =>
       hook.calls.map((c) => JSON.parse(c.body)).find((b) => b.job === "check" && b.status === "failure"),
     );
     expect(failure.error).toMatch(/^job check: deadline 2s exceeded after 2s; aborted/);
     expect(d.stderr()).toMatch(/job check: deadline 2s exceeded after 2s: aborting it/);
-    const health = await until(async () => {
+    const health = await d.waitFor("/healthz 503", async () => {
       const res = await fetch(`http://127.0.0.1:${port}/healthz`);
       return res.status === 503 && (await res.json());
     });
@@ -100,7 +115,7 @@ describe("daemon deadlines, /healthz and stopping", () => {
       /job check: deadline 2s exceeded after 2s; aborted|job check has been running for .*, past its deadline of 2s/,
     );
     // the lock was released: the backup that waited for check ran and succeeded
-    await until(() =>
+    await d.waitFor("the nightly job's success webhook", () =>
       hook.calls.map((c) => JSON.parse(c.body)).find((b) => b.job === "nightly" && b.status === "success"),
     );
     expect(audit(auditLog).some((l) => l.job === "check" && l.result === "failure" && /deadline/.test(l.error))).toBe(
@@ -109,9 +124,7 @@ describe("daemon deadlines, /healthz and stopping", () => {
     // The reads of aborted runs are still blocked in open(): stopping must not wait for them.
     d.child.kill("SIGTERM");
     const t = Date.now();
-    const { code } = await new Promise<{ code: number | null; signal: string | null }>((r) =>
-      d.child.on("close", (c, s) => r({ code: c, signal: s })),
-    );
+    const { code } = await d.exited();
     expect(Date.now() - t).toBeLessThan(15_000);
     // Both jobs run every second: the SIGTERM may find check started again (--grace 0s aborts it) or nothing running.
     expect(d.stderr()).toMatch(/"(the running job was aborted after the grace period; )?stopped"/);
@@ -128,13 +141,13 @@ describe("daemon deadlines, /healthz and stopping", () => {
     writeFileSync(schedule, `jobs:\n  - { name: nightly, command: backup, cron: "*/1 * * * * *", deadline: 1s }\n`);
     const d = startDaemon(["-c", cfg, "daemon", "--schedule", schedule, "--abort-wait", "4s"]);
     cleanups.push(() => d.child.kill("SIGKILL"));
-    await until(() => hc.paths.includes("/ping/start")); // the job hangs on its start ping
-    const health = await until(async () => {
+    await d.waitFor("the job's start ping", () => hc.paths.includes("/ping/start")); // the job hangs on its start ping
+    const health = await d.waitFor("/healthz 503", async () => {
       const res = await fetch(`http://127.0.0.1:${port}/healthz`);
       return res.status === 503 && (await res.json());
     });
     expect(health.reasons.join("\n")).toMatch(/job nightly has been running for [\d.]+s, past its deadline of 1s/);
-    const { code, after } = await d.exited;
+    const { code, after } = await d.exited();
     expect(code).toBe(1);
     expect(after).toBeLessThan(20_000);
     expect(d.stderr()).toMatch(
@@ -160,10 +173,10 @@ describe("daemon deadlines, /healthz and stopping", () => {
     expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
     const d = startDaemon(["-c", cfg, "daemon", "--schedule", schedule, "--grace", "1s", "--abort-wait", "2s"]);
     cleanups.push(() => d.child.kill("SIGKILL"));
-    await until(() => hc.paths.includes("/ping/start"));
+    await d.waitFor("the job's start ping", () => hc.paths.includes("/ping/start"));
     const t = Date.now();
     d.child.kill("SIGTERM");
-    const { code } = await d.exited;
+    const { code } = await d.exited();
     const took = Date.now() - t;
     expect(code).toBe(1);
     expect(took).toBeLessThan(1000 + 2000 + 6000);
@@ -188,13 +201,13 @@ describe("daemon deadlines, /healthz and stopping", () => {
     const d = startDaemon(["-c", cfg, "daemon", "--schedule", schedule, "--once", "nightly", "--grace", "0s"]);
     cleanups.push(() => d.child.kill("SIGKILL"));
     const backups = join(repo.dir, "repository/backups");
-    await until(() => existsSync(backups) && readdirSync(backups).length > 0);
+    await d.waitFor("the backup's directory", () => existsSync(backups) && readdirSync(backups).length > 0);
     // One stop request delivered twice, as `timeout` sends it to the process and then its group: back to back.
     // (30 ms apart, a loaded machine could handle the second more than the 1 s debounce after the first, and
     // the daemon rightly took it for a second request: exit 1.)
     d.child.kill("SIGTERM");
     d.child.kill("SIGTERM");
-    const { code } = await d.exited;
+    const { code } = await d.exited();
     expect(code === 143 || (code === null && d.child.signalCode === "SIGTERM"), d.stderr()).toBe(true); // see interrupt.test.ts
     expect(d.stderr()).toMatch(/job nightly interrupted by SIGTERM: stopped cleanly/);
     expect(readdirSync(lockDir)).toEqual([]);
