@@ -146,6 +146,32 @@ describe.skipIf(!PG_BIN)("drill and restore --start of a postgres-cluster source
     expectNothingLeft();
   }, 240_000);
 
+  it("a drill killed (SIGKILL) while its server recovers: the server ends with it, and the next drill removes the scratch space it left", async () => {
+    const child = spawn(process.execPath, [BIN, "-c", repo.configFile, "drill", "latest"], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: scratch },
+      stdio: ["ignore", "ignore", "ignore"],
+    });
+    const exited = new Promise<void>((r) => child.on("close", () => r()));
+    await until(() => processesUnder(scratch).some((l) => /postgres/.test(l)), 120_000);
+    child.kill("SIGKILL");
+    await exited;
+    // The server's parent-death signal (setpriv --pdeathsig) stops it, though nothing could stop it cleanly.
+    await until(
+      () => processesUnder(scratch).length === 0,
+      20_000,
+      () => `the drill's server to end:\n${processesUnder(scratch).join("\n")}`,
+    );
+    const left = readdirSync(scratch);
+    expect(left).toEqual([expect.stringMatching(/^strongbox-drill-[0-9a-f]{8}-\d+-[0-9a-f]+$/)]);
+    expect(readdirSync(join(scratch, left[0]))).toEqual(["data"]); // a restored cluster, in plaintext
+    const next = await drill(["latest"]);
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toContain(
+      `removed ${join(scratch, left[0])}: the scratch space of a drill or verify that was killed`,
+    );
+    expectNothingLeft();
+  }, 240_000);
+
   it("a damaged, then a missing WAL segment in the middle fails the drill (exit 3) naming it; nothing is left running", async () => {
     const segments = walObjects().filter((p) => /\/[0-9A-F]{24}\.[0-9a-f]{64}\./.test(p));
     expect(segments.length).toBeGreaterThanOrEqual(3);

@@ -32,8 +32,8 @@ export interface ClusterRecoveryReport {
 }
 
 /** A cluster's scratch data directory, reachable by the server's account (the parent is traverse-only). */
-export async function clusterScratch(backupId: string): Promise<{ dir: string }> {
-  const scratch = await scratchDir(`${backupId}-cluster`);
+export async function clusterScratch(): Promise<{ dir: string }> {
+  const scratch = await scratchDir();
   await chmod(scratch.path, 0o711);
   return { dir: join(scratch.path, "data") };
 }

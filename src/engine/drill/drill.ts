@@ -16,7 +16,7 @@ import { VERSION } from "../../version.js";
 import { backupAgeCheck, runSqlCheck } from "./checks.js";
 import { clusterScratch, drillCluster, type ClusterRecoveryReport } from "./cluster.js";
 import type { DrillReport } from "./report.js";
-import { runPendingCleanups, sameDatabase, scratchDatabase, scratchDir } from "./scratch.js";
+import { runPendingCleanups, sameDatabase, scratchDatabase, scratchDir, sweepKilledScratch } from "./scratch.js";
 
 /** Errors that mean the drill could not run (exit 1), as opposed to a backup that does not restore. */
 function couldNotRun(err: unknown): boolean {
@@ -70,6 +70,7 @@ export async function runDrill(o: {
   if (chosen === o.ref) await o.repo.checkTrusted(chosen, o.trust);
   const rec = await o.repo.readComplete(chosen);
   const drillId = newBackupId(started);
+  await sweepKilledScratch(o.log);
   o.log.info(`drill ${drillId}: restoring backup ${rec.id} into scratch space`);
   lap("select", t0);
 
@@ -117,11 +118,11 @@ export async function runDrill(o: {
     >();
     if (manifest) {
       for (const s of rec.sources) {
-        if (s.type === "files") scratch.set(s.name, { dir: (await scratchDir(rec.id)).path });
+        if (s.type === "files") scratch.set(s.name, { dir: (await scratchDir()).path });
         else if (s.type === "postgres-cluster") {
           if (!o.clusterRecovery)
             throw new StrongboxError("USAGE", `backup ${rec.id} holds a cluster (${s.name}): no recovery settings`);
-          const cluster = await clusterScratch(rec.id);
+          const cluster = await clusterScratch();
           scratch.set(s.name, { dir: cluster.dir, recovery: o.clusterRecovery, cluster });
         } else scratch.set(s.name, { dbUrl: (await scratchDatabase(drillCfg!.postgres_url!, rec.id)).url });
       }

@@ -1,7 +1,6 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { StrongboxError } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import { makeScratch, removeScratch, sweepScratch } from "../../scratch-space.js";
 import { connect } from "../../sources/postgres/connection.js";
 import { parsePgUrl } from "../../sources/postgres/url.js";
 
@@ -24,9 +23,16 @@ export async function runPendingCleanups(): Promise<void> {
   for (const fn of [...pending]) await fn().catch(() => {});
 }
 
-export async function scratchDir(label: string): Promise<{ path: string; remove: () => Promise<void> }> {
-  const path = await mkdtemp(join(tmpdir(), `strongbox-drill-${label}-`));
-  return { path, remove: onCleanup(() => rm(path, { recursive: true, force: true })) };
+/** A drill's scratch directory under TMPDIR (scratch-space.ts), removed however the drill ends. */
+export async function scratchDir(): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await makeScratch("strongbox-drill-");
+  return { path, remove: onCleanup(() => removeScratch(path)) };
+}
+
+/** Removes what killed drills and verifies left in TMPDIR, saying so. */
+export async function sweepKilledScratch(log: Logger): Promise<void> {
+  for (const path of await sweepScratch())
+    log.warn(`removed ${path}: the scratch space of a drill or verify that was killed before it could clean up`);
 }
 
 export function scratchDbName(backupId: string): string {

@@ -1,9 +1,9 @@
 import { promises as fsp } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PostgresClusterSourceConfig } from "../../config/schema.js";
 import { diskSink } from "../../archive/extract.js";
 import { StrongboxError } from "../../errors.js";
+import { makeScratch, removeScratch, sweepScratch } from "../../scratch-space.js";
 import { parseBackupLabel, parseWalRanges } from "../../repository/lsn.js";
 import type { ClusterManifest, SourceManifest } from "../../repository/manifest.js";
 import { configToBackUp } from "../source.js";
@@ -155,7 +155,9 @@ export class ClusterSource implements Source {
    */
   async verify(layers: Layers, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
     const m = this.manifest(manifest);
-    const scratch = await fsp.mkdtemp(join(tmpdir(), "strongbox-verify-cluster-"));
+    for (const path of await sweepScratch())
+      ctx.log.warn(`removed ${path}: the scratch space of a drill or verify that was killed before it could clean up`);
+    const scratch = await makeScratch("strongbox-verify-cluster-");
     try {
       const dir = join(scratch, "data");
       await fsp.mkdir(dir, { mode: 0o700 });
@@ -170,7 +172,7 @@ export class ClusterSource implements Source {
         await this.verifyBackup(dir, m),
       ];
     } finally {
-      await fsp.rm(scratch, { recursive: true, force: true });
+      await removeScratch(scratch);
     }
   }
 }
