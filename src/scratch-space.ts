@@ -1,6 +1,7 @@
 import { promises as fsp } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Logger } from "./log.js";
 import { isOrphan, tempName } from "./temp-names.js";
 
 /**
@@ -28,59 +29,103 @@ const isRoot = () => process.getuid?.() === 0;
  * Removes a scratch tree, never through a path that another account can change underneath. As root,
  * the tree may hold directories of another account (a cluster's data directory belongs to the server's
  * account), which could swap one of its directories for a symlink while a recursive removal walks it,
- * steering root's unlinks elsewhere. So every directory is first made root's and 0700, from the top
- * down: a directory is changed only after its parent is root's alone, when its name can no longer be
- * replaced (chmod follows a symlink, and lstat has just shown a directory). Then nothing in the tree can
- * change but by root, and the recursive removal is safe. Not root: every directory in it is this
- * user's own, and the top one is 0700 or 0711.
+ * steering root's unlinks elsewhere. So the tree is locked first (lockTree), and only then removed.
  */
 export async function removeScratch(path: string): Promise<void> {
-  if (isRoot()) await lockTree(path);
+  await lockTree(path);
   await fsp.rm(path, { recursive: true, force: true });
 }
 
-async function lockTree(top: string): Promise<void> {
-  const st = await fsp.lstat(top).catch(() => null);
+const gone = (err: unknown) => (err as NodeJS.ErrnoException)?.code === "ENOENT";
+
+/**
+ * Makes every directory of the tree this user's (root: chown) and 0700, from the top down. A
+ * directory is changed only after its parent is this user's alone, when its name can no longer be
+ * replaced (chmod follows a symlink; the listing, made after the parent was locked, has just shown
+ * a directory). Afterwards nothing in the tree can change but by this user; a 0555 directory a
+ * restore made no longer stops the removal. A directory it cannot read or change fails the whole
+ * call: nothing is walked unlocked.
+ */
+export async function lockTree(top: string): Promise<void> {
+  const root = isRoot();
+  const lock = async (dir: string) => {
+    if (root) await fsp.lchown(dir, 0, 0);
+    await fsp.chmod(dir, 0o700);
+  };
+  const st = await fsp.lstat(top).catch((err) => {
+    if (gone(err)) return null;
+    throw err;
+  });
   if (!st?.isDirectory()) return;
-  await fsp.lchown(top, 0, 0);
-  await fsp.chmod(top, 0o700);
+  await lock(top);
   const pending = [top];
   while (pending.length) {
     const dir = pending.pop()!;
-    for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const entries = await fsp.readdir(dir, { withFileTypes: true }).catch((err) => {
+      if (gone(err)) return [];
+      throw err;
+    });
+    for (const e of entries) {
       if (!e.isDirectory()) continue;
       const child = join(dir, e.name);
-      const cst = await fsp.lstat(child).catch(() => null);
-      if (!cst?.isDirectory()) continue;
-      await fsp.lchown(child, 0, 0);
-      await fsp.chmod(child, 0o700);
+      await lock(child);
       pending.push(child);
     }
   }
 }
 
 /**
- * Removes the scratch directories of drills and verifies whose process is gone (this host's, by the
- * PID in the name; another host's on a shared TMPDIR, once a day old). Only this user's own
- * directories with a scratch mode are touched; anything else under the names stays. Returns the paths removed.
+ * Whether no other account can rename entries in `dir` (owned by root or this user, and not writable
+ * by others unless sticky): else the sweep's checks of an entry could be about another one by the
+ * time it is removed.
  */
-export async function sweepScratch(dir = tmpdir()): Promise<string[]> {
+async function steadyParent(dir: string): Promise<boolean> {
+  const st = await fsp.stat(dir).catch(() => null);
+  if (!st) return false;
+  return (st.uid === 0 || st.uid === process.getuid?.()) && ((st.mode & 0o022) === 0 || (st.mode & 0o1000) !== 0);
+}
+
+export interface ScratchSweep {
+  removed: string[];
+  /** Leftovers it could not remove, with why: left for the next sweep. */
+  failed: { path: string; reason: string }[];
+}
+
+/**
+ * Removes the scratch directories of drills and verifies whose process is gone (this host's, by the
+ * PID in the name; another host's on a shared TMPDIR, or one of an older naming, once nothing changed
+ * it for a day: its ctime, which a restore's setting of the directory's recorded mtime does not age).
+ * Only this user's own directories with a scratch mode are touched, in a TMPDIR where no other account
+ * can rename them; anything else under the names stays.
+ */
+export async function sweepScratch(dir = tmpdir()): Promise<ScratchSweep> {
+  const out: ScratchSweep = { removed: [], failed: [] };
   const uid = process.getuid?.();
-  const names = await fsp.readdir(dir).catch(() => [] as string[]);
-  const removed: string[] = [];
+  const names = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) =>
+    SCRATCH_PREFIXES.some((p) => n.startsWith(p)),
+  );
+  if (!names.length || !(await steadyParent(dir))) return out;
   for (const name of names) {
-    const prefix = SCRATCH_PREFIXES.find((p) => name.startsWith(p));
-    if (!prefix) continue;
+    const prefix = SCRATCH_PREFIXES.find((p) => name.startsWith(p))!;
     const path = join(dir, name);
     const st = await fsp.lstat(path).catch(() => null);
     if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid) || !SCRATCH_MODES.has(st.mode & 0o777)) continue;
-    if (!isOrphan(name, prefix, st.mtime)) continue;
+    if (!isOrphan(name, prefix, st.ctime)) continue;
     try {
       await removeScratch(path);
-      removed.push(path);
-    } catch {
-      // Another run removing it at the same moment, or a tree root cannot change: left for the next sweep.
+      out.removed.push(path);
+    } catch (err) {
+      out.failed.push({ path, reason: (err as Error).message });
     }
   }
-  return removed;
+  return out;
+}
+
+/** sweepScratch, saying what it removed, and what it could not and why. */
+export async function sweepKilledScratch(log: Logger): Promise<void> {
+  const { removed, failed } = await sweepScratch();
+  for (const path of removed)
+    log.warn(`removed ${path}: the scratch space of a drill or verify that was killed before it could clean up`);
+  for (const { path, reason } of failed)
+    log.warn(`cannot remove ${path}, the scratch space of a killed drill or verify: ${reason}`);
 }

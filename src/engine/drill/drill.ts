@@ -16,7 +16,8 @@ import { VERSION } from "../../version.js";
 import { backupAgeCheck, runSqlCheck } from "./checks.js";
 import { clusterScratch, drillCluster, type ClusterRecoveryReport } from "./cluster.js";
 import type { DrillReport } from "./report.js";
-import { runPendingCleanups, sameDatabase, scratchDatabase, scratchDir, sweepKilledScratch } from "./scratch.js";
+import { runPendingCleanups, sameDatabase, scratchDatabase, scratchDir } from "./scratch.js";
+import { sweepKilledScratch } from "../../scratch-space.js";
 
 /** Errors that mean the drill could not run (exit 1), as opposed to a backup that does not restore. */
 function couldNotRun(err: unknown): boolean {
@@ -46,6 +47,8 @@ export async function runDrill(o: {
   clusterRecovery?: RecoveryTarget;
   signal?: AbortSignal;
 }): Promise<DrillReport> {
+  // What killed drills left first, outside the drill's timings.
+  await sweepKilledScratch(o.log);
   const now = o.now ?? (() => new Date());
   const started = now();
   const t0 = Date.now();
@@ -70,7 +73,6 @@ export async function runDrill(o: {
   if (chosen === o.ref) await o.repo.checkTrusted(chosen, o.trust);
   const rec = await o.repo.readComplete(chosen);
   const drillId = newBackupId(started);
-  await sweepKilledScratch(o.log);
   o.log.info(`drill ${drillId}: restoring backup ${rec.id} into scratch space`);
   lap("select", t0);
 

@@ -1,6 +1,5 @@
 import { StrongboxError } from "../../errors.js";
-import type { Logger } from "../../log.js";
-import { makeScratch, removeScratch, sweepScratch } from "../../scratch-space.js";
+import { makeScratch, removeScratch } from "../../scratch-space.js";
 import { connect } from "../../sources/postgres/connection.js";
 import { parsePgUrl } from "../../sources/postgres/url.js";
 
@@ -27,12 +26,6 @@ export async function runPendingCleanups(): Promise<void> {
 export async function scratchDir(): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await makeScratch("strongbox-drill-");
   return { path, remove: onCleanup(() => removeScratch(path)) };
-}
-
-/** Removes what killed drills and verifies left in TMPDIR, saying so. */
-export async function sweepKilledScratch(log: Logger): Promise<void> {
-  for (const path of await sweepScratch())
-    log.warn(`removed ${path}: the scratch space of a drill or verify that was killed before it could clean up`);
 }
 
 export function scratchDbName(backupId: string): string {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { PostgresClusterSourceConfig } from "../../config/schema.js";
 import { diskSink } from "../../archive/extract.js";
 import { StrongboxError } from "../../errors.js";
-import { makeScratch, removeScratch, sweepScratch } from "../../scratch-space.js";
+import { makeScratch, removeScratch, sweepKilledScratch } from "../../scratch-space.js";
 import { parseBackupLabel, parseWalRanges } from "../../repository/lsn.js";
 import type { ClusterManifest, SourceManifest } from "../../repository/manifest.js";
 import { configToBackUp } from "../source.js";
@@ -155,8 +155,7 @@ export class ClusterSource implements Source {
    */
   async verify(layers: Layers, manifest: SourceManifest, ctx: JobContext): Promise<Check[]> {
     const m = this.manifest(manifest);
-    for (const path of await sweepScratch())
-      ctx.log.warn(`removed ${path}: the scratch space of a drill or verify that was killed before it could clean up`);
+    await sweepKilledScratch(ctx.log);
     const scratch = await makeScratch("strongbox-verify-cluster-");
     try {
       const dir = join(scratch, "data");
