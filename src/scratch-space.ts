@@ -1,23 +1,28 @@
-import { promises as fsp } from "node:fs";
+import { existsSync, promises as fsp } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "./log.js";
 import { isOrphan, tempName } from "./temp-names.js";
 
 /**
- * Scratch space under TMPDIR: the plaintext trees a drill restores and a cluster's verify unpacks.
- * Named `tempName(prefix)`, so that a run killed before its cleanup (kill -9, the OOM killer) leaves a
- * directory that the next drill or verify can tell is orphaned, and removes: otherwise every such
- * kill would leave a restored copy of the backup (a whole cluster, for a cluster drill) in TMPDIR.
+ * Scratch space: the plaintext trees a drill restores and a cluster's verify unpacks (under TMPDIR),
+ * and the private run directory of a throwaway PostgreSQL server that recovers a cluster (under /tmp:
+ * its socket's path must stay short). Named `tempName(prefix)`, so that a run killed before its
+ * cleanup (kill -9, the OOM killer) leaves a directory that the next drill, verify or recovery can
+ * tell is orphaned, and removes: otherwise every such kill would leave a restored copy of the backup
+ * (a whole cluster, for a cluster drill) in TMPDIR.
  */
-export const SCRATCH_PREFIXES = ["strongbox-drill-", "strongbox-verify-cluster-"] as const;
+export const SCRATCH_PREFIXES = ["strongbox-drill-", "strongbox-verify-cluster-", "strongbox-pgrun-"] as const;
 type ScratchPrefix = (typeof SCRATCH_PREFIXES)[number];
+
+/** Where the server's run directory goes: /tmp, as a socket path must be short (107 bytes), else TMPDIR. */
+export const runDirParent = () => (existsSync("/tmp") ? "/tmp" : tmpdir());
 
 /** Modes a scratch directory is created with: 0700, or 0711 when a server account must reach a data directory inside. */
 const SCRATCH_MODES = new Set([0o700, 0o711]);
 
-export async function makeScratch(prefix: ScratchPrefix): Promise<string> {
-  const path = join(tmpdir(), tempName(prefix));
+export async function makeScratch(prefix: ScratchPrefix, parent = tmpdir()): Promise<string> {
+  const path = join(parent, tempName(prefix));
   await fsp.mkdir(path, { mode: 0o700 });
   await fsp.chmod(path, 0o700); // whatever the umask
   return path;
@@ -121,11 +126,19 @@ export async function sweepScratch(dir = tmpdir()): Promise<ScratchSweep> {
   return out;
 }
 
-/** sweepScratch, saying what it removed, and what it could not and why. */
+/** sweepScratch of TMPDIR and of the run directories' parent, saying what it removed, and what it could not and why. */
 export async function sweepKilledScratch(log: Logger): Promise<void> {
-  const { removed, failed } = await sweepScratch();
+  const removed: string[] = [];
+  const failed: ScratchSweep["failed"] = [];
+  for (const dir of new Set([tmpdir(), runDirParent()])) {
+    const r = await sweepScratch(dir);
+    removed.push(...r.removed);
+    failed.push(...r.failed);
+  }
   for (const path of removed)
-    log.warn(`removed ${path}: the scratch space of a drill or verify that was killed before it could clean up`);
+    log.warn(
+      `removed ${path}: the scratch space of a drill, verify or recovery that was killed before it could clean up`,
+    );
   for (const { path, reason } of failed)
-    log.warn(`cannot remove ${path}, the scratch space of a killed drill or verify: ${reason}`);
+    log.warn(`cannot remove ${path}, the scratch space of a killed drill, verify or recovery: ${reason}`);
 }

@@ -146,7 +146,7 @@ describe.skipIf(!PG_BIN)("drill and restore --start of a postgres-cluster source
     expectNothingLeft();
   }, 240_000);
 
-  it("a drill killed (SIGKILL) while its server recovers: the server ends with it, and the next drill removes the scratch space it left", async () => {
+  it("a drill killed (SIGKILL) while its server recovers: the server ends with it, and the next drill removes the scratch space and the run directory it left", async () => {
     const child = spawn(process.execPath, [BIN, "-c", repo.configFile, "drill", "latest"], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: scratch },
       stdio: ["ignore", "ignore", "ignore"],
@@ -162,13 +162,18 @@ describe.skipIf(!PG_BIN)("drill and restore --start of a postgres-cluster source
       () => `the drill's server to end:\n${processesUnder(scratch).join("\n")}`,
     );
     const left = readdirSync(scratch);
-    expect(left).toEqual([expect.stringMatching(/^strongbox-drill-[0-9a-f]{8}-\d+-[0-9a-f]+$/)]);
+    expect(left).toEqual([expect.stringMatching(new RegExp(`^strongbox-drill-[0-9a-f]{8}-${child.pid}-[0-9a-f]+$`))]);
     expect(readdirSync(join(scratch, left[0]))).toEqual(["data"]); // a restored cluster, in plaintext
+    // And the server's run directory (socket, access file), under /tmp, named after the killed drill.
+    const runDirs = () =>
+      readdirSync("/tmp").filter((n) => new RegExp(`^strongbox-pgrun-[0-9a-f]{8}-${child.pid}-`).test(n));
     const next = await drill(["latest"]);
     expect(next.code, next.stderr).toBe(0);
     expect(next.stderr).toContain(
-      `removed ${join(scratch, left[0])}: the scratch space of a drill or verify that was killed`,
+      `removed ${join(scratch, left[0])}: the scratch space of a drill, verify or recovery that was killed`,
     );
+    // /tmp is shared: another file's recovery running meanwhile may have been the one to remove it.
+    expect(runDirs()).toEqual([]);
     expectNothingLeft();
   }, 240_000);
 

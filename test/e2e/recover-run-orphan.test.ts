@@ -1,9 +1,10 @@
 // The throwaway recovery server does not outlive strongbox: killed with SIGKILL (no cleanup runs),
 // the server it started gets a signal from the kernel and stops, instead of running on unowned.
 import { spawn } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { sweepScratch } from "../../src/scratch-space.js";
 import { tempDir } from "../helpers/cli.js";
 import { until } from "../helpers/until.js";
 
@@ -61,6 +62,13 @@ await withRecoveredServer({ dataDir: ${JSON.stringify(dataDir)}, major: 15, pgBi
       expect(environ.join("\n")).not.toContain("leak-me-123");
       child.kill("SIGKILL");
       await until(() => !alive(server), 20_000); // the server stopped after strongbox was killed
+      // Its run directory under /tmp is left, named after the killed process; the next recovery's sweep
+      // removes it (here, the sweep itself: /tmp is shared, and another file's recovery may come first).
+      const runDirs = () =>
+        readdirSync("/tmp").filter((n) => new RegExp(`^strongbox-pgrun-[0-9a-f]{8}-${child.pid}-`).test(n));
+      await until(() => child.exitCode !== null || child.signalCode !== null, 20_000);
+      await sweepScratch("/tmp");
+      expect(runDirs()).toEqual([]);
     } finally {
       child.kill("SIGKILL");
       if (existsSync(pidFile)) {

@@ -38,7 +38,7 @@ describe("scratch space", () => {
     }
   });
 
-  it("a dead run's drill and verify directories are removed; a live run's, another mode, a symlink or a file stay", async () => {
+  it("a dead run's drill, verify and server run directories are removed; a live run's, another mode, a symlink or a file stay", async () => {
     const tmp = tempDir("scratch-tmp");
     const dir = (path: string, mode: number) => (mkdirSync(path, { recursive: true }), chmodSync(path, mode), path);
     const drill = dir(join(tmp, dead("strongbox-drill-", 1)), 0o700);
@@ -46,6 +46,9 @@ describe("scratch space", () => {
     writeFileSync(join(drill, "data/base/1/16384"), "rows");
     const verify = dir(join(tmp, dead("strongbox-verify-cluster-", 2)), 0o711);
     dir(join(verify, "data"), 0o700);
+    const run = dir(join(tmp, dead("strongbox-pgrun-", 7)), 0o711); // a recovery server's run directory
+    dir(join(run, "s"), 0o700);
+    writeFileSync(join(run, "s/pg_hba.conf"), "local all all trust\n");
     const live = dir(join(tmp, tempName("strongbox-drill-")), 0o700);
     const parent = dir(join(tmp, tempName("strongbox-drill-").replace(`-${process.pid}-`, `-${process.ppid}-`)), 0o700);
     const open = dir(join(tmp, dead("strongbox-drill-", 3)), 0o755);
@@ -56,9 +59,9 @@ describe("scratch space", () => {
     mkdirSync(join(tmp, "strongbox-other-dir"), { mode: 0o700 });
 
     const swept = await sweepScratch(tmp);
-    expect(swept.removed.sort()).toEqual([drill, verify].sort());
+    expect(swept.removed.sort()).toEqual([drill, verify, run].sort());
     expect(swept.failed).toEqual([]);
-    expect(existsSync(drill) || existsSync(verify)).toBe(false);
+    expect(existsSync(drill) || existsSync(verify) || existsSync(run)).toBe(false);
     expect([live, parent, open].every((p) => existsSync(p))).toBe(true);
     expect(readdirSync(tmp)).toHaveLength(6);
     expect(existsSync(join(outside, "keep"))).toBe(true);

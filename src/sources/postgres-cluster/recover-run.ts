@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, promises as fsp } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir, userInfo } from "node:os";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import type pg from "pg";
 import { StrongboxError } from "../../errors.js";
 import type { Logger } from "../../log.js";
+import { makeScratch, removeScratch, runDirParent, sweepKilledScratch } from "../../scratch-space.js";
 import { PROCESS_BASICS } from "../postgres/child-stream.js";
 import { findPgTool } from "../postgres/tools.js";
 
@@ -287,20 +288,31 @@ async function waitForTarget(
 }
 
 /**
- * The server's private directory (socket, access file): short, as a socket path must be (107 bytes),
- * so under /tmp rather than a deep TMPDIR; owned by the server's account, mode 0700.
+ * The server's private directory (socket, access file): `top` is scratch space (scratch-space.ts)
+ * under /tmp, and the server's files go in `dir` inside it. Run as root for another account, `top`
+ * stays root's (0711, so the account can reach `dir`) and only `dir` is the account's (0700): the
+ * account cannot rename or replace anything in `top`, and the tree is locked before it is removed.
  */
-async function privateRunDir(owner: { uid: number; gid: number; name?: string }): Promise<string> {
-  const dir = await fsp.mkdtemp(join(existsSync("/tmp") ? "/tmp" : tmpdir(), "strongbox-pg-"));
-  await fsp.chmod(dir, 0o700);
-  if (owner.name) await fsp.chown(dir, owner.uid, owner.gid);
-  return dir;
+async function privateRunDir(owner: {
+  uid: number;
+  gid: number;
+  name?: string;
+}): Promise<{ top: string; dir: string }> {
+  const top = await makeScratch("strongbox-pgrun-", runDirParent());
+  const dir = join(top, "s");
+  await fsp.mkdir(dir, { mode: 0o700 });
+  if (owner.name) {
+    await fsp.chmod(top, 0o711);
+    await fsp.chown(dir, owner.uid, owner.gid);
+  }
+  return { top, dir };
 }
 
 /**
  * Starts a throwaway server of the cluster's major version on a restored data directory, waits until
  * recovery reaches its target (promoted, or paused there), hands the running server to `use` (checks
  * run then), and stops it cleanly however that ends. It never archives and listens on no TCP port.
+ * First removes what killed runs left (scratch-space.ts).
  */
 export async function withRecoveredServer<T>(
   o: RecoveryRunOptions,
@@ -308,11 +320,12 @@ export async function withRecoveredServer<T>(
 ): Promise<{ point: RecoveryPoint; result: T }> {
   const binary = await serverBinary(o.major, o.pgBinDir);
   const owner = await ownerOf(o.dataDir);
+  await sweepKilledScratch(o.log);
   const runDir = await privateRunDir(owner);
   try {
-    return await runServer(o, binary, owner, runDir, use);
+    return await runServer(o, binary, owner, runDir.dir, use);
   } finally {
-    await fsp.rm(runDir, { recursive: true, force: true });
+    await removeScratch(runDir.top);
   }
 }
 
