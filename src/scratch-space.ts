@@ -53,16 +53,22 @@ const gone = (err: unknown) => (err as NodeJS.ErrnoException)?.code === "ENOENT"
  */
 export async function lockTree(top: string): Promise<void> {
   const root = isRoot();
+  /** false: it is gone (another sweep, or the run's own removal, got there first). */
   const lock = async (dir: string) => {
-    if (root) await fsp.lchown(dir, 0, 0);
-    await fsp.chmod(dir, 0o700);
+    try {
+      if (root) await fsp.lchown(dir, 0, 0);
+      await fsp.chmod(dir, 0o700);
+      return true;
+    } catch (err) {
+      if (gone(err)) return false;
+      throw err;
+    }
   };
   const st = await fsp.lstat(top).catch((err) => {
     if (gone(err)) return null;
     throw err;
   });
-  if (!st?.isDirectory()) return;
-  await lock(top);
+  if (!st?.isDirectory() || !(await lock(top))) return;
   const pending = [top];
   while (pending.length) {
     const dir = pending.pop()!;
@@ -73,8 +79,7 @@ export async function lockTree(top: string): Promise<void> {
     for (const e of entries) {
       if (!e.isDirectory()) continue;
       const child = join(dir, e.name);
-      await lock(child);
-      pending.push(child);
+      if (await lock(child)) pending.push(child);
     }
   }
 }
@@ -97,7 +102,7 @@ export interface ScratchSweep {
 }
 
 /**
- * Removes the scratch directories of drills and verifies whose process is gone (this host's, by the
+ * Removes the scratch directories of drills, verifies and recovery servers whose process is gone (this host's, by the
  * PID in the name; another host's on a shared TMPDIR, or one of an older naming, once nothing changed
  * it for a day: its ctime, which a restore's setting of the directory's recorded mtime does not age).
  * Only this user's own directories with a scratch mode are touched, in a TMPDIR where no other account

@@ -4,7 +4,8 @@ import { spawn } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { sweepScratch } from "../../src/scratch-space.js";
+import { Logger } from "../../src/log.js";
+import { withRecoveredServer } from "../../src/sources/postgres-cluster/recover-run.js";
 import { tempDir } from "../helpers/cli.js";
 import { until } from "../helpers/until.js";
 
@@ -62,13 +63,23 @@ await withRecoveredServer({ dataDir: ${JSON.stringify(dataDir)}, major: 15, pgBi
       expect(environ.join("\n")).not.toContain("leak-me-123");
       child.kill("SIGKILL");
       await until(() => !alive(server), 20_000); // the server stopped after strongbox was killed
-      // Its run directory under /tmp is left, named after the killed process; the next recovery's sweep
-      // removes it (here, the sweep itself: /tmp is shared, and another file's recovery may come first).
+      // Its run directory under /tmp is left, named after the killed process. The next recovery (this
+      // one never reaches a target: its server opens no socket) removes it first; /tmp is shared, so
+      // another file's recovery may get there before it.
       const runDirs = () =>
         readdirSync("/tmp").filter((n) => new RegExp(`^strongbox-pgrun-[0-9a-f]{8}-${child.pid}-`).test(n));
       await until(() => child.exitCode !== null || child.signalCode !== null, 20_000);
-      await sweepScratch("/tmp");
+      const lines: string[] = [];
+      const log = new Logger({ level: "warn", human: false, stream: { write: (l: string) => lines.push(l) } as never });
+      await expect(
+        withRecoveredServer({ dataDir, major: 15, pgBinDir: bin, timeoutMs: 1000, log }, async () => {}),
+      ).rejects.toThrow(/recovery did not reach its target within 1 s/);
       expect(runDirs()).toEqual([]);
+      expect(lines.join("")).not.toMatch(/cannot remove/);
+      // Nor does the second recovery leave its own.
+      expect(
+        readdirSync("/tmp").filter((n) => n.includes(`-${process.pid}-`) && n.startsWith("strongbox-pgrun-")),
+      ).toEqual([]);
     } finally {
       child.kill("SIGKILL");
       if (existsSync(pidFile)) {

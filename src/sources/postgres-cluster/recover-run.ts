@@ -113,15 +113,29 @@ async function ownerOf(dataDir: string): Promise<{ uid: number; gid: number; nam
  * The command line of the throwaway server: the restored settings, but never archiving, never
  * streaming from a primary, no TCP listener, its socket and access rules in the private run directory.
  */
-async function serverArgs(o: RecoveryRunOptions, runDir: string, port: number): Promise<string[]> {
-  const hba = join(runDir, "pg_hba.conf");
-  await fsp.writeFile(hba, "local all all trust\n", { mode: 0o600 });
+async function serverArgs(
+  o: RecoveryRunOptions,
+  runDir: string,
+  port: number,
+  owner: { uid: number; gid: number; name?: string },
+): Promise<string[]> {
+  // The run directory is still this process's own: "wx" creates each file, never writes through a name
+  // that exists; each is then given to the server's account by name, and the directory last.
+  const files: string[] = [];
+  const write = async (name: string, text: string) => {
+    const path = join(runDir, name);
+    await fsp.writeFile(path, text, { mode: 0o600, flag: "wx" });
+    files.push(path);
+    return path;
+  };
+  const hba = await write("pg_hba.conf", "local all all trust\n");
   const args = ["-D", o.dataDir];
-  if (!existsSync(join(o.dataDir, "postgresql.conf"))) {
-    // Debian keeps postgresql.conf under /etc: the base backup has none, and the defaults do for a recovery.
-    const conf = join(runDir, "postgresql.conf");
-    await fsp.writeFile(conf, "", { mode: 0o600 });
-    args.push("-c", `config_file=${conf}`);
+  // Debian keeps postgresql.conf under /etc: the base backup has none, and the defaults do for a recovery.
+  if (!existsSync(join(o.dataDir, "postgresql.conf")))
+    args.push("-c", `config_file=${await write("postgresql.conf", "")}`);
+  if (owner.name) {
+    for (const f of files) await fsp.lchown(f, owner.uid, owner.gid);
+    await fsp.lchown(runDir, owner.uid, owner.gid);
   }
   const settings = {
     port: String(port),
@@ -290,8 +304,9 @@ async function waitForTarget(
 /**
  * The server's private directory (socket, access file): `top` is scratch space (scratch-space.ts)
  * under /tmp, and the server's files go in `dir` inside it. Run as root for another account, `top`
- * stays root's (0711, so the account can reach `dir`) and only `dir` is the account's (0700): the
- * account cannot rename or replace anything in `top`, and the tree is locked before it is removed.
+ * stays root's (0711, so the account can reach `dir`) and only `dir` becomes the account's (0700),
+ * after root has written its files: the account cannot rename or replace anything in `top`, nor
+ * plant a name in `dir` that root then writes through, and the tree is locked before it is removed.
  */
 async function privateRunDir(owner: {
   uid: number;
@@ -301,10 +316,7 @@ async function privateRunDir(owner: {
   const top = await makeScratch("strongbox-pgrun-", runDirParent());
   const dir = join(top, "s");
   await fsp.mkdir(dir, { mode: 0o700 });
-  if (owner.name) {
-    await fsp.chmod(top, 0o711);
-    await fsp.chown(dir, owner.uid, owner.gid);
-  }
+  if (owner.name) await fsp.chmod(top, 0o711); // `dir` becomes the account's once its files are written (serverArgs)
   return { top, dir };
 }
 
@@ -325,7 +337,10 @@ export async function withRecoveredServer<T>(
   try {
     return await runServer(o, binary, owner, runDir.dir, use);
   } finally {
-    await removeScratch(runDir.top);
+    // A failure here must not hide how the recovery went: the next sweep tries again.
+    await removeScratch(runDir.top).catch((err) =>
+      o.log.warn(`cannot remove the recovery server's run directory ${runDir.top}: ${(err as Error).message}`),
+    );
   }
 }
 
@@ -337,8 +352,7 @@ async function runServer<T>(
   use: (server: RecoveredServer) => Promise<T>,
 ): Promise<{ point: RecoveryPoint; result: T }> {
   const port = await freePort();
-  const args = await serverArgs(o, runDir, port);
-  if (owner.name) for (const f of await fsp.readdir(runDir)) await fsp.chown(join(runDir, f), owner.uid, owner.gid);
+  const args = await serverArgs(o, runDir, port, owner);
   // initdb names the bootstrap superuser after the account that ran it.
   const user = o.user ?? owner.name ?? userInfo().username;
   const url = (db = "postgres") =>
