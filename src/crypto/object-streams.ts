@@ -10,7 +10,7 @@ import { StoredCheck } from "../codecs/hashing.js";
 import { boundedHeaderEnd, corrupt, Gathered, openHeader, startFile } from "./age.js";
 import type { Identity } from "./age-keys.js";
 import { CHUNK, NONCE_SIZE, SEALED, payloadKey } from "./age-stream.js";
-import { view, type JobReply } from "./stream-jobs.js";
+import { pieces, view, type JobReply } from "./stream-jobs.js";
 import { streamPool, type StreamPool } from "./stream-pool.js";
 
 /** Bytes gathered before a job is sent, and jobs of one object under way at once. */
@@ -206,7 +206,7 @@ export function createSealStream(
     pool,
     (r) => {
       if (r.failure) throw new StrongboxError("CRYPTO", `age: sealing failed (${r.failure})`);
-      if (r.out.byteLength) out(view(r.out));
+      for (const o of pieces(r.out)) if (o.byteLength) out(view(o));
       if (r.sha256) sha256 = r.sha256;
     },
     o.handOver ?? false,
@@ -275,7 +275,7 @@ export function createOpenStream(
   let fileKey: Buffer | undefined;
   const jobs = new ChunkJobs("open", pool, (r) => {
     if (r.sha256 !== undefined) check.finishDigest(r.sha256);
-    if (r.out.byteLength) t.push(view(r.out));
+    for (const o of pieces(r.out)) if (o.byteLength) t.push(view(o));
     if (r.failure) throw corrupt(r.failure);
   });
   /** Until the payload starts: gather the header and the nonce. */
