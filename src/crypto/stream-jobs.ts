@@ -27,8 +27,9 @@ export interface JobMessage {
 export interface JobReply {
   seq: number;
   /**
-   * Sealed bytes, or the plaintext that authenticated (before a failure too). An open's plaintext is
-   * its chunks as opened, each in its own memory (transferred as they are, not copied into one).
+   * Sealed bytes, or the plaintext that authenticated (before a failure too). An open's plaintext may
+   * be its chunks as opened, as a list, each in its own memory and transferred as it is; where a
+   * piece shares memory, and after a failure, it is one joined copy.
    */
   out: Uint8Array | Uint8Array[];
   /** An open that failed: age's words for it. */

@@ -1,4 +1,4 @@
-// Worker-thread entry for stream-jobs.ts: replies carry their output buffer as a transfer, not a copy,
+// Worker-thread entry for stream-jobs.ts: replies carry their output buffers as transfers, not copies,
 // and a seal's raw frames go back the same way, to be filled again (block-pool.ts, FramePool).
 import { parentPort } from "node:worker_threads";
 import { RAW_FRAME } from "../codecs/block-pool.js";

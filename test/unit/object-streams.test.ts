@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import { createDecryptStream } from "../../src/crypto/age.js";
 import { generateIdentity, parseIdentities } from "../../src/crypto/age-keys.js";
+import { CHUNK, sealChunk } from "../../src/crypto/age-stream.js";
 import { createOpenStream, createSealStream } from "../../src/crypto/object-streams.js";
 import { heldHashes, runJob } from "../../src/crypto/stream-jobs.js";
 import { StreamPool } from "../../src/crypto/stream-pool.js";
@@ -220,6 +221,25 @@ describe("stored-bytes hashes: the hash never comes from part of an object", () 
     t.destroy(new Error("consumer gave up"));
     await sleep(100);
     expect(heldHashes()).toBe(0);
+  });
+
+  it("an open job hands its chunks back as they are, each owning its memory, so each transfers uncopied", () => {
+    const key = randomBytes(32);
+    const plain = [randomBytes(CHUNK), randomBytes(CHUNK)];
+    const r = runJob({
+      op: "open",
+      seq: 1,
+      key,
+      counter: 0,
+      bufs: [Buffer.concat(plain.map((p, i) => sealChunk(key, i, false, p)))],
+      last: false,
+    });
+    expect(r.failure).toBeUndefined();
+    expect(Array.isArray(r.out)).toBe(true);
+    const pieces = r.out as Uint8Array[];
+    expect(pieces.map((p) => Buffer.from(p))).toEqual(plain);
+    for (const p of pieces) expect([p.byteOffset, p.byteLength]).toEqual([0, p.buffer.byteLength]);
+    expect(new Set(pieces.map((p) => p.buffer)).size).toBe(pieces.length);
   });
 
   it("an internal error on a job drops the object's hash", () => {
