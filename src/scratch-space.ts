@@ -111,12 +111,12 @@ export interface ScratchSweep {
 export async function sweepScratch(dir = tmpdir()): Promise<ScratchSweep> {
   const out: ScratchSweep = { removed: [], failed: [] };
   const uid = process.getuid?.();
-  const names = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) =>
-    SCRATCH_PREFIXES.some((p) => n.startsWith(p)),
-  );
-  if (!names.length || !(await steadyParent(dir))) return out;
-  for (const name of names) {
-    const prefix = SCRATCH_PREFIXES.find((p) => name.startsWith(p))!;
+  const found = (await fsp.readdir(dir).catch(() => [] as string[])).flatMap((name) => {
+    const prefix = SCRATCH_PREFIXES.find((p) => name.startsWith(p));
+    return prefix ? [{ name, prefix }] : [];
+  });
+  if (!found.length || !(await steadyParent(dir))) return out;
+  for (const { name, prefix } of found) {
     const path = join(dir, name);
     const st = await fsp.lstat(path).catch(() => null);
     if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid) || !SCRATCH_MODES.has(st.mode & 0o777)) continue;

@@ -19,21 +19,15 @@ function startDaemon(args: string[]) {
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   child.stdout.on("data", () => {});
-  const closed = new Promise<{ code: number | null; after: number }>((r) =>
-    child.on("close", (code) => r({ code, after: Date.now() - t0 })),
-  );
+  let result: { code: number | null; after: number } | undefined;
+  child.on("close", (code) => (result = { code, after: Date.now() - t0 }));
   /** The daemon's exit; fails within the test's own time, with the daemon's log, if it never comes. */
   const exited = (ms = 30_000) =>
-    Promise.race([
-      closed,
-      new Promise<never>((_, reject) => {
-        const t = setTimeout(
-          () => reject(new Error(`the daemon did not exit within ${ms} ms; its log:\n${stderr}`)),
-          ms,
-        );
-        void closed.then(() => clearTimeout(t));
-      }),
-    ]);
+    until(
+      () => result,
+      ms,
+      () => `the daemon's exit; its log:\n${stderr}`,
+    );
   /** Waits for `f` (up to 30 s), naming `what` and ending with the daemon's log if it never holds. */
   const waitFor = <T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false) =>
     until(f, 30_000, () => `${what}; the daemon's log:\n${stderr}`);
