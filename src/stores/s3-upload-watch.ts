@@ -17,6 +17,14 @@ export interface WatchedUpload {
  * idleMs, the request is aborted with an error naming the object (the socket's own idle timeout
  * is the second line of defence).
  */
+/**
+ * The spool is read back in 1 MiB reads, not the default 64 KiB: every read is a fresh buffer, and
+ * 64 KiB reads of a 600 MB upload were ~9,400 buffers whose garbage drove V8 into ~80 full
+ * collections. A 600 MB media backup to Ceph RGW on this machine: 7.5–8.4 s → 6.4–7.4 s, 1 core-second
+ * less; peak RSS 208 → 236 MB (README, "Performance").
+ */
+export const SPOOL_READ = 1024 * 1024;
+
 export function watchedUpload(path: string, what: string, idleMs: number, outer?: AbortSignal): WatchedUpload {
   const ctrl = new AbortController();
   const stall = stallError(what, idleMs);
@@ -33,7 +41,7 @@ export function watchedUpload(path: string, what: string, idleMs: number, outer?
     },
   });
   body.once("end", stop).once("close", stop);
-  const file = createReadStream(path);
+  const file = createReadStream(path, { highWaterMark: SPOOL_READ });
   file.once("error", (e) => body.destroy(e));
   file.pipe(body);
   // From the moment the request starts to consume the body: signing and connecting come before (connect timeout).
