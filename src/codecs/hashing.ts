@@ -2,6 +2,16 @@ import { createHash } from "node:crypto";
 import { Transform } from "node:stream";
 import { StrongboxError } from "../errors.js";
 
+/**
+ * The MD5 of each run of `size` bytes of an object's stored bytes (an S3 upload's parts, for their
+ * Content-MD5), taken where the bytes were made. `get(i)` is part i's (from 0), there by the time the
+ * part's last byte can be read from the stream; undefined when it is not known.
+ */
+export interface PartDigests {
+  readonly size: number;
+  get(index: number): Buffer | undefined;
+}
+
 /** Counts and hashes a stored object's bytes against what complete.json records for it. */
 export class StoredCheck {
   private readonly hash?: ReturnType<typeof createHash>;

@@ -21,7 +21,15 @@ export interface JobMessage {
    * in order): of the sealed output, or of the stored input of an open. `prefix` (the age header and
    * nonce, which the main thread handles) is hashed first; the last job's reply carries the digest.
    */
-  hash?: { id: number; prefix?: Uint8Array };
+  hash?: {
+    id: number;
+    prefix?: Uint8Array;
+    /**
+     * With a part size (an S3 store's multipart parts): also the MD5 of each run of that many stored
+     * bytes, for the parts' Content-MD5, so that the store need not hash them again on its own thread.
+     */
+    md5Part?: number;
+  };
 }
 
 export interface JobReply {
@@ -36,17 +44,62 @@ export interface JobReply {
   failure?: string;
   /** With `hash`, on the last job: the SHA-256 (hex) of the object's stored bytes. */
   sha256?: string;
+  /** With `md5Part`: the MD5 (base64) of every part completed by this job's bytes, in order; the last job adds the part it ends. */
+  md5?: string[];
   /** A worker's seal: the raw frames it was handed, sealed and given back to be filled again (block-pool.ts). */
   back?: ArrayBuffer[];
 }
 
-/** The running SHA-256 of each object whose jobs run on this thread. */
-const hashes = new Map<number, Hash>();
+/** The MD5 of each run of `size` bytes of a stream, in order (an S3 upload's parts). */
+export class PartMd5 {
+  private h = createHash("md5");
+  private filled = 0;
+  /** Digests (base64) of the parts completed since the last `take`. */
+  private done: string[] = [];
+
+  constructor(private readonly size: number) {
+    if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`MD5 part size ${size} is not a positive integer`);
+  }
+
+  update(b: Buffer): void {
+    for (let off = 0; off < b.length;) {
+      const n = Math.min(b.length - off, this.size - this.filled);
+      this.h.update(b.subarray(off, off + n));
+      this.filled += n;
+      off += n;
+      if (this.filled === this.size) this.close();
+    }
+  }
+
+  private close(): void {
+    this.done.push(this.h.digest("base64"));
+    this.h = createHash("md5");
+    this.filled = 0;
+  }
+
+  /** The digests completed since the last call; `end`: the last part too, however short (none when empty). */
+  take(end: boolean): string[] {
+    if (end && this.filled > 0) this.close();
+    const out = this.done;
+    this.done = [];
+    return out;
+  }
+}
+
+/** The running hashes of one object's stored bytes. */
+interface Running {
+  sha: Hash;
+  md5?: PartMd5;
+  update(b: Buffer): void;
+}
+
+/** The running hashes of each object whose jobs run on this thread. */
+const hashes = new Map<number, Running>();
 
 /** How many objects' hashes this thread holds (tests: none once every stream ended or was torn down). */
 export const heldHashes = () => hashes.size;
 
-function hashOf(m: JobMessage): Hash | undefined {
+function hashOf(m: JobMessage): Running | undefined {
   if (!m.hash) return undefined;
   let h = hashes.get(m.hash.id);
   if (!h) {
@@ -55,17 +108,29 @@ function hashOf(m: JobMessage): Hash | undefined {
     // replaced, or the hash was dropped after a failure): a digest from here would be of part of
     // the object, so the job fails instead.
     if (!m.hash.prefix) throw new Error("the running SHA-256 of this object was lost (crypto worker restarted)");
-    hashes.set(m.hash.id, (h = createHash("sha256")));
+    const sha = createHash("sha256");
+    const md5 = m.hash.md5Part === undefined ? undefined : new PartMd5(m.hash.md5Part);
+    h = {
+      sha,
+      md5,
+      update: (b) => {
+        sha.update(b);
+        md5?.update(b);
+      },
+    };
+    hashes.set(m.hash.id, h);
   }
-  if (m.hash.prefix) h.update(m.hash.prefix);
+  if (m.hash.prefix) h.update(view(m.hash.prefix));
   return h;
 }
 
-/** The digest, on the last job (the object's hash is then forgotten). */
-function digestOf(m: JobMessage, h: Hash | undefined): { sha256?: string } {
-  if (!h || !m.last) return {};
+/** The parts' MD5s completed by this job; on the last job the SHA-256 too (the object's hashes are then forgotten). */
+function digestOf(m: JobMessage, h: Running | undefined): { sha256?: string; md5?: string[] } {
+  if (!h) return {};
+  const md5 = h.md5 ? { md5: h.md5.take(m.last) } : {};
+  if (!m.last) return md5;
   hashes.delete(m.hash!.id);
-  return { sha256: h.digest("hex") };
+  return { sha256: h.sha.digest("hex"), ...md5 };
 }
 
 /** One output buffer (its own ArrayBuffer, so it can be transferred) from the pieces. */

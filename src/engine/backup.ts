@@ -17,7 +17,7 @@ import { manifestJson } from "../repository/manifest-write.js";
 import { openSource } from "../sources/open-source.js";
 import type { SourceArtifact } from "../sources/source.js";
 import { stateOwner } from "../differential/owner.js";
-import type { Store } from "../stores/store.js";
+import type { PutOptions, Store } from "../stores/store.js";
 import { VERSION } from "../version.js";
 import { createCompressor, EXTENSION, parseCompression, type Compression } from "../codecs/compress.js";
 import { inLanes, sourceConcurrency } from "./lanes.js";
@@ -109,8 +109,9 @@ export async function runBackup(o: {
   ): Promise<CompleteObject> => {
     const stages = compress ? [createCompressor(compress === true ? compression : compress)] : [];
     // handOver: the sources' and compressors' buffers are never touched once passed on, so they go to the worker uncopied.
-    const sealed = createSealStream(recipients, undefined, { handOver: true });
-    await storeStream(o.store, key, [stream, ...stages, sealed], signal);
+    // md5Parts: an S3 store's parts' Content-MD5 are taken on the crypto worker, beside the SHA-256.
+    const sealed = createSealStream(recipients, undefined, { handOver: true, md5Parts: o.store.partSize });
+    await storeStream(o.store, key, [stream, ...stages, sealed], signal, { partMd5: sealed.partMd5 });
     return { key, size: sealed.stored.bytes, sha256: sealed.stored.sha256 };
   };
   o.log.info(`backup ${id} started`, { id, sources: o.sources.map((s) => s.name), repository: o.store.description });
@@ -398,6 +399,7 @@ export async function storeStream(
   key: string,
   chain: (NodeJS.ReadableStream | NodeJS.ReadWriteStream)[],
   signal?: AbortSignal,
+  putOptions: Omit<PutOptions, "signal"> = {},
 ): Promise<void> {
   const streams = chain as unknown as [NodeJS.ReadableStream, ...NodeJS.ReadWriteStream[]];
   const last = chain[chain.length - 1] as unknown as Readable;
@@ -416,7 +418,7 @@ export async function storeStream(
   }
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    const [put, piped] = await Promise.allSettled([store.put(key, last, { signal }), chainDone]);
+    const [put, piped] = await Promise.allSettled([store.put(key, last, { ...putOptions, signal }), chainDone]);
     if (piped.status === "rejected" && !isPrematureClose(piped.reason)) throw piped.reason;
     if (put.status === "rejected") throw put.reason;
     if (piped.status === "rejected") throw piped.reason;

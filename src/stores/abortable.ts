@@ -41,6 +41,7 @@ export function abortableStore(store: Store, signal?: AbortSignal): Store {
   if (!signal) return store;
   const out: Store = {
     description: store.description,
+    partSize: store.partSize,
     put: (key, body, o) => {
       if (signal.aborted) body.destroy();
       return raced(() => store.put(key, body, { ...o, signal: o?.signal ? either(o.signal, signal) : signal }), signal);

@@ -23,9 +23,9 @@ import { createS3Client, DEFAULT_TIMEOUTS, describeS3Error, type S3Timeouts } fr
 import { resumableGet } from "./s3-get.js";
 import { probeS3, type ProbeAction, type ProbeResult } from "./s3-probe.js";
 import { watchedUpload } from "./s3-upload-watch.js";
-import { discardSpool, newSpool, type SpoolFile } from "./spool.js";
+import { discardSpool, md5OfFile, newSpool, type SpoolFile } from "./spool.js";
 import { markErrors } from "./store.js";
-import type { ObjectInfo, Store } from "./store.js";
+import type { ObjectInfo, PutOptions, Store } from "./store.js";
 
 export interface S3StoreOptions {
   bucket: string;
@@ -68,7 +68,7 @@ const outcomeUnknown = (err: unknown) =>
 export class S3Store implements Store {
   readonly description: string;
   private readonly client: S3Client;
-  private readonly partSize: number;
+  readonly partSize: number;
   private readonly concurrency: number;
   private readonly spoolDir: string;
   private readonly timeouts: S3Timeouts;
@@ -168,10 +168,10 @@ export class S3Store implements Store {
   private async putSingle(
     key: string,
     spool: SpoolFile,
+    md5: Buffer,
     common: Pick<PutObjectCommandInput, "Bucket" | "Key" | "ACL">,
     signal?: AbortSignal,
   ): Promise<void> {
-    const md5 = spool.md5.digest();
     let mayHaveLanded = false;
     await this.call(async () => {
       const w = spool.size ? watchedUpload(spool.path, `uploading ${key}`, this.timeouts.idleMs, signal) : undefined;
@@ -279,7 +279,11 @@ export class S3Store implements Store {
     }
   }
 
-  async put(key: string, body: Readable, o: { signal?: AbortSignal } = {}): Promise<ObjectInfo> {
+  async put(key: string, body: Readable, o: PutOptions = {}): Promise<ObjectInfo> {
+    // The parts' MD5s from where the body was made, when it cut them at this store's part size.
+    const given = o.partMd5?.size === this.partSize ? o.partMd5 : undefined;
+    const digestOf = (s: SpoolFile, index: number) =>
+      given ? (given.get(index) ?? md5OfFile(s.path)) : s.md5.digest();
     const spools = new Set<SpoolFile>();
     const discard = (s: SpoolFile) => (spools.delete(s), discardSpool(s));
     let uploadId: string | undefined;
@@ -305,7 +309,7 @@ export class S3Store implements Store {
           o.signal,
         )
       ).UploadId!;
-      const md5 = s.md5.digest();
+      const md5 = await digestOf(s, parts.length);
       partMd5s.push(md5);
       const p = this.sendPart(uploadId, key, parts.length + 1, s, md5, o.signal).finally(() => discard(s));
       parts.push(p);
@@ -329,7 +333,7 @@ export class S3Store implements Store {
           const n = Math.min(chunk.length - off, this.partSize - cur.size);
           const slice = chunk.subarray(off, off + n);
           await cur.fh.write(slice, 0, n, cur.size);
-          cur.md5.update(slice);
+          if (!given) cur.md5.update(slice);
           cur.size += n;
           off += n;
           total += n;
@@ -341,7 +345,7 @@ export class S3Store implements Store {
         }
       }
       if (!uploadId) {
-        await this.putSingle(key, cur, common, o.signal);
+        await this.putSingle(key, cur, await digestOf(cur, 0), common, o.signal);
         await discard(cur);
         return { key, size: total };
       }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { promises as fsp } from "node:fs";
+import { createReadStream, promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { tempName } from "../temp-names.js";
 
@@ -11,7 +11,10 @@ export interface SpoolFile {
   path: string;
   fh: fsp.FileHandle;
   size: number;
-  /** Content-MD5 on every upload: the server stores our exact bytes or nothing. */
+  /**
+   * Content-MD5 on every upload: the server stores our exact bytes or nothing. Updated as the part is
+   * written, unless the body came with its parts' MD5s (PutOptions.partMd5).
+   */
   md5: ReturnType<typeof createHash>;
 }
 
@@ -24,4 +27,11 @@ export async function newSpool(dir: string): Promise<SpoolFile> {
 export async function discardSpool(s: SpoolFile): Promise<void> {
   await s.fh.close().catch(() => {});
   await fsp.unlink(s.path).catch(() => {});
+}
+
+/** A spooled part's MD5, read back from its file: where a body's own digests lack one (they should not). */
+export async function md5OfFile(path: string): Promise<Buffer> {
+  const h = createHash("md5");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+  return h.digest();
 }

@@ -1,4 +1,15 @@
 import type { Readable } from "node:stream";
+import type { PartDigests } from "../codecs/hashing.js";
+
+/**
+ * put's options. `partMd5`: the MD5 of each part of the body, taken where the body was made (the
+ * backup's crypto worker); a store that uploads in parts of that size uses them rather than hashing
+ * the parts again itself, and ignores them otherwise.
+ */
+export interface PutOptions {
+  signal?: AbortSignal;
+  partMd5?: PartDigests;
+}
 
 export interface ObjectInfo {
   key: string;
@@ -13,7 +24,9 @@ export interface ObjectInfo {
  */
 export interface Store {
   readonly description: string;
-  put(key: string, body: Readable, o?: { signal?: AbortSignal }): Promise<ObjectInfo>;
+  put(key: string, body: Readable, o?: PutOptions): Promise<ObjectInfo>;
+  /** The size of the parts put uploads an object in (S3 multipart), where it uploads in parts. */
+  readonly partSize?: number;
   /** NotFoundError when the key does not exist. */
   get(key: string, o?: { signal?: AbortSignal }): Promise<Readable>;
   list(prefix: string): AsyncIterable<ObjectInfo>;

@@ -1,5 +1,5 @@
 // The contract every Store implementation passes (local directory and S3 alike).
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { NotFoundError, StrongboxError } from "../../src/errors.js";
@@ -74,6 +74,32 @@ export function storeContract(name: string, harness: () => StoreHarness, skip = 
       const back = await readAll(await store.get(k("large.bin")));
       expect(back.length).toBe(data.length);
       expect(back.equals(data)).toBe(true);
+    });
+
+    it("a body's own part MD5s: used where the store uploads in parts of that size (a wrong one is refused), ignored elsewhere", async () => {
+      const { store, largeSize, openUploads } = harness();
+      const data = randomBytes(largeSize);
+      const size = store.partSize ?? 5 * 1024 * 1024;
+      const md5s = Array.from({ length: Math.ceil(data.length / size) }, (_, i) =>
+        createHash("md5")
+          .update(data.subarray(i * size, (i + 1) * size))
+          .digest(),
+      );
+      await store.put(k("md5/right.bin"), chunked(data), { partMd5: { size, get: (i) => md5s[i] } });
+      expect((await readAll(await store.get(k("md5/right.bin")))).equals(data)).toBe(true);
+      const wrong = { size, get: (i: number) => (i === 1 ? md5s[0] : md5s[i]) };
+      const put = store.put(k("md5/wrong.bin"), chunked(data), { partMd5: wrong });
+      if (store.partSize === undefined) {
+        await put;
+        expect((await readAll(await store.get(k("md5/wrong.bin")))).equals(data)).toBe(true);
+      } else {
+        await expect(put).rejects.toThrow(/md5\/wrong\.bin/);
+        await expect(store.get(k("md5/wrong.bin"))).rejects.toBeInstanceOf(NotFoundError);
+        expect(await openUploads()).toBe(0);
+        // Digests cut at another size than the store's parts are not used: the store hashes its own.
+        await store.put(k("md5/other-size.bin"), chunked(data), { partMd5: { size: size + 1, get: () => md5s[0] } });
+        expect((await readAll(await store.get(k("md5/other-size.bin")))).equals(data)).toBe(true);
+      }
     });
 
     it("get of a missing key is a NotFoundError", async () => {

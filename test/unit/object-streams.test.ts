@@ -33,6 +33,7 @@ function pieces(data: Buffer, size: number): Readable {
 }
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+const md5 = (b: Buffer) => createHash("md5").update(b).digest();
 const SIZES = [0, 1, 65535, 65536, 65537, 3 * 65536 + 5, 2_500_001];
 
 describe.each([
@@ -71,6 +72,23 @@ describe.each([
         );
         expect(out.equals(data)).toBe(true);
       }
+    },
+  );
+
+  it.each([
+    { size: 0, part: 5_000 },
+    { size: 2_500_001, part: 300_007 }, // parts end inside jobs and inside chunks
+    { size: 3 * 65536, part: 65_536 + 16 }, // parts end where sealed chunks end
+  ])(
+    "md5Parts: the MD5 of every part of the stored bytes, header included, and nothing past the last ($size bytes, parts of $part)",
+    async ({ size, part }) => {
+      const s = createSealStream([id.recipient], pool, { md5Parts: part });
+      const enc = await collect(pieces(randomBytes(size), 300_000), s);
+      const parts = Math.ceil(enc.length / part);
+      expect(s.partMd5?.size).toBe(part);
+      for (let i = 0; i < parts; i++) expect(s.partMd5!.get(i)).toEqual(md5(enc.subarray(i * part, (i + 1) * part)));
+      expect(s.partMd5!.get(parts)).toBeUndefined();
+      expect(createSealStream([id.recipient], pool).partMd5).toBeUndefined();
     },
   );
 
