@@ -3,7 +3,8 @@
 // built and opened here (the reference library); the STREAM chunks are sealed and opened by jobs of
 // about 1 MiB on the worker threads (stream-pool.ts), several at once, their buffers handed over
 // rather than copied, and the stored bytes are hashed there, in order (every job of an object goes
-// to one worker), the digest coming back with the last job.
+// to one worker), the digest coming back with the last job (and, for an S3 store, each part's MD5
+// with the job that completes the part).
 import { Transform, type TransformCallback } from "node:stream";
 import { StrongboxError } from "../errors.js";
 import { StoredCheck, type PartDigests } from "../codecs/hashing.js";

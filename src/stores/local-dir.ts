@@ -4,7 +4,7 @@ import type { Readable } from "node:stream";
 import { NotFoundError, StrongboxError, wrapError } from "../errors.js";
 import { describeSystemError, isSystemError } from "../system-error.js";
 import { isOrphan, tempName } from "../temp-names.js";
-import { markErrors, type ObjectInfo, type Store } from "./store.js";
+import { markErrors, type ObjectInfo, type PutOptions, type Store } from "./store.js";
 
 const TMP_MARK = ".strongbox-tmp-";
 /**
@@ -67,7 +67,7 @@ export class LocalDirStore implements Store {
     return dir;
   }
 
-  async put(key: string, body: Readable, o: { signal?: AbortSignal } = {}): Promise<ObjectInfo> {
+  async put(key: string, body: Readable, o: PutOptions = {}): Promise<ObjectInfo> {
     checkKey(key);
     const final = join(this.root, key);
     let tmp = join(dirname(final), tempName(TMP_MARK));

@@ -30,8 +30,8 @@ export async function discardSpool(s: SpoolFile): Promise<void> {
 }
 
 /** A spooled part's MD5, read back from its file: where a body's own digests lack one (they should not). */
-export async function md5OfFile(path: string): Promise<Buffer> {
+export async function md5OfFile(path: string, readSize: number): Promise<Buffer> {
   const h = createHash("md5");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: readSize })) h.update(chunk as Buffer);
   return h.digest();
 }

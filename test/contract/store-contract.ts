@@ -99,6 +99,20 @@ export function storeContract(name: string, harness: () => StoreHarness, skip = 
         // Digests cut at another size than the store's parts are not used: the store hashes its own.
         await store.put(k("md5/other-size.bin"), chunked(data), { partMd5: { size: size + 1, get: () => md5s[0] } });
         expect((await readAll(await store.get(k("md5/other-size.bin")))).equals(data)).toBe(true);
+        // A digest that is missing is taken from the part as spooled.
+        await store.put(k("md5/missing.bin"), chunked(data), {
+          partMd5: { size, get: (i) => (i === 1 ? undefined : md5s[i]) },
+        });
+        expect((await readAll(await store.get(k("md5/missing.bin")))).equals(data)).toBe(true);
+        // An object of one part (a single PUT) uses its digest too.
+        const one = data.subarray(0, 1000);
+        const put1 = store.put(k("md5/one-wrong.bin"), chunked(one), { partMd5: { size, get: () => md5s[0] } });
+        await expect(put1).rejects.toThrow(/md5\/one-wrong\.bin/);
+        const right = createHash("md5").update(one).digest();
+        await store.put(k("md5/one.bin"), chunked(one), {
+          partMd5: { size, get: (i) => (i === 0 ? right : undefined) },
+        });
+        expect((await readAll(await store.get(k("md5/one.bin")))).equals(one)).toBe(true);
       }
     });
 

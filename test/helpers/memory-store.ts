@@ -4,7 +4,7 @@
 // or its signal aborts; get of a missing key is a NotFoundError; delete is idempotent.
 import { Readable } from "node:stream";
 import { NotFoundError, StrongboxError } from "../../src/errors.js";
-import type { ObjectInfo, Store } from "../../src/stores/store.js";
+import type { ObjectInfo, PutOptions, Store } from "../../src/stores/store.js";
 
 export interface MemoryObject {
   body: Buffer;
@@ -24,7 +24,7 @@ export class MemoryStore implements Store {
     this.now = o.now ?? (() => new Date());
   }
 
-  async put(key: string, body: Readable, o: { signal?: AbortSignal } = {}): Promise<ObjectInfo> {
+  async put(key: string, body: Readable, o: PutOptions = {}): Promise<ObjectInfo> {
     if (this.objects.has(key)) throw new StrongboxError("STORE", `object already exists, not overwriting: ${key}`);
     const chunks: Buffer[] = [];
     try {

@@ -78,12 +78,31 @@ describe.each([
   it.each([
     { size: 0, part: 5_000 },
     { size: 2_500_001, part: 300_007 }, // parts end inside jobs and inside chunks
-    { size: 3 * 65536, part: 65_536 + 16 }, // parts end where sealed chunks end
+    { size: 2_500_000, part: "half" as const }, // the stored bytes are exactly two parts
+    { size: 2_500_000, part: "whole" as const }, // exactly one
   ])(
-    "md5Parts: the MD5 of every part of the stored bytes, header included, and nothing past the last ($size bytes, parts of $part)",
-    async ({ size, part }) => {
+    "md5Parts: the MD5 of every part of the stored bytes, header included, there when its bytes are read, and nothing past the last ($size bytes, parts: $part)",
+    async ({ size, part: p }) => {
+      const data = randomBytes(size);
+      // A fixed-size header (one X25519 recipient): the stored size is known from a first seal.
+      const length = (await collect(pieces(data, 300_000), createSealStream([id.recipient], pool))).length;
+      const part = p === "half" ? length / 2 : p === "whole" ? length : p;
+      expect(Number.isInteger(part)).toBe(true);
       const s = createSealStream([id.recipient], pool, { md5Parts: part });
-      const enc = await collect(pieces(randomBytes(size), 300_000), s);
+      let read = 0;
+      const early: number[] = [];
+      const chunks: Buffer[] = [];
+      await pipeline(pieces(data, 300_000), s, async function (out: AsyncIterable<Buffer>) {
+        for await (const c of out) {
+          chunks.push(c);
+          read += c.length;
+          // Every part whose last byte has now been read has its digest already.
+          for (let i = 0; i < Math.floor(read / part); i++) if (!s.partMd5!.get(i)) early.push(i);
+        }
+      });
+      const enc = Buffer.concat(chunks);
+      expect(early).toEqual([]);
+      expect(enc.length).toBe(length);
       const parts = Math.ceil(enc.length / part);
       expect(s.partMd5?.size).toBe(part);
       for (let i = 0; i < parts; i++) expect(s.partMd5!.get(i)).toEqual(md5(enc.subarray(i * part, (i + 1) * part)));
