@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { Transform } from "node:stream";
 import { StrongboxError } from "../errors.js";
 
@@ -10,6 +11,13 @@ import { StrongboxError } from "../errors.js";
 export interface PartDigests {
   readonly size: number;
   get(index: number): Buffer | undefined;
+}
+
+/** A file's digest as it is now, read in 1 MiB reads (each a fresh buffer: fewer, larger ones make less garbage). */
+export async function hashFile(path: string, algorithm: "sha256" | "md5"): Promise<Buffer> {
+  const h = createHash(algorithm);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+  return h.digest();
 }
 
 /** Counts and hashes a stored object's bytes against what complete.json records for it. */

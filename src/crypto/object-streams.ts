@@ -216,6 +216,8 @@ export function createSealStream(
     bytes += b.length;
     t.push(b);
   };
+  /** Part i's MD5, from the replies (md5Parts). */
+  const md5s: Buffer[] = [];
   const jobs = new ChunkJobs(
     "seal",
     pool,
@@ -228,7 +230,6 @@ export function createSealStream(
     },
     o.handOver ?? false,
   );
-  const md5s: Buffer[] = [];
   jobs.md5Part = o.md5Parts;
   const start = async () => {
     const file = await startFile(recipients);

@@ -16,14 +16,15 @@ import {
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import type { Readable } from "node:stream";
+import { hashFile } from "../codecs/hashing.js";
 import { StrongboxError } from "../errors.js";
 import { describeSystemError, isNetworkError, isSystemError } from "../system-error.js";
 import { DEFAULT_RETRY, retry, type RetryBudget } from "./retry.js";
 import { createS3Client, DEFAULT_TIMEOUTS, describeS3Error, type S3Timeouts } from "./s3-client.js";
 import { resumableGet } from "./s3-get.js";
 import { probeS3, type ProbeAction, type ProbeResult } from "./s3-probe.js";
-import { SPOOL_READ, watchedUpload } from "./s3-upload-watch.js";
-import { discardSpool, md5OfFile, newSpool, type SpoolFile } from "./spool.js";
+import { watchedUpload } from "./s3-upload-watch.js";
+import { discardSpool, newSpool, type SpoolFile } from "./spool.js";
 import { markErrors } from "./store.js";
 import type { ObjectInfo, PutOptions, Store } from "./store.js";
 
@@ -289,7 +290,7 @@ export class S3Store implements Store {
       const d = given.get(index);
       if (d) return d;
       this.partsHashedAgain++; // should stay 0: tests check that a backup's digests all arrive
-      return md5OfFile(s.path, SPOOL_READ);
+      return hashFile(s.path, "md5"); // the part as spooled
     };
     const spools = new Set<SpoolFile>();
     const discard = (s: SpoolFile) => (spools.delete(s), discardSpool(s));

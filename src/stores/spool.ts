@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fsp } from "node:fs";
+import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { tempName } from "../temp-names.js";
 
@@ -27,11 +27,4 @@ export async function newSpool(dir: string): Promise<SpoolFile> {
 export async function discardSpool(s: SpoolFile): Promise<void> {
   await s.fh.close().catch(() => {});
   await fsp.unlink(s.path).catch(() => {});
-}
-
-/** A spooled part's MD5, read back from its file: where a body's own digests lack one (they should not). */
-export async function md5OfFile(path: string, readSize: number): Promise<Buffer> {
-  const h = createHash("md5");
-  for await (const chunk of createReadStream(path, { highWaterMark: readSize })) h.update(chunk as Buffer);
-  return h.digest();
 }

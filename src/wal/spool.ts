@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
-import { createReadStream, promises as fsp } from "node:fs";
+import { promises as fsp } from "node:fs";
 import { join } from "node:path";
+import { hashFile } from "../codecs/hashing.js";
 import { processAlive } from "../process-alive.js";
 import { fsyncDir } from "../stores/local-dir.js";
 import { parseWalKey, parseWalName } from "./names.js";
@@ -115,12 +115,8 @@ export const hasSpoolError = (dir: string, name: string) =>
     () => false,
   );
 
-/** The SHA-256 of a file's content as it is now. */
-export async function fileSha256(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest("hex");
-}
+/** The SHA-256 (hex) of a file's content as it is now. */
+export const fileSha256 = async (path: string): Promise<string> => (await hashFile(path, "sha256")).toString("hex");
 
 /**
  * The WAL files PostgreSQL has marked ready (`archive_status/<name>.ready` beside them), in the order

@@ -18,6 +18,20 @@ import { MemoryStore } from "../helpers/memory-store.js";
 
 const md5 = (b: Buffer) => createHash("md5").update(b).digest();
 
+/** A config backing up `data` (a directory under `dir`) to a fresh recipient; `extra`: more top-level lines. */
+function configFor(dir: string, data: string, extra: string[] = []) {
+  return parseConfig(
+    [
+      "version: 1",
+      `repository: { url: "file://${join(dir, "unused")}" }`,
+      `encryption: { recipients: ["${generateIdentity().recipient}"] }`,
+      ...extra,
+      `sources: [{ name: media, type: files, path: "${data}" }]`,
+    ].join("\n"),
+    {},
+  );
+}
+
 /** A memory store that says it uploads in parts of `partSize`, and records what each put was given. */
 class PartedStore extends MemoryStore {
   readonly given = new Map<string, PutOptions["partMd5"]>();
@@ -37,17 +51,7 @@ describe("a backup's part MD5s", () => {
     mkdirSync(data);
     writeFileSync(join(data, "big.bin"), randomBytes(3_000_000)); // several jobs, several parts
     writeFileSync(join(data, "small.txt"), "small\n");
-    const id = generateIdentity();
-    const config = parseConfig(
-      [
-        "version: 1",
-        `repository: { url: "file://${join(dir, "unused")}" }`,
-        `encryption: { recipients: ["${id.recipient}"] }`,
-        "compression: none",
-        `sources: [{ name: media, type: files, path: "${data}" }]`,
-      ].join("\n"),
-      {},
-    );
+    const config = configFor(dir, data, ["compression: none"]);
     const store = new PartedStore(400_009);
     const lines: string[] = [];
     const log = new Logger({ level: "warn", human: false, stream: { write: (l: string) => lines.push(l) } as never });
@@ -73,16 +77,7 @@ describe("a backup's part MD5s", () => {
     const dir = tempDir("part-md5-none");
     mkdirSync(join(dir, "data"));
     writeFileSync(join(dir, "data", "a.txt"), "a\n");
-    const id = generateIdentity();
-    const config = parseConfig(
-      [
-        "version: 1",
-        `repository: { url: "file://${join(dir, "unused")}" }`,
-        `encryption: { recipients: ["${id.recipient}"] }`,
-        `sources: [{ name: media, type: files, path: "${join(dir, "data")}" }]`,
-      ].join("\n"),
-      {},
-    );
+    const config = configFor(dir, join(dir, "data"));
     const store = new MemoryStore();
     const seen: (PutOptions["partMd5"] | undefined)[] = [];
     const put = store.put.bind(store);
