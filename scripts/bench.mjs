@@ -4,9 +4,10 @@
 //   media  600 MB of incompressible files (60)      vs tar -c | zstd -1 -T0 | age -r
 //   small  20,000 small JSON files (~30 MB)          vs the same
 //   db     a pgbench database (~1 GB at scale 60)    vs pg_dump -Fc -Z0 | zstd -1 -T0 | age -r
-//   s3     the media to a local Ceph RGW             vs tar | zstd -1 -T0 | age | rclone rcat
 // and restore + verify of each against the reverse pipelines; with db, also the database and the
 // media in one backup and one restore (strongbox runs sources side by side; the shell, one after the other).
+//   s3     the media to a local Ceph RGW             vs tar | zstd -1 -T0 | age | rclone rcat
+//          and back from it (no verify line)         vs rclone cat | age -d | zstd -d | tar -x
 //   wal    wal push, one process per 16 MiB segment, to file:// and Ceph RGW vs dd conv=fsync
 //   base   a postgres-cluster base backup                vs pg_basebackup -Ft -D - | zstd -1 -T0 | age -r
 //          (both in scripts/bench-pitr.mjs; BENCH_WAL_SEGMENTS=20 BENCH_BASE_SCALE=20)
@@ -38,7 +39,7 @@ const pgScale = Number(process.env.BENCH_PG_SCALE ?? 60);
 const scaleFiles = Number(process.env.BENCH_SCALE_FILES ?? 2_000_000);
 const bin = resolve("bin/strongbox");
 const node = process.execPath;
-const TARGET = { backup: 1.0, restore: 1.0, verify: 1.0, s3: 1.2, rssMb: 300, limit: 0.9 };
+const TARGET = { backup: 1.0, restore: 1.0, verify: 1.0, s3: 1.2, "s3-restore": 1.0, rssMb: 300, limit: 0.9 };
 // BENCH_CORES=2,1: every line on all cores, then again under `taskset -c 0` (one core); "2" skips the second.
 const coreSets = (process.env.BENCH_CORES ?? "2,1").split(",").map(Number);
 const cores = availableParallelism();
@@ -549,7 +550,7 @@ async function s3Bench(path) {
     const w = workspace(
       "s3",
       `{ name: media, type: files, path: ${path} }`,
-      `repository: { url: "s3://bench/sb", s3: { endpoint: "${endpoint}", force_path_style: true, credentials: { writer: { access_key_id: "${key}", secret_access_key: "${secret}" } } } }`,
+      `repository: { url: "s3://bench/sb", s3: { endpoint: "${endpoint}", force_path_style: true, credentials: { writer: { access_key_id: "${key}", secret_access_key: "${secret}" }, reader: { access_key_id: "${key}", secret_access_key: "${secret}" } } } }`,
     );
     const rclone = {
       RCLONE_CONFIG_CEPH_TYPE: "s3",
@@ -576,23 +577,41 @@ async function s3Bench(path) {
       );
     }
     if (!media) return;
+    // The memstore OSD holds 2 GiB: emptied before each backup (RGW frees deleted objects only at its
+    // garbage collection, so that runs too), or a later run finds Ceph full and stalls.
+    const empty = () => {
+      sh("rclone delete ceph:bench", rclone);
+      execFileSync("radosgw-admin", ["-c", join(cephDir, "ceph.conf"), "gc", "process", "--include-all"], {
+        stdio: "ignore",
+      });
+    };
+    const shellBackup = () =>
+      sh(
+        `tar -C '${path}' -cf - . | zstd -1 -T0 -q | age -r ${w.recipient} | rclone rcat ceph:bench/shell-${++n}.tar.zst.age`,
+        rclone,
+      );
     compare(
       "s3: backup media to Ceph RGW (vs rclone rcat)",
       "s3",
       () => timed(node, [bin, "-q", "-c", w.cfg, "backup", "now"]),
+      shellBackup,
+      empty,
+    );
+    // What a disaster waits on: the same media back from the bucket, each file checked by strongbox.
+    empty();
+    timed(node, [bin, "-q", "-c", w.cfg, "backup", "now"]);
+    shellBackup();
+    const out = join(w.dir, "out");
+    compare(
+      "s3: restore media from Ceph RGW (vs rclone cat)",
+      "s3-restore",
+      () => timed(node, [bin, "-q", "-c", w.cfg, "restore", "latest", "--to-dir", out]),
       () =>
         sh(
-          `tar -C '${path}' -cf - . | zstd -1 -T0 -q | age -r ${w.recipient} | rclone rcat ceph:bench/shell-${++n}.tar.zst.age`,
+          `mkdir -p '${out}' && rclone cat ceph:bench/shell-${n}.tar.zst.age | age -d -i '${w.identity}' | zstd -d -q | tar -xf - -C '${out}'`,
           rclone,
         ),
-      // The memstore OSD holds 2 GiB: emptied before each run (RGW frees deleted objects only at its
-      // garbage collection, so that runs too), or a later run finds Ceph full and stalls.
-      () => {
-        sh("rclone delete ceph:bench", rclone);
-        execFileSync("radosgw-admin", ["-c", join(cephDir, "ceph.conf"), "gc", "process", "--include-all"], {
-          stdio: "ignore",
-        });
-      },
+      () => rmSync(out, { recursive: true, force: true }),
     );
   } finally {
     stopCeph();

@@ -13,12 +13,15 @@ export interface WatchedUpload {
 }
 
 /**
- * The spool is read back in 1 MiB reads, not the default 64 KiB: every read is a fresh buffer, and
+ * The spool is read back in 256 KiB reads, not the default 64 KiB: every read is a fresh buffer, and
  * 64 KiB reads of a 600 MB upload were ~9,400 buffers whose garbage drove V8 into ~80 full
- * collections. A 600 MB media backup to Ceph RGW on this machine: 7.5–8.4 s → 6.4–7.4 s, 1 core-second
- * less; peak RSS 208 → 236 MB (README, "Performance").
+ * collections. 1 MiB reads had gone further (a 600 MB media backup to Ceph RGW on this machine:
+ * 7.5–8.4 s → 6.4–7.4 s, peak RSS 208 → 236 MB), but since V8 starts its markings by share of the
+ * room left (v8-flags.ts) the number of buffers no longer sets the number of collections: with
+ * 256 KiB reads the same backup took as long as with 1 MiB (6.21–6.71 s against 6.25–6.53 s, three runs
+ * each) at a peak RSS of 244–259 MB against 278–286 MB (README, "Performance").
  */
-export const SPOOL_READ = 1024 * 1024;
+export const SPOOL_READ = 256 * 1024;
 
 /**
  * A spooled part as a request body with a progress watchdog: when the server stops taking bytes for
