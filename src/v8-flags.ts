@@ -14,10 +14,11 @@
  *   soon, from a task; 95 %: at once). By default V8 starts it whenever that room is smaller than
  *   the young generation's target size, and with strongbox's small heap (10–20 MB, the limit ~9 MB
  *   above it) that is true again right after every full collection, so a streaming backup or an S3
- *   restore marked the heap over and over: up to 70 full collections in a 600 MB run (an S3 restore
- *   anywhere from 1 to 68, run to run); with these, 18–23 in that backup (each started by V8's check
- *   on every 64 MB of new buffer memory) and 1–6 in the restore. README, "Performance", has the
- *   figures, and the price: more garbage between two collections, so a higher peak RSS.
+ *   restore marked the heap over and over: about 70 full collections at most in a 600 MB run (an
+ *   S3 restore anywhere from 1 to 68, run to run); with these, 18–23 in that backup (each started
+ *   by V8's check on every 64 MB of new buffer memory) and 1–6 in the restore. README,
+ *   "Performance", has the figures, and the price: more garbage between two collections, so a
+ *   higher peak RSS.
  */
 export const V8_FLAGS = [
   "--semi-space-growth-factor=1",
