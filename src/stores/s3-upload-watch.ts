@@ -19,7 +19,9 @@ export interface WatchedUpload {
  * 7.5–8.4 s → 6.4–7.4 s, peak RSS 208 → 236 MB), but since V8 starts its markings by share of the
  * room left (v8-flags.ts) the number of buffers no longer sets the number of collections: with
  * 256 KiB reads the same backup took as long as with 1 MiB (6.21–6.71 s against 6.25–6.53 s, three runs
- * each) at a peak RSS of 244–259 MB against 278–286 MB (README, "Performance").
+ * each) at a peak RSS of 244–259 MB against 278–286 MB (README, "Performance"). Other runs with
+ * 256 KiB reads peaked higher (275 MB; 280 MB on one core): the garbage between two collections,
+ * not the read size, sets most of the peak.
  */
 export const SPOOL_READ = 256 * 1024;
 
