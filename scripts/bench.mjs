@@ -552,6 +552,7 @@ async function s3Bench(path) {
       `{ name: media, type: files, path: ${path} }`,
       `repository: { url: "s3://bench/sb", s3: { endpoint: "${endpoint}", force_path_style: true, credentials: { writer: { access_key_id: "${key}", secret_access_key: "${secret}" }, reader: { access_key_id: "${key}", secret_access_key: "${secret}" } } } }`,
     );
+    const sb = (...args) => timed(node, [bin, "-q", "-c", w.cfg, ...args]);
     const rclone = {
       RCLONE_CONFIG_CEPH_TYPE: "s3",
       RCLONE_CONFIG_CEPH_PROVIDER: "Ceph",
@@ -590,22 +591,16 @@ async function s3Bench(path) {
         `tar -C '${path}' -cf - . | zstd -1 -T0 -q | age -r ${w.recipient} | rclone rcat ceph:bench/shell-${++n}.tar.zst.age`,
         rclone,
       );
-    compare(
-      "s3: backup media to Ceph RGW (vs rclone rcat)",
-      "s3",
-      () => timed(node, [bin, "-q", "-c", w.cfg, "backup", "now"]),
-      shellBackup,
-      empty,
-    );
+    compare("s3: backup media to Ceph RGW (vs rclone rcat)", "s3", () => sb("backup", "now"), shellBackup, empty);
     // What a disaster waits on: the same media back from the bucket, each file checked by strongbox.
     empty();
-    timed(node, [bin, "-q", "-c", w.cfg, "backup", "now"]);
+    sb("backup", "now");
     shellBackup();
     const out = join(w.dir, "out");
     compare(
       "s3: restore media from Ceph RGW (vs rclone cat)",
       "s3-restore",
-      () => timed(node, [bin, "-q", "-c", w.cfg, "restore", "latest", "--to-dir", out]),
+      () => sb("restore", "latest", "--to-dir", out),
       () =>
         sh(
           `mkdir -p '${out}' && rclone cat ceph:bench/shell-${n}.tar.zst.age | age -d -i '${w.identity}' | zstd -d -q | tar -xf - -C '${out}'`,

@@ -51,7 +51,7 @@ export interface JobReply {
 }
 
 /** The MD5 of each run of `size` bytes of a stream, in order (an S3 upload's parts). */
-export class PartMd5 {
+class PartMd5 {
   private h = createHash("md5");
   private filled = 0;
   /** Digests (base64) of the parts completed since the last `take`. */

@@ -23,7 +23,7 @@ export interface WatchedUpload {
  * 256 KiB reads peaked higher (275 MB; 280 MB on one core): the garbage between two collections,
  * not the read size, sets most of the peak.
  */
-export const SPOOL_READ = 256 * 1024;
+const SPOOL_READ = 256 * 1024;
 
 /**
  * A spooled part as a request body with a progress watchdog: when the server stops taking bytes for
