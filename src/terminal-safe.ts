@@ -3,8 +3,9 @@
  * CSI or other control characters could rewrite the operator's terminal. Everything strongbox
  * prints for people goes through this, which shows such characters as visible escapes.
  */
-// C0 controls, DEL, C1 controls, and the Unicode line/paragraph separators and bidi overrides.
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// C0 controls, DEL, C1 controls, the Unicode line/paragraph separators, and the bidi controls: the
+// embeddings, overrides and isolates, and the marks (LRM, RLM, ALM), which reorder what follows too.
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 export function escapeControl(s: string): string {
   return s.replace(CONTROL, (c) => {
@@ -13,7 +14,19 @@ export function escapeControl(s: string): string {
   });
 }
 
+/** A message for one line of a terminal or a log: escapeControl, and a newline shown as `\\n` (a forged name cannot start a line of its own). */
+export function oneLine(s: string): string {
+  return escapeControl(s).replace(/\n/g, "\\n");
+}
+
 /** One archive or repository name, quoted for a message: control characters and newlines escaped. */
 export function quoteName(s: string): string {
   return `"${escapeControl(s).replace(/\n/g, "\\n").replace(/\t/g, "\\t")}"`;
+}
+
+/** quoteName for a name that may be very long (a path of 4,096 bytes): its start and end, at most ~120 characters. */
+export function quoteShort(s: string, max = 120): string {
+  if (s.length <= max) return quoteName(s);
+  const half = Math.floor((max - 1) / 2);
+  return quoteName(`${s.slice(0, half)}…${s.slice(-half)}`);
 }

@@ -15,7 +15,7 @@ import {
 import { dirname, join } from "node:path";
 import { describeError, StrongboxError } from "../errors.js";
 import { describeSystemError } from "../system-error.js";
-import { quoteName } from "../terminal-safe.js";
+import { quoteName, quoteShort } from "../terminal-safe.js";
 import type { TarEntry } from "./tar-header.js";
 import type { EntrySink } from "./tar-read.js";
 import { nullSink, readTree, type ExtractedFile, type TreeSink } from "./tree-pass.js";
@@ -47,6 +47,14 @@ const TARGET_ERRORS = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "
 function entryError(err: unknown, rel: string, abs?: string): StrongboxError {
   if (err instanceof StrongboxError) return err;
   const e = err as NodeJS.ErrnoException;
+  // The archive's names are bounded (archive-names.ts: 4,096 bytes, 255 a component), so a name too
+  // long here is the target's: its own path and the entry's together pass the kernel's limit.
+  if (e?.code === "ENAMETOOLONG")
+    return new StrongboxError(
+      "SOURCE",
+      `cannot write the restore target at ${quoteShort(rel)}: the path on disk is too long (ENAMETOOLONG); restore into a directory with a shorter path`,
+      { cause: err },
+    );
   return TARGET_ERRORS.has(e?.code ?? "")
     ? new StrongboxError(
         "SOURCE",

@@ -1,6 +1,6 @@
 import { ByteQueue } from "../byte-queue.js";
 import { StrongboxError } from "../errors.js";
-import { quoteName } from "../terminal-safe.js";
+import { quoteShort } from "../terminal-safe.js";
 import {
   BLOCK,
   blocksFor,
@@ -59,6 +59,8 @@ export interface EntrySink {
   end(): void | Promise<void>;
 }
 
+/** Linux's PATH_MAX: a symlink's target, with its NUL, fits in it. */
+const MAX_LINK_BYTES = 4096;
 const TYPES: Record<string, EntryType> = { "0": "file", "\0": "file", "7": "file", "5": "dir", "2": "symlink" };
 const FOREIGN: Record<string, string> = { "1": "hard link", "3": "character device", "4": "block device", "6": "FIFO" };
 
@@ -159,7 +161,7 @@ export class TarReader {
       }
       const pax = this.pax;
       const name = pax.path ?? this.gnuLongName ?? h.name;
-      const where = `${at()} ${quoteName(name)}`;
+      const where = `${at()} ${quoteShort(name)}`;
       let entry: TarEntry;
       const type = TYPES[h.typeflag];
       try {
@@ -175,6 +177,12 @@ export class TarReader {
         // No symlink can hold one (the kernel would cut the target there): a forged target, refused by restore and verify alike.
         if (type === "symlink" && linkname.includes("\0"))
           throw new StrongboxError("VERIFY", "a symlink target with a NUL byte");
+        // Nor one of 4,096 bytes or more (Linux's PATH_MAX, with its NUL): symlink() would refuse it.
+        if (type === "symlink" && Buffer.byteLength(linkname) >= MAX_LINK_BYTES)
+          throw new StrongboxError(
+            "VERIFY",
+            `a symlink target of ${Buffer.byteLength(linkname)} bytes (at most ${MAX_LINK_BYTES - 1})`,
+          );
         entry = {
           path: name.replace(/\/+$/, ""),
           type,

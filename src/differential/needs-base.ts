@@ -5,10 +5,11 @@ import type { ManifestEntry } from "../archive/tar-pack.js";
  * Whether a partial restore of a differential needs its base's object, judged from the two
  * manifests alone (both in tree order, walked side by side: memory stays constant).
  *
- * A selected file or symlink can come from the base only if the base's manifest holds it exactly
- * as the differential's does (type, size, mode, mtime, SHA-256, target): a base entry that differs
- * cannot give the content the differential's manifest promises, so such an entry, or one the base
- * does not hold, must be stored in the differential itself. Directories are always in a
+ * A selected file or symlink can come from the base only if the base's manifest holds it with the
+ * content the differential's promises (type, size, SHA-256, target: what the restore's pass checks
+ * an entry against; mode and mtime are not compared, so a manifest that differs from the base only
+ * there still reads the base, as a whole restore does): a base entry of other content cannot give
+ * it, so such an entry, or one the base does not hold, must be stored in the differential itself. Directories are always in a
  * differential (each with its listing). So when no selected entry could come from the base, the
  * differential's object alone holds the selection, and the base's object need not be fetched.
  * This is only a choice of what to read: every selected entry is still matched against the
@@ -30,12 +31,5 @@ export function baseNeeded(
 }
 
 function same(a: ManifestEntry, b: ManifestEntry): boolean {
-  return (
-    a.type === b.type &&
-    a.size === b.size &&
-    a.mode === b.mode &&
-    a.mtime === b.mtime &&
-    a.sha256 === b.sha256 &&
-    a.target === b.target
-  );
+  return a.type === b.type && a.size === b.size && a.sha256 === b.sha256 && a.target === b.target;
 }

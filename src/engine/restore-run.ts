@@ -9,7 +9,7 @@ import type { Manifest } from "../repository/manifest.js";
 import type { Repository, TrustOptions } from "../repository/repository.js";
 import type { Check, RestoreTarget } from "../sources/source.js";
 import { describeSystemError, isSystemError } from "../system-error.js";
-import { forEachSource, type SourceOutcome } from "./restore.js";
+import { drainObject, forEachSource, type SourceOutcome } from "./restore.js";
 import { commitAll, recoverSwap } from "./restore-swap.js";
 import { commitStaging, createStaging, discardStaging, sweepPartials, type Staging } from "./restore-target.js";
 
@@ -99,6 +99,10 @@ async function prepareTargets(r: RestoreRun, staging: Map<string, Staging>): Pro
 
 async function restorePart(r: RestoreRun, p: RestorePart, staging: Map<string, Staging>): Promise<RestoreOutcome[]> {
   const manifest = r.manifests.get(p.rec.id)!;
+  // A restored source's other objects (a database's globals) are read and checked first, as verify
+  // and drill check them: restore uses none of them, but a backup verify fails must not restore.
+  for (const x of p.rec.objects.filter((x) => x.part && p.sources.includes(x.source ?? "")))
+    await drainObject(r.repo, p.rec, x.key, r.identities);
   const got = await forEachSource({
     repo: r.repo,
     rec: p.rec,

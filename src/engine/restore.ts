@@ -1,7 +1,7 @@
 import { pipeline as pipelineCb, type Readable } from "node:stream";
 import type { Config } from "../config/schema.js";
 import type { Identity } from "../crypto/age-keys.js";
-import { StrongboxError } from "../errors.js";
+import { describeError, StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Progress } from "../progress.js";
 import type { CompleteObject, CompleteRecord } from "../repository/complete.js";
@@ -120,7 +120,16 @@ async function baseRead(
 ): Promise<boolean> {
   const diff = o.manifest.sources[name];
   if (!o.select || diff?.type !== "files") return true;
-  const manifest = await o.repo.readManifest(baseRec, o.identities);
+  let manifest: Manifest;
+  try {
+    manifest = await o.repo.readManifest(baseRec, o.identities);
+  } catch (err) {
+    // Only a shortcut: a base whose manifest cannot be read is read whole, as a whole restore reads
+    // it (which never needs that manifest), so both reach one verdict.
+    if (!(err instanceof StrongboxError) || err.code !== "VERIFY") throw err;
+    o.log.warn(`${name}: base ${baseRec.id}'s manifest cannot be read (${describeError(err)}): its object is read`);
+    return true;
+  }
   try {
     const base = manifest.sources[name];
     if (base?.type !== "files") return true;

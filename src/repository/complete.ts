@@ -280,6 +280,8 @@ export function parseComplete(raw: Buffer | string, id: string): CompleteRecord 
         }
       } else {
         if (o.base !== undefined) throw new Error(`${at}: only a source's main object can have a base`);
+        // Only a database has another object (its globals); a part elsewhere is no backup strongbox wrote.
+        if (types.get(source) !== "postgres") throw new Error(`${at}: a ${types.get(source)} source has no parts`);
         if (typeof o.part !== "string" || !PART.test(o.part)) throw new Error(`${at}.part is not a part name`);
         if (!rest.startsWith(`.${o.part}`) || !PART_SUFFIX.test(rest.slice(o.part.length + 1)))
           throw new Error(`${at}: ${quoteName(k)} is not a name for part ${o.part}`);

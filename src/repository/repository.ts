@@ -61,6 +61,27 @@ export function unusable(b: BackupListing): string | undefined {
   return undefined;
 }
 
+/**
+ * Per source, its newest restorable backup (`backups` newest first), in one pass: the configured
+ * sources, and those that a restorable backup holds (a name only a forged or damaged backup holds is
+ * not listed: thousands of them would each cost a line). Linear in the backups and their sources,
+ * whatever a forger wrote.
+ */
+export function newestBySource(backups: BackupListing[], configured: string[]): Map<string, BackupListing | null> {
+  const out = new Map<string, BackupListing | null>(configured.map((n) => [n, null]));
+  for (const b of backups) {
+    if (!b.complete || unusable(b)) continue;
+    for (const s of b.complete.sources) if (!out.get(s.name)) out.set(s.name, b);
+  }
+  return out;
+}
+
+/** Warns of the backups a restore point passed over: at most `max` lines, then a count (a forger may have written thousands). */
+export function warnSkipped(warn: (m: string) => void, skipped: { id: string; reason: string }[], max = 20): void {
+  for (const s of skipped.slice(0, max)) warn(`skipped backup ${s.id}: ${s.reason}`);
+  if (skipped.length > max) warn(`${skipped.length - max} more backup(s) skipped ('strongbox list' shows each)`);
+}
+
 /** One source of a restore point: the backup it comes from. */
 export interface RestorePick {
   source: string;
@@ -130,6 +151,8 @@ const MARKER_READS = 8;
 export class Repository {
   /** What the last listBackups() skipped: keys under backups/ whose first part is not a backup id. */
   ignored: IgnoredKeys = { count: 0, sample: [] };
+  /** After lastDrills(): drills/ held more candidates than are read, and too few of those counted (see there). */
+  drillHistoryIncomplete = false;
   /** What listBackups judged, by id: explicit-id paths reuse the record whose bytes were checked. */
   private readonly listed = new Map<string, BackupListing>();
 
@@ -207,8 +230,9 @@ export class Repository {
     }
     // Only what was passed over on the way to a pick (or to nothing) is reported.
     const oldest = Math.min(...picks.map((p) => p.backup.time.getTime()));
+    const timeOf = new Map(all.map((b) => [b.id, b.time.getTime()]));
     const shown = [...skipped]
-      .filter(([id]) => none.length || all.find((b) => b.id === id)!.time.getTime() >= oldest)
+      .filter(([id]) => none.length || timeOf.get(id)! >= oldest)
       .map(([id, reason]) => ({ id, reason }));
     if (none.length) {
       const when = at ? ` at or before ${at.toISOString()}` : "";
@@ -237,15 +261,24 @@ export class Repository {
   /**
    * `verify latest`: for each source, the newest backup of it whatever its state (damaged, broken
    * chain), so that a damaged newest backup is verified (and FAILED), not stepped over. Untrusted
-   * ones are left out as `latest` leaves them out (list and doctor flag them). Ids newest first.
+   * ones are left out as `latest` leaves them out (list and doctor flag them). So is a damaged one
+   * whose id is in the future of the store's or this host's clock: a writer could otherwise store one
+   * junk complete.json under 2099 and fail every `verify latest` for good (prune keeps damaged
+   * backups). Ids newest first.
    */
   async newestPerSource(sources: string[]): Promise<string[]> {
     const all = await this.listBackups();
+    const now = (this.options.now ?? (() => new Date()))();
+    const skew = this.options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS;
+    const future = (b: BackupListing) =>
+      judgeTime({ id: b.id, started_at: "", finished_at: "" }, b.serverTime, now, skew).some(
+        (t) => t.kind === "future",
+      );
     const ids = new Set<string>();
     for (const name of sources) {
       for (const b of all) {
         if (b.damaged) {
-          ids.add(b.id); // its sources are unknown: it may be this source's newest
+          if (!future(b)) ids.add(b.id); // its sources are unknown: it may be this source's newest
           continue;
         }
         if (!b.complete?.sources.some((s) => s.name === name) || b.untrusted?.length) continue;
@@ -379,22 +412,38 @@ export class Repository {
    * (LastModified, which no writer sets), not by their names, which a forger chooses. Bounded: at most
    * `limit` reports count, at most MAX_DRILL_READS are read, each at most MAX_DRILL_REPORT_BYTES. With
    * a signing policy only reports with a valid trusted signature (namespace strongbox-drill) count, so
-   * a forged or junk report never shows "pass" and junk does not use up the count.
+   * a forged or junk report never shows "pass" and junk does not use up the count: the reports taken
+   * are then those whose signature object is among the newest (a report without one, however many,
+   * is never a candidate). `drillHistoryIncomplete` says when more candidates were listed than could
+   * be read and fewer than `limit` of those read counted: an older drill pass may not have been seen.
    */
   async lastDrills(limit = 200, o: { checks?: boolean } = {}): Promise<Map<string, LastDrill>> {
     const newer = (a: ObjectInfo, b: ObjectInfo) =>
       (b.lastModified?.getTime() ?? 0) - (a.lastModified?.getTime() ?? 0) ||
       (a.key < b.key ? 1 : a.key > b.key ? -1 : 0);
+    const signed = this.options.trust !== undefined;
     let candidates: ObjectInfo[] = [];
+    let truncated = false;
     for await (const o of this.store.list(DRILLS)) {
-      if (!DRILL_KEY.test(o.key) || o.size > MAX_DRILL_REPORT_BYTES) continue;
-      candidates.push(o);
+      if (signed) {
+        // The signature object stands for its report (`<drill>.json.sig`); the report is read after it.
+        if (!o.key.endsWith(".sig") || o.size > MAX_SIGNATURE_BYTES || !DRILL_KEY.test(o.key.slice(0, -4))) continue;
+        candidates.push({ ...o, key: o.key.slice(0, -4) });
+      } else {
+        if (!DRILL_KEY.test(o.key) || o.size > MAX_DRILL_REPORT_BYTES) continue;
+        candidates.push(o);
+      }
       // Memory stays bounded whatever drills/ holds: keep only the newest MAX_DRILL_READS.
-      if (candidates.length >= 2 * MAX_DRILL_READS) candidates = candidates.sort(newer).slice(0, MAX_DRILL_READS);
+      if (candidates.length >= 2 * MAX_DRILL_READS) {
+        candidates = candidates.sort(newer).slice(0, MAX_DRILL_READS);
+        truncated = true;
+      }
     }
+    if (candidates.length > MAX_DRILL_READS) truncated = true;
     candidates = candidates.sort(newer).slice(0, MAX_DRILL_READS);
     const out = new Map<string, LastDrill>();
     let counted = 0;
+    this.drillHistoryIncomplete = false;
     for (const c of candidates) {
       if (counted >= limit) break;
       const drillId = DRILL_KEY.exec(c.key)![1];
@@ -414,6 +463,7 @@ export class Repository {
             namespace: DRILL_NAMESPACE,
             message,
             signature,
+            // With a signing policy, the signature object's time (stored just after its report).
             storedAt: c.lastModified,
           }).trusted;
         if (this.options.trust && signature === null && !judgeReport(Buffer.alloc(0))) continue;
@@ -442,6 +492,7 @@ export class Repository {
         // an unreadable report is not a reason to fail listing
       }
     }
+    this.drillHistoryIncomplete = truncated && counted < limit;
     return out;
   }
 

@@ -1,5 +1,5 @@
 import { execSync } from "node:child_process";
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { describe, expect, inject, it } from "vitest";
@@ -197,6 +197,23 @@ describe.skipIf(!fx)("postgres source on a real PostgreSQL", () => {
     ).toString();
     expect(sql).toMatch(/CREATE ROLE spx_app/);
     expect((await runCli(["-c", repo.configFile, "verify", id])).code).toBe(0);
+
+    // A flipped byte in the globals (the size kept): verify fails, and so does restore, before it
+    // touches the target (restore uses no globals, but a backup verify fails must not restore).
+    const globals = join(repo.dir, "repository/backups", id, "db.globals.sql.age");
+    const bytes = readFileSync(globals);
+    bytes[bytes.length - 20] ^= 1;
+    writeFileSync(globals, bytes);
+    const v = await runCli(["-c", repo.configFile, "verify", id]);
+    expect(v.code).toBe(3);
+    const dst = await createDb(fx!, "globdst");
+    const r = await runCli(["-c", repo.configFile, "restore", id, "--to-db", dst.url]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/db\.globals\.sql\.age: SHA-256 mismatch/);
+    const tables = await withClient(dst.url, (c) =>
+      c.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"),
+    );
+    expect(tables.rows[0].n).toBe(0);
   });
 
   describe("failures: a clear error, exit 1, no complete backup", () => {

@@ -116,8 +116,13 @@ describe("complete.json is bounded and exact", () => {
 
   it("10,000 objects of the longest names a writer makes fit well within the cap", () => {
     const src = "s".repeat(63);
+    // Parts are a database's (a files source has none); only a files source's object has a base.
+    const db = "d".repeat(63);
     const big = record((c) => {
-      c.sources = [{ name: src, type: "files" }];
+      c.sources = [
+        { name: src, type: "files" },
+        { name: db, type: "postgres" },
+      ];
       c.objects = [
         {
           key: keys.object(id, `${src}.tar.zst.age`),
@@ -126,11 +131,17 @@ describe("complete.json is bounded and exact", () => {
           source: src,
           base: "20261119T021500Z-abcdef",
         },
-        ...Array.from({ length: 9_998 }, (_, i) => ({
-          key: keys.object(id, `${src}.${"p".repeat(28)}${String(i).padStart(4, "0")}.${"e".repeat(16)}.zst.age`),
+        {
+          key: keys.object(id, `${db}.pgdump.zst.age`),
           size: Number.MAX_SAFE_INTEGER,
           sha256: sha,
-          source: src,
+          source: db,
+        },
+        ...Array.from({ length: 9_997 }, (_, i) => ({
+          key: keys.object(id, `${db}.${"p".repeat(28)}${String(i).padStart(4, "0")}.${"e".repeat(16)}.zst.age`),
+          size: Number.MAX_SAFE_INTEGER,
+          sha256: sha,
+          source: db,
           part: `${"p".repeat(28)}${String(i).padStart(4, "0")}`,
         })),
         {

@@ -59,7 +59,10 @@ export async function runDrill(o: {
   const signer = drillSigningKey(o.config);
   // An untrusted backup (unsigned, forged, dated wrongly) is never latest or random, nor the newest for max_backup_age.
   const complete = (await o.repo.listBackups()).filter((b) => b.complete);
-  if (complete.length === 0)
+  // A backup named by its id is read and judged below, damaged or not (a missing object fails the
+  // drill as it fails verify and restore, exit 3); only latest and random need one to choose from.
+  const named = o.ref !== "latest" && o.ref !== "random";
+  if (complete.length === 0 && !named)
     throw new StrongboxError("NOT_FOUND", `no complete backup in ${o.repo.store.description} to drill`);
   // Nor one whose differential chain is broken: it cannot be restored.
   const backups = complete.filter((b) => !b.untrusted?.length && !b.brokenChain);
