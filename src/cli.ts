@@ -8,7 +8,7 @@ import { ConfigError, describeError, EXIT, exitCodeFor, StrongboxError } from ".
 import { jsonOutput } from "./json-output.js";
 import { redact } from "./secrets.js";
 import { guardUnsettled } from "./settle-guard.js";
-import { escapeControl } from "./terminal-safe.js";
+import { escapeControl, oneLine } from "./terminal-safe.js";
 import { VERSION } from "./version.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -312,7 +312,7 @@ export async function main(argv: string[]): Promise<number> {
       );
     } else {
       process.stderr.write(
-        `strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${escapeControl(message)}\n`,
+        `strongbox: ${err instanceof ConfigError ? "invalid config" : "error"}: ${oneLine(message)}\n`,
       );
       if (ctx?.options.verbose && !(err instanceof StrongboxError) && err instanceof Error && err.stack)
         process.stderr.write(redact(err.stack) + "\n");
@@ -325,6 +325,14 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Runs the command line this process was started with: the program's entry point. */
 function start(): void {
+  // A reader of stdout that went away (`strongbox ls | head`): stop at once and quietly, as a shell
+  // tool that SIGPIPE kills does (exit 141), not with Node's unhandled-error stack trace. Any other
+  // failure to write stdout is one line and exit 1.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE")
+      process.stderr.write(`strongbox: error: cannot write to stdout: ${oneLine(describeError(err))}\n`);
+    void import("./hard-exit.js").then((m) => m.hardExit(err.code === "EPIPE" ? 141 : EXIT.FAILED));
+  });
   const run = main(process.argv);
   guardUnsettled(run, (line) => {
     jsonOutput.finish({

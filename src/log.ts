@@ -1,5 +1,5 @@
 import { redact } from "./secrets.js";
-import { escapeControl } from "./terminal-safe.js";
+import { escapeControl, oneLine } from "./terminal-safe.js";
 
 export type Level = "debug" | "info" | "warn" | "error";
 const ORDER: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
@@ -65,7 +65,7 @@ export class Logger {
             .join(" ")
         : "";
       const prefix = level === "info" ? "" : `${level}: `;
-      this.stream.write(escapeControl(redact(`${prefix}${msg}${extra ? `  ${extra}` : ""}`)) + "\n");
+      this.stream.write(oneLine(redact(`${prefix}${msg}${extra ? `  ${extra}` : ""}`)) + "\n");
     } else {
       this.stream.write(redact(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })) + "\n");
     }

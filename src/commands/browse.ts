@@ -1,3 +1,4 @@
+import { setImmediate as yieldNow } from "node:timers/promises";
 import { compilePattern } from "../browse/pattern.js";
 import {
   diffEntries,
@@ -13,7 +14,7 @@ import {
 import { dumpFile } from "../browse/dump.js";
 import { StrongboxError } from "../errors.js";
 import { formatBytes } from "../progress.js";
-import { checkBackupRef, Repository, unusable } from "../repository/repository.js";
+import { checkBackupRef, Repository, unusable, warnSkipped } from "../repository/repository.js";
 import { repositoryOptions } from "../repository/options.js";
 import { openStore } from "../stores/open-store.js";
 import { escapeControl } from "../terminal-safe.js";
@@ -96,6 +97,9 @@ export async function lsCommand(
   if (ctx.json) ctx.print({ id: tree.rec.id, entries: rows.rows, count: rows.count, truncated: rows.truncated }, "");
 }
 
+/** find: entries matched between two turns of the event loop (a signal, the output). */
+const YIELD_EVERY = 4096;
+
 export async function findCommand(
   ctx: CommandContext,
   pattern: string,
@@ -115,14 +119,16 @@ export async function findCommand(
     [h.id, typeText(h).padEnd(4), String(h.size).padStart(12), mtimeIso(h.mtime), shownPath(h)].join("  "),
   );
   let searched = 0;
+  const skipped: { id: string; reason: string }[] = [];
   await withInterrupt(ctx.log, async (signal) => {
+    let seen = 0;
     for (const b of await repo.listBackups()) {
       if (!b.complete || (since && b.time < since) || (until && b.time > until)) continue;
       if (o.source !== undefined && !b.complete.sources.some((s) => s.name === o.source && s.type === "files"))
         continue;
       const why = unusable(b);
       if (why) {
-        ctx.log.warn(`skipped backup ${b.id}: ${why}`);
+        skipped.push({ id: b.id, reason: why });
         continue;
       }
       signal.throwIfAborted();
@@ -131,12 +137,20 @@ export async function findCommand(
       searched++;
       try {
         for (const source of tree.sources)
-          for (const e of entriesUnder(tree, source)) if (match.matches(e.path)) rows.add({ id: b.id, ...e });
+          for (const e of entriesUnder(tree, source)) {
+            if (match.matches(e.path)) rows.add({ id: b.id, ...e });
+            // The entries are read synchronously: let Ctrl-C (and the output) through now and then.
+            if (++seen % YIELD_EVERY === 0) {
+              await yieldNow();
+              signal.throwIfAborted();
+            }
+          }
       } finally {
         tree.close();
       }
     }
   });
+  warnSkipped((m) => ctx.log.warn(m), skipped);
   if (ctx.json) ctx.print({ pattern, searched, matches: rows.rows, count: rows.count, truncated: rows.truncated }, "");
   else if (rows.count === 0) ctx.log.info(`no path matches ${JSON.stringify(pattern)} in ${searched} backup(s)`);
 }

@@ -3,7 +3,7 @@ import type { Config } from "../config/schema.js";
 import { StrongboxError } from "../errors.js";
 import { intoTarget, isEmptyDir, type RestorePart } from "../engine/restore-run.js";
 import { swapPending } from "../engine/restore-swap.js";
-import { checkBackupRef, type Repository, type TrustOptions } from "../repository/repository.js";
+import { checkBackupRef, warnSkipped, type Repository, type TrustOptions } from "../repository/repository.js";
 import type { RecoveryTarget } from "../sources/source.js";
 import type { CommandContext } from "./context.js";
 import { clusterTarget, noClusterFlags, recoveryTarget, type ClusterRestoreOptions } from "./cluster-restore.js";
@@ -96,7 +96,7 @@ export async function resolveParts(
   const parts: RestorePart[] = [];
   const wanted = o.source.length ? o.source : config.sources.map((s) => s.name);
   const point = await repo.restorePoint(wanted, req.at, trust);
-  for (const s of point.skipped) ctx.log.warn(`skipped backup ${s.id}: ${s.reason}`);
+  warnSkipped((m) => ctx.log.warn(m), point.skipped);
   for (const p of point.picks) {
     const part = parts.find((x) => x.rec.id === p.backup.id);
     if (part) part.sources.push(p.source);

@@ -1,6 +1,6 @@
 import { http } from "../net/builtins.js";
 import { describeError, StrongboxError } from "../errors.js";
-import { Repository, unusable, type BackupListing } from "../repository/repository.js";
+import { newestBySource, Repository, unusable, type BackupListing } from "../repository/repository.js";
 import { repositoryOptions } from "../repository/options.js";
 import type { RunRecord } from "../scheduler/run-record.js";
 import { BROWSE_ROUTES, serveBrowse, type BrowseAccess } from "../scheduler/status-browse.js";
@@ -54,14 +54,12 @@ async function repositoryView(ctx: CommandContext, browse: StatusView["browse"])
   const repo = new Repository(await openStore(config, "reader"), repositoryOptions(config));
   const backups = (await repo.listBackups()).slice(0, SHOWN_RUNS);
   const drills = await repo.lastDrills(200, { checks: true });
-  const names = [
-    ...new Set([
-      ...config.sources.map((s) => s.name),
-      ...backups.flatMap((b) => (b.complete?.sources ?? []).map((s) => s.name)),
-    ]),
-  ];
-  const newest = (name: string) =>
-    backups.find((b) => b.complete?.sources.some((s) => s.name === name) && !unusable(b))?.complete?.finished_at;
+  const newestOf = newestBySource(
+    backups,
+    config.sources.map((s) => s.name),
+  );
+  const names = [...newestOf.keys()];
+  const newest = (name: string) => newestOf.get(name)?.complete?.finished_at;
   const runs = backups.map(backupRun);
   const drillRuns: RunRecord[] = [...drills].slice(0, SHOWN_RUNS).map(([backupId, d]) => ({
     job: "",
@@ -109,7 +107,9 @@ async function browseAccess(ctx: CommandContext): Promise<BrowseAccess | undefin
 export async function uiCommand(ctx: CommandContext, o: { listen: string; tokenFile?: string }): Promise<void> {
   const i = o.listen.lastIndexOf(":");
   const host = o.listen.slice(0, i).replace(/^\[|\]$/g, "");
-  const port = Number(o.listen.slice(i + 1));
+  const portText = o.listen.slice(i + 1);
+  // Digits only: Number() would take "" as 0 (a random port) and " 0x50" as 80.
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (i < 0 || !host || !Number.isInteger(port) || port < 0 || port > 65535)
     throw new StrongboxError("USAGE", `--listen must be HOST:PORT, not '${o.listen}'`);
   if (!isLoopback(host) && !o.tokenFile)
@@ -148,7 +148,12 @@ export async function uiCommand(ctx: CommandContext, o: { listen: string; tokenF
     server.once("error", (err) => reject(new StrongboxError("USAGE", `--listen ${o.listen}: ${describeError(err)}`)));
     server.listen(port, host, resolve);
   });
-  ctx.log.info(`status page on http://${o.listen}/ (read-only${token ? ", token required" : ""}); Ctrl-C stops`);
+  const bound = server.address();
+  const where =
+    bound && typeof bound === "object"
+      ? `${bound.family === "IPv6" ? `[${bound.address}]` : bound.address}:${bound.port}`
+      : o.listen;
+  ctx.log.info(`status page on http://${where}/ (read-only${token ? ", token required" : ""}); Ctrl-C stops`);
   await new Promise<void>((resolve) => {
     const signals = onStopSignals(
       () => {

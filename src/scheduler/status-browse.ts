@@ -213,6 +213,8 @@ async function download(req: IncomingMessage, res: ServerResponse, a: BrowseAcce
       res.setHeader("content-disposition", attachment(p.path));
       // A length makes a withheld last chunk a failed transfer for every client (curl: exit 18).
       if (entry) res.setHeader("content-length", String(entry.size));
+      // And Node refuses to send more than it (dump-sink.ts already stops at the manifest's size).
+      res.strictContentLength = true;
     };
     const out = (chunk: Buffer) =>
       new Promise<void>((resolve, reject) => {

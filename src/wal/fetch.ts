@@ -70,14 +70,26 @@ class Checked extends Transform {
   private readonly heads: Buffer[] = [];
   size = 0;
   constructor(
-    private readonly limit: number,
+    private limit: number,
     private readonly what: string,
+    /** Given the page header once it has arrived: the most the file may hold by it (a segment's size). */
+    private readonly byHeader?: (head: Buffer) => number,
   ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const before = this.size;
     if (this.size < LONG_HEADER_BYTES) this.heads.push(chunk.subarray(0, LONG_HEADER_BYTES - this.size));
     this.size += chunk.length;
+    // The header is in: a segment stops at the size it gives (16 MiB by default), not at MAX_SEGMENT,
+    // so a forged object that decompresses to 1 GiB is refused before it fills pg_wal.
+    if (this.byHeader && before < LONG_HEADER_BYTES && this.size >= LONG_HEADER_BYTES) {
+      try {
+        this.limit = Math.min(this.limit, this.byHeader(this.head()));
+      } catch (err) {
+        return cb(err as Error);
+      }
+    }
     if (this.size > this.limit)
       return cb(new StrongboxError("VERIFY", `${this.what}: decompresses to more than ${this.limit} bytes`));
     this.hash.update(chunk);
@@ -111,7 +123,12 @@ export async function readWalObject(
   sink: NodeJS.WritableStream,
   signal?: AbortSignal,
 ): Promise<{ size: number }> {
-  const checked = new Checked(plaintextLimit(c.wal), c.key);
+  const w = c.wal;
+  const checked = new Checked(
+    plaintextLimit(w),
+    c.key,
+    w.kind === "segment" || w.kind === "partial" ? (head) => readSegmentHeader(head, w, c.key).segmentSize : undefined,
+  );
   const body = await store.get(c.key, { signal });
   await pipeline(body, createDecryptStream(identities), createDecompressor(algorithmFromKey(c.key)), checked, sink, {
     signal,

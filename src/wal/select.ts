@@ -9,7 +9,7 @@
  * => two different files under one name, refused rather than guessed.
  */
 import type { TrustPolicy } from "../crypto/signing.js";
-import { escapeControl } from "../terminal-safe.js";
+import { quoteName } from "../terminal-safe.js";
 import { MAX_WAL_KEY, type ParsedWalKey } from "./names.js";
 import { judgeWal } from "./signature.js";
 
@@ -65,7 +65,7 @@ export function chooseWal(candidates: WalCandidate[], policy: TrustPolicy | unde
 /** One line naming ignored objects (at most three, then a count), or undefined when none. */
 export function describeIgnored(ignored: IgnoredWal[]): string | undefined {
   if (ignored.length === 0) return undefined;
-  const shown = ignored.slice(0, 3).map((i) => `${escapeControl(i.key.slice(0, MAX_WAL_KEY))} (${i.reason})`);
+  const shown = ignored.slice(0, 3).map((i) => `${quoteName(i.key.slice(0, MAX_WAL_KEY))} (${i.reason})`);
   const more = ignored.length > 3 ? ` and ${ignored.length - 3} more` : "";
   return `ignored ${ignored.length} untrusted WAL object${ignored.length > 1 ? "s" : ""}: ${shown.join(", ")}${more}`;
 }

@@ -306,6 +306,8 @@ describe("hostile archives are refused by restore and verify (exit 3), writing n
   it("names with control characters reach the terminal escaped", async () => {
     const evil = "\u001b[2J\u001b]0;pwned\u0007name\u009b31m";
     expect(escapeControl(evil)).toBe("\\x1b[2J\\x1b]0;pwned\\x07name\\x9b31m");
+    // Bidi controls reorder what a terminal shows: overrides, isolates and the marks alike.
+    expect(escapeControl("a\u202eb\u2066c\u200ed\u200fe\u061cf")).toBe("a\\u202eb\\u2066c\\u200ed\\u200fe\\u061cf");
     const tar = archive(fileEntry(`../${evil}`, "x"));
     const err = await extractTar(Readable.from([tar]), sandbox().target, { warn: () => {} }).catch((e: Error) => e);
     expect(escapeControl((err as Error).message)).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);

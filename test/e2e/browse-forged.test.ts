@@ -179,6 +179,24 @@ describe("browse commands refuse forged manifests", () => {
     expect(inc.code).toBe(3);
     expect(readdirSync(to)).toEqual([]);
   });
+
+  it("dump of a file whose archived body is longer than the manifest says: exit 3, and not one byte of it goes out", async () => {
+    const real = Buffer.from("echo real\n");
+    // Without the check, all but the last chunk of this went out before the hash was compared.
+    const longer = Buffer.concat([Buffer.from("echo FORGED\nexit 0\n"), Buffer.alloc(3 * 1024 * 1024, 0x23)]);
+    const { repo, id } = await forged({
+      name: "longer body",
+      forge: { files: { assets: { tar: archive(fileEntry("run.sh", longer)), entries: [entry("run.sh", real)] } } },
+      path: "run.sh",
+      code: 3,
+    });
+    const r = await runCli(["-c", repo.configFile, "dump", id, "assets", "run.sh"]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe("");
+    expect(oneLine(r.stderr)).toMatch(
+      /"run\.sh": the archive's file \(3145747 bytes\) does not match the manifest's \(10 bytes/,
+    );
+  });
 });
 
 /** The V8 heap find gets over 200 backups: room for one manifest at a time, not for 200 (see below). */

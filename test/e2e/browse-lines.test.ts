@@ -1,9 +1,10 @@
 // A forger's name holding a newline or a tab must not forge a line (or a column) of ls, find or
 // diff's text output: every row a browse command prints is one line, whatever the manifest says.
+import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeRepo, tempDir } from "../helpers/cli.js";
+import { BIN, makeRepo, tempDir } from "../helpers/cli.js";
 import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { forgeBackup, sha256 } from "../helpers/forge.js";
 import { archive, fileEntry } from "../helpers/tar-craft.js";
@@ -41,4 +42,22 @@ describe("browse output: one line per entry", () => {
       expect(lines[0]).toContain("a.pdf\\nfile");
     }
   }, 120_000);
+
+  it("a reader of stdout that goes away (| head): exit 141 at once, no stack trace", async () => {
+    const data = tempDir("blines-pipe");
+    writeFileSync(join(data, "big.bin"), Buffer.alloc(8 << 20, 0x61));
+    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
+    expect((await runCli(["-c", repo.configFile, "backup", "now"])).code).toBe(0);
+    // dump's 8 MB cannot all be in the pipe when the reader closes it (ls of a short list could be).
+    const child = spawn(process.execPath, [BIN, "-c", repo.configFile, "dump", "latest", "assets", "big.bin"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    // The reader takes the first bytes and closes its end, as head -c does.
+    child.stdout.once("data", () => child.stdout.destroy());
+    const code = await new Promise<number | null>((r) => child.on("close", (c) => r(c)));
+    expect(code).toBe(141);
+    expect(stderr).not.toMatch(/\n\s+at |EPIPE|Unhandled/);
+  });
 });

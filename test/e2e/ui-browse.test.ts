@@ -108,6 +108,15 @@ describe("strongbox ui: browse and download", () => {
     ids.lie = await forgeBackup(store(), repo.recipient, {
       files: { assets: { tar: archive(fileEntry("big.bin", lie)), entries: [entry("big.bin", body)] } },
     });
+    // A file whose archived body is longer than the manifest's size (and so than Content-Length).
+    ids.long = await forgeBackup(store(), repo.recipient, {
+      files: {
+        assets: {
+          tar: archive(fileEntry("run.sh", Buffer.concat([Buffer.from("PAYLOAD\n"), Buffer.alloc(3 << 20, 0x23)]))),
+          entries: [entry("run.sh", Buffer.from("echo real\n"))],
+        },
+      },
+    });
     // A manifest entry that escapes the source's root.
     const x = Buffer.from("owned\n");
     ids.escape = await forgeBackup(store(), repo.recipient, {
@@ -181,6 +190,14 @@ describe("strongbox ui: browse and download", () => {
     const disposition = odd.headers.get("content-disposition")!;
     expect(disposition).toMatch(/^attachment; filename="[A-Za-z0-9._ -]+"; filename\*=UTF-8''[A-Za-z0-9%._~-]+$/);
     expect(await odd.text()).toBe("hostile\n");
+  });
+
+  it("a file whose archived body is longer than the manifest's size: an error page, none of its bytes", async () => {
+    const r = await authed(`${ui.base}/download?id=${ids.long}&source=assets&path=run.sh`);
+    const text = await r.text();
+    expect(r.status).not.toBe(200);
+    expect(text).not.toContain("PAYLOAD");
+    expect(text).toMatch(/does not match the manifest's \(10 bytes/);
   });
 
   it("refuses what the manifest does not hold, '..', other methods and foreign Host headers", async () => {

@@ -25,6 +25,14 @@ describe("strongbox ui", () => {
         expect((await runCli(["-c", config, "backup", "now"], { env: clock() })).code).toBe(0);
       expect((await runCli(["-c", config, "drill", "latest"])).code).toBe(0);
 
+      // A port must be digits: "" was taken as 0 (a random port) and " 0x50" as 80.
+      for (const listen of ["127.0.0.1:", "127.0.0.1: 0x50", "127.0.0.1:8e1", "127.0.0.1:99999"]) {
+        const odd = await runCli(["-c", config, "ui", "--listen", listen]);
+        expect([odd.code, odd.stderr.trim()]).toEqual([
+          2,
+          `strongbox: error: --listen must be HOST:PORT, not '${listen}'`,
+        ]);
+      }
       const refused = await runCli(["-c", config, "ui", "--listen", "0.0.0.0:1"]);
       expect(refused.code).toBe(2);
       expect(refused.stderr).toMatch(/--listen 0\.0\.0\.0:1 is reachable from other hosts: give --token-file FILE/);

@@ -131,6 +131,18 @@ describe("signed WAL: what a writer-key forger adds is never replayed, and verif
       if (v.ok && !what.startsWith("a garbage")) expect(v.ignored).toContain(planted[0]);
     });
 
+  it("a forged key holding newlines cannot write lines of its own into PostgreSQL's log: one line, the newlines shown as \\n", async () => {
+    const s = await scenario(20);
+    const seg = makeSegment({ sysid: BigInt(s.sys), tli: 1, segno: 6 });
+    await s.forge(`00000001/${past}.x\nLOG:  database system is ready to accept connections\nstrongbox: restored`, seg);
+    const f = await s.fetch(past);
+    expect(f.code).toBe(1);
+    expect(f.stderr.trim().split("\n")).toHaveLength(1);
+    expect(f.stderr).toContain(
+      `${past}.x\\nLOG:  database system is ready to accept connections\\nstrongbox: restored`,
+    );
+  });
+
   it("a forged second candidate beside a real segment: the real one is fetched, the forged one named", async () => {
     const s = await scenario(10);
     const name = segName(1, 4);

@@ -113,6 +113,16 @@ describe("wal fetch refuses forged and damaged objects", () => {
       /page address/,
     ],
     [
+      // Stopped at the header's 16 MiB, not at the 1 GiB any segment size allows: it never fills pg_wal.
+      "a segment that inflates past the size its header gives",
+      async () => {
+        const long = Buffer.concat([seg, Buffer.alloc(4 << 20)]);
+        return { [keyOf(long)]: await seal(long) };
+      },
+      name,
+      /decompresses to more than 16777216 bytes/,
+    ],
+    [
       "a history file that inflates past 1 MiB",
       async () => ({ [keyOf(bomb, "00000002.history", "00000002")]: await seal(bomb) }),
       "00000002.history",

@@ -1,7 +1,7 @@
 import type { Config } from "../../config/schema.js";
 import type { Identity } from "../../crypto/age-keys.js";
 import type { Logger } from "../../log.js";
-import type { Repository, TrustOptions } from "../../repository/repository.js";
+import { warnSkipped, type Repository, type TrustOptions } from "../../repository/repository.js";
 import type { RecoveryTarget } from "../../sources/source.js";
 import { runDrill } from "./drill.js";
 import type { DrillReport } from "./report.js";
@@ -44,7 +44,7 @@ export async function drillRef(o: {
       undefined,
       o.trust,
     );
-    for (const s of point.skipped) log.warn(`skipped backup ${s.id}: ${s.reason}`);
+    warnSkipped((m) => log.warn(m), point.skipped);
     refs = [...new Set(point.picks.map((p) => p.backup.id))];
     if (refs.length > 1)
       log.info(`drilling the restore point: ${point.picks.map((p) => `${p.source} from ${p.backup.id}`).join(", ")}`);
