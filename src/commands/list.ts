@@ -1,5 +1,5 @@
 import { formatBytes } from "../progress.js";
-import { Repository, unusable } from "../repository/repository.js";
+import { newestBySource, Repository } from "../repository/repository.js";
 import { ageOf } from "./prune.js";
 import { openStore } from "../stores/open-store.js";
 import type { CommandContext } from "./context.js";
@@ -14,17 +14,19 @@ export async function listCommand(ctx: CommandContext, o: { all?: boolean }): Pr
   const drills = await repo.lastDrills();
   // Per configured source (and any other a backup holds): its newest restorable backup, what `restore latest` takes.
   const now = new Date();
-  const names = [
-    ...new Set([
-      ...ctx.config().sources.map((s) => s.name),
-      ...backups.flatMap((b) => (b.complete?.sources ?? []).map((s) => s.name)),
-    ]),
-  ];
-  const newest = names.map((name) => {
-    const b = backups.find((x) => x.complete?.sources.some((s) => s.name === name) && !unusable(x));
-    return { source: name, id: b?.id ?? null, age: b ? ageOf(b.time, now) : null };
-  });
-  const newestOf = (id: string) => newest.filter((n) => n.id === id).map((n) => n.source);
+  const newest = [
+    ...newestBySource(
+      backups,
+      ctx.config().sources.map((s) => s.name),
+    ),
+  ].map(([source, b]) => ({
+    source,
+    id: b?.id ?? null,
+    age: b ? ageOf(b.time, now) : null,
+  }));
+  const newestSources = new Map<string, string[]>();
+  for (const n of newest) if (n.id) newestSources.set(n.id, [...(newestSources.get(n.id) ?? []), n.source]);
+  const newestOf = (id: string) => newestSources.get(id) ?? [];
   const rows = backups.map((b) => ({
     id: b.id,
     time: b.complete?.started_at ?? b.time.toISOString(),

@@ -141,7 +141,10 @@ function keptBases(listing: BackupListing[], decisions: Decision[], extra: strin
 /** Logs what retention will not count, and returns the untrusted ones. */
 function flagged(log: Logger, all: BackupListing[]): { id: string; reasons: string[] }[] {
   // A backup whose complete.json cannot be trusted is never deleted by retention: an operator looks at it.
-  for (const b of all.filter((x) => x.damaged)) log.warn(`${b.id}: damaged, kept for inspection (${b.damaged})`);
+  const damaged = all.filter((x) => x.damaged);
+  for (const b of damaged.slice(0, SHOWN)) log.warn(`${b.id}: damaged, kept for inspection (${b.damaged})`);
+  if (damaged.length > SHOWN)
+    log.warn(`${damaged.length - SHOWN} more damaged backup(s) kept (strongbox list shows each)`);
   // Nor is a backup whose claimed time the store contradicts (or whose signature fails): not counted, kept, flagged.
   const untrusted = all
     .filter((x) => !x.damaged && notCounted(x).length)
@@ -156,10 +159,23 @@ function flagged(log: Logger, all: BackupListing[]): { id: string; reasons: stri
   return untrusted;
 }
 
+/**
+ * The time retention files a backup under. started_at is whatever the writer claimed; only finished_at
+ * is held to the store's time (plausible-time.ts), so a backup stored now that claimed to have started
+ * yesterday 23:59 would otherwise take yesterday's keep_daily slot from the real one. A backup signed
+ * by a trusted key is filed under its start, which the signature vouches for (a copy is stored later
+ * than it finished).
+ */
+export function retentionTime(b: BackupListing): Date {
+  if (b.signedBy || !b.complete) return b.time;
+  const finished = Date.parse(b.complete.finished_at);
+  return Number.isFinite(finished) ? new Date(finished) : b.time;
+}
+
 function infoOf(b: BackupListing, drillPassed: boolean): BackupInfo {
   return {
     id: b.id,
-    time: b.time,
+    time: retentionTime(b),
     complete: Boolean(b.complete),
     sources: (b.complete?.sources ?? []).map((x) => (typeof x?.name === "string" ? x.name : "?")),
     lastActivity: b.objects.reduce<Date | undefined>(
@@ -185,6 +201,19 @@ async function planPrune(
   const drills = await deps.repo.lastDrills();
   const infos = listing.map((b) => infoOf(b, drills.get(b.id)?.result === "pass"));
   const decisions = applyRetention(infos, deps.retention, { now, timezone: deps.retention.timezone });
+  // drills/ flooded (more signatures than are read, too few of them trusted): the newest drill-passed
+  // backup, which retention never deletes, may be one it did not see. Nothing goes, unless --force.
+  if (deps.repo.drillHistoryIncomplete && !o.force) {
+    const held = decisions.filter((d) => !d.keep);
+    for (const d of held) {
+      d.keep = true;
+      d.reasons = ["kept: the drill history could not be read whole (see the warning)"];
+    }
+    if (held.length)
+      deps.log.warn(
+        `drills/ holds more drill reports than prune reads, and too few of the newest are trusted: the newest drill-passed backup may be among those not read, so ${held.length} backup(s) retention would drop are kept (prune --force drops them anyway; look at who writes to drills/)`,
+      );
+  }
   // Sizes alone cannot show a same-size bit flip: a source's last older backup goes only once a newer one is proven intact.
   const recOf = new Map(listing.map((b) => [b.id, b.complete]));
   const unproven = await keepUnprovenPredecessors(infos, decisions, (b) =>

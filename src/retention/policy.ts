@@ -12,7 +12,7 @@ export interface RetentionRules {
 
 export interface BackupInfo {
   id: string;
-  /** When the backup started (complete.json's started_at, else its id). */
+  /** The time retention files it under: its start when a trusted key signed it, else when it finished (engine/prune.ts, retentionTime). */
   time: Date;
   complete: boolean;
   /** The sources it holds (complete.json's sources); retention is computed per source. */
