@@ -326,12 +326,13 @@ export async function main(argv: string[]): Promise<number> {
 /** Runs the command line this process was started with: the program's entry point. */
 function start(): void {
   // A reader of stdout that went away (`strongbox ls | head`): stop at once and quietly, as a shell
-  // tool that SIGPIPE kills does (exit 141), not with Node's unhandled-error stack trace. Any other
-  // failure to write stdout is one line and exit 1.
+  // tool that SIGPIPE ends does (exit 141), not with Node's unhandled-error stack trace, and before
+  // the command's own write fails and prints a line of its own ('exit' handlers release the lock).
+  // Any other failure to write stdout is one line and exit 1.
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code !== "EPIPE")
-      process.stderr.write(`strongbox: error: cannot write to stdout: ${oneLine(describeError(err))}\n`);
-    void import("./hard-exit.js").then((m) => m.hardExit(err.code === "EPIPE" ? 141 : EXIT.FAILED));
+    if (err.code === "EPIPE") process.exit(141);
+    process.stderr.write(`strongbox: error: cannot write to stdout: ${oneLine(describeError(err))}\n`);
+    process.exit(EXIT.FAILED);
   });
   const run = main(process.argv);
   guardUnsettled(run, (line) => {

@@ -73,7 +73,8 @@ function parseSet(p: string, body: string): Accept {
     } else singles.add(lo);
   }
   const member = (c: number) => singles.has(c) || ranges.some(([lo, hi]) => c >= lo && c <= hi);
-  return negate ? (c) => c !== SLASH && !member(c) : member;
+  // Never '/': a set is one character of a name, even when a range spans it ([+-0]).
+  return negate ? (c) => c !== SLASH && !member(c) : (c) => c !== SLASH && member(c);
 }
 
 /**

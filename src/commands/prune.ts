@@ -77,13 +77,14 @@ function notes(r: PruneReport): { unprovenLines: string[]; flaggedLine: string }
 /** A dry run, or a run refused by max_delete_share: the plan, and nothing deleted. */
 function printPlan(ctx: CommandContext, r: Extract<PruneReport, { done: false }>, dryRun: boolean): JobResult {
   const { unprovenLines, flaggedLine } = notes(r);
-  const refused = r.excess.length > 0;
+  const refused = r.excess.length > 0 || r.drillsIncomplete;
   const shown = {
     dry_run: dryRun,
     plan: r.rows,
     untrusted: r.untrusted,
     unproven: r.unproven,
     ...(refused ? { refused: r.excess } : {}),
+    ...(r.drillsIncomplete ? { drill_history_incomplete: true } : {}),
     ...(r.wal ? { wal: r.wal } : {}),
   };
   ctx.print(shown, () =>
@@ -94,10 +95,15 @@ function printPlan(ctx: CommandContext, r: Extract<PruneReport, { done: false }>
       ...(flaggedLine ? [flaggedLine] : []),
     ].join("\n"),
   );
-  if (refused)
+  if (r.excess.length)
     throw new StrongboxError(
       "REFUSED",
       `prune refused: it would delete ${r.excess.map((e) => `${e.drop} of ${e.of} trusted complete backups of source ${e.source}`).join(", ")}, more than retention.max_delete_share (${r.maxShare}); no backup deleted. If that is intended: strongbox prune --force`,
+    );
+  if (r.drillsIncomplete)
+    throw new StrongboxError(
+      "REFUSED",
+      `prune refused: drills/ holds more drill reports than prune reads and too few of the newest are trusted, so the newest drill-passed backup (never deleted) may be one it did not see; no backup deleted. Find who writes to drills/ (junk signature objects, or a drill host whose key is not in signing.trusted); to delete anyway: strongbox prune --force`,
     );
   return {
     summary: `prune (dry run): would drop ${r.drops.length} of ${r.decisions.length} backups${r.untrusted.length ? `; ${flaggedLine}` : ""}`,

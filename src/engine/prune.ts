@@ -7,7 +7,7 @@ import { describeError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Config } from "../config/schema.js";
 import { keys } from "../repository/layout.js";
-import { notCounted, type BackupListing, type Repository } from "../repository/repository.js";
+import { newestBySource, notCounted, type BackupListing, type Repository } from "../repository/repository.js";
 import {
   applyRetention,
   deleteShareExcess,
@@ -72,6 +72,8 @@ export interface PrunePlan {
   unproven: UnprovenKeep[];
   /** Sources of which this run would delete more than retention.max_delete_share (empty with --force). */
   excess: ShareExcess[];
+  /** The drill history could not be read whole (repository.ts, lastDrills) and something would go: refused (false with --force). */
+  drillsIncomplete: boolean;
   maxShare: number;
   finished: { ids: string[]; freed: number };
 }
@@ -108,8 +110,8 @@ export async function runPrune(deps: PruneDeps, o: PruneOptions): Promise<PruneR
     for (const line of walLines(w, Boolean(o.dryRun)).warnings) deps.log.warn(line);
     return w;
   };
-  if (o.dryRun || plan.excess.length)
-    return { ...plan, done: false, ...(plan.excess.length ? {} : { wal: await walPrune([]) }) };
+  const refused = plan.excess.length > 0 || plan.drillsIncomplete;
+  if (o.dryRun || refused) return { ...plan, done: false, ...(refused ? {} : { wal: await walPrune([]) }) };
   const gone = await deleteDrops(deps, plan, listing, o.signal);
   // WAL after the backups: a base whose delete failed or was refused still needs its WAL.
   const wal = await walPrune([...gone.failed.map((f) => f.id), ...gone.locked]);
@@ -160,14 +162,17 @@ function flagged(log: Logger, all: BackupListing[]): { id: string; reasons: stri
 }
 
 /**
- * The time retention files a backup under. started_at is whatever the writer claimed; only finished_at
- * is held to the store's time (plausible-time.ts), so a backup stored now that claimed to have started
- * yesterday 23:59 would otherwise take yesterday's keep_daily slot from the real one. A backup signed
- * by a trusted key is filed under its start, which the signature vouches for (a copy is stored later
- * than it finished).
+ * The time retention files a backup under. started_at is whatever the writer claimed, and finished_at
+ * only within the clock skew of the store's time (plausible-time.ts): a backup stored now that claimed
+ * to have started yesterday 23:59 took yesterday's keep_daily slot from the real one, and one stored at
+ * 00:10 claiming 23:56 still could. So an unsigned backup is filed under the store's own time for its
+ * complete.json, which no writer sets (else, for a store that reports none, its finished_at). A backup
+ * signed by a trusted key is filed under its start, which the signature vouches for (a copy is stored
+ * later than it finished).
  */
 export function retentionTime(b: BackupListing): Date {
   if (b.signedBy || !b.complete) return b.time;
+  if (b.serverTime && Number.isFinite(b.serverTime.getTime())) return b.serverTime;
   const finished = Date.parse(b.complete.finished_at);
   return Number.isFinite(finished) ? new Date(finished) : b.time;
 }
@@ -201,18 +206,15 @@ async function planPrune(
   const drills = await deps.repo.lastDrills();
   const infos = listing.map((b) => infoOf(b, drills.get(b.id)?.result === "pass"));
   const decisions = applyRetention(infos, deps.retention, { now, timezone: deps.retention.timezone });
-  // drills/ flooded (more signatures than are read, too few of them trusted): the newest drill-passed
-  // backup, which retention never deletes, may be one it did not see. Nothing goes, unless --force.
-  if (deps.repo.drillHistoryIncomplete && !o.force) {
-    const held = decisions.filter((d) => !d.keep);
-    for (const d of held) {
+  // The newest restorable backup of each source as list and restore latest see it (by its claimed
+  // start) is kept too: for unsigned backups retention orders by the store's time, and a forgery that
+  // claims an early start must not make the backup that `restore latest` would take a drop.
+  for (const [source, b] of newestBySource(listing, [])) {
+    const d = b && decisions.find((x) => x.id === b.id);
+    if (d && !d.keep) {
       d.keep = true;
-      d.reasons = ["kept: the drill history could not be read whole (see the warning)"];
+      d.reasons = [`newest restorable of ${source} (restore latest)`];
     }
-    if (held.length)
-      deps.log.warn(
-        `drills/ holds more drill reports than prune reads, and too few of the newest are trusted: the newest drill-passed backup may be among those not read, so ${held.length} backup(s) retention would drop are kept (prune --force drops them anyway; look at who writes to drills/)`,
-      );
   }
   // Sizes alone cannot show a same-size bit flip: a source's last older backup goes only once a newer one is proven intact.
   const recOf = new Map(listing.map((b) => [b.id, b.complete]));
@@ -231,8 +233,12 @@ async function planPrune(
   const maxShare = deps.retention.max_delete_share ?? 0.5;
   // One run deleting most of a source's backups is what a steered or mistaken retention looks like.
   const excess = o.force ? [] : deleteShareExcess(infos, decisions, maxShare);
+  // drills/ flooded (more signatures than are read, too few of them trusted): the newest drill-passed
+  // backup, which retention never deletes, may be one this run did not see. Refused, unless --force.
+  const drillsIncomplete = deps.repo.drillHistoryIncomplete && !o.force && decisions.some((d) => !d.keep);
   return {
     rows,
+    drillsIncomplete,
     decisions,
     drops: decisions.filter((d) => !d.keep),
     untrusted,

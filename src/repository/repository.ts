@@ -408,39 +408,68 @@ export class Repository {
   }
 
   /**
-   * The newest drill result per backup id. Reports are taken newest first by the store's own time
-   * (LastModified, which no writer sets), not by their names, which a forger chooses. Bounded: at most
-   * `limit` reports count, at most MAX_DRILL_READS are read, each at most MAX_DRILL_REPORT_BYTES. With
-   * a signing policy only reports with a valid trusted signature (namespace strongbox-drill) count, so
-   * a forged or junk report never shows "pass" and junk does not use up the count: the reports taken
-   * are then those whose signature object is among the newest (a report without one, however many,
-   * is never a candidate). `drillHistoryIncomplete` says when more candidates were listed than could
-   * be read and fewer than `limit` of those read counted: an older drill pass may not have been seen.
+   * lastDrills' candidates, newest first, at most MAX_DRILL_READS: every report without a signing
+   * policy; with one, the reports that have a signature object and those the store dated before
+   * allow_unsigned_before (unsigned junk, however much, is never one), each at its own LastModified
+   * (a second listing gives it: the store's time, which no writer sets, is what a report is judged
+   * at). `truncated`: there were more.
    */
-  async lastDrills(limit = 200, o: { checks?: boolean } = {}): Promise<Map<string, LastDrill>> {
+  private async drillCandidates(): Promise<{ candidates: ObjectInfo[]; truncated: boolean }> {
     const newer = (a: ObjectInfo, b: ObjectInfo) =>
       (b.lastModified?.getTime() ?? 0) - (a.lastModified?.getTime() ?? 0) ||
       (a.key < b.key ? 1 : a.key > b.key ? -1 : 0);
-    const signed = this.options.trust !== undefined;
+    const policy = this.options.trust;
     let candidates: ObjectInfo[] = [];
     let truncated = false;
-    for await (const o of this.store.list(DRILLS)) {
-      if (signed) {
-        // The signature object stands for its report (`<drill>.json.sig`); the report is read after it.
-        if (!o.key.endsWith(".sig") || o.size > MAX_SIGNATURE_BYTES || !DRILL_KEY.test(o.key.slice(0, -4))) continue;
-        candidates.push({ ...o, key: o.key.slice(0, -4) });
-      } else {
-        if (!DRILL_KEY.test(o.key) || o.size > MAX_DRILL_REPORT_BYTES) continue;
-        candidates.push(o);
-      }
+    const keepNewest = (o: ObjectInfo) => {
+      candidates.push(o);
       // Memory stays bounded whatever drills/ holds: keep only the newest MAX_DRILL_READS.
       if (candidates.length >= 2 * MAX_DRILL_READS) {
         candidates = candidates.sort(newer).slice(0, MAX_DRILL_READS);
         truncated = true;
       }
+    };
+    if (!policy) {
+      for await (const o of this.store.list(DRILLS))
+        if (DRILL_KEY.test(o.key) && o.size <= MAX_DRILL_REPORT_BYTES) keepNewest(o);
+    } else {
+      const cutoff = policy.allowUnsignedBefore?.getTime();
+      for await (const o of this.store.list(DRILLS)) {
+        if (o.key.endsWith(".sig")) {
+          if (o.size <= MAX_SIGNATURE_BYTES && DRILL_KEY.test(o.key.slice(0, -4)))
+            keepNewest({ ...o, key: o.key.slice(0, -4) });
+        } else if (
+          cutoff !== undefined &&
+          DRILL_KEY.test(o.key) &&
+          o.size <= MAX_DRILL_REPORT_BYTES &&
+          (o.lastModified?.getTime() ?? Infinity) < cutoff
+        )
+          keepNewest(o);
+      }
+      const wanted = new Set(candidates.map((c) => c.key));
+      const reports = new Map<string, ObjectInfo>();
+      for await (const o of this.store.list(DRILLS))
+        if (wanted.has(o.key) && o.size <= MAX_DRILL_REPORT_BYTES) reports.set(o.key, o);
+      // Each once (an old report and its signature are one candidate), at its own time; gone: skipped.
+      candidates = [...reports.values()];
     }
     if (candidates.length > MAX_DRILL_READS) truncated = true;
-    candidates = candidates.sort(newer).slice(0, MAX_DRILL_READS);
+    return { candidates: candidates.sort(newer).slice(0, MAX_DRILL_READS), truncated };
+  }
+
+  /**
+   * The newest drill result per backup id. Reports are taken newest first by the store's own time
+   * (LastModified, which no writer sets), not by their names, which a forger chooses. Bounded: at most
+   * `limit` reports count, at most MAX_DRILL_READS are read, each at most MAX_DRILL_REPORT_BYTES. With
+   * a signing policy only reports with a valid trusted signature (namespace strongbox-drill) count, so
+   * a forged or junk report never shows "pass" and junk does not use up the count: the candidates are
+   * then the reports that have a signature object, and those stored before allow_unsigned_before (a
+   * report with neither, however many, is never one), each judged at its own LastModified.
+   * `drillHistoryIncomplete` says when more candidates were listed than could be read and fewer than
+   * `limit` of those read counted: an older drill pass may not have been seen.
+   */
+  async lastDrills(limit = 200, o: { checks?: boolean } = {}): Promise<Map<string, LastDrill>> {
+    const { candidates, truncated } = await this.drillCandidates();
     const out = new Map<string, LastDrill>();
     let counted = 0;
     this.drillHistoryIncomplete = false;
@@ -463,7 +492,6 @@ export class Repository {
             namespace: DRILL_NAMESPACE,
             message,
             signature,
-            // With a signing policy, the signature object's time (stored just after its report).
             storedAt: c.lastModified,
           }).trusted;
         if (this.options.trust && signature === null && !judgeReport(Buffer.alloc(0))) continue;

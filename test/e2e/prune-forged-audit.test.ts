@@ -11,6 +11,7 @@ import { makeRepo, tempDir } from "../helpers/cli.js";
 import { forgeBackup, writerStore } from "../helpers/forge-store.js";
 import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { signedRepo } from "../helpers/signing.js";
+import { until } from "../helpers/until.js";
 
 const DAY = 86_400_000;
 const ids = (stdout: string): string[] => JSON.parse(stdout).map((x: { id: string }) => x.id);
@@ -87,11 +88,10 @@ describe("prune against forged backups and reports", () => {
     expect(ids((await runCli(["-c", config, "--json", "list"])).stdout)).toContain(drilled);
   });
 
-  it("more junk signatures under drills/ than prune reads: it deletes nothing and says why; --force deletes", async () => {
+  it("more junk signatures under drills/ than prune reads: it refuses (exit 1), deletes nothing, says why; --force deletes", async () => {
     const { repo, config, drilled } = await drilledRepo();
     const dry0 = await runCli(["-c", config, "prune", "--dry-run"]);
-    const dropped = dry0.stdout.split("\n").filter((l) => / drop /.test(l));
-    expect(dropped).toHaveLength(1);
+    expect(dry0.stdout.split("\n").filter((l) => / drop /.test(l))).toHaveLength(1);
     // 1,001 signature objects newer than the real one, each with a junk report: none is trusted.
     const root = join(repo.dir, "repository");
     for (let i = 0; i < 1001; i++) {
@@ -99,18 +99,53 @@ describe("prune against forged backups and reports", () => {
       writeFileSync(join(root, keys.drill(id)), "x");
       writeFileSync(join(root, keys.drillSig(id)), "junk");
     }
-    const dry = await runCli(["-c", config, "prune", "--dry-run"]);
-    expect(dry.code).toBe(0);
-    expect(dry.stdout).not.toMatch(/ drop /);
-    expect(dry.stdout).toMatch(/keep +kept: the drill history could not be read whole/);
-    // The drill-passed backup is no longer known as such: retention would drop it too, and keeps both.
-    expect(dry.stderr).toMatch(
-      /drills\/ holds more drill reports than prune reads, .* 2 backup\(s\) retention would drop are kept/,
+    const refused = await runCli(["-c", config, "prune"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /prune refused: drills\/ holds more drill reports than prune reads .* no backup deleted\. .* strongbox prune --force/,
     );
+    expect(ids((await runCli(["-c", config, "--json", "list"])).stdout)).toHaveLength(4);
+    // The drill-passed backup is no longer known as such: with --force it goes too.
     const forced = await runCli(["-c", config, "prune", "--dry-run", "--force"]);
+    expect(forced.code).toBe(0);
     const forcedDrops = forced.stdout.split("\n").filter((l) => / drop /.test(l));
     expect(forcedDrops).toHaveLength(2);
     expect(forcedDrops.some((l) => l.startsWith(drilled))).toBe(true);
+  });
+
+  it("signing turned on with allow_unsigned_before: a drill pass reported before it still keeps its backup", async () => {
+    const data = tempDir("pfa-migrate");
+    writeFileSync(join(data, "a.txt"), "real\n");
+    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
+    const plain = repo.write((c) => {
+      c.retention = { keep_last: 2 };
+      c.state_dir = join(repo.dir, "state");
+    });
+    const next = secondApart();
+    const backup = async (config: string) => {
+      const r = await runCli(["-c", config, "--json", "backup", "now"], { env: next() });
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).id as string;
+    };
+    const drilled = await backup(plain);
+    expect((await runCli(["-c", plain, "drill", drilled])).code).toBe(0); // an unsigned report
+    // Signing from now on; what the store dated before now is trusted (the migration).
+    const keyFile = join(repo.dir, "signing.key");
+    const k = await runCli(["-c", plain, "keygen", "--signing", "-o", keyFile]);
+    expect(k.code).toBe(0);
+    const cutoff = new Date(Date.now() + 1000).toISOString();
+    const signed = repo.write((c) => {
+      c.retention = { keep_last: 2 };
+      c.state_dir = join(repo.dir, "state");
+      c.signing = { key_file: keyFile, trusted: [{ key: k.stdout.trim() }], allow_unsigned_before: cutoff };
+    });
+    await until(() => Date.now() > Date.parse(cutoff));
+    for (let i = 0; i < 3; i++) await backup(signed);
+    const list = JSON.parse((await runCli(["-c", signed, "--json", "list"])).stdout);
+    expect(list.find((x: { id: string }) => x.id === drilled).last_drill).toMatchObject({ result: "pass" });
+    const dry = await runCli(["-c", signed, "prune", "--dry-run"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`${drilled} .* keep .*newest drill-passed of assets`));
   });
 });
 

@@ -22,6 +22,9 @@ describe("browse globs (README, Browsing and partial restores)", () => {
     ["projects/{alpha,beta}/*.txt", "projects/gamma/n.txt", false],
     ["{*.pdf,*.md}", "x/y.md", true],
     ["a.b", "axb", false],
+    // A set is one character of a name: a range that spans '/' does not match it.
+    ["x/a[+-0]b", "x/a/b", false],
+    ["x/a[+-0]b", "x/a.b", true],
     ["(x)+", "(x)+", true],
   ];
   it.each(cases)("%s ~ %s: %s", (pattern, path, want) => {
