@@ -21,7 +21,7 @@ export function oneLine(s: string): string {
 
 /** One archive or repository name, quoted for a message: control characters and newlines escaped. */
 export function quoteName(s: string): string {
-  return `"${escapeControl(s).replace(/\n/g, "\\n").replace(/\t/g, "\\t")}"`;
+  return `"${oneLine(s).replace(/\t/g, "\\t")}"`;
 }
 
 /** quoteName for a name that may be very long (a path of 4,096 bytes): its start and end, at most ~120 characters. */

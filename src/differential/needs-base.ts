@@ -9,9 +9,10 @@ import type { ManifestEntry } from "../archive/tar-pack.js";
  * content the differential's promises (type, size, SHA-256, target: what the restore's pass checks
  * an entry against; mode and mtime are not compared, so a manifest that differs from the base only
  * there still reads the base, as a whole restore does): a base entry of other content cannot give
- * it, so such an entry, or one the base does not hold, must be stored in the differential itself. Directories are always in a
- * differential (each with its listing). So when no selected entry could come from the base, the
- * differential's object alone holds the selection, and the base's object need not be fetched.
+ * it, so such an entry, or one the base does not hold, must be stored in the differential itself.
+ * Directories are always in a differential (each with its listing). So when no selected entry could
+ * come from the base, the differential's object alone holds the selection, and the base's object
+ * need not be fetched.
  * This is only a choice of what to read: every selected entry is still matched against the
  * differential's manifest (a forger who left one out gets "missing", as a whole restore would).
  */

@@ -209,8 +209,9 @@ async function planPrune(
   // The newest restorable backup of each source as list and restore latest see it (by its claimed
   // start) is kept too: for unsigned backups retention orders by the store's time, and a forgery that
   // claims an early start must not make the backup that `restore latest` would take a drop.
+  const decisionOf = new Map(decisions.map((d) => [d.id, d]));
   for (const [source, b] of newestBySource(listing, [])) {
-    const d = b && decisions.find((x) => x.id === b.id);
+    const d = b && decisionOf.get(b.id);
     if (d && !d.keep) {
       d.keep = true;
       d.reasons = [`newest restorable of ${source} (restore latest)`];

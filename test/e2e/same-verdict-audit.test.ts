@@ -21,6 +21,19 @@ function setup() {
 
 const to = () => join(tempDir("sv-to"), "to");
 
+/** verify, restore and drill of backup `id`: each exits 3, saying `why`. */
+async function allThreeRefuse(configFile: string, id: string, why: RegExp): Promise<void> {
+  for (const args of [
+    ["verify", id],
+    ["restore", id, "--to-dir", to()],
+    ["drill", id],
+  ]) {
+    const r = await runCli(["-c", configFile, ...args]);
+    expect(r.code, `${args[0]}: ${r.stderr}`).toBe(3);
+    expect(r.stderr).toMatch(why);
+  }
+}
+
 describe("verify, restore and drill: one verdict", () => {
   it("a symlink target of 4,096 bytes or more (no file system holds one) is refused by all three, exit 3", async () => {
     const { repo, store } = setup();
@@ -34,15 +47,7 @@ describe("verify, restore and drill: one verdict", () => {
         },
       },
     });
-    for (const args of [
-      ["verify", id],
-      ["restore", id, "--to-dir", to()],
-      ["drill", id],
-    ]) {
-      const r = await runCli(["-c", repo.configFile, ...args]);
-      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(3);
-      expect(r.stderr).toMatch(/a symlink target of 4500 bytes \(at most 4095\)/);
-    }
+    await allThreeRefuse(repo.configFile, id, /a symlink target of 4500 bytes \(at most 4095\)/);
   });
 
   it("a restore target too deep for an entry's path is the target's fault: exit 1, one short line", async () => {
@@ -91,15 +96,7 @@ describe("verify, restore and drill: one verdict", () => {
         c.objects.push({ key, size: junk.length, sha256: "0".repeat(64), source: "assets", part: "globals" });
       },
     });
-    for (const args of [
-      ["verify", id],
-      ["restore", id, "--to-dir", to()],
-      ["drill", id],
-    ]) {
-      const r = await runCli(["-c", repo.configFile, ...args]);
-      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(3);
-      expect(r.stderr).toMatch(/a files source has no parts/);
-    }
+    await allThreeRefuse(repo.configFile, id, /a files source has no parts/);
   });
 
   it.each(["missing", "truncated"] as const)(
@@ -115,15 +112,7 @@ describe("verify, restore and drill: one verdict", () => {
       if (how === "missing") rmSync(obj);
       else truncateSync(obj, 100);
       const why = how === "missing" ? /is missing/ : /has 100 bytes, complete\.json says \d+/;
-      for (const args of [
-        ["verify", id],
-        ["restore", id, "--to-dir", to()],
-        ["drill", id],
-      ]) {
-        const r = await runCli(["-c", repo.configFile, ...args]);
-        expect(r.code, `${args[0]}: ${r.stderr}`).toBe(3);
-        expect(r.stderr).toMatch(why);
-      }
+      await allThreeRefuse(repo.configFile, id, why);
     },
   );
 
