@@ -78,7 +78,7 @@ describe("interrupted file restores", () => {
       expect(r.stdout).toMatch(/assets → .*: restored and checked/);
       if (partialsLeft)
         expect(r.stderr).toMatch(
-          /left by a restore that was killed before it finished|a restore with --force was killed (while it swapped the trees|after the new tree was in place)/,
+          /left by a restore that was killed before it finished|a restore with --force was killed while it swapped the trees|set aside by a restore with --force that was killed after the new tree was in place/,
         );
       expect(readdirSync(to)).toEqual(["assets"]);
       expect(snapshotTree(join(to, "assets"))).toEqual(want);
