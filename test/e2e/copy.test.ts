@@ -95,7 +95,7 @@ describe.skipIf(!s3)("strongbox copy", () => {
     const prefix = `copybad-${Math.random().toString(16).slice(2, 8)}`;
     const r = await runCli(["-c", src.configFile, "copy", id, "--to", s3Config(src, s3!.bucket, prefix, ["writer"])]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/SHA-256 mismatch|does not match/);
+    expect(r.stderr).toMatch(/SHA-256 mismatch \(stored object is corrupt\)/);
     const admin = s3Client(s3!.endpoint, s3!.admin);
     const listed = await admin.send(new ListObjectsV2Command({ Bucket: s3!.bucket, Prefix: `${prefix}/` }));
     expect((listed.Contents ?? []).map((o) => o.Key)).not.toContain(`${prefix}/backups/${id}/complete.json`);

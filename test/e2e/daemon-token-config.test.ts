@@ -8,7 +8,11 @@ import { freePort } from "../helpers/free-port.js";
 
 describe("daemon.token_file problems are config errors", () => {
   it.each([
-    { name: "missing file", content: undefined, why: /daemon\.token_file .*token: .*(no such file|not found|ENOENT)/i },
+    {
+      name: "missing file",
+      content: undefined,
+      why: /daemon\.token_file .*token: .*no such file or directory \(ENOENT\)/,
+    },
     {
       name: "token too short",
       content: "short\n",

@@ -50,7 +50,7 @@ describe.skipIf(!isRoot)("full disks", () => {
       const cfg = repo.write((c) => (c.repository.s3.part_size_mb = 5));
       const r = await runCli(["-c", cfg, "backup", "now"], { env: { TMPDIR: tmp } });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/ENOSPC|no space left/i);
+      expect(r.stderr).toMatch(/disk full \(ENOSPC\) writing upload parts to the spool directory/);
       expect(r.stderr).not.toMatch(/\n\s+at /);
       expect(readdirSync(tmp)).toEqual([]);
       const list = await runCli(["-c", cfg, "--json", "list", "--all"]);
