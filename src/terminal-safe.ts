@@ -30,3 +30,19 @@ export function quoteShort(s: string, max = 120): string {
   const half = Math.floor((max - 1) / 2);
   return quoteName(`${s.slice(0, half)}…${s.slice(-half)}`);
 }
+
+/**
+ * What makes a browse row's path ambiguous as it is: a backslash or a double quote (text that reads as
+ * an escape or a quoted name), a control character, " -> " (a symlink's arrow), space at either end.
+ */
+const AMBIGUOUS = new RegExp(`[\\\\"\\n\\t]| -> |^\\s|\\s$|${CONTROL.source}`);
+
+/**
+ * A path for a row of `ls`, `find` or `diff`: as it is when that is unambiguous, else in double quotes
+ * with `\\`, `"`, newlines, tabs and control characters escaped. A forged name cannot then pass for an
+ * escape (`\\x1b` typed as text), a symlink (`x -> /etc/passwd`) or another column; --json is exact.
+ */
+export function rowPath(s: string): string {
+  if (!AMBIGUOUS.test(s)) return s;
+  return `"${oneLine(s.replace(/[\\"]/g, (c) => `\\${c}`)).replace(/\t/g, "\\t")}"`;
+}

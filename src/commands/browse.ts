@@ -17,7 +17,7 @@ import { formatBytes } from "../progress.js";
 import { checkBackupRef, Repository, unusable, warnSkipped } from "../repository/repository.js";
 import { repositoryOptions } from "../repository/options.js";
 import { openStore } from "../stores/open-store.js";
-import { escapeControl } from "../terminal-safe.js";
+import { escapeControl, rowPath } from "../terminal-safe.js";
 import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
 import { parseAt } from "./restore.js";
@@ -26,7 +26,7 @@ import { parseAt } from "./restore.js";
 export const MAX_JSON_ROWS = 100_000;
 
 /** Rows printed as they come (text), or gathered for the one --json document, up to MAX_JSON_ROWS. */
-class Rows<T> {
+export class Rows<T> {
   readonly rows: T[] = [];
   count = 0;
   constructor(
@@ -34,16 +34,34 @@ class Rows<T> {
     private readonly line: (row: T) => string,
   ) {}
 
-  add(row: T): void {
+  /**
+   * Prints or keeps a row. When the reader of the text is behind (a full pipe: `ls | less`), returns a
+   * promise that settles once it has taken the output so far: the caller awaits it, so memory holds one
+   * pipe's worth of rows however many a forged manifest lists, not all of them.
+   */
+  add(row: T): Promise<void> | undefined {
     this.count++;
     // One row, one line: a forged name's newline or tab must not forge a row or a column.
-    if (!this.ctx.json) this.ctx.stdout.write(`${oneLine(this.line(row))}\n`);
-    else if (this.rows.length < MAX_JSON_ROWS) this.rows.push(row);
+    if (!this.ctx.json) {
+      if (!this.ctx.stdout.write(`${oneLine(this.line(row))}\n`)) return drained(this.ctx.stdout);
+    } else if (this.rows.length < MAX_JSON_ROWS) this.rows.push(row);
+    return undefined;
   }
 
   get truncated(): boolean {
     return this.count > this.rows.length && this.ctx.json;
   }
+}
+
+/** Once the stream has taken what it holds (or has ended: a reader gone ends the run, in cli.ts). */
+function drained(s: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      for (const e of ["drain", "close", "error"]) s.off(e, done);
+      resolve();
+    };
+    for (const e of ["drain", "close", "error"]) s.on(e, done);
+  });
 }
 
 const oneLine = (s: string) => escapeControl(s).replace(/\n/g, "\\n").replace(/\t/g, "\\t");
@@ -64,7 +82,8 @@ export function mtimeIso(mtime: string): string {
 const modeText = (e: BrowseEntry) => e.mode.toString(8).padStart(4, "0");
 const typeText = (e: BrowseEntry) => (e.type === "symlink" ? "link" : e.type);
 /** Where `restore --to-dir DIR` puts it: DIR/<source>/<path>. */
-const shownPath = (e: BrowseEntry) => `${e.source}/${e.path}${e.type === "symlink" ? ` -> ${e.target ?? ""}` : ""}`;
+const shownPath = (e: BrowseEntry) =>
+  `${rowPath(`${e.source}/${e.path}`)}${e.type === "symlink" ? ` -> ${rowPath(e.target ?? "")}` : ""}`;
 
 export async function lsCommand(
   ctx: CommandContext,
@@ -88,7 +107,7 @@ export async function lsCommand(
   );
   try {
     for (const source of tree.sources)
-      for (const e of entriesUnder(tree, source, under)) rows.add(o.long ? e : { ...e, sha256: undefined });
+      for (const e of entriesUnder(tree, source, under)) await rows.add(o.long ? e : { ...e, sha256: undefined });
   } finally {
     tree.close();
   }
@@ -138,7 +157,7 @@ export async function findCommand(
       try {
         for (const source of tree.sources)
           for (const e of entriesUnder(tree, source)) {
-            if (match.matches(e.path)) rows.add({ id: b.id, ...e });
+            if (match.matches(e.path)) await rows.add({ id: b.id, ...e });
             // The entries are read synchronously: let Ctrl-C (and the output) through now and then.
             if (++seen % YIELD_EVERY === 0) {
               await yieldNow();
@@ -157,7 +176,7 @@ export async function findCommand(
 
 function changeLine(c: TreeChange): string {
   const size = (e?: BrowseEntry) => (e ? formatBytes(e.size) : "");
-  const path = `${c.source}/${c.path}`;
+  const path = rowPath(`${c.source}/${c.path}`);
   if (c.change === "added") return `+ ${path} (${typeText(c.after!)}, ${size(c.after)})`;
   if (c.change === "removed") return `- ${path} (${typeText(c.before!)}, ${size(c.before)})`;
   if (c.change === "type-changed") return `T ${path} (${typeText(c.before!)} -> ${typeText(c.after!)})`;
@@ -187,7 +206,7 @@ export async function diffCommand(
       const after = b.sources.includes(source) ? filesManifest(b, source).entries : none;
       for (const c of diffEntries(source, before, after)) {
         totals[c.change]++;
-        rows.add(c);
+        await rows.add(c);
       }
     }
   } finally {

@@ -155,6 +155,32 @@ describe("browse commands refuse forged manifests", () => {
     expect([dumped.code, dumped.stdout]).toEqual([0, "owned\n"]);
   });
 
+  it("a name that reads as something else (a symlink's arrow, a quoted name) is shown quoted", async () => {
+    // (A backslash, which could type an escape as text, is refused in any name: an unsafe path.)
+    const spoof = "x -> /etc/passwd";
+    const typed = '"x1b".pdf';
+    const { repo, id } = await forged({
+      name: "spoof",
+      forge: {
+        files: {
+          assets: {
+            tar: archive(fileEntry(typed, Buffer.from("b")), fileEntry(spoof, Buffer.from("a"))),
+            entries: [entry(typed, Buffer.from("b")), entry(spoof, Buffer.from("a"))],
+          },
+        },
+      },
+      path: spoof,
+      code: 0,
+    });
+    const r = await runCli(["-c", repo.configFile, "ls", id]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toContain('"assets/x -> /etc/passwd"');
+    expect(r.stdout).toContain('"assets/\\"x1b\\".pdf"');
+    expect(r.stdout).not.toMatch(/ assets\/x -> /);
+    const json = JSON.parse((await runCli(["-c", repo.configFile, "--json", "ls", id])).stdout);
+    expect(json.entries.map((e: { path: string }) => e.path).sort()).toEqual([spoof, typed].sort());
+  });
+
   it("dump of a file whose bytes do not match the manifest's SHA-256: exit 3, and the consumer gets a truncated file", async () => {
     const body = Buffer.alloc(600_000, 0x61);
     const lie = Buffer.from(body);
