@@ -74,9 +74,15 @@ const SMALL_FILE = 256 * 1024;
  * are 2^-22 s (238 ns) apart, so a restored mtime is within 120 ns of the recorded one; from 2038
  * to 2106, within 240 ns. The archive keeps all nine digits (GNU tar restores them exactly).
  */
-export function toSeconds(mtime: string): number {
-  return Number(mtime);
+export function toSeconds(mtime: string): FsTime {
+  const t = Number(mtime);
+  // Node sets a negative number of seconds as "now" (fs's toUnixTimestamp); the same value as a
+  // string it sets as it is. So a time before 1970 goes as its decimal text.
+  return t < 0 ? mtime : t;
 }
+
+/** Seconds as utimes takes them: a number, or decimal text (before 1970). */
+export type FsTime = number | string;
 
 /** Small files are collected whole and written with synchronous calls (see tar-pack.ts for why). */
 function smallFileSink(abs: string, e: TarEntry, chown: boolean): EntrySink {
@@ -139,7 +145,7 @@ const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" | "keepSetuid">): TreeSink {
   const safeDirs = new Set<string>([""]);
   /** Directories' modes and times, set at the end; the root (its mtime only: its mode is the restore target's) comes first, so is set last. */
-  const dirTimes: { rel: string; abs: string; mode?: number; mtime: number }[] = [];
+  const dirTimes: { rel: string; abs: string; mode?: number; mtime: FsTime }[] = [];
   const chown = o.chown ?? isRoot;
 
   /** Makes `rel` and its missing parents, outermost first; a loop, so any depth is fine. */
@@ -188,7 +194,7 @@ export function diskSink(root: string, o: Pick<ExtractOptions, "warn" | "chown" 
   }
 
   /** The entry's parent (made if missing), its path on disk and mtime. */
-  async function slot(rel: string, e: TarEntry): Promise<{ abs: string; mtime: number }> {
+  async function slot(rel: string, e: TarEntry): Promise<{ abs: string; mtime: FsTime }> {
     await ensureDir(rel.includes("/") ? dirname(rel) : "");
     return { abs: join(root, rel), mtime: toSeconds(e.mtime) };
   }

@@ -100,7 +100,9 @@ export function planHeader(e: TarEntry): HeaderPlan {
   if (!isPlainAscii(name, 100)) pax += paxRecord("path", name);
   if (e.linkname !== undefined && !isPlainAscii(e.linkname, 100)) pax += paxRecord("linkpath", e.linkname);
   if (e.size > 0o77777777777) pax += paxRecord("size", String(e.size));
-  if (e.mtime.includes(".")) pax += paxRecord("mtime", e.mtime);
+  // ustar's field holds whole seconds from 1970 to 2242 (11 octal digits): anything else goes in PAX.
+  if (e.mtime.includes(".") || e.mtime.startsWith("-") || Number(e.mtime) >= 8 ** 11)
+    pax += paxRecord("mtime", e.mtime);
   if (e.uid > 0o7777777) pax += paxRecord("uid", String(e.uid));
   if (e.gid > 0o7777777) pax += paxRecord("gid", String(e.gid));
   if (e.type === "dir" && e.dumpdir !== undefined) pax += paxRecord("GNU.dumpdir", e.dumpdir);
@@ -196,10 +198,12 @@ export function paxInteger(value: string, field: string): number {
 
 /** Latest mtime accepted: 9999-12-31T23:59:59Z. Beyond it utimes fails, and no real file has one. */
 export const MAX_MTIME = 253402300799;
+/** Earliest mtime accepted: 0001-01-01T00:00:00Z (a file from before 1970 has a negative one). */
+export const MIN_MTIME = -62135596800;
 
-/** PAX mtime: decimal seconds with an optional fraction ("1700000000.123456789"), never negative. */
+/** PAX mtime: decimal seconds with an optional fraction ("1700000000.123456789"; "-1.5" before 1970). */
 export function paxTime(value: string): string {
-  if (!/^[0-9]{1,12}(\.[0-9]{1,9})?$/.test(value) || Number(value) > MAX_MTIME)
+  if (!/^-?[0-9]{1,12}(\.[0-9]{1,9})?$/.test(value) || Number(value) > MAX_MTIME || Number(value) < MIN_MTIME)
     throw corrupt(`PAX mtime=${JSON.stringify(value.slice(0, 40))}`);
   return value;
 }

@@ -93,10 +93,21 @@ class OutBatch {
 const cannotOpen = (path: string, code: string | undefined) =>
   code === "ENOENT" ? `${path}: vanished before it could be read` : `${path}: cannot open (${code}), not backed up`;
 const replaced = (path: string) => `${path}: replaced by something else while backing up, not backed up`;
-/** A file that could not be opened: vanished (ENOENT, a deletion: no data lost) or unreadable. */
+/**
+ * A file that could not be opened: vanished (ENOENT, a deletion: no data lost), replaced by a symlink
+ * since it was listed (ELOOP, from O_NOFOLLOW: reported as replaced, as a directory or FIFO is), or unreadable.
+ */
 function warnOpen(warn: Warn, path: string, code: string | undefined): void {
-  warn(cannotOpen(path, code), code === "ENOENT" ? undefined : { kind: "unreadable", path });
+  if (code === "ELOOP") warn(replaced(path), { kind: "changed", path });
+  else warn(cannotOpen(path, code), code === "ENOENT" ? undefined : { kind: "unreadable", path });
 }
+
+/**
+ * How a listed file is opened: never through a symlink, and without waiting: a FIFO put in its place
+ * since it was listed would block open() until a writer came (O_NONBLOCK has no effect on a regular
+ * file; fstat then sees the FIFO and it is reported as replaced).
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const shrank = (path: string, size: number) =>
   `${path}: shrank while being read; archived zero-padded to ${size} bytes`;
 const changedWhileRead = (path: string) => `${path}: changed while being read; the archived copy may be inconsistent`;
@@ -113,7 +124,7 @@ function packSmallFile(
 ): { pieces: Buffer[]; entry: ManifestEntry; stat: FileIdentity } | null | undefined {
   let fd: number;
   try {
-    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = openSync(abs, OPEN_FLAGS);
   } catch (err) {
     warnOpen(warn, e.path, (err as NodeJS.ErrnoException).code);
     return undefined;
@@ -238,7 +249,7 @@ export function packTar(
       }
       let fh: fsp.FileHandle;
       try {
-        fh = await fsp.open(prefix + e.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+        fh = await fsp.open(prefix + e.path, OPEN_FLAGS);
       } catch (err) {
         warnOpen(o.warn, e.path, (err as NodeJS.ErrnoException).code);
         continue;

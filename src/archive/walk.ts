@@ -1,6 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { lstatSync, readdirSync, readlinkSync } from "node:fs";
-import type { TarEntry } from "./tar-header.js";
+import { MAX_MTIME, MIN_MTIME, type TarEntry } from "./tar-header.js";
 
 /**
  * A tree entry as found on disk: exactly what its tar header will say (path relative, '/'-separated),
@@ -8,11 +8,21 @@ import type { TarEntry } from "./tar-header.js";
  */
 export type WalkEntry = TarEntry & { ino?: string; ctime?: string };
 
+/**
+ * An mtime as decimal seconds, exact to the nanosecond: "1700000000.5", and before 1970 "-1.5" (the
+ * value, as PAX and GNU tar write it: -1.5 s is "-1.5", never "-2.5" or "-1.-5").
+ */
 export function mtimeString(st: { mtimeNs: bigint }): string {
-  const ns = st.mtimeNs;
+  const ns = st.mtimeNs < 0n ? -st.mtimeNs : st.mtimeNs;
   const sec = ns / 1_000_000_000n;
   const frac = ns % 1_000_000_000n;
-  return frac === 0n ? String(sec) : `${sec}.${frac.toString().padStart(9, "0").replace(/0+$/, "")}`;
+  const sign = st.mtimeNs < 0n ? "-" : "";
+  return frac === 0n ? `${sign}${sec}` : `${sign}${sec}.${frac.toString().padStart(9, "0").replace(/0+$/, "")}`;
+}
+
+/** The mtimes a backup can hold and a restore can set: years 1 to 9999 (tar-header.ts reads no others). */
+export function mtimeInRange(st: { mtimeNs: bigint }): boolean {
+  return st.mtimeNs >= BigInt(MIN_MTIME) * 1_000_000_000n && st.mtimeNs <= BigInt(MAX_MTIME) * 1_000_000_000n;
 }
 
 /** root with one trailing "/", to which relative paths are appended (path.join costs more than the lstat on trees of small files). */
@@ -41,17 +51,7 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
   const rootStat = lstatSync(root, { bigint: true });
   const prefix = dirPrefix(root);
   function* visit(rel: string): Generator<WalkEntry> {
-    const abs = rel ? prefix + rel : root;
-    let names: string[];
-    try {
-      names = readdirSync(abs).sort();
-    } catch (err) {
-      o.warn(`${rel || "."}: cannot list directory (${(err as NodeJS.ErrnoException).code})`, {
-        kind: "unreadable",
-        path: rel || ".",
-      });
-      return;
-    }
+    const names = listDirectory(rel ? prefix + rel : root, rel, o);
     for (const name of names) {
       const childRel = rel ? `${rel}/${name}` : name;
       if (o.exclude(childRel)) continue;
@@ -60,10 +60,15 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
         st = lstatSync(prefix + childRel, { bigint: true });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code !== "ENOENT") o.warn(`${childRel}: cannot stat (${code})`, { kind: "unreadable", path: childRel });
-        // A name that is not UTF-8 is listed with U+FFFD in it, and that name does not exist: say so, never skip it silently.
-        else if (name.includes("\ufffd") && notUtf8Names(abs) > 0)
-          o.warn(`${childRel}: skipped: its name is not UTF-8 (strongbox stores UTF-8 names; rename it)`);
+        if (code === "ENOENT") o.warn(`${childRel}: vanished before it could be read`);
+        else o.warn(`${childRel}: cannot stat (${code})`, { kind: "unreadable", path: childRel });
+        continue;
+      }
+      if (!mtimeInRange(st)) {
+        o.warn(`${childRel}: not backed up: its mtime is outside the years 1 to 9999 (set it with touch)`, {
+          kind: "unreadable",
+          path: childRel,
+        });
         continue;
       }
       const base = {
@@ -82,15 +87,8 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
       } else if (st.isFile()) {
         yield { ...base, type: "file", size: Number(st.size) };
       } else if (st.isSymbolicLink()) {
-        let linkname: string;
-        try {
-          linkname = readlinkSync(prefix + childRel);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "ENOENT")
-            o.warn(`${childRel}: cannot read symlink`, { kind: "unreadable", path: childRel });
-          continue;
-        }
-        yield { ...base, type: "symlink", size: 0, linkname };
+        const linkname = readTarget(prefix + childRel, childRel, o);
+        if (linkname !== undefined) yield { ...base, type: "symlink", size: 0, linkname };
       } else {
         o.warn(`${childRel}: skipped (socket, fifo or device file)`);
       }
@@ -99,13 +97,54 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
   yield* visit("");
 }
 
-/** How many names in a directory are not UTF-8 (read as raw bytes). */
-function notUtf8Names(dir: string): number {
+const NOT_UTF8 = "not backed up: its name is not UTF-8 (strongbox stores UTF-8 names; rename it or exclude it)";
+
+/**
+ * A directory's names, sorted; undefined-free. Read as bytes: a name that is not UTF-8 would decode to
+ * one with U+FFFD, which does not exist (or is another file's: "a\xff" beside a real "a\ufffd"). Such a
+ * name is reported as unreadable (the source fails unless on_unreadable is partial), never dropped.
+ * A directory that vanished since it was listed (deleted while the backup runs) is a deletion.
+ */
+function listDirectory(abs: string, rel: string, o: WalkOptions): string[] {
+  let raw: Buffer[];
   try {
-    return readdirSync(dir, { encoding: "buffer" }).filter((n) => !isUtf8(n)).length;
-  } catch {
-    return 0;
+    raw = readdirSync(abs, { encoding: "buffer" });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (rel && code === "ENOENT") o.warn(`${rel}: vanished before it could be listed`);
+    else if (rel && code === "ENOTDIR")
+      o.warn(`${rel}: replaced by something else while backing up, not backed up`, { kind: "changed", path: rel });
+    else o.warn(`${rel || "."}: cannot list directory (${code})`, { kind: "unreadable", path: rel || "." });
+    return [];
   }
+  const names: string[] = [];
+  for (const b of raw) {
+    const name = b.toString();
+    if (isUtf8(b)) names.push(name);
+    else {
+      const childRel = rel ? `${rel}/${name}` : name;
+      if (!o.exclude(childRel)) o.warn(`${childRel}: ${NOT_UTF8}`, { kind: "unreadable", path: childRel });
+    }
+  }
+  return names.sort();
+}
+
+/** A symlink's target, read as bytes; undefined if it is gone (a deletion) or cannot be stored (reported). */
+function readTarget(abs: string, rel: string, o: WalkOptions): string | undefined {
+  let target: Buffer;
+  try {
+    target = readlinkSync(abs, { encoding: "buffer" });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") o.warn(`${rel}: vanished before it could be read`);
+    else o.warn(`${rel}: cannot read symlink`, { kind: "unreadable", path: rel });
+    return undefined;
+  }
+  if (isUtf8(target)) return target.toString();
+  o.warn(`${rel}: not backed up: its target is not UTF-8 (strongbox stores UTF-8 targets)`, {
+    kind: "unreadable",
+    path: rel,
+  });
+  return undefined;
 }
 
 /** The whole tree as a list (differential planning needs it all at once). */

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { toSeconds } from "../archive/extract.js";
 import { mtimeString } from "../archive/walk.js";
 import { StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -108,7 +109,7 @@ export async function removeMarker(s: Staging): Promise<void> {
   const st = await fsp.stat(s.dir, { bigint: true });
   await fsp.unlink(marker);
   // The nearest double of the time read back is the one the restore set (see toSeconds, archive/extract.ts).
-  const seconds = (ns: bigint) => Number(mtimeString({ mtimeNs: ns }));
+  const seconds = (ns: bigint) => toSeconds(mtimeString({ mtimeNs: ns }));
   await fsp.utimes(s.dir, seconds(st.atimeNs), seconds(st.mtimeNs));
 }
 

@@ -97,7 +97,7 @@ function entry(e: Record<string, unknown>, at: string): ManifestEntry {
     fail(`${at}.path ${quoteName(String(e.path).slice(0, 80))} is not a safe relative path`);
   if (e.type !== "file" && e.type !== "dir" && e.type !== "symlink") fail(`${at}.type is not file, dir or symlink`);
   if (!isCount(e.size) || !isCount(e.mode) || e.mode > 0o7777) fail(`${at}: size or mode out of range`);
-  if (!isText(e.mtime, 32) || !/^\d{1,12}(\.\d{1,9})?$/.test(e.mtime)) fail(`${at}.mtime is not decimal seconds`);
+  if (!isText(e.mtime, 32) || !/^-?\d{1,12}(\.\d{1,9})?$/.test(e.mtime)) fail(`${at}.mtime is not decimal seconds`);
   if (e.type === "file" && (typeof e.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(e.sha256)))
     fail(`${at}.sha256 is not a SHA-256`);
   if (e.target !== undefined && (!isText(e.target) || !wellFormed(e.target))) fail(`${at}.target is not a path`);

@@ -155,30 +155,29 @@ describe("browse commands refuse forged manifests", () => {
     expect([dumped.code, dumped.stdout]).toEqual([0, "owned\n"]);
   });
 
-  it("a name that reads as something else (a symlink's arrow, a quoted name) is shown quoted", async () => {
-    // (A backslash, which could type an escape as text, is refused in any name: an unsafe path.)
-    const spoof = "x -> /etc/passwd";
-    const typed = '"x1b".pdf';
+  it("a name that reads as something else (a symlink's arrow, a quoted name, a typed escape) is shown quoted", async () => {
+    const names = ['"x1b".pdf', "\\x1b[31mred.pdf", "x -> /etc/passwd"]; // in tree order; the second is text, not ESC
     const { repo, id } = await forged({
       name: "spoof",
       forge: {
         files: {
           assets: {
-            tar: archive(fileEntry(typed, Buffer.from("b")), fileEntry(spoof, Buffer.from("a"))),
-            entries: [entry(typed, Buffer.from("b")), entry(spoof, Buffer.from("a"))],
+            tar: archive(...names.map((n) => fileEntry(n, Buffer.from(n)))),
+            entries: names.map((n) => entry(n, Buffer.from(n))),
           },
         },
       },
-      path: spoof,
+      path: names[2],
       code: 0,
     });
     const r = await runCli(["-c", repo.configFile, "ls", id]);
     expect([r.code, r.stderr]).toEqual([0, ""]);
     expect(r.stdout).toContain('"assets/x -> /etc/passwd"');
     expect(r.stdout).toContain('"assets/\\"x1b\\".pdf"');
+    expect(r.stdout).toContain('"assets/\\\\x1b[31mred.pdf"');
     expect(r.stdout).not.toMatch(/ assets\/x -> /);
     const json = JSON.parse((await runCli(["-c", repo.configFile, "--json", "ls", id])).stdout);
-    expect(json.entries.map((e: { path: string }) => e.path).sort()).toEqual([spoof, typed].sort());
+    expect(json.entries.map((e: { path: string }) => e.path)).toEqual(names);
   });
 
   it("dump of a file whose bytes do not match the manifest's SHA-256: exit 3, and the consumer gets a truncated file", async () => {
