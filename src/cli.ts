@@ -219,6 +219,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .description("list a backup's files from its manifest (an id or 'latest'): type, mode, size, mtime, path")
     .option("--source <name>", "only this files source")
     .option("--long", "add each file's SHA-256")
+    .option("--allow-unsigned", "read this backup even if it is untrusted (unsigned, bad or unknown signature); warns")
     .action(bind(async (ctx, id, path, o) => (await browse()).lsCommand(ctx, id, path, o)));
   program
     .command("find <pattern>")
@@ -234,11 +235,13 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .command("diff <id1> <id2>")
     .description("added, removed, modified and type-changed paths between two backups (from their manifests)")
     .option("--source <name>", "only this files source")
+    .option("--allow-unsigned", "read this backup even if it is untrusted (unsigned, bad or unknown signature); warns")
     .action(bind(async (ctx, a, b, o) => (await browse()).diffCommand(ctx, a, b, o)));
   program
     .command("dump <id> <source> <path>")
     .description("write one file of a backup to stdout, checked against the manifest's SHA-256 before its last bytes")
-    .action(bind(async (ctx, id, source, path) => (await browse()).dumpCommand(ctx, id, source, path)));
+    .option("--allow-unsigned", "read this backup even if it is untrusted (unsigned, bad or unknown signature); warns")
+    .action(bind(async (ctx, id, source, path, o) => (await browse()).dumpCommand(ctx, id, source, path, o)));
   const wal = program.command("wal").description("WAL archiving of a postgres-cluster source (docs/wal-archiving.md)");
   wal
     .command("push <path>")
@@ -271,6 +274,38 @@ function usageMessage(err: CommanderError): string {
   return err.message.replace(/^error: /, "").split("\n")[0];
 }
 
+/** The words of the command line that are not options (global options' values left out), up to `--`. */
+function commandWords(argv: string[]): string[] {
+  const words: string[] = [];
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length && args[i] !== "--"; i++) {
+    if (args[i] === "-c" || args[i] === "--config") i++;
+    else if (!args[i].startsWith("-")) words.push(args[i]);
+  }
+  return words;
+}
+
+/** `strongbox wal fetch …`: PostgreSQL's restore_command. */
+function isWalFetch(argv: string[]): boolean {
+  const [a, b] = commandWords(argv);
+  return a === "wal" && b === "fetch";
+}
+
+/** What a command that needs a subcommand says when it was given none. */
+function missingCommand(program: Command, argv: string[]): string {
+  let cmd = program;
+  const path: string[] = [];
+  for (const w of commandWords(argv)) {
+    const sub = cmd.commands.find((c) => c.name() === w);
+    if (!sub) break;
+    cmd = sub;
+    path.push(w);
+  }
+  const hidden = (c: Command) => (c as unknown as { _hidden?: boolean })._hidden === true;
+  const names = cmd.commands.filter((c) => !hidden(c)).map((c) => c.name());
+  return `${path.length ? `${path.join(" ")}: ` : ""}missing command: one of ${names.join(", ")}`;
+}
+
 /** --json anywhere before `--`: known before commander parses, so a usage error is JSON too. */
 function wantsJson(argv: string[]): boolean {
   const args = argv.slice(2);
@@ -296,11 +331,20 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version") return 0;
-      if (err.code === "commander.help") return 0;
-      jsonOutput.finish({ error: usageMessage(err), error_code: "USAGE", exit_code: EXIT.USAGE });
-      process.stderr.write(`strongbox: ${usageMessage(err)} (see strongbox --help)\n`);
-      return EXIT.USAGE;
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version") return 0;
+      // commander.help: a command that takes a subcommand was given none (`strongbox`, `strongbox wal`).
+      const message = err.code === "commander.help" ? missingCommand(program, argv) : usageMessage(err);
+      // PostgreSQL reads restore_command's exit codes up to 125 as "not archived" and ends recovery
+      // there: a mistake on wal fetch's command line must stop recovery (255), as its other failures do.
+      const code = isWalFetch(argv) ? EXIT.RECOVERY_STOP : EXIT.USAGE;
+      const suffix = code === EXIT.RECOVERY_STOP ? " (recovery stops here: exit 255)" : " (see strongbox --help)";
+      jsonOutput.finish({
+        error: message,
+        error_code: code === EXIT.USAGE ? "USAGE" : "RECOVERY_STOP",
+        exit_code: code,
+      });
+      process.stderr.write(`strongbox: ${oneLine(message)}${suffix}\n`);
+      return code;
     }
     exitCode = exitCodeFor(err);
     const message = redact(describeError(err));

@@ -71,7 +71,11 @@ async function reader(ctx: CommandContext): Promise<Repository> {
   return new Repository(await openStore(config, "reader"), repositoryOptions(config));
 }
 
-const trustOf = (ctx: CommandContext) => ({ warn: (m: string) => ctx.log.warn(m) });
+/** How a named backup's trust is judged: --allow-unsigned reads an untrusted one, with a warning. */
+const trustOf = (ctx: CommandContext, o: { allowUnsigned?: boolean } = {}) => ({
+  allowUntrusted: o.allowUnsigned,
+  warn: (m: string) => ctx.log.warn(m),
+});
 
 /** A manifest mtime ("1733390000.5") as an ISO time to the second. */
 export function mtimeIso(mtime: string): string {
@@ -89,12 +93,12 @@ export async function lsCommand(
   ctx: CommandContext,
   ref: string,
   path: string | undefined,
-  o: { source?: string; long?: boolean },
+  o: { source?: string; long?: boolean; allowUnsigned?: boolean },
 ): Promise<void> {
   checkBackupRef(ref);
   const under = normalisePath(path);
   const repo = await reader(ctx);
-  const tree = await openTree(repo, ref, await ctx.identities(), { source: o.source, trust: trustOf(ctx) });
+  const tree = await openTree(repo, ref, await ctx.identities(), { source: o.source, trust: trustOf(ctx, o) });
   const rows = new Rows<BrowseEntry>(ctx, (e) =>
     [
       typeText(e).padEnd(4),
@@ -187,7 +191,7 @@ export async function diffCommand(
   ctx: CommandContext,
   ref1: string,
   ref2: string,
-  o: { source?: string },
+  o: { source?: string; allowUnsigned?: boolean },
 ): Promise<void> {
   checkBackupRef(ref1);
   checkBackupRef(ref2);
@@ -198,7 +202,7 @@ export async function diffCommand(
   const rows = new Rows<TreeChange>(ctx, changeLine);
   try {
     for (const ref of [ref1, ref2])
-      trees.push(await openTree(repo, ref, identities, { source: o.source, trust: trustOf(ctx) }));
+      trees.push(await openTree(repo, ref, identities, { source: o.source, trust: trustOf(ctx, o) }));
     const [a, b] = trees;
     const none: never[] = [];
     for (const source of [...new Set([...a.sources, ...b.sources])].sort()) {
@@ -217,12 +221,18 @@ export async function diffCommand(
   ctx.print({ from, to, ...totals, changes: rows.rows, truncated: rows.truncated }, summary);
 }
 
-export async function dumpCommand(ctx: CommandContext, ref: string, source: string, path: string): Promise<void> {
+export async function dumpCommand(
+  ctx: CommandContext,
+  ref: string,
+  source: string,
+  path: string,
+  o: { allowUnsigned?: boolean } = {},
+): Promise<void> {
   checkBackupRef(ref);
   if (ctx.json) throw new StrongboxError("USAGE", "dump writes the file itself to stdout: --json does not apply");
   const repo = await reader(ctx);
   const identities = await ctx.identities();
-  const tree = await openTree(repo, ref, identities, { source, trust: trustOf(ctx) });
+  const tree = await openTree(repo, ref, identities, { source, trust: trustOf(ctx, o) });
   const stdout = ctx.stdout;
   const out = (chunk: Buffer) =>
     new Promise<void>((resolve, reject) => {

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { parse as parseYaml, YAMLParseError } from "yaml";
+import { parseDocument, type YAMLError } from "yaml";
 import type { ZodIssue } from "zod";
 import { ConfigError } from "../errors.js";
 import { registerSecret } from "../secrets.js";
@@ -137,24 +137,31 @@ function validate(resolved: unknown, p: Problems): ReturnType<typeof configSchem
   }
 }
 
-export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, file = "config"): Config {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
-  } catch (err) {
-    if (err instanceof YAMLParseError) {
-      const where = err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : "";
-      const line = err.linePos ? (text.split("\n")[err.linePos[0].line - 1] ?? "") : "";
-      // `{ key: ${VAR} }`: YAML reads the `{` of an unquoted reference as a nested flow mapping.
-      const hint = /[{[][^"'\n]*:\s*\$\{/.test(line)
-        ? ' (inside { … } or [ … ] quote ${VAR} references: "${VAR}")'
-        : "";
-      throw new ConfigError([
-        `${file}: invalid YAML${where}: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}${hint}`,
-      ]);
-    }
-    throw err;
+/**
+ * A YAML file's value, or a ConfigError naming the file and the line. A warning is an error too (an
+ * unknown tag such as `!!js/function` would otherwise become a string, after a warning printed by the
+ * library), and so is an alias expanded too often (a "billion laughs" file).
+ */
+export function parseYamlText(text: string, file: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const problem: YAMLError | undefined = doc.errors[0] ?? doc.warnings[0];
+  if (problem) {
+    const where = problem.linePos ? ` at line ${problem.linePos[0].line}, column ${problem.linePos[0].col}` : "";
+    const line = problem.linePos ? (text.split("\n")[problem.linePos[0].line - 1] ?? "") : "";
+    // `{ key: ${VAR} }`: YAML reads the `{` of an unquoted reference as a nested flow mapping.
+    const hint = /[{[][^"'\n]*:\s*\$\{/.test(line) ? ' (inside { … } or [ … ] quote ${VAR} references: "${VAR}")' : "";
+    const what = problem.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    throw new ConfigError([`${file}: invalid YAML${where}: ${what}${hint}`]);
   }
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError([`${file}: invalid YAML: ${(err as Error).message.split("\n")[0]}`]);
+  }
+}
+
+export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, file = "config"): Config {
+  const raw = parseYamlText(text, file);
   if (!raw || typeof raw !== "object" || Array.isArray(raw))
     throw new ConfigError([`${file}: must be a YAML mapping (version, repository, encryption, sources, …)`]);
   const p: Problems = { errors: [], warnings: [], deferred: [], referenced: new Set() };
@@ -196,16 +203,20 @@ export function configPath(option: string | undefined, env: NodeJS.ProcessEnv = 
 }
 
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  let text: string;
+  const text = readYamlText(
+    file,
+    `config file not found: ${file} (use -c FILE or STRONGBOX_CONFIG, or run 'strongbox init')`,
+    "config file",
+  );
+  return parseConfig(text, env, file);
+}
+
+/** A config or schedule file's text; a ConfigError (exit 2) if it cannot be read: `notFound` if it is missing. */
+export function readYamlText(file: string, notFound: string, what: string): string {
   try {
-    text = readFileSync(file, "utf8");
+    return readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError([
-      code === "ENOENT"
-        ? `config file not found: ${file} (use -c FILE or STRONGBOX_CONFIG, or run 'strongbox init')`
-        : `cannot read config file ${file}: ${code}`,
-    ]);
+    throw new ConfigError([code === "ENOENT" ? notFound : `cannot read ${what} ${file}: ${code}`]);
   }
-  return parseConfig(text, env, file);
 }

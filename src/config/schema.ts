@@ -494,9 +494,11 @@ export const configSchema = z
       .optional()
       .describe("A file that gets one JSON line per backup, restore, verify, drill and prune (mode 0600)."),
     lock_dir: nonEmpty("lock_dir")
+      // Relative, two runs started in different directories would take different locks.
+      .refine((p) => p.startsWith("/"), "lock_dir must be absolute")
       .optional()
       .describe(
-        "The existing, writable directory of the per-repository lock file. Default: $STRONGBOX_LOCK_DIR, else /run/strongbox (as root or when writable), else ~/.local/state/strongbox/locks.",
+        "The existing, writable directory (absolute) of the per-repository lock file. Default: $STRONGBOX_LOCK_DIR, else /run/strongbox (as root or when writable), else ~/.local/state/strongbox/locks.",
       ),
     state_dir: nonEmpty("state_dir")
       .refine((p) => p.startsWith("/"), "state_dir must be absolute")

@@ -27,6 +27,7 @@ export async function isEmptyDir(dir: string): Promise<boolean> {
   // lstat: the swap at the end renames a real directory; a file or symlink there must fail now, not after extracting.
   const st = await fsp.lstat(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") return null;
+    if (err.code === "ENOTDIR") throw new StrongboxError("USAGE", `${dir}: a directory on its path is a file`);
     throw err;
   });
   if (!st) return true;

@@ -186,6 +186,8 @@ export async function acquireLock(identity: string, command: string, dir?: strin
   try {
     await fsp.writeFile(tmp, JSON.stringify(me), { mode: 0o644, flag: "wx" });
   } catch (err) {
+    // A full disk leaves the file made but empty; nothing else would ever remove it (the sweep reads records).
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") await fsp.unlink(tmp).catch(() => {});
     throw new StrongboxError(
       "LOCKED",
       `cannot write in the lock directory ${lockDir} (${(err as NodeJS.ErrnoException).code}); set lock_dir in the config to a directory this user can write`,

@@ -1,7 +1,5 @@
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { formatPath } from "../config/load.js";
+import { formatPath, parseYamlText, readYamlText } from "../config/load.js";
 import { parseDuration } from "../config/duration.js";
 import { notifyEntry, type Config } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
@@ -81,17 +79,8 @@ export type ScheduleJob = Schedule["jobs"][number];
 
 /** Loads and validates a schedule file (README, "Scheduling and retention"): every problem at once, each with its path. */
 export function loadSchedule(file: string, config?: Config, which?: string): Schedule {
-  let raw: unknown;
-  try {
-    raw = parseYaml(readFileSync(file, "utf8"));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError([
-      code === "ENOENT"
-        ? `schedule file not found: ${file}${which ? ` (${which})` : ""}`
-        : `${file}: ${(err as Error).message.split("\n")[0]}`,
-    ]);
-  }
+  const text = readYamlText(file, `schedule file not found: ${file}${which ? ` (${which})` : ""}`, "schedule file");
+  const raw = parseYamlText(text, file);
   const result = scheduleSchema.safeParse(raw ?? {});
   const errors: string[] = [];
   if (!result.success) {

@@ -97,6 +97,19 @@ describe("signed backups: a forger without the signing key", () => {
     expect(vf.stderr).toMatch(/UNTRUSTED/);
     expect(vf.stdout.trim()).toBe(`${evil.id}  OK`);
     expect(vf.code).toBe(0);
+    // ls, diff and dump: the flag their refusal names is theirs too.
+    for (const args of [
+      ["ls", evil.id],
+      ["diff", real, evil.id],
+      ["dump", evil.id, "assets", "a.txt"],
+    ]) {
+      const refused = await runCli(["-c", repo.configFile, ...args]);
+      expect([args[0], refused.code]).toEqual([args[0], 3]);
+      expect(refused.stderr).toMatch(/untrusted: .*--allow-unsigned uses it anyway/);
+      const read = await runCli(["-c", repo.configFile, ...args, "--allow-unsigned"]);
+      expect([args[0], read.code]).toEqual([args[0], 0]);
+      expect(read.stderr).toMatch(/--allow-unsigned: using backup \S+ although it is UNTRUSTED/);
+    }
 
     // Control: the same repository read without a signing section takes the forgery as latest (as before signing).
     const unsignedCfg = repo.write((c) => delete c.signing);

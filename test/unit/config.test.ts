@@ -202,12 +202,51 @@ describe("bad flags and arguments: exit 2 with a clear one-line message", () => 
     [["-c", file, "policy", "admin"], /role must be writer, reader or pruner/],
     [["-c", join(dir, "missing.yaml"), "config", "check"], /config file not found/],
     [["--quiet", "--verbose", "list"], /cannot be used with option/],
+    [[], /^strongbox: missing command: one of init, keygen, config, backup, list/],
+    [["wal"], /^strongbox: wal: missing command: one of push, fetch \(see strongbox --help\)/],
+    [["-c", file, "backup"], /backup: missing command: one of now/],
   ];
   it.each(CASES)("strongbox %j", async (args, message) => {
     const r = await runInProcess(args);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("wal fetch: a mistake on its command line stops recovery (exit 255), never ends it", () => {
+  // PostgreSQL reads restore_command's exit codes up to 125 as "not archived": exit 2 would end
+  // recovery there and promote.
+  it.each([
+    [["wal", "fetch", "000000010000000000000001", "/tmp/x", "extra"], /too many arguments/],
+    [["-c", "/nonexistent.yaml", "wal", "fetch", "--system-id"], /argument missing/],
+    [["wal", "fetch", "000000010000000000000001", "/tmp/x", "--system_id", "7"], /unknown option/],
+  ])("strongbox %j", async (args, message) => {
+    const r = await runInProcess(args);
+    expect(r.code).toBe(255);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/\(recovery stops here: exit 255\)\n$/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("YAML that is not plain data", () => {
+  it("an unknown tag is a config error naming the line, not a string after a warning", () => {
+    expect(() => parseConfig('version: 1\naudit_log: !!js/function "function(){}"\n', {}, "c.yaml")).toThrow(
+      /c\.yaml: invalid YAML at line 2, column 12: Unresolved tag: tag:yaml\.org,2002:js\/function/,
+    );
+  });
+
+  it("an alias expanded past the bound (a 'billion laughs' file) is a config error, not exit 1", () => {
+    const lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    let prev = "a";
+    for (const n of "bcdefghi") {
+      lines.push(`${n}: &${n} [${Array(9).fill(`*${prev}`).join(",")}]`);
+      prev = n;
+    }
+    expect(() => parseConfig(lines.join("\n"), {}, "bomb.yaml")).toThrow(
+      /bomb\.yaml: invalid YAML: Excessive alias count/,
+    );
   });
 });
 

@@ -73,8 +73,9 @@ export async function runDrill(o: {
     );
   const chosen =
     o.ref === "latest" ? backups[0].id : o.ref === "random" ? backups[randomInt(backups.length)].id : o.ref;
-  if (chosen === o.ref) await o.repo.checkTrusted(chosen, o.trust);
-  const rec = await o.repo.readComplete(chosen);
+  // A named backup as restore and verify resolve it: trusted first, and "no such backup" (exit 1)
+  // told apart from one that never finished (exit 3).
+  const rec = chosen === o.ref ? await o.repo.resolve(chosen, [], o.trust) : await o.repo.readComplete(chosen);
   const drillId = newBackupId(started);
   o.log.info(`drill ${drillId}: restoring backup ${rec.id} into scratch space`);
   lap("select", t0);
