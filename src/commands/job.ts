@@ -1,3 +1,4 @@
+import { redact } from "../secrets.js";
 import { appendAudit } from "../audit.js";
 import { describeError } from "../errors.js";
 import { notifiersFor, type JobOutcome } from "../notify/notifier.js";
@@ -18,6 +19,11 @@ export interface JobResult {
  * unwound is added only when it says more than that it was stopped.
  */
 export function failureReason(error: unknown, signal?: AbortSignal): string {
+  // Redacted here: /healthz and the daemon's state file keep this text as it is.
+  return redact(unredactedReason(error, signal));
+}
+
+function unredactedReason(error: unknown, signal?: AbortSignal): string {
   const why = describeError(error);
   if (!signal?.aborted || signal.reason === error) return why;
   const reason = describeError(signal.reason);

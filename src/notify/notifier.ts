@@ -35,6 +35,19 @@ interface Request {
   body?: string;
 }
 
+/**
+ * Where a notification goes, for a log: scheme and host only. A webhook's path and query are its
+ * credential (Slack's /services/T…/B…/token, a healthchecks UUID, ?token=…), never logged.
+ */
+function urlOrigin(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}/…`;
+  } catch {
+    return "(invalid URL)";
+  }
+}
+
 /** One HTTP request (through HTTPS_PROXY/HTTP_PROXY unless NO_PROXY) with a timeout and retries; a failure is logged, never thrown. */
 async function deliver(log: Logger, what: string, url: string, init: Request, d: DeliveryOptions): Promise<void> {
   const attempts = d.attempts;
@@ -46,14 +59,14 @@ async function deliver(log: Logger, what: string, url: string, init: Request, d:
       const status = await send(url, { ...init, timeoutMs: d.timeoutMs });
       if (status >= 200 && status < 300) return;
       if (status < 500 && status !== 429) {
-        log.warn(`notification ${what} refused: HTTP ${status}`, { url: redact(url) });
+        log.warn(`notification ${what} refused: HTTP ${status}`, { url: urlOrigin(url) });
         return;
       }
       throw new Error(`HTTP ${status}`);
     } catch (err) {
       if (attempt === attempts) {
         log.warn(`notification ${what} failed after ${attempts} attempts: ${(err as Error).message}`, {
-          url: redact(url),
+          url: urlOrigin(url),
         });
         return;
       }

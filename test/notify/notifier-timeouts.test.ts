@@ -27,11 +27,11 @@ describe("notification timeouts", () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  const run = async (path: string) => {
+  const run = async (path: string, human = true) => {
     const out = new PassThrough();
     let logged = "";
     out.on("data", (d) => (logged += d));
-    const log = new Logger({ stream: out, human: true });
+    const log = new Logger({ stream: out, human });
     const config = { notify: [{ type: "webhook", url: `${url}${path}` }] } as unknown as Config;
     requests = 0;
     const t0 = Date.now();
@@ -57,5 +57,12 @@ describe("notification timeouts", () => {
     const r = await run("/headers-only");
     expect(r.ms).toBeLessThan(5_000);
     expect(requests).toBeGreaterThanOrEqual(1);
+  });
+
+  it("the warning names the endpoint's host only: a webhook's path and query are its credential", async () => {
+    const r = await run("/services/T000/B000/WEBHOOKSECRET123?token=QUERYSECRET", false);
+    expect(r.logged).toMatch(/notification webhook failed after 3 attempts/);
+    expect(r.logged).toContain(`"url":"${url}/…"`);
+    expect(r.logged).not.toMatch(/WEBHOOKSECRET|QUERYSECRET|services/);
   });
 });

@@ -2,7 +2,16 @@
 // in TMPDIR. It is named after its process, so the next backup's sweep (commands/leftovers.ts) can tell
 // that its writer is gone and remove it; a live run's directory, or anything else, is never touched.
 import { spawn } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PIPE_PREFIX } from "../../src/sources/postgres/block-pipe.js";
@@ -67,5 +76,30 @@ describe("block-pipe's private directory after a kill -9", () => {
     expect(existsSync(join(other, "s", "precious"))).toBe(true);
     expect(existsSync(open)).toBe(true);
     if (process.getuid?.() === 0) expect(existsSync(owned)).toBe(true);
+  });
+});
+
+describe("block-pipe's mkfifo", () => {
+  it("gets PATH and nothing else of strongbox's environment (which may hold keys and URLs)", async () => {
+    const bin = tempDir("pipe-env-bin");
+    const dump = join(tempDir("pipe-env-out"), "env.txt");
+    // Records its environment, then makes the FIFO with the real mkfifo.
+    writeFileSync(join(bin, "mkfifo"), `#!/bin/sh\nenv > ${dump}\nPATH=/usr/bin:/bin exec mkfifo "$@"\n`);
+    chmodSync(join(bin, "mkfifo"), 0o755);
+    const child = spawn(
+      process.execPath,
+      ["--input-type=module", "-e", `(await import(${JSON.stringify(BLOCK_PIPE)})).openBlockPipe(); process.exit(0);`],
+      {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AWS_SECRET_ACCESS_KEY: "AWSENVSECRET" },
+        stdio: "ignore",
+      },
+    );
+    await new Promise((r) => child.on("exit", r));
+    const names = readFileSync(dump, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split("=")[0])
+      .filter((n) => !["PWD", "SHLVL", "_", "OLDPWD"].includes(n)); // the shell's own
+    expect(names).toEqual(["PATH"]);
   });
 });

@@ -28,7 +28,12 @@ export function openBlockPipe(): { writeFd: number; closeWriteEnd: () => void; r
     mkdirSync(d, { mode: 0o700 });
     dir = d;
     const path = join(dir, "out");
-    if (spawnSync("mkfifo", ["-m", "600", path], { stdio: "ignore" }).status !== 0) return undefined;
+    // PATH alone: mkfifo needs nothing of strongbox's environment (which may hold keys and URLs).
+    if (
+      spawnSync("mkfifo", ["-m", "600", path], { stdio: "ignore", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } })
+        .status !== 0
+    )
+      return undefined;
     // The read end first, non-blocking (a FIFO without a writer would block its open), then the write end.
     const readFd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     let writeFd: number;

@@ -21,6 +21,7 @@ export function libpqEnv(url: string): Record<string, string> {
     port: "PGPORT",
     user: "PGUSER",
     dbname: "PGDATABASE",
+    password: "PGPASSWORD", // libpq takes it as a parameter too: pg_dump then gets it as node-postgres does
     sslmode: "PGSSLMODE",
     sslrootcert: "PGSSLROOTCERT",
     sslcert: "PGSSLCERT",
@@ -37,6 +38,7 @@ export function displayUrl(url: string): string {
   try {
     const u = parsePgUrl(url);
     if (u.password) u.password = "***";
+    for (const k of ["password", "sslpassword"]) if (u.searchParams.has(k)) u.searchParams.set(k, "***");
     return u.toString();
   } catch {
     return "(invalid URL)";
@@ -48,8 +50,17 @@ export function databaseName(url: string): string {
   return env.PGDATABASE ?? env.PGUSER ?? "postgres";
 }
 
+/**
+ * How long a query may go unanswered before the connection is given up: a server that accepted the
+ * connection and then stopped answering must not hang a backup, a restore's checks or doctor (the
+ * catalog queries take milliseconds; pg_database_size can take a while on a database of many files).
+ */
+export const QUERY_TIMEOUT_MS = 300_000;
+/** count(*) reads a whole table: hours on the largest, still bounded. */
+export const COUNT_TIMEOUT_MS = 6 * 3_600_000;
+
 /** Connects with node-postgres; errors become one line naming the server, never the password. */
-export async function connect(url: string, what: string): Promise<pg.Client> {
+export async function connect(url: string, what: string, o: { queryTimeoutMs?: number } = {}): Promise<pg.Client> {
   const password = libpqEnv(url).PGPASSWORD;
   if (password) registerSecret(password);
   // Loaded on first use: a files-only backup never pays for the driver.
@@ -57,6 +68,8 @@ export async function connect(url: string, what: string): Promise<pg.Client> {
   const client = new driver.Client({
     connectionString: url,
     connectionTimeoutMillis: 10_000,
+    query_timeout: o.queryTimeoutMs ?? QUERY_TIMEOUT_MS,
+    keepAlive: true, // a peer that is gone (not just silent) is noticed by TCP
     application_name: "strongbox",
   });
   client.on("error", () => {}); // a dropped connection surfaces on the next query
@@ -77,7 +90,25 @@ export async function connect(url: string, what: string): Promise<pg.Client> {
     }
     throw new StrongboxError("SOURCE", `${what}: cannot connect to ${displayUrl(url)}: ${e.message || e.code}`);
   }
+  giveUpOnTimeout(client, `${what}: ${displayUrl(url)}`);
   return client;
+}
+
+/**
+ * A query that timed out (node-postgres' "Query read timeout") becomes one line naming the server, and
+ * the connection is closed: the unanswered query would hold it, and end() would wait for the server.
+ */
+function giveUpOnTimeout(client: pg.Client, who: string): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+    const r = query(...args);
+    if (!(r instanceof Promise)) return r;
+    return r.catch((err: unknown) => {
+      if ((err as Error)?.message !== "Query read timeout") throw err;
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      throw new StrongboxError("SOURCE", `${who} did not answer a query in time: gave up on the connection`);
+    });
+  };
 }
 
 export interface TableInfo {
@@ -153,7 +184,7 @@ export async function countRows(
   const out: TableInfo[] = [];
   for (const t of tables) {
     const q = `SELECT count(*)::bigint AS n FROM ${client.escapeIdentifier(t.schema)}.${client.escapeIdentifier(t.name)}`;
-    const r = await client.query<{ n: string }>(q);
+    const r = await client.query<{ n: string }>({ text: q, query_timeout: COUNT_TIMEOUT_MS } as pg.QueryConfig);
     out.push({ ...t, rows: Number(r.rows[0].n) });
   }
   return out;
