@@ -65,7 +65,7 @@ export async function restoreCommand(ctx: CommandContext, ref: string, flags: Re
             ctx.log,
             clusterBinDir(ctx, parts),
             signal,
-            recoveryEnv(configEnvNames(config)),
+            recoveryEnv(configEnvNames(config, { readerOnly: true })),
           );
         return {
           backup_id: ids.length === 1 ? ids[0] : undefined,

@@ -37,7 +37,8 @@ interface Problems {
   warnings: string[];
   deferred: Unresolved[];
   /** The environment variables the config names (${VAR}). */
-  referenced: Set<string>;
+  /** Each ${VAR} the config names, with where it is named. */
+  referenced: Map<string, Path[]>;
 }
 
 function unresolved(p: Problems, at: Path, key: Path, problem: string): void {
@@ -50,7 +51,7 @@ function resolve(value: unknown, path: Path, env: NodeJS.ProcessEnv, p: Problems
   if (typeof value === "string") {
     return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name: string | undefined) => {
       if (!name) return "$";
-      p.referenced.add(name);
+      p.referenced.set(name, [...(p.referenced.get(name) ?? []), path]);
       const v = env[name];
       if (v === undefined) {
         unresolved(p, path, path, `${formatPath(path)}: environment variable ${name} is not set`);
@@ -164,7 +165,7 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   const raw = parseYamlText(text, file);
   if (!raw || typeof raw !== "object" || Array.isArray(raw))
     throw new ConfigError([`${file}: must be a YAML mapping (version, repository, encryption, sources, …)`]);
-  const p: Problems = { errors: [], warnings: [], deferred: [], referenced: new Set() };
+  const p: Problems = { errors: [], warnings: [], deferred: [], referenced: new Map() };
   const { errors, warnings } = p;
   const resolved = resolve(raw, [], env, p);
   const result = validate(resolved, p);
@@ -180,17 +181,24 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   const tokenExposed = tokenFile ? exposedSecretFile(tokenFile) : undefined;
   if (tokenExposed) warnings.push(`daemon.token_file: ${tokenExposed}`);
   WARNINGS.set(result.data!, warnings);
-  REFERENCED.set(result.data!, [...p.referenced]);
+  REFERENCED.set(result.data!, p.referenced);
   deferUnresolved(result.data!, p.deferred, file);
   return result.data!;
 }
 
 const WARNINGS = new WeakMap<Config, string[]>();
-const REFERENCED = new WeakMap<Config, string[]>();
+const REFERENCED = new WeakMap<Config, Map<string, Path[]>>();
 
-/** The environment variables the config names (its ${VAR} references): what a child running strongbox with it needs. */
-export function configEnvNames(cfg: Config): string[] {
-  return REFERENCED.get(cfg) ?? [];
+/**
+ * The environment variables the config names (its ${VAR} references): what a child running strongbox
+ * with it needs. `readerOnly`: those a reader's run needs (`wal fetch`, the restore_command of a
+ * recovery): not the ones named only where a reader never looks (a source's URL, the drill section,
+ * the writer's or pruner's credentials), which stay unresolved there without stopping it.
+ */
+export function configEnvNames(cfg: Config, o: { readerOnly?: boolean } = {}): string[] {
+  const all = REFERENCED.get(cfg) ?? new Map<string, Path[]>();
+  const needed = (at: Path) => !o.readerOnly || !isLazyPath(at) || at[3] === "reader";
+  return [...all].filter(([, paths]) => paths.some(needed)).map(([name]) => name);
 }
 
 /** What loading found worth a warning (secret files others may read), for the commands to log. */

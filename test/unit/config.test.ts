@@ -146,6 +146,24 @@ describe("config validation", () => {
     expect(configEnvNames(cfg)).toEqual(["DB_URL"]);
   });
 
+  it("for a reader's run (a recovery's wal fetch): not the names only a source, the drill or another role reads", () => {
+    const c: any = valid();
+    c.sources[1].url = "${DB_URL}";
+    c.repository.s3.endpoint = "${S3_ENDPOINT}";
+    c.repository.s3.credentials.writer = { access_key_id: "${WRITER_ID}", secret_access_key: "${WRITER_SECRET}" };
+    c.repository.s3.credentials.reader = { access_key_id: "${READER_ID}", secret_access_key: "${READER_SECRET}" };
+    c.drill = { postgres_url: "${DRILL_URL}" };
+    const env = Object.fromEntries(
+      ["DB_URL", "S3_ENDPOINT", "WRITER_ID", "WRITER_SECRET", "READER_ID", "READER_SECRET", "DRILL_URL"].map((n) => [
+        n,
+        n === "S3_ENDPOINT" ? "https://s3.example.net" : n.endsWith("URL") ? "postgres://u@h/d" : `AKIA${n}Q7w2`,
+      ]),
+    );
+    const cfg = parseConfig(stringify(c), env);
+    expect(configEnvNames(cfg).sort()).toEqual(Object.keys(env).sort());
+    expect(configEnvNames(cfg, { readerOnly: true }).sort()).toEqual(["READER_ID", "READER_SECRET", "S3_ENDPOINT"]);
+  });
+
   it("reports every error at once, each with its path", () => {
     const c: any = valid();
     c.colour = 1;

@@ -93,7 +93,7 @@ export async function drillCluster(o: {
         timeoutMs: RECOVERY_TIMEOUT_MS,
         log: o.log,
         signal: o.signal,
-        env: recoveryEnv(configEnvNames(o.config)),
+        env: recoveryEnv(configEnvNames(o.config, { readerOnly: true })),
       },
       async (server) => {
         const checks: Check[] = [];

@@ -46,9 +46,10 @@ const PROXY = /^((HTTPS?|NO)_PROXY|(https?|no)_proxy)$/;
 
 /**
  * The throwaway server's environment: the basics (PROCESS_BASICS), the proxy, strongbox's STRONGBOX_* variables and the variables
- * the config names (`names`, its ${VAR} references), which the restore_command (`strongbox wal
- * fetch` with the same config) needs; no other variable of strongbox's environment (another secret,
- * libpq's PG* settings for the production server) reaches PostgreSQL or its children.
+ * the config names where a reader's run reads them (`names`: configEnvNames with readerOnly), which
+ * the restore_command (`strongbox wal fetch` with the same config) needs; no other variable of
+ * strongbox's environment (the writer's or pruner's keys, a source's URL, libpq's PG* settings for
+ * the production server) reaches PostgreSQL or its children.
  */
 export function recoveryEnv(names: readonly string[], from: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const env: Record<string, string> = {};
