@@ -77,7 +77,7 @@ export async function restoreParts(r: RestoreRun): Promise<{ outcomes: RestoreOu
     // Only a tree that matched its manifest replaces anything; otherwise nothing of it stays.
     // Every source's tree at once, or a journal that the next restore completes (restore-swap.ts).
     const ids = r.parts.map((p) => p.rec.id).join("+");
-    if (!failed.length) await intoTarget(r.toDir, commitAll([...staging.values()], ids, commitStaging));
+    if (!failed.length) await intoTarget(r.toDir, commitAll([...staging.values()], ids, commitStaging, r.log));
     return { outcomes, failed };
   } finally {
     for (const s of staging.values()) await discardStaging(s);

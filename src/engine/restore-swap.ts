@@ -5,7 +5,7 @@ import { StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { SOURCE_NAME } from "../repository/complete.js";
 import { processAlive } from "../process-alive.js";
-import { OLD_PREFIX, PARTIAL_PREFIX, removeMarker, type Staging } from "./restore-target.js";
+import { OLD_PREFIX, PARTIAL_PREFIX, removeAside, removeMarker, type Staging } from "./restore-target.js";
 
 /**
  * Several sources restored into one directory are swapped in all or nothing (issue 21 item 6).
@@ -81,10 +81,11 @@ async function pauseForTests(done: number): Promise<void> {
 export async function commitAll(
   stagings: Staging[],
   backupId: string,
-  commitOne: (s: Staging) => Promise<void>,
+  commitOne: (s: Staging, log?: Logger) => Promise<void>,
+  log?: Logger,
 ): Promise<void> {
   if (stagings.length <= 1) {
-    for (const s of stagings) await commitOne(s);
+    for (const s of stagings) await commitOne(s, log);
     return;
   }
   const dir = dirname(stagings[0].target);
@@ -125,7 +126,7 @@ export async function commitAll(
     }
   }
   await fsp.unlink(join(dir, JOURNAL_NAME));
-  for (const e of entries) await fsp.rm(join(dir, e.aside), { recursive: true, force: true });
+  for (const e of entries) await removeAside(join(dir, e.aside), log);
 }
 
 async function swapOne(dir: string, e: Entry): Promise<void> {

@@ -3,9 +3,10 @@ import { promises as fsp } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { toSeconds } from "../archive/extract.js";
 import { mtimeString } from "../archive/walk.js";
-import { StrongboxError } from "../errors.js";
+import { describeError, StrongboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { processAlive } from "../process-alive.js";
+import { quoteShort } from "../terminal-safe.js";
 
 /**
  * File restores go into a staging directory next to their target, `<to-dir>/.strongbox-partial-
@@ -50,7 +51,8 @@ export async function sweepPartials(parent: string, log: Logger): Promise<void> 
         ? `removing ${path}: a tree set aside by a restore with --force that was killed after the new tree was in place`
         : `removing ${path}: left by a restore that was killed before it finished (never part of a restored tree)`,
     );
-    await fsp.rm(path, { recursive: true, force: true });
+    if (prefix === OLD_PREFIX) await removeAside(path, log);
+    else await fsp.rm(path, { recursive: true, force: true });
   }
 }
 
@@ -78,10 +80,25 @@ export async function createStaging(target: string, source: string, backupId: st
 }
 
 /**
+ * Removes a tree set aside by a --force restore, once the new tree is in place. One that cannot be
+ * removed (a directory inside it without write permission) stays, with a warning: the restore is
+ * done, and its exit code must say so; the next restore's sweep tries again, and warns again.
+ */
+export async function removeAside(path: string, log?: Logger): Promise<void> {
+  try {
+    await fsp.rm(path, { recursive: true, force: true });
+  } catch (err) {
+    log?.warn(
+      `could not remove ${quoteShort(path)}, the old tree a --force restore set aside (${describeError(err)}): the restored tree is in place; remove the old one by hand`,
+    );
+  }
+}
+
+/**
  * Puts a checked staging directory in place. An existing target (only with --force) is first set
  * aside, then deleted once the new tree is in place, so a failure never leaves a mixed tree.
  */
-export async function commitStaging(s: Staging): Promise<void> {
+export async function commitStaging(s: Staging, log?: Logger): Promise<void> {
   await removeMarker(s);
   await fsp.chmod(s.dir, 0o755);
   const existing = await fsp.lstat(s.target).catch(() => null);
@@ -96,7 +113,7 @@ export async function commitStaging(s: Staging): Promise<void> {
   );
   await fsp.rename(s.target, aside);
   await fsp.rename(s.dir, s.target);
-  await fsp.rm(aside, { recursive: true, force: true });
+  await removeAside(aside, log);
 }
 
 /**
