@@ -285,10 +285,14 @@ function commandWords(argv: string[]): string[] {
   return words;
 }
 
-/** `strongbox wal fetch …`: PostgreSQL's restore_command. */
+/**
+ * `strongbox … wal fetch …`: PostgreSQL's restore_command. Any "wal" followed by a word starting
+ * "fetch", wherever it stands (after `-qc FILE`, a misspelt option, `fetchh`): when in doubt, a
+ * usage error there must stop recovery rather than end it.
+ */
 function isWalFetch(argv: string[]): boolean {
-  const [a, b] = commandWords(argv);
-  return a === "wal" && b === "fetch";
+  const args = argv.slice(2);
+  return args.some((a, i) => a === "wal" && args[i + 1]?.startsWith("fetch"));
 }
 
 /** What a command that needs a subcommand says when it was given none. */
@@ -332,6 +336,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version") return 0;
+      if (err.code === "commander.help" && err.exitCode === 0) return 0; // `strongbox help [command]`
       // commander.help: a command that takes a subcommand was given none (`strongbox`, `strongbox wal`).
       const message = err.code === "commander.help" ? missingCommand(program, argv) : usageMessage(err);
       // PostgreSQL reads restore_command's exit codes up to 125 as "not archived" and ends recovery

@@ -12,5 +12,5 @@ export function redact(text: string): string {
   // so an unencoded @ in the password does not leak its tail.
   return out
     .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^\s/]*@/gi, "$1***@")
-    .replace(/([?&](?:ssl)?password=)[^&#\s"]*/gi, "$1***"); // a libpq URL's ?password=…
+    .replace(/([?&](?:ssl)?password=)[^&#\s"')]*/gi, "$1***"); // a libpq URL's ?password=…
 }

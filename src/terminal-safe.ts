@@ -19,9 +19,13 @@ export function oneLine(s: string): string {
   return escapeControl(s).replace(/\n/g, "\\n");
 }
 
-/** One archive or repository name, quoted for a message: control characters and newlines escaped. */
+/**
+ * One archive or repository name, quoted for a message: control characters, newlines and tabs
+ * escaped, and so are `\` and `"`: a name holding the text `\x1b` or a quote cannot pass for an
+ * escape or for the quote's end.
+ */
 export function quoteName(s: string): string {
-  return `"${oneLine(s).replace(/\t/g, "\\t")}"`;
+  return `"${oneLine(s.replace(/[\\"]/g, (c) => `\\${c}`)).replace(/\t/g, "\\t")}"`;
 }
 
 /** quoteName for a name that may be very long (a path of 4,096 bytes): its start and end, at most ~120 characters. */
@@ -43,6 +47,5 @@ const AMBIGUOUS = new RegExp(`[\\\\"\\n\\t]| -> |^\\s|\\s$|${CONTROL.source}`);
  * escape (`\\x1b` typed as text), a symlink (`x -> /etc/passwd`) or another column; --json is exact.
  */
 export function rowPath(s: string): string {
-  if (!AMBIGUOUS.test(s)) return s;
-  return `"${oneLine(s.replace(/[\\"]/g, (c) => `\\${c}`)).replace(/\t/g, "\\t")}"`;
+  return AMBIGUOUS.test(s) ? quoteName(s) : s;
 }

@@ -11,7 +11,7 @@ import {
   writeHeader,
   type TarEntry,
 } from "./tar-header.js";
-import { dirPrefix, mtimeString, type WalkEntry, type Warn } from "./walk.js";
+import { dirPrefix, mtimeInRange, mtimeString, outOfRange, type WalkEntry, type Warn } from "./walk.js";
 
 export interface ManifestEntry {
   path: string;
@@ -103,7 +103,9 @@ function warnOpen(warn: Warn, path: string, code: string | undefined): void {
 }
 
 /**
- * How a listed file is opened: never through a symlink, and without waiting: a FIFO put in its place
+ * How a listed file is opened: never through a symlink in its last component (a directory on its
+ * path swapped for a symlink since the walk is followed, as in any reader of a live tree), and
+ * without waiting: a FIFO put in its place
  * since it was listed would block open() until a writer came (O_NONBLOCK has no effect on a regular
  * file; fstat then sees the FIFO and it is reported as replaced).
  */
@@ -133,6 +135,10 @@ function packSmallFile(
     const st = fstatSync(fd, { bigint: true });
     if (!st.isFile()) {
       warn(replaced(e.path), { kind: "changed", path: e.path });
+      return undefined;
+    }
+    if (!mtimeInRange(st)) {
+      warn(outOfRange(e.path), { kind: "unreadable", path: e.path });
       return undefined;
     }
     const size = Number(st.size);
@@ -258,6 +264,10 @@ export function packTar(
         const st = await fh.stat({ bigint: true });
         if (!st.isFile()) {
           o.warn(replaced(e.path), { kind: "changed", path: e.path });
+          continue;
+        }
+        if (!mtimeInRange(st)) {
+          o.warn(outOfRange(e.path), { kind: "unreadable", path: e.path });
           continue;
         }
         const size = Number(st.size);

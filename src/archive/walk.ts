@@ -20,6 +20,10 @@ export function mtimeString(st: { mtimeNs: bigint }): string {
   return frac === 0n ? `${sign}${sec}` : `${sign}${sec}.${frac.toString().padStart(9, "0").replace(/0+$/, "")}`;
 }
 
+/** What is said of a path whose mtime a backup cannot hold (it is then unreadable: nothing of it is stored). */
+export const outOfRange = (path: string) =>
+  `${path}: not backed up: its mtime is outside the years 1 to 9999 (set it with touch)`;
+
 /** The mtimes a backup can hold and a restore can set: years 1 to 9999 (tar-header.ts reads no others). */
 export function mtimeInRange(st: { mtimeNs: bigint }): boolean {
   return st.mtimeNs >= BigInt(MIN_MTIME) * 1_000_000_000n && st.mtimeNs <= BigInt(MAX_MTIME) * 1_000_000_000n;
@@ -65,10 +69,7 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
         continue;
       }
       if (!mtimeInRange(st)) {
-        o.warn(`${childRel}: not backed up: its mtime is outside the years 1 to 9999 (set it with touch)`, {
-          kind: "unreadable",
-          path: childRel,
-        });
+        o.warn(outOfRange(childRel), { kind: "unreadable", path: childRel });
         continue;
       }
       const base = {

@@ -36,14 +36,24 @@ interface Problems {
   errors: string[];
   warnings: string[];
   deferred: Unresolved[];
-  /** The environment variables the config names (${VAR}). */
   /** Each ${VAR} the config names, with where it is named. */
   referenced: Map<string, Path[]>;
+  /** Values that could not be resolved (already an error): the schema's complaints about them are not repeated. */
+  failed: string[];
 }
 
 function unresolved(p: Problems, at: Path, key: Path, problem: string): void {
   if (isLazyPath(at)) p.deferred.push({ at, key: formatPath(key), problem });
-  else p.errors.push(problem);
+  else {
+    p.errors.push(problem);
+    p.failed.push(formatPath(at));
+  }
+}
+
+/** Whether a schema issue is about a value already reported as unresolved ("url must not be empty" after "DB_URL is not set"). */
+function followsFrom(p: Problems, path: Path): boolean {
+  const at = formatPath(path);
+  return p.failed.some((f) => at === f || at.startsWith(`${f}.`) || at.startsWith(`${f}[`));
 }
 
 /** Replaces ${VAR} from env in every string, and resolves <key>_file secrets; collects every problem. */
@@ -84,6 +94,7 @@ function resolve(value: unknown, path: Path, env: NodeJS.ProcessEnv, p: Problems
       }
       if (typeof filePath !== "string" || !filePath) {
         p.errors.push(`${formatPath([...path, k])}: must be a file path`);
+        p.failed.push(formatPath([...path, base]));
         continue;
       }
       try {
@@ -165,11 +176,11 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
   const raw = parseYamlText(text, file);
   if (!raw || typeof raw !== "object" || Array.isArray(raw))
     throw new ConfigError([`${file}: must be a YAML mapping (version, repository, encryption, sources, …)`]);
-  const p: Problems = { errors: [], warnings: [], deferred: [], referenced: new Map() };
+  const p: Problems = { errors: [], warnings: [], deferred: [], referenced: new Map(), failed: [] };
   const { errors, warnings } = p;
   const resolved = resolve(raw, [], env, p);
   const result = validate(resolved, p);
-  if (!result.success) errors.push(...result.error.issues.flatMap(formatIssue));
+  if (!result.success) errors.push(...result.error.issues.filter((i) => !followsFrom(p, i.path)).flatMap(formatIssue));
   if (errors.length) throw new ConfigError([...new Set(errors)]);
   const file_ = result.data!.encryption.identity_file;
   const exposed = file_ ? exposedSecretFile(file_) : undefined;

@@ -95,7 +95,7 @@ function entryProblem(e: StateEntry): string | undefined {
   if (!e || typeof e.path !== "string" || !e.path || e.path.startsWith("/")) return "an entry without a relative path";
   if (e.type !== "file" && e.type !== "symlink") return `${e.path}: type`;
   if (!isCount(e.size) || !isDigits(e.ctime) || !isDigits(e.ino)) return `${e.path}: size, ctime or inode`;
-  if (typeof e.mtime !== "string" || !/^\d{1,12}(\.\d{1,9})?$/.test(e.mtime)) return `${e.path}: mtime`;
+  if (typeof e.mtime !== "string" || !/^-?\d{1,12}(\.\d{1,9})?$/.test(e.mtime)) return `${e.path}: mtime`;
   if (e.type === "file" && !/^[0-9a-f]{64}$/.test(String(e.sha256))) return `${e.path}: sha256`;
   if (e.type === "symlink" && typeof e.target !== "string") return `${e.path}: target`;
   return undefined;

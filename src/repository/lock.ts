@@ -101,7 +101,12 @@ function writable(dir: string): boolean {
  * exists and is writable (systemd RuntimeDirectory=strongbox); else the user's state directory.
  */
 export function defaultLockDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.STRONGBOX_LOCK_DIR) return env.STRONGBOX_LOCK_DIR;
+  if (env.STRONGBOX_LOCK_DIR) {
+    // Relative, runs started in different directories would take different locks (as lock_dir).
+    if (!env.STRONGBOX_LOCK_DIR.startsWith("/"))
+      throw new StrongboxError("CONFIG", `STRONGBOX_LOCK_DIR must be absolute: ${env.STRONGBOX_LOCK_DIR}`);
+    return env.STRONGBOX_LOCK_DIR;
+  }
   if (process.getuid?.() === 0 || writable("/run/strongbox")) return "/run/strongbox";
   const state = env.XDG_STATE_HOME
     ? join(env.XDG_STATE_HOME, "strongbox")

@@ -4,7 +4,15 @@ import { diskSink } from "../archive/extract.js";
 import { makeExcluder } from "../archive/glob.js";
 import { packTar, type FileIdentity, type ManifestEntry } from "../archive/tar-pack.js";
 import { countTree } from "../archive/tree-size.js";
-import { mtimeString, walkEntries, walkTree, type Skipped, type WalkEntry } from "../archive/walk.js";
+import {
+  mtimeInRange,
+  mtimeString,
+  outOfRange,
+  walkEntries,
+  walkTree,
+  type Skipped,
+  type WalkEntry,
+} from "../archive/walk.js";
 import type { FilesSourceConfig } from "../config/schema.js";
 import { parseDuration } from "../config/duration.js";
 import { planDifferential, stateDirs, stateEntries, type DiffPlan } from "../differential/plan.js";
@@ -99,6 +107,7 @@ export class FilesSource implements Source {
     const kept: ManifestEntry[] | undefined = tracked && !plan ? [] : undefined;
     const count = { files: 0, bytes: 0, storedFiles: 0, storedBytes: 0 };
     const rootStat = lstatSync(root, { bigint: true });
+    if (!mtimeInRange(rootStat)) throw new StrongboxError("SOURCE", `source ${this.name}: ${outOfRange(root)}`); // no backup could restore it
     // The root directory itself, first in every archive ("./"): a restore sets its mtime last.
     const rootEntry = {
       path: ".",

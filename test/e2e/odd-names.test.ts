@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeRepo, tempDir } from "../helpers/cli.js";
 import { runInProcess as runCli } from "../helpers/run-in-process.js";
+import { secondApart } from "../helpers/backup-clock.js";
 import { snapshotTree } from "../helpers/tree.js";
 
 const mtimeNs = (p: string) => lstatSync(p, { bigint: true }).mtimeNs;
@@ -62,5 +63,30 @@ describe("odd but legal files", () => {
     const to = tempDir("odd-utf8-to");
     expect((await runCli(["-c", cfg, "restore", JSON.parse(partial.stdout).id, "--to-dir", to])).code).toBe(0);
     expect(readdirSync(join(to, "assets"))).toEqual(["ok.txt"]);
+  });
+
+  it("a differential source with a file from before 1970 stays differential (its state holds the mtime)", async () => {
+    const data = tempDir("odd-diff");
+    writeFileSync(join(data, "apollo-1969.txt"), "scanned");
+    utimesSync(join(data, "apollo-1969.txt"), "-14182940.25", "-14182940.25");
+    writeFileSync(join(data, "today.txt"), "1");
+    const repo = makeRepo({
+      sources: [{ name: "assets", type: "files", path: data, differential: { full_every: "7d" } }],
+    });
+    repo.config.state_dir = join(repo.dir, "state");
+    repo.write();
+    const clock = secondApart();
+    const kinds: string[] = [];
+    for (const content of ["2", "3"]) {
+      const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: clock() });
+      expect(r.code).toBe(0);
+      expect(r.stderr).not.toMatch(/malformed/);
+      kinds.push(JSON.parse(r.stdout).sources[0].kind);
+      writeFileSync(join(data, "today.txt"), content);
+    }
+    expect(kinds).toEqual(["full", "diff"]);
+    const to = tempDir("odd-diff-to");
+    expect((await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to])).code).toBe(0);
+    expect(mtimeNs(join(to, "assets", "apollo-1969.txt"))).toBe(-14182940_250_000_000n);
   });
 });

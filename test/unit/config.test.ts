@@ -5,6 +5,7 @@ import { stringify } from "yaml";
 import { configEnvNames, parseConfig } from "../../src/config/load.js";
 import { generateIdentity } from "../../src/crypto/age-keys.js";
 import { ConfigError } from "../../src/errors.js";
+import { defaultLockDir } from "../../src/repository/lock.js";
 import { tempDir } from "../helpers/cli.js";
 // In-process: nothing here needs a process boundary (see test/helpers/run-in-process.ts).
 import { runInProcess } from "../helpers/run-in-process.js";
@@ -239,12 +240,43 @@ describe("wal fetch: a mistake on its command line stops recovery (exit 255), ne
     [["wal", "fetch", "000000010000000000000001", "/tmp/x", "extra"], /too many arguments/],
     [["-c", "/nonexistent.yaml", "wal", "fetch", "--system-id"], /argument missing/],
     [["wal", "fetch", "000000010000000000000001", "/tmp/x", "--system_id", "7"], /unknown option/],
+    [["-qc", "/nonexistent.yaml", "wal", "fetch", "000000010000000000000001", "/tmp/x", "extra"], /too many/],
+    [["--confg", "/x.yaml", "wal", "fetch", "000000010000000000000001", "/tmp/x"], /unknown option '--confg'/],
+    [["wal", "fetchh", "000000010000000000000001", "/tmp/x"], /unknown command 'fetchh'/],
   ])("strongbox %j", async (args, message) => {
     const r = await runInProcess(args);
     expect(r.code).toBe(255);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).toMatch(/\(recovery stops here: exit 255\)\n$/);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("help", () => {
+  it.each([[["help"]], [["help", "backup"]], [["--help"]], [["backup", "--help"]]])(
+    "strongbox %j prints the help and exits 0",
+    async (args) => {
+      const r = await runInProcess(args);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+    },
+  );
+});
+
+describe("an unset variable outside the values that may wait", () => {
+  it("is one problem naming it, not followed by what the schema then says of the empty value", () => {
+    const c: any = valid();
+    c.repository.url = "${NOPE_UNSET_VAR}";
+    let issues: string[] = [];
+    try {
+      parseConfig(stringify(c), {});
+    } catch (err) {
+      issues = (err as ConfigError).issues;
+    }
+    expect(issues).toEqual(["repository.url: environment variable NOPE_UNSET_VAR is not set"]);
+  });
+
+  it("a relative STRONGBOX_LOCK_DIR is refused, as a relative lock_dir is", () => {
+    expect(() => defaultLockDir({ STRONGBOX_LOCK_DIR: "relative/locks" })).toThrow(/must be absolute/);
   });
 });
 

@@ -4,7 +4,7 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { Rows } from "../../src/commands/browse.js";
 import { CommandContext } from "../../src/commands/context.js";
-import { rowPath } from "../../src/terminal-safe.js";
+import { quoteName, rowPath } from "../../src/terminal-safe.js";
 
 describe("rowPath", () => {
   it.each([
@@ -24,6 +24,10 @@ describe("rowPath", () => {
 
   it("a literal backslash-x escape and the control character it names look different", () => {
     expect(rowPath("a\\x07")).not.toBe(rowPath("a\u0007"));
+    // in messages too (restore, verify: quoteName), now that names may hold a backslash
+    expect(quoteName("a\\x1b")).toBe('"a\\\\x1b"');
+    expect(quoteName("a\u001b")).toBe('"a\\x1b"');
+    expect(quoteName('say "hi"')).toBe('"say \\"hi\\""');
   });
 });
 

@@ -17,6 +17,12 @@ describe("a password in a postgres URL's query", () => {
     }
   });
 
+  it("redact keeps what follows the URL", () => {
+    expect(redact("(postgres://h/d?password=s3cr3t) and 'postgres://h/d?password=x2'")).toBe(
+      "(postgres://h/d?password=***) and 'postgres://h/d?password=***'",
+    );
+  });
+
   it("goes to pg_dump as PGPASSWORD", () => {
     expect(libpqEnv(URL_).PGPASSWORD).toBe("PGQUERYSECRET");
   });

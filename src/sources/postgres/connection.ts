@@ -94,10 +94,7 @@ export async function connect(url: string, what: string, o: { queryTimeoutMs?: n
   return client;
 }
 
-/**
- * A query that timed out (node-postgres' "Query read timeout") becomes one line naming the server, and
- * the connection is closed: the unanswered query would hold it, and end() would wait for the server.
- */
+/** A query that timed out (node-postgres' "Query read timeout") becomes one line naming the server. */
 function giveUpOnTimeout(client: pg.Client, who: string): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
@@ -105,7 +102,6 @@ function giveUpOnTimeout(client: pg.Client, who: string): void {
     if (!(r instanceof Promise)) return r;
     return r.catch((err: unknown) => {
       if ((err as Error)?.message !== "Query read timeout") throw err;
-      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       throw new StrongboxError("SOURCE", `${who} did not answer a query in time: gave up on the connection`);
     });
   };

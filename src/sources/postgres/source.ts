@@ -236,7 +236,11 @@ export class PostgresSource implements Source {
     try {
       const mismatches: string[] = [];
       for (const t of m.tables) {
-        const [got] = await countRows(client, [t]).catch(() => [{ rows: -1 }]);
+        // A table the restore did not create is "missing"; a lost or silent server is the run's error.
+        const [got] = await countRows(client, [t]).catch((err: unknown) => {
+          if (err instanceof StrongboxError) throw err;
+          return [{ rows: -1 }];
+        });
         if (got.rows !== t.rows)
           mismatches.push(
             `${t.schema}.${t.name}: ${got.rows < 0 ? "missing" : got.rows} rows, manifest says ${t.rows}`,
