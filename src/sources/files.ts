@@ -159,25 +159,30 @@ export class FilesSource implements Source {
           }
         : {}),
     });
+    const manifestOf = (): FilesManifest => ({
+      type: "files",
+      path: root,
+      object: "",
+      files: count.files,
+      bytes: count.bytes,
+      entries,
+      warnings: unlisted ? [...warnings, `… and ${unlisted} more warnings (the log has every one)`] : warnings,
+      ...(plan ? { base: plan.base.full_id, stored_files: count.storedFiles, stored_bytes: count.storedBytes } : {}),
+      // on_unreadable: partial: what was left out, so that a reader knows the tree is not whole.
+      ...(tally.unreadable ? { unreadable: tally.unreadable, skipped } : {}),
+      ...(tally.changed ? { changed: tally.changed } : {}),
+    });
     return {
       stream,
       suffix: ".tar",
       estimatedBytes,
       ...(laterEstimate ? { laterEstimate } : {}),
       ...(plan ? { base: { id: plan.base.full_id, objects: plan.base.full_objects.map((o) => o.key) } } : {}),
-      finish: async (): Promise<FilesManifest> => ({
-        type: "files",
-        path: root,
-        object: "",
-        files: count.files,
-        bytes: count.bytes,
-        entries,
-        warnings: unlisted ? [...warnings, `… and ${unlisted} more warnings (the log has every one)`] : warnings,
-        ...(plan ? { base: plan.base.full_id, stored_files: count.storedFiles, stored_bytes: count.storedBytes } : {}),
-        // on_unreadable: partial: what was left out, so that a reader knows the tree is not whole.
-        ...(tally.unreadable ? { unreadable: tally.unreadable, skipped } : {}),
-        ...(tally.changed ? { changed: tally.changed } : {}),
-      }),
+      finish: async (): Promise<FilesManifest> => {
+        // An empty tree is a backup of nothing: most often a share that is not mounted. Said, not failed.
+        if (count.files === 0) warn(`holds no files (${root}): is its file system mounted?`);
+        return manifestOf();
+      },
       ...(tracked && !plan
         ? {
             commit: (b: { id: string; started_at: string; objects: string[] }) => {

@@ -89,4 +89,14 @@ describe("odd but legal files", () => {
     expect((await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to])).code).toBe(0);
     expect(mtimeNs(join(to, "assets", "apollo-1969.txt"))).toBe(-14182940_250_000_000n);
   });
+
+  it("a source that holds no files (a share not mounted) is backed up with a warning that says so", async () => {
+    const data = tempDir("odd-empty");
+    mkdirSync(join(data, "only-a-dir"));
+    const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
+    const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/assets: holds no files \(.*odd-empty.*\): is its file system mounted\?/);
+    expect(JSON.parse(r.stdout).warnings).toEqual([expect.stringMatching(/assets: holds no files/)]);
+  });
 });
