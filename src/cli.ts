@@ -279,20 +279,20 @@ function commandWords(argv: string[]): string[] {
   const words: string[] = [];
   const args = argv.slice(2);
   for (let i = 0; i < args.length && args[i] !== "--"; i++) {
-    if (args[i] === "-c" || args[i] === "--config") i++;
+    if (args[i] === "--config" || /^-[a-zA-Z]*c$/.test(args[i]))
+      i++; // -c FILE, -qc FILE
     else if (!args[i].startsWith("-")) words.push(args[i]);
   }
   return words;
 }
 
 /**
- * `strongbox … wal fetch …`: PostgreSQL's restore_command. Any "wal" followed by a word starting
- * "fetch", wherever it stands (after `-qc FILE`, a misspelt option, `fetchh`): when in doubt, a
- * usage error there must stop recovery rather than end it.
+ * `strongbox [global options] wal fetch…`: PostgreSQL's restore_command. A misspelt subcommand
+ * (`fetchh`) counts: when in doubt, a usage error there must stop recovery rather than end it.
  */
 function isWalFetch(argv: string[]): boolean {
-  const args = argv.slice(2);
-  return args.some((a, i) => a === "wal" && args[i + 1]?.startsWith("fetch"));
+  const [a, b] = commandWords(argv);
+  return a === "wal" && b !== undefined && b.startsWith("fetch");
 }
 
 /** What a command that needs a subcommand says when it was given none. */

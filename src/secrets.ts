@@ -10,7 +10,10 @@ export function redact(text: string): string {
   for (const s of secrets) if (out.includes(s)) out = out.split(s).join("***");
   // Passwords inside connection URLs, whatever their origin; up to the LAST @ before the path,
   // so an unencoded @ in the password does not leak its tail.
-  return out
-    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^\s/]*@/gi, "$1***@")
-    .replace(/([?&](?:ssl)?password=)[^&#\s"')]*/gi, "$1***"); // a libpq URL's ?password=…
+  return (
+    out
+      .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^\s/]*@/gi, "$1***@")
+      // A libpq URL's ?password=…, to the next parameter or the URL's end; a ) or ' that ends the URL stays.
+      .replace(/([?&](?:ssl)?password=)[^&#\s"]*?(?=[)']*(?:[&#\s"]|$))/gi, "$1***")
+  );
 }

@@ -203,12 +203,15 @@ const REFERENCED = new WeakMap<Config, Map<string, Path[]>>();
 /**
  * The environment variables the config names (its ${VAR} references): what a child running strongbox
  * with it needs. `readerOnly`: those a reader's run needs (`wal fetch`, the restore_command of a
- * recovery): not the ones named only where a reader never looks (a source's URL, the drill section,
- * the writer's or pruner's credentials), which stay unresolved there without stopping it.
+ * recovery): not the secrets named only where a reader never looks (a source's URL, the drill's
+ * postgres_url, the writer's or pruner's keys), which stay unresolved there without stopping it.
  */
 export function configEnvNames(cfg: Config, o: { readerOnly?: boolean } = {}): string[] {
   const all = REFERENCED.get(cfg) ?? new Map<string, Path[]>();
-  const needed = (at: Path) => !o.readerOnly || !isLazyPath(at) || at[3] === "reader";
+  // Withheld: a secret in a place the reader never resolves. A source's name or path is kept: loading
+  // the config compares them (two sources named "${SITE}-…", a drill check naming one).
+  const secret = (at: Path) => /^(url|postgres_url|access_key_id|secret_access_key)(_file)?$/.test(String(at.at(-1)));
+  const needed = (at: Path) => !o.readerOnly || !isLazyPath(at) || at[3] === "reader" || !secret(at);
   return [...all].filter(([, paths]) => paths.some(needed)).map(([name]) => name);
 }
 

@@ -227,5 +227,5 @@ export async function recoverSwap(dir: string, log: Logger): Promise<void> {
     }
   }
   await fsp.unlink(path);
-  for (const s of state) await fsp.rm(join(dir, s.e.aside), { recursive: true, force: true });
+  for (const s of state) await removeAside(join(dir, s.e.aside), log);
 }

@@ -16,6 +16,8 @@ import { quoteShort } from "../terminal-safe.js";
  */
 export const PARTIAL_PREFIX = ".strongbox-partial-";
 export const OLD_PREFIX = ".strongbox-replaced-";
+/** An old tree being deleted once the new one is in place: never put back, only deleted (again). */
+export const DELETING_PREFIX = ".strongbox-deleting-";
 /** Written into a staging directory when it is made, so a user who finds one sees what it is. */
 export const MARKER_NAME = ".strongbox-restore-unfinished";
 
@@ -28,11 +30,7 @@ export async function sweepPartials(parent: string, log: Logger): Promise<void> 
     return;
   }
   for (const name of names) {
-    const prefix = name.startsWith(PARTIAL_PREFIX)
-      ? PARTIAL_PREFIX
-      : name.startsWith(OLD_PREFIX)
-        ? OLD_PREFIX
-        : undefined;
+    const prefix = [PARTIAL_PREFIX, OLD_PREFIX, DELETING_PREFIX].find((p) => name.startsWith(p));
     if (!prefix) continue;
     const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
     if (!pid || processAlive(pid)) continue;
@@ -45,6 +43,11 @@ export async function sweepPartials(parent: string, log: Logger): Promise<void> 
         await fsp.rename(path, target);
         continue;
       }
+    }
+    if (prefix === DELETING_PREFIX) {
+      log.warn(`removing ${path}: an old tree a restore with --force was deleting when it was killed or failed`);
+      await removeDoomed(path, log);
+      continue;
     }
     log.warn(
       prefix === OLD_PREFIX
@@ -85,11 +88,21 @@ export async function createStaging(target: string, source: string, backupId: st
  * done, and its exit code must say so; the next restore's sweep tries again, and warns again.
  */
 export async function removeAside(path: string, log?: Logger): Promise<void> {
+  // Renamed first: a tree half deleted must never be taken for one to put back (the sweep puts back
+  // only a set-aside tree whose target is missing), whatever stops the deletion.
+  let doomed: string | null = join(dirname(path), DELETING_PREFIX + basename(path).slice(OLD_PREFIX.length));
+  await fsp.rename(path, doomed).catch((err: NodeJS.ErrnoException) => {
+    doomed = err.code === "ENOENT" ? null : path; // gone already; or delete it where it is
+  });
+  if (doomed) await removeDoomed(doomed, log);
+}
+
+async function removeDoomed(path: string, log?: Logger): Promise<void> {
   try {
     await fsp.rm(path, { recursive: true, force: true });
   } catch (err) {
     log?.warn(
-      `could not remove ${quoteShort(path)}, the old tree a --force restore set aside (${describeError(err)}): the restored tree is in place; remove the old one by hand`,
+      `could not remove ${quoteShort(path)}, the old tree a --force restore replaced (${describeError(err)}): the restored tree is in place; remove the old one by hand`,
     );
   }
 }

@@ -180,7 +180,7 @@ export class FilesSource implements Source {
       ...(plan ? { base: { id: plan.base.full_id, objects: plan.base.full_objects.map((o) => o.key) } } : {}),
       finish: async (): Promise<FilesManifest> => {
         // An empty tree is a backup of nothing: most often a share that is not mounted. Said, not failed.
-        if (count.files === 0) warn(`holds no files (${root}): is its file system mounted?`);
+        if (count.files === 0) warn(`holds no regular files (${root}): is its file system mounted?`);
         return manifestOf();
       },
       ...(tracked && !plan

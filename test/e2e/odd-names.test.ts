@@ -96,7 +96,7 @@ describe("odd but legal files", () => {
     const repo = makeRepo({ sources: [{ name: "assets", type: "files", path: data }] });
     const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/assets: holds no files \(.*odd-empty.*\): is its file system mounted\?/);
-    expect(JSON.parse(r.stdout).warnings).toEqual([expect.stringMatching(/assets: holds no files/)]);
+    expect(r.stderr).toMatch(/assets: holds no regular files \(.*odd-empty.*\): is its file system mounted\?/);
+    expect(JSON.parse(r.stdout).warnings).toEqual([expect.stringMatching(/assets: holds no regular files/)]);
   });
 });

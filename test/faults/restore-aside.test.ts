@@ -3,7 +3,7 @@
 // without write permission), the restore is still done: exit 0 with a warning, never "cannot
 // restore into …" (exit 1), and the next --force restore is not blocked by the leftover.
 import { execSync } from "node:child_process";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeRepo, runCli as runProcess, tempDir } from "../helpers/cli.js";
@@ -11,9 +11,14 @@ import { runInProcess as runCli } from "../helpers/run-in-process.js";
 import { canMount } from "../helpers/tiny-disk.js";
 import { snapshotTree } from "../helpers/tree.js";
 
-const mounted: string[] = [];
+/** Directories under which this test mounted: whatever the mount moved to below them is unmounted. */
+const under: string[] = [];
 afterEach(() => {
-  for (const m of mounted.splice(0)) execSync(`umount '${m}'`);
+  const mounts = readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[1] ?? "");
+  for (const dir of under.splice(0))
+    for (const m of mounts.filter((m) => m.startsWith(`${dir}/`)).reverse()) execSync(`umount '${m}'`);
 });
 
 describe.skipIf(!canMount)("an old tree that cannot be removed after a --force restore", () => {
@@ -25,21 +30,32 @@ describe.skipIf(!canMount)("an old tree that cannot be removed after a --force r
     const to = tempDir("aside-to");
     mkdirSync(join(to, "assets", "busy"), { recursive: true });
     execSync(`mount -t tmpfs -o size=1m tmpfs '${join(to, "assets", "busy")}'`);
+    under.push(to);
     // Processes of their own (the leftover is named after its restore's process, which must be gone
     // for the next restore's sweep to touch it). The first cannot remove the tree it set aside.
     const first = await runProcess(["-c", repo.configFile, "restore", "latest", "--to-dir", to, "--force"]);
     expect(first.code).toBe(0);
-    expect(first.stderr).toMatch(/could not remove .*\.strongbox-replaced-assets-.*: the restored tree is in place/);
+    expect(first.stderr).toMatch(/could not remove .*\.strongbox-deleting-assets-.*: the restored tree is in place/);
     expect(snapshotTree(join(to, "assets"))).toEqual(snapshotTree(data));
     // The second's sweep tries again, warns again, and the restore goes on.
     const second = await runProcess(["-c", repo.configFile, "restore", "latest", "--to-dir", to, "--force"]);
     expect(second.code).toBe(0);
-    expect(second.stderr).toMatch(/removing .*\.strongbox-replaced-assets-.*: a tree set aside/);
-    expect(second.stderr).toMatch(/could not remove .*\.strongbox-replaced-assets-.*: the restored tree is in place/);
+    expect(second.stderr).toMatch(
+      /removing .*\.strongbox-deleting-assets-.*: an old tree a restore with --force was deleting/,
+    );
+    expect(second.stderr).toMatch(/could not remove .*\.strongbox-deleting-assets-.*: the restored tree is in place/);
     expect(snapshotTree(join(to, "assets"))).toEqual(snapshotTree(data));
-    // The mount moved with the tree set aside: one leftover, which the second run's sweep tried again.
-    const left = readdirSync(to).filter((n) => n.startsWith(".strongbox-replaced-assets-"));
-    expect(left).toHaveLength(1);
-    mounted.push(join(to, left[0], "busy"));
+    // The mount moved with the old tree: one leftover, never put back (the user may delete assets/
+    // and restore again: the half-deleted tree must not come back as the source's tree).
+    expect(
+      readdirSync(to)
+        .filter((n) => n.startsWith(".strongbox-"))
+        .map((n) => n.replace(/-\d+-[0-9a-f]+$/, "")),
+    ).toEqual([".strongbox-deleting-assets"]);
+    rmSync(join(to, "assets"), { recursive: true });
+    const third = await runProcess(["-c", repo.configFile, "restore", "latest", "--to-dir", to]);
+    expect(third.code).toBe(0);
+    expect(third.stderr).not.toMatch(/putting .* back/);
+    expect(snapshotTree(join(to, "assets"))).toEqual(snapshotTree(data));
   });
 });

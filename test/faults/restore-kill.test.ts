@@ -60,25 +60,28 @@ describe("interrupted file restores", () => {
         // Whatever the kill point: either no restored tree, or a whole one that matches the source.
         if (existsSync(join(to, "assets"))) expect(snapshotTree(join(to, "assets"))).toEqual(want);
         // A kill while the trees are swapped (--force) leaves the old tree set aside: whole if the new
-        // one is not in place yet (the next restore puts it back), else being removed (the next restore
-        // finishes removing it). Nothing else may be left.
+        // one is not in place yet (the next restore puts it back); once it is, the old tree is renamed
+        // .strongbox-deleting-… and removed (the next restore finishes removing it, never puts it back).
+        // Nothing else may be left.
         const aside = readdirSync(to).filter((n) => n.startsWith(".strongbox-replaced-assets-"));
         expect(aside.length).toBeLessThanOrEqual(1);
         if (!existsSync(join(to, "assets"))) for (const n of aside) expect(snapshotTree(join(to, n))).toEqual(want);
-        expect(
-          readdirSync(to).filter((n) => !n.startsWith(".strongbox-partial-") && !aside.includes(n) && n !== "assets"),
-        ).toEqual([]);
+        const leftover = (n: string) => [".strongbox-partial-", ".strongbox-deleting-"].some((p) => n.startsWith(p));
+        expect(readdirSync(to).filter((n) => !leftover(n) && !aside.includes(n) && n !== "assets")).toEqual([]);
       }
       expect(killedMidRun).toBeGreaterThan(0);
       const partialsLeft = readdirSync(to).filter(
-        (n) => n.startsWith(".strongbox-partial-") || n.startsWith(".strongbox-replaced-"),
+        (n) =>
+          n.startsWith(".strongbox-partial-") ||
+          n.startsWith(".strongbox-replaced-") ||
+          n.startsWith(".strongbox-deleting-"),
       ).length;
       const r = await runCli(["-c", repo.configFile, "restore", "latest", "--to-dir", to, "--force"]);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/assets → .*: restored and checked/);
       if (partialsLeft)
         expect(r.stderr).toMatch(
-          /left by a restore that was killed before it finished|a restore with --force was killed while it swapped the trees|set aside by a restore with --force that was killed after the new tree was in place/,
+          /left by a restore that was killed before it finished|a restore with --force was killed while it swapped the trees|set aside by a restore with --force that was killed after the new tree was in place|an old tree a restore with --force was deleting when it was killed/,
         );
       expect(readdirSync(to)).toEqual(["assets"]);
       expect(snapshotTree(join(to, "assets"))).toEqual(want);

@@ -163,6 +163,12 @@ describe("config validation", () => {
     const cfg = parseConfig(stringify(c), env);
     expect(configEnvNames(cfg).sort()).toEqual(Object.keys(env).sort());
     expect(configEnvNames(cfg, { readerOnly: true }).sort()).toEqual(["READER_ID", "READER_SECRET", "S3_ENDPOINT"]);
+    // A source's name may use a variable too: loading the config compares names, so it is kept.
+    const named: any = valid();
+    named.sources[0].name = "${SITE}-files";
+    named.sources[1].name = "${SITE}-db";
+    const cfg2 = parseConfig(stringify(named), { SITE: "web1" });
+    expect(configEnvNames(cfg2, { readerOnly: true })).toEqual(["SITE"]);
   });
 
   it("reports every error at once, each with its path", () => {
@@ -241,7 +247,6 @@ describe("wal fetch: a mistake on its command line stops recovery (exit 255), ne
     [["-c", "/nonexistent.yaml", "wal", "fetch", "--system-id"], /argument missing/],
     [["wal", "fetch", "000000010000000000000001", "/tmp/x", "--system_id", "7"], /unknown option/],
     [["-qc", "/nonexistent.yaml", "wal", "fetch", "000000010000000000000001", "/tmp/x", "extra"], /too many/],
-    [["--confg", "/x.yaml", "wal", "fetch", "000000010000000000000001", "/tmp/x"], /unknown option '--confg'/],
     [["wal", "fetchh", "000000010000000000000001", "/tmp/x"], /unknown command 'fetchh'/],
   ])("strongbox %j", async (args, message) => {
     const r = await runInProcess(args);
@@ -250,6 +255,15 @@ describe("wal fetch: a mistake on its command line stops recovery (exit 255), ne
     expect(r.stderr).toMatch(/\(recovery stops here: exit 255\)\n$/);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
+});
+
+describe("wal fetch detection", () => {
+  it.each([[["find", "wal", "fetch"]], [["find", "--", "wal", "fetch"]], [["ls", "latest", "wal", "fetchx", "extra"]]])(
+    "strongbox %j is not wal fetch: a usage error there is exit 2",
+    async (args) => {
+      expect((await runInProcess(args)).code).toBe(2);
+    },
+  );
 });
 
 describe("help", () => {

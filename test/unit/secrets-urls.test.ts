@@ -17,6 +17,11 @@ describe("a password in a postgres URL's query", () => {
     }
   });
 
+  it("redact masks a password holding ) or ' whole", () => {
+    expect(redact("postgres://h/d?password=Xy)9!kQ2z end")).toBe("postgres://h/d?password=*** end");
+    expect(redact("postgres://h/d?password=a'b")).toBe("postgres://h/d?password=***");
+  });
+
   it("redact keeps what follows the URL", () => {
     expect(redact("(postgres://h/d?password=s3cr3t) and 'postgres://h/d?password=x2'")).toBe(
       "(postgres://h/d?password=***) and 'postgres://h/d?password=***'",

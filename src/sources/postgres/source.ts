@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import type pg from "pg";
 import type { PostgresSourceConfig } from "../../config/schema.js";
-import { StrongboxError } from "../../errors.js";
+import { describeError, StrongboxError } from "../../errors.js";
 import type { PostgresManifest, SourceManifest } from "../../repository/manifest.js";
 import {
   configToBackUp,
@@ -238,8 +238,13 @@ export class PostgresSource implements Source {
       for (const t of m.tables) {
         // A table the restore did not create is "missing"; a lost or silent server is the run's error.
         const [got] = await countRows(client, [t]).catch((err: unknown) => {
+          // undefined_table, invalid_schema_name: the restore did not create it
+          if (["42P01", "3F000"].includes((err as { code?: string }).code ?? "")) return [{ rows: -1 }];
           if (err instanceof StrongboxError) throw err;
-          return [{ rows: -1 }];
+          throw new StrongboxError(
+            "SOURCE",
+            `restored database: counting ${t.schema}.${t.name}: ${describeError(err)}`,
+          );
         });
         if (got.rows !== t.rows)
           mismatches.push(
