@@ -1,3 +1,4 @@
+import { realpathSync } from "node:fs";
 import { fileUrlPath, isFileUrl } from "../config/file-url.js";
 import { loadConfig } from "../config/load.js";
 import { StrongboxError } from "../errors.js";
@@ -31,21 +32,29 @@ async function openDestination(ctx: CommandContext, to: string): Promise<CopyDes
   return { description: writer.description, writer, reader };
 }
 
+/** Two repository descriptions that are one repository: the same URL, or file:// paths with one real path (a symlink). */
+function sameRepository(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (!a.startsWith("file://") || !b.startsWith("file://")) return false;
+  const real = (d: string) => {
+    try {
+      return realpathSync(fileUrlPath(d));
+    } catch {
+      return d; // not there yet: a path of its own
+    }
+  };
+  return real(a) === real(b);
+}
+
 /** `copy <id|latest|all> --to DEST`: 3-2-1, byte for byte, checked (engine/copy.ts). */
 export async function copyCommand(
   ctx: CommandContext,
   ref: string,
   o: { to: string; signal?: AbortSignal; job?: string },
 ): Promise<void> {
-  checkBackupRef(ref, ["all"]);
   const config = ctx.config();
-  // A deadline or SIGTERM (the daemon's signal) ends even a stalled read.
-  const source = new Repository(abortableStore(await openStore(config, "reader"), o.signal), repositoryOptions(config));
-  const dest = await openDestination(ctx, o.to);
-  if (dest.description === source.store.description)
-    throw new StrongboxError("USAGE", `copy --to: ${o.to} is the source repository itself`);
   const result: CopyResult = {
-    to: dest.description,
+    to: o.to,
     copied: [],
     skipped: [],
     failed: [],
@@ -57,9 +66,19 @@ export async function copyCommand(
     // From the CLI, SIGINT/SIGTERM stop it cleanly (as backup and restore): while it waits for the lock, or between writes.
     { command: "copy", job: o.job, notify: Boolean(o.job), signal: o.signal, interrupt: true },
     async (signal) => {
+      // Inside the job: a bad target or destination is a failed job, notified and audited like any other.
+      checkBackupRef(ref, ["all"]);
+      // A deadline or SIGTERM (the daemon's signal) ends even a stalled read.
+      const store = abortableStore(await openStore(config, "reader"), o.signal);
+      const source = new Repository(store, repositoryOptions(config));
+      const dest = await openDestination(ctx, o.to);
+      if (sameRepository(dest.description, source.store.description))
+        throw new StrongboxError("USAGE", `copy --to: ${o.to} is the source repository itself`);
+      result.to = dest.description;
       // Temp files a killed copy left in the destination (its own name pattern: this host, a dead PID; or a day old).
       result.leftovers_removed = await sweepLeftovers(ctx, dest.writer);
-      return copyBackups({ source, dest, ref, log: ctx.log, signal, result });
+      const sources = config.sources.map((s) => s.name);
+      return copyBackups({ source, dest, ref, sources, log: ctx.log, signal, result });
     },
   );
   ctx.print(

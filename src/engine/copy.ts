@@ -56,12 +56,14 @@ export async function copyBackups(o: {
   source: Repository;
   dest: CopyDestination;
   ref: string;
+  /** The configured sources: `latest` copies the restore point of each (the backups `restore latest` reads). */
+  sources: string[];
   log: Logger;
   signal?: AbortSignal;
   result: CopyResult;
 }): Promise<{ summary: string; failed: boolean }> {
   const copier = new Copier(o.source, o.dest, o.log, o.signal, o.result);
-  await copier.run(o.ref);
+  await copier.run(o.ref, o.sources);
   const r = o.result;
   const total = r.copied.reduce((n, c) => n + c.bytes, 0);
   const summary = `copy to ${o.dest.description}: ${r.copied.length} copied (${formatBytes(total)}), ${r.skipped.length} already there`;
@@ -95,7 +97,7 @@ class Copier {
     this.log.error(`not copied: ${id}: ${why}`, { id, to: this.dest.description });
   }
 
-  async run(ref: string): Promise<void> {
+  async run(ref: string, sources: string[]): Promise<void> {
     const listing = (this.listing = await this.source.listBackups());
     // copy all: a damaged or untrusted backup is reported, and the others are copied.
     if (ref === "all") {
@@ -111,7 +113,12 @@ class Copier {
             .filter((b) => b.complete && !b.untrusted?.length)
             .map((b) => b.id)
             .reverse()
-        : [(await this.source.resolve(ref, [], trust)).id];
+        : ref === "latest"
+          ? // Every source's newest restorable backup, oldest first: one backup may hold only some sources.
+            [
+              ...new Set((await this.source.restorePoint(sources, undefined, trust)).picks.map((p) => p.backup.id)),
+            ].sort()
+          : [(await this.source.resolve(ref, [], trust)).id];
     for (const id of wanted) await this.add(id);
     const held = this.dest.reader ? await objectsByBackup(this.dest.reader.store) : undefined;
     for (const id of this.order) await this.copyOne(id, held);
@@ -247,7 +254,15 @@ class Copier {
       await this.copyObject(rec, obj.key);
       bytes += obj.size;
     }
-    if (markerThere && already === rec.objects.length) return "skipped";
+    if (markerThere && already === rec.objects.length) {
+      // A destination that lost (or never got) the signature holds an untrusted copy: complete it.
+      const sig = there.has(keys.completeSig(id)) ? null : await this.source.readSignature(id);
+      if (!sig) return "skipped";
+      await this.dest.writer.put(keys.completeSig(id), Readable.from([sig]), { signal: this.signal }).catch((err) => {
+        if (!exists(err)) throw err;
+      });
+      return { objects: 1, bytes: sig.length, already };
+    }
     const committed = markerThere ? 0 : await this.commit(rec, raw);
     if (!markerThere && !committed)
       throw new StrongboxError(
