@@ -358,14 +358,12 @@ describe("names that are not UTF-8", () => {
     return e;
   };
 
-  it("a backup says it skips a file whose name is not UTF-8 (it used to skip it silently)", async () => {
+  it("a file whose name is not UTF-8 is an unreadable path: the source fails, naming it (it used to be a warning, exit 0)", async () => {
     const { repo, data } = filesRepo();
     writeFileSync(Buffer.concat([Buffer.from(`${data}/f`), Buffer.from([0xff]), Buffer.from(".txt")]), "x");
     const r = await runCli(["-c", repo.configFile, "--json", "backup", "now"]);
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).warnings).toEqual([
-      expect.stringMatching(/^assets: f\ufffd\.txt: skipped: its name is not UTF-8/),
-    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/f\ufffd\.txt: not backed up: its name is not UTF-8/);
   }, 60_000);
 
   it("in a forged archive, a name that is not UTF-8 is read as U+FFFD and must still be the manifest's (strict UTF-8) name: else exit 3", async () => {
