@@ -52,6 +52,7 @@ export async function copyCommand(
   ref: string,
   o: { to: string; signal?: AbortSignal; job?: string },
 ): Promise<void> {
+  checkBackupRef(ref, ["all"]); // its syntax: a usage error, before waiting for any lock
   const config = ctx.config();
   const result: CopyResult = {
     to: o.to,
@@ -66,10 +67,9 @@ export async function copyCommand(
     // From the CLI, SIGINT/SIGTERM stop it cleanly (as backup and restore): while it waits for the lock, or between writes.
     { command: "copy", job: o.job, notify: Boolean(o.job), signal: o.signal, interrupt: true },
     async (signal) => {
-      // Inside the job: a bad target or destination is a failed job, notified and audited like any other.
-      checkBackupRef(ref, ["all"]);
+      // Inside the job: a destination that cannot be opened is a failed job, notified and audited.
       // A deadline or SIGTERM (the daemon's signal) ends even a stalled read.
-      const store = abortableStore(await openStore(config, "reader"), o.signal);
+      const store = abortableStore(await openStore(config, "reader"), signal);
       const source = new Repository(store, repositoryOptions(config));
       const dest = await openDestination(ctx, o.to);
       if (sameRepository(dest.description, source.store.description))

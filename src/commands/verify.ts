@@ -22,12 +22,12 @@ export async function verifyCommand(
   ref: string,
   o: { job?: string; signal?: AbortSignal; allowUnsigned?: boolean } = {},
 ): Promise<void> {
+  checkBackupRef(ref, ["all"]); // its syntax: a usage error, before waiting for any lock
   const config = ctx.config();
   const trust: TrustOptions = { allowUntrusted: o.allowUnsigned, warn: (m) => ctx.log.warn(m) };
   const run = { command: "verify", job: o.job, notify: Boolean(o.job), signal: o.signal, interrupt: true };
   await runCommand(ctx, run, async (signal) => {
-    // Inside the job: a bad target, a missing identity or a dead store is a failed job, notified and audited.
-    checkBackupRef(ref, ["all"]);
+    // Inside the job: a missing identity or a dead store is a failed job, notified and audited.
     const identities = await ctx.identities();
     const store = await openStore(config, "reader");
     const repo = new Repository(abortableStore(store, signal), repositoryOptions(config)); // a deadline or SIGTERM ends even a stalled read

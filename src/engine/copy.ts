@@ -114,14 +114,30 @@ class Copier {
             .map((b) => b.id)
             .reverse()
         : ref === "latest"
-          ? // Every source's newest restorable backup, oldest first: one backup may hold only some sources.
-            [
-              ...new Set((await this.source.restorePoint(sources, undefined, trust)).picks.map((p) => p.backup.id)),
-            ].sort()
+          ? await this.restorePoint(sources)
           : [(await this.source.resolve(ref, [], trust)).id];
     for (const id of wanted) await this.add(id);
     const held = this.dest.reader ? await objectsByBackup(this.dest.reader.store) : undefined;
     for (const id of this.order) await this.copyOne(id, held);
+  }
+
+  /**
+   * `latest`: every source's newest restorable backup, oldest first (one backup may hold only some
+   * sources). A source with none is a failure of this copy (exit 3), and the others are still copied:
+   * an offsite copy matters most when something is wrong.
+   */
+  private async restorePoint(sources: string[]): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const name of sources) {
+      try {
+        const point = await this.source.restorePoint([name], undefined, { warn: (m) => this.log.warn(m) });
+        for (const p of point.picks) ids.add(p.backup.id);
+      } catch (err) {
+        if (!(err instanceof StrongboxError) || err.code !== "NOT_FOUND") throw err;
+        this.fail(`(${name})`, err.message);
+      }
+    }
+    return [...ids].sort();
   }
 
   /** Queues a backup (its bases first): false when it, or a base, cannot be copied. */
@@ -254,22 +270,32 @@ class Copier {
       await this.copyObject(rec, obj.key);
       bytes += obj.size;
     }
-    if (markerThere && already === rec.objects.length) {
-      // A destination that lost (or never got) the signature holds an untrusted copy: complete it.
-      const sig = there.has(keys.completeSig(id)) ? null : await this.source.readSignature(id);
-      if (!sig) return "skipped";
-      await this.dest.writer.put(keys.completeSig(id), Readable.from([sig]), { signal: this.signal }).catch((err) => {
-        if (!exists(err)) throw err;
-      });
-      return { objects: 1, bytes: sig.length, already };
-    }
+    // A destination that lost (or never got) the signature holds an untrusted copy: complete it.
+    const sigAdded = markerThere ? await this.completeSignature(id, there) : 0;
+    if (markerThere && already === rec.objects.length)
+      return sigAdded ? { objects: 1, bytes: sigAdded, already } : "skipped";
     const committed = markerThere ? 0 : await this.commit(rec, raw);
     if (!markerThere && !committed)
       throw new StrongboxError(
         "VERIFY",
         `complete.json of ${id} appeared in the destination during the copy: check it (verify ${id} there)`,
       );
-    return { objects: rec.objects.length + committed, bytes, ...(already ? { already } : {}) };
+    return {
+      objects: rec.objects.length + committed + (sigAdded ? 1 : 0),
+      bytes: bytes + sigAdded,
+      ...(already ? { already } : {}),
+    };
+  }
+
+  /** The source's signature, copied where the destination has complete.json but not it: its size, or 0. */
+  private async completeSignature(id: string, there: Map<string, number>): Promise<number> {
+    if (there.has(keys.completeSig(id))) return 0;
+    const sig = await this.source.readSignature(id);
+    if (!sig) return 0;
+    await this.dest.writer.put(keys.completeSig(id), Readable.from([sig]), { signal: this.signal }).catch((err) => {
+      if (!exists(err)) throw err;
+    });
+    return sig.length;
   }
 
   /** The destination's complete.json of `id` must be byte for byte the source's. */

@@ -90,11 +90,22 @@ export async function createStaging(target: string, source: string, backupId: st
 export async function removeAside(path: string, log?: Logger): Promise<void> {
   // Renamed first: a tree half deleted must never be taken for one to put back (the sweep puts back
   // only a set-aside tree whose target is missing), whatever stops the deletion.
-  let doomed: string | null = join(dirname(path), DELETING_PREFIX + basename(path).slice(OLD_PREFIX.length));
-  await fsp.rename(path, doomed).catch((err: NodeJS.ErrnoException) => {
-    doomed = err.code === "ENOENT" ? null : path; // gone already; or delete it where it is
-  });
-  if (doomed) await removeDoomed(doomed, log);
+  // Named after this process, which is alive while it deletes: no other restore's sweep takes it.
+  const source = basename(path)
+    .slice(OLD_PREFIX.length)
+    .replace(/-\d+-[0-9a-f]+$/, "");
+  const doomed = join(dirname(path), `${DELETING_PREFIX}${source}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  try {
+    await fsp.rename(path, doomed);
+  } catch (err) {
+    // Gone already; else left whole where it is (deleting it there could leave half a tree to put back).
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+      log?.warn(
+        `could not rename ${quoteShort(path)} to delete it (${describeError(err)}): the restored tree is in place; remove the old one by hand`,
+      );
+    return;
+  }
+  await removeDoomed(doomed, log);
 }
 
 async function removeDoomed(path: string, log?: Logger): Promise<void> {

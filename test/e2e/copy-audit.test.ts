@@ -22,30 +22,34 @@ describe("copy", () => {
     expect(r.stderr).toMatch(/is the source repository itself/);
   });
 
-  it("latest: every source's newest backup, not only the newest backup", async () => {
-    const [a, b] = [tempDir("copya-a"), tempDir("copya-b")];
+  it("latest: every source's newest backup, not only the newest; a source with none fails the run (exit 3), not the copy", async () => {
+    const [a, b, c] = [tempDir("copya-a"), tempDir("copya-b"), tempDir("copya-c")];
     writeFileSync(join(a, "a.txt"), "a");
     writeFileSync(join(b, "b.txt"), "b");
     const repo = makeRepo({
       sources: [
         { name: "a", type: "files", path: a },
         { name: "b", type: "files", path: b },
+        { name: "c", type: "files", path: c }, // added to the config, never backed up yet
       ],
     });
     const clock = secondApart();
-    const both = JSON.parse(
-      (await runCli(["-c", repo.configFile, "--json", "backup", "now"], { env: clock() })).stdout,
-    ).id;
-    const onlyB = JSON.parse(
-      (await runCli(["-c", repo.configFile, "--json", "backup", "now", "--source", "b"], { env: clock() })).stdout,
-    ).id;
+    const backup = async (...sources: string[]) => {
+      const args = ["-c", repo.configFile, "--json", "backup", "now", ...sources.flatMap((n) => ["--source", n])];
+      return JSON.parse((await runCli(args, { env: clock() })).stdout).id as string;
+    };
+    const both = await backup("a", "b");
+    const onlyB = await backup("b");
     const dest = tempDir("copya-dest");
     const r = await runCli(["-c", repo.configFile, "--json", "copy", "latest", "--to", `file://${dest}`]);
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).copied.map((c: { id: string }) => c.id)).toEqual([both, onlyB]);
-    const there = repo.write((c) => ((c.repository as { url: string }).url = `file://${dest}`));
+    expect(r.code).toBe(3);
+    const out = JSON.parse(r.stdout);
+    expect(out.copied.map((x: { id: string }) => x.id)).toEqual([both, onlyB]);
+    expect(out.failed).toEqual([{ id: "(c)", why: expect.stringMatching(/no complete backup holding c/) }]);
+    const there = repo.write((cf) => ((cf.repository as { url: string }).url = `file://${dest}`));
     const to = tempDir("copya-to");
-    expect((await runCli(["-c", there, "restore", "latest", "--to-dir", to])).code).toBe(0);
+    const restored = await runCli(["-c", there, "restore", "latest", "--source", "a", "--source", "b", "--to-dir", to]);
+    expect(restored.code).toBe(0);
     expect(readdirSync(to).sort()).toEqual(["a", "b"]);
   });
 
