@@ -393,9 +393,16 @@ export class S3Store implements Store {
       await Promise.allSettled(parts);
       if (uploadId) {
         // Never leave a completable upload behind: abort it (the writer may do this, README, "S3 setup and least privilege").
-        await this.client
-          .send(new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: this.k(key), UploadId: uploadId }))
-          .catch(() => undefined);
+        // Idempotent, so tried again: the one attempt could time out on a loaded or flaky server.
+        const abort = new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: this.k(key), UploadId: uploadId });
+        for (let attempt = 1; attempt <= 3; attempt++)
+          if (
+            await this.client.send(abort).then(
+              () => true,
+              () => false,
+            )
+          )
+            break;
       }
       if (err === bodyError) throw err; // the source failed, not the store
       if (statusOf(err) === 412 || (err as { name?: string }).name === "PreconditionFailed") {
