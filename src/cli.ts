@@ -295,6 +295,32 @@ function isWalFetch(argv: string[]): boolean {
   return a === "wal" && b !== undefined && b.startsWith("fetch");
 }
 
+/**
+ * An option that takes one value, given twice (`--to-dir A --to-dir B`): commander keeps the last and
+ * says nothing, and a flag that cannot be honoured must never be ignored. Repeatable ones (--source,
+ * --include…: a list) are left alone, and so are unknown ones (commander names them).
+ */
+function repeatedOption(program: Command, argv: string[]): string | undefined {
+  const chain = [program];
+  for (const w of commandWords(argv)) {
+    const sub = chain.at(-1)!.commands.find((c) => c.name() === w);
+    if (!sub) break;
+    chain.push(sub);
+  }
+  const options = chain.flatMap((c) => c.options);
+  const seen = new Set<string>();
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length && args[i] !== "--"; i++) {
+    const flag = args[i].startsWith("--") ? args[i].split("=")[0] : /^-[a-zA-Z]$/.test(args[i]) ? args[i] : "";
+    const opt = flag ? options.find((o) => o.long === flag || o.short === flag) : undefined;
+    if (!opt || !(opt.required || opt.optional) || Array.isArray(opt.defaultValue)) continue;
+    const name = opt.long ?? opt.short!;
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}
+
 /** What a command that needs a subcommand says when it was given none. */
 function missingCommand(program: Command, argv: string[]): string {
   let cmd = program;
@@ -332,6 +358,9 @@ export async function main(argv: string[]): Promise<number> {
     await action(ctx, ...args);
   });
   try {
+    const twice = repeatedOption(program, argv);
+    if (twice)
+      throw new CommanderError(EXIT.USAGE, "strongbox.repeated", `option '${twice}' given twice: give it once`);
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {

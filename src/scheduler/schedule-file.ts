@@ -92,17 +92,26 @@ export function loadSchedule(file: string, config?: Config, which?: string): Sch
           `${file}: ${formatPath(i.path)}: ${i.code === "invalid_type" && i.received === "undefined" ? "is required" : i.message}`,
         );
     }
-  } else {
-    const seen = new Set<string>();
-    result.data.jobs.forEach((j, i) => {
-      if (seen.has(j.name)) errors.push(`${file}: jobs[${i}].name: duplicate job name '${j.name}'`);
-      seen.add(j.name);
-      for (const s of j.sources ?? []) {
-        if (config && !config.sources.some((c) => c.name === s))
-          errors.push(`${file}: jobs[${i}].sources: no source named '${s}' in the config`);
-      }
-    });
   }
+  // Also when the schema found problems: every problem at once, not one kind per run.
+  errors.push(...crossChecks((raw as { jobs?: unknown } | null)?.jobs, file, config));
   if (errors.length) throw new ConfigError(errors);
   return result.data!;
+}
+
+/** Duplicate job names and sources the config does not have, read from the jobs as written. */
+function crossChecks(jobs: unknown, file: string, config?: Config): string[] {
+  if (!Array.isArray(jobs)) return [];
+  const errors: string[] = [];
+  const seen = new Set<string>();
+  jobs.forEach((j: { name?: unknown; sources?: unknown } | null, i) => {
+    if (typeof j?.name === "string") {
+      if (seen.has(j.name)) errors.push(`${file}: jobs[${i}].name: duplicate job name '${j.name}'`);
+      seen.add(j.name);
+    }
+    for (const s of Array.isArray(j?.sources) ? j.sources : [])
+      if (typeof s === "string" && config && !config.sources.some((c) => c.name === s))
+        errors.push(`${file}: jobs[${i}].sources: no source named '${s}' in the config`);
+  });
+  return errors;
 }

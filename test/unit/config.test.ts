@@ -227,6 +227,8 @@ describe("bad flags and arguments: exit 2 with a clear one-line message", () => 
     [["-c", file, "policy", "admin"], /role must be writer, reader or pruner/],
     [["-c", join(dir, "missing.yaml"), "config", "check"], /config file not found/],
     [["--quiet", "--verbose", "list"], /cannot be used with option/],
+    [["restore", "latest", "--to-dir", "/tmp/a", "--to-dir", "/tmp/b"], /option '--to-dir' given twice/],
+    [["-c", file, "-c", file, "list"], /option '--config' given twice/],
     [[], /^strongbox: missing command: one of init, keygen, config, backup, list/],
     [["wal"], /^strongbox: wal: missing command: one of push, fetch \(see strongbox --help\)/],
     [["-c", file, "backup"], /backup: missing command: one of now/],
