@@ -12,6 +12,8 @@ import { escapeControl, oneLine } from "./terminal-safe.js";
 import { VERSION } from "./version.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+/** --allow-unsigned of the commands that read one backup's manifest (ls, diff, dump). */
+const READ_UNSIGNED = "read this backup even if it is untrusted (unsigned, bad or unknown signature); warns";
 /** On every command that takes the repository lock. */
 const retryLock = () =>
   new Option(
@@ -219,7 +221,7 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .description("list a backup's files from its manifest (an id or 'latest'): type, mode, size, mtime, path")
     .option("--source <name>", "only this files source")
     .option("--long", "add each file's SHA-256")
-    .option("--allow-unsigned", "read this backup even if it is untrusted (unsigned, bad or unknown signature); warns")
+    .option("--allow-unsigned", READ_UNSIGNED)
     .action(bind(async (ctx, id, path, o) => (await browse()).lsCommand(ctx, id, path, o)));
   program
     .command("find <pattern>")
@@ -235,12 +237,12 @@ export function buildProgram(run: (action: Action, cmd: Command, args: unknown[]
     .command("diff <id1> <id2>")
     .description("added, removed, modified and type-changed paths between two backups (from their manifests)")
     .option("--source <name>", "only this files source")
-    .option("--allow-unsigned", "read this backup even if it is untrusted (unsigned, bad or unknown signature); warns")
+    .option("--allow-unsigned", READ_UNSIGNED)
     .action(bind(async (ctx, a, b, o) => (await browse()).diffCommand(ctx, a, b, o)));
   program
     .command("dump <id> <source> <path>")
     .description("write one file of a backup to stdout, checked against the manifest's SHA-256 before its last bytes")
-    .option("--allow-unsigned", "read this backup even if it is untrusted (unsigned, bad or unknown signature); warns")
+    .option("--allow-unsigned", READ_UNSIGNED)
     .action(bind(async (ctx, id, source, path, o) => (await browse()).dumpCommand(ctx, id, source, path, o)));
   const wal = program.command("wal").description("WAL archiving of a postgres-cluster source (docs/wal-archiving.md)");
   wal
@@ -301,13 +303,7 @@ function isWalFetch(argv: string[]): boolean {
  * --include…: a list) are left alone, and so are unknown ones (commander names them).
  */
 function repeatedOption(program: Command, argv: string[]): string | undefined {
-  const chain = [program];
-  for (const w of commandWords(argv)) {
-    const sub = chain.at(-1)!.commands.find((c) => c.name() === w);
-    if (!sub) break;
-    chain.push(sub);
-  }
-  const options = chain.flatMap((c) => c.options);
+  const options = commandChain(program, argv).flatMap((c) => c.options);
   const seen = new Set<string>();
   const args = argv.slice(2);
   for (let i = 0; i < args.length && args[i] !== "--"; i++) {
@@ -321,16 +317,22 @@ function repeatedOption(program: Command, argv: string[]): string | undefined {
   return undefined;
 }
 
+/** The program and the (sub)commands the command line names, outermost first. */
+function commandChain(program: Command, argv: string[]): Command[] {
+  const chain = [program];
+  for (const w of commandWords(argv)) {
+    const sub = chain.at(-1)!.commands.find((c) => c.name() === w);
+    if (!sub) break;
+    chain.push(sub);
+  }
+  return chain;
+}
+
 /** What a command that needs a subcommand says when it was given none. */
 function missingCommand(program: Command, argv: string[]): string {
-  let cmd = program;
-  const path: string[] = [];
-  for (const w of commandWords(argv)) {
-    const sub = cmd.commands.find((c) => c.name() === w);
-    if (!sub) break;
-    cmd = sub;
-    path.push(w);
-  }
+  const chain = commandChain(program, argv);
+  const cmd = chain.at(-1)!;
+  const path = chain.slice(1).map((c) => c.name());
   const hidden = (c: Command) => (c as unknown as { _hidden?: boolean })._hidden === true;
   const names = cmd.commands.filter((c) => !hidden(c)).map((c) => c.name());
   return `${path.length ? `${path.join(" ")}: ` : ""}missing command: one of ${names.join(", ")}`;

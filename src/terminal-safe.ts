@@ -25,7 +25,12 @@ export function oneLine(s: string): string {
  * escape or for the quote's end.
  */
 export function quoteName(s: string): string {
-  return `"${oneLine(s.replace(/[\\"]/g, (c) => `\\${c}`)).replace(/\t/g, "\\t")}"`;
+  return `"${oneCell(s.replace(/[\\"]/g, (c) => `\\${c}`))}"`;
+}
+
+/** oneLine, and a tab shown as `\\t`: a forged name can start neither a line nor a column of its own. */
+export function oneCell(s: string): string {
+  return oneLine(s).replace(/\t/g, "\\t");
 }
 
 /** quoteName for a name that may be very long (a path of 4,096 bytes): its start and end, at most ~120 characters. */

@@ -11,7 +11,16 @@ import {
   writeHeader,
   type TarEntry,
 } from "./tar-header.js";
-import { dirPrefix, mtimeInRange, mtimeString, outOfRange, type WalkEntry, type Warn } from "./walk.js";
+import {
+  dirPrefix,
+  mtimeInRange,
+  mtimeString,
+  outOfRange,
+  replaced,
+  vanished,
+  type WalkEntry,
+  type Warn,
+} from "./walk.js";
 
 export interface ManifestEntry {
   path: string;
@@ -91,8 +100,7 @@ class OutBatch {
 }
 
 const cannotOpen = (path: string, code: string | undefined) =>
-  code === "ENOENT" ? `${path}: vanished before it could be read` : `${path}: cannot open (${code}), not backed up`;
-const replaced = (path: string) => `${path}: replaced by something else while backing up, not backed up`;
+  code === "ENOENT" ? vanished(path) : `${path}: cannot open (${code}), not backed up`;
 /**
  * A file that could not be opened: vanished (ENOENT, a deletion: no data lost), replaced by a symlink
  * since it was listed (ELOOP, from O_NOFOLLOW: reported as replaced, as a directory or FIFO is), or unreadable.
@@ -100,6 +108,14 @@ const replaced = (path: string) => `${path}: replaced by something else while ba
 function warnOpen(warn: Warn, path: string, code: string | undefined): void {
   if (code === "ELOOP") warn(replaced(path), { kind: "changed", path });
   else warn(cannotOpen(path, code), code === "ENOENT" ? undefined : { kind: "unreadable", path });
+}
+
+/** An opened file that is no longer a regular file, or whose mtime a backup cannot hold: reported, left out. */
+function notArchivable(st: { isFile(): boolean; mtimeNs: bigint }, path: string, warn: Warn): boolean {
+  if (!st.isFile()) warn(replaced(path), { kind: "changed", path });
+  else if (!mtimeInRange(st)) warn(outOfRange(path), { kind: "unreadable", path });
+  else return false;
+  return true;
 }
 
 /**
@@ -133,14 +149,7 @@ function packSmallFile(
   }
   try {
     const st = fstatSync(fd, { bigint: true });
-    if (!st.isFile()) {
-      warn(replaced(e.path), { kind: "changed", path: e.path });
-      return undefined;
-    }
-    if (!mtimeInRange(st)) {
-      warn(outOfRange(e.path), { kind: "unreadable", path: e.path });
-      return undefined;
-    }
+    if (notArchivable(st, e.path, warn)) return undefined;
     const size = Number(st.size);
     if (size > SMALL_FILE) return null;
     const mtime = mtimeString(st);
@@ -262,14 +271,7 @@ export function packTar(
       }
       try {
         const st = await fh.stat({ bigint: true });
-        if (!st.isFile()) {
-          o.warn(replaced(e.path), { kind: "changed", path: e.path });
-          continue;
-        }
-        if (!mtimeInRange(st)) {
-          o.warn(outOfRange(e.path), { kind: "unreadable", path: e.path });
-          continue;
-        }
+        if (notArchivable(st, e.path, o.warn)) continue;
         const size = Number(st.size);
         const mtime = mtimeString(st);
         const entry = { ...e, size, mtime, mode: Number(st.mode & 0o7777n) };

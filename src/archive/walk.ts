@@ -20,6 +20,11 @@ export function mtimeString(st: { mtimeNs: bigint }): string {
   return frac === 0n ? `${sign}${sec}` : `${sign}${sec}.${frac.toString().padStart(9, "0").replace(/0+$/, "")}`;
 }
 
+/** What is said of a path deleted between listing and reading it (a deletion: no data lost). */
+export const vanished = (path: string) => `${path}: vanished before it could be read`;
+/** What is said of a path that became something else (a directory, a symlink, a FIFO) while backing up. */
+export const replaced = (path: string) => `${path}: replaced by something else while backing up, not backed up`;
+
 /** What is said of a path whose mtime a backup cannot hold (it is then unreadable: nothing of it is stored). */
 export const outOfRange = (path: string) =>
   `${path}: not backed up: its mtime is outside the years 1 to 9999 (set it with touch)`;
@@ -64,7 +69,7 @@ export function* walkEntries(root: string, o: WalkOptions): Generator<WalkEntry>
         st = lstatSync(prefix + childRel, { bigint: true });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === "ENOENT") o.warn(`${childRel}: vanished before it could be read`);
+        if (code === "ENOENT") o.warn(vanished(childRel));
         else o.warn(`${childRel}: cannot stat (${code})`, { kind: "unreadable", path: childRel });
         continue;
       }
@@ -113,8 +118,7 @@ function listDirectory(abs: string, rel: string, o: WalkOptions): string[] {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (rel && code === "ENOENT") o.warn(`${rel}: vanished before it could be listed`);
-    else if (rel && code === "ENOTDIR")
-      o.warn(`${rel}: replaced by something else while backing up, not backed up`, { kind: "changed", path: rel });
+    else if (rel && code === "ENOTDIR") o.warn(replaced(rel), { kind: "changed", path: rel });
     else o.warn(`${rel || "."}: cannot list directory (${code})`, { kind: "unreadable", path: rel || "." });
     return [];
   }
@@ -136,7 +140,7 @@ function readTarget(abs: string, rel: string, o: WalkOptions): string | undefine
   try {
     target = readlinkSync(abs, { encoding: "buffer" });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") o.warn(`${rel}: vanished before it could be read`);
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") o.warn(vanished(rel));
     else o.warn(`${rel}: cannot read symlink`, { kind: "unreadable", path: rel });
     return undefined;
   }

@@ -17,7 +17,7 @@ import { formatBytes } from "../progress.js";
 import { checkBackupRef, Repository, unusable, warnSkipped } from "../repository/repository.js";
 import { repositoryOptions } from "../repository/options.js";
 import { openStore } from "../stores/open-store.js";
-import { escapeControl, rowPath } from "../terminal-safe.js";
+import { oneCell, rowPath } from "../terminal-safe.js";
 import type { CommandContext } from "./context.js";
 import { withInterrupt } from "./interrupt.js";
 import { parseAt } from "./restore.js";
@@ -43,7 +43,7 @@ export class Rows<T> {
     this.count++;
     // One row, one line: a forged name's newline or tab must not forge a row or a column.
     if (!this.ctx.json) {
-      if (!this.ctx.stdout.write(`${oneLine(this.line(row))}\n`)) return drained(this.ctx.stdout);
+      if (!this.ctx.stdout.write(`${oneCell(this.line(row))}\n`)) return drained(this.ctx.stdout);
     } else if (this.rows.length < MAX_JSON_ROWS) this.rows.push(row);
     return undefined;
   }
@@ -63,8 +63,6 @@ function drained(s: NodeJS.WritableStream): Promise<void> {
     for (const e of ["drain", "close", "error"]) s.on(e, done);
   });
 }
-
-const oneLine = (s: string) => escapeControl(s).replace(/\n/g, "\\n").replace(/\t/g, "\\t");
 
 async function reader(ctx: CommandContext): Promise<Repository> {
   const config = ctx.config();

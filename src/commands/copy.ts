@@ -1,9 +1,9 @@
-import { realpathSync } from "node:fs";
 import { fileUrlPath, isFileUrl } from "../config/file-url.js";
 import { loadConfig } from "../config/load.js";
 import { StrongboxError } from "../errors.js";
 import { copyBackups, type CopyDestination, type CopyResult } from "../engine/copy.js";
 import { formatBytes } from "../progress.js";
+import { repositoryIdentity } from "../repository/lock.js";
 import { checkBackupRef, Repository } from "../repository/repository.js";
 import { repositoryOptions } from "../repository/options.js";
 import { LocalDirStore } from "../stores/local-dir.js";
@@ -16,7 +16,12 @@ import { runCommand } from "./lifecycle.js";
 async function openDestination(ctx: CommandContext, to: string): Promise<CopyDestination> {
   if (isFileUrl(to)) {
     const store = new LocalDirStore(fileUrlPath(to, "USAGE", "copy --to"));
-    return { description: store.description, writer: store, reader: new Repository(store) };
+    return {
+      description: store.description,
+      identity: repositoryIdentity(to),
+      writer: store,
+      reader: new Repository(store),
+    };
   }
   if (/^[a-z0-9]+:\/\//i.test(to))
     throw new StrongboxError(
@@ -29,21 +34,8 @@ async function openDestination(ctx: CommandContext, to: string): Promise<CopyDes
     isFileUrl(config.repository.url) || config.repository.s3?.credentials.reader
       ? new Repository(await openStore(config, "reader"))
       : undefined;
-  return { description: writer.description, writer, reader };
-}
-
-/** Two repository descriptions that are one repository: the same URL, or file:// paths with one real path (a symlink). */
-function sameRepository(a: string, b: string): boolean {
-  if (a === b) return true;
-  if (!a.startsWith("file://") || !b.startsWith("file://")) return false;
-  const real = (d: string) => {
-    try {
-      return realpathSync(fileUrlPath(d));
-    } catch {
-      return d; // not there yet: a path of its own
-    }
-  };
-  return real(a) === real(b);
+  const identity = repositoryIdentity(config.repository.url, config.repository.s3);
+  return { description: writer.description, identity, writer, reader };
 }
 
 /** `copy <id|latest|all> --to DEST`: 3-2-1, byte for byte, checked (engine/copy.ts). */
@@ -72,7 +64,8 @@ export async function copyCommand(
       const store = abortableStore(await openStore(config, "reader"), signal);
       const source = new Repository(store, repositoryOptions(config));
       const dest = await openDestination(ctx, o.to);
-      if (sameRepository(dest.description, source.store.description))
+      // One repository however it is spelled (the lock's identity: trailing slashes, symlinks, host case).
+      if (dest.identity === repositoryIdentity(config.repository.url, config.repository.s3))
         throw new StrongboxError("USAGE", `copy --to: ${o.to} is the source repository itself`);
       result.to = dest.description;
       // Temp files a killed copy left in the destination (its own name pattern: this host, a dead PID; or a day old).

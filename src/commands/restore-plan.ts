@@ -1,10 +1,10 @@
-import { promises as fsp } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileUrlPath } from "../config/file-url.js";
 import type { Config } from "../config/schema.js";
 import { StrongboxError } from "../errors.js";
 import { intoTarget, isEmptyDir, type RestorePart } from "../engine/restore-run.js";
 import { swapPending } from "../engine/restore-swap.js";
+import { realish } from "../repository/lock.js";
 import { checkBackupRef, warnSkipped, type Repository, type TrustOptions } from "../repository/repository.js";
 import type { RecoveryTarget } from "../sources/source.js";
 import type { CommandContext } from "./context.js";
@@ -170,7 +170,7 @@ export async function planTargets(
     );
   const recovery = clusters.length ? recoveryTarget(o, ctx.configFile) : undefined;
   if (!clusters.length) noClusterFlags(o);
-  for (const dir of [...targets.values(), ...(clusters.length ? [o.toDir!] : [])]) await notTheRepository(config, dir);
+  for (const dir of [...targets.values(), ...(clusters.length ? [o.toDir!] : [])]) notTheRepository(config, dir);
   const cluster = clusters.length ? await intoTarget(o.toDir, clusterTarget(o.toDir!)) : undefined;
   // A target that nothing would be restored into is a mistake to say, never to ignore.
   const what = describeRestore(ref, o, parts);
@@ -191,27 +191,16 @@ export async function planTargets(
  * replace the repository's own directories (a source named `backups` into the repository's root).
  * Compared by real path, so a symlink to it is caught too.
  */
-async function notTheRepository(config: Config, dir: string): Promise<void> {
+function notTheRepository(config: Config, dir: string): void {
   if (!config.repository.url.startsWith("file:")) return;
-  const repo = await realPrefix(fileUrlPath(config.repository.url));
-  const target = await realPrefix(dir);
+  const repo = realish(fileUrlPath(config.repository.url));
+  const target = realish(dir);
   const within = (a: string, b: string) => a === b || a.startsWith(b === "/" ? b : `${b}/`);
   if (within(target, repo) || within(repo, target))
     throw new StrongboxError(
       "USAGE",
       `${dir}: ${within(target, repo) ? "inside" : "holds"} the repository (${repo}); restore somewhere else`,
     );
-}
-
-/** The real path of `p`'s longest existing prefix, with the rest of `p` after it. */
-async function realPrefix(p: string): Promise<string> {
-  const rest: string[] = [];
-  for (let cur = resolve(p); ; cur = dirname(cur)) {
-    const real = await fsp.realpath(cur).catch(() => null);
-    if (real !== null) return join(real, ...rest.reverse());
-    if (dirname(cur) === cur) return resolve(p);
-    rest.push(basename(cur));
-  }
 }
 
 /** A files source's target directory: it must be empty (or --force), unless a killed restore's journal is there. */

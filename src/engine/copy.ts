@@ -12,6 +12,8 @@ import { storeStream } from "./backup.js";
 /** Where a copy goes. */
 export interface CopyDestination {
   description: string;
+  /** The repository however its URL is spelled (lock.ts's repositoryIdentity): never the source's. */
+  identity: string;
   writer: Store;
   /** Where the destination can be listed (file://, or a config with reader credentials): to skip what is there. */
   reader?: Repository;

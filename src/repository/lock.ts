@@ -50,7 +50,7 @@ export function holderGone(h: Pick<LockInfo, "pid" | "host" | "boot" | "start">)
 }
 
 /** The longest existing ancestor resolved through symlinks, the rest appended as written. */
-function realish(path: string): string {
+export function realish(path: string): string {
   const rest: string[] = [];
   let p = resolve(path);
   for (;;) {
